@@ -1,0 +1,52 @@
+/**
+ * The service business code asks for a token: backed by the local engine
+ * (`TokenLayer`) or by a central server (`RemoteTokenLayer`).
+ *
+ * @since 0.1.0
+ */
+import { Context, type Effect } from "effect"
+import type { ForceRefreshBudgetExhausted, UnknownApp, WeChatError } from "./WeChatError.js"
+import type { StoreError } from "./TokenStore.js"
+
+/**
+ * A token (or ticket) as handed out: the value and the last moment it may be
+ * used, in epoch milliseconds. `expiresAt` never reaches past the moment
+ * WeChat would kill the token (classic 5-minute overlap rule).
+ *
+ * @since 0.1.0
+ */
+export interface Credential {
+  readonly value: string
+  readonly expiresAt: number
+}
+
+/**
+ * Everything `get` and `refresh` can fail with.
+ *
+ * @since 0.1.0
+ */
+export type AccessTokenError = UnknownApp | WeChatError | ForceRefreshBudgetExhausted | StoreError
+
+/**
+ * @since 0.1.0
+ */
+export interface AccessTokenShape {
+  /**
+   * The current token of `appId`. Answers from memory while a token is valid;
+   * waits (on one shared upstream fetch) only when none is.
+   */
+  readonly get: (appId: string) => Effect.Effect<Credential, AccessTokenError>
+  /**
+   * Compare-and-refresh: fetches a new token only if `staleToken` is still the
+   * current one (or, without `staleToken`, always); otherwise answers the
+   * current token. Any number of callers reporting the same stale token cause
+   * at most one upstream fetch.
+   */
+  readonly refresh: (appId: string, staleToken?: string) => Effect.Effect<Credential, AccessTokenError>
+}
+
+/**
+ * @since 0.1.0
+ * @category tags
+ */
+export class AccessToken extends Context.Tag("effect-wechat-token/AccessToken")<AccessToken, AccessTokenShape>() {}

@@ -1,0 +1,47 @@
+/**
+ * WeChat application ids.
+ *
+ * @since 0.1.0
+ */
+import { Schema } from "effect"
+
+/**
+ * A WeChat app id: `wx` followed by 16 lowercase hex characters.
+ *
+ * Validating the shape up front is also what keeps an id safe to use as a
+ * file-store key, a Redis key segment and a URL path segment.
+ *
+ * @since 0.1.0
+ */
+export const AppId = Schema.String.pipe(
+  Schema.pattern(/^wx[0-9a-f]{16}$/, {
+    message: () => "a WeChat app id is \"wx\" followed by 16 lowercase hex characters"
+  }),
+  Schema.brand("AppId")
+)
+
+/**
+ * @since 0.1.0
+ */
+export type AppId = typeof AppId.Type
+
+/**
+ * Decodes an unknown value into an `AppId`, failing with a `ParseError`.
+ *
+ * @since 0.1.0
+ */
+export const decode = Schema.decodeUnknown(AppId)
+
+/**
+ * Narrows a string to an `AppId`; use at boundaries where a boolean answer is enough.
+ *
+ * @since 0.1.0
+ */
+export const is = Schema.is(AppId)
+
+/**
+ * Builds an `AppId` from a literal, throwing on a malformed id: for tests and examples.
+ *
+ * @since 0.1.0
+ */
+export const make = Schema.decodeSync(AppId)

@@ -1,0 +1,107 @@
+/**
+ * Where tokens survive restarts and are shared between replicas.
+ *
+ * @since 0.1.0
+ */
+import { Context, Data, Effect, Layer, Option, Scope, Stream } from "effect"
+import type { AppId } from "./AppId.js"
+import type { CredentialKind, TokenRecord } from "./Token.js"
+
+/**
+ * The store itself failed (Redis down, disk full). The engine keeps serving
+ * the token it holds in memory while the store is unavailable.
+ *
+ * @since 0.1.0
+ */
+export class StoreError extends Data.TaggedError("StoreError")<{
+  readonly operation: string
+  readonly detail: string
+}> {
+  override get message() {
+    return `token store ${this.operation} failed: ${this.detail}`
+  }
+}
+
+/**
+ * One record per app and kind.
+ *
+ * @since 0.1.0
+ */
+export interface RecordKey {
+  readonly appId: AppId
+  readonly kind: CredentialKind
+}
+
+/**
+ * @since 0.1.0
+ */
+export interface TokenStoreShape {
+  /** The stored record, if any. */
+  readonly get: (key: RecordKey) => Effect.Effect<Option.Option<TokenRecord>, StoreError>
+  /**
+   * Compare-and-set by generation: writes `record` only when the store holds
+   * nothing for its key or an older generation. Answers the record the store
+   * holds afterwards (the winner), so a losing writer adopts the newer token.
+   */
+  readonly set: (record: TokenRecord) => Effect.Effect<TokenRecord, StoreError>
+  /**
+   * Tries to take the refresh lease of `key` for `leaseMillis`; `true` when
+   * this process holds it. The lease is released when the scope closes.
+   * Single-process stores always grant it: the engine's own single-flight
+   * already covers one process.
+   */
+  readonly lease: (key: RecordKey, leaseMillis: number) => Effect.Effect<boolean, StoreError, Scope.Scope>
+  /**
+   * Records written by other processes, as soon as the store learns of them,
+   * so a replica never hands out a token another replica's refresh has
+   * doomed. Single-process stores emit nothing.
+   */
+  readonly changes: Stream.Stream<TokenRecord, StoreError>
+  /** Whether the store is reachable now: `/readyz` reports a degraded store. */
+  readonly healthy: Effect.Effect<boolean>
+}
+
+/**
+ * @since 0.1.0
+ * @category tags
+ */
+export class TokenStore extends Context.Tag("effect-wechat-token/TokenStore")<TokenStore, TokenStoreShape>() {}
+
+/**
+ * The record key as one string: used by the memory store and as the file
+ * store's document key. App ids are validated, so the result is safe.
+ *
+ * @since 0.1.0
+ */
+export const keyString = (key: RecordKey): string => `${key.appId}/${key.kind}`
+
+/**
+ * Compare-and-set rule shared by every store.
+ *
+ * @since 0.1.0
+ */
+export const isNewer = (candidate: TokenRecord, current: Option.Option<TokenRecord>): boolean =>
+  Option.match(current, { onNone: () => true, onSome: (held) => candidate.generation > held.generation })
+
+/**
+ * A store kept in this process only: the default, and what tests use.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerMemory: Layer.Layer<TokenStore> = Layer.sync(TokenStore, () => {
+  const records = new Map<string, TokenRecord>()
+  return TokenStore.of({
+    get: (key) => Effect.sync(() => Option.fromNullable(records.get(keyString(key)))),
+    set: (record) =>
+      Effect.sync(() => {
+        const key = keyString(record)
+        const held = Option.fromNullable(records.get(key))
+        if (isNewer(record, held)) records.set(key, record)
+        return records.get(key) ?? record
+      }),
+    lease: () => Effect.succeed(true),
+    changes: Stream.empty,
+    healthy: Effect.succeed(true)
+  })
+})

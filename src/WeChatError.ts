@@ -1,0 +1,256 @@
+/**
+ * Typed failures of the WeChat API, classified by errcode as in
+ * `shared/wechat-api.md`. Every message says what a person can do about it and
+ * never contains a secret.
+ *
+ * @since 0.1.0
+ */
+import { Data } from "effect"
+
+/**
+ * WeChat could not be reached or answered nonsense: network error, timeout,
+ * HTTP 5xx, a body that does not match the schema, or errcode -1 (system busy).
+ * Transient: retried with backoff.
+ *
+ * @since 0.1.0
+ */
+export class UpstreamUnavailable extends Data.TaggedError("UpstreamUnavailable")<{
+  readonly reason: "network" | "timeout" | "http-status" | "malformed-body" | "busy"
+  readonly detail: string
+}> {
+  override get message() {
+    return `WeChat is unavailable (${this.reason}): ${this.detail}`
+  }
+}
+
+/**
+ * 40001 / 40014 / 42001 on an API call: the token used is invalid, not the
+ * latest, or expired. Compare-and-refresh once, then replay once.
+ *
+ * @since 0.1.0
+ */
+export class InvalidCredential extends Data.TaggedError("InvalidCredential")<{
+  readonly errcode: number
+  readonly errmsg: string
+}> {
+  override get message() {
+    return `WeChat rejected the access token (errcode ${this.errcode}: ${this.errmsg})`
+  }
+}
+
+/**
+ * 40013: WeChat does not know the app id. A configuration error: no retry storm.
+ *
+ * @since 0.1.0
+ */
+export class InvalidAppId extends Data.TaggedError("InvalidAppId")<{
+  readonly appId: string
+  readonly errmsg: string
+}> {
+  override get message() {
+    return `WeChat does not recognise app id ${this.appId} (errcode 40013): check WECHAT_APPS / WECHAT_APP_ID`
+  }
+}
+
+/**
+ * 40125, or 40001 on the token endpoint itself: the app secret is wrong.
+ *
+ * @since 0.1.0
+ */
+export class InvalidAppSecret extends Data.TaggedError("InvalidAppSecret")<{
+  readonly appId: string
+  readonly errcode: number
+}> {
+  override get message() {
+    return `WeChat rejected the app secret of ${this.appId} (errcode ${this.errcode}): check the configured secret; it may have been reset in the WeChat admin console`
+  }
+}
+
+/**
+ * 40164: the caller's egress IP is not in the app's whitelist; WeChat names the IP.
+ *
+ * @since 0.1.0
+ */
+export class IpNotWhitelisted extends Data.TaggedError("IpNotWhitelisted")<{
+  readonly appId: string
+  readonly ip: string
+  readonly errmsg: string
+}> {
+  override get message() {
+    return `WeChat refused the caller IP ${this.ip} for ${this.appId} (errcode 40164): add it to the app's IP whitelist`
+  }
+}
+
+/**
+ * 45009 (daily quota) or 45011 (minute quota).
+ *
+ * @since 0.1.0
+ */
+export class QuotaExceeded extends Data.TaggedError("QuotaExceeded")<{
+  readonly errcode: number
+  readonly scope: "day" | "minute"
+  readonly errmsg: string
+}> {
+  override get message() {
+    return this.scope === "day"
+      ? `WeChat daily API quota reached (errcode 45009): fetching stops for hours; an admin can reset it with the clear_quota API`
+      : `WeChat minute quota reached (errcode ${this.errcode}): backing off`
+  }
+}
+
+/**
+ * 89503 / 89501: WeChat wants an administrator to confirm calls from this IP.
+ *
+ * @since 0.1.0
+ */
+export class AdminConfirmationRequired extends Data.TaggedError("AdminConfirmationRequired")<{
+  readonly errcode: number
+  readonly errmsg: string
+}> {
+  override get message() {
+    return `WeChat requires an administrator to confirm this caller (errcode ${this.errcode}: ${this.errmsg})`
+  }
+}
+
+/**
+ * Any other non-zero errcode (40002 bad grant_type, 41001/41002/41004 missing
+ * parameters, API-specific codes): a programming error, not retried.
+ *
+ * @since 0.1.0
+ */
+export class WeChatApiError extends Data.TaggedError("WeChatApiError")<{
+  readonly errcode: number
+  readonly errmsg: string
+}> {
+  override get message() {
+    return `WeChat answered errcode ${this.errcode}: ${this.errmsg}`
+  }
+}
+
+/**
+ * Everything a WeChat call can fail with.
+ *
+ * @since 0.1.0
+ */
+export type WeChatError =
+  | UpstreamUnavailable
+  | InvalidCredential
+  | InvalidAppId
+  | InvalidAppSecret
+  | IpNotWhitelisted
+  | QuotaExceeded
+  | AdminConfirmationRequired
+  | WeChatApiError
+
+/**
+ * The app id is not configured in this engine or server.
+ *
+ * @since 0.1.0
+ */
+export class UnknownApp extends Data.TaggedError("UnknownApp")<{
+  readonly appId: string
+}> {
+  override get message() {
+    return `app ${this.appId} is not configured`
+  }
+}
+
+/**
+ * Stable mode: a forced refresh was needed but the budget (20 a day, 30 s
+ * apart) does not allow one now.
+ *
+ * @since 0.1.0
+ */
+export class ForceRefreshBudgetExhausted extends Data.TaggedError("ForceRefreshBudgetExhausted")<{
+  readonly appId: string
+  readonly nextAllowedAt: number
+}> {
+  override get message() {
+    return `the stable-token force_refresh budget of ${this.appId} is spent until ${new Date(this.nextAllowedAt).toISOString()}`
+  }
+}
+
+/**
+ * Where a WeChat errcode was returned: the token endpoints read 40001 as a
+ * wrong secret, an API call reads it as a dead token.
+ *
+ * @since 0.1.0
+ */
+export type CallSite = "token-endpoint" | "api-call"
+
+/**
+ * Classifies a non-zero errcode per the table in `shared/wechat-api.md`.
+ *
+ * @since 0.1.0
+ */
+export const fromErrcode = (
+  errcode: number,
+  errmsg: string,
+  context: { readonly appId: string; readonly site: CallSite }
+): WeChatError => {
+  switch (errcode) {
+    case -1:
+      return new UpstreamUnavailable({ reason: "busy", detail: `errcode -1: ${errmsg}` })
+    case 40001:
+      return context.site === "token-endpoint"
+        ? new InvalidAppSecret({ appId: context.appId, errcode })
+        : new InvalidCredential({ errcode, errmsg })
+    case 40014:
+    case 42001:
+      return new InvalidCredential({ errcode, errmsg })
+    case 40013:
+      return new InvalidAppId({ appId: context.appId, errmsg })
+    case 40125:
+      return new InvalidAppSecret({ appId: context.appId, errcode })
+    case 40164:
+      return new IpNotWhitelisted({ appId: context.appId, ip: ipIn(errmsg), errmsg })
+    case 45009:
+      return new QuotaExceeded({ errcode, scope: "day", errmsg })
+    case 45011:
+      return new QuotaExceeded({ errcode, scope: "minute", errmsg })
+    case 89501:
+    case 89503:
+      return new AdminConfirmationRequired({ errcode, errmsg })
+    default:
+      return new WeChatApiError({ errcode, errmsg })
+  }
+}
+
+const ipIn = (errmsg: string): string => /\b(\d{1,3}(?:\.\d{1,3}){3}|[0-9a-f:]*:[0-9a-f:]+)\b/i.exec(errmsg)?.[1] ?? "unknown"
+
+/**
+ * How the engine reacts to a failure: retry soon, wait long, or stop fast.
+ *
+ * @since 0.1.0
+ */
+export type Severity = "transient" | "configuration" | "quota" | "credential"
+
+/**
+ * @since 0.1.0
+ */
+export const severity = (error: WeChatError): Severity => {
+  switch (error._tag) {
+    case "UpstreamUnavailable":
+      return "transient"
+    case "QuotaExceeded":
+      return error.scope === "day" ? "quota" : "transient"
+    case "InvalidCredential":
+      return "credential"
+    default:
+      return "configuration"
+  }
+}
+
+/**
+ * A short code naming the cause, for metrics labels, readiness and HTTP error bodies.
+ *
+ * @since 0.1.0
+ */
+export const causeCode = (error: WeChatError): string =>
+  error._tag === "UpstreamUnavailable"
+    ? `upstream_${error.reason.replace("-", "_")}`
+    : "errcode" in error
+    ? String(error.errcode)
+    : error._tag === "InvalidAppId"
+    ? "40013"
+    : "40164"
