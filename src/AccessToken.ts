@@ -5,7 +5,7 @@
  * @since 0.1.0
  */
 import { Context, type Effect } from "effect"
-import type { ForceRefreshBudgetExhausted, UnknownApp, WeChatError } from "./WeChatError.js"
+import { causeCode, type ForceRefreshBudgetExhausted, type UnknownApp, type WeChatError } from "./WeChatError.js"
 import type { StoreError } from "./TokenStore.js"
 
 /**
@@ -26,6 +26,17 @@ export interface Credential {
  * @since 0.1.0
  */
 export type AccessTokenError = UnknownApp | WeChatError | ForceRefreshBudgetExhausted | StoreError
+
+/**
+ * A short code naming the cause of a failure: an errcode, a transport reason
+ * or a tag. Used as a metric label, in `/readyz` and in HTTP error bodies.
+ *
+ * @since 0.1.0
+ */
+export const failureCause = (error: AccessTokenError): string =>
+  error._tag === "UnknownApp" || error._tag === "ForceRefreshBudgetExhausted" || error._tag === "StoreError"
+    ? error._tag
+    : causeCode(error)
 
 /**
  * @since 0.1.0

@@ -1,0 +1,195 @@
+/**
+ * The WeChat HTTP endpoints the engine needs, over `@effect/platform`'s
+ * `HttpClient`. Every body is decoded by a Schema union of success |
+ * `{errcode, errmsg}` and every failure becomes a typed `WeChatError`.
+ *
+ * @since 0.1.0
+ */
+import { HttpClient, HttpClientRequest } from "@effect/platform"
+import { Context, Duration, Effect, Layer, Metric, Redacted, Schema } from "effect"
+import type { AppId } from "./AppId.js"
+import type { TokenMode } from "./Token.js"
+import type { AppCredentials } from "./TokenConfig.js"
+import { TokenConfig } from "./TokenConfig.js"
+import * as TokenMetrics from "./TokenMetrics.js"
+import { type CallSite, fromErrcode, UpstreamUnavailable, type WeChatError } from "./WeChatError.js"
+
+/**
+ * A token or ticket as WeChat issued it.
+ *
+ * @since 0.1.0
+ */
+export interface Issued {
+  readonly value: string
+  readonly expiresInSeconds: number
+}
+
+/**
+ * @since 0.1.0
+ */
+export type TicketType = "jsapi" | "wx_card"
+
+/**
+ * A call to any WeChat API; the access token is added by the caller.
+ *
+ * @since 0.1.0
+ */
+export interface ApiRequest {
+  readonly method: "GET" | "POST"
+  readonly path: string
+  readonly query?: Readonly<Record<string, string>>
+  readonly body?: unknown
+}
+
+/**
+ * @since 0.1.0
+ */
+export interface WeChatApiShape {
+  readonly fetchAccessToken: (
+    app: AppCredentials,
+    mode: TokenMode,
+    options: { readonly forceRefresh: boolean }
+  ) => Effect.Effect<Issued, WeChatError>
+  readonly fetchTicket: (appId: AppId, accessToken: string, type: TicketType) => Effect.Effect<Issued, WeChatError>
+  /** Calls `request` with `access_token` added to the query and decodes the success body with `success`. */
+  readonly call: <A, I>(
+    appId: AppId,
+    accessToken: string,
+    request: ApiRequest,
+    success: Schema.Schema<A, I>
+  ) => Effect.Effect<A, WeChatError>
+}
+
+/**
+ * @since 0.1.0
+ * @category tags
+ */
+export class WeChatApi extends Context.Tag("effect-wechat-token/WeChatApi")<WeChatApi, WeChatApiShape>() {}
+
+const ErrorBody = Schema.Struct({
+  errcode: Schema.Number.pipe(Schema.filter((code) => code !== 0)),
+  errmsg: Schema.optionalWith(Schema.String, { default: () => "" })
+})
+
+const TokenBody = Schema.Struct({
+  access_token: Schema.String.pipe(Schema.minLength(1)),
+  expires_in: Schema.Number.pipe(Schema.positive())
+})
+
+const TicketBody = Schema.Struct({
+  ticket: Schema.String.pipe(Schema.minLength(1)),
+  expires_in: Schema.Number.pipe(Schema.positive())
+})
+
+/**
+ * Decodes a WeChat body: the error shape wins whenever `errcode` is non-zero,
+ * whatever else the body holds.
+ *
+ * @since 0.1.0
+ */
+export const decodeBody = <A, I>(success: Schema.Schema<A, I>) => {
+  const decode = Schema.decodeUnknown(Schema.Union(ErrorBody, success))
+  return (body: unknown, context: { readonly appId: string; readonly site: CallSite }): Effect.Effect<A, WeChatError> =>
+    decode(body).pipe(
+      Effect.mapError((error) =>
+        new UpstreamUnavailable({ reason: "malformed-body", detail: `the response does not match the schema: ${error.message.slice(0, 300)}` })
+      ),
+      Effect.flatMap((decoded) =>
+        Schema.is(ErrorBody)(decoded)
+          ? Effect.fail(fromErrcode(decoded.errcode, decoded.errmsg, context))
+          : Effect.succeed(decoded as A)
+      )
+    )
+}
+
+const decodeToken = decodeBody(TokenBody)
+const decodeTicket = decodeBody(TicketBody)
+
+/**
+ * Builds the service from an `HttpClient` and the configured base URL and timeout.
+ *
+ * @since 0.1.0
+ */
+export const make = Effect.gen(function*() {
+  const config = yield* TokenConfig
+  // Token requests carry the secret in the query string: keep them out of
+  // tracing spans, whose `url.full` attribute would record it.
+  const client = (yield* HttpClient.HttpClient).pipe(HttpClient.withTracerDisabledWhen(() => true))
+  const url = (path: string) => `${config.apiBaseUrl}${path}`
+
+  const send = (endpoint: string, request: HttpClientRequest.HttpClientRequest): Effect.Effect<unknown, UpstreamUnavailable> =>
+    client.execute(request).pipe(
+      Effect.mapError((error) =>
+        new UpstreamUnavailable({
+          reason: "network",
+          // `reason` and `description` never hold the query string (the secret).
+          detail: `${endpoint}: ${error.reason}${"description" in error && error.description ? ` (${error.description})` : ""}`
+        })
+      ),
+      Effect.flatMap((response) =>
+        response.status >= 200 && response.status < 300
+          ? response.json.pipe(
+            Effect.mapError(() => new UpstreamUnavailable({ reason: "malformed-body", detail: `${endpoint}: the body is not JSON` }))
+          )
+          : Effect.fail(new UpstreamUnavailable({ reason: "http-status", detail: `${endpoint}: HTTP ${response.status}` }))
+      ),
+      Effect.scoped,
+      Effect.timeoutFail({
+        duration: config.upstreamTimeout,
+        onTimeout: () =>
+          new UpstreamUnavailable({ reason: "timeout", detail: `${endpoint}: no answer within ${Duration.format(config.upstreamTimeout)}` })
+      }),
+      Metric.trackDuration(TokenMetrics.upstreamLatency.pipe(Metric.tagged("endpoint", endpoint)))
+    )
+
+  const fetchAccessToken: WeChatApiShape["fetchAccessToken"] = (app, mode, { forceRefresh }) => {
+    const context = { appId: app.appId, site: "token-endpoint" } as const
+    const request = mode === "classic"
+      ? HttpClientRequest.get(url("/cgi-bin/token")).pipe(
+        HttpClientRequest.setUrlParams({ grant_type: "client_credential", appid: app.appId, secret: Redacted.value(app.secret) })
+      )
+      : HttpClientRequest.post(url("/cgi-bin/stable_token")).pipe(
+        HttpClientRequest.bodyUnsafeJson({
+          grant_type: "client_credential",
+          appid: app.appId,
+          secret: Redacted.value(app.secret),
+          force_refresh: forceRefresh
+        })
+      )
+    return send(mode === "classic" ? "token" : "stable_token", request).pipe(
+      Effect.flatMap((body) => decodeToken(body, context)),
+      Effect.map((body) => ({ value: body.access_token, expiresInSeconds: body.expires_in }))
+    )
+  }
+
+  const fetchTicket: WeChatApiShape["fetchTicket"] = (appId, accessToken, type) =>
+    send(
+      "getticket",
+      HttpClientRequest.get(url("/cgi-bin/ticket/getticket")).pipe(
+        HttpClientRequest.setUrlParams({ access_token: accessToken, type })
+      )
+    ).pipe(
+      Effect.flatMap((body) => decodeTicket(body, { appId, site: "api-call" })),
+      Effect.map((body) => ({ value: body.ticket, expiresInSeconds: body.expires_in }))
+    )
+
+  const call: WeChatApiShape["call"] = (appId, accessToken, request, success) => {
+    const decode = decodeBody(success)
+    const base = request.method === "GET" ? HttpClientRequest.get(url(request.path)) : HttpClientRequest.post(url(request.path))
+    const withBody = request.body === undefined ? base : HttpClientRequest.bodyUnsafeJson(base, request.body)
+    return send(
+      request.path,
+      HttpClientRequest.setUrlParams(withBody, { ...request.query, access_token: accessToken })
+    ).pipe(Effect.flatMap((body) => decode(body, { appId, site: "api-call" })))
+  }
+
+  return WeChatApi.of({ fetchAccessToken, fetchTicket, call })
+})
+
+/**
+ * The service over the `HttpClient` in context.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer: Layer.Layer<WeChatApi, never, TokenConfig | HttpClient.HttpClient> = Layer.effect(WeChatApi, make)
