@@ -118,6 +118,17 @@ const isTransient = (error: AccessTokenError): boolean =>
   error._tag !== "UnknownApp" && error._tag !== "StoreError" && error._tag !== "ForceRefreshBudgetExhausted" &&
   severity(error) === "transient"
 
+interface Failure {
+  readonly error: AccessTokenError
+  readonly at: number
+}
+
+// After a failed fetch, callers that find no valid token fail fast with the
+// same error for a while instead of fetching again: without this, a wrong
+// secret or a dead upstream would turn every request into an upstream call.
+const cooldownAfter = (error: AccessTokenError): Duration.Duration =>
+  isTransient(error) ? Duration.seconds(1) : pauseAfter(error)
+
 interface Held {
   readonly record: TokenRecord
   readonly credential: Credential
@@ -134,7 +145,7 @@ interface Cell {
   readonly issue: (forceRefresh: boolean) => Effect.Effect<Issued, AccessTokenError>
   readonly held: Ref.Ref<Held | undefined>
   readonly inflight: Ref.Ref<Deferred.Deferred<Held, AccessTokenError> | undefined>
-  readonly lastError: Ref.Ref<Option.Option<AccessTokenError>>
+  readonly lastFailure: Ref.Ref<Failure | undefined>
   readonly forced: Ref.Ref<{ readonly day: number; readonly used: number; readonly lastAt: number }>
 }
 
@@ -314,12 +325,28 @@ export const make = (options: EngineOptions = {}) =>
           })
         )
         return held
-      }).pipe(Effect.scoped, annotate(cell))
+      }).pipe(
+        Effect.scoped,
+        Effect.tapBoth({
+          onSuccess: () => Ref.set(cell.lastFailure, undefined),
+          onFailure: (error) =>
+            Clock.currentTimeMillis.pipe(
+              Effect.flatMap((at) => Ref.set(cell.lastFailure, { error, at })),
+              Effect.zipRight(Effect.logWarning("token fetch failed", error.message)),
+              Effect.annotateLogs({ cause: failureCause(error) })
+            )
+        }),
+        annotate(cell)
+      )
 
     // Any number of concurrent callers share one fetch. The fetch runs in the
     // engine's scope, so a caller that gives up does not cancel it for others.
     const singleFlight = (cell: Cell, demand: Demand): Effect.Effect<Held, AccessTokenError> =>
       Effect.gen(function*() {
+        const failure = yield* Ref.get(cell.lastFailure)
+        if (failure !== undefined && (yield* Clock.currentTimeMillis) < failure.at + Duration.toMillis(cooldownAfter(failure.error))) {
+          return yield* Effect.fail(failure.error)
+        }
         const mine = yield* Deferred.make<Held, AccessTokenError>()
         const running = yield* Ref.modify(cell.inflight, (current) => current ? [current, current] : [mine, mine])
         if (running === mine) {
@@ -350,15 +377,8 @@ export const make = (options: EngineOptions = {}) =>
         if (held !== undefined && now < held.record.refreshAt) return Duration.millis(held.record.refreshAt - now)
         return yield* singleFlight(cell, scheduled).pipe(
           Effect.retry({ schedule: transientBackoff, while: isTransient }),
-          Effect.zipLeft(Ref.set(cell.lastError, Option.none())),
-          Effect.zipRight(Effect.succeed(Duration.zero)),
-          Effect.catchAll((error) =>
-            Ref.set(cell.lastError, Option.some(error)).pipe(
-              Effect.zipRight(Effect.logError("token refresh failed", error.message)),
-              Effect.as(pauseAfter(error)),
-              annotate(cell)
-            )
-          )
+          Effect.as(Duration.zero),
+          Effect.catchAll((error) => Effect.succeed(pauseAfter(error)))
         )
       })
       return step.pipe(Effect.repeat(Schedule.identity<Duration.Duration>().pipe(Schedule.addDelay((delay) => delay))))
@@ -409,7 +429,7 @@ export const make = (options: EngineOptions = {}) =>
           issue: issuerOf(appId, kind),
           held: yield* Ref.make(Option.getOrUndefined(Option.map(stored, toHeld))),
           inflight: yield* Ref.make<Deferred.Deferred<Held, AccessTokenError> | undefined>(undefined),
-          lastError: yield* Ref.make(Option.none<AccessTokenError>()),
+          lastFailure: yield* Ref.make<Failure | undefined>(undefined),
           forced: yield* Ref.make({ day: 0, used: 0, lastAt: -Infinity })
         }
         // Two first requests for a ticket may race here: the first cell wins.
@@ -441,13 +461,13 @@ export const make = (options: EngineOptions = {}) =>
     const status = Effect.gen(function*() {
       const now = yield* Clock.currentTimeMillis
       return yield* Effect.forEach(cells.values(), (cell) =>
-        Effect.all([Ref.get(cell.held), Ref.get(cell.lastError)]).pipe(
-          Effect.map(([held, lastError]): CredentialStatus => ({
+        Effect.all([Ref.get(cell.held), Ref.get(cell.lastFailure)]).pipe(
+          Effect.map(([held, failure]): CredentialStatus => ({
             appId: cell.key.appId,
             kind: cell.key.kind,
             valid: held !== undefined && isUsable(held.record, now),
             record: Option.fromNullable(held?.record),
-            lastError
+            lastError: Option.fromNullable(failure?.error)
           }))
         ))
     })
