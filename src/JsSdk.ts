@@ -1,0 +1,191 @@
+/**
+ * JS-SDK page configuration: the `wx.config({ appId, timestamp, nonceStr,
+ * signature })` values a page needs, signed with the app's jsapi ticket as in
+ * the JS-SDK documentation's appendix 1 (附录1-JS-SDK使用权限签名算法).
+ *
+ * @since 0.1.0
+ */
+import { createHash } from "node:crypto"
+import { Clock, Data, Effect, Either, Random, Schema } from "effect"
+import type { AccessTokenError } from "./AccessToken.js"
+import { TokenEngine } from "./TokenEngine.js"
+
+/**
+ * The page URL handed to `config` is not one a JS-SDK page can have.
+ *
+ * @since 0.1.0
+ */
+export class InvalidPageUrl extends Data.TaggedError("InvalidPageUrl")<{
+  readonly url: string
+  readonly reason: string
+}> {
+  override get message() {
+    return `the page URL ${JSON.stringify(truncate(this.url))} cannot be signed: ${this.reason}; ` +
+      `send the full address of the page that calls wx.config, e.g. location.href.split("#")[0]`
+  }
+}
+
+const truncate = (text: string): string => text.length > 120 ? `${text.slice(0, 120)}…` : text
+
+// Browsers never put whitespace or control characters in `location.href`;
+// such a string is a template or copy-paste mistake, not a page address.
+const UNSAFE_CHARACTERS = /[\u0000-\u0020\u007f]/
+
+/**
+ * Why `raw` is not an absolute http(s) URL, or `undefined` when it is one.
+ */
+const problemWith = (raw: string): string | undefined => {
+  if (raw.length === 0) return "it is empty"
+  if (UNSAFE_CHARACTERS.test(raw)) return "it contains whitespace or control characters"
+  let parsed: URL
+  try {
+    parsed = new URL(raw)
+  } catch {
+    return "it is not an absolute URL"
+  }
+  if (parsed.protocol !== "http:" && parsed.protocol !== "https:") {
+    return `its scheme is ${parsed.protocol.replace(/:$/, "")}, not http or https`
+  }
+  if (parsed.hostname === "") return "it has no host"
+  return undefined
+}
+
+/**
+ * The address of a page that calls `wx.config`: an absolute http(s) URL. The
+ * string is kept exactly as given (not normalised), because WeChat signs the
+ * page's own `location.href`; `new URL(...).href` would for instance add a
+ * `/` before the query and change the signature.
+ *
+ * @since 0.1.0
+ */
+export const JsSdkUrl = Schema.String.pipe(
+  Schema.filter((raw) => problemWith(raw) === undefined ? true : `an absolute http(s) page URL is expected: ${problemWith(raw)}`, {
+    identifier: "JsSdkUrl",
+    description: "the absolute http(s) URL of the page that calls wx.config; any #fragment is ignored"
+  }),
+  Schema.brand("JsSdkUrl")
+)
+
+/**
+ * @since 0.1.0
+ */
+export type JsSdkUrl = typeof JsSdkUrl.Type
+
+/**
+ * Validates a page URL, failing with an `InvalidPageUrl` that says what is wrong.
+ *
+ * @since 0.1.0
+ */
+export const pageUrl = (raw: string): Either.Either<JsSdkUrl, InvalidPageUrl> => {
+  const reason = problemWith(raw)
+  return reason === undefined
+    ? Either.right(raw as JsSdkUrl) // `problemWith` is exactly the schema's filter, so the brand holds.
+    : Either.left(new InvalidPageUrl({ url: raw, reason }))
+}
+
+/**
+ * The URL as WeChat signs it: everything before the first `#`.
+ *
+ * @since 0.1.0
+ */
+export const withoutFragment = (url: string): string => {
+  const hash = url.indexOf("#")
+  return hash === -1 ? url : url.slice(0, hash)
+}
+
+/**
+ * What the signature covers.
+ *
+ * @since 0.1.0
+ */
+export interface SignatureInput {
+  readonly jsapiTicket: string
+  readonly nonceStr: string
+  /** Seconds since the epoch. */
+  readonly timestamp: number
+  readonly url: string
+}
+
+/**
+ * The JS-SDK signature: the fields `jsapi_ticket`, `noncestr`, `timestamp`,
+ * `url` sorted by name (already their order), joined as `k=v` with `&`, SHA-1
+ * in lowercase hex. Values are used raw, not URL-encoded. Any `#fragment` is
+ * removed from the URL first.
+ *
+ * @since 0.1.0
+ */
+export const signature = (input: SignatureInput): string =>
+  createHash("sha1")
+    .update(
+      `jsapi_ticket=${input.jsapiTicket}&noncestr=${input.nonceStr}&timestamp=${input.timestamp}&url=${withoutFragment(input.url)}`,
+      "utf8"
+    )
+    .digest("hex")
+
+/**
+ * What a page passes to `wx.config` besides `jsApiList`.
+ *
+ * @since 0.1.0
+ */
+export interface JsSdkConfig {
+  readonly appId: string
+  /** Seconds since the epoch; the same value that was signed. */
+  readonly timestamp: number
+  readonly nonceStr: string
+  readonly signature: string
+}
+
+/**
+ * The schema of a `JsSdkConfig`, e.g. for an HTTP response body.
+ *
+ * @since 0.1.0
+ */
+export const JsSdkConfig = Schema.Struct({
+  appId: Schema.String,
+  timestamp: Schema.Int,
+  nonceStr: Schema.String,
+  signature: Schema.String
+})
+
+const NONCE_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+
+/**
+ * Length of the nonces `config` draws; WeChat's own example uses 16.
+ *
+ * @since 0.1.0
+ */
+export const NONCE_LENGTH = 16
+
+/**
+ * A nonce of `NONCE_LENGTH` characters from `[A-Za-z0-9]`, drawn with Effect `Random`.
+ *
+ * @since 0.1.0
+ */
+export const nonce: Effect.Effect<string> = Effect.map(
+  Effect.replicateEffect(Random.nextIntBetween(0, NONCE_ALPHABET.length), NONCE_LENGTH),
+  (indices) => indices.map((index) => NONCE_ALPHABET[index]).join("")
+)
+
+/**
+ * Signs `url` for `appId` with the app's current jsapi ticket (fetched, cached
+ * and refreshed by the engine), a fresh nonce and the current time from `Clock`.
+ *
+ * @since 0.1.0
+ */
+export const config = (
+  appId: string,
+  url: string
+): Effect.Effect<JsSdkConfig, InvalidPageUrl | AccessTokenError, TokenEngine> =>
+  Effect.gen(function*() {
+    const page = yield* pageUrl(url)
+    const engine = yield* TokenEngine
+    const ticket = yield* engine.get(appId, "jsapi_ticket")
+    const nonceStr = yield* nonce
+    const timestamp = Math.floor((yield* Clock.currentTimeMillis) / 1000)
+    return {
+      appId,
+      timestamp,
+      nonceStr,
+      signature: signature({ jsapiTicket: ticket.value, nonceStr, timestamp, url: page })
+    }
+  }).pipe(Effect.withSpan("JsSdk.config", { attributes: { appId } }))
