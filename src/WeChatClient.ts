@@ -1,0 +1,107 @@
+/**
+ * Calls any WeChat API with the app's access token injected, and recovers
+ * from a token WeChat no longer accepts: on 40001 / 40014 / 42001 it asks
+ * `AccessToken` for a compare-and-refresh and replays the call once with the
+ * new token. Works over the local engine (`TokenLayer`) and over a central
+ * server (`RemoteTokenLayer`) alike.
+ *
+ * @since 0.1.0
+ */
+import type { HttpClient } from "@effect/platform"
+import { Context, Duration, Effect, Layer, type Schema } from "effect"
+import { AccessToken, type AccessTokenError } from "./AccessToken.js"
+import type { AppId } from "./AppId.js"
+import { defaults, TokenConfig } from "./TokenConfig.js"
+import * as WeChatApi from "./WeChatApi.js"
+import type { WeChatError } from "./WeChatError.js"
+
+/**
+ * @since 0.1.0
+ */
+export type ApiRequest = WeChatApi.ApiRequest
+
+/**
+ * @since 0.1.0
+ */
+export interface WeChatClientShape {
+  /**
+   * Sends `request` with `access_token` added to its query and decodes the
+   * success body with `success`. A non-zero errcode fails with the typed
+   * `WeChatError` it stands for; a dead token is replaced and the call
+   * replayed once.
+   */
+  readonly call: <A, I>(
+    appId: string,
+    request: ApiRequest,
+    success: Schema.Schema<A, I>
+  ) => Effect.Effect<A, WeChatError | AccessTokenError>
+}
+
+/**
+ * @since 0.1.0
+ * @category tags
+ */
+export class WeChatClient extends Context.Tag("effect-wechat-token/WeChatClient")<WeChatClient, WeChatClientShape>() {}
+
+/**
+ * @since 0.1.0
+ */
+export interface ClientOptions {
+  /** Default `https://api.weixin.qq.com`; the emulator's URL in tests. */
+  readonly baseUrl?: string
+  /** Each upstream call gives up after this long; default 10 s. */
+  readonly timeout?: Duration.DurationInput
+}
+
+/**
+ * Builds the client from `AccessToken` and an `HttpClient`.
+ *
+ * @since 0.1.0
+ */
+export const make = (options: ClientOptions = {}): Effect.Effect<WeChatClientShape, never, AccessToken | HttpClient.HttpClient> =>
+  Effect.gen(function*() {
+    const tokens = yield* AccessToken
+    // The request and body decoding of `WeChatApi` is reused as is. It reads
+    // only the base URL and the timeout from the configuration; no app and no
+    // secret is involved in an API call.
+    const api = yield* WeChatApi.make.pipe(
+      Effect.provideService(TokenConfig, {
+        ...defaults,
+        apps: [],
+        apiBaseUrl: (options.baseUrl ?? defaults.apiBaseUrl).replace(/\/+$/, ""),
+        upstreamTimeout: options.timeout === undefined ? defaults.upstreamTimeout : Duration.decode(options.timeout)
+      })
+    )
+
+    const call: WeChatClientShape["call"] = (appId, request, success) =>
+      Effect.gen(function*() {
+        const used = yield* tokens.get(appId)
+        // `AccessToken` answered for this id, so it is a configured, valid app id.
+        const app = appId as AppId
+        return yield* api.call(app, used.value, request, success).pipe(
+          Effect.catchTag("InvalidCredential", (rejected) =>
+            Effect.gen(function*() {
+              // Compare-and-refresh: however many calls saw the same token
+              // rejected, the upstream is asked for a new one at most once.
+              const fresh = yield* tokens.refresh(appId, used.value)
+              // Replaying with the token WeChat just rejected cannot succeed.
+              if (fresh.value === used.value) return yield* rejected
+              yield* Effect.logInfo("access token rejected; replaying once with the new token").pipe(
+                Effect.annotateLogs({ app: appId, path: request.path, errcode: rejected.errcode })
+              )
+              return yield* api.call(app, fresh.value, request, success)
+            }))
+        )
+      }).pipe(Effect.withSpan("WeChatClient.call", { attributes: { appId, path: request.path } }))
+
+    return WeChatClient.of({ call })
+  })
+
+/**
+ * The client over the `AccessToken` and `HttpClient` in context.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options?: ClientOptions): Layer.Layer<WeChatClient, never, AccessToken | HttpClient.HttpClient> =>
+  Layer.effect(WeChatClient, make(options))
