@@ -99,20 +99,16 @@ const transientBackoff = Schedule.exponential(Duration.seconds(1), 2).pipe(
   Schedule.union(Schedule.spaced(Duration.minutes(1)))
 )
 
-// After a failure the fast retries cannot fix: configuration errors retry
-// slowly so a fixed whitelist or secret recovers without a restart; the daily
-// quota (2,000 classic fetches) only comes back after hours.
-const pauseAfter = (error: AccessTokenError): Duration.Duration => {
-  switch (error._tag) {
-    case "QuotaExceeded":
-      return error.scope === "day" ? Duration.hours(1) : Duration.minutes(1)
-    case "StoreError":
-    case "UpstreamUnavailable":
-      return Duration.seconds(5)
-    default:
-      return Duration.minutes(5)
-  }
-}
+// After a failure the fast retries do not cover: configuration errors retry
+// slowly so a fixed whitelist recovers without a restart; the daily quota
+// (2,000 classic fetches) only comes back after hours; a store that refused
+// a classic refresh is asked again soon.
+const pauseAfter = (error: AccessTokenError): Duration.Duration =>
+  error._tag === "QuotaExceeded"
+    ? Duration.hours(1)
+    : error._tag === "StoreError"
+    ? Duration.seconds(5)
+    : Duration.minutes(5)
 
 const isTransient = (error: AccessTokenError): boolean =>
   error._tag !== "UnknownApp" && error._tag !== "StoreError" && error._tag !== "ForceRefreshBudgetExhausted" &&
