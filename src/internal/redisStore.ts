@@ -116,10 +116,11 @@ export const make = (url: string): Effect.Effect<TokenStoreShape, never, Scope.S
       })
     )
 
-    // Start-up waits for the first connection attempt to settle either way
+    // Start-up waits until the first connection attempts settle either way
     // (bounded by `connectTimeout`), so the first reads do not fail merely
-    // because the connection is still being made.
-    yield* Effect.async<void>((resume) => {
+    // because the connection is still being made, and a write right after
+    // start-up already reaches this instance's `changes`.
+    const connected = Effect.async<void>((resume) => {
       const settle = () => resume(Effect.void)
       client.once("ready", settle).once("close", settle)
       client.connect().catch(() => {
@@ -129,9 +130,18 @@ export const make = (url: string): Effect.Effect<TokenStoreShape, never, Scope.S
         client.off("ready", settle).off("close", settle)
       })
     })
-    subscriber.subscribe(CHANGES_CHANNEL).catch((error: unknown) =>
-      log(Effect.logWarning("token store changes unavailable", errorMessage(error)))
-    )
+    const subscribed = Effect.async<void>((resume) => {
+      const settle = () => resume(Effect.void)
+      subscriber.once("close", settle)
+      subscriber.subscribe(CHANGES_CHANNEL).then(settle, (error: unknown) => {
+        log(Effect.logWarning("token store changes unavailable", errorMessage(error)))
+        settle()
+      })
+      return Effect.sync(() => {
+        subscriber.off("close", settle)
+      })
+    })
+    yield* Effect.all([connected, subscribed], { concurrency: "unbounded", discard: true })
 
     const command = <A>(operation: string, run: () => Promise<A>): Effect.Effect<A, StoreError> =>
       Effect.tryPromise({

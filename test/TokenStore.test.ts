@@ -1,0 +1,287 @@
+import { FileSystem } from "@effect/platform"
+import { NodeFileSystem } from "@effect/platform-node"
+import { describe, expect, it, layer } from "@effect/vitest"
+import { ConfigProvider, Context, Duration, Effect, Either, Exit, Fiber, Layer, Option, Schema, Scope, Stream } from "effect"
+import * as AppId from "../src/AppId.js"
+import { TokenRecord } from "../src/Token.js"
+import * as TokenStore from "../src/TokenStore.js"
+import * as RedisServer from "./support/redisServer.js"
+
+const T0 = 1_750_000_000_000
+let apps = 0
+
+/** A fresh app per test, so tests sharing one store never see each other's records. */
+const freshApp = (): AppId.AppId => AppId.make(`wx${(++apps).toString(16).padStart(16, "0")}`)
+
+const makeRecord = (
+  appId: AppId.AppId,
+  overrides: Partial<ConstructorParameters<typeof TokenRecord>[0]> = {}
+): TokenRecord => {
+  const generation = overrides.generation ?? 1
+  return new TokenRecord({
+    appId,
+    kind: "access_token",
+    // WeChat reserves at least 512 characters for a token.
+    value: `${"T".repeat(512)}-${appId}-${generation}`,
+    mode: "stable",
+    fetchedAt: T0,
+    expiresAt: T0 + 7_200_000,
+    refreshAt: T0 + 6_900_000,
+    generation,
+    ...overrides
+  })
+}
+
+const encoded = Schema.encodeSync(TokenRecord)
+
+interface Behaviour {
+  /** A shared store keeps a second lease out while the first is held; a single-process store grants every lease. */
+  readonly exclusiveLease: boolean
+  /** A shared store tells one instance about another's writes; a single-process store's `changes` is empty. */
+  readonly announcesChanges: boolean
+}
+
+/**
+ * The contract every store honours. `store` is built afresh wherever a test
+ * needs an instance; `environment` is built once for the block (a temporary
+ * directory, a redis-server).
+ */
+const conformance = <R, E>(
+  name: string,
+  store: Layer.Layer<TokenStore.TokenStore, never, R>,
+  environment: Layer.Layer<R, E>,
+  behaviour: Behaviour
+) =>
+  layer(environment, { excludeTestServices: true, timeout: Duration.seconds(30) })(name, (it) => {
+    const instance = Effect.map(Layer.build(store), Context.get(TokenStore.TokenStore))
+    const leaseIn = (scope: Scope.Scope, store: TokenStore.TokenStoreShape, key: TokenStore.RecordKey, millis: number) =>
+      Scope.extend(store.lease(key, millis), scope)
+
+    it.scoped("get on an empty store answers none", () =>
+      Effect.gen(function*() {
+        const store = yield* instance
+        expect(yield* store.get({ appId: freshApp(), kind: "access_token" })).toEqual(Option.none())
+        expect(yield* store.healthy).toBe(true)
+      }))
+
+    it.scoped("set then get answers the same record, every field intact", () =>
+      Effect.gen(function*() {
+        const store = yield* instance
+        const record = makeRecord(freshApp(), {
+          kind: "jsapi_ticket",
+          mode: "classic",
+          fetchedAt: T0 + 1,
+          expiresAt: T0 + 7_200_001,
+          refreshAt: T0 + 6_600_123,
+          generation: 7
+        })
+        const written = yield* store.set(record)
+        expect(encoded(written)).toEqual(encoded(record))
+        const read = yield* store.get(record)
+        expect(Option.isSome(read)).toBe(true)
+        const held = Option.getOrThrow(read)
+        expect(held).toBeInstanceOf(TokenRecord)
+        expect(encoded(held)).toEqual(encoded(record))
+      }))
+
+    it.scoped("compare-and-set: an older or equal generation loses and the winner is answered", () =>
+      Effect.gen(function*() {
+        const store = yield* instance
+        const appId = freshApp()
+        const second = makeRecord(appId, { generation: 2 })
+        expect(encoded(yield* store.set(second))).toEqual(encoded(second))
+        const older = makeRecord(appId, { generation: 1, value: "older" })
+        expect(encoded(yield* store.set(older))).toEqual(encoded(second))
+        const equal = makeRecord(appId, { generation: 2, value: "same-generation-other-value" })
+        expect(encoded(yield* store.set(equal))).toEqual(encoded(second))
+        expect(Option.map(yield* store.get(second), encoded)).toEqual(Option.some(encoded(second)))
+        const third = makeRecord(appId, { generation: 3 })
+        expect(encoded(yield* store.set(third))).toEqual(encoded(third))
+        expect(Option.map(yield* store.get(second), encoded)).toEqual(Option.some(encoded(third)))
+      }))
+
+    it.scoped("records are independent per app and per kind", () =>
+      Effect.gen(function*() {
+        const store = yield* instance
+        const [a, b] = [freshApp(), freshApp()]
+        const records = [
+          makeRecord(a, { kind: "access_token", value: "a-token" }),
+          makeRecord(a, { kind: "jsapi_ticket", value: "a-ticket", generation: 5 }),
+          makeRecord(a, { kind: "wx_card_ticket", value: "a-card" }),
+          makeRecord(b, { kind: "access_token", value: "b-token", generation: 9 })
+        ]
+        for (const record of records) yield* store.set(record)
+        for (const record of records) {
+          expect(Option.map(yield* store.get(record), encoded)).toEqual(Option.some(encoded(record)))
+        }
+        expect(yield* store.get({ appId: b, kind: "jsapi_ticket" })).toEqual(Option.none())
+      }))
+
+    if (behaviour.exclusiveLease) {
+      it.scoped("a held lease keeps others out until its scope closes", () =>
+        Effect.gen(function*() {
+          const [one, two] = [yield* instance, yield* instance]
+          const key = { appId: freshApp(), kind: "access_token" } as const
+          const first = yield* Scope.make()
+          expect(yield* leaseIn(first, one, key, 10_000)).toBe(true)
+          expect(yield* Effect.scoped(two.lease(key, 10_000))).toBe(false)
+          // The same instance is no exception: each lease has its own owner.
+          expect(yield* Effect.scoped(one.lease(key, 10_000))).toBe(false)
+          yield* Scope.close(first, Exit.void)
+          expect(yield* Effect.scoped(two.lease(key, 10_000))).toBe(true)
+        }))
+
+      it.scoped("a lease lapses after leaseMillis, and its late release spares the next holder", () =>
+        Effect.gen(function*() {
+          const [one, two, three] = [yield* instance, yield* instance, yield* instance]
+          const key = { appId: freshApp(), kind: "access_token" } as const
+          const lapsing = yield* Scope.make()
+          expect(yield* leaseIn(lapsing, one, key, 200)).toBe(true)
+          expect(yield* Effect.scoped(two.lease(key, 200))).toBe(false)
+          yield* Effect.sleep(Duration.millis(350))
+          const next = yield* Scope.make()
+          expect(yield* leaseIn(next, two, key, 10_000)).toBe(true)
+          // The first holder (think: a paused process) closes its scope late.
+          yield* Scope.close(lapsing, Exit.void)
+          expect(yield* Effect.scoped(three.lease(key, 10_000))).toBe(false)
+          yield* Scope.close(next, Exit.void)
+          expect(yield* Effect.scoped(three.lease(key, 10_000))).toBe(true)
+        }))
+    } else {
+      it.scoped("lease always grants: one process's single-flight is the engine's", () =>
+        Effect.gen(function*() {
+          const store = yield* instance
+          const key = { appId: freshApp(), kind: "access_token" } as const
+          const held = yield* Scope.make()
+          expect(yield* leaseIn(held, store, key, 200)).toBe(true)
+          expect(yield* Effect.scoped(store.lease(key, 200))).toBe(true)
+          yield* Scope.close(held, Exit.void)
+        }))
+    }
+
+    if (behaviour.announcesChanges) {
+      it.scoped("changes delivers records written by another instance, not its own", () =>
+        Effect.gen(function*() {
+          const [writer, reader] = [yield* instance, yield* instance]
+          const [own, other] = [freshApp(), freshApp()]
+          const seen = yield* reader.changes.pipe(
+            Stream.filter((record) => record.appId === own || record.appId === other),
+            Stream.take(1),
+            Stream.runCollect,
+            Effect.fork
+          )
+          // Let the stream register its listener before anything is published.
+          yield* Effect.sleep(Duration.millis(100))
+          yield* reader.set(makeRecord(own))
+          const written = makeRecord(other, { generation: 4 })
+          yield* writer.set(written)
+          const delivered = yield* Fiber.join(seen).pipe(Effect.timeout(Duration.seconds(5)))
+          expect([...delivered].map(encoded)).toEqual([encoded(written)])
+        }))
+    } else {
+      it.scoped("changes is empty: no other process shares this store", () =>
+        Effect.gen(function*() {
+          const [writer, reader] = [yield* instance, yield* instance]
+          yield* writer.set(makeRecord(freshApp()))
+          const delivered = yield* Stream.runCollect(reader.changes.pipe(Stream.interruptAfter(Duration.millis(50))))
+          expect(delivered.length).toBe(0)
+        }))
+    }
+  })
+
+class TempDir extends Context.Tag("test/TempDir")<TempDir, string>() {}
+
+const tempDir = Layer.scoped(
+  TempDir,
+  Effect.flatMap(FileSystem.FileSystem, (fs) => fs.makeTempDirectoryScoped({ prefix: "token-store-" }))
+).pipe(Layer.provideMerge(NodeFileSystem.layer))
+
+conformance("TokenStore.layerMemory", TokenStore.layerMemory, Layer.empty, {
+  exclusiveLease: false,
+  announcesChanges: false
+})
+
+conformance(
+  "TokenStore.layerFile",
+  Layer.unwrapEffect(Effect.map(TempDir, (dir) => TokenStore.layerFile(`${dir}/tokens.json`))),
+  tempDir,
+  { exclusiveLease: false, announcesChanges: false }
+)
+
+conformance(
+  "TokenStore.layerRedis",
+  Layer.unwrapEffect(Effect.map(RedisServer.RedisServer, (server) => TokenStore.layerRedis(server.url))),
+  RedisServer.layer,
+  { exclusiveLease: true, announcesChanges: true }
+)
+
+describe("TokenStore.parseStoreSpec / storeSpec (TOKEN_STORE)", () => {
+  const load = (env: Record<string, string>) =>
+    TokenStore.storeSpec.pipe(
+      Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env)))),
+      Effect.either
+    )
+
+  it.effect("unset means memory", () =>
+    Effect.gen(function*() {
+      expect(yield* load({})).toEqual(Either.right({ _tag: "Memory" }))
+    }))
+
+  it.effect("reads memory, file:PATH and redis://HOST:PORT[/DB]", () =>
+    Effect.gen(function*() {
+      expect(yield* load({ TOKEN_STORE: "memory" })).toEqual(Either.right({ _tag: "Memory" }))
+      expect(yield* load({ TOKEN_STORE: "file:/var/lib/tokens.json" })).toEqual(
+        Either.right({ _tag: "File", path: "/var/lib/tokens.json" })
+      )
+      expect(yield* load({ TOKEN_STORE: "file:relative/tokens.json" })).toEqual(
+        Either.right({ _tag: "File", path: "relative/tokens.json" })
+      )
+      for (const url of ["redis://127.0.0.1:6379", "redis://redis.internal:6380/2", "redis://localhost:6379/"]) {
+        expect(yield* load({ TOKEN_STORE: url })).toEqual(Either.right({ _tag: "Redis", url }))
+      }
+    }))
+
+  it.effect("bad values name TOKEN_STORE and never echo the value", () =>
+    Effect.gen(function*() {
+      for (
+        const bad of [
+          "",
+          "memroy",
+          "file:",
+          "postgres://db:5432",
+          "redis://",
+          "redis://:hunter2secret@host:6379/zero",
+          "redis://host:6379/1?password=hunter2secret"
+        ]
+      ) {
+        const result = yield* load({ TOKEN_STORE: bad })
+        expect(Either.isLeft(result), bad).toBe(true)
+        const message = Either.isLeft(result) ? String(result.left) : ""
+        expect(message).toContain("TOKEN_STORE")
+        expect(message).not.toContain("hunter2secret")
+      }
+    }))
+
+  it.effect("the parsed spec is a StoreSpec", () =>
+    Effect.gen(function*() {
+      const spec = TokenStore.parseStoreSpec("file:/tmp/x.json")
+      expect(Either.map(spec, Schema.is(TokenStore.StoreSpec))).toEqual(Either.right(true))
+    }))
+
+  it.scoped("layerFromSpec builds the store a spec names", () =>
+    Effect.gen(function*() {
+      const fs = yield* FileSystem.FileSystem
+      const dir = yield* fs.makeTempDirectoryScoped()
+      const path = `${dir}/tokens.json`
+      const record = makeRecord(freshApp())
+      const fromSpec = Either.getOrThrow(TokenStore.parseStoreSpec(`file:${path}`))
+      yield* Effect.flatMap(TokenStore.TokenStore, (store) => store.set(record)).pipe(
+        Effect.provide(TokenStore.layerFromSpec(fromSpec))
+      )
+      expect(yield* fs.exists(path)).toBe(true)
+      const memory = yield* Effect.flatMap(TokenStore.TokenStore, (store) => store.get(record)).pipe(
+        Effect.provide(TokenStore.layerFromSpec({ _tag: "Memory" }))
+      )
+      expect(memory).toEqual(Option.none())
+    }).pipe(Effect.provide(NodeFileSystem.layer)))
+})
