@@ -176,7 +176,7 @@ const conformance = <R, E>(
           const written = makeRecord(other, { generation: 4 })
           yield* writer.set(written)
           const delivered = yield* Fiber.join(seen).pipe(Effect.timeout(Duration.seconds(5)))
-          expect([...delivered].map(encoded)).toEqual([encoded(written)])
+          expect([...delivered].map((record) => encoded(record))).toEqual([encoded(written)])
         }))
     } else {
       it.scoped("changes is empty: no other process shares this store", () =>
