@@ -1,0 +1,96 @@
+/**
+ * The error bodies of the central server: always
+ * `{"error":{"code":"...","message":"..."}}`, whatever produced the error
+ * (a handler, the auth middleware, the platform's request decoding, the router).
+ *
+ * @since 0.1.0
+ */
+import { HttpApiSchema, HttpServerResponse } from "@effect/platform"
+import { Schema } from "effect"
+
+/**
+ * The inside of every error body. `code` is machine-readable, `message` says
+ * what a person can do about it and never contains a secret.
+ *
+ * @since 0.1.0
+ */
+export const ErrorDetail = Schema.Struct({
+  code: Schema.String.annotations({ description: "machine-readable cause, e.g. unknown_app, 40125, upstream_timeout" }),
+  message: Schema.String
+})
+
+const fields = { error: ErrorDetail }
+
+/**
+ * 400: malformed JSON, wrong types, an app id of the wrong shape, an unusable page URL.
+ *
+ * @since 0.1.0
+ */
+export class BadRequest extends Schema.Class<BadRequest>("BadRequest")(
+  fields,
+  HttpApiSchema.annotations({ status: 400, description: "The request is malformed" })
+) {}
+
+/**
+ * 401: the `Authorization: Bearer <client key>` header is missing or wrong.
+ *
+ * @since 0.1.0
+ */
+export class Unauthorized extends Schema.Class<Unauthorized>("Unauthorized")(
+  fields,
+  HttpApiSchema.annotations({ status: 401, description: "Missing or wrong client key" })
+) {}
+
+/**
+ * 404: the app id is not configured on this server (or the route does not exist).
+ *
+ * @since 0.1.0
+ */
+export class NotFound extends Schema.Class<NotFound>("NotFound")(
+  fields,
+  HttpApiSchema.annotations({ status: 404, description: "Unknown app" })
+) {}
+
+/**
+ * 413: the request body is over the server's limit.
+ *
+ * @since 0.1.0
+ */
+export class PayloadTooLarge extends Schema.Class<PayloadTooLarge>("PayloadTooLarge")(
+  fields,
+  HttpApiSchema.annotations({ status: 413, description: "Request body too large" })
+) {}
+
+/**
+ * 503: no valid token can be had now. `code` names the upstream cause (an
+ * errcode such as `40164`, or `upstream_timeout`, ...).
+ *
+ * @since 0.1.0
+ */
+export class TokenUnavailable extends Schema.Class<TokenUnavailable>("TokenUnavailable")(
+  fields,
+  HttpApiSchema.annotations({ status: 503, description: "No valid token obtainable; the code names the upstream cause" })
+) {}
+
+/**
+ * Every error a `/v1` route can answer.
+ *
+ * @since 0.1.0
+ */
+export type ApiError = BadRequest | Unauthorized | NotFound | PayloadTooLarge | TokenUnavailable
+
+/**
+ * Builds an error body.
+ *
+ * @since 0.1.0
+ */
+export const detail = (code: string, message: string) => ({ error: { code, message } })
+
+/**
+ * An error response built outside the `HttpApi` error schemas: for the
+ * failures the platform raises before a handler runs.
+ *
+ * @since 0.1.0
+ */
+export const response = (status: number, code: string, message: string): HttpServerResponse.HttpServerResponse =>
+  HttpServerResponse.unsafeJson(detail(code, message), { status })

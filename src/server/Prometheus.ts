@@ -1,0 +1,111 @@
+/**
+ * Renders Effect's metric registry (`Metric.snapshot`) as Prometheus text
+ * exposition format 0.0.4.
+ *
+ * @since 0.1.0
+ */
+import { Effect, Metric, type MetricLabel, type MetricPair, MetricState, Option } from "effect"
+
+/**
+ * A label value with `\`, `"` and newlines escaped as the format requires.
+ *
+ * @since 0.1.0
+ */
+export const escapeLabelValue = (value: string): string =>
+  value.replace(/\\/g, "\\\\").replace(/"/g, "\\\"").replace(/\n/g, "\\n")
+
+const escapeHelp = (text: string): string => text.replace(/\\/g, "\\\\").replace(/\n/g, "\\n")
+
+// Metric and label names may only hold [a-zA-Z0-9_:]; Effect allows anything.
+const sanitizeName = (name: string): string => name.replace(/[^a-zA-Z0-9_:]/g, "_").replace(/^([0-9])/, "_$1")
+
+const labels = (tags: ReadonlyArray<MetricLabel.MetricLabel>, extra?: readonly [string, string]): string => {
+  const all = extra === undefined ? tags.map((tag) => [tag.key, tag.value] as const) : [...tags.map((tag) => [tag.key, tag.value] as const), extra]
+  return all.length === 0 ? "" : `{${all.map(([key, value]) => `${sanitizeName(key)}="${escapeLabelValue(value)}"`).join(",")}}`
+}
+
+const number = (value: number | bigint): string =>
+  typeof value === "bigint"
+    ? value.toString()
+    : Number.isNaN(value)
+    ? "NaN"
+    : value === Infinity
+    ? "+Inf"
+    : value === -Infinity
+    ? "-Inf"
+    : String(value)
+
+interface Family {
+  readonly type: "counter" | "gauge" | "histogram" | "summary"
+  readonly help: string | undefined
+  readonly lines: Array<string>
+}
+
+const render = (pair: MetricPair.MetricPair.Untyped, name: string): { type: Family["type"]; lines: Array<string> } | undefined => {
+  const { tags } = pair.metricKey
+  const state = pair.metricState
+  if (MetricState.isCounterState(state)) return { type: "counter", lines: [`${name}${labels(tags)} ${number(state.count)}`] }
+  if (MetricState.isGaugeState(state)) return { type: "gauge", lines: [`${name}${labels(tags)} ${number(state.value)}`] }
+  if (MetricState.isHistogramState(state)) {
+    const lines: Array<string> = []
+    let sawInfinity = false
+    for (const [boundary, cumulative] of state.buckets) {
+      sawInfinity = sawInfinity || boundary === Infinity
+      lines.push(`${name}_bucket${labels(tags, ["le", number(boundary)])} ${cumulative}`)
+    }
+    if (!sawInfinity) lines.push(`${name}_bucket${labels(tags, ["le", "+Inf"])} ${state.count}`)
+    lines.push(`${name}_sum${labels(tags)} ${number(state.sum)}`, `${name}_count${labels(tags)} ${state.count}`)
+    return { type: "histogram", lines }
+  }
+  if (MetricState.isFrequencyState(state)) {
+    // A frequency counts occurrences per string: one counter series per value.
+    return {
+      type: "counter",
+      lines: Array.from(state.occurrences, ([key, count]) => `${name}${labels(tags, ["key", key])} ${count}`)
+    }
+  }
+  if (MetricState.isSummaryState(state)) {
+    const lines = state.quantiles.flatMap(([quantile, value]) =>
+      Option.isSome(value) ? [`${name}${labels(tags, ["quantile", number(quantile)])} ${number(value.value)}`] : []
+    )
+    lines.push(`${name}_sum${labels(tags)} ${number(state.sum)}`, `${name}_count${labels(tags)} ${state.count}`)
+    return { type: "summary", lines }
+  }
+  return undefined
+}
+
+/**
+ * Renders metric pairs, grouped into one family per metric name, each with
+ * its `# HELP` and `# TYPE` lines. Families come out sorted by name so
+ * consecutive scrapes are easy to compare.
+ *
+ * @since 0.1.0
+ */
+export const format = (pairs: Iterable<MetricPair.MetricPair.Untyped>): string => {
+  const families = new Map<string, Family>()
+  for (const pair of pairs) {
+    const name = sanitizeName(pair.metricKey.name)
+    const rendered = render(pair, name)
+    if (rendered === undefined) continue
+    const family = families.get(name)
+    if (family === undefined) {
+      families.set(name, { type: rendered.type, help: Option.getOrUndefined(pair.metricKey.description), lines: rendered.lines })
+    } else {
+      family.lines.push(...rendered.lines)
+    }
+  }
+  const out: Array<string> = []
+  for (const name of Array.from(families.keys()).sort()) {
+    const family = families.get(name)!
+    if (family.help !== undefined) out.push(`# HELP ${name} ${escapeHelp(family.help)}`)
+    out.push(`# TYPE ${name} ${family.type}`, ...family.lines)
+  }
+  return out.length === 0 ? "" : `${out.join("\n")}\n`
+}
+
+/**
+ * The whole registry of this process as Prometheus text.
+ *
+ * @since 0.1.0
+ */
+export const scrape: Effect.Effect<string> = Effect.map(Metric.snapshot, format)

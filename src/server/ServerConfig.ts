@@ -1,0 +1,110 @@
+/**
+ * The server's own settings (listen address, client keys, logging), read with
+ * Effect `Config`. The engine's settings live in `TokenConfig`.
+ *
+ * @since 0.1.0
+ */
+import { Config, ConfigError, Either, LogLevel, Redacted } from "effect"
+
+/**
+ * @since 0.1.0
+ */
+export interface ServerSettings {
+  /** `HOST`, default `127.0.0.1`: loopback unless an operator opens it up. */
+  readonly host: string
+  /** `PORT`, default `8787`; `0` picks a free port. */
+  readonly port: number
+  /** `CLIENT_KEYS`: the bearer keys business servers present. Empty only in demo mode. */
+  readonly clientKeys: ReadonlyArray<Redacted.Redacted<string>>
+}
+
+/**
+ * @since 0.1.0
+ */
+export interface LogSettings {
+  /** `LOG_LEVEL`, default `info`. */
+  readonly level: LogLevel.LogLevel
+  /** `LOG_FORMAT`, `json` or `pretty`; default `pretty` on a TTY, else `json`. */
+  readonly format: "json" | "pretty" | undefined
+}
+
+/**
+ * A client key shorter than this is refused: keys are the only thing between
+ * the network and the tokens.
+ *
+ * @since 0.1.0
+ */
+export const MIN_CLIENT_KEY_LENGTH = 16
+
+const invalid = (name: string, message: string) => ConfigError.InvalidData([name], `${name}: ${message}`)
+
+/**
+ * Parses `key1,key2`. Messages never echo a key.
+ *
+ * @since 0.1.0
+ */
+export const parseClientKeys = (raw: string): Either.Either<ReadonlyArray<Redacted.Redacted<string>>, ConfigError.ConfigError> => {
+  const keys = raw.split(",").map((key) => key.trim())
+  for (const [index, key] of keys.entries()) {
+    if (key.length < MIN_CLIENT_KEY_LENGTH) {
+      return Either.left(invalid("CLIENT_KEYS", `key ${index + 1} is shorter than ${MIN_CLIENT_KEY_LENGTH} characters`))
+    }
+    if (/[\s\u0000-\u001f\u007f]/.test(key)) {
+      return Either.left(invalid("CLIENT_KEYS", `key ${index + 1} contains whitespace or control characters`))
+    }
+  }
+  return Either.right(keys.map((key) => Redacted.make(key)))
+}
+
+/**
+ * `CLIENT_KEYS`, or none when unset (allowed only in demo mode; `serve` checks).
+ *
+ * @since 0.1.0
+ */
+export const clientKeys: Config.Config<ReadonlyArray<Redacted.Redacted<string>>> = Config.string("CLIENT_KEYS").pipe(
+  Config.mapOrFail(parseClientKeys),
+  Config.withDefault<ReadonlyArray<Redacted.Redacted<string>>>([])
+)
+
+/**
+ * @since 0.1.0
+ */
+export const settings: Config.Config<ServerSettings> = Config.all({
+  host: Config.string("HOST").pipe(
+    Config.validate({ message: "HOST: must not be empty", validation: (host) => host.trim() !== "" }),
+    Config.withDefault("127.0.0.1")
+  ),
+  port: Config.integer("PORT").pipe(
+    Config.validate({ message: "PORT: must be an integer from 0 to 65535", validation: (port) => port >= 0 && port <= 65535 }),
+    Config.withDefault(8787)
+  ),
+  clientKeys
+})
+
+/**
+ * @since 0.1.0
+ */
+export const logSettings: Config.Config<LogSettings> = Config.all({
+  level: Config.logLevel("LOG_LEVEL").pipe(Config.withDefault(LogLevel.Info)),
+  format: Config.literal("json", "pretty")("LOG_FORMAT").pipe(
+    Config.option,
+    Config.map((format) => format._tag === "Some" ? format.value : undefined)
+  )
+})
+
+/**
+ * One line naming the variable: what start-up prints before exiting, instead
+ * of a stack trace. `ConfigError` may combine several problems; the first is
+ * enough to act on, and the run after the fix reports the next.
+ *
+ * @since 0.1.0
+ */
+export const describe = (error: ConfigError.ConfigError): string => {
+  const first = (e: ConfigError.ConfigError): ConfigError.ConfigError =>
+    e._op === "And" || e._op === "Or" ? first(e.left) : e
+  const leaf = first(error)
+  const name = "path" in leaf ? leaf.path.join(".") : ""
+  const message = "message" in leaf ? leaf.message : String(leaf)
+  const text = name === "" || message.startsWith(`${name}:`) ? message : `${name}: ${message}`
+  return `configuration error: ${text.replace(/\s+/g, " ").trim()}`
+}

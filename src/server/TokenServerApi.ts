@@ -1,0 +1,187 @@
+/**
+ * The HTTP API of the central token server, as an `HttpApi` value: the
+ * server implements it, the OpenAPI document at `/openapi.json` is derived
+ * from it, and a client can be derived from it too.
+ *
+ * @since 0.1.0
+ */
+import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "@effect/platform"
+import { Schema } from "effect"
+import { AppId } from "../AppId.js"
+import { CredentialKind } from "../Token.js"
+import { BadRequest, ErrorDetail, NotFound, PayloadTooLarge, TokenUnavailable } from "./ApiError.js"
+import { ClientAuth } from "./ClientAuth.js"
+
+const appId = HttpApiSchema.param("appId", AppId)
+
+const ExpiresIn = Schema.Int.pipe(Schema.nonNegative()).annotations({
+  description: "Whole seconds the caller may still use the value: never past the moment WeChat invalidates it " +
+    "(a replaced token lives 5 more minutes, and the server plans for that)"
+})
+
+const ExpiresAt = Schema.String.annotations({
+  description: "The same moment as an ISO-8601 UTC timestamp, e.g. 2025-01-01T12:00:00.000Z"
+})
+
+/**
+ * `GET /v1/apps/{appId}/access-token` and the refresh route answer this.
+ *
+ * @since 0.1.0
+ */
+export const AccessTokenResponse = Schema.Struct({
+  access_token: Schema.String,
+  expires_in: ExpiresIn,
+  expires_at: ExpiresAt
+}).annotations({ identifier: "AccessTokenResponse" })
+
+/**
+ * The body of `POST /v1/apps/{appId}/access-token/refresh`: the token WeChat
+ * rejected (40001/40014/42001). Only that token is replaced; if another caller
+ * already replaced it, the current one comes back without an upstream fetch.
+ *
+ * @since 0.1.0
+ */
+export const RefreshRequest = Schema.Struct({
+  stale_token: Schema.String.pipe(Schema.minLength(1), Schema.maxLength(4096)).annotations({
+    description: "The token WeChat rejected"
+  })
+}).annotations({ identifier: "RefreshRequest" })
+
+/**
+ * @since 0.1.0
+ */
+export const JsapiTicketResponse = Schema.Struct({
+  ticket: Schema.String,
+  expires_in: ExpiresIn,
+  expires_at: ExpiresAt
+}).annotations({ identifier: "JsapiTicketResponse" })
+
+/**
+ * @since 0.1.0
+ */
+export const JsSdkConfigRequest = Schema.Struct({
+  url: Schema.String.pipe(Schema.maxLength(4096)).annotations({
+    description: "The full URL of the page that calls wx.config (location.href); any #fragment is ignored"
+  })
+}).annotations({ identifier: "JsSdkConfigRequest" })
+
+/**
+ * @since 0.1.0
+ */
+export const JsSdkConfigResponse = Schema.Struct({
+  appId: Schema.String,
+  timestamp: Schema.Int,
+  nonceStr: Schema.String,
+  signature: Schema.String
+}).annotations({ identifier: "JsSdkConfigResponse" })
+
+/**
+ * One credential in `/readyz`.
+ *
+ * @since 0.1.0
+ */
+export const CredentialReadiness = Schema.Struct({
+  app_id: Schema.String,
+  kind: CredentialKind,
+  valid: Schema.Boolean,
+  expires_in: Schema.optional(ExpiresIn),
+  last_error: Schema.optional(ErrorDetail)
+})
+
+const readinessFields = {
+  ready: Schema.Boolean,
+  store: Schema.Struct({ healthy: Schema.Boolean }),
+  credentials: Schema.Array(CredentialReadiness)
+}
+
+/**
+ * `/readyz` when every configured app holds a valid access token.
+ *
+ * @since 0.1.0
+ */
+export const Ready = Schema.Struct(readinessFields).annotations({ identifier: "Readiness" })
+
+/**
+ * `/readyz` with 503: some app has no valid access token.
+ *
+ * @since 0.1.0
+ */
+export class NotReady extends Schema.Class<NotReady>("NotReady")(
+  readinessFields,
+  HttpApiSchema.annotations({ status: 503, description: "Some app has no valid access token" })
+) {}
+
+/**
+ * The routes business servers call, all behind `ClientAuth`.
+ *
+ * @since 0.1.0
+ */
+export class TokensGroup extends HttpApiGroup.make("tokens")
+  .add(
+    HttpApiEndpoint.get("accessToken")`/v1/apps/${appId}/access-token`
+      .addSuccess(AccessTokenResponse)
+      .annotate(OpenApi.Summary, "The current access token of an app")
+  )
+  .add(
+    HttpApiEndpoint.post("refreshAccessToken")`/v1/apps/${appId}/access-token/refresh`
+      .setPayload(RefreshRequest)
+      .addSuccess(AccessTokenResponse)
+      .annotate(OpenApi.Summary, "Compare-and-refresh after WeChat rejected a token")
+  )
+  .add(
+    HttpApiEndpoint.get("jsapiTicket")`/v1/apps/${appId}/jsapi-ticket`
+      .addSuccess(JsapiTicketResponse)
+      .annotate(OpenApi.Summary, "The current JS-SDK ticket of an app")
+  )
+  .add(
+    HttpApiEndpoint.post("jsSdkConfig")`/v1/apps/${appId}/jssdk-config`
+      .setPayload(JsSdkConfigRequest)
+      .addSuccess(JsSdkConfigResponse)
+      .annotate(OpenApi.Summary, "A signed wx.config for a page URL")
+  )
+  .addError(BadRequest)
+  .addError(NotFound)
+  .addError(PayloadTooLarge)
+  .addError(TokenUnavailable)
+  .middleware(ClientAuth)
+{}
+
+/**
+ * Probes and metrics, without authentication.
+ *
+ * @since 0.1.0
+ */
+export class OpsGroup extends HttpApiGroup.make("ops")
+  .add(
+    HttpApiEndpoint.get("healthz", "/healthz")
+      .addSuccess(Schema.Struct({ status: Schema.Literal("ok") }))
+      .annotate(OpenApi.Summary, "200 while the process serves")
+  )
+  .add(
+    HttpApiEndpoint.get("readyz", "/readyz")
+      .addSuccess(Ready)
+      .addError(NotReady)
+      .annotate(OpenApi.Summary, "200 when every app holds a valid access token, else 503")
+  )
+  .add(
+    HttpApiEndpoint.get("metrics", "/metrics")
+      .addSuccess(HttpApiSchema.Text({ contentType: "text/plain; version=0.0.4; charset=utf-8" }))
+      .annotate(OpenApi.Summary, "Prometheus text exposition")
+  )
+{}
+
+/**
+ * @since 0.1.0
+ */
+export class TokenServerApi extends HttpApi.make("token-server")
+  .add(TokensGroup)
+  .add(OpsGroup)
+  .annotate(OpenApi.Title, "effect-wechat-token central server")
+  .annotate(OpenApi.Version, "0.1.0")
+  .annotate(
+    OpenApi.Description,
+    "Hands out WeChat access tokens, JS-SDK tickets and signatures to business servers. " +
+      "Every /v1 route needs Authorization: Bearer <client key>. " +
+      "Errors are {\"error\":{\"code\",\"message\"}}."
+  )
+{}
