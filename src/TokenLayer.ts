@@ -41,6 +41,6 @@ export const make = <E1, E2, E3, R1, R2, R3>(parts: {
  */
 export const TokenLayer: Layer.Layer<AccessToken | TokenEngine.TokenEngine, ConfigError.ConfigError> = make({
   config: TokenConfig.layer,
-  store: TokenStore.layerMemory,
+  store: TokenStore.layerConfig,
   httpClient: FetchHttpClient.layer
 })
