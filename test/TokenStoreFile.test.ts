@@ -1,0 +1,223 @@
+import { FileSystem } from "@effect/platform"
+import { NodeFileSystem } from "@effect/platform-node"
+import { describe, expect, it } from "@effect/vitest"
+import { Context, Effect, Either, Layer, Logger, Option, Schema } from "effect"
+import * as AppId from "../src/AppId.js"
+import { TokenRecord } from "../src/Token.js"
+import * as TokenStore from "../src/TokenStore.js"
+
+const T0 = 1_750_000_000_000
+let apps = 0
+const freshApp = (): AppId.AppId => AppId.make(`wx${(++apps).toString(16).padStart(16, "0")}`)
+const makeRecord = (appId: AppId.AppId, generation = 1): TokenRecord =>
+  new TokenRecord({
+    appId,
+    kind: "access_token",
+    value: `token-${appId}-${generation}`,
+    mode: "stable",
+    fetchedAt: T0,
+    expiresAt: T0 + 7_200_000,
+    refreshAt: T0 + 6_900_000,
+    generation
+  })
+const encoded = Schema.encodeSync(TokenRecord)
+
+interface LogEntry {
+  readonly level: string
+  readonly message: string
+  readonly annotations: Readonly<Record<string, unknown>>
+}
+
+/** A logger that keeps what it is given, and the layer installing it. */
+const captureLogs = () => {
+  const entries: Array<LogEntry> = []
+  const logger = Logger.make(({ annotations, logLevel, message }) => {
+    entries.push({
+      level: logLevel.label,
+      message: Array.isArray(message) ? message.join(" ") : String(message),
+      annotations: Object.fromEntries(annotations)
+    })
+  })
+  return { entries, layer: Logger.replace(Logger.defaultLogger, logger) }
+}
+
+const warnings = (entries: ReadonlyArray<LogEntry>) => entries.filter((entry) => entry.level === "WARN")
+
+/** A store instance over `path`, built in the test's scope. */
+const storeAt = (path: string) =>
+  Effect.map(Layer.build(TokenStore.layerFile(path)), Context.get(TokenStore.TokenStore))
+
+const tempDir = Effect.flatMap(FileSystem.FileSystem, (fs) => fs.makeTempDirectoryScoped({ prefix: "token-file-" }))
+
+const validDocument = (records: ReadonlyArray<TokenRecord>) =>
+  JSON.stringify({
+    format: "effect-wechat-token/v1",
+    records: Object.fromEntries(records.map((record) => [TokenStore.keyString(record), encoded(record)]))
+  })
+
+describe("TokenStore.layerFile", () => {
+  it.scoped("writes one document of records only, mode 0600, and leaves no temporary file behind", () =>
+    Effect.gen(function*() {
+      const fs = yield* FileSystem.FileSystem
+      const dir = yield* tempDir
+      const path = `${dir}/tokens.json`
+      const store = yield* storeAt(path)
+      const [a, b] = [makeRecord(freshApp()), makeRecord(freshApp(), 3)]
+      yield* store.set(a)
+      yield* store.set(b)
+      yield* store.set(makeRecord(a.appId, 2))
+
+      expect(yield* fs.readDirectory(dir)).toEqual(["tokens.json"])
+      expect((yield* fs.stat(path)).mode & 0o777).toBe(0o600)
+      const document = JSON.parse(yield* fs.readFileString(path))
+      expect(Object.keys(document).sort()).toEqual(["format", "records"])
+      expect(document.format).toBe("effect-wechat-token/v1")
+      expect(Object.keys(document.records).sort()).toEqual([`${a.appId}/access_token`, `${b.appId}/access_token`].sort())
+      // Exactly the record's fields: nothing else (no secret) ever lands in the file.
+      for (const record of Object.values(document.records)) {
+        expect(Object.keys(record as object).sort()).toEqual(Object.keys(TokenRecord.fields).sort())
+      }
+    }).pipe(Effect.provide(NodeFileSystem.layer)))
+
+  it.scoped("the file ends up 0600 whatever the old file's mode or the process umask", () =>
+    Effect.gen(function*() {
+      const fs = yield* FileSystem.FileSystem
+      const dir = yield* tempDir
+      const permissive = `${dir}/permissive.json`
+      yield* fs.writeFileString(permissive, validDocument([]), { mode: 0o644 })
+      yield* fs.chmod(permissive, 0o644)
+      yield* Effect.flatMap(storeAt(permissive), (store) => store.set(makeRecord(freshApp())))
+      expect((yield* fs.stat(permissive)).mode & 0o777).toBe(0o600)
+
+      // A umask that takes the owner's write bit away too: only the chmod restores 0600.
+      yield* Effect.acquireRelease(Effect.sync(() => process.umask(0o277)), (old) => Effect.sync(() => process.umask(old)))
+      const strict = `${dir}/strict.json`
+      yield* Effect.flatMap(storeAt(strict), (store) => store.set(makeRecord(freshApp())))
+      expect((yield* fs.stat(strict)).mode & 0o777).toBe(0o600)
+    }).pipe(Effect.provide(NodeFileSystem.layer)))
+
+  it.scoped("a missing file is an empty store, said quietly; a missing directory is created", () =>
+    Effect.gen(function*() {
+      const fs = yield* FileSystem.FileSystem
+      const logs = captureLogs()
+      const path = `${yield* tempDir}/nested/deeper/tokens.json`
+      const store = yield* storeAt(path)
+      const record = makeRecord(freshApp())
+      expect(yield* store.get(record).pipe(Effect.provide(logs.layer))).toEqual(Option.none())
+      expect(warnings(logs.entries)).toEqual([])
+      yield* store.set(record)
+      expect(yield* fs.exists(path)).toBe(true)
+      expect(Option.map(yield* store.get(record), encoded)).toEqual(Option.some(encoded(record)))
+    }).pipe(Effect.provide(NodeFileSystem.layer)))
+
+  it.scoped("a corrupt, truncated, foreign or wrong-format file is an empty store, logged, and kept aside on write", () =>
+    Effect.gen(function*() {
+      const fs = yield* FileSystem.FileSystem
+      const dir = yield* tempDir
+      const held = makeRecord(freshApp(), 5)
+      const valid = validDocument([held])
+      const cases: Record<string, string> = {
+        corrupt: "{\"format\": effect-wechat-token",
+        truncated: valid.slice(0, Math.floor(valid.length / 2)),
+        empty: "",
+        foreign: JSON.stringify({ name: "my-app", version: "1.0.0" }),
+        array: JSON.stringify([encoded(held)]),
+        "wrong format": valid.replace("effect-wechat-token/v1", "effect-wechat-token/v2"),
+        "records not an object": JSON.stringify({ format: "effect-wechat-token/v1", records: [encoded(held)] })
+      }
+      for (const [name, content] of Object.entries(cases)) {
+        const path = `${dir}/${name.replace(/ /g, "-")}.json`
+        yield* fs.writeFileString(path, content)
+        const logs = captureLogs()
+        const store = yield* storeAt(path)
+        expect(yield* store.get(held).pipe(Effect.provide(logs.layer)), name).toEqual(Option.none())
+        expect(warnings(logs.entries).map((entry) => entry.message), name).toEqual([
+          "token store file is not a valid document; treating it as an empty store"
+        ])
+        // A lower generation than the untrusted file held still wins: nothing of it is trusted.
+        const written = makeRecord(held.appId, 1)
+        expect(encoded(yield* store.set(written).pipe(Effect.provide(logs.layer))), name).toEqual(encoded(written))
+        expect(yield* fs.readFileString(`${path}.corrupt`), name).toBe(content)
+        expect(Option.map(yield* store.get(held), encoded), name).toEqual(Option.some(encoded(written)))
+      }
+    }).pipe(Effect.provide(NodeFileSystem.layer)))
+
+  it.scoped("a malformed or misfiled record is dropped and logged; the others are kept", () =>
+    Effect.gen(function*() {
+      const fs = yield* FileSystem.FileSystem
+      const path = `${yield* tempDir}/tokens.json`
+      const good = makeRecord(freshApp(), 2)
+      const [negative, misfiled, notObject] = [freshApp(), freshApp(), freshApp()]
+      yield* fs.writeFileString(
+        path,
+        JSON.stringify({
+          format: "effect-wechat-token/v1",
+          records: {
+            [TokenStore.keyString(good)]: encoded(good),
+            [`${negative}/access_token`]: { ...encoded(makeRecord(negative)), generation: -1 },
+            // A valid record under another app's key would answer for the wrong app.
+            [`${misfiled}/access_token`]: encoded(good),
+            [`${notObject}/access_token`]: "token"
+          }
+        })
+      )
+      const logs = captureLogs()
+      const store = yield* storeAt(path)
+      expect(Option.map(yield* store.get(good).pipe(Effect.provide(logs.layer)), encoded)).toEqual(
+        Option.some(encoded(good))
+      )
+      for (const appId of [negative, misfiled, notObject]) {
+        expect(yield* store.get({ appId, kind: "access_token" })).toEqual(Option.none())
+      }
+      const [warning] = warnings(logs.entries)
+      expect(warning?.message).toBe("token store file holds malformed records; dropping them")
+      expect(String(warning?.annotations.records).split(", ").sort()).toEqual(
+        [negative, misfiled, notObject].map((appId) => `${appId}/access_token`).sort()
+      )
+
+      // The next write keeps the good record and leaves the bad ones out; the file was ours, so nothing is moved aside.
+      const other = makeRecord(freshApp())
+      yield* store.set(other)
+      const document = JSON.parse(yield* fs.readFileString(path))
+      expect(Object.keys(document.records).sort()).toEqual([TokenStore.keyString(good), TokenStore.keyString(other)].sort())
+      expect(yield* fs.exists(`${path}.corrupt`)).toBe(false)
+    }).pipe(Effect.provide(NodeFileSystem.layer)))
+
+  it.scoped("two layers on the same file see each other's writes and keep compare-and-set", () =>
+    Effect.gen(function*() {
+      const path = `${yield* tempDir}/shared.json`
+      const [one, two] = [yield* storeAt(path), yield* storeAt(path)]
+      const appId = freshApp()
+      yield* one.set(makeRecord(appId, 1))
+      expect(Option.map(yield* two.get({ appId, kind: "access_token" }), (record) => record.generation)).toEqual(
+        Option.some(1)
+      )
+      const newer = makeRecord(appId, 2)
+      yield* two.set(newer)
+      expect(encoded(yield* one.set(makeRecord(appId, 1)))).toEqual(encoded(newer))
+      expect(Option.map(yield* one.get(newer), encoded)).toEqual(Option.some(encoded(newer)))
+    }).pipe(Effect.provide(NodeFileSystem.layer)))
+
+  it.scoped("concurrent writers in one process lose no update", () =>
+    Effect.gen(function*() {
+      const store = yield* storeAt(`${yield* tempDir}/tokens.json`)
+      const records = Array.from({ length: 20 }, () => makeRecord(freshApp()))
+      yield* Effect.forEach(records, (record) => store.set(record), { concurrency: "unbounded", discard: true })
+      for (const record of records) {
+        expect(Option.map(yield* store.get(record), encoded)).toEqual(Option.some(encoded(record)))
+      }
+    }).pipe(Effect.provide(NodeFileSystem.layer)))
+
+  it.scoped("a path that cannot be read fails with StoreError instead of passing for empty", () =>
+    Effect.gen(function*() {
+      const fs = yield* FileSystem.FileSystem
+      const path = `${yield* tempDir}/is-a-directory`
+      yield* fs.makeDirectory(path)
+      const store = yield* storeAt(path)
+      const record = makeRecord(freshApp())
+      const read = yield* Effect.either(store.get(record))
+      expect(Either.isLeft(read) && read.left._tag).toBe("StoreError")
+      const write = yield* Effect.either(store.set(record))
+      expect(Either.isLeft(write) && write.left._tag).toBe("StoreError")
+    }).pipe(Effect.provide(NodeFileSystem.layer)))
+})
