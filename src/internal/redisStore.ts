@@ -100,7 +100,7 @@ export const make = (url: string): Effect.Effect<TokenStoreShape, never, Scope.S
     client.on("close", () => {
       if (down || closing) return
       down = true
-      log(Effect.logWarning("token store connection lost; reconnecting in the background"))
+      log(Effect.logWarning("token store unreachable; reconnecting in the background"))
     })
     client.on("ready", () => {
       if (!down) return

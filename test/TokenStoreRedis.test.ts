@@ -1,0 +1,204 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Context, Duration, Effect, Either, Exit, Layer, Logger, Option, Schedule, Schema, Scope, Stream } from "effect"
+import { Redis } from "ioredis"
+import * as AppId from "../src/AppId.js"
+import { TokenRecord } from "../src/Token.js"
+import * as TokenStore from "../src/TokenStore.js"
+import * as RedisServer from "./support/redisServer.js"
+
+const T0 = 1_750_000_000_000
+let apps = 0
+const freshApp = (): AppId.AppId => AppId.make(`wx${(++apps).toString(16).padStart(16, "0")}`)
+const makeRecord = (appId: AppId.AppId, generation = 1, kind: TokenRecord["kind"] = "access_token"): TokenRecord =>
+  new TokenRecord({
+    appId,
+    kind,
+    value: `token-${appId}-${kind}-${generation}`,
+    mode: "stable",
+    fetchedAt: T0,
+    expiresAt: T0 + 7_200_000,
+    refreshAt: T0 + 6_900_000,
+    generation
+  })
+const encoded = Schema.encodeSync(TokenRecord)
+
+interface LogEntry {
+  readonly level: string
+  readonly message: string
+}
+
+/** A logger that keeps what it is given, and the layer installing it. */
+const captureLogs = () => {
+  const entries: Array<LogEntry> = []
+  const logger = Logger.make(({ logLevel, message }) => {
+    entries.push({ level: logLevel.label, message: Array.isArray(message) ? message.join(" ") : String(message) })
+  })
+  return { entries, layer: Logger.replace(Logger.defaultLogger, logger) }
+}
+
+const storeAt = (url: string) => Effect.map(Layer.build(TokenStore.layerRedis(url)), Context.get(TokenStore.TokenStore))
+
+/** A plain client to look at what the store wrote. */
+const inspector = (url: string) =>
+  Effect.acquireRelease(Effect.sync(() => new Redis(url)), (client) => Effect.sync(() => client.disconnect()))
+
+/** Retries `check` until it holds; connection state changes take a moment to be noticed. */
+const eventually = <E, R>(check: Effect.Effect<boolean, E, R>, what: string) =>
+  check.pipe(
+    Effect.filterOrFail((ok) => ok, () => new Error(`never happened: ${what}`)),
+    Effect.retry(Schedule.spaced(Duration.millis(20)).pipe(Schedule.upTo(Duration.seconds(10))))
+  )
+
+/** `operation` fails with StoreError, and fast: a caller must never wait on a dead Redis. */
+const failsFast = <A, R>(operation: Effect.Effect<A, TokenStore.StoreError, R>) =>
+  Effect.gen(function*() {
+    const [took, result] = yield* Effect.timed(Effect.either(operation))
+    expect(Either.isLeft(result) && result.left._tag).toBe("StoreError")
+    expect(Duration.toMillis(took)).toBeLessThan(500)
+  })
+
+/** The first change `reader` reports for `appId`, while `writer` keeps writing newer generations. */
+const changeArrives = (reader: TokenStore.TokenStoreShape, writer: TokenStore.TokenStoreShape, appId: AppId.AppId) => {
+  const seen = reader.changes.pipe(Stream.filter((record) => record.appId === appId), Stream.runHead)
+  // Writing repeatedly: the subscription may still be renewing after a reconnect.
+  let generation = 0
+  const keepWriting = Effect.suspend(() => writer.set(makeRecord(appId, ++generation))).pipe(
+    Effect.zipRight(Effect.sleep(Duration.millis(100))),
+    Effect.forever
+  )
+  return Effect.race(seen, keepWriting).pipe(Effect.timeout(Duration.seconds(10)))
+}
+
+describe("TokenStore.layerRedis", () => {
+  it.scopedLive("keys follow wechat-token:<appId>:<kind>[:lease] and values hold only the record's fields", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.make
+      const store = yield* storeAt(server.url)
+      const appId = freshApp()
+      const token = makeRecord(appId, 1)
+      const ticket = makeRecord(appId, 2, "jsapi_ticket")
+      yield* store.set(token)
+      yield* store.set(ticket)
+      expect(yield* store.lease(token, 5_000)).toBe(true)
+
+      const redis = yield* inspector(server.url)
+      const keys = yield* Effect.promise(() => redis.keys("*"))
+      expect(keys.sort()).toEqual(
+        [`wechat-token:${appId}:access_token`, `wechat-token:${appId}:access_token:lease`, `wechat-token:${appId}:jsapi_ticket`]
+          .sort()
+      )
+      for (const record of [token, ticket]) {
+        const stored = yield* Effect.promise(() => redis.get(`wechat-token:${appId}:${record.kind}`))
+        expect(JSON.parse(stored ?? "null")).toEqual(encoded(record))
+      }
+      const ttl = yield* Effect.promise(() => redis.pttl(`wechat-token:${appId}:access_token:lease`))
+      expect(ttl).toBeGreaterThan(0)
+      expect(ttl).toBeLessThanOrEqual(5_000)
+    }))
+
+  it.scopedLive("a malformed stored value is absent to get (logged) and overwritten by set", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.make
+      const logs = captureLogs()
+      const store = yield* storeAt(server.url)
+      const redis = yield* inspector(server.url)
+      const record = makeRecord(freshApp(), 1)
+      const key = `wechat-token:${record.appId}:access_token`
+      for (const garbage of ["not json", "{\"value\":\"x\"}", JSON.stringify({ ...encoded(record), generation: "9" })]) {
+        yield* Effect.promise(() => redis.set(key, garbage))
+        expect(yield* store.get(record).pipe(Effect.provide(logs.layer)), garbage).toEqual(Option.none())
+        expect(encoded(yield* store.set(record)), garbage).toEqual(encoded(record))
+        expect(Option.map(yield* store.get(record), encoded), garbage).toEqual(Option.some(encoded(record)))
+      }
+      expect(logs.entries.filter((entry) => entry.level === "WARN").map((entry) => entry.message)).toEqual(
+        Array(3).fill("token store holds a malformed record; treating it as absent")
+      )
+      // A broken value claiming a newer generation is neither trusted nor silently destroyed.
+      yield* Effect.promise(() => redis.set(key, JSON.stringify({ generation: 99 })))
+      const refused = yield* Effect.either(store.set(makeRecord(record.appId, 2)))
+      expect(Either.isLeft(refused) && refused.left.message).toContain("malformed")
+    }))
+
+  it.scopedLive("Redis down: operations fail fast with StoreError, healthy is false; after a restart all works again", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.make
+      const logs = captureLogs()
+      const [store, peer] = yield* Effect.all([storeAt(server.url), storeAt(server.url)]).pipe(
+        Effect.provide(logs.layer)
+      )
+      const record = makeRecord(freshApp(), 1)
+      yield* store.set(record)
+      expect(yield* store.healthy).toBe(true)
+
+      yield* server.stop
+      yield* eventually(Effect.map(store.healthy, (healthy) => !healthy), "healthy turns false")
+      yield* failsFast(store.get(record))
+      yield* failsFast(store.set(makeRecord(record.appId, 2)))
+      yield* failsFast(Effect.scoped(store.lease(record, 1_000)))
+
+      yield* server.start
+      yield* eventually(store.healthy, "healthy turns true again")
+      // The restarted server kept nothing (no persistence): the store starts over.
+      expect(yield* store.get(record)).toEqual(Option.none())
+      const next = makeRecord(record.appId, 2)
+      expect(encoded(yield* store.set(next))).toEqual(encoded(next))
+      expect(Option.map(yield* peer.get(next), encoded)).toEqual(Option.some(encoded(next)))
+      expect(yield* Effect.scoped(store.lease(next, 1_000))).toBe(true)
+      expect(Option.isSome(yield* changeArrives(store, peer, freshApp()))).toBe(true)
+
+      const messages = logs.entries.map((entry) => `${entry.level} ${entry.message}`)
+      expect(messages).toContain("WARN token store unreachable; reconnecting in the background")
+      expect(messages).toContain("INFO token store reconnected")
+    }))
+
+  it.scopedLive("starting while Redis is unreachable: the layer is built at once, and connects when Redis appears", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.make
+      yield* server.stop
+      const logs = captureLogs()
+      const [took, [store, peer]] = yield* Effect.timed(Effect.all([storeAt(server.url), storeAt(server.url)])).pipe(
+        Effect.provide(logs.layer)
+      )
+      expect(Duration.toMillis(took)).toBeLessThan(2_500)
+      expect(yield* store.healthy).toBe(false)
+      expect(logs.entries.map((entry) => `${entry.level} ${entry.message}`)).toEqual(
+        Array(2).fill("WARN token store unreachable; reconnecting in the background")
+      )
+      yield* failsFast(store.get({ appId: freshApp(), kind: "access_token" }))
+
+      yield* server.start
+      yield* eventually(store.healthy, "healthy turns true")
+      const record = makeRecord(freshApp(), 1)
+      yield* store.set(record)
+      expect(Option.map(yield* store.get(record), encoded)).toEqual(Option.some(encoded(record)))
+      // The subscription queued while offline is made once connected.
+      expect(Option.isSome(yield* changeArrives(store, peer, freshApp()))).toBe(true)
+    }))
+
+  it.scopedLive("both connections close with the layer's scope", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.make
+      const redis = yield* inspector(server.url)
+      const clients = Effect.map(Effect.promise(() => redis.client("LIST")), (list) => String(list).trim().split("\n").length)
+      const scope = yield* Scope.make()
+      yield* Effect.flatMap(Scope.extend(storeAt(server.url), scope), (store) => store.set(makeRecord(freshApp())))
+      expect(yield* clients).toBe(3)
+      yield* Scope.close(scope, Exit.void)
+      yield* eventually(Effect.map(clients, (count) => count === 1), "only the inspector remains")
+    }))
+
+  it.scopedLive("layerFromSpec honours the database in redis://HOST:PORT/DB", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.make
+      const spec = Either.getOrThrow(TokenStore.parseStoreSpec(`${server.url}/3`))
+      const record = makeRecord(freshApp())
+      yield* Effect.flatMap(TokenStore.TokenStore, (store) => store.set(record)).pipe(
+        Effect.provide(TokenStore.layerFromSpec(spec))
+      )
+      const redis = yield* inspector(server.url)
+      const key = `wechat-token:${record.appId}:access_token`
+      expect(yield* Effect.promise(() => redis.exists(key))).toBe(0)
+      yield* Effect.promise(() => redis.select(3))
+      expect(yield* Effect.promise(() => redis.exists(key))).toBe(1)
+    }))
+})
