@@ -12,8 +12,19 @@ import type { LogSettings } from "./ServerConfig.js"
  * @since 0.1.0
  * @category layers
  */
-export const layer = (settings: LogSettings, isTTY: boolean = process.stdout.isTTY === true): Layer.Layer<never> =>
-  Layer.merge(
-    (settings.format ?? (isTTY ? "pretty" : "json")) === "json" ? Logger.json : Logger.pretty,
-    Logger.minimumLogLevel(settings.level)
-  )
+export const layer = (
+  settings: LogSettings,
+  options: {
+    /** Log to stderr, keeping stdout for a command's answer. Default false. */
+    readonly stderr?: boolean
+    readonly isTTY?: boolean
+  } = {}
+): Layer.Layer<never> => {
+  const stderr = options.stderr === true
+  const isTTY = options.isTTY ?? ((stderr ? process.stderr.isTTY : process.stdout.isTTY) === true)
+  const format = settings.format ?? (isTTY ? "pretty" : "json")
+  const logger = format === "json"
+    ? (stderr ? Logger.withConsoleError(Logger.jsonLogger) : Logger.withConsoleLog(Logger.jsonLogger))
+    : Logger.prettyLogger({ stderr })
+  return Layer.merge(Logger.replace(Logger.defaultLogger, logger), Logger.minimumLogLevel(settings.level))
+}

@@ -1,0 +1,33 @@
+#!/usr/bin/env -S node --import tsx
+/**
+ * The `effect-wechat-token` command: `serve` runs the central token server
+ * (the demo when no app is configured), `token <appId>` prints an app's
+ * current access token.
+ *
+ * @since 0.1.0
+ */
+import { Args, Command } from "@effect/cli"
+import { NodeContext, NodeRuntime } from "@effect/platform-node"
+import { Effect } from "effect"
+import * as Main from "./server/Main.js"
+
+const serve = Command.make("serve", {}, () => Main.serve).pipe(
+  Command.withDescription("Run the central token server (demo mode with the bundled emulator when no app is configured)")
+)
+
+const token = Command.make("token", { appId: Args.text({ name: "appId" }) }, ({ appId }) => Main.token(appId)).pipe(
+  Command.withDescription("Print the current access token of an app, using the configuration in the environment")
+)
+
+const cli = Command.run(Command.make("effect-wechat-token").pipe(Command.withSubcommands([serve, token])), {
+  name: "effect-wechat-token",
+  version: "0.1.0"
+})
+
+cli(process.argv).pipe(
+  // Start-up failures and bad arguments have printed their one line already;
+  // a defect is a bug and is shown in full.
+  Effect.tapDefect((cause) => Effect.logError(cause)),
+  Effect.provide(NodeContext.layer),
+  NodeRuntime.runMain({ disableErrorReporting: true, disablePrettyLogger: true })
+)

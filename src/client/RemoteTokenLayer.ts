@@ -1,0 +1,188 @@
+/**
+ * The `AccessToken` service backed by a central token server's HTTP API, for
+ * business servers: they never hold the app secret and never call WeChat's
+ * token endpoint, so they cannot kill each other's tokens.
+ *
+ * @since 0.1.0
+ */
+import { FetchHttpClient, HttpClient, HttpClientRequest, type HttpClientResponse } from "@effect/platform"
+import { Clock, Config, type ConfigError, Deferred, Duration, Effect, Layer, Option, Redacted, Schema } from "effect"
+import { AccessToken, type AccessTokenError, type Credential } from "../AccessToken.js"
+import { UnknownApp, UpstreamUnavailable } from "../WeChatError.js"
+
+/**
+ * @since 0.1.0
+ */
+export interface Options {
+  /** The central server, e.g. `http://tokens.internal:8787`. */
+  readonly baseUrl: string
+  /** One of the server's `CLIENT_KEYS`. */
+  readonly clientKey: Redacted.Redacted<string>
+  /**
+   * A cached token is used until this long before the `expires_in` the server
+   * served, so it never dies in flight. Default 30 s.
+   */
+  readonly expiryMargin?: Duration.DurationInput
+  /** Each call to the server gives up after this long. Default 10 s. */
+  readonly timeout?: Duration.DurationInput
+}
+
+const TokenBody = Schema.Struct({
+  access_token: Schema.String.pipe(Schema.minLength(1)),
+  expires_in: Schema.Number.pipe(Schema.nonNegative())
+})
+
+const ErrorBody = Schema.Struct({
+  error: Schema.Struct({ code: Schema.String, message: Schema.String })
+})
+
+const decodeToken = Schema.decodeUnknown(TokenBody)
+const decodeError = Schema.decodeUnknownOption(ErrorBody)
+
+const unavailable = (reason: UpstreamUnavailable["reason"], detail: string) =>
+  new UpstreamUnavailable({ reason, detail: `token server: ${detail}` })
+
+/**
+ * Builds the service in a scope: calls still running when it closes are interrupted.
+ *
+ * @since 0.1.0
+ */
+export const make = (options: Options) =>
+  Effect.gen(function*() {
+    const scope = yield* Effect.scope
+    const marginMillis = Duration.toMillis(options.expiryMargin ?? Duration.seconds(30))
+    const timeout = Duration.decode(options.timeout ?? Duration.seconds(10))
+    const client = (yield* HttpClient.HttpClient).pipe(
+      HttpClient.mapRequest((request) =>
+        request.pipe(
+          HttpClientRequest.prependUrl(options.baseUrl.replace(/\/+$/, "")),
+          HttpClientRequest.bearerToken(options.clientKey),
+          HttpClientRequest.acceptJson
+        )
+      )
+    )
+    const cache = new Map<string, Credential>()
+    const inflight = new Map<string, Deferred.Deferred<Credential, AccessTokenError>>()
+
+    const answer = (appId: string, response: HttpClientResponse.HttpClientResponse) =>
+      Effect.gen(function*() {
+        const body = yield* Effect.orElseSucceed(response.json, () => undefined)
+        if (response.status === 200) {
+          const token = yield* Effect.mapError(
+            decodeToken(body),
+            () => unavailable("malformed-body", "the answer does not match the API schema")
+          )
+          // The expiry is counted on this machine's clock from `expires_in`,
+          // so clock skew between the machines does not matter.
+          const now = yield* Clock.currentTimeMillis
+          const credential: Credential = { value: token.access_token, expiresAt: now + token.expires_in * 1000 }
+          cache.set(appId, credential)
+          return credential
+        }
+        const error = Option.map(decodeError(body), (decoded) => decoded.error)
+        const said = Option.match(error, { onNone: () => "", onSome: (e) => ` ${e.code}: ${e.message}` })
+        if (response.status === 404 && Option.exists(error, (e) => e.code === "unknown_app")) {
+          return yield* Effect.fail(new UnknownApp({ appId }))
+        }
+        if (response.status === 401) {
+          return yield* Effect.fail(unavailable("http-status", `HTTP 401, the client key was refused; check TOKEN_SERVER_KEY`))
+        }
+        return yield* Effect.fail(unavailable("http-status", `HTTP ${response.status}${said}`))
+      })
+
+    const call = (appId: string, request: HttpClientRequest.HttpClientRequest): Effect.Effect<Credential, AccessTokenError> =>
+      client.execute(request).pipe(
+        Effect.mapError((error) => unavailable("network", error.reason === "Transport" ? `unreachable (${error.message})` : error.message)),
+        Effect.flatMap((response) => answer(appId, response)),
+        Effect.scoped,
+        Effect.timeoutFail({
+          duration: timeout,
+          onTimeout: () => unavailable("timeout", `no answer within ${Duration.format(timeout)}`)
+        })
+      )
+
+    // One call per key at a time; the call runs in the layer's scope, so a
+    // caller that gives up does not cancel it for the others.
+    const singleFlight = (key: string, run: Effect.Effect<Credential, AccessTokenError>) =>
+      Effect.gen(function*() {
+        const mine = yield* Deferred.make<Credential, AccessTokenError>()
+        const running = inflight.get(key) ?? mine
+        if (running === mine) {
+          inflight.set(key, mine)
+          yield* run.pipe(
+            Effect.exit,
+            Effect.flatMap((exit) => Deferred.done(mine, exit)),
+            Effect.ensuring(Effect.sync(() => inflight.delete(key))),
+            Effect.forkIn(scope)
+          )
+        }
+        return yield* Deferred.await(running)
+      })
+
+    const cached = (appId: string) =>
+      Effect.map(Clock.currentTimeMillis, (now) => {
+        const credential = cache.get(appId)
+        return credential !== undefined && now < credential.expiresAt - marginMillis ? credential : undefined
+      })
+
+    const path = (appId: string) => `/v1/apps/${encodeURIComponent(appId)}/access-token`
+
+    const get = (appId: string) =>
+      Effect.flatMap(cached(appId), (credential) =>
+        credential !== undefined
+          ? Effect.succeed(credential)
+          : singleFlight(`get ${appId}`, call(appId, HttpClientRequest.get(path(appId)))))
+
+    const refresh = (appId: string, staleToken?: string) =>
+      Effect.flatMap(cached(appId), (credential) => {
+        // Someone here already replaced the rejected token: no call needed.
+        if (credential !== undefined && staleToken !== undefined && credential.value !== staleToken) {
+          return Effect.succeed(credential)
+        }
+        // Without a stale token, report the one this process holds: the
+        // server then replaces it only if it is still current.
+        const stale = staleToken ?? cache.get(appId)?.value
+        if (stale === undefined) return get(appId)
+        return singleFlight(
+          `refresh ${appId} ${stale}`,
+          call(appId, HttpClientRequest.post(`${path(appId)}/refresh`).pipe(HttpClientRequest.bodyUnsafeJson({ stale_token: stale })))
+        )
+      })
+
+    return AccessToken.of({ get, refresh })
+  })
+
+/**
+ * `AccessToken` from a central server, over the `HttpClient` in context.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options: Options): Layer.Layer<AccessToken, never, HttpClient.HttpClient> =>
+  Layer.scoped(AccessToken, make(options))
+
+/**
+ * The server's address and key from `TOKEN_SERVER_URL` and `TOKEN_SERVER_KEY`.
+ *
+ * @since 0.1.0
+ */
+export const options: Config.Config<Options> = Config.all({
+  baseUrl: Config.url("TOKEN_SERVER_URL").pipe(
+    Config.validate({
+      message: "TOKEN_SERVER_URL: must be an http(s) URL",
+      validation: (url) => url.protocol === "http:" || url.protocol === "https:"
+    }),
+    Config.map((url) => url.href)
+  ),
+  clientKey: Config.redacted("TOKEN_SERVER_KEY")
+})
+
+/**
+ * `AccessToken` from the server named by `TOKEN_SERVER_URL` / `TOKEN_SERVER_KEY`, over `fetch`.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const RemoteTokenLayer: Layer.Layer<AccessToken, ConfigError.ConfigError> = Layer.unwrapEffect(
+  Effect.map(options, layer)
+).pipe(Layer.provide(FetchHttpClient.layer))

@@ -1,0 +1,73 @@
+/**
+ * Demo mode: no app configured, so the server runs against the bundled WeChat
+ * emulator with a demo app and a generated client key, and prints how to call it.
+ *
+ * @since 0.1.0
+ */
+import type { HttpServer } from "@effect/platform"
+import { Effect, Random, Redacted } from "effect"
+import * as TokenConfig from "../TokenConfig.js"
+import * as Emulator from "../testing/index.js"
+
+/**
+ * The demo app's id: a well-formed id no real app is likely to have.
+ *
+ * @since 0.1.0
+ */
+export const DEMO_APP_ID = "wx0123456789abcdef"
+
+/**
+ * `bytes` random bytes from Effect `Random`, as lowercase hex.
+ *
+ * @since 0.1.0
+ */
+export const randomHex = (bytes: number): Effect.Effect<string> =>
+  Effect.map(
+    Effect.replicateEffect(Random.nextIntBetween(0, 256), bytes),
+    (values) => values.map((value) => value.toString(16).padStart(2, "0")).join("")
+  )
+
+/**
+ * Starts the emulator on a free loopback port with the demo app registered
+ * under a fresh secret; everything stops with the scope.
+ *
+ * @since 0.1.0
+ */
+export const start = Effect.gen(function*() {
+  const secret = yield* randomHex(16)
+  const clientKey = Redacted.make(yield* randomHex(32))
+  const emulator = yield* Emulator.serve({ apps: [{ appId: DEMO_APP_ID, secret }], host: "127.0.0.1", port: 0 })
+  return { app: TokenConfig.app(DEMO_APP_ID, secret), apiBaseUrl: emulator.url, clientKey }
+})
+
+const urlOf = (address: HttpServer.Address): string =>
+  address._tag === "UnixAddress"
+    ? `http+unix://${address.path}`
+    : `http://${address.hostname.includes(":") ? `[${address.hostname}]` : address.hostname}:${address.port}`
+
+/**
+ * What demo mode prints: the base URL, the client key and a ready `curl` line.
+ * The key is a throw-away generated for this run, so printing it is the point.
+ *
+ * @since 0.1.0
+ */
+export const banner = (options: {
+  readonly address: HttpServer.Address
+  readonly appId: string
+  readonly clientKey: Redacted.Redacted<string>
+}): string => {
+  const base = urlOf(options.address)
+  const key = Redacted.value(options.clientKey)
+  return [
+    "",
+    "effect-wechat-token demo: no WECHAT_APPS configured, serving a demo app from the bundled WeChat emulator.",
+    `  base URL:   ${base}`,
+    `  client key: ${key}`,
+    `  app id:     ${options.appId}`,
+    `  API docs:   ${base}/docs`,
+    "",
+    "Try:",
+    `curl -s -H 'Authorization: Bearer ${key}' ${base}/v1/apps/${options.appId}/access-token`,
+    ""
+  ].join("\n")
+}

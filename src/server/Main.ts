@@ -1,0 +1,115 @@
+/**
+ * The programs behind the command line: `serve` (the central server, or the
+ * demo when no app is configured) and `token` (print an app's current token).
+ *
+ * @since 0.1.0
+ */
+import { FetchHttpClient, HttpServer } from "@effect/platform"
+import { ConfigError, Console, Context, Data, Effect, Layer } from "effect"
+import { AccessToken } from "../AccessToken.js"
+import * as TokenConfig from "../TokenConfig.js"
+import * as TokenLayer from "../TokenLayer.js"
+import * as TokenStore from "../TokenStore.js"
+import * as Demo from "./Demo.js"
+import * as Logging from "./Logging.js"
+import * as ServerConfig from "./ServerConfig.js"
+import * as TokenServer from "./TokenServer.js"
+
+/**
+ * Start-up stopped; the one line saying why has been printed already.
+ *
+ * @since 0.1.0
+ */
+export class StartupFailed extends Data.TaggedError("StartupFailed")<{ readonly line: string }> {}
+
+const refuse = (line: string) => Console.error(line).pipe(Effect.zipRight(Effect.fail(new StartupFailed({ line }))))
+
+const configFailure = (error: ConfigError.ConfigError) => refuse(ServerConfig.describe(error))
+
+const clientKeysRequired = ConfigError.MissingData(
+  ["CLIENT_KEYS"],
+  "CLIENT_KEYS: required when apps are configured (comma-separated bearer keys of at least 16 characters)"
+)
+
+/**
+ * Everything `serve` reads, read up front, so a bad variable stops start-up
+ * before anything listens: never half-configured.
+ */
+const readConfig = Effect.gen(function*() {
+  const log = yield* ServerConfig.logSettings
+  const apps = yield* TokenConfig.apps
+  const engine = yield* TokenConfig.settings
+  const server = yield* ServerConfig.settings
+  const store = yield* TokenStore.storeSpec
+  if (apps.length > 0 && server.clientKeys.length === 0) return yield* Effect.fail(clientKeysRequired)
+  return { log, apps, engine, server, store }
+})
+
+const serverLayer = (
+  config: TokenConfig.TokenConfigShape,
+  store: Layer.Layer<TokenStore.TokenStore>,
+  server: ServerConfig.ServerSettings
+) =>
+  TokenServer.layerNode({ host: server.host, port: server.port, clientKeys: server.clientKeys }).pipe(
+    Layer.provide(
+      TokenLayer.make({ config: TokenConfig.layerWith(config), store, httpClient: FetchHttpClient.layer })
+    ),
+    Layer.provide(store)
+  )
+
+/**
+ * Runs the server until interrupted (SIGINT/SIGTERM under `NodeRuntime.runMain`):
+ * then it stops accepting, lets in-flight requests finish and releases
+ * everything, in reverse order of acquisition.
+ *
+ * @since 0.1.0
+ */
+export const serve: Effect.Effect<never, StartupFailed> = Effect.gen(function*() {
+  const config = yield* Effect.catchAll(readConfig, configFailure)
+  const store = TokenStore.layerFromSpec(config.store)
+  const main = config.apps.length > 0
+    ? serverLayer({ apps: config.apps, ...config.engine }, store, config.server).pipe(
+      Layer.tap(() => Effect.logInfo("token server started").pipe(Effect.annotateLogs({ apps: config.apps.map((app) => app.appId).join(",") })))
+    )
+    : Layer.unwrapScoped(Effect.gen(function*() {
+      const demo = yield* Demo.start
+      const clientKeys = config.server.clientKeys.length > 0 ? config.server.clientKeys : [demo.clientKey]
+      return serverLayer({ apps: [demo.app], ...config.engine, apiBaseUrl: demo.apiBaseUrl }, store, { ...config.server, clientKeys }).pipe(
+        Layer.tap((context) =>
+          Console.log(Demo.banner({
+            address: Context.get(context, HttpServer.HttpServer).address,
+            appId: demo.app.appId,
+            clientKey: clientKeys[0]!
+          })))
+      )
+    }))
+  return yield* Layer.launch(main).pipe(
+    Effect.catchAll((error) => refuse(`cannot start: ${error.message}`)),
+    Effect.provide(Logging.layer(config.log))
+  )
+})
+
+/**
+ * Prints the current token of `appId` on stdout (logs go to stderr), using
+ * `TokenLayer` from the environment.
+ *
+ * @since 0.1.0
+ */
+export const token = (appId: string): Effect.Effect<void, StartupFailed> =>
+  Effect.gen(function*() {
+    const log = yield* Effect.catchAll(ServerConfig.logSettings, configFailure)
+    yield* Effect.gen(function*() {
+      const tokens = yield* AccessToken
+      const credential = yield* tokens.get(appId)
+      yield* Console.log(credential.value)
+    }).pipe(
+      Effect.provide(TokenLayer.TokenLayer),
+      Effect.catchTags({
+        ConfigError: configFailure,
+        UnknownApp: (error) => refuse(`${error.message}: configure it in WECHAT_APPS or WECHAT_APP_ID`)
+      }),
+      Effect.catchAll((error) => error._tag === "StartupFailed" ? Effect.fail(error) : refuse(`no token: ${error.message}`)),
+      Effect.scoped,
+      Effect.provide(Logging.layer(log, { stderr: true }))
+    )
+  })

@@ -1,0 +1,235 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { APP, auth, awaitReady, call, KEY, makeUpstream, OTHER, startServer } from "./harness.js"
+
+describe("TokenServer", () => {
+  it.live("1,000 concurrent cold GET access-token cause exactly one upstream fetch and one token", () =>
+    Effect.gen(function*() {
+      const upstream = makeUpstream()
+      const base = yield* startServer({ upstream: upstream.layer })
+      const answers = yield* Effect.forEach(
+        Array.from({ length: 1000 }),
+        () => call(`${base}/v1/apps/${APP}/access-token`, { headers: auth() }),
+        { concurrency: "unbounded" }
+      )
+      expect(answers.every((answer) => answer.status === 200)).toBe(true)
+      expect(new Set(answers.map((answer) => answer.json.access_token)).size).toBe(1)
+      expect(upstream.state.tokenFetches).toBe(1)
+      const first = answers[0]!.json
+      expect(first.expires_in).toBeGreaterThan(0)
+      expect(first.expires_in).toBeLessThanOrEqual(7200)
+      expect(Number.isNaN(Date.parse(first.expires_at))).toBe(false)
+    }).pipe(Effect.scoped))
+
+  it.live("50 concurrent refreshes with the same stale token cause one upstream fetch", () =>
+    Effect.gen(function*() {
+      const upstream = makeUpstream()
+      const base = yield* startServer({ upstream: upstream.layer })
+      const first = yield* call(`${base}/v1/apps/${APP}/access-token`, { headers: auth() })
+      const stale = first.json.access_token as string
+      const fetchesBefore = upstream.state.tokenFetches
+      const answers = yield* Effect.forEach(
+        Array.from({ length: 50 }),
+        () =>
+          call(`${base}/v1/apps/${APP}/access-token/refresh`, {
+            method: "POST",
+            headers: { ...auth(), "content-type": "application/json" },
+            body: JSON.stringify({ stale_token: stale })
+          }),
+        { concurrency: "unbounded" }
+      )
+      expect(answers.map((answer) => answer.status)).toEqual(Array(50).fill(200))
+      expect(upstream.state.tokenFetches - fetchesBefore).toBe(1)
+      const fresh = new Set(answers.map((answer) => answer.json.access_token))
+      expect(fresh.size).toBe(1)
+      expect(fresh.has(stale)).toBe(false)
+    }).pipe(Effect.scoped))
+
+  it.live("a missing, wrong or near-miss key gets 401 on every /v1 route", () =>
+    Effect.gen(function*() {
+      const upstream = makeUpstream()
+      const base = yield* startServer({ upstream: upstream.layer })
+      yield* awaitReady(base)
+      const routes = [
+        ["GET", `/v1/apps/${APP}/access-token`],
+        ["POST", `/v1/apps/${APP}/access-token/refresh`],
+        ["GET", `/v1/apps/${APP}/jsapi-ticket`],
+        ["POST", `/v1/apps/${APP}/jssdk-config`]
+      ] as const
+      const headerSets: ReadonlyArray<Record<string, string>> = [
+        {},
+        { authorization: "" },
+        { authorization: "Bearer" },
+        { authorization: "Bearer wrong-key-wrong-key-wrong" },
+        { authorization: `Bearer ${KEY.slice(0, -1)}` },
+        { authorization: `Bearer ${KEY}x` },
+        { authorization: `Bearer ${KEY.slice(0, -1)}${KEY.endsWith("f") ? "e" : "f"}` },
+        { authorization: `Basic ${KEY}` },
+        { authorization: `Bearer  ${KEY}` }
+      ]
+      for (const [method, path] of routes) {
+        for (const headers of headerSets) {
+          const answer = yield* call(`${base}${path}`, {
+            method,
+            headers: { ...headers, "content-type": "application/json" },
+            ...(method === "POST" ? { body: JSON.stringify({ stale_token: "x", url: "https://example.com/" }) } : {})
+          })
+          expect({ path, headers, status: answer.status }).toEqual({ path, headers, status: 401 })
+          expect(answer.json.error.code).toBe("unauthorized")
+        }
+      }
+      expect(upstream.state.tokenFetches).toBe(1)
+      // The same routes answer with the right key.
+      expect((yield* call(`${base}/v1/apps/${APP}/access-token`, { headers: auth() })).status).toBe(200)
+    }).pipe(Effect.scoped))
+
+  it.live("unknown app → 404, bad input → 400, oversized body → 413, all in the error shape", () =>
+    Effect.gen(function*() {
+      const upstream = makeUpstream()
+      const base = yield* startServer({ upstream: upstream.layer })
+      yield* awaitReady(base)
+      const json = { ...auth(), "content-type": "application/json" }
+      const shape = (answer: { json: any }) => {
+        expect(Object.keys(answer.json)).toEqual(["error"])
+        expect(Object.keys(answer.json.error).sort()).toEqual(["code", "message"])
+      }
+      const unknown = yield* call(`${base}/v1/apps/${OTHER}/access-token`, { headers: auth() })
+      expect(unknown.status).toBe(404)
+      expect(unknown.json.error.code).toBe("unknown_app")
+      shape(unknown)
+      const badId = yield* call(`${base}/v1/apps/not-an-app/access-token`, { headers: auth() })
+      expect(badId.status).toBe(400)
+      shape(badId)
+      const malformed = yield* call(`${base}/v1/apps/${APP}/access-token/refresh`, { method: "POST", headers: json, body: "{\"stale_token\":" })
+      expect(malformed.status).toBe(400)
+      expect(malformed.json.error.code).toBe("malformed_json")
+      shape(malformed)
+      const wrongType = yield* call(`${base}/v1/apps/${APP}/access-token/refresh`, { method: "POST", headers: json, body: JSON.stringify({ stale_token: 42 }) })
+      expect(wrongType.status).toBe(400)
+      expect(wrongType.json.error.code).toBe("invalid_request")
+      shape(wrongType)
+      const missing = yield* call(`${base}/v1/apps/${APP}/jssdk-config`, { method: "POST", headers: json, body: "{}" })
+      expect(missing.status).toBe(400)
+      shape(missing)
+      const big = yield* call(`${base}/v1/apps/${APP}/jssdk-config`, { method: "POST", headers: json, body: JSON.stringify({ url: `https://example.com/${"a".repeat(20_000)}` }) })
+      expect(big.status).toBe(413)
+      expect(big.json.error.code).toBe("payload_too_large")
+      shape(big)
+      const noRoute = yield* call(`${base}/v1/nothing-here`, { headers: auth() })
+      expect(noRoute.status).toBe(404)
+      shape(noRoute)
+      expect(upstream.state.tokenFetches).toBe(1)
+    }).pipe(Effect.scoped))
+
+  // Without a declared length the platform notices the excess while reading
+  // and destroys the request stream, so the client sees 413 or a closed connection.
+  it.live("an oversized chunked body (no content-length) is refused while reading", () =>
+    Effect.gen(function*() {
+      const upstream = makeUpstream()
+      const base = yield* startServer({ upstream: upstream.layer })
+      const payload = new TextEncoder().encode(JSON.stringify({ url: `https://example.com/${"a".repeat(40_000)}` }))
+      const answer = yield* Effect.either(Effect.tryPromise(() => fetch(`${base}/v1/apps/${APP}/jssdk-config`, {
+        method: "POST",
+        headers: { ...auth(), "content-type": "application/json" },
+        body: new ReadableStream({
+          start(controller) {
+            controller.enqueue(payload)
+            controller.close()
+          }
+        }),
+        duplex: "half"
+      } as RequestInit)))
+      if (answer._tag === "Right") expect(answer.right.status).toBe(413)
+      expect(upstream.state.tokenFetches).toBeLessThanOrEqual(1)
+      expect((yield* call(`${base}/healthz`)).status).toBe(200)
+    }).pipe(Effect.scoped))
+
+  it.live("readiness is 503 while no token can be had (naming the cause) and 200 once one is held", () =>
+    Effect.gen(function*() {
+      const upstream = makeUpstream()
+      upstream.state.faulted = true
+      const base = yield* startServer({ upstream: upstream.layer })
+      const failed = yield* call(`${base}/v1/apps/${APP}/access-token`, { headers: auth() })
+      expect(failed.status).toBe(503)
+      expect(failed.json.error.code).toBe("upstream_busy")
+      expect(failed.json.error.message).toContain("unavailable")
+      const notReady = yield* call(`${base}/readyz`)
+      expect(notReady.status).toBe(503)
+      expect(notReady.json.ready).toBe(false)
+      expect(notReady.json.store).toEqual({ healthy: true })
+      expect(notReady.json.credentials).toContainEqual(expect.objectContaining({ app_id: APP, kind: "access_token", valid: false }))
+      upstream.state.faulted = false
+      // The engine's cooldown after a transient failure is 1 s.
+      yield* Effect.sleep("1100 millis")
+      expect((yield* call(`${base}/v1/apps/${APP}/access-token`, { headers: auth() })).status).toBe(200)
+      const ready = yield* call(`${base}/readyz`)
+      expect(ready.status).toBe(200)
+      expect(ready.json.ready).toBe(true)
+      expect((yield* call(`${base}/healthz`)).status).toBe(200)
+    }).pipe(Effect.scoped))
+
+  it.live("/metrics exposes refreshes, failures, latency, token age and served requests", () =>
+    Effect.gen(function*() {
+      const upstream = makeUpstream()
+      const base = yield* startServer({ upstream: upstream.layer })
+      yield* call(`${base}/v1/apps/${APP}/access-token`, { headers: auth() })
+      yield* call(`${base}/v1/apps/${APP}/access-token`, { headers: {} })
+      const metrics = yield* call(`${base}/metrics`)
+      expect(metrics.status).toBe(200)
+      expect(metrics.headers.get("content-type")).toContain("text/plain")
+      const text = metrics.text
+      expect(text).toMatch(/# TYPE wechat_token_refreshes_total counter/)
+      expect(text).toMatch(new RegExp(`wechat_token_refreshes_total\\{[^}]*app="${APP}"[^}]*\\} [1-9]`))
+      expect(text).toMatch(/# TYPE wechat_upstream_latency histogram/)
+      expect(text).toMatch(/wechat_upstream_latency_bucket\{[^}]*le="\+Inf"[^}]*\} [1-9]/)
+      expect(text).toMatch(/wechat_upstream_latency_count\{[^}]*\} [1-9]/)
+      expect(text).toMatch(new RegExp(`wechat_token_age_seconds\\{app="${APP}",kind="access_token"\\} `))
+      expect(text).toMatch(new RegExp(`wechat_token_expires_in_seconds\\{app="${APP}",kind="access_token"\\} \\d`))
+      expect(text).toMatch(/wechat_token_server_requests_total\{route="\/v1\/apps\/\{appId\}\/access-token",method="GET",status="200"\} [1-9]/)
+      expect(text).toMatch(/wechat_token_server_requests_total\{route="\/v1\/apps\/\{appId\}\/access-token",method="GET",status="401"\} [1-9]/)
+      expect(text).not.toContain(APP.repeat(2))
+    }).pipe(Effect.scoped))
+
+  it.live("serves /openapi.json and /docs", () =>
+    Effect.gen(function*() {
+      const base = yield* startServer({ upstream: makeUpstream().layer })
+      const spec = yield* call(`${base}/openapi.json`)
+      expect(spec.status).toBe(200)
+      expect(Object.keys(spec.json.paths)).toEqual(expect.arrayContaining([
+        "/v1/apps/{appId}/access-token",
+        "/v1/apps/{appId}/access-token/refresh",
+        "/v1/apps/{appId}/jsapi-ticket",
+        "/v1/apps/{appId}/jssdk-config",
+        "/readyz",
+        "/metrics"
+      ]))
+      const docs = yield* call(`${base}/docs`)
+      expect(docs.status).toBe(200)
+      expect(docs.text).toContain("<html")
+    }).pipe(Effect.scoped))
+
+  it.live("jsapi-ticket and jssdk-config answer through the engine", () =>
+    Effect.gen(function*() {
+      const upstream = makeUpstream()
+      const base = yield* startServer({ upstream: upstream.layer })
+      const ticket = yield* call(`${base}/v1/apps/${APP}/jsapi-ticket`, { headers: auth() })
+      expect(ticket.status).toBe(200)
+      expect(ticket.json.ticket).toMatch(/^ticket-/)
+      expect(ticket.json.expires_in).toBeGreaterThan(0)
+      const config = yield* call(`${base}/v1/apps/${APP}/jssdk-config`, {
+        method: "POST",
+        headers: { ...auth(), "content-type": "application/json" },
+        body: JSON.stringify({ url: "https://example.com/page?x=1#frag" })
+      })
+      expect(config.status).toBe(200)
+      expect(config.json.appId).toBe(APP)
+      expect(config.json.signature).toMatch(/^[0-9a-f]{40}$/)
+      const badUrl = yield* call(`${base}/v1/apps/${APP}/jssdk-config`, {
+        method: "POST",
+        headers: { ...auth(), "content-type": "application/json" },
+        body: JSON.stringify({ url: "not a url" })
+      })
+      expect(badUrl.status).toBe(400)
+      expect(badUrl.json.error.code).toBe("invalid_page_url")
+    }).pipe(Effect.scoped))
+})
