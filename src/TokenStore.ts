@@ -205,7 +205,9 @@ export const parseStoreSpec = (raw: string): Either.Either<StoreSpec, ConfigErro
     const url = URL.canParse(value) ? new URL(value) : undefined
     if (url === undefined || url.hostname === "") return Either.left(storeSpecError("the Redis URL has no host"))
     if (!/^(\/\d*)?$/.test(url.pathname)) return Either.left(storeSpecError("the Redis database must be a number"))
-    if (url.search !== "" || url.hash !== "") return Either.left(storeSpecError("the Redis URL takes no query or fragment"))
+    if (url.search !== "" || url.hash !== "") {
+      return Either.left(storeSpecError("the Redis URL takes no query or fragment"))
+    }
     return Either.right({ _tag: "Redis", url: value })
   }
   return Either.left(storeSpecError("unknown store"))

@@ -7,7 +7,7 @@ import type { PlatformError } from "@effect/platform/Error"
 import { Effect, Either, Option, Random, Schema, Stream } from "effect"
 import * as NodePath from "node:path"
 import { TokenRecord } from "../Token.js"
-import { isNewer, keyString, StoreError, type TokenStoreShape } from "../TokenStore.js"
+import { isNewer, keyString, type RecordKey, StoreError, type TokenStoreShape } from "../TokenStore.js"
 
 /** Written into every document so a file of another program (or version) is never trusted. */
 export const FORMAT = "effect-wechat-token/v1"
@@ -136,9 +136,11 @@ export const make = (path: string): Effect.Effect<TokenStoreShape, never, FileSy
         writers.withPermits(1)
       )
 
+    const get = (key: RecordKey): Effect.Effect<Option.Option<TokenRecord>, StoreError> =>
+      Effect.map(load("get"), (loaded) => Option.fromNullable(loaded.records.get(keyString(key))))
+
     return {
-      get: (key) =>
-        Effect.map(load("get"), (loaded) => Option.fromNullable(loaded.records.get(keyString(key)))),
+      get: (key) => Effect.annotateLogs(get(key), { path }),
       set: (record) => Effect.annotateLogs(set(record), { path }),
       lease: () => Effect.succeed(true),
       changes: Stream.empty,

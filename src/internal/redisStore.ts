@@ -84,7 +84,11 @@ export const make = (url: string): Effect.Effect<TokenStoreShape, never, Scope.S
     const client = new Redis(url, { ...options, lazyConnect: true })
     // The subscription waits offline for the connection (no timeout) and is
     // renewed by ioredis after every reconnect.
-    const subscriber = client.duplicate({ enableOfflineQueue: true, maxRetriesPerRequest: null, commandTimeout: undefined })
+    const subscriber = client.duplicate({
+      enableOfflineQueue: true,
+      maxRetriesPerRequest: null,
+      commandTimeout: undefined
+    })
 
     // Connection events arrive outside any fiber; only the transitions are
     // logged, not every failed reconnect attempt.
@@ -180,7 +184,9 @@ export const make = (url: string): Effect.Effect<TokenStoreShape, never, Scope.S
           operation: "set",
           detail: `${recordKey(record)} holds a malformed record with a newer generation; delete the key`
         })
-      }).pipe(Effect.mapError((error) => error._tag === "StoreError" ? error : new StoreError({ operation: "set", detail: error.message })))
+      }).pipe(
+        Effect.catchTag("ParseError", (error) => Effect.fail(new StoreError({ operation: "set", detail: error.message })))
+      )
 
     const lease = (key: RecordKey, leaseMillis: number) =>
       Effect.gen(function*() {
