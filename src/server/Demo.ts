@@ -7,7 +7,6 @@
 import type { HttpServer } from "@effect/platform"
 import { Effect, Random, Redacted } from "effect"
 import * as TokenConfig from "../TokenConfig.js"
-import * as Emulator from "../testing/index.js"
 
 /**
  * The demo app's id: a well-formed id no real app is likely to have.
@@ -36,6 +35,8 @@ export const randomHex = (bytes: number): Effect.Effect<string> =>
 export const start = Effect.gen(function*() {
   const secret = yield* randomHex(16)
   const clientKey = Redacted.make(yield* randomHex(32))
+  // Loaded only here: a configured server never loads the test kit.
+  const Emulator = yield* Effect.promise(() => import("../testing/index.js"))
   const emulator = yield* Emulator.serve({ apps: [{ appId: DEMO_APP_ID, secret }], host: "127.0.0.1", port: 0 })
   return { app: TokenConfig.app(DEMO_APP_ID, secret), apiBaseUrl: emulator.url, clientKey }
 })

@@ -103,7 +103,9 @@ export const describe = (error: ConfigError.ConfigError): string => {
   const first = (e: ConfigError.ConfigError): ConfigError.ConfigError =>
     e._op === "And" || e._op === "Or" ? first(e.left) : e
   const leaf = first(error)
-  const name = "path" in leaf ? leaf.path.join(".") : ""
+  // `Config.mapOrFail` nests the variable's name in the path again: the last
+  // segment is the variable.
+  const name = "path" in leaf ? leaf.path.at(-1) ?? "" : ""
   const message = "message" in leaf ? leaf.message : String(leaf)
   const text = name === "" || message.startsWith(`${name}:`) ? message : `${name}: ${message}`
   return `configuration error: ${text.replace(/\s+/g, " ").trim()}`

@@ -1,0 +1,81 @@
+import { FetchHttpClient, HttpClient } from "@effect/platform"
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Either, Layer, Redacted } from "effect"
+import { AccessToken } from "../../src/AccessToken.js"
+import * as RemoteTokenLayer from "../../src/client/RemoteTokenLayer.js"
+import { APP, awaitReady, KEY, makeUpstream, OTHER, startServer } from "../server/harness.js"
+
+// The real fetch client, counting the requests that reach the token server.
+const countingClient = () => {
+  const seen = { requests: 0 }
+  const layer = Layer.effect(
+    HttpClient.HttpClient,
+    Effect.map(HttpClient.HttpClient, HttpClient.tapRequest(() => Effect.sync(() => seen.requests++)))
+  ).pipe(Layer.provide(FetchHttpClient.layer))
+  return { seen, layer }
+}
+
+const remote = (base: string, client: Layer.Layer<HttpClient.HttpClient>, key: string = KEY) =>
+  RemoteTokenLayer.layer({ baseUrl: base, clientKey: Redacted.make(key) }).pipe(Layer.provide(client))
+
+describe("RemoteTokenLayer", () => {
+  it.live("gets through a running server, caches, and shares one call among concurrent callers", () =>
+    Effect.gen(function*() {
+      const upstream = makeUpstream()
+      const base = yield* startServer({ upstream: upstream.layer })
+      yield* awaitReady(base)
+      const client = countingClient()
+      yield* Effect.gen(function*() {
+        const tokens = yield* AccessToken
+        const all = yield* Effect.forEach(Array.from({ length: 20 }), () => tokens.get(APP), { concurrency: "unbounded" })
+        expect(new Set(all.map((token) => token.value)).size).toBe(1)
+        expect(client.seen.requests).toBe(1)
+        const again = yield* tokens.get(APP)
+        expect(again.value).toBe(all[0]!.value)
+        expect(client.seen.requests).toBe(1)
+        expect(again.expiresAt).toBeGreaterThan(Date.now() + 3600_000)
+      }).pipe(Effect.provide(remote(base, client.layer)))
+    }).pipe(Effect.scoped))
+
+  it.live("refreshes a stale token once, through the server's compare-and-refresh", () =>
+    Effect.gen(function*() {
+      const upstream = makeUpstream()
+      const base = yield* startServer({ upstream: upstream.layer })
+      yield* awaitReady(base)
+      const client = countingClient()
+      yield* Effect.gen(function*() {
+        const tokens = yield* AccessToken
+        const stale = yield* tokens.get(APP)
+        const before = upstream.state.tokenFetches
+        const fresh = yield* Effect.forEach(Array.from({ length: 10 }), () => tokens.refresh(APP, stale.value), {
+          concurrency: "unbounded"
+        })
+        expect(new Set(fresh.map((token) => token.value)).size).toBe(1)
+        expect(fresh[0]!.value).not.toBe(stale.value)
+        expect(upstream.state.tokenFetches - before).toBe(1)
+        // The replaced token reported again: answered from the cache, no call.
+        const requests = client.seen.requests
+        expect((yield* tokens.refresh(APP, stale.value)).value).toBe(fresh[0]!.value)
+        expect(client.seen.requests).toBe(requests)
+        expect((yield* tokens.get(APP)).value).toBe(fresh[0]!.value)
+      }).pipe(Effect.provide(remote(base, client.layer)))
+    }).pipe(Effect.scoped))
+
+  it.live("maps 404 to UnknownApp, and a refused key or a dead server to UpstreamUnavailable", () =>
+    Effect.gen(function*() {
+      const base = yield* startServer({ upstream: makeUpstream().layer })
+      const unknown = yield* Effect.either(Effect.flatMap(AccessToken, (tokens) => tokens.get(OTHER))).pipe(
+        Effect.provide(remote(base, FetchHttpClient.layer))
+      )
+      expect(Either.isLeft(unknown) && unknown.left._tag).toBe("UnknownApp")
+      const refused = yield* Effect.either(Effect.flatMap(AccessToken, (tokens) => tokens.get(APP))).pipe(
+        Effect.provide(remote(base, FetchHttpClient.layer, "not-the-client-key-at-all"))
+      )
+      expect(Either.isLeft(refused) && refused.left._tag).toBe("UpstreamUnavailable")
+      expect(Either.isLeft(refused) && refused.left.message).toContain("401")
+      const dead = yield* Effect.either(Effect.flatMap(AccessToken, (tokens) => tokens.get(APP))).pipe(
+        Effect.provide(remote("http://127.0.0.1:9", FetchHttpClient.layer))
+      )
+      expect(Either.isLeft(dead) && dead.left._tag).toBe("UpstreamUnavailable")
+    }).pipe(Effect.scoped))
+})

@@ -1,0 +1,44 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Logger, LogLevel } from "effect"
+import { APP, auth, awaitReady, call, makeUpstream, SECRET, startServer } from "./harness.js"
+
+describe("server logs", () => {
+  it.live("never contain the app secret or a whole token", () =>
+    Effect.gen(function*() {
+      const lines: Array<string> = []
+      const capture = Logger.replace(
+        Logger.defaultLogger,
+        Logger.map(Logger.jsonLogger, (line) => {
+          lines.push(line)
+        })
+      )
+      const upstream = makeUpstream()
+      const served = yield* Effect.gen(function*() {
+        const base = yield* startServer({ upstream: upstream.layer })
+        yield* awaitReady(base)
+        const token = (yield* call(`${base}/v1/apps/${APP}/access-token`, { headers: auth() })).json.access_token as string
+        const refreshed = yield* call(`${base}/v1/apps/${APP}/access-token/refresh`, {
+          method: "POST",
+          headers: { ...auth(), "content-type": "application/json" },
+          body: JSON.stringify({ stale_token: token })
+        })
+        const ticket = (yield* call(`${base}/v1/apps/${APP}/jsapi-ticket`, { headers: auth() })).json.ticket as string
+        // A failing upstream logs too.
+        upstream.state.faulted = true
+        yield* call(`${base}/v1/apps/${APP}/access-token/refresh`, {
+          method: "POST",
+          headers: { ...auth(), "content-type": "application/json" },
+          body: JSON.stringify({ stale_token: refreshed.json.access_token })
+        })
+        return [token, refreshed.json.access_token as string, ticket]
+      }).pipe(Effect.scoped, Effect.provide(capture), Logger.withMinimumLogLevel(LogLevel.All))
+      const text = lines.join("\n")
+      expect(text).toContain("token refreshed")
+      expect(text).toContain("token fetch failed")
+      expect(text).not.toContain(SECRET)
+      for (const value of served) {
+        expect(value.length).toBeGreaterThan(12)
+        expect(text).not.toContain(value)
+      }
+    }))
+})

@@ -1,0 +1,128 @@
+import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process"
+import { createServer } from "node:http"
+import type { AddressInfo } from "node:net"
+import { describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
+
+const root = new URL("../../", import.meta.url).pathname
+
+// The environment of a bare start: WeChat and server variables removed.
+const bareEnv = (extra: Record<string, string> = {}) => {
+  const env: Record<string, string> = {}
+  for (const [key, value] of Object.entries(process.env)) {
+    if (value === undefined) continue
+    if (/^(WECHAT_|CLIENT_KEYS|TOKEN_STORE|HOST$|PORT$|LOG_|REFRESH_MARGIN|UPSTREAM_TIMEOUT|NODE_OPTIONS|VITEST)/.test(key)) continue
+    env[key] = value
+  }
+  return { ...env, ...extra }
+}
+
+const run = (args: ReadonlyArray<string>, env: Record<string, string>) =>
+  Effect.async<{ code: number | null; stdout: string; stderr: string }>((resume) => {
+    const child = spawn(process.execPath, ["--import", "tsx", "src/bin.ts", ...args], { cwd: root, env })
+    let stdout = ""
+    let stderr = ""
+    child.stdout.on("data", (chunk) => (stdout += chunk))
+    child.stderr.on("data", (chunk) => (stderr += chunk))
+    child.on("exit", (code) => resume(Effect.succeed({ code, stdout, stderr })))
+    return Effect.sync(() => child.kill("SIGKILL"))
+  })
+
+describe("bin", () => {
+  for (
+    const [name, env, variable] of [
+      ["WECHAT_APPS=garbage", { WECHAT_APPS: "garbage" }, "WECHAT_APPS"],
+      ["a malformed app id", { WECHAT_APPS: "wxNOPE:TopSecretValue", CLIENT_KEYS: "0123456789abcdef0123" }, "WECHAT_APPS"],
+      ["a bad PORT", { WECHAT_APPS: "wx0123456789abcdef:TopSecretValue", CLIENT_KEYS: "0123456789abcdef0123", PORT: "http" }, "PORT"],
+      ["apps without CLIENT_KEYS", { WECHAT_APPS: "wx0123456789abcdef:TopSecretValue" }, "CLIENT_KEYS"],
+      ["a bad TOKEN_STORE", { WECHAT_APPS: "wx0123456789abcdef:TopSecretValue", CLIENT_KEYS: "0123456789abcdef0123", TOKEN_STORE: "s3://x" }, "TOKEN_STORE"]
+    ] as const
+  ) {
+    it.live(`bad config (${name}) stops start-up with one line naming ${variable}`, () =>
+      Effect.gen(function*() {
+        const result = yield* run(["serve"], bareEnv(env))
+        expect(result.code).not.toBe(0)
+        const lines = result.stderr.trim().split("\n")
+        expect(lines).toHaveLength(1)
+        expect(lines[0]).toContain(variable)
+        expect(result.stderr).not.toMatch(/\bat .*\.ts:\d+/)
+        expect(result.stderr + result.stdout).not.toContain("TopSecretValue")
+      }))
+  }
+})
+
+// A stand-in WeChat on loopback for the child process (classic and stable token endpoints).
+const fakeWeChat = Effect.acquireRelease(
+  Effect.async<{ url: string; close: () => void; fetches: () => number }>((resume) => {
+    let fetches = 0
+    const server = createServer((request, response) => {
+      fetches++
+      response.setHeader("content-type", "application/json")
+      response.end(JSON.stringify({ access_token: `${"T".repeat(64)}-${fetches}`, expires_in: 7200 }))
+      request.resume()
+    })
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address() as AddressInfo
+      resume(Effect.succeed({ url: `http://127.0.0.1:${address.port}`, close: () => server.close(), fetches: () => fetches }))
+    })
+  }),
+  (server) => Effect.sync(server.close)
+)
+
+// Starts the CLI and waits until a stdout line matches `ready`.
+const start = (args: ReadonlyArray<string>, env: Record<string, string>, ready: RegExp) =>
+  Effect.acquireRelease(
+    Effect.async<{ child: ChildProcessWithoutNullStreams; output: () => string; match: RegExpExecArray }>((resume) => {
+      const child = spawn(process.execPath, ["--import", "tsx", "src/bin.ts", ...args], { cwd: root, env })
+      let output = ""
+      let done = false
+      const onData = (chunk: Buffer) => {
+        output += chunk.toString()
+        const match = ready.exec(output)
+        if (match !== null && !done) {
+          done = true
+          resume(Effect.succeed({ child, output: () => output, match }))
+        }
+      }
+      child.stdout.on("data", onData)
+      child.stderr.on("data", onData)
+      child.on("exit", (code) => {
+        if (!done) resume(Effect.dieMessage(`exited with ${code} before it was ready:\n${output}`))
+      })
+    }),
+    ({ child }) => Effect.sync(() => child.exitCode === null && child.kill("SIGKILL"))
+  )
+
+const exitOf = (child: ChildProcessWithoutNullStreams) =>
+  Effect.async<number | null>((resume) => {
+    if (child.exitCode !== null) return resume(Effect.succeed(child.exitCode))
+    child.on("exit", (code) => resume(Effect.succeed(code)))
+  })
+
+describe("bin serve", () => {
+  it.live("serves configured apps, logs JSON without secrets or whole tokens, and exits 0 on SIGTERM", () =>
+    Effect.gen(function*() {
+      const wechat = yield* fakeWeChat
+      const key = "0123456789abcdef0123456789abcdef"
+      const server = yield* start(["serve"], bareEnv({
+        WECHAT_APPS: "wx0123456789abcdef:TopSecretValue",
+        WECHAT_API_BASE_URL: wechat.url,
+        CLIENT_KEYS: key,
+        PORT: "0"
+      }), /Listening on (http:\/\/127\.0\.0\.1:\d+)/)
+      const base = server.match[1]!
+      const answer = yield* Effect.promise(() =>
+        fetch(`${base}/v1/apps/wx0123456789abcdef/access-token`, { headers: { authorization: `Bearer ${key}` } }).then((r) => r.json())
+      )
+      expect(answer.access_token).toMatch(/^T{64}-\d+$/)
+      expect(wechat.fetches()).toBe(1)
+      server.child.kill("SIGTERM")
+      expect(yield* exitOf(server.child)).toBe(0)
+      const output = server.output()
+      // Not a TTY: one JSON object a line.
+      for (const line of output.trim().split("\n")) expect(() => JSON.parse(line)).not.toThrow()
+      expect(output).toContain("token refreshed")
+      expect(output).not.toContain("TopSecretValue")
+      expect(output).not.toContain(answer.access_token)
+    }).pipe(Effect.scoped))
+})
