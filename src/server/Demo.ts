@@ -5,7 +5,8 @@
  * @since 0.1.0
  */
 import type { HttpServer } from "@effect/platform"
-import { Effect, Random, Redacted } from "effect"
+import { randomInt } from "node:crypto"
+import { Chunk, Effect, Random, Redacted } from "effect"
 import * as TokenConfig from "../TokenConfig.js"
 
 /**
@@ -26,6 +27,33 @@ export const randomHex = (bytes: number): Effect.Effect<string> =>
     (values) => values.map((value) => value.toString(16).padStart(2, "0")).join("")
   )
 
+const cryptoInt = (min: number, max: number) => Effect.sync(() => randomInt(min, max))
+
+/**
+ * Effect's default `Random` is a fast generator with a small seed: fine for
+ * jitter, guessable for a key. Keys are drawn through `Random` from this
+ * instance, backed by the operating system's CSPRNG.
+ *
+ * @since 0.1.0
+ */
+export const secureRandom: Random.Random = {
+  [Random.RandomTypeId]: Random.RandomTypeId,
+  next: Effect.map(cryptoInt(0, 2 ** 48 - 1), (n) => n / 2 ** 48),
+  nextBoolean: Effect.map(cryptoInt(0, 2), (n) => n === 1),
+  nextInt: cryptoInt(-(2 ** 31), 2 ** 31),
+  nextRange: (min, max) => Effect.map(cryptoInt(0, 2 ** 48 - 1), (n) => min + (n / 2 ** 48) * (max - min)),
+  nextIntBetween: (min, max) => cryptoInt(min, max),
+  shuffle: (elements) =>
+    Effect.sync(() => {
+      const items = Array.from(elements)
+      for (let i = items.length - 1; i > 0; i--) {
+        const j = randomInt(0, i + 1)
+        ;[items[i], items[j]] = [items[j]!, items[i]!]
+      }
+      return Chunk.fromIterable(items)
+    })
+}
+
 /**
  * Starts the emulator on a free loopback port with the demo app registered
  * under a fresh secret; everything stops with the scope.
@@ -33,8 +61,8 @@ export const randomHex = (bytes: number): Effect.Effect<string> =>
  * @since 0.1.0
  */
 export const start = Effect.gen(function*() {
-  const secret = yield* randomHex(16)
-  const clientKey = Redacted.make(yield* randomHex(32))
+  const secret = yield* Effect.withRandom(randomHex(16), secureRandom)
+  const clientKey = Redacted.make(yield* Effect.withRandom(randomHex(32), secureRandom))
   // Loaded only here: a configured server never loads the test kit.
   const Emulator = yield* Effect.promise(() => import("../testing/index.js"))
   const emulator = yield* Emulator.serve({ apps: [{ appId: DEMO_APP_ID, secret }], host: "127.0.0.1", port: 0 })

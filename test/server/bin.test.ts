@@ -112,7 +112,7 @@ describe("bin serve", () => {
       }), /Listening on (http:\/\/127\.0\.0\.1:\d+)/)
       const base = server.match[1]!
       const answer = yield* Effect.promise(() =>
-        fetch(`${base}/v1/apps/wx0123456789abcdef/access-token`, { headers: { authorization: `Bearer ${key}` } }).then((r) => r.json())
+        fetch(`${base}/v1/apps/wx0123456789abcdef/access-token`, { headers: { authorization: `Bearer ${key}` } }).then((r) => r.json() as Promise<{ access_token: string }>)
       )
       expect(answer.access_token).toMatch(/^T{64}-\d+$/)
       expect(wechat.fetches()).toBe(1)
