@@ -12,7 +12,10 @@ import { CredentialKind } from "../Token.js"
 import { BadRequest, ErrorDetail, NotFound, PayloadTooLarge, TokenUnavailable } from "./ApiError.js"
 import { ClientAuth } from "./ClientAuth.js"
 
-const appId = HttpApiSchema.param("appId", AppId)
+const appId = HttpApiSchema.param(
+  "appId",
+  AppId.annotations({ description: "A WeChat app id: \"wx\" followed by 16 lowercase hex characters" })
+)
 
 const ExpiresIn = Schema.Int.pipe(Schema.nonNegative()).annotations({
   description: "Whole seconds the caller may still use the value: never past the moment WeChat invalidates it " +
@@ -170,6 +173,25 @@ export class OpsGroup extends HttpApiGroup.make("ops")
   )
 {}
 
+// The platform documents its own decode-error body for 400; this server
+// answers every 400 as `BadRequest` instead (see `TokenServer.errorBodies`).
+const documentBadRequest = (spec: Record<string, any>) => { // OpenAPI documents are untyped JSON
+  for (const path of Object.values<Record<string, any>>(spec.paths ?? {})) {
+    for (const operation of Object.values<Record<string, any>>(path)) {
+      const badRequest = operation?.responses?.["400"]
+      if (badRequest === undefined) continue
+      badRequest.description = "The request is malformed: JSON, types, app id shape or page URL"
+      badRequest.content = { "application/json": { schema: { $ref: "#/components/schemas/BadRequest" } } }
+    }
+  }
+  const schemas = spec.components?.schemas ?? {}
+  // Only the platform's decode error refers to these.
+  delete schemas.HttpApiDecodeError
+  delete schemas.Issue
+  delete schemas.PropertyKey
+  return spec
+}
+
 /**
  * @since 0.1.0
  */
@@ -184,4 +206,5 @@ export class TokenServerApi extends HttpApi.make("token-server")
       "Every /v1 route needs Authorization: Bearer <client key>. " +
       "Errors are {\"error\":{\"code\",\"message\"}}."
   )
+  .annotate(OpenApi.Transform, documentBadRequest)
 {}

@@ -203,6 +203,11 @@ describe("TokenServer", () => {
         "/readyz",
         "/metrics"
       ]))
+      // Every 400 is documented as the body the server really sends.
+      expect(spec.text).not.toContain("HttpApiDecodeError")
+      expect(spec.json.paths["/v1/apps/{appId}/access-token"].get.responses["400"].content["application/json"].schema)
+        .toEqual({ $ref: "#/components/schemas/BadRequest" })
+      expect(spec.json.components.schemas.AccessTokenResponse.required).toEqual(["access_token", "expires_in", "expires_at"])
       const docs = yield* call(`${base}/docs`)
       expect(docs.status).toBe(200)
       expect(docs.text).toContain("<html")
