@@ -126,3 +126,66 @@ describe("bin serve", () => {
       expect(output).not.toContain(answer.access_token)
     }).pipe(Effect.scoped))
 })
+
+describe("bin token", () => {
+  it.live("prints the current token alone on stdout", () =>
+    Effect.gen(function*() {
+      const wechat = yield* fakeWeChat
+      const result = yield* run(["token", "wx0123456789abcdef"], bareEnv({
+        WECHAT_APPS: "wx0123456789abcdef:TopSecretValue",
+        WECHAT_API_BASE_URL: wechat.url
+      }))
+      expect(result.code).toBe(0)
+      expect(result.stdout).toMatch(/^T{64}-1\n$/)
+      expect(result.stderr).not.toContain("TopSecretValue")
+      const unknown = yield* run(["token", "wxfedcba9876543210"], bareEnv({
+        WECHAT_APPS: "wx0123456789abcdef:TopSecretValue",
+        WECHAT_API_BASE_URL: wechat.url
+      }))
+      expect(unknown.code).not.toBe(0)
+      expect(unknown.stderr.trim().split("\n")).toHaveLength(1)
+      expect(unknown.stderr).toContain("wxfedcba9876543210")
+    }).pipe(Effect.scoped))
+})
+
+describe("demo mode", () => {
+  it.live("a bare `npm start` serves the demo app and its printed curl line works", () =>
+    Effect.gen(function*() {
+      // PORT=0 only so parallel runs cannot collide; nothing else is set.
+      const demo = yield* Effect.acquireRelease(
+        Effect.async<{ output: () => string; pid: number }>((resume) => {
+          const child = spawn("npm", ["start", "--silent"], { cwd: root, env: bareEnv({ PORT: "0" }), detached: true })
+          let output = ""
+          let done = false
+          const onData = (chunk: Buffer) => {
+            output += chunk.toString()
+            if (!done && /^curl .*$/m.test(output)) {
+              done = true
+              resume(Effect.succeed({ output: () => output, pid: child.pid! }))
+            }
+          }
+          child.stdout.on("data", onData)
+          child.stderr.on("data", onData)
+          child.on("exit", (code) => {
+            if (!done) resume(Effect.dieMessage(`npm start exited with ${code}:\n${output}`))
+          })
+        }),
+        // npm runs the server in a child of its own: stop the whole group we started.
+        ({ pid }) => Effect.sync(() => process.kill(-pid, "SIGTERM"))
+      )
+      const line = /^curl .*$/m.exec(demo.output())![0]
+      const [, key, url] = /-H 'Authorization: Bearer ([0-9a-f]+)' (\S+)$/.exec(line)!
+      expect(key!.length).toBeGreaterThanOrEqual(64)
+      const answer = yield* Effect.async<{ code: number | null; stdout: string }>((resume) => {
+        const curl = spawn("curl", ["-s", "-H", `Authorization: Bearer ${key}`, url!])
+        let stdout = ""
+        curl.stdout.on("data", (chunk) => (stdout += chunk))
+        curl.on("exit", (code) => resume(Effect.succeed({ code, stdout })))
+      })
+      expect(answer.code).toBe(0)
+      const body = JSON.parse(answer.stdout) as { access_token: string; expires_in: number }
+      expect(body.access_token.length).toBeGreaterThan(12)
+      expect(body.expires_in).toBeGreaterThan(0)
+      expect(demo.output()).not.toContain(body.access_token)
+    }).pipe(Effect.scoped))
+})
