@@ -1,0 +1,206 @@
+/**
+ * A faithful WeChat emulator for tests: the token, stable-token, ticket and
+ * callback-IP endpoints with WeChat's lifetimes, 5-minute overlap, quotas,
+ * errcodes and injectable faults. All time comes from Effect `Clock` and all
+ * randomness from Effect `Random`, so `TestClock` drives every expiry.
+ *
+ * Use it in-process (`layerClient`, no sockets) or over real HTTP (`serve`,
+ * `listen`).
+ *
+ * @since 0.1.0
+ */
+import type { HttpClient, HttpServerError } from "@effect/platform"
+import { Context, type Duration, Effect, Layer, type Scope } from "effect"
+import type { FaultRule } from "./Fault.js"
+import * as client from "./internal/client.js"
+import * as emulator from "./internal/emulator.js"
+import * as server from "./internal/server.js"
+
+export { type Endpoint, Fault, type FaultRule } from "./Fault.js"
+
+/**
+ * An app WeChat knows. Without `ipWhitelist` every caller IP is accepted.
+ *
+ * @since 0.1.0
+ */
+export interface AppRegistration {
+  readonly appId: string
+  readonly secret: string
+  readonly ipWhitelist?: ReadonlyArray<string>
+}
+
+/**
+ * @since 0.1.0
+ */
+export interface EmulatorOptions {
+  /** Lifetime of access tokens (classic and stable); default 7,200 s as on WeChat. */
+  readonly tokenLifetime?: Duration.DurationInput
+  /** Lifetime of jsapi and wx_card tickets; default 7,200 s. */
+  readonly ticketLifetime?: Duration.DurationInput
+  /** The egress IP WeChat sees for every request; default `127.0.0.1`. */
+  readonly callerIp?: string
+  readonly apps?: ReadonlyArray<AppRegistration>
+}
+
+/**
+ * The ticket types of `GET /cgi-bin/ticket/getticket`.
+ *
+ * @since 0.1.0
+ */
+export type TicketType = "jsapi" | "wx_card"
+
+/**
+ * One HTTP request as the emulator sees it, whatever the transport.
+ *
+ * @since 0.1.0
+ */
+export interface EmulatorRequest {
+  readonly method: string
+  /** The URL path, e.g. `/cgi-bin/token`; the host is ignored. */
+  readonly path: string
+  readonly query: URLSearchParams
+  readonly body: string
+}
+
+/**
+ * The emulator's answer: an HTTP response, or a connection dropped without one.
+ *
+ * @since 0.1.0
+ */
+export type EmulatorResponse =
+  | {
+    readonly _tag: "Respond"
+    readonly status: number
+    readonly contentType: string
+    readonly body: string
+  }
+  | { readonly _tag: "Drop"; readonly reason: "ConnectionRefused" | "ConnectionReset" }
+
+/**
+ * Requests received for one app, whatever the answer (errors and injected
+ * faults included). Token endpoints are attributed by their `appid`, ticket
+ * and callback-IP calls by the app owning the presented token.
+ *
+ * @since 0.1.0
+ */
+export interface AppStats {
+  readonly classicCalls: number
+  readonly stableCalls: number
+  /** Stable-token requests with `force_refresh: true`, granted or not. */
+  readonly forceRefreshes: number
+  /** New access tokens issued (classic and stable). */
+  readonly tokensIssued: number
+  readonly ticketCalls: number
+  readonly callbackIpCalls: number
+  /** Requests that presented one of this app's tokens after it died. */
+  readonly deadTokenUses: number
+}
+
+/**
+ * @since 0.1.0
+ */
+export interface Stats {
+  readonly apps: Readonly<Record<string, AppStats>>
+  /** Requests that presented a dead, unknown or malformed access token, any app. */
+  readonly deadTokenUses: number
+  /** The most requests ever being answered at the same moment. */
+  readonly peakInFlight: number
+}
+
+/**
+ * @since 0.1.0
+ */
+export interface WeChatEmulatorShape {
+  /** Answers one request as WeChat would: the core both transports share. */
+  readonly handle: (request: EmulatorRequest) => Effect.Effect<EmulatorResponse>
+  /** Adds an app, or replaces the secret and whitelist of a known one (its tokens stay). */
+  readonly registerApp: (app: AppRegistration) => Effect.Effect<void>
+  readonly setCallerIp: (ip: string) => Effect.Effect<void>
+  /** Every live access token of the app dies now, as if another process had refreshed long ago. */
+  readonly killTokens: (appId: string) => Effect.Effect<void>
+  /** True while WeChat would accept `token` (classic or stable). */
+  readonly isValidToken: (token: string) => Effect.Effect<boolean>
+  readonly isValidTicket: (ticket: string, type: TicketType) => Effect.Effect<boolean>
+  /** WeChat's `clear_quota`: resets the app's daily and minute call counts (not the force-refresh budget). */
+  readonly clearQuota: (appId: string) => Effect.Effect<void>
+  readonly injectFault: (rule: FaultRule) => Effect.Effect<void>
+  readonly clearFaults: Effect.Effect<void>
+  readonly stats: Effect.Effect<Stats>
+  readonly resetStats: Effect.Effect<void>
+}
+
+/**
+ * @since 0.1.0
+ * @category tags
+ */
+export class WeChatEmulator extends Context.Tag("effect-wechat-token/testing/WeChatEmulator")<
+  WeChatEmulator,
+  WeChatEmulatorShape
+>() {}
+
+/**
+ * A fresh emulator with no tokens issued yet.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make: (options?: EmulatorOptions) => Effect.Effect<WeChatEmulatorShape> = emulator.make
+
+/**
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options?: EmulatorOptions): Layer.Layer<WeChatEmulator> => Layer.effect(WeChatEmulator, make(options))
+
+/**
+ * An `HttpClient` answered by the emulator in context, without sockets: any
+ * base URL works (e.g. `http://wechat.test`), and `TestClock` drives expiry.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerClient: Layer.Layer<HttpClient.HttpClient, never, WeChatEmulator> = client.layer(WeChatEmulator)
+
+/**
+ * Where to listen; default `127.0.0.1` on a free port.
+ *
+ * @since 0.1.0
+ */
+export interface ServeOptions {
+  readonly host?: string
+  readonly port?: number
+}
+
+/**
+ * A running emulator server.
+ *
+ * @since 0.1.0
+ */
+export interface Served {
+  /** Base URL without a trailing slash, e.g. `http://127.0.0.1:40123`. */
+  readonly url: string
+  readonly emulator: WeChatEmulatorShape
+}
+
+/**
+ * Serves the emulator in context over real HTTP until the scope closes. The
+ * request's own source address is ignored: WeChat sees the configured caller IP.
+ *
+ * @since 0.1.0
+ * @category servers
+ */
+export const listen = (
+  options: ServeOptions = {}
+): Effect.Effect<Served, HttpServerError.ServeError, Scope.Scope | WeChatEmulator> => server.listen(WeChatEmulator, options)
+
+/**
+ * Builds a new emulator from `options` and serves it like `listen`; the
+ * result carries the emulator's controls.
+ *
+ * @since 0.1.0
+ * @category servers
+ */
+export const serve = (
+  options: EmulatorOptions & ServeOptions = {}
+): Effect.Effect<Served, HttpServerError.ServeError, Scope.Scope> =>
+  listen(options).pipe(Effect.provideServiceEffect(WeChatEmulator, make(options)))

@@ -1,0 +1,6 @@
+/**
+ * `effect-wechat-token/testing`: the bundled WeChat emulator and its faults.
+ *
+ * @since 0.1.0
+ */
+export * from "./WeChatEmulator.js"

@@ -1,0 +1,459 @@
+/**
+ * The emulator's core: WeChat's token, stable-token, ticket and callback-IP
+ * endpoints as one `handle(request)` that both transports share.
+ *
+ * State is one mutable record per emulator, touched only inside
+ * `Effect.sync` blocks: JavaScript runs each block to completion, so every
+ * request sees and updates the state atomically without a lock.
+ *
+ * @internal
+ */
+import { Clock, Duration, Effect } from "effect"
+import type { Endpoint, Fault, FaultRule } from "../Fault.js"
+import type {
+  AppRegistration,
+  AppStats,
+  EmulatorOptions,
+  EmulatorRequest,
+  EmulatorResponse,
+  Stats,
+  TicketType,
+  WeChatEmulatorShape
+} from "../WeChatEmulator.js"
+import * as Opaque from "./opaque.js"
+
+const SECOND = 1000
+const MINUTE = 60 * SECOND
+const DAY = 24 * 60 * MINUTE
+
+/** A replaced token (classic, or stable after a forced refresh) lives this much longer. */
+const OVERLAP = 5 * MINUTE
+/** Stable tokens are renewed by WeChat itself once less than this remains. */
+const STABLE_RENEWAL = 5 * MINUTE
+
+const CLASSIC_DAILY_QUOTA = 2_000
+const STABLE_MINUTE_QUOTA = 10_000
+const STABLE_DAILY_QUOTA = 500_000
+const FORCE_REFRESH_DAILY = 20
+const FORCE_REFRESH_SPACING = 30 * SECOND
+const TICKET_DAILY_QUOTA = 100_000
+
+// WeChat's real callback-IP answer is a list of its egress ranges.
+const CALLBACK_IPS = ["101.226.103.0/25", "101.226.62.0/26", "180.163.15.0/24", "58.251.80.0/24"]
+
+interface Issued {
+  readonly appId: string
+  readonly issuedAt: number
+  /** Natural end of life. */
+  readonly naturalExpiry: number
+  /** When it actually dies: the natural end, or earlier once replaced or killed. */
+  expiresAt: number
+}
+
+interface AppState {
+  secret: string
+  ipWhitelist: ReadonlyArray<string> | undefined
+  classic: string | undefined
+  stable: string | undefined
+  tickets: Record<TicketType, string | undefined>
+  classicToday: number
+  stableToday: number
+  stableThisMinute: number
+  ticketsToday: number
+  forcedToday: number
+  lastForcedAt: number | undefined
+}
+
+interface ArmedRule {
+  readonly rule: FaultRule
+  remaining: number | undefined
+}
+
+type MutableStats = { -readonly [K in keyof AppStats]: AppStats[K] }
+
+const emptyStats = (): MutableStats => ({
+  classicCalls: 0,
+  stableCalls: 0,
+  forceRefreshes: 0,
+  tokensIssued: 0,
+  ticketCalls: 0,
+  callbackIpCalls: 0,
+  deadTokenUses: 0
+})
+
+const json = (body: unknown, status = 200): EmulatorResponse => ({
+  _tag: "Respond",
+  status,
+  // What WeChat itself sends.
+  contentType: "application/json; encoding=utf-8",
+  body: JSON.stringify(body)
+})
+
+const error = (errcode: number, errmsg: string): EmulatorResponse =>
+  json({ errcode, errmsg: `${errmsg} rid: emulated` })
+
+const notFound: EmulatorResponse = { _tag: "Respond", status: 404, contentType: "text/plain", body: "404 page not found" }
+
+const endpointOf = (path: string): Endpoint | undefined => {
+  switch (path) {
+    case "/cgi-bin/token":
+      return "token"
+    case "/cgi-bin/stable_token":
+      return "stable_token"
+    case "/cgi-bin/ticket/getticket":
+      return "getticket"
+    case "/cgi-bin/getcallbackip":
+      return "getcallbackip"
+    default:
+      return undefined
+  }
+}
+
+const faultResponse = (fault: Fault): Effect.Effect<EmulatorResponse | undefined> => {
+  switch (fault._tag) {
+    case "Busy":
+      return Effect.succeed(error(-1, "system error"))
+    case "HttpStatus":
+      return Effect.succeed({ _tag: "Respond", status: fault.status, contentType: "text/html", body: fault.body })
+    case "Malformed":
+      return Effect.succeed({ _tag: "Respond", status: 200, contentType: "application/json; encoding=utf-8", body: fault.body })
+    case "Errcode":
+      return Effect.succeed(error(fault.errcode, fault.errmsg))
+    case "ConnectionRefused":
+    case "ConnectionReset":
+      return Effect.succeed({ _tag: "Drop", reason: fault._tag })
+    case "Slow":
+      // Answers normally once the delay has passed.
+      return Effect.as(Effect.sleep(fault.delay), undefined)
+  }
+}
+
+const parseJsonObject = (body: string): Record<string, unknown> | undefined => {
+  try {
+    const value: unknown = JSON.parse(body)
+    return typeof value === "object" && value !== null && !Array.isArray(value) ? value as Record<string, unknown> : undefined
+  } catch {
+    return undefined
+  }
+}
+
+const stringField = (value: unknown): string | undefined =>
+  typeof value === "string" && value.length > 0 ? value : undefined
+
+/** @internal */
+export const make = (options: EmulatorOptions = {}): Effect.Effect<WeChatEmulatorShape> =>
+  Effect.sync(() => {
+    const tokenLifetime = Duration.toMillis(options.tokenLifetime ?? Duration.seconds(7200))
+    const ticketLifetime = Duration.toMillis(options.ticketLifetime ?? Duration.seconds(7200))
+    let callerIp = options.callerIp ?? "127.0.0.1"
+    const apps = new Map<string, AppState>()
+    const tokens = new Map<string, Issued>()
+    const tickets = new Map<string, Issued & { readonly type: TicketType }>()
+    let rules: Array<ArmedRule> = []
+    let appStats = new Map<string, MutableStats>()
+    let deadTokenUses = 0
+    let inFlight = 0
+    let peakInFlight = 0
+    // Quotas reset when the day (or minute) number changes.
+    let quotaDay = 0
+    let quotaMinute = 0
+
+    const register = (app: AppRegistration) => {
+      const known = apps.get(app.appId)
+      if (known !== undefined) {
+        known.secret = app.secret
+        known.ipWhitelist = app.ipWhitelist
+        return
+      }
+      apps.set(app.appId, {
+        secret: app.secret,
+        ipWhitelist: app.ipWhitelist,
+        classic: undefined,
+        stable: undefined,
+        tickets: { jsapi: undefined, wx_card: undefined },
+        classicToday: 0,
+        stableToday: 0,
+        stableThisMinute: 0,
+        ticketsToday: 0,
+        forcedToday: 0,
+        lastForcedAt: undefined
+      })
+    }
+    for (const app of options.apps ?? []) register(app)
+
+    const statsOf = (appId: string): MutableStats => {
+      let stats = appStats.get(appId)
+      if (stats === undefined) {
+        stats = emptyStats()
+        appStats.set(appId, stats)
+      }
+      return stats
+    }
+
+    const rollQuotas = (now: number) => {
+      const day = Math.floor(now / DAY)
+      if (day !== quotaDay) {
+        quotaDay = day
+        for (const app of apps.values()) {
+          app.classicToday = 0
+          app.stableToday = 0
+          app.ticketsToday = 0
+          app.forcedToday = 0
+        }
+      }
+      const minute = Math.floor(now / MINUTE)
+      if (minute !== quotaMinute) {
+        quotaMinute = minute
+        for (const app of apps.values()) app.stableThisMinute = 0
+      }
+    }
+
+    const isAlive = (issued: Issued | undefined, now: number): boolean => issued !== undefined && now < issued.expiresAt
+
+    /** Shortens a replaced token's life to the overlap, never lengthens it. */
+    const cut = (value: string | undefined, now: number) => {
+      const issued = value === undefined ? undefined : tokens.get(value)
+      if (issued !== undefined) issued.expiresAt = Math.min(issued.expiresAt, now + OVERLAP)
+    }
+
+    const issue = (appId: string, value: string, now: number) => {
+      tokens.set(value, { appId, issuedAt: now, naturalExpiry: now + tokenLifetime, expiresAt: now + tokenLifetime })
+      statsOf(appId).tokensIssued++
+      return json({ access_token: value, expires_in: Math.floor(tokenLifetime / SECOND) })
+    }
+
+    /** The checks both token endpoints make, in WeChat's order; the app when they pass. */
+    const admit = (
+      appId: string | undefined,
+      secret: string | undefined,
+      wrongSecret: EmulatorResponse
+    ): { readonly _tag: "Admitted"; readonly appId: string; readonly app: AppState } | EmulatorResponse => {
+      if (appId === undefined) return error(41002, "appid missing")
+      if (secret === undefined) return error(41004, "appsecret missing")
+      const app = apps.get(appId)
+      if (app === undefined) return error(40013, "invalid appid")
+      if (app.ipWhitelist !== undefined && !app.ipWhitelist.includes(callerIp)) {
+        return error(40164, `invalid ip ${callerIp} ipv6 ::ffff:${callerIp}, not in whitelist`)
+      }
+      if (app.secret !== secret) return wrongSecret
+      return { _tag: "Admitted", appId, app }
+    }
+
+    const classicToken = (query: URLSearchParams, value: string, now: number): EmulatorResponse => {
+      if (query.get("grant_type") !== "client_credential") return error(40002, "invalid grant_type")
+      const admission = admit(
+        stringField(query.get("appid")),
+        stringField(query.get("secret")),
+        error(40001, "invalid credential, access_token is invalid or not latest")
+      )
+      if (admission._tag !== "Admitted") return admission
+      const { app: admitted, appId } = admission
+      if (admitted.classicToday >= CLASSIC_DAILY_QUOTA) return error(45009, "reach max api daily quota limit")
+      admitted.classicToday++
+      cut(admitted.classic, now)
+      admitted.classic = value
+      return issue(appId, value, now)
+    }
+
+    const stableToken = (body: Record<string, unknown> | undefined, value: string, now: number): EmulatorResponse => {
+      if (body === undefined) return error(47001, "data format error")
+      if (body["grant_type"] !== "client_credential") return error(40002, "invalid grant_type")
+      const admission = admit(stringField(body["appid"]), stringField(body["secret"]), error(40125, "invalid appsecret"))
+      if (admission._tag !== "Admitted") return admission
+      const { app: admitted, appId } = admission
+      if (admitted.stableThisMinute >= STABLE_MINUTE_QUOTA) return error(45011, "api minute-quota reach limit")
+      if (admitted.stableToday >= STABLE_DAILY_QUOTA) return error(45009, "reach max api daily quota limit")
+      admitted.stableThisMinute++
+      admitted.stableToday++
+      const current = admitted.stable === undefined ? undefined : tokens.get(admitted.stable)
+      if (body["force_refresh"] === true) {
+        if (admitted.forcedToday >= FORCE_REFRESH_DAILY) return error(45009, "reach max api daily quota limit")
+        if (admitted.lastForcedAt !== undefined && now - admitted.lastForcedAt < FORCE_REFRESH_SPACING) {
+          return error(45011, "api minute-quota reach limit mustslower retry next minute")
+        }
+        admitted.forcedToday++
+        admitted.lastForcedAt = now
+        cut(admitted.stable, now)
+      } else if (current !== undefined && current.expiresAt - now > STABLE_RENEWAL) {
+        // The same token while it is not yet due for renewal, with what remains of its life.
+        return json({ access_token: admitted.stable, expires_in: Math.floor((current.expiresAt - now) / SECOND) })
+      }
+      // A renewed token leaves the previous one its natural (at most five-minute) rest of life.
+      admitted.stable = value
+      return issue(appId, value, now)
+    }
+
+    /** The app owning `token` when WeChat would accept it; otherwise WeChat's answer. */
+    const checkToken = (token: string | null, now: number): { readonly appId: string } | EmulatorResponse => {
+      if (token === null || token === "") return error(41001, "access_token missing")
+      if (!Opaque.isWellFormed(token)) {
+        deadTokenUses++
+        return error(40014, "invalid access_token")
+      }
+      const issued = tokens.get(token)
+      if (issued === undefined) {
+        deadTokenUses++
+        return error(40001, "invalid credential, access_token is invalid or not latest")
+      }
+      if (now < issued.expiresAt) return { appId: issued.appId }
+      deadTokenUses++
+      statsOf(issued.appId).deadTokenUses++
+      return issued.expiresAt < issued.naturalExpiry
+        ? error(40001, "invalid credential, access_token is invalid or not latest")
+        : error(42001, "access_token expired")
+    }
+
+    const getTicket = (appId: string, query: URLSearchParams, value: string, now: number): EmulatorResponse => {
+      const type = query.get("type")
+      if (type !== "jsapi" && type !== "wx_card") return error(40097, "invalid args")
+      const app = apps.get(appId)
+      if (app === undefined) return error(40013, "invalid appid")
+      if (app.ticketsToday >= TICKET_DAILY_QUOTA) return error(45009, "reach max api daily quota limit")
+      app.ticketsToday++
+      app.tickets[type] = value
+      tickets.set(value, { appId, type, issuedAt: now, naturalExpiry: now + ticketLifetime, expiresAt: now + ticketLifetime })
+      return json({ errcode: 0, errmsg: "ok", ticket: value, expires_in: Math.floor(ticketLifetime / SECOND) })
+    }
+
+    /** Who a request is attributed to, for stats and app-scoped fault rules. */
+    const appOf = (endpoint: Endpoint, request: EmulatorRequest): string | undefined => {
+      switch (endpoint) {
+        case "token":
+          return stringField(request.query.get("appid"))
+        case "stable_token":
+          return stringField(parseJsonObject(request.body)?.["appid"])
+        case "getticket":
+        case "getcallbackip": {
+          const token = request.query.get("access_token")
+          return token === null ? undefined : tokens.get(token)?.appId
+        }
+      }
+    }
+
+    const count = (endpoint: Endpoint, appId: string | undefined, body: string) => {
+      if (appId === undefined) return
+      const stats = statsOf(appId)
+      switch (endpoint) {
+        case "token":
+          stats.classicCalls++
+          return
+        case "stable_token":
+          stats.stableCalls++
+          if (parseJsonObject(body)?.["force_refresh"] === true) stats.forceRefreshes++
+          return
+        case "getticket":
+          stats.ticketCalls++
+          return
+        case "getcallbackip":
+          stats.callbackIpCalls++
+          return
+      }
+    }
+
+    const takeFault = (endpoint: Endpoint, appId: string | undefined): Fault | undefined => {
+      const armed = rules.find(({ rule }) =>
+        (rule.endpoints === undefined || rule.endpoints.includes(endpoint)) &&
+        (rule.appId === undefined || rule.appId === appId)
+      )
+      if (armed === undefined) return undefined
+      if (armed.remaining !== undefined) {
+        armed.remaining--
+        if (armed.remaining <= 0) rules = rules.filter((candidate) => candidate !== armed)
+      }
+      return armed.rule.fault
+    }
+
+    const answer = (endpoint: Endpoint, request: EmulatorRequest, value: string, now: number): EmulatorResponse => {
+      rollQuotas(now)
+      switch (endpoint) {
+        case "token":
+          return request.method === "GET" ? classicToken(request.query, value, now) : notFound
+        case "stable_token":
+          return request.method === "POST" ? stableToken(parseJsonObject(request.body), value, now) : notFound
+        case "getticket":
+        case "getcallbackip": {
+          const owner = checkToken(request.query.get("access_token"), now)
+          if (!("appId" in owner)) return owner
+          return endpoint === "getticket"
+            ? getTicket(owner.appId, request.query, value, now)
+            : json({ ip_list: CALLBACK_IPS })
+        }
+      }
+    }
+
+    const handle = (request: EmulatorRequest): Effect.Effect<EmulatorResponse> => {
+      const endpoint = endpointOf(request.path)
+      if (endpoint === undefined) return Effect.succeed(notFound)
+      const enter = Effect.sync(() => {
+        inFlight++
+        peakInFlight = Math.max(peakInFlight, inFlight)
+      })
+      const leave = Effect.sync(() => {
+        inFlight--
+      })
+      const respond = Effect.gen(function*() {
+        const fault = yield* Effect.sync(() => {
+          const appId = appOf(endpoint, request)
+          count(endpoint, appId, request.body)
+          return takeFault(endpoint, appId)
+        })
+        const injected = fault === undefined ? undefined : yield* faultResponse(fault)
+        if (injected !== undefined) return injected
+        // Drawn before the state is touched, so the update below is one atomic step.
+        const value = yield* Opaque.draw
+        const later = yield* Clock.currentTimeMillis
+        return yield* Effect.sync(() => answer(endpoint, request, value, later))
+      })
+      return Effect.acquireUseRelease(enter, () => respond, () => leave)
+    }
+
+    const snapshot = (): Stats => ({
+      apps: Object.fromEntries(Array.from(appStats, ([appId, stats]) => [appId, { ...stats }])),
+      deadTokenUses,
+      peakInFlight
+    })
+
+    return {
+      handle,
+      registerApp: (app) => Effect.sync(() => register(app)),
+      setCallerIp: (ip) =>
+        Effect.sync(() => {
+          callerIp = ip
+        }),
+      killTokens: (appId) =>
+        Effect.flatMap(Clock.currentTimeMillis, (now) =>
+          Effect.sync(() => {
+            for (const issued of tokens.values()) {
+              if (issued.appId === appId) issued.expiresAt = Math.min(issued.expiresAt, now)
+            }
+          })),
+      isValidToken: (token) => Effect.map(Clock.currentTimeMillis, (now) => isAlive(tokens.get(token), now)),
+      isValidTicket: (ticket, type) =>
+        Effect.map(Clock.currentTimeMillis, (now) => {
+          const issued = tickets.get(ticket)
+          return issued !== undefined && issued.type === type && isAlive(issued, now)
+        }),
+      clearQuota: (appId) =>
+        Effect.sync(() => {
+          const app = apps.get(appId)
+          if (app === undefined) return
+          app.classicToday = 0
+          app.stableToday = 0
+          app.stableThisMinute = 0
+          app.ticketsToday = 0
+        }),
+      injectFault: (rule) =>
+        Effect.sync(() => {
+          rules.push({ rule, remaining: rule.times })
+        }),
+      clearFaults: Effect.sync(() => {
+        rules = []
+      }),
+      stats: Effect.sync(snapshot),
+      resetStats: Effect.sync(() => {
+        appStats = new Map()
+        deadTokenUses = 0
+        peakInFlight = inFlight
+      })
+    }
+  })

@@ -1,0 +1,42 @@
+/**
+ * The emulator over real HTTP on `@effect/platform-node`.
+ *
+ * @internal
+ */
+import { HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import { NodeHttpServer, NodeHttpServerRequest } from "@effect/platform-node"
+import type { HttpServerError } from "@effect/platform"
+import { type Context, Effect, type Scope } from "effect"
+import { createServer } from "node:http"
+import type { ServeOptions, Served, WeChatEmulatorShape } from "../WeChatEmulator.js"
+
+/** @internal */
+export const listen = <I>(
+  tag: Context.Tag<I, WeChatEmulatorShape>,
+  options: ServeOptions
+): Effect.Effect<Served, HttpServerError.ServeError, Scope.Scope | I> =>
+  Effect.gen(function*() {
+    const emulator = yield* tag
+    const server = yield* NodeHttpServer.make(() => createServer(), {
+      host: options.host ?? "127.0.0.1",
+      port: options.port ?? 0
+    })
+    const app = Effect.gen(function*() {
+      const request = yield* HttpServerRequest.HttpServerRequest
+      const url = new URL(request.url, "http://emulator")
+      const body = yield* Effect.orElseSucceed(request.text, () => "")
+      const response = yield* emulator.handle({ method: request.method, path: url.pathname, query: url.searchParams, body })
+      if (response._tag === "Drop") {
+        // No HTTP answer at all: the client sees the connection go away.
+        NodeHttpServerRequest.toIncomingMessage(request).socket.destroy()
+        return HttpServerResponse.empty({ status: 599 })
+      }
+      return HttpServerResponse.text(response.body, { status: response.status, contentType: response.contentType })
+    })
+    yield* server.serve(app)
+    const address = server.address
+    const url = address._tag === "TcpAddress"
+      ? `http://${address.hostname.includes(":") ? `[${address.hostname}]` : address.hostname}:${address.port}`
+      : `http+unix://${address.path}`
+    return { url, emulator }
+  })

@@ -1,0 +1,306 @@
+import { FileSystem } from "@effect/platform"
+import { NodeFileSystem } from "@effect/platform-node"
+import { describe, expect, it } from "@effect/vitest"
+import { Duration, Effect, Either, Fiber, Layer, Option, TestClock } from "effect"
+import { AccessToken } from "../src/AccessToken.js"
+import type { TokenMode } from "../src/Token.js"
+import * as TokenConfig from "../src/TokenConfig.js"
+import { TokenEngine } from "../src/TokenEngine.js"
+import * as TokenLayer from "../src/TokenLayer.js"
+import * as TokenStore from "../src/TokenStore.js"
+import * as Emulator from "../src/testing/WeChatEmulator.js"
+
+const APP = "wx0123456789abcdef"
+const OTHER = "wxfedcba9876543210"
+const SECRET = "emulated-secret"
+
+const emulatorLayer = Emulator.layer({ apps: [{ appId: APP, secret: SECRET }, { appId: OTHER, secret: SECRET }] })
+
+const engineLayer = (options: {
+  readonly mode?: TokenMode
+  readonly secret?: string
+  readonly apps?: ReadonlyArray<string>
+  readonly marginSeconds?: number
+  readonly store?: Layer.Layer<TokenStore.TokenStore, never, never>
+} = {}) =>
+  TokenLayer.make({
+    config: TokenConfig.layerWith({
+      apps: (options.apps ?? [APP]).map((appId) => TokenConfig.app(appId, options.secret ?? SECRET)),
+      mode: options.mode ?? "classic",
+      refreshMargin: Duration.seconds(options.marginSeconds ?? 300),
+      apiBaseUrl: "http://wechat.test"
+    }),
+    store: options.store ?? TokenStore.layerMemory,
+    httpClient: Emulator.layerClient
+  })
+
+// Fetches the emulator has answered for an app, whatever the endpoint.
+const tokenFetches = (appId: string = APP) =>
+  Effect.map(Emulator.WeChatEmulator, (emulator) => emulator.stats).pipe(
+    Effect.flatten,
+    Effect.map((stats) => {
+      const app = stats.apps[appId]
+      return app === undefined ? 0 : app.classicCalls + app.stableCalls
+    })
+  )
+
+const isValid = (token: string) => Effect.flatMap(Emulator.WeChatEmulator, (emulator) => emulator.isValidToken(token))
+
+// Builds the engine inside the test so that TestClock already drives it.
+const withEngine = <A, E>(
+  layer: Layer.Layer<AccessToken | TokenEngine, never, Emulator.WeChatEmulator>,
+  body: Effect.Effect<A, E, AccessToken | TokenEngine | Emulator.WeChatEmulator>
+) => Effect.provide(body, layer)
+
+describe("TokenEngine", () => {
+  it.scoped("1,000 concurrent get on a cold engine cause exactly one upstream fetch", () =>
+    withEngine(
+      engineLayer(),
+      Effect.gen(function*() {
+        const tokens = yield* AccessToken
+        const fibers = yield* Effect.forEach(
+          Array.from({ length: 1000 }),
+          () => Effect.fork(tokens.get(APP)),
+          { concurrency: "unbounded" }
+        )
+        const served = yield* Effect.forEach(fibers, Fiber.join)
+        expect(new Set(served.map((token) => token.value)).size).toBe(1)
+        expect(yield* tokenFetches()).toBe(1)
+        expect(yield* isValid(served[0]!.value)).toBe(true)
+      })
+    ).pipe(Effect.provide(emulatorLayer)))
+
+  it.scoped("answers from memory while the token is valid: no fetch per request", () =>
+    withEngine(
+      engineLayer(),
+      Effect.gen(function*() {
+        const tokens = yield* AccessToken
+        const first = yield* tokens.get(APP)
+        for (let i = 0; i < 100; i++) {
+          yield* TestClock.adjust(Duration.seconds(30))
+          expect((yield* tokens.get(APP)).value).toBe(first.value)
+        }
+        expect(yield* tokenFetches()).toBe(1)
+      })
+    ).pipe(Effect.provide(emulatorLayer)))
+
+  it.scoped("refreshes early: before expiry, and every handed-out token is valid at the time", () =>
+    withEngine(
+      engineLayer(),
+      Effect.gen(function*() {
+        const tokens = yield* AccessToken
+        const seen = new Set<string>()
+        // Six simulated hours, one caller a minute.
+        for (let minute = 0; minute < 6 * 60; minute++) {
+          const token = yield* tokens.get(APP)
+          seen.add(token.value)
+          expect(yield* isValid(token.value)).toBe(true)
+          yield* TestClock.adjust(Duration.minutes(1))
+        }
+        // 7,200 s tokens refreshed 150–300 s early: 4 fetches cover 6 hours.
+        expect(yield* tokenFetches()).toBe(4)
+        expect(seen.size).toBe(4)
+      })
+    ).pipe(Effect.provide(emulatorLayer)))
+
+  for (const mode of ["classic", "stable"] as const) {
+    it.scoped(`a simulated day in ${mode} mode costs exactly ⌈86400 / (7200 − margin)⌉ fetches`, () =>
+      withEngine(
+        engineLayer({ mode }),
+        Effect.gen(function*() {
+          const tokens = yield* AccessToken
+          yield* tokens.get(APP)
+          for (let hour = 0; hour < 24; hour++) yield* TestClock.adjust(Duration.hours(1))
+          // The 24 h mark itself belongs to the next day.
+          expect(yield* tokenFetches()).toBe(Math.ceil(86_400 / (7_200 - 300)))
+        })
+      ).pipe(Effect.provide(emulatorLayer)))
+  }
+
+  it.scoped("an outage across the refresh point: every caller still gets a valid token, then it recovers", () =>
+    withEngine(
+      engineLayer(),
+      Effect.gen(function*() {
+        const emulator = yield* Emulator.WeChatEmulator
+        const tokens = yield* AccessToken
+        const first = yield* tokens.get(APP)
+        // WeChat answers "system busy" from 100 s before the earliest refresh
+        // point until 50 s before the token expires.
+        yield* TestClock.adjust(Duration.seconds(7_200 - 300 - 100))
+        yield* emulator.injectFault({ fault: Emulator.Fault.Busy(), endpoints: ["token"] })
+        for (let second = 0; second < 350; second += 5) {
+          const token = yield* tokens.get(APP)
+          expect(token.value).toBe(first.value)
+          expect(yield* isValid(token.value)).toBe(true)
+          yield* TestClock.adjust(Duration.seconds(5))
+        }
+        yield* emulator.clearFaults
+        const failed = yield* tokenFetches()
+        // Backoff, not a storm: a handful of attempts over those 350 s.
+        expect(failed).toBeGreaterThan(1)
+        expect(failed).toBeLessThan(15)
+        for (let second = 0; second < 120; second += 5) {
+          const token = yield* tokens.get(APP)
+          expect(yield* isValid(token.value)).toBe(true)
+          yield* TestClock.adjust(Duration.seconds(5))
+        }
+        expect((yield* tokens.get(APP)).value).not.toBe(first.value)
+      })
+    ).pipe(Effect.provide(emulatorLayer)))
+
+  it.scoped("a wrong secret: a typed error, and no retry storm however many callers ask", () =>
+    withEngine(
+      engineLayer({ secret: "wrong" }),
+      Effect.gen(function*() {
+        const tokens = yield* AccessToken
+        const first = yield* tokens.get(APP).pipe(Effect.either)
+        expect(Either.isLeft(first) && first.left._tag).toBe("InvalidAppSecret")
+        // An hour of callers, 10 a second.
+        for (let second = 0; second < 3_600; second += 10) {
+          const results = yield* Effect.all(Array.from({ length: 100 }, () => Effect.either(tokens.get(APP))), {
+            concurrency: "unbounded"
+          })
+          expect(results.every(Either.isLeft)).toBe(true)
+          yield* TestClock.adjust(Duration.seconds(10))
+        }
+        // One fetch at start, then one per 5-minute pause.
+        expect(yield* tokenFetches()).toBeLessThanOrEqual(1 + 12 + 1)
+        const status = yield* Effect.flatMap(TokenEngine, (engine) => engine.status)
+        expect(Option.map(status[0]!.lastError, (error) => error._tag)).toEqual(Option.some("InvalidAppSecret"))
+      })
+    ).pipe(Effect.provide(emulatorLayer)))
+
+  it.scoped("a malformed upstream body is a typed transient error", () =>
+    Effect.gen(function*() {
+      const emulator = yield* Emulator.WeChatEmulator
+      yield* emulator.injectFault({ fault: Emulator.Fault.Malformed(), endpoints: ["token"] })
+      const result = yield* withEngine(engineLayer(), Effect.flatMap(AccessToken, (tokens) => tokens.get(APP))).pipe(
+        Effect.either
+      )
+      expect(Either.isLeft(result) && result.left).toMatchObject({ _tag: "UpstreamUnavailable", reason: "malformed-body" })
+    }).pipe(Effect.provide(emulatorLayer)))
+
+  it.scoped("an unknown app id is a typed error and reaches no upstream", () =>
+    withEngine(
+      engineLayer(),
+      Effect.gen(function*() {
+        const tokens = yield* AccessToken
+        const result = yield* tokens.get("wx../../etc/passwd").pipe(Effect.either)
+        expect(Either.isLeft(result) && result.left._tag).toBe("UnknownApp")
+      })
+    ).pipe(Effect.provide(emulatorLayer)))
+
+  it.scoped("compare-and-refresh: one fetch for 50 callers reporting the same stale token; a newer token is just returned", () =>
+    withEngine(
+      engineLayer(),
+      Effect.gen(function*() {
+        const tokens = yield* AccessToken
+        const stale = yield* tokens.get(APP)
+        const refreshed = yield* Effect.all(Array.from({ length: 50 }, () => tokens.refresh(APP, stale.value)), {
+          concurrency: "unbounded"
+        })
+        expect(new Set(refreshed.map((token) => token.value)).size).toBe(1)
+        expect(refreshed[0]!.value).not.toBe(stale.value)
+        expect(yield* tokenFetches()).toBe(2)
+        // Reporting the old token again changes nothing.
+        expect((yield* tokens.refresh(APP, stale.value)).value).toBe(refreshed[0]!.value)
+        expect(yield* tokenFetches()).toBe(2)
+      })
+    ).pipe(Effect.provide(emulatorLayer)))
+
+  it.scoped("classic overlap rule: no token is handed out after WeChat killed it", () =>
+    withEngine(
+      engineLayer({ marginSeconds: 900 }),
+      Effect.gen(function*() {
+        const tokens = yield* AccessToken
+        // A 15-minute margin: the next fetch kills the current token 5 minutes
+        // later, long before its own expiry; the served expiry says so. Every
+        // token ever served must stay valid until the expiry it was served with.
+        const served = new Map<string, number>()
+        for (let minute = 0; minute < 12 * 60; minute++) {
+          const token = yield* tokens.get(APP)
+          served.set(token.value, token.expiresAt)
+          const now = yield* TestClock.currentTimeMillis
+          expect(token.expiresAt - now).toBeLessThanOrEqual((7_200 - 900 + 450 + 300) * 1000)
+          for (const [value, expiresAt] of served) {
+            if (expiresAt > now) expect(yield* isValid(value)).toBe(true)
+          }
+          yield* TestClock.adjust(Duration.minutes(1))
+        }
+        expect(served.size).toBeGreaterThanOrEqual(6)
+      })
+    ).pipe(Effect.provide(emulatorLayer)))
+
+  it.scoped("several apps are independent: one failing app does not disturb the other", () =>
+    Effect.gen(function*() {
+      const emulator = yield* Emulator.WeChatEmulator
+      yield* emulator.injectFault({ fault: Emulator.Fault.Busy(), appId: OTHER })
+      yield* withEngine(
+        engineLayer({ apps: [APP, OTHER] }),
+        Effect.gen(function*() {
+          const tokens = yield* AccessToken
+          expect(yield* isValid((yield* tokens.get(APP)).value)).toBe(true)
+          const other = yield* tokens.get(OTHER).pipe(Effect.either)
+          expect(Either.isLeft(other) && other.left._tag).toBe("UpstreamUnavailable")
+        })
+      )
+    }).pipe(Effect.provide(emulatorLayer)))
+
+  describe("stable mode", () => {
+    it.scoped("normal calls never force; a rejected token is replaced by a budgeted forced refresh", () =>
+      withEngine(
+        engineLayer({ mode: "stable" }),
+        Effect.gen(function*() {
+          const emulator = yield* Emulator.WeChatEmulator
+          const engine = yield* TokenEngine
+          const first = yield* engine.get(APP)
+          yield* TestClock.adjust(Duration.hours(5))
+          let stats = yield* emulator.stats
+          expect(stats.apps[APP]!.forceRefreshes).toBe(0)
+          const current = yield* engine.get(APP)
+          expect(current.value).not.toBe(first.value)
+          // A business server reports the current token as rejected.
+          const replaced = yield* engine.refresh(APP, current.value)
+          expect(replaced.value).not.toBe(current.value)
+          stats = yield* emulator.stats
+          expect(stats.apps[APP]!.forceRefreshes).toBe(1)
+          const budget = yield* engine.forceRefreshBudget(APP)
+          expect(budget.usedToday).toBe(1)
+          expect(budget.remainingToday).toBe(19)
+          // Within 30 s another forced refresh is refused by the budget, not sent.
+          const again = yield* engine.refresh(APP, replaced.value).pipe(Effect.either)
+          expect(Either.isLeft(again) && again.left._tag).toBe("ForceRefreshBudgetExhausted")
+          expect((yield* emulator.stats).apps[APP]!.forceRefreshes).toBe(1)
+        })
+      ).pipe(Effect.provide(emulatorLayer)))
+  })
+
+  describe("start-up from a store", () => {
+    it.scoped("a restart on a file store loads the stored token and fetches nothing", () =>
+      Effect.gen(function*() {
+        const fs = yield* FileSystem.FileSystem
+        const dir = yield* fs.makeTempDirectoryScoped()
+        const store = TokenStore.layerFile(`${dir}/tokens.json`).pipe(Layer.provide(NodeFileSystem.layer))
+        const first = yield* withEngine(engineLayer({ store }), Effect.flatMap(AccessToken, (tokens) => tokens.get(APP)))
+        expect(yield* tokenFetches()).toBe(1)
+        yield* TestClock.adjust(Duration.minutes(10))
+        const second = yield* withEngine(engineLayer({ store }), Effect.flatMap(AccessToken, (tokens) => tokens.get(APP)))
+        expect(second.value).toBe(first.value)
+        expect(yield* tokenFetches()).toBe(1)
+      }).pipe(Effect.provide(Layer.merge(emulatorLayer, NodeFileSystem.layer))))
+
+    it.scoped("a corrupt store file is an empty store: one fetch, no crash, and the file is repaired", () =>
+      Effect.gen(function*() {
+        const fs = yield* FileSystem.FileSystem
+        const dir = yield* fs.makeTempDirectoryScoped()
+        yield* fs.writeFileString(`${dir}/tokens.json`, "{\"format\": \"effect-wechat-token/v1\", \"records\": {\"wx01")
+        const store = TokenStore.layerFile(`${dir}/tokens.json`).pipe(Layer.provide(NodeFileSystem.layer))
+        const token = yield* withEngine(engineLayer({ store }), Effect.flatMap(AccessToken, (tokens) => tokens.get(APP)))
+        expect(yield* isValid(token.value)).toBe(true)
+        expect(yield* tokenFetches()).toBe(1)
+        const repaired = JSON.parse(yield* fs.readFileString(`${dir}/tokens.json`))
+        expect(Object.keys(repaired.records)).toEqual([`${APP}/access_token`])
+        expect(JSON.stringify(repaired)).not.toContain(SECRET)
+      }).pipe(Effect.provide(Layer.merge(emulatorLayer, NodeFileSystem.layer))))
+  })
+})
