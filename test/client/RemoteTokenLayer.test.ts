@@ -3,7 +3,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, Either, Layer, Redacted } from "effect"
 import { AccessToken } from "../../src/AccessToken.js"
 import * as RemoteTokenLayer from "../../src/client/RemoteTokenLayer.js"
-import { APP, awaitReady, KEY, makeUpstream, OTHER, startServer } from "../server/harness.js"
+import { APP, awaitReady, KEY, startUpstream, OTHER, startServer } from "../server/harness.js"
 
 // The real fetch client, counting the requests that reach the token server.
 const countingClient = () => {
@@ -21,8 +21,8 @@ const remote = (base: string, client: Layer.Layer<HttpClient.HttpClient>, key: s
 describe("RemoteTokenLayer", () => {
   it.live("gets through a running server, caches, and shares one call among concurrent callers", () =>
     Effect.gen(function*() {
-      const upstream = makeUpstream()
-      const base = yield* startServer({ upstream: upstream.layer })
+      const upstream = yield* startUpstream
+      const base = yield* startServer({ upstream })
       yield* awaitReady(base)
       const client = countingClient()
       yield* Effect.gen(function*() {
@@ -39,20 +39,20 @@ describe("RemoteTokenLayer", () => {
 
   it.live("refreshes a stale token once, through the server's compare-and-refresh", () =>
     Effect.gen(function*() {
-      const upstream = makeUpstream()
-      const base = yield* startServer({ upstream: upstream.layer })
+      const upstream = yield* startUpstream
+      const base = yield* startServer({ upstream })
       yield* awaitReady(base)
       const client = countingClient()
       yield* Effect.gen(function*() {
         const tokens = yield* AccessToken
         const stale = yield* tokens.get(APP)
-        const before = upstream.state.tokenFetches
+        const before = (yield* upstream.tokenFetches)
         const fresh = yield* Effect.forEach(Array.from({ length: 10 }), () => tokens.refresh(APP, stale.value), {
           concurrency: "unbounded"
         })
         expect(new Set(fresh.map((token) => token.value)).size).toBe(1)
         expect(fresh[0]!.value).not.toBe(stale.value)
-        expect(upstream.state.tokenFetches - before).toBe(1)
+        expect((yield* upstream.tokenFetches) - before).toBe(1)
         // The replaced token reported again: answered from the cache, no call.
         const requests = client.seen.requests
         expect((yield* tokens.refresh(APP, stale.value)).value).toBe(fresh[0]!.value)
@@ -63,7 +63,7 @@ describe("RemoteTokenLayer", () => {
 
   it.live("maps 404 to UnknownApp, and a refused key or a dead server to UpstreamUnavailable", () =>
     Effect.gen(function*() {
-      const base = yield* startServer({ upstream: makeUpstream().layer })
+      const base = yield* startServer({ upstream: yield* startUpstream })
       const unknown = yield* Effect.either(Effect.flatMap(AccessToken, (tokens) => tokens.get(OTHER))).pipe(
         Effect.provide(remote(base, FetchHttpClient.layer))
       )

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Logger, LogLevel } from "effect"
-import { APP, auth, awaitReady, call, makeUpstream, SECRET, startServer } from "./harness.js"
+import { APP, auth, awaitReady, call, SECRET, startServer, startUpstream } from "./harness.js"
 
 describe("server logs", () => {
   it.live("never contain the app secret or a whole token", () =>
@@ -12,9 +12,9 @@ describe("server logs", () => {
           lines.push(line)
         })
       )
-      const upstream = makeUpstream()
       const served = yield* Effect.gen(function*() {
-        const base = yield* startServer({ upstream: upstream.layer })
+        const upstream = yield* startUpstream
+        const base = yield* startServer({ upstream })
         yield* awaitReady(base)
         const token = (yield* call(`${base}/v1/apps/${APP}/access-token`, { headers: auth() })).json.access_token as string
         const refreshed = yield* call(`${base}/v1/apps/${APP}/access-token/refresh`, {
@@ -24,7 +24,7 @@ describe("server logs", () => {
         })
         const ticket = (yield* call(`${base}/v1/apps/${APP}/jsapi-ticket`, { headers: auth() })).json.ticket as string
         // A failing upstream logs too.
-        upstream.state.faulted = true
+        yield* upstream.setFaulted(true)
         yield* call(`${base}/v1/apps/${APP}/access-token/refresh`, {
           method: "POST",
           headers: { ...auth(), "content-type": "application/json" },

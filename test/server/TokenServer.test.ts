@@ -1,12 +1,13 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { APP, auth, awaitReady, call, KEY, makeUpstream, OTHER, startServer } from "./harness.js"
+import * as JsSdk from "../../src/JsSdk.js"
+import { APP, auth, awaitReady, call, KEY, OTHER, startServer, startUpstream } from "./harness.js"
 
 describe("TokenServer", () => {
   it.live("1,000 concurrent cold GET access-token cause exactly one upstream fetch and one token", () =>
     Effect.gen(function*() {
-      const upstream = makeUpstream()
-      const base = yield* startServer({ upstream: upstream.layer })
+      const upstream = yield* startUpstream
+      const base = yield* startServer({ upstream })
       const answers = yield* Effect.forEach(
         Array.from({ length: 1000 }),
         () => call(`${base}/v1/apps/${APP}/access-token`, { headers: auth() }),
@@ -14,7 +15,7 @@ describe("TokenServer", () => {
       )
       expect(answers.every((answer) => answer.status === 200)).toBe(true)
       expect(new Set(answers.map((answer) => answer.json.access_token)).size).toBe(1)
-      expect(upstream.state.tokenFetches).toBe(1)
+      expect((yield* upstream.tokenFetches)).toBe(1)
       const first = answers[0]!.json
       expect(first.expires_in).toBeGreaterThan(0)
       expect(first.expires_in).toBeLessThanOrEqual(7200)
@@ -23,11 +24,11 @@ describe("TokenServer", () => {
 
   it.live("50 concurrent refreshes with the same stale token cause one upstream fetch", () =>
     Effect.gen(function*() {
-      const upstream = makeUpstream()
-      const base = yield* startServer({ upstream: upstream.layer })
+      const upstream = yield* startUpstream
+      const base = yield* startServer({ upstream })
       const first = yield* call(`${base}/v1/apps/${APP}/access-token`, { headers: auth() })
       const stale = first.json.access_token as string
-      const fetchesBefore = upstream.state.tokenFetches
+      const fetchesBefore = (yield* upstream.tokenFetches)
       const answers = yield* Effect.forEach(
         Array.from({ length: 50 }),
         () =>
@@ -39,7 +40,7 @@ describe("TokenServer", () => {
         { concurrency: "unbounded" }
       )
       expect(answers.map((answer) => answer.status)).toEqual(Array(50).fill(200))
-      expect(upstream.state.tokenFetches - fetchesBefore).toBe(1)
+      expect((yield* upstream.tokenFetches) - fetchesBefore).toBe(1)
       const fresh = new Set(answers.map((answer) => answer.json.access_token))
       expect(fresh.size).toBe(1)
       expect(fresh.has(stale)).toBe(false)
@@ -47,8 +48,8 @@ describe("TokenServer", () => {
 
   it.live("a missing, wrong or near-miss key gets 401 on every /v1 route", () =>
     Effect.gen(function*() {
-      const upstream = makeUpstream()
-      const base = yield* startServer({ upstream: upstream.layer })
+      const upstream = yield* startUpstream
+      const base = yield* startServer({ upstream })
       yield* awaitReady(base)
       const routes = [
         ["GET", `/v1/apps/${APP}/access-token`],
@@ -78,15 +79,15 @@ describe("TokenServer", () => {
           expect(answer.json.error.code).toBe("unauthorized")
         }
       }
-      expect(upstream.state.tokenFetches).toBe(1)
+      expect((yield* upstream.tokenFetches)).toBe(1)
       // The same routes answer with the right key.
       expect((yield* call(`${base}/v1/apps/${APP}/access-token`, { headers: auth() })).status).toBe(200)
     }).pipe(Effect.scoped))
 
   it.live("unknown app → 404, bad input → 400, oversized body → 413, all in the error shape", () =>
     Effect.gen(function*() {
-      const upstream = makeUpstream()
-      const base = yield* startServer({ upstream: upstream.layer })
+      const upstream = yield* startUpstream
+      const base = yield* startServer({ upstream })
       yield* awaitReady(base)
       const json = { ...auth(), "content-type": "application/json" }
       const shape = (answer: { json: any }) => {
@@ -118,15 +119,15 @@ describe("TokenServer", () => {
       const noRoute = yield* call(`${base}/v1/nothing-here`, { headers: auth() })
       expect(noRoute.status).toBe(404)
       shape(noRoute)
-      expect(upstream.state.tokenFetches).toBe(1)
+      expect((yield* upstream.tokenFetches)).toBe(1)
     }).pipe(Effect.scoped))
 
   // Without a declared length the platform notices the excess while reading
   // and destroys the request stream, so the client sees 413 or a closed connection.
   it.live("an oversized chunked body (no content-length) is refused while reading", () =>
     Effect.gen(function*() {
-      const upstream = makeUpstream()
-      const base = yield* startServer({ upstream: upstream.layer })
+      const upstream = yield* startUpstream
+      const base = yield* startServer({ upstream })
       const payload = new TextEncoder().encode(JSON.stringify({ url: `https://example.com/${"a".repeat(40_000)}` }))
       const answer = yield* Effect.either(Effect.tryPromise(() => fetch(`${base}/v1/apps/${APP}/jssdk-config`, {
         method: "POST",
@@ -140,15 +141,15 @@ describe("TokenServer", () => {
         duplex: "half"
       } as RequestInit)))
       if (answer._tag === "Right") expect(answer.right.status).toBe(413)
-      expect(upstream.state.tokenFetches).toBeLessThanOrEqual(1)
+      expect((yield* upstream.tokenFetches)).toBeLessThanOrEqual(1)
       expect((yield* call(`${base}/healthz`)).status).toBe(200)
     }).pipe(Effect.scoped))
 
   it.live("readiness is 503 while no token can be had (naming the cause) and 200 once one is held", () =>
     Effect.gen(function*() {
-      const upstream = makeUpstream()
-      upstream.state.faulted = true
-      const base = yield* startServer({ upstream: upstream.layer })
+      const upstream = yield* startUpstream
+      yield* upstream.setFaulted(true)
+      const base = yield* startServer({ upstream })
       const failed = yield* call(`${base}/v1/apps/${APP}/access-token`, { headers: auth() })
       expect(failed.status).toBe(503)
       expect(failed.json.error.code).toBe("upstream_busy")
@@ -158,7 +159,7 @@ describe("TokenServer", () => {
       expect(notReady.json.ready).toBe(false)
       expect(notReady.json.store).toEqual({ healthy: true })
       expect(notReady.json.credentials).toContainEqual(expect.objectContaining({ app_id: APP, kind: "access_token", valid: false }))
-      upstream.state.faulted = false
+      yield* upstream.setFaulted(false)
       // The engine's cooldown after a transient failure is 1 s.
       yield* Effect.sleep("1100 millis")
       expect((yield* call(`${base}/v1/apps/${APP}/access-token`, { headers: auth() })).status).toBe(200)
@@ -170,8 +171,8 @@ describe("TokenServer", () => {
 
   it.live("/metrics exposes refreshes, failures, latency, token age and served requests", () =>
     Effect.gen(function*() {
-      const upstream = makeUpstream()
-      const base = yield* startServer({ upstream: upstream.layer })
+      const upstream = yield* startUpstream
+      const base = yield* startServer({ upstream })
       yield* call(`${base}/v1/apps/${APP}/access-token`, { headers: auth() })
       yield* call(`${base}/v1/apps/${APP}/access-token`, { headers: {} })
       const metrics = yield* call(`${base}/metrics`)
@@ -192,7 +193,7 @@ describe("TokenServer", () => {
 
   it.live("serves /openapi.json and /docs", () =>
     Effect.gen(function*() {
-      const base = yield* startServer({ upstream: makeUpstream().layer })
+      const base = yield* startServer({ upstream: yield* startUpstream })
       const spec = yield* call(`${base}/openapi.json`)
       expect(spec.status).toBe(200)
       expect(Object.keys(spec.json.paths)).toEqual(expect.arrayContaining([
@@ -215,11 +216,11 @@ describe("TokenServer", () => {
 
   it.live("jsapi-ticket and jssdk-config answer through the engine", () =>
     Effect.gen(function*() {
-      const upstream = makeUpstream()
-      const base = yield* startServer({ upstream: upstream.layer })
+      const upstream = yield* startUpstream
+      const base = yield* startServer({ upstream })
       const ticket = yield* call(`${base}/v1/apps/${APP}/jsapi-ticket`, { headers: auth() })
       expect(ticket.status).toBe(200)
-      expect(ticket.json.ticket).toMatch(/^ticket-/)
+      expect(yield* upstream.emulator.isValidTicket(ticket.json.ticket, "jsapi")).toBe(true)
       expect(ticket.json.expires_in).toBeGreaterThan(0)
       const config = yield* call(`${base}/v1/apps/${APP}/jssdk-config`, {
         method: "POST",
@@ -228,7 +229,12 @@ describe("TokenServer", () => {
       })
       expect(config.status).toBe(200)
       expect(config.json.appId).toBe(APP)
-      expect(config.json.signature).toMatch(/^[0-9a-f]{40}$/)
+      expect(config.json.signature).toBe(JsSdk.signature({
+        jsapiTicket: ticket.json.ticket,
+        nonceStr: config.json.nonceStr,
+        timestamp: config.json.timestamp,
+        url: "https://example.com/page?x=1"
+      }))
       const badUrl = yield* call(`${base}/v1/apps/${APP}/jssdk-config`, {
         method: "POST",
         headers: { ...auth(), "content-type": "application/json" },

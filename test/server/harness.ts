@@ -1,43 +1,44 @@
-import { HttpClient, HttpClientResponse, HttpServer } from "@effect/platform"
-import { Context, Duration, Effect, Layer, Redacted, Schedule } from "effect"
+import { FetchHttpClient, HttpServer, type HttpServerError } from "@effect/platform"
+import { Context, Effect, Layer, Redacted, Schedule, type Scope } from "effect"
 import type { TokenMode } from "../../src/Token.js"
 import * as TokenConfig from "../../src/TokenConfig.js"
 import * as TokenLayer from "../../src/TokenLayer.js"
 import * as TokenStore from "../../src/TokenStore.js"
 import * as TokenServer from "../../src/server/TokenServer.js"
+import * as Emulator from "../../src/testing/WeChatEmulator.js"
 
 export const APP = "wx0123456789abcdef"
 export const OTHER = "wxfedcba9876543210"
 export const SECRET = "s3cr3t-app-secret-never-logged"
 export const KEY = "client-key-0123456789abcdef"
 
-// A minimal upstream standing in for the emulator: counts token fetches, can fail.
-export const makeUpstream = () => {
-  const state = { tokenFetches: 0, ticketFetches: 0, faulted: false, seq: 0 }
-  const layer = Layer.succeed(
-    HttpClient.HttpClient,
-    HttpClient.make((request) =>
-      Effect.gen(function*() {
-        yield* Effect.sleep(Duration.millis(20))
-        const url = new URL(request.url)
-        let body: unknown
-        if (state.faulted) body = { errcode: -1, errmsg: "system error" }
-        else if (url.pathname.endsWith("/getticket")) {
-          state.ticketFetches++
-          body = { errcode: 0, errmsg: "ok", ticket: `ticket-${++state.seq}-${"t".repeat(80)}`, expires_in: 7200 }
-        } else {
-          state.tokenFetches++
-          body = { access_token: `token-${++state.seq}-${"x".repeat(500)}`, expires_in: 7200 }
-        }
-        return HttpClientResponse.fromWeb(request, new Response(JSON.stringify(body), { headers: { "content-type": "application/json" } }))
-      })
-    )
-  )
-  return { state, layer }
+/** The emulator serving WeChat on loopback, and the counts the server tests read. */
+export interface Upstream {
+  readonly url: string
+  readonly emulator: Emulator.WeChatEmulatorShape
+  /** Token endpoint calls (classic and stable) for `APP`. */
+  readonly tokenFetches: Effect.Effect<number>
+  readonly ticketFetches: Effect.Effect<number>
+  /** While on, every upstream call answers WeChat's "system busy". */
+  readonly setFaulted: (faulted: boolean) => Effect.Effect<void>
 }
 
+export const startUpstream: Effect.Effect<Upstream, HttpServerError.ServeError, Scope.Scope> = Effect.map(
+  Emulator.serve({ apps: [{ appId: APP, secret: SECRET }, { appId: OTHER, secret: SECRET }] }),
+  ({ emulator, url }) => {
+    const stats = Effect.map(emulator.stats, (all) => all.apps[APP])
+    return {
+      url,
+      emulator,
+      tokenFetches: Effect.map(stats, (app) => (app?.classicCalls ?? 0) + (app?.stableCalls ?? 0)),
+      ticketFetches: Effect.map(stats, (app) => app?.ticketCalls ?? 0),
+      setFaulted: (faulted) => faulted ? emulator.injectFault({ fault: Emulator.Fault.Busy() }) : emulator.clearFaults
+    }
+  }
+)
+
 export const startServer = (options: {
-  readonly upstream: Layer.Layer<HttpClient.HttpClient>
+  readonly upstream: Upstream
   readonly mode?: TokenMode
   readonly apps?: ReadonlyArray<string>
 }) =>
@@ -49,10 +50,10 @@ export const startServer = (options: {
           config: TokenConfig.layerWith({
             apps: (options.apps ?? [APP]).map((appId) => TokenConfig.app(appId, SECRET)),
             mode: options.mode ?? "classic",
-            apiBaseUrl: "http://wechat.test"
+            apiBaseUrl: options.upstream.url
           }),
           store,
-          httpClient: options.upstream
+          httpClient: FetchHttpClient.layer
         })),
         Layer.provide(store)
       )
