@@ -1,7 +1,12 @@
 import { createHash } from "node:crypto"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Either, Random, Schema } from "effect"
+import { Clock, Duration, Effect, Either, Random, Schema, TestClock } from "effect"
 import * as JsSdk from "../src/JsSdk.js"
+import * as TokenConfig from "../src/TokenConfig.js"
+import { TokenEngine } from "../src/TokenEngine.js"
+import * as TokenLayer from "../src/TokenLayer.js"
+import * as TokenStore from "../src/TokenStore.js"
+import * as Emulator from "../src/testing/WeChatEmulator.js"
 
 // The worked example of WeChat's JS-SDK documentation, appendix 1
 // (附录1-JS-SDK使用权限签名算法, https://developers.weixin.qq.com/doc/offiaccount/OA_Web_Apps/JS-SDK.html#62):
@@ -70,4 +75,89 @@ describe("JsSdk.nonce", () => {
       const seeded = () => Effect.withRandom(JsSdk.nonce, Random.make("seed"))
       expect(yield* seeded()).toBe(yield* seeded())
     }))
+})
+
+describe("JsSdk.config", () => {
+  const APP = "wx0123456789abcdef"
+  const SECRET = "emulated-secret"
+  const engineLayer = TokenLayer.make({
+    config: TokenConfig.layerWith({ apps: [TokenConfig.app(APP, SECRET)], mode: "classic", apiBaseUrl: "http://wechat.test" }),
+    store: TokenStore.layerMemory,
+    httpClient: Emulator.layerClient
+  })
+  // The engine is built inside each test, so TestClock drives it.
+  const withEngine = <A, E>(body: Effect.Effect<A, E, TokenEngine | Emulator.WeChatEmulator>) =>
+    body.pipe(Effect.provide(engineLayer), Effect.provide(Emulator.layer({ apps: [{ appId: APP, secret: SECRET }] })))
+  const ticketCalls = Effect.flatMap(Emulator.WeChatEmulator, (emulator) => emulator.stats).pipe(
+    Effect.map((stats) => stats.apps[APP]?.ticketCalls ?? 0)
+  )
+
+  it.scoped("signs the page with the current jsapi ticket, a Random nonce and the Clock's seconds", () =>
+    withEngine(Effect.gen(function*() {
+      const emulator = yield* Emulator.WeChatEmulator
+      const engine = yield* TokenEngine
+      const page = "https://example.com/shop?id=7"
+      const config = yield* JsSdk.config(APP, page)
+      const ticket = yield* engine.get(APP, "jsapi_ticket")
+      expect(yield* emulator.isValidTicket(ticket.value, "jsapi")).toBe(true)
+      expect(config.appId).toBe(APP)
+      expect(config.timestamp).toBe(Math.floor((yield* Clock.currentTimeMillis) / 1000))
+      expect(config.nonceStr).toMatch(/^[A-Za-z0-9]{16}$/)
+      // Recomputed here from the documented string, not through JsSdk.signature.
+      const string1 = `jsapi_ticket=${ticket.value}&noncestr=${config.nonceStr}&timestamp=${config.timestamp}&url=${page}`
+      expect(config.signature).toBe(createHash("sha1").update(string1).digest("hex"))
+      expect(Schema.is(JsSdk.JsSdkConfig)(config)).toBe(true)
+      // Later pages reuse the cached ticket, each with its own nonce.
+      const other = yield* JsSdk.config(APP, "https://example.com/other")
+      expect(other.nonceStr).not.toBe(config.nonceStr)
+      expect(yield* ticketCalls).toBe(1)
+    })))
+
+  it.scoped("after the ticket is refreshed, configs are signed with the new one", () =>
+    withEngine(Effect.gen(function*() {
+      const emulator = yield* Emulator.WeChatEmulator
+      const engine = yield* TokenEngine
+      const page = "https://example.com/"
+      const before = yield* JsSdk.config(APP, page)
+      const first = yield* engine.get(APP, "jsapi_ticket")
+      yield* TestClock.adjust(Duration.hours(2))
+      const after = yield* JsSdk.config(APP, page)
+      const current = yield* engine.get(APP, "jsapi_ticket")
+      expect(current.value).not.toBe(first.value)
+      expect(yield* emulator.isValidTicket(current.value, "jsapi")).toBe(true)
+      expect(after.timestamp - before.timestamp).toBe(7_200)
+      expect(after.signature).toBe(
+        JsSdk.signature({ jsapiTicket: current.value, nonceStr: after.nonceStr, timestamp: after.timestamp, url: page })
+      )
+      expect(after.signature).not.toBe(
+        JsSdk.signature({ jsapiTicket: first.value, nonceStr: after.nonceStr, timestamp: after.timestamp, url: page })
+      )
+      expect(yield* ticketCalls).toBe(2)
+    })))
+
+  it.scoped("signs the URL without its #fragment", () =>
+    withEngine(Effect.gen(function*() {
+      const engine = yield* TokenEngine
+      const config = yield* JsSdk.config(APP, "https://example.com/shop?id=7#/cart?step=2")
+      const ticket = yield* engine.get(APP, "jsapi_ticket")
+      const string1 = `jsapi_ticket=${ticket.value}&noncestr=${config.nonceStr}&timestamp=${config.timestamp}` +
+        `&url=https://example.com/shop?id=7`
+      expect(config.signature).toBe(createHash("sha1").update(string1).digest("hex"))
+    })))
+
+  it.scoped("a bad URL fails with InvalidPageUrl before any upstream call", () =>
+    withEngine(Effect.gen(function*() {
+      for (const url of ["/relative/page", "", "ftp://example.com/", "https://exa mple.com/"]) {
+        const result = yield* Effect.either(JsSdk.config(APP, url))
+        expect(Either.isLeft(result) && result.left).toMatchObject({ _tag: "InvalidPageUrl", url })
+      }
+      expect(yield* ticketCalls).toBe(0)
+    })))
+
+  it.scoped("an app that is not configured fails with UnknownApp", () =>
+    withEngine(Effect.gen(function*() {
+      const result = yield* Effect.either(JsSdk.config("wxffffffffffffffff", "https://example.com/"))
+      expect(Either.isLeft(result) && result.left).toMatchObject({ _tag: "UnknownApp", appId: "wxffffffffffffffff" })
+      expect(yield* ticketCalls).toBe(0)
+    })))
 })
