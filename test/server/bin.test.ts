@@ -1,8 +1,7 @@
 import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process"
-import { createServer } from "node:http"
-import type { AddressInfo } from "node:net"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
+import * as Emulator from "../../src/testing/WeChatEmulator.js"
 
 const root = new URL("../../", import.meta.url).pathname
 
@@ -51,22 +50,15 @@ describe("bin", () => {
   }
 })
 
-// A stand-in WeChat on loopback for the child process (classic and stable token endpoints).
-const fakeWeChat = Effect.acquireRelease(
-  Effect.async<{ url: string; close: () => void; fetches: () => number }>((resume) => {
-    let fetches = 0
-    const server = createServer((request, response) => {
-      fetches++
-      response.setHeader("content-type", "application/json")
-      response.end(JSON.stringify({ access_token: `${"T".repeat(64)}-${fetches}`, expires_in: 7200 }))
-      request.resume()
-    })
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address() as AddressInfo
-      resume(Effect.succeed({ url: `http://127.0.0.1:${address.port}`, close: () => server.close(), fetches: () => fetches }))
-    })
-  }),
-  (server) => Effect.sync(server.close)
+// The emulated WeChat on loopback, as the child process's upstream.
+const APP = "wx0123456789abcdef"
+const wechat = Effect.map(
+  Emulator.serve({ apps: [{ appId: APP, secret: "TopSecretValue" }] }),
+  ({ emulator, url }) => ({
+    url,
+    isValid: emulator.isValidToken,
+    fetches: Effect.map(emulator.stats, (stats) => (stats.apps[APP]?.classicCalls ?? 0) + (stats.apps[APP]?.stableCalls ?? 0))
+  })
 )
 
 // Starts the CLI and waits until a stdout line matches `ready`.
@@ -102,11 +94,11 @@ const exitOf = (child: ChildProcessWithoutNullStreams) =>
 describe("bin serve", () => {
   it.live("serves configured apps, logs JSON without secrets or whole tokens, and exits 0 on SIGTERM", () =>
     Effect.gen(function*() {
-      const wechat = yield* fakeWeChat
+      const upstream = yield* wechat
       const key = "0123456789abcdef0123456789abcdef"
       const server = yield* start(["serve"], bareEnv({
         WECHAT_APPS: "wx0123456789abcdef:TopSecretValue",
-        WECHAT_API_BASE_URL: wechat.url,
+        WECHAT_API_BASE_URL: upstream.url,
         CLIENT_KEYS: key,
         PORT: "0"
       }), /Listening on (http:\/\/127\.0\.0\.1:\d+)/)
@@ -114,8 +106,8 @@ describe("bin serve", () => {
       const answer = yield* Effect.promise(() =>
         fetch(`${base}/v1/apps/wx0123456789abcdef/access-token`, { headers: { authorization: `Bearer ${key}` } }).then((r) => r.json() as Promise<{ access_token: string }>)
       )
-      expect(answer.access_token).toMatch(/^T{64}-\d+$/)
-      expect(wechat.fetches()).toBe(1)
+      expect(yield* upstream.isValid(answer.access_token)).toBe(true)
+      expect(yield* upstream.fetches).toBe(1)
       server.child.kill("SIGTERM")
       expect(yield* exitOf(server.child)).toBe(0)
       const output = server.output()
@@ -130,17 +122,19 @@ describe("bin serve", () => {
 describe("bin token", () => {
   it.live("prints the current token alone on stdout", () =>
     Effect.gen(function*() {
-      const wechat = yield* fakeWeChat
+      const upstream = yield* wechat
       const result = yield* run(["token", "wx0123456789abcdef"], bareEnv({
         WECHAT_APPS: "wx0123456789abcdef:TopSecretValue",
-        WECHAT_API_BASE_URL: wechat.url
+        WECHAT_API_BASE_URL: upstream.url
       }))
       expect(result.code).toBe(0)
-      expect(result.stdout).toMatch(/^T{64}-1\n$/)
+      expect(result.stdout).toMatch(/^\S+\n$/)
+      expect(yield* upstream.isValid(result.stdout.trim())).toBe(true)
+      expect(yield* upstream.fetches).toBe(1)
       expect(result.stderr).not.toContain("TopSecretValue")
       const unknown = yield* run(["token", "wxfedcba9876543210"], bareEnv({
         WECHAT_APPS: "wx0123456789abcdef:TopSecretValue",
-        WECHAT_API_BASE_URL: wechat.url
+        WECHAT_API_BASE_URL: upstream.url
       }))
       expect(unknown.code).not.toBe(0)
       expect(unknown.stderr.trim().split("\n")).toHaveLength(1)
