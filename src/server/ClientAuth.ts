@@ -1,39 +1,51 @@
 /**
- * Bearer-key authentication of business servers on every `/v1` route.
+ * Bearer-key authentication of business servers on every `/v1` route, and
+ * the per-key app scope (`CLIENT_KEYS` entries of the form `key@wxAPPID1+wxAPPID2`).
  *
  * @since 0.1.0
  */
-import { HttpApiMiddleware, HttpApiSecurity, HttpServerRequest } from "@effect/platform"
+import { HttpApiMiddleware, HttpApiSecurity, HttpRouter, HttpServerRequest } from "@effect/platform"
 import { createHash, timingSafeEqual } from "node:crypto"
-import { Effect, Layer, Redacted } from "effect"
-import { detail, Unauthorized } from "./ApiError.js"
+import { Effect, Layer, Redacted, Schema } from "effect"
+import { detail, NotFound, Unauthorized } from "./ApiError.js"
+import type { ClientKey } from "./ServerConfig.js"
 
 /**
  * The middleware tag: `Authorization: Bearer <client key>`, one of `CLIENT_KEYS`.
+ * A key limited to some apps asking for another gets the same 404 as an app
+ * the server does not have, so a key never learns which other apps exist.
  *
  * @since 0.1.0
  * @category tags
  */
 export class ClientAuth extends HttpApiMiddleware.Tag<ClientAuth>()("effect-wechat-token/ClientAuth", {
-  failure: Unauthorized,
+  failure: Schema.Union(Unauthorized, NotFound),
   security: { bearer: HttpApiSecurity.bearer }
 }) {}
+
+/**
+ * The 404 body of an app this server does not serve (or not to this key).
+ *
+ * @since 0.1.0
+ */
+export const unknownApp = (appId: string): NotFound =>
+  new NotFound(detail("unknown_app", `app ${appId} is not configured on this server`))
 
 const digest = (value: string): Buffer => createHash("sha256").update(value, "utf8").digest()
 
 /**
- * True when `presented` is one of `keys`. Compares SHA-256 digests with
- * `timingSafeEqual`, so neither the content nor the length of a key leaks
- * through timing; every key is compared, so neither does which one matched.
+ * The entry of `keys` that `presented` is, if any. Compares SHA-256 digests
+ * with `timingSafeEqual`, so neither the content nor the length of a key
+ * leaks through timing; every key is compared, so neither does which one matched.
  *
  * @since 0.1.0
  */
-export const matcher = (keys: ReadonlyArray<Redacted.Redacted<string>>) => {
-  const digests = keys.map((key) => digest(Redacted.value(key)))
-  return (presented: string): boolean => {
+export const matcher = (keys: ReadonlyArray<ClientKey>) => {
+  const digests = keys.map((entry) => ({ entry, digest: digest(Redacted.value(entry.key)) }))
+  return (presented: string): ClientKey | undefined => {
     const candidate = digest(presented)
-    let matched = false
-    for (const known of digests) matched = timingSafeEqual(candidate, known) || matched
+    let matched: ClientKey | undefined
+    for (const known of digests) if (timingSafeEqual(candidate, known.digest)) matched = known.entry
     return matched
   }
 }
@@ -41,13 +53,13 @@ export const matcher = (keys: ReadonlyArray<Redacted.Redacted<string>>) => {
 const PREFIX = /^Bearer /i
 
 /**
- * The middleware over the given keys.
+ * The middleware over the given keys; a bare `Redacted` key may ask for every app.
  *
  * @since 0.1.0
  * @category layers
  */
-export const layer = (keys: ReadonlyArray<Redacted.Redacted<string>>): Layer.Layer<ClientAuth> => {
-  const matches = matcher(keys)
+export const layer = (keys: ReadonlyArray<ClientKey | Redacted.Redacted<string>>): Layer.Layer<ClientAuth> => {
+  const match = matcher(keys.map((entry) => Redacted.isRedacted(entry) ? { key: entry } : entry))
   const unauthorized = (message: string) => Effect.fail(new Unauthorized(detail("unauthorized", message)))
   return Layer.succeed(
     ClientAuth,
@@ -60,10 +72,15 @@ export const layer = (keys: ReadonlyArray<Redacted.Redacted<string>>): Layer.Lay
           if (header === undefined || header === "") {
             return unauthorized("send Authorization: Bearer <client key>")
           }
-          if (!PREFIX.test(header) || !matches(Redacted.value(token))) {
-            return unauthorized("the client key is not valid")
-          }
-          return Effect.void
+          const key = PREFIX.test(header) ? match(Redacted.value(token)) : undefined
+          if (key === undefined) return unauthorized("the client key is not valid")
+          if (key.apps === undefined) return Effect.void
+          // Every /v1 route names its app in the path; the scope is checked
+          // before the path is decoded, on the raw segment.
+          return Effect.flatMap(HttpRouter.RouteContext, ({ params }) => {
+            const appId = params["appId"] ?? ""
+            return key.apps?.some((allowed) => allowed === appId) === true ? Effect.void : Effect.fail(unknownApp(appId))
+          })
         })
     })
   )

@@ -42,6 +42,16 @@ const readConfig = Effect.gen(function*() {
   const server = yield* ServerConfig.settings
   const store = yield* TokenStore.storeSpec
   if (apps.length > 0 && server.clientKeys.length === 0) return yield* Effect.fail(clientKeysRequired)
+  // A key limited to an app the server does not have is a typo that would
+  // leave a business server with nothing but 404s.
+  for (const [index, key] of apps.length > 0 ? server.clientKeys.entries() : []) {
+    const missing = key.apps?.find((appId) => !apps.some((app) => app.appId === appId))
+    if (missing !== undefined) {
+      return yield* Effect.fail(
+        ConfigError.InvalidData(["CLIENT_KEYS"], `CLIENT_KEYS: key ${index + 1} names ${missing}, which is not a configured app`)
+      )
+    }
+  }
   return { log, apps, engine, server, store }
 })
 
@@ -73,13 +83,13 @@ export const serve: Effect.Effect<never, StartupFailed> = Effect.gen(function*()
     )
     : Layer.unwrapScoped(Effect.gen(function*() {
       const demo = yield* Demo.start
-      const clientKeys = config.server.clientKeys.length > 0 ? config.server.clientKeys : [demo.clientKey]
+      const clientKeys = config.server.clientKeys.length > 0 ? config.server.clientKeys : [{ key: demo.clientKey }]
       return serverLayer({ apps: [demo.app], ...config.engine, apiBaseUrl: demo.apiBaseUrl }, store, { ...config.server, clientKeys }).pipe(
         Layer.tap((context) =>
           Console.log(Demo.banner({
             address: Context.get(context, HttpServer.HttpServer).address,
             appId: demo.app.appId,
-            clientKey: clientKeys[0]!
+            clientKey: clientKeys[0]!.key
           })))
       )
     }))

@@ -4,7 +4,19 @@
  *
  * @since 0.1.0
  */
-import { Config, ConfigError, Either, LogLevel, Redacted } from "effect"
+import { Config, ConfigError, Either, LogLevel, Redacted, Schema } from "effect"
+import { AppId } from "../AppId.js"
+
+/**
+ * A bearer key business servers present, and the apps it may ask for.
+ *
+ * @since 0.1.0
+ */
+export interface ClientKey {
+  readonly key: Redacted.Redacted<string>
+  /** Only these apps; every configured app when absent. */
+  readonly apps?: ReadonlyArray<AppId>
+}
 
 /**
  * @since 0.1.0
@@ -15,7 +27,7 @@ export interface ServerSettings {
   /** `PORT`, default `8787`; `0` picks a free port. */
   readonly port: number
   /** `CLIENT_KEYS`: the bearer keys business servers present. Empty only in demo mode. */
-  readonly clientKeys: ReadonlyArray<Redacted.Redacted<string>>
+  readonly clientKeys: ReadonlyArray<ClientKey>
 }
 
 /**
@@ -38,22 +50,51 @@ export const MIN_CLIENT_KEY_LENGTH = 16
 
 const invalid = (name: string, message: string) => ConfigError.InvalidData([name], `${name}: ${message}`)
 
+const decodeAppId = Schema.decodeUnknownEither(AppId)
+
 /**
- * Parses `key1,key2`. Messages never echo a key.
+ * Parses `key1,key2@wxAPPID1+wxAPPID2`: a bare key may ask for every app; a
+ * key followed by `@` and app ids joined by `+` only for those. `@` is
+ * reserved: whatever follows the last `@` must be app ids, so a mistyped
+ * scope stops start-up instead of silently becoming a key for every app.
+ * Messages never echo a key.
  *
  * @since 0.1.0
  */
-export const parseClientKeys = (raw: string): Either.Either<ReadonlyArray<Redacted.Redacted<string>>, ConfigError.ConfigError> => {
-  const keys = raw.split(",").map((key) => key.trim())
-  for (const [index, key] of keys.entries()) {
+export const parseClientKeys = (raw: string): Either.Either<ReadonlyArray<ClientKey>, ConfigError.ConfigError> => {
+  const parsed: Array<ClientKey> = []
+  for (const [index, entry] of raw.split(",").map((part) => part.trim()).entries()) {
+    const at = entry.lastIndexOf("@")
+    const key = at < 0 ? entry : entry.slice(0, at)
     if (key.length < MIN_CLIENT_KEY_LENGTH) {
       return Either.left(invalid("CLIENT_KEYS", `key ${index + 1} is shorter than ${MIN_CLIENT_KEY_LENGTH} characters`))
     }
-    if (/[\s\u0000-\u001f\u007f]/.test(key)) {
+    if (/[\s\u0000-\u001f\u007f]/.test(entry)) {
       return Either.left(invalid("CLIENT_KEYS", `key ${index + 1} contains whitespace or control characters`))
     }
+    // `key@wxA,wxB` meant `key@wxA+wxB`; read literally, wxB (an id anyone
+    // may know) would become a key for every app.
+    if (decodeAppId(entry)._tag === "Right") {
+      return Either.left(invalid("CLIENT_KEYS", `key ${index + 1} is an app id: join the apps of one key with "+" (key@wxA+wxB)`))
+    }
+    if (at < 0) {
+      parsed.push({ key: Redacted.make(key) })
+      continue
+    }
+    const apps: Array<AppId> = []
+    for (const candidate of entry.slice(at + 1).split("+")) {
+      const appId = decodeAppId(candidate)
+      if (Either.isLeft(appId)) {
+        return Either.left(invalid(
+          "CLIENT_KEYS",
+          `key ${index + 1}: after "@" come the app ids it may use, joined by "+" (each "wx" followed by 16 lowercase hex characters)`
+        ))
+      }
+      apps.push(appId.right)
+    }
+    parsed.push({ key: Redacted.make(key), apps })
   }
-  return Either.right(keys.map((key) => Redacted.make(key)))
+  return Either.right(parsed)
 }
 
 /**
@@ -61,9 +102,9 @@ export const parseClientKeys = (raw: string): Either.Either<ReadonlyArray<Redact
  *
  * @since 0.1.0
  */
-export const clientKeys: Config.Config<ReadonlyArray<Redacted.Redacted<string>>> = Config.string("CLIENT_KEYS").pipe(
+export const clientKeys: Config.Config<ReadonlyArray<ClientKey>> = Config.string("CLIENT_KEYS").pipe(
   Config.mapOrFail(parseClientKeys),
-  Config.withDefault<ReadonlyArray<Redacted.Redacted<string>>>([])
+  Config.withDefault<ReadonlyArray<ClientKey>>([])
 )
 
 /**

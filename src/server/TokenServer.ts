@@ -25,6 +25,7 @@ import { TokenStore } from "../TokenStore.js"
 import * as ApiError from "./ApiError.js"
 import * as ClientAuth from "./ClientAuth.js"
 import * as Prometheus from "./Prometheus.js"
+import type * as ServerConfig from "./ServerConfig.js"
 import * as ServerMetrics from "./ServerMetrics.js"
 import { NotReady, TokenServerApi } from "./TokenServerApi.js"
 
@@ -32,8 +33,8 @@ import { NotReady, TokenServerApi } from "./TokenServerApi.js"
  * @since 0.1.0
  */
 export interface Options {
-  /** The bearer keys business servers present (`CLIENT_KEYS`). */
-  readonly clientKeys: ReadonlyArray<Redacted.Redacted<string>>
+  /** The bearer keys business servers present (`CLIENT_KEYS`); a bare `Redacted` key may ask for every app. */
+  readonly clientKeys: ReadonlyArray<ServerConfig.ClientKey | Redacted.Redacted<string>>
   /** Larger request bodies are refused with 413. Default 16 KiB: the largest legitimate body is a page URL. */
   readonly maxBodyBytes?: number
 }
@@ -50,7 +51,7 @@ const lifetime = (credential: Credential, now: number) => ({
 
 const toApiError = (error: AccessTokenError): ApiError.NotFound | ApiError.TokenUnavailable =>
   error._tag === "UnknownApp"
-    ? new ApiError.NotFound(ApiError.detail("unknown_app", `app ${error.appId} is not configured on this server`))
+    ? ClientAuth.unknownApp(error.appId)
     : new ApiError.TokenUnavailable(ApiError.detail(failureCause(error), error.message))
 
 const TokensLive = HttpApiBuilder.group(TokenServerApi, "tokens", (handlers) =>
