@@ -1,4 +1,4 @@
-import { FileSystem } from "@effect/platform"
+import { FetchHttpClient, FileSystem } from "@effect/platform"
 import { NodeFileSystem } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect, Either, Fiber, Layer, Option, TestClock } from "effect"
@@ -302,5 +302,31 @@ describe("TokenEngine", () => {
         expect(Object.keys(repaired.records)).toEqual([`${APP}/access_token`])
         expect(JSON.stringify(repaired)).not.toContain(SECRET)
       }).pipe(Effect.provide(Layer.merge(emulatorLayer, NodeFileSystem.layer))))
+  })
+
+  describe("over real loopback HTTP", () => {
+    it.live("1,000 concurrent cold gets → one fetch; a reported stale token → one more, and the old one lives its 5 minutes", () =>
+      Effect.gen(function*() {
+        const served = yield* Emulator.serve({ apps: [{ appId: APP, secret: SECRET }] })
+        const fetches = Effect.map(served.emulator.stats, (stats) => stats.apps[APP]?.classicCalls ?? 0)
+        const layer = TokenLayer.make({
+          config: TokenConfig.layerWith({ apps: [TokenConfig.app(APP, SECRET)], mode: "classic", apiBaseUrl: served.url }),
+          store: TokenStore.layerMemory,
+          httpClient: FetchHttpClient.layer
+        })
+        yield* Effect.gen(function*() {
+          const tokens = yield* AccessToken
+          const served1000 = yield* Effect.forEach(Array.from({ length: 1000 }), () => tokens.get(APP), { concurrency: "unbounded" })
+          expect(new Set(served1000.map((token) => token.value)).size).toBe(1)
+          expect(yield* fetches).toBe(1)
+          const stale = served1000[0]!.value
+          const fresh = yield* Effect.forEach(Array.from({ length: 50 }), () => tokens.refresh(APP, stale), { concurrency: "unbounded" })
+          expect(new Set(fresh.map((token) => token.value)).size).toBe(1)
+          expect(yield* fetches).toBe(2)
+          expect(yield* served.emulator.isValidToken(fresh[0]!.value)).toBe(true)
+          // Replaced, not dead: WeChat's overlap keeps it valid for five minutes.
+          expect(yield* served.emulator.isValidToken(stale)).toBe(true)
+        }).pipe(Effect.provide(layer))
+      }).pipe(Effect.scoped))
   })
 })
