@@ -29,6 +29,10 @@ export interface StackOptions {
   readonly upstreamTimeout?: Duration.Duration
   readonly refreshMargin?: Duration.Duration
   readonly maxBodyBytes?: number
+  /** What WeChat knows; default: every app with `SECRET`. */
+  readonly registrations?: ReadonlyArray<Emulator.AppRegistration>
+  /** Injected before the server starts, so even its first fetch meets them. */
+  readonly faults?: ReadonlyArray<Emulator.FaultRule>
   /** Receives every log line of the emulator, engine and server; default: none (quiet test output). */
   readonly logger?: Logger.Logger<unknown, void>
 }
@@ -37,9 +41,10 @@ export const startStack = (options: StackOptions = {}) =>
   Effect.gen(function*() {
     const apps = options.apps ?? [APP]
     const upstream = yield* Emulator.serve({
-      apps: apps.map((appId) => ({ appId, secret: SECRET })),
+      apps: options.registrations ?? apps.map((appId) => ({ appId, secret: SECRET })),
       ...(options.tokenLifetime === undefined ? {} : { tokenLifetime: options.tokenLifetime })
     })
+    yield* Effect.forEach(options.faults ?? [], upstream.emulator.injectFault, { discard: true })
     const store = TokenStore.layerMemory
     const context = yield* Layer.build(
       TokenServer.layerNode({
