@@ -36,12 +36,8 @@ const engineLayer = (options: {
 
 // Fetches the emulator has answered for an app, whatever the endpoint.
 const tokenFetches = (appId: string = APP) =>
-  Effect.map(Emulator.WeChatEmulator, (emulator) => emulator.stats).pipe(
-    Effect.flatten,
-    Effect.map((stats) => {
-      const app = stats.apps[appId]
-      return app === undefined ? 0 : app.classicCalls + app.stableCalls
-    })
+  Effect.flatMap(Emulator.WeChatEmulator, (emulator) => emulator.appStats(appId)).pipe(
+    Effect.map((stats) => stats.classicCalls + stats.stableCalls)
   )
 
 const isValid = (token: string) => Effect.flatMap(Emulator.WeChatEmulator, (emulator) => emulator.isValidToken(token))
@@ -308,7 +304,7 @@ describe("TokenEngine", () => {
     it.live("1,000 concurrent cold gets → one fetch; a reported stale token → one more, and the old one lives its 5 minutes", () =>
       Effect.gen(function*() {
         const served = yield* Emulator.serve({ apps: [{ appId: APP, secret: SECRET }] })
-        const fetches = Effect.map(served.emulator.stats, (stats) => stats.apps[APP]?.classicCalls ?? 0)
+        const fetches = Effect.map(served.emulator.appStats(APP), (stats) => stats.classicCalls)
         const layer = TokenLayer.make({
           config: TokenConfig.layerWith({ apps: [TokenConfig.app(APP, SECRET)], mode: "classic", apiBaseUrl: served.url }),
           store: TokenStore.layerMemory,

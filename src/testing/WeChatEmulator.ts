@@ -126,6 +126,8 @@ export interface WeChatEmulatorShape {
   readonly injectFault: (rule: FaultRule) => Effect.Effect<void>
   readonly clearFaults: Effect.Effect<void>
   readonly stats: Effect.Effect<Stats>
+  /** One app's counts, all zero before its first request. */
+  readonly appStats: (appId: string) => Effect.Effect<AppStats>
   readonly resetStats: Effect.Effect<void>
 }
 

@@ -57,7 +57,7 @@ const wechat = Effect.map(
   ({ emulator, url }) => ({
     url,
     isValid: emulator.isValidToken,
-    fetches: Effect.map(emulator.stats, (stats) => (stats.apps[APP]?.classicCalls ?? 0) + (stats.apps[APP]?.stableCalls ?? 0))
+    fetches: Effect.map(emulator.appStats(APP), (stats) => stats.classicCalls + stats.stableCalls)
   })
 )
 

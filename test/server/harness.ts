@@ -26,12 +26,12 @@ export interface Upstream {
 export const startUpstream: Effect.Effect<Upstream, HttpServerError.ServeError, Scope.Scope> = Effect.map(
   Emulator.serve({ apps: [{ appId: APP, secret: SECRET }, { appId: OTHER, secret: SECRET }] }),
   ({ emulator, url }) => {
-    const stats = Effect.map(emulator.stats, (all) => all.apps[APP])
+    const stats = emulator.appStats(APP)
     return {
       url,
       emulator,
-      tokenFetches: Effect.map(stats, (app) => (app?.classicCalls ?? 0) + (app?.stableCalls ?? 0)),
-      ticketFetches: Effect.map(stats, (app) => app?.ticketCalls ?? 0),
+      tokenFetches: Effect.map(stats, (app) => app.classicCalls + app.stableCalls),
+      ticketFetches: Effect.map(stats, (app) => app.ticketCalls),
       setFaulted: (faulted) => faulted ? emulator.injectFault({ fault: Emulator.Fault.Busy() }) : emulator.clearFaults
     }
   }

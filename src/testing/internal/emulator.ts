@@ -450,6 +450,7 @@ export const make = (options: EmulatorOptions = {}): Effect.Effect<WeChatEmulato
         rules = []
       }),
       stats: Effect.sync(snapshot),
+      appStats: (appId) => Effect.sync(() => ({ ...(appStats.get(appId) ?? emptyStats()) })),
       resetStats: Effect.sync(() => {
         appStats = new Map()
         deadTokenUses = 0
