@@ -86,6 +86,12 @@ export interface EngineOptions {
   readonly leaseMillis?: number
   /** How often a replica waiting on another's lease looks at the store. Default 100 ms. */
   readonly leasePollMillis?: number
+  /**
+   * Upstream calls in flight at once, over all apps. Default 16: a server
+   * configured with 1,000 apps starts (and refreshes) them in waves instead
+   * of opening 1,000 connections to WeChat at once.
+   */
+  readonly maxConcurrentFetches?: number
 }
 
 const FORCE_REFRESH_PER_DAY = 20
@@ -174,6 +180,10 @@ export const make = (options: EngineOptions = {}) =>
     const loops = yield* FiberMap.make<string>()
     const leaseMillis = options.leaseMillis ?? Duration.toMillis(config.upstreamTimeout) + 5_000
     const leasePoll = Duration.millis(options.leasePollMillis ?? 100)
+    const upstreamPermits = yield* Effect.makeSemaphore(options.maxConcurrentFetches ?? 16)
+    // Held only around the call itself: a ticket fetch waiting for its
+    // token's fetch holds no permit, so the two can never deadlock.
+    const upstream = upstreamPermits.withPermits(1)
     const cells = new Map<string, Cell>()
     const appsById = new Map(config.apps.map((app) => [app.appId as string, app]))
 
@@ -393,16 +403,16 @@ export const make = (options: EngineOptions = {}) =>
     const issuerOf = (appId: AppId, kind: CredentialKind): Cell["issue"] => {
       if (kind === "access_token") {
         const app = appsById.get(appId)!
-        return (forceRefresh) => api.fetchAccessToken(app, config.mode, { forceRefresh })
+        return (forceRefresh) => upstream(api.fetchAccessToken(app, config.mode, { forceRefresh }))
       }
       const type: TicketType = kind === "jsapi_ticket" ? "jsapi" : "wx_card"
       // A ticket fetch that WeChat answers with a dead-token errcode replaces
       // that token (compare-and-refresh) and tries once more.
       return () =>
         Effect.flatMap(get(appId), (token) =>
-          api.fetchTicket(appId, token.value, type).pipe(
+          upstream(api.fetchTicket(appId, token.value, type)).pipe(
             Effect.catchTag("InvalidCredential", () =>
-              Effect.flatMap(refresh(appId, token.value), (fresh) => api.fetchTicket(appId, fresh.value, type)))
+              Effect.flatMap(refresh(appId, token.value), (fresh) => upstream(api.fetchTicket(appId, fresh.value, type))))
           ))
     }
 

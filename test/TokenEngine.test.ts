@@ -242,6 +242,25 @@ describe("TokenEngine", () => {
       )
     }).pipe(Effect.provide(emulatorLayer)))
 
+  it.scoped("a hundred apps start in waves: at most 16 upstream calls in flight, every app served", () => {
+    const apps = Array.from({ length: 100 }, (_, i) => `wx${i.toString(16).padStart(16, "0")}`)
+    return Effect.gen(function*() {
+      const emulator = yield* Emulator.WeChatEmulator
+      // Each answer takes a simulated second, so the start-up fetches overlap.
+      yield* emulator.injectFault({ fault: Emulator.Fault.Slow("1 second"), times: apps.length })
+      yield* withEngine(
+        engineLayer({ apps }),
+        Effect.gen(function*() {
+          for (let second = 0; second < 10; second++) yield* TestClock.adjust(Duration.seconds(1))
+          const tokens = yield* AccessToken
+          for (const appId of apps) expect(yield* isValid((yield* tokens.get(appId)).value)).toBe(true)
+          expect(yield* tokenFetches(apps[0])).toBe(1)
+        })
+      )
+      expect((yield* emulator.stats).peakInFlight).toBe(16)
+    }).pipe(Effect.provide(Emulator.layer({ apps: apps.map((appId) => ({ appId, secret: SECRET })) })))
+  })
+
   describe("stable mode", () => {
     it.scoped("normal calls never force; a rejected token is replaced by a budgeted forced refresh", () =>
       withEngine(
