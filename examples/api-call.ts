@@ -22,7 +22,7 @@ const getCallbackIp: WeChatClient.ApiRequest = { method: "GET", path: "/cgi-bin/
 const program = Effect.gen(function*() {
   const client = yield* WeChatClient.WeChatClient
   const emulator = yield* Emulator.WeChatEmulator
-  const counters = Effect.map(emulator.stats, (stats) => stats.apps[APP_ID]!)
+  const counters = emulator.appStats(APP_ID)
 
   const { ip_list } = yield* client.call(APP_ID, getCallbackIp, CallbackIps)
   yield* Effect.log(`WeChat calls back from ${ip_list.join(", ")}`)

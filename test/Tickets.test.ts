@@ -32,20 +32,7 @@ const withEngine = <A, E>(
   body: Effect.Effect<A, E, TokenEngine | Emulator.WeChatEmulator>
 ) => Effect.provide(body, layer)
 
-const emptyStats: Emulator.AppStats = {
-  classicCalls: 0,
-  stableCalls: 0,
-  forceRefreshes: 0,
-  tokensIssued: 0,
-  ticketCalls: 0,
-  callbackIpCalls: 0,
-  deadTokenUses: 0
-}
-
-const statsOf = (appId: string = APP) =>
-  Effect.flatMap(Emulator.WeChatEmulator, (emulator) => emulator.stats).pipe(
-    Effect.map((stats) => stats.apps[appId] ?? emptyStats)
-  )
+const statsOf = (appId: string = APP) => Effect.flatMap(Emulator.WeChatEmulator, (emulator) => emulator.appStats(appId))
 
 // Lets other fibers run until `done` holds; fails the test if it never does.
 const waitFor = (done: Effect.Effect<boolean, never, Emulator.WeChatEmulator>) =>

@@ -31,18 +31,7 @@ const getCallbackIp: WeChatClient.ApiRequest = { method: "GET", path: "/cgi-bin/
 
 const callbackIps = Effect.flatMap(WeChatClient.WeChatClient, (client) => client.call(APP, getCallbackIp, CallbackIps))
 
-const emptyStats: Emulator.AppStats = {
-  classicCalls: 0,
-  stableCalls: 0,
-  forceRefreshes: 0,
-  tokensIssued: 0,
-  ticketCalls: 0,
-  callbackIpCalls: 0,
-  deadTokenUses: 0
-}
-
-const statsOf = (emulator: Emulator.WeChatEmulatorShape) =>
-  Effect.map(emulator.stats, (stats) => stats.apps[APP] ?? emptyStats)
+const statsOf = (emulator: Emulator.WeChatEmulatorShape) => emulator.appStats(APP)
 
 const delta = (before: Emulator.AppStats, after: Emulator.AppStats) => ({
   tokenFetches: after.classicCalls + after.stableCalls - before.classicCalls - before.stableCalls,
