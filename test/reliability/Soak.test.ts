@@ -1,0 +1,86 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Agent, request as httpRequest } from "node:http"
+import { setFlagsFromString } from "node:v8"
+import { runInNewContext } from "node:vm"
+import { Clock, Duration, Effect } from "effect"
+import { APP, bearer, startStack } from "./support/stack.js"
+
+// Short in CI; `npm run soak` runs the full minute.
+const SECONDS = Number(process.env["SOAK_SECONDS"] ?? "12")
+const CONNECTIONS = Number(process.env["SOAK_CONNECTIONS"] ?? "300")
+// Short-lived tokens: the engine refreshes every 10–15 s, so even the CI run crosses refresh points.
+const TOKEN_LIFETIME = Duration.seconds(20)
+
+// A full collection before each memory reading, so garbage does not pass for growth.
+setFlagsFromString("--expose-gc")
+const collect: () => void = runInNewContext("gc")
+const memory = () => {
+  collect()
+  const usage = process.memoryUsage()
+  return { heapMiB: usage.heapUsed / 2 ** 20, rssMiB: usage.rss / 2 ** 20 }
+}
+
+describe("Soak", () => {
+  it.live(`${CONNECTIONS} keep-alive connections for ${SECONDS} s while tokens live ${Duration.format(TOKEN_LIFETIME)}: no error, every token valid when served, memory flat`, () =>
+    Effect.gen(function*() {
+      const stack = yield* startStack({ tokenLifetime: TOKEN_LIFETIME })
+      const agent = new Agent({ keepAlive: true, maxSockets: CONNECTIONS })
+      yield* Effect.addFinalizer(() => Effect.sync(() => agent.destroy()))
+      const get = Effect.async<{ status: number; body: string }, Error>((resume) => {
+        const req = httpRequest(
+          { host: "127.0.0.1", port: stack.port, path: `/v1/apps/${APP}/access-token`, headers: bearer(), agent },
+          (res) => {
+            let body = ""
+            res.setEncoding("utf8")
+            res.on("data", (chunk: string) => (body += chunk))
+            res.on("end", () => resume(Effect.succeed({ status: res.statusCode ?? 0, body })))
+            res.on("error", (error) => resume(Effect.fail(error)))
+          }
+        )
+        req.on("error", (error) => resume(Effect.fail(error)))
+        req.end()
+      })
+      const tally = { requests: 0, errors: 0, invalid: 0, tokens: new Set<string>() }
+      const worker = (until: number) =>
+        Effect.gen(function*() {
+          while ((yield* Clock.currentTimeMillis) < until) {
+            const answer = yield* Effect.either(get)
+            tally.requests++
+            if (answer._tag === "Left" || answer.right.status !== 200) {
+              tally.errors++
+              continue
+            }
+            const { access_token, expires_in } = JSON.parse(answer.right.body) as { access_token: string; expires_in: number }
+            // Valid at the time it arrived: WeChat (the emulator) still accepts it, and the server promised time left.
+            if (!(yield* stack.emulator.isValidToken(access_token)) || expires_in <= 0) tally.invalid++
+            tally.tokens.add(access_token)
+          }
+        })
+      const run = (seconds: number) =>
+        Effect.flatMap(Clock.currentTimeMillis, (now) =>
+          Effect.forEach(Array.from({ length: CONNECTIONS }), () => worker(now + seconds * 1000), {
+            concurrency: "unbounded",
+            discard: true
+          }))
+      // Warm-up: connections open, code paths compiled, before the first reading.
+      yield* run(2)
+      const start = memory()
+      const warmRequests = tally.requests
+      yield* run(SECONDS)
+      const end = memory()
+      const fetches = (yield* stack.emulator.stats).apps[APP]!.classicCalls
+      console.info(
+        `soak: ${tally.requests - warmRequests} requests in ${SECONDS} s over ${CONNECTIONS} connections, ` +
+          `${tally.errors} errors, ${tally.invalid} invalid, ${tally.tokens.size} tokens, ${fetches} upstream fetches, ` +
+          `heap ${start.heapMiB.toFixed(1)} → ${end.heapMiB.toFixed(1)} MiB, RSS ${start.rssMiB.toFixed(1)} → ${end.rssMiB.toFixed(1)} MiB`
+      )
+      expect(tally.errors).toBe(0)
+      expect(tally.invalid).toBe(0)
+      expect(tally.requests - warmRequests).toBeGreaterThan(CONNECTIONS)
+      // The run crossed refresh points, and the herd did not cause extra fetches.
+      expect(tally.tokens.size).toBeGreaterThanOrEqual(2)
+      expect(fetches).toBeLessThanOrEqual(Math.ceil((SECONDS + 2) / 10) + 1)
+      // Flat: what a request leaves behind is collected; allow for caches and JIT code.
+      expect(end.heapMiB - start.heapMiB).toBeLessThan(32)
+    }).pipe(Effect.scoped), 60_000 + SECONDS * 3_000)
+})
