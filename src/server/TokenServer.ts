@@ -216,6 +216,21 @@ export const layer = (options: Options) =>
     Layer.provide(layerApi(options))
   )
 
+// Bytes Node's HTTP parser rejects (a body without framing, oversized
+// headers) never reach the app; Node would answer them with a bare text 400.
+// The contract is a JSON error body for every refusal, so answer it here.
+const createJsonServer = () =>
+  createServer().on("clientError", (error: NodeJS.ErrnoException, socket) => {
+    if (!socket.writable || error.code === "ECONNRESET") return socket.destroy()
+    const [status, reason, code] = error.code === "HPE_HEADER_OVERFLOW"
+      ? [431, "Request Header Fields Too Large", "headers_too_large"]
+      : [400, "Bad Request", "malformed_http"]
+    const body = JSON.stringify(ApiError.detail(code, "the request is not well-formed HTTP/1.1"))
+    socket.end(
+      `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`
+    )
+  })
+
 /**
  * The server on Node's `http` at `host:port` (`port` 0 picks a free port; read
  * it from `HttpServer.HttpServer`'s `address`, which this layer also provides).
@@ -228,5 +243,5 @@ export const layer = (options: Options) =>
 export const layerNode = (options: Options & { readonly host: string; readonly port: number }) =>
   layer(options).pipe(
     HttpServer.withLogAddress,
-    Layer.provideMerge(NodeHttpServer.layer(createServer, { host: options.host, port: options.port }))
+    Layer.provideMerge(NodeHttpServer.layer(createJsonServer, { host: options.host, port: options.port }))
   )
