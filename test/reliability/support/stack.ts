@@ -112,7 +112,15 @@ export const send = (
 ): Effect.Effect<Answer> =>
   Effect.async<Answer>((resume) => {
     const req = httpRequest(
-      { host: "127.0.0.1", port, method: init.method ?? "GET", path: init.path, headers: init.headers ?? {}, agent: false },
+      {
+        host: "127.0.0.1",
+        port,
+        method: init.method ?? "GET",
+        path: init.path,
+        // Node frames a GET body with neither length nor chunking; the length keeps every request well-formed HTTP.
+        headers: init.body === undefined ? init.headers ?? {} : { ...init.headers, "content-length": String(Buffer.byteLength(init.body)) },
+        agent: false
+      },
       (res) => {
         const chunks: Array<Buffer> = []
         res.on("data", (chunk: Buffer) => chunks.push(chunk))
