@@ -26,4 +26,13 @@ describe("examples", () => {
       expect(result.stdout).toContain("same token both times: true")
       expect(result.stdout).toContain("upstream token fetches: 1")
     }))
+
+  it.live("api-call.ts survives a token killed behind its back with one refresh and one replay", () =>
+    Effect.gen(function*() {
+      const result = yield* runExample("api-call")
+      expect(result.code).toBe(0)
+      expect(result.stdout).toContain("replaying once with the new token")
+      expect(result.stdout).toContain("the call survived")
+      expect(result.stdout).toMatch(/tokensIssued\W+1\b/)
+    }))
 })
