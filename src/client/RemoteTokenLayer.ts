@@ -6,7 +6,7 @@
  * @since 0.1.0
  */
 import { FetchHttpClient, HttpClient, HttpClientRequest, type HttpClientResponse } from "@effect/platform"
-import { Clock, Config, type ConfigError, Deferred, Duration, Effect, Layer, Option, Redacted, Schema } from "effect"
+import { Clock, Config, type ConfigError, Deferred, Duration, Effect, Layer, Option, Redacted, Schedule, Schema } from "effect"
 import { AccessToken, type AccessTokenError, type Credential } from "../AccessToken.js"
 import { UnknownApp, UpstreamUnavailable } from "../WeChatError.js"
 
@@ -41,6 +41,11 @@ const decodeError = Schema.decodeUnknownOption(ErrorBody)
 
 const unavailable = (reason: UpstreamUnavailable["reason"], detail: string) =>
   new UpstreamUnavailable({ reason, detail: `token server: ${detail}` })
+
+const transportRetry = Schedule.exponential(Duration.millis(50)).pipe(
+  Schedule.jittered,
+  Schedule.intersect(Schedule.recurs(2))
+)
 
 /**
  * Builds the service in a scope: calls still running when it closes are interrupted.
@@ -92,6 +97,9 @@ export const make = (options: Options) =>
 
     const call = (appId: string, request: HttpClientRequest.HttpClientRequest): Effect.Effect<Credential, AccessTokenError> =>
       client.execute(request).pipe(
+        // A kept-alive connection the server has just closed, or a server
+        // restarting behind a load balancer: both routes are safe to repeat.
+        Effect.retry({ schedule: transportRetry, while: (error) => error._tag === "RequestError" && error.reason === "Transport" }),
         Effect.mapError((error) => unavailable("network", error.reason === "Transport" ? `unreachable (${error.message})` : error.message)),
         Effect.flatMap((response) => answer(appId, response)),
         Effect.scoped,

@@ -1,4 +1,4 @@
-import { FetchHttpClient, HttpClient } from "@effect/platform"
+import { FetchHttpClient, HttpClient, HttpClientError } from "@effect/platform"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Either, Layer, Redacted } from "effect"
 import { AccessToken } from "../../src/AccessToken.js"
@@ -77,5 +77,24 @@ describe("RemoteTokenLayer", () => {
         Effect.provide(remote("http://127.0.0.1:9", FetchHttpClient.layer))
       )
       expect(Either.isLeft(dead) && dead.left._tag).toBe("UpstreamUnavailable")
+    }).pipe(Effect.scoped))
+
+  it.live("a dropped connection is retried: the caller gets the token", () =>
+    Effect.gen(function*() {
+      const base = yield* startServer({ upstream: yield* startUpstream })
+      yield* awaitReady(base)
+      const attempts = { count: 0 }
+      // The first request fails as a connection reset would; later ones go through.
+      const resetOnce = Layer.effect(
+        HttpClient.HttpClient,
+        Effect.map(HttpClient.HttpClient, (client) =>
+          HttpClient.make((request) =>
+            ++attempts.count === 1
+              ? Effect.fail(new HttpClientError.RequestError({ request, reason: "Transport", description: "ECONNRESET" }))
+              : client.execute(request)))
+      ).pipe(Layer.provide(FetchHttpClient.layer))
+      const token = yield* Effect.flatMap(AccessToken, (tokens) => tokens.get(APP)).pipe(Effect.provide(remote(base, resetOnce)))
+      expect(token.value.length).toBeGreaterThan(12)
+      expect(attempts.count).toBe(2)
     }).pipe(Effect.scoped))
 })
