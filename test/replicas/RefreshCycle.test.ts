@@ -83,5 +83,5 @@ describe("replicas on one Redis, refresh cycles", () => {
           answersChecked: served
         })
       )
-    }).pipe(Effect.scoped), 240_000)
+    }).pipe(Effect.scoped), 360_000)
 })

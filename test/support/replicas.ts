@@ -79,7 +79,7 @@ export interface Launched {
 /**
  * Launches one replica with `env` on a port of its own choosing (PORT=0; the
  * address is read from its "Listening on" log line). Start-up under a loaded
- * machine takes several seconds; the engine starts fetching before the HTTP
+ * machine takes several seconds, up to minutes; the engine starts fetching before the HTTP
  * server listens.
  */
 export const launchReplica = (
@@ -118,8 +118,9 @@ export const launchReplica = (
     const ready = Effect.gen(function*() {
       const url = yield* Deferred.await(listening).pipe(
         Effect.timeoutFail({
-          duration: Duration.seconds(90),
-          onTimeout: () => new ReplicaError({ message: `replica ${index} did not listen within 90 s:\n${output}` })
+          // A full test run on a small machine can starve a start-up for a long time.
+          duration: Duration.seconds(180),
+          onTimeout: () => new ReplicaError({ message: `replica ${index} did not listen within 180 s:\n${output}` })
         })
       )
       yield* statusOf(`${url}/healthz`).pipe(
