@@ -28,6 +28,7 @@ import { type CredentialKind, isUsable, mask, OVERLAP, type TokenMode, TokenReco
 import { TokenConfig } from "./TokenConfig.js"
 import * as TokenMetrics from "./TokenMetrics.js"
 import { keyString, type RecordKey, type StoreError, TokenStore } from "./TokenStore.js"
+import * as FifoPermits from "./internal/fifoPermits.js"
 import { type Issued, type TicketType, WeChatApi } from "./WeChatApi.js"
 import { ForceRefreshBudgetExhausted, severity, UnknownApp } from "./WeChatError.js"
 
@@ -180,10 +181,10 @@ export const make = (options: EngineOptions = {}) =>
     const loops = yield* FiberMap.make<string>()
     const leaseMillis = options.leaseMillis ?? Duration.toMillis(config.upstreamTimeout) + 5_000
     const leasePoll = Duration.millis(options.leasePollMillis ?? 100)
-    const upstreamPermits = yield* Effect.makeSemaphore(options.maxConcurrentFetches ?? 16)
+    const upstreamPermits = yield* FifoPermits.make(options.maxConcurrentFetches ?? 16)
     // Held only around the call itself: a ticket fetch waiting for its
     // token's fetch holds no permit, so the two can never deadlock.
-    const upstream = upstreamPermits.withPermits(1)
+    const upstream = upstreamPermits.withPermit
     const cells = new Map<string, Cell>()
     const appsById = new Map(config.apps.map((app) => [app.appId as string, app]))
 

@@ -8,6 +8,7 @@ import { Effect, Either, Option, Random, Schema, Stream } from "effect"
 import * as NodePath from "node:path"
 import { TokenRecord } from "../Token.js"
 import { isNewer, keyString, type RecordKey, StoreError, type TokenStoreShape } from "../TokenStore.js"
+import * as FifoPermits from "./fifoPermits.js"
 
 /** Written into every document so a file of another program (or version) is never trusted. */
 export const FORMAT = "effect-wechat-token/v1"
@@ -56,7 +57,7 @@ export const make = (path: string): Effect.Effect<TokenStoreShape, never, FileSy
   Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
     const directory = NodePath.dirname(path)
-    const writers = yield* Effect.makeSemaphore(1)
+    const writers = yield* FifoPermits.make(1)
 
     const parse = (text: string): Effect.Effect<Loaded> => {
       const document = decodeDocument(text)
@@ -133,7 +134,7 @@ export const make = (path: string): Effect.Effect<TokenStoreShape, never, FileSy
         return record
       }).pipe(
         Effect.mapError((error) => error._tag === "StoreError" ? error : storeError("set")(error)),
-        writers.withPermits(1)
+        writers.withPermit
       )
 
     const get = (key: RecordKey): Effect.Effect<Option.Option<TokenRecord>, StoreError> =>
