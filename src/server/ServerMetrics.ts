@@ -4,9 +4,14 @@
  *
  * @since 0.1.0
  */
-import { Clock, Effect, Metric, Option } from "effect"
+import { Clock, Effect, Metric, MetricKey, MetricLabel, Option } from "effect"
 import { usableUntil } from "../Token.js"
 import type { TokenEngineShape } from "../TokenEngine.js"
+
+const requestsKey = MetricKey.counter("wechat_token_server_requests_total", {
+  description: "HTTP requests served by the token server, by route pattern, method and status",
+  incremental: true
+})
 
 /**
  * Served HTTP requests, tagged `route` (the route pattern, never a raw path),
@@ -14,10 +19,7 @@ import type { TokenEngineShape } from "../TokenEngine.js"
  *
  * @since 0.1.0
  */
-export const requests = Metric.counter("wechat_token_server_requests_total", {
-  description: "HTTP requests served by the token server, by route pattern, method and status",
-  incremental: true
-})
+export const requests = Metric.fromMetricKey(requestsKey)
 
 /**
  * @since 0.1.0
@@ -57,8 +59,9 @@ export const routeOf = (url: string): string => {
   return match === null ? "unmatched" : `/v1/apps/{appId}/${match[1]}`
 }
 
-// Tagged metrics are cached: building the tagged key on every request would
-// cost an allocation and a hash on the hot path.
+// One metric per tagged key, built once. `Metric.tagged` would merge its
+// tags into a new array on every update and so build and hash the tagged key
+// again each time: on the hot path that cost more than the answer.
 const counters = new Map<string, Metric.Metric.Counter<number>>()
 
 /**
@@ -71,7 +74,11 @@ export const countRequest = (method: string, url: string, status: number): Effec
   const key = `${method} ${route} ${status}`
   let counter = counters.get(key)
   if (counter === undefined) {
-    counter = requests.pipe(Metric.tagged("route", route), Metric.tagged("method", method), Metric.tagged("status", String(status)))
+    counter = Metric.fromMetricKey(MetricKey.taggedWithLabels(requestsKey, [
+      MetricLabel.make("route", route),
+      MetricLabel.make("method", method),
+      MetricLabel.make("status", String(status))
+    ]))
     counters.set(key, counter)
   }
   return Metric.increment(counter)

@@ -10,6 +10,7 @@ import {
   HttpApiScalar,
   type HttpApp,
   HttpIncomingMessage,
+  HttpMiddleware,
   HttpServer,
   HttpServerRequest,
   HttpServerResponse
@@ -57,17 +58,16 @@ const toApiError = (error: AccessTokenError): ApiError.NotFound | ApiError.Token
 const TokensLive = HttpApiBuilder.group(TokenServerApi, "tokens", (handlers) =>
   Effect.gen(function*() {
     const engine = yield* TokenEngine
-    // The hot path: the engine answers from memory; nothing here reads the
-    // store, builds a schema or logs.
-    const accessToken = (appId: string, credential: Effect.Effect<Credential, AccessTokenError>) =>
+    const accessToken = (credential: Effect.Effect<Credential, AccessTokenError>) =>
       Effect.flatMap(Effect.mapError(credential, toApiError), (token) =>
-        Effect.map(Clock.currentTimeMillis, (now) => ({ access_token: token.value, ...lifetime(token, now) }))).pipe(
-          Effect.annotateSpans("app", appId)
-        )
+        Effect.map(Clock.currentTimeMillis, (now) => ({ access_token: token.value, ...lifetime(token, now) })))
     return handlers
-      .handle("accessToken", ({ path }) => accessToken(path.appId, engine.get(path.appId)))
-      .handle("refreshAccessToken", ({ path, payload }) =>
-        accessToken(path.appId, engine.refresh(path.appId, payload.stale_token)))
+      // The hot path: the engine answers from memory; nothing here reads the
+      // store, logs, or runs the success schema (the body is already its
+      // encoded form: two strings and a number), which `handleRaw` skips.
+      .handleRaw("accessToken", ({ path }) =>
+        Effect.map(accessToken(engine.get(path.appId)), (body) => HttpServerResponse.unsafeJson(body)))
+      .handle("refreshAccessToken", ({ path, payload }) => accessToken(engine.refresh(path.appId, payload.stale_token)))
       .handle("jsapiTicket", ({ path }) =>
         Effect.flatMap(Effect.mapError(engine.get(path.appId, "jsapi_ticket"), toApiError), (ticket) =>
           Effect.map(Clock.currentTimeMillis, (now) => ({ ticket: ticket.value, ...lifetime(ticket, now) }))))
@@ -213,8 +213,17 @@ export const layer = (options: Options) =>
     Layer.provide(HttpApiScalar.layer({ path: "/docs" })),
     Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" })),
     Layer.provide(HttpApiBuilder.middleware(errorBodies(options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES))),
-    Layer.provide(layerApi(options))
+    Layer.provide(layerApi(options)),
+    // The server span of every request parses its URL and copies each header
+    // into attributes: on the token route, answered thousands of times a
+    // second, that costs more than the answer. Every other route keeps it.
+    HttpMiddleware.withTracerDisabledWhen(isTokenRead)
   )
+
+const TOKEN_READ = /^\/v1\/apps\/[^/]+\/access-token(\?|$)/
+
+const isTokenRead = (request: HttpServerRequest.HttpServerRequest): boolean =>
+  request.method === "GET" && TOKEN_READ.test(request.url)
 
 // Bytes Node's HTTP parser rejects (a body without framing, oversized
 // headers) never reach the app; Node would answer them with a bare text 400.
