@@ -13,6 +13,8 @@ const root = new URL("../", import.meta.url).pathname
 export interface ServerProcess {
   readonly url: string
   readonly pid: number
+  /** What the process has printed: stdout up to its "Listening on" line, all of stderr. */
+  readonly output: () => string
 }
 
 /**
@@ -48,7 +50,7 @@ const stop = (child: ChildProcess) =>
  */
 export const start = (argv: ReadonlyArray<string>, env: Readonly<Record<string, string>>) =>
   Effect.acquireRelease(
-    Effect.async<{ readonly child: ChildProcess; readonly url: string }, Error>((resume) => {
+    Effect.async<{ readonly child: ChildProcess; readonly url: string; readonly output: () => string }, Error>((resume) => {
       const entry = argv.find((arg) => /\.[jt]s$/.test(arg))
       if (entry !== undefined && !existsSync(new URL(entry, `file://${root}`))) {
         return resume(Effect.fail(new Error(`${entry} does not exist; run \`npm run build\` first (npm run bench does)`)))
@@ -66,7 +68,7 @@ export const start = (argv: ReadonlyArray<string>, env: Readonly<Record<string, 
           child.stdout.off("data", onData)
           // Keep draining stdout so a chatty child never blocks on a full pipe.
           child.stdout.resume()
-          resume(Effect.succeed({ child, url: match[1]! }))
+          resume(Effect.succeed({ child, url: match[1]!, output: () => output }))
         }
       }
       child.stdout.on("data", onData)
@@ -83,7 +85,7 @@ export const start = (argv: ReadonlyArray<string>, env: Readonly<Record<string, 
       duration: "60 seconds",
       onTimeout: () => new Error(`${argv.join(" ")} did not say where it listens within 60 s`)
     }),
-    Effect.map(({ child, url }): ServerProcess => ({ url, pid: child.pid! }))
+    Effect.map(({ child, output, url }): ServerProcess => ({ url, pid: child.pid!, output }))
   )
 
 export const headers = { authorization: `Bearer ${CLIENT_KEY}` }

@@ -3,10 +3,15 @@
  * prints a table and writes `bench/results.json` with the machine it ran on.
  * `npm run bench:smoke` (`--smoke`) runs only the counts (herd, simulated
  * day), writes nothing, and exits non-zero when a count misses its goal.
+ *
+ * Each scenario runs in a process of its own (this file with `--child`), so
+ * no scenario measures the heap, JIT state or leftover fibers of another.
  */
 import { Effect, Logger, LogLevel } from "effect"
+import { spawn } from "node:child_process"
 import { writeFile } from "node:fs/promises"
 import { cpus, platform, release, totalmem } from "node:os"
+import { fileURLToPath } from "node:url"
 import * as day from "./day.js"
 import type { Figure } from "./Figure.js"
 import * as herd from "./herd.js"
@@ -28,6 +33,7 @@ const smokeScenarios: Readonly<Record<string, Effect.Effect<ReadonlyArray<Figure
   herd: herd.smoke,
   day: day.smoke
 }
+const child = args.includes("--child")
 const named = args.filter((arg) => !arg.startsWith("--"))
 const unknown = named.filter((name) => !(name in scenarios))
 if (unknown.length > 0) {
@@ -62,13 +68,41 @@ const table = (figures: ReadonlyArray<Figure>): string => {
   return [line(header), line(header.map(() => "---")), ...rows.map(line)].join("\n")
 }
 
+const FIGURES = "FIGURES "
+
+// `--child NAME`: runs one scenario here and prints its figures as one line.
+const runHere = (name: string) =>
+  Effect.gen(function*() {
+    // The engine's own info logs (each refresh) would bury the table.
+    const figures = yield* Logger.withMinimumLogLevel((smoke ? smokeScenarios : scenarios)[name]!, LogLevel.Warning)
+    console.log(FIGURES + JSON.stringify(figures))
+  })
+
+const runInChild = (name: string) =>
+  Effect.async<ReadonlyArray<Figure>, Error>((resume) => {
+    const argv = [...process.execArgv, fileURLToPath(import.meta.url), "--child", name, ...(smoke ? ["--smoke"] : [])]
+    const scenario = spawn(process.execPath, argv, { stdio: ["ignore", "pipe", "inherit"] })
+    let output = ""
+    scenario.stdout.on("data", (chunk: Buffer) => {
+      output += chunk.toString()
+    })
+    scenario.once("exit", (code) => {
+      const line = output.split("\n").find((text) => text.startsWith(FIGURES))
+      resume(
+        code === 0 && line !== undefined
+          ? Effect.succeed(JSON.parse(line.slice(FIGURES.length)) as ReadonlyArray<Figure>)
+          : Effect.fail(new Error(`scenario ${name} exited with ${code}:\n${output}`))
+      )
+    })
+    return Effect.sync(() => scenario.kill("SIGKILL"))
+  })
+
 const main = Effect.gen(function*() {
   const figures: Array<Figure> = []
   for (const name of chosen) {
     const started = performance.now()
     console.error(`running ${name}…`)
-    // The engine's own info logs (each refresh) would bury the table.
-    figures.push(...yield* Logger.withMinimumLogLevel((smoke ? smokeScenarios : scenarios)[name]!, LogLevel.Warning))
+    figures.push(...yield* runInChild(name))
     console.error(`${name}: ${((performance.now() - started) / 1000).toFixed(1)} s`)
   }
   console.log(`machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, Node ${machine.node}, ${machine.os}`)
@@ -85,7 +119,7 @@ const main = Effect.gen(function*() {
   }
 })
 
-Effect.runPromise(main).then(
+Effect.runPromise(child ? runHere(named[0]!) : main).then(
   // Scenario fibers and sockets are closed; anything left (an idle keep-alive
   // agent) must not keep the run alive.
   () => process.exit(),
