@@ -51,7 +51,10 @@ const machine = {
 }
 
 const format = (figure: Figure): string => {
-  const value = Number.isInteger(figure.value) ? figure.value.toLocaleString("en") : figure.value.toFixed(2)
+  // Whole numbers and large rates read best with separators; ratios need two decimals.
+  const value = Number.isInteger(figure.value) || Math.abs(figure.value) >= 100
+    ? Math.round(figure.value).toLocaleString("en")
+    : figure.value.toFixed(2)
   return `${value} ${figure.unit}`
 }
 
