@@ -5,7 +5,10 @@
  * day), writes nothing, and exits non-zero when a count misses its goal.
  *
  * Each scenario runs in a process of its own (this file with `--child`), so
- * no scenario measures the heap, JIT state or leftover fibers of another.
+ * no scenario measures the heap, JIT state or leftover fibers of another, nor
+ * its clock: in effect 3.22, `Effect.provide(TestContext.TestContext)` leaves
+ * the TestClock in the providing fiber after it returns, so a live scenario
+ * run after the simulated day slept on a clock nobody advanced.
  */
 import { Effect, Logger, LogLevel } from "effect"
 import { spawn } from "node:child_process"
