@@ -7,6 +7,7 @@
  */
 import {
   HttpApiBuilder,
+  HttpApiError,
   HttpApiScalar,
   type HttpApp,
   HttpIncomingMessage,
@@ -124,7 +125,7 @@ const STATUS = new Map<Function, number>([
   [NotReady, 503]
 ])
 
-const decodeIssues = (error: { readonly issues: ReadonlyArray<{ readonly path: ReadonlyArray<PropertyKey>; readonly message: string }> }) =>
+const decodeIssues = (error: HttpApiError.HttpApiDecodeError) =>
   error.issues
     .map((issue) => issue.path.length === 0 ? issue.message : `${issue.path.map(String).join(".")}: ${issue.message}`)
     .join("; ")
@@ -154,8 +155,8 @@ export const errorBodies = (maxBodyBytes: number) => (app: HttpApp.Default): Htt
         const error: unknown = failure.value
         const status = typeof error === "object" && error !== null ? STATUS.get(error.constructor) : undefined
         if (status !== undefined) return Effect.succeed(HttpServerResponse.unsafeJson(error, { status }))
-        if (hasTag(error, "HttpApiDecodeError") && Array.isArray(error.issues)) {
-          return Effect.succeed(ApiError.response(400, "invalid_request", decodeIssues(error as never)))
+        if (error instanceof HttpApiError.HttpApiDecodeError) {
+          return Effect.succeed(ApiError.response(400, "invalid_request", decodeIssues(error)))
         }
         if (hasTag(error, "RouteNotFound")) {
           return Effect.succeed(ApiError.response(404, "not_found", "no such route; see /docs"))

@@ -175,16 +175,23 @@ export class OpsGroup extends HttpApiGroup.make("ops")
 
 // The platform documents its own decode-error body for 400; this server
 // answers every 400 as `BadRequest` instead (see `TokenServer.errorBodies`).
-const documentBadRequest = (spec: Record<string, any>) => { // OpenAPI documents are untyped JSON
-  for (const path of Object.values<Record<string, any>>(spec.paths ?? {})) {
-    for (const operation of Object.values<Record<string, any>>(path)) {
-      const badRequest = operation?.responses?.["400"]
-      if (badRequest === undefined) continue
+type JsonObject = Record<string, unknown>
+
+// OpenAPI documents are untyped JSON: every step down is checked.
+const isObject = (value: unknown): value is JsonObject => typeof value === "object" && value !== null
+const valuesOf = (value: unknown): ReadonlyArray<unknown> => isObject(value) ? Object.values(value) : []
+
+const documentBadRequest = (spec: JsonObject): JsonObject => {
+  for (const path of valuesOf(spec.paths)) {
+    for (const operation of valuesOf(path)) {
+      const responses = isObject(operation) ? operation.responses : undefined
+      const badRequest = isObject(responses) ? responses["400"] : undefined
+      if (!isObject(badRequest)) continue
       badRequest.description = "The request is malformed: JSON, types, app id shape or page URL"
       badRequest.content = { "application/json": { schema: { $ref: "#/components/schemas/BadRequest" } } }
     }
   }
-  const schemas = spec.components?.schemas ?? {}
+  const schemas = isObject(spec.components) && isObject(spec.components.schemas) ? spec.components.schemas : {}
   // Only the platform's decode error refers to these.
   delete schemas.HttpApiDecodeError
   delete schemas.Issue
