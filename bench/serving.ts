@@ -22,7 +22,6 @@ const load = (url: string, duration: number) =>
   Effect.promise(() => autocannon({ url, connections: CONNECTIONS, duration, headers }))
 
 interface Side {
-  readonly name: string
   readonly url: string
   readonly pid: number
   requests: number
@@ -44,11 +43,11 @@ export const run: Effect.Effect<ReadonlyArray<Figure>, unknown> = Effect.scoped(
   const body = yield* fetchWhenReady(route)
   const bare = yield* start(tsxScript("bench/bareServer.ts"), { BODY: body })
   const floor = yield* start(tsxScript("bench/floorServer.ts"), { BODY: body })
-  const side = (name: string, url: string, pid: number): Side => ({ name, url, pid, requests: 0, seconds: 0, cpu: 0, p99: [] })
+  const side = (url: string, pid: number): Side => ({ url, pid, requests: 0, seconds: 0, cpu: 0, p99: [] })
   const sides = [
-    side("bare", bare.url, bare.pid),
-    side("floor", `${floor.url}/v1/apps/${APP}/access-token`, floor.pid),
-    side("ours", route, server.pid)
+    side(bare.url, bare.pid),
+    side(`${floor.url}/v1/apps/${APP}/access-token`, floor.pid),
+    side(route, server.pid)
   ] as const
   for (const { url } of sides) yield* load(url, WARM_UP_SECONDS)
   let failures = 0

@@ -221,10 +221,8 @@ export const layer = (options: Options) =>
     HttpMiddleware.withTracerDisabledWhen(isTokenRead)
   )
 
-const TOKEN_READ = /^\/v1\/apps\/[^/]+\/access-token(\?|$)/
-
 const isTokenRead = (request: HttpServerRequest.HttpServerRequest): boolean =>
-  request.method === "GET" && TOKEN_READ.test(request.url)
+  request.method === "GET" && ServerMetrics.routeOf(request.url) === "/v1/apps/{appId}/access-token"
 
 // Bytes Node's HTTP parser rejects (a body without framing, oversized
 // headers) never reach the app; Node would answer them with a bare text 400.

@@ -5,6 +5,14 @@ import * as FifoPermits from "../../src/internal/fifoPermits.js"
 // Forks `self` and returns once it is waiting (or running): forks run in order.
 const forkAndSettle = <A, E>(self: Effect.Effect<A, E>) => Effect.tap(Effect.fork(self), () => Effect.yieldNow())
 
+// A single permit, held by `holder` until `open` runs.
+const heldPermit = Effect.gen(function*() {
+  const permits = yield* FifoPermits.make(1)
+  const gate = yield* Deferred.make<void>()
+  const holder = yield* forkAndSettle(permits.withPermit(Deferred.await(gate)))
+  return { permits, holder, open: Deferred.succeed(gate, undefined) }
+})
+
 describe("FifoPermits", () => {
   it.effect("runs at most `permits` at once and lets every caller through", () =>
     Effect.gen(function*() {
@@ -27,13 +35,11 @@ describe("FifoPermits", () => {
 
   it.effect("hands a released permit to the oldest waiter", () =>
     Effect.gen(function*() {
-      const permits = yield* FifoPermits.make(1)
-      const gate = yield* Deferred.make<void>()
+      const { holder, open, permits } = yield* heldPermit
       const order = yield* Ref.make<ReadonlyArray<number>>([])
-      const holder = yield* forkAndSettle(permits.withPermit(Deferred.await(gate)))
       const waiters = yield* Effect.forEach([1, 2, 3, 4, 5], (n) =>
         forkAndSettle(permits.withPermit(Ref.update(order, (seen) => [...seen, n]))))
-      yield* Deferred.succeed(gate, undefined)
+      yield* open
       yield* Fiber.join(holder)
       yield* Effect.forEach(waiters, Fiber.join, { discard: true })
       expect(yield* Ref.get(order)).toEqual([1, 2, 3, 4, 5])
@@ -41,13 +47,11 @@ describe("FifoPermits", () => {
 
   it.effect("an interrupted waiter leaves the line without taking a permit", () =>
     Effect.gen(function*() {
-      const permits = yield* FifoPermits.make(1)
-      const gate = yield* Deferred.make<void>()
-      const holder = yield* forkAndSettle(permits.withPermit(Deferred.await(gate)))
+      const { holder, open, permits } = yield* heldPermit
       const leaving = yield* forkAndSettle(permits.withPermit(Effect.succeed("leaving ran")))
       const staying = yield* forkAndSettle(permits.withPermit(Effect.succeed("staying ran")))
       expect(Exit.isInterrupted(yield* Fiber.interrupt(leaving))).toBe(true)
-      yield* Deferred.succeed(gate, undefined)
+      yield* open
       yield* Fiber.join(holder)
       expect(yield* Fiber.join(staying)).toBe("staying ran")
       // The single permit is free again.
@@ -56,15 +60,13 @@ describe("FifoPermits", () => {
 
   it.effect("a waiter interrupted as the permit reaches it passes the permit on", () =>
     Effect.gen(function*() {
-      const permits = yield* FifoPermits.make(1)
-      const gate = yield* Deferred.make<void>()
+      const { holder, open, permits } = yield* heldPermit
       const started = yield* Ref.make(false)
-      const holder = yield* forkAndSettle(permits.withPermit(Deferred.await(gate)))
       const handedTo = yield* forkAndSettle(permits.withPermit(Ref.set(started, true)))
       const next = yield* forkAndSettle(permits.withPermit(Effect.succeed("next ran")))
       // The holder releases (handing the permit to `handedTo`) during this
       // yield; `handedTo` is interrupted before it gets to run.
-      yield* Deferred.succeed(gate, undefined)
+      yield* open
       yield* Effect.yieldNow()
       yield* Fiber.interrupt(handedTo)
       expect(yield* Ref.get(started)).toBe(false)
