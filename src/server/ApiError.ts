@@ -17,7 +17,7 @@ import { Schema } from "effect"
 export const ErrorDetail = Schema.Struct({
   code: Schema.String.annotations({ description: "machine-readable cause, e.g. unknown_app, 40125, upstream_timeout" }),
   message: Schema.String
-})
+}).annotations({ identifier: "ErrorDetail" })
 
 const fields = { error: ErrorDetail }
 

@@ -91,7 +91,11 @@ const TokensLive = HttpApiBuilder.group(TokenServerApi, "tokens", (handlers) =>
           Effect.provideService(TokenEngine, engine),
           Effect.mapError((error) =>
             error._tag === "InvalidPageUrl"
-              ? new ApiError.BadRequest(ApiError.detail("invalid_page_url", error.message))
+              // Names the rule, not the URL: a 400 echoes no input.
+              ? new ApiError.BadRequest(ApiError.detail(
+                "invalid_page_url",
+                `url: ${error.reason}; send the full address of the page that calls wx.config, e.g. location.href.split("#")[0]`
+              ))
               : toApiError(error)
           )
         ))

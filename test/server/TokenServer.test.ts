@@ -181,9 +181,10 @@ describe("TokenServer", () => {
       const text = metrics.text
       expect(text).toMatch(/# TYPE wechat_token_refreshes_total counter/)
       expect(text).toMatch(new RegExp(`wechat_token_refreshes_total\\{[^}]*app="${APP}"[^}]*\\} [1-9]`))
-      expect(text).toMatch(/# TYPE wechat_upstream_latency histogram/)
-      expect(text).toMatch(/wechat_upstream_latency_bucket\{[^}]*le="\+Inf"[^}]*\} [1-9]/)
-      expect(text).toMatch(/wechat_upstream_latency_count\{[^}]*\} [1-9]/)
+      expect(text).toMatch(/# TYPE wechat_upstream_latency_seconds histogram/)
+      expect(text).toMatch(/wechat_upstream_latency_seconds_bucket\{[^}]*le="\+Inf"[^}]*\} [1-9]/)
+      expect(text).toMatch(/wechat_upstream_latency_seconds_count\{[^}]*\} [1-9]/)
+      expect(text).not.toContain("time_unit")
       expect(text).toMatch(new RegExp(`wechat_token_age_seconds\\{app="${APP}",kind="access_token"\\} `))
       expect(text).toMatch(new RegExp(`wechat_token_expires_in_seconds\\{app="${APP}",kind="access_token"\\} \\d`))
       expect(text).toMatch(/wechat_token_server_requests_total\{route="\/v1\/apps\/\{appId\}\/access-token",method="GET",status="200"\} [1-9]/)

@@ -48,6 +48,11 @@ export const read = (source: IncomingMessage, maxBytes: number): Effect.Effect<U
       stop()
       resume(Effect.fail("client-closed"))
     }
+    // The client may have gone before this fiber got to read.
+    if (source.destroyed) {
+      resume(Effect.fail("client-closed"))
+      return
+    }
     source.on("data", onData)
     source.once("end", onEnd)
     source.once("close", onClose)
