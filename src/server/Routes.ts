@@ -14,7 +14,7 @@ import { TokenServerApi } from "./TokenServerApi.js"
 export interface Route {
   /** As in the OpenAPI document, e.g. `/v1/apps/{appId}/access-token`: the `route` label of the request counter. */
   readonly pattern: string
-  /** The methods it answers, for `Allow`. */
+  /** The methods it answers (HEAD wherever GET), for `Allow`. */
   readonly methods: ReadonlyArray<string>
 }
 
@@ -46,7 +46,8 @@ const ROUTES: ReadonlyArray<Compiled> = (() => {
     }
   })
   for (const page of PAGES) methods.set(page.pattern, [...page.methods])
-  return Array.from(methods, ([pattern, allowed]) => compile(pattern, allowed))
+  // The router answers HEAD wherever it answers GET.
+  return Array.from(methods, ([pattern, allowed]) => compile(pattern, allowed.includes("GET") ? [...allowed, "HEAD"] : allowed))
 })()
 
 /**

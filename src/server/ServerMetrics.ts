@@ -140,6 +140,8 @@ export const initialize = (apps: ReadonlyArray<string>): Effect.Effect<void> =>
       )
     }
     for (const route of Routes.all) {
-      for (const method of route.methods) yield* Metric.incrementBy(requestCounter(method, route.pattern, 200), 0)
+      for (const method of route.methods) {
+        if (method !== "HEAD") yield* Metric.incrementBy(requestCounter(method, route.pattern, 200), 0)
+      }
     }
   })

@@ -163,10 +163,14 @@ const decodeIssues = (error: HttpApiError.HttpApiDecodeError) =>
 const hasTag = (value: unknown, tag: string): value is Record<string, unknown> =>
   typeof value === "object" && value !== null && "_tag" in value && value._tag === tag
 
-// The route exists for other methods: 405 naming them, else 404.
+// The path exists for other methods: 405 naming them. Otherwise 404, also
+// for a path of the right shape the router still refused (a parameter over
+// its 100-character limit).
 const routeNotFound = (request: HttpServerRequest.HttpServerRequest): HttpServerResponse.HttpServerResponse => {
   const route = Routes.match(Routes.pathOf(request.url))
-  if (route === undefined) return ApiError.response(404, "not_found", "no such route; see /docs")
+  if (route === undefined || route.methods.includes(request.method)) {
+    return ApiError.response(404, "not_found", "no such route; see /docs")
+  }
   const allow = route.methods.join(", ")
   return HttpServerResponse.setHeader(
     ApiError.response(405, "method_not_allowed", `${route.pattern} answers ${allow}, not ${request.method}`),

@@ -257,13 +257,13 @@ describe("TokenServer: HTTP conventions", () => {
     Effect.gen(function*() {
       const base = yield* startServer({ upstream: yield* startUpstream })
       for (const [method, path, allow] of [
-        ["DELETE", `/v1/apps/${APP}/access-token`, "GET"],
-        ["POST", `/v1/apps/${APP}/jsapi-ticket`, "GET"],
+        ["DELETE", `/v1/apps/${APP}/access-token`, "GET, HEAD"],
+        ["POST", `/v1/apps/${APP}/jsapi-ticket`, "GET, HEAD"],
         ["GET", `/v1/apps/${APP}/jssdk-config`, "POST"],
         ["PUT", `/v1/apps/${APP}/access-token/refresh`, "POST"],
-        ["POST", "/healthz", "GET"],
-        ["DELETE", "/metrics", "GET"],
-        ["POST", "/docs", "GET"]
+        ["POST", "/healthz", "GET, HEAD"],
+        ["DELETE", "/metrics", "GET, HEAD"],
+        ["POST", "/docs", "GET, HEAD"]
       ] as const) {
         const answer = yield* call(`${base}${path}`, { method, headers: auth() })
         expect({ method, path, status: answer.status, allow: answer.headers.get("allow") }).toEqual({ method, path, status: 405, allow })
@@ -272,6 +272,10 @@ describe("TokenServer: HTTP conventions", () => {
       const unknown = yield* call(`${base}/v1/apps/${APP}/nothing`, { method: "DELETE", headers: auth() })
       expect(unknown.status).toBe(404)
       expect(unknown.headers.get("allow")).toBeNull()
+      // The right method on a path the router refuses (a parameter over its length limit) is no 405.
+      const overlong = yield* call(`${base}/v1/apps/${"x".repeat(200)}/access-token`, { headers: auth() })
+      expect(overlong.status).toBe(404)
+      expect((yield* call(`${base}/healthz`, { method: "HEAD" })).status).toBe(200)
     }).pipe(Effect.scoped))
 
   it.live("401 names the scheme: WWW-Authenticate: Bearer", () =>
