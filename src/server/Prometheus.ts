@@ -91,11 +91,11 @@ interface RuntimeFamily {
 }
 
 const RUNTIME_METRICS: ReadonlyMap<string, RuntimeFamily | "omit"> = new Map<string, RuntimeFamily | "omit">([
-    ["effect_fiber_active", { name: "effect_fiber_active", type: "gauge", help: "Effect fibers running now" }],
-    ["effect_fiber_started", { name: "effect_fiber_started_total", type: "counter", help: "Effect fibers started" }],
-    ["effect_fiber_successes", { name: "effect_fiber_successes_total", type: "counter", help: "Effect fibers that ended with a success" }],
-    ["effect_fiber_failures", { name: "effect_fiber_failures_total", type: "counter", help: "Effect fibers that ended with a failure" }],
-    ["effect_fiber_lifetimes", "omit"]
+  ["effect_fiber_active", { name: "effect_fiber_active", type: "gauge", help: "Effect fibers running now" }],
+  ["effect_fiber_started", { name: "effect_fiber_started_total", type: "counter", help: "Effect fibers started" }],
+  ["effect_fiber_successes", { name: "effect_fiber_successes_total", type: "counter", help: "Effect fibers that ended with a success" }],
+  ["effect_fiber_failures", { name: "effect_fiber_failures_total", type: "counter", help: "Effect fibers that ended with a failure" }],
+  ["effect_fiber_lifetimes", "omit"]
 ])
 
 const runtimeValue = (state: MetricState.MetricState.Untyped): number =>
@@ -114,11 +114,11 @@ const runtimeValue = (state: MetricState.MetricState.Untyped): number =>
  */
 export const format = (pairs: Iterable<MetricPair.MetricPair.Untyped>): string => {
   const families = new Map<string, Family>()
-  const runtime = new Map<string, number>()
+  const runtime = new Map<RuntimeFamily, number>()
   for (const pair of pairs) {
     const known = RUNTIME_METRICS.get(pair.metricKey.name)
     if (known !== undefined) {
-      if (known !== "omit") runtime.set(known.name, (runtime.get(known.name) ?? 0) + runtimeValue(pair.metricState))
+      if (known !== "omit") runtime.set(known, (runtime.get(known) ?? 0) + runtimeValue(pair.metricState))
       continue
     }
     const name = sanitizeName(pair.metricKey.name)
@@ -131,9 +131,7 @@ export const format = (pairs: Iterable<MetricPair.MetricPair.Untyped>): string =
       family.lines.push(...rendered.lines)
     }
   }
-  for (const known of RUNTIME_METRICS.values()) {
-    const total = known === "omit" ? undefined : runtime.get(known.name)
-    if (known === "omit" || total === undefined) continue
+  for (const [known, total] of runtime) {
     families.set(known.name, { type: known.type, help: known.help, lines: [`${known.name} ${number(total)}`] })
   }
   const out: Array<string> = []

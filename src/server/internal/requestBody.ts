@@ -4,8 +4,7 @@
  * request that serves that body from memory, a JSON parse that cannot
  * overflow the stack, and the gentle close after a refusal.
  */
-import type { HttpServerRequest } from "@effect/platform"
-import { UrlParams } from "@effect/platform"
+import { type HttpServerRequest, UrlParams } from "@effect/platform"
 import { Effect, Stream } from "effect"
 import type { IncomingMessage, ServerResponse } from "node:http"
 
