@@ -2,7 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { spawn } from "node:child_process"
 import { Effect } from "effect"
 import { send } from "../reliability/support/stack.js"
-import { APP, auth, call, KEY, startServer, startUpstream } from "./harness.js"
+import { APP, auth, awaitReady, call, KEY, startServer, startUpstream } from "./harness.js"
 
 /** Runs a program with `input` on stdin: its exit code and everything it printed. */
 const run = (command: string, args: ReadonlyArray<string>, input: string) =>
@@ -16,7 +16,14 @@ const run = (command: string, args: ReadonlyArray<string>, input: string) =>
     child.stdin.end(input)
   })
 
-// Every family the README documents, with a series from start-up.
+// The families the README documents. The counters have a series from start-up.
+const COUNTERS = [
+  "wechat_token_refreshes_total",
+  "wechat_token_failures_total",
+  "wechat_token_server_requests_total",
+  "wechat_token_server_requests_in_flight",
+  "effect_fiber_active"
+]
 const DOCUMENTED = [
   "wechat_token_refreshes_total",
   "wechat_token_failures_total",
@@ -59,14 +66,20 @@ describe("Prometheus", () => {
   it.live("every documented series is there from start-up, the counters at zero", () =>
     Effect.gen(function*() {
       const base = yield* startServer({ upstream: yield* startUpstream })
-      const text = (yield* call(`${base}/metrics`)).text
-      for (const family of DOCUMENTED) {
+      const has = (text: string, family: string) => {
         expect(text, family).toMatch(new RegExp(`^# HELP ${family} `, "m"))
         expect(text, family).toMatch(new RegExp(`^${family}(_bucket|_count|_sum)?(\\{[^\\n]*\\})? [0-9.e+-]+$`, "m"))
       }
-      expect(text).toContain(`wechat_token_failures_total{app="${APP}",kind="access_token"} 0\n`)
-      expect(text).toContain(
+      // Before the first token is held: the counters, at zero.
+      const first = (yield* call(`${base}/metrics`)).text
+      for (const family of COUNTERS) has(first, family)
+      expect(first).toContain(`wechat_token_failures_total{app="${APP}",kind="access_token"} 0\n`)
+      expect(first).toContain(
         `wechat_token_server_requests_total{route="/v1/apps/{appId}/jssdk-config",method="POST",status="200"} 0\n`
       )
+      // Once a token is held (the first upstream call timed, a credential to age): every family.
+      yield* awaitReady(base)
+      const ready = (yield* call(`${base}/metrics`)).text
+      for (const family of DOCUMENTED) has(ready, family)
     }).pipe(Effect.scoped))
 })
