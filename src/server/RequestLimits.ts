@@ -120,40 +120,52 @@ export const timedOut = (timeout: Duration.Duration): HttpServerResponse.HttpSer
  * length is over it). Not all there in time: `408`. Both close the
  * connection once the answer is out, since the rest of the body is still on
  * its way. A client that hangs up mid-body gets nothing: the request is
- * interrupted, which the request counter records as `499`.
+ * interrupted, which the request counter records as `499`. A client that
+ * hangs up before its answer is written gets nothing either, and its
+ * request ends instead of waiting on the closed connection.
  *
  * @since 0.1.0
  */
 export const middleware = (limits: Limits) => <E, R>(app: HttpApp.Default<E, R>): HttpApp.Default<E, R> =>
-  Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
-    if (!hasBody(request)) return app
-    const source = NodeHttpServerRequest.toIncomingMessage(request)
-    const refuse = (response: HttpServerResponse.HttpServerResponse) =>
-      Effect.sync(() => {
-        internal.closeAfter(source, NodeHttpServerRequest.toServerResponse(request), Duration.toMillis(LINGER))
-        return response
-      })
-    if (Number(request.headers["content-length"] ?? "0") > limits.maxBodyBytes) {
-      return refuse(tooLarge(limits.maxBodyBytes))
-    }
-    // The platform runs the whole request uninterruptibly (only route
-    // handlers are not), so the read must be made interruptible for the
-    // timeout to cut it.
-    return Effect.interruptible(internal.read(source, limits.maxBodyBytes)).pipe(
-      Effect.timeout(limits.requestTimeout),
-      Effect.matchEffect({
-        onFailure: (reason) =>
-          reason === "too-large"
-            ? refuse(tooLarge(limits.maxBodyBytes))
-            : reason === "client-closed"
-            ? Effect.interrupt
-            : refuse(timedOut(limits.requestTimeout)),
-        onSuccess: (body) =>
-          Effect.provideService(
-            app,
-            HttpServerRequest.HttpServerRequest,
-            internal.withBody(request, body, parseOrDie, refuseMultipart)
-          )
-      })
-    )
-  })
+  Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
+    Effect.zipRight(
+      Effect.sync(() => internal.endWhenAbandoned(NodeHttpServerRequest.toServerResponse(request))),
+      hasBody(request) ? withBodyRead(limits, request, app) : app
+    ))
+
+// The body read into memory under the limits, then `app` over it; or the refusal.
+const withBodyRead = <E, R>(
+  limits: Limits,
+  request: HttpServerRequest.HttpServerRequest,
+  app: HttpApp.Default<E, R>
+): HttpApp.Default<E, R> => {
+  const source = NodeHttpServerRequest.toIncomingMessage(request)
+  const refuse = (response: HttpServerResponse.HttpServerResponse) =>
+    Effect.sync(() => {
+      internal.closeAfter(source, NodeHttpServerRequest.toServerResponse(request), Duration.toMillis(LINGER))
+      return response
+    })
+  if (Number(request.headers["content-length"] ?? "0") > limits.maxBodyBytes) {
+    return refuse(tooLarge(limits.maxBodyBytes))
+  }
+  // The platform runs the whole request uninterruptibly (only route
+  // handlers are not), so the read must be made interruptible for the
+  // timeout to cut it.
+  return Effect.interruptible(internal.read(source, limits.maxBodyBytes)).pipe(
+    Effect.timeout(limits.requestTimeout),
+    Effect.matchEffect({
+      onFailure: (reason) =>
+        reason === "too-large"
+          ? refuse(tooLarge(limits.maxBodyBytes))
+          : reason === "client-closed"
+          ? Effect.interrupt
+          : refuse(timedOut(limits.requestTimeout)),
+      onSuccess: (body) =>
+        Effect.provideService(
+          app,
+          HttpServerRequest.HttpServerRequest,
+          internal.withBody(request, body, parseOrDie, refuseMultipart)
+        )
+    })
+  )
+}

@@ -232,6 +232,35 @@ describe("RequestLimits", () => {
       expect(since(5)).toBe(0)
     }).pipe(Effect.scoped))
 
+  it.live("400 clients hanging up before their answer is written leave no fiber waiting on the closed connection", () =>
+    Effect.gen(function*() {
+      const base = yield* startServer({ upstream: yield* startUpstream })
+      const port = portOf(base)
+      const before = yield* held(port)
+      // The first /docs request compresses the page, which takes a while: the
+      // clients are gone by the time the answer is ready to be written.
+      for (const delayMillis of [0, 1, 2, 5]) {
+        yield* Effect.forEach(Array.from({ length: 100 }), (_, index) =>
+          Effect.async<void>((resume) => {
+            const socket = connect(port, "127.0.0.1", () => {
+              socket.write(
+                index % 2 === 0
+                  ? "GET /docs HTTP/1.1\r\nHost: x\r\nAccept-Encoding: br\r\n\r\n"
+                  : `GET /v1/apps/${APP}/access-token HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${KEY}\r\n\r\n`
+              )
+              setTimeout(() => {
+                socket.destroy()
+                resume(Effect.void)
+              }, delayMillis)
+            })
+            socket.on("error", () => undefined)
+          }), { concurrency: "unbounded" })
+      }
+      const after = yield* heldAfter(port, before)
+      expect(after.inFlight).toBe(before.inFlight)
+      expect(after.fibers).toBeLessThanOrEqual(before.fibers + 2)
+    }).pipe(Effect.scoped))
+
   it.live("JSON nested up to 100,000 deep gets 400, never a 5xx", () =>
     Effect.gen(function*() {
       // A limit large enough that depth, not size, is what refuses the body.

@@ -142,3 +142,16 @@ export const closeAfter = (source: IncomingMessage, response: ServerResponse, li
     socket.once("close", () => clearTimeout(timer))
   })
 }
+
+/**
+ * Ends `response` as soon as its connection closes before it was sent. The
+ * platform writes an answer and then waits for Node to confirm it was sent;
+ * into a closed connection Node never does, and the request's fiber (which
+ * the platform runs uninterruptibly at that point) would wait forever. An
+ * ended response is one the platform does not write at all.
+ */
+export const endWhenAbandoned = (response: ServerResponse): void => {
+  response.once("close", () => {
+    if (!response.writableEnded) response.end()
+  })
+}
