@@ -32,7 +32,7 @@ const kindOf = (actual: unknown): string =>
 
 const lengthOf = (actual: unknown): string => typeof actual === "string" ? ` (got ${actual.length})` : ""
 
-const string = Schema.String.annotations({ message: (issue) => `must be a string, got ${kindOf(issue.actual)}` })
+const StringField = Schema.String.annotations({ message: (issue) => `must be a string, got ${kindOf(issue.actual)}` })
 
 const ExpiresIn = Schema.Int.pipe(Schema.nonNegative()).annotations({
   identifier: "ExpiresIn",
@@ -54,12 +54,12 @@ const UnixSeconds = Schema.Int.annotations({
   description: "Seconds since 1970-01-01T00:00:00Z"
 })
 
-const StaleToken = string.pipe(
+const StaleToken = StringField.pipe(
   Schema.minLength(1, { message: () => "must not be empty" }),
   Schema.maxLength(4096, { message: (issue) => `at most 4096 characters${lengthOf(issue.actual)}` })
 ).annotations({ identifier: "StaleToken", title: "StaleToken", description: "The token WeChat rejected" })
 
-const PageUrl = string.pipe(
+const PageUrl = StringField.pipe(
   Schema.maxLength(4096, { message: (issue) => `at most 4096 characters${lengthOf(issue.actual)}` })
 ).annotations({
   identifier: "PageUrl",
