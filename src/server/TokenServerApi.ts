@@ -254,7 +254,9 @@ export class TokenServerApi extends HttpApi.make("token-server")
   .annotate(OpenApi.Title, "effect-wechat-token central server")
   .annotate(OpenApi.Version, "0.1.0")
   .annotate(OpenApi.License, { name: "MIT", url: "https://opensource.org/licenses/MIT" })
-  .annotate(OpenApi.Servers, [{ url: "http://127.0.0.1:8787", description: "The default listen address (HOST, PORT)" }])
+  // Relative: resolved against wherever the document was fetched from, so
+  // "try it" on /docs calls the server that serves it, at any HOST and PORT.
+  .annotate(OpenApi.Servers, [{ url: "/", description: "The server this document was fetched from" }])
   .annotate(
     OpenApi.Description,
     // Markdown: the page renders it, and a bare <client key> would be read as an HTML tag.
