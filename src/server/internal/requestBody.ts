@@ -12,11 +12,12 @@ import type { IncomingMessage, ServerResponse } from "node:http"
 export type Abandoned = "too-large" | "client-closed"
 
 /**
- * The whole body of `source`, or why it was given up. Crossing the limit
- * stops collecting at once (the chunks held so far are dropped) but leaves
- * the stream flowing, so Node reads and discards the rest instead of leaving
- * it in the socket: destroying the stream, as the platform's reader does,
- * destroys the socket and the 413 with it.
+ * The whole body of `source`, or why it was given up. Crossing the limit (or
+ * being interrupted by the deadline) stops collecting at once, dropping the
+ * chunks held so far, but keeps the stream flowing, so Node reads and
+ * discards the rest instead of leaving it in the socket: destroying the
+ * stream, as the platform's reader does, destroys the socket and the 413
+ * with it.
  */
 export const read = (source: IncomingMessage, maxBytes: number): Effect.Effect<Uint8Array, Abandoned> =>
   Effect.async<Uint8Array, Abandoned>((resume) => {
@@ -27,6 +28,8 @@ export const read = (source: IncomingMessage, maxBytes: number): Effect.Effect<U
       source.off("end", onEnd)
       source.off("close", onClose)
       chunks = []
+      // Without a 'data' listener a stream stops flowing; this one must go on, into the void.
+      source.resume()
     }
     const onData = (chunk: Buffer) => {
       bytes += chunk.length
