@@ -1,7 +1,7 @@
 import { FetchHttpClient, FileSystem } from "@effect/platform"
 import { NodeFileSystem } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, Either, Fiber, Layer, Option, TestClock } from "effect"
+import { Duration, Effect, Either, Fiber, Layer, Option, Random, TestClock } from "effect"
 import { AccessToken } from "../src/AccessToken.js"
 import type { TokenMode } from "../src/Token.js"
 import * as TokenConfig from "../src/TokenConfig.js"
@@ -259,6 +259,106 @@ describe("TokenEngine", () => {
       )
       expect((yield* emulator.stats).peakInFlight).toBe(16)
     }).pipe(Effect.provide(Emulator.layer({ apps: apps.map((appId) => ({ appId, secret: SECRET })) })))
+  })
+
+  // A configuration error (or the daily quota) at a *scheduled* refresh, with
+  // a valid token held: callers keep the held token until it is unusable,
+  // the status names the error the refresh hit, and retries keep their pace.
+  const scheduledFailures = [
+    {
+      what: "40164 (the IP whitelist changed)",
+      tag: "IpNotWhitelisted",
+      pauseSeconds: 300,
+      cause: (emulator: Emulator.WeChatEmulatorShape) =>
+        emulator.registerApp({ appId: APP, secret: SECRET, ipWhitelist: ["10.0.0.1"] })
+    },
+    {
+      what: "40125 (the secret was rotated)",
+      tag: "InvalidAppSecret",
+      pauseSeconds: 300,
+      cause: (emulator: Emulator.WeChatEmulatorShape) => emulator.registerApp({ appId: APP, secret: "rotated-secret" })
+    },
+    {
+      what: "45009 (the daily quota is spent)",
+      tag: "QuotaExceeded",
+      pauseSeconds: 3_600,
+      cause: (emulator: Emulator.WeChatEmulatorShape) =>
+        emulator.injectFault({
+          fault: Emulator.Fault.Errcode(45009, "reach max api daily quota limit"),
+          endpoints: ["token", "stable_token"]
+        })
+    }
+  ] as const
+
+  for (const mode of ["classic", "stable"] as const) {
+    for (const failure of scheduledFailures) {
+      it.scoped(`${mode}: ${failure.what} at a scheduled refresh keeps the held token until it is unusable`, () =>
+        withEngine(
+          engineLayer({ mode }),
+          Effect.gen(function*() {
+            const emulator = yield* Emulator.WeChatEmulator
+            const tokens = yield* AccessToken
+            const engine = yield* TokenEngine
+            const held = yield* tokens.get(APP)
+            // 100 s before the earliest refresh point (7,200 − 300 s).
+            const faultAt = (7_200 - 300 - 100) * 1000
+            yield* TestClock.adjust(Duration.millis(faultAt))
+            yield* failure.cause(emulator)
+            const before = yield* tokenFetches()
+            const windowSeconds = 4_200
+            for (let second = 0; second < windowSeconds; second += 15) {
+              const now = yield* TestClock.currentTimeMillis
+              const served = yield* Effect.either(tokens.get(APP))
+              const [status] = yield* engine.status
+              if (now + 5_000 < held.expiresAt) {
+                expect(served).toEqual(Either.right(held))
+                expect(status!.valid).toBe(true)
+                // Past the latest refresh point (7,200 − 150 s) the refresh has run and failed.
+                if (now > (7_200 - 150) * 1000) {
+                  expect(Option.map(status!.lastError, (error) => error._tag)).toEqual(Option.some(failure.tag))
+                }
+              } else {
+                expect(Either.isLeft(served) && served.left._tag).toBe(failure.tag)
+                expect(status!.valid).toBe(false)
+              }
+              yield* TestClock.adjust(Duration.seconds(15))
+            }
+            // First attempt at the refresh point (6,900–7,050 s), then one per
+            // pause until the window closes (11,000 s), however many callers.
+            const attempts = (yield* tokenFetches()) - before
+            const windowEnd = faultAt + windowSeconds * 1000
+            const fewest = Math.floor((windowEnd - 7_050_000) / (failure.pauseSeconds * 1000)) + 1
+            const most = Math.floor((windowEnd - 6_900_000) / (failure.pauseSeconds * 1000)) + 1
+            expect(attempts).toBeGreaterThanOrEqual(fewest)
+            expect(attempts).toBeLessThanOrEqual(most)
+          })
+        ).pipe(Effect.provide(emulatorLayer)))
+    }
+  }
+
+  it.scoped("jitter spreads the refresh points of apps that start together (seeded Random)", () => {
+    const apps = Array.from({ length: 20 }, (_, i) => `wx${i.toString(16).padStart(16, "0")}`)
+    return withEngine(
+      engineLayer({ apps }),
+      Effect.gen(function*() {
+        const tokens = yield* AccessToken
+        for (const appId of apps) yield* tokens.get(appId)
+        const records = Array.from(yield* Effect.flatMap(TokenEngine, (engine) => engine.status), (status) =>
+          Option.getOrThrow(status.record))
+        const offsets = records.map((record) => record.expiresAt - record.refreshAt)
+        // Every refresh point lies in the first half of the 300 s margin...
+        for (const offset of offsets) {
+          expect(offset).toBeGreaterThanOrEqual(150_000)
+          expect(offset).toBeLessThanOrEqual(300_000)
+        }
+        // ...and the twenty apps are spread over it, not refreshed in one burst.
+        expect(new Set(offsets).size).toBeGreaterThanOrEqual(15)
+        expect(Math.max(...offsets) - Math.min(...offsets)).toBeGreaterThan(75_000)
+      })
+    ).pipe(
+      Effect.provide(Emulator.layer({ apps: apps.map((appId) => ({ appId, secret: SECRET })) })),
+      Effect.withRandom(Random.make("jitter"))
+    )
   })
 
   describe("stable mode", () => {
