@@ -6,7 +6,7 @@
  * @since 0.1.0
  */
 import { FetchHttpClient, type HttpClient } from "@effect/platform"
-import { type ConfigError, Layer } from "effect"
+import { type ConfigError, Effect, Layer } from "effect"
 import type { AccessToken } from "./AccessToken.js"
 import * as TokenConfig from "./TokenConfig.js"
 import * as TokenEngine from "./TokenEngine.js"
@@ -26,7 +26,8 @@ export const make = <E1, E2, E3, R1, R2, R3>(parts: {
   readonly engine?: TokenEngine.EngineOptions
 }): Layer.Layer<AccessToken | TokenEngine.TokenEngine, E1 | E2 | E3, R1 | R2 | R3> =>
   TokenEngine.layer(parts.engine).pipe(
-    Layer.provide(WeChatApi.layer),
+    Layer.provide(Layer.unwrapEffect(Effect.map(TokenConfig.TokenConfig, (config) =>
+      WeChatApi.layer({ baseUrl: config.apiBaseUrl, timeout: config.upstreamTimeout })))),
     Layer.provide(Layer.merge(parts.config, parts.store)),
     Layer.provide(parts.httpClient)
   )
