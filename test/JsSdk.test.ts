@@ -87,7 +87,7 @@ describe("JsSdk.config", () => {
   })
   // The engine is built inside each test, so TestClock drives it.
   const withEngine = <A, E>(body: Effect.Effect<A, E, TokenEngine | Emulator.WeChatEmulator>) =>
-    body.pipe(Effect.provide(engineLayer), Effect.provide(Emulator.layer({ apps: [{ appId: APP, secret: SECRET }] })))
+    body.pipe(Effect.provide(engineLayer), Effect.provide(Emulator.layer({ apps: [{ appId: APP, secret: SECRET }], ticketRenewal: "new-per-call" })))
   const ticketCalls = Effect.flatMap(Emulator.WeChatEmulator, (emulator) => emulator.stats).pipe(
     Effect.map((stats) => stats.apps[APP]?.ticketCalls ?? 0)
   )

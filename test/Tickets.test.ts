@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, Either, Fiber, type Layer, TestClock } from "effect"
+import { Duration, Effect, Either, Fiber, type Layer, Option, TestClock } from "effect"
 import type { CredentialKind } from "../src/Token.js"
 import * as TokenConfig from "../src/TokenConfig.js"
 import { TokenEngine } from "../src/TokenEngine.js"
@@ -13,7 +13,9 @@ const APP = "wx0123456789abcdef"
 const OTHER = "wxfedcba9876543210"
 const SECRET = "emulated-secret"
 
-const emulatorLayer = Emulator.layer({ apps: [{ appId: APP, secret: SECRET }, { appId: OTHER, secret: SECRET }] })
+const registered = [{ appId: APP, secret: SECRET }, { appId: OTHER, secret: SECRET }]
+// A new ticket per getticket: every refresh is a replacement the engine must get right.
+const emulatorLayer = Emulator.layer({ apps: registered, ticketRenewal: "new-per-call" })
 
 const engineLayer = (apps: ReadonlyArray<string> = [APP]) =>
   TokenLayer.make({
@@ -270,6 +272,64 @@ describe("Tickets", () => {
         expect(stats.tokensIssued).toBe(1)
       })
     ).pipe(Effect.provide(emulatorLayer)))
+
+  describe("renewal semantics", () => {
+    for (const ticketRenewal of ["same-while-valid", "new-per-call"] as const) {
+      it.scoped(`${ticketRenewal}: over a simulated day, every ticket served stays valid until the expiry it was served with`, () =>
+        withEngine(
+          engineLayer(),
+          Effect.gen(function*() {
+            const emulator = yield* Emulator.WeChatEmulator
+            const engine = yield* TokenEngine
+            const served = new Map<string, number>()
+            for (let minute = 0; minute < 24 * 60; minute++) {
+              const ticket = yield* engine.get(APP, "jsapi_ticket")
+              served.set(ticket.value, Math.max(served.get(ticket.value) ?? 0, ticket.expiresAt))
+              const now = yield* TestClock.currentTimeMillis
+              for (const [value, expiresAt] of served) {
+                if (expiresAt > now) expect(yield* emulator.isValidTicket(value, "jsapi")).toBe(true)
+              }
+              yield* TestClock.adjust(Duration.minutes(1))
+            }
+            const calls = (yield* statsOf()).ticketCalls
+            if (ticketRenewal === "new-per-call") {
+              expect(served.size).toBe(Math.ceil(86_400 / (7_200 - 300)))
+              expect(calls).toBe(served.size)
+            } else {
+              // A new ticket only at each real end (every 7,200 s, the 24 h mark
+              // included); the refresh before each end got the held one back.
+              expect(served.size).toBe(12)
+              expect(calls).toBe(1 + 12 + 12)
+            }
+          })
+        ).pipe(Effect.provide(Emulator.layer({ apps: registered, ticketRenewal }))))
+    }
+
+    it.scoped("same-while-valid: the held ticket answered again keeps its expiry; the next attempt is its real end", () =>
+      withEngine(
+        engineLayer(),
+        Effect.gen(function*() {
+          const engine = yield* TokenEngine
+          const first = yield* engine.get(APP, "jsapi_ticket")
+          // Past every possible refresh point (7,200 − 150 s), before the end.
+          yield* TestClock.adjust(Duration.seconds(7_100))
+          expect((yield* statsOf()).ticketCalls).toBe(2)
+          expect(yield* engine.get(APP, "jsapi_ticket")).toEqual(first)
+          const status = (yield* engine.status).find((status) => status.kind === "jsapi_ticket")!
+          const record = Option.getOrThrow(status.record)
+          expect(record.value).toBe(first.value)
+          expect(record.expiresAt).toBe(first.expiresAt)
+          expect(record.refreshAt).toBe(first.expiresAt)
+          // At the real end WeChat issues a new ticket, and the engine is there.
+          yield* TestClock.adjust(Duration.seconds(100))
+          expect((yield* statsOf()).ticketCalls).toBe(3)
+          const next = yield* engine.get(APP, "jsapi_ticket")
+          expect(next.value).not.toBe(first.value)
+          expect(yield* Effect.flatMap(Emulator.WeChatEmulator, (emulator) => emulator.isValidTicket(next.value, "jsapi")))
+            .toBe(true)
+        })
+      ).pipe(Effect.provide(Emulator.layer({ apps: registered }))))
+  })
 
   it.scoped("an unknown app is a typed error and reaches no upstream", () =>
     withEngine(

@@ -1,9 +1,9 @@
 import { FetchHttpClient, FileSystem } from "@effect/platform"
 import { NodeFileSystem } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, Either, Fiber, Layer, Option, Random, TestClock } from "effect"
+import { Context, Deferred, Duration, Effect, Either, Fiber, Layer, Option, Random, TestClock } from "effect"
 import { AccessToken } from "../src/AccessToken.js"
-import type { TokenMode } from "../src/Token.js"
+import { type TokenMode, TokenRecord } from "../src/Token.js"
 import * as TokenConfig from "../src/TokenConfig.js"
 import { TokenEngine } from "../src/TokenEngine.js"
 import * as TokenLayer from "../src/TokenLayer.js"
@@ -336,6 +336,20 @@ describe("TokenEngine", () => {
     }
   }
 
+  it.scoped("stable mode caps the margin at WeChat's 5-minute renewal window: a longer one would only fetch the same token", () =>
+    withEngine(
+      engineLayer({ mode: "stable", marginSeconds: 900 }),
+      Effect.gen(function*() {
+        const tokens = yield* AccessToken
+        yield* tokens.get(APP)
+        const [status] = yield* Effect.flatMap(TokenEngine, (engine) => engine.status)
+        const record = Option.getOrThrow(status!.record)
+        expect(record.expiresAt - record.refreshAt).toBeLessThanOrEqual(300_000)
+        for (let hour = 0; hour < 24; hour++) yield* TestClock.adjust(Duration.hours(1))
+        expect(yield* tokenFetches()).toBe(Math.ceil(86_400 / (7_200 - 300)))
+      })
+    ).pipe(Effect.provide(emulatorLayer)))
+
   it.scoped("jitter spreads the refresh points of apps that start together (seeded Random)", () => {
     const apps = Array.from({ length: 20 }, (_, i) => `wx${i.toString(16).padStart(16, "0")}`)
     return withEngine(
@@ -389,6 +403,47 @@ describe("TokenEngine", () => {
         })
       ).pipe(Effect.provide(emulatorLayer)))
   })
+
+  it.scoped("a token another replica stored just before this one got the lease is adopted, not fetched again", () =>
+    Effect.gen(function*() {
+      const emulator = yield* Emulator.WeChatEmulator
+      const memory = Context.get(yield* Layer.build(TokenStore.layerMemory), TokenStore.TokenStore)
+      // The other replica fetches and stores while this one waits for the lease.
+      const otherReplica = Effect.gen(function*() {
+        const answer = yield* emulator.handle({
+          method: "GET",
+          path: "/cgi-bin/token",
+          query: new URLSearchParams({ grant_type: "client_credential", appid: APP, secret: SECRET }),
+          body: ""
+        })
+        const value: string = answer._tag === "Respond" ? JSON.parse(answer.body).access_token : ""
+        const now = yield* TestClock.currentTimeMillis
+        yield* memory.set(
+          new TokenRecord({
+            appId: TokenConfig.app(APP, SECRET).appId,
+            kind: "access_token",
+            value,
+            mode: "classic",
+            fetchedAt: now,
+            expiresAt: now + 7_200_000,
+            refreshAt: now + 6_900_000,
+            generation: 1
+          })
+        )
+        return value
+      })
+      const stored = yield* Deferred.make<string>()
+      const racing = Layer.succeed(TokenStore.TokenStore, {
+        ...memory,
+        lease: (key, leaseMillis) =>
+          Effect.flatMap(Deferred.isDone(stored), (done) =>
+            done ? memory.lease(key, leaseMillis) : Effect.flatMap(otherReplica, (value) =>
+              Effect.zipRight(Deferred.succeed(stored, value), memory.lease(key, leaseMillis))))
+      })
+      const token = yield* withEngine(engineLayer({ store: racing }), Effect.flatMap(AccessToken, (tokens) => tokens.get(APP)))
+      expect(token.value).toBe(yield* Deferred.await(stored))
+      expect(yield* tokenFetches()).toBe(1)
+    }).pipe(Effect.provide(emulatorLayer)))
 
   describe("start-up from a store", () => {
     it.scoped("a restart on a file store loads the stored token and fetches nothing", () =>
