@@ -350,6 +350,39 @@ describe("TokenEngine", () => {
       })
     ).pipe(Effect.provide(emulatorLayer)))
 
+  it.scoped("a held token is never handed out in its last 5 seconds, even while no new one can be fetched", () =>
+    withEngine(
+      engineLayer(),
+      Effect.gen(function*() {
+        const emulator = yield* Emulator.WeChatEmulator
+        const tokens = yield* AccessToken
+        const held = yield* tokens.get(APP)
+        yield* TestClock.adjust(Duration.seconds(6_800))
+        yield* emulator.injectFault({ fault: Emulator.Fault.Busy(), endpoints: ["token"] })
+        yield* TestClock.adjust(Duration.seconds(394))
+        expect((yield* tokens.get(APP)).value).toBe(held.value)
+        yield* TestClock.adjust(Duration.seconds(2))
+        const late = yield* Effect.flip(tokens.get(APP))
+        expect(late._tag).toBe("UpstreamUnavailable")
+      })
+    ).pipe(Effect.provide(emulatorLayer)))
+
+  it.scoped("tokens shorter-lived than the margin refresh at half their life, never in a loop", () =>
+    withEngine(
+      engineLayer(),
+      Effect.gen(function*() {
+        const tokens = yield* AccessToken
+        for (let second = 0; second < 3_600; second += 10) {
+          expect(yield* isValid((yield* tokens.get(APP)).value)).toBe(true)
+          yield* TestClock.adjust(Duration.seconds(10))
+        }
+        // 120 s tokens, margin capped at 60 s, jitter up to 30 s: a fetch every 60–90 s.
+        const fetches = yield* tokenFetches()
+        expect(fetches).toBeGreaterThanOrEqual(3_600 / 90)
+        expect(fetches).toBeLessThanOrEqual(3_600 / 60 + 1)
+      })
+    ).pipe(Effect.provide(Emulator.layer({ apps: [{ appId: APP, secret: SECRET }], tokenLifetime: Duration.seconds(120) }))))
+
   it.scoped("jitter spreads the refresh points of apps that start together (seeded Random)", () => {
     const apps = Array.from({ length: 20 }, (_, i) => `wx${i.toString(16).padStart(16, "0")}`)
     return withEngine(
