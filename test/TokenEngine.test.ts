@@ -1,7 +1,7 @@
 import { FetchHttpClient, FileSystem } from "@effect/platform"
 import { NodeFileSystem } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Deferred, Duration, Effect, Either, Fiber, Layer, Option, Random, TestClock } from "effect"
+import { Context, Deferred, Duration, Effect, Either, Fiber, Layer, Option, Queue, Random, Stream, TestClock } from "effect"
 import { AccessToken } from "../src/AccessToken.js"
 import { type TokenMode, TokenRecord } from "../src/Token.js"
 import * as TokenConfig from "../src/TokenConfig.js"
@@ -476,6 +476,26 @@ describe("TokenEngine", () => {
       const token = yield* withEngine(engineLayer({ store: racing }), Effect.flatMap(AccessToken, (tokens) => tokens.get(APP)))
       expect(token.value).toBe(yield* Deferred.await(stored))
       expect(yield* tokenFetches()).toBe(1)
+    }).pipe(Effect.provide(emulatorLayer)))
+
+  it.scoped("a record from another replica older than the one held is ignored", () =>
+    Effect.gen(function*() {
+      const memory = Context.get(yield* Layer.build(TokenStore.layerMemory), TokenStore.TokenStore)
+      const published = yield* Queue.unbounded<TokenRecord>()
+      const shared = Layer.succeed(TokenStore.TokenStore, { ...memory, changes: Stream.fromQueue(published) })
+      yield* withEngine(
+        engineLayer({ store: shared }),
+        Effect.gen(function*() {
+          const tokens = yield* AccessToken
+          const first = yield* tokens.get(APP)
+          const older = Option.getOrThrow(yield* memory.get({ appId: TokenConfig.app(APP, SECRET).appId, kind: "access_token" }))
+          const newer = yield* tokens.refresh(APP, first.value)
+          // A late message about the first generation arrives.
+          yield* Queue.offer(published, older)
+          for (let turn = 0; turn < 10; turn++) yield* Effect.yieldNow()
+          expect((yield* tokens.get(APP)).value).toBe(newer.value)
+        })
+      )
     }).pipe(Effect.provide(emulatorLayer)))
 
   describe("start-up from a store", () => {
