@@ -10,7 +10,8 @@
  * @since 0.1.0
  */
 import { createHash, timingSafeEqual } from "node:crypto"
-import { HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { Effect, Option, Redacted } from "effect"
 
 /**

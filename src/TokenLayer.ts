@@ -5,12 +5,14 @@
  *
  * @since 0.1.0
  */
-import { FetchHttpClient, type HttpClient } from "@effect/platform"
+import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
+import type * as HttpClient from "@effect/platform/HttpClient"
 import { type ConfigError, Effect, Layer } from "effect"
 import type { AccessToken } from "./AccessToken.js"
 import * as TokenConfig from "./TokenConfig.js"
 import * as TokenEngine from "./TokenEngine.js"
-import * as TokenStore from "./TokenStore.js"
+import * as StoreSpec from "./StoreSpec.js"
+import type * as TokenStore from "./TokenStore.js"
 import * as WeChatApi from "./WeChatApi.js"
 
 /**
@@ -40,8 +42,11 @@ export const make = <E1, E2, E3, R1, R2, R3>(parts: {
  * @since 0.1.0
  * @category layers
  */
-export const TokenLayer: Layer.Layer<AccessToken | TokenEngine.TokenEngine, ConfigError.ConfigError> = make({
+export const TokenLayer: Layer.Layer<
+  AccessToken | TokenEngine.TokenEngine,
+  ConfigError.ConfigError | TokenStore.StoreError
+> = make({
   config: TokenConfig.layer,
-  store: TokenStore.layerConfig,
+  store: StoreSpec.layerConfig,
   httpClient: FetchHttpClient.layer
 })

@@ -1,14 +1,13 @@
 /**
- * Where tokens survive restarts and are shared between replicas.
+ * Where tokens survive restarts and are shared between replicas: the port.
+ * It loads no adapter: the file store is `TokenStoreFile`, the Redis store
+ * `TokenStoreRedis` (each its own subpath export), and `StoreSpec` picks one
+ * from `TOKEN_STORE`, loading it only when named.
  *
  * @since 0.1.0
  */
-import type { FileSystem } from "@effect/platform"
-import { NodeFileSystem } from "@effect/platform-node"
-import { Config, ConfigError, Context, Data, Effect, Either, Layer, Option, Schema, Scope, Stream } from "effect"
+import { Context, Data, Effect, Layer, Option, type Scope, Stream } from "effect"
 import type { AppId } from "./AppId.js"
-import * as FileStore from "./internal/fileStore.js"
-import * as RedisStore from "./internal/redisStore.js"
 import type { CredentialKind, TokenRecord } from "./Token.js"
 
 /**
@@ -109,143 +108,3 @@ export const layerMemory: Layer.Layer<TokenStore> = Layer.sync(TokenStore, () =>
     healthy: Effect.succeed(true)
   })
 })
-
-/**
- * A store in one JSON file, for a single process that must keep its tokens
- * across restarts (a restart then neither burns quota nor kills the token
- * it handed out).
- *
- * - Document: `{"format":"effect-wechat-token/v1","records":{"<appId>/<kind>": record}}`,
- *   holding tokens and tickets only, never an app secret.
- * - Writes are serialized, compare-and-set by generation, and atomic: a
- *   temporary file in the same directory, fsync, rename over `path`. The file
- *   has mode 0600; a missing directory is created (mode 0700).
- * - A missing file is an empty store. A corrupt, truncated, foreign or
- *   wrong-format file is an empty store too (logged, never trusted), and the
- *   next write moves it aside to `path.corrupt` instead of destroying it. A
- *   single malformed record is dropped (logged); the others are kept.
- * - `lease` always grants, `changes` is empty, `healthy` is true: two
- *   processes sharing one file may lose each other's writes; share Redis instead.
- *
- * @since 0.1.0
- * @category layers
- */
-export const layerFile = (path: string): Layer.Layer<TokenStore, never, FileSystem.FileSystem> =>
-  Layer.effect(TokenStore, FileStore.make(path))
-
-/**
- * `layerFile` on Node's file system.
- *
- * @since 0.1.0
- * @category layers
- */
-export const layerFileNode = (path: string): Layer.Layer<TokenStore> =>
-  layerFile(path).pipe(Layer.provide(NodeFileSystem.layer))
-
-/**
- * A store in Redis (`redis://HOST:PORT[/DB]`), shared by every replica of
- * the token server.
- *
- * - Keys: `wechat-token:<appId>:<kind>` holds the record as JSON,
- *   `wechat-token:<appId>:<kind>:lease` the refresh lease. Neither ever holds a secret.
- * - `set` is one Lua compare-and-set by generation that also publishes the
- *   written record on `wechat-token:changes`; `changes` streams the records
- *   other store instances wrote (this instance's own writes are skipped).
- *   Messages published while this instance was disconnected are not replayed.
- * - `lease` is `SET NX PX` with a random owner, released on scope close only
- *   while still owned.
- * - Redis down: every operation fails at once with `StoreError` (no offline
- *   queue, 2 s command timeout), the connection is retried in the background,
- *   `healthy` is false until it is back. The layer itself never fails: it
- *   waits for the first connection attempt, then carries on either way.
- * - The connections close with the layer's scope.
- *
- * @since 0.1.0
- * @category layers
- */
-export const layerRedis = (url: string): Layer.Layer<TokenStore> => Layer.scoped(TokenStore, RedisStore.make(url))
-
-/**
- * Which store to use, as `TOKEN_STORE` names it: `memory`, `file:PATH` or
- * `redis://HOST:PORT[/DB]`.
- *
- * @since 0.1.0
- */
-export const StoreSpec = Schema.Union(
-  Schema.TaggedStruct("Memory", {}),
-  Schema.TaggedStruct("File", { path: Schema.NonEmptyString }),
-  Schema.TaggedStruct("Redis", { url: Schema.String })
-)
-
-/**
- * @since 0.1.0
- */
-export type StoreSpec = typeof StoreSpec.Type
-
-const storeSpecError = (detail: string) =>
-  ConfigError.InvalidData(
-    ["TOKEN_STORE"],
-    `TOKEN_STORE: ${detail}; expected "memory", "file:PATH" or "redis://HOST:PORT[/DB]"`
-  )
-
-/**
- * Parses a `TOKEN_STORE` value. Messages name the variable and never echo
- * the value: a Redis URL may carry a password.
- *
- * @since 0.1.0
- */
-export const parseStoreSpec = (raw: string): Either.Either<StoreSpec, ConfigError.ConfigError> => {
-  const value = raw.trim()
-  if (value === "memory") return Either.right({ _tag: "Memory" })
-  if (value.startsWith("file:")) {
-    const path = value.slice("file:".length)
-    return path === "" ? Either.left(storeSpecError("file: needs a path")) : Either.right({ _tag: "File", path })
-  }
-  if (value.startsWith("redis://")) {
-    const url = URL.canParse(value) ? new URL(value) : undefined
-    if (url === undefined || url.hostname === "") return Either.left(storeSpecError("the Redis URL has no host"))
-    if (!/^(\/\d*)?$/.test(url.pathname)) return Either.left(storeSpecError("the Redis database must be a number"))
-    if (url.search !== "" || url.hash !== "") {
-      return Either.left(storeSpecError("the Redis URL takes no query or fragment"))
-    }
-    return Either.right({ _tag: "Redis", url: value })
-  }
-  return Either.left(storeSpecError("unknown store"))
-}
-
-/**
- * `TOKEN_STORE` read with Effect `Config`; `memory` when unset.
- *
- * @since 0.1.0
- */
-export const storeSpec: Config.Config<StoreSpec> = Config.string("TOKEN_STORE").pipe(
-  Config.mapOrFail(parseStoreSpec),
-  Config.withDefault<StoreSpec>({ _tag: "Memory" })
-)
-
-/**
- * The store a spec names; the file store on Node's file system.
- *
- * @since 0.1.0
- * @category layers
- */
-export const layerFromSpec = (spec: StoreSpec): Layer.Layer<TokenStore> => {
-  switch (spec._tag) {
-    case "Memory":
-      return layerMemory
-    case "File":
-      return layerFileNode(spec.path)
-    case "Redis":
-      return layerRedis(spec.url)
-  }
-}
-
-/**
- * The store `TOKEN_STORE` names, from the current `ConfigProvider`.
- *
- * @since 0.1.0
- * @category layers
- */
-export const layerConfig: Layer.Layer<TokenStore, ConfigError.ConfigError> = Layer.unwrapEffect(
-  Effect.map(storeSpec, layerFromSpec)
-)

@@ -5,7 +5,8 @@
  *
  * @since 0.1.0
  */
-import { HttpClient, HttpClientRequest } from "@effect/platform"
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import { type Config, type ConfigError, Context, Duration, Effect, Layer, Metric, Redacted, Schema } from "effect"
 import type { AppId } from "./AppId.js"
 import type { Issued } from "./CredentialFamily.js"

@@ -7,7 +7,7 @@
  *
  * @since 0.1.0
  */
-import type { HttpClient } from "@effect/platform"
+import type * as HttpClient from "@effect/platform/HttpClient"
 import { Context, Effect, Layer, type Schema } from "effect"
 import { AccessToken, type AccessTokenError } from "./AccessToken.js"
 import type { AppId } from "./AppId.js"

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --import tsx
+#!/usr/bin/env node
 /**
  * The `effect-wechat-token` command: `serve` runs the central token server
  * (the demo when no app is configured), `token <appId>` prints an app's
@@ -6,8 +6,10 @@
  *
  * @since 0.1.0
  */
-import { Args, Command } from "@effect/cli"
-import { NodeContext, NodeRuntime } from "@effect/platform-node"
+import * as Args from "@effect/cli/Args"
+import * as Command from "@effect/cli/Command"
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Effect } from "effect"
 import * as Main from "./server/Main.js"
 

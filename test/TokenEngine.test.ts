@@ -8,6 +8,7 @@ import * as TokenConfig from "../src/TokenConfig.js"
 import { TokenEngine } from "../src/TokenEngine.js"
 import * as TokenLayer from "../src/TokenLayer.js"
 import * as TokenStore from "../src/TokenStore.js"
+import * as TokenStoreFile from "../src/TokenStoreFile.js"
 import * as Emulator from "../src/testing/WeChatEmulator.js"
 
 const APP = "wx0123456789abcdef"
@@ -503,7 +504,7 @@ describe("TokenEngine", () => {
       Effect.gen(function*() {
         const fs = yield* FileSystem.FileSystem
         const dir = yield* fs.makeTempDirectoryScoped()
-        const store = TokenStore.layerFile(`${dir}/tokens.json`).pipe(Layer.provide(NodeFileSystem.layer))
+        const store = TokenStoreFile.layer(`${dir}/tokens.json`).pipe(Layer.provide(NodeFileSystem.layer), Layer.orDie)
         const first = yield* withEngine(engineLayer({ store }), Effect.flatMap(AccessToken, (tokens) => tokens.get(APP)))
         expect(yield* tokenFetches()).toBe(1)
         yield* TestClock.adjust(Duration.minutes(10))
@@ -517,7 +518,7 @@ describe("TokenEngine", () => {
         const fs = yield* FileSystem.FileSystem
         const dir = yield* fs.makeTempDirectoryScoped()
         yield* fs.writeFileString(`${dir}/tokens.json`, "{\"format\": \"effect-wechat-token/v1\", \"records\": {\"wx01")
-        const store = TokenStore.layerFile(`${dir}/tokens.json`).pipe(Layer.provide(NodeFileSystem.layer))
+        const store = TokenStoreFile.layer(`${dir}/tokens.json`).pipe(Layer.provide(NodeFileSystem.layer), Layer.orDie)
         const token = yield* withEngine(engineLayer({ store }), Effect.flatMap(AccessToken, (tokens) => tokens.get(APP)))
         expect(yield* isValid(token.value)).toBe(true)
         expect(yield* tokenFetches()).toBe(1)

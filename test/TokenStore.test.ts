@@ -1,10 +1,12 @@
 import { FileSystem } from "@effect/platform"
 import { NodeFileSystem } from "@effect/platform-node"
-import { describe, expect, it, layer } from "@effect/vitest"
-import { ConfigProvider, Context, Duration, Effect, Either, Exit, Fiber, Layer, Option, Schema, Scope, Stream } from "effect"
+import { expect, layer } from "@effect/vitest"
+import { Context, Duration, Effect, Exit, Fiber, Layer, Option, Schema, Scope, Stream } from "effect"
 import * as AppId from "../src/AppId.js"
 import { TokenRecord } from "../src/Token.js"
 import * as TokenStore from "../src/TokenStore.js"
+import * as TokenStoreFile from "../src/TokenStoreFile.js"
+import * as TokenStoreRedis from "../src/TokenStoreRedis.js"
 import * as RedisServer from "./support/redisServer.js"
 
 const T0 = 1_750_000_000_000
@@ -48,7 +50,7 @@ interface Behaviour {
  */
 const conformance = <R, E>(
   name: string,
-  store: Layer.Layer<TokenStore.TokenStore, never, R>,
+  store: Layer.Layer<TokenStore.TokenStore, TokenStore.StoreError, R>,
   environment: Layer.Layer<R, E>,
   behaviour: Behaviour
 ) =>
@@ -202,86 +204,15 @@ conformance("TokenStore.layerMemory", TokenStore.layerMemory, Layer.empty, {
 })
 
 conformance(
-  "TokenStore.layerFile",
-  Layer.unwrapEffect(Effect.map(TempDir, (dir) => TokenStore.layerFile(`${dir}/tokens.json`))),
+  "TokenStoreFile.layer",
+  Layer.unwrapEffect(Effect.map(TempDir, (dir) => TokenStoreFile.layer(`${dir}/tokens.json`))),
   tempDir,
   { exclusiveLease: false, announcesChanges: false }
 )
 
 conformance(
-  "TokenStore.layerRedis",
-  Layer.unwrapEffect(Effect.map(RedisServer.RedisServer, (server) => TokenStore.layerRedis(server.url))),
+  "TokenStoreRedis.layer",
+  Layer.unwrapEffect(Effect.map(RedisServer.RedisServer, (server) => TokenStoreRedis.layer(server.url))),
   RedisServer.layer,
   { exclusiveLease: true, announcesChanges: true }
 )
-
-describe("TokenStore.parseStoreSpec / storeSpec (TOKEN_STORE)", () => {
-  const load = (env: Record<string, string>) =>
-    TokenStore.storeSpec.pipe(
-      Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env)))),
-      Effect.either
-    )
-
-  it.effect("unset means memory", () =>
-    Effect.gen(function*() {
-      expect(yield* load({})).toEqual(Either.right({ _tag: "Memory" }))
-    }))
-
-  it.effect("reads memory, file:PATH and redis://HOST:PORT[/DB]", () =>
-    Effect.gen(function*() {
-      expect(yield* load({ TOKEN_STORE: "memory" })).toEqual(Either.right({ _tag: "Memory" }))
-      expect(yield* load({ TOKEN_STORE: "file:/var/lib/tokens.json" })).toEqual(
-        Either.right({ _tag: "File", path: "/var/lib/tokens.json" })
-      )
-      expect(yield* load({ TOKEN_STORE: "file:relative/tokens.json" })).toEqual(
-        Either.right({ _tag: "File", path: "relative/tokens.json" })
-      )
-      for (const url of ["redis://127.0.0.1:6379", "redis://redis.internal:6380/2", "redis://localhost:6379/"]) {
-        expect(yield* load({ TOKEN_STORE: url })).toEqual(Either.right({ _tag: "Redis", url }))
-      }
-    }))
-
-  it.effect("bad values name TOKEN_STORE and never echo the value", () =>
-    Effect.gen(function*() {
-      for (
-        const bad of [
-          "",
-          "memroy",
-          "file:",
-          "postgres://db:5432",
-          "redis://",
-          "redis://:hunter2secret@host:6379/zero",
-          "redis://host:6379/1?password=hunter2secret"
-        ]
-      ) {
-        const result = yield* load({ TOKEN_STORE: bad })
-        expect(Either.isLeft(result), bad).toBe(true)
-        const message = Either.isLeft(result) ? String(result.left) : ""
-        expect(message).toContain("TOKEN_STORE")
-        expect(message).not.toContain("hunter2secret")
-      }
-    }))
-
-  it.effect("the parsed spec is a StoreSpec", () =>
-    Effect.gen(function*() {
-      const spec = TokenStore.parseStoreSpec("file:/tmp/x.json")
-      expect(Either.map(spec, Schema.is(TokenStore.StoreSpec))).toEqual(Either.right(true))
-    }))
-
-  it.scoped("layerFromSpec builds the store a spec names", () =>
-    Effect.gen(function*() {
-      const fs = yield* FileSystem.FileSystem
-      const dir = yield* fs.makeTempDirectoryScoped()
-      const path = `${dir}/tokens.json`
-      const record = makeRecord(freshApp())
-      const fromSpec = Either.getOrThrow(TokenStore.parseStoreSpec(`file:${path}`))
-      yield* Effect.flatMap(TokenStore.TokenStore, (store) => store.set(record)).pipe(
-        Effect.provide(TokenStore.layerFromSpec(fromSpec))
-      )
-      expect(yield* fs.exists(path)).toBe(true)
-      const memory = yield* Effect.flatMap(TokenStore.TokenStore, (store) => store.get(record)).pipe(
-        Effect.provide(TokenStore.layerFromSpec({ _tag: "Memory" }))
-      )
-      expect(memory).toEqual(Option.none())
-    }).pipe(Effect.provide(NodeFileSystem.layer)))
-})

@@ -1,10 +1,11 @@
 import { FileSystem } from "@effect/platform"
 import { NodeFileSystem } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Effect, Either, Layer, Logger, Option, Schema } from "effect"
+import { Context, Effect, Layer, Logger, Option, Schema } from "effect"
 import * as AppId from "../src/AppId.js"
 import { TokenRecord } from "../src/Token.js"
 import * as TokenStore from "../src/TokenStore.js"
+import * as TokenStoreFile from "../src/TokenStoreFile.js"
 
 const T0 = 1_750_000_000_000
 let apps = 0
@@ -45,7 +46,7 @@ const warnings = (entries: ReadonlyArray<LogEntry>) => entries.filter((entry) =>
 
 /** A store instance over `path`, built in the test's scope. */
 const storeAt = (path: string) =>
-  Effect.map(Layer.build(TokenStore.layerFile(path)), Context.get(TokenStore.TokenStore))
+  Effect.map(Layer.build(TokenStoreFile.layer(path)), Context.get(TokenStore.TokenStore))
 
 const tempDir = Effect.flatMap(FileSystem.FileSystem, (fs) => fs.makeTempDirectoryScoped({ prefix: "token-file-" }))
 
@@ -55,7 +56,7 @@ const validDocument = (records: ReadonlyArray<TokenRecord>) =>
     records: Object.fromEntries(records.map((record) => [TokenStore.keyString(record), encoded(record)]))
   })
 
-describe("TokenStore.layerFile", () => {
+describe("TokenStoreFile.layer", () => {
   it.scoped("writes one document of records only, mode 0600, and leaves no temporary file behind", () =>
     Effect.gen(function*() {
       const fs = yield* FileSystem.FileSystem
@@ -208,16 +209,25 @@ describe("TokenStore.layerFile", () => {
       }
     }).pipe(Effect.provide(NodeFileSystem.layer)))
 
-  it.scoped("a path that cannot be read fails with StoreError instead of passing for empty", () =>
+  it.scoped("a path that cannot be read fails at open with StoreError instead of passing for empty", () =>
     Effect.gen(function*() {
       const fs = yield* FileSystem.FileSystem
       const path = `${yield* tempDir}/is-a-directory`
       yield* fs.makeDirectory(path)
+      const opened = yield* Effect.flip(storeAt(path))
+      expect(opened._tag).toBe("StoreError")
+      expect(opened.operation).toBe("open")
+      expect(opened.message).toContain("EISDIR")
+    }).pipe(Effect.provide(NodeFileSystem.layer)))
+
+  it.scoped("a path that stops being readable after open fails reads and writes with StoreError", () =>
+    Effect.gen(function*() {
+      const fs = yield* FileSystem.FileSystem
+      const path = `${yield* tempDir}/tokens.json`
       const store = yield* storeAt(path)
+      yield* fs.makeDirectory(path)
       const record = makeRecord(freshApp())
-      const read = yield* Effect.either(store.get(record))
-      expect(Either.isLeft(read) && read.left._tag).toBe("StoreError")
-      const write = yield* Effect.either(store.set(record))
-      expect(Either.isLeft(write) && write.left._tag).toBe("StoreError")
+      expect((yield* Effect.flip(store.get(record)))._tag).toBe("StoreError")
+      expect((yield* Effect.flip(store.set(record)))._tag).toBe("StoreError")
     }).pipe(Effect.provide(NodeFileSystem.layer)))
 })

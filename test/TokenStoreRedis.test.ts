@@ -4,6 +4,8 @@ import { Redis } from "ioredis"
 import * as AppId from "../src/AppId.js"
 import { TokenRecord } from "../src/Token.js"
 import * as TokenStore from "../src/TokenStore.js"
+import * as StoreSpec from "../src/StoreSpec.js"
+import * as TokenStoreRedis from "../src/TokenStoreRedis.js"
 import * as RedisServer from "./support/redisServer.js"
 
 const T0 = 1_750_000_000_000
@@ -36,7 +38,7 @@ const captureLogs = () => {
   return { entries, layer: Logger.replace(Logger.defaultLogger, logger) }
 }
 
-const storeAt = (url: string) => Effect.map(Layer.build(TokenStore.layerRedis(url)), Context.get(TokenStore.TokenStore))
+const storeAt = (url: string) => Effect.map(Layer.build(TokenStoreRedis.layer(url)), Context.get(TokenStore.TokenStore))
 
 /** A plain client to look at what the store wrote. */
 const inspector = (url: string) =>
@@ -69,7 +71,7 @@ const changeArrives = (reader: TokenStore.TokenStoreShape, writer: TokenStore.To
   return Effect.race(seen, keepWriting).pipe(Effect.timeout(Duration.seconds(10)))
 }
 
-describe("TokenStore.layerRedis", () => {
+describe("TokenStoreRedis.layer", () => {
   it.scopedLive("keys follow wechat-token:<appId>:<kind>[:lease] and values hold only the record's fields", () =>
     Effect.gen(function*() {
       const server = yield* RedisServer.make
@@ -191,10 +193,10 @@ describe("TokenStore.layerRedis", () => {
   it.scopedLive("layerFromSpec honours the database in redis://HOST:PORT/DB", () =>
     Effect.gen(function*() {
       const server = yield* RedisServer.make
-      const spec = Either.getOrThrow(TokenStore.parseStoreSpec(`${server.url}/3`))
+      const spec = Either.getOrThrow(StoreSpec.parse(`${server.url}/3`))
       const record = makeRecord(freshApp())
       yield* Effect.flatMap(TokenStore.TokenStore, (store) => store.set(record)).pipe(
-        Effect.provide(TokenStore.layerFromSpec(spec))
+        Effect.provide(StoreSpec.layer(spec))
       )
       const redis = yield* inspector(server.url)
       const key = `wechat-token:${record.appId}:access_token`

@@ -5,7 +5,10 @@
  *
  * @since 0.1.0
  */
-import { FetchHttpClient, HttpClient, HttpClientRequest, type HttpClientResponse } from "@effect/platform"
+import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import { Clock, Config, type ConfigError, Duration, Effect, Layer, Option, type Redacted, Schedule, Schema } from "effect"
 import { AccessToken, type AccessTokenError, type Credential } from "../AccessToken.js"
 import * as SingleFlight from "../internal/singleFlight.js"

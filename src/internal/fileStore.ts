@@ -2,7 +2,7 @@
  * The file store: one JSON document holding every record, replaced whole by
  * an atomic rename so a reader (or a crash) never sees half a write.
  */
-import { FileSystem } from "@effect/platform"
+import * as FileSystem from "@effect/platform/FileSystem"
 import type { PlatformError } from "@effect/platform/Error"
 import { Effect, Either, Option, Random, Schema, Stream } from "effect"
 import * as NodePath from "node:path"
@@ -53,7 +53,7 @@ const storeError = (operation: string) => (error: { readonly message: string }) 
  * serialized; two processes writing the same file may lose each other's
  * updates, which is why the file store is for a single process.
  */
-export const make = (path: string): Effect.Effect<TokenStoreShape, never, FileSystem.FileSystem> =>
+export const make = (path: string): Effect.Effect<TokenStoreShape, StoreError, FileSystem.FileSystem> =>
   Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
     const directory = NodePath.dirname(path)
@@ -139,6 +139,10 @@ export const make = (path: string): Effect.Effect<TokenStoreShape, never, FileSy
 
     const get = (key: RecordKey): Effect.Effect<Option.Option<TokenRecord>, StoreError> =>
       Effect.map(load("get"), (loaded) => Option.fromNullable(loaded.records.get(keyString(key))))
+
+    // Read once up front: a path that cannot be read stops start-up here
+    // rather than failing every request later.
+    yield* Effect.annotateLogs(load("open"), { path })
 
     return {
       get: (key) => Effect.annotateLogs(get(key), { path }),

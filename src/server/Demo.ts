@@ -4,7 +4,7 @@
  *
  * @since 0.1.0
  */
-import type { HttpServer } from "@effect/platform"
+import type * as HttpServer from "@effect/platform/HttpServer"
 import { randomInt } from "node:crypto"
 import { Chunk, Effect, Random, Redacted } from "effect"
 import * as TokenConfig from "../TokenConfig.js"

@@ -4,12 +4,15 @@
  *
  * @since 0.1.0
  */
-import { FetchHttpClient, HttpServer } from "@effect/platform"
+import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
+import * as HttpServer from "@effect/platform/HttpServer"
+import type * as HttpServerError from "@effect/platform/HttpServerError"
 import { ConfigError, Console, Context, Data, Effect, Layer } from "effect"
 import { AccessToken } from "../AccessToken.js"
 import * as TokenConfig from "../TokenConfig.js"
 import * as TokenLayer from "../TokenLayer.js"
-import * as TokenStore from "../TokenStore.js"
+import * as StoreSpec from "../StoreSpec.js"
+import type * as TokenStore from "../TokenStore.js"
 import * as Demo from "./Demo.js"
 import * as Logging from "./Logging.js"
 import * as ServerConfig from "./ServerConfig.js"
@@ -40,7 +43,7 @@ const readConfig = Effect.gen(function*() {
   const apps = yield* TokenConfig.apps
   const engine = yield* TokenConfig.settings
   const server = yield* ServerConfig.settings
-  const store = yield* TokenStore.storeSpec
+  const store = yield* StoreSpec.config
   if (apps.length > 0 && server.clientKeys.length === 0) return yield* Effect.fail(clientKeysRequired)
   // A key limited to an app the server does not have is a typo that would
   // leave a business server with nothing but 404s.
@@ -57,7 +60,7 @@ const readConfig = Effect.gen(function*() {
 
 const serverLayer = (
   config: TokenConfig.TokenConfigShape,
-  store: Layer.Layer<TokenStore.TokenStore>,
+  store: Layer.Layer<TokenStore.TokenStore, TokenStore.StoreError>,
   server: ServerConfig.ServerSettings
 ) =>
   TokenServer.layerNode({ host: server.host, port: server.port, clientKeys: server.clientKeys }).pipe(
@@ -66,6 +69,33 @@ const serverLayer = (
     ),
     Layer.provide(store)
   )
+
+// Node's listen and lookup errors carry an errno code; an operator needs the
+// variable to change, not the code.
+const errnoOf = (error: unknown): { readonly code?: unknown; readonly message?: unknown } | undefined =>
+  typeof error === "object" && error !== null && "code" in error ? error : undefined
+
+const startupCause = (
+  error: HttpServerError.ServeError | TokenStore.StoreError,
+  server: ServerConfig.ServerSettings
+): string => {
+  if (error._tag === "StoreError") return `TOKEN_STORE: ${error.message}`
+  const cause = errnoOf(error.cause)
+  const address = `${server.host}:${server.port}`
+  switch (cause?.code) {
+    case "EADDRINUSE":
+      return `${address} is already in use by another process (set PORT, or stop the other process)`
+    case "EACCES":
+      return `no permission to listen on ${address} (ports below 1024 need privileges; set PORT)`
+    case "EADDRNOTAVAIL":
+      return `HOST ${server.host} is not an address of this machine`
+    case "ENOTFOUND":
+    case "EAI_AGAIN":
+      return `HOST ${server.host} does not resolve to an address`
+    default:
+      return `cannot listen on ${address}: ${String(cause?.message ?? error.cause)}`
+  }
+}
 
 /**
  * Runs the server until interrupted (SIGINT/SIGTERM under `NodeRuntime.runMain`):
@@ -76,7 +106,7 @@ const serverLayer = (
  */
 export const serve: Effect.Effect<never, StartupFailed> = Effect.gen(function*() {
   const config = yield* Effect.catchAll(readConfig, configFailure)
-  const store = TokenStore.layerFromSpec(config.store)
+  const store = StoreSpec.layer(config.store)
   const main = config.apps.length > 0
     ? serverLayer({ apps: config.apps, ...config.engine }, store, config.server).pipe(
       Layer.tap(() => Effect.logInfo("token server started").pipe(Effect.annotateLogs({ apps: config.apps.map((app) => app.appId).join(",") })))
@@ -94,7 +124,7 @@ export const serve: Effect.Effect<never, StartupFailed> = Effect.gen(function*()
       )
     }))
   return yield* Layer.launch(main).pipe(
-    Effect.catchAll((error) => refuse(`cannot start: ${error.message}`)),
+    Effect.catchAll((error) => refuse(`cannot start: ${startupCause(error, config.server)}`)),
     Effect.provide(Logging.layer(config.log))
   )
 })

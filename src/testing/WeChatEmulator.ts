@@ -9,7 +9,8 @@
  *
  * @since 0.1.0
  */
-import type { HttpClient, HttpServerError } from "@effect/platform"
+import type * as HttpClient from "@effect/platform/HttpClient"
+import type * as HttpServerError from "@effect/platform/HttpServerError"
 import { Context, type Duration, Effect, Layer, type Scope } from "effect"
 import type { FaultRule } from "./Fault.js"
 import * as client from "./internal/client.js"

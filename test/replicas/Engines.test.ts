@@ -24,6 +24,7 @@ import * as TokenConfig from "../../src/TokenConfig.js"
 import { TokenEngine, type TokenEngineShape } from "../../src/TokenEngine.js"
 import * as TokenLayer from "../../src/TokenLayer.js"
 import * as TokenStore from "../../src/TokenStore.js"
+import * as TokenStoreRedis from "../../src/TokenStoreRedis.js"
 import * as Emulator from "../../src/testing/WeChatEmulator.js"
 import * as RedisServer from "../support/redisServer.js"
 
@@ -40,7 +41,7 @@ interface Member {
 /** One replica: its own Redis connections and its own engine, sharing the emulator. */
 const member = (redisUrl: string, emulator: Emulator.WeChatEmulatorShape, mode: TokenMode) =>
   Effect.gen(function*() {
-    const store = Context.get(yield* Layer.build(TokenStore.layerRedis(redisUrl)), TokenStore.TokenStore)
+    const store = Context.get(yield* Layer.build(TokenStoreRedis.layer(redisUrl)), TokenStore.TokenStore)
     const built = yield* Layer.build(TokenLayer.make({
       config: TokenConfig.layerWith({
         apps: [TokenConfig.app(APP, SECRET)],

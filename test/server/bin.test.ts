@@ -1,4 +1,8 @@
 import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process"
+import { mkdtempSync } from "node:fs"
+import { type AddressInfo, createServer } from "node:net"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import * as Emulator from "../../src/testing/WeChatEmulator.js"
@@ -48,6 +52,29 @@ describe("bin", () => {
         expect(result.stderr + result.stdout).not.toContain("TopSecretValue")
       }))
   }
+
+  it.live("a taken port, a bad HOST and an unreadable file store each stop start-up with one line naming the cause", () =>
+    Effect.gen(function*() {
+      const taken = createServer()
+      yield* Effect.async<void>((resume) => void taken.listen(0, "127.0.0.1", () => resume(Effect.void)))
+      const port = String((taken.address() as AddressInfo).port)
+      const directory = yield* Effect.sync(() => mkdtempSync(join(tmpdir(), "bin-store-")))
+      const cases = [
+        [{ PORT: port }, `127.0.0.1:${port} is already in use`],
+        [{ HOST: "host.invalid", PORT: "0" }, "HOST host.invalid does not resolve"],
+        [{ HOST: "10.255.255.1", PORT: "0" }, "HOST 10.255.255.1 is not an address of this machine"],
+        [{ TOKEN_STORE: `file:${directory}`, PORT: "0" }, "TOKEN_STORE"]
+      ] as const
+      for (const [env, cause] of cases) {
+        const result = yield* run(["serve"], bareEnv(env))
+        expect(result.code, cause).not.toBe(0)
+        const lines = result.stderr.trim().split("\n")
+        expect(lines, result.stderr).toHaveLength(1)
+        expect(lines[0]).toMatch(/^cannot start: /)
+        expect(lines[0]).toContain(cause)
+      }
+      yield* Effect.sync(() => taken.close())
+    }))
 })
 
 // The emulated WeChat on loopback, as the child process's upstream.

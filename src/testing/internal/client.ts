@@ -4,7 +4,10 @@
  *
  * @internal
  */
-import { HttpClient, HttpClientError, type HttpClientRequest, HttpClientResponse } from "@effect/platform"
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientError from "@effect/platform/HttpClientError"
+import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import { type Context, Effect, Layer } from "effect"
 import type { EmulatorRequest, WeChatEmulatorShape } from "../WeChatEmulator.js"
 

@@ -3,9 +3,11 @@
  *
  * @internal
  */
-import { HttpServerRequest, HttpServerResponse } from "@effect/platform"
-import { NodeHttpServer, NodeHttpServerRequest } from "@effect/platform-node"
-import type { HttpServerError } from "@effect/platform"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
+import type * as HttpServerError from "@effect/platform/HttpServerError"
 import { type Context, Effect, type Scope } from "effect"
 import { createServer } from "node:http"
 import type { ServeOptions, Served, WeChatEmulatorShape } from "../WeChatEmulator.js"

@@ -12,6 +12,7 @@ import { Clock, Effect, Layer, Option } from "effect"
 import { type CredentialKind, TokenRecord } from "../../../src/Token.js"
 import * as AppId from "../../../src/AppId.js"
 import * as TokenStore from "../../../src/TokenStore.js"
+import * as TokenStoreFile from "../../../src/TokenStoreFile.js"
 
 const APP = AppId.make("wx0123456789abcdef")
 const KINDS: ReadonlyArray<CredentialKind> = ["access_token", "jsapi_ticket", "wx_card_ticket"]
@@ -48,6 +49,6 @@ const program = Effect.gen(function*() {
       process.stdout.write(`${kind} ${generation}\n`)
     }
   }
-}).pipe(Effect.provide(TokenStore.layerFile(path ?? "").pipe(Layer.provide(NodeFileSystem.layer))))
+}).pipe(Effect.provide(TokenStoreFile.layer(path ?? "").pipe(Layer.provide(NodeFileSystem.layer))))
 
 if (path !== undefined) NodeRuntime.runMain(program)
