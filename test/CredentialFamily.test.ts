@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Clock, Duration, Effect, Layer, TestClock } from "effect"
+import { Clock, Context, Duration, Effect, Layer, TestClock } from "effect"
 import * as CredentialFamily from "../src/CredentialFamily.js"
 import * as OfficialAccount from "../src/families/OfficialAccount.js"
 import * as TokenConfig from "../src/TokenConfig.js"
@@ -55,6 +55,14 @@ const demoFamily = (vendor: ReturnType<typeof makeVendor>) =>
     kinds: [
       { kind: "demo_token", overlap: "classic", storage: "cache", start: "eager", issue: ({ upstream }) => upstream(vendor.token) },
       {
+        // An input that cannot be fetched twice (as a refresh token): kept in the store before it is answered.
+        kind: "demo_grant",
+        overlap: "none",
+        storage: "durable",
+        start: "on-demand",
+        issue: ({ upstream }) => upstream(vendor.token)
+      },
+      {
         kind: "demo_ticket",
         overlap: "classic",
         storage: "cache",
@@ -71,14 +79,15 @@ const demoFamily = (vendor: ReturnType<typeof makeVendor>) =>
 
 const withEngine = <A, E>(
   vendor: ReturnType<typeof makeVendor>,
-  body: Effect.Effect<A, E, Engine.TokenEngine | Emulator.WeChatEmulator>
+  body: Effect.Effect<A, E, Engine.TokenEngine | Emulator.WeChatEmulator>,
+  store: Layer.Layer<TokenStore.TokenStore> = TokenStore.layerMemory
 ) =>
   body.pipe(
     Effect.provide(
       Engine.layerFamilies(Effect.map(OfficialAccount.family, (official) => [official, demoFamily(vendor)] as const)).pipe(
         Layer.provide(WeChatApi.layer({ baseUrl: "http://wechat.test" })),
         Layer.provide(TokenConfig.layerWith({ apps: [TokenConfig.app(APP, SECRET)], mode: "classic" })),
-        Layer.provide(TokenStore.layerMemory),
+        Layer.provide(store),
         Layer.provide(Emulator.layerClient)
       )
     ),
@@ -135,6 +144,27 @@ describe("CredentialFamily: a demo family plugs into the engine unchanged", () =
         expect(yield* vendor.isAlive(fresh[0]!.value)).toBe(true)
         expect(vendor.calls).toEqual({ token: 2, ticket: 3 })
       })
+    )
+  })
+
+  it.scoped("a durable kind is answered only once the store holds it; a cache kind is served from memory meanwhile", () => {
+    const vendor = makeVendor()
+    const unwritable = Layer.map(TokenStore.layerMemory, (context) => {
+      const memory = Context.get(context, TokenStore.TokenStore)
+      return Context.make(TokenStore.TokenStore, {
+        ...memory,
+        set: () => Effect.fail(new TokenStore.StoreError({ operation: "set", detail: "disk full" }))
+      })
+    })
+    return withEngine(
+      vendor,
+      Effect.gen(function*() {
+        const engine = yield* Engine.TokenEngine
+        expect(yield* vendor.isAlive((yield* engine.get(APP, "demo_token")).value)).toBe(true)
+        const refused = yield* Effect.flip(engine.get(APP, "demo_grant"))
+        expect(refused).toMatchObject({ _tag: "StoreError", detail: "disk full" })
+      }),
+      unwritable
     )
   })
 
