@@ -1,40 +1,15 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, Either, Fiber, type Layer, Option, TestClock } from "effect"
+import { Duration, Effect, Fiber, Option, TestClock } from "effect"
 import type { CredentialKind } from "../src/Token.js"
-import * as TokenConfig from "../src/TokenConfig.js"
 import { TokenEngine } from "../src/TokenEngine.js"
-import * as TokenLayer from "../src/TokenLayer.js"
-import * as TokenStore from "../src/TokenStore.js"
 import * as Emulator from "../src/testing/WeChatEmulator.js"
+import * as Harness from "./support/engine.js"
+import { APP, engineLayer, OTHER, registered, statsOf, withEngine } from "./support/engine.js"
 
 // The engine's jsapi and wx_card ticket cells, against the emulator under TestClock.
 
-const APP = "wx0123456789abcdef"
-const OTHER = "wxfedcba9876543210"
-const SECRET = "emulated-secret"
-
-const registered = [{ appId: APP, secret: SECRET }, { appId: OTHER, secret: SECRET }]
 // A new ticket per getticket: every refresh is a replacement the engine must get right.
-const emulatorLayer = Emulator.layer({ apps: registered, ticketRenewal: "new-per-call" })
-
-const engineLayer = (apps: ReadonlyArray<string> = [APP]) =>
-  TokenLayer.make({
-    config: TokenConfig.layerWith({
-      apps: apps.map((appId) => TokenConfig.app(appId, SECRET)),
-      mode: "classic",
-      apiBaseUrl: "http://wechat.test"
-    }),
-    store: TokenStore.layerMemory,
-    httpClient: Emulator.layerClient
-  })
-
-// Built inside each test, so TestClock drives the engine's fibers.
-const withEngine = <A, E>(
-  layer: Layer.Layer<TokenEngine, never, Emulator.WeChatEmulator>,
-  body: Effect.Effect<A, E, TokenEngine | Emulator.WeChatEmulator>
-) => Effect.provide(body, layer)
-
-const statsOf = (appId: string = APP) => Effect.flatMap(Emulator.WeChatEmulator, (emulator) => emulator.appStats(appId))
+const emulatorLayer = Harness.emulatorLayer({ ticketRenewal: "new-per-call" })
 
 // Lets other fibers run until `done` holds; fails the test if it never does.
 const waitFor = (done: Effect.Effect<boolean, never, Emulator.WeChatEmulator>) =>
@@ -130,7 +105,7 @@ describe("Tickets", () => {
 
       it.scoped("several apps are independent: one fetch each, and one app's failing getticket leaves the other alone", () =>
         withEngine(
-          engineLayer([APP, OTHER]),
+          engineLayer({ apps: [APP, OTHER] }),
           Effect.gen(function*() {
             const emulator = yield* Emulator.WeChatEmulator
             const engine = yield* TokenEngine
@@ -153,8 +128,8 @@ describe("Tickets", () => {
               yield* TestClock.adjust(Duration.minutes(5))
             }
             expect((yield* statsOf(APP)).ticketCalls).toBe(3)
-            const other = yield* Effect.either(engine.get(OTHER, kind))
-            expect(Either.isLeft(other) && other.left).toMatchObject({ _tag: "UpstreamUnavailable", reason: "busy" })
+            const other = yield* Effect.flip(engine.get(OTHER, kind))
+            expect(other).toMatchObject({ _tag: "UpstreamUnavailable", reason: "busy" })
           })
         ).pipe(Effect.provide(emulatorLayer)))
 
@@ -225,9 +200,9 @@ describe("Tickets", () => {
               times: 2
             })
             const before = yield* statsOf()
-            const result = yield* Effect.either(engine.get(APP, kind))
+            const result = yield* Effect.flip(engine.get(APP, kind))
             const after = yield* statsOf()
-            expect(Either.isLeft(result) && result.left).toMatchObject({ _tag: "InvalidCredential", errcode: 40001 })
+            expect(result).toMatchObject({ _tag: "InvalidCredential", errcode: 40001 })
             expect(after.ticketCalls - before.ticketCalls).toBe(2)
             expect(after.classicCalls - before.classicCalls).toBe(1)
           })
@@ -336,8 +311,8 @@ describe("Tickets", () => {
       engineLayer(),
       Effect.gen(function*() {
         const engine = yield* TokenEngine
-        const result = yield* Effect.either(engine.get(OTHER, "jsapi_ticket"))
-        expect(Either.isLeft(result) && result.left._tag).toBe("UnknownApp")
+        const result = yield* Effect.flip(engine.get(OTHER, "jsapi_ticket"))
+        expect(result._tag).toBe("UnknownApp")
         expect((yield* statsOf(OTHER)).ticketCalls).toBe(0)
       })
     ).pipe(Effect.provide(emulatorLayer)))

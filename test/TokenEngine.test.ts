@@ -3,51 +3,17 @@ import { NodeFileSystem } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { Context, Deferred, Duration, Effect, Either, Fiber, Layer, Option, Queue, Random, Stream, TestClock } from "effect"
 import { AccessToken } from "../src/AccessToken.js"
-import { type TokenMode, TokenRecord } from "../src/Token.js"
+import { TokenRecord } from "../src/Token.js"
 import * as TokenConfig from "../src/TokenConfig.js"
 import { TokenEngine } from "../src/TokenEngine.js"
 import * as TokenLayer from "../src/TokenLayer.js"
 import * as TokenStore from "../src/TokenStore.js"
 import * as TokenStoreFile from "../src/TokenStoreFile.js"
 import * as Emulator from "../src/testing/WeChatEmulator.js"
+import * as Harness from "./support/engine.js"
+import { APP, engineLayer, isValid, OTHER, SECRET, tokenFetches, withEngine } from "./support/engine.js"
 
-const APP = "wx0123456789abcdef"
-const OTHER = "wxfedcba9876543210"
-const SECRET = "emulated-secret"
-
-const emulatorLayer = Emulator.layer({ apps: [{ appId: APP, secret: SECRET }, { appId: OTHER, secret: SECRET }] })
-
-const engineLayer = (options: {
-  readonly mode?: TokenMode
-  readonly secret?: string
-  readonly apps?: ReadonlyArray<string>
-  readonly marginSeconds?: number
-  readonly store?: Layer.Layer<TokenStore.TokenStore, never, never>
-} = {}) =>
-  TokenLayer.make({
-    config: TokenConfig.layerWith({
-      apps: (options.apps ?? [APP]).map((appId) => TokenConfig.app(appId, options.secret ?? SECRET)),
-      mode: options.mode ?? "classic",
-      refreshMargin: Duration.seconds(options.marginSeconds ?? 300),
-      apiBaseUrl: "http://wechat.test"
-    }),
-    store: options.store ?? TokenStore.layerMemory,
-    httpClient: Emulator.layerClient
-  })
-
-// Fetches the emulator has answered for an app, whatever the endpoint.
-const tokenFetches = (appId: string = APP) =>
-  Effect.flatMap(Emulator.WeChatEmulator, (emulator) => emulator.appStats(appId)).pipe(
-    Effect.map((stats) => stats.classicCalls + stats.stableCalls)
-  )
-
-const isValid = (token: string) => Effect.flatMap(Emulator.WeChatEmulator, (emulator) => emulator.isValidToken(token))
-
-// Builds the engine inside the test so that TestClock already drives it.
-const withEngine = <A, E>(
-  layer: Layer.Layer<AccessToken | TokenEngine, never, Emulator.WeChatEmulator>,
-  body: Effect.Effect<A, E, AccessToken | TokenEngine | Emulator.WeChatEmulator>
-) => Effect.provide(body, layer)
+const emulatorLayer = Harness.emulatorLayer()
 
 describe("TokenEngine", () => {
   it.scoped("1,000 concurrent get on a cold engine cause exactly one upstream fetch", () =>
@@ -150,8 +116,8 @@ describe("TokenEngine", () => {
       engineLayer({ secret: "wrong" }),
       Effect.gen(function*() {
         const tokens = yield* AccessToken
-        const first = yield* tokens.get(APP).pipe(Effect.either)
-        expect(Either.isLeft(first) && first.left._tag).toBe("InvalidAppSecret")
+        const first = yield* tokens.get(APP).pipe(Effect.flip)
+        expect(first._tag).toBe("InvalidAppSecret")
         // An hour of callers, 10 a second.
         for (let second = 0; second < 3_600; second += 10) {
           const results = yield* Effect.all(Array.from({ length: 100 }, () => Effect.either(tokens.get(APP))), {
@@ -172,9 +138,9 @@ describe("TokenEngine", () => {
       const emulator = yield* Emulator.WeChatEmulator
       yield* emulator.injectFault({ fault: Emulator.Fault.Malformed(), endpoints: ["token"] })
       const result = yield* withEngine(engineLayer(), Effect.flatMap(AccessToken, (tokens) => tokens.get(APP))).pipe(
-        Effect.either
+        Effect.flip
       )
-      expect(Either.isLeft(result) && result.left).toMatchObject({ _tag: "UpstreamUnavailable", reason: "malformed-body" })
+      expect(result).toMatchObject({ _tag: "UpstreamUnavailable", reason: "malformed-body" })
     }).pipe(Effect.provide(emulatorLayer)))
 
   it.scoped("an unknown app id is a typed error and reaches no upstream", () =>
@@ -182,8 +148,8 @@ describe("TokenEngine", () => {
       engineLayer(),
       Effect.gen(function*() {
         const tokens = yield* AccessToken
-        const result = yield* tokens.get("wx../../etc/passwd").pipe(Effect.either)
-        expect(Either.isLeft(result) && result.left._tag).toBe("UnknownApp")
+        const result = yield* tokens.get("wx../../etc/passwd").pipe(Effect.flip)
+        expect(result._tag).toBe("UnknownApp")
       })
     ).pipe(Effect.provide(emulatorLayer)))
 
@@ -237,8 +203,8 @@ describe("TokenEngine", () => {
         Effect.gen(function*() {
           const tokens = yield* AccessToken
           expect(yield* isValid((yield* tokens.get(APP)).value)).toBe(true)
-          const other = yield* tokens.get(OTHER).pipe(Effect.either)
-          expect(Either.isLeft(other) && other.left._tag).toBe("UpstreamUnavailable")
+          const other = yield* tokens.get(OTHER).pipe(Effect.flip)
+          expect(other._tag).toBe("UpstreamUnavailable")
         })
       )
     }).pipe(Effect.provide(emulatorLayer)))
@@ -309,17 +275,16 @@ describe("TokenEngine", () => {
             const windowSeconds = 4_200
             for (let second = 0; second < windowSeconds; second += 15) {
               const now = yield* TestClock.currentTimeMillis
-              const served = yield* Effect.either(tokens.get(APP))
               const [status] = yield* engine.status
               if (now + 5_000 < held.expiresAt) {
-                expect(served).toEqual(Either.right(held))
+                expect(yield* tokens.get(APP)).toEqual(held)
                 expect(status!.valid).toBe(true)
                 // Past the latest refresh point (7,200 − 150 s) the refresh has run and failed.
                 if (now > (7_200 - 150) * 1000) {
                   expect(Option.map(status!.lastError, (error) => error._tag)).toEqual(Option.some(failure.tag))
                 }
               } else {
-                expect(Either.isLeft(served) && served.left._tag).toBe(failure.tag)
+                expect((yield* Effect.flip(tokens.get(APP)))._tag).toBe(failure.tag)
                 expect(status!.valid).toBe(false)
               }
               yield* TestClock.adjust(Duration.seconds(15))
@@ -431,8 +396,8 @@ describe("TokenEngine", () => {
           expect(budget.usedToday).toBe(1)
           expect(budget.remainingToday).toBe(19)
           // Within 30 s another forced refresh is refused by the budget, not sent.
-          const again = yield* engine.refresh(APP, replaced.value).pipe(Effect.either)
-          expect(Either.isLeft(again) && again.left._tag).toBe("ForceRefreshBudgetExhausted")
+          const again = yield* engine.refresh(APP, replaced.value).pipe(Effect.flip)
+          expect(again._tag).toBe("ForceRefreshBudgetExhausted")
           expect((yield* emulator.stats).apps[APP]!.forceRefreshes).toBe(1)
         })
       ).pipe(Effect.provide(emulatorLayer)))

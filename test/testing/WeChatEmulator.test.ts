@@ -1,6 +1,6 @@
 import { HttpClient, HttpClientRequest } from "@effect/platform"
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, Either, Fiber, TestClock } from "effect"
+import { Duration, Effect, Fiber, TestClock } from "effect"
 import { TRUNCATED_BODY } from "../../src/testing/Fault.js"
 import * as Emulator from "../../src/testing/WeChatEmulator.js"
 
@@ -322,8 +322,8 @@ describe("WeChatEmulator: faults", () => {
       yield* controls.injectFault({ fault: Emulator.Fault.ConnectionRefused(), times: 1 })
       const client = yield* HttpClient.HttpClient
       const url = `http://wechat.test/cgi-bin/token?grant_type=client_credential&appid=${APP}&secret=${SECRET}`
-      const refused = yield* Effect.either(client.execute(HttpClientRequest.get(url)))
-      expect(Either.isLeft(refused) && refused.left._tag === "RequestError" && refused.left.reason).toBe("Transport")
+      const refused = yield* Effect.flip(client.execute(HttpClientRequest.get(url)))
+      expect(refused).toMatchObject({ _tag: "RequestError", reason: "Transport" })
       const ok = yield* client.execute(HttpClientRequest.get(url)).pipe(Effect.flatMap((response) => response.json))
       expect(ok).toMatchObject({ expires_in: 7200 })
     }).pipe(
