@@ -403,45 +403,71 @@ describe("TokenEngine", () => {
       ).pipe(Effect.provide(emulatorLayer)))
   })
 
+  // Another replica's classic fetch, stored with `generation`: the token it got.
+  const otherReplicaStores = (
+    emulator: Emulator.WeChatEmulatorShape,
+    memory: TokenStore.TokenStoreShape,
+    generation: number
+  ) =>
+    Effect.gen(function*() {
+      const answer = yield* emulator.handle({
+        method: "GET",
+        path: "/cgi-bin/token",
+        query: new URLSearchParams({ grant_type: "client_credential", appid: APP, secret: SECRET }),
+        body: ""
+      })
+      const value: string = answer._tag === "Respond" ? JSON.parse(answer.body).access_token : ""
+      const now = yield* TestClock.currentTimeMillis
+      yield* memory.set(
+        new TokenRecord({
+          appId: TokenConfig.app(APP, SECRET).appId,
+          kind: "access_token",
+          value,
+          mode: "classic",
+          fetchedAt: now,
+          expiresAt: now + 7_200_000,
+          refreshAt: now + 6_900_000,
+          generation
+        })
+      )
+      return value
+    })
+
   it.scoped("a token another replica stored just before this one got the lease is adopted, not fetched again", () =>
     Effect.gen(function*() {
       const emulator = yield* Emulator.WeChatEmulator
       const memory = Context.get(yield* Layer.build(TokenStore.layerMemory), TokenStore.TokenStore)
-      // The other replica fetches and stores while this one waits for the lease.
-      const otherReplica = Effect.gen(function*() {
-        const answer = yield* emulator.handle({
-          method: "GET",
-          path: "/cgi-bin/token",
-          query: new URLSearchParams({ grant_type: "client_credential", appid: APP, secret: SECRET }),
-          body: ""
-        })
-        const value: string = answer._tag === "Respond" ? JSON.parse(answer.body).access_token : ""
-        const now = yield* TestClock.currentTimeMillis
-        yield* memory.set(
-          new TokenRecord({
-            appId: TokenConfig.app(APP, SECRET).appId,
-            kind: "access_token",
-            value,
-            mode: "classic",
-            fetchedAt: now,
-            expiresAt: now + 7_200_000,
-            refreshAt: now + 6_900_000,
-            generation: 1
-          })
-        )
-        return value
-      })
       const stored = yield* Deferred.make<string>()
+      // The other replica fetches and stores while this one waits for the lease.
       const racing = Layer.succeed(TokenStore.TokenStore, {
         ...memory,
         lease: (key, leaseMillis) =>
           Effect.flatMap(Deferred.isDone(stored), (done) =>
-            done ? memory.lease(key, leaseMillis) : Effect.flatMap(otherReplica, (value) =>
+            done ? memory.lease(key, leaseMillis) : Effect.flatMap(otherReplicaStores(emulator, memory, 1), (value) =>
               Effect.zipRight(Deferred.succeed(stored, value), memory.lease(key, leaseMillis))))
       })
       const token = yield* withEngine(engineLayer({ store: racing }), Effect.flatMap(AccessToken, (tokens) => tokens.get(APP)))
       expect(token.value).toBe(yield* Deferred.await(stored))
       expect(yield* tokenFetches()).toBe(1)
+    }).pipe(Effect.provide(emulatorLayer)))
+
+  it.scoped("at its refresh point a replica adopts a newer token found in the store instead of fetching", () =>
+    Effect.gen(function*() {
+      const emulator = yield* Emulator.WeChatEmulator
+      const memory = Context.get(yield* Layer.build(TokenStore.layerMemory), TokenStore.TokenStore)
+      // The store tells nobody: as a file store, or a Redis message missed while disconnected.
+      yield* withEngine(
+        engineLayer({ store: Layer.succeed(TokenStore.TokenStore, memory) }),
+        Effect.gen(function*() {
+          const tokens = yield* AccessToken
+          yield* tokens.get(APP)
+          yield* TestClock.adjust(Duration.minutes(10))
+          const newer = yield* otherReplicaStores(emulator, memory, 2)
+          yield* TestClock.adjust(Duration.seconds(7_200 - 600 - 150))
+          expect((yield* tokens.get(APP)).value).toBe(newer)
+          expect(yield* tokenFetches()).toBe(2)
+        })
+      )
     }).pipe(Effect.provide(emulatorLayer)))
 
   it.scoped("a record from another replica older than the one held is ignored", () =>
