@@ -349,6 +349,23 @@ describe("TokenEngine", () => {
       })
     ).pipe(Effect.provide(Emulator.layer({ apps: [{ appId: APP, secret: SECRET }], tokenLifetime: Duration.seconds(120) }))))
 
+  it.scoped("a slow answer: the lifetime counts from the request, since WeChat may have started it then", () =>
+    Effect.gen(function*() {
+      const emulator = yield* Emulator.WeChatEmulator
+      yield* emulator.injectFault({ fault: Emulator.Fault.Slow(Duration.seconds(3)), endpoints: ["token"], times: 1 })
+      yield* withEngine(
+        engineLayer(),
+        Effect.gen(function*() {
+          const tokens = yield* AccessToken
+          const requestedAt = yield* TestClock.currentTimeMillis
+          const pending = yield* Effect.fork(tokens.get(APP))
+          yield* TestClock.adjust(Duration.seconds(3))
+          const token = yield* Fiber.join(pending)
+          expect(token.expiresAt).toBe(requestedAt + 7_200_000)
+        })
+      )
+    }).pipe(Effect.provide(emulatorLayer)))
+
   it.scoped("jitter spreads the refresh points of apps that start together (seeded Random)", () => {
     const apps = Array.from({ length: 20 }, (_, i) => `wx${i.toString(16).padStart(16, "0")}`)
     return withEngine(
