@@ -1,7 +1,7 @@
 /**
- * Typed failures of the WeChat API, classified by errcode as in
- * WeChat's global return codes (see `fromErrcode`). Every message says what a person can do about it and
- * never contains a secret.
+ * Typed failures of the WeChat API, classified by errcode as WeChat's global
+ * return codes describe them (see `fromErrcode`). Every message says what a
+ * person can do about it and never contains a secret.
  *
  * @since 0.1.0
  */
