@@ -19,7 +19,10 @@
  *     min(expiry, refreshAt).
  * - Same value back: an answer carrying the value already held never extends
  *   its expiry; the next attempt is planned at that real end.
- * - Handed out only while at least `MIN_REMAINING` (5 s) remains.
+ * - Handed out only while at least `MIN_REMAINING` (5 s) remains. Fetch now:
+ *   a caller (`usable`) when nothing usable is held; the schedule
+ *   (`scheduled`) also from `refreshAt` on; a compare-and-refresh
+ *   (`replacing`) also while the rejected value is still the held one.
  * - Failures, by class: `transient` retries with jittered backoff (1 s,
  *   doubling, at most a minute apart) and callers finding no usable
  *   credential fail fast for 1 s; `dead-credential` and `configuration` pause
@@ -30,7 +33,9 @@
  * @since 0.2.0
  */
 import { Duration, Either, Schedule, Schema } from "effect"
+import type { AccessTokenError } from "./AccessToken.js"
 import type { TokenRecord } from "./Token.js"
+import type { WeChatError } from "./WeChatError.js"
 
 /**
  * What issuing a new credential does to the one it replaces.
@@ -91,6 +96,49 @@ export const usableUntil = (record: Pick<TokenRecord, "mode" | "expiresAt" | "re
  */
 export const isUsable = (record: Pick<TokenRecord, "mode" | "expiresAt" | "refreshAt">, now: number): boolean =>
   now + Duration.toMillis(MIN_REMAINING) < usableUntil(record)
+
+/**
+ * What a caller asks of the engine: the one place that decides "fetch now".
+ * `replaces` names the value a compare-and-refresh caller saw rejected.
+ *
+ * @since 0.2.0
+ * @category fetch now
+ */
+export interface Demand {
+  readonly needsFetch: (record: TokenRecord | undefined, now: number) => boolean
+  readonly replaces?: string
+}
+
+const unusable = (record: TokenRecord | undefined, now: number): record is undefined =>
+  record === undefined || !isUsable(record, now)
+
+/**
+ * A caller: fetch only when nothing usable is held.
+ *
+ * @since 0.2.0
+ * @category fetch now
+ */
+export const usable: Demand = { needsFetch: unusable }
+
+/**
+ * The background schedule: also from the planned `refreshAt` on.
+ *
+ * @since 0.2.0
+ * @category fetch now
+ */
+export const scheduled: Demand = { needsFetch: (record, now) => unusable(record, now) || now >= record.refreshAt }
+
+/**
+ * Compare-and-refresh: also while `stale` is still the held value; without
+ * `stale`, always.
+ *
+ * @since 0.2.0
+ * @category fetch now
+ */
+export const replacing = (stale: string | undefined): Demand =>
+  stale === undefined
+    ? { needsFetch: () => true }
+    : { needsFetch: (record, now) => unusable(record, now) || record.value === stale, replaces: stale }
 
 /**
  * What the plan needs to know about one answer from the issuer.
@@ -188,6 +236,25 @@ export const reactions: Readonly<Record<FailureClass, Reaction>> = {
   "configuration": { retry: false, pause: Duration.minutes(5), cooldown: Duration.minutes(5) },
   "quota": { retry: false, pause: Duration.hours(1), cooldown: Duration.hours(1) },
   "store": { retry: false, pause: Duration.seconds(5), cooldown: Duration.seconds(5) }
+}
+
+/**
+ * The class of any failure: the engine's own errors by tag, WeChat's by the
+ * family's `classify`.
+ *
+ * @since 0.2.0
+ * @category failures
+ */
+export const failureClass = (error: AccessTokenError, classify: (error: WeChatError) => FailureClass): FailureClass => {
+  switch (error._tag) {
+    case "StoreError":
+      return "store"
+    case "UnknownApp":
+    case "ForceRefreshBudgetExhausted":
+      return "configuration"
+    default:
+      return classify(error)
+  }
 }
 
 /**

@@ -1,6 +1,11 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Either } from "effect"
+import { Duration, Either, Schema } from "effect"
+import type { AccessTokenError } from "../src/AccessToken.js"
+import { AppId } from "../src/AppId.js"
 import * as RefreshPolicy from "../src/RefreshPolicy.js"
+import { TokenRecord } from "../src/Token.js"
+import { StoreError } from "../src/TokenStore.js"
+import { ForceRefreshBudgetExhausted, UnknownApp, WeChatApiError } from "../src/WeChatError.js"
 
 const SECOND = 1_000
 const MINUTE = 60 * SECOND
@@ -100,6 +105,53 @@ describe("RefreshPolicy", () => {
         const planned = RefreshPolicy.plan({ ...base, draw: 0, ...input })
         expect({ expiresIn: (planned.expiresAt - T0) / SECOND, refreshIn: (planned.refreshAt - T0) / SECOND })
           .toEqual({ expiresIn, refreshIn })
+      })
+    }
+  })
+
+  describe("fetch now? per demand", () => {
+    const record = new TokenRecord({
+      appId: Schema.decodeSync(AppId)("wx0123456789abcdef"),
+      kind: "access_token",
+      value: "HELD",
+      mode: "classic",
+      fetchedAt: T0,
+      expiresAt: T0 + 7_200 * SECOND,
+      refreshAt: T0 + 6_900 * SECOND,
+      generation: 1
+    })
+    const early = T0 + 60 * SECOND
+    const due = T0 + 6_950 * SECOND
+    const dying = T0 + 7_196 * SECOND
+    const cases: ReadonlyArray<readonly [string, RefreshPolicy.Demand, TokenRecord | undefined, number, boolean]> = [
+      ["usable: nothing held", RefreshPolicy.usable, undefined, early, true],
+      ["usable: held and usable", RefreshPolicy.usable, record, early, false],
+      ["usable: past refreshAt, still usable", RefreshPolicy.usable, record, due, false],
+      ["usable: in its last 5 s", RefreshPolicy.usable, record, dying, true],
+      ["scheduled: before refreshAt", RefreshPolicy.scheduled, record, early, false],
+      ["scheduled: from refreshAt on", RefreshPolicy.scheduled, record, due, true],
+      ["replacing the held value", RefreshPolicy.replacing("HELD"), record, early, true],
+      ["replacing a value already replaced", RefreshPolicy.replacing("OLDER"), record, early, false],
+      ["replacing without a value: always", RefreshPolicy.replacing(undefined), record, early, true]
+    ]
+    for (const [what, demand, held, now, fetch] of cases) {
+      it(`${what} → ${fetch ? "fetch" : "serve the held value"}`, () => {
+        expect(demand.needsFetch(held, now)).toBe(fetch)
+      })
+    }
+  })
+
+  describe("failureClass: the engine's own errors by tag, WeChat's by the family", () => {
+    const family = (): RefreshPolicy.FailureClass => "quota"
+    const cases: ReadonlyArray<readonly [AccessTokenError, RefreshPolicy.FailureClass]> = [
+      [new StoreError({ operation: "lease", detail: "down" }), "store"],
+      [new UnknownApp({ appId: "wx" }), "configuration"],
+      [new ForceRefreshBudgetExhausted({ appId: "wx", nextAllowedAt: 0 }), "configuration"],
+      [new WeChatApiError({ errcode: 45009, errmsg: "" }), "quota"]
+    ]
+    for (const [error, failure] of cases) {
+      it(`${error._tag} → ${failure}`, () => {
+        expect(RefreshPolicy.failureClass(error, family)).toBe(failure)
       })
     }
   })
