@@ -487,6 +487,31 @@ describe("TokenEngine", () => {
       )
     }).pipe(Effect.provide(emulatorLayer)))
 
+  it.scoped("while another replica holds the lease, a compare-and-refresh waits for a newer token, not the one it reported", () =>
+    Effect.gen(function*() {
+      const memory = Context.get(yield* Layer.build(TokenStore.layerMemory), TokenStore.TokenStore)
+      let heldElsewhere = 0
+      const contended = Layer.succeed(TokenStore.TokenStore, {
+        ...memory,
+        lease: (key, leaseMillis) =>
+          Effect.suspend(() => heldElsewhere-- > 0 ? Effect.succeed(false) : memory.lease(key, leaseMillis))
+      })
+      yield* withEngine(
+        engineLayer({ store: contended }),
+        Effect.gen(function*() {
+          const tokens = yield* AccessToken
+          const rejected = yield* tokens.get(APP)
+          // The other replica holds the lease for three polls, then lets go without storing anything.
+          heldElsewhere = 3
+          const pending = yield* Effect.fork(tokens.refresh(APP, rejected.value))
+          for (let poll = 0; poll < 4; poll++) yield* TestClock.adjust(Duration.millis(100))
+          const fresh = yield* Fiber.join(pending)
+          expect(fresh.value).not.toBe(rejected.value)
+          expect(yield* tokenFetches()).toBe(2)
+        })
+      )
+    }).pipe(Effect.provide(emulatorLayer)))
+
   it.scoped("a record from another replica older than the one held is ignored", () =>
     Effect.gen(function*() {
       const memory = Context.get(yield* Layer.build(TokenStore.layerMemory), TokenStore.TokenStore)
