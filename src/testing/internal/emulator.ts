@@ -91,13 +91,17 @@ const json = (body: unknown, status = 200): EmulatorResponse => ({
   body: JSON.stringify(body)
 })
 
+const hex8 = (n: number) => (n >>> 0).toString(16).padStart(8, "0")
+
 // WeChat ends every errmsg with a request id (three groups of 8 hex digits),
 // which `openapi/rid/get` explains: `invalid appid rid: 6746b0c2-6f1a2b3c-0a1b2c3d`.
-let requestIds = 0
-const hex8 = (n: number) => (n >>> 0).toString(16).padStart(8, "0")
-const error = (errcode: number, errmsg: string): EmulatorResponse => {
-  requestIds++
-  return json({ errcode, errmsg: `${errmsg} rid: ${hex8(0x6746b0c2 + requestIds)}-${hex8(Math.imul(requestIds, 0x9e3779b1))}-${hex8(errcode)}` })
+// Counted per emulator, so every run of a test sees the same ids.
+const errorAnswers = () => {
+  let answered = 0
+  return (errcode: number, errmsg: string): EmulatorResponse => {
+    answered++
+    return json({ errcode, errmsg: `${errmsg} rid: ${hex8(0x6746b0c2 + answered)}-${hex8(Math.imul(answered, 0x9e3779b1))}-${hex8(errcode)}` })
+  }
 }
 
 const notFound: EmulatorResponse = { _tag: "Respond", status: 404, contentType: "text/plain", body: "404 page not found" }
@@ -117,7 +121,10 @@ const endpointOf = (path: string): Endpoint | undefined => {
   }
 }
 
-const faultResponse = (fault: Fault): Effect.Effect<EmulatorResponse | undefined> => {
+const faultResponse = (
+  fault: Fault,
+  error: (errcode: number, errmsg: string) => EmulatorResponse
+): Effect.Effect<EmulatorResponse | undefined> => {
   switch (fault._tag) {
     case "Busy":
       return Effect.succeed(error(-1, "system error"))
@@ -154,6 +161,7 @@ export const make = (options: EmulatorOptions = {}): Effect.Effect<WeChatEmulato
     const tokenLifetime = Duration.toMillis(options.tokenLifetime ?? Duration.seconds(7200))
     const ticketLifetime = Duration.toMillis(options.ticketLifetime ?? Duration.seconds(7200))
     const ticketRenewal = options.ticketRenewal ?? "same-while-valid"
+    const error = errorAnswers()
     let callerIp = options.callerIp ?? "127.0.0.1"
     const apps = new Map<string, AppState>()
     const tokens = new Map<string, Issued>()
@@ -425,7 +433,7 @@ export const make = (options: EmulatorOptions = {}): Effect.Effect<WeChatEmulato
           count(endpoint, appId, request.body)
           return takeFault(endpoint, appId)
         })
-        const injected = fault === undefined ? undefined : yield* faultResponse(fault)
+        const injected = fault === undefined ? undefined : yield* faultResponse(fault, error)
         if (injected !== undefined) return injected
         // Drawn before the state is touched, so the update below is one atomic step.
         const value = yield* Opaque.draw
