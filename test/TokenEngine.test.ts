@@ -512,6 +512,35 @@ describe("TokenEngine", () => {
       )
     }).pipe(Effect.provide(emulatorLayer)))
 
+  for (const mode of ["stable", "classic"] as const) {
+    it.scoped(`store down at the refresh point, ${mode}: ${mode === "stable" ? "refreshes locally on time" : "waits while the token stays usable"}`, () =>
+      Effect.gen(function*() {
+        const memory = Context.get(yield* Layer.build(TokenStore.layerMemory), TokenStore.TokenStore)
+        let down = false
+        const flaky = Layer.succeed(TokenStore.TokenStore, {
+          ...memory,
+          lease: (key, leaseMillis) =>
+            Effect.suspend(() =>
+              down ? Effect.fail(new TokenStore.StoreError({ operation: "lease", detail: "connection refused" })) : memory.lease(key, leaseMillis)
+            )
+        })
+        yield* withEngine(
+          engineLayer({ mode, store: flaky }),
+          Effect.gen(function*() {
+            const tokens = yield* AccessToken
+            const first = yield* tokens.get(APP)
+            down = true
+            // Just past the latest refresh point (7,200 − 150 s), long before the token's last seconds.
+            yield* TestClock.adjust(Duration.seconds(7_060))
+            // Stable: WeChat hands every replica the same token, so refreshing alone is safe.
+            // Classic: a local fetch would kill the other replicas' tokens while this one is still good.
+            expect(yield* tokenFetches()).toBe(mode === "stable" ? 2 : 1)
+            expect((yield* tokens.get(APP)).value === first.value).toBe(mode === "classic")
+          })
+        )
+      }).pipe(Effect.provide(emulatorLayer)))
+  }
+
   it.scoped("a record from another replica older than the one held is ignored", () =>
     Effect.gen(function*() {
       const memory = Context.get(yield* Layer.build(TokenStore.layerMemory), TokenStore.TokenStore)
