@@ -7,23 +7,42 @@
  */
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
-import { Context, Duration, Effect, Layer, Metric, Redacted, Schema } from "effect"
+import { type Config, type ConfigError, Context, Duration, Effect, Layer, Metric, Redacted, Schema } from "effect"
 import type { AppId } from "./AppId.js"
+import type { Issued } from "./CredentialFamily.js"
 import type { TokenMode } from "./Token.js"
 import type { AppCredentials } from "./TokenConfig.js"
-import { TokenConfig } from "./TokenConfig.js"
 import * as TokenMetrics from "./TokenMetrics.js"
 import { type CallSite, fromErrcode, UpstreamUnavailable, type WeChatError } from "./WeChatError.js"
 
+export type {
+  /**
+   * A token or ticket as WeChat issued it.
+   *
+   * @since 0.1.0
+   */
+  Issued
+} from "./CredentialFamily.js"
+
 /**
- * A token or ticket as WeChat issued it.
+ * Where WeChat is and how long a call may take: all the service needs (no
+ * app, no secret: those come with each call).
  *
- * @since 0.1.0
+ * @since 0.2.0
  */
-export interface Issued {
-  readonly value: string
-  readonly expiresInSeconds: number
+export interface Options {
+  /** Default `https://api.weixin.qq.com`; the emulator's URL in tests. A trailing `/` is ignored. */
+  readonly baseUrl?: string
+  /** Each upstream call gives up after this long; default 10 s. */
+  readonly timeout?: Duration.DurationInput
 }
+
+/**
+ * The defaults of `Options`.
+ *
+ * @since 0.2.0
+ */
+export const defaults = { baseUrl: "https://api.weixin.qq.com", timeout: Duration.seconds(10) } as const
 
 /**
  * @since 0.1.0
@@ -107,85 +126,88 @@ const decodeToken = decodeBody(TokenBody)
 const decodeTicket = decodeBody(TicketBody)
 
 /**
- * Builds the service from an `HttpClient` and the configured base URL and timeout.
+ * Builds the service over the `HttpClient` in context.
  *
  * @since 0.1.0
+ * @category constructors
  */
-export const make = Effect.gen(function*() {
-  const config = yield* TokenConfig
-  // Token requests carry the secret in the query string: keep them out of
-  // tracing spans, whose `url.full` attribute would record it.
-  const client = (yield* HttpClient.HttpClient).pipe(HttpClient.withTracerDisabledWhen(() => true))
-  const url = (path: string) => `${config.apiBaseUrl}${path}`
+export const make = (options: Options = {}): Effect.Effect<WeChatApiShape, never, HttpClient.HttpClient> =>
+  Effect.gen(function*() {
+    const baseUrl = (options.baseUrl ?? defaults.baseUrl).replace(/\/+$/, "")
+    const timeout = Duration.decode(options.timeout ?? defaults.timeout)
+    // Token requests carry the secret in the query string: keep them out of
+    // tracing spans, whose `url.full` attribute would record it.
+    const client = (yield* HttpClient.HttpClient).pipe(HttpClient.withTracerDisabledWhen(() => true))
+    const url = (path: string) => `${baseUrl}${path}`
 
-  const send = (endpoint: string, request: HttpClientRequest.HttpClientRequest): Effect.Effect<unknown, UpstreamUnavailable> =>
-    client.execute(request).pipe(
-      Effect.mapError((error) =>
-        new UpstreamUnavailable({
-          reason: "network",
-          // `reason` and `description` never hold the query string (the secret).
-          detail: `${endpoint}: ${error.reason}${"description" in error && error.description ? ` (${error.description})` : ""}`
-        })
-      ),
-      Effect.flatMap((response) =>
-        response.status >= 200 && response.status < 300
-          ? response.json.pipe(
-            Effect.mapError(() => new UpstreamUnavailable({ reason: "malformed-body", detail: `${endpoint}: the body is not JSON` }))
-          )
-          : Effect.fail(new UpstreamUnavailable({ reason: "http-status", detail: `${endpoint}: HTTP ${response.status}` }))
-      ),
-      Effect.scoped,
-      Effect.timeoutFail({
-        duration: config.upstreamTimeout,
-        onTimeout: () =>
-          new UpstreamUnavailable({ reason: "timeout", detail: `${endpoint}: no answer within ${Duration.format(config.upstreamTimeout)}` })
-      }),
-      Metric.trackDuration(TokenMetrics.upstreamLatency.pipe(Metric.tagged("endpoint", endpoint)))
-    )
-
-  const fetchAccessToken: WeChatApiShape["fetchAccessToken"] = (app, mode, { forceRefresh }) => {
-    const context = { appId: app.appId, site: "token-endpoint" } as const
-    const request = mode === "classic"
-      ? HttpClientRequest.get(url("/cgi-bin/token")).pipe(
-        HttpClientRequest.setUrlParams({ grant_type: "client_credential", appid: app.appId, secret: Redacted.value(app.secret) })
+    const send = (endpoint: string, request: HttpClientRequest.HttpClientRequest): Effect.Effect<unknown, UpstreamUnavailable> =>
+      client.execute(request).pipe(
+        Effect.mapError((error) =>
+          new UpstreamUnavailable({
+            reason: "network",
+            // `reason` and `description` never hold the query string (the secret).
+            detail: `${endpoint}: ${error.reason}${"description" in error && error.description ? ` (${error.description})` : ""}`
+          })
+        ),
+        Effect.flatMap((response) =>
+          response.status >= 200 && response.status < 300
+            ? response.json.pipe(
+              Effect.mapError(() => new UpstreamUnavailable({ reason: "malformed-body", detail: `${endpoint}: the body is not JSON` }))
+            )
+            : Effect.fail(new UpstreamUnavailable({ reason: "http-status", detail: `${endpoint}: HTTP ${response.status}` }))
+        ),
+        Effect.scoped,
+        Effect.timeoutFail({
+          duration: timeout,
+          onTimeout: () =>
+            new UpstreamUnavailable({ reason: "timeout", detail: `${endpoint}: no answer within ${Duration.format(timeout)}` })
+        }),
+        Metric.trackDuration(TokenMetrics.upstreamLatency.pipe(Metric.tagged("endpoint", endpoint)))
       )
-      : HttpClientRequest.post(url("/cgi-bin/stable_token")).pipe(
-        HttpClientRequest.bodyUnsafeJson({
-          grant_type: "client_credential",
-          appid: app.appId,
-          secret: Redacted.value(app.secret),
-          force_refresh: forceRefresh
-        })
+
+    const fetchAccessToken: WeChatApiShape["fetchAccessToken"] = (app, mode, { forceRefresh }) => {
+      const context = { appId: app.appId, site: "token-endpoint" } as const
+      const request = mode === "classic"
+        ? HttpClientRequest.get(url("/cgi-bin/token")).pipe(
+          HttpClientRequest.setUrlParams({ grant_type: "client_credential", appid: app.appId, secret: Redacted.value(app.secret) })
+        )
+        : HttpClientRequest.post(url("/cgi-bin/stable_token")).pipe(
+          HttpClientRequest.bodyUnsafeJson({
+            grant_type: "client_credential",
+            appid: app.appId,
+            secret: Redacted.value(app.secret),
+            force_refresh: forceRefresh
+          })
+        )
+      return send(mode === "classic" ? "token" : "stable_token", request).pipe(
+        Effect.flatMap((body) => decodeToken(body, context)),
+        Effect.map((body) => ({ value: body.access_token, expiresInSeconds: body.expires_in }))
       )
-    return send(mode === "classic" ? "token" : "stable_token", request).pipe(
-      Effect.flatMap((body) => decodeToken(body, context)),
-      Effect.map((body) => ({ value: body.access_token, expiresInSeconds: body.expires_in }))
-    )
-  }
+    }
 
-  const fetchTicket: WeChatApiShape["fetchTicket"] = (appId, accessToken, type) =>
-    send(
-      "getticket",
-      HttpClientRequest.get(url("/cgi-bin/ticket/getticket")).pipe(
-        HttpClientRequest.setUrlParams({ access_token: accessToken, type })
+    const fetchTicket: WeChatApiShape["fetchTicket"] = (appId, accessToken, type) =>
+      send(
+        "getticket",
+        HttpClientRequest.get(url("/cgi-bin/ticket/getticket")).pipe(
+          HttpClientRequest.setUrlParams({ access_token: accessToken, type })
+        )
+      ).pipe(
+        Effect.flatMap((body) => decodeTicket(body, { appId, site: "api-call" })),
+        Effect.map((body) => ({ value: body.ticket, expiresInSeconds: body.expires_in }))
       )
-    ).pipe(
-      Effect.flatMap((body) => decodeTicket(body, { appId, site: "api-call" })),
-      Effect.map((body) => ({ value: body.ticket, expiresInSeconds: body.expires_in }))
-    )
 
-  const call: WeChatApiShape["call"] = (appId, accessToken, request, success) => {
-    const decode = decodeBody(success)
-    const base = request.method === "GET" ? HttpClientRequest.get(url(request.path)) : HttpClientRequest.post(url(request.path))
-    const withBody = request.body === undefined ? base : HttpClientRequest.bodyUnsafeJson(base, request.body)
-    return send(
-      request.path,
-      HttpClientRequest.setUrlParams(withBody, { ...request.query, access_token: accessToken })
-    ).pipe(Effect.flatMap((body) => decode(body, { appId, site: "api-call" })))
-  }
+    const call: WeChatApiShape["call"] = (appId, accessToken, request, success) => {
+      const decode = decodeBody(success)
+      const base = request.method === "GET" ? HttpClientRequest.get(url(request.path)) : HttpClientRequest.post(url(request.path))
+      const withBody = request.body === undefined ? base : HttpClientRequest.bodyUnsafeJson(base, request.body)
+      return send(
+        request.path,
+        HttpClientRequest.setUrlParams(withBody, { ...request.query, access_token: accessToken })
+      ).pipe(Effect.flatMap((body) => decode(body, { appId, site: "api-call" })))
+    }
 
-  return WeChatApi.of({ fetchAccessToken, fetchTicket, call })
-})
+    return WeChatApi.of({ fetchAccessToken, fetchTicket, call })
+  })
 
 /**
  * The service over the `HttpClient` in context.
@@ -193,4 +215,17 @@ export const make = Effect.gen(function*() {
  * @since 0.1.0
  * @category layers
  */
-export const layer: Layer.Layer<WeChatApi, never, TokenConfig | HttpClient.HttpClient> = Layer.effect(WeChatApi, make)
+export const layer = (options: Options = {}): Layer.Layer<WeChatApi, never, HttpClient.HttpClient> =>
+  Layer.effect(WeChatApi, make(options))
+
+/**
+ * The service with its options read from `Config`, e.g.
+ * `Config.all({ baseUrl: Config.string("WECHAT_API_BASE_URL") })`.
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layerConfig = (
+  config: Config.Config<Options>
+): Layer.Layer<WeChatApi, ConfigError.ConfigError, HttpClient.HttpClient> =>
+  Layer.effect(WeChatApi, Effect.flatMap(config, make))

@@ -8,10 +8,9 @@
  * @since 0.1.0
  */
 import type * as HttpClient from "@effect/platform/HttpClient"
-import { Context, Duration, Effect, Layer, type Schema } from "effect"
+import { Context, Effect, Layer, type Schema } from "effect"
 import { AccessToken, type AccessTokenError } from "./AccessToken.js"
 import type { AppId } from "./AppId.js"
-import { defaults, TokenConfig } from "./TokenConfig.js"
 import * as WeChatApi from "./WeChatApi.js"
 import type { WeChatError } from "./WeChatError.js"
 
@@ -44,14 +43,11 @@ export interface WeChatClientShape {
 export class WeChatClient extends Context.Tag("effect-wechat-token/WeChatClient")<WeChatClient, WeChatClientShape>() {}
 
 /**
+ * Where WeChat is and how long a call may take (`WeChatApi.Options`).
+ *
  * @since 0.1.0
  */
-export interface ClientOptions {
-  /** Default `https://api.weixin.qq.com`; the emulator's URL in tests. */
-  readonly baseUrl?: string
-  /** Each upstream call gives up after this long; default 10 s. */
-  readonly timeout?: Duration.DurationInput
-}
+export type ClientOptions = WeChatApi.Options
 
 /**
  * Builds the client from `AccessToken` and an `HttpClient`.
@@ -61,17 +57,7 @@ export interface ClientOptions {
 export const make = (options: ClientOptions = {}): Effect.Effect<WeChatClientShape, never, AccessToken | HttpClient.HttpClient> =>
   Effect.gen(function*() {
     const tokens = yield* AccessToken
-    // The request and body decoding of `WeChatApi` is reused as is. It reads
-    // only the base URL and the timeout from the configuration; no app and no
-    // secret is involved in an API call.
-    const api = yield* WeChatApi.make.pipe(
-      Effect.provideService(TokenConfig, {
-        ...defaults,
-        apps: [],
-        apiBaseUrl: (options.baseUrl ?? defaults.apiBaseUrl).replace(/\/+$/, ""),
-        upstreamTimeout: options.timeout === undefined ? defaults.upstreamTimeout : Duration.decode(options.timeout)
-      })
-    )
+    const api = yield* WeChatApi.make(options)
 
     const call: WeChatClientShape["call"] = (appId, request, success) =>
       Effect.gen(function*() {

@@ -1,7 +1,7 @@
 /**
- * Typed failures of the WeChat API, classified by errcode as in
- * `shared/wechat-api.md`. Every message says what a person can do about it and
- * never contains a secret.
+ * Typed failures of the WeChat API, classified by errcode as WeChat's global
+ * return codes describe them (see `fromErrcode`). Every message says what a
+ * person can do about it and never contains a secret.
  *
  * @since 0.1.0
  */
@@ -179,7 +179,7 @@ export class ForceRefreshBudgetExhausted extends Data.TaggedError("ForceRefreshB
 export type CallSite = "token-endpoint" | "api-call"
 
 /**
- * Classifies a non-zero errcode per the table in `shared/wechat-api.md`.
+ * Classifies a non-zero errcode as WeChat's global return-code table describes it.
  *
  * @since 0.1.0
  */

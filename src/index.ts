@@ -5,6 +5,9 @@
  */
 export * as AppId from "./AppId.js"
 export { AccessToken, type AccessTokenError, type AccessTokenShape, type Credential, failureCause } from "./AccessToken.js"
+export * as CredentialFamily from "./CredentialFamily.js"
+export * as OfficialAccount from "./families/OfficialAccount.js"
+export * as RefreshPolicy from "./RefreshPolicy.js"
 export * as Token from "./Token.js"
 export * as TokenConfig from "./TokenConfig.js"
 export * as TokenEngine from "./TokenEngine.js"

@@ -2,11 +2,10 @@ import { createHash } from "node:crypto"
 import { describe, expect, it } from "@effect/vitest"
 import { Clock, Duration, Effect, Either, Random, Schema, TestClock } from "effect"
 import * as JsSdk from "../src/JsSdk.js"
-import * as TokenConfig from "../src/TokenConfig.js"
 import { TokenEngine } from "../src/TokenEngine.js"
-import * as TokenLayer from "../src/TokenLayer.js"
-import * as TokenStore from "../src/TokenStore.js"
 import * as Emulator from "../src/testing/WeChatEmulator.js"
+import * as Harness from "./support/engine.js"
+import { APP } from "./support/engine.js"
 
 // The worked example of WeChat's JS-SDK documentation, appendix 1
 // (附录1-JS-SDK使用权限签名算法, https://developers.weixin.qq.com/doc/offiaccount/OA_Web_Apps/JS-SDK.html#62):
@@ -53,13 +52,10 @@ describe("JsSdk.pageUrl", () => {
       [" https://example.com/", "whitespace"]
     ]
     for (const [url, reason] of cases) {
-      const result = JsSdk.pageUrl(url)
-      expect(Either.isLeft(result)).toBe(true)
-      if (Either.isLeft(result)) {
-        expect(result.left._tag).toBe("InvalidPageUrl")
-        expect(result.left.message).toContain(reason)
-        expect(result.left.message).toContain("location.href")
-      }
+      const refused = Either.getOrThrow(Either.flip(JsSdk.pageUrl(url)))
+      expect(refused._tag).toBe("InvalidPageUrl")
+      expect(refused.message).toContain(reason)
+      expect(refused.message).toContain("location.href")
       expect(Schema.is(JsSdk.JsSdkUrl)(url)).toBe(false)
     }
   })
@@ -78,16 +74,9 @@ describe("JsSdk.nonce", () => {
 })
 
 describe("JsSdk.config", () => {
-  const APP = "wx0123456789abcdef"
-  const SECRET = "emulated-secret"
-  const engineLayer = TokenLayer.make({
-    config: TokenConfig.layerWith({ apps: [TokenConfig.app(APP, SECRET)], mode: "classic", apiBaseUrl: "http://wechat.test" }),
-    store: TokenStore.layerMemory,
-    httpClient: Emulator.layerClient
-  })
   // The engine is built inside each test, so TestClock drives it.
   const withEngine = <A, E>(body: Effect.Effect<A, E, TokenEngine | Emulator.WeChatEmulator>) =>
-    body.pipe(Effect.provide(engineLayer), Effect.provide(Emulator.layer({ apps: [{ appId: APP, secret: SECRET }] })))
+    Harness.withEngine(Harness.engineLayer(), body).pipe(Effect.provide(Harness.emulatorLayer({ ticketRenewal: "new-per-call" })))
   const ticketCalls = Effect.flatMap(Emulator.WeChatEmulator, (emulator) => emulator.stats).pipe(
     Effect.map((stats) => stats.apps[APP]?.ticketCalls ?? 0)
   )
@@ -148,16 +137,16 @@ describe("JsSdk.config", () => {
   it.scoped("a bad URL fails with InvalidPageUrl before any upstream call", () =>
     withEngine(Effect.gen(function*() {
       for (const url of ["/relative/page", "", "ftp://example.com/", "https://exa mple.com/"]) {
-        const result = yield* Effect.either(JsSdk.config(APP, url))
-        expect(Either.isLeft(result) && result.left).toMatchObject({ _tag: "InvalidPageUrl", url })
+        const result = yield* Effect.flip(JsSdk.config(APP, url))
+        expect(result).toMatchObject({ _tag: "InvalidPageUrl", url })
       }
       expect(yield* ticketCalls).toBe(0)
     })))
 
   it.scoped("an app that is not configured fails with UnknownApp", () =>
     withEngine(Effect.gen(function*() {
-      const result = yield* Effect.either(JsSdk.config("wxffffffffffffffff", "https://example.com/"))
-      expect(Either.isLeft(result) && result.left).toMatchObject({ _tag: "UnknownApp", appId: "wxffffffffffffffff" })
+      const result = yield* Effect.flip(JsSdk.config("wxffffffffffffffff", "https://example.com/"))
+      expect(result).toMatchObject({ _tag: "UnknownApp", appId: "wxffffffffffffffff" })
       expect(yield* ticketCalls).toBe(0)
     })))
 })

@@ -1,38 +1,15 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, Either, Fiber, type Layer, TestClock } from "effect"
+import { Duration, Effect, Fiber, Option, TestClock } from "effect"
 import type { CredentialKind } from "../src/Token.js"
-import * as TokenConfig from "../src/TokenConfig.js"
 import { TokenEngine } from "../src/TokenEngine.js"
-import * as TokenLayer from "../src/TokenLayer.js"
-import * as TokenStore from "../src/TokenStore.js"
 import * as Emulator from "../src/testing/WeChatEmulator.js"
+import * as Harness from "./support/engine.js"
+import { APP, engineLayer, OTHER, registered, statsOf, withEngine } from "./support/engine.js"
 
 // The engine's jsapi and wx_card ticket cells, against the emulator under TestClock.
 
-const APP = "wx0123456789abcdef"
-const OTHER = "wxfedcba9876543210"
-const SECRET = "emulated-secret"
-
-const emulatorLayer = Emulator.layer({ apps: [{ appId: APP, secret: SECRET }, { appId: OTHER, secret: SECRET }] })
-
-const engineLayer = (apps: ReadonlyArray<string> = [APP]) =>
-  TokenLayer.make({
-    config: TokenConfig.layerWith({
-      apps: apps.map((appId) => TokenConfig.app(appId, SECRET)),
-      mode: "classic",
-      apiBaseUrl: "http://wechat.test"
-    }),
-    store: TokenStore.layerMemory,
-    httpClient: Emulator.layerClient
-  })
-
-// Built inside each test, so TestClock drives the engine's fibers.
-const withEngine = <A, E>(
-  layer: Layer.Layer<TokenEngine, never, Emulator.WeChatEmulator>,
-  body: Effect.Effect<A, E, TokenEngine | Emulator.WeChatEmulator>
-) => Effect.provide(body, layer)
-
-const statsOf = (appId: string = APP) => Effect.flatMap(Emulator.WeChatEmulator, (emulator) => emulator.appStats(appId))
+// A new ticket per getticket: every refresh is a replacement the engine must get right.
+const emulatorLayer = Harness.emulatorLayer({ ticketRenewal: "new-per-call" })
 
 // Lets other fibers run until `done` holds; fails the test if it never does.
 const waitFor = (done: Effect.Effect<boolean, never, Emulator.WeChatEmulator>) =>
@@ -128,7 +105,7 @@ describe("Tickets", () => {
 
       it.scoped("several apps are independent: one fetch each, and one app's failing getticket leaves the other alone", () =>
         withEngine(
-          engineLayer([APP, OTHER]),
+          engineLayer({ apps: [APP, OTHER] }),
           Effect.gen(function*() {
             const emulator = yield* Emulator.WeChatEmulator
             const engine = yield* TokenEngine
@@ -151,8 +128,8 @@ describe("Tickets", () => {
               yield* TestClock.adjust(Duration.minutes(5))
             }
             expect((yield* statsOf(APP)).ticketCalls).toBe(3)
-            const other = yield* Effect.either(engine.get(OTHER, kind))
-            expect(Either.isLeft(other) && other.left).toMatchObject({ _tag: "UpstreamUnavailable", reason: "busy" })
+            const other = yield* Effect.flip(engine.get(OTHER, kind))
+            expect(other).toMatchObject({ _tag: "UpstreamUnavailable", reason: "busy" })
           })
         ).pipe(Effect.provide(emulatorLayer)))
 
@@ -223,9 +200,9 @@ describe("Tickets", () => {
               times: 2
             })
             const before = yield* statsOf()
-            const result = yield* Effect.either(engine.get(APP, kind))
+            const result = yield* Effect.flip(engine.get(APP, kind))
             const after = yield* statsOf()
-            expect(Either.isLeft(result) && result.left).toMatchObject({ _tag: "InvalidCredential", errcode: 40001 })
+            expect(result).toMatchObject({ _tag: "InvalidCredential", errcode: 40001 })
             expect(after.ticketCalls - before.ticketCalls).toBe(2)
             expect(after.classicCalls - before.classicCalls).toBe(1)
           })
@@ -271,13 +248,71 @@ describe("Tickets", () => {
       })
     ).pipe(Effect.provide(emulatorLayer)))
 
+  describe("renewal semantics", () => {
+    for (const ticketRenewal of ["same-while-valid", "new-per-call"] as const) {
+      it.scoped(`${ticketRenewal}: over a simulated day, every ticket served stays valid until the expiry it was served with`, () =>
+        withEngine(
+          engineLayer(),
+          Effect.gen(function*() {
+            const emulator = yield* Emulator.WeChatEmulator
+            const engine = yield* TokenEngine
+            const served = new Map<string, number>()
+            for (let minute = 0; minute < 24 * 60; minute++) {
+              const ticket = yield* engine.get(APP, "jsapi_ticket")
+              served.set(ticket.value, Math.max(served.get(ticket.value) ?? 0, ticket.expiresAt))
+              const now = yield* TestClock.currentTimeMillis
+              for (const [value, expiresAt] of served) {
+                if (expiresAt > now) expect(yield* emulator.isValidTicket(value, "jsapi")).toBe(true)
+              }
+              yield* TestClock.adjust(Duration.minutes(1))
+            }
+            const calls = (yield* statsOf()).ticketCalls
+            if (ticketRenewal === "new-per-call") {
+              expect(served.size).toBe(Math.ceil(86_400 / (7_200 - 300)))
+              expect(calls).toBe(served.size)
+            } else {
+              // A new ticket only at each real end (every 7,200 s, the 24 h mark
+              // included); the refresh before each end got the held one back.
+              expect(served.size).toBe(12)
+              expect(calls).toBe(1 + 12 + 12)
+            }
+          })
+        ).pipe(Effect.provide(Emulator.layer({ apps: registered, ticketRenewal }))))
+    }
+
+    it.scoped("same-while-valid: the held ticket answered again keeps its expiry; the next attempt is its real end", () =>
+      withEngine(
+        engineLayer(),
+        Effect.gen(function*() {
+          const engine = yield* TokenEngine
+          const first = yield* engine.get(APP, "jsapi_ticket")
+          // Past every possible refresh point (7,200 − 150 s), before the end.
+          yield* TestClock.adjust(Duration.seconds(7_100))
+          expect((yield* statsOf()).ticketCalls).toBe(2)
+          expect(yield* engine.get(APP, "jsapi_ticket")).toEqual(first)
+          const status = (yield* engine.status).find((status) => status.kind === "jsapi_ticket")!
+          const record = Option.getOrThrow(status.record)
+          expect(record.value).toBe(first.value)
+          expect(record.expiresAt).toBe(first.expiresAt)
+          expect(record.refreshAt).toBe(first.expiresAt)
+          // At the real end WeChat issues a new ticket, and the engine is there.
+          yield* TestClock.adjust(Duration.seconds(100))
+          expect((yield* statsOf()).ticketCalls).toBe(3)
+          const next = yield* engine.get(APP, "jsapi_ticket")
+          expect(next.value).not.toBe(first.value)
+          expect(yield* Effect.flatMap(Emulator.WeChatEmulator, (emulator) => emulator.isValidTicket(next.value, "jsapi")))
+            .toBe(true)
+        })
+      ).pipe(Effect.provide(Emulator.layer({ apps: registered }))))
+  })
+
   it.scoped("an unknown app is a typed error and reaches no upstream", () =>
     withEngine(
       engineLayer(),
       Effect.gen(function*() {
         const engine = yield* TokenEngine
-        const result = yield* Effect.either(engine.get(OTHER, "jsapi_ticket"))
-        expect(Either.isLeft(result) && result.left._tag).toBe("UnknownApp")
+        const result = yield* Effect.flip(engine.get(OTHER, "jsapi_ticket"))
+        expect(result._tag).toBe("UnknownApp")
         expect((yield* statsOf(OTHER)).ticketCalls).toBe(0)
       })
     ).pipe(Effect.provide(emulatorLayer)))

@@ -1,6 +1,10 @@
+import type * as HttpClient from "@effect/platform/HttpClient"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Either, FastCheck, Schema } from "effect"
+import { Config, ConfigProvider, Duration, Effect, Either, FastCheck, Fiber, Layer, Schema, TestClock } from "effect"
+import * as TokenConfig from "../src/TokenConfig.js"
+import * as WeChatApi from "../src/WeChatApi.js"
 import { decodeBody } from "../src/WeChatApi.js"
+import * as Emulator from "../src/testing/WeChatEmulator.js"
 
 const Success = Schema.Struct({ access_token: Schema.String, expires_in: Schema.Number })
 const decode = decodeBody(Success)
@@ -37,4 +41,55 @@ describe("WeChatApi.decodeBody", () => {
         expect(ok).toBe(true)
       }
     }))
+})
+
+describe("WeChatApi layers: only a base URL and a timeout, no app configuration", () => {
+  const APP = "wx0123456789abcdef"
+  const SECRET = "emulated-secret"
+  const app = TokenConfig.app(APP, SECRET)
+  const withEmulator = <A, E, E2>(
+    api: Layer.Layer<WeChatApi.WeChatApi, E2, HttpClient.HttpClient>,
+    body: Effect.Effect<A, E, WeChatApi.WeChatApi | Emulator.WeChatEmulator>
+  ) =>
+    body.pipe(
+      Effect.provide(api.pipe(Layer.provide(Emulator.layerClient))),
+      Effect.provide(Emulator.layer({ apps: [{ appId: APP, secret: SECRET }] }))
+    )
+
+  it.scoped("layer({ baseUrl }) fetches from that base URL; a trailing slash is ignored", () =>
+    withEmulator(
+      WeChatApi.layer({ baseUrl: "http://wechat.test/" }),
+      Effect.gen(function*() {
+        const api = yield* WeChatApi.WeChatApi
+        const issued = yield* api.fetchAccessToken(app, "classic", { forceRefresh: false })
+        const emulator = yield* Emulator.WeChatEmulator
+        expect(yield* emulator.isValidToken(issued.value)).toBe(true)
+        expect(issued.expiresInSeconds).toBe(7200)
+      })
+    ))
+
+  it.scoped("layer({ timeout }) gives up on a slow answer with a typed timeout", () =>
+    withEmulator(
+      WeChatApi.layer({ baseUrl: "http://wechat.test", timeout: Duration.seconds(1) }),
+      Effect.gen(function*() {
+        const emulator = yield* Emulator.WeChatEmulator
+        yield* emulator.injectFault({ fault: Emulator.Fault.Slow(Duration.seconds(2)) })
+        const api = yield* WeChatApi.WeChatApi
+        const pending = yield* Effect.fork(Effect.flip(api.fetchAccessToken(app, "classic", { forceRefresh: false })))
+        yield* TestClock.adjust(Duration.seconds(1))
+        expect(yield* Fiber.join(pending)).toMatchObject({ _tag: "UpstreamUnavailable", reason: "timeout" })
+      })
+    ))
+
+  it.scoped("layerConfig reads its options from Config", () =>
+    withEmulator(
+      WeChatApi.layerConfig(Config.all({ baseUrl: Config.string("WECHAT_API_BASE_URL") })).pipe(
+        Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(new Map([["WECHAT_API_BASE_URL", "http://wechat.test"]]))))
+      ),
+      Effect.gen(function*() {
+        const api = yield* WeChatApi.WeChatApi
+        const issued = yield* api.fetchAccessToken(app, "stable", { forceRefresh: false })
+        expect(issued.value.length).toBeGreaterThan(0)
+      })
+    ))
 })

@@ -1,6 +1,6 @@
 import { FetchHttpClient, HttpClient, HttpServer, UrlParams } from "@effect/platform"
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Duration, Effect, Either, Fiber, Layer, Logger, LogLevel, Option, Redacted, Schema, TestClock } from "effect"
+import { Context, Duration, Effect, Fiber, Layer, Logger, LogLevel, Option, Redacted, Schema, TestClock } from "effect"
 import { AccessToken } from "../src/AccessToken.js"
 import * as RemoteTokenLayer from "../src/client/RemoteTokenLayer.js"
 import * as TokenServer from "../src/server/TokenServer.js"
@@ -112,10 +112,10 @@ describe("WeChatClient.call", () => {
       Effect.gen(function*() {
         const emulator = yield* Emulator.WeChatEmulator
         const client = yield* WeChatClient.WeChatClient
-        const result = yield* Effect.either(
+        const result = yield* Effect.flip(
           client.call(APP, getCallbackIp, Schema.Struct({ domain_list: Schema.Array(Schema.String) }))
         )
-        expect(Either.isLeft(result) && result.left).toMatchObject({ _tag: "UpstreamUnavailable", reason: "malformed-body" })
+        expect(result).toMatchObject({ _tag: "UpstreamUnavailable", reason: "malformed-body" })
         expect((yield* statsOf(emulator)).callbackIpCalls).toBe(1)
       })
     ))
@@ -178,9 +178,9 @@ describe("WeChatClient.call", () => {
           times: 2
         })
         const before = yield* statsOf(emulator)
-        const result = yield* Effect.either(callbackIps)
+        const result = yield* Effect.flip(callbackIps)
         const after = yield* statsOf(emulator)
-        expect(Either.isLeft(result) && result.left).toMatchObject({ _tag: "InvalidCredential", errcode: 40014 })
+        expect(result).toMatchObject({ _tag: "InvalidCredential", errcode: 40014 })
         expect(delta(before, after)).toMatchObject({ tokenFetches: 1, callbackIpCalls: 2 })
         expect(presented[2]).not.toBe(presented[1])
         // The token fetched for the replay is kept: the next call needs no fetch.
@@ -211,8 +211,8 @@ describe("WeChatClient.call", () => {
         for (const [fault, expected] of cases) {
           yield* emulator.injectFault({ fault, endpoints: ["getcallbackip"], times: 1 })
           const before = yield* statsOf(emulator)
-          const result = yield* Effect.either(callbackIps)
-          expect(Either.isLeft(result) && result.left).toMatchObject(expected)
+          const result = yield* Effect.flip(callbackIps)
+          expect(result).toMatchObject(expected)
           expect(delta(before, yield* statsOf(emulator))).toMatchObject({ tokenFetches: 0, callbackIpCalls: 1 })
         }
       })
@@ -222,8 +222,8 @@ describe("WeChatClient.call", () => {
     withClient((presented) =>
       Effect.gen(function*() {
         const client = yield* WeChatClient.WeChatClient
-        const result = yield* Effect.either(client.call("wxffffffffffffffff", getCallbackIp, CallbackIps))
-        expect(Either.isLeft(result) && result.left._tag).toBe("UnknownApp")
+        const result = yield* Effect.flip(client.call("wxffffffffffffffff", getCallbackIp, CallbackIps))
+        expect(result._tag).toBe("UnknownApp")
         expect(presented).toEqual([])
       })
     ))

@@ -5,7 +5,7 @@ const token = { appId: "wx0123456789abcdef", site: "token-endpoint" } as const
 const api = { appId: "wx0123456789abcdef", site: "api-call" } as const
 
 describe("WeChatError.fromErrcode", () => {
-  it("classifies the errcode table of shared/wechat-api.md", () => {
+  it("classifies WeChat's global return codes", () => {
     expect(WeChatError.fromErrcode(-1, "system error", api)._tag).toBe("UpstreamUnavailable")
     expect(WeChatError.fromErrcode(40001, "invalid credential", api)._tag).toBe("InvalidCredential")
     expect(WeChatError.fromErrcode(40014, "invalid access_token", api)._tag).toBe("InvalidCredential")

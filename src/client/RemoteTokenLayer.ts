@@ -9,8 +9,9 @@ import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
-import { Clock, Config, type ConfigError, Deferred, Duration, Effect, Layer, Option, Redacted, Schedule, Schema } from "effect"
+import { Clock, Config, type ConfigError, Duration, Effect, Layer, Option, type Redacted, Schedule, Schema } from "effect"
 import { AccessToken, type AccessTokenError, type Credential } from "../AccessToken.js"
+import * as SingleFlight from "../internal/singleFlight.js"
 import { UnknownApp, UpstreamUnavailable } from "../WeChatError.js"
 
 /**
@@ -57,7 +58,6 @@ const transportRetry = Schedule.exponential(Duration.millis(50)).pipe(
  */
 export const make = (options: Options) =>
   Effect.gen(function*() {
-    const scope = yield* Effect.scope
     const marginMillis = Duration.toMillis(options.expiryMargin ?? Duration.seconds(30))
     const timeout = Duration.decode(options.timeout ?? Duration.seconds(10))
     const client = (yield* HttpClient.HttpClient).pipe(
@@ -70,7 +70,9 @@ export const make = (options: Options) =>
       )
     )
     const cache = new Map<string, Credential>()
-    const inflight = new Map<string, Deferred.Deferred<Credential, AccessTokenError>>()
+    // One call per key at a time; the call runs in the layer's scope, so a
+    // caller that gives up does not cancel it for the others.
+    const flights = yield* SingleFlight.make<string, Credential, AccessTokenError>()
 
     const answer = (appId: string, response: HttpClientResponse.HttpClientResponse) =>
       Effect.gen(function*() {
@@ -112,24 +114,6 @@ export const make = (options: Options) =>
         })
       )
 
-    // One call per key at a time; the call runs in the layer's scope, so a
-    // caller that gives up does not cancel it for the others.
-    const singleFlight = (key: string, run: Effect.Effect<Credential, AccessTokenError>) =>
-      Effect.gen(function*() {
-        const mine = yield* Deferred.make<Credential, AccessTokenError>()
-        const running = inflight.get(key) ?? mine
-        if (running === mine) {
-          inflight.set(key, mine)
-          yield* run.pipe(
-            Effect.exit,
-            Effect.flatMap((exit) => Deferred.done(mine, exit)),
-            Effect.ensuring(Effect.sync(() => inflight.delete(key))),
-            Effect.forkIn(scope)
-          )
-        }
-        return yield* Deferred.await(running)
-      })
-
     const cached = (appId: string) =>
       Effect.map(Clock.currentTimeMillis, (now) => {
         const credential = cache.get(appId)
@@ -142,7 +126,7 @@ export const make = (options: Options) =>
       Effect.flatMap(cached(appId), (credential) =>
         credential !== undefined
           ? Effect.succeed(credential)
-          : singleFlight(`get ${appId}`, call(appId, HttpClientRequest.get(path(appId)))))
+          : flights.run(`get ${appId}`, call(appId, HttpClientRequest.get(path(appId)))))
 
     const refresh = (appId: string, staleToken?: string) =>
       Effect.flatMap(cached(appId), (credential) => {
@@ -154,7 +138,7 @@ export const make = (options: Options) =>
         // server then replaces it only if it is still current.
         const stale = staleToken ?? cache.get(appId)?.value
         if (stale === undefined) return get(appId)
-        return singleFlight(
+        return flights.run(
           `refresh ${appId} ${stale}`,
           call(appId, HttpClientRequest.post(`${path(appId)}/refresh`).pipe(HttpClientRequest.bodyUnsafeJson({ stale_token: stale })))
         )

@@ -1,7 +1,7 @@
 /**
  * A faithful WeChat emulator for tests: the token, stable-token, ticket and
  * callback-IP endpoints with WeChat's lifetimes, 5-minute overlap, quotas,
- * errcodes and injectable faults. All time comes from Effect `Clock` and all
+ * errcodes (each errmsg ending in a ` rid: …` request id) and injectable faults. All time comes from Effect `Clock` and all
  * randomness from Effect `Random`, so `TestClock` drives every expiry.
  *
  * Use it in-process (`layerClient`, no sockets) or over real HTTP (`serve`,
@@ -38,6 +38,13 @@ export interface EmulatorOptions {
   readonly tokenLifetime?: Duration.DurationInput
   /** Lifetime of jsapi and wx_card tickets; default 7,200 s. */
   readonly ticketLifetime?: Duration.DurationInput
+  /**
+   * What `getticket` answers while the app's ticket of that type is valid.
+   * `same-while-valid` (default, as WeChat does): that same ticket, labelled
+   * `expires_in` 7,200 again; a new one only once it has expired.
+   * `new-per-call`: a new ticket every call, the previous one cut to 5 minutes.
+   */
+  readonly ticketRenewal?: "same-while-valid" | "new-per-call"
   /** The egress IP WeChat sees for every request; default `127.0.0.1`. */
   readonly callerIp?: string
   readonly apps?: ReadonlyArray<AppRegistration>

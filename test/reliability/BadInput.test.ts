@@ -150,8 +150,7 @@ describe("BadInput", () => {
         expectTyped(yield* Effect.exit(api.fetchTicket(app.appId, "token", "jsapi")), text)
       }
     }).pipe(
-      Effect.provide(WeChatApi.layer.pipe(
-        Layer.provide(TokenConfig.layerWith({ apps: [TokenConfig.app(APP, SECRET)], apiBaseUrl: "http://wechat.test" })),
+      Effect.provide(WeChatApi.layer({ baseUrl: "http://wechat.test" }).pipe(
         Layer.provide(Emulator.layerClient),
         Layer.provideMerge(Emulator.layer({ apps: [{ appId: APP, secret: SECRET }] }))
       ))

@@ -1,6 +1,6 @@
 import { HttpClient, HttpClientRequest } from "@effect/platform"
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, Either, Fiber, TestClock } from "effect"
+import { Duration, Effect, Fiber, TestClock } from "effect"
 import { TRUNCATED_BODY } from "../../src/testing/Fault.js"
 import * as Emulator from "../../src/testing/WeChatEmulator.js"
 
@@ -206,6 +206,75 @@ describe("WeChatEmulator: tickets", () => {
     })))
 })
 
+describe("WeChatEmulator: ticket renewal", () => {
+  const getTicket = (token: string) => request("GET", "/cgi-bin/ticket/getticket", { access_token: token, type: "jsapi" })
+  const ticketOf = (answer: Answer) => String(answer.json?.["ticket"])
+
+  it.effect("same-while-valid (default): the same ticket, labelled 7,200 s again, until it expires", () =>
+    withEmulator(Effect.gen(function*() {
+      const controls = yield* emulator
+      const token = tokenOf(yield* classic())
+      const first = ticketOf(yield* getTicket(token))
+      yield* TestClock.adjust(Duration.seconds(7_000))
+      const again = yield* getTicket(token)
+      expect(ticketOf(again)).toBe(first)
+      expect(again.json?.["expires_in"]).toBe(7200)
+      // The label does not extend it: it still dies 7,200 s after it was issued.
+      yield* TestClock.adjust(Duration.seconds(200))
+      expect(yield* controls.isValidTicket(first, "jsapi")).toBe(false)
+      const renewed = ticketOf(yield* getTicket(tokenOf(yield* classic())))
+      expect(renewed).not.toBe(first)
+      expect(yield* controls.isValidTicket(renewed, "jsapi")).toBe(true)
+    })))
+
+  it.effect("new-per-call: a new ticket every call; the previous one lives five more minutes", () =>
+    withEmulator(
+      Effect.gen(function*() {
+        const controls = yield* emulator
+        const token = tokenOf(yield* classic())
+        const first = ticketOf(yield* getTicket(token))
+        yield* TestClock.adjust(Duration.seconds(60))
+        const second = ticketOf(yield* getTicket(token))
+        expect(second).not.toBe(first)
+        yield* TestClock.adjust(Duration.seconds(299))
+        expect(yield* controls.isValidTicket(first, "jsapi")).toBe(true)
+        yield* TestClock.adjust(Duration.seconds(1))
+        expect(yield* controls.isValidTicket(first, "jsapi")).toBe(false)
+        expect(yield* controls.isValidTicket(second, "jsapi")).toBe(true)
+      }),
+      { ticketRenewal: "new-per-call" }
+    ))
+})
+
+describe("WeChatEmulator: closer to WeChat", () => {
+  it.effect("GET /cgi-bin/stable_token answers 43002: the endpoint takes POST only", () =>
+    withEmulator(Effect.gen(function*() {
+      const answer = yield* request("GET", "/cgi-bin/stable_token", { grant_type: "client_credential", appid: APP, secret: SECRET })
+      expect(answer.status).toBe(200)
+      expect(errcode(answer)).toBe(43002)
+      expect(String(answer.json?.["errmsg"])).toMatch(/^require POST method rid: [0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{8}$/)
+    })))
+
+  it.effect("every errmsg ends in a request id, a different one per answer", () =>
+    withEmulator(Effect.gen(function*() {
+      const first = String((yield* classic("wrong")).json?.["errmsg"])
+      const second = String((yield* classic("wrong")).json?.["errmsg"])
+      expect(first).toMatch(/ rid: [0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{8}$/)
+      expect(second).toMatch(/ rid: [0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{8}$/)
+      expect(first).not.toBe(second)
+    })))
+
+  it.effect("getcallbackip counts against a daily quota: 10,000 calls, then 45009 until clear_quota", () =>
+    withEmulator(Effect.gen(function*() {
+      const controls = yield* emulator
+      const token = tokenOf(yield* classic())
+      for (let call = 0; call < 10_000; call++) expect(errcode(yield* callbackIp(token))).toBeUndefined()
+      expect(errcode(yield* callbackIp(token))).toBe(45009)
+      yield* controls.clearQuota(APP)
+      expect(errcode(yield* callbackIp(token))).toBeUndefined()
+    })))
+})
+
 describe("WeChatEmulator: faults", () => {
   it.effect("a rule with `times` answers that many matching requests, then WeChat is normal again", () =>
     withEmulator(Effect.gen(function*() {
@@ -253,8 +322,8 @@ describe("WeChatEmulator: faults", () => {
       yield* controls.injectFault({ fault: Emulator.Fault.ConnectionRefused(), times: 1 })
       const client = yield* HttpClient.HttpClient
       const url = `http://wechat.test/cgi-bin/token?grant_type=client_credential&appid=${APP}&secret=${SECRET}`
-      const refused = yield* Effect.either(client.execute(HttpClientRequest.get(url)))
-      expect(Either.isLeft(refused) && refused.left._tag === "RequestError" && refused.left.reason).toBe("Transport")
+      const refused = yield* Effect.flip(client.execute(HttpClientRequest.get(url)))
+      expect(refused).toMatchObject({ _tag: "RequestError", reason: "Transport" })
       const ok = yield* client.execute(HttpClientRequest.get(url)).pipe(Effect.flatMap((response) => response.json))
       expect(ok).toMatchObject({ expires_in: 7200 })
     }).pipe(

@@ -37,6 +37,7 @@ const STABLE_DAILY_QUOTA = 500_000
 const FORCE_REFRESH_DAILY = 20
 const FORCE_REFRESH_SPACING = 30 * SECOND
 const TICKET_DAILY_QUOTA = 100_000
+const CALLBACK_IP_DAILY_QUOTA = 10_000
 
 // WeChat's real callback-IP answer is a list of its egress ranges.
 const CALLBACK_IPS = ["101.226.103.0/25", "101.226.62.0/26", "180.163.15.0/24", "58.251.80.0/24"]
@@ -60,6 +61,7 @@ interface AppState {
   stableToday: number
   stableThisMinute: number
   ticketsToday: number
+  callbackIpToday: number
   forcedToday: number
   lastForcedAt: number | undefined
 }
@@ -89,8 +91,18 @@ const json = (body: unknown, status = 200): EmulatorResponse => ({
   body: JSON.stringify(body)
 })
 
-const error = (errcode: number, errmsg: string): EmulatorResponse =>
-  json({ errcode, errmsg: `${errmsg} rid: emulated` })
+const hex8 = (n: number) => (n >>> 0).toString(16).padStart(8, "0")
+
+// WeChat ends every errmsg with a request id (three groups of 8 hex digits),
+// which `openapi/rid/get` explains: `invalid appid rid: 6746b0c2-6f1a2b3c-0a1b2c3d`.
+// Counted per emulator, so every run of a test sees the same ids.
+const errorAnswers = () => {
+  let answered = 0
+  return (errcode: number, errmsg: string): EmulatorResponse => {
+    answered++
+    return json({ errcode, errmsg: `${errmsg} rid: ${hex8(0x6746b0c2 + answered)}-${hex8(Math.imul(answered, 0x9e3779b1))}-${hex8(errcode)}` })
+  }
+}
 
 const notFound: EmulatorResponse = { _tag: "Respond", status: 404, contentType: "text/plain", body: "404 page not found" }
 
@@ -109,7 +121,10 @@ const endpointOf = (path: string): Endpoint | undefined => {
   }
 }
 
-const faultResponse = (fault: Fault): Effect.Effect<EmulatorResponse | undefined> => {
+const faultResponse = (
+  fault: Fault,
+  error: (errcode: number, errmsg: string) => EmulatorResponse
+): Effect.Effect<EmulatorResponse | undefined> => {
   switch (fault._tag) {
     case "Busy":
       return Effect.succeed(error(-1, "system error"))
@@ -145,6 +160,8 @@ export const make = (options: EmulatorOptions = {}): Effect.Effect<WeChatEmulato
   Effect.sync(() => {
     const tokenLifetime = Duration.toMillis(options.tokenLifetime ?? Duration.seconds(7200))
     const ticketLifetime = Duration.toMillis(options.ticketLifetime ?? Duration.seconds(7200))
+    const ticketRenewal = options.ticketRenewal ?? "same-while-valid"
+    const error = errorAnswers()
     let callerIp = options.callerIp ?? "127.0.0.1"
     const apps = new Map<string, AppState>()
     const tokens = new Map<string, Issued>()
@@ -175,6 +192,7 @@ export const make = (options: EmulatorOptions = {}): Effect.Effect<WeChatEmulato
         stableToday: 0,
         stableThisMinute: 0,
         ticketsToday: 0,
+        callbackIpToday: 0,
         forcedToday: 0,
         lastForcedAt: undefined
       })
@@ -198,6 +216,7 @@ export const make = (options: EmulatorOptions = {}): Effect.Effect<WeChatEmulato
           app.classicToday = 0
           app.stableToday = 0
           app.ticketsToday = 0
+          app.callbackIpToday = 0
           app.forcedToday = 0
         }
       }
@@ -210,9 +229,8 @@ export const make = (options: EmulatorOptions = {}): Effect.Effect<WeChatEmulato
 
     const isAlive = (issued: Issued | undefined, now: number): boolean => issued !== undefined && now < issued.expiresAt
 
-    /** Shortens a replaced token's life to the overlap, never lengthens it. */
-    const cut = (value: string | undefined, now: number) => {
-      const issued = value === undefined ? undefined : tokens.get(value)
+    /** Shortens a replaced token's (or ticket's) life to the overlap, never lengthens it. */
+    const cut = (issued: Issued | undefined, now: number) => {
       if (issued !== undefined) issued.expiresAt = Math.min(issued.expiresAt, now + OVERLAP)
     }
 
@@ -250,7 +268,7 @@ export const make = (options: EmulatorOptions = {}): Effect.Effect<WeChatEmulato
       const { app: admitted, appId } = admission
       if (admitted.classicToday >= CLASSIC_DAILY_QUOTA) return error(45009, "reach max api daily quota limit")
       admitted.classicToday++
-      cut(admitted.classic, now)
+      cut(admitted.classic === undefined ? undefined : tokens.get(admitted.classic), now)
       admitted.classic = value
       return issue(appId, value, now)
     }
@@ -273,7 +291,7 @@ export const make = (options: EmulatorOptions = {}): Effect.Effect<WeChatEmulato
         }
         admitted.forcedToday++
         admitted.lastForcedAt = now
-        cut(admitted.stable, now)
+        cut(current, now)
       } else if (current !== undefined && current.expiresAt - now > STABLE_RENEWAL) {
         // The same token while it is not yet due for renewal, with what remains of its life.
         return json({ access_token: admitted.stable, expires_in: Math.floor((current.expiresAt - now) / SECOND) })
@@ -310,9 +328,25 @@ export const make = (options: EmulatorOptions = {}): Effect.Effect<WeChatEmulato
       if (app === undefined) return error(40013, "invalid appid")
       if (app.ticketsToday >= TICKET_DAILY_QUOTA) return error(45009, "reach max api daily quota limit")
       app.ticketsToday++
+      const expiresIn = Math.floor(ticketLifetime / SECOND)
+      const held = app.tickets[type]
+      const current = held === undefined ? undefined : tickets.get(held)
+      if (ticketRenewal === "same-while-valid" && isAlive(current, now)) {
+        // The ticket already issued, labelled with a full lifetime again.
+        return json({ errcode: 0, errmsg: "ok", ticket: held, expires_in: expiresIn })
+      }
+      cut(current, now)
       app.tickets[type] = value
       tickets.set(value, { appId, type, issuedAt: now, naturalExpiry: now + ticketLifetime, expiresAt: now + ticketLifetime })
-      return json({ errcode: 0, errmsg: "ok", ticket: value, expires_in: Math.floor(ticketLifetime / SECOND) })
+      return json({ errcode: 0, errmsg: "ok", ticket: value, expires_in: expiresIn })
+    }
+
+    const callbackIps = (appId: string): EmulatorResponse => {
+      const app = apps.get(appId)
+      if (app === undefined) return error(40013, "invalid appid")
+      if (app.callbackIpToday >= CALLBACK_IP_DAILY_QUOTA) return error(45009, "reach max api daily quota limit")
+      app.callbackIpToday++
+      return json({ ip_list: CALLBACK_IPS })
     }
 
     /** Who a request is attributed to, for stats and app-scoped fault rules. */
@@ -369,14 +403,16 @@ export const make = (options: EmulatorOptions = {}): Effect.Effect<WeChatEmulato
         case "token":
           return request.method === "GET" ? classicToken(request.query, value, now) : notFound
         case "stable_token":
-          return request.method === "POST" ? stableToken(parseJsonObject(request.body), value, now) : notFound
+          return request.method === "POST"
+            ? stableToken(parseJsonObject(request.body), value, now)
+            : error(43002, "require POST method")
         case "getticket":
         case "getcallbackip": {
           const owner = checkToken(request.query.get("access_token"), now)
           if (!("appId" in owner)) return owner
           return endpoint === "getticket"
             ? getTicket(owner.appId, request.query, value, now)
-            : json({ ip_list: CALLBACK_IPS })
+            : callbackIps(owner.appId)
         }
       }
     }
@@ -397,7 +433,7 @@ export const make = (options: EmulatorOptions = {}): Effect.Effect<WeChatEmulato
           count(endpoint, appId, request.body)
           return takeFault(endpoint, appId)
         })
-        const injected = fault === undefined ? undefined : yield* faultResponse(fault)
+        const injected = fault === undefined ? undefined : yield* faultResponse(fault, error)
         if (injected !== undefined) return injected
         // Drawn before the state is touched, so the update below is one atomic step.
         const value = yield* Opaque.draw
@@ -441,6 +477,7 @@ export const make = (options: EmulatorOptions = {}): Effect.Effect<WeChatEmulato
           app.stableToday = 0
           app.stableThisMinute = 0
           app.ticketsToday = 0
+          app.callbackIpToday = 0
         }),
       injectFault: (rule) =>
         Effect.sync(() => {

@@ -1,0 +1,356 @@
+/**
+ * The refresh policy on one screen: pure rules over numbers and records, kept
+ * apart from the engine that applies them (as golang/oauth2 keeps "is this
+ * token valid" apart from its cache, and aws-sdk-go-v2's `CredentialsCache`
+ * decides "fetch now" in one place).
+ *
+ * Policy at a glance
+ * - Plan: a credential issued for `lifetime` expires at request time +
+ *   lifetime (WeChat starts the clock when it issues). It is refreshed at
+ *   expiry − margin + jitter: margin = min(configured margin, the overlap
+ *   rule's cap, lifetime / 2); jitter ∈ [0, margin / 2] only ever moves the
+ *   refresh later, so a day costs ⌈86400 / (lifetime − margin)⌉ fetches.
+ * - Overlap rules (what a replacement does to the credential it replaces):
+ *   - `classic`: it dies 5 minutes after the next fetch, so it is usable until
+ *     min(expiry, refreshAt + 5 min).
+ *   - `stable`: the issuer renews it itself in its last 5 minutes, so the
+ *     margin is capped at 5 minutes; usable until expiry.
+ *   - `none`: it dies as soon as the next one is fetched: usable until
+ *     min(expiry, refreshAt).
+ * - Same value back: an answer carrying the value already held never extends
+ *   its expiry; the next attempt is planned at that real end.
+ * - Handed out only while at least `MIN_REMAINING` (5 s) remains. Fetch now:
+ *   a caller (`usable`) when nothing usable is held; the schedule
+ *   (`scheduled`) also from `refreshAt` on; a compare-and-refresh
+ *   (`replacing`) also while the rejected value is still the held one.
+ * - Failures, by class: `transient` retries with jittered backoff (1 s,
+ *   doubling, at most a minute apart) and callers finding no usable
+ *   credential fail fast for 1 s; `dead-credential` and `configuration` pause
+ *   5 minutes (callers fail fast as long); `quota` pauses an hour; `store` (a
+ *   classic refresh the store refused) pauses 5 s.
+ * - Forced refreshes (stable `force_refresh`): one budget of 20 a day, 30 s apart.
+ *
+ * @since 0.2.0
+ */
+import { Duration, Either, Schedule, Schema } from "effect"
+import type { AccessTokenError } from "./AccessToken.js"
+import type { TokenRecord } from "./Token.js"
+import type { WeChatError } from "./WeChatError.js"
+
+/**
+ * What issuing a new credential does to the one it replaces.
+ *
+ * @since 0.2.0
+ * @category overlap
+ */
+export const OverlapRule = Schema.Literal("classic", "stable", "none")
+
+/**
+ * @since 0.2.0
+ * @category overlap
+ */
+export type OverlapRule = typeof OverlapRule.Type
+
+/**
+ * How long a replaced `classic` credential lives on, and the `stable` renewal window.
+ *
+ * @since 0.1.0
+ * @category overlap
+ */
+export const OVERLAP = Duration.minutes(5)
+
+/**
+ * A credential is handed out only while it has at least this long to live,
+ * so a caller never receives one that dies in flight.
+ *
+ * @since 0.1.0
+ * @category validity
+ */
+export const MIN_REMAINING = Duration.seconds(5)
+
+/**
+ * The last moment a caller may use the record: never past the moment the
+ * issuer would kill it. In `classic` the next fetch (planned at `refreshAt`)
+ * kills it 5 minutes later, which can come before `expiresAt` when the
+ * margin is longer than the overlap.
+ *
+ * @since 0.1.0
+ * @category validity
+ */
+export const usableUntil = (record: Pick<TokenRecord, "mode" | "expiresAt" | "refreshAt">): number => {
+  switch (record.mode) {
+    case "classic":
+      return Math.min(record.expiresAt, record.refreshAt + Duration.toMillis(OVERLAP))
+    case "stable":
+      return record.expiresAt
+    case "none":
+      return Math.min(record.expiresAt, record.refreshAt)
+  }
+}
+
+/**
+ * True while the record may still be handed out at `now`.
+ *
+ * @since 0.1.0
+ * @category validity
+ */
+export const isUsable = (record: Pick<TokenRecord, "mode" | "expiresAt" | "refreshAt">, now: number): boolean =>
+  now + Duration.toMillis(MIN_REMAINING) < usableUntil(record)
+
+/**
+ * What a caller asks of the engine: the one place that decides "fetch now".
+ * `replaces` names the value a compare-and-refresh caller saw rejected.
+ *
+ * @since 0.2.0
+ * @category fetch now
+ */
+export interface Demand {
+  readonly needsFetch: (record: TokenRecord | undefined, now: number) => boolean
+  readonly replaces?: string
+}
+
+const unusable = (record: TokenRecord | undefined, now: number): record is undefined =>
+  record === undefined || !isUsable(record, now)
+
+/**
+ * A caller: fetch only when nothing usable is held.
+ *
+ * @since 0.2.0
+ * @category fetch now
+ */
+export const usable: Demand = { needsFetch: unusable }
+
+/**
+ * The background schedule: also from the planned `refreshAt` on.
+ *
+ * @since 0.2.0
+ * @category fetch now
+ */
+export const scheduled: Demand = { needsFetch: (record, now) => unusable(record, now) || now >= record.refreshAt }
+
+/**
+ * Compare-and-refresh: also while `stale` is still the held value; without
+ * `stale`, always.
+ *
+ * @since 0.2.0
+ * @category fetch now
+ */
+export const replacing = (stale: string | undefined): Demand =>
+  stale === undefined
+    ? { needsFetch: () => true }
+    : { needsFetch: (record, now) => unusable(record, now) || record.value === stale, replaces: stale }
+
+/**
+ * What the plan needs to know about one answer from the issuer.
+ *
+ * @since 0.2.0
+ * @category plan
+ */
+export interface PlanInput {
+  readonly overlap: OverlapRule
+  readonly marginMillis: number
+  /** When the request was sent: the issuer counts the lifetime from about then. */
+  readonly requestedAt: number
+  readonly value: string
+  readonly lifetimeMillis: number
+  /** The newest record held before the fetch, if any. */
+  readonly held?: Pick<TokenRecord, "value" | "expiresAt"> | undefined
+  /** A uniform draw in [0, 1) (Effect `Random.next`): where in the jitter range the refresh lands. */
+  readonly draw: number
+}
+
+/**
+ * The effective margin: the configured one, capped by the overlap rule (a
+ * `stable` credential is renewed by the issuer only in its last 5 minutes, so
+ * asking earlier only returns the same one) and by half the lifetime (so a
+ * short-lived credential cannot cause a refresh loop).
+ *
+ * @since 0.2.0
+ * @category plan
+ */
+export const marginMillis = (overlap: OverlapRule, configuredMillis: number, lifetimeMillis: number): number =>
+  Math.min(configuredMillis, overlap === "stable" ? Duration.toMillis(OVERLAP) : Infinity, lifetimeMillis / 2)
+
+/**
+ * When the answer expires and when to ask again.
+ *
+ * @since 0.2.0
+ * @category plan
+ */
+export const plan = (input: PlanInput): { readonly expiresAt: number; readonly refreshAt: number } => {
+  const held = input.held
+  // Some issuers answer the value they already issued while it is valid,
+  // labelled with a fresh lifetime: that label must not extend its life.
+  // Nothing newer exists before its real end, so that is the next attempt.
+  if (held !== undefined && held.value === input.value && held.expiresAt > input.requestedAt) {
+    const expiresAt = Math.min(held.expiresAt, input.requestedAt + input.lifetimeMillis)
+    return { expiresAt, refreshAt: expiresAt }
+  }
+  const expiresAt = input.requestedAt + input.lifetimeMillis
+  const margin = marginMillis(input.overlap, input.marginMillis, input.lifetimeMillis)
+  const jitter = Math.floor(input.draw * (Math.floor(margin / 2) + 1))
+  return { expiresAt, refreshAt: expiresAt - margin + jitter }
+}
+
+/**
+ * How the engine reacts to a failed fetch.
+ *
+ * - `transient`: busy, 5xx, timeout, malformed body, minute quota.
+ * - `dead-credential`: the credential a fetch depended on was rejected (after one compare-and-refresh).
+ * - `configuration`: wrong secret or app id, IP not whitelisted, admin confirmation, budget spent.
+ * - `quota`: the daily quota is spent.
+ * - `store`: the store was down and a `classic` refresh must not race other replicas.
+ *
+ * @since 0.2.0
+ * @category failures
+ */
+export type FailureClass = "transient" | "dead-credential" | "configuration" | "quota" | "store"
+
+/**
+ * @since 0.2.0
+ * @category failures
+ */
+export interface Reaction {
+  /** Retried at once with `transientBackoff`; otherwise the next attempt waits `pause`. */
+  readonly retry: boolean
+  readonly pause: Duration.Duration
+  /**
+   * Callers finding no usable credential fail fast with the same error this
+   * long instead of fetching again: without it, a wrong secret or a dead
+   * upstream would turn every request into an upstream call.
+   */
+  readonly cooldown: Duration.Duration
+}
+
+/**
+ * The reaction to each failure class. Configuration errors still retry
+ * slowly, so a fixed whitelist recovers without a restart; the daily quota
+ * only comes back after hours; a store that refused a refresh is asked again soon.
+ *
+ * @since 0.2.0
+ * @category failures
+ */
+export const reactions: Readonly<Record<FailureClass, Reaction>> = {
+  "transient": { retry: true, pause: Duration.minutes(5), cooldown: Duration.seconds(1) },
+  "dead-credential": { retry: false, pause: Duration.minutes(5), cooldown: Duration.minutes(5) },
+  "configuration": { retry: false, pause: Duration.minutes(5), cooldown: Duration.minutes(5) },
+  "quota": { retry: false, pause: Duration.hours(1), cooldown: Duration.hours(1) },
+  "store": { retry: false, pause: Duration.seconds(5), cooldown: Duration.seconds(5) }
+}
+
+/**
+ * The class of any failure: the engine's own errors by tag, WeChat's by the
+ * family's `classify`.
+ *
+ * @since 0.2.0
+ * @category failures
+ */
+export const failureClass = (error: AccessTokenError, classify: (error: WeChatError) => FailureClass): FailureClass => {
+  switch (error._tag) {
+    case "StoreError":
+      return "store"
+    case "UnknownApp":
+    case "ForceRefreshBudgetExhausted":
+      return "configuration"
+    default:
+      return classify(error)
+  }
+}
+
+/**
+ * Transient failures retry fast at first, then at most once a minute, with
+ * jitter so replicas do not stampede.
+ *
+ * @since 0.2.0
+ * @category failures
+ */
+export const transientBackoff = Schedule.exponential(Duration.seconds(1), 2).pipe(
+  Schedule.jittered,
+  Schedule.union(Schedule.spaced(Duration.minutes(1)))
+)
+
+/**
+ * A forced-refresh allowance: `perDay` per UTC day, `spacingMillis` apart.
+ *
+ * @since 0.2.0
+ * @category force refresh
+ */
+export interface ForceRefreshRule {
+  readonly perDay: number
+  readonly spacingMillis: number
+}
+
+/**
+ * Stable mode's `force_refresh`: WeChat grants 20 a day, 30 s apart.
+ *
+ * @since 0.2.0
+ * @category force refresh
+ */
+export const STABLE_FORCE_REFRESH: ForceRefreshRule = { perDay: 20, spacingMillis: 30_000 }
+
+/**
+ * What has been spent: on which day, how many, the last one when.
+ *
+ * @since 0.2.0
+ * @category force refresh
+ */
+export interface ForceRefreshSpent {
+  readonly day: number
+  readonly used: number
+  readonly lastAt: number
+}
+
+/**
+ * Nothing spent yet.
+ *
+ * @since 0.2.0
+ * @category force refresh
+ */
+export const nothingSpent: ForceRefreshSpent = { day: 0, used: 0, lastAt: -Infinity }
+
+/**
+ * The budget as `/v1` callers and operators see it.
+ *
+ * @since 0.1.0
+ * @category force refresh
+ */
+export interface ForceRefreshBudget {
+  readonly usedToday: number
+  readonly remainingToday: number
+  readonly nextAllowedAt: number
+}
+
+const DAY_MILLIS = 86_400_000
+
+/**
+ * The budget at `now`.
+ *
+ * @since 0.2.0
+ * @category force refresh
+ */
+export const budgetAt = (rule: ForceRefreshRule, spent: ForceRefreshSpent, now: number): ForceRefreshBudget => {
+  const day = Math.floor(now / DAY_MILLIS)
+  const usedToday = spent.day === day ? spent.used : 0
+  return {
+    usedToday,
+    remainingToday: rule.perDay - usedToday,
+    nextAllowedAt: usedToday >= rule.perDay ? (day + 1) * DAY_MILLIS : Math.max(now, spent.lastAt + rule.spacingMillis)
+  }
+}
+
+/**
+ * Spends one forced refresh at `now`: the new state, or when the next one is allowed.
+ *
+ * @since 0.2.0
+ * @category force refresh
+ */
+export const spend = (
+  rule: ForceRefreshRule,
+  spent: ForceRefreshSpent,
+  now: number
+): Either.Either<ForceRefreshSpent, number> => {
+  const budget = budgetAt(rule, spent, now)
+  return budget.nextAllowedAt > now
+    ? Either.left(budget.nextAllowedAt)
+    : Either.right({ day: Math.floor(now / DAY_MILLIS), used: budget.usedToday + 1, lastAt: now })
+}

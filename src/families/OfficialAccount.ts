@@ -1,0 +1,115 @@
+/**
+ * The official-account family (公众号): per configured app, the access token
+ * (classic or stable) and the jsapi and wx_card tickets issued on it.
+ *
+ * - `access_token`: fetched at start-up. Classic: every fetch issues a new
+ *   token and the previous one dies 5 minutes later. Stable: the same token
+ *   comes back while valid (WeChat renews it in its last 5 minutes), so
+ *   replacing a rejected one needs `force_refresh`, budgeted 20 a day, 30 s apart.
+ * - `jsapi_ticket`, `wx_card_ticket`: fetched on first use with the current
+ *   token. Planned like a classic token (a new ticket may cut the old one to
+ *   5 minutes), which is also safe when WeChat answers the same ticket while
+ *   it is valid. A getticket refused for a dead token replaces that token
+ *   (compare-and-refresh) and asks once more.
+ *
+ * @since 0.2.0
+ */
+import { Effect } from "effect"
+import * as CredentialFamily from "../CredentialFamily.js"
+import { type FailureClass, STABLE_FORCE_REFRESH } from "../RefreshPolicy.js"
+import type { CredentialKind } from "../Token.js"
+import { TokenConfig, type TokenConfigShape } from "../TokenConfig.js"
+import { type TicketType, WeChatApi, type WeChatApiShape } from "../WeChatApi.js"
+import { severity, type WeChatError } from "../WeChatError.js"
+
+/**
+ * The kind `get(appId)` answers when no kind is named.
+ *
+ * @since 0.2.0
+ * @category kinds
+ */
+export const accessToken = "access_token"
+
+/**
+ * @since 0.2.0
+ * @category kinds
+ */
+export const jsapiTicket = "jsapi_ticket"
+
+/**
+ * @since 0.2.0
+ * @category kinds
+ */
+export const wxCardTicket = "wx_card_ticket"
+
+/**
+ * WeChat's errcode classes (see `WeChatError.severity`) as the engine's failure classes.
+ *
+ * @since 0.2.0
+ * @category classification
+ */
+export const classify = (error: WeChatError): FailureClass => {
+  switch (severity(error)) {
+    case "transient":
+      return "transient"
+    case "quota":
+      return "quota"
+    case "credential":
+      return "dead-credential"
+    case "configuration":
+      return "configuration"
+  }
+}
+
+const ticket = (api: WeChatApiShape, kind: CredentialKind, type: TicketType): CredentialFamily.CredentialKindSpec => ({
+  kind,
+  overlap: "classic",
+  storage: "cache",
+  start: "on-demand",
+  issue: ({ credential, owner, replace, upstream }) =>
+    Effect.flatMap(credential(accessToken), (token) =>
+      upstream(api.fetchTicket(owner, token.value, type)).pipe(
+        Effect.catchTag("InvalidCredential", () =>
+          Effect.flatMap(replace(accessToken, token.value), (fresh) => upstream(api.fetchTicket(owner, fresh.value, type))))
+      ))
+})
+
+/**
+ * The family for the configured apps over `api`.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const make = (config: TokenConfigShape, api: WeChatApiShape): CredentialFamily.CredentialFamily => {
+  const apps = new Map(config.apps.map((app) => [app.appId as string, app]))
+  return CredentialFamily.make({
+    name: "official-account",
+    owners: config.apps.map((app) => app.appId),
+    classify,
+    kinds: [
+      {
+        kind: accessToken,
+        overlap: config.mode,
+        storage: "cache",
+        start: "eager",
+        forceRefresh: config.mode === "stable" ? STABLE_FORCE_REFRESH : undefined,
+        // The engine asks only for its owners, which are exactly these apps.
+        issue: ({ force, owner, upstream }) =>
+          upstream(api.fetchAccessToken(apps.get(owner)!, config.mode, { forceRefresh: force }))
+      },
+      ticket(api, jsapiTicket, "jsapi"),
+      ticket(api, wxCardTicket, "wx_card")
+    ]
+  })
+}
+
+/**
+ * The family from the `TokenConfig` and `WeChatApi` in context.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const family: Effect.Effect<CredentialFamily.CredentialFamily, never, TokenConfig | WeChatApi> = Effect.map(
+  Effect.all([TokenConfig, WeChatApi]),
+  ([config, api]) => make(config, api)
+)

@@ -1,0 +1,360 @@
+/**
+ * The credential engine's mechanics: per owner and kind, a cell holding the
+ * current record, a single-flight fetch behind the store's lease, and a
+ * fiber that keeps the record fresh. `TokenEngine` is its public face.
+ *
+ * @internal
+ */
+import { Clock, Duration, Effect, Either, FiberMap, Metric, Option, Random, Ref, Schedule, type Scope, Stream } from "effect"
+import { type AccessTokenError, type Credential, failureCause } from "../AccessToken.js"
+import type { AppId } from "../AppId.js"
+import type { CredentialFamily, CredentialKindSpec, IssueContext, Issued } from "../CredentialFamily.js"
+import * as RefreshPolicy from "../RefreshPolicy.js"
+import { type CredentialKind, isUsable, mask, TokenRecord, usableUntil } from "../Token.js"
+import type { CredentialStatus, EngineOptions, TokenEngineShape } from "../TokenEngine.js"
+import * as TokenMetrics from "../TokenMetrics.js"
+import { keyString, type RecordKey, type StoreError, TokenStore } from "../TokenStore.js"
+import { ForceRefreshBudgetExhausted, UnknownApp } from "../WeChatError.js"
+import * as FifoPermits from "./fifoPermits.js"
+import * as SingleFlight from "./singleFlight.js"
+
+interface Failure {
+  readonly error: AccessTokenError
+  readonly at: number
+}
+
+interface Held {
+  readonly record: TokenRecord
+  readonly credential: Credential
+}
+
+const toHeld = (record: TokenRecord): Held => ({
+  record,
+  credential: { value: record.value, expiresAt: usableUntil(record) }
+})
+
+interface Cell {
+  readonly key: RecordKey
+  readonly spec: CredentialKindSpec
+  readonly family: CredentialFamily
+  readonly held: Ref.Ref<Held | undefined>
+  readonly lastFailure: Ref.Ref<Failure | undefined>
+  readonly forced: Ref.Ref<RefreshPolicy.ForceRefreshSpent>
+}
+
+const reactionTo = (cell: Cell, error: AccessTokenError): RefreshPolicy.Reaction =>
+  RefreshPolicy.reactions[RefreshPolicy.failureClass(error, cell.family.classify)]
+
+/** @internal */
+export const make = (
+  families: readonly [CredentialFamily, ...Array<CredentialFamily>],
+  options: EngineOptions = {}
+): Effect.Effect<TokenEngineShape, never, TokenStore | Scope.Scope> =>
+  Effect.gen(function*() {
+    const store = yield* TokenStore
+    const scope = yield* Effect.scope
+    const loops = yield* FiberMap.make<string>()
+    const flights = yield* SingleFlight.make<string, Held, AccessTokenError>()
+    const leaseMillis = options.leaseMillis ?? 15_000
+    const leasePoll = Duration.millis(options.leasePollMillis ?? 100)
+    const marginMillis = Duration.toMillis(options.refreshMargin ?? Duration.seconds(300))
+    const upstreamPermits = yield* FifoPermits.make(options.maxConcurrentFetches ?? 16)
+    const cells = new Map<string, Cell>()
+    const kinds = new Map<CredentialKind, { readonly family: CredentialFamily; readonly spec: CredentialKindSpec }>()
+    for (const family of families) {
+      for (const spec of family.kinds) {
+        if (kinds.has(spec.kind)) return yield* Effect.dieMessage(`two credential families declare the kind ${spec.kind}`)
+        kinds.set(spec.kind, { family, spec })
+      }
+    }
+    const defaultKind = families[0].kinds[0].kind
+
+    const annotate = (cell: Cell) => Effect.annotateLogs({ app: cell.key.appId, kind: cell.key.kind })
+
+    const adopt = (cell: Cell, record: TokenRecord): Effect.Effect<Held> =>
+      Ref.modify(cell.held, (held) => {
+        if (held !== undefined && held.record.generation >= record.generation) return [held, held]
+        const next = toHeld(record)
+        return [next, next]
+      })
+
+    // The newest of what this process holds and what the store holds. A store
+    // that is down never stops the engine: it keeps the credential in memory.
+    const newest = (cell: Cell): Effect.Effect<TokenRecord | undefined> =>
+      Effect.all([Ref.get(cell.held), store.get(cell.key)]).pipe(
+        Effect.map(([held, stored]) => {
+          const fromStore = Option.getOrUndefined(stored)
+          if (held === undefined) return fromStore
+          return fromStore !== undefined && fromStore.generation > held.record.generation ? fromStore : held.record
+        }),
+        Effect.catchTag("StoreError", (error) =>
+          Effect.logWarning("token store unreadable; using the token held in memory", error.message).pipe(
+            Effect.zipRight(Ref.get(cell.held)),
+            Effect.map((held) => held?.record)
+          ))
+      )
+
+    const newRecord = (cell: Cell, issued: Issued, requestedAt: number, current: TokenRecord | undefined) =>
+      Effect.gen(function*() {
+        const now = yield* Clock.currentTimeMillis
+        const { expiresAt, refreshAt } = RefreshPolicy.plan({
+          overlap: cell.spec.overlap,
+          marginMillis,
+          requestedAt,
+          value: issued.value,
+          lifetimeMillis: issued.expiresInSeconds * 1000,
+          held: current,
+          draw: yield* Random.next
+        })
+        return new TokenRecord({
+          appId: cell.key.appId,
+          kind: cell.key.kind,
+          value: issued.value,
+          mode: cell.spec.overlap,
+          fetchedAt: now,
+          expiresAt,
+          refreshAt,
+          generation: (current?.generation ?? 0) + 1
+        })
+      })
+
+    const spendForceRefresh = (cell: Cell, rule: RefreshPolicy.ForceRefreshRule) =>
+      Effect.gen(function*() {
+        const now = yield* Clock.currentTimeMillis
+        const spent = RefreshPolicy.spend(rule, yield* Ref.get(cell.forced), now)
+        if (Either.isLeft(spent)) {
+          return yield* new ForceRefreshBudgetExhausted({ appId: cell.key.appId, nextAllowedAt: spent.left })
+        }
+        yield* Ref.set(cell.forced, spent.right)
+      })
+
+    const issue = (cell: Cell, force: boolean) => cell.spec.issue(contextOf(cell, force))
+
+    const fetchUpstream = (cell: Cell, demand: RefreshPolicy.Demand, current: TokenRecord | undefined) =>
+      Effect.gen(function*() {
+        const requestedAt = yield* Clock.currentTimeMillis
+        const issued = yield* issue(cell, false)
+        // The plain fetch answered the very value a caller saw rejected: only
+        // a forced fetch replaces it, within the kind's budget.
+        const rule = cell.spec.forceRefresh
+        if (rule === undefined || issued.value !== demand.replaces) return yield* newRecord(cell, issued, requestedAt, current)
+        yield* spendForceRefresh(cell, rule)
+        return yield* newRecord(cell, yield* issue(cell, true), requestedAt, current)
+      }).pipe(
+        Effect.tapBoth({
+          onSuccess: () => Metric.increment(TokenMetrics.refreshes),
+          onFailure: (error) => Metric.update(Metric.tagged(TokenMetrics.failures, "cause", failureCause(error)), 1)
+        }),
+        Effect.tagMetrics({ app: cell.key.appId, kind: cell.key.kind })
+      )
+
+    // Takes the cross-replica lease. While another replica holds it, waits for
+    // its credential to land in the store instead of fetching: in classic mode
+    // two fetches would kill each other's tokens. A lapsed lease (its holder
+    // died) is taken over on the next poll.
+    const awaitLease = (cell: Cell, demand: RefreshPolicy.Demand): Effect.Effect<Held | undefined, StoreError, Scope.Scope> =>
+      store.lease(cell.key, leaseMillis).pipe(
+        Effect.catchTag("StoreError", (error) =>
+          // Store down: a kind whose issuer hands every replica the same value
+          // (`stable`) may refresh locally; any other must not fight other
+          // replicas while it still has a usable value. It defers only while
+          // the value stays usable until the next attempt: deferring past that
+          // would leave callers a window with nothing to serve.
+          Effect.all([Ref.get(cell.held), Clock.currentTimeMillis]).pipe(
+            Effect.flatMap(([held, now]) =>
+              cell.spec.overlap !== "stable" && held !== undefined &&
+                isUsable(held.record, now + Duration.toMillis(reactionTo(cell, error).pause))
+                ? Effect.fail(error)
+                : Effect.logWarning("token store unavailable; refreshing locally", error.message).pipe(Effect.as(true))
+            )
+          )),
+        Effect.flatMap((leased) =>
+          leased
+            ? Effect.succeed(undefined)
+            : Effect.sleep(leasePoll).pipe(
+              Effect.zipRight(Effect.all([newest(cell), Clock.currentTimeMillis])),
+              Effect.flatMap(([record, now]) =>
+                record !== undefined && !demand.needsFetch(record, now) ? adopt(cell, record) : awaitLease(cell, demand)
+              )
+            )
+        )
+      )
+
+    const fetchAndAdopt = (cell: Cell, demand: RefreshPolicy.Demand): Effect.Effect<Held, AccessTokenError> =>
+      Effect.gen(function*() {
+        const settled = yield* awaitLease(cell, demand)
+        if (settled !== undefined) return settled
+        // Another replica may have refreshed between our read and the lease.
+        const current = yield* newest(cell)
+        if (current !== undefined && !demand.needsFetch(current, yield* Clock.currentTimeMillis)) {
+          return yield* adopt(cell, current)
+        }
+        const fetched = yield* fetchUpstream(cell, demand, current)
+        // A durable input cannot be fetched again: nothing depending on it is
+        // answered before the store holds it.
+        const winner = cell.spec.storage === "durable" ? yield* store.set(fetched) : yield* store.set(fetched).pipe(
+          Effect.catchTag("StoreError", (error) =>
+            Effect.logWarning("token store unwritable; serving the new token from memory", error.message).pipe(
+              Effect.as(fetched)
+            ))
+        )
+        const held = yield* adopt(cell, winner)
+        yield* Effect.logInfo("token refreshed").pipe(
+          Effect.annotateLogs({
+            token: mask(held.record.value),
+            generation: held.record.generation,
+            expiresAt: new Date(held.record.expiresAt).toISOString()
+          })
+        )
+        return held
+      }).pipe(
+        Effect.scoped,
+        Effect.tapBoth({
+          onSuccess: () => Ref.set(cell.lastFailure, undefined),
+          onFailure: (error) =>
+            Clock.currentTimeMillis.pipe(
+              Effect.flatMap((at) => Ref.set(cell.lastFailure, { error, at })),
+              Effect.zipRight(Effect.logWarning("token fetch failed", error.message)),
+              Effect.annotateLogs({ cause: failureCause(error) })
+            )
+        }),
+        annotate(cell)
+      )
+
+    // Any number of concurrent callers share one fetch, which runs in the
+    // engine's scope: a caller that gives up does not cancel it for others.
+    // After a failure, callers fail fast with it for the class's cooldown.
+    const singleFlight = (cell: Cell, demand: RefreshPolicy.Demand): Effect.Effect<Held, AccessTokenError> =>
+      Effect.gen(function*() {
+        const failure = yield* Ref.get(cell.lastFailure)
+        if (
+          failure !== undefined &&
+          (yield* Clock.currentTimeMillis) < failure.at + Duration.toMillis(reactionTo(cell, failure.error).cooldown)
+        ) {
+          return yield* Effect.fail(failure.error)
+        }
+        return yield* flights.run(keyString(cell.key), fetchAndAdopt(cell, demand))
+      })
+
+    // The hot path: a valid credential is answered from memory with no I/O,
+    // in as few Effect steps as it takes (bench/inProcess.ts measures it).
+    const serve = (cell: Cell, demand: RefreshPolicy.Demand): Effect.Effect<Credential, AccessTokenError> =>
+      Effect.flatMap(Ref.get(cell.held), (held) =>
+        Effect.clockWith((clock) =>
+          held !== undefined && !demand.needsFetch(held.record, clock.unsafeCurrentTimeMillis())
+            ? Effect.succeed(held.credential)
+            : Effect.map(singleFlight(cell, demand), (fresh) => fresh.credential)))
+
+    // Refreshes at `refreshAt`, retrying what the policy retries; the
+    // schedule's delay is whatever the step says is left until the next due time.
+    const maintain = (cell: Cell) => {
+      const step = Effect.gen(function*() {
+        const now = yield* Clock.currentTimeMillis
+        const held = yield* Ref.get(cell.held)
+        if (held !== undefined && now < held.record.refreshAt) return Duration.millis(held.record.refreshAt - now)
+        return yield* singleFlight(cell, RefreshPolicy.scheduled).pipe(
+          Effect.retry({ schedule: RefreshPolicy.transientBackoff, while: (error) => reactionTo(cell, error).retry }),
+          Effect.as(Duration.zero),
+          Effect.catchAll((error) => Effect.succeed(reactionTo(cell, error).pause))
+        )
+      })
+      return step.pipe(Effect.repeat(Schedule.identity<Duration.Duration>().pipe(Schedule.addDelay((delay) => delay))))
+    }
+
+    // Owners and kinds reach here unvalidated (HTTP paths); an id that is not
+    // configured is never looked up anywhere else.
+    const cellOf = (appId: string, kind: CredentialKind): Effect.Effect<Cell, UnknownApp> => {
+      const existing = cells.get(`${appId}/${kind}`)
+      if (existing !== undefined) return Effect.succeed(existing)
+      const declared = kinds.get(kind)
+      const owner = declared?.family.owners.find((owner) => owner === appId)
+      if (declared === undefined || owner === undefined) return Effect.fail(new UnknownApp({ appId }))
+      return start(owner, declared.family, declared.spec)
+    }
+
+    // What an issuer may ask of the engine: other credentials of its owner.
+    const contextOf = (cell: Cell, force: boolean): IssueContext => ({
+      owner: cell.key.appId,
+      force,
+      upstream: upstreamPermits.withPermit,
+      credential: (kind) => get(cell.key.appId, kind),
+      replace: (kind, stale) => refresh(cell.key.appId, stale, kind)
+    })
+
+    // The stored record is loaded first, so a restart neither burns quota
+    // nor kills the credential other servers hold.
+    const start = (appId: AppId, family: CredentialFamily, spec: CredentialKindSpec): Effect.Effect<Cell> =>
+      Effect.gen(function*() {
+        const key = { appId, kind: spec.kind }
+        const stored = yield* store.get(key).pipe(
+          Effect.map(Option.filter((record) => record.mode === spec.overlap)),
+          Effect.catchTag("StoreError", (error) =>
+            Effect.logWarning("token store unreadable at start-up", error.message).pipe(Effect.as(Option.none())))
+        )
+        const cell: Cell = {
+          key,
+          spec,
+          family,
+          held: yield* Ref.make(Option.getOrUndefined(Option.map(stored, toHeld))),
+          lastFailure: yield* Ref.make<Failure | undefined>(undefined),
+          forced: yield* Ref.make(RefreshPolicy.nothingSpent)
+        }
+        // Two first requests for an on-demand kind may race here: the first cell wins.
+        const existing = cells.get(keyString(key))
+        if (existing !== undefined) return existing
+        cells.set(keyString(key), cell)
+        yield* FiberMap.run(loops, keyString(key), maintain(cell))
+        return cell
+      })
+
+    const get = (appId: string, kind: CredentialKind = defaultKind) => {
+      // A started cell is served without the extra step of `cellOf`.
+      const started = cells.get(`${appId}/${kind}`)
+      return started !== undefined ? serve(started, RefreshPolicy.usable) : Effect.flatMap(cellOf(appId, kind), (cell) => serve(cell, RefreshPolicy.usable))
+    }
+
+    const refresh = (appId: string, staleValue?: string, kind: CredentialKind = defaultKind) =>
+      Effect.flatMap(cellOf(appId, kind), (cell) => serve(cell, RefreshPolicy.replacing(staleValue)))
+
+    // Records written by other replicas replace ours as soon as the store says so.
+    yield* store.changes.pipe(
+      Stream.runForEach((record) => {
+        const cell = cells.get(keyString(record))
+        return cell === undefined ? Effect.void : adopt(cell, record)
+      }),
+      Effect.retry(Schedule.spaced(Duration.seconds(1))),
+      Effect.forkIn(scope)
+    )
+
+    for (const family of families) {
+      for (const spec of family.kinds) {
+        if (spec.start === "eager") yield* Effect.forEach(family.owners, (owner) => start(owner, family, spec), { discard: true })
+      }
+    }
+
+    const status = Effect.gen(function*() {
+      const now = yield* Clock.currentTimeMillis
+      return yield* Effect.forEach(cells.values(), (cell) =>
+        Effect.all([Ref.get(cell.held), Ref.get(cell.lastFailure)]).pipe(
+          Effect.map(([held, failure]): CredentialStatus => ({
+            appId: cell.key.appId,
+            kind: cell.key.kind,
+            valid: held !== undefined && isUsable(held.record, now),
+            record: Option.fromNullable(held?.record),
+            lastError: Option.fromNullable(failure?.error)
+          }))
+        ))
+    })
+
+    const forceRefreshBudget = (appId: string, kind: CredentialKind = defaultKind) =>
+      Effect.gen(function*() {
+        const cell = yield* cellOf(appId, kind)
+        // A kind without a forced fetch has no budget to spend.
+        const rule = cell.spec.forceRefresh ?? { perDay: 0, spacingMillis: 0 }
+        return RefreshPolicy.budgetAt(rule, yield* Ref.get(cell.forced), yield* Clock.currentTimeMillis)
+      })
+
+    const apps = Array.from(new Set(families.flatMap((family) => family.owners)))
+    return { apps, get, refresh, status, forceRefreshBudget }
+  })
+
