@@ -9,7 +9,7 @@
  */
 import type { Effect } from "effect"
 import type { AccessTokenError, Credential } from "./AccessToken.js"
-import type { AppId } from "./AppId.js"
+import type { OwnerId } from "./OwnerId.js"
 import type { FailureClass, ForceRefreshRule, OverlapRule } from "./RefreshPolicy.js"
 import type { CredentialKind } from "./Token.js"
 import type { WeChatError } from "./WeChatError.js"
@@ -32,7 +32,7 @@ export interface Issued {
  * @category models
  */
 export interface IssueContext {
-  readonly owner: AppId
+  readonly owner: OwnerId
   /** A replacement of a rejected value was asked for and the kind's forced-refresh budget allowed one. */
   readonly force: boolean
   /**
@@ -82,7 +82,7 @@ export interface CredentialKindSpec {
  */
 export interface CredentialFamily {
   readonly name: string
-  readonly owners: ReadonlyArray<AppId>
+  readonly owners: ReadonlyArray<OwnerId>
   /** The first kind is what `get(owner)` answers when no kind is named. */
   readonly kinds: readonly [CredentialKindSpec, ...Array<CredentialKindSpec>]
   readonly classify: (error: WeChatError) => FailureClass

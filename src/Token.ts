@@ -4,7 +4,7 @@
  * @since 0.1.0
  */
 import { Schema } from "effect"
-import { AppId } from "./AppId.js"
+import { OwnerId } from "./OwnerId.js"
 import { OverlapRule } from "./RefreshPolicy.js"
 
 /**
@@ -52,7 +52,8 @@ export type CredentialKind = typeof CredentialKind.Type
  * @since 0.1.0
  */
 export class TokenRecord extends Schema.Class<TokenRecord>("TokenRecord")({
-  appId: AppId,
+  /** The owner: an app id, or `corpid/agent` for WeCom (the field keeps its name for stored records). */
+  appId: OwnerId,
   kind: CredentialKind,
   value: Schema.String.pipe(Schema.minLength(1)),
   /** The kind's overlap rule (`classic`, `stable`, `none`): how long the record stays usable. */

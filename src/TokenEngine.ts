@@ -11,10 +11,10 @@
  */
 import { Context, Duration, Effect, Layer, type Option, type Scope } from "effect"
 import { AccessToken, type AccessTokenError, type Credential } from "./AccessToken.js"
-import type { AppId } from "./AppId.js"
 import type { CredentialFamily } from "./CredentialFamily.js"
 import * as OfficialAccount from "./families/OfficialAccount.js"
 import * as internal from "./internal/tokenEngine.js"
+import type { OwnerId } from "./OwnerId.js"
 import type * as RefreshPolicy from "./RefreshPolicy.js"
 import type { CredentialKind, TokenRecord } from "./Token.js"
 import { TokenConfig } from "./TokenConfig.js"
@@ -28,7 +28,7 @@ import type { UnknownApp } from "./WeChatError.js"
  * @since 0.1.0
  */
 export interface CredentialStatus {
-  readonly appId: AppId
+  readonly appId: OwnerId
   readonly kind: CredentialKind
   readonly valid: boolean
   readonly record: Option.Option<TokenRecord>
@@ -44,7 +44,7 @@ export type ForceRefreshBudget = RefreshPolicy.ForceRefreshBudget
  * @since 0.1.0
  */
 export interface TokenEngineShape {
-  readonly apps: ReadonlyArray<AppId>
+  readonly apps: ReadonlyArray<OwnerId>
   /** The current credential; without `kind`, the first kind of the first family. */
   readonly get: (appId: string, kind?: CredentialKind) => Effect.Effect<Credential, AccessTokenError>
   readonly refresh: (
@@ -102,11 +102,13 @@ export const make = (
 ): Effect.Effect<TokenEngineShape, never, TokenConfig | TokenStore | WeChatApi | Scope.Scope> =>
   Effect.gen(function*() {
     const config = yield* TokenConfig
-    return TokenEngine.of(yield* makeFamilies([yield* OfficialAccount.family], {
-      leaseMillis: Duration.toMillis(config.upstreamTimeout) + 5_000,
-      refreshMargin: config.refreshMargin,
-      ...options
-    }))
+    return TokenEngine.of(
+      yield* makeFamilies([yield* OfficialAccount.family], {
+        leaseMillis: Duration.toMillis(config.upstreamTimeout) + 5_000,
+        refreshMargin: config.refreshMargin,
+        ...options
+      })
+    )
   })
 
 const accessTokenView = Layer.effect(

@@ -7,7 +7,7 @@
  * @since 0.1.0
  */
 import { Context, Data, Effect, Layer, Option, type Scope, Stream } from "effect"
-import type { AppId } from "./AppId.js"
+import type { OwnerId } from "./OwnerId.js"
 import type { CredentialKind, TokenRecord } from "./Token.js"
 
 /**
@@ -31,7 +31,7 @@ export class StoreError extends Data.TaggedError("StoreError")<{
  * @since 0.1.0
  */
 export interface RecordKey {
-  readonly appId: AppId
+  readonly appId: OwnerId
   readonly kind: CredentialKind
 }
 

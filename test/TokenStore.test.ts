@@ -3,6 +3,7 @@ import { NodeFileSystem } from "@effect/platform-node"
 import { expect, layer } from "@effect/vitest"
 import { Context, Duration, Effect, Exit, Fiber, Layer, Option, Schema, Scope, Stream } from "effect"
 import * as AppId from "../src/AppId.js"
+import * as OwnerId from "../src/OwnerId.js"
 import { TokenRecord } from "../src/Token.js"
 import * as TokenStore from "../src/TokenStore.js"
 import * as TokenStoreFile from "../src/TokenStoreFile.js"
@@ -15,8 +16,13 @@ let apps = 0
 /** A fresh app per test, so tests sharing one store never see each other's records. */
 const freshApp = (): AppId.AppId => AppId.make(`wx${(++apps).toString(16).padStart(16, "0")}`)
 
+/** A fresh WeCom corp per test: its apps are owners `corpid/agent`. */
+const freshCorp = (): OwnerId.CorpId =>
+  Schema.decodeSync(OwnerId.CorpId)(`ww${(++apps).toString(16).padStart(16, "0")}`)
+const agentOf = (corp: OwnerId.CorpId, agent: string) => OwnerId.weCom(corp, Schema.decodeSync(OwnerId.AgentKey)(agent))
+
 const makeRecord = (
-  appId: AppId.AppId,
+  appId: OwnerId.OwnerId,
   overrides: Partial<ConstructorParameters<typeof TokenRecord>[0]> = {}
 ): TokenRecord => {
   const generation = overrides.generation ?? 1
@@ -56,8 +62,12 @@ const conformance = <R, E>(
 ) =>
   layer(environment, { excludeTestServices: true, timeout: Duration.seconds(30) })(name, (it) => {
     const instance = Effect.map(Layer.build(store), Context.get(TokenStore.TokenStore))
-    const leaseIn = (scope: Scope.Scope, store: TokenStore.TokenStoreShape, key: TokenStore.RecordKey, millis: number) =>
-      Scope.extend(store.lease(key, millis), scope)
+    const leaseIn = (
+      scope: Scope.Scope,
+      store: TokenStore.TokenStoreShape,
+      key: TokenStore.RecordKey,
+      millis: number
+    ) => Scope.extend(store.lease(key, millis), scope)
 
     it.scoped("get on an empty store answers none", () =>
       Effect.gen(function*() {
@@ -117,6 +127,28 @@ const conformance = <R, E>(
           expect(Option.map(yield* store.get(record), encoded)).toEqual(Option.some(encoded(record)))
         }
         expect(yield* store.get({ appId: b, kind: "jsapi_ticket" })).toEqual(Option.none())
+      }))
+
+    it.scoped("WeCom owners (corpid/agent): one record per agent of a corp, apart from app ids and from each other", () =>
+      Effect.gen(function*() {
+        const store = yield* instance
+        const corp = freshCorp()
+        const [agent, contacts, other] = [agentOf(corp, "1000002"), agentOf(corp, "contacts"), agentOf(corp, "1000003")]
+        const records = [
+          makeRecord(agent, { kind: "wecom_access_token", value: "agent-token", generation: 2 }),
+          makeRecord(agent, { kind: "wecom_agent_ticket", value: "agent-ticket" }),
+          makeRecord(contacts, { kind: "wecom_access_token", value: "contacts-token", generation: 4 })
+        ]
+        for (const record of records) expect(encoded(yield* store.set(record))).toEqual(encoded(record))
+        for (const record of records) {
+          const held = Option.getOrThrow(yield* store.get(record))
+          expect(held.appId).toBe(record.appId)
+          expect(encoded(held)).toEqual(encoded(record))
+        }
+        expect(yield* store.get({ appId: other, kind: "wecom_access_token" })).toEqual(Option.none())
+        // The compare-and-set rule holds per agent as for an app.
+        const older = makeRecord(agent, { kind: "wecom_access_token", value: "older", generation: 1 })
+        expect((yield* store.set(older)).value).toBe("agent-token")
       }))
 
     if (behaviour.exclusiveLease) {

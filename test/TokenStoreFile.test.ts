@@ -3,6 +3,7 @@ import { NodeFileSystem } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { Context, Effect, Layer, Logger, Option, Schema } from "effect"
 import * as AppId from "../src/AppId.js"
+import type * as OwnerId from "../src/OwnerId.js"
 import { TokenRecord } from "../src/Token.js"
 import * as TokenStore from "../src/TokenStore.js"
 import * as TokenStoreFile from "../src/TokenStoreFile.js"
@@ -10,7 +11,7 @@ import * as TokenStoreFile from "../src/TokenStoreFile.js"
 const T0 = 1_750_000_000_000
 let apps = 0
 const freshApp = (): AppId.AppId => AppId.make(`wx${(++apps).toString(16).padStart(16, "0")}`)
-const makeRecord = (appId: AppId.AppId, generation = 1): TokenRecord =>
+const makeRecord = (appId: OwnerId.OwnerId, generation = 1): TokenRecord =>
   new TokenRecord({
     appId,
     kind: "access_token",
@@ -73,7 +74,9 @@ describe("TokenStoreFile.layer", () => {
       const document = JSON.parse(yield* fs.readFileString(path))
       expect(Object.keys(document).sort()).toEqual(["format", "records"])
       expect(document.format).toBe("effect-wechat-token/v1")
-      expect(Object.keys(document.records).sort()).toEqual([`${a.appId}/access_token`, `${b.appId}/access_token`].sort())
+      expect(Object.keys(document.records).sort()).toEqual(
+        [`${a.appId}/access_token`, `${b.appId}/access_token`].sort()
+      )
       // Exactly the record's fields: nothing else (no secret) ever lands in the file.
       for (const record of Object.values(document.records)) {
         expect(Object.keys(record as object).sort()).toEqual(Object.keys(TokenRecord.fields).sort())
@@ -91,9 +94,11 @@ describe("TokenStoreFile.layer", () => {
       expect((yield* fs.stat(permissive)).mode & 0o777).toBe(0o600)
 
       // A umask that takes the owner's write bit away too: only the chmod restores 0600.
-      yield* Effect.acquireRelease(Effect.sync(() => process.umask(0o277)), (old) => Effect.sync(() => process.umask(old)))
+      yield* Effect.acquireRelease(Effect.sync(() => process.umask(0o277)), (old) =>
+        Effect.sync(() => process.umask(old)))
       const strict = `${dir}/strict.json`
-      yield* Effect.flatMap(storeAt(strict), (store) => store.set(makeRecord(freshApp())))
+      yield* Effect.flatMap(storeAt(strict), (store) =>
+        store.set(makeRecord(freshApp())))
       expect((yield* fs.stat(strict)).mode & 0o777).toBe(0o600)
     }).pipe(Effect.provide(NodeFileSystem.layer)))
 
@@ -180,7 +185,9 @@ describe("TokenStoreFile.layer", () => {
       const other = makeRecord(freshApp())
       yield* store.set(other)
       const document = JSON.parse(yield* fs.readFileString(path))
-      expect(Object.keys(document.records).sort()).toEqual([TokenStore.keyString(good), TokenStore.keyString(other)].sort())
+      expect(Object.keys(document.records).sort()).toEqual(
+        [TokenStore.keyString(good), TokenStore.keyString(other)].sort()
+      )
       expect(yield* fs.exists(`${path}.corrupt`)).toBe(false)
     }).pipe(Effect.provide(NodeFileSystem.layer)))
 

@@ -2,16 +2,17 @@ import { describe, expect, it } from "@effect/vitest"
 import { Context, Duration, Effect, Either, Exit, Layer, Logger, Option, Schedule, Schema, Scope, Stream } from "effect"
 import { Redis } from "ioredis"
 import * as AppId from "../src/AppId.js"
+import type * as OwnerId from "../src/OwnerId.js"
+import * as StoreSpec from "../src/StoreSpec.js"
 import { TokenRecord } from "../src/Token.js"
 import * as TokenStore from "../src/TokenStore.js"
-import * as StoreSpec from "../src/StoreSpec.js"
 import * as TokenStoreRedis from "../src/TokenStoreRedis.js"
 import * as RedisServer from "./support/redisServer.js"
 
 const T0 = 1_750_000_000_000
 let apps = 0
 const freshApp = (): AppId.AppId => AppId.make(`wx${(++apps).toString(16).padStart(16, "0")}`)
-const makeRecord = (appId: AppId.AppId, generation = 1, kind: TokenRecord["kind"] = "access_token"): TokenRecord =>
+const makeRecord = (appId: OwnerId.OwnerId, generation = 1, kind: TokenRecord["kind"] = "access_token"): TokenRecord =>
   new TokenRecord({
     appId,
     kind,
@@ -86,7 +87,11 @@ describe("TokenStoreRedis.layer", () => {
       const redis = yield* inspector(server.url)
       const keys = yield* Effect.promise(() => redis.keys("*"))
       expect(keys.sort()).toEqual(
-        [`wechat-token:${appId}:access_token`, `wechat-token:${appId}:access_token:lease`, `wechat-token:${appId}:jsapi_ticket`]
+        [
+          `wechat-token:${appId}:access_token`,
+          `wechat-token:${appId}:access_token:lease`,
+          `wechat-token:${appId}:jsapi_ticket`
+        ]
           .sort()
       )
       for (const record of [token, ticket]) {
@@ -106,7 +111,9 @@ describe("TokenStoreRedis.layer", () => {
       const redis = yield* inspector(server.url)
       const record = makeRecord(freshApp(), 1)
       const key = `wechat-token:${record.appId}:access_token`
-      for (const garbage of ["not json", "{\"value\":\"x\"}", JSON.stringify({ ...encoded(record), generation: "9" })]) {
+      for (
+        const garbage of ["not json", "{\"value\":\"x\"}", JSON.stringify({ ...encoded(record), generation: "9" })]
+      ) {
         yield* Effect.promise(() => redis.set(key, garbage))
         expect(yield* store.get(record).pipe(Effect.provide(logs.layer)), garbage).toEqual(Option.none())
         expect(encoded(yield* store.set(record)), garbage).toEqual(encoded(record))
@@ -182,9 +189,11 @@ describe("TokenStoreRedis.layer", () => {
     Effect.gen(function*() {
       const server = yield* RedisServer.make
       const redis = yield* inspector(server.url)
-      const clients = Effect.map(Effect.promise(() => redis.client("LIST")), (list) => String(list).trim().split("\n").length)
+      const clients = Effect.map(Effect.promise(() => redis.client("LIST")), (list) =>
+        String(list).trim().split("\n").length)
       const scope = yield* Scope.make()
-      yield* Effect.flatMap(Scope.extend(storeAt(server.url), scope), (store) => store.set(makeRecord(freshApp())))
+      yield* Effect.flatMap(Scope.extend(storeAt(server.url), scope), (store) =>
+        store.set(makeRecord(freshApp())))
       expect(yield* clients).toBe(3)
       yield* Scope.close(scope, Exit.void)
       yield* eventually(Effect.map(clients, (count) => count === 1), "only the inspector remains")

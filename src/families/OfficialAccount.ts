@@ -18,7 +18,7 @@ import { Effect } from "effect"
 import * as CredentialFamily from "../CredentialFamily.js"
 import { type FailureClass, STABLE_FORCE_REFRESH } from "../RefreshPolicy.js"
 import type { CredentialKind } from "../Token.js"
-import { TokenConfig, type TokenConfigShape } from "../TokenConfig.js"
+import { type AppCredentials, TokenConfig, type TokenConfigShape } from "../TokenConfig.js"
 import { type TicketType, WeChatApi, type WeChatApiShape } from "../WeChatApi.js"
 import { severity, type WeChatError } from "../WeChatError.js"
 
@@ -61,17 +61,26 @@ export const classify = (error: WeChatError): FailureClass => {
   }
 }
 
-const ticket = (api: WeChatApiShape, kind: CredentialKind, type: TicketType): CredentialFamily.CredentialKindSpec => ({
+const ticket = (
+  apps: ReadonlyMap<string, AppCredentials>,
+  api: WeChatApiShape,
+  kind: CredentialKind,
+  type: TicketType
+): CredentialFamily.CredentialKindSpec => ({
   kind,
   overlap: "classic",
   storage: "cache",
   start: "on-demand",
-  issue: ({ credential, owner, replace, upstream }) =>
-    Effect.flatMap(credential(accessToken), (token) =>
-      upstream(api.fetchTicket(owner, token.value, type)).pipe(
+  issue: ({ credential, owner, replace, upstream }) => {
+    // The engine asks only for this family's owners, which are exactly these apps.
+    const appId = apps.get(owner)!.appId
+    return Effect.flatMap(credential(accessToken), (token) =>
+      upstream(api.fetchTicket(appId, token.value, type)).pipe(
         Effect.catchTag("InvalidCredential", () =>
-          Effect.flatMap(replace(accessToken, token.value), (fresh) => upstream(api.fetchTicket(owner, fresh.value, type))))
+          Effect.flatMap(replace(accessToken, token.value), (fresh) =>
+            upstream(api.fetchTicket(appId, fresh.value, type))))
       ))
+  }
 })
 
 /**
@@ -97,8 +106,8 @@ export const make = (config: TokenConfigShape, api: WeChatApiShape): CredentialF
         issue: ({ force, owner, upstream }) =>
           upstream(api.fetchAccessToken(apps.get(owner)!, config.mode, { forceRefresh: force }))
       },
-      ticket(api, jsapiTicket, "jsapi"),
-      ticket(api, wxCardTicket, "wx_card")
+      ticket(apps, api, jsapiTicket, "jsapi"),
+      ticket(apps, api, wxCardTicket, "wx_card")
     ]
   })
 }

@@ -1,0 +1,117 @@
+/**
+ * Who holds a credential: an official-account app (`wx…`) or a WeCom app,
+ * named `corpid/agent`. Engine, store keys and records carry an `OwnerId`.
+ *
+ * Every form is validated by shape, which is also what keeps an owner id safe
+ * as a file-store key, a Redis key segment and a metric label: it never holds
+ * a secret.
+ *
+ * @since 0.2.0
+ */
+import { Schema } from "effect"
+import { AppId } from "./AppId.js"
+
+/**
+ * A WeCom corp id: `ww` (or, for older corps, `wx`) followed by 16 lowercase hex characters.
+ *
+ * @since 0.2.0
+ * @category schemas
+ */
+export const CorpId = Schema.String.pipe(
+  Schema.pattern(/^w[wx][0-9a-f]{16}$/, {
+    message: () => "a WeCom corp id is \"ww\" or \"wx\" followed by 16 lowercase hex characters"
+  }),
+  Schema.brand("CorpId")
+)
+
+/**
+ * @since 0.2.0
+ * @category schemas
+ */
+export type CorpId = typeof CorpId.Type
+
+/**
+ * A WeCom app within a corp: its AgentId (digits), or a label naming a
+ * special secret such as `contacts` or `externalcontact`.
+ *
+ * @since 0.2.0
+ * @category schemas
+ */
+export const AgentKey = Schema.String.pipe(
+  Schema.pattern(/^[a-z0-9_-]{1,32}$/, {
+    message: () => "a WeCom agent is its AgentId (digits) or a label of 1-32 characters from [a-z0-9_-]"
+  }),
+  Schema.brand("AgentKey")
+)
+
+/**
+ * @since 0.2.0
+ * @category schemas
+ */
+export type AgentKey = typeof AgentKey.Type
+
+/**
+ * One WeCom app as an owner: `corpid/agent`. Each has its own secret and its own token.
+ *
+ * @since 0.2.0
+ * @category schemas
+ */
+export const WeComAgentId = Schema.String.pipe(
+  Schema.pattern(/^w[wx][0-9a-f]{16}\/[a-z0-9_-]{1,32}$/, {
+    message: () => "a WeCom app is \"corpid/agent\""
+  }),
+  Schema.brand("WeComAgentId")
+)
+
+/**
+ * @since 0.2.0
+ * @category schemas
+ */
+export type WeComAgentId = typeof WeComAgentId.Type
+
+/**
+ * Any credential owner.
+ *
+ * @since 0.2.0
+ * @category schemas
+ */
+export const OwnerId = Schema.Union(AppId, WeComAgentId)
+
+/**
+ * @since 0.2.0
+ * @category schemas
+ */
+export type OwnerId = typeof OwnerId.Type
+
+/**
+ * The owner id of a WeCom app.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const weCom = (corpId: CorpId, agent: AgentKey): WeComAgentId => `${corpId}/${agent}` as WeComAgentId
+
+/**
+ * The corp and agent of a WeCom owner id.
+ *
+ * @since 0.2.0
+ * @category destructors
+ */
+export const weComParts = (id: WeComAgentId): { readonly corpId: CorpId; readonly agent: AgentKey } => {
+  const slash = id.indexOf("/")
+  return { corpId: id.slice(0, slash) as CorpId, agent: id.slice(slash + 1) as AgentKey }
+}
+
+/**
+ * True for an AgentId (digits), false for a special-secret label.
+ *
+ * @since 0.2.0
+ * @category predicates
+ */
+export const isAgentId = (agent: string): boolean => /^[0-9]{1,20}$/.test(agent)
+
+/**
+ * @since 0.2.0
+ * @category predicates
+ */
+export const is = Schema.is(OwnerId)
