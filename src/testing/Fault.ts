@@ -50,7 +50,8 @@ const gatewayPage = (status: number): string =>
 export const Fault = {
   Busy: (): Fault => tagged.Busy(),
   /** Default status 500; the body defaults to an nginx-style error page. */
-  HttpStatus: (status: number = 500, body?: string): Fault => tagged.HttpStatus({ status, body: body ?? gatewayPage(status) }),
+  HttpStatus: (status: number = 500, body?: string): Fault =>
+    tagged.HttpStatus({ status, body: body ?? gatewayPage(status) }),
   /** Default body: truncated JSON (`TRUNCATED_BODY`); pass e.g. `{"access_token":123}` for a well-formed wrong shape. */
   Malformed: (body: string = TRUNCATED_BODY): Fault => tagged.Malformed({ body }),
   Slow: (delay: Duration.DurationInput): Fault => tagged.Slow({ delay: Duration.decode(delay) }),
@@ -69,16 +70,25 @@ export const Fault = {
 export type Endpoint = "token" | "stable_token" | "getticket" | "getcallbackip"
 
 /**
+ * The emulated WeCom endpoints: `gettoken`, the corp ticket
+ * (`get_jsapi_ticket`), the agent ticket (`ticket/get`) and `agent/get`.
+ *
+ * @since 0.2.0
+ */
+export type WeComEndpoint = "gettoken" | "get_jsapi_ticket" | "ticket_get" | "agent_get"
+
+/**
  * When to inject a fault: on the listed endpoints (all when absent), for one
  * app (all when absent; for `getticket`/`getcallbackip` the app owning the
  * presented token), the next `times` matching requests (until `clearFaults`
- * when absent). The first matching rule wins.
+ * when absent). For WeCom endpoints `appId` names a corp id or one of its
+ * apps as `corpid/agent`. The first matching rule wins.
  *
  * @since 0.1.0
  */
 export interface FaultRule {
   readonly fault: Fault
-  readonly endpoints?: ReadonlyArray<Endpoint>
+  readonly endpoints?: ReadonlyArray<Endpoint | WeComEndpoint>
   readonly appId?: string
   readonly times?: number
 }

@@ -1,6 +1,6 @@
 /**
  * A faithful WeChat emulator for tests: the token, stable-token, ticket and
- * callback-IP endpoints with WeChat's lifetimes, 5-minute overlap, quotas,
+ * callback-IP endpoints, and WeCom's gettoken, corp and agent tickets, with their lifetimes, 5-minute overlap, quotas,
  * errcodes (each errmsg ending in a ` rid: …` request id) and injectable faults. All time comes from Effect `Clock` and all
  * randomness from Effect `Random`, so `TestClock` drives every expiry.
  *
@@ -17,7 +17,7 @@ import * as client from "./internal/client.js"
 import * as emulator from "./internal/emulator.js"
 import * as server from "./internal/server.js"
 
-export { type Endpoint, Fault, type FaultRule } from "./Fault.js"
+export { type Endpoint, Fault, type FaultRule, type WeComEndpoint } from "./Fault.js"
 
 /**
  * An app WeChat knows. Without `ipWhitelist` every caller IP is accepted.
@@ -48,6 +48,73 @@ export interface EmulatorOptions {
   /** The egress IP WeChat sees for every request; default `127.0.0.1`. */
   readonly callerIp?: string
   readonly apps?: ReadonlyArray<AppRegistration>
+  /** WeCom corps and their apps (tokens and tickets take `tokenLifetime` and `ticketLifetime` too). */
+  readonly corps?: ReadonlyArray<WeComCorpRegistration>
+}
+
+/**
+ * One WeCom app: its agent (AgentId, or a label such as `contacts`) and
+ * secret. With `trustedIps`, gettoken from any other caller IP answers 60020.
+ *
+ * @since 0.2.0
+ */
+export interface WeComAppRegistration {
+  readonly agent: string
+  readonly secret: string
+  readonly trustedIps?: ReadonlyArray<string>
+}
+
+/**
+ * A WeCom corp the emulator knows.
+ *
+ * @since 0.2.0
+ */
+export interface WeComCorpRegistration {
+  readonly corpId: string
+  readonly apps: ReadonlyArray<WeComAppRegistration>
+}
+
+/**
+ * The corp ticket (`get_jsapi_ticket`) or an agent ticket (`ticket/get?type=agent_config`).
+ *
+ * @since 0.2.0
+ */
+export type WeComTicketKind = "corp" | "agent"
+
+/**
+ * WeCom requests received, per corp id (every request) or per `corpid/agent`
+ * (requests whose app is known: by its secret for gettoken, by its token otherwise).
+ *
+ * @since 0.2.0
+ */
+export interface WeComStats {
+  readonly gettokenCalls: number
+  /** gettoken answers with a non-zero errcode (wrong secret, untrusted IP…), per corp. */
+  readonly gettokenErrors: number
+  readonly tokensIssued: number
+  readonly corpTicketCalls: number
+  readonly agentTicketCalls: number
+  /** `agent/get` calls refused with 301002: a token used for another agent. */
+  readonly wrongAgentUses: number
+}
+
+/**
+ * The WeCom side of the emulator.
+ *
+ * @since 0.2.0
+ */
+export interface WeComControls {
+  /** Adds a corp, or adds apps to a known one (a known agent gets the new secret and trusted IPs). */
+  readonly registerCorp: (registration: WeComCorpRegistration) => Effect.Effect<void>
+  /** WeCom ends `token` now, before its time (it may): using it answers 40014, gettoken issues a new one. */
+  readonly endToken: (token: string) => Effect.Effect<void>
+  /** True while WeCom would accept `token`; with `owner` (`corpid/agent`), only as that app's token. */
+  readonly isValidToken: (token: string, owner?: string) => Effect.Effect<boolean>
+  /** True while `ticket` is valid for `owner` (`corpid/agent`): a corp ticket for any app of its corp. */
+  readonly isValidTicket: (ticket: string, kind: WeComTicketKind, owner: string) => Effect.Effect<boolean>
+  /** Counts for a corp id or a `corpid/agent`, all zero before its first request. */
+  readonly stats: (corpIdOrOwner: string) => Effect.Effect<WeComStats>
+  readonly resetStats: Effect.Effect<void>
 }
 
 /**
@@ -137,6 +204,8 @@ export interface WeChatEmulatorShape {
   /** One app's counts, all zero before its first request. */
   readonly appStats: (appId: string) => Effect.Effect<AppStats>
   readonly resetStats: Effect.Effect<void>
+  /** WeCom (企业微信): its corps, tokens, tickets and counts. */
+  readonly wecom: WeComControls
 }
 
 /**
@@ -160,7 +229,8 @@ export const make: (options?: EmulatorOptions) => Effect.Effect<WeChatEmulatorSh
  * @since 0.1.0
  * @category layers
  */
-export const layer = (options?: EmulatorOptions): Layer.Layer<WeChatEmulator> => Layer.effect(WeChatEmulator, make(options))
+export const layer = (options?: EmulatorOptions): Layer.Layer<WeChatEmulator> =>
+  Layer.effect(WeChatEmulator, make(options))
 
 /**
  * An `HttpClient` answered by the emulator in context, without sockets: any
@@ -201,7 +271,8 @@ export interface Served {
  */
 export const listen = (
   options: ServeOptions = {}
-): Effect.Effect<Served, HttpServerError.ServeError, Scope.Scope | WeChatEmulator> => server.listen(WeChatEmulator, options)
+): Effect.Effect<Served, HttpServerError.ServeError, Scope.Scope | WeChatEmulator> =>
+  server.listen(WeChatEmulator, options)
 
 /**
  * Builds a new emulator from `options` and serves it like `listen`; the

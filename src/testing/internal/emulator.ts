@@ -9,7 +9,7 @@
  * @internal
  */
 import { Clock, Duration, Effect } from "effect"
-import type { Endpoint, Fault, FaultRule } from "../Fault.js"
+import type { Endpoint, Fault, FaultRule, WeComEndpoint } from "../Fault.js"
 import type {
   AppRegistration,
   AppStats,
@@ -21,6 +21,7 @@ import type {
   WeChatEmulatorShape
 } from "../WeChatEmulator.js"
 import * as Opaque from "./opaque.js"
+import * as WeCom from "./wecom.js"
 
 const SECOND = 1000
 const MINUTE = 60 * SECOND
@@ -100,11 +101,26 @@ const errorAnswers = () => {
   let answered = 0
   return (errcode: number, errmsg: string): EmulatorResponse => {
     answered++
-    return json({ errcode, errmsg: `${errmsg} rid: ${hex8(0x6746b0c2 + answered)}-${hex8(Math.imul(answered, 0x9e3779b1))}-${hex8(errcode)}` })
+    return json({
+      errcode,
+      errmsg: `${errmsg} rid: ${hex8(0x6746b0c2 + answered)}-${hex8(Math.imul(answered, 0x9e3779b1))}-${hex8(errcode)}`
+    })
   }
 }
 
-const notFound: EmulatorResponse = { _tag: "Respond", status: 404, contentType: "text/plain", body: "404 page not found" }
+const weComEndpoints: ReadonlySet<string> = new Set<WeComEndpoint>([
+  "gettoken",
+  "get_jsapi_ticket",
+  "ticket_get",
+  "agent_get"
+])
+
+const notFound: EmulatorResponse = {
+  _tag: "Respond",
+  status: 404,
+  contentType: "text/plain",
+  body: "404 page not found"
+}
 
 const endpointOf = (path: string): Endpoint | undefined => {
   switch (path) {
@@ -131,7 +147,12 @@ const faultResponse = (
     case "HttpStatus":
       return Effect.succeed({ _tag: "Respond", status: fault.status, contentType: "text/html", body: fault.body })
     case "Malformed":
-      return Effect.succeed({ _tag: "Respond", status: 200, contentType: "application/json; encoding=utf-8", body: fault.body })
+      return Effect.succeed({
+        _tag: "Respond",
+        status: 200,
+        contentType: "application/json; encoding=utf-8",
+        body: fault.body
+      })
     case "Errcode":
       return Effect.succeed(error(fault.errcode, fault.errmsg))
     case "ConnectionRefused":
@@ -146,7 +167,9 @@ const faultResponse = (
 const parseJsonObject = (body: string): Record<string, unknown> | undefined => {
   try {
     const value: unknown = JSON.parse(body)
-    return typeof value === "object" && value !== null && !Array.isArray(value) ? value as Record<string, unknown> : undefined
+    return typeof value === "object" && value !== null && !Array.isArray(value)
+      ? value as Record<string, unknown>
+      : undefined
   } catch {
     return undefined
   }
@@ -198,6 +221,7 @@ export const make = (options: EmulatorOptions = {}): Effect.Effect<WeChatEmulato
       })
     }
     for (const app of options.apps ?? []) register(app)
+    const wecom = WeCom.make({ error, callerIp: () => callerIp, tokenLifetime, ticketLifetime }, options.corps ?? [])
 
     const statsOf = (appId: string): MutableStats => {
       let stats = appStats.get(appId)
@@ -276,7 +300,11 @@ export const make = (options: EmulatorOptions = {}): Effect.Effect<WeChatEmulato
     const stableToken = (body: Record<string, unknown> | undefined, value: string, now: number): EmulatorResponse => {
       if (body === undefined) return error(47001, "data format error")
       if (body["grant_type"] !== "client_credential") return error(40002, "invalid grant_type")
-      const admission = admit(stringField(body["appid"]), stringField(body["secret"]), error(40125, "invalid appsecret"))
+      const admission = admit(
+        stringField(body["appid"]),
+        stringField(body["secret"]),
+        error(40125, "invalid appsecret")
+      )
       if (admission._tag !== "Admitted") return admission
       const { app: admitted, appId } = admission
       if (admitted.stableThisMinute >= STABLE_MINUTE_QUOTA) return error(45011, "api minute-quota reach limit")
@@ -337,7 +365,13 @@ export const make = (options: EmulatorOptions = {}): Effect.Effect<WeChatEmulato
       }
       cut(current, now)
       app.tickets[type] = value
-      tickets.set(value, { appId, type, issuedAt: now, naturalExpiry: now + ticketLifetime, expiresAt: now + ticketLifetime })
+      tickets.set(value, {
+        appId,
+        type,
+        issuedAt: now,
+        naturalExpiry: now + ticketLifetime,
+        expiresAt: now + ticketLifetime
+      })
       return json({ errcode: 0, errmsg: "ok", ticket: value, expires_in: expiresIn })
     }
 
@@ -384,10 +418,11 @@ export const make = (options: EmulatorOptions = {}): Effect.Effect<WeChatEmulato
       }
     }
 
-    const takeFault = (endpoint: Endpoint, appId: string | undefined): Fault | undefined => {
+    const takeFault = (endpoint: Endpoint | WeComEndpoint, appId: string | undefined): Fault | undefined => {
       const armed = rules.find(({ rule }) =>
         (rule.endpoints === undefined || rule.endpoints.includes(endpoint)) &&
-        (rule.appId === undefined || rule.appId === appId)
+        (rule.appId === undefined || rule.appId === appId ||
+          (weComEndpoints.has(endpoint) && wecom.matches(rule.appId, appId)))
       )
       if (armed === undefined) return undefined
       if (armed.remaining !== undefined) {
@@ -417,9 +452,25 @@ export const make = (options: EmulatorOptions = {}): Effect.Effect<WeChatEmulato
       }
     }
 
+    // WeCom requests take the same path as WeChat's: counted, faults, then the answer.
+    const handleWeCom = (endpoint: WeComEndpoint, request: EmulatorRequest): Effect.Effect<EmulatorResponse> =>
+      Effect.gen(function*() {
+        const fault = yield* Effect.sync(() => {
+          const owner = wecom.ownerOf(endpoint, request.query)
+          wecom.count(endpoint, owner)
+          return takeFault(endpoint, owner)
+        })
+        const injected = fault === undefined ? undefined : yield* faultResponse(fault, error)
+        if (injected !== undefined) return injected
+        const value = yield* Opaque.draw
+        const later = yield* Clock.currentTimeMillis
+        return yield* Effect.sync(() => wecom.answer(endpoint, request.method, request.query, value, later))
+      })
+
     const handle = (request: EmulatorRequest): Effect.Effect<EmulatorResponse> => {
+      const weComEndpoint = WeCom.endpointOf(request.path)
       const endpoint = endpointOf(request.path)
-      if (endpoint === undefined) return Effect.succeed(notFound)
+      if (endpoint === undefined && weComEndpoint === undefined) return Effect.succeed(notFound)
       const enter = Effect.sync(() => {
         inFlight++
         peakInFlight = Math.max(peakInFlight, inFlight)
@@ -427,7 +478,16 @@ export const make = (options: EmulatorOptions = {}): Effect.Effect<WeChatEmulato
       const leave = Effect.sync(() => {
         inFlight--
       })
-      const respond = Effect.gen(function*() {
+      const respond = weComEndpoint !== undefined
+        ? handleWeCom(weComEndpoint, request)
+        : endpoint !== undefined
+        ? handleWeChat(endpoint, request)
+        : Effect.succeed(notFound)
+      return Effect.acquireUseRelease(enter, () => respond, () => leave)
+    }
+
+    const handleWeChat = (endpoint: Endpoint, request: EmulatorRequest): Effect.Effect<EmulatorResponse> =>
+      Effect.gen(function*() {
         const fault = yield* Effect.sync(() => {
           const appId = appOf(endpoint, request)
           count(endpoint, appId, request.body)
@@ -440,8 +500,6 @@ export const make = (options: EmulatorOptions = {}): Effect.Effect<WeChatEmulato
         const later = yield* Clock.currentTimeMillis
         return yield* Effect.sync(() => answer(endpoint, request, value, later))
       })
-      return Effect.acquireUseRelease(enter, () => respond, () => leave)
-    }
 
     const snapshot = (): Stats => ({
       apps: Object.fromEntries(Array.from(appStats, ([appId, stats]) => [appId, { ...stats }])),
@@ -488,7 +546,19 @@ export const make = (options: EmulatorOptions = {}): Effect.Effect<WeChatEmulato
       }),
       stats: Effect.sync(snapshot),
       appStats: (appId) => Effect.sync(() => ({ ...(appStats.get(appId) ?? emptyStats()) })),
+      wecom: {
+        registerCorp: (registration) => Effect.sync(() => wecom.controls.registerCorp(registration)),
+        endToken: (token) =>
+          Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.sync(() => wecom.controls.endToken(token, now))),
+        isValidToken: (token, owner) =>
+          Effect.map(Clock.currentTimeMillis, (now) => wecom.controls.isValidToken(token, owner, now)),
+        isValidTicket: (ticket, kind, owner) =>
+          Effect.map(Clock.currentTimeMillis, (now) => wecom.controls.isValidTicket(ticket, kind, owner, now)),
+        stats: (key) => Effect.sync(() => wecom.controls.stats(key)),
+        resetStats: Effect.sync(() => wecom.controls.resetStats())
+      },
       resetStats: Effect.sync(() => {
+        wecom.controls.resetStats()
         appStats = new Map()
         deadTokenUses = 0
         peakInFlight = inFlight

@@ -1,0 +1,191 @@
+/**
+ * The service business code asks for WeCom (企业微信) credentials: the access
+ * token of a (corpid, agent), the corp's jsapi ticket, the agent's ticket,
+ * and the signed `wx.config` / `wx.agentConfig` of a page. Backed by the
+ * local engine (`layer`, `fromEngine`) or by a central server (`RemoteTokenLayer`).
+ *
+ * @since 0.2.0
+ */
+import { Clock, Context, Effect, Layer, Schema } from "effect"
+import type { AccessTokenError, Credential } from "./AccessToken.js"
+import * as WeCom from "./families/WeCom.js"
+import { type InvalidPageUrl, JsSdkConfig, nonce, pageUrl, signature } from "./JsSdk.js"
+import { isAgentId, WeComAgentId } from "./OwnerId.js"
+import { type EngineOptions, makeFamilies, TokenEngine } from "./TokenEngine.js"
+import type { TokenStore } from "./TokenStore.js"
+import { UnknownApp } from "./WeChatError.js"
+import type { WeComApi } from "./WeComApi.js"
+import type { WeComConfig } from "./WeComConfig.js"
+
+/**
+ * What a page passes to `wx.agentConfig` besides `jsApiList`: signed with the agent ticket.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export const AgentConfig = Schema.Struct({
+  corpid: Schema.String,
+  agentid: Schema.String,
+  timestamp: Schema.Int,
+  nonceStr: Schema.String,
+  signature: Schema.String
+})
+
+/**
+ * @since 0.2.0
+ * @category models
+ */
+export type AgentConfig = typeof AgentConfig.Type
+
+/**
+ * Both signed configurations of a page: `config` (corp ticket, `appId` =
+ * corpid) and, for an app with an AgentId, `agentConfig` (agent ticket).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export const WeComJsSdkConfig = Schema.Struct({
+  config: JsSdkConfig,
+  agentConfig: Schema.optional(AgentConfig)
+})
+
+/**
+ * @since 0.2.0
+ * @category models
+ */
+export type WeComJsSdkConfig = typeof WeComJsSdkConfig.Type
+
+/**
+ * @since 0.2.0
+ * @category models
+ */
+export interface WeComTokenShape {
+  /** The current token of the app `agent` of `corpId`; waits on one shared fetch only when none is valid. */
+  readonly get: (corpId: string, agent: string) => Effect.Effect<Credential, AccessTokenError>
+  /**
+   * Compare-and-refresh: a new token only while `staleToken` is still the
+   * current one (or, without it, always); otherwise the current one.
+   */
+  readonly refresh: (corpId: string, agent: string, staleToken?: string) => Effect.Effect<Credential, AccessTokenError>
+  /** The corp's jsapi ticket (`wx.config`), the same for every app of the corp. */
+  readonly jsapiTicket: (corpId: string, agent: string) => Effect.Effect<Credential, AccessTokenError>
+  /** The agent's ticket (`wx.agentConfig`); an app without an AgentId has none (`UnknownApp`). */
+  readonly agentTicket: (corpId: string, agent: string) => Effect.Effect<Credential, AccessTokenError>
+  /** Signs `url` for both `wx.config` and (for an app with an AgentId) `wx.agentConfig`. */
+  readonly jsSdkConfig: (
+    corpId: string,
+    agent: string,
+    url: string
+  ) => Effect.Effect<WeComJsSdkConfig, AccessTokenError | InvalidPageUrl>
+}
+
+/**
+ * @since 0.2.0
+ * @category tags
+ */
+export class WeComToken extends Context.Tag("effect-wechat-token/WeComToken")<WeComToken, WeComTokenShape>() {}
+
+const isWeComOwner = Schema.is(WeComAgentId)
+
+/**
+ * Signs `url` with the two tickets `tickets` answers: what every `WeComToken`
+ * implementation does with the tickets it has.
+ *
+ * @since 0.2.0
+ * @category signing
+ */
+export const signPage = (
+  corpId: string,
+  agent: string,
+  url: string,
+  tickets: {
+    readonly corp: Effect.Effect<Credential, AccessTokenError>
+    readonly agent: Effect.Effect<Credential, AccessTokenError>
+  }
+): Effect.Effect<WeComJsSdkConfig, AccessTokenError | InvalidPageUrl> =>
+  Effect.gen(function*() {
+    const page = yield* pageUrl(url)
+    const timestamp = Math.floor((yield* Clock.currentTimeMillis) / 1000)
+    const corpTicket = yield* tickets.corp
+    const nonceStr = yield* nonce
+    const config = {
+      appId: corpId,
+      timestamp,
+      nonceStr,
+      signature: signature({ jsapiTicket: corpTicket.value, nonceStr, timestamp, url: page })
+    }
+    if (!isAgentId(agent)) return { config }
+    const agentTicket = yield* tickets.agent
+    const agentNonce = yield* nonce
+    return {
+      config,
+      agentConfig: {
+        corpid: corpId,
+        agentid: agent,
+        timestamp,
+        nonceStr: agentNonce,
+        signature: signature({ jsapiTicket: agentTicket.value, nonceStr: agentNonce, timestamp, url: page })
+      }
+    }
+  })
+
+/**
+ * The `WeComToken` view of an engine that runs the WeCom families.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const make: Effect.Effect<WeComTokenShape, never, TokenEngine> = Effect.map(TokenEngine, (engine) => {
+  // Ids reach here unvalidated (HTTP paths): only a configured WeCom app is looked up.
+  const ownerOf = (corpId: string, agent: string): Effect.Effect<WeComAgentId, UnknownApp> => {
+    const owner = `${corpId}/${agent}`
+    return isWeComOwner(owner) && engine.apps.includes(owner)
+      ? Effect.succeed(owner)
+      : Effect.fail(new UnknownApp({ appId: owner }))
+  }
+  // One corp ticket per corp, held by the app `WeCom.corpTicketHolder` picks.
+  const holderOf = (corpId: string): WeComAgentId | undefined => {
+    const owners = engine.apps.filter((owner): owner is WeComAgentId =>
+      isWeComOwner(owner) && owner.startsWith(`${corpId}/`)
+    )
+    return owners.find((owner) => isAgentId(owner.slice(corpId.length + 1))) ?? owners[0]
+  }
+  const jsapiTicket = (corpId: string, agent: string) =>
+    Effect.flatMap(ownerOf(corpId, agent), () => engine.get(holderOf(corpId)!, WeCom.jsapiTicket))
+  const agentTicket = (corpId: string, agent: string) =>
+    Effect.flatMap(ownerOf(corpId, agent), (owner) => engine.get(owner, WeCom.agentTicket))
+  return WeComToken.of({
+    get: (corpId, agent) => Effect.flatMap(ownerOf(corpId, agent), (owner) => engine.get(owner, WeCom.accessToken)),
+    refresh: (corpId, agent, staleToken) =>
+      Effect.flatMap(ownerOf(corpId, agent), (owner) => engine.refresh(owner, staleToken, WeCom.accessToken)),
+    jsapiTicket,
+    agentTicket,
+    jsSdkConfig: (corpId, agent, url) =>
+      signPage(corpId, agent, url, { corp: jsapiTicket(corpId, agent), agent: agentTicket(corpId, agent) })
+  })
+})
+
+/**
+ * `WeComToken` over the `TokenEngine` in context (e.g. the server's engine,
+ * which runs the official-account and WeCom families together).
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const fromEngine: Layer.Layer<WeComToken, never, TokenEngine> = Layer.effect(WeComToken, make)
+
+/**
+ * An engine running the WeCom families only, and the `WeComToken` view of it.
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layer = (
+  options?: EngineOptions
+): Layer.Layer<WeComToken | TokenEngine, never, WeComConfig | WeComApi | TokenStore> =>
+  fromEngine.pipe(
+    Layer.provideMerge(Layer.scoped(
+      TokenEngine,
+      Effect.flatMap(WeCom.families, (families) => makeFamilies(families, options))
+    ))
+  )
