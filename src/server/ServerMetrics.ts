@@ -20,6 +20,7 @@ const requestsKey = MetricKey.counter("wechat_token_server_requests_total", {
  * `method` and `status`.
  *
  * @since 0.1.0
+ * @category metrics
  */
 export const requests = Metric.fromMetricKey(requestsKey)
 
@@ -28,6 +29,7 @@ export const requests = Metric.fromMetricKey(requestsKey)
  * burst, hostile or not: a request that leaves it higher left a fiber behind.
  *
  * @since 0.1.0
+ * @category metrics
  */
 export const requestsInFlight = Metric.gauge("wechat_token_server_requests_in_flight", {
   description: "HTTP requests the token server is reading or answering now"
@@ -35,6 +37,7 @@ export const requestsInFlight = Metric.gauge("wechat_token_server_requests_in_fl
 
 /**
  * @since 0.1.0
+ * @category metrics
  */
 export const tokenAge = Metric.gauge("wechat_token_age_seconds", {
   description: "Seconds since the credential held now was fetched from WeChat"
@@ -42,6 +45,7 @@ export const tokenAge = Metric.gauge("wechat_token_age_seconds", {
 
 /**
  * @since 0.1.0
+ * @category metrics
  */
 export const tokenExpiresIn = Metric.gauge("wechat_token_expires_in_seconds", {
   description: "Seconds the credential held now may still be handed out (negative: expired)"
@@ -49,6 +53,7 @@ export const tokenExpiresIn = Metric.gauge("wechat_token_expires_in_seconds", {
 
 /**
  * @since 0.1.0
+ * @category metrics
  */
 export const tokenValid = Metric.gauge("wechat_token_valid", {
   description: "1 while the app holds a usable credential of this kind, else 0"
@@ -60,6 +65,7 @@ export const tokenValid = Metric.gauge("wechat_token_valid", {
  * scanner cannot blow up the label set.
  *
  * @since 0.1.0
+ * @category utils
  */
 export const routeOf = (url: string): string => Routes.match(Routes.pathOf(url))?.pattern ?? "unmatched"
 
@@ -71,6 +77,7 @@ const METHODS = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIO
  * closed the connection first (nginx's convention).
  *
  * @since 0.1.0
+ * @category constants
  */
 export const CLIENT_CLOSED = 499
 
@@ -83,6 +90,7 @@ const counters = new Map<string, Metric.Metric.Counter<number>>()
  * Counts one served request.
  *
  * @since 0.1.0
+ * @category metrics
  */
 export const countRequest = (method: string, url: string, status: number): Effect.Effect<void> =>
   Metric.increment(requestCounter(METHODS.has(method) ? method : "OTHER", routeOf(url), status))
@@ -105,6 +113,7 @@ const requestCounter = (method: string, route: string, status: number): Metric.M
  * Sets the per-credential gauges from the engine's status.
  *
  * @since 0.1.0
+ * @category metrics
  */
 export const observeCredentials = (engine: TokenEngineShape): Effect.Effect<void> =>
   Effect.gen(function*() {
@@ -129,6 +138,7 @@ export const observeCredentials = (engine: TokenEngineShape): Effect.Effect<void
  * counter for each route's success.
  *
  * @since 0.1.0
+ * @category metrics
  */
 export const initialize = (apps: ReadonlyArray<string>): Effect.Effect<void> =>
   Effect.gen(function*() {

@@ -37,6 +37,7 @@ import { NotReady, TokenServerApi } from "./TokenServerApi.js"
 
 /**
  * @since 0.1.0
+ * @category models
  */
 export interface Options {
   /** The bearer keys business servers present (`CLIENT_KEYS`); a bare `Redacted` key may ask for every app. */
@@ -53,6 +54,7 @@ export interface Options {
 
 /**
  * @since 0.1.0
+ * @category constants
  */
 export const DEFAULT_MAX_BODY_BYTES = RequestLimits.DEFAULT_MAX_BODY_BYTES
 
@@ -186,6 +188,7 @@ const routeNotFound = (request: HttpServerRequest.HttpServerRequest): HttpServer
  * methods). A `401` says which scheme to use (`WWW-Authenticate: Bearer`).
  *
  * @since 0.1.0
+ * @category utils
  */
 export const errorBodies = (app: HttpApp.Default): HttpApp.Default =>
   Effect.catchAllCause(app, (cause) =>
@@ -223,6 +226,7 @@ const PAGES = new Set(["/docs", "/openapi.json"])
  * on everything else.
  *
  * @since 0.1.0
+ * @category utils
  */
 export const conventions = <E, R>(app: HttpApp.Default<E, R>): HttpApp.Default<E, R> =>
   Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {

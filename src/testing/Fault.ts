@@ -17,6 +17,7 @@ import { Data, Duration } from "effect"
  *   real server destroys the socket.
  *
  * @since 0.1.0
+ * @category models
  */
 export type Fault = Data.TaggedEnum<{
   Busy: {}
@@ -35,6 +36,7 @@ const tagged = Data.taggedEnum<Fault>()
  * as when a proxy drops the connection after the headers.
  *
  * @since 0.1.0
+ * @category constants
  */
 export const TRUNCATED_BODY = "{\"access_token\":\"81_TRUNCATED"
 
@@ -46,6 +48,7 @@ const gatewayPage = (status: number): string =>
  * `$is` and `$match` over the union.
  *
  * @since 0.1.0
+ * @category utils
  */
 export const Fault = {
   Busy: (): Fault => tagged.Busy(),
@@ -65,6 +68,7 @@ export const Fault = {
  * The emulated endpoints, named as in `FaultRule.endpoints` and in stats.
  *
  * @since 0.1.0
+ * @category models
  */
 export type Endpoint = "token" | "stable_token" | "getticket" | "getcallbackip"
 
@@ -75,6 +79,7 @@ export type Endpoint = "token" | "stable_token" | "getticket" | "getcallbackip"
  * when absent). The first matching rule wins.
  *
  * @since 0.1.0
+ * @category models
  */
 export interface FaultRule {
   readonly fault: Fault

@@ -17,12 +17,17 @@ import * as client from "./internal/client.js"
 import * as emulator from "./internal/emulator.js"
 import * as server from "./internal/server.js"
 
+/**
+ * @since 0.2.0
+ * @category utils
+ */
 export { type Endpoint, Fault, type FaultRule } from "./Fault.js"
 
 /**
  * An app WeChat knows. Without `ipWhitelist` every caller IP is accepted.
  *
  * @since 0.1.0
+ * @category models
  */
 export interface AppRegistration {
   readonly appId: string
@@ -32,6 +37,7 @@ export interface AppRegistration {
 
 /**
  * @since 0.1.0
+ * @category models
  */
 export interface EmulatorOptions {
   /** Lifetime of access tokens (classic and stable); default 7,200 s as on WeChat. */
@@ -54,6 +60,7 @@ export interface EmulatorOptions {
  * The ticket types of `GET /cgi-bin/ticket/getticket`.
  *
  * @since 0.1.0
+ * @category models
  */
 export type TicketType = "jsapi" | "wx_card"
 
@@ -61,6 +68,7 @@ export type TicketType = "jsapi" | "wx_card"
  * One HTTP request as the emulator sees it, whatever the transport.
  *
  * @since 0.1.0
+ * @category models
  */
 export interface EmulatorRequest {
   readonly method: string
@@ -74,6 +82,7 @@ export interface EmulatorRequest {
  * The emulator's answer: an HTTP response, or a connection dropped without one.
  *
  * @since 0.1.0
+ * @category models
  */
 export type EmulatorResponse =
   | {
@@ -90,6 +99,7 @@ export type EmulatorResponse =
  * and callback-IP calls by the app owning the presented token.
  *
  * @since 0.1.0
+ * @category models
  */
 export interface AppStats {
   readonly classicCalls: number
@@ -106,6 +116,7 @@ export interface AppStats {
 
 /**
  * @since 0.1.0
+ * @category models
  */
 export interface Stats {
   readonly apps: Readonly<Record<string, AppStats>>
@@ -117,6 +128,7 @@ export interface Stats {
 
 /**
  * @since 0.1.0
+ * @category models
  */
 export interface WeChatEmulatorShape {
   /** Answers one request as WeChat would: the core both transports share. */
@@ -175,6 +187,7 @@ export const layerClient: Layer.Layer<HttpClient.HttpClient, never, WeChatEmulat
  * Where to listen; default `127.0.0.1` on a free port.
  *
  * @since 0.1.0
+ * @category models
  */
 export interface ServeOptions {
   readonly host?: string
@@ -185,6 +198,7 @@ export interface ServeOptions {
  * A running emulator server.
  *
  * @since 0.1.0
+ * @category models
  */
 export interface Served {
   /** Base URL without a trailing slash, e.g. `http://127.0.0.1:40123`. */
