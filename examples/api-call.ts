@@ -7,9 +7,9 @@
  * fetching a token would; the next call still succeeds, with one token
  * refresh and one replay, and the emulator's counters show it.
  */
-import { NodeRuntime } from "@effect/platform-node"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Effect, Layer, Schema } from "effect"
-import { makeTokenLayer, TokenConfig, TokenStore, WeChatClient } from "../src/index.js"
+import { TokenConfig, TokenLayer, TokenStore, WeChatClient } from "../src/index.js"
 import * as Emulator from "../src/testing/index.js"
 
 const APP_ID = "wx0123456789abcdef"
@@ -45,7 +45,7 @@ const program = Effect.gen(function*() {
 // The engine and the client both reach WeChat through the in-process emulator;
 // against WeChat itself use `TokenLayer` and an `HttpClient` layer instead.
 const MainLayer = WeChatClient.layer({ baseUrl: "http://wechat.test" }).pipe(
-  Layer.provideMerge(makeTokenLayer({
+  Layer.provideMerge(TokenLayer.make({
     config: TokenConfig.layerWith({ apps: [TokenConfig.app(APP_ID, SECRET)], apiBaseUrl: "http://wechat.test" }),
     store: TokenStore.layerMemory,
     httpClient: Emulator.layerClient

@@ -8,12 +8,14 @@
  *
  * and open http://127.0.0.1:3000/token.
  */
-import { HttpRouter, HttpServer, HttpServerResponse } from "@effect/platform"
-import { NodeHttpServer, NodeRuntime } from "@effect/platform-node"
+import * as HttpRouter from "@effect/platform/HttpRouter"
+import * as HttpServer from "@effect/platform/HttpServer"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { createServer } from "node:http"
 import { Config, Effect, Layer } from "effect"
-import { AccessToken } from "../src/AccessToken.js"
-import { RemoteTokenLayer } from "../src/client/RemoteTokenLayer.js"
+import { AccessToken, RemoteTokenLayer } from "../src/index.js"
 import { mask } from "../src/Token.js"
 
 const app = HttpRouter.empty.pipe(
@@ -21,7 +23,7 @@ const app = HttpRouter.empty.pipe(
     "/token",
     Effect.gen(function*() {
       const appId = yield* Config.string("APP_ID")
-      const tokens = yield* AccessToken
+      const tokens = yield* AccessToken.AccessToken
       // Cached locally until shortly before the expiry the server announced.
       const token = yield* tokens.get(appId)
       return yield* HttpServerResponse.json({
@@ -36,7 +38,7 @@ const app = HttpRouter.empty.pipe(
       // What to do when WeChat answers 40001/40014/42001 for a token: report
       // it. The central server replaces it once, however many servers report it.
       const appId = yield* Config.string("APP_ID")
-      const tokens = yield* AccessToken
+      const tokens = yield* AccessToken.AccessToken
       const stale = yield* tokens.get(appId)
       const fresh = yield* tokens.refresh(appId, stale.value)
       return yield* HttpServerResponse.json({ replaced: mask(stale.value), now: mask(fresh.value) })
@@ -47,7 +49,7 @@ const app = HttpRouter.empty.pipe(
 
 HttpServer.serve(app).pipe(
   HttpServer.withLogAddress,
-  Layer.provide(RemoteTokenLayer),
+  Layer.provide(RemoteTokenLayer.layerConfig),
   Layer.provide(NodeHttpServer.layer(createServer, { host: "127.0.0.1", port: 3000 })),
   Layer.launch,
   NodeRuntime.runMain

@@ -6,17 +6,21 @@
  * environment it signs with tickets from an in-process WeChat emulator; with
  * them it uses WeChat itself (`TokenLayer` reads the usual variables).
  */
-import { HttpRouter, HttpServer, HttpServerRequest, HttpServerResponse } from "@effect/platform"
-import { NodeHttpServer, NodeRuntime } from "@effect/platform-node"
+import * as HttpRouter from "@effect/platform/HttpRouter"
+import * as HttpServer from "@effect/platform/HttpServer"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { createServer } from "node:http"
 import { Config, Effect, Layer, Option, Schema } from "effect"
-import { JsSdk, TokenConfig, TokenEngine, TokenLayer, TokenStore, makeTokenLayer } from "../src/index.js"
+import { JsSdk, TokenConfig, TokenEngine, TokenLayer, TokenStore } from "../src/index.js"
 import * as Emulator from "../src/testing/index.js"
 
 const DEMO_APP_ID = "wx0123456789abcdef"
 
 // Without configured apps: one demo app, answered by the emulator in memory.
-const demoEngine = makeTokenLayer({
+const demoEngine = TokenLayer.make({
   config: TokenConfig.layerWith({
     apps: [TokenConfig.app(DEMO_APP_ID, "demo-secret")],
     apiBaseUrl: "http://wechat.test"
@@ -28,7 +32,7 @@ const demoEngine = makeTokenLayer({
 const engine = Layer.unwrapEffect(
   Effect.map(
     Config.all([Config.option(Config.string("WECHAT_APPS")), Config.option(Config.string("WECHAT_APP_ID"))]),
-    ([apps, single]) => Option.isSome(apps) || Option.isSome(single) ? TokenLayer : demoEngine
+    ([apps, single]) => Option.isSome(apps) || Option.isSome(single) ? TokenLayer.layer : demoEngine
   )
 )
 

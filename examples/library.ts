@@ -6,8 +6,10 @@
  *
  *   npx tsx examples/library.ts
  */
-import { FetchHttpClient, HttpClient, HttpClientResponse } from "@effect/platform"
-import { NodeRuntime } from "@effect/platform-node"
+import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { ConfigProvider, Console, Effect, Layer, Schema } from "effect"
 import { AccessToken, TokenLayer } from "../src/index.js"
 import * as Emulator from "../src/testing/index.js"
@@ -20,7 +22,7 @@ const CallbackIps = Schema.Struct({ ip_list: Schema.Array(Schema.String) })
 
 const program = (wechatUrl: string) =>
   Effect.gen(function*() {
-    const tokens = yield* AccessToken
+    const tokens = yield* AccessToken.AccessToken
     const token = yield* tokens.get(appId)
     const client = yield* HttpClient.HttpClient
     const ips = yield* client.get(`${wechatUrl}/cgi-bin/getcallbackip`, { urlParams: { access_token: token.value } }).pipe(
@@ -41,7 +43,7 @@ const main = Effect.gen(function*() {
     ])
   )
   yield* program(wechat.url).pipe(
-    Effect.provide(Layer.merge(TokenLayer, FetchHttpClient.layer)),
+    Effect.provide(Layer.merge(TokenLayer.layer, FetchHttpClient.layer)),
     Effect.withConfigProvider(config)
   )
   const stats = yield* wechat.emulator.stats

@@ -6,7 +6,7 @@
  *   npx tsx examples/main.ts
  *   WECHAT_APPS=wx...:secret CLIENT_KEYS=$(openssl rand -hex 32) npx tsx examples/main.ts
  */
-import { NodeRuntime } from "@effect/platform-node"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as Main from "../src/server/Main.js"
 
 NodeRuntime.runMain(Main.serve, { disableErrorReporting: true, disablePrettyLogger: true })

@@ -14,6 +14,7 @@ import type { StoreError } from "./TokenStore.js"
  * WeChat would kill the token (classic 5-minute overlap rule).
  *
  * @since 0.1.0
+ * @category models
  */
 export interface Credential {
   readonly value: string
@@ -24,6 +25,7 @@ export interface Credential {
  * Everything `get` and `refresh` can fail with.
  *
  * @since 0.1.0
+ * @category models
  */
 export type AccessTokenError = UnknownApp | WeChatError | ForceRefreshBudgetExhausted | StoreError
 
@@ -32,6 +34,7 @@ export type AccessTokenError = UnknownApp | WeChatError | ForceRefreshBudgetExha
  * or a tag. Used as a metric label, in `/readyz` and in HTTP error bodies.
  *
  * @since 0.1.0
+ * @category utils
  */
 export const failureCause = (error: AccessTokenError): string =>
   error._tag === "UnknownApp" || error._tag === "ForceRefreshBudgetExhausted" || error._tag === "StoreError"
@@ -40,6 +43,7 @@ export const failureCause = (error: AccessTokenError): string =>
 
 /**
  * @since 0.1.0
+ * @category models
  */
 export interface AccessTokenShape {
   /**

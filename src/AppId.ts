@@ -12,6 +12,7 @@ import { Schema } from "effect"
  * file-store key, a Redis key segment and a URL path segment.
  *
  * @since 0.1.0
+ * @category schemas
  */
 export const AppId = Schema.String.pipe(
   Schema.pattern(/^wx[0-9a-f]{16}$/, {
@@ -22,6 +23,7 @@ export const AppId = Schema.String.pipe(
 
 /**
  * @since 0.1.0
+ * @category models
  */
 export type AppId = typeof AppId.Type
 
@@ -29,6 +31,7 @@ export type AppId = typeof AppId.Type
  * Decodes an unknown value into an `AppId`, failing with a `ParseError`.
  *
  * @since 0.1.0
+ * @category schemas
  */
 export const decode = Schema.decodeUnknown(AppId)
 
@@ -36,6 +39,7 @@ export const decode = Schema.decodeUnknown(AppId)
  * Narrows a string to an `AppId`; use at boundaries where a boolean answer is enough.
  *
  * @since 0.1.0
+ * @category schemas
  */
 export const is = Schema.is(AppId)
 
@@ -43,5 +47,6 @@ export const is = Schema.is(AppId)
  * Builds an `AppId` from a literal, throwing on a malformed id: for tests and examples.
  *
  * @since 0.1.0
+ * @category constructors
  */
 export const make = Schema.decodeSync(AppId)

@@ -14,6 +14,7 @@ import { TokenEngine } from "./TokenEngine.js"
  * The page URL handed to `config` is not one a JS-SDK page can have.
  *
  * @since 0.1.0
+ * @category errors
  */
 export class InvalidPageUrl extends Data.TaggedError("InvalidPageUrl")<{
   readonly url: string
@@ -57,6 +58,7 @@ const problemWith = (raw: string): string | undefined => {
  * `/` before the query and change the signature.
  *
  * @since 0.1.0
+ * @category schemas
  */
 export const JsSdkUrl = Schema.String.pipe(
   Schema.filter((raw) => problemWith(raw) === undefined ? true : `an absolute http(s) page URL is expected: ${problemWith(raw)}`, {
@@ -68,6 +70,7 @@ export const JsSdkUrl = Schema.String.pipe(
 
 /**
  * @since 0.1.0
+ * @category models
  */
 export type JsSdkUrl = typeof JsSdkUrl.Type
 
@@ -75,6 +78,7 @@ export type JsSdkUrl = typeof JsSdkUrl.Type
  * Validates a page URL, failing with an `InvalidPageUrl` that says what is wrong.
  *
  * @since 0.1.0
+ * @category utils
  */
 export const pageUrl = (raw: string): Either.Either<JsSdkUrl, InvalidPageUrl> => {
   const reason = problemWith(raw)
@@ -87,6 +91,7 @@ export const pageUrl = (raw: string): Either.Either<JsSdkUrl, InvalidPageUrl> =>
  * The URL as WeChat signs it: everything before the first `#`.
  *
  * @since 0.1.0
+ * @category utils
  */
 export const withoutFragment = (url: string): string => {
   const hash = url.indexOf("#")
@@ -97,6 +102,7 @@ export const withoutFragment = (url: string): string => {
  * What the signature covers.
  *
  * @since 0.1.0
+ * @category models
  */
 export interface SignatureInput {
   readonly jsapiTicket: string
@@ -113,6 +119,7 @@ export interface SignatureInput {
  * removed from the URL first.
  *
  * @since 0.1.0
+ * @category utils
  */
 export const signature = (input: SignatureInput): string =>
   createHash("sha1")
@@ -126,6 +133,7 @@ export const signature = (input: SignatureInput): string =>
  * What a page passes to `wx.config` besides `jsApiList`.
  *
  * @since 0.1.0
+ * @category models
  */
 export interface JsSdkConfig {
   readonly appId: string
@@ -139,6 +147,7 @@ export interface JsSdkConfig {
  * The schema of a `JsSdkConfig`, e.g. for an HTTP response body.
  *
  * @since 0.1.0
+ * @category schemas
  */
 export const JsSdkConfig = Schema.Struct({
   appId: Schema.String,
@@ -153,6 +162,7 @@ const NONCE_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123
  * Length of the nonces `config` draws; WeChat's own example uses 16.
  *
  * @since 0.1.0
+ * @category constants
  */
 export const NONCE_LENGTH = 16
 
@@ -160,6 +170,7 @@ export const NONCE_LENGTH = 16
  * A nonce of `NONCE_LENGTH` characters from `[A-Za-z0-9]`, drawn with Effect `Random`.
  *
  * @since 0.1.0
+ * @category utils
  */
 export const nonce: Effect.Effect<string> = Effect.map(
   Effect.replicateEffect(Random.nextIntBetween(0, NONCE_ALPHABET.length), NONCE_LENGTH),
@@ -171,6 +182,7 @@ export const nonce: Effect.Effect<string> = Effect.map(
  * and refreshed by the engine), a fresh nonce and the current time from `Clock`.
  *
  * @since 0.1.0
+ * @category utils
  */
 export const config = (
   appId: string,

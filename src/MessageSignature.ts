@@ -18,6 +18,7 @@ import { Effect, Option, Redacted } from "effect"
  * What WeChat sends and the token both sides know.
  *
  * @since 0.1.0
+ * @category models
  */
 export interface SignedParams {
   readonly token: Redacted.Redacted<string>
@@ -31,6 +32,7 @@ export interface SignedParams {
  * `timestamp` and `nonce` sorted as strings and concatenated.
  *
  * @since 0.1.0
+ * @category utils
  */
 export const sign = (params: Omit<SignedParams, "signature">): string =>
   createHash("sha1")
@@ -43,6 +45,7 @@ export const sign = (params: Omit<SignedParams, "signature">): string =>
  * signature byte by byte; only the (public) length is compared directly.
  *
  * @since 0.1.0
+ * @category utils
  */
 export const verify = (params: SignedParams): boolean => {
   const expected = Buffer.from(sign(params), "utf8")
@@ -72,6 +75,7 @@ const plain = (status: number, body: string) =>
  * ```
  *
  * @since 0.1.0
+ * @category utils
  */
 export const verificationHandler = (
   options: { readonly token: Redacted.Redacted<string> }

@@ -13,11 +13,13 @@ import { OverlapRule } from "./RefreshPolicy.js"
  * the same token comes back while it is valid.
  *
  * @since 0.1.0
+ * @category schemas
  */
 export const TokenMode = Schema.Literal("stable", "classic")
 
 /**
  * @since 0.1.0
+ * @category models
  */
 export type TokenMode = typeof TokenMode.Type
 
@@ -27,6 +29,7 @@ export type TokenMode = typeof TokenMode.Type
  * is safe in store keys and metric labels.
  *
  * @since 0.1.0
+ * @category schemas
  */
 export const CredentialKind = Schema.String.pipe(
   Schema.pattern(/^[a-z][a-z0-9_]{0,63}$/),
@@ -35,6 +38,7 @@ export const CredentialKind = Schema.String.pipe(
 
 /**
  * @since 0.1.0
+ * @category models
  */
 export type CredentialKind = typeof CredentialKind.Type
 
@@ -50,6 +54,7 @@ export type CredentialKind = typeof CredentialKind.Type
  *   overwrites a newer token.
  *
  * @since 0.1.0
+ * @category models
  */
 export class TokenRecord extends Schema.Class<TokenRecord>("TokenRecord")({
   /** The owner: an app id, or `corpid/agent` for WeCom (the field keeps its name for stored records). */
@@ -64,6 +69,10 @@ export class TokenRecord extends Schema.Class<TokenRecord>("TokenRecord")({
   generation: Schema.Int.pipe(Schema.nonNegative())
 }) {}
 
+/**
+ * @since 0.2.0
+ * @category utils
+ */
 export {
   /** @since 0.1.0 */
   isUsable,
@@ -79,6 +88,7 @@ export {
  * Masks a token for logs: enough to tell two tokens apart, never enough to use one.
  *
  * @since 0.1.0
+ * @category utils
  */
 export const mask = (value: string): string =>
   value.length <= 12 ? "***" : `${value.slice(0, 4)}…${value.slice(-4)} (${value.length} chars)`

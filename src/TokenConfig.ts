@@ -14,6 +14,7 @@ import { TokenMode } from "./Token.js"
  * `<redacted>` in logs, errors and JSON.
  *
  * @since 0.1.0
+ * @category models
  */
 export interface AppCredentials {
   readonly appId: AppId
@@ -22,6 +23,7 @@ export interface AppCredentials {
 
 /**
  * @since 0.1.0
+ * @category models
  */
 export interface TokenConfigShape {
   readonly apps: ReadonlyArray<AppCredentials>
@@ -45,6 +47,7 @@ export class TokenConfig extends Context.Tag("effect-wechat-token/TokenConfig")<
  * The defaults the contract documents.
  *
  * @since 0.1.0
+ * @category utils
  */
 export const defaults = {
   mode: "stable" as TokenMode,
@@ -62,6 +65,7 @@ const invalid = (name: string, message: string) => ConfigError.InvalidData([name
  * offending app id, never the secret.
  *
  * @since 0.1.0
+ * @category utils
  */
 export const parseApps = (
   name: string,
@@ -105,6 +109,7 @@ const singleApp: Config.Config<ReadonlyArray<AppCredentials>> = Config.all({
  * else none (the server's demo mode).
  *
  * @since 0.1.0
+ * @category utils
  */
 export const apps: Effect.Effect<ReadonlyArray<AppCredentials>, ConfigError.ConfigError> = Effect.gen(function*() {
   const list = yield* Config.option(Config.string("WECHAT_APPS"))
@@ -128,6 +133,7 @@ const seconds = (name: string, fallback: Duration.Duration, min: number) =>
  * Everything but the apps, with the documented defaults.
  *
  * @since 0.1.0
+ * @category config
  */
 export const settings = Config.all({
   mode: Config.literal("stable", "classic")("WECHAT_TOKEN_MODE").pipe(Config.withDefault(defaults.mode)),
@@ -147,6 +153,7 @@ export const settings = Config.all({
  * The whole configuration from Effect `Config`.
  *
  * @since 0.1.0
+ * @category utils
  */
 export const config: Effect.Effect<TokenConfigShape, ConfigError.ConfigError> = Effect.map(
   Effect.all({ apps, settings }),
@@ -175,6 +182,7 @@ export const layerWith = (
  * Builds credentials in code, e.g. for tests and examples.
  *
  * @since 0.1.0
+ * @category utils
  */
 export const app = (appId: string, secret: string): AppCredentials => ({
   appId: Schema.decodeSync(AppId)(appId),

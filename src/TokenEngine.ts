@@ -26,6 +26,7 @@ import type { UnknownApp } from "./WeChatError.js"
  * How one credential is doing: what `/readyz` and `/metrics` report.
  *
  * @since 0.1.0
+ * @category models
  */
 export interface CredentialStatus {
   readonly appId: OwnerId
@@ -37,11 +38,13 @@ export interface CredentialStatus {
 
 /**
  * @since 0.1.0
+ * @category models
  */
 export type ForceRefreshBudget = RefreshPolicy.ForceRefreshBudget
 
 /**
  * @since 0.1.0
+ * @category models
  */
 export interface TokenEngineShape {
   readonly apps: ReadonlyArray<OwnerId>
@@ -66,6 +69,7 @@ export class TokenEngine extends Context.Tag("effect-wechat-token/TokenEngine")<
  * Knobs with their units; the defaults suit WeChat's real limits.
  *
  * @since 0.1.0
+ * @category models
  */
 export interface EngineOptions {
   /** Longer than the upstream timeout, so a live refresher never loses its lease. Default: 15 s (`layer`: timeout + 5 s). */
@@ -86,6 +90,7 @@ export interface EngineOptions {
  * Builds the engine over `families` in a scope: its background fibers stop when the scope closes.
  *
  * @since 0.2.0
+ * @category constructors
  */
 export const makeFamilies: (
   families: readonly [CredentialFamily, ...Array<CredentialFamily>],
@@ -96,6 +101,7 @@ export const makeFamilies: (
  * Builds the engine for the configured official-account apps.
  *
  * @since 0.1.0
+ * @category constructors
  */
 export const make = (
   options: EngineOptions = {}

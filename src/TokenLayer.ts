@@ -20,6 +20,7 @@ import * as WeChatApi from "./WeChatApi.js"
  * layer, an `HttpClient` layer (the emulator's in tests), a config layer.
  *
  * @since 0.1.0
+ * @category constructors
  */
 export const make = <E1, E2, E3, R1, R2, R3>(parts: {
   readonly config: Layer.Layer<TokenConfig.TokenConfig, E1, R1>
@@ -42,7 +43,7 @@ export const make = <E1, E2, E3, R1, R2, R3>(parts: {
  * @since 0.1.0
  * @category layers
  */
-export const TokenLayer: Layer.Layer<
+export const layer: Layer.Layer<
   AccessToken | TokenEngine.TokenEngine,
   ConfigError.ConfigError | TokenStore.StoreError
 > = make({

@@ -9,6 +9,7 @@ import { Duration, Metric, MetricBoundaries } from "effect"
  * Upstream fetches that produced a token or ticket, tagged `app`, `kind`.
  *
  * @since 0.1.0
+ * @category metrics
  */
 export const refreshes = Metric.counter("wechat_token_refreshes_total", {
   description: "Upstream fetches that produced a new token or ticket",
@@ -19,6 +20,7 @@ export const refreshes = Metric.counter("wechat_token_refreshes_total", {
  * Failed upstream fetches, tagged `app`, `kind`, `cause` (errcode or transport reason).
  *
  * @since 0.1.0
+ * @category metrics
  */
 export const failures = Metric.counter("wechat_token_failures_total", {
   description: "Failed upstream fetches by cause (errcode or transport reason)",
@@ -30,6 +32,7 @@ export const failures = Metric.counter("wechat_token_failures_total", {
  * `endpoint`. Takes a `Duration`, so `Metric.trackDuration` feeds it.
  *
  * @since 0.1.0
+ * @category metrics
  */
 export const upstreamLatency: Metric.Metric.Histogram<Duration.Duration> = Metric.histogram(
   "wechat_upstream_latency_seconds",

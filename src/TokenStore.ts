@@ -15,6 +15,7 @@ import type { CredentialKind, TokenRecord } from "./Token.js"
  * the token it holds in memory while the store is unavailable.
  *
  * @since 0.1.0
+ * @category errors
  */
 export class StoreError extends Data.TaggedError("StoreError")<{
   readonly operation: string
@@ -29,6 +30,7 @@ export class StoreError extends Data.TaggedError("StoreError")<{
  * One record per app and kind.
  *
  * @since 0.1.0
+ * @category models
  */
 export interface RecordKey {
   readonly appId: OwnerId
@@ -37,6 +39,7 @@ export interface RecordKey {
 
 /**
  * @since 0.1.0
+ * @category models
  */
 export interface TokenStoreShape {
   /** The stored record, if any. */
@@ -75,6 +78,7 @@ export class TokenStore extends Context.Tag("effect-wechat-token/TokenStore")<To
  * store's document key. App ids are validated, so the result is safe.
  *
  * @since 0.1.0
+ * @category utils
  */
 export const keyString = (key: RecordKey): string => `${key.appId}/${key.kind}`
 
@@ -82,6 +86,7 @@ export const keyString = (key: RecordKey): string => `${key.appId}/${key.kind}`
  * Compare-and-set rule shared by every store.
  *
  * @since 0.1.0
+ * @category utils
  */
 export const isNewer = (candidate: TokenRecord, current: Option.Option<TokenRecord>): boolean =>
   Option.match(current, { onNone: () => true, onSome: (held) => candidate.generation > held.generation })

@@ -15,6 +15,10 @@ import type { AppCredentials } from "./TokenConfig.js"
 import * as TokenMetrics from "./TokenMetrics.js"
 import { type CallSite, fromErrcode, UpstreamUnavailable, type WeChatError } from "./WeChatError.js"
 
+/**
+ * @since 0.2.0
+ * @category utils
+ */
 export type {
   /**
    * A token or ticket as WeChat issued it.
@@ -29,6 +33,7 @@ export type {
  * app, no secret: those come with each call).
  *
  * @since 0.2.0
+ * @category models
  */
 export interface Options {
   /** Default `https://api.weixin.qq.com`; the emulator's URL in tests. A trailing `/` is ignored. */
@@ -41,11 +46,13 @@ export interface Options {
  * The defaults of `Options`.
  *
  * @since 0.2.0
+ * @category utils
  */
 export const defaults = { baseUrl: "https://api.weixin.qq.com", timeout: Duration.seconds(10) } as const
 
 /**
  * @since 0.1.0
+ * @category models
  */
 export type TicketType = "jsapi" | "wx_card"
 
@@ -53,6 +60,7 @@ export type TicketType = "jsapi" | "wx_card"
  * A call to any WeChat API; the access token is added by the caller.
  *
  * @since 0.1.0
+ * @category models
  */
 export interface ApiRequest {
   readonly method: "GET" | "POST"
@@ -63,6 +71,7 @@ export interface ApiRequest {
 
 /**
  * @since 0.1.0
+ * @category models
  */
 export interface WeChatApiShape {
   readonly fetchAccessToken: (
@@ -106,6 +115,7 @@ const TicketBody = Schema.Struct({
  * whatever else the body holds.
  *
  * @since 0.1.0
+ * @category schemas
  */
 export const decodeBody = <A, I>(success: Schema.Schema<A, I>) => {
   const decode = Schema.decodeUnknown(Schema.Union(ErrorBody, success))

@@ -16,11 +16,13 @@ import type { WeChatError } from "./WeChatError.js"
 
 /**
  * @since 0.1.0
+ * @category models
  */
 export type ApiRequest = WeChatApi.ApiRequest
 
 /**
  * @since 0.1.0
+ * @category models
  */
 export interface WeChatClientShape {
   /**
@@ -46,6 +48,7 @@ export class WeChatClient extends Context.Tag("effect-wechat-token/WeChatClient"
  * Where WeChat is and how long a call may take (`WeChatApi.Options`).
  *
  * @since 0.1.0
+ * @category models
  */
 export type ClientOptions = WeChatApi.Options
 
@@ -53,6 +56,7 @@ export type ClientOptions = WeChatApi.Options
  * Builds the client from `AccessToken` and an `HttpClient`.
  *
  * @since 0.1.0
+ * @category constructors
  */
 export const make = (options: ClientOptions = {}): Effect.Effect<WeChatClientShape, never, AccessToken | HttpClient.HttpClient> =>
   Effect.gen(function*() {

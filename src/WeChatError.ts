@@ -13,6 +13,7 @@ import { Data } from "effect"
  * Transient: retried with backoff.
  *
  * @since 0.1.0
+ * @category errors
  */
 export class UpstreamUnavailable extends Data.TaggedError("UpstreamUnavailable")<{
   readonly reason: "network" | "timeout" | "http-status" | "malformed-body" | "busy"
@@ -28,6 +29,7 @@ export class UpstreamUnavailable extends Data.TaggedError("UpstreamUnavailable")
  * latest, or expired. Compare-and-refresh once, then replay once.
  *
  * @since 0.1.0
+ * @category errors
  */
 export class InvalidCredential extends Data.TaggedError("InvalidCredential")<{
   readonly errcode: number
@@ -42,6 +44,7 @@ export class InvalidCredential extends Data.TaggedError("InvalidCredential")<{
  * 40013: WeChat does not know the app id. A configuration error: no retry storm.
  *
  * @since 0.1.0
+ * @category errors
  */
 export class InvalidAppId extends Data.TaggedError("InvalidAppId")<{
   readonly appId: string
@@ -56,6 +59,7 @@ export class InvalidAppId extends Data.TaggedError("InvalidAppId")<{
  * 40125, or 40001 on the token endpoint itself: the app secret is wrong.
  *
  * @since 0.1.0
+ * @category errors
  */
 export class InvalidAppSecret extends Data.TaggedError("InvalidAppSecret")<{
   readonly appId: string
@@ -70,6 +74,7 @@ export class InvalidAppSecret extends Data.TaggedError("InvalidAppSecret")<{
  * 40164: the caller's egress IP is not in the app's whitelist; WeChat names the IP.
  *
  * @since 0.1.0
+ * @category errors
  */
 export class IpNotWhitelisted extends Data.TaggedError("IpNotWhitelisted")<{
   readonly appId: string
@@ -85,6 +90,7 @@ export class IpNotWhitelisted extends Data.TaggedError("IpNotWhitelisted")<{
  * 45009 (daily quota) or 45011 (minute quota).
  *
  * @since 0.1.0
+ * @category errors
  */
 export class QuotaExceeded extends Data.TaggedError("QuotaExceeded")<{
   readonly errcode: number
@@ -102,6 +108,7 @@ export class QuotaExceeded extends Data.TaggedError("QuotaExceeded")<{
  * 89503 / 89501: WeChat wants an administrator to confirm calls from this IP.
  *
  * @since 0.1.0
+ * @category errors
  */
 export class AdminConfirmationRequired extends Data.TaggedError("AdminConfirmationRequired")<{
   readonly errcode: number
@@ -117,6 +124,7 @@ export class AdminConfirmationRequired extends Data.TaggedError("AdminConfirmati
  * parameters, API-specific codes): a programming error, not retried.
  *
  * @since 0.1.0
+ * @category errors
  */
 export class WeChatApiError extends Data.TaggedError("WeChatApiError")<{
   readonly errcode: number
@@ -131,6 +139,7 @@ export class WeChatApiError extends Data.TaggedError("WeChatApiError")<{
  * Everything a WeChat call can fail with.
  *
  * @since 0.1.0
+ * @category models
  */
 export type WeChatError =
   | UpstreamUnavailable
@@ -146,6 +155,7 @@ export type WeChatError =
  * The app id is not configured in this engine or server.
  *
  * @since 0.1.0
+ * @category errors
  */
 export class UnknownApp extends Data.TaggedError("UnknownApp")<{
   readonly appId: string
@@ -160,6 +170,7 @@ export class UnknownApp extends Data.TaggedError("UnknownApp")<{
  * apart) does not allow one now.
  *
  * @since 0.1.0
+ * @category errors
  */
 export class ForceRefreshBudgetExhausted extends Data.TaggedError("ForceRefreshBudgetExhausted")<{
   readonly appId: string
@@ -175,6 +186,7 @@ export class ForceRefreshBudgetExhausted extends Data.TaggedError("ForceRefreshB
  * wrong secret, an API call reads it as a dead token.
  *
  * @since 0.1.0
+ * @category models
  */
 export type CallSite = "token-endpoint" | "api-call"
 
@@ -182,6 +194,7 @@ export type CallSite = "token-endpoint" | "api-call"
  * Classifies a non-zero errcode as WeChat's global return-code table describes it.
  *
  * @since 0.1.0
+ * @category utils
  */
 export const fromErrcode = (
   errcode: number,
@@ -222,11 +235,13 @@ const ipIn = (errmsg: string): string => /\b(\d{1,3}(?:\.\d{1,3}){3}|[0-9a-f:]*:
  * How the engine reacts to a failure: retry soon, wait long, or stop fast.
  *
  * @since 0.1.0
+ * @category models
  */
 export type Severity = "transient" | "configuration" | "quota" | "credential"
 
 /**
  * @since 0.1.0
+ * @category utils
  */
 export const severity = (error: WeChatError): Severity => {
   switch (error._tag) {
@@ -245,6 +260,7 @@ export const severity = (error: WeChatError): Severity => {
  * A short code naming the cause, for metrics labels, readiness and HTTP error bodies.
  *
  * @since 0.1.0
+ * @category utils
  */
 export const causeCode = (error: WeChatError): string =>
   error._tag === "UpstreamUnavailable"

@@ -1,30 +1,197 @@
 /**
  * effect-wechat-token: WeChat access tokens kept fresh and handed out safely.
+ * Each module is re-exported as a namespace named after its file.
  *
  * @since 0.1.0
  */
+/**
+ * The `AccessToken` service: `get(appId)` and compare-and-refresh `refresh(appId, stale)`.
+ *
+ * @since 0.2.0
+ * @category modules
+ */
+export * as AccessToken from "./AccessToken.js"
+
+/**
+ * WeChat app ids (`wx` + 16 hex), validated.
+ *
+ * @since 0.2.0
+ * @category modules
+ */
 export * as AppId from "./AppId.js"
-export { AccessToken, type AccessTokenError, type AccessTokenShape, type Credential, failureCause } from "./AccessToken.js"
+
+/**
+ * A credential family as data: kinds, how each is issued, overlap rules, error classes.
+ *
+ * @since 0.2.0
+ * @category modules
+ */
 export * as CredentialFamily from "./CredentialFamily.js"
-export * as OfficialAccount from "./families/OfficialAccount.js"
-export * as RefreshPolicy from "./RefreshPolicy.js"
-export * as Token from "./Token.js"
-export * as TokenConfig from "./TokenConfig.js"
-export * as TokenEngine from "./TokenEngine.js"
-export { make as makeTokenLayer, TokenLayer } from "./TokenLayer.js"
-export * as TokenMetrics from "./TokenMetrics.js"
-export * as TokenStore from "./TokenStore.js"
-export * as WeChatApi from "./WeChatApi.js"
-export * as WeChatError from "./WeChatError.js"
-export * as RemoteToken from "./client/RemoteTokenLayer.js"
-export { RemoteTokenLayer } from "./client/RemoteTokenLayer.js"
+
+/**
+ * JS-SDK signatures and `wx.config` parameters.
+ *
+ * @since 0.2.0
+ * @category modules
+ */
 export * as JsSdk from "./JsSdk.js"
+
+/**
+ * WeChat's message encryption (WXBizMsgCrypt) for encrypted pushes.
+ *
+ * @since 0.2.0
+ * @category modules
+ */
 export * as MessageCrypto from "./MessageCrypto.js"
+
+/**
+ * The plain-mode message-server signature check.
+ *
+ * @since 0.2.0
+ * @category modules
+ */
 export * as MessageSignature from "./MessageSignature.js"
+
+/**
+ * The official-account family: access token (classic or stable), jsapi and wx_card tickets.
+ *
+ * @since 0.2.0
+ * @category modules
+ */
+export * as OfficialAccount from "./families/OfficialAccount.js"
+
+/**
+ * The refresh policy on one screen: plan, overlap caps, failure reactions, force-refresh budget.
+ *
+ * @since 0.2.0
+ * @category modules
+ */
+export * as RefreshPolicy from "./RefreshPolicy.js"
+
+/**
+ * `AccessToken` backed by a central token server, for business servers.
+ *
+ * @since 0.2.0
+ * @category modules
+ */
+export * as RemoteTokenLayer from "./client/RemoteTokenLayer.js"
+
+/**
+ * `TOKEN_STORE` parsed, and the store it names (adapters loaded on use).
+ *
+ * @since 0.2.0
+ * @category modules
+ */
+export * as StoreSpec from "./StoreSpec.js"
+
+/**
+ * Token records, modes and kinds.
+ *
+ * @since 0.2.0
+ * @category modules
+ */
+export * as Token from "./Token.js"
+
+/**
+ * Apps, secrets and engine settings read with Effect `Config`.
+ *
+ * @since 0.2.0
+ * @category modules
+ */
+export * as TokenConfig from "./TokenConfig.js"
+
+/**
+ * The credential engine: single-flight, early refresh on a `Schedule`, static stability.
+ *
+ * @since 0.2.0
+ * @category modules
+ */
+export * as TokenEngine from "./TokenEngine.js"
+
+/**
+ * `AccessToken` from configuration (`layer`) or from layers of your choice (`make`).
+ *
+ * @since 0.2.0
+ * @category modules
+ */
+export * as TokenLayer from "./TokenLayer.js"
+
+/**
+ * The engine's metrics.
+ *
+ * @since 0.2.0
+ * @category modules
+ */
+export * as TokenMetrics from "./TokenMetrics.js"
+
+/**
+ * The store port and the memory store.
+ *
+ * @since 0.2.0
+ * @category modules
+ */
+export * as TokenStore from "./TokenStore.js"
+
+/**
+ * The upstream token and ticket endpoints, decoded with `effect/Schema`.
+ *
+ * @since 0.2.0
+ * @category modules
+ */
+export * as WeChatApi from "./WeChatApi.js"
+
+/**
+ * Calls WeChat APIs with the token added, recovering once from a dead token.
+ *
+ * @since 0.2.0
+ * @category modules
+ */
 export * as WeChatClient from "./WeChatClient.js"
+
+/**
+ * Typed WeChat failures, classified by errcode.
+ *
+ * @since 0.2.0
+ * @category modules
+ */
+export * as WeChatError from "./WeChatError.js"
+
+/**
+ * Credential owners: an app id, or a WeCom app as `corpid/agent`.
+ *
+ * @since 0.2.0
+ * @category modules
+ */
 export * as OwnerId from "./OwnerId.js"
+
+/**
+ * The WeCom (企业微信) family: per (corpid, agent) tokens, the corp ticket, agent tickets.
+ *
+ * @since 0.2.0
+ * @category modules
+ */
 export * as WeCom from "./families/WeCom.js"
+
+/**
+ * The WeCom upstream endpoints: gettoken, get_jsapi_ticket, ticket/get.
+ *
+ * @since 0.2.0
+ * @category modules
+ */
 export * as WeComApi from "./WeComApi.js"
+
+/**
+ * The WeCom apps (`WECOM_APPS`) and `WECOM_API_BASE_URL`.
+ *
+ * @since 0.2.0
+ * @category modules
+ */
 export * as WeComConfig from "./WeComConfig.js"
-export { WeComToken, type WeComTokenShape } from "./WeComToken.js"
-export * as WeComTokenLayer from "./WeComToken.js"
+
+/**
+ * The `WeComToken` service: tokens, tickets and signed `wx.config` / `wx.agentConfig`.
+ *
+ * @since 0.2.0
+ * @category modules
+ */
+export * as WeComToken from "./WeComToken.js"

@@ -83,11 +83,13 @@ beforeAll(async () => {
     for (const file of ["main.ts", "tsconfig.nodenext.json", "tsconfig.bundler.json", "graph.mjs", "graph-hooks.mjs"]) {
       copyFileSync(join(consumerFiles, file), join(project, file))
     }
-    // The README's library quick start, exactly as written, is type-checked with the program.
+    // Every TypeScript snippet of the README, exactly as written, is type-checked with the program
+    // (all but the one written for a test runner the scratch project does not install).
     const readme = readFileSync(join(root, "README.md"), "utf8")
-    const librarySection = readme.slice(readme.indexOf("## Library"))
-    const snippet = librarySection.slice(librarySection.indexOf("```ts\n") + 6, librarySection.indexOf("\n```", librarySection.indexOf("```ts\n") + 6))
-    writeFileSync(join(project, "readme-library.ts"), `${snippet}\n`)
+    const snippets = [...readme.matchAll(/^```ts\n([\s\S]*?)^```$/gm)].map((match) => match[1]!)
+      .filter((snippet) => !snippet.includes("@effect/vitest"))
+    expect(snippets.length).toBeGreaterThan(5)
+    snippets.forEach((snippet, index) => writeFileSync(join(project, `readme-${index + 1}.ts`), snippet))
     yield* ok("npm", ["install", "--prefer-offline", "--no-audit", "--no-fund", tarball, ...peers], project)
   }))
 }, 300_000)
@@ -107,7 +109,7 @@ describe("the packed tarball", () => {
       yield* Effect.log(`tarball: ${statSync(tarball).size} bytes, ${files.length} files`)
     }))
 
-  it.live("type-checks a strict user program and the README's library quick start under NodeNext and Bundler without skipLibCheck", () =>
+  it.live("type-checks a strict user program and the README's snippets under NodeNext and Bundler without skipLibCheck", () =>
     Effect.gen(function*() {
       const tsc = join(project, "node_modules", "typescript", "bin", "tsc")
       yield* ok(process.execPath, [tsc, "-p", "tsconfig.nodenext.json", "--noEmit"], project)

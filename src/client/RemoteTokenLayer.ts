@@ -16,6 +16,7 @@ import { UnknownApp, UpstreamUnavailable } from "../WeChatError.js"
 
 /**
  * @since 0.1.0
+ * @category models
  */
 export interface Options {
   /** The central server, e.g. `http://tokens.internal:8787`. */
@@ -55,6 +56,7 @@ const transportRetry = Schedule.exponential(Duration.millis(50)).pipe(
  * Builds the service in a scope: calls still running when it closes are interrupted.
  *
  * @since 0.1.0
+ * @category constructors
  */
 export const make = (options: Options) =>
   Effect.gen(function*() {
@@ -160,6 +162,7 @@ export const layer = (options: Options): Layer.Layer<AccessToken, never, HttpCli
  * The server's address and key from `TOKEN_SERVER_URL` and `TOKEN_SERVER_KEY`.
  *
  * @since 0.1.0
+ * @category config
  */
 export const options: Config.Config<Options> = Config.all({
   baseUrl: Config.url("TOKEN_SERVER_URL").pipe(
@@ -178,6 +181,6 @@ export const options: Config.Config<Options> = Config.all({
  * @since 0.1.0
  * @category layers
  */
-export const RemoteTokenLayer: Layer.Layer<AccessToken, ConfigError.ConfigError> = Layer.unwrapEffect(
+export const layerConfig: Layer.Layer<AccessToken, ConfigError.ConfigError> = Layer.unwrapEffect(
   Effect.map(options, layer)
 ).pipe(Layer.provide(FetchHttpClient.layer))

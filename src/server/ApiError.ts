@@ -13,6 +13,7 @@ import { Schema } from "effect"
  * what a person can do about it and never contains a secret.
  *
  * @since 0.1.0
+ * @category schemas
  */
 export const ErrorDetail = Schema.Struct({
   code: Schema.String.annotations({ description: "machine-readable cause, e.g. unknown_app, 40125, upstream_timeout" }),
@@ -25,6 +26,7 @@ const fields = { error: ErrorDetail }
  * 400: malformed JSON, wrong types, an app id of the wrong shape, an unusable page URL.
  *
  * @since 0.1.0
+ * @category models
  */
 export class BadRequest extends Schema.Class<BadRequest>("BadRequest")(
   fields,
@@ -35,6 +37,7 @@ export class BadRequest extends Schema.Class<BadRequest>("BadRequest")(
  * 401: the `Authorization: Bearer <client key>` header is missing or wrong.
  *
  * @since 0.1.0
+ * @category models
  */
 export class Unauthorized extends Schema.Class<Unauthorized>("Unauthorized")(
   fields,
@@ -45,6 +48,7 @@ export class Unauthorized extends Schema.Class<Unauthorized>("Unauthorized")(
  * 404: the app id is not configured on this server (or the route does not exist).
  *
  * @since 0.1.0
+ * @category models
  */
 export class NotFound extends Schema.Class<NotFound>("NotFound")(
   fields,
@@ -55,6 +59,7 @@ export class NotFound extends Schema.Class<NotFound>("NotFound")(
  * 405: the path exists but not for this method; `Allow` lists the ones it takes.
  *
  * @since 0.1.0
+ * @category models
  */
 export class MethodNotAllowed extends Schema.Class<MethodNotAllowed>("MethodNotAllowed")(
   fields,
@@ -65,6 +70,7 @@ export class MethodNotAllowed extends Schema.Class<MethodNotAllowed>("MethodNotA
  * 408: the headers or the body did not arrive within the request timeout.
  *
  * @since 0.1.0
+ * @category models
  */
 export class RequestTimeout extends Schema.Class<RequestTimeout>("RequestTimeout")(
   fields,
@@ -75,6 +81,7 @@ export class RequestTimeout extends Schema.Class<RequestTimeout>("RequestTimeout
  * 413: the request body is over the server's limit.
  *
  * @since 0.1.0
+ * @category models
  */
 export class PayloadTooLarge extends Schema.Class<PayloadTooLarge>("PayloadTooLarge")(
   fields,
@@ -86,6 +93,7 @@ export class PayloadTooLarge extends Schema.Class<PayloadTooLarge>("PayloadTooLa
  * errcode such as `40164`, or `upstream_timeout`, ...).
  *
  * @since 0.1.0
+ * @category models
  */
 export class TokenUnavailable extends Schema.Class<TokenUnavailable>("TokenUnavailable")(
   fields,
@@ -96,6 +104,7 @@ export class TokenUnavailable extends Schema.Class<TokenUnavailable>("TokenUnava
  * Every error a `/v1` route can answer.
  *
  * @since 0.1.0
+ * @category models
  */
 export type ApiError =
   | BadRequest
@@ -110,6 +119,7 @@ export type ApiError =
  * Builds an error body.
  *
  * @since 0.1.0
+ * @category utils
  */
 export const detail = (code: string, message: string) => ({ error: { code, message } })
 
@@ -119,6 +129,7 @@ export const detail = (code: string, message: string) => ({ error: { code, messa
  * worth caching.
  *
  * @since 0.1.0
+ * @category utils
  */
 export const response = (status: number, code: string, message: string): HttpServerResponse.HttpServerResponse =>
   HttpServerResponse.unsafeJson(detail(code, message), { status, headers: { "cache-control": "no-store" } })

@@ -27,6 +27,7 @@ export class ClientAuth extends HttpApiMiddleware.Tag<ClientAuth>()("effect-wech
  * The 404 body of an app this server does not serve (or not to this key).
  *
  * @since 0.1.0
+ * @category utils
  */
 export const unknownApp = (appId: string): NotFound =>
   new NotFound(detail("unknown_app", `app ${appId} is not configured on this server`))
@@ -39,6 +40,7 @@ const digest = (value: string): Buffer => createHash("sha256").update(value, "ut
  * leaks through timing; every key is compared, so neither does which one matched.
  *
  * @since 0.1.0
+ * @category utils
  */
 export const matcher = (keys: ReadonlyArray<ClientKey>) => {
   const digests = keys.map((entry) => ({ entry, digest: digest(Redacted.value(entry.key)) }))

@@ -13,6 +13,7 @@ import * as TokenConfig from "../TokenConfig.js"
  * The demo app's id: a well-formed id no real app is likely to have.
  *
  * @since 0.1.0
+ * @category constants
  */
 export const DEMO_APP_ID = "wx0123456789abcdef"
 
@@ -20,6 +21,7 @@ export const DEMO_APP_ID = "wx0123456789abcdef"
  * `bytes` random bytes from Effect `Random`, as lowercase hex.
  *
  * @since 0.1.0
+ * @category utils
  */
 export const randomHex = (bytes: number): Effect.Effect<string> =>
   Effect.map(
@@ -35,6 +37,7 @@ const cryptoInt = (min: number, max: number) => Effect.sync(() => randomInt(min,
  * instance, backed by the operating system's CSPRNG.
  *
  * @since 0.1.0
+ * @category utils
  */
 export const secureRandom: Random.Random = {
   [Random.RandomTypeId]: Random.RandomTypeId,
@@ -59,6 +62,7 @@ export const secureRandom: Random.Random = {
  * under a fresh secret; everything stops with the scope.
  *
  * @since 0.1.0
+ * @category utils
  */
 export const start = Effect.gen(function*() {
   const secret = yield* Effect.withRandom(randomHex(16), secureRandom)
@@ -79,6 +83,7 @@ const urlOf = (address: HttpServer.Address): string =>
  * The key is a throw-away generated for this run, so printing it is the point.
  *
  * @since 0.1.0
+ * @category utils
  */
 export const banner = (options: {
   readonly address: HttpServer.Address

@@ -22,6 +22,7 @@ import * as TokenServer from "./TokenServer.js"
  * Start-up stopped; the one line saying why has been printed already.
  *
  * @since 0.1.0
+ * @category errors
  */
 export class StartupFailed extends Data.TaggedError("StartupFailed")<{ readonly line: string }> {}
 
@@ -109,6 +110,7 @@ const startupCause = (
  * everything, in reverse order of acquisition.
  *
  * @since 0.1.0
+ * @category utils
  */
 export const serve: Effect.Effect<never, StartupFailed> = Effect.gen(function*() {
   const config = yield* Effect.catchAll(readConfig, configFailure)
@@ -140,6 +142,7 @@ export const serve: Effect.Effect<never, StartupFailed> = Effect.gen(function*()
  * `TokenLayer` from the environment.
  *
  * @since 0.1.0
+ * @category utils
  */
 export const token = (appId: string): Effect.Effect<void, StartupFailed> =>
   Effect.gen(function*() {
@@ -149,7 +152,7 @@ export const token = (appId: string): Effect.Effect<void, StartupFailed> =>
       const credential = yield* tokens.get(appId)
       yield* Console.log(credential.value)
     }).pipe(
-      Effect.provide(TokenLayer.TokenLayer),
+      Effect.provide(TokenLayer.layer),
       Effect.catchTags({
         ConfigError: configFailure,
         UnknownApp: (error) => refuse(`${error.message}: configure it in WECHAT_APPS or WECHAT_APP_ID`)

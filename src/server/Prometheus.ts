@@ -10,6 +10,7 @@ import { Effect, Metric, type MetricLabel, type MetricPair, MetricState, Option 
  * A label value with `\`, `"` and newlines escaped as the format requires.
  *
  * @since 0.1.0
+ * @category utils
  */
 export const escapeLabelValue = (value: string): string =>
   value.replace(/\\/g, "\\\\").replace(/"/g, "\\\"").replace(/\n/g, "\\n")
@@ -111,6 +112,7 @@ const runtimeValue = (state: MetricState.MetricState.Untyped): number =>
  * consecutive scrapes are easy to compare.
  *
  * @since 0.1.0
+ * @category utils
  */
 export const format = (pairs: Iterable<MetricPair.MetricPair.Untyped>): string => {
   const families = new Map<string, Family>()
@@ -147,5 +149,6 @@ export const format = (pairs: Iterable<MetricPair.MetricPair.Untyped>): string =
  * The whole registry of this process as Prometheus text.
  *
  * @since 0.1.0
+ * @category metrics
  */
 export const scrape: Effect.Effect<string> = Effect.map(Metric.snapshot, format)

@@ -17,6 +17,7 @@ import * as internal from "./internal/requestBody.js"
  * The largest legitimate body is a page URL (4,096 characters) in JSON.
  *
  * @since 0.1.0
+ * @category constants
  */
 export const DEFAULT_MAX_BODY_BYTES = 16 * 1024
 
@@ -24,6 +25,7 @@ export const DEFAULT_MAX_BODY_BYTES = 16 * 1024
  * Headers must arrive within this long, and then the body within as long again.
  *
  * @since 0.1.0
+ * @category constants
  */
 export const DEFAULT_REQUEST_TIMEOUT: Duration.Duration = Duration.seconds(30)
 
@@ -32,6 +34,7 @@ export const DEFAULT_REQUEST_TIMEOUT: Duration.Duration = Duration.seconds(30)
  * this is refused before it is parsed.
  *
  * @since 0.1.0
+ * @category constants
  */
 export const MAX_JSON_DEPTH = 32
 
@@ -40,11 +43,13 @@ export const MAX_JSON_DEPTH = 32
  * keep sending before the connection is cut.
  *
  * @since 0.1.0
+ * @category constants
  */
 export const LINGER: Duration.Duration = Duration.seconds(2)
 
 /**
  * @since 0.1.0
+ * @category models
  */
 export interface Limits {
   readonly maxBodyBytes: number
@@ -57,6 +62,7 @@ export interface Limits {
  * reads with `orDie`, so it reaches the error renderer as a defect.
  *
  * @since 0.1.0
+ * @category errors
  */
 export class UnreadableBody extends Data.TaggedError("UnreadableBody")<{
   readonly code: "malformed_json" | "unsupported_content_type"
@@ -71,6 +77,7 @@ export class UnreadableBody extends Data.TaggedError("UnreadableBody")<{
  * `text` as JSON, refusing any nesting deeper than `maxDepth`.
  *
  * @since 0.1.0
+ * @category utils
  */
 export const parseJson = (text: string, maxDepth: number = MAX_JSON_DEPTH): Effect.Effect<unknown, UnreadableBody> => {
   if (!internal.nestsWithin(text, maxDepth)) {
@@ -101,6 +108,7 @@ const hasBody = (request: HttpServerRequest.HttpServerRequest): boolean => {
  * `413` with the JSON error body.
  *
  * @since 0.1.0
+ * @category utils
  */
 export const tooLarge = (maxBodyBytes: number): HttpServerResponse.HttpServerResponse =>
   ApiError.response(413, "payload_too_large", `the request body is over ${maxBodyBytes} bytes`)
@@ -109,6 +117,7 @@ export const tooLarge = (maxBodyBytes: number): HttpServerResponse.HttpServerRes
  * `408` with the JSON error body.
  *
  * @since 0.1.0
+ * @category utils
  */
 export const timedOut = (timeout: Duration.Duration): HttpServerResponse.HttpServerResponse =>
   ApiError.response(408, "request_timeout", `the request did not arrive within ${Duration.format(timeout)}`)
@@ -125,6 +134,7 @@ export const timedOut = (timeout: Duration.Duration): HttpServerResponse.HttpSer
  * request ends instead of waiting on the closed connection.
  *
  * @since 0.1.0
+ * @category utils
  */
 export const middleware = (limits: Limits) => <E, R>(app: HttpApp.Default<E, R>): HttpApp.Default<E, R> =>
   Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>

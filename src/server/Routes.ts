@@ -10,6 +10,7 @@ import { TokenServerApi } from "./TokenServerApi.js"
 
 /**
  * @since 0.1.0
+ * @category models
  */
 export interface Route {
   /** As in the OpenAPI document, e.g. `/v1/apps/{appId}/access-token`: the `route` label of the request counter. */
@@ -54,6 +55,7 @@ const ROUTES: ReadonlyArray<Compiled> = (() => {
  * The path of a request URL, without its query.
  *
  * @since 0.1.0
+ * @category utils
  */
 export const pathOf = (url: string): string => {
   const query = url.indexOf("?")
@@ -66,6 +68,7 @@ export const pathOf = (url: string): string => {
  * documented and counted under exactly one path.
  *
  * @since 0.1.0
+ * @category utils
  */
 export const isCanonical = (path: string): boolean => !path.includes("//") && (path === "/" || !path.endsWith("/"))
 
@@ -73,6 +76,7 @@ export const isCanonical = (path: string): boolean => !path.includes("//") && (p
  * The route a canonical path belongs to, whatever the method.
  *
  * @since 0.1.0
+ * @category utils
  */
 export const match = (path: string): Route | undefined => ROUTES.find((route) => route.matches(path))
 
@@ -80,5 +84,6 @@ export const match = (path: string): Route | undefined => ROUTES.find((route) =>
  * Every route.
  *
  * @since 0.1.0
+ * @category utils
  */
 export const all: ReadonlyArray<Route> = ROUTES

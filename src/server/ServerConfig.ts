@@ -11,6 +11,7 @@ import { AppId } from "../AppId.js"
  * A bearer key business servers present, and the apps it may ask for.
  *
  * @since 0.1.0
+ * @category models
  */
 export interface ClientKey {
   readonly key: Redacted.Redacted<string>
@@ -20,6 +21,7 @@ export interface ClientKey {
 
 /**
  * @since 0.1.0
+ * @category models
  */
 export interface ServerSettings {
   /** `HOST`, default `127.0.0.1`: loopback unless an operator opens it up. */
@@ -34,6 +36,7 @@ export interface ServerSettings {
 
 /**
  * @since 0.1.0
+ * @category models
  */
 export interface LogSettings {
   /** `LOG_LEVEL`, default `info`. */
@@ -47,6 +50,7 @@ export interface LogSettings {
  * the network and the tokens.
  *
  * @since 0.1.0
+ * @category constants
  */
 export const MIN_CLIENT_KEY_LENGTH = 16
 
@@ -62,6 +66,7 @@ const decodeAppId = Schema.decodeUnknownEither(AppId)
  * Messages never echo a key.
  *
  * @since 0.1.0
+ * @category utils
  */
 export const parseClientKeys = (raw: string): Either.Either<ReadonlyArray<ClientKey>, ConfigError.ConfigError> => {
   const parsed: Array<ClientKey> = []
@@ -103,6 +108,7 @@ export const parseClientKeys = (raw: string): Either.Either<ReadonlyArray<Client
  * `CLIENT_KEYS`, or none when unset (allowed only in demo mode; `serve` checks).
  *
  * @since 0.1.0
+ * @category config
  */
 export const clientKeys: Config.Config<ReadonlyArray<ClientKey>> = Config.string("CLIENT_KEYS").pipe(
   Config.mapOrFail(parseClientKeys),
@@ -114,6 +120,7 @@ export const clientKeys: Config.Config<ReadonlyArray<ClientKey>> = Config.string
  * then its body, before it gets `408`. Default 30 s; at most an hour.
  *
  * @since 0.1.0
+ * @category config
  */
 export const requestTimeout: Config.Config<Duration.Duration> = Config.number("REQUEST_TIMEOUT_SECONDS").pipe(
   Config.validate({
@@ -126,6 +133,7 @@ export const requestTimeout: Config.Config<Duration.Duration> = Config.number("R
 
 /**
  * @since 0.1.0
+ * @category config
  */
 export const settings: Config.Config<ServerSettings> = Config.all({
   host: Config.string("HOST").pipe(
@@ -142,6 +150,7 @@ export const settings: Config.Config<ServerSettings> = Config.all({
 
 /**
  * @since 0.1.0
+ * @category config
  */
 export const logSettings: Config.Config<LogSettings> = Config.all({
   level: Config.logLevel("LOG_LEVEL").pipe(Config.withDefault(LogLevel.Info)),
@@ -157,6 +166,7 @@ export const logSettings: Config.Config<LogSettings> = Config.all({
  * enough to act on, and the run after the fix reports the next.
  *
  * @since 0.1.0
+ * @category utils
  */
 export const describe = (error: ConfigError.ConfigError): string => {
   const first = (e: ConfigError.ConfigError): ConfigError.ConfigError =>

@@ -20,21 +20,30 @@ const requestsKey = MetricKey.counter("wechat_token_server_requests_total", {
  * `method` and `status`.
  *
  * @since 0.1.0
+ * @category metrics
  */
 export const requests = Metric.fromMetricKey(requestsKey)
 
 /**
- * Requests being read or answered now. Back at its resting value after any
- * burst, hostile or not: a request that leaves it higher left a fiber behind.
+ * Requests being read or answered now, set at scrape time. Back at its
+ * resting value after any burst, hostile or not: a request that leaves it
+ * higher left a fiber behind.
  *
  * @since 0.1.0
+ * @category metrics
  */
 export const requestsInFlight = Metric.gauge("wechat_token_server_requests_in_flight", {
   description: "HTTP requests the token server is reading or answering now"
 })
 
+// A plain count, copied into the gauge at scrape time: updating a metric
+// twice more per request costs the token route more than anything else
+// this module does for it.
+let inFlight = 0
+
 /**
  * @since 0.1.0
+ * @category metrics
  */
 export const tokenAge = Metric.gauge("wechat_token_age_seconds", {
   description: "Seconds since the credential held now was fetched from WeChat"
@@ -42,6 +51,7 @@ export const tokenAge = Metric.gauge("wechat_token_age_seconds", {
 
 /**
  * @since 0.1.0
+ * @category metrics
  */
 export const tokenExpiresIn = Metric.gauge("wechat_token_expires_in_seconds", {
   description: "Seconds the credential held now may still be handed out (negative: expired)"
@@ -49,6 +59,7 @@ export const tokenExpiresIn = Metric.gauge("wechat_token_expires_in_seconds", {
 
 /**
  * @since 0.1.0
+ * @category metrics
  */
 export const tokenValid = Metric.gauge("wechat_token_valid", {
   description: "1 while the app holds a usable credential of this kind, else 0"
@@ -60,6 +71,7 @@ export const tokenValid = Metric.gauge("wechat_token_valid", {
  * scanner cannot blow up the label set.
  *
  * @since 0.1.0
+ * @category utils
  */
 export const routeOf = (url: string): string => Routes.match(Routes.pathOf(url))?.pattern ?? "unmatched"
 
@@ -71,6 +83,7 @@ const METHODS = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIO
  * closed the connection first (nginx's convention).
  *
  * @since 0.1.0
+ * @category constants
  */
 export const CLIENT_CLOSED = 499
 
@@ -83,9 +96,37 @@ const counters = new Map<string, Metric.Metric.Counter<number>>()
  * Counts one served request.
  *
  * @since 0.1.0
+ * @category metrics
  */
 export const countRequest = (method: string, url: string, status: number): Effect.Effect<void> =>
   Metric.increment(requestCounter(METHODS.has(method) ? method : "OTHER", routeOf(url), status))
+
+/**
+ * A request is being read or answered.
+ *
+ * @since 0.1.0
+ */
+export const requestStarted: Effect.Effect<void> = Effect.sync(() => {
+  inFlight += 1
+})
+
+/**
+ * A request started with `requestStarted` is over, answered with `status`.
+ *
+ * @since 0.1.0
+ */
+export const requestEnded = (method: string, url: string, status: number): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    inFlight -= 1
+    return countRequest(method, url, status)
+  })
+
+/**
+ * Copies the number of requests in flight into its gauge.
+ *
+ * @since 0.1.0
+ */
+export const observeRequests: Effect.Effect<void> = Effect.suspend(() => Metric.set(requestsInFlight, inFlight))
 
 const requestCounter = (method: string, route: string, status: number): Metric.Metric.Counter<number> => {
   const key = `${method} ${route} ${status}`
@@ -105,6 +146,7 @@ const requestCounter = (method: string, route: string, status: number): Metric.M
  * Sets the per-credential gauges from the engine's status.
  *
  * @since 0.1.0
+ * @category metrics
  */
 export const observeCredentials = (engine: TokenEngineShape): Effect.Effect<void> =>
   Effect.gen(function*() {
@@ -129,10 +171,11 @@ export const observeCredentials = (engine: TokenEngineShape): Effect.Effect<void
  * counter for each route's success.
  *
  * @since 0.1.0
+ * @category metrics
  */
 export const initialize = (apps: ReadonlyArray<string>): Effect.Effect<void> =>
   Effect.gen(function*() {
-    yield* Metric.incrementBy(requestsInFlight, 0)
+    yield* observeRequests
     for (const appId of apps) {
       yield* Effect.all([Metric.incrementBy(TokenMetrics.refreshes, 0), Metric.incrementBy(TokenMetrics.failures, 0)]).pipe(
         // The same labels, in the same order, as the engine's own updates.

@@ -19,7 +19,7 @@ import {
 } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import { createServer } from "node:http"
-import { Cause, Clock, Duration, Effect, Layer, Metric, Option, type Redacted } from "effect"
+import { Cause, Clock, Duration, Effect, Exit, Layer, Option, type Redacted } from "effect"
 import { type AccessTokenError, type Credential, failureCause } from "../AccessToken.js"
 import * as JsSdk from "../JsSdk.js"
 import { usableUntil } from "../Token.js"
@@ -37,6 +37,7 @@ import { NotReady, TokenServerApi } from "./TokenServerApi.js"
 
 /**
  * @since 0.1.0
+ * @category models
  */
 export interface Options {
   /** The bearer keys business servers present (`CLIENT_KEYS`); a bare `Redacted` key may ask for every app. */
@@ -53,6 +54,7 @@ export interface Options {
 
 /**
  * @since 0.1.0
+ * @category constants
  */
 export const DEFAULT_MAX_BODY_BYTES = RequestLimits.DEFAULT_MAX_BODY_BYTES
 
@@ -131,7 +133,11 @@ const OpsLive = HttpApiBuilder.group(TokenServerApi, "ops", (handlers) =>
       .handle("healthz", () => Effect.succeed({ status: "ok" as const }))
       .handle("readyz", () =>
         Effect.flatMap(readiness, (body) => body.ready ? Effect.succeed(body) : Effect.fail(new NotReady(body))))
-      .handle("metrics", () => Effect.zipRight(ServerMetrics.observeCredentials(engine), Prometheus.scrape))
+      .handle("metrics", () =>
+        Effect.zipRight(
+          Effect.zipRight(ServerMetrics.observeCredentials(engine), ServerMetrics.observeRequests),
+          Prometheus.scrape
+        ))
   }))
 
 // Documented series are in the registry from start-up.
@@ -186,6 +192,7 @@ const routeNotFound = (request: HttpServerRequest.HttpServerRequest): HttpServer
  * methods). A `401` says which scheme to use (`WWW-Authenticate: Bearer`).
  *
  * @since 0.1.0
+ * @category utils
  */
 export const errorBodies = (app: HttpApp.Default): HttpApp.Default =>
   Effect.catchAllCause(app, (cause) =>
@@ -223,6 +230,7 @@ const PAGES = new Set(["/docs", "/openapi.json"])
  * on everything else.
  *
  * @since 0.1.0
+ * @category utils
  */
 export const conventions = <E, R>(app: HttpApp.Default<E, R>): HttpApp.Default<E, R> =>
   Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
@@ -241,20 +249,22 @@ export const conventions = <E, R>(app: HttpApp.Default<E, R>): HttpApp.Default<E
 
 // Counts after the response is decided, so every status is seen, 401s and
 // 404s included. A request interrupted before it had an answer lost its
-// client (or the server is stopping): `499`, never a 5xx.
+// client (or the server is stopping): `499`, never a 5xx. The platform runs
+// this part of a request uninterruptibly, so every start meets its end.
 const countRequests = (app: HttpApp.Default): HttpApp.Default =>
   Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
-    Effect.acquireUseRelease(
-      Metric.increment(ServerMetrics.requestsInFlight),
-      () =>
-        app.pipe(
-          Effect.tap((response) => ServerMetrics.countRequest(request.method, request.url, response.status)),
-          Effect.tapErrorCause((cause) =>
-            Cause.isInterruptedOnly(cause) ? Effect.void : ServerMetrics.countRequest(request.method, request.url, 500)
-          ),
-          Effect.onInterrupt(() => ServerMetrics.countRequest(request.method, request.url, ServerMetrics.CLIENT_CLOSED))
-        ),
-      () => Metric.incrementBy(ServerMetrics.requestsInFlight, -1)
+    Effect.zipRight(
+      ServerMetrics.requestStarted,
+      Effect.onExit(app, (exit) =>
+        ServerMetrics.requestEnded(
+          request.method,
+          request.url,
+          Exit.isSuccess(exit)
+            ? exit.value.status
+            : Cause.isInterruptedOnly(exit.cause)
+            ? ServerMetrics.CLIENT_CLOSED
+            : 500
+        ))
     ))
 
 /**

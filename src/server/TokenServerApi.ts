@@ -79,6 +79,7 @@ const requestBody = (identifier: string) => ({
  * `GET /v1/apps/{appId}/access-token` and the refresh route answer this.
  *
  * @since 0.1.0
+ * @category schemas
  */
 export const AccessTokenResponse = Schema.Struct({
   access_token: Schema.String,
@@ -92,11 +93,13 @@ export const AccessTokenResponse = Schema.Struct({
  * already replaced it, the current one comes back without an upstream fetch.
  *
  * @since 0.1.0
+ * @category schemas
  */
 export const RefreshRequest = Schema.Struct({ stale_token: StaleToken }).annotations(requestBody("RefreshRequest"))
 
 /**
  * @since 0.1.0
+ * @category schemas
  */
 export const JsapiTicketResponse = Schema.Struct({
   ticket: Schema.String,
@@ -106,11 +109,13 @@ export const JsapiTicketResponse = Schema.Struct({
 
 /**
  * @since 0.1.0
+ * @category schemas
  */
 export const JsSdkConfigRequest = Schema.Struct({ url: PageUrl }).annotations(requestBody("JsSdkConfigRequest"))
 
 /**
  * @since 0.1.0
+ * @category schemas
  */
 export const JsSdkConfigResponse = Schema.Struct({
   appId: Schema.String,
@@ -123,6 +128,7 @@ export const JsSdkConfigResponse = Schema.Struct({
  * One credential in `/readyz`.
  *
  * @since 0.1.0
+ * @category schemas
  */
 export const CredentialReadiness = Schema.Struct({
   app_id: Schema.String,
@@ -142,6 +148,7 @@ const readinessFields = {
  * `/readyz` when every configured app holds a valid access token.
  *
  * @since 0.1.0
+ * @category schemas
  */
 export const Ready = Schema.Struct(readinessFields).annotations({ identifier: "Readiness" })
 
@@ -149,6 +156,7 @@ export const Ready = Schema.Struct(readinessFields).annotations({ identifier: "R
  * `/readyz` with 503: some app has no valid access token.
  *
  * @since 0.1.0
+ * @category models
  */
 export class NotReady extends Schema.Class<NotReady>("NotReady")(
   readinessFields,
@@ -159,6 +167,7 @@ export class NotReady extends Schema.Class<NotReady>("NotReady")(
  * The routes business servers call, all behind `ClientAuth`.
  *
  * @since 0.1.0
+ * @category models
  */
 export class TokensGroup extends HttpApiGroup.make("tokens")
   .add(
@@ -194,6 +203,7 @@ export class TokensGroup extends HttpApiGroup.make("tokens")
  * Probes and metrics, without authentication.
  *
  * @since 0.1.0
+ * @category models
  */
 export class OpsGroup extends HttpApiGroup.make("ops")
   .add(
@@ -243,6 +253,7 @@ const documentBadRequest = (spec: JsonObject): JsonObject => {
 
 /**
  * @since 0.1.0
+ * @category models
  */
 export class TokenServerApi extends HttpApi.make("token-server")
   .add(TokensGroup)

@@ -5,6 +5,27 @@
  *
  * @since 0.2.0
  */
+
+/**
+ * The programs behind the command line: `serve` and `token`.
+ *
+ * @since 0.2.0
+ * @category modules
+ */
 export * as Main from "./Main.js"
+
+/**
+ * The server's layers: `layer` (any `HttpServer`) and `layerNode`.
+ *
+ * @since 0.2.0
+ * @category modules
+ */
 export * as TokenServer from "./TokenServer.js"
+
+/**
+ * The HTTP API definition (`HttpApi`), from which the OpenAPI document is derived.
+ *
+ * @since 0.2.0
+ * @category modules
+ */
 export * as TokenServerApi from "./TokenServerApi.js"

@@ -17,6 +17,7 @@ import { Data, Duration } from "effect"
  *   real server destroys the socket.
  *
  * @since 0.1.0
+ * @category models
  */
 export type Fault = Data.TaggedEnum<{
   Busy: {}
@@ -35,6 +36,7 @@ const tagged = Data.taggedEnum<Fault>()
  * as when a proxy drops the connection after the headers.
  *
  * @since 0.1.0
+ * @category constants
  */
 export const TRUNCATED_BODY = "{\"access_token\":\"81_TRUNCATED"
 
@@ -46,6 +48,7 @@ const gatewayPage = (status: number): string =>
  * `$is` and `$match` over the union.
  *
  * @since 0.1.0
+ * @category utils
  */
 export const Fault = {
   Busy: (): Fault => tagged.Busy(),
@@ -66,6 +69,7 @@ export const Fault = {
  * The emulated endpoints, named as in `FaultRule.endpoints` and in stats.
  *
  * @since 0.1.0
+ * @category models
  */
 export type Endpoint = "token" | "stable_token" | "getticket" | "getcallbackip"
 
@@ -74,6 +78,7 @@ export type Endpoint = "token" | "stable_token" | "getticket" | "getcallbackip"
  * (`get_jsapi_ticket`), the agent ticket (`ticket/get`) and `agent/get`.
  *
  * @since 0.2.0
+ * @category models
  */
 export type WeComEndpoint = "gettoken" | "get_jsapi_ticket" | "ticket_get" | "agent_get"
 
@@ -85,6 +90,7 @@ export type WeComEndpoint = "gettoken" | "get_jsapi_ticket" | "ticket_get" | "ag
  * apps as `corpid/agent`. The first matching rule wins.
  *
  * @since 0.1.0
+ * @category models
  */
 export interface FaultRule {
   readonly fault: Fault

@@ -17,12 +17,17 @@ import * as client from "./internal/client.js"
 import * as emulator from "./internal/emulator.js"
 import * as server from "./internal/server.js"
 
+/**
+ * @since 0.2.0
+ * @category utils
+ */
 export { type Endpoint, Fault, type FaultRule, type WeComEndpoint } from "./Fault.js"
 
 /**
  * An app WeChat knows. Without `ipWhitelist` every caller IP is accepted.
  *
  * @since 0.1.0
+ * @category models
  */
 export interface AppRegistration {
   readonly appId: string
@@ -32,6 +37,7 @@ export interface AppRegistration {
 
 /**
  * @since 0.1.0
+ * @category models
  */
 export interface EmulatorOptions {
   /** Lifetime of access tokens (classic and stable); default 7,200 s as on WeChat. */
@@ -57,6 +63,7 @@ export interface EmulatorOptions {
  * secret. With `trustedIps`, gettoken from any other caller IP answers 60020.
  *
  * @since 0.2.0
+ * @category models
  */
 export interface WeComAppRegistration {
   readonly agent: string
@@ -68,6 +75,7 @@ export interface WeComAppRegistration {
  * A WeCom corp the emulator knows.
  *
  * @since 0.2.0
+ * @category models
  */
 export interface WeComCorpRegistration {
   readonly corpId: string
@@ -78,6 +86,7 @@ export interface WeComCorpRegistration {
  * The corp ticket (`get_jsapi_ticket`) or an agent ticket (`ticket/get?type=agent_config`).
  *
  * @since 0.2.0
+ * @category models
  */
 export type WeComTicketKind = "corp" | "agent"
 
@@ -86,6 +95,7 @@ export type WeComTicketKind = "corp" | "agent"
  * (requests whose app is known: by its secret for gettoken, by its token otherwise).
  *
  * @since 0.2.0
+ * @category models
  */
 export interface WeComStats {
   readonly gettokenCalls: number
@@ -102,6 +112,7 @@ export interface WeComStats {
  * The WeCom side of the emulator.
  *
  * @since 0.2.0
+ * @category models
  */
 export interface WeComControls {
   /** Adds a corp, or adds apps to a known one (a known agent gets the new secret and trusted IPs). */
@@ -121,6 +132,7 @@ export interface WeComControls {
  * The ticket types of `GET /cgi-bin/ticket/getticket`.
  *
  * @since 0.1.0
+ * @category models
  */
 export type TicketType = "jsapi" | "wx_card"
 
@@ -128,6 +140,7 @@ export type TicketType = "jsapi" | "wx_card"
  * One HTTP request as the emulator sees it, whatever the transport.
  *
  * @since 0.1.0
+ * @category models
  */
 export interface EmulatorRequest {
   readonly method: string
@@ -141,6 +154,7 @@ export interface EmulatorRequest {
  * The emulator's answer: an HTTP response, or a connection dropped without one.
  *
  * @since 0.1.0
+ * @category models
  */
 export type EmulatorResponse =
   | {
@@ -157,6 +171,7 @@ export type EmulatorResponse =
  * and callback-IP calls by the app owning the presented token.
  *
  * @since 0.1.0
+ * @category models
  */
 export interface AppStats {
   readonly classicCalls: number
@@ -173,6 +188,7 @@ export interface AppStats {
 
 /**
  * @since 0.1.0
+ * @category models
  */
 export interface Stats {
   readonly apps: Readonly<Record<string, AppStats>>
@@ -184,6 +200,7 @@ export interface Stats {
 
 /**
  * @since 0.1.0
+ * @category models
  */
 export interface WeChatEmulatorShape {
   /** Answers one request as WeChat would: the core both transports share. */
@@ -245,6 +262,7 @@ export const layerClient: Layer.Layer<HttpClient.HttpClient, never, WeChatEmulat
  * Where to listen; default `127.0.0.1` on a free port.
  *
  * @since 0.1.0
+ * @category models
  */
 export interface ServeOptions {
   readonly host?: string
@@ -255,6 +273,7 @@ export interface ServeOptions {
  * A running emulator server.
  *
  * @since 0.1.0
+ * @category models
  */
 export interface Served {
   /** Base URL without a trailing slash, e.g. `http://127.0.0.1:40123`. */

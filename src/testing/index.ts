@@ -3,4 +3,8 @@
  *
  * @since 0.1.0
  */
+/**
+ * @since 0.1.0
+ * @category modules
+ */
 export * from "./WeChatEmulator.js"

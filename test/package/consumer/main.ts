@@ -1,7 +1,7 @@
 // A user's program, compiled against the installed package: the library with
 // the bundled emulator as WeChat, six simulated hours on TestClock.
 import { Duration, Effect, Layer, TestClock, TestContext } from "effect"
-import { AccessToken, makeTokenLayer, TokenConfig, TokenStore } from "effect-wechat-token"
+import { AccessToken, TokenConfig, TokenLayer, TokenStore } from "effect-wechat-token"
 import * as Emulator from "effect-wechat-token/testing"
 
 const APP_ID = "wx0123456789abcdef"
@@ -9,7 +9,7 @@ const SECRET = "consumer-secret"
 const BASE_URL = "http://wechat.test"
 
 const program = Effect.gen(function*() {
-  const tokens = yield* AccessToken
+  const tokens = yield* AccessToken.AccessToken
   const emulator = yield* Emulator.WeChatEmulator
   let served = 0
   let invalid = 0
@@ -24,7 +24,7 @@ const program = Effect.gen(function*() {
   return { served, invalid, fetches: stats.classicCalls + stats.stableCalls }
 })
 
-const MainLayer = makeTokenLayer({
+const MainLayer = TokenLayer.make({
   config: TokenConfig.layerWith({ apps: [TokenConfig.app(APP_ID, SECRET)], apiBaseUrl: BASE_URL }),
   store: TokenStore.layerMemory,
   httpClient: Emulator.layerClient
