@@ -115,3 +115,20 @@ export const isAgentId = (agent: string): boolean => /^[0-9]{1,20}$/.test(agent)
  * @category predicates
  */
 export const is = Schema.is(OwnerId)
+
+/**
+ * True for a WeCom owner (`corpid/agent`).
+ *
+ * @since 0.2.0
+ * @category predicates
+ */
+export const isWeCom = Schema.is(WeComAgentId)
+
+/**
+ * The kind that makes an owner servable: its access token (`access_token`
+ * for an app, `wecom_access_token` for a WeCom app).
+ *
+ * @since 0.2.0
+ * @category predicates
+ */
+export const accessTokenKind = (owner: string): string => isWeCom(owner) ? "wecom_access_token" : "access_token"

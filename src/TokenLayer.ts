@@ -7,13 +7,19 @@
  */
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import type * as HttpClient from "@effect/platform/HttpClient"
-import { type ConfigError, Effect, Layer } from "effect"
+import { type ConfigError, Duration, Effect, Layer } from "effect"
 import type { AccessToken } from "./AccessToken.js"
+import * as OfficialAccount from "./families/OfficialAccount.js"
+import * as WeCom from "./families/WeCom.js"
+import * as StoreSpec from "./StoreSpec.js"
 import * as TokenConfig from "./TokenConfig.js"
 import * as TokenEngine from "./TokenEngine.js"
-import * as StoreSpec from "./StoreSpec.js"
 import type * as TokenStore from "./TokenStore.js"
 import * as WeChatApi from "./WeChatApi.js"
+import * as WeComApi from "./WeComApi.js"
+import type * as WeComConfig from "./WeComConfig.js"
+import { WeComConfig as WeComConfigTag } from "./WeComConfig.js"
+import * as WeComToken from "./WeComToken.js"
 
 /**
  * Assembles the engine from its parts. Each part can be swapped: a store
@@ -29,11 +35,64 @@ export const make = <E1, E2, E3, R1, R2, R3>(parts: {
   readonly engine?: TokenEngine.EngineOptions
 }): Layer.Layer<AccessToken | TokenEngine.TokenEngine, E1 | E2 | E3, R1 | R2 | R3> =>
   TokenEngine.layer(parts.engine).pipe(
-    Layer.provide(Layer.unwrapEffect(Effect.map(TokenConfig.TokenConfig, (config) =>
-      WeChatApi.layer({ baseUrl: config.apiBaseUrl, timeout: config.upstreamTimeout })))),
+    Layer.provide(
+      Layer.unwrapEffect(
+        Effect.map(
+          TokenConfig.TokenConfig,
+          (config) => WeChatApi.layer({ baseUrl: config.apiBaseUrl, timeout: config.upstreamTimeout })
+        )
+      )
+    ),
     Layer.provide(Layer.merge(parts.config, parts.store)),
     Layer.provide(parts.httpClient)
   )
+
+/**
+ * As `make`, with the WeCom (企业微信) apps of `wecom` on the same engine:
+ * one engine runs the official-account and the WeCom families, and
+ * `WeComToken` is its WeCom view. WeCom is called at the configured
+ * `apiBaseUrl` with the same upstream timeout.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const makeWithWeCom = <E1, E2, E3, E4, R1, R2, R3, R4>(parts: {
+  readonly config: Layer.Layer<TokenConfig.TokenConfig, E1, R1>
+  readonly store: Layer.Layer<TokenStore.TokenStore, E2, R2>
+  readonly httpClient: Layer.Layer<HttpClient.HttpClient, E3, R3>
+  readonly wecom: Layer.Layer<WeComConfig.WeComConfig, E4, R4>
+  readonly engine?: TokenEngine.EngineOptions
+}): Layer.Layer<
+  AccessToken | TokenEngine.TokenEngine | WeComToken.WeComToken,
+  E1 | E2 | E3 | E4,
+  R1 | R2 | R3 | R4
+> => {
+  const families = Effect.map(
+    Effect.all([OfficialAccount.family, WeCom.families]),
+    ([official, wecom]) => [official, ...wecom] as const
+  )
+  const engine = Layer.unwrapEffect(
+    Effect.map(TokenConfig.TokenConfig, (config) =>
+      TokenEngine.layerFamilies(families, {
+        leaseMillis: Duration.toMillis(config.upstreamTimeout) + 5_000,
+        refreshMargin: config.refreshMargin,
+        ...parts.engine
+      }))
+  )
+  const apis = Layer.unwrapEffect(
+    Effect.map(Effect.all([TokenConfig.TokenConfig, WeComConfigTag]), ([config, wecom]) =>
+      Layer.merge(
+        WeChatApi.layer({ baseUrl: config.apiBaseUrl, timeout: config.upstreamTimeout }),
+        WeComApi.layer({ baseUrl: wecom.apiBaseUrl, timeout: config.upstreamTimeout })
+      ))
+  )
+  return WeComToken.fromEngine.pipe(
+    Layer.provideMerge(engine),
+    Layer.provide(apis),
+    Layer.provide(Layer.mergeAll(parts.config, parts.wecom, parts.store)),
+    Layer.provide(parts.httpClient)
+  )
+}
 
 /**
  * `AccessToken` (and the `TokenEngine` behind it) from the environment:

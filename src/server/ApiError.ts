@@ -63,7 +63,10 @@ export class NotFound extends Schema.Class<NotFound>("NotFound")(
  */
 export class MethodNotAllowed extends Schema.Class<MethodNotAllowed>("MethodNotAllowed")(
   fields,
-  HttpApiSchema.annotations({ status: 405, description: "Wrong method for this path; the Allow header lists the right ones" })
+  HttpApiSchema.annotations({
+    status: 405,
+    description: "Wrong method for this path; the Allow header lists the right ones"
+  })
 ) {}
 
 /**
@@ -97,7 +100,10 @@ export class PayloadTooLarge extends Schema.Class<PayloadTooLarge>("PayloadTooLa
  */
 export class TokenUnavailable extends Schema.Class<TokenUnavailable>("TokenUnavailable")(
   fields,
-  HttpApiSchema.annotations({ status: 503, description: "No valid token obtainable; the code names the upstream cause" })
+  HttpApiSchema.annotations({
+    status: 503,
+    description: "No valid token obtainable; the code names the upstream cause"
+  })
 ) {}
 
 /**

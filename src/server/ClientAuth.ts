@@ -5,8 +5,8 @@
  * @since 0.1.0
  */
 import { HttpApiMiddleware, HttpApiSecurity, HttpRouter, HttpServerRequest } from "@effect/platform"
-import { createHash, timingSafeEqual } from "node:crypto"
 import { Effect, Layer, Redacted, Schema } from "effect"
+import { createHash, timingSafeEqual } from "node:crypto"
 import { detail, NotFound, Unauthorized } from "./ApiError.js"
 import type { ClientKey } from "./ServerConfig.js"
 
@@ -80,8 +80,11 @@ export const layer = (keys: ReadonlyArray<ClientKey | Redacted.Redacted<string>>
           // Every /v1 route names its app in the path; the scope is checked
           // before the path is decoded, on the raw segment.
           return Effect.flatMap(HttpRouter.RouteContext, ({ params }) => {
-            const appId = params["appId"] ?? ""
-            return key.apps?.some((allowed) => allowed === appId) === true ? Effect.void : Effect.fail(unknownApp(appId))
+            // WeCom routes name the app as corpId and agent: scoped as `corpid/agent`.
+            const appId = params["appId"] ?? `${params["corpId"] ?? ""}/${params["agent"] ?? ""}`
+            return key.apps?.some((allowed) => allowed === appId) === true
+              ? Effect.void
+              : Effect.fail(unknownApp(appId))
           })
         })
     })

@@ -5,9 +5,10 @@
  * @since 0.1.0
  */
 import type * as HttpServer from "@effect/platform/HttpServer"
-import { randomInt } from "node:crypto"
 import { Chunk, Effect, Random, Redacted } from "effect"
+import { randomInt } from "node:crypto"
 import * as TokenConfig from "../TokenConfig.js"
+import * as WeComConfig from "../WeComConfig.js"
 
 /**
  * The demo app's id: a well-formed id no real app is likely to have.
@@ -16,6 +17,20 @@ import * as TokenConfig from "../TokenConfig.js"
  * @category constants
  */
 export const DEMO_APP_ID = "wx0123456789abcdef"
+
+/**
+ * The demo WeCom corp and its app (AgentId), served beside the demo app.
+ *
+ * @since 0.2.0
+ * @category constants
+ */
+export const DEMO_CORP_ID = "ww0123456789abcdef"
+
+/**
+ * @since 0.2.0
+ * @category constants
+ */
+export const DEMO_AGENT = "1000002"
 
 /**
  * `bytes` random bytes from Effect `Random`, as lowercase hex.
@@ -66,11 +81,22 @@ export const secureRandom: Random.Random = {
  */
 export const start = Effect.gen(function*() {
   const secret = yield* Effect.withRandom(randomHex(16), secureRandom)
+  const corpSecret = yield* Effect.withRandom(randomHex(16), secureRandom)
   const clientKey = Redacted.make(yield* Effect.withRandom(randomHex(32), secureRandom))
   // Loaded only here: a configured server never loads the test kit.
   const Emulator = yield* Effect.promise(() => import("../testing/index.js"))
-  const emulator = yield* Emulator.serve({ apps: [{ appId: DEMO_APP_ID, secret }], host: "127.0.0.1", port: 0 })
-  return { app: TokenConfig.app(DEMO_APP_ID, secret), apiBaseUrl: emulator.url, clientKey }
+  const emulator = yield* Emulator.serve({
+    apps: [{ appId: DEMO_APP_ID, secret }],
+    corps: [{ corpId: DEMO_CORP_ID, apps: [{ agent: DEMO_AGENT, secret: corpSecret }] }],
+    host: "127.0.0.1",
+    port: 0
+  })
+  return {
+    app: TokenConfig.app(DEMO_APP_ID, secret),
+    weComApp: WeComConfig.app(DEMO_CORP_ID, DEMO_AGENT, corpSecret),
+    apiBaseUrl: emulator.url,
+    clientKey
+  }
 })
 
 const urlOf = (address: HttpServer.Address): string =>
@@ -89,12 +115,14 @@ export const banner = (options: {
   readonly address: HttpServer.Address
   readonly appId: string
   readonly clientKey: Redacted.Redacted<string>
+  /** The demo WeCom app as `corpid/agent`, when served. */
+  readonly weComApp?: string
 }): string => {
   const base = urlOf(options.address)
   const key = Redacted.value(options.clientKey)
   return [
     "",
-    "effect-wechat-token demo: no WECHAT_APPS configured, serving a demo app from the bundled WeChat emulator.",
+    "effect-wechat-token demo: neither WECHAT_APPS nor WECOM_APPS configured, serving demo apps from the bundled WeChat emulator.",
     `  base URL:   ${base}`,
     `  client key: ${key}`,
     `  app id:     ${options.appId}`,
@@ -102,6 +130,13 @@ export const banner = (options: {
     "",
     "Try:",
     `curl -s -H 'Authorization: Bearer ${key}' ${base}/v1/apps/${options.appId}/access-token`,
+    ...(options.weComApp === undefined ? [] : [
+      "",
+      `WeCom (企业微信) demo app ${options.weComApp}:`,
+      `curl -s -H 'Authorization: Bearer ${key}' ${base}/v1/wecom/${
+        options.weComApp.replace("/", "/agents/")
+      }/access-token`
+    ]),
     ""
   ].join("\n")
 }

@@ -9,10 +9,11 @@ import * as HttpServer from "@effect/platform/HttpServer"
 import type * as HttpServerError from "@effect/platform/HttpServerError"
 import { ConfigError, Console, Context, Data, Effect, Layer } from "effect"
 import { AccessToken } from "../AccessToken.js"
+import * as StoreSpec from "../StoreSpec.js"
 import * as TokenConfig from "../TokenConfig.js"
 import * as TokenLayer from "../TokenLayer.js"
-import * as StoreSpec from "../StoreSpec.js"
 import type * as TokenStore from "../TokenStore.js"
+import * as WeComConfig from "../WeComConfig.js"
 import * as Demo from "./Demo.js"
 import * as Logging from "./Logging.js"
 import * as ServerConfig from "./ServerConfig.js"
@@ -42,25 +43,32 @@ const clientKeysRequired = ConfigError.MissingData(
 const readConfig = Effect.gen(function*() {
   const log = yield* ServerConfig.logSettings
   const apps = yield* TokenConfig.apps
+  const wecom = yield* WeComConfig.config
   const engine = yield* TokenConfig.settings
   const server = yield* ServerConfig.settings
   const store = yield* StoreSpec.config
-  if (apps.length > 0 && server.clientKeys.length === 0) return yield* Effect.fail(clientKeysRequired)
+  // Any configured app, official account or WeCom, means production: no demo.
+  const owners: ReadonlyArray<string> = [...apps.map((app) => app.appId), ...wecom.apps.map((app) => app.owner)]
+  if (owners.length > 0 && server.clientKeys.length === 0) return yield* Effect.fail(clientKeysRequired)
   // A key limited to an app the server does not have is a typo that would
   // leave a business server with nothing but 404s.
-  for (const [index, key] of apps.length > 0 ? server.clientKeys.entries() : []) {
-    const missing = key.apps?.find((appId) => !apps.some((app) => app.appId === appId))
+  for (const [index, key] of owners.length > 0 ? server.clientKeys.entries() : []) {
+    const missing = key.apps?.find((appId) => !owners.includes(appId))
     if (missing !== undefined) {
       return yield* Effect.fail(
-        ConfigError.InvalidData(["CLIENT_KEYS"], `CLIENT_KEYS: key ${index + 1} names ${missing}, which is not a configured app`)
+        ConfigError.InvalidData(
+          ["CLIENT_KEYS"],
+          `CLIENT_KEYS: key ${index + 1} names ${missing}, which is not a configured app`
+        )
       )
     }
   }
-  return { log, apps, engine, server, store }
+  return { log, apps, wecom, owners, engine, server, store }
 })
 
 const serverLayer = (
   config: TokenConfig.TokenConfigShape,
+  wecom: WeComConfig.WeComConfigShape,
   store: Layer.Layer<TokenStore.TokenStore, TokenStore.StoreError>,
   server: ServerConfig.ServerSettings
 ) =>
@@ -71,7 +79,12 @@ const serverLayer = (
     requestTimeout: server.requestTimeout
   }).pipe(
     Layer.provide(
-      TokenLayer.make({ config: TokenConfig.layerWith(config), store, httpClient: FetchHttpClient.layer })
+      TokenLayer.makeWithWeCom({
+        config: TokenConfig.layerWith(config),
+        wecom: WeComConfig.layerWith(wecom),
+        store,
+        httpClient: FetchHttpClient.layer
+      })
     ),
     Layer.provide(store)
   )
@@ -115,20 +128,29 @@ const startupCause = (
 export const serve: Effect.Effect<never, StartupFailed> = Effect.gen(function*() {
   const config = yield* Effect.catchAll(readConfig, configFailure)
   const store = StoreSpec.layer(config.store)
-  const main = config.apps.length > 0
-    ? serverLayer({ apps: config.apps, ...config.engine }, store, config.server).pipe(
-      Layer.tap(() => Effect.logInfo("token server started").pipe(Effect.annotateLogs({ apps: config.apps.map((app) => app.appId).join(",") })))
+  const main = config.owners.length > 0
+    ? serverLayer({ apps: config.apps, ...config.engine }, config.wecom, store, config.server).pipe(
+      Layer.tap(() =>
+        Effect.logInfo("token server started").pipe(Effect.annotateLogs({ apps: config.owners.join(",") }))
+      )
     )
     : Layer.unwrapScoped(Effect.gen(function*() {
       const demo = yield* Demo.start
       const clientKeys = config.server.clientKeys.length > 0 ? config.server.clientKeys : [{ key: demo.clientKey }]
-      return serverLayer({ apps: [demo.app], ...config.engine, apiBaseUrl: demo.apiBaseUrl }, store, { ...config.server, clientKeys }).pipe(
+      return serverLayer(
+        { apps: [demo.app], ...config.engine, apiBaseUrl: demo.apiBaseUrl },
+        { apps: [demo.weComApp], apiBaseUrl: demo.apiBaseUrl },
+        store,
+        { ...config.server, clientKeys }
+      ).pipe(
         Layer.tap((context) =>
           Console.log(Demo.banner({
             address: Context.get(context, HttpServer.HttpServer).address,
             appId: demo.app.appId,
+            weComApp: demo.weComApp.owner,
             clientKey: clientKeys[0]!.key
-          })))
+          }))
+        )
       )
     }))
   return yield* Layer.launch(main).pipe(
@@ -157,7 +179,9 @@ export const token = (appId: string): Effect.Effect<void, StartupFailed> =>
         ConfigError: configFailure,
         UnknownApp: (error) => refuse(`${error.message}: configure it in WECHAT_APPS or WECHAT_APP_ID`)
       }),
-      Effect.catchAll((error) => error._tag === "StartupFailed" ? Effect.fail(error) : refuse(`no token: ${error.message}`)),
+      Effect.catchAll((error) =>
+        error._tag === "StartupFailed" ? Effect.fail(error) : refuse(`no token: ${error.message}`)
+      ),
       Effect.scoped,
       Effect.provide(Logging.layer(log, { stderr: true }))
     )

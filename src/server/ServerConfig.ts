@@ -6,6 +6,7 @@
  */
 import { Config, ConfigError, Duration, Either, LogLevel, Redacted, Schema } from "effect"
 import { AppId } from "../AppId.js"
+import { OwnerId } from "../OwnerId.js"
 
 /**
  * A bearer key business servers present, and the apps it may ask for.
@@ -15,8 +16,8 @@ import { AppId } from "../AppId.js"
  */
 export interface ClientKey {
   readonly key: Redacted.Redacted<string>
-  /** Only these apps; every configured app when absent. */
-  readonly apps?: ReadonlyArray<AppId>
+  /** Only these apps (app ids, or WeCom apps as `corpid/agent`); every configured app when absent. */
+  readonly apps?: ReadonlyArray<OwnerId>
 }
 
 /**
@@ -57,10 +58,12 @@ export const MIN_CLIENT_KEY_LENGTH = 16
 const invalid = (name: string, message: string) => ConfigError.InvalidData([name], `${name}: ${message}`)
 
 const decodeAppId = Schema.decodeUnknownEither(AppId)
+const decodeOwner = Schema.decodeUnknownEither(OwnerId)
 
 /**
- * Parses `key1,key2@wxAPPID1+wxAPPID2`: a bare key may ask for every app; a
- * key followed by `@` and app ids joined by `+` only for those. `@` is
+ * Parses `key1,key2@wxAPPID1+wxAPPID2+wwCORPID/1000002`: a bare key may ask
+ * for every app; a key followed by `@` and app ids (or WeCom apps as
+ * `corpid/agent`) joined by `+` only for those. `@` is
  * reserved: whatever follows the last `@` must be app ids, so a mistyped
  * scope stops start-up instead of silently becoming a key for every app.
  * Messages never echo a key.
@@ -82,19 +85,23 @@ export const parseClientKeys = (raw: string): Either.Either<ReadonlyArray<Client
     // `key@wxA,wxB` meant `key@wxA+wxB`; read literally, wxB (an id anyone
     // may know) would become a key for every app.
     if (decodeAppId(entry)._tag === "Right") {
-      return Either.left(invalid("CLIENT_KEYS", `key ${index + 1} is an app id: join the apps of one key with "+" (key@wxA+wxB)`))
+      return Either.left(
+        invalid("CLIENT_KEYS", `key ${index + 1} is an app id: join the apps of one key with "+" (key@wxA+wxB)`)
+      )
     }
     if (at < 0) {
       parsed.push({ key: Redacted.make(key) })
       continue
     }
-    const apps: Array<AppId> = []
+    const apps: Array<OwnerId> = []
     for (const candidate of entry.slice(at + 1).split("+")) {
-      const appId = decodeAppId(candidate)
+      const appId = decodeOwner(candidate)
       if (Either.isLeft(appId)) {
         return Either.left(invalid(
           "CLIENT_KEYS",
-          `key ${index + 1}: after "@" come the app ids it may use, joined by "+" (each "wx" followed by 16 lowercase hex characters)`
+          `key ${
+            index + 1
+          }: after "@" come the apps it may use, joined by "+" (app ids "wx" followed by 16 lowercase hex characters, or WeCom apps "corpid/agent")`
         ))
       }
       apps.push(appId.right)
@@ -141,7 +148,10 @@ export const settings: Config.Config<ServerSettings> = Config.all({
     Config.withDefault("127.0.0.1")
   ),
   port: Config.integer("PORT").pipe(
-    Config.validate({ message: "PORT: must be an integer from 0 to 65535", validation: (port) => port >= 0 && port <= 65535 }),
+    Config.validate({
+      message: "PORT: must be an integer from 0 to 65535",
+      validation: (port) => port >= 0 && port <= 65535
+    }),
     Config.withDefault(8787)
   ),
   clientKeys,

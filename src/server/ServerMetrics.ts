@@ -5,6 +5,7 @@
  * @since 0.1.0
  */
 import { Clock, Effect, Metric, MetricKey, MetricLabel, Option } from "effect"
+import * as OwnerId from "../OwnerId.js"
 import { usableUntil } from "../Token.js"
 import type { TokenEngineShape } from "../TokenEngine.js"
 import * as TokenMetrics from "../TokenMetrics.js"
@@ -177,10 +178,11 @@ export const initialize = (apps: ReadonlyArray<string>): Effect.Effect<void> =>
   Effect.gen(function*() {
     yield* observeRequests
     for (const appId of apps) {
-      yield* Effect.all([Metric.incrementBy(TokenMetrics.refreshes, 0), Metric.incrementBy(TokenMetrics.failures, 0)]).pipe(
-        // The same labels, in the same order, as the engine's own updates.
-        Effect.tagMetrics({ app: appId, kind: "access_token" })
-      )
+      yield* Effect.all([Metric.incrementBy(TokenMetrics.refreshes, 0), Metric.incrementBy(TokenMetrics.failures, 0)])
+        .pipe(
+          // The same labels, in the same order, as the engine's own updates.
+          Effect.tagMetrics({ app: appId, kind: OwnerId.accessTokenKind(appId) })
+        )
     }
     for (const route of Routes.all) {
       for (const method of route.methods) {

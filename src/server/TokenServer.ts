@@ -17,14 +17,16 @@ import {
   HttpServerRequest,
   HttpServerResponse
 } from "@effect/platform"
-import { NodeHttpServer } from "@effect/platform-node"
-import { createServer } from "node:http"
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { Cause, Clock, Duration, Effect, Exit, Layer, Option, type Redacted } from "effect"
+import { createServer } from "node:http"
 import { type AccessTokenError, type Credential, failureCause } from "../AccessToken.js"
 import * as JsSdk from "../JsSdk.js"
+import * as OwnerId from "../OwnerId.js"
 import { usableUntil } from "../Token.js"
 import { TokenEngine } from "../TokenEngine.js"
 import { TokenStore } from "../TokenStore.js"
+import * as WeComToken from "../WeComToken.js"
 import * as ApiError from "./ApiError.js"
 import * as ClientAuth from "./ClientAuth.js"
 import * as CompressedPage from "./internal/compressedPage.js"
@@ -72,6 +74,13 @@ const toApiError = (error: AccessTokenError): ApiError.NotFound | ApiError.Token
     ? ClientAuth.unknownApp(error.appId)
     : new ApiError.TokenUnavailable(ApiError.detail(failureCause(error), error.message))
 
+// Names the rule, not the URL: a 400 echoes no input.
+const pageUrlError = (error: JsSdk.InvalidPageUrl, call: string) =>
+  new ApiError.BadRequest(ApiError.detail(
+    "invalid_page_url",
+    `url: ${error.reason}; send the full address of the page that calls ${call}, e.g. location.href.split("#")[0]`
+  ))
+
 const TokensLive = HttpApiBuilder.group(TokenServerApi, "tokens", (handlers) =>
   Effect.gen(function*() {
     const engine = yield* TokenEngine
@@ -83,8 +92,10 @@ const TokensLive = HttpApiBuilder.group(TokenServerApi, "tokens", (handlers) =>
       // store, logs, or runs the success schema (the body is already its
       // encoded form: two strings and a number), which `handleRaw` skips.
       .handleRaw("accessToken", ({ path }) =>
-        Effect.map(accessToken(engine.get(path.appId)), (body) => HttpServerResponse.unsafeJson(body, { headers: NO_STORE })))
-      .handle("refreshAccessToken", ({ path, payload }) => accessToken(engine.refresh(path.appId, payload.stale_token)))
+        Effect.map(accessToken(engine.get(path.appId)), (body) =>
+          HttpServerResponse.unsafeJson(body, { headers: NO_STORE })))
+      .handle("refreshAccessToken", ({ path, payload }) =>
+        accessToken(engine.refresh(path.appId, payload.stale_token)))
       .handle("jsapiTicket", ({ path }) =>
         Effect.flatMap(Effect.mapError(engine.get(path.appId, "jsapi_ticket"), toApiError), (ticket) =>
           Effect.map(Clock.currentTimeMillis, (now) => ({ ticket: ticket.value, ...lifetime(ticket, now) }))))
@@ -92,13 +103,30 @@ const TokensLive = HttpApiBuilder.group(TokenServerApi, "tokens", (handlers) =>
         JsSdk.config(path.appId, payload.url).pipe(
           Effect.provideService(TokenEngine, engine),
           Effect.mapError((error) =>
-            error._tag === "InvalidPageUrl"
-              // Names the rule, not the URL: a 400 echoes no input.
-              ? new ApiError.BadRequest(ApiError.detail(
-                "invalid_page_url",
-                `url: ${error.reason}; send the full address of the page that calls wx.config, e.g. location.href.split("#")[0]`
-              ))
-              : toApiError(error)
+            error._tag === "InvalidPageUrl" ? pageUrlError(error, "wx.config") : toApiError(error)
+          )
+        ))
+  }))
+
+const WeComLive = HttpApiBuilder.group(TokenServerApi, "wecom", (handlers) =>
+  Effect.gen(function*() {
+    const wecom = yield* Effect.provideService(WeComToken.make, TokenEngine, yield* TokenEngine)
+    const answer = <A>(credential: Effect.Effect<Credential, AccessTokenError>, body: (value: string) => A) =>
+      Effect.flatMap(Effect.mapError(credential, toApiError), (held) =>
+        Effect.map(Clock.currentTimeMillis, (now) => ({ ...body(held.value), ...lifetime(held, now) })))
+    return handlers
+      .handle("weComAccessToken", ({ path }) =>
+        answer(wecom.get(path.corpId, path.agent), (value) => ({ access_token: value })))
+      .handle("refreshWeComAccessToken", ({ path, payload }) =>
+        answer(wecom.refresh(path.corpId, path.agent, payload.stale_token), (value) => ({ access_token: value })))
+      .handle("weComJsapiTicket", ({ path }) =>
+        answer(wecom.jsapiTicket(path.corpId, path.agent), (value) => ({ ticket: value })))
+      .handle("weComAgentTicket", ({ path }) =>
+        answer(wecom.agentTicket(path.corpId, path.agent), (value) => ({ ticket: value })))
+      .handle("weComJsSdkConfig", ({ path, payload }) =>
+        wecom.jsSdkConfig(path.corpId, path.agent, payload.url).pipe(
+          Effect.mapError((error) =>
+            error._tag === "InvalidPageUrl" ? pageUrlError(error, "wx.config / wx.agentConfig") : toApiError(error)
           )
         ))
   }))
@@ -125,7 +153,9 @@ const OpsLive = HttpApiBuilder.group(TokenServerApi, "ops", (handlers) =>
       // Ready means every app can be served now. A store that is down does
       // not make the server unready: the engine serves from memory meanwhile.
       const ready = engine.apps.every((appId) =>
-        statuses.some((status) => status.appId === appId && status.kind === "access_token" && status.valid)
+        statuses.some((status) =>
+          status.appId === appId && status.kind === OwnerId.accessTokenKind(appId) && status.valid
+        )
       )
       return { ready, store: { healthy }, credentials }
     })
@@ -202,7 +232,9 @@ export const errorBodies = (app: HttpApp.Default): HttpApp.Default =>
         const error: unknown = failure.value
         const status = typeof error === "object" && error !== null ? STATUS.get(error.constructor) : undefined
         if (status === 401) {
-          return Effect.succeed(HttpServerResponse.unsafeJson(error, { status, headers: { "www-authenticate": "Bearer" } }))
+          return Effect.succeed(
+            HttpServerResponse.unsafeJson(error, { status, headers: { "www-authenticate": "Bearer" } })
+          )
         }
         if (status !== undefined) return Effect.succeed(HttpServerResponse.unsafeJson(error, { status }))
         if (error instanceof HttpApiError.HttpApiDecodeError) {
@@ -237,14 +269,21 @@ export const conventions = <E, R>(app: HttpApp.Default<E, R>): HttpApp.Default<E
     const path = Routes.pathOf(request.url)
     if (!Routes.isCanonical(path)) {
       return Effect.succeed(
-        ApiError.response(404, "not_found", "no such route: paths have no empty segment and no trailing slash; see /docs")
+        ApiError.response(
+          404,
+          "not_found",
+          "no such route: paths have no empty segment and no trailing slash; see /docs"
+        )
       )
     }
     if (PAGES.has(path) && request.method === "GET") {
       return Effect.flatMap(app, (page) => CompressedPage.serve(request, page))
     }
-    return Effect.map(app, (response) =>
-      response.headers["cache-control"] === undefined ? HttpServerResponse.setHeaders(response, NO_STORE) : response)
+    return Effect.map(
+      app,
+      (response) =>
+        response.headers["cache-control"] === undefined ? HttpServerResponse.setHeaders(response, NO_STORE) : response
+    )
   })
 
 // Counts after the response is decided, so every status is seen, 401s and
@@ -275,7 +314,7 @@ const countRequests = (app: HttpApp.Default): HttpApp.Default =>
  */
 export const layerApi = (options: Options) =>
   HttpApiBuilder.api(TokenServerApi).pipe(
-    Layer.provide([TokensLive, OpsLive]),
+    Layer.provide([TokensLive, WeComLive, OpsLive]),
     Layer.provide(ClientAuth.layer(options.clientKeys))
   )
 
@@ -322,7 +361,12 @@ const isTokenRead = (request: HttpServerRequest.HttpServerRequest): boolean =>
 // timeout. Node would answer with a bare text body; the contract is a JSON
 // error body for every refusal, so it is answered (and counted) here.
 const REFUSALS: Record<string, readonly [number, string, string, string]> = {
-  HPE_HEADER_OVERFLOW: [431, "Request Header Fields Too Large", "headers_too_large", "the request headers are too large"],
+  HPE_HEADER_OVERFLOW: [
+    431,
+    "Request Header Fields Too Large",
+    "headers_too_large",
+    "the request headers are too large"
+  ],
   ERR_HTTP_REQUEST_TIMEOUT: [408, "Request Timeout", "request_timeout", "the request headers did not arrive in time"]
 }
 const MALFORMED = [400, "Bad Request", "malformed_http", "the request is not well-formed HTTP/1.1"] as const
@@ -347,7 +391,9 @@ const createJsonServer = (requestTimeout: Duration.Duration) => () => {
     Effect.runSync(ServerMetrics.countRequest("OTHER", "", status))
     const body = JSON.stringify(ApiError.detail(code, message))
     socket.end(
-      `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\ncache-control: no-store\r\nconnection: close\r\n\r\n${body}`
+      `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${
+        Buffer.byteLength(body)
+      }\r\ncache-control: no-store\r\nconnection: close\r\n\r\n${body}`
     )
   })
 }
@@ -363,10 +409,14 @@ const createJsonServer = (requestTimeout: Duration.Duration) => () => {
  */
 export const layerNode = (options: Options & { readonly host: string; readonly port: number }) =>
   Layer.unwrapEffect(Effect.map(
-    options.requestTimeout === undefined ? ServerConfig.requestTimeout : Effect.succeed(Duration.decode(options.requestTimeout)),
+    options.requestTimeout === undefined
+      ? ServerConfig.requestTimeout
+      : Effect.succeed(Duration.decode(options.requestTimeout)),
     (requestTimeout) =>
       layer({ ...options, requestTimeout }).pipe(
         HttpServer.withLogAddress,
-        Layer.provideMerge(NodeHttpServer.layer(createJsonServer(requestTimeout), { host: options.host, port: options.port }))
+        Layer.provideMerge(
+          NodeHttpServer.layer(createJsonServer(requestTimeout), { host: options.host, port: options.port })
+        )
       )
   ))

@@ -8,6 +8,7 @@
 import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "@effect/platform"
 import { Schema } from "effect"
 import { AppId } from "../AppId.js"
+import { AgentKey, CorpId } from "../OwnerId.js"
 import { CredentialKind } from "../Token.js"
 import {
   BadRequest,
@@ -25,10 +26,29 @@ const appId = HttpApiSchema.param(
   AppId.annotations({ description: "A WeChat app id: \"wx\" followed by 16 lowercase hex characters" })
 )
 
+const corpId = HttpApiSchema.param(
+  "corpId",
+  CorpId.annotations({ description: "A WeCom corp id: \"ww\" or \"wx\" followed by 16 lowercase hex characters" })
+)
+
+const agent = HttpApiSchema.param(
+  "agent",
+  AgentKey.annotations({
+    description:
+      "The WeCom app: its AgentId (digits), or the label of a special secret such as contacts ([a-z0-9_-]{1,32})"
+  })
+)
+
 // A 400 names the field and the rule it broke, and never echoes the value:
 // a body may hold 16 KiB of anything.
 const kindOf = (actual: unknown): string =>
-  actual === null ? "null" : Array.isArray(actual) ? "an array" : typeof actual === "object" ? "an object" : `a ${typeof actual}`
+  actual === null
+    ? "null"
+    : Array.isArray(actual)
+    ? "an array"
+    : typeof actual === "object"
+    ? "an object"
+    : `a ${typeof actual}`
 
 const lengthOf = (actual: unknown): string => typeof actual === "string" ? ` (got ${actual.length})` : ""
 
@@ -125,6 +145,33 @@ export const JsSdkConfigResponse = Schema.Struct({
 }).annotations({ identifier: "JsSdkConfigResponse" })
 
 /**
+ * What `wx.agentConfig` needs besides `jsApiList`: signed with the agent ticket.
+ *
+ * @since 0.2.0
+ * @category schemas
+ */
+export const WeComAgentConfigResponse = Schema.Struct({
+  corpid: Schema.String,
+  agentid: Schema.String,
+  timestamp: UnixSeconds,
+  nonceStr: Schema.String,
+  signature: Schema.String
+}).annotations({ identifier: "WeComAgentConfigResponse" })
+
+/**
+ * `POST /v1/wecom/{corpId}/agents/{agent}/jssdk-config`: `config` for
+ * `wx.config` (corp ticket, `appId` = corpid) and, for an agent with an
+ * AgentId, `agentConfig` for `wx.agentConfig` (agent ticket).
+ *
+ * @since 0.2.0
+ * @category schemas
+ */
+export const WeComJsSdkConfigResponse = Schema.Struct({
+  config: JsSdkConfigResponse,
+  agentConfig: Schema.optional(WeComAgentConfigResponse)
+}).annotations({ identifier: "WeComJsSdkConfigResponse" })
+
+/**
  * One credential in `/readyz`.
  *
  * @since 0.1.0
@@ -196,7 +243,54 @@ export class TokensGroup extends HttpApiGroup.make("tokens")
   .addError(NotFound)
   .addError(TokenUnavailable)
   .middleware(ClientAuth)
-  .annotate(OpenApi.Description, "What business servers ask for; every route needs `Authorization: Bearer <client key>`")
+  .annotate(
+    OpenApi.Description,
+    "What business servers ask for; every route needs `Authorization: Bearer <client key>`"
+  )
+{}
+
+/**
+ * The WeCom (企业微信) routes, per configured app `corpid/agent`, all behind `ClientAuth`.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export class WeComGroup extends HttpApiGroup.make("wecom")
+  .add(
+    HttpApiEndpoint.get("weComAccessToken")`/v1/wecom/${corpId}/agents/${agent}/access-token`
+      .addSuccess(AccessTokenResponse)
+      .annotate(OpenApi.Summary, "The current access token of a WeCom app")
+  )
+  .add(
+    HttpApiEndpoint.post("refreshWeComAccessToken")`/v1/wecom/${corpId}/agents/${agent}/access-token/refresh`
+      .setPayload(RefreshRequest)
+      .addSuccess(AccessTokenResponse)
+      .annotate(OpenApi.Summary, "Compare-and-refresh after WeCom rejected a token (40014/42001)")
+  )
+  .add(
+    HttpApiEndpoint.get("weComJsapiTicket")`/v1/wecom/${corpId}/agents/${agent}/jsapi-ticket`
+      .addSuccess(JsapiTicketResponse)
+      .annotate(OpenApi.Summary, "The corp's jsapi ticket (get_jsapi_ticket), for wx.config")
+  )
+  .add(
+    HttpApiEndpoint.get("weComAgentTicket")`/v1/wecom/${corpId}/agents/${agent}/agent-ticket`
+      .addSuccess(JsapiTicketResponse)
+      .annotate(OpenApi.Summary, "The agent's ticket (ticket/get?type=agent_config), for wx.agentConfig")
+  )
+  .add(
+    HttpApiEndpoint.post("weComJsSdkConfig")`/v1/wecom/${corpId}/agents/${agent}/jssdk-config`
+      .setPayload(JsSdkConfigRequest)
+      .addSuccess(WeComJsSdkConfigResponse)
+      .annotate(OpenApi.Summary, "A signed wx.config and (for an AgentId) wx.agentConfig for a page URL")
+  )
+  .addError(BadRequest)
+  .addError(NotFound)
+  .addError(TokenUnavailable)
+  .middleware(ClientAuth)
+  .annotate(
+    OpenApi.Description,
+    "WeCom apps configured in `WECOM_APPS`; every route needs `Authorization: Bearer <client key>`"
+  )
 {}
 
 /**
@@ -257,6 +351,7 @@ const documentBadRequest = (spec: JsonObject): JsonObject => {
  */
 export class TokenServerApi extends HttpApi.make("token-server")
   .add(TokensGroup)
+  .add(WeComGroup)
   .add(OpsGroup)
   // Any route: the wrong method, a request that does not arrive in time, a body over the limit.
   .addError(MethodNotAllowed)
