@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { ConfigProvider, Duration, Effect } from "effect"
+import { ConfigProvider, Duration, Effect, Either } from "effect"
 import * as ServerConfig from "../../src/server/ServerConfig.js"
 
 const readWith = (env: Record<string, string>) =>
@@ -20,4 +20,19 @@ describe("ServerConfig", () => {
         expect(ServerConfig.describe(error)).toMatch(/^configuration error: REQUEST_TIMEOUT_SECONDS: /)
       }
     }))
+
+  it("CLIENT_KEYS scopes accept WeCom apps as corpid/agent beside app ids", () => {
+    const parsed = ServerConfig.parseClientKeys(
+      "client-key-0123456789@wx0123456789abcdef+ww0123456789abcdef/1000002+ww0123456789abcdef/contacts"
+    )
+    expect(Either.isRight(parsed) && parsed.right[0]!.apps).toEqual([
+      "wx0123456789abcdef",
+      "ww0123456789abcdef/1000002",
+      "ww0123456789abcdef/contacts"
+    ])
+    for (const scope of ["ww0123456789abcdef", "ww0123456789abcdef/", "ww0123456789abcdef/Bad", "wwXYZ/1000002"]) {
+      const refused = ServerConfig.parseClientKeys(`client-key-0123456789@${scope}`)
+      expect(Either.isLeft(refused)).toBe(true)
+    }
+  })
 })
