@@ -69,7 +69,11 @@ const plain = (status: number, body: string) =>
  *
  * @example
  * ```ts
- * HttpRouter.empty.pipe(
+ * import * as HttpRouter from "@effect/platform/HttpRouter"
+ * import { Redacted } from "effect"
+ * import { MessageSignature } from "effect-wechat-token"
+ *
+ * export const router = HttpRouter.empty.pipe(
  *   HttpRouter.get("/wechat/callback", MessageSignature.verificationHandler({ token: Redacted.make("my-token") }))
  * )
  * ```
