@@ -9,10 +9,10 @@
  *
  * @since 0.1.0
  */
-import { createHash, timingSafeEqual } from "node:crypto"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { Effect, Option, Redacted } from "effect"
+import { createHash, timingSafeEqual } from "node:crypto"
 
 /**
  * What WeChat sends and the token both sides know.
@@ -92,7 +92,10 @@ export const verificationHandler = (
     })
     const missing = PARAMS.filter((name) => !query.has(name))
     if (missing.length > 0) {
-      return plain(400, `missing query parameter(s): ${missing.join(", ")}; WeChat sends signature, timestamp, nonce and echostr`)
+      return plain(
+        400,
+        `missing query parameter(s): ${missing.join(", ")}; WeChat sends signature, timestamp, nonce and echostr`
+      )
     }
     const valid = verify({
       token: options.token,
@@ -102,5 +105,8 @@ export const verificationHandler = (
     })
     return valid
       ? plain(200, query.get("echostr") ?? "")
-      : plain(401, "signature does not match: check that the verification token equals the one in the WeChat admin console")
+      : plain(
+        401,
+        "signature does not match: check that the verification token equals the one in the WeChat admin console"
+      )
   })

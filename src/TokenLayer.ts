@@ -9,9 +9,9 @@ import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import type * as HttpClient from "@effect/platform/HttpClient"
 import { type ConfigError, Effect, Layer } from "effect"
 import type { AccessToken } from "./AccessToken.js"
+import * as StoreSpec from "./StoreSpec.js"
 import * as TokenConfig from "./TokenConfig.js"
 import * as TokenEngine from "./TokenEngine.js"
-import * as StoreSpec from "./StoreSpec.js"
 import type * as TokenStore from "./TokenStore.js"
 import * as WeChatApi from "./WeChatApi.js"
 
@@ -29,8 +29,14 @@ export const make = <E1, E2, E3, R1, R2, R3>(parts: {
   readonly engine?: TokenEngine.EngineOptions
 }): Layer.Layer<AccessToken | TokenEngine.TokenEngine, E1 | E2 | E3, R1 | R2 | R3> =>
   TokenEngine.layer(parts.engine).pipe(
-    Layer.provide(Layer.unwrapEffect(Effect.map(TokenConfig.TokenConfig, (config) =>
-      WeChatApi.layer({ baseUrl: config.apiBaseUrl, timeout: config.upstreamTimeout })))),
+    Layer.provide(
+      Layer.unwrapEffect(
+        Effect.map(
+          TokenConfig.TokenConfig,
+          (config) => WeChatApi.layer({ baseUrl: config.apiBaseUrl, timeout: config.upstreamTimeout })
+        )
+      )
+    ),
     Layer.provide(Layer.merge(parts.config, parts.store)),
     Layer.provide(parts.httpClient)
   )

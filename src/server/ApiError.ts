@@ -5,7 +5,8 @@
  *
  * @since 0.1.0
  */
-import { HttpApiSchema, HttpServerResponse } from "@effect/platform"
+import * as HttpApiSchema from "@effect/platform/HttpApiSchema"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { Schema } from "effect"
 
 /**
@@ -63,7 +64,10 @@ export class NotFound extends Schema.Class<NotFound>("NotFound")(
  */
 export class MethodNotAllowed extends Schema.Class<MethodNotAllowed>("MethodNotAllowed")(
   fields,
-  HttpApiSchema.annotations({ status: 405, description: "Wrong method for this path; the Allow header lists the right ones" })
+  HttpApiSchema.annotations({
+    status: 405,
+    description: "Wrong method for this path; the Allow header lists the right ones"
+  })
 ) {}
 
 /**
@@ -97,7 +101,10 @@ export class PayloadTooLarge extends Schema.Class<PayloadTooLarge>("PayloadTooLa
  */
 export class TokenUnavailable extends Schema.Class<TokenUnavailable>("TokenUnavailable")(
   fields,
-  HttpApiSchema.annotations({ status: 503, description: "No valid token obtainable; the code names the upstream cause" })
+  HttpApiSchema.annotations({
+    status: 503,
+    description: "No valid token obtainable; the code names the upstream cause"
+  })
 ) {}
 
 /**

@@ -5,8 +5,8 @@
  * @since 0.1.0
  */
 import type * as HttpServer from "@effect/platform/HttpServer"
-import { randomInt } from "node:crypto"
 import { Chunk, Effect, Random, Redacted } from "effect"
+import { randomInt } from "node:crypto"
 import * as TokenConfig from "../TokenConfig.js"
 
 /**

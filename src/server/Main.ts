@@ -9,9 +9,9 @@ import * as HttpServer from "@effect/platform/HttpServer"
 import type * as HttpServerError from "@effect/platform/HttpServerError"
 import { ConfigError, Console, Context, Data, Effect, Layer } from "effect"
 import { AccessToken } from "../AccessToken.js"
+import * as StoreSpec from "../StoreSpec.js"
 import * as TokenConfig from "../TokenConfig.js"
 import * as TokenLayer from "../TokenLayer.js"
-import * as StoreSpec from "../StoreSpec.js"
 import type * as TokenStore from "../TokenStore.js"
 import * as Demo from "./Demo.js"
 import * as Logging from "./Logging.js"
@@ -52,7 +52,10 @@ const readConfig = Effect.gen(function*() {
     const missing = key.apps?.find((appId) => !apps.some((app) => app.appId === appId))
     if (missing !== undefined) {
       return yield* Effect.fail(
-        ConfigError.InvalidData(["CLIENT_KEYS"], `CLIENT_KEYS: key ${index + 1} names ${missing}, which is not a configured app`)
+        ConfigError.InvalidData(
+          ["CLIENT_KEYS"],
+          `CLIENT_KEYS: key ${index + 1} names ${missing}, which is not a configured app`
+        )
       )
     }
   }
@@ -117,18 +120,26 @@ export const serve: Effect.Effect<never, StartupFailed> = Effect.gen(function*()
   const store = StoreSpec.layer(config.store)
   const main = config.apps.length > 0
     ? serverLayer({ apps: config.apps, ...config.engine }, store, config.server).pipe(
-      Layer.tap(() => Effect.logInfo("token server started").pipe(Effect.annotateLogs({ apps: config.apps.map((app) => app.appId).join(",") })))
+      Layer.tap(() =>
+        Effect.logInfo("token server started").pipe(
+          Effect.annotateLogs({ apps: config.apps.map((app) => app.appId).join(",") })
+        )
+      )
     )
     : Layer.unwrapScoped(Effect.gen(function*() {
       const demo = yield* Demo.start
       const clientKeys = config.server.clientKeys.length > 0 ? config.server.clientKeys : [{ key: demo.clientKey }]
-      return serverLayer({ apps: [demo.app], ...config.engine, apiBaseUrl: demo.apiBaseUrl }, store, { ...config.server, clientKeys }).pipe(
+      return serverLayer({ apps: [demo.app], ...config.engine, apiBaseUrl: demo.apiBaseUrl }, store, {
+        ...config.server,
+        clientKeys
+      }).pipe(
         Layer.tap((context) =>
           Console.log(Demo.banner({
             address: Context.get(context, HttpServer.HttpServer).address,
             appId: demo.app.appId,
             clientKey: clientKeys[0]!.key
-          })))
+          }))
+        )
       )
     }))
   return yield* Layer.launch(main).pipe(
@@ -157,7 +168,9 @@ export const token = (appId: string): Effect.Effect<void, StartupFailed> =>
         ConfigError: configFailure,
         UnknownApp: (error) => refuse(`${error.message}: configure it in WECHAT_APPS or WECHAT_APP_ID`)
       }),
-      Effect.catchAll((error) => error._tag === "StartupFailed" ? Effect.fail(error) : refuse(`no token: ${error.message}`)),
+      Effect.catchAll((error) =>
+        error._tag === "StartupFailed" ? Effect.fail(error) : refuse(`no token: ${error.message}`)
+      ),
       Effect.scoped,
       Effect.provide(Logging.layer(log, { stderr: true }))
     )

@@ -21,8 +21,12 @@ const escapeHelp = (text: string): string => text.replace(/\\/g, "\\\\").replace
 const sanitizeName = (name: string): string => name.replace(/[^a-zA-Z0-9_:]/g, "_").replace(/^([0-9])/, "_$1")
 
 const labels = (tags: ReadonlyArray<MetricLabel.MetricLabel>, extra?: readonly [string, string]): string => {
-  const all = extra === undefined ? tags.map((tag) => [tag.key, tag.value] as const) : [...tags.map((tag) => [tag.key, tag.value] as const), extra]
-  return all.length === 0 ? "" : `{${all.map(([key, value]) => `${sanitizeName(key)}="${escapeLabelValue(value)}"`).join(",")}}`
+  const all = extra === undefined
+    ? tags.map((tag) => [tag.key, tag.value] as const)
+    : [...tags.map((tag) => [tag.key, tag.value] as const), extra]
+  return all.length === 0
+    ? ""
+    : `{${all.map(([key, value]) => `${sanitizeName(key)}="${escapeLabelValue(value)}"`).join(",")}}`
 }
 
 const number = (value: number | bigint): string =>
@@ -42,11 +46,18 @@ interface Family {
   readonly lines: Array<string>
 }
 
-const render = (pair: MetricPair.MetricPair.Untyped, name: string): { type: Family["type"]; lines: Array<string> } | undefined => {
+const render = (
+  pair: MetricPair.MetricPair.Untyped,
+  name: string
+): { type: Family["type"]; lines: Array<string> } | undefined => {
   const { tags } = pair.metricKey
   const state = pair.metricState
-  if (MetricState.isCounterState(state)) return { type: "counter", lines: [`${name}${labels(tags)} ${number(state.count)}`] }
-  if (MetricState.isGaugeState(state)) return { type: "gauge", lines: [`${name}${labels(tags)} ${number(state.value)}`] }
+  if (MetricState.isCounterState(state)) {
+    return { type: "counter", lines: [`${name}${labels(tags)} ${number(state.count)}`] }
+  }
+  if (MetricState.isGaugeState(state)) {
+    return { type: "gauge", lines: [`${name}${labels(tags)} ${number(state.value)}`] }
+  }
   if (MetricState.isHistogramState(state)) {
     const lines: Array<string> = []
     let sawInfinity = false
@@ -94,8 +105,16 @@ interface RuntimeFamily {
 const RUNTIME_METRICS: ReadonlyMap<string, RuntimeFamily | "omit"> = new Map<string, RuntimeFamily | "omit">([
   ["effect_fiber_active", { name: "effect_fiber_active", type: "gauge", help: "Effect fibers running now" }],
   ["effect_fiber_started", { name: "effect_fiber_started_total", type: "counter", help: "Effect fibers started" }],
-  ["effect_fiber_successes", { name: "effect_fiber_successes_total", type: "counter", help: "Effect fibers that ended with a success" }],
-  ["effect_fiber_failures", { name: "effect_fiber_failures_total", type: "counter", help: "Effect fibers that ended with a failure" }],
+  ["effect_fiber_successes", {
+    name: "effect_fiber_successes_total",
+    type: "counter",
+    help: "Effect fibers that ended with a success"
+  }],
+  ["effect_fiber_failures", {
+    name: "effect_fiber_failures_total",
+    type: "counter",
+    help: "Effect fibers that ended with a failure"
+  }],
   ["effect_fiber_lifetimes", "omit"]
 ])
 
@@ -128,7 +147,11 @@ export const format = (pairs: Iterable<MetricPair.MetricPair.Untyped>): string =
     if (rendered === undefined) continue
     const family = families.get(name)
     if (family === undefined) {
-      families.set(name, { type: rendered.type, help: Option.getOrUndefined(pair.metricKey.description), lines: rendered.lines })
+      families.set(name, {
+        type: rendered.type,
+        help: Option.getOrUndefined(pair.metricKey.description),
+        lines: rendered.lines
+      })
     } else {
       family.lines.push(...rendered.lines)
     }

@@ -5,7 +5,7 @@
  *
  * @since 0.1.0
  */
-import { HttpApi } from "@effect/platform"
+import * as HttpApi from "@effect/platform/HttpApi"
 import { TokenServerApi } from "./TokenServerApi.js"
 
 /**
@@ -48,7 +48,10 @@ const ROUTES: ReadonlyArray<Compiled> = (() => {
   })
   for (const page of PAGES) methods.set(page.pattern, [...page.methods])
   // The router answers HEAD wherever it answers GET.
-  return Array.from(methods, ([pattern, allowed]) => compile(pattern, allowed.includes("GET") ? [...allowed, "HEAD"] : allowed))
+  return Array.from(
+    methods,
+    ([pattern, allowed]) => compile(pattern, allowed.includes("GET") ? [...allowed, "HEAD"] : allowed)
+  )
 })()
 
 /**

@@ -1,10 +1,10 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
 import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process"
 import { mkdtempSync } from "node:fs"
 import { type AddressInfo, createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { describe, expect, it } from "@effect/vitest"
-import { Effect } from "effect"
 import * as Emulator from "../../src/testing/WeChatEmulator.js"
 
 const root = new URL("../../", import.meta.url).pathname
@@ -14,7 +14,11 @@ const bareEnv = (extra: Record<string, string> = {}) => {
   const env: Record<string, string> = {}
   for (const [key, value] of Object.entries(process.env)) {
     if (value === undefined) continue
-    if (/^(WECHAT_|CLIENT_KEYS|TOKEN_STORE|HOST$|PORT$|LOG_|REFRESH_MARGIN|UPSTREAM_TIMEOUT|NODE_OPTIONS|VITEST)/.test(key)) continue
+    if (
+      /^(WECHAT_|CLIENT_KEYS|TOKEN_STORE|HOST$|PORT$|LOG_|REFRESH_MARGIN|UPSTREAM_TIMEOUT|NODE_OPTIONS|VITEST)/.test(
+        key
+      )
+    ) continue
     env[key] = value
   }
   return { ...env, ...extra }
@@ -35,10 +39,22 @@ describe("bin", () => {
   for (
     const [name, env, variable] of [
       ["WECHAT_APPS=garbage", { WECHAT_APPS: "garbage" }, "WECHAT_APPS"],
-      ["a malformed app id", { WECHAT_APPS: "wxNOPE:TopSecretValue", CLIENT_KEYS: "0123456789abcdef0123" }, "WECHAT_APPS"],
-      ["a bad PORT", { WECHAT_APPS: "wx0123456789abcdef:TopSecretValue", CLIENT_KEYS: "0123456789abcdef0123", PORT: "http" }, "PORT"],
+      [
+        "a malformed app id",
+        { WECHAT_APPS: "wxNOPE:TopSecretValue", CLIENT_KEYS: "0123456789abcdef0123" },
+        "WECHAT_APPS"
+      ],
+      ["a bad PORT", {
+        WECHAT_APPS: "wx0123456789abcdef:TopSecretValue",
+        CLIENT_KEYS: "0123456789abcdef0123",
+        PORT: "http"
+      }, "PORT"],
       ["apps without CLIENT_KEYS", { WECHAT_APPS: "wx0123456789abcdef:TopSecretValue" }, "CLIENT_KEYS"],
-      ["a bad TOKEN_STORE", { WECHAT_APPS: "wx0123456789abcdef:TopSecretValue", CLIENT_KEYS: "0123456789abcdef0123", TOKEN_STORE: "s3://x" }, "TOKEN_STORE"]
+      ["a bad TOKEN_STORE", {
+        WECHAT_APPS: "wx0123456789abcdef:TopSecretValue",
+        CLIENT_KEYS: "0123456789abcdef0123",
+        TOKEN_STORE: "s3://x"
+      }, "TOKEN_STORE"]
     ] as const
   ) {
     it.live(`bad config (${name}) stops start-up with one line naming ${variable}`, () =>
@@ -53,28 +69,32 @@ describe("bin", () => {
       }))
   }
 
-  it.live("a taken port, a bad HOST and an unreadable file store each stop start-up with one line naming the cause", () =>
-    Effect.gen(function*() {
-      const taken = createServer()
-      yield* Effect.async<void>((resume) => void taken.listen(0, "127.0.0.1", () => resume(Effect.void)))
-      const port = String((taken.address() as AddressInfo).port)
-      const directory = yield* Effect.sync(() => mkdtempSync(join(tmpdir(), "bin-store-")))
-      const cases = [
-        [{ PORT: port }, `127.0.0.1:${port} is already in use`],
-        [{ HOST: "host.invalid", PORT: "0" }, "HOST host.invalid does not resolve"],
-        [{ HOST: "10.255.255.1", PORT: "0" }, "HOST 10.255.255.1 is not an address of this machine"],
-        [{ TOKEN_STORE: `file:${directory}`, PORT: "0" }, "TOKEN_STORE"]
-      ] as const
-      for (const [env, cause] of cases) {
-        const result = yield* run(["serve"], bareEnv(env))
-        expect(result.code, cause).not.toBe(0)
-        const lines = result.stderr.trim().split("\n")
-        expect(lines, result.stderr).toHaveLength(1)
-        expect(lines[0]).toMatch(/^cannot start: /)
-        expect(lines[0]).toContain(cause)
-      }
-      yield* Effect.sync(() => taken.close())
-    }), 240_000)
+  it.live(
+    "a taken port, a bad HOST and an unreadable file store each stop start-up with one line naming the cause",
+    () =>
+      Effect.gen(function*() {
+        const taken = createServer()
+        yield* Effect.async<void>((resume) => void taken.listen(0, "127.0.0.1", () => resume(Effect.void)))
+        const port = String((taken.address() as AddressInfo).port)
+        const directory = yield* Effect.sync(() => mkdtempSync(join(tmpdir(), "bin-store-")))
+        const cases = [
+          [{ PORT: port }, `127.0.0.1:${port} is already in use`],
+          [{ HOST: "host.invalid", PORT: "0" }, "HOST host.invalid does not resolve"],
+          [{ HOST: "10.255.255.1", PORT: "0" }, "HOST 10.255.255.1 is not an address of this machine"],
+          [{ TOKEN_STORE: `file:${directory}`, PORT: "0" }, "TOKEN_STORE"]
+        ] as const
+        for (const [env, cause] of cases) {
+          const result = yield* run(["serve"], bareEnv(env))
+          expect(result.code, cause).not.toBe(0)
+          const lines = result.stderr.trim().split("\n")
+          expect(lines, result.stderr).toHaveLength(1)
+          expect(lines[0]).toMatch(/^cannot start: /)
+          expect(lines[0]).toContain(cause)
+        }
+        yield* Effect.sync(() => taken.close())
+      }),
+    240_000
+  )
 })
 
 // The emulated WeChat on loopback, as the child process's upstream.
@@ -123,15 +143,21 @@ describe("bin serve", () => {
     Effect.gen(function*() {
       const upstream = yield* wechat
       const key = "0123456789abcdef0123456789abcdef"
-      const server = yield* start(["serve"], bareEnv({
-        WECHAT_APPS: "wx0123456789abcdef:TopSecretValue",
-        WECHAT_API_BASE_URL: upstream.url,
-        CLIENT_KEYS: key,
-        PORT: "0"
-      }), /Listening on (http:\/\/127\.0\.0\.1:\d+)/)
+      const server = yield* start(
+        ["serve"],
+        bareEnv({
+          WECHAT_APPS: "wx0123456789abcdef:TopSecretValue",
+          WECHAT_API_BASE_URL: upstream.url,
+          CLIENT_KEYS: key,
+          PORT: "0"
+        }),
+        /Listening on (http:\/\/127\.0\.0\.1:\d+)/
+      )
       const base = server.match[1]!
       const answer = yield* Effect.promise(() =>
-        fetch(`${base}/v1/apps/wx0123456789abcdef/access-token`, { headers: { authorization: `Bearer ${key}` } }).then((r) => r.json() as Promise<{ access_token: string }>)
+        fetch(`${base}/v1/apps/wx0123456789abcdef/access-token`, { headers: { authorization: `Bearer ${key}` } }).then((
+          r
+        ) => r.json() as Promise<{ access_token: string }>)
       )
       expect(yield* upstream.isValid(answer.access_token)).toBe(true)
       expect(yield* upstream.fetches).toBe(1)
@@ -150,19 +176,25 @@ describe("bin token", () => {
   it.live("prints the current token alone on stdout", () =>
     Effect.gen(function*() {
       const upstream = yield* wechat
-      const result = yield* run(["token", "wx0123456789abcdef"], bareEnv({
-        WECHAT_APPS: "wx0123456789abcdef:TopSecretValue",
-        WECHAT_API_BASE_URL: upstream.url
-      }))
+      const result = yield* run(
+        ["token", "wx0123456789abcdef"],
+        bareEnv({
+          WECHAT_APPS: "wx0123456789abcdef:TopSecretValue",
+          WECHAT_API_BASE_URL: upstream.url
+        })
+      )
       expect(result.code).toBe(0)
       expect(result.stdout).toMatch(/^\S+\n$/)
       expect(yield* upstream.isValid(result.stdout.trim())).toBe(true)
       expect(yield* upstream.fetches).toBe(1)
       expect(result.stderr).not.toContain("TopSecretValue")
-      const unknown = yield* run(["token", "wxfedcba9876543210"], bareEnv({
-        WECHAT_APPS: "wx0123456789abcdef:TopSecretValue",
-        WECHAT_API_BASE_URL: upstream.url
-      }))
+      const unknown = yield* run(
+        ["token", "wxfedcba9876543210"],
+        bareEnv({
+          WECHAT_APPS: "wx0123456789abcdef:TopSecretValue",
+          WECHAT_API_BASE_URL: upstream.url
+        })
+      )
       expect(unknown.code).not.toBe(0)
       expect(unknown.stderr.trim().split("\n")).toHaveLength(1)
       expect(unknown.stderr).toContain("wxfedcba9876543210")
