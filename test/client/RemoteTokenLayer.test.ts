@@ -1,6 +1,6 @@
 import { FetchHttpClient, HttpClient, HttpClientError, HttpClientResponse } from "@effect/platform"
 import { describe, expect, it } from "@effect/vitest"
-import { Deferred, Effect, Fiber, Layer, Redacted } from "effect"
+import { Deferred, Duration, Effect, Fiber, Layer, Redacted, TestClock } from "effect"
 import { AccessToken } from "../../src/AccessToken.js"
 import * as RemoteTokenLayer from "../../src/client/RemoteTokenLayer.js"
 import { APP, awaitReady, KEY, startUpstream, OTHER, startServer } from "../server/harness.js"
@@ -19,6 +19,30 @@ const remote = (base: string, client: Layer.Layer<HttpClient.HttpClient>, key: s
   RemoteTokenLayer.layer({ baseUrl: base, clientKey: Redacted.make(key) }).pipe(Layer.provide(client))
 
 describe("RemoteTokenLayer", () => {
+  it.scoped("a cached token is used only until the expiry margin (30 s) before the expires_in served", () =>
+    Effect.gen(function*() {
+      let calls = 0
+      const server = Layer.succeed(
+        HttpClient.HttpClient,
+        HttpClient.make((request) =>
+          Effect.sync(() => {
+            calls++
+            const body = JSON.stringify({ access_token: `token-${calls}`, expires_in: 60 })
+            return HttpClientResponse.fromWeb(request, new Response(body, { status: 200 }))
+          })
+        )
+      )
+      yield* Effect.gen(function*() {
+        const tokens = yield* AccessToken
+        expect((yield* tokens.get(APP)).value).toBe("token-1")
+        yield* TestClock.adjust(Duration.seconds(29))
+        expect((yield* tokens.get(APP)).value).toBe("token-1")
+        yield* TestClock.adjust(Duration.seconds(1))
+        expect((yield* tokens.get(APP)).value).toBe("token-2")
+        expect(calls).toBe(2)
+      }).pipe(Effect.provide(remote("http://tokens.test", server)))
+    }))
+
   it.scoped("reports of two different stale tokens are two calls: a refresh in flight is not the answer to another", () =>
     Effect.gen(function*() {
       const gate = yield* Deferred.make<void>()
