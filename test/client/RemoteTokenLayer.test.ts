@@ -3,7 +3,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Deferred, Duration, Effect, Fiber, Layer, Redacted, TestClock } from "effect"
 import { AccessToken } from "../../src/AccessToken.js"
 import * as RemoteTokenLayer from "../../src/client/RemoteTokenLayer.js"
-import { APP, awaitReady, KEY, startUpstream, OTHER, startServer } from "../server/harness.js"
+import { APP, awaitReady, KEY, OTHER, startServer, startUpstream } from "../server/harness.js"
 
 // The real fetch client, counting the requests that reach the token server.
 const countingClient = () => {
@@ -80,7 +80,9 @@ describe("RemoteTokenLayer", () => {
       const client = countingClient()
       yield* Effect.gen(function*() {
         const tokens = yield* AccessToken
-        const all = yield* Effect.forEach(Array.from({ length: 20 }), () => tokens.get(APP), { concurrency: "unbounded" })
+        const all = yield* Effect.forEach(Array.from({ length: 20 }), () => tokens.get(APP), {
+          concurrency: "unbounded"
+        })
         expect(new Set(all.map((token) => token.value)).size).toBe(1)
         expect(client.seen.requests).toBe(1)
         const again = yield* tokens.get(APP)
@@ -99,7 +101,7 @@ describe("RemoteTokenLayer", () => {
       yield* Effect.gen(function*() {
         const tokens = yield* AccessToken
         const stale = yield* tokens.get(APP)
-        const before = (yield* upstream.tokenFetches)
+        const before = yield* upstream.tokenFetches
         const fresh = yield* Effect.forEach(Array.from({ length: 10 }), () => tokens.refresh(APP, stale.value), {
           concurrency: "unbounded"
         })
@@ -143,10 +145,15 @@ describe("RemoteTokenLayer", () => {
         Effect.map(HttpClient.HttpClient, (client) =>
           HttpClient.make((request) =>
             ++attempts.count === 1
-              ? Effect.fail(new HttpClientError.RequestError({ request, reason: "Transport", description: "ECONNRESET" }))
-              : client.execute(request)))
+              ? Effect.fail(
+                new HttpClientError.RequestError({ request, reason: "Transport", description: "ECONNRESET" })
+              )
+              : client.execute(request)
+          ))
       ).pipe(Layer.provide(FetchHttpClient.layer))
-      const token = yield* Effect.flatMap(AccessToken, (tokens) => tokens.get(APP)).pipe(Effect.provide(remote(base, resetOnce)))
+      const token = yield* Effect.flatMap(AccessToken, (tokens) => tokens.get(APP)).pipe(
+        Effect.provide(remote(base, resetOnce))
+      )
       expect(token.value.length).toBeGreaterThan(12)
       expect(attempts.count).toBe(2)
     }).pipe(Effect.scoped))
