@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
-# The tests need two programs beyond Node: a real redis-server (Redis store and
-# replica tests) and curl (the demo test runs the curl line the demo prints).
-# Install the Debian packages when they are missing and we may (root);
-# otherwise say what to do.
+# The tests need programs beyond Node: a real redis-server (Redis store and
+# replica tests), curl (the demo test runs the curl line the demo prints) and
+# promtool (the /metrics test runs `promtool check metrics`; Debian ships it in
+# the `prometheus` package). Install the Debian packages when they are missing
+# and we may (root); otherwise say what to do.
 set -euo pipefail
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
+command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 [ "${#missing[@]}" -eq 0 ] && exit 0
 if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
   echo "missing ${missing[*]}: installing Debian's packages" >&2
-  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}") >&2
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}") >&2
 else
   echo "missing ${missing[*]}: install them (e.g. sudo apt-get install -y ${missing[*]}) and run the tests again" >&2
   exit 1

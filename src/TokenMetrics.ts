@@ -3,7 +3,7 @@
  *
  * @since 0.1.0
  */
-import { Metric } from "effect"
+import { Duration, Metric, MetricBoundaries } from "effect"
 
 /**
  * Upstream fetches that produced a token or ticket, tagged `app`, `kind`.
@@ -26,12 +26,13 @@ export const failures = Metric.counter("wechat_token_failures_total", {
 })
 
 /**
- * Upstream call latency in seconds, tagged `endpoint`.
+ * Upstream call latency in seconds (Prometheus' base unit), tagged
+ * `endpoint`. Takes a `Duration`, so `Metric.trackDuration` feeds it.
  *
  * @since 0.1.0
  */
-export const upstreamLatency = Metric.timerWithBoundaries(
-  "wechat_upstream_latency",
-  [5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000],
-  "Latency of WeChat upstream calls in milliseconds"
-)
+export const upstreamLatency: Metric.Metric.Histogram<Duration.Duration> = Metric.histogram(
+  "wechat_upstream_latency_seconds",
+  MetricBoundaries.fromIterable([0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]),
+  "Latency of WeChat upstream calls in seconds"
+).pipe(Metric.mapInput(Duration.toSeconds))

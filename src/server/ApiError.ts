@@ -17,7 +17,7 @@ import { Schema } from "effect"
 export const ErrorDetail = Schema.Struct({
   code: Schema.String.annotations({ description: "machine-readable cause, e.g. unknown_app, 40125, upstream_timeout" }),
   message: Schema.String
-})
+}).annotations({ identifier: "ErrorDetail" })
 
 const fields = { error: ErrorDetail }
 
@@ -52,6 +52,26 @@ export class NotFound extends Schema.Class<NotFound>("NotFound")(
 ) {}
 
 /**
+ * 405: the path exists but not for this method; `Allow` lists the ones it takes.
+ *
+ * @since 0.1.0
+ */
+export class MethodNotAllowed extends Schema.Class<MethodNotAllowed>("MethodNotAllowed")(
+  fields,
+  HttpApiSchema.annotations({ status: 405, description: "Wrong method for this path; the Allow header lists the right ones" })
+) {}
+
+/**
+ * 408: the headers or the body did not arrive within the request timeout.
+ *
+ * @since 0.1.0
+ */
+export class RequestTimeout extends Schema.Class<RequestTimeout>("RequestTimeout")(
+  fields,
+  HttpApiSchema.annotations({ status: 408, description: "The request did not arrive within the request timeout" })
+) {}
+
+/**
  * 413: the request body is over the server's limit.
  *
  * @since 0.1.0
@@ -77,7 +97,14 @@ export class TokenUnavailable extends Schema.Class<TokenUnavailable>("TokenUnava
  *
  * @since 0.1.0
  */
-export type ApiError = BadRequest | Unauthorized | NotFound | PayloadTooLarge | TokenUnavailable
+export type ApiError =
+  | BadRequest
+  | Unauthorized
+  | NotFound
+  | MethodNotAllowed
+  | RequestTimeout
+  | PayloadTooLarge
+  | TokenUnavailable
 
 /**
  * Builds an error body.
@@ -88,9 +115,10 @@ export const detail = (code: string, message: string) => ({ error: { code, messa
 
 /**
  * An error response built outside the `HttpApi` error schemas: for the
- * failures the platform raises before a handler runs.
+ * failures the platform raises before a handler runs. No error answer is
+ * worth caching.
  *
  * @since 0.1.0
  */
 export const response = (status: number, code: string, message: string): HttpServerResponse.HttpServerResponse =>
-  HttpServerResponse.unsafeJson(detail(code, message), { status })
+  HttpServerResponse.unsafeJson(detail(code, message), { status, headers: { "cache-control": "no-store" } })

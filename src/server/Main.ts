@@ -63,7 +63,12 @@ const serverLayer = (
   store: Layer.Layer<TokenStore.TokenStore, TokenStore.StoreError>,
   server: ServerConfig.ServerSettings
 ) =>
-  TokenServer.layerNode({ host: server.host, port: server.port, clientKeys: server.clientKeys }).pipe(
+  TokenServer.layerNode({
+    host: server.host,
+    port: server.port,
+    clientKeys: server.clientKeys,
+    requestTimeout: server.requestTimeout
+  }).pipe(
     Layer.provide(
       TokenLayer.make({ config: TokenConfig.layerWith(config), store, httpClient: FetchHttpClient.layer })
     ),
@@ -76,9 +81,10 @@ const errnoOf = (error: unknown): { readonly code?: unknown; readonly message?: 
   typeof error === "object" && error !== null && "code" in error ? error : undefined
 
 const startupCause = (
-  error: HttpServerError.ServeError | TokenStore.StoreError,
+  error: HttpServerError.ServeError | TokenStore.StoreError | ConfigError.ConfigError,
   server: ServerConfig.ServerSettings
 ): string => {
+  if (ConfigError.isConfigError(error)) return ServerConfig.describe(error)
   if (error._tag === "StoreError") return `TOKEN_STORE: ${error.message}`
   const cause = errnoOf(error.cause)
   const address = `${server.host}:${server.port}`

@@ -74,6 +74,37 @@ const render = (pair: MetricPair.MetricPair.Untyped, name: string): { type: Fami
   return undefined
 }
 
+// Effect's runtime records these for every fiber (runtime metrics are on in
+// the default runtime flags) with names Prometheus tools reject: counters
+// without `_total`, a counter that goes down, no HELP. They are worth
+// keeping, a leaked fiber shows in `effect_fiber_active`, so they are
+// renamed, typed and described here. Each fiber carries whatever metric
+// labels its parent had (the engine tags its fibers with app and kind), so
+// each is summed into one unlabelled series: fibers per app would multiply
+// the series by the number of apps. The lifetime histogram is left out: 36
+// buckets in milliseconds behind a `time_unit` label, per label set, for a
+// figure nobody alerts on.
+interface RuntimeFamily {
+  readonly name: string
+  readonly type: "counter" | "gauge"
+  readonly help: string
+}
+
+const RUNTIME_METRICS: ReadonlyMap<string, RuntimeFamily | "omit"> = new Map<string, RuntimeFamily | "omit">([
+  ["effect_fiber_active", { name: "effect_fiber_active", type: "gauge", help: "Effect fibers running now" }],
+  ["effect_fiber_started", { name: "effect_fiber_started_total", type: "counter", help: "Effect fibers started" }],
+  ["effect_fiber_successes", { name: "effect_fiber_successes_total", type: "counter", help: "Effect fibers that ended with a success" }],
+  ["effect_fiber_failures", { name: "effect_fiber_failures_total", type: "counter", help: "Effect fibers that ended with a failure" }],
+  ["effect_fiber_lifetimes", "omit"]
+])
+
+const runtimeValue = (state: MetricState.MetricState.Untyped): number =>
+  MetricState.isCounterState(state)
+    ? Number(state.count)
+    : MetricState.isGaugeState(state)
+    ? Number(state.value)
+    : 0
+
 /**
  * Renders metric pairs, grouped into one family per metric name, each with
  * its `# HELP` and `# TYPE` lines. Families come out sorted by name so
@@ -83,7 +114,13 @@ const render = (pair: MetricPair.MetricPair.Untyped, name: string): { type: Fami
  */
 export const format = (pairs: Iterable<MetricPair.MetricPair.Untyped>): string => {
   const families = new Map<string, Family>()
+  const runtime = new Map<RuntimeFamily, number>()
   for (const pair of pairs) {
+    const known = RUNTIME_METRICS.get(pair.metricKey.name)
+    if (known !== undefined) {
+      if (known !== "omit") runtime.set(known, (runtime.get(known) ?? 0) + runtimeValue(pair.metricState))
+      continue
+    }
     const name = sanitizeName(pair.metricKey.name)
     const rendered = render(pair, name)
     if (rendered === undefined) continue
@@ -93,6 +130,9 @@ export const format = (pairs: Iterable<MetricPair.MetricPair.Untyped>): string =
     } else {
       family.lines.push(...rendered.lines)
     }
+  }
+  for (const [known, total] of runtime) {
+    families.set(known.name, { type: known.type, help: known.help, lines: [`${known.name} ${number(total)}`] })
   }
   const out: Array<string> = []
   for (const name of Array.from(families.keys()).sort()) {

@@ -4,7 +4,7 @@
  *
  * @since 0.1.0
  */
-import { Config, ConfigError, Either, LogLevel, Redacted, Schema } from "effect"
+import { Config, ConfigError, Duration, Either, LogLevel, Redacted, Schema } from "effect"
 import { AppId } from "../AppId.js"
 
 /**
@@ -28,6 +28,8 @@ export interface ServerSettings {
   readonly port: number
   /** `CLIENT_KEYS`: the bearer keys business servers present. Empty only in demo mode. */
   readonly clientKeys: ReadonlyArray<ClientKey>
+  /** `REQUEST_TIMEOUT_SECONDS`, default 30: headers must arrive within this long, then the body within as long again. */
+  readonly requestTimeout: Duration.Duration
 }
 
 /**
@@ -108,6 +110,21 @@ export const clientKeys: Config.Config<ReadonlyArray<ClientKey>> = Config.string
 )
 
 /**
+ * `REQUEST_TIMEOUT_SECONDS`: how long a client has to send its headers, and
+ * then its body, before it gets `408`. Default 30 s; at most an hour.
+ *
+ * @since 0.1.0
+ */
+export const requestTimeout: Config.Config<Duration.Duration> = Config.number("REQUEST_TIMEOUT_SECONDS").pipe(
+  Config.validate({
+    message: "REQUEST_TIMEOUT_SECONDS: must be a number of seconds above 0 and at most 3600",
+    validation: (seconds) => seconds > 0 && seconds <= 3600
+  }),
+  Config.withDefault(30),
+  Config.map(Duration.seconds)
+)
+
+/**
  * @since 0.1.0
  */
 export const settings: Config.Config<ServerSettings> = Config.all({
@@ -119,7 +136,8 @@ export const settings: Config.Config<ServerSettings> = Config.all({
     Config.validate({ message: "PORT: must be an integer from 0 to 65535", validation: (port) => port >= 0 && port <= 65535 }),
     Config.withDefault(8787)
   ),
-  clientKeys
+  clientKeys,
+  requestTimeout
 })
 
 /**

@@ -7,6 +7,8 @@
 import { Clock, Effect, Metric, MetricKey, MetricLabel, Option } from "effect"
 import { usableUntil } from "../Token.js"
 import type { TokenEngineShape } from "../TokenEngine.js"
+import * as TokenMetrics from "../TokenMetrics.js"
+import * as Routes from "./Routes.js"
 
 const requestsKey = MetricKey.counter("wechat_token_server_requests_total", {
   description: "HTTP requests served by the token server, by route pattern, method and status",
@@ -20,6 +22,16 @@ const requestsKey = MetricKey.counter("wechat_token_server_requests_total", {
  * @since 0.1.0
  */
 export const requests = Metric.fromMetricKey(requestsKey)
+
+/**
+ * Requests being read or answered now. Back at its resting value after any
+ * burst, hostile or not: a request that leaves it higher left a fiber behind.
+ *
+ * @since 0.1.0
+ */
+export const requestsInFlight = Metric.gauge("wechat_token_server_requests_in_flight", {
+  description: "HTTP requests the token server is reading or answering now"
+})
 
 /**
  * @since 0.1.0
@@ -42,22 +54,25 @@ export const tokenValid = Metric.gauge("wechat_token_valid", {
   description: "1 while the app holds a usable credential of this kind, else 0"
 })
 
-const ROUTES = /^\/v1\/apps\/[^/]+\/(access-token|access-token\/refresh|jsapi-ticket|jssdk-config)$/
-const FIXED = new Set(["/healthz", "/readyz", "/metrics", "/openapi.json", "/docs"])
-
 /**
- * The route pattern of a request path: app ids are folded into `{appId}` and
- * anything unknown into `unmatched`, so a scanner cannot blow up the label set.
+ * The route pattern of a request URL (`/v1/apps/{appId}/access-token`), or
+ * `unmatched` for anything that is not a route spelled canonically, so a
+ * scanner cannot blow up the label set.
  *
  * @since 0.1.0
  */
-export const routeOf = (url: string): string => {
-  const query = url.indexOf("?")
-  const path = query === -1 ? url : url.slice(0, query)
-  if (FIXED.has(path)) return path
-  const match = ROUTES.exec(path)
-  return match === null ? "unmatched" : `/v1/apps/{appId}/${match[1]}`
-}
+export const routeOf = (url: string): string => Routes.match(Routes.pathOf(url))?.pattern ?? "unmatched"
+
+// Node accepts some thirty method names; the label keeps the ones HTTP APIs use.
+const METHODS = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"])
+
+/**
+ * The `status` a request that got no answer is counted under: the client
+ * closed the connection first (nginx's convention).
+ *
+ * @since 0.1.0
+ */
+export const CLIENT_CLOSED = 499
 
 // One metric per tagged key, built once. `Metric.tagged` would merge its
 // tags into a new array on every update and so build and hash the tagged key
@@ -69,8 +84,10 @@ const counters = new Map<string, Metric.Metric.Counter<number>>()
  *
  * @since 0.1.0
  */
-export const countRequest = (method: string, url: string, status: number): Effect.Effect<void> => {
-  const route = routeOf(url)
+export const countRequest = (method: string, url: string, status: number): Effect.Effect<void> =>
+  Metric.increment(requestCounter(METHODS.has(method) ? method : "OTHER", routeOf(url), status))
+
+const requestCounter = (method: string, route: string, status: number): Metric.Metric.Counter<number> => {
   const key = `${method} ${route} ${status}`
   let counter = counters.get(key)
   if (counter === undefined) {
@@ -81,7 +98,7 @@ export const countRequest = (method: string, url: string, status: number): Effec
     ]))
     counters.set(key, counter)
   }
-  return Metric.increment(counter)
+  return counter
 }
 
 /**
@@ -100,6 +117,31 @@ export const observeCredentials = (engine: TokenEngineShape): Effect.Effect<void
         const record = status.record.value
         yield* Metric.set(tag(tokenAge), (now - record.fetchedAt) / 1000)
         yield* Metric.set(tag(tokenExpiresIn), (usableUntil(record) - now) / 1000)
+      }
+    }
+  })
+
+/**
+ * Puts every documented series in the registry at zero, so each shows up in
+ * the first scrape and `rate()`/`increase()` see its first event: the
+ * engine's counters per app (its fetch failures without a `cause`, the
+ * one label whose values are only known when they happen), and the request
+ * counter for each route's success.
+ *
+ * @since 0.1.0
+ */
+export const initialize = (apps: ReadonlyArray<string>): Effect.Effect<void> =>
+  Effect.gen(function*() {
+    yield* Metric.incrementBy(requestsInFlight, 0)
+    for (const appId of apps) {
+      yield* Effect.all([Metric.incrementBy(TokenMetrics.refreshes, 0), Metric.incrementBy(TokenMetrics.failures, 0)]).pipe(
+        // The same labels, in the same order, as the engine's own updates.
+        Effect.tagMetrics({ app: appId, kind: "access_token" })
+      )
+    }
+    for (const route of Routes.all) {
+      for (const method of route.methods) {
+        if (method !== "HEAD") yield* Metric.incrementBy(requestCounter(method, route.pattern, 200), 0)
       }
     }
   })

@@ -1,7 +1,9 @@
 /**
  * The central token server: the `TokenServerApi` implemented over the
- * `TokenEngine`, with client-key auth, JSON errors everywhere, a body-size
- * limit, request metrics, `/openapi.json` and `/docs`.
+ * `TokenEngine`, with client-key auth, JSON errors everywhere, request
+ * limits (body size, timeouts, JSON depth), HTTP's conventions (`405` with
+ * `Allow`, `WWW-Authenticate`, `Cache-Control`, one spelling per path),
+ * request metrics, `/openapi.json` and `/docs`.
  *
  * @since 0.1.0
  */
@@ -10,7 +12,6 @@ import {
   HttpApiError,
   HttpApiScalar,
   type HttpApp,
-  HttpIncomingMessage,
   HttpMiddleware,
   HttpServer,
   HttpServerRequest,
@@ -18,7 +19,7 @@ import {
 } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import { createServer } from "node:http"
-import { Cause, Clock, Effect, Layer, Option, type Redacted } from "effect"
+import { Cause, Clock, Duration, Effect, Layer, Metric, Option, type Redacted } from "effect"
 import { type AccessTokenError, type Credential, failureCause } from "../AccessToken.js"
 import * as JsSdk from "../JsSdk.js"
 import { usableUntil } from "../Token.js"
@@ -26,8 +27,11 @@ import { TokenEngine } from "../TokenEngine.js"
 import { TokenStore } from "../TokenStore.js"
 import * as ApiError from "./ApiError.js"
 import * as ClientAuth from "./ClientAuth.js"
+import * as CompressedPage from "./internal/compressedPage.js"
 import * as Prometheus from "./Prometheus.js"
-import type * as ServerConfig from "./ServerConfig.js"
+import * as RequestLimits from "./RequestLimits.js"
+import * as Routes from "./Routes.js"
+import * as ServerConfig from "./ServerConfig.js"
 import * as ServerMetrics from "./ServerMetrics.js"
 import { NotReady, TokenServerApi } from "./TokenServerApi.js"
 
@@ -39,12 +43,22 @@ export interface Options {
   readonly clientKeys: ReadonlyArray<ServerConfig.ClientKey | Redacted.Redacted<string>>
   /** Larger request bodies are refused with 413. Default 16 KiB: the largest legitimate body is a page URL. */
   readonly maxBodyBytes?: number
+  /**
+   * Headers must arrive within this long, then the body within as long
+   * again, else 408. Default: `REQUEST_TIMEOUT_SECONDS` (30 s) for
+   * `layerNode`, 30 s for `layer`.
+   */
+  readonly requestTimeout?: Duration.DurationInput
 }
 
 /**
  * @since 0.1.0
  */
-export const DEFAULT_MAX_BODY_BYTES = 16 * 1024
+export const DEFAULT_MAX_BODY_BYTES = RequestLimits.DEFAULT_MAX_BODY_BYTES
+
+// Every answer of a /v1 route carries a token, a ticket, a signature or an
+// error about one; none may sit in a cache.
+const NO_STORE = { "cache-control": "no-store" } as const
 
 const lifetime = (credential: Credential, now: number) => ({
   expires_in: Math.max(0, Math.floor((credential.expiresAt - now) / 1000)),
@@ -67,7 +81,7 @@ const TokensLive = HttpApiBuilder.group(TokenServerApi, "tokens", (handlers) =>
       // store, logs, or runs the success schema (the body is already its
       // encoded form: two strings and a number), which `handleRaw` skips.
       .handleRaw("accessToken", ({ path }) =>
-        Effect.map(accessToken(engine.get(path.appId)), (body) => HttpServerResponse.unsafeJson(body)))
+        Effect.map(accessToken(engine.get(path.appId)), (body) => HttpServerResponse.unsafeJson(body, { headers: NO_STORE })))
       .handle("refreshAccessToken", ({ path, payload }) => accessToken(engine.refresh(path.appId, payload.stale_token)))
       .handle("jsapiTicket", ({ path }) =>
         Effect.flatMap(Effect.mapError(engine.get(path.appId, "jsapi_ticket"), toApiError), (ticket) =>
@@ -77,7 +91,11 @@ const TokensLive = HttpApiBuilder.group(TokenServerApi, "tokens", (handlers) =>
           Effect.provideService(TokenEngine, engine),
           Effect.mapError((error) =>
             error._tag === "InvalidPageUrl"
-              ? new ApiError.BadRequest(ApiError.detail("invalid_page_url", error.message))
+              // Names the rule, not the URL: a 400 echoes no input.
+              ? new ApiError.BadRequest(ApiError.detail(
+                "invalid_page_url",
+                `url: ${error.reason}; send the full address of the page that calls wx.config, e.g. location.href.split("#")[0]`
+              ))
               : toApiError(error)
           )
         ))
@@ -116,6 +134,9 @@ const OpsLive = HttpApiBuilder.group(TokenServerApi, "ops", (handlers) =>
       .handle("metrics", () => Effect.zipRight(ServerMetrics.observeCredentials(engine), Prometheus.scrape))
   }))
 
+// Documented series are in the registry from start-up.
+const MetricsLive = Layer.effectDiscard(Effect.flatMap(TokenEngine, (engine) => ServerMetrics.initialize(engine.apps)))
+
 const STATUS = new Map<Function, number>([
   [ApiError.BadRequest, 400],
   [ApiError.Unauthorized, 401],
@@ -125,70 +146,115 @@ const STATUS = new Map<Function, number>([
   [NotReady, 503]
 ])
 
+// Each issue's message comes from the schema's own `message` annotations
+// (the field's rule, no value echoed); the cap is for whatever else the
+// platform may say.
+const MAX_ISSUE_CHARS = 160
+const MAX_ISSUES = 4
+
 const decodeIssues = (error: HttpApiError.HttpApiDecodeError) =>
-  error.issues
-    .map((issue) => issue.path.length === 0 ? issue.message : `${issue.path.map(String).join(".")}: ${issue.message}`)
+  error.issues.slice(0, MAX_ISSUES)
+    .map((issue) => {
+      const text = issue.path.length === 0 ? issue.message : `${issue.path.map(String).join(".")}: ${issue.message}`
+      return text.length > MAX_ISSUE_CHARS ? `${text.slice(0, MAX_ISSUE_CHARS)}…` : text
+    })
     .join("; ")
 
 const hasTag = (value: unknown, tag: string): value is Record<string, unknown> =>
   typeof value === "object" && value !== null && "_tag" in value && value._tag === tag
 
+// The path exists for other methods: 405 naming them. Otherwise 404, also
+// for a path of the right shape the router still refused (a parameter over
+// its 100-character limit).
+const routeNotFound = (request: HttpServerRequest.HttpServerRequest): HttpServerResponse.HttpServerResponse => {
+  const route = Routes.match(Routes.pathOf(request.url))
+  if (route === undefined || route.methods.includes(request.method)) {
+    return ApiError.response(404, "not_found", "no such route; see /docs")
+  }
+  const allow = route.methods.join(", ")
+  return HttpServerResponse.setHeader(
+    ApiError.response(405, "method_not_allowed", `${route.pattern} answers ${allow}, not ${request.method}`),
+    "allow",
+    allow
+  )
+}
+
 /**
  * Renders every failure as `{"error":{"code","message"}}`: the declared API
  * errors with their status, and what the platform raises before a handler
- * runs (path/payload decoding, unreadable or oversized bodies, unknown
- * routes). Also sets the body-size limit the platform reads bodies under.
+ * runs (path/payload decoding, unreadable bodies, unknown routes and
+ * methods). A `401` says which scheme to use (`WWW-Authenticate: Bearer`).
  *
  * @since 0.1.0
  */
-export const errorBodies = (maxBodyBytes: number) => (app: HttpApp.Default): HttpApp.Default =>
-  Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
-    // Refused before reading: a declared length over the limit.
-    const declared = Number(request.headers["content-length"] ?? "0")
-    if (declared > maxBodyBytes) return Effect.succeed(tooLarge(maxBodyBytes))
-    return app
-  }).pipe(
-    HttpIncomingMessage.withMaxBodySize(Option.some(maxBodyBytes)),
-    Effect.catchAllCause((cause) => {
+export const errorBodies = (app: HttpApp.Default): HttpApp.Default =>
+  Effect.catchAllCause(app, (cause) =>
+    Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
       const failure = Cause.failureOption(cause)
       if (Option.isSome(failure)) {
         const error: unknown = failure.value
         const status = typeof error === "object" && error !== null ? STATUS.get(error.constructor) : undefined
+        if (status === 401) {
+          return Effect.succeed(HttpServerResponse.unsafeJson(error, { status, headers: { "www-authenticate": "Bearer" } }))
+        }
         if (status !== undefined) return Effect.succeed(HttpServerResponse.unsafeJson(error, { status }))
         if (error instanceof HttpApiError.HttpApiDecodeError) {
           return Effect.succeed(ApiError.response(400, "invalid_request", decodeIssues(error)))
         }
-        if (hasTag(error, "RouteNotFound")) {
-          return Effect.succeed(ApiError.response(404, "not_found", "no such route; see /docs"))
-        }
+        if (hasTag(error, "RouteNotFound")) return Effect.succeed(routeNotFound(request))
       }
       const defect = Cause.dieOption(cause)
-      if (Option.isSome(defect) && hasTag(defect.value, "RequestError") && defect.value.reason === "Decode") {
-        // The platform reads JSON bodies with `orDie`: an oversized or
-        // malformed body arrives here as a defect.
-        const inner = defect.value.cause
-        return Effect.succeed(
-          inner instanceof Error && inner.message === "maxBytes exceeded"
-            ? tooLarge(maxBodyBytes)
-            : ApiError.response(400, "malformed_json", "the request body is not valid JSON")
-        )
+      // The platform reads bodies with `orDie`: what `RequestLimits` refuses arrives as a defect.
+      if (Option.isSome(defect) && defect.value instanceof RequestLimits.UnreadableBody) {
+        return Effect.succeed(ApiError.response(400, defect.value.code, defect.value.reason))
       }
       if (Cause.isInterruptedOnly(cause)) return Effect.failCause(cause)
       return Effect.logError("request failed unexpectedly", cause).pipe(
         Effect.as(ApiError.response(500, "internal_error", "the server failed to answer; see its log"))
       )
-    })
-  )
+    }))
 
-const tooLarge = (maxBodyBytes: number) =>
-  ApiError.response(413, "payload_too_large", `the request body is over ${maxBodyBytes} bytes`)
+const PAGES = new Set(["/docs", "/openapi.json"])
 
-// Counts after the response is decided, so every status is seen, 401s and 404s included.
+/**
+ * HTTP's conventions around the app: one spelling per path (`//` and a
+ * trailing `/` get `404`, never a second name for a route), the pages
+ * compressed and revalidated with an `ETag`, and `Cache-Control: no-store`
+ * on everything else.
+ *
+ * @since 0.1.0
+ */
+export const conventions = <E, R>(app: HttpApp.Default<E, R>): HttpApp.Default<E, R> =>
+  Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
+    const path = Routes.pathOf(request.url)
+    if (!Routes.isCanonical(path)) {
+      return Effect.succeed(
+        ApiError.response(404, "not_found", "no such route: paths have no empty segment and no trailing slash; see /docs")
+      )
+    }
+    if (PAGES.has(path) && request.method === "GET") {
+      return Effect.flatMap(app, (page) => CompressedPage.serve(request, page))
+    }
+    return Effect.map(app, (response) =>
+      response.headers["cache-control"] === undefined ? HttpServerResponse.setHeaders(response, NO_STORE) : response)
+  })
+
+// Counts after the response is decided, so every status is seen, 401s and
+// 404s included. A request interrupted before it had an answer lost its
+// client (or the server is stopping): `499`, never a 5xx.
 const countRequests = (app: HttpApp.Default): HttpApp.Default =>
   Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
-    app.pipe(
-      Effect.tap((response) => ServerMetrics.countRequest(request.method, request.url, response.status)),
-      Effect.tapErrorCause(() => ServerMetrics.countRequest(request.method, request.url, 500))
+    Effect.acquireUseRelease(
+      Metric.increment(ServerMetrics.requestsInFlight),
+      () =>
+        app.pipe(
+          Effect.tap((response) => ServerMetrics.countRequest(request.method, request.url, response.status)),
+          Effect.tapErrorCause((cause) =>
+            Cause.isInterruptedOnly(cause) ? Effect.void : ServerMetrics.countRequest(request.method, request.url, 500)
+          ),
+          Effect.onInterrupt(() => ServerMetrics.countRequest(request.method, request.url, ServerMetrics.CLIENT_CLOSED))
+        ),
+      () => Metric.incrementBy(ServerMetrics.requestsInFlight, -1)
     ))
 
 /**
@@ -203,6 +269,19 @@ export const layerApi = (options: Options) =>
     Layer.provide(ClientAuth.layer(options.clientKeys))
   )
 
+// `authentication` is a Scalar setting the platform's `ScalarConfig` type
+// does not list; the platform passes the whole object to the page.
+const SCALAR: HttpApiScalar.ScalarConfig & { readonly authentication: { readonly preferredSecurityScheme: string } } = {
+  authentication: { preferredSecurityScheme: "bearer" }
+}
+
+const limitsOf = (options: Options): RequestLimits.Limits => ({
+  maxBodyBytes: options.maxBodyBytes ?? RequestLimits.DEFAULT_MAX_BODY_BYTES,
+  requestTimeout: options.requestTimeout === undefined
+    ? RequestLimits.DEFAULT_REQUEST_TIMEOUT
+    : Duration.decode(options.requestTimeout)
+})
+
 /**
  * The server on whatever `HttpServer` is provided.
  *
@@ -210,11 +289,15 @@ export const layerApi = (options: Options) =>
  * @category layers
  */
 export const layer = (options: Options) =>
-  HttpApiBuilder.serve(countRequests).pipe(
-    Layer.provide(HttpApiScalar.layer({ path: "/docs" })),
+  // Two places for middleware: around the router (before the answer is
+  // written, so it may still change it) and around the whole request (it
+  // sees the answer written; what it answers itself is written after it).
+  HttpApiBuilder.serve((app) => countRequests(RequestLimits.middleware(limitsOf(options))(app))).pipe(
+    Layer.provide(HttpApiScalar.layer({ path: "/docs", scalar: SCALAR })),
     Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" })),
-    Layer.provide(HttpApiBuilder.middleware(errorBodies(options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES))),
+    Layer.provide(HttpApiBuilder.middleware((app) => conventions(errorBodies(app)))),
     Layer.provide(layerApi(options)),
+    Layer.provide(MetricsLive),
     // The server span of every request parses its URL and copies each header
     // into attributes: on the token route, answered thousands of times a
     // second, that costs more than the answer. Every other route keeps it.
@@ -224,32 +307,56 @@ export const layer = (options: Options) =>
 const isTokenRead = (request: HttpServerRequest.HttpServerRequest): boolean =>
   request.method === "GET" && ServerMetrics.routeOf(request.url) === "/v1/apps/{appId}/access-token"
 
-// Bytes Node's HTTP parser rejects (a body without framing, oversized
-// headers) never reach the app; Node would answer them with a bare text 400.
-// The contract is a JSON error body for every refusal, so answer it here.
-const createJsonServer = () =>
-  createServer().on("clientError", (error: NodeJS.ErrnoException, socket) => {
+// What Node's HTTP parser refuses never reaches the app: bytes that are not
+// HTTP, oversized headers, headers that do not arrive within the request
+// timeout. Node would answer with a bare text body; the contract is a JSON
+// error body for every refusal, so it is answered (and counted) here.
+const REFUSALS: Record<string, readonly [number, string, string, string]> = {
+  HPE_HEADER_OVERFLOW: [431, "Request Header Fields Too Large", "headers_too_large", "the request headers are too large"],
+  ERR_HTTP_REQUEST_TIMEOUT: [408, "Request Timeout", "request_timeout", "the request headers did not arrive in time"]
+}
+const MALFORMED = [400, "Bad Request", "malformed_http", "the request is not well-formed HTTP/1.1"] as const
+
+// Node enforces the header deadline itself (a socket-level timer it owns);
+// the body deadline is `RequestLimits`', on Effect's clock. Node's whole-request
+// deadline only backs that up, so it comes later than headers plus body.
+const createJsonServer = (requestTimeout: Duration.Duration) => () => {
+  const millis = Math.max(1, Math.round(Duration.toMillis(requestTimeout)))
+  const server = createServer({
+    headersTimeout: millis,
+    requestTimeout: 2 * millis + 5_000,
+    // How often Node looks for expired headers: often enough that the bound holds within a quarter of it.
+    connectionsCheckingInterval: Math.min(1_000, Math.max(50, Math.round(millis / 4)))
+  })
+  // An idle keep-alive connection is closed after 5 s (Node's default, stated).
+  server.keepAliveTimeout = 5_000
+  return server.on("clientError", (error: NodeJS.ErrnoException, socket) => {
     if (!socket.writable || error.code === "ECONNRESET") return socket.destroy()
-    const [status, reason, code] = error.code === "HPE_HEADER_OVERFLOW"
-      ? [431, "Request Header Fields Too Large", "headers_too_large"]
-      : [400, "Bad Request", "malformed_http"]
-    const body = JSON.stringify(ApiError.detail(code, "the request is not well-formed HTTP/1.1"))
+    const [status, reason, code, message] = REFUSALS[error.code ?? ""] ?? MALFORMED
+    // Outside any fiber: the counter is updated synchronously, as Node calls.
+    Effect.runSync(ServerMetrics.countRequest("OTHER", "", status))
+    const body = JSON.stringify(ApiError.detail(code, message))
     socket.end(
-      `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`
+      `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\ncache-control: no-store\r\nconnection: close\r\n\r\n${body}`
     )
   })
+}
 
 /**
  * The server on Node's `http` at `host:port` (`port` 0 picks a free port; read
  * it from `HttpServer.HttpServer`'s `address`, which this layer also provides).
- * Closing the layer stops accepting, lets in-flight requests finish, and
- * releases the port.
+ * Without `requestTimeout` it reads `REQUEST_TIMEOUT_SECONDS`. Closing the
+ * layer stops accepting, lets in-flight requests finish, and releases the port.
  *
  * @since 0.1.0
  * @category layers
  */
 export const layerNode = (options: Options & { readonly host: string; readonly port: number }) =>
-  layer(options).pipe(
-    HttpServer.withLogAddress,
-    Layer.provideMerge(NodeHttpServer.layer(createJsonServer, { host: options.host, port: options.port }))
-  )
+  Layer.unwrapEffect(Effect.map(
+    options.requestTimeout === undefined ? ServerConfig.requestTimeout : Effect.succeed(Duration.decode(options.requestTimeout)),
+    (requestTimeout) =>
+      layer({ ...options, requestTimeout }).pipe(
+        HttpServer.withLogAddress,
+        Layer.provideMerge(NodeHttpServer.layer(createJsonServer(requestTimeout), { host: options.host, port: options.port }))
+      )
+  ))

@@ -9,7 +9,15 @@ import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "
 import { Schema } from "effect"
 import { AppId } from "../AppId.js"
 import { CredentialKind } from "../Token.js"
-import { BadRequest, ErrorDetail, NotFound, PayloadTooLarge, TokenUnavailable } from "./ApiError.js"
+import {
+  BadRequest,
+  ErrorDetail,
+  MethodNotAllowed,
+  NotFound,
+  PayloadTooLarge,
+  RequestTimeout,
+  TokenUnavailable
+} from "./ApiError.js"
 import { ClientAuth } from "./ClientAuth.js"
 
 const appId = HttpApiSchema.param(
@@ -17,13 +25,54 @@ const appId = HttpApiSchema.param(
   AppId.annotations({ description: "A WeChat app id: \"wx\" followed by 16 lowercase hex characters" })
 )
 
+// A 400 names the field and the rule it broke, and never echoes the value:
+// a body may hold 16 KiB of anything.
+const kindOf = (actual: unknown): string =>
+  actual === null ? "null" : Array.isArray(actual) ? "an array" : typeof actual === "object" ? "an object" : `a ${typeof actual}`
+
+const lengthOf = (actual: unknown): string => typeof actual === "string" ? ` (got ${actual.length})` : ""
+
+const StringField = Schema.String.annotations({ message: (issue) => `must be a string, got ${kindOf(issue.actual)}` })
+
 const ExpiresIn = Schema.Int.pipe(Schema.nonNegative()).annotations({
+  identifier: "ExpiresIn",
+  title: "ExpiresIn",
   description: "Whole seconds the caller may still use the value: never past the moment WeChat invalidates it " +
     "(a replaced token lives 5 more minutes, and the server plans for that)"
 })
 
 const ExpiresAt = Schema.String.annotations({
-  description: "The same moment as an ISO-8601 UTC timestamp, e.g. 2025-01-01T12:00:00.000Z"
+  identifier: "ExpiresAt",
+  title: "ExpiresAt",
+  description: "The same moment as an ISO-8601 UTC timestamp, e.g. 2025-01-01T12:00:00.000Z",
+  jsonSchema: { format: "date-time" }
+})
+
+const UnixSeconds = Schema.Int.annotations({
+  identifier: "UnixSeconds",
+  title: "UnixSeconds",
+  description: "Seconds since 1970-01-01T00:00:00Z"
+})
+
+const StaleToken = StringField.pipe(
+  Schema.minLength(1, { message: () => "must not be empty" }),
+  Schema.maxLength(4096, { message: (issue) => `at most 4096 characters${lengthOf(issue.actual)}` })
+).annotations({ identifier: "StaleToken", title: "StaleToken", description: "The token WeChat rejected" })
+
+const PageUrl = StringField.pipe(
+  Schema.maxLength(4096, { message: (issue) => `at most 4096 characters${lengthOf(issue.actual)}` })
+).annotations({
+  identifier: "PageUrl",
+  title: "PageUrl",
+  description: "The full URL of the page that calls wx.config (location.href); any #fragment is ignored"
+})
+
+// Request bodies are decoded leniently (unknown fields are ignored), which
+// the document says with `additionalProperties: true`.
+const requestBody = (identifier: string) => ({
+  identifier,
+  message: (issue: { readonly actual: unknown }) => `the body must be a JSON object, got ${kindOf(issue.actual)}`,
+  jsonSchema: { additionalProperties: true }
 })
 
 /**
@@ -44,11 +93,7 @@ export const AccessTokenResponse = Schema.Struct({
  *
  * @since 0.1.0
  */
-export const RefreshRequest = Schema.Struct({
-  stale_token: Schema.String.pipe(Schema.minLength(1), Schema.maxLength(4096)).annotations({
-    description: "The token WeChat rejected"
-  })
-}).annotations({ identifier: "RefreshRequest" })
+export const RefreshRequest = Schema.Struct({ stale_token: StaleToken }).annotations(requestBody("RefreshRequest"))
 
 /**
  * @since 0.1.0
@@ -62,18 +107,14 @@ export const JsapiTicketResponse = Schema.Struct({
 /**
  * @since 0.1.0
  */
-export const JsSdkConfigRequest = Schema.Struct({
-  url: Schema.String.pipe(Schema.maxLength(4096)).annotations({
-    description: "The full URL of the page that calls wx.config (location.href); any #fragment is ignored"
-  })
-}).annotations({ identifier: "JsSdkConfigRequest" })
+export const JsSdkConfigRequest = Schema.Struct({ url: PageUrl }).annotations(requestBody("JsSdkConfigRequest"))
 
 /**
  * @since 0.1.0
  */
 export const JsSdkConfigResponse = Schema.Struct({
   appId: Schema.String,
-  timestamp: Schema.Int,
+  timestamp: UnixSeconds,
   nonceStr: Schema.String,
   signature: Schema.String
 }).annotations({ identifier: "JsSdkConfigResponse" })
@@ -89,11 +130,11 @@ export const CredentialReadiness = Schema.Struct({
   valid: Schema.Boolean,
   expires_in: Schema.optional(ExpiresIn),
   last_error: Schema.optional(ErrorDetail)
-})
+}).annotations({ identifier: "CredentialReadiness" })
 
 const readinessFields = {
   ready: Schema.Boolean,
-  store: Schema.Struct({ healthy: Schema.Boolean }),
+  store: Schema.Struct({ healthy: Schema.Boolean }).annotations({ identifier: "StoreHealth" }),
   credentials: Schema.Array(CredentialReadiness)
 }
 
@@ -144,9 +185,9 @@ export class TokensGroup extends HttpApiGroup.make("tokens")
   )
   .addError(BadRequest)
   .addError(NotFound)
-  .addError(PayloadTooLarge)
   .addError(TokenUnavailable)
   .middleware(ClientAuth)
+  .annotate(OpenApi.Description, "What business servers ask for; every route needs `Authorization: Bearer <client key>`")
 {}
 
 /**
@@ -157,7 +198,7 @@ export class TokensGroup extends HttpApiGroup.make("tokens")
 export class OpsGroup extends HttpApiGroup.make("ops")
   .add(
     HttpApiEndpoint.get("healthz", "/healthz")
-      .addSuccess(Schema.Struct({ status: Schema.Literal("ok") }))
+      .addSuccess(Schema.Struct({ status: Schema.Literal("ok") }).annotations({ identifier: "Health" }))
       .annotate(OpenApi.Summary, "200 while the process serves")
   )
   .add(
@@ -171,6 +212,7 @@ export class OpsGroup extends HttpApiGroup.make("ops")
       .addSuccess(HttpApiSchema.Text({ contentType: "text/plain; version=0.0.4; charset=utf-8" }))
       .annotate(OpenApi.Summary, "Prometheus text exposition")
   )
+  .annotate(OpenApi.Description, "Probes and metrics for the platform that runs the server; no key needed")
 {}
 
 // The platform documents its own decode-error body for 400; this server
@@ -205,13 +247,22 @@ const documentBadRequest = (spec: JsonObject): JsonObject => {
 export class TokenServerApi extends HttpApi.make("token-server")
   .add(TokensGroup)
   .add(OpsGroup)
+  // Any route: the wrong method, a request that does not arrive in time, a body over the limit.
+  .addError(MethodNotAllowed)
+  .addError(RequestTimeout)
+  .addError(PayloadTooLarge)
   .annotate(OpenApi.Title, "effect-wechat-token central server")
   .annotate(OpenApi.Version, "0.1.0")
+  .annotate(OpenApi.License, { name: "MIT", url: "https://opensource.org/licenses/MIT" })
+  // Relative: resolved against wherever the document was fetched from, so
+  // "try it" on /docs calls the server that serves it, at any HOST and PORT.
+  .annotate(OpenApi.Servers, [{ url: "/", description: "The server this document was fetched from" }])
   .annotate(
     OpenApi.Description,
+    // Markdown: the page renders it, and a bare <client key> would be read as an HTML tag.
     "Hands out WeChat access tokens, JS-SDK tickets and signatures to business servers. " +
-      "Every /v1 route needs Authorization: Bearer <client key>. " +
-      "Errors are {\"error\":{\"code\",\"message\"}}."
+      "Every `/v1` route needs `Authorization: Bearer <client key>`. " +
+      "Errors are `{\"error\":{\"code\",\"message\"}}`."
   )
   .annotate(OpenApi.Transform, documentBadRequest)
 {}

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
+import { request as httpRequest } from "node:http"
 import { connect } from "node:net"
 import { Cause, Duration, Effect, Exit, FastCheck as fc, Layer, Option, Schema } from "effect"
 import * as TokenConfig from "../../src/TokenConfig.js"
@@ -97,6 +98,28 @@ const request = fc.record({
   )
 })
 
+// `send` declares the length; a streaming client does not.
+const sendChunked = (port: number, path: string, body: string) =>
+  Effect.async<{ readonly status: number; readonly text: string }>((resume) => {
+    const req = httpRequest({
+      host: "127.0.0.1",
+      port,
+      method: "POST",
+      path,
+      agent: false,
+      headers: { ...bearer(), "content-type": "application/json", "transfer-encoding": "chunked" }
+    }, (res) => {
+      let text = ""
+      res.on("data", (chunk: Buffer) => (text += chunk.toString()))
+      res.on("end", () => resume(Effect.succeed({ status: res.statusCode ?? 0, text })))
+    })
+    // Once the answer is in, the server stops reading and the rest cannot be written: that is expected.
+    req.on("error", () => undefined)
+    for (let offset = 0; offset < body.length; offset += 64 * 1024) req.write(body.slice(offset, offset + 64 * 1024))
+    req.end()
+    return Effect.sync(() => req.destroy())
+  })
+
 describe("BadInput", () => {
   it.effect("arbitrary upstream JSON values never crash decoding: success or a typed WeChat error", () =>
     Effect.sync(() => {
@@ -170,6 +193,9 @@ describe("BadInput", () => {
         })
         expect(declared.status).toBe(413)
         expect(errorCode(declared.text)).toBe("payload_too_large")
+        const chunked = yield* sendChunked(stack.port, path, huge)
+        expect(chunked.status).toBe(413)
+        expect(errorCode(chunked.text)).toBe("payload_too_large")
       }
       expect((yield* send(stack.port, { path: `/v1/apps/${APP}/access-token`, headers: bearer() })).status).toBe(200)
     }).pipe(Effect.scoped))

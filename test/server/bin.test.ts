@@ -74,7 +74,7 @@ describe("bin", () => {
         expect(lines[0]).toContain(cause)
       }
       yield* Effect.sync(() => taken.close())
-    }))
+    }), 240_000)
 })
 
 // The emulated WeChat on loopback, as the child process's upstream.

@@ -1,5 +1,5 @@
 import { FetchHttpClient, HttpServer, type HttpServerError } from "@effect/platform"
-import { Context, Effect, Layer, Redacted, Schedule, type Scope } from "effect"
+import { Context, type Duration, Effect, Layer, Redacted, Schedule, type Scope } from "effect"
 import type { TokenMode } from "../../src/Token.js"
 import * as TokenConfig from "../../src/TokenConfig.js"
 import * as TokenLayer from "../../src/TokenLayer.js"
@@ -41,11 +41,19 @@ export const startServer = (options: {
   readonly upstream: Upstream
   readonly mode?: TokenMode
   readonly apps?: ReadonlyArray<string>
+  readonly maxBodyBytes?: number
+  readonly requestTimeout?: Duration.DurationInput
 }) =>
   Effect.gen(function*() {
     const store = TokenStore.layerMemory
     const context = yield* Layer.build(
-      TokenServer.layerNode({ host: "127.0.0.1", port: 0, clientKeys: [Redacted.make(KEY)] }).pipe(
+      TokenServer.layerNode({
+        host: "127.0.0.1",
+        port: 0,
+        clientKeys: [Redacted.make(KEY)],
+        ...(options.maxBodyBytes === undefined ? {} : { maxBodyBytes: options.maxBodyBytes }),
+        ...(options.requestTimeout === undefined ? {} : { requestTimeout: options.requestTimeout })
+      }).pipe(
         Layer.provide(TokenLayer.make({
           config: TokenConfig.layerWith({
             apps: (options.apps ?? [APP]).map((appId) => TokenConfig.app(appId, SECRET)),
