@@ -108,11 +108,13 @@ export const make = (
 ): Effect.Effect<TokenEngineShape, never, TokenConfig | TokenStore | WeChatApi | Scope.Scope> =>
   Effect.gen(function*() {
     const config = yield* TokenConfig
-    return TokenEngine.of(yield* makeFamilies([yield* OfficialAccount.family], {
-      leaseMillis: Duration.toMillis(config.upstreamTimeout) + 5_000,
-      refreshMargin: config.refreshMargin,
-      ...options
-    }))
+    return TokenEngine.of(
+      yield* makeFamilies([yield* OfficialAccount.family], {
+        leaseMillis: Duration.toMillis(config.upstreamTimeout) + 5_000,
+        refreshMargin: config.refreshMargin,
+        ...options
+      })
+    )
   })
 
 const accessTokenView = Layer.effect(

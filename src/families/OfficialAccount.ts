@@ -70,7 +70,8 @@ const ticket = (api: WeChatApiShape, kind: CredentialKind, type: TicketType): Cr
     Effect.flatMap(credential(accessToken), (token) =>
       upstream(api.fetchTicket(owner, token.value, type)).pipe(
         Effect.catchTag("InvalidCredential", () =>
-          Effect.flatMap(replace(accessToken, token.value), (fresh) => upstream(api.fetchTicket(owner, fresh.value, type))))
+          Effect.flatMap(replace(accessToken, token.value), (fresh) =>
+            upstream(api.fetchTicket(owner, fresh.value, type))))
       ))
 })
 

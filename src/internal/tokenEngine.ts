@@ -5,7 +5,20 @@
  *
  * @internal
  */
-import { Clock, Duration, Effect, Either, FiberMap, Metric, Option, Random, Ref, Schedule, type Scope, Stream } from "effect"
+import {
+  Clock,
+  Duration,
+  Effect,
+  Either,
+  FiberMap,
+  Metric,
+  Option,
+  Random,
+  Ref,
+  Schedule,
+  type Scope,
+  Stream
+} from "effect"
 import { type AccessTokenError, type Credential, failureCause } from "../AccessToken.js"
 import type { AppId } from "../AppId.js"
 import type { CredentialFamily, CredentialKindSpec, IssueContext, Issued } from "../CredentialFamily.js"
@@ -63,7 +76,9 @@ export const make = (
     const kinds = new Map<CredentialKind, { readonly family: CredentialFamily; readonly spec: CredentialKindSpec }>()
     for (const family of families) {
       for (const spec of family.kinds) {
-        if (kinds.has(spec.kind)) return yield* Effect.dieMessage(`two credential families declare the kind ${spec.kind}`)
+        if (kinds.has(spec.kind)) {
+          return yield* Effect.dieMessage(`two credential families declare the kind ${spec.kind}`)
+        }
         kinds.set(spec.kind, { family, spec })
       }
     }
@@ -90,7 +105,9 @@ export const make = (
         Effect.catchTag("StoreError", (error) =>
           Effect.logWarning("token store unreadable; using the token held in memory", error.message).pipe(
             Effect.zipRight(Ref.get(cell.held)),
-            Effect.map((held) => held?.record)
+            Effect.map((held) =>
+              held?.record
+            )
           ))
       )
 
@@ -137,7 +154,9 @@ export const make = (
         // The plain fetch answered the very value a caller saw rejected: only
         // a forced fetch replaces it, within the kind's budget.
         const rule = cell.spec.forceRefresh
-        if (rule === undefined || issued.value !== demand.replaces) return yield* newRecord(cell, issued, requestedAt, current)
+        if (rule === undefined || issued.value !== demand.replaces) {
+          return yield* newRecord(cell, issued, requestedAt, current)
+        }
         yield* spendForceRefresh(cell, rule)
         return yield* newRecord(cell, yield* issue(cell, true), requestedAt, current)
       }).pipe(
@@ -152,7 +171,10 @@ export const make = (
     // its credential to land in the store instead of fetching: in classic mode
     // two fetches would kill each other's tokens. A lapsed lease (its holder
     // died) is taken over on the next poll.
-    const awaitLease = (cell: Cell, demand: RefreshPolicy.Demand): Effect.Effect<Held | undefined, StoreError, Scope.Scope> =>
+    const awaitLease = (
+      cell: Cell,
+      demand: RefreshPolicy.Demand
+    ): Effect.Effect<Held | undefined, StoreError, Scope.Scope> =>
       store.lease(cell.key, leaseMillis).pipe(
         Effect.catchTag("StoreError", (error) =>
           // Store down: a kind whose issuer hands every replica the same value
@@ -210,10 +232,13 @@ export const make = (
       }).pipe(
         Effect.scoped,
         Effect.tapBoth({
-          onSuccess: () => Ref.set(cell.lastFailure, undefined),
+          onSuccess: () =>
+            Ref.set(cell.lastFailure, undefined),
           onFailure: (error) =>
             Clock.currentTimeMillis.pipe(
-              Effect.flatMap((at) => Ref.set(cell.lastFailure, { error, at })),
+              Effect.flatMap((at) =>
+                Ref.set(cell.lastFailure, { error, at })
+              ),
               Effect.zipRight(Effect.logWarning("token fetch failed", error.message)),
               Effect.annotateLogs({ cause: failureCause(error) })
             )
@@ -243,7 +268,9 @@ export const make = (
         Effect.clockWith((clock) =>
           held !== undefined && !demand.needsFetch(held.record, clock.unsafeCurrentTimeMillis())
             ? Effect.succeed(held.credential)
-            : Effect.map(singleFlight(cell, demand), (fresh) => fresh.credential)))
+            : Effect.map(singleFlight(cell, demand), (fresh) =>
+              fresh.credential)
+        ))
 
     // Refreshes at `refreshAt`, retrying what the policy retries; the
     // schedule's delay is whatever the step says is left until the next due time.
@@ -251,11 +278,19 @@ export const make = (
       const step = Effect.gen(function*() {
         const now = yield* Clock.currentTimeMillis
         const held = yield* Ref.get(cell.held)
-        if (held !== undefined && now < held.record.refreshAt) return Duration.millis(held.record.refreshAt - now)
+        if (held !== undefined && now < held.record.refreshAt) {
+          return Duration.millis(held.record.refreshAt - now)
+        }
         return yield* singleFlight(cell, RefreshPolicy.scheduled).pipe(
-          Effect.retry({ schedule: RefreshPolicy.transientBackoff, while: (error) => reactionTo(cell, error).retry }),
+          Effect.retry({
+            schedule: RefreshPolicy.transientBackoff,
+            while: (error) =>
+              reactionTo(cell, error).retry
+          }),
           Effect.as(Duration.zero),
-          Effect.catchAll((error) => Effect.succeed(reactionTo(cell, error).pause))
+          Effect.catchAll((error) =>
+            Effect.succeed(reactionTo(cell, error).pause)
+          )
         )
       })
       return step.pipe(Effect.repeat(Schedule.identity<Duration.Duration>().pipe(Schedule.addDelay((delay) => delay))))
@@ -301,7 +336,9 @@ export const make = (
         }
         // Two first requests for an on-demand kind may race here: the first cell wins.
         const existing = cells.get(keyString(key))
-        if (existing !== undefined) return existing
+        if (existing !== undefined) {
+          return existing
+        }
         cells.set(keyString(key), cell)
         yield* FiberMap.run(loops, keyString(key), maintain(cell))
         return cell
@@ -310,11 +347,15 @@ export const make = (
     const get = (appId: string, kind: CredentialKind = defaultKind) => {
       // A started cell is served without the extra step of `cellOf`.
       const started = cells.get(`${appId}/${kind}`)
-      return started !== undefined ? serve(started, RefreshPolicy.usable) : Effect.flatMap(cellOf(appId, kind), (cell) => serve(cell, RefreshPolicy.usable))
+      return started !== undefined
+        ? serve(started, RefreshPolicy.usable)
+        : Effect.flatMap(cellOf(appId, kind), (cell) =>
+          serve(cell, RefreshPolicy.usable))
     }
 
     const refresh = (appId: string, staleValue?: string, kind: CredentialKind = defaultKind) =>
-      Effect.flatMap(cellOf(appId, kind), (cell) => serve(cell, RefreshPolicy.replacing(staleValue)))
+      Effect.flatMap(cellOf(appId, kind), (cell) =>
+        serve(cell, RefreshPolicy.replacing(staleValue)))
 
     // Records written by other replicas replace ours as soon as the store says so.
     yield* store.changes.pipe(
@@ -328,7 +369,9 @@ export const make = (
 
     for (const family of families) {
       for (const spec of family.kinds) {
-        if (spec.start === "eager") yield* Effect.forEach(family.owners, (owner) => start(owner, family, spec), { discard: true })
+        if (spec.start === "eager") {
+          yield* Effect.forEach(family.owners, (owner) => start(owner, family, spec), { discard: true })
+        }
       }
     }
 
@@ -354,7 +397,10 @@ export const make = (
         return RefreshPolicy.budgetAt(rule, yield* Ref.get(cell.forced), yield* Clock.currentTimeMillis)
       })
 
-    const apps = Array.from(new Set(families.flatMap((family) => family.owners)))
+    const apps = Array.from(
+      new Set(families.flatMap((family) =>
+        family.owners
+      ))
+    )
     return { apps, get, refresh, status, forceRefreshBudget }
   })
-

@@ -6,6 +6,8 @@
  */
 import { Data, Duration } from "effect"
 
+// `{}`: a variant that carries no data, as `Data.TaggedEnum` spells it.
+/* eslint-disable @typescript-eslint/no-empty-object-type */
 /**
  * - `Busy`: `{"errcode":-1,"errmsg":"system error"}`, WeChat's "system busy".
  * - `HttpStatus`: a non-200 status with a gateway-style HTML body.
@@ -28,6 +30,7 @@ export type Fault = Data.TaggedEnum<{
   ConnectionRefused: {}
   ConnectionReset: {}
 }>
+/* eslint-enable @typescript-eslint/no-empty-object-type */
 
 const tagged = Data.taggedEnum<Fault>()
 
@@ -53,7 +56,8 @@ const gatewayPage = (status: number): string =>
 export const Fault = {
   Busy: (): Fault => tagged.Busy(),
   /** Default status 500; the body defaults to an nginx-style error page. */
-  HttpStatus: (status: number = 500, body?: string): Fault => tagged.HttpStatus({ status, body: body ?? gatewayPage(status) }),
+  HttpStatus: (status: number = 500, body?: string): Fault =>
+    tagged.HttpStatus({ status, body: body ?? gatewayPage(status) }),
   /** Default body: truncated JSON (`TRUNCATED_BODY`); pass e.g. `{"access_token":123}` for a well-formed wrong shape. */
   Malformed: (body: string = TRUNCATED_BODY): Fault => tagged.Malformed({ body }),
   Slow: (delay: Duration.DurationInput): Fault => tagged.Slow({ delay: Duration.decode(delay) }),

@@ -196,7 +196,8 @@ export const make: (options?: EmulatorOptions) => Effect.Effect<WeChatEmulatorSh
  * @since 0.1.0
  * @category layers
  */
-export const layer = (options?: EmulatorOptions): Layer.Layer<WeChatEmulator> => Layer.effect(WeChatEmulator, make(options))
+export const layer = (options?: EmulatorOptions): Layer.Layer<WeChatEmulator> =>
+  Layer.effect(WeChatEmulator, make(options))
 
 /**
  * An `HttpClient` answered by the emulator in context, without sockets: any
@@ -239,7 +240,8 @@ export interface Served {
  */
 export const listen = (
   options: ServeOptions = {}
-): Effect.Effect<Served, HttpServerError.ServeError, Scope.Scope | WeChatEmulator> => server.listen(WeChatEmulator, options)
+): Effect.Effect<Served, HttpServerError.ServeError, Scope.Scope | WeChatEmulator> =>
+  server.listen(WeChatEmulator, options)
 
 /**
  * Builds a new emulator from `options` and serves it like `listen`; the

@@ -41,11 +41,18 @@ export const layer = <I>(tag: Context.Tag<I, WeChatEmulatorShape>): Layer.Layer<
         return Effect.flatMap(emulator.handle(incoming), (response) =>
           response._tag === "Drop"
             ? Effect.fail(
-              new HttpClientError.RequestError({ request, reason: "Transport", description: `emulated ${response.reason}` })
+              new HttpClientError.RequestError({
+                request,
+                reason: "Transport",
+                description: `emulated ${response.reason}`
+              })
             )
             : Effect.succeed(HttpClientResponse.fromWeb(
               request,
-              new Response(response.body, { status: response.status, headers: { "content-type": response.contentType } })
+              new Response(response.body, {
+                status: response.status,
+                headers: { "content-type": response.contentType }
+              })
             )))
       }))
   )

@@ -100,11 +100,19 @@ const errorAnswers = () => {
   let answered = 0
   return (errcode: number, errmsg: string): EmulatorResponse => {
     answered++
-    return json({ errcode, errmsg: `${errmsg} rid: ${hex8(0x6746b0c2 + answered)}-${hex8(Math.imul(answered, 0x9e3779b1))}-${hex8(errcode)}` })
+    return json({
+      errcode,
+      errmsg: `${errmsg} rid: ${hex8(0x6746b0c2 + answered)}-${hex8(Math.imul(answered, 0x9e3779b1))}-${hex8(errcode)}`
+    })
   }
 }
 
-const notFound: EmulatorResponse = { _tag: "Respond", status: 404, contentType: "text/plain", body: "404 page not found" }
+const notFound: EmulatorResponse = {
+  _tag: "Respond",
+  status: 404,
+  contentType: "text/plain",
+  body: "404 page not found"
+}
 
 const endpointOf = (path: string): Endpoint | undefined => {
   switch (path) {
@@ -131,7 +139,12 @@ const faultResponse = (
     case "HttpStatus":
       return Effect.succeed({ _tag: "Respond", status: fault.status, contentType: "text/html", body: fault.body })
     case "Malformed":
-      return Effect.succeed({ _tag: "Respond", status: 200, contentType: "application/json; encoding=utf-8", body: fault.body })
+      return Effect.succeed({
+        _tag: "Respond",
+        status: 200,
+        contentType: "application/json; encoding=utf-8",
+        body: fault.body
+      })
     case "Errcode":
       return Effect.succeed(error(fault.errcode, fault.errmsg))
     case "ConnectionRefused":
@@ -146,7 +159,9 @@ const faultResponse = (
 const parseJsonObject = (body: string): Record<string, unknown> | undefined => {
   try {
     const value: unknown = JSON.parse(body)
-    return typeof value === "object" && value !== null && !Array.isArray(value) ? value as Record<string, unknown> : undefined
+    return typeof value === "object" && value !== null && !Array.isArray(value)
+      ? value as Record<string, unknown>
+      : undefined
   } catch {
     return undefined
   }
@@ -276,7 +291,11 @@ export const make = (options: EmulatorOptions = {}): Effect.Effect<WeChatEmulato
     const stableToken = (body: Record<string, unknown> | undefined, value: string, now: number): EmulatorResponse => {
       if (body === undefined) return error(47001, "data format error")
       if (body["grant_type"] !== "client_credential") return error(40002, "invalid grant_type")
-      const admission = admit(stringField(body["appid"]), stringField(body["secret"]), error(40125, "invalid appsecret"))
+      const admission = admit(
+        stringField(body["appid"]),
+        stringField(body["secret"]),
+        error(40125, "invalid appsecret")
+      )
       if (admission._tag !== "Admitted") return admission
       const { app: admitted, appId } = admission
       if (admitted.stableThisMinute >= STABLE_MINUTE_QUOTA) return error(45011, "api minute-quota reach limit")
@@ -337,7 +356,13 @@ export const make = (options: EmulatorOptions = {}): Effect.Effect<WeChatEmulato
       }
       cut(current, now)
       app.tickets[type] = value
-      tickets.set(value, { appId, type, issuedAt: now, naturalExpiry: now + ticketLifetime, expiresAt: now + ticketLifetime })
+      tickets.set(value, {
+        appId,
+        type,
+        issuedAt: now,
+        naturalExpiry: now + ticketLifetime,
+        expiresAt: now + ticketLifetime
+      })
       return json({ errcode: 0, errmsg: "ok", ticket: value, expires_in: expiresIn })
     }
 

@@ -3,14 +3,14 @@
  *
  * @internal
  */
-import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
-import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import type * as HttpServerError from "@effect/platform/HttpServerError"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { type Context, Effect, type Scope } from "effect"
 import { createServer } from "node:http"
-import type { ServeOptions, Served, WeChatEmulatorShape } from "../WeChatEmulator.js"
+import type { Served, ServeOptions, WeChatEmulatorShape } from "../WeChatEmulator.js"
 
 /** @internal */
 export const listen = <I>(
@@ -27,7 +27,12 @@ export const listen = <I>(
       const request = yield* HttpServerRequest.HttpServerRequest
       const url = new URL(request.url, "http://emulator")
       const body = yield* Effect.orElseSucceed(request.text, () => "")
-      const response = yield* emulator.handle({ method: request.method, path: url.pathname, query: url.searchParams, body })
+      const response = yield* emulator.handle({
+        method: request.method,
+        path: url.pathname,
+        query: url.searchParams,
+        body
+      })
       if (response._tag === "Drop") {
         // No HTTP answer at all: the client sees the connection go away.
         NodeHttpServerRequest.toIncomingMessage(request).socket.destroy()
