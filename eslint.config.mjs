@@ -27,6 +27,10 @@ export default tseslint.config(
     }
   },
   {
+    files: ["**/*.mjs"],
+    languageOptions: { globals: { process: "readonly", console: "readonly", setTimeout: "readonly" } }
+  },
+  {
     // The library's own modules import @effect/platform by subpath, so that
     // importing the package root never loads the server or the docs page.
     files: ["src/**/*.ts"],

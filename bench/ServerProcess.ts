@@ -50,34 +50,38 @@ const stop = (child: ChildProcess) =>
  */
 export const start = (argv: ReadonlyArray<string>, env: Readonly<Record<string, string>>) =>
   Effect.acquireRelease(
-    Effect.async<{ readonly child: ChildProcess; readonly url: string; readonly output: () => string }, Error>((resume) => {
-      const entry = argv.find((arg) => /\.[jt]s$/.test(arg))
-      if (entry !== undefined && !existsSync(new URL(entry, `file://${root}`))) {
-        return resume(Effect.fail(new Error(`${entry} does not exist; run \`npm run build\` first (npm run bench does)`)))
-      }
-      const child = spawn(process.execPath, [...nodeArgs, ...argv], {
-        cwd: root,
-        env: { PATH: process.env["PATH"] ?? "", ...env },
-        stdio: ["ignore", "pipe", "pipe"]
-      })
-      let output = ""
-      const onData = (chunk: Buffer) => {
-        output += chunk.toString()
-        const match = /Listening on (http:\/\/[0-9.]+:\d+)/.exec(output)
-        if (match !== null) {
-          child.stdout.off("data", onData)
-          // Keep draining stdout so a chatty child never blocks on a full pipe.
-          child.stdout.resume()
-          resume(Effect.succeed({ child, url: match[1]!, output: () => output }))
+    Effect.async<{ readonly child: ChildProcess; readonly url: string; readonly output: () => string }, Error>(
+      (resume) => {
+        const entry = argv.find((arg) => /\.[jt]s$/.test(arg))
+        if (entry !== undefined && !existsSync(new URL(entry, `file://${root}`))) {
+          return resume(
+            Effect.fail(new Error(`${entry} does not exist; run \`npm run build\` first (npm run bench does)`))
+          )
         }
+        const child = spawn(process.execPath, [...nodeArgs, ...argv], {
+          cwd: root,
+          env: { PATH: process.env["PATH"] ?? "", ...env },
+          stdio: ["ignore", "pipe", "pipe"]
+        })
+        let output = ""
+        const onData = (chunk: Buffer) => {
+          output += chunk.toString()
+          const match = /Listening on (http:\/\/[0-9.]+:\d+)/.exec(output)
+          if (match !== null) {
+            child.stdout.off("data", onData)
+            // Keep draining stdout so a chatty child never blocks on a full pipe.
+            child.stdout.resume()
+            resume(Effect.succeed({ child, url: match[1]!, output: () => output }))
+          }
+        }
+        child.stdout.on("data", onData)
+        child.stderr.on("data", (chunk: Buffer) => {
+          output += chunk.toString()
+        })
+        child.once("exit", (code) => resume(Effect.fail(new Error(`${argv.join(" ")} exited with ${code}: ${output}`))))
+        return Effect.sync(() => child.kill("SIGKILL"))
       }
-      child.stdout.on("data", onData)
-      child.stderr.on("data", (chunk: Buffer) => {
-        output += chunk.toString()
-      })
-      child.once("exit", (code) => resume(Effect.fail(new Error(`${argv.join(" ")} exited with ${code}: ${output}`))))
-      return Effect.sync(() => child.kill("SIGKILL"))
-    }),
+    ),
     ({ child }) => stop(child)
   ).pipe(
     // The line comes at info level: a server started with a quieter LOG_LEVEL never says it.

@@ -4,13 +4,26 @@
  * upstream fetches against ⌈86400 / (7200 − margin)⌉ and the share of client
  * requests answered with a token WeChat (the emulator) accepts at that moment.
  */
-import { Clock, Context, Duration, Effect, Either, Fiber, Layer, Option, PubSub, Stream, TestClock, TestContext } from "effect"
+import {
+  Clock,
+  Context,
+  Duration,
+  Effect,
+  Either,
+  Fiber,
+  Layer,
+  Option,
+  PubSub,
+  Stream,
+  TestClock,
+  TestContext
+} from "effect"
 import { AccessToken } from "../src/AccessToken.js"
+import * as Emulator from "../src/testing/WeChatEmulator.js"
 import type { TokenMode, TokenRecord } from "../src/Token.js"
 import * as TokenConfig from "../src/TokenConfig.js"
 import * as TokenLayer from "../src/TokenLayer.js"
 import * as TokenStore from "../src/TokenStore.js"
-import * as Emulator from "../src/testing/WeChatEmulator.js"
 import { APP, type Figure, SECRET } from "./Figure.js"
 
 const DAY_SECONDS = 86_400
@@ -97,7 +110,9 @@ export const simulate = (mode: TokenMode, pollSeconds: number): Effect.Effect<Da
         Effect.gen(function*() {
           const answer = yield* Effect.either(replicas[(client + step) % REPLICAS]!.get(APP))
           requests++
-          if (Either.isRight(answer) && (yield* emulator.isValidToken(answer.right.value))) valid++
+          if (Either.isRight(answer) && (yield* emulator.isValidToken(answer.right.value))) {
+            valid++
+          }
         }).pipe(Effect.fork))
       yield* TestClock.adjust(Duration.seconds(pollSeconds))
       yield* Fiber.joinAll(polls)

@@ -9,10 +9,10 @@ import API from "co-wechat-api"
 import { Context, Effect, Layer, Redacted } from "effect"
 import { AccessToken } from "../src/AccessToken.js"
 import * as TokenServer from "../src/server/TokenServer.js"
+import * as Emulator from "../src/testing/WeChatEmulator.js"
 import * as TokenConfig from "../src/TokenConfig.js"
 import * as TokenLayer from "../src/TokenLayer.js"
 import * as TokenStore from "../src/TokenStore.js"
-import * as Emulator from "../src/testing/WeChatEmulator.js"
 import { APP, CLIENT_KEY, type Figure, SECRET, UPSTREAM_LATENCY } from "./Figure.js"
 
 export const CALLERS = 1_000
@@ -25,7 +25,10 @@ interface HerdCount {
 // A fresh emulator per contender, so each count starts from zero.
 const upstream = Effect.gen(function*() {
   const served = yield* Emulator.serve({ apps: [{ appId: APP, secret: SECRET }] })
-  yield* served.emulator.injectFault({ fault: Emulator.Fault.Slow(UPSTREAM_LATENCY), endpoints: ["token", "stable_token"] })
+  yield* served.emulator.injectFault({
+    fault: Emulator.Fault.Slow(UPSTREAM_LATENCY),
+    endpoints: ["token", "stable_token"]
+  })
   const fetches = Effect.map(served.emulator.stats, (stats) => {
     const app = stats.apps[APP]
     return app === undefined ? 0 : app.classicCalls + app.stableCalls

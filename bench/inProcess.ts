@@ -5,10 +5,10 @@
  */
 import { Context, Effect, Layer, Ref } from "effect"
 import { AccessToken } from "../src/AccessToken.js"
+import * as Emulator from "../src/testing/WeChatEmulator.js"
 import * as TokenConfig from "../src/TokenConfig.js"
 import * as TokenLayer from "../src/TokenLayer.js"
 import * as TokenStore from "../src/TokenStore.js"
-import * as Emulator from "../src/testing/WeChatEmulator.js"
 import { APP, type Figure, SECRET } from "./Figure.js"
 
 const OPS_PER_ROUND = 500_000

@@ -111,11 +111,15 @@ const main = Effect.gen(function*() {
     figures.push(...yield* runInChild(name))
     console.error(`${name}: ${((performance.now() - started) / 1000).toFixed(1)} s`)
   }
-  console.log(`machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, Node ${machine.node}, ${machine.os}`)
+  console.log(
+    `machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, Node ${machine.node}, ${machine.os}`
+  )
   console.log(table(figures))
   if (!smoke) {
     const results = { at: new Date().toISOString(), machine, figures }
-    yield* Effect.promise(() => writeFile(new URL("results.json", import.meta.url), JSON.stringify(results, null, 2) + "\n"))
+    yield* Effect.promise(() =>
+      writeFile(new URL("results.json", import.meta.url), JSON.stringify(results, null, 2) + "\n")
+    )
   }
   const missed = figures.filter((figure) => figure.met === false)
   if (missed.length > 0) {

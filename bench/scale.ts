@@ -5,11 +5,11 @@
  * every app's token), and, on `TestClock`, how the apps' refresh times spread.
  */
 import { Duration, Effect, Layer, Option, Schedule, TestContext } from "effect"
+import * as Emulator from "../src/testing/WeChatEmulator.js"
 import * as TokenConfig from "../src/TokenConfig.js"
 import { TokenEngine } from "../src/TokenEngine.js"
 import * as TokenLayer from "../src/TokenLayer.js"
 import * as TokenStore from "../src/TokenStore.js"
-import * as Emulator from "../src/testing/WeChatEmulator.js"
 import { appIdOf, CLIENT_KEY, type Figure, SECRET, UPSTREAM_LATENCY } from "./Figure.js"
 import { fetchWhenReady, rssMb, type ServerProcess, start, tokenServer } from "./ServerProcess.js"
 
@@ -32,18 +32,23 @@ const MB = 1024 * 1024
 // right after it says nothing: V8 keeps the freed pages committed.)
 const memoryAfterFullGc = (server: ServerProcess) =>
   Effect.sync(() => process.kill(server.pid, "SIGUSR2")).pipe(
-    Effect.zipRight(Effect.suspend(() => {
-      const line = /MEMORY (\{.*\})/.exec(server.output())?.[1]
-      return line === undefined
-        ? Effect.fail(new Error("the memory probe has not answered"))
-        : Effect.succeed(JSON.parse(line) as { readonly heapUsed: number })
-    }).pipe(Effect.retry({ times: 50, schedule: Schedule.spaced("100 millis") }))),
+    Effect.zipRight(
+      Effect.suspend(() => {
+        const line = /MEMORY (\{.*\})/.exec(server.output())?.[1]
+        return line === undefined
+          ? Effect.fail(new Error("the memory probe has not answered"))
+          : Effect.succeed(JSON.parse(line) as { readonly heapUsed: number })
+      }).pipe(Effect.retry({ times: 50, schedule: Schedule.spaced("100 millis") }))
+    ),
     Effect.map((memory) => ({ heapUsed: memory.heapUsed / MB }))
   )
 
 const serverProcess = Effect.scoped(Effect.gen(function*() {
   const wechat = yield* Emulator.serve({ apps })
-  yield* wechat.emulator.injectFault({ fault: Emulator.Fault.Slow(UPSTREAM_LATENCY), endpoints: ["token", "stable_token"] })
+  yield* wechat.emulator.injectFault({
+    fault: Emulator.Fault.Slow(UPSTREAM_LATENCY),
+    endpoints: ["token", "stable_token"]
+  })
   const started = performance.now()
   // The probe reports memory after a full collection when asked (SIGUSR2).
   const server = yield* start(["--expose-gc", "--import", "./bench/memoryProbe.mjs", ...tokenServer], {
@@ -121,7 +126,15 @@ export const run: Effect.Effect<ReadonlyArray<Figure>, unknown> = Effect.gen(fun
     }]),
     { scenario, name: "server live heap after a full GC", value: server.collected.heapUsed, unit: "MB", reproduce },
     { scenario, name: "start-up to ready (every app has a token)", value: server.readySeconds, unit: "s", reproduce },
-    { scenario, name: "upstream fetches at start-up", value: server.fetches, unit: "", goal: `= ${APPS}`, met: server.fetches === APPS, reproduce },
+    {
+      scenario,
+      name: "upstream fetches at start-up",
+      value: server.fetches,
+      unit: "",
+      goal: `= ${APPS}`,
+      met: server.fetches === APPS,
+      reproduce
+    },
     {
       scenario,
       name: "peak upstream requests in flight",

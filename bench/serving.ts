@@ -58,7 +58,9 @@ export const run: Effect.Effect<ReadonlyArray<Figure>, unknown> = Effect.scoped(
       const after = cpuSeconds(side.pid)
       side.requests += result.requests.total
       side.seconds += result.duration
-      side.cpu = side.cpu === undefined || before === undefined || after === undefined ? undefined : side.cpu + after - before
+      side.cpu = side.cpu === undefined || before === undefined || after === undefined
+        ? undefined
+        : side.cpu + after - before
       side.p99.push(result.latency.p99)
       failures += result.errors + result.non2xx
     }
@@ -71,28 +73,65 @@ export const run: Effect.Effect<ReadonlyArray<Figure>, unknown> = Effect.scoped(
   const oursPerCpu = perCpu(ours)
   const barePerCpu = perCpu(bareSide)
   const floorPerCpu = perCpu(floorSide)
-  const ratio = oursPerCpu !== undefined && barePerCpu !== undefined ? oursPerCpu / barePerCpu : rate(ours) / rate(bareSide)
+  const ratio = oursPerCpu !== undefined && barePerCpu !== undefined
+    ? oursPerCpu / barePerCpu
+    : rate(ours) / rate(bareSide)
   const basis = oursPerCpu !== undefined ? "per CPU second" : "per wall second"
   const reproduce = "npm run bench -- serving"
   const scenario = "serving"
   const worst = (side: Side) => Math.max(...side.p99)
-  const cpuFigures: ReadonlyArray<Figure> = oursPerCpu === undefined || barePerCpu === undefined || floorPerCpu === undefined
-    ? []
-    : [
-      { scenario, name: "server GET access-token, per server CPU second", value: oursPerCpu, unit: "req", reproduce },
-      { scenario, name: "bare node:http, same JSON, per server CPU second", value: barePerCpu, unit: "req", reproduce },
-      { scenario, name: "Effect platform floor (one route, same JSON), per server CPU second", value: floorPerCpu, unit: "req", reproduce },
-      { scenario, name: "Effect platform floor / bare node:http, per CPU second", value: floorPerCpu / barePerCpu, unit: "×", reproduce }
-    ]
+  const cpuFigures: ReadonlyArray<Figure> =
+    oursPerCpu === undefined || barePerCpu === undefined || floorPerCpu === undefined
+      ? []
+      : [
+        { scenario, name: "server GET access-token, per server CPU second", value: oursPerCpu, unit: "req", reproduce },
+        {
+          scenario,
+          name: "bare node:http, same JSON, per server CPU second",
+          value: barePerCpu,
+          unit: "req",
+          reproduce
+        },
+        {
+          scenario,
+          name: "Effect platform floor (one route, same JSON), per server CPU second",
+          value: floorPerCpu,
+          unit: "req",
+          reproduce
+        },
+        {
+          scenario,
+          name: "Effect platform floor / bare node:http, per CPU second",
+          value: floorPerCpu / barePerCpu,
+          unit: "×",
+          reproduce
+        }
+      ]
   return [
     ...cpuFigures,
-    { scenario, name: `server / bare node:http, ${basis}`, value: ratio, unit: "×", goal: `≥ ${GOAL_RATIO}`, met: ratio >= GOAL_RATIO, reproduce },
+    {
+      scenario,
+      name: `server / bare node:http, ${basis}`,
+      value: ratio,
+      unit: "×",
+      goal: `≥ ${GOAL_RATIO}`,
+      met: ratio >= GOAL_RATIO,
+      reproduce
+    },
     { scenario, name: "server GET access-token, wall clock", value: rate(ours), unit: "req/s", reproduce },
     { scenario, name: "bare node:http, wall clock", value: rate(bareSide), unit: "req/s", reproduce },
     { scenario, name: "Effect platform floor, wall clock", value: rate(floorSide), unit: "req/s", reproduce },
     { scenario, name: "server p99 (worst round)", value: worst(ours), unit: "ms", reproduce },
     { scenario, name: "bare node:http p99 (worst round)", value: worst(bareSide), unit: "ms", reproduce },
     { scenario, name: "Effect platform floor p99 (worst round)", value: worst(floorSide), unit: "ms", reproduce },
-    { scenario, name: "errors and non-2xx answers", value: failures, unit: "", goal: "= 0", met: failures === 0, reproduce }
+    {
+      scenario,
+      name: "errors and non-2xx answers",
+      value: failures,
+      unit: "",
+      goal: "= 0",
+      met: failures === 0,
+      reproduce
+    }
   ]
 }))

@@ -8,13 +8,13 @@
  *
  * and open http://127.0.0.1:3000/token.
  */
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServer from "@effect/platform/HttpServer"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
-import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { createServer } from "node:http"
 import { Config, Effect, Layer } from "effect"
+import { createServer } from "node:http"
 import { AccessToken, RemoteTokenLayer } from "../src/index.js"
 import { mask } from "../src/Token.js"
 

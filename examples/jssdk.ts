@@ -6,14 +6,14 @@
  * environment it signs with tickets from an in-process WeChat emulator; with
  * them it uses WeChat itself (`TokenLayer` reads the usual variables).
  */
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServer from "@effect/platform/HttpServer"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
-import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { createServer } from "node:http"
 import { Config, Effect, Layer, Option, Schema } from "effect"
+import { createServer } from "node:http"
 import { JsSdk, TokenConfig, TokenEngine, TokenLayer, TokenStore } from "../src/index.js"
 import * as Emulator from "../src/testing/index.js"
 
@@ -49,12 +49,18 @@ const app = HttpRouter.empty.pipe(
       return HttpServerResponse.unsafeJson(yield* JsSdk.config(appId, query.url))
     }).pipe(
       Effect.catchTags({
-        ParseError: () => Effect.succeed(HttpServerResponse.unsafeJson({ error: "send ?url=<the page's location.href>" }, { status: 400 })),
-        InvalidPageUrl: (error) => Effect.succeed(HttpServerResponse.unsafeJson({ error: error.message }, { status: 400 })),
+        ParseError: () =>
+          Effect.succeed(
+            HttpServerResponse.unsafeJson({ error: "send ?url=<the page's location.href>" }, { status: 400 })
+          ),
+        InvalidPageUrl: (error) =>
+          Effect.succeed(HttpServerResponse.unsafeJson({ error: error.message }, { status: 400 })),
         UnknownApp: (error) => Effect.succeed(HttpServerResponse.unsafeJson({ error: error.message }, { status: 404 }))
       }),
       // Anything else means no valid ticket could be had from WeChat right now.
-      Effect.catchAll((error) => Effect.succeed(HttpServerResponse.unsafeJson({ error: error.message }, { status: 503 })))
+      Effect.catchAll((error) =>
+        Effect.succeed(HttpServerResponse.unsafeJson({ error: error.message }, { status: 503 }))
+      )
     )
   )
 )
@@ -64,7 +70,9 @@ const port = Config.integer("PORT").pipe(Config.withDefault(3000))
 HttpServer.serve(app).pipe(
   HttpServer.withLogAddress,
   Layer.provide(engine),
-  Layer.provide(Layer.unwrapEffect(Effect.map(port, (port) => NodeHttpServer.layer(createServer, { host: "127.0.0.1", port })))),
+  Layer.provide(
+    Layer.unwrapEffect(Effect.map(port, (port) => NodeHttpServer.layer(createServer, { host: "127.0.0.1", port })))
+  ),
   Layer.launch,
   NodeRuntime.runMain
 )

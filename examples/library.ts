@@ -6,10 +6,10 @@
  *
  *   npx tsx examples/library.ts
  */
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
-import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { ConfigProvider, Console, Effect, Layer, Schema } from "effect"
 import { AccessToken, TokenLayer } from "../src/index.js"
 import * as Emulator from "../src/testing/index.js"
@@ -25,9 +25,10 @@ const program = (wechatUrl: string) =>
     const tokens = yield* AccessToken.AccessToken
     const token = yield* tokens.get(appId)
     const client = yield* HttpClient.HttpClient
-    const ips = yield* client.get(`${wechatUrl}/cgi-bin/getcallbackip`, { urlParams: { access_token: token.value } }).pipe(
-      Effect.flatMap(HttpClientResponse.schemaBodyJson(CallbackIps))
-    )
+    const ips = yield* client.get(`${wechatUrl}/cgi-bin/getcallbackip`, { urlParams: { access_token: token.value } })
+      .pipe(
+        Effect.flatMap(HttpClientResponse.schemaBodyJson(CallbackIps))
+      )
     yield* Console.log(`WeChat calls back from ${ips.ip_list.join(", ")}`)
     // A second get is answered from memory: no upstream call.
     const again = yield* tokens.get(appId)

@@ -5,8 +5,8 @@
  * @since 0.1.0
  */
 import { Context, type Effect } from "effect"
-import { causeCode, type ForceRefreshBudgetExhausted, type UnknownApp, type WeChatError } from "./WeChatError.js"
 import type { StoreError } from "./TokenStore.js"
+import { causeCode, type ForceRefreshBudgetExhausted, type UnknownApp, type WeChatError } from "./WeChatError.js"
 
 /**
  * A token (or ticket) as handed out: the value and the last moment it may be

@@ -5,8 +5,8 @@
  *
  * @since 0.1.0
  */
-import { createHash } from "node:crypto"
 import { Clock, Data, Effect, Either, Random, Schema } from "effect"
+import { createHash } from "node:crypto"
 import type { AccessTokenError } from "./AccessToken.js"
 import { TokenEngine } from "./TokenEngine.js"
 
@@ -30,6 +30,7 @@ const truncate = (text: string): string => text.length > 120 ? `${text.slice(0, 
 
 // Browsers never put whitespace or control characters in `location.href`;
 // such a string is a template or copy-paste mistake, not a page address.
+// eslint-disable-next-line no-control-regex -- control characters are exactly what this pattern looks for
 const UNSAFE_CHARACTERS = /[\u0000-\u0020\u007f]/
 
 /**
@@ -61,10 +62,13 @@ const problemWith = (raw: string): string | undefined => {
  * @category schemas
  */
 export const JsSdkUrl = Schema.String.pipe(
-  Schema.filter((raw) => problemWith(raw) === undefined ? true : `an absolute http(s) page URL is expected: ${problemWith(raw)}`, {
-    identifier: "JsSdkUrl",
-    description: "the absolute http(s) URL of the page that calls wx.config; any #fragment is ignored"
-  }),
+  Schema.filter(
+    (raw) => problemWith(raw) === undefined ? true : `an absolute http(s) page URL is expected: ${problemWith(raw)}`,
+    {
+      identifier: "JsSdkUrl",
+      description: "the absolute http(s) URL of the page that calls wx.config; any #fragment is ignored"
+    }
+  ),
   Schema.brand("JsSdkUrl")
 )
 
@@ -124,7 +128,9 @@ export interface SignatureInput {
 export const signature = (input: SignatureInput): string =>
   createHash("sha1")
     .update(
-      `jsapi_ticket=${input.jsapiTicket}&noncestr=${input.nonceStr}&timestamp=${input.timestamp}&url=${withoutFragment(input.url)}`,
+      `jsapi_ticket=${input.jsapiTicket}&noncestr=${input.nonceStr}&timestamp=${input.timestamp}&url=${
+        withoutFragment(input.url)
+      }`,
       "utf8"
     )
     .digest("hex")

@@ -24,7 +24,7 @@ import * as internal from "./internal/messageCrypto.js"
  * @since 0.2.0
  * @category errors
  */
-export class InvalidSignature extends Data.TaggedError("InvalidSignature")<{}> {
+export class InvalidSignature extends Data.TaggedError("InvalidSignature") {
   override get message() {
     return "msg_signature does not match: the message is not signed with this token"
   }
@@ -48,7 +48,7 @@ export class InvalidAesKey extends Data.TaggedError("InvalidAesKey")<{ readonly 
  * @since 0.2.0
  * @category errors
  */
-export class InvalidPadding extends Data.TaggedError("InvalidPadding")<{}> {
+export class InvalidPadding extends Data.TaggedError("InvalidPadding") {
   override get message() {
     return "the decrypted message has invalid padding: wrong EncodingAESKey or a tampered message"
   }
@@ -156,7 +156,10 @@ const decryptError = (failure: internal.Failure, receiveId: string): DecryptErro
 }
 
 const randomBytes = (count: number) =>
-  Effect.map(Effect.all(Array.from({ length: count }, () => Random.nextIntBetween(0, 256))), (bytes) => Uint8Array.from(bytes))
+  Effect.map(
+    Effect.all(Array.from({ length: count }, () => Random.nextIntBetween(0, 256))),
+    (bytes) => Uint8Array.from(bytes)
+  )
 
 /**
  * A crypto for one receiver. Fails with `InvalidAesKey` for a key that is
@@ -179,7 +182,8 @@ export const make = (options: Options): Either.Either<MessageCrypto, InvalidAesK
           : Effect.fail(new InvalidSignature())
       const decrypt = (encrypted: string) =>
         Either.match(internal.decrypt(key, encrypted, receiveId), {
-          onLeft: (failure) => Effect.fail(decryptError(failure, receiveId)),
+          onLeft: (failure) =>
+            Effect.fail(decryptError(failure, receiveId)),
           onRight: Effect.succeed
         })
       const encrypt = (message: string) =>
@@ -198,7 +202,8 @@ export const make = (options: Options): Either.Either<MessageCrypto, InvalidAesK
             const nonce = String(yield* Random.nextIntBetween(100_000_000, 1_000_000_000))
             const msgSignature = signature(timestamp, nonce, encrypted)
             // Base64, hex and digits cannot contain "]]>", so the CDATA sections are safe.
-            const xml = `<xml><Encrypt><![CDATA[${encrypted}]]></Encrypt><MsgSignature><![CDATA[${msgSignature}]]></MsgSignature>` +
+            const xml =
+              `<xml><Encrypt><![CDATA[${encrypted}]]></Encrypt><MsgSignature><![CDATA[${msgSignature}]]></MsgSignature>` +
               `<TimeStamp>${timestamp}</TimeStamp><Nonce><![CDATA[${nonce}]]></Nonce></xml>`
             return { encrypted, msgSignature, timestamp, nonce, xml }
           })
@@ -217,4 +222,9 @@ export const verifyUrl = (
   crypto: MessageCrypto,
   query: { readonly msgSignature: string; readonly timestamp: string; readonly nonce: string; readonly echostr: string }
 ): Effect.Effect<string, InvalidSignature | DecryptError> =>
-  crypto.open({ msgSignature: query.msgSignature, timestamp: query.timestamp, nonce: query.nonce, encrypted: query.echostr })
+  crypto.open({
+    msgSignature: query.msgSignature,
+    timestamp: query.timestamp,
+    nonce: query.nonce,
+    encrypted: query.echostr
+  })

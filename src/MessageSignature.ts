@@ -9,10 +9,10 @@
  *
  * @since 0.1.0
  */
-import { createHash, timingSafeEqual } from "node:crypto"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { Effect, Option, Redacted } from "effect"
+import { createHash, timingSafeEqual } from "node:crypto"
 
 /**
  * What WeChat sends and the token both sides know.
@@ -69,7 +69,11 @@ const plain = (status: number, body: string) =>
  *
  * @example
  * ```ts
- * HttpRouter.empty.pipe(
+ * import * as HttpRouter from "@effect/platform/HttpRouter"
+ * import { Redacted } from "effect"
+ * import { MessageSignature } from "effect-wechat-token"
+ *
+ * export const router = HttpRouter.empty.pipe(
  *   HttpRouter.get("/wechat/callback", MessageSignature.verificationHandler({ token: Redacted.make("my-token") }))
  * )
  * ```
@@ -88,7 +92,10 @@ export const verificationHandler = (
     })
     const missing = PARAMS.filter((name) => !query.has(name))
     if (missing.length > 0) {
-      return plain(400, `missing query parameter(s): ${missing.join(", ")}; WeChat sends signature, timestamp, nonce and echostr`)
+      return plain(
+        400,
+        `missing query parameter(s): ${missing.join(", ")}; WeChat sends signature, timestamp, nonce and echostr`
+      )
     }
     const valid = verify({
       token: options.token,
@@ -98,5 +105,8 @@ export const verificationHandler = (
     })
     return valid
       ? plain(200, query.get("echostr") ?? "")
-      : plain(401, "signature does not match: check that the verification token equals the one in the WeChat admin console")
+      : plain(
+        401,
+        "signature does not match: check that the verification token equals the one in the WeChat admin console"
+      )
   })

@@ -6,7 +6,7 @@
  * @since 0.2.0
  */
 import { Config, ConfigError, Effect, Either, Layer, Schema } from "effect"
-import { StoreError, TokenStore, layerMemory } from "./TokenStore.js"
+import { layerMemory, StoreError, TokenStore } from "./TokenStore.js"
 
 /**
  * `memory`, `file:PATH` or `redis://HOST:PORT[/DB]`, parsed.
@@ -95,13 +95,20 @@ export const layer = (spec: StoreSpec): Layer.Layer<TokenStore, StoreError> => {
       return layerMemory
     case "File":
       return Layer.unwrapEffect(
-        Effect.map(loadAdapter(() => import("./TokenStoreFile.js"), "the file store needs @effect/platform-node: npm i @effect/platform-node@^0.108"), (adapter) =>
-          adapter.layerNode(spec.path))
+        Effect.map(
+          loadAdapter(
+            () => import("./TokenStoreFile.js"),
+            "the file store needs @effect/platform-node: npm i @effect/platform-node@^0.108"
+          ),
+          (adapter) => adapter.layerNode(spec.path)
+        )
       )
     case "Redis":
       return Layer.unwrapEffect(
-        Effect.map(loadAdapter(() => import("./TokenStoreRedis.js"), "the Redis store needs ioredis: npm i ioredis@^5"), (adapter) =>
-          adapter.layer(spec.url))
+        Effect.map(
+          loadAdapter(() => import("./TokenStoreRedis.js"), "the Redis store needs ioredis: npm i ioredis@^5"),
+          (adapter) => adapter.layer(spec.url)
+        )
       )
   }
 }

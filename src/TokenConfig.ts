@@ -79,7 +79,9 @@ export const parseApps = (
     }
     const appId = decodeAppId(entry.slice(0, colon).trim())
     if (Either.isLeft(appId)) {
-      return Either.left(invalid(name, `entry ${index + 1}: a WeChat app id is "wx" followed by 16 lowercase hex characters`))
+      return Either.left(
+        invalid(name, `entry ${index + 1}: a WeChat app id is "wx" followed by 16 lowercase hex characters`)
+      )
     }
     if (apps.some((app) => app.appId === appId.right)) {
       return Either.left(invalid(name, `app id ${appId.right} appears twice`))
@@ -96,8 +98,9 @@ const appsList: Config.Config<ReadonlyArray<AppCredentials>> = Config.string("WE
 const singleApp: Config.Config<ReadonlyArray<AppCredentials>> = Config.all({
   appId: Config.string("WECHAT_APP_ID").pipe(
     Config.mapOrFail((raw) =>
-      Either.mapLeft(decodeAppId(raw.trim()), () =>
-        invalid("WECHAT_APP_ID", "a WeChat app id is \"wx\" followed by 16 lowercase hex characters")
+      Either.mapLeft(
+        decodeAppId(raw.trim()),
+        () => invalid("WECHAT_APP_ID", "a WeChat app id is \"wx\" followed by 16 lowercase hex characters")
       )
     )
   ),
@@ -115,7 +118,9 @@ export const apps: Effect.Effect<ReadonlyArray<AppCredentials>, ConfigError.Conf
   const list = yield* Config.option(Config.string("WECHAT_APPS"))
   const single = yield* Config.option(Config.string("WECHAT_APP_ID"))
   if (Option.isSome(list) && Option.isSome(single)) {
-    return yield* Effect.fail(invalid("WECHAT_APPS", "set either WECHAT_APPS or WECHAT_APP_ID/WECHAT_APP_SECRET, not both"))
+    return yield* Effect.fail(
+      invalid("WECHAT_APPS", "set either WECHAT_APPS or WECHAT_APP_ID/WECHAT_APP_SECRET, not both")
+    )
   }
   if (Option.isSome(list)) return yield* appsList
   if (Option.isSome(single)) return yield* singleApp
@@ -124,7 +129,10 @@ export const apps: Effect.Effect<ReadonlyArray<AppCredentials>, ConfigError.Conf
 
 const seconds = (name: string, fallback: Duration.Duration, min: number) =>
   Config.number(name).pipe(
-    Config.validate({ message: `${name}: must be a number of seconds ≥ ${min}`, validation: (n) => Number.isFinite(n) && n >= min }),
+    Config.validate({
+      message: `${name}: must be a number of seconds ≥ ${min}`,
+      validation: (n) => Number.isFinite(n) && n >= min
+    }),
     Config.map(Duration.seconds),
     Config.withDefault(fallback)
   )
@@ -188,4 +196,3 @@ export const app = (appId: string, secret: string): AppCredentials => ({
   appId: Schema.decodeSync(AppId)(appId),
   secret: Redacted.make(secret)
 })
-

@@ -20,8 +20,8 @@
  *
  * @since 0.2.0
  */
-import type * as FileSystem from "@effect/platform/FileSystem"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+import type * as FileSystem from "@effect/platform/FileSystem"
 import { Layer } from "effect"
 import * as FileStore from "./internal/fileStore.js"
 import { type StoreError, TokenStore } from "./TokenStore.js"

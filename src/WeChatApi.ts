@@ -122,7 +122,10 @@ export const decodeBody = <A, I>(success: Schema.Schema<A, I>) => {
   return (body: unknown, context: { readonly appId: string; readonly site: CallSite }): Effect.Effect<A, WeChatError> =>
     decode(body).pipe(
       Effect.mapError((error) =>
-        new UpstreamUnavailable({ reason: "malformed-body", detail: `the response does not match the schema: ${error.message.slice(0, 300)}` })
+        new UpstreamUnavailable({
+          reason: "malformed-body",
+          detail: `the response does not match the schema: ${error.message.slice(0, 300)}`
+        })
       ),
       Effect.flatMap((decoded) =>
         Schema.is(ErrorBody)(decoded)
@@ -150,27 +153,39 @@ export const make = (options: Options = {}): Effect.Effect<WeChatApiShape, never
     const client = (yield* HttpClient.HttpClient).pipe(HttpClient.withTracerDisabledWhen(() => true))
     const url = (path: string) => `${baseUrl}${path}`
 
-    const send = (endpoint: string, request: HttpClientRequest.HttpClientRequest): Effect.Effect<unknown, UpstreamUnavailable> =>
+    const send = (
+      endpoint: string,
+      request: HttpClientRequest.HttpClientRequest
+    ): Effect.Effect<unknown, UpstreamUnavailable> =>
       client.execute(request).pipe(
         Effect.mapError((error) =>
           new UpstreamUnavailable({
             reason: "network",
             // `reason` and `description` never hold the query string (the secret).
-            detail: `${endpoint}: ${error.reason}${"description" in error && error.description ? ` (${error.description})` : ""}`
+            detail: `${endpoint}: ${error.reason}${
+              "description" in error && error.description ? ` (${error.description})` : ""
+            }`
           })
         ),
         Effect.flatMap((response) =>
           response.status >= 200 && response.status < 300
             ? response.json.pipe(
-              Effect.mapError(() => new UpstreamUnavailable({ reason: "malformed-body", detail: `${endpoint}: the body is not JSON` }))
+              Effect.mapError(() =>
+                new UpstreamUnavailable({ reason: "malformed-body", detail: `${endpoint}: the body is not JSON` })
+              )
             )
-            : Effect.fail(new UpstreamUnavailable({ reason: "http-status", detail: `${endpoint}: HTTP ${response.status}` }))
+            : Effect.fail(
+              new UpstreamUnavailable({ reason: "http-status", detail: `${endpoint}: HTTP ${response.status}` })
+            )
         ),
         Effect.scoped,
         Effect.timeoutFail({
           duration: timeout,
           onTimeout: () =>
-            new UpstreamUnavailable({ reason: "timeout", detail: `${endpoint}: no answer within ${Duration.format(timeout)}` })
+            new UpstreamUnavailable({
+              reason: "timeout",
+              detail: `${endpoint}: no answer within ${Duration.format(timeout)}`
+            })
         }),
         Metric.trackDuration(TokenMetrics.upstreamLatency.pipe(Metric.tagged("endpoint", endpoint)))
       )
@@ -179,7 +194,11 @@ export const make = (options: Options = {}): Effect.Effect<WeChatApiShape, never
       const context = { appId: app.appId, site: "token-endpoint" } as const
       const request = mode === "classic"
         ? HttpClientRequest.get(url("/cgi-bin/token")).pipe(
-          HttpClientRequest.setUrlParams({ grant_type: "client_credential", appid: app.appId, secret: Redacted.value(app.secret) })
+          HttpClientRequest.setUrlParams({
+            grant_type: "client_credential",
+            appid: app.appId,
+            secret: Redacted.value(app.secret)
+          })
         )
         : HttpClientRequest.post(url("/cgi-bin/stable_token")).pipe(
           HttpClientRequest.bodyUnsafeJson({
@@ -208,7 +227,9 @@ export const make = (options: Options = {}): Effect.Effect<WeChatApiShape, never
 
     const call: WeChatApiShape["call"] = (appId, accessToken, request, success) => {
       const decode = decodeBody(success)
-      const base = request.method === "GET" ? HttpClientRequest.get(url(request.path)) : HttpClientRequest.post(url(request.path))
+      const base = request.method === "GET"
+        ? HttpClientRequest.get(url(request.path))
+        : HttpClientRequest.post(url(request.path))
       const withBody = request.body === undefined ? base : HttpClientRequest.bodyUnsafeJson(base, request.body)
       return send(
         request.path,

@@ -58,7 +58,9 @@ export type ClientOptions = WeChatApi.Options
  * @since 0.1.0
  * @category constructors
  */
-export const make = (options: ClientOptions = {}): Effect.Effect<WeChatClientShape, never, AccessToken | HttpClient.HttpClient> =>
+export const make = (
+  options: ClientOptions = {}
+): Effect.Effect<WeChatClientShape, never, AccessToken | HttpClient.HttpClient> =>
   Effect.gen(function*() {
     const tokens = yield* AccessToken
     const api = yield* WeChatApi.make(options)

@@ -177,7 +177,9 @@ export class ForceRefreshBudgetExhausted extends Data.TaggedError("ForceRefreshB
   readonly nextAllowedAt: number
 }> {
   override get message() {
-    return `the stable-token force_refresh budget of ${this.appId} is spent until ${new Date(this.nextAllowedAt).toISOString()}`
+    return `the stable-token force_refresh budget of ${this.appId} is spent until ${
+      new Date(this.nextAllowedAt).toISOString()
+    }`
   }
 }
 
@@ -229,7 +231,8 @@ export const fromErrcode = (
   }
 }
 
-const ipIn = (errmsg: string): string => /\b(\d{1,3}(?:\.\d{1,3}){3}|[0-9a-f:]*:[0-9a-f:]+)\b/i.exec(errmsg)?.[1] ?? "unknown"
+const ipIn = (errmsg: string): string =>
+  /\b(\d{1,3}(?:\.\d{1,3}){3}|[0-9a-f:]*:[0-9a-f:]+)\b/i.exec(errmsg)?.[1] ?? "unknown"
 
 /**
  * How the engine reacts to a failure: retry soon, wait long, or stop fast.

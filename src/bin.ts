@@ -14,7 +14,9 @@ import { Effect } from "effect"
 import * as Main from "./server/Main.js"
 
 const serve = Command.make("serve", {}, () => Main.serve).pipe(
-  Command.withDescription("Run the central token server (demo mode with the bundled emulator when no app is configured)")
+  Command.withDescription(
+    "Run the central token server (demo mode with the bundled emulator when no app is configured)"
+  )
 )
 
 const token = Command.make("token", { appId: Args.text({ name: "appId" }) }, ({ appId }) => Main.token(appId)).pipe(

@@ -2,12 +2,12 @@ import { describe, expect, it } from "@effect/vitest"
 import { Clock, Context, Duration, Effect, Layer, TestClock } from "effect"
 import * as CredentialFamily from "../src/CredentialFamily.js"
 import * as OfficialAccount from "../src/families/OfficialAccount.js"
+import * as Emulator from "../src/testing/WeChatEmulator.js"
 import * as TokenConfig from "../src/TokenConfig.js"
 import * as Engine from "../src/TokenEngine.js"
 import * as TokenStore from "../src/TokenStore.js"
 import * as WeChatApi from "../src/WeChatApi.js"
 import { InvalidCredential, WeChatApiError } from "../src/WeChatError.js"
-import * as Emulator from "../src/testing/WeChatEmulator.js"
 
 // A family added in a test only, next to the official account, with no edit
 // to the engine: a vendor token (20 minutes, a new one per call) and a
@@ -53,7 +53,13 @@ const demoFamily = (vendor: ReturnType<typeof makeVendor>) =>
     // The vendor's 61005 means "fix the configuration", not "retry soon".
     classify: (error) => error._tag === "WeChatApiError" && error.errcode === 61005 ? "configuration" : "transient",
     kinds: [
-      { kind: "demo_token", overlap: "classic", storage: "cache", start: "eager", issue: ({ upstream }) => upstream(vendor.token) },
+      {
+        kind: "demo_token",
+        overlap: "classic",
+        storage: "cache",
+        start: "eager",
+        issue: ({ upstream }) => upstream(vendor.token)
+      },
       {
         // An input that cannot be fetched twice (as a refresh token): kept in the store before it is answered.
         kind: "demo_grant",
@@ -70,8 +76,11 @@ const demoFamily = (vendor: ReturnType<typeof makeVendor>) =>
         issue: ({ credential, replace, upstream }) =>
           Effect.flatMap(credential("demo_token"), (token) =>
             upstream(vendor.ticket(token.value)).pipe(
-              Effect.catchTag("InvalidCredential", () =>
-                Effect.flatMap(replace("demo_token", token.value), (fresh) => upstream(vendor.ticket(fresh.value))))
+              Effect.catchTag(
+                "InvalidCredential",
+                () =>
+                  Effect.flatMap(replace("demo_token", token.value), (fresh) => upstream(vendor.ticket(fresh.value)))
+              )
             ))
       }
     ]
@@ -84,12 +93,13 @@ const withEngine = <A, E>(
 ) =>
   body.pipe(
     Effect.provide(
-      Engine.layerFamilies(Effect.map(OfficialAccount.family, (official) => [official, demoFamily(vendor)] as const)).pipe(
-        Layer.provide(WeChatApi.layer({ baseUrl: "http://wechat.test" })),
-        Layer.provide(TokenConfig.layerWith({ apps: [TokenConfig.app(APP, SECRET)], mode: "classic" })),
-        Layer.provide(store),
-        Layer.provide(Emulator.layerClient)
-      )
+      Engine.layerFamilies(Effect.map(OfficialAccount.family, (official) => [official, demoFamily(vendor)] as const))
+        .pipe(
+          Layer.provide(WeChatApi.layer({ baseUrl: "http://wechat.test" })),
+          Layer.provide(TokenConfig.layerWith({ apps: [TokenConfig.app(APP, SECRET)], mode: "classic" })),
+          Layer.provide(store),
+          Layer.provide(Emulator.layerClient)
+        )
     ),
     Effect.provide(Emulator.layer({ apps: [{ appId: APP, secret: SECRET }] }))
   )
@@ -137,9 +147,12 @@ describe("CredentialFamily: a demo family plugs into the engine unchanged", () =
         expect(vendor.calls).toEqual({ token: 1, ticket: 1 })
         // The vendor revokes the token; the next ticket fetch finds out.
         yield* vendor.revoke((yield* engine.get(APP, "demo_token")).value)
-        const fresh = yield* Effect.all(Array.from({ length: 50 }, () => engine.refresh(APP, tickets[0]!.value, "demo_ticket")), {
-          concurrency: "unbounded"
-        })
+        const fresh = yield* Effect.all(
+          Array.from({ length: 50 }, () => engine.refresh(APP, tickets[0]!.value, "demo_ticket")),
+          {
+            concurrency: "unbounded"
+          }
+        )
         expect(new Set(fresh.map((ticket) => ticket.value)).size).toBe(1)
         expect(yield* vendor.isAlive(fresh[0]!.value)).toBe(true)
         expect(vendor.calls).toEqual({ token: 2, ticket: 3 })

@@ -1,9 +1,9 @@
-import { createHash } from "node:crypto"
 import { describe, expect, it } from "@effect/vitest"
 import { Clock, Duration, Effect, Either, Random, Schema, TestClock } from "effect"
+import { createHash } from "node:crypto"
 import * as JsSdk from "../src/JsSdk.js"
-import { TokenEngine } from "../src/TokenEngine.js"
 import * as Emulator from "../src/testing/WeChatEmulator.js"
+import { TokenEngine } from "../src/TokenEngine.js"
 import * as Harness from "./support/engine.js"
 import { APP } from "./support/engine.js"
 
@@ -21,7 +21,8 @@ const officialSignature = "0f9de62fce790f9a083d5c99e95740ceb90c27ed"
 
 describe("JsSdk.signature", () => {
   it("reproduces the official example, which node's crypto confirms", () => {
-    const string1 = `jsapi_ticket=${official.jsapiTicket}&noncestr=${official.nonceStr}&timestamp=${official.timestamp}&url=${official.url}`
+    const string1 =
+      `jsapi_ticket=${official.jsapiTicket}&noncestr=${official.nonceStr}&timestamp=${official.timestamp}&url=${official.url}`
     expect(createHash("sha1").update(string1).digest("hex")).toBe(officialSignature)
     expect(JsSdk.signature(official)).toBe(officialSignature)
   })
@@ -76,7 +77,9 @@ describe("JsSdk.nonce", () => {
 describe("JsSdk.config", () => {
   // The engine is built inside each test, so TestClock drives it.
   const withEngine = <A, E>(body: Effect.Effect<A, E, TokenEngine | Emulator.WeChatEmulator>) =>
-    Harness.withEngine(Harness.engineLayer(), body).pipe(Effect.provide(Harness.emulatorLayer({ ticketRenewal: "new-per-call" })))
+    Harness.withEngine(Harness.engineLayer(), body).pipe(
+      Effect.provide(Harness.emulatorLayer({ ticketRenewal: "new-per-call" }))
+    )
   const ticketCalls = Effect.flatMap(Emulator.WeChatEmulator, (emulator) => emulator.stats).pipe(
     Effect.map((stats) => stats.apps[APP]?.ticketCalls ?? 0)
   )
@@ -93,7 +96,8 @@ describe("JsSdk.config", () => {
       expect(config.timestamp).toBe(Math.floor((yield* Clock.currentTimeMillis) / 1000))
       expect(config.nonceStr).toMatch(/^[A-Za-z0-9]{16}$/)
       // Recomputed here from the documented string, not through JsSdk.signature.
-      const string1 = `jsapi_ticket=${ticket.value}&noncestr=${config.nonceStr}&timestamp=${config.timestamp}&url=${page}`
+      const string1 =
+        `jsapi_ticket=${ticket.value}&noncestr=${config.nonceStr}&timestamp=${config.timestamp}&url=${page}`
       expect(config.signature).toBe(createHash("sha1").update(string1).digest("hex"))
       expect(Schema.is(JsSdk.JsSdkConfig)(config)).toBe(true)
       // Later pages reuse the cached ticket, each with its own nonce.

@@ -76,7 +76,15 @@ describe("MessageCrypto: refusals", () => {
   const crypto = cryptoFor("token", "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG", "wxb11529c136998cb6")
 
   it("a key that is not 43 base64 characters is InvalidAesKey, without the key in the message", () => {
-    for (const bad of ["", "short", "abcdefghijklmnopqrstuvwxyz0123456789ABCDEF", "abcdefghijklmnopqrstuvwxyz0123456789ABCDEF!", "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGH"]) {
+    for (
+      const bad of [
+        "",
+        "short",
+        "abcdefghijklmnopqrstuvwxyz0123456789ABCDEF",
+        "abcdefghijklmnopqrstuvwxyz0123456789ABCDEF!",
+        "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGH"
+      ]
+    ) {
       const made = MessageCrypto.make({ token: Redacted.make("t"), encodingAesKey: Redacted.make(bad), receiveId: "x" })
       expect(Either.isLeft(made), bad).toBe(true)
       const error = Either.flip(made).pipe(Either.getOrThrow)
@@ -101,7 +109,11 @@ describe("MessageCrypto: refusals", () => {
         const encrypted = yield* other.encrypt(`message ${index}`)
         failures.add((yield* Effect.flip(crypto.decrypt(encrypted)))._tag)
       }
-      expect([...failures].every((tag) => tag === "InvalidPadding" || tag === "MalformedMessage" || tag === "ReceiveIdMismatch")).toBe(true)
+      expect(
+        [...failures].every((tag) =>
+          tag === "InvalidPadding" || tag === "MalformedMessage" || tag === "ReceiveIdMismatch"
+        )
+      ).toBe(true)
       expect(failures.has("InvalidPadding")).toBe(true)
     }))
 
@@ -114,7 +126,9 @@ describe("MessageCrypto: refusals", () => {
 
   it.effect("open checks the signature before decrypting: a bad signature on garbage is InvalidSignature", () =>
     Effect.gen(function*() {
-      const error = yield* Effect.flip(crypto.open({ msgSignature: "0".repeat(40), timestamp: "1", nonce: "2", encrypted: "garbage" }))
+      const error = yield* Effect.flip(
+        crypto.open({ msgSignature: "0".repeat(40), timestamp: "1", nonce: "2", encrypted: "garbage" })
+      )
       expect(error._tag).toBe("InvalidSignature")
     }))
 })

@@ -1,15 +1,30 @@
-import { createHash } from "node:crypto"
 import { HttpApp } from "@effect/platform"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, FastCheck, Redacted } from "effect"
+import { createHash } from "node:crypto"
 import * as MessageSignature from "../src/MessageSignature.js"
 
 // Vectors computed independently (Python hashlib) from the rule in WeChat's
 // "接入指南": sha1 of token, timestamp, nonce sorted as strings and concatenated.
 const vectors = [
-  { token: "testtoken", timestamp: "1409304348", nonce: "1234567", signature: "774110fe0eb07cd0f5508816d21be82fa00f5b29" },
-  { token: "weixin", timestamp: "1700000000", nonce: "abc123XYZ", signature: "f0187415220b8b3091778f30a1902009e4da9efe" },
-  { token: "中文token", timestamp: "1414587457", nonce: "Wm3WZYTPz0wzccnW", signature: "43c51d1ea05a3f8e783b269fc0120f429980ec56" }
+  {
+    token: "testtoken",
+    timestamp: "1409304348",
+    nonce: "1234567",
+    signature: "774110fe0eb07cd0f5508816d21be82fa00f5b29"
+  },
+  {
+    token: "weixin",
+    timestamp: "1700000000",
+    nonce: "abc123XYZ",
+    signature: "f0187415220b8b3091778f30a1902009e4da9efe"
+  },
+  {
+    token: "中文token",
+    timestamp: "1414587457",
+    nonce: "Wm3WZYTPz0wzccnW",
+    signature: "43c51d1ea05a3f8e783b269fc0120f429980ec56"
+  }
 ]
 
 // A second implementation to cross-check against: node's crypto, written out.

@@ -76,11 +76,18 @@ describe("RefreshPolicy", () => {
       value: "NEW",
       lifetimeMillis: 7_200 * SECOND
     } as const
-    const cases: ReadonlyArray<readonly [string, Partial<RefreshPolicy.PlanInput>, expiresIn: number, refreshIn: number]> = [
+    const cases: ReadonlyArray<
+      readonly [string, Partial<RefreshPolicy.PlanInput>, expiresIn: number, refreshIn: number]
+    > = [
       ["the lowest draw refreshes a whole margin early", { draw: 0 }, 7_200, 6_900],
       ["the highest draw refreshes half a margin early", { draw: 0.9999999 }, 7_200, 7_050],
       ["a middle draw lands in between", { draw: 0.5 }, 7_200, 6_975],
-      ["a new value is planned from its own lifetime", { draw: 0, held: { value: "OLD", expiresAt: T0 + 100 * SECOND } }, 7_200, 6_900],
+      [
+        "a new value is planned from its own lifetime",
+        { draw: 0, held: { value: "OLD", expiresAt: T0 + 100 * SECOND } },
+        7_200,
+        6_900
+      ],
       [
         "the held value answered again keeps its expiry; next attempt at that end",
         { draw: 0.5, value: "OLD", held: { value: "OLD", expiresAt: T0 + 100 * SECOND } },
@@ -157,17 +164,22 @@ describe("RefreshPolicy", () => {
   })
 
   describe("reactions: failure class → retry, pause, cooldown", () => {
-    const cases: ReadonlyArray<readonly [RefreshPolicy.FailureClass, retry: boolean, pause: string, cooldown: string]> = [
-      ["transient", true, "5m", "1s"],
-      ["dead-credential", false, "5m", "5m"],
-      ["configuration", false, "5m", "5m"],
-      ["quota", false, "1h", "1h"],
-      ["store", false, "5s", "5s"]
-    ]
+    const cases: ReadonlyArray<readonly [RefreshPolicy.FailureClass, retry: boolean, pause: string, cooldown: string]> =
+      [
+        ["transient", true, "5m", "1s"],
+        ["dead-credential", false, "5m", "5m"],
+        ["configuration", false, "5m", "5m"],
+        ["quota", false, "1h", "1h"],
+        ["store", false, "5s", "5s"]
+      ]
     for (const [failure, retry, pause, cooldown] of cases) {
       it(`${failure}: ${retry ? "retried with backoff" : `pause ${pause}`}, callers cool down ${cooldown}`, () => {
         const reaction = RefreshPolicy.reactions[failure]
-        expect({ retry: reaction.retry, pause: Duration.format(reaction.pause), cooldown: Duration.format(reaction.cooldown) })
+        expect({
+          retry: reaction.retry,
+          pause: Duration.format(reaction.pause),
+          cooldown: Duration.format(reaction.cooldown)
+        })
           .toEqual({ retry, pause, cooldown })
       })
     }
@@ -182,7 +194,10 @@ describe("RefreshPolicy", () => {
       return times.map((now) => {
         const result = RefreshPolicy.spend(rule, spent, now)
         if (Either.isRight(result)) spent = result.right
-        return Either.match(result, { onLeft: (nextAllowedAt) => `wait until +${(nextAllowedAt - T0) / SECOND} s`, onRight: () => "spent" })
+        return Either.match(result, {
+          onLeft: (nextAllowedAt) => `wait until +${(nextAllowedAt - T0) / SECOND} s`,
+          onRight: () => "spent"
+        })
       })
     }
 
@@ -208,7 +223,11 @@ describe("RefreshPolicy", () => {
         nextAllowedAt: T0 + 30 * SECOND
       })
       // Yesterday's spending does not count today.
-      expect(RefreshPolicy.budgetAt(rule, once, T0 + DAY)).toEqual({ usedToday: 0, remainingToday: 20, nextAllowedAt: T0 + DAY })
+      expect(RefreshPolicy.budgetAt(rule, once, T0 + DAY)).toEqual({
+        usedToday: 0,
+        remainingToday: 20,
+        nextAllowedAt: T0 + DAY
+      })
     })
   })
 })

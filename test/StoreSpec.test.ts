@@ -54,11 +54,10 @@ describe("StoreSpec (TOKEN_STORE)", () => {
       }
     }))
 
-  it.effect("the parsed spec is a StoreSpec", () =>
-    Effect.gen(function*() {
-      const spec = StoreSpec.parse("file:/tmp/x.json")
-      expect(Either.map(spec, Schema.is(StoreSpec.StoreSpec))).toEqual(Either.right(true))
-    }))
+  it("the parsed spec is a StoreSpec", () => {
+    const spec = StoreSpec.parse("file:/tmp/x.json")
+    expect(Either.map(spec, Schema.is(StoreSpec.StoreSpec))).toEqual(Either.right(true))
+  })
 
   it.scoped("layer builds the store a spec names", () =>
     Effect.gen(function*() {

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect, Fiber, Option, TestClock } from "effect"
+import * as Emulator from "../src/testing/WeChatEmulator.js"
 import type { CredentialKind } from "../src/Token.js"
 import { TokenEngine } from "../src/TokenEngine.js"
-import * as Emulator from "../src/testing/WeChatEmulator.js"
 import * as Harness from "./support/engine.js"
 import { APP, engineLayer, OTHER, registered, statsOf, withEngine } from "./support/engine.js"
 
@@ -168,7 +168,11 @@ describe("Tickets", () => {
             const dead = yield* engine.get(APP)
             yield* emulator.killTokens(APP)
             // The ticket request carrying the dead token is held up in flight...
-            yield* emulator.injectFault({ fault: Emulator.Fault.Slow(Duration.seconds(1)), endpoints: ["getticket"], times: 1 })
+            yield* emulator.injectFault({
+              fault: Emulator.Fault.Slow(Duration.seconds(1)),
+              endpoints: ["getticket"],
+              times: 1
+            })
             const before = yield* statsOf()
             const pending = yield* Effect.fork(engine.get(APP, kind))
             yield* waitFor(Effect.map(statsOf(), (stats) => stats.ticketCalls > before.ticketCalls))
@@ -300,7 +304,9 @@ describe("Tickets", () => {
           expect((yield* statsOf()).ticketCalls).toBe(3)
           const next = yield* engine.get(APP, "jsapi_ticket")
           expect(next.value).not.toBe(first.value)
-          expect(yield* Effect.flatMap(Emulator.WeChatEmulator, (emulator) => emulator.isValidTicket(next.value, "jsapi")))
+          expect(
+            yield* Effect.flatMap(Emulator.WeChatEmulator, (emulator) => emulator.isValidTicket(next.value, "jsapi"))
+          )
             .toBe(true)
         })
       ).pipe(Effect.provide(Emulator.layer({ apps: registered }))))

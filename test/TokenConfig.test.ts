@@ -3,7 +3,10 @@ import { ConfigProvider, Effect, Either, Redacted } from "effect"
 import * as TokenConfig from "../src/TokenConfig.js"
 
 const load = (env: Record<string, string>) =>
-  TokenConfig.config.pipe(Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env)))), Effect.either)
+  TokenConfig.config.pipe(
+    Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env)))),
+    Effect.either
+  )
 
 const A = "wx0123456789abcdef"
 const B = "wxfedcba9876543210"

@@ -1,15 +1,28 @@
 import { FetchHttpClient, FileSystem } from "@effect/platform"
 import { NodeFileSystem } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Deferred, Duration, Effect, Either, Fiber, Layer, Option, Queue, Random, Stream, TestClock } from "effect"
+import {
+  Context,
+  Deferred,
+  Duration,
+  Effect,
+  Either,
+  Fiber,
+  Layer,
+  Option,
+  Queue,
+  Random,
+  Stream,
+  TestClock
+} from "effect"
 import { AccessToken } from "../src/AccessToken.js"
+import * as Emulator from "../src/testing/WeChatEmulator.js"
 import { TokenRecord } from "../src/Token.js"
 import * as TokenConfig from "../src/TokenConfig.js"
 import { TokenEngine } from "../src/TokenEngine.js"
 import * as TokenLayer from "../src/TokenLayer.js"
 import * as TokenStore from "../src/TokenStore.js"
 import * as TokenStoreFile from "../src/TokenStoreFile.js"
-import * as Emulator from "../src/testing/WeChatEmulator.js"
 import * as Harness from "./support/engine.js"
 import { APP, engineLayer, isValid, OTHER, SECRET, tokenFetches, withEngine } from "./support/engine.js"
 
@@ -347,7 +360,9 @@ describe("TokenEngine", () => {
         expect(fetches).toBeGreaterThanOrEqual(3_600 / 90)
         expect(fetches).toBeLessThanOrEqual(3_600 / 60 + 1)
       })
-    ).pipe(Effect.provide(Emulator.layer({ apps: [{ appId: APP, secret: SECRET }], tokenLifetime: Duration.seconds(120) }))))
+    ).pipe(
+      Effect.provide(Emulator.layer({ apps: [{ appId: APP, secret: SECRET }], tokenLifetime: Duration.seconds(120) }))
+    ))
 
   it.scoped("a slow answer: the lifetime counts from the request, since WeChat may have started it then", () =>
     Effect.gen(function*() {
@@ -373,8 +388,10 @@ describe("TokenEngine", () => {
       Effect.gen(function*() {
         const tokens = yield* AccessToken
         for (const appId of apps) yield* tokens.get(appId)
-        const records = Array.from(yield* Effect.flatMap(TokenEngine, (engine) => engine.status), (status) =>
-          Option.getOrThrow(status.record))
+        const records = Array.from(
+          yield* Effect.flatMap(TokenEngine, (engine) => engine.status),
+          (status) => Option.getOrThrow(status.record)
+        )
         const offsets = records.map((record) => record.expiresAt - record.refreshAt)
         // Every refresh point lies in the first half of the 300 s margin...
         for (const offset of offsets) {
@@ -459,11 +476,21 @@ describe("TokenEngine", () => {
       const racing = Layer.succeed(TokenStore.TokenStore, {
         ...memory,
         lease: (key, leaseMillis) =>
-          Effect.flatMap(Deferred.isDone(stored), (done) =>
-            done ? memory.lease(key, leaseMillis) : Effect.flatMap(otherReplicaStores(emulator, memory, 1), (value) =>
-              Effect.zipRight(Deferred.succeed(stored, value), memory.lease(key, leaseMillis))))
+          Effect.flatMap(
+            Deferred.isDone(stored),
+            (done) =>
+              done ?
+                memory.lease(key, leaseMillis) :
+                Effect.flatMap(
+                  otherReplicaStores(emulator, memory, 1),
+                  (value) => Effect.zipRight(Deferred.succeed(stored, value), memory.lease(key, leaseMillis))
+                )
+          )
       })
-      const token = yield* withEngine(engineLayer({ store: racing }), Effect.flatMap(AccessToken, (tokens) => tokens.get(APP)))
+      const token = yield* withEngine(
+        engineLayer({ store: racing }),
+        Effect.flatMap(AccessToken, (tokens) => tokens.get(APP))
+      )
       expect(token.value).toBe(yield* Deferred.await(stored))
       expect(yield* tokenFetches()).toBe(1)
     }).pipe(Effect.provide(emulatorLayer)))
@@ -521,7 +548,9 @@ describe("TokenEngine", () => {
           ...memory,
           lease: (key, leaseMillis) =>
             Effect.suspend(() =>
-              down ? Effect.fail(new TokenStore.StoreError({ operation: "lease", detail: "connection refused" })) : memory.lease(key, leaseMillis)
+              down
+                ? Effect.fail(new TokenStore.StoreError({ operation: "lease", detail: "connection refused" }))
+                : memory.lease(key, leaseMillis)
             )
         })
         yield* withEngine(
@@ -551,7 +580,9 @@ describe("TokenEngine", () => {
         Effect.gen(function*() {
           const tokens = yield* AccessToken
           const first = yield* tokens.get(APP)
-          const older = Option.getOrThrow(yield* memory.get({ appId: TokenConfig.app(APP, SECRET).appId, kind: "access_token" }))
+          const older = Option.getOrThrow(
+            yield* memory.get({ appId: TokenConfig.app(APP, SECRET).appId, kind: "access_token" })
+          )
           const newer = yield* tokens.refresh(APP, first.value)
           // A late message about the first generation arrives.
           yield* Queue.offer(published, older)
@@ -567,10 +598,16 @@ describe("TokenEngine", () => {
         const fs = yield* FileSystem.FileSystem
         const dir = yield* fs.makeTempDirectoryScoped()
         const store = TokenStoreFile.layer(`${dir}/tokens.json`).pipe(Layer.provide(NodeFileSystem.layer), Layer.orDie)
-        const first = yield* withEngine(engineLayer({ store }), Effect.flatMap(AccessToken, (tokens) => tokens.get(APP)))
+        const first = yield* withEngine(
+          engineLayer({ store }),
+          Effect.flatMap(AccessToken, (tokens) => tokens.get(APP))
+        )
         expect(yield* tokenFetches()).toBe(1)
         yield* TestClock.adjust(Duration.minutes(10))
-        const second = yield* withEngine(engineLayer({ store }), Effect.flatMap(AccessToken, (tokens) => tokens.get(APP)))
+        const second = yield* withEngine(
+          engineLayer({ store }),
+          Effect.flatMap(AccessToken, (tokens) => tokens.get(APP))
+        )
         expect(second.value).toBe(first.value)
         expect(yield* tokenFetches()).toBe(1)
       }).pipe(Effect.provide(Layer.merge(emulatorLayer, NodeFileSystem.layer))))
@@ -581,7 +618,10 @@ describe("TokenEngine", () => {
         const dir = yield* fs.makeTempDirectoryScoped()
         yield* fs.writeFileString(`${dir}/tokens.json`, "{\"format\": \"effect-wechat-token/v1\", \"records\": {\"wx01")
         const store = TokenStoreFile.layer(`${dir}/tokens.json`).pipe(Layer.provide(NodeFileSystem.layer), Layer.orDie)
-        const token = yield* withEngine(engineLayer({ store }), Effect.flatMap(AccessToken, (tokens) => tokens.get(APP)))
+        const token = yield* withEngine(
+          engineLayer({ store }),
+          Effect.flatMap(AccessToken, (tokens) => tokens.get(APP))
+        )
         expect(yield* isValid(token.value)).toBe(true)
         expect(yield* tokenFetches()).toBe(1)
         const repaired = JSON.parse(yield* fs.readFileString(`${dir}/tokens.json`))
@@ -596,17 +636,25 @@ describe("TokenEngine", () => {
         const served = yield* Emulator.serve({ apps: [{ appId: APP, secret: SECRET }] })
         const fetches = Effect.map(served.emulator.appStats(APP), (stats) => stats.classicCalls)
         const layer = TokenLayer.make({
-          config: TokenConfig.layerWith({ apps: [TokenConfig.app(APP, SECRET)], mode: "classic", apiBaseUrl: served.url }),
+          config: TokenConfig.layerWith({
+            apps: [TokenConfig.app(APP, SECRET)],
+            mode: "classic",
+            apiBaseUrl: served.url
+          }),
           store: TokenStore.layerMemory,
           httpClient: FetchHttpClient.layer
         })
         yield* Effect.gen(function*() {
           const tokens = yield* AccessToken
-          const served1000 = yield* Effect.forEach(Array.from({ length: 1000 }), () => tokens.get(APP), { concurrency: "unbounded" })
+          const served1000 = yield* Effect.forEach(Array.from({ length: 1000 }), () => tokens.get(APP), {
+            concurrency: "unbounded"
+          })
           expect(new Set(served1000.map((token) => token.value)).size).toBe(1)
           expect(yield* fetches).toBe(1)
           const stale = served1000[0]!.value
-          const fresh = yield* Effect.forEach(Array.from({ length: 50 }), () => tokens.refresh(APP, stale), { concurrency: "unbounded" })
+          const fresh = yield* Effect.forEach(Array.from({ length: 50 }), () => tokens.refresh(APP, stale), {
+            concurrency: "unbounded"
+          })
           expect(new Set(fresh.map((token) => token.value)).size).toBe(1)
           expect(yield* fetches).toBe(2)
           expect(yield* served.emulator.isValidToken(fresh[0]!.value)).toBe(true)

@@ -1,10 +1,10 @@
 import type * as HttpClient from "@effect/platform/HttpClient"
 import { describe, expect, it } from "@effect/vitest"
 import { Config, ConfigProvider, Duration, Effect, Either, FastCheck, Fiber, Layer, Schema, TestClock } from "effect"
+import * as Emulator from "../src/testing/WeChatEmulator.js"
 import * as TokenConfig from "../src/TokenConfig.js"
 import * as WeChatApi from "../src/WeChatApi.js"
 import { decodeBody } from "../src/WeChatApi.js"
-import * as Emulator from "../src/testing/WeChatEmulator.js"
 
 const Success = Schema.Struct({ access_token: Schema.String, expires_in: Schema.Number })
 const decode = decodeBody(Success)
@@ -19,7 +19,10 @@ describe("WeChatApi.decodeBody", () => {
 
   it.effect("an errcode wins over anything else in the body", () =>
     Effect.gen(function*() {
-      const result = yield* decode({ errcode: 40014, errmsg: "invalid access_token", access_token: "T", expires_in: 1 }, context).pipe(
+      const result = yield* decode(
+        { errcode: 40014, errmsg: "invalid access_token", access_token: "T", expires_in: 1 },
+        context
+      ).pipe(
         Effect.either
       )
       expect(Either.isLeft(result) && result.left._tag).toBe("InvalidCredential")
@@ -28,7 +31,10 @@ describe("WeChatApi.decodeBody", () => {
   it.effect("a body that matches neither shape is a typed malformed-body error", () =>
     Effect.gen(function*() {
       const result = yield* decode({ access_token: 123 }, context).pipe(Effect.either)
-      expect(Either.isLeft(result) && result.left).toMatchObject({ _tag: "UpstreamUnavailable", reason: "malformed-body" })
+      expect(Either.isLeft(result) && result.left).toMatchObject({
+        _tag: "UpstreamUnavailable",
+        reason: "malformed-body"
+      })
     }))
 
   it.effect("arbitrary JSON never crashes decoding: success or a typed error", () =>
@@ -84,7 +90,9 @@ describe("WeChatApi layers: only a base URL and a timeout, no app configuration"
   it.scoped("layerConfig reads its options from Config", () =>
     withEmulator(
       WeChatApi.layerConfig(Config.all({ baseUrl: Config.string("WECHAT_API_BASE_URL") })).pipe(
-        Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(new Map([["WECHAT_API_BASE_URL", "http://wechat.test"]]))))
+        Layer.provide(
+          Layer.setConfigProvider(ConfigProvider.fromMap(new Map([["WECHAT_API_BASE_URL", "http://wechat.test"]])))
+        )
       ),
       Effect.gen(function*() {
         const api = yield* WeChatApi.WeChatApi

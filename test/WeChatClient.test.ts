@@ -4,12 +4,12 @@ import { Context, Duration, Effect, Fiber, Layer, Logger, LogLevel, Option, Reda
 import { AccessToken } from "../src/AccessToken.js"
 import * as RemoteTokenLayer from "../src/client/RemoteTokenLayer.js"
 import * as TokenServer from "../src/server/TokenServer.js"
+import * as Emulator from "../src/testing/WeChatEmulator.js"
 import type { TokenMode } from "../src/Token.js"
 import * as TokenConfig from "../src/TokenConfig.js"
 import * as TokenLayer from "../src/TokenLayer.js"
 import * as TokenStore from "../src/TokenStore.js"
 import * as WeChatClient from "../src/WeChatClient.js"
-import * as Emulator from "../src/testing/WeChatEmulator.js"
 import { APP, awaitReady, KEY, SECRET } from "./server/harness.js"
 
 // "101.226.103.0/25" decoded into its parts: the caller's own schema, with a
@@ -134,7 +134,12 @@ describe("WeChatClient.call", () => {
         const body = yield* callbackIps
         const after = yield* statsOf(emulator)
         expect(body.ip_list.length).toBeGreaterThan(0)
-        expect(delta(before, after)).toMatchObject({ tokenFetches: 1, tokensIssued: 1, callbackIpCalls: 2, deadTokenUses: 1 })
+        expect(delta(before, after)).toMatchObject({
+          tokenFetches: 1,
+          tokensIssued: 1,
+          callbackIpCalls: 2,
+          deadTokenUses: 1
+        })
         const fresh = (yield* tokens.get(APP)).value
         expect(fresh).not.toBe(dead)
         expect(presented).toEqual([dead, dead, fresh])
@@ -152,15 +157,26 @@ describe("WeChatClient.call", () => {
         yield* emulator.killTokens(APP)
         // Every first attempt is held in flight until all 100 are there, so
         // all of them meet the dead token before anyone reports it.
-        yield* emulator.injectFault({ fault: Emulator.Fault.Slow(Duration.seconds(1)), endpoints: ["getcallbackip"], times: 100 })
+        yield* emulator.injectFault({
+          fault: Emulator.Fault.Slow(Duration.seconds(1)),
+          endpoints: ["getcallbackip"],
+          times: 100
+        })
         const before = yield* statsOf(emulator)
-        const herd = yield* Effect.fork(Effect.all(Array.from({ length: 100 }, () => callbackIps), { concurrency: "unbounded" }))
+        const herd = yield* Effect.fork(
+          Effect.all(Array.from({ length: 100 }, () => callbackIps), { concurrency: "unbounded" })
+        )
         yield* waitFor(Effect.map(statsOf(emulator), (stats) => stats.callbackIpCalls - before.callbackIpCalls === 100))
         yield* TestClock.adjust(Duration.seconds(1))
         const bodies = yield* Fiber.join(herd)
         const after = yield* statsOf(emulator)
         expect(bodies).toHaveLength(100)
-        expect(delta(before, after)).toMatchObject({ tokenFetches: 1, tokensIssued: 1, callbackIpCalls: 200, deadTokenUses: 100 })
+        expect(delta(before, after)).toMatchObject({
+          tokenFetches: 1,
+          tokensIssued: 1,
+          callbackIpCalls: 200,
+          deadTokenUses: 100
+        })
         const fresh = (yield* tokens.get(APP)).value
         expect(presented.slice(1, 101).every((token) => token === dead)).toBe(true)
         expect(presented.slice(101).every((token) => token === fresh)).toBe(true)
@@ -201,7 +217,10 @@ describe("WeChatClient.call", () => {
             Emulator.Fault.Errcode(40164, "invalid ip 203.0.113.7 ipv6 ::ffff:203.0.113.7, not in whitelist"),
             { _tag: "IpNotWhitelisted", ip: "203.0.113.7" }
           ],
-          [Emulator.Fault.Errcode(89503, "risky ip, need admin confirm"), { _tag: "AdminConfirmationRequired", errcode: 89503 }],
+          [Emulator.Fault.Errcode(89503, "risky ip, need admin confirm"), {
+            _tag: "AdminConfirmationRequired",
+            errcode: 89503
+          }],
           [Emulator.Fault.Errcode(48001, "api unauthorized"), { _tag: "WeChatApiError", errcode: 48001 }],
           [Emulator.Fault.Busy(), { _tag: "UpstreamUnavailable", reason: "busy" }],
           [Emulator.Fault.HttpStatus(502), { _tag: "UpstreamUnavailable", reason: "http-status" }],
@@ -280,7 +299,11 @@ describe("WeChatClient.call through a central server (RemoteTokenLayer)", () => 
     const server = yield* Layer.build(
       TokenServer.layerNode({ host: "127.0.0.1", port: 0, clientKeys: [Redacted.make(KEY)] }).pipe(
         Layer.provide(TokenLayer.make({
-          config: TokenConfig.layerWith({ apps: [TokenConfig.app(APP, SECRET)], mode: "classic", apiBaseUrl: wechat.url }),
+          config: TokenConfig.layerWith({
+            apps: [TokenConfig.app(APP, SECRET)],
+            mode: "classic",
+            apiBaseUrl: wechat.url
+          }),
           store,
           httpClient: FetchHttpClient.layer
         })),
@@ -317,7 +340,12 @@ describe("WeChatClient.call through a central server (RemoteTokenLayer)", () => 
       const before = yield* statsOf(emulator)
       yield* client.call(APP, getCallbackIp, CallbackIps)
       const after = yield* statsOf(emulator)
-      expect(delta(before, after)).toMatchObject({ tokenFetches: 1, tokensIssued: 1, callbackIpCalls: 2, deadTokenUses: 1 })
+      expect(delta(before, after)).toMatchObject({
+        tokenFetches: 1,
+        tokensIssued: 1,
+        callbackIpCalls: 2,
+        deadTokenUses: 1
+      })
       const fresh = (yield* tokens.get(APP)).value
       expect(fresh).not.toBe(dead)
       expect(yield* emulator.isValidToken(fresh)).toBe(true)

@@ -25,7 +25,11 @@ describe("WeChatError.fromErrcode", () => {
   })
 
   it("names the refused IP from the errmsg", () => {
-    const error = WeChatError.fromErrcode(40164, "invalid ip 203.0.113.9 ipv6 ::ffff:203.0.113.9, not in whitelist", token)
+    const error = WeChatError.fromErrcode(
+      40164,
+      "invalid ip 203.0.113.9 ipv6 ::ffff:203.0.113.9, not in whitelist",
+      token
+    )
     expect(error).toMatchObject({ _tag: "IpNotWhitelisted", ip: "203.0.113.9" })
     expect(error.message).toContain("203.0.113.9")
     expect(WeChatError.causeCode(error)).toBe("40164")

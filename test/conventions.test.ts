@@ -3,9 +3,9 @@
  * (anything outside `internal/`) carries `@since` and `@category`, and the
  * root index re-exports each public module as a namespace named after its file.
  */
+import { describe, expect, it } from "@effect/vitest"
 import { readdirSync, readFileSync, statSync } from "node:fs"
 import { basename, join, relative } from "node:path"
-import { describe, expect, it } from "@effect/vitest"
 import ts from "typescript"
 
 const srcDir = new URL("../src/", import.meta.url).pathname
@@ -18,9 +18,11 @@ const publicModules = (dir: string): Array<string> =>
   })
 
 const tagsOf = (node: ts.Node): Set<string> =>
-  new Set(ts.getJSDocCommentsAndTags(node).flatMap((doc) =>
-    ts.isJSDoc(doc) ? (doc.tags ?? []).map((tag) => tag.tagName.text) : [doc.tagName.text]
-  ))
+  new Set(
+    ts.getJSDocCommentsAndTags(node).flatMap((doc) =>
+      ts.isJSDoc(doc) ? (doc.tags ?? []).map((tag) => tag.tagName.text) : [doc.tagName.text]
+    )
+  )
 
 const nameOf = (statement: ts.Statement): string =>
   ts.isVariableStatement(statement)

@@ -1,6 +1,6 @@
-import { spawn } from "node:child_process"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
+import { spawn } from "node:child_process"
 
 const root = new URL("../", import.meta.url).pathname
 
@@ -8,7 +8,9 @@ const root = new URL("../", import.meta.url).pathname
 // WeChat configuration in the environment, so it uses the bundled emulator.
 const runExample = (name: string) =>
   Effect.async<{ code: number | null; stdout: string }>((resume) => {
-    const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !/^(WECHAT_|TOKEN_|CLIENT_KEYS|VITEST|NODE_OPTIONS)/.test(key)))
+    const env = Object.fromEntries(
+      Object.entries(process.env).filter(([key]) => !/^(WECHAT_|TOKEN_|CLIENT_KEYS|VITEST|NODE_OPTIONS)/.test(key))
+    )
     const child = spawn(process.execPath, ["--import", "tsx", `examples/${name}.ts`], { cwd: root, env })
     let stdout = ""
     child.stdout.on("data", (chunk) => (stdout += chunk))

@@ -5,13 +5,22 @@
  * plain `node`; the bin run from another directory, locally and after a
  * global install; and the module graph of the root import.
  */
+import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
 import { spawn } from "node:child_process"
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs"
+import {
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync
+} from "node:fs"
 import { type AddressInfo, createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
-import { Effect } from "effect"
 
 const root = new URL("../", import.meta.url).pathname
 const consumerFiles = new URL("./package/consumer/", import.meta.url).pathname
@@ -27,7 +36,9 @@ interface Ran {
 const cleanEnv = (extra: Record<string, string> = {}): Record<string, string> => {
   const env: Record<string, string> = {}
   for (const [key, value] of Object.entries(process.env)) {
-    if (value === undefined || /^(npm_|WECHAT_|CLIENT_KEYS|TOKEN_STORE|HOST$|PORT$|NODE_OPTIONS|VITEST)/i.test(key)) continue
+    if (value === undefined || /^(npm_|WECHAT_|CLIENT_KEYS|TOKEN_STORE|HOST$|PORT$|NODE_OPTIONS|VITEST)/i.test(key)) {
+      continue
+    }
     env[key] = value
   }
   return { ...env, ...extra }
@@ -47,10 +58,13 @@ const run = (command: string, args: ReadonlyArray<string>, cwd: string, env = cl
 
 /** Runs and fails the test with the command's output when it does not exit 0. */
 const ok = (command: string, args: ReadonlyArray<string>, cwd: string, env?: Record<string, string>) =>
-  Effect.tap(run(command, args, cwd, env), (ran) =>
-    Effect.sync(() =>
-      expect(ran.code, `${command} ${args.join(" ")}\n${ran.stdout.slice(-4000)}\n${ran.stderr.slice(-4000)}`).toBe(0)
-    ))
+  Effect.tap(
+    run(command, args, cwd, env),
+    (ran) =>
+      Effect.sync(() =>
+        expect(ran.code, `${command} ${args.join(" ")}\n${ran.stdout.slice(-4000)}\n${ran.stderr.slice(-4000)}`).toBe(0)
+      )
+  )
 
 const installedVersion = (name: string): string =>
   JSON.parse(readFileSync(join(root, "node_modules", name, "package.json"), "utf8")).version
@@ -101,7 +115,18 @@ describe("the packed tarball", () => {
     Effect.gen(function*() {
       const listing = yield* ok("tar", ["tzf", tarball], work)
       const files = listing.stdout.trim().split("\n").map((line) => line.replace(/^package\//, ""))
-      for (const file of ["dist/index.js", "dist/index.d.ts", "dist/index.js.map", "dist/testing/index.js", "dist/bin.js", "README.md", "LICENSE", "package.json"]) {
+      for (
+        const file of [
+          "dist/index.js",
+          "dist/index.d.ts",
+          "dist/index.js.map",
+          "dist/testing/index.js",
+          "dist/bin.js",
+          "README.md",
+          "LICENSE",
+          "package.json"
+        ]
+      ) {
         expect(files).toContain(file)
       }
       expect(files.filter((file) => file.endsWith(".ts") && !file.endsWith(".d.ts"))).toEqual([])
@@ -109,31 +134,42 @@ describe("the packed tarball", () => {
       yield* Effect.log(`tarball: ${statSync(tarball).size} bytes, ${files.length} files`)
     }))
 
-  it.live("type-checks a strict user program and the README's snippets under NodeNext and Bundler without skipLibCheck", () =>
-    Effect.gen(function*() {
-      const tsc = join(project, "node_modules", "typescript", "bin", "tsc")
-      yield* ok(process.execPath, [tsc, "-p", "tsconfig.nodenext.json", "--noEmit"], project)
-      yield* ok(process.execPath, [tsc, "-p", "tsconfig.bundler.json"], project)
-    }), 120_000)
+  it.live(
+    "type-checks a strict user program and the README's snippets under NodeNext and Bundler without skipLibCheck",
+    () =>
+      Effect.gen(function*() {
+        const tsc = join(project, "node_modules", "typescript", "bin", "tsc")
+        yield* ok(process.execPath, [tsc, "-p", "tsconfig.nodenext.json", "--noEmit"], project)
+        yield* ok(process.execPath, [tsc, "-p", "tsconfig.bundler.json"], project)
+      }),
+    120_000
+  )
 
-  it.live("runs the compiled program with plain node: one fetch per token lifetime, every token valid", () =>
-    Effect.gen(function*() {
-      const tsc = join(project, "node_modules", "typescript", "bin", "tsc")
-      yield* ok(process.execPath, [tsc, "-p", "tsconfig.nodenext.json"], project)
-      const ran = yield* ok(process.execPath, ["out/main.js"], project)
-      const result = JSON.parse(ran.stdout.trim().split("\n").at(-1)!)
-      // 6 hours of 7,200 s stable tokens refreshed 150-300 s before expiry: fetches at 0, ~2 h, ~4 h, ~6 h.
-      expect(result).toEqual({ served: 36, invalid: 0, fetches: 4 })
-    }), 120_000)
+  it.live(
+    "runs the compiled program with plain node: one fetch per token lifetime, every token valid",
+    () =>
+      Effect.gen(function*() {
+        const tsc = join(project, "node_modules", "typescript", "bin", "tsc")
+        yield* ok(process.execPath, [tsc, "-p", "tsconfig.nodenext.json"], project)
+        const ran = yield* ok(process.execPath, ["out/main.js"], project)
+        const result = JSON.parse(ran.stdout.trim().split("\n").at(-1)!)
+        // 6 hours of 7,200 s stable tokens refreshed 150-300 s before expiry: fetches at 0, ~2 h, ~4 h, ~6 h.
+        expect(result).toEqual({ served: 36, invalid: 0, fetches: 4 })
+      }),
+    120_000
+  )
 
   it.live("importing the root loads neither the server, nor @effect/platform-node, nor ioredis", () =>
     Effect.gen(function*() {
       const graphOf = (specifier: string) =>
-        Effect.map(ok(process.execPath, ["graph.mjs", specifier], project), (ran): Array<string> =>
-          JSON.parse(ran.stdout.trim().split("\n").at(-1)!))
+        Effect.map(
+          ok(process.execPath, ["graph.mjs", specifier], project),
+          (ran): Array<string> => JSON.parse(ran.stdout.trim().split("\n").at(-1)!)
+        )
       const rootGraph = yield* graphOf("effect-wechat-token")
       expect(rootGraph.some((url) => url.endsWith("/effect-wechat-token/dist/index.js"))).toBe(true)
-      const forbidden = /\/ioredis\/|\/@effect\/platform-node\/|\/effect-wechat-token\/dist\/server\/|HttpApiSwagger|HttpApiScalar/
+      const forbidden =
+        /\/ioredis\/|\/@effect\/platform-node\/|\/effect-wechat-token\/dist\/server\/|HttpApiSwagger|HttpApiScalar/
       expect(rootGraph.filter((url) => forbidden.test(url))).toEqual([])
       // The detector sees adapters when they are asked for.
       const redisGraph = yield* graphOf("effect-wechat-token/TokenStoreRedis")
@@ -142,19 +178,32 @@ describe("the packed tarball", () => {
       expect(serverGraph.some((url) => url.includes("/@effect/platform-node/"))).toBe(true)
     }))
 
-  it.live("the bin runs from another directory: --help, and serve in demo mode answering /healthz", () =>
-    Effect.gen(function*() {
-      const bin = join(project, "node_modules", ".bin", "effect-wechat-token")
-      const help = yield* ok(bin, ["--help"], elsewhere)
-      expect(help.stdout).toContain("serve")
-      expect(help.stdout).toContain("token")
-      yield* serveAnswersHealthz(bin)
-    }), 120_000)
+  it.live(
+    "the bin runs from another directory: --help, and serve in demo mode answering /healthz",
+    () =>
+      Effect.gen(function*() {
+        const bin = join(project, "node_modules", ".bin", "effect-wechat-token")
+        const help = yield* ok(bin, ["--help"], elsewhere)
+        expect(help.stdout).toContain("serve")
+        expect(help.stdout).toContain("token")
+        yield* serveAnswersHealthz(bin)
+      }),
+    120_000
+  )
 
   it.live("the bin works after a global install", () =>
     Effect.gen(function*() {
       const prefix = join(work, "global")
-      yield* ok("npm", ["install", "--global", "--prefix", prefix, "--prefer-offline", "--no-audit", "--no-fund", tarball], elsewhere)
+      yield* ok("npm", [
+        "install",
+        "--global",
+        "--prefix",
+        prefix,
+        "--prefer-offline",
+        "--no-audit",
+        "--no-fund",
+        tarball
+      ], elsewhere)
       const bin = join(prefix, "bin", "effect-wechat-token")
       const help = yield* ok(bin, ["--help"], elsewhere)
       expect(help.stdout).toContain("serve")
@@ -170,7 +219,10 @@ const serveAnswersHealthz = (bin: string) =>
     let output = ""
     const child = yield* Effect.acquireRelease(
       Effect.sync(() => {
-        const child = spawn(bin, ["serve"], { cwd: elsewhere, env: cleanEnv({ PORT: String(port), LOG_FORMAT: "json" }) })
+        const child = spawn(bin, ["serve"], {
+          cwd: elsewhere,
+          env: cleanEnv({ PORT: String(port), LOG_FORMAT: "json" })
+        })
         child.stdout.on("data", (chunk) => (output += chunk))
         child.stderr.on("data", (chunk) => (output += chunk))
         return { child, exited: new Promise<number | null>((resolve) => child.on("exit", resolve)) }

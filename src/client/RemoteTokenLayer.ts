@@ -9,7 +9,18 @@ import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
-import { Clock, Config, type ConfigError, Duration, Effect, Layer, Option, type Redacted, Schedule, Schema } from "effect"
+import {
+  Clock,
+  Config,
+  type ConfigError,
+  Duration,
+  Effect,
+  Layer,
+  Option,
+  type Redacted,
+  Schedule,
+  Schema
+} from "effect"
 import { AccessToken, type AccessTokenError, type Credential } from "../AccessToken.js"
 import * as SingleFlight from "../internal/singleFlight.js"
 import { UnknownApp, UpstreamUnavailable } from "../WeChatError.js"
@@ -97,17 +108,27 @@ export const make = (options: Options) =>
           return yield* Effect.fail(new UnknownApp({ appId }))
         }
         if (response.status === 401) {
-          return yield* Effect.fail(unavailable("http-status", `HTTP 401, the client key was refused; check TOKEN_SERVER_KEY`))
+          return yield* Effect.fail(
+            unavailable("http-status", `HTTP 401, the client key was refused; check TOKEN_SERVER_KEY`)
+          )
         }
         return yield* Effect.fail(unavailable("http-status", `HTTP ${response.status}${said}`))
       })
 
-    const call = (appId: string, request: HttpClientRequest.HttpClientRequest): Effect.Effect<Credential, AccessTokenError> =>
+    const call = (
+      appId: string,
+      request: HttpClientRequest.HttpClientRequest
+    ): Effect.Effect<Credential, AccessTokenError> =>
       client.execute(request).pipe(
         // A kept-alive connection the server has just closed, or a server
         // restarting behind a load balancer: both routes are safe to repeat.
-        Effect.retry({ schedule: transportRetry, while: (error) => error._tag === "RequestError" && error.reason === "Transport" }),
-        Effect.mapError((error) => unavailable("network", error.reason === "Transport" ? `unreachable (${error.message})` : error.message)),
+        Effect.retry({
+          schedule: transportRetry,
+          while: (error) => error._tag === "RequestError" && error.reason === "Transport"
+        }),
+        Effect.mapError((error) =>
+          unavailable("network", error.reason === "Transport" ? `unreachable (${error.message})` : error.message)
+        ),
         Effect.flatMap((response) => answer(appId, response)),
         Effect.scoped,
         Effect.timeoutFail({
@@ -142,7 +163,12 @@ export const make = (options: Options) =>
         if (stale === undefined) return get(appId)
         return flights.run(
           `refresh ${appId} ${stale}`,
-          call(appId, HttpClientRequest.post(`${path(appId)}/refresh`).pipe(HttpClientRequest.bodyUnsafeJson({ stale_token: stale })))
+          call(
+            appId,
+            HttpClientRequest.post(`${path(appId)}/refresh`).pipe(
+              HttpClientRequest.bodyUnsafeJson({ stale_token: stale })
+            )
+          )
         )
       })
 

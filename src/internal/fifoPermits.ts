@@ -23,13 +23,16 @@ interface State {
 
 export const make = (permits: number): Effect.Effect<FifoPermits> =>
   Effect.map(Ref.make<State>({ free: permits, waiters: Chunk.empty() }), (state) => {
-    const release: Effect.Effect<void> = Ref.modify(state, (current): [Effect.Effect<unknown>, State] =>
-      Chunk.isNonEmpty(current.waiters)
-        ? [
-          Deferred.succeed(Chunk.headNonEmpty(current.waiters), undefined),
-          { free: current.free, waiters: Chunk.tailNonEmpty(current.waiters) }
-        ]
-        : [Effect.void, { free: current.free + 1, waiters: current.waiters }]).pipe(Effect.flatten, Effect.asVoid)
+    const release: Effect.Effect<void> = Ref.modify(
+      state,
+      (current): [Effect.Effect<unknown>, State] =>
+        Chunk.isNonEmpty(current.waiters)
+          ? [
+            Deferred.succeed(Chunk.headNonEmpty(current.waiters), undefined),
+            { free: current.free, waiters: Chunk.tailNonEmpty(current.waiters) }
+          ]
+          : [Effect.void, { free: current.free + 1, waiters: current.waiters }]
+    ).pipe(Effect.flatten, Effect.asVoid)
 
     // An interrupted waiter leaves the line; if a release already handed it
     // the permit, it passes the permit on instead of losing it.
@@ -42,14 +45,17 @@ export const make = (permits: number): Effect.Effect<FifoPermits> =>
       }).pipe(Effect.flatten)
 
     const acquire = (restore: <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>) =>
-      Effect.flatMap(Deferred.make<void>(), (waiter) =>
-        Ref.modify(state, (current): [Effect.Effect<void>, State] =>
-          current.free > 0
-            ? [Effect.void, { free: current.free - 1, waiters: current.waiters }]
-            : [
-              restore(Deferred.await(waiter)).pipe(Effect.onInterrupt(() => leave(waiter))),
-              { free: current.free, waiters: Chunk.append(current.waiters, waiter) }
-            ]).pipe(Effect.flatten))
+      Effect.flatMap(
+        Deferred.make<void>(),
+        (waiter) =>
+          Ref.modify(state, (current): [Effect.Effect<void>, State] =>
+            current.free > 0
+              ? [Effect.void, { free: current.free - 1, waiters: current.waiters }]
+              : [
+                restore(Deferred.await(waiter)).pipe(Effect.onInterrupt(() => leave(waiter))),
+                { free: current.free, waiters: Chunk.append(current.waiters, waiter) }
+              ]).pipe(Effect.flatten)
+      )
 
     return {
       withPermit: (self) =>

@@ -2,8 +2,8 @@
  * The file store: one JSON document holding every record, replaced whole by
  * an atomic rename so a reader (or a crash) never sees half a write.
  */
-import * as FileSystem from "@effect/platform/FileSystem"
 import type { PlatformError } from "@effect/platform/Error"
+import * as FileSystem from "@effect/platform/FileSystem"
 import { Effect, Either, Option, Random, Schema, Stream } from "effect"
 import * as NodePath from "node:path"
 import { TokenRecord } from "../Token.js"

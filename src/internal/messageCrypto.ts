@@ -2,8 +2,8 @@
  * The byte-level mechanics of WeChat's message encryption: pure functions
  * over buffers, so the official vectors can pin them with fixed random bytes.
  */
-import { createCipheriv, createDecipheriv, createHash, timingSafeEqual } from "node:crypto"
 import { Either } from "effect"
+import { createCipheriv, createDecipheriv, createHash, timingSafeEqual } from "node:crypto"
 
 /** WeChat pads to a multiple of 32 bytes, not AES's 16 (PKCS#7 with k = 32). */
 export const PAD_BLOCK = 32
@@ -72,9 +72,13 @@ export const decrypt = (key: Buffer, encrypted: string, receiveId: string): Eith
   const content = plain.subarray(0, plain.length - amount)
   if (content.length < 20) return Either.left({ _tag: "Malformed", detail: "shorter than its header" })
   const length = content.readUInt32BE(16)
-  if (20 + length > content.length) return Either.left({ _tag: "Malformed", detail: "the length field runs past the end" })
+  if (20 + length > content.length) {
+    return Either.left({ _tag: "Malformed", detail: "the length field runs past the end" })
+  }
   const from = content.subarray(20 + length)
   const expected = Buffer.from(receiveId, "utf8")
-  if (from.length !== expected.length || !timingSafeEqual(from, expected)) return Either.left({ _tag: "WrongReceiveId" })
+  if (from.length !== expected.length || !timingSafeEqual(from, expected)) {
+    return Either.left({ _tag: "WrongReceiveId" })
+  }
   return Either.right(content.subarray(20, 20 + length).toString("utf8"))
 }

@@ -66,8 +66,10 @@ const options: RedisOptions = {
 
 const errorMessage = (error: unknown): string => (error instanceof Error ? error.message : String(error))
 
-const randomId = Effect.map(Effect.all([Random.nextInt, Random.nextInt]), (parts) =>
-  parts.map((part) => part.toString(36)).join("-"))
+const randomId = Effect.map(
+  Effect.all([Random.nextInt, Random.nextInt]),
+  (parts) => parts.map((part) => part.toString(36)).join("-")
+)
 
 /**
  * A store over the Redis at `url`. Two connections, closed with the scope:
@@ -173,8 +175,10 @@ export const make = (url: string): Effect.Effect<TokenStoreShape, never, Scope.S
       Effect.gen(function*() {
         const json = yield* encodeRecord(record)
         const change = yield* encodeChange({ origin, record })
-        const held = yield* command("set", () =>
-          client.eval(SET_IF_NEWER, 1, recordKey(record), json, record.generation, CHANGES_CHANNEL, change))
+        const held = yield* command(
+          "set",
+          () => client.eval(SET_IF_NEWER, 1, recordKey(record), json, record.generation, CHANGES_CHANNEL, change)
+        )
         if (held === null) return record
         const winner = typeof held === "string" ? decodeRecord(held) : Either.left(held)
         if (Either.isRight(winner)) return winner.right
@@ -185,7 +189,10 @@ export const make = (url: string): Effect.Effect<TokenStoreShape, never, Scope.S
           detail: `${recordKey(record)} holds a malformed record with a newer generation; delete the key`
         })
       }).pipe(
-        Effect.catchTag("ParseError", (error) => Effect.fail(new StoreError({ operation: "set", detail: error.message })))
+        Effect.catchTag(
+          "ParseError",
+          (error) => Effect.fail(new StoreError({ operation: "set", detail: error.message }))
+        )
       )
 
     const lease = (key: RecordKey, leaseMillis: number) =>

@@ -5,7 +5,8 @@
  *
  * @since 0.1.0
  */
-import { HttpApiSchema, HttpServerResponse } from "@effect/platform"
+import * as HttpApiSchema from "@effect/platform/HttpApiSchema"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { Schema } from "effect"
 
 /**
@@ -20,7 +21,11 @@ export const ErrorDetail = Schema.Struct({
   message: Schema.String
 }).annotations({ identifier: "ErrorDetail" })
 
-const fields = { error: ErrorDetail }
+// Every error class is the same body with its own status: the status lives
+// in the schema's annotation, so the server and the OpenAPI document read it
+// from one place.
+const errorBody = <Self>(tag: string, status: number, description: string) =>
+  Schema.Class<Self>(tag)({ error: ErrorDetail }, HttpApiSchema.annotations({ status, description }))
 
 /**
  * 400: malformed JSON, wrong types, an app id of the wrong shape, an unusable page URL.
@@ -28,10 +33,7 @@ const fields = { error: ErrorDetail }
  * @since 0.1.0
  * @category models
  */
-export class BadRequest extends Schema.Class<BadRequest>("BadRequest")(
-  fields,
-  HttpApiSchema.annotations({ status: 400, description: "The request is malformed" })
-) {}
+export class BadRequest extends errorBody<BadRequest>("BadRequest", 400, "The request is malformed") {}
 
 /**
  * 401: the `Authorization: Bearer <client key>` header is missing or wrong.
@@ -39,10 +41,7 @@ export class BadRequest extends Schema.Class<BadRequest>("BadRequest")(
  * @since 0.1.0
  * @category models
  */
-export class Unauthorized extends Schema.Class<Unauthorized>("Unauthorized")(
-  fields,
-  HttpApiSchema.annotations({ status: 401, description: "Missing or wrong client key" })
-) {}
+export class Unauthorized extends errorBody<Unauthorized>("Unauthorized", 401, "Missing or wrong client key") {}
 
 /**
  * 404: the app id is not configured on this server (or the route does not exist).
@@ -50,10 +49,7 @@ export class Unauthorized extends Schema.Class<Unauthorized>("Unauthorized")(
  * @since 0.1.0
  * @category models
  */
-export class NotFound extends Schema.Class<NotFound>("NotFound")(
-  fields,
-  HttpApiSchema.annotations({ status: 404, description: "Unknown app" })
-) {}
+export class NotFound extends errorBody<NotFound>("NotFound", 404, "Unknown app") {}
 
 /**
  * 405: the path exists but not for this method; `Allow` lists the ones it takes.
@@ -61,12 +57,10 @@ export class NotFound extends Schema.Class<NotFound>("NotFound")(
  * @since 0.1.0
  * @category models
  */
-export class MethodNotAllowed extends Schema.Class<MethodNotAllowed>("MethodNotAllowed")(
-  fields,
-  HttpApiSchema.annotations({
-    status: 405,
-    description: "Wrong method for this path; the Allow header lists the right ones"
-  })
+export class MethodNotAllowed extends errorBody<MethodNotAllowed>(
+  "MethodNotAllowed",
+  405,
+  "Wrong method for this path; the Allow header lists the right ones"
 ) {}
 
 /**
@@ -75,10 +69,9 @@ export class MethodNotAllowed extends Schema.Class<MethodNotAllowed>("MethodNotA
  * @since 0.1.0
  * @category models
  */
-export class RequestTimeout extends Schema.Class<RequestTimeout>("RequestTimeout")(
-  fields,
-  HttpApiSchema.annotations({ status: 408, description: "The request did not arrive within the request timeout" })
-) {}
+export class RequestTimeout
+  extends errorBody<RequestTimeout>("RequestTimeout", 408, "The request did not arrive within the request timeout")
+{}
 
 /**
  * 413: the request body is over the server's limit.
@@ -86,10 +79,7 @@ export class RequestTimeout extends Schema.Class<RequestTimeout>("RequestTimeout
  * @since 0.1.0
  * @category models
  */
-export class PayloadTooLarge extends Schema.Class<PayloadTooLarge>("PayloadTooLarge")(
-  fields,
-  HttpApiSchema.annotations({ status: 413, description: "Request body too large" })
-) {}
+export class PayloadTooLarge extends errorBody<PayloadTooLarge>("PayloadTooLarge", 413, "Request body too large") {}
 
 /**
  * 503: no valid token can be had now. `code` names the upstream cause (an
@@ -98,12 +88,10 @@ export class PayloadTooLarge extends Schema.Class<PayloadTooLarge>("PayloadTooLa
  * @since 0.1.0
  * @category models
  */
-export class TokenUnavailable extends Schema.Class<TokenUnavailable>("TokenUnavailable")(
-  fields,
-  HttpApiSchema.annotations({
-    status: 503,
-    description: "No valid token obtainable; the code names the upstream cause"
-  })
+export class TokenUnavailable extends errorBody<TokenUnavailable>(
+  "TokenUnavailable",
+  503,
+  "No valid token obtainable; the code names the upstream cause"
 ) {}
 
 /**

@@ -7,8 +7,10 @@
  *
  * @since 0.1.0
  */
-import { type HttpApp, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
+import type * as HttpApp from "@effect/platform/HttpApp"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { Data, Duration, Effect } from "effect"
 import * as ApiError from "./ApiError.js"
 import * as internal from "./internal/requestBody.js"

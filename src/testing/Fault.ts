@@ -6,6 +6,8 @@
  */
 import { Data, Duration } from "effect"
 
+// `{}`: a variant that carries no data, as `Data.TaggedEnum` spells it.
+/* eslint-disable @typescript-eslint/no-empty-object-type */
 /**
  * - `Busy`: `{"errcode":-1,"errmsg":"system error"}`, WeChat's "system busy".
  * - `HttpStatus`: a non-200 status with a gateway-style HTML body.
@@ -28,6 +30,7 @@ export type Fault = Data.TaggedEnum<{
   ConnectionRefused: {}
   ConnectionReset: {}
 }>
+/* eslint-enable @typescript-eslint/no-empty-object-type */
 
 const tagged = Data.taggedEnum<Fault>()
 

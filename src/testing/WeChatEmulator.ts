@@ -12,16 +12,48 @@
 import type * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpServerError from "@effect/platform/HttpServerError"
 import { Context, type Duration, Effect, Layer, type Scope } from "effect"
-import type { FaultRule } from "./Fault.js"
+import * as Faults from "./Fault.js"
 import * as client from "./internal/client.js"
 import * as emulator from "./internal/emulator.js"
 import * as server from "./internal/server.js"
 
 /**
- * @since 0.2.0
- * @category utils
+ * Faults the emulator can inject (busy, HTTP status, malformed body, slow, refused or reset connection).
+ *
+ * @since 0.1.0
+ * @category faults
  */
-export { type Endpoint, Fault, type FaultRule, type WeComEndpoint } from "./Fault.js"
+export const Fault = Faults.Fault
+
+/**
+ * @since 0.1.0
+ * @category faults
+ */
+export type Fault = Faults.Fault
+
+/**
+ * The emulator endpoints a fault can be limited to.
+ *
+ * @since 0.1.0
+ * @category faults
+ */
+export type Endpoint = Faults.Endpoint
+
+/**
+ * A fault and where and how often it applies.
+ *
+ * @since 0.1.0
+ * @category faults
+ */
+export type FaultRule = Faults.FaultRule
+
+/**
+ * The emulated WeCom endpoints a fault can be limited to.
+ *
+ * @since 0.2.0
+ * @category faults
+ */
+export type WeComEndpoint = Faults.WeComEndpoint
 
 /**
  * An app WeChat knows. Without `ipWhitelist` every caller IP is accepted.

@@ -1,9 +1,9 @@
-import { FetchHttpClient, HttpClient, HttpClientError } from "@effect/platform"
+import { FetchHttpClient, HttpClient, HttpClientError, HttpClientResponse } from "@effect/platform"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Layer, Redacted } from "effect"
+import { Deferred, Duration, Effect, Fiber, Layer, Redacted, TestClock } from "effect"
 import { AccessToken } from "../../src/AccessToken.js"
 import * as RemoteTokenLayer from "../../src/client/RemoteTokenLayer.js"
-import { APP, awaitReady, KEY, startUpstream, OTHER, startServer } from "../server/harness.js"
+import { APP, awaitReady, KEY, OTHER, startServer, startUpstream } from "../server/harness.js"
 
 // The real fetch client, counting the requests that reach the token server.
 const countingClient = () => {
@@ -19,6 +19,59 @@ const remote = (base: string, client: Layer.Layer<HttpClient.HttpClient>, key: s
   RemoteTokenLayer.layer({ baseUrl: base, clientKey: Redacted.make(key) }).pipe(Layer.provide(client))
 
 describe("RemoteTokenLayer", () => {
+  it.scoped("a cached token is used only until the expiry margin (30 s) before the expires_in served", () =>
+    Effect.gen(function*() {
+      let calls = 0
+      const server = Layer.succeed(
+        HttpClient.HttpClient,
+        HttpClient.make((request) =>
+          Effect.sync(() => {
+            calls++
+            const body = JSON.stringify({ access_token: `token-${calls}`, expires_in: 60 })
+            return HttpClientResponse.fromWeb(request, new Response(body, { status: 200 }))
+          })
+        )
+      )
+      yield* Effect.gen(function*() {
+        const tokens = yield* AccessToken
+        expect((yield* tokens.get(APP)).value).toBe("token-1")
+        yield* TestClock.adjust(Duration.seconds(29))
+        expect((yield* tokens.get(APP)).value).toBe("token-1")
+        yield* TestClock.adjust(Duration.seconds(1))
+        expect((yield* tokens.get(APP)).value).toBe("token-2")
+        expect(calls).toBe(2)
+      }).pipe(Effect.provide(remote("http://tokens.test", server)))
+    }))
+
+  it.scoped("reports of two different stale tokens are two calls: a refresh in flight is not the answer to another", () =>
+    Effect.gen(function*() {
+      const gate = yield* Deferred.make<void>()
+      // A token server whose refresh answers, once the gate opens, with the token replacing the reported one.
+      const server = Layer.succeed(
+        HttpClient.HttpClient,
+        HttpClient.make((request) =>
+          Effect.gen(function*() {
+            yield* Deferred.await(gate)
+            const reported = request.body._tag === "Uint8Array"
+              ? JSON.parse(new TextDecoder().decode(request.body.body)).stale_token
+              : "none"
+            const body = JSON.stringify({ access_token: `replaces-${reported}`, expires_in: 7200 })
+            return HttpClientResponse.fromWeb(request, new Response(body, { status: 200 }))
+          })
+        )
+      )
+      yield* Effect.gen(function*() {
+        const tokens = yield* AccessToken
+        const first = yield* Effect.fork(tokens.refresh(APP, "token-a"))
+        yield* Effect.yieldNow()
+        const second = yield* Effect.fork(tokens.refresh(APP, "token-b"))
+        yield* Effect.yieldNow()
+        yield* Deferred.succeed(gate, undefined)
+        expect((yield* Fiber.join(first)).value).toBe("replaces-token-a")
+        expect((yield* Fiber.join(second)).value).toBe("replaces-token-b")
+      }).pipe(Effect.provide(remote("http://tokens.test", server)))
+    }))
+
   it.live("gets through a running server, caches, and shares one call among concurrent callers", () =>
     Effect.gen(function*() {
       const upstream = yield* startUpstream
@@ -27,7 +80,9 @@ describe("RemoteTokenLayer", () => {
       const client = countingClient()
       yield* Effect.gen(function*() {
         const tokens = yield* AccessToken
-        const all = yield* Effect.forEach(Array.from({ length: 20 }), () => tokens.get(APP), { concurrency: "unbounded" })
+        const all = yield* Effect.forEach(Array.from({ length: 20 }), () => tokens.get(APP), {
+          concurrency: "unbounded"
+        })
         expect(new Set(all.map((token) => token.value)).size).toBe(1)
         expect(client.seen.requests).toBe(1)
         const again = yield* tokens.get(APP)
@@ -46,7 +101,7 @@ describe("RemoteTokenLayer", () => {
       yield* Effect.gen(function*() {
         const tokens = yield* AccessToken
         const stale = yield* tokens.get(APP)
-        const before = (yield* upstream.tokenFetches)
+        const before = yield* upstream.tokenFetches
         const fresh = yield* Effect.forEach(Array.from({ length: 10 }), () => tokens.refresh(APP, stale.value), {
           concurrency: "unbounded"
         })
@@ -90,10 +145,15 @@ describe("RemoteTokenLayer", () => {
         Effect.map(HttpClient.HttpClient, (client) =>
           HttpClient.make((request) =>
             ++attempts.count === 1
-              ? Effect.fail(new HttpClientError.RequestError({ request, reason: "Transport", description: "ECONNRESET" }))
-              : client.execute(request)))
+              ? Effect.fail(
+                new HttpClientError.RequestError({ request, reason: "Transport", description: "ECONNRESET" })
+              )
+              : client.execute(request)
+          ))
       ).pipe(Layer.provide(FetchHttpClient.layer))
-      const token = yield* Effect.flatMap(AccessToken, (tokens) => tokens.get(APP)).pipe(Effect.provide(remote(base, resetOnce)))
+      const token = yield* Effect.flatMap(AccessToken, (tokens) => tokens.get(APP)).pipe(
+        Effect.provide(remote(base, resetOnce))
+      )
       expect(token.value.length).toBeGreaterThan(12)
       expect(attempts.count).toBe(2)
     }).pipe(Effect.scoped))

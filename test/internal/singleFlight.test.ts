@@ -8,7 +8,8 @@ describe("singleFlight", () => {
       const flights = yield* SingleFlight.make<string, number, string>()
       const gate = yield* Deferred.make<void>()
       let runs = 0
-      const compute = (answer: number) => Effect.zipRight(Effect.sync(() => runs++), Effect.as(Deferred.await(gate), answer))
+      const compute = (answer: number) =>
+        Effect.zipRight(Effect.sync(() => runs++), Effect.as(Deferred.await(gate), answer))
       const same = yield* Effect.forEach(Array.from({ length: 10 }), () => Effect.fork(flights.run("a", compute(1))))
       const other = yield* Effect.fork(flights.run("b", compute(2)))
       yield* Effect.yieldNow()

@@ -11,7 +11,11 @@ const routes = (appId: string) =>
     { method: "GET", path: `/v1/apps/${appId}/access-token` },
     { method: "POST", path: `/v1/apps/${appId}/access-token/refresh`, body: JSON.stringify({ stale_token: "stale" }) },
     { method: "GET", path: `/v1/apps/${appId}/jsapi-ticket` },
-    { method: "POST", path: `/v1/apps/${appId}/jssdk-config`, body: JSON.stringify({ url: "https://example.com/page" }) }
+    {
+      method: "POST",
+      path: `/v1/apps/${appId}/jssdk-config`,
+      body: JSON.stringify({ url: "https://example.com/page" })
+    }
   ] as const
 
 // Everything a careless or hostile client might send instead of the key.
@@ -56,7 +60,11 @@ describe("Access", () => {
             headers: { ...headers, "content-type": "application/json" },
             ...("body" in route ? { body: route.body } : {})
           })
-          expect({ route: route.path, headers, status: answer.status }).toEqual({ route: route.path, headers, status: 401 })
+          expect({ route: route.path, headers, status: answer.status }).toEqual({
+            route: route.path,
+            headers,
+            status: 401
+          })
           expect(errorCode(answer.text)).toBe("unauthorized")
         }
       }
@@ -101,7 +109,13 @@ describe("Access", () => {
       expect(absent.status).toBe(404)
       expect(hidden.text.replace(OTHER, "APP")).toBe(absent.text.replace(THIRD, "APP"))
       // A scoped key cannot escape through an oddly written app id either.
-      for (const path of [`/v1/apps/${OTHER.toUpperCase()}/access-token`, `/v1/apps/${APP}%2F..%2F${OTHER}/access-token`, `/v1/apps/${OTHER}%00/access-token`]) {
+      for (
+        const path of [
+          `/v1/apps/${OTHER.toUpperCase()}/access-token`,
+          `/v1/apps/${APP}%2F..%2F${OTHER}/access-token`,
+          `/v1/apps/${OTHER}%00/access-token`
+        ]
+      ) {
         const answer = yield* send(stack.port, { path, headers: bearer(SCOPED) })
         expect(answer.status).toBeGreaterThanOrEqual(400)
         expect(answer.status).toBeLessThan(500)
@@ -115,7 +129,9 @@ describe("Access", () => {
       Either.map(parse(raw), (keys) => keys.map((entry) => ({ key: Redacted.value(entry.key), apps: entry.apps })))
 
     it("keeps the old form: comma-separated keys for every app", () => {
-      expect(view(`${KEY}, ${SCOPED}`)).toEqual(Either.right([{ key: KEY, apps: undefined }, { key: SCOPED, apps: undefined }]))
+      expect(view(`${KEY}, ${SCOPED}`)).toEqual(
+        Either.right([{ key: KEY, apps: undefined }, { key: SCOPED, apps: undefined }])
+      )
     })
 
     it("limits a key to the apps after @, joined by +", () => {
@@ -125,11 +141,24 @@ describe("Access", () => {
         { key: PAIR, apps: [APP, OTHER] }
       ]))
       // The scope is read after the last @: a key may itself contain @.
-      expect(view(`user@example.com-key-0123@${APP}`)).toEqual(Either.right([{ key: "user@example.com-key-0123", apps: [APP] }]))
+      expect(view(`user@example.com-key-0123@${APP}`)).toEqual(
+        Either.right([{ key: "user@example.com-key-0123", apps: [APP] }])
+      )
     })
 
     it("refuses a mistyped scope instead of widening the key to every app, without echoing the key", () => {
-      for (const raw of [`${SCOPED}@`, `${SCOPED}@wx123`, `${SCOPED}@${APP}+`, `${SCOPED}@${APP.toUpperCase()}`, `${SCOPED}@${APP},${OTHER}`, `${SCOPED}@${APP} +${OTHER}`, `short@${APP}`, OTHER]) {
+      for (
+        const raw of [
+          `${SCOPED}@`,
+          `${SCOPED}@wx123`,
+          `${SCOPED}@${APP}+`,
+          `${SCOPED}@${APP.toUpperCase()}`,
+          `${SCOPED}@${APP},${OTHER}`,
+          `${SCOPED}@${APP} +${OTHER}`,
+          `short@${APP}`,
+          OTHER
+        ]
+      ) {
         const parsed = parse(raw)
         expect(Either.isLeft(parsed), raw).toBe(true)
         if (Either.isLeft(parsed)) {

@@ -1,10 +1,10 @@
 import { describe, expect, it } from "@effect/vitest"
+import { Cause, Duration, Effect, Exit, FastCheck as fc, Layer, Option, Schema } from "effect"
 import { request as httpRequest } from "node:http"
 import { connect } from "node:net"
-import { Cause, Duration, Effect, Exit, FastCheck as fc, Layer, Option, Schema } from "effect"
+import * as Emulator from "../../src/testing/WeChatEmulator.js"
 import * as TokenConfig from "../../src/TokenConfig.js"
 import * as WeChatApi from "../../src/WeChatApi.js"
-import * as Emulator from "../../src/testing/WeChatEmulator.js"
 import { APP, awaitReady, bearer, errorCode, KEY, SECRET, send, startStack } from "./support/stack.js"
 
 const WECHAT_ERRORS = [
@@ -31,7 +31,9 @@ const upstreamBody = fc.oneof(
   fc.anything(),
   fc.record({ access_token: fc.anything(), expires_in: fc.anything() }, { requiredKeys: [] }),
   fc.record({ errcode: fc.anything(), errmsg: fc.anything() }, { requiredKeys: [] }),
-  fc.record({ errcode: fc.integer(), errmsg: fc.string(), ticket: fc.anything(), expires_in: fc.anything() }, { requiredKeys: [] })
+  fc.record({ errcode: fc.integer(), errmsg: fc.string(), ticket: fc.anything(), expires_in: fc.anything() }, {
+    requiredKeys: []
+  })
 )
 
 // What a path segment may carry on the wire: printable ASCII as is, the rest percent-encoded.
@@ -73,10 +75,15 @@ const route = fc.constantFrom(
 
 const request = fc.record({
   method: fc.constantFrom("GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"),
-  path: fc.tuple(route, appIdTricks, fc.constantFrom("", "?x=1", "?stale_token=a&url=b", "#frag", "/", "//", "?%zz")).map(
-    ([make, id, suffix]) => make(id) + suffix
+  path: fc.tuple(route, appIdTricks, fc.constantFrom("", "?x=1", "?stale_token=a&url=b", "#frag", "/", "//", "?%zz"))
+    .map(
+      ([make, id, suffix]) => make(id) + suffix
+    ),
+  authorization: fc.oneof(
+    fc.constant(`Bearer ${KEY}`),
+    fc.constant(undefined),
+    fc.string({ maxLength: 60 }).map(onWire)
   ),
-  authorization: fc.oneof(fc.constant(`Bearer ${KEY}`), fc.constant(undefined), fc.string({ maxLength: 60 }).map(onWire)),
   contentType: fc.oneof(
     fc.constantFrom(
       "application/json",
@@ -92,9 +99,17 @@ const request = fc.record({
   body: fc.oneof(
     fc.constant(undefined),
     fc.jsonValue().map((value) => JSON.stringify(value)),
-    fc.record({ stale_token: fc.anything(), url: fc.anything() }, { requiredKeys: [] }).map((value) => JSON.stringify(value) ?? ""),
+    fc.record({ stale_token: fc.anything(), url: fc.anything() }, { requiredKeys: [] }).map((value) =>
+      JSON.stringify(value) ?? ""
+    ),
     fc.string({ maxLength: 200 }),
-    fc.constantFrom("{\"stale_token\":", "\u0000\u0001", "stale_token=x&url=y", "--xyz\r\n\r\n--xyz--", "{\"url\":\"javascript:alert(1)\"}")
+    fc.constantFrom(
+      "{\"stale_token\":",
+      "\u0000\u0001",
+      "stale_token=x&url=y",
+      "--xyz\r\n\r\n--xyz--",
+      "{\"url\":\"javascript:alert(1)\"}"
+    )
   )
 })
 
@@ -138,7 +153,11 @@ describe("BadInput", () => {
       const api = yield* WeChatApi.WeChatApi
       const app = TokenConfig.app(APP, SECRET)
       const texts = fc.sample(
-        fc.oneof(fc.string(), fc.jsonValue().map((value) => JSON.stringify(value)), upstreamBody.map((value) => JSON.stringify(value) ?? "")),
+        fc.oneof(
+          fc.string(),
+          fc.jsonValue().map((value) => JSON.stringify(value)),
+          upstreamBody.map((value) => JSON.stringify(value) ?? "")
+        ),
         300
       )
       for (const text of texts) {
@@ -150,34 +169,45 @@ describe("BadInput", () => {
         expectTyped(yield* Effect.exit(api.fetchTicket(app.appId, "token", "jsapi")), text)
       }
     }).pipe(
-      Effect.provide(WeChatApi.layer({ baseUrl: "http://wechat.test" }).pipe(
-        Layer.provide(Emulator.layerClient),
-        Layer.provideMerge(Emulator.layer({ apps: [{ appId: APP, secret: SECRET }] }))
-      ))
+      Effect.provide(
+        WeChatApi.layer({ baseUrl: "http://wechat.test" }).pipe(
+          Layer.provide(Emulator.layerClient),
+          Layer.provideMerge(Emulator.layer({ apps: [{ appId: APP, secret: SECRET }] }))
+        )
+      )
     ))
 
-  it.live("arbitrary methods, paths, headers and bodies on every route: never a 5xx, every refusal a JSON error", () =>
-    Effect.gen(function*() {
-      const stack = yield* startStack()
-      yield* awaitReady(stack.port)
-      for (const sample of fc.sample(request, 600)) {
-        const headers: Record<string, string> = {}
-        if (sample.authorization !== undefined) headers["authorization"] = sample.authorization
-        if (sample.contentType !== undefined) headers["content-type"] = sample.contentType
-        const answer = yield* send(stack.port, {
-          method: sample.method,
-          path: sample.path,
-          headers,
-          ...(sample.body === undefined ? {} : { body: sample.body })
-        })
-        const seen = { ...sample, body: sample.body?.slice(0, 100), path: sample.path.slice(0, 100), status: answer.status }
-        expect(answer.status, JSON.stringify(seen)).toBeLessThan(500)
-        if (answer.status >= 400) expect(errorCode(answer.text), JSON.stringify(seen)).toBeDefined()
-        // Whatever was sent, nothing echoes the client key back.
-        expect(answer.text).not.toContain(KEY)
-      }
-      expect((yield* send(stack.port, { path: "/healthz" })).status).toBe(200)
-    }).pipe(Effect.scoped), 120_000)
+  it.live(
+    "arbitrary methods, paths, headers and bodies on every route: never a 5xx, every refusal a JSON error",
+    () =>
+      Effect.gen(function*() {
+        const stack = yield* startStack()
+        yield* awaitReady(stack.port)
+        for (const sample of fc.sample(request, 600)) {
+          const headers: Record<string, string> = {}
+          if (sample.authorization !== undefined) headers["authorization"] = sample.authorization
+          if (sample.contentType !== undefined) headers["content-type"] = sample.contentType
+          const answer = yield* send(stack.port, {
+            method: sample.method,
+            path: sample.path,
+            headers,
+            ...(sample.body === undefined ? {} : { body: sample.body })
+          })
+          const seen = {
+            ...sample,
+            body: sample.body?.slice(0, 100),
+            path: sample.path.slice(0, 100),
+            status: answer.status
+          }
+          expect(answer.status, JSON.stringify(seen)).toBeLessThan(500)
+          if (answer.status >= 400) expect(errorCode(answer.text), JSON.stringify(seen)).toBeDefined()
+          // Whatever was sent, nothing echoes the client key back.
+          expect(answer.text).not.toContain(KEY)
+        }
+        expect((yield* send(stack.port, { path: "/healthz" })).status).toBe(200)
+      }).pipe(Effect.scoped),
+    120_000
+  )
 
   it.live("huge bodies are refused with 413 before they are read, declared or chunked", () =>
     Effect.gen(function*() {
@@ -203,7 +233,14 @@ describe("BadInput", () => {
   it.live("bytes that are not HTTP get a JSON 400 too, and the server carries on", () =>
     Effect.gen(function*() {
       const stack = yield* startStack()
-      for (const garbage of ["GARBAGE\r\n\r\n", "GET / HTTP/1.1\r\nHost x\r\n\r\n", `GET /healthz HTTP/1.1\r\nX: ${"a".repeat(20_000)}\r\n\r\n`, "\u0000\u0001\u0002\r\n\r\n"]) {
+      for (
+        const garbage of [
+          "GARBAGE\r\n\r\n",
+          "GET / HTTP/1.1\r\nHost x\r\n\r\n",
+          `GET /healthz HTTP/1.1\r\nX: ${"a".repeat(20_000)}\r\n\r\n`,
+          "\u0000\u0001\u0002\r\n\r\n"
+        ]
+      ) {
         const reply = yield* Effect.async<string>((resume) => {
           let text = ""
           const socket = connect(stack.port, "127.0.0.1", () => socket.end(garbage))
@@ -236,7 +273,10 @@ describe("BadInput", () => {
       for (let round = 0; round < 5; round++) {
         for (const socket of sockets) socket.write("a")
         const answers = yield* Effect.all(
-          Array.from({ length: 20 }, () => send(stack.port, { path: `/v1/apps/${APP}/access-token`, headers: bearer() })),
+          Array.from(
+            { length: 20 },
+            () => send(stack.port, { path: `/v1/apps/${APP}/access-token`, headers: bearer() })
+          ),
           { concurrency: "unbounded" }
         )
         expect(answers.map((answer) => answer.status)).toEqual(Array(20).fill(200))

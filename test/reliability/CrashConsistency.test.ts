@@ -1,9 +1,9 @@
 import { FileSystem } from "@effect/platform"
 import { NodeFileSystem } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
+import { Duration, Effect, Either, Random, Schema } from "effect"
 import { spawn } from "node:child_process"
 import { fileURLToPath } from "node:url"
-import { Duration, Effect, Either, Random, Schema } from "effect"
 import { TokenRecord } from "../../src/Token.js"
 
 const root = fileURLToPath(new URL("../..", import.meta.url))
@@ -70,7 +70,9 @@ const killRepeatedly = (fs: FileSystem.FileSystem, dir: string) =>
       expect(run.started).toBe(held.access_token)
       expect(run.output).not.toMatch(/not a valid document|malformed records|moved the unusable/)
       writes += Object.values(run.acknowledged).reduce((sum, generation) => sum + generation - run.started, 0)
-      const text = yield* fs.readFileString(path).pipe(Effect.orElseSucceed(() => "{\"format\":\"effect-wechat-token/v1\",\"records\":{}}"))
+      const text = yield* fs.readFileString(path).pipe(
+        Effect.orElseSucceed(() => "{\"format\":\"effect-wechat-token/v1\",\"records\":{}}")
+      )
       const document = JSON.parse(text)
       expect(document.format).toBe("effect-wechat-token/v1")
       for (const kind of KINDS) {
@@ -94,15 +96,21 @@ const killRepeatedly = (fs: FileSystem.FileSystem, dir: string) =>
   })
 
 describe("CrashConsistency", () => {
-  it.live(`file-store writers SIGKILLed ${FILES * KILLS_EACH} times at random moments always leave complete previous-or-new records`, () =>
-    Effect.gen(function*() {
-      const fs = yield* FileSystem.FileSystem
-      const results = yield* Effect.forEach(
-        Array.from({ length: FILES }),
-        () => Effect.flatMap(fs.makeTempDirectoryScoped(), (dir) => killRepeatedly(fs, dir)),
-        { concurrency: "unbounded" }
-      )
-      // The writers did write between kills, so the kills fell among writes.
-      expect(results.reduce((sum, writes) => sum + writes, 0)).toBeGreaterThan(FILES * KILLS_EACH)
-    }).pipe(Effect.scoped, Effect.provide(NodeFileSystem.layer)), 60_000 + FILES * KILLS_EACH * 10_000)
+  it.live(
+    `file-store writers SIGKILLed ${
+      FILES * KILLS_EACH
+    } times at random moments always leave complete previous-or-new records`,
+    () =>
+      Effect.gen(function*() {
+        const fs = yield* FileSystem.FileSystem
+        const results = yield* Effect.forEach(
+          Array.from({ length: FILES }),
+          () => Effect.flatMap(fs.makeTempDirectoryScoped(), (dir) => killRepeatedly(fs, dir)),
+          { concurrency: "unbounded" }
+        )
+        // The writers did write between kills, so the kills fell among writes.
+        expect(results.reduce((sum, writes) => sum + writes, 0)).toBeGreaterThan(FILES * KILLS_EACH)
+      }).pipe(Effect.scoped, Effect.provide(NodeFileSystem.layer)),
+    60_000 + FILES * KILLS_EACH * 10_000
+  )
 })

@@ -1,12 +1,12 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect, Either, Option, TestClock } from "effect"
 import { AccessToken, failureCause } from "../../src/AccessToken.js"
+import * as Emulator from "../../src/testing/WeChatEmulator.js"
 import type { TokenMode } from "../../src/Token.js"
 import * as TokenConfig from "../../src/TokenConfig.js"
 import { TokenEngine } from "../../src/TokenEngine.js"
 import * as TokenLayer from "../../src/TokenLayer.js"
 import * as TokenStore from "../../src/TokenStore.js"
-import * as Emulator from "../../src/testing/WeChatEmulator.js"
 import { APP, bearer, errorCode, SECRET, send, startStack } from "./support/stack.js"
 
 const { Fault } = Emulator
@@ -53,7 +53,11 @@ const transient = [
   { name: "errcode -1 (system busy)", fault: Fault.Busy(), cause: "upstream_busy" },
   { name: "HTTP 500", fault: Fault.HttpStatus(500), cause: "upstream_http_status" },
   { name: "a malformed body", fault: Fault.Malformed(), cause: "upstream_malformed_body" },
-  { name: "an answer slower than the 10 s timeout", fault: Fault.Slow(Duration.seconds(30)), cause: "upstream_timeout" },
+  {
+    name: "an answer slower than the 10 s timeout",
+    fault: Fault.Slow(Duration.seconds(30)),
+    cause: "upstream_timeout"
+  },
   { name: "connection refused", fault: Fault.ConnectionRefused(), cause: "upstream_network" }
 ] as const
 
@@ -180,7 +184,10 @@ describe("FaultMatrix", () => {
       Effect.gen(function*() {
         const stack = yield* startStack({ mode: "stable", registrations, faults })
         const answers = yield* Effect.all(
-          Array.from({ length: 50 }, () => send(stack.port, { path: `/v1/apps/${APP}/access-token`, headers: bearer() })),
+          Array.from(
+            { length: 50 },
+            () => send(stack.port, { path: `/v1/apps/${APP}/access-token`, headers: bearer() })
+          ),
           { concurrency: "unbounded" }
         )
         for (const answer of answers) {
@@ -191,7 +198,12 @@ describe("FaultMatrix", () => {
         expect(ready.status).toBe(503)
         const body = JSON.parse(ready.text)
         expect(body.ready).toBe(false)
-        expect(body.credentials[0]).toMatchObject({ app_id: APP, kind: "access_token", valid: false, last_error: { code: cause } })
+        expect(body.credentials[0]).toMatchObject({
+          app_id: APP,
+          kind: "access_token",
+          valid: false,
+          last_error: { code: cause }
+        })
         if (cause === "40164") expect(body.credentials[0].last_error.message).toContain("127.0.0.1")
         if (cause === "45009") expect(body.credentials[0].last_error.message).toContain("clear_quota")
         const stats = yield* stack.emulator.stats
@@ -199,4 +211,3 @@ describe("FaultMatrix", () => {
       }).pipe(Effect.scoped))
   }
 })
-

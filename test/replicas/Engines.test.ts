@@ -19,13 +19,13 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Clock, Context, Duration, Effect, Either, Layer, Option, TestClock } from "effect"
+import * as Emulator from "../../src/testing/WeChatEmulator.js"
 import type { TokenMode } from "../../src/Token.js"
 import * as TokenConfig from "../../src/TokenConfig.js"
 import { TokenEngine, type TokenEngineShape } from "../../src/TokenEngine.js"
 import * as TokenLayer from "../../src/TokenLayer.js"
 import * as TokenStore from "../../src/TokenStore.js"
 import * as TokenStoreRedis from "../../src/TokenStoreRedis.js"
-import * as Emulator from "../../src/testing/WeChatEmulator.js"
 import * as RedisServer from "../support/redisServer.js"
 
 const APP = "wx0123456789abcdef"
@@ -150,69 +150,83 @@ describe("three engines on one Redis (TestClock)", () => {
    * and WeChat keeps only the newest of those tokens (the others die 5
    * minutes later; callers recover with POST …/refresh, see the README).
    */
-  it.scoped("Redis down, classic: no fetch while the token is usable, then one local fetch each, never a failed call", () =>
-    Effect.gen(function*() {
-      const { emulator, members, redis } = yield* group("classic")
-      yield* settled(agreed(members), "the cold fetch reached every engine")
-      const record = Option.getOrThrow(yield* heldRecord(members[0]!.engine))
-      yield* redis.stop
-      yield* settled(
-        Effect.map(Effect.forEach(members, (member) => member.store.healthy), (all) => all.every((healthy) => !healthy)),
-        "every engine sees Redis down"
-      )
+  it.scoped(
+    "Redis down, classic: no fetch while the token is usable, then one local fetch each, never a failed call",
+    () =>
+      Effect.gen(function*() {
+        const { emulator, members, redis } = yield* group("classic")
+        yield* settled(agreed(members), "the cold fetch reached every engine")
+        const record = Option.getOrThrow(yield* heldRecord(members[0]!.engine))
+        yield* redis.stop
+        yield* settled(
+          Effect.map(
+            Effect.forEach(members, (member) => member.store.healthy),
+            (all) => all.every((healthy) => !healthy)
+          ),
+          "every engine sees Redis down"
+        )
 
-      // Callers come every second, half a second out of step with the
-      // engines' retries (which run every 5 s from `refreshAt`).
-      yield* TestClock.adjust(record.refreshAt - 500 - (yield* Clock.currentTimeMillis))
-      const failures: Array<string> = []
-      let localFetchAt: number | undefined
-      while ((yield* Clock.currentTimeMillis) < record.expiresAt + 60_000) {
-        yield* TestClock.adjust(Duration.seconds(1))
-        const now = yield* Clock.currentTimeMillis
-        for (const member of members) {
-          const answer = yield* Effect.either(member.engine.get(APP))
-          if (Either.isLeft(answer)) failures.push(`${now}: ${answer.left.message}`)
-          else if (!(yield* emulator.isValidToken(answer.right.value))) failures.push(`${now}: a dead token`)
+        // Callers come every second, half a second out of step with the
+        // engines' retries (which run every 5 s from `refreshAt`).
+        yield* TestClock.adjust(record.refreshAt - 500 - (yield* Clock.currentTimeMillis))
+        const failures: Array<string> = []
+        let localFetchAt: number | undefined
+        while ((yield* Clock.currentTimeMillis) < record.expiresAt + 60_000) {
+          yield* TestClock.adjust(Duration.seconds(1))
+          const now = yield* Clock.currentTimeMillis
+          for (const member of members) {
+            const answer = yield* Effect.either(member.engine.get(APP))
+            if (Either.isLeft(answer)) failures.push(`${now}: ${answer.left.message}`)
+            else if (!(yield* emulator.isValidToken(answer.right.value))) failures.push(`${now}: a dead token`)
+          }
+          if (localFetchAt === undefined && (yield* fetches(emulator)) > 1) localFetchAt = now
         }
-        if (localFetchAt === undefined && (yield* fetches(emulator)) > 1) localFetchAt = now
-      }
 
-      expect(failures).toEqual([])
-      // No fetch without the lease while the token was usable: the first
-      // local fetch comes within the last 10 s of its life (two 5 s retries),
-      // before callers could find it unusable.
-      expect(localFetchAt).toBeGreaterThanOrEqual(record.expiresAt - 11_000)
-      // One local fetch per replica, no more.
-      expect(yield* fetches(emulator)).toBe(1 + members.length)
-    }), 120_000)
+        expect(failures).toEqual([])
+        // No fetch without the lease while the token was usable: the first
+        // local fetch comes within the last 10 s of its life (two 5 s retries),
+        // before callers could find it unusable.
+        expect(localFetchAt).toBeGreaterThanOrEqual(record.expiresAt - 11_000)
+        // One local fetch per replica, no more.
+        expect(yield* fetches(emulator)).toBe(1 + members.length)
+      }),
+    120_000
+  )
 
-  it.scoped("Redis down, stable: each replica refreshes on its own and WeChat hands all of them the same token", () =>
-    Effect.gen(function*() {
-      const { emulator, members, redis } = yield* group("stable")
-      yield* settled(agreed(members), "the cold fetch reached every engine")
-      const record = Option.getOrThrow(yield* heldRecord(members[0]!.engine))
-      yield* redis.stop
-      yield* settled(
-        Effect.map(Effect.forEach(members, (member) => member.store.healthy), (all) => all.every((healthy) => !healthy)),
-        "every engine sees Redis down"
-      )
+  it.scoped(
+    "Redis down, stable: each replica refreshes on its own and WeChat hands all of them the same token",
+    () =>
+      Effect.gen(function*() {
+        const { emulator, members, redis } = yield* group("stable")
+        yield* settled(agreed(members), "the cold fetch reached every engine")
+        const record = Option.getOrThrow(yield* heldRecord(members[0]!.engine))
+        yield* redis.stop
+        yield* settled(
+          Effect.map(
+            Effect.forEach(members, (member) => member.store.healthy),
+            (all) => all.every((healthy) => !healthy)
+          ),
+          "every engine sees Redis down"
+        )
 
-      yield* TestClock.adjust(record.refreshAt - 1_000 - (yield* Clock.currentTimeMillis))
-      const served = new Set<string>(yield* callEveryEngine(emulator, members))
-      while ((yield* Clock.currentTimeMillis) < record.expiresAt + 60_000) {
-        yield* TestClock.adjust(Duration.seconds(1))
-        for (const token of yield* callEveryEngine(emulator, members)) served.add(token)
-      }
-      const last = yield* callEveryEngine(emulator, members)
+        yield* TestClock.adjust(record.refreshAt - 1_000 - (yield* Clock.currentTimeMillis))
+        const served = new Set<string>(yield* callEveryEngine(emulator, members))
+        while ((yield* Clock.currentTimeMillis) < record.expiresAt + 60_000) {
+          yield* TestClock.adjust(Duration.seconds(1))
+          for (const token of yield* callEveryEngine(emulator, members)) served.add(token)
+        }
+        const last = yield* callEveryEngine(emulator, members)
 
-      // Stable mode needs no lease: the refresh point passed with Redis down,
-      // every replica fetched once, and WeChat renewed the token only once.
-      expect(new Set(last).size).toBe(1)
-      expect(last[0]).not.toBe(record.value)
-      expect(served).toEqual(new Set([record.value, last[0]]))
-      const stats = (yield* emulator.stats).apps[APP]!
-      expect(stats.stableCalls).toBe(1 + members.length)
-      expect(stats.tokensIssued).toBe(2)
-      expect((yield* emulator.stats).deadTokenUses).toBe(0)
-    }), 120_000)
+        // Stable mode needs no lease: the refresh point passed with Redis down,
+        // every replica fetched once, and WeChat renewed the token only once.
+        expect(new Set(last).size).toBe(1)
+        expect(last[0]).not.toBe(record.value)
+        expect(served).toEqual(new Set([record.value, last[0]]))
+        const stats = (yield* emulator.stats).apps[APP]!
+        expect(stats.stableCalls).toBe(1 + members.length)
+        expect(stats.tokensIssued).toBe(2)
+        expect((yield* emulator.stats).deadTokenUses).toBe(0)
+      }),
+    120_000
+  )
 })

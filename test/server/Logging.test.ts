@@ -16,7 +16,8 @@ describe("server logs", () => {
         const upstream = yield* startUpstream
         const base = yield* startServer({ upstream })
         yield* awaitReady(base)
-        const token = (yield* call(`${base}/v1/apps/${APP}/access-token`, { headers: auth() })).json.access_token as string
+        const token = (yield* call(`${base}/v1/apps/${APP}/access-token`, { headers: auth() })).json
+          .access_token as string
         const refreshed = yield* call(`${base}/v1/apps/${APP}/access-token/refresh`, {
           method: "POST",
           headers: { ...auth(), "content-type": "application/json" },

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
-import { spawn } from "node:child_process"
 import { Effect } from "effect"
+import { spawn } from "node:child_process"
 import { send } from "../reliability/support/stack.js"
 import { APP, auth, awaitReady, call, KEY, startServer, startUpstream } from "./harness.js"
 
@@ -48,7 +48,12 @@ describe("Prometheus", () => {
       yield* call(`${base}/v1/apps/${APP}/jsapi-ticket`, { headers: auth() })
       yield* call(`${base}/v1/apps/${APP}/access-token`, { method: "DELETE", headers: auth() })
       yield* send(port, { path: "//nowhere/" })
-      yield* send(port, { method: "POST", path: `/v1/apps/${APP}/jssdk-config`, headers: auth(KEY), body: "x".repeat(20_000) })
+      yield* send(port, {
+        method: "POST",
+        path: `/v1/apps/${APP}/jssdk-config`,
+        headers: auth(KEY),
+        body: "x".repeat(20_000)
+      })
       yield* upstream.setFaulted(true)
       yield* call(`${base}/v1/apps/${APP}/access-token/refresh`, {
         method: "POST",

@@ -1,9 +1,9 @@
 import { describe, expect, it } from "@effect/vitest"
+import { Effect, FastCheck as fc, Schedule } from "effect"
 import { request as httpRequest } from "node:http"
 import { connect } from "node:net"
 import { setFlagsFromString } from "node:v8"
 import { runInNewContext } from "node:vm"
-import { Effect, FastCheck as fc, Schedule } from "effect"
 import { parseJson } from "../../src/server/RequestLimits.js"
 import { send } from "../reliability/support/stack.js"
 import { APP, KEY, startServer, startUpstream } from "./harness.js"
@@ -87,18 +87,23 @@ const chunkedPost = (port: number, bytes: number) =>
       res.on("end", () => resume(Effect.succeed(status)))
       res.on("error", () => resume(Effect.succeed(status)))
     })
-    req.on("error", (error: NodeJS.ErrnoException) => resume(Effect.succeed(status === "" ? error.code ?? "error" : status)))
+    req.on("error", (error: NodeJS.ErrnoException) =>
+      resume(Effect.succeed(status === "" ? error.code ?? "error" : status)))
     const chunk = Buffer.from(`{"url":"https://example.com/${"a".repeat(4096)}`)
     let sent = 0
     const pump = () => {
       while (sent < bytes) {
         sent += chunk.length
-        if (!req.write(chunk)) return void req.once("drain", pump)
+        if (!req.write(chunk)) {
+          return void req.once("drain", pump)
+        }
       }
       req.end()
     }
     pump()
-    return Effect.sync(() => req.destroy())
+    return Effect.sync(() =>
+      req.destroy()
+    )
   })
 
 /**
@@ -162,7 +167,12 @@ describe("RequestLimits", () => {
   it.live("an oversized body with a declared length gets 413 before a byte of it is read", () =>
     Effect.gen(function*() {
       const base = yield* startServer({ upstream: yield* startUpstream })
-      const answer = yield* slowClient(portOf(base), `${post(`/v1/apps/${APP}/jssdk-config`)}Content-Length: 100000\r\n\r\n`, "", 1_000)
+      const answer = yield* slowClient(
+        portOf(base),
+        `${post(`/v1/apps/${APP}/jssdk-config`)}Content-Length: 100000\r\n\r\n`,
+        "",
+        1_000
+      )
       expect(answer.statusLine).toBe("HTTP/1.1 413 Payload Too Large")
       expect(JSON.parse(answer.body).error.code).toBe("payload_too_large")
     }).pipe(Effect.scoped))
@@ -176,13 +186,32 @@ describe("RequestLimits", () => {
       const dribble = "x".repeat(1_000)
       const clients = [
         // Headers that never end.
-        ...Array.from({ length: 10 }, () => slowClient(port, `GET /v1/apps/${APP}/access-token HTTP/1.1\r\nHost: x\r\nX-Slow: `, dribble, 100)),
+        ...Array.from(
+          { length: 10 },
+          () => slowClient(port, `GET /v1/apps/${APP}/access-token HTTP/1.1\r\nHost: x\r\nX-Slow: `, dribble, 100)
+        ),
         // Headers complete, a declared body dribbled.
-        ...Array.from({ length: 10 }, () =>
-          slowClient(port, `${post(`/v1/apps/${APP}/jssdk-config`)}Content-Length: 5000\r\n\r\n{"url":"`, dribble, 100)),
+        ...Array.from(
+          { length: 10 },
+          () =>
+            slowClient(
+              port,
+              `${post(`/v1/apps/${APP}/jssdk-config`)}Content-Length: 5000\r\n\r\n{"url":"`,
+              dribble,
+              100
+            )
+        ),
         // Headers complete, a chunked body dribbled.
-        ...Array.from({ length: 10 }, () =>
-          slowClient(port, `${post(`/v1/apps/${APP}/jssdk-config`)}Transfer-Encoding: chunked\r\n\r\n`, "1\r\na\r\n".repeat(200), 50)),
+        ...Array.from(
+          { length: 10 },
+          () =>
+            slowClient(
+              port,
+              `${post(`/v1/apps/${APP}/jssdk-config`)}Transfer-Encoding: chunked\r\n\r\n`,
+              "1\r\na\r\n".repeat(200),
+              50
+            )
+        ),
         // Nothing at all after connecting.
         slowClient(port, "", "", 1_000)
       ]
@@ -281,7 +310,10 @@ describe("RequestLimits", () => {
           // Within the bound the body parses and `url` has the wrong type; past it, it is refused unparsed.
           expect(error).toEqual(
             depth < 32
-              ? { code: "invalid_request", message: `url: must be a string, got ${open === "[" ? "an array" : "an object"}` }
+              ? {
+                code: "invalid_request",
+                message: `url: must be a string, got ${open === "[" ? "an array" : "an object"}`
+              }
               : { code: "malformed_json", message: "the request body nests deeper than 32 levels" }
           )
         }
@@ -292,53 +324,76 @@ describe("RequestLimits", () => {
   it("parseJson refuses depth past the bound without parsing, and ignores brackets inside strings", () => {
     expect(Effect.runSync(parseJson(`{"url":"${"[".repeat(100)}"}`))).toEqual({ url: "[".repeat(100) })
     expect(Effect.runSync(parseJson(`["\\"[[[", [1]]`, 2))).toEqual(["\"[[[", [1]])
-    expect(Effect.runSync(Effect.flip(parseJson("[[[1]]]", 2))).reason).toBe("the request body nests deeper than 2 levels")
+    expect(Effect.runSync(Effect.flip(parseJson("[[[1]]]", 2))).reason).toBe(
+      "the request body nests deeper than 2 levels"
+    )
     expect(Effect.runSync(Effect.flip(parseJson("{\"url\":")))).toMatchObject({ code: "malformed_json" })
   })
 
-  it.live("arbitrary JSON shapes and headers: never a 5xx, and never more than a short prefix of the input echoed", () =>
-    Effect.gen(function*() {
-      const base = yield* startServer({ upstream: yield* startUpstream })
-      const port = portOf(base)
-      const metricsBefore = yield* scrape(port)
-      // Every body carries a long marker: no answer may repeat 24 of its characters.
-      const marker = "M4rk3r-0f-th3-1nput-wh1ch-must-n0t-b3-3ch03d-bey0nd-a-pr3f1x"
-      const value = fc.oneof(
-        fc.jsonValue({ maxDepth: 6 }),
-        fc.constant(marker),
-        fc.string({ maxLength: 40 }).map((text) => marker + text),
-        fc.integer({ min: 1, max: 20_000 }).map((length) => marker.repeat(Math.ceil(length / marker.length))),
-        fc.integer({ min: 1, max: 200 }).map((depth) => JSON.parse(`${"[".repeat(depth)}"${marker}"${"]".repeat(depth)}`))
-      )
-      const body = fc.oneof(
-        fc.record({ url: value, stale_token: value }, { requiredKeys: [] }).map((record) => JSON.stringify(record)),
-        fc.dictionary(fc.string({ maxLength: 10 }), value, { maxKeys: 4 }).map((record) => JSON.stringify(record)),
-        value.map((any) => JSON.stringify(any)),
-        fc.string({ maxLength: 100 }).map((text) => `{"url":"${marker}${text}`)
-      )
-      const headerName = fc.stringMatching(/^x-[a-z0-9-]{1,20}$/)
-      const headerValue = fc.stringMatching(/^[\x20-\x7e]{0,60}$/).map((text) => text.trim())
-      const request = fc.record({
-        path: fc.constantFrom(`/v1/apps/${APP}/jssdk-config`, `/v1/apps/${APP}/access-token/refresh`, `/v1/apps/${APP}/access-token`),
-        method: fc.constantFrom("POST", "POST", "GET", "PUT"),
-        body,
-        contentType: fc.constantFrom("application/json", "application/json; charset=utf-8", "text/plain", "multipart/form-data; boundary=x", "application/x-www-form-urlencoded"),
-        extra: fc.dictionary(headerName, headerValue, { maxKeys: 5 })
-      })
-      for (const sample of fc.sample(request, 400)) {
-        const answer = yield* send(port, {
-          method: sample.method,
-          path: sample.path,
-          headers: { ...sample.extra, authorization: `Bearer ${KEY}`, "content-type": sample.contentType },
-          body: sample.body
+  it.live(
+    "arbitrary JSON shapes and headers: never a 5xx, and never more than a short prefix of the input echoed",
+    () =>
+      Effect.gen(function*() {
+        const base = yield* startServer({ upstream: yield* startUpstream })
+        const port = portOf(base)
+        const metricsBefore = yield* scrape(port)
+        // Every body carries a long marker: no answer may repeat 24 of its characters.
+        const marker = "M4rk3r-0f-th3-1nput-wh1ch-must-n0t-b3-3ch03d-bey0nd-a-pr3f1x"
+        const value = fc.oneof(
+          fc.jsonValue({ maxDepth: 6 }),
+          fc.constant(marker),
+          fc.string({ maxLength: 40 }).map((text) => marker + text),
+          fc.integer({ min: 1, max: 20_000 }).map((length) => marker.repeat(Math.ceil(length / marker.length))),
+          fc.integer({ min: 1, max: 200 }).map((depth) =>
+            JSON.parse(`${"[".repeat(depth)}"${marker}"${"]".repeat(depth)}`)
+          )
+        )
+        const body = fc.oneof(
+          fc.record({ url: value, stale_token: value }, { requiredKeys: [] }).map((record) => JSON.stringify(record)),
+          fc.dictionary(fc.string({ maxLength: 10 }), value, { maxKeys: 4 }).map((record) => JSON.stringify(record)),
+          value.map((any) => JSON.stringify(any)),
+          fc.string({ maxLength: 100 }).map((text) => `{"url":"${marker}${text}`)
+        )
+        const headerName = fc.stringMatching(/^x-[a-z0-9-]{1,20}$/)
+        const headerValue = fc.stringMatching(/^[\x20-\x7e]{0,60}$/).map((text) => text.trim())
+        const request = fc.record({
+          path: fc.constantFrom(
+            `/v1/apps/${APP}/jssdk-config`,
+            `/v1/apps/${APP}/access-token/refresh`,
+            `/v1/apps/${APP}/access-token`
+          ),
+          method: fc.constantFrom("POST", "POST", "GET", "PUT"),
+          body,
+          contentType: fc.constantFrom(
+            "application/json",
+            "application/json; charset=utf-8",
+            "text/plain",
+            "multipart/form-data; boundary=x",
+            "application/x-www-form-urlencoded"
+          ),
+          extra: fc.dictionary(headerName, headerValue, { maxKeys: 5 })
         })
-        const seen = JSON.stringify({ ...sample, body: sample.body.slice(0, 200), status: answer.status, answer: answer.text.slice(0, 300) })
-        expect(answer.status, seen).toBeLessThan(500)
-        if (answer.status >= 400) {
-          expect(answer.text.length, seen).toBeLessThan(800)
-          expect(answer.text, seen).not.toContain(marker.slice(0, 24))
+        for (const sample of fc.sample(request, 400)) {
+          const answer = yield* send(port, {
+            method: sample.method,
+            path: sample.path,
+            headers: { ...sample.extra, authorization: `Bearer ${KEY}`, "content-type": sample.contentType },
+            body: sample.body
+          })
+          const seen = JSON.stringify({
+            ...sample,
+            body: sample.body.slice(0, 200),
+            status: answer.status,
+            answer: answer.text.slice(0, 300)
+          })
+          expect(answer.status, seen).toBeLessThan(500)
+          if (answer.status >= 400) {
+            expect(answer.text.length, seen).toBeLessThan(800)
+            expect(answer.text, seen).not.toContain(marker.slice(0, 24))
+          }
         }
-      }
-      expect((yield* countsSince(port, metricsBefore))(5)).toBe(0)
-    }).pipe(Effect.scoped), 120_000)
+        expect((yield* countsSince(port, metricsBefore))(5)).toBe(0)
+      }).pipe(Effect.scoped),
+    120_000
+  )
 })

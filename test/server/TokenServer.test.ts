@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
 import { type IncomingHttpHeaders, request as httpRequest } from "node:http"
 import { brotliDecompressSync, gunzipSync } from "node:zlib"
-import { Effect } from "effect"
 import * as JsSdk from "../../src/JsSdk.js"
 import { send } from "../reliability/support/stack.js"
 import { APP, auth, awaitReady, call, KEY, OTHER, startServer, startUpstream } from "./harness.js"
@@ -18,7 +18,7 @@ describe("TokenServer", () => {
       )
       expect(answers.every((answer) => answer.status === 200)).toBe(true)
       expect(new Set(answers.map((answer) => answer.json.access_token)).size).toBe(1)
-      expect((yield* upstream.tokenFetches)).toBe(1)
+      expect(yield* upstream.tokenFetches).toBe(1)
       const first = answers[0]!.json
       expect(first.expires_in).toBeGreaterThan(0)
       expect(first.expires_in).toBeLessThanOrEqual(7200)
@@ -31,7 +31,7 @@ describe("TokenServer", () => {
       const base = yield* startServer({ upstream })
       const first = yield* call(`${base}/v1/apps/${APP}/access-token`, { headers: auth() })
       const stale = first.json.access_token as string
-      const fetchesBefore = (yield* upstream.tokenFetches)
+      const fetchesBefore = yield* upstream.tokenFetches
       const answers = yield* Effect.forEach(
         Array.from({ length: 50 }),
         () =>
@@ -82,7 +82,7 @@ describe("TokenServer", () => {
           expect(answer.json.error.code).toBe("unauthorized")
         }
       }
-      expect((yield* upstream.tokenFetches)).toBe(1)
+      expect(yield* upstream.tokenFetches).toBe(1)
       // The same routes answer with the right key.
       expect((yield* call(`${base}/v1/apps/${APP}/access-token`, { headers: auth() })).status).toBe(200)
     }).pipe(Effect.scoped))
@@ -93,6 +93,7 @@ describe("TokenServer", () => {
       const base = yield* startServer({ upstream })
       yield* awaitReady(base)
       const json = { ...auth(), "content-type": "application/json" }
+      // eslint-disable-next-line @typescript-eslint/no-explicit-any -- JSON answers of every route, asserted field by field
       const shape = (answer: { json: any }) => {
         expect(Object.keys(answer.json)).toEqual(["error"])
         expect(Object.keys(answer.json.error).sort()).toEqual(["code", "message"])
@@ -104,25 +105,37 @@ describe("TokenServer", () => {
       const badId = yield* call(`${base}/v1/apps/not-an-app/access-token`, { headers: auth() })
       expect(badId.status).toBe(400)
       shape(badId)
-      const malformed = yield* call(`${base}/v1/apps/${APP}/access-token/refresh`, { method: "POST", headers: json, body: "{\"stale_token\":" })
+      const malformed = yield* call(`${base}/v1/apps/${APP}/access-token/refresh`, {
+        method: "POST",
+        headers: json,
+        body: "{\"stale_token\":"
+      })
       expect(malformed.status).toBe(400)
       expect(malformed.json.error.code).toBe("malformed_json")
       shape(malformed)
-      const wrongType = yield* call(`${base}/v1/apps/${APP}/access-token/refresh`, { method: "POST", headers: json, body: JSON.stringify({ stale_token: 42 }) })
+      const wrongType = yield* call(`${base}/v1/apps/${APP}/access-token/refresh`, {
+        method: "POST",
+        headers: json,
+        body: JSON.stringify({ stale_token: 42 })
+      })
       expect(wrongType.status).toBe(400)
       expect(wrongType.json.error.code).toBe("invalid_request")
       shape(wrongType)
       const missing = yield* call(`${base}/v1/apps/${APP}/jssdk-config`, { method: "POST", headers: json, body: "{}" })
       expect(missing.status).toBe(400)
       shape(missing)
-      const big = yield* call(`${base}/v1/apps/${APP}/jssdk-config`, { method: "POST", headers: json, body: JSON.stringify({ url: `https://example.com/${"a".repeat(20_000)}` }) })
+      const big = yield* call(`${base}/v1/apps/${APP}/jssdk-config`, {
+        method: "POST",
+        headers: json,
+        body: JSON.stringify({ url: `https://example.com/${"a".repeat(20_000)}` })
+      })
       expect(big.status).toBe(413)
       expect(big.json.error.code).toBe("payload_too_large")
       shape(big)
       const noRoute = yield* call(`${base}/v1/nothing-here`, { headers: auth() })
       expect(noRoute.status).toBe(404)
       shape(noRoute)
-      expect((yield* upstream.tokenFetches)).toBe(1)
+      expect(yield* upstream.tokenFetches).toBe(1)
     }).pipe(Effect.scoped))
 
   // Without a declared length the limit is crossed while reading: the answer
@@ -147,7 +160,7 @@ describe("TokenServer", () => {
       )
       expect(answer.status).toBe(413)
       expect(yield* Effect.promise(() => answer.json())).toMatchObject({ error: { code: "payload_too_large" } })
-      expect((yield* upstream.tokenFetches)).toBeLessThanOrEqual(1)
+      expect(yield* upstream.tokenFetches).toBeLessThanOrEqual(1)
       expect((yield* call(`${base}/healthz`)).status).toBe(200)
     }).pipe(Effect.scoped))
 
@@ -164,7 +177,9 @@ describe("TokenServer", () => {
       expect(notReady.status).toBe(503)
       expect(notReady.json.ready).toBe(false)
       expect(notReady.json.store).toEqual({ healthy: true })
-      expect(notReady.json.credentials).toContainEqual(expect.objectContaining({ app_id: APP, kind: "access_token", valid: false }))
+      expect(notReady.json.credentials).toContainEqual(
+        expect.objectContaining({ app_id: APP, kind: "access_token", valid: false })
+      )
       yield* upstream.setFaulted(false)
       // The engine's cooldown after a transient failure is 1 s.
       yield* Effect.sleep("1100 millis")
@@ -193,8 +208,12 @@ describe("TokenServer", () => {
       expect(text).not.toContain("time_unit")
       expect(text).toMatch(new RegExp(`wechat_token_age_seconds\\{app="${APP}",kind="access_token"\\} `))
       expect(text).toMatch(new RegExp(`wechat_token_expires_in_seconds\\{app="${APP}",kind="access_token"\\} \\d`))
-      expect(text).toMatch(/wechat_token_server_requests_total\{route="\/v1\/apps\/\{appId\}\/access-token",method="GET",status="200"\} [1-9]/)
-      expect(text).toMatch(/wechat_token_server_requests_total\{route="\/v1\/apps\/\{appId\}\/access-token",method="GET",status="401"\} [1-9]/)
+      expect(text).toMatch(
+        /wechat_token_server_requests_total\{route="\/v1\/apps\/\{appId\}\/access-token",method="GET",status="200"\} [1-9]/
+      )
+      expect(text).toMatch(
+        /wechat_token_server_requests_total\{route="\/v1\/apps\/\{appId\}\/access-token",method="GET",status="401"\} [1-9]/
+      )
       expect(text).not.toContain(APP.repeat(2))
     }).pipe(Effect.scoped))
 
@@ -215,7 +234,11 @@ describe("TokenServer", () => {
       expect(spec.text).not.toContain("HttpApiDecodeError")
       expect(spec.json.paths["/v1/apps/{appId}/access-token"].get.responses["400"].content["application/json"].schema)
         .toEqual({ $ref: "#/components/schemas/BadRequest" })
-      expect(spec.json.components.schemas.AccessTokenResponse.required).toEqual(["access_token", "expires_in", "expires_at"])
+      expect(spec.json.components.schemas.AccessTokenResponse.required).toEqual([
+        "access_token",
+        "expires_in",
+        "expires_at"
+      ])
       const docs = yield* call(`${base}/docs`)
       expect(docs.status).toBe(200)
       expect(docs.text).toContain("<html")
@@ -256,17 +279,24 @@ describe("TokenServer: HTTP conventions", () => {
   it.live("a known path with the wrong method gets 405 and Allow; an unknown path 404", () =>
     Effect.gen(function*() {
       const base = yield* startServer({ upstream: yield* startUpstream })
-      for (const [method, path, allow] of [
-        ["DELETE", `/v1/apps/${APP}/access-token`, "GET, HEAD"],
-        ["POST", `/v1/apps/${APP}/jsapi-ticket`, "GET, HEAD"],
-        ["GET", `/v1/apps/${APP}/jssdk-config`, "POST"],
-        ["PUT", `/v1/apps/${APP}/access-token/refresh`, "POST"],
-        ["POST", "/healthz", "GET, HEAD"],
-        ["DELETE", "/metrics", "GET, HEAD"],
-        ["POST", "/docs", "GET, HEAD"]
-      ] as const) {
+      for (
+        const [method, path, allow] of [
+          ["DELETE", `/v1/apps/${APP}/access-token`, "GET, HEAD"],
+          ["POST", `/v1/apps/${APP}/jsapi-ticket`, "GET, HEAD"],
+          ["GET", `/v1/apps/${APP}/jssdk-config`, "POST"],
+          ["PUT", `/v1/apps/${APP}/access-token/refresh`, "POST"],
+          ["POST", "/healthz", "GET, HEAD"],
+          ["DELETE", "/metrics", "GET, HEAD"],
+          ["POST", "/docs", "GET, HEAD"]
+        ] as const
+      ) {
         const answer = yield* call(`${base}${path}`, { method, headers: auth() })
-        expect({ method, path, status: answer.status, allow: answer.headers.get("allow") }).toEqual({ method, path, status: 405, allow })
+        expect({ method, path, status: answer.status, allow: answer.headers.get("allow") }).toEqual({
+          method,
+          path,
+          status: 405,
+          allow
+        })
         expect(answer.json.error.code).toBe("method_not_allowed")
       }
       const unknown = yield* call(`${base}/v1/apps/${APP}/nothing`, { method: "DELETE", headers: auth() })
@@ -281,7 +311,9 @@ describe("TokenServer: HTTP conventions", () => {
   it.live("401 names the scheme: WWW-Authenticate: Bearer", () =>
     Effect.gen(function*() {
       const base = yield* startServer({ upstream: yield* startUpstream })
-      for (const headers of [{}, { authorization: "Bearer wrong-key-wrong-key-wrong" }, { authorization: `Basic ${KEY}` }]) {
+      for (
+        const headers of [{}, { authorization: "Bearer wrong-key-wrong-key-wrong" }, { authorization: `Basic ${KEY}` }]
+      ) {
         const answer = yield* call(`${base}/v1/apps/${APP}/access-token`, { headers })
         expect(answer.status).toBe(401)
         expect(answer.headers.get("www-authenticate")).toBe("Bearer")
@@ -296,9 +328,17 @@ describe("TokenServer: HTTP conventions", () => {
       const token = yield* call(`${base}/v1/apps/${APP}/access-token`, { headers: auth() })
       const answers = [
         token,
-        yield* call(`${base}/v1/apps/${APP}/access-token/refresh`, { method: "POST", headers: json, body: JSON.stringify({ stale_token: token.json.access_token }) }),
+        yield* call(`${base}/v1/apps/${APP}/access-token/refresh`, {
+          method: "POST",
+          headers: json,
+          body: JSON.stringify({ stale_token: token.json.access_token })
+        }),
         yield* call(`${base}/v1/apps/${APP}/jsapi-ticket`, { headers: auth() }),
-        yield* call(`${base}/v1/apps/${APP}/jssdk-config`, { method: "POST", headers: json, body: JSON.stringify({ url: "https://example.com/" }) }),
+        yield* call(`${base}/v1/apps/${APP}/jssdk-config`, {
+          method: "POST",
+          headers: json,
+          body: JSON.stringify({ url: "https://example.com/" })
+        }),
         yield* call(`${base}/v1/apps/${APP}/access-token`),
         yield* call(`${base}/v1/apps/${OTHER}/access-token`, { headers: auth() }),
         yield* call(`${base}/v1/apps/${APP}/jssdk-config`, { method: "POST", headers: json, body: "{" }),
@@ -315,9 +355,18 @@ describe("TokenServer: HTTP conventions", () => {
       yield* awaitReady(base)
       // The registry is the process's: count this test's requests only.
       const unmatched = (text: string) =>
-        Number(/^wechat_token_server_requests_total\{route="unmatched",method="GET",status="404"\} (\d+)$/m.exec(text)?.[1] ?? 0)
+        Number(
+          /^wechat_token_server_requests_total\{route="unmatched",method="GET",status="404"\} (\d+)$/m.exec(text)
+            ?.[1] ?? 0
+        )
       const before = unmatched((yield* call(`${base}/metrics`)).text)
-      const odd = [`//v1/apps/${APP}/access-token`, `/v1/apps/${APP}/access-token/`, `/v1//apps/${APP}/access-token`, "/healthz/", "//metrics"]
+      const odd = [
+        `//v1/apps/${APP}/access-token`,
+        `/v1/apps/${APP}/access-token/`,
+        `/v1//apps/${APP}/access-token`,
+        "/healthz/",
+        "//metrics"
+      ]
       for (const path of odd) {
         // `fetch` would normalise these paths; the raw client sends them as written.
         const answer = yield* send(Number(new URL(base).port), { path, headers: auth() })
@@ -337,11 +386,13 @@ describe("TokenServer: HTTP conventions", () => {
         expect(plain.headers["content-encoding"]).toBeUndefined()
         expect(plain.headers["cache-control"]).toBe("no-cache")
         expect(plain.headers["vary"]).toBe("Accept-Encoding")
-        for (const [accept, encoding, decode] of [
-          ["gzip, deflate, br", "br", brotliDecompressSync],
-          ["gzip", "gzip", gunzipSync],
-          ["br;q=0.5, gzip;q=1", "gzip", gunzipSync]
-        ] as const) {
+        for (
+          const [accept, encoding, decode] of [
+            ["gzip, deflate, br", "br", brotliDecompressSync],
+            ["gzip", "gzip", gunzipSync],
+            ["br;q=0.5, gzip;q=1", "gzip", gunzipSync]
+          ] as const
+        ) {
           const compressed = yield* sendBytes(port, path, { "accept-encoding": accept })
           expect(compressed.headers["content-encoding"]).toBe(encoding)
           expect(compressed.body.length).toBeLessThan(plain.body.length / 2)
@@ -373,7 +424,10 @@ const sendBytes = (port: number, path: string, headers: Record<string, string>) 
     const req = httpRequest({ host: "127.0.0.1", port, path, headers, agent: false }, (res) => {
       const chunks: Array<Buffer> = []
       res.on("data", (chunk: Buffer) => chunks.push(chunk))
-      res.on("end", () => resume(Effect.succeed({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) })))
+      res.on(
+        "end",
+        () => resume(Effect.succeed({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }))
+      )
     })
     req.on("error", (error) => resume(Effect.die(error)))
     req.end()

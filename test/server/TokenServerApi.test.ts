@@ -1,9 +1,9 @@
 import { describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
 import { execFile } from "node:child_process"
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { Effect } from "effect"
 import { call, startServer, startUpstream } from "./harness.js"
 
 const REDOCLY = join(import.meta.dirname, "..", "..", "node_modules", ".bin", "redocly")
@@ -18,21 +18,30 @@ const lint = (document: string) =>
         writeFileSync(file, document)
         // No telemetry or update check: CI may have no network.
         const env = { ...process.env, REDOCLY_TELEMETRY: "off", REDOCLY_SUPPRESS_UPDATE_NOTICE: "true" }
-        execFile(REDOCLY, ["lint", file, "--format=json"], { timeout: 60_000, env }, (error, stdout) =>
-          resume(Effect.succeed({ code: error === null ? 0 : Number(error.code ?? 1), report: stdout })))
+        execFile(
+          REDOCLY,
+          ["lint", file, "--format=json"],
+          { timeout: 60_000, env },
+          (error, stdout) =>
+            resume(Effect.succeed({ code: error === null ? 0 : Number(error.code ?? 1), report: stdout }))
+        )
       }),
     (directory) => Effect.sync(() => rmSync(directory, { recursive: true, force: true }))
   )
 
 describe("TokenServerApi", () => {
-  it.live("the live /openapi.json passes redocly lint's recommended rules with no error and no warning", () =>
-    Effect.gen(function*() {
-      const base = yield* startServer({ upstream: yield* startUpstream })
-      const document = (yield* call(`${base}/openapi.json`)).text
-      const { code, report } = yield* lint(document)
-      expect(JSON.parse(report)).toMatchObject({ totals: { errors: 0, warnings: 0 }, problems: [] })
-      expect(code).toBe(0)
-    }).pipe(Effect.scoped), 90_000)
+  it.live(
+    "the live /openapi.json passes redocly lint's recommended rules with no error and no warning",
+    () =>
+      Effect.gen(function*() {
+        const base = yield* startServer({ upstream: yield* startUpstream })
+        const document = (yield* call(`${base}/openapi.json`)).text
+        const { code, report } = yield* lint(document)
+        expect(JSON.parse(report)).toMatchObject({ totals: { errors: 0, warnings: 0 }, problems: [] })
+        expect(code).toBe(0)
+      }).pipe(Effect.scoped),
+    90_000
+  )
 
   it.live("the document names its schemas readably and says what the server really does", () =>
     Effect.gen(function*() {
@@ -52,6 +61,8 @@ describe("TokenServerApi", () => {
       for (const tag of spec.tags) expect(tag.description).toEqual(expect.any(String))
       const refresh = spec.paths["/v1/apps/{appId}/access-token/refresh"].post.responses
       expect(Object.keys(refresh).sort()).toEqual(["200", "400", "401", "404", "405", "408", "413", "503"])
-      expect(spec.paths["/readyz"].get.responses["503"].content["application/json"].schema).toEqual({ $ref: "#/components/schemas/NotReady" })
+      expect(spec.paths["/readyz"].get.responses["503"].content["application/json"].schema).toEqual({
+        $ref: "#/components/schemas/NotReady"
+      })
     }).pipe(Effect.scoped))
 })

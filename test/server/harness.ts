@@ -1,11 +1,11 @@
 import { FetchHttpClient, HttpServer, type HttpServerError } from "@effect/platform"
 import { Context, type Duration, Effect, Layer, Redacted, Schedule, type Scope } from "effect"
+import * as TokenServer from "../../src/server/TokenServer.js"
+import * as Emulator from "../../src/testing/WeChatEmulator.js"
 import type { TokenMode } from "../../src/Token.js"
 import * as TokenConfig from "../../src/TokenConfig.js"
 import * as TokenLayer from "../../src/TokenLayer.js"
 import * as TokenStore from "../../src/TokenStore.js"
-import * as TokenServer from "../../src/server/TokenServer.js"
-import * as Emulator from "../../src/testing/WeChatEmulator.js"
 
 export const APP = "wx0123456789abcdef"
 export const OTHER = "wxfedcba9876543210"
@@ -75,7 +75,8 @@ export const call = (url: string, init: RequestInit = {}) =>
   Effect.promise(async () => {
     const response = await fetch(url, init)
     const text = await response.text()
-    let json: any // the body of any route, asserted field by field in the tests
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the body of any route, asserted field by field in the tests
+    let json: any
     try {
       json = JSON.parse(text)
     } catch {

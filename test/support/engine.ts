@@ -5,12 +5,12 @@
  */
 import { Duration, Effect, type Layer } from "effect"
 import type { AccessToken } from "../../src/AccessToken.js"
+import * as Emulator from "../../src/testing/WeChatEmulator.js"
 import type { TokenMode } from "../../src/Token.js"
 import * as TokenConfig from "../../src/TokenConfig.js"
 import type { TokenEngine } from "../../src/TokenEngine.js"
 import * as TokenLayer from "../../src/TokenLayer.js"
 import * as TokenStore from "../../src/TokenStore.js"
-import * as Emulator from "../../src/testing/WeChatEmulator.js"
 
 export const APP = "wx0123456789abcdef"
 export const OTHER = "wxfedcba9876543210"
@@ -23,7 +23,8 @@ export const registered: ReadonlyArray<Emulator.AppRegistration> = [
 ]
 
 /** An emulator that knows both apps. */
-export const emulatorLayer = (options: Emulator.EmulatorOptions = {}) => Emulator.layer({ apps: registered, ...options })
+export const emulatorLayer = (options: Emulator.EmulatorOptions = {}) =>
+  Emulator.layer({ apps: registered, ...options })
 
 /** The engine's configuration; classic mode unless a test says otherwise. */
 export interface EngineOptions {
@@ -63,4 +64,5 @@ export const tokenFetches = (appId: string = APP) =>
   Effect.map(statsOf(appId), (stats) => stats.classicCalls + stats.stableCalls)
 
 /** Whether WeChat would accept the access token now. */
-export const isValid = (token: string) => Effect.flatMap(Emulator.WeChatEmulator, (emulator) => emulator.isValidToken(token))
+export const isValid = (token: string) =>
+  Effect.flatMap(Emulator.WeChatEmulator, (emulator) => emulator.isValidToken(token))

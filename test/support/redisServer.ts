@@ -3,12 +3,12 @@
  * nothing persisted, stopped with the scope. `stop` and `start` let a test
  * take Redis away and bring it back on the same port.
  */
+import { Clock, Context, Data, Duration, Effect, Layer, Ref, Schedule, type Scope } from "effect"
 import { type ChildProcess, spawn } from "node:child_process"
 import * as Fs from "node:fs/promises"
 import * as Net from "node:net"
 import * as Os from "node:os"
 import * as Path from "node:path"
-import { Clock, Context, Data, Duration, Effect, Layer, Ref, Schedule, type Scope } from "effect"
 
 export class RedisServerError extends Data.TaggedError("RedisServerError")<{ readonly message: string }> {}
 
@@ -97,8 +97,7 @@ export const make: Effect.Effect<RedisServerShape, RedisServerError, Scope.Scope
             ? "redis-server is not installed; install it with: apt-get install -y redis-server"
             : `redis-server did not start: ${error.message}`
         })
-      ))
-    )
+      )))
   })
 
   const stop = Effect.gen(function*() {
@@ -107,14 +106,19 @@ export const make: Effect.Effect<RedisServerShape, RedisServerError, Scope.Scope
     child.kill("SIGTERM")
     yield* exited(child).pipe(
       Effect.timeout(Duration.seconds(5)),
-      Effect.catchTag("TimeoutException", () => Effect.zipRight(Effect.sync(() => child.kill("SIGKILL")), exited(child)))
+      Effect.catchTag(
+        "TimeoutException",
+        () => Effect.zipRight(Effect.sync(() => child.kill("SIGKILL")), exited(child))
+      )
     )
   }).pipe(Effect.withClock(Clock.make()))
 
   const awaitPong = ping(port).pipe(
     Effect.filterOrFail((pong) => pong, () => new RedisServerError({ message: "no PONG yet" })),
     Effect.retry(Schedule.spaced(Duration.millis(20)).pipe(Schedule.upTo(Duration.seconds(10)))),
-    Effect.mapError(() => new RedisServerError({ message: `redis-server on port ${port} did not answer PING:\n${output}` }))
+    Effect.mapError(() =>
+      new RedisServerError({ message: `redis-server on port ${port} did not answer PING:\n${output}` })
+    )
   )
 
   const start = Effect.gen(function*() {

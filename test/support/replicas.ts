@@ -8,8 +8,8 @@
  * running, so a failing test leaves no orphan process behind. All waiting
  * runs on the live clock.
  */
-import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process"
 import { Clock, Data, Deferred, Duration, Effect, Layer, Ref, Schedule, type Scope } from "effect"
+import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process"
 import * as Emulator from "../../src/testing/WeChatEmulator.js"
 
 const root = new URL("../../", import.meta.url).pathname
@@ -37,7 +37,11 @@ const baseEnv = (): Record<string, string> => {
   const env: Record<string, string> = {}
   for (const [key, value] of Object.entries(process.env)) {
     if (value === undefined) continue
-    if (/^(WECHAT_|CLIENT_KEYS|TOKEN_STORE|HOST$|PORT$|LOG_|REFRESH_MARGIN|UPSTREAM_TIMEOUT|NODE_OPTIONS|VITEST)/.test(key)) continue
+    if (
+      /^(WECHAT_|CLIENT_KEYS|TOKEN_STORE|HOST$|PORT$|LOG_|REFRESH_MARGIN|UPSTREAM_TIMEOUT|NODE_OPTIONS|VITEST)/.test(
+        key
+      )
+    ) continue
     env[key] = value
   }
   return env
@@ -111,10 +115,13 @@ export const launchReplica = (
     child.once("exit", (code, signal) =>
       Deferred.unsafeDone(
         listening,
-        Effect.fail(new ReplicaError({ message: `replica ${index} exited (${code ?? signal}) before listening:\n${output}` }))
+        Effect.fail(
+          new ReplicaError({ message: `replica ${index} exited (${code ?? signal}) before listening:\n${output}` })
+        )
       ))
     const alive = () => child.exitCode === null && child.signalCode === null
-    const kill = (signal: "SIGTERM" | "SIGKILL") => Effect.zipRight(Effect.sync(() => child.kill(signal)), exited(child))
+    const kill = (signal: "SIGTERM" | "SIGKILL") =>
+      Effect.zipRight(Effect.sync(() => child.kill(signal)), exited(child))
     const ready = Effect.gen(function*() {
       const url = yield* Deferred.await(listening).pipe(
         Effect.timeoutFail({
@@ -124,7 +131,10 @@ export const launchReplica = (
         })
       )
       yield* statusOf(`${url}/healthz`).pipe(
-        Effect.filterOrFail((status) => status === 200, () => new ReplicaError({ message: `replica ${index}: /healthz not ready` })),
+        Effect.filterOrFail(
+          (status) => status === 200,
+          () => new ReplicaError({ message: `replica ${index}: /healthz not ready` })
+        ),
         Effect.retry(Schedule.spaced(Duration.millis(50)).pipe(Schedule.upTo(Duration.seconds(20))))
       )
       const replica: Replica = { index, pid: child.pid!, url, output: () => output, alive, kill }
@@ -213,10 +223,12 @@ export const eventually = <E, R>(
   within: Duration.DurationInput = Duration.seconds(20)
 ): Effect.Effect<void, E | ReplicaError, R> =>
   check.pipe(
-    Effect.filterOrFail((ok) => ok, () => new ReplicaError({ message: `never happened within ${Duration.format(within)}: ${what}` })),
+    Effect.filterOrFail((ok) => ok, () =>
+      new ReplicaError({ message: `never happened within ${Duration.format(within)}: ${what}` })),
     Effect.retry({
       schedule: Schedule.spaced(Duration.millis(50)).pipe(Schedule.upTo(within)),
-      while: (error) => error instanceof ReplicaError
+      while: (error) =>
+        error instanceof ReplicaError
     }),
     Effect.asVoid,
     live

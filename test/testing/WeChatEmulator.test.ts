@@ -21,8 +21,10 @@ const answerOf = (response: Emulator.EmulatorResponse): Answer => {
 }
 
 const request = (method: string, path: string, query: Record<string, string> = {}, body = "") =>
-  Effect.flatMap(Emulator.WeChatEmulator, (emulator) =>
-    emulator.handle({ method, path, query: new URLSearchParams(query), body })).pipe(Effect.map(answerOf))
+  Effect.flatMap(
+    Emulator.WeChatEmulator,
+    (emulator) => emulator.handle({ method, path, query: new URLSearchParams(query), body })
+  ).pipe(Effect.map(answerOf))
 
 const classic = (secret = SECRET, appid = APP) =>
   request("GET", "/cgi-bin/token", { grant_type: "client_credential", appid, secret })
@@ -32,7 +34,12 @@ const stable = (options: { readonly force?: boolean; readonly secret?: string } 
     "POST",
     "/cgi-bin/stable_token",
     {},
-    JSON.stringify({ grant_type: "client_credential", appid: APP, secret: options.secret ?? SECRET, force_refresh: options.force ?? false })
+    JSON.stringify({
+      grant_type: "client_credential",
+      appid: APP,
+      secret: options.secret ?? SECRET,
+      force_refresh: options.force ?? false
+    })
   )
 
 const tokenOf = (answer: Answer): string => {
@@ -47,8 +54,10 @@ const errcode = (answer: Answer) => answer.json?.["errcode"]
 
 const emulator = Effect.flatMap(Emulator.WeChatEmulator, Effect.succeed)
 
-const withEmulator = <A, E>(body: Effect.Effect<A, E, Emulator.WeChatEmulator>, options: Emulator.EmulatorOptions = {}) =>
-  Effect.provide(body, Emulator.layer({ apps: [{ appId: APP, secret: SECRET }], ...options }))
+const withEmulator = <A, E>(
+  body: Effect.Effect<A, E, Emulator.WeChatEmulator>,
+  options: Emulator.EmulatorOptions = {}
+) => Effect.provide(body, Emulator.layer({ apps: [{ appId: APP, secret: SECRET }], ...options }))
 
 describe("WeChatEmulator: classic token", () => {
   it.effect("issues a 7,200 s token that getcallbackip accepts", () =>
@@ -59,7 +68,11 @@ describe("WeChatEmulator: classic token", () => {
       expect(tokenOf(answer)).toMatch(/^[A-Za-z0-9_-]{150}$/)
       const ips = yield* callbackIp(tokenOf(answer))
       expect(Array.isArray(ips.json?.["ip_list"])).toBe(true)
-      expect((yield* (yield* emulator).stats).apps[APP]).toMatchObject({ classicCalls: 1, tokensIssued: 1, callbackIpCalls: 1 })
+      expect((yield* (yield* emulator).stats).apps[APP]).toMatchObject({
+        classicCalls: 1,
+        tokensIssued: 1,
+        callbackIpCalls: 1
+      })
     })))
 
   it.effect("a new token cuts the previous one to five minutes; then WeChat answers 40001", () =>
@@ -93,9 +106,14 @@ describe("WeChatEmulator: classic token", () => {
       expect(wrongSecret.status).toBe(200)
       expect(errcode(wrongSecret)).toBe(40001)
       expect(errcode(yield* classic(SECRET, "wxffffffffffffffff"))).toBe(40013)
-      expect(errcode(yield* request("GET", "/cgi-bin/token", { grant_type: "x", appid: APP, secret: SECRET }))).toBe(40002)
-      expect(errcode(yield* request("GET", "/cgi-bin/token", { grant_type: "client_credential", secret: SECRET }))).toBe(41002)
-      expect(errcode(yield* request("GET", "/cgi-bin/token", { grant_type: "client_credential", appid: APP }))).toBe(41004)
+      expect(errcode(yield* request("GET", "/cgi-bin/token", { grant_type: "x", appid: APP, secret: SECRET }))).toBe(
+        40002
+      )
+      expect(errcode(yield* request("GET", "/cgi-bin/token", { grant_type: "client_credential", secret: SECRET })))
+        .toBe(41002)
+      expect(errcode(yield* request("GET", "/cgi-bin/token", { grant_type: "client_credential", appid: APP }))).toBe(
+        41004
+      )
       expect(errcode(yield* callbackIp(""))).toBe(41001)
       expect(errcode(yield* callbackIp("not a token!"))).toBe(40014)
       expect(errcode(yield* callbackIp("A".repeat(150)))).toBe(40001)
@@ -207,7 +225,8 @@ describe("WeChatEmulator: tickets", () => {
 })
 
 describe("WeChatEmulator: ticket renewal", () => {
-  const getTicket = (token: string) => request("GET", "/cgi-bin/ticket/getticket", { access_token: token, type: "jsapi" })
+  const getTicket = (token: string) =>
+    request("GET", "/cgi-bin/ticket/getticket", { access_token: token, type: "jsapi" })
   const ticketOf = (answer: Answer) => String(answer.json?.["ticket"])
 
   it.effect("same-while-valid (default): the same ticket, labelled 7,200 s again, until it expires", () =>
@@ -249,7 +268,11 @@ describe("WeChatEmulator: ticket renewal", () => {
 describe("WeChatEmulator: closer to WeChat", () => {
   it.effect("GET /cgi-bin/stable_token answers 43002: the endpoint takes POST only", () =>
     withEmulator(Effect.gen(function*() {
-      const answer = yield* request("GET", "/cgi-bin/stable_token", { grant_type: "client_credential", appid: APP, secret: SECRET })
+      const answer = yield* request("GET", "/cgi-bin/stable_token", {
+        grant_type: "client_credential",
+        appid: APP,
+        secret: SECRET
+      })
       expect(answer.status).toBe(200)
       expect(errcode(answer)).toBe(43002)
       expect(String(answer.json?.["errmsg"])).toMatch(/^require POST method rid: [0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{8}$/)
@@ -309,7 +332,9 @@ describe("WeChatEmulator: faults", () => {
       yield* controls.injectFault({ fault: Emulator.Fault.Slow("10 seconds"), times: 3 })
       const fibers = yield* Effect.forEach([1, 2, 3], () => Effect.fork(classic()))
       yield* TestClock.adjust(Duration.seconds(9))
-      expect(yield* Effect.forEach(fibers, (fiber) => Fiber.poll(fiber))).toEqual(fibers.map(() => expect.objectContaining({ _tag: "None" })))
+      expect(yield* Effect.forEach(fibers, (fiber) => Fiber.poll(fiber))).toEqual(
+        fibers.map(() => expect.objectContaining({ _tag: "None" }))
+      )
       yield* TestClock.adjust(Duration.seconds(1))
       const answers = yield* Effect.forEach(fibers, Fiber.join)
       expect(answers.every((answer) => typeof answer.json?.["access_token"] === "string")).toBe(true)
@@ -338,7 +363,9 @@ describe("WeChatEmulator over loopback HTTP", () => {
       const served = yield* Emulator.serve({ apps: [{ appId: APP, secret: SECRET }] })
       expect(served.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
       const fetchJson = (path: string, init?: RequestInit) =>
-        Effect.promise(() => fetch(`${served.url}${path}`, init).then((response) => response.json() as Promise<Record<string, unknown>>))
+        Effect.promise(() =>
+          fetch(`${served.url}${path}`, init).then((response) => response.json() as Promise<Record<string, unknown>>)
+        )
       const token = yield* fetchJson(`/cgi-bin/token?grant_type=client_credential&appid=${APP}&secret=${SECRET}`)
       expect(token["expires_in"]).toBe(7200)
       const stableToken = yield* fetchJson("/cgi-bin/stable_token", {
@@ -356,6 +383,10 @@ describe("WeChatEmulator over loopback HTTP", () => {
         )
       )
       expect(reset).toBe("dropped")
-      expect((yield* served.emulator.stats).apps[APP]).toMatchObject({ classicCalls: 2, stableCalls: 1, tokensIssued: 2 })
+      expect((yield* served.emulator.stats).apps[APP]).toMatchObject({
+        classicCalls: 2,
+        stableCalls: 1,
+        tokensIssued: 2
+      })
     }))
 })

@@ -3,7 +3,8 @@
  * OpenAPI document 14 KB) the way browsers and tools expect: compressed when
  * asked, with an `ETag`, and `304` when the client already holds it.
  */
-import { type HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { Effect } from "effect"
 import { createHash } from "node:crypto"
 import { promisify } from "node:util"

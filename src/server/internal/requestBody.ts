@@ -4,7 +4,8 @@
  * request that serves that body from memory, a JSON parse that cannot
  * overflow the stack, and the gentle close after a refusal.
  */
-import { type HttpServerRequest, UrlParams } from "@effect/platform"
+import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as UrlParams from "@effect/platform/UrlParams"
 import { Effect, Stream } from "effect"
 import type { IncomingMessage, ServerResponse } from "node:http"
 

@@ -9,8 +9,8 @@
  */
 import { NodeFileSystem, NodeRuntime } from "@effect/platform-node"
 import { Clock, Effect, Layer, Option } from "effect"
-import { type CredentialKind, TokenRecord } from "../../../src/Token.js"
 import * as AppId from "../../../src/AppId.js"
+import { type CredentialKind, TokenRecord } from "../../../src/Token.js"
 import * as TokenStore from "../../../src/TokenStore.js"
 import * as TokenStoreFile from "../../../src/TokenStoreFile.js"
 
@@ -18,8 +18,7 @@ const APP = AppId.make("wx0123456789abcdef")
 const KINDS: ReadonlyArray<CredentialKind> = ["access_token", "jsapi_ticket", "wx_card_ticket"]
 
 /** The value written with `generation`: a reader can tell a whole record from a torn one. */
-const valueOf = (kind: CredentialKind, generation: number) =>
-  `${kind}-${generation}-${"x".repeat(500)}-${generation}`
+const valueOf = (kind: CredentialKind, generation: number) => `${kind}-${generation}-${"x".repeat(500)}-${generation}`
 
 const path = process.argv[2]
 

@@ -6,14 +6,14 @@
 import { FetchHttpClient, HttpServer } from "@effect/platform"
 import { Context, type Duration, Effect, Layer, Logger, Redacted, Schedule } from "effect"
 import { request as httpRequest } from "node:http"
+import type { ClientKey } from "../../../src/server/ServerConfig.js"
+import * as TokenServer from "../../../src/server/TokenServer.js"
+import * as Emulator from "../../../src/testing/WeChatEmulator.js"
 import type { TokenMode } from "../../../src/Token.js"
 import * as TokenConfig from "../../../src/TokenConfig.js"
 import { TokenEngine } from "../../../src/TokenEngine.js"
 import * as TokenLayer from "../../../src/TokenLayer.js"
 import * as TokenStore from "../../../src/TokenStore.js"
-import type { ClientKey } from "../../../src/server/ServerConfig.js"
-import * as TokenServer from "../../../src/server/TokenServer.js"
-import * as Emulator from "../../../src/testing/WeChatEmulator.js"
 
 export const APP = "wx0123456789abcdef"
 export const OTHER = "wxfedcba9876543210"
@@ -118,14 +118,22 @@ export const send = (
         method: init.method ?? "GET",
         path: init.path,
         // Node frames a GET body with neither length nor chunking; the length keeps every request well-formed HTTP.
-        headers: init.body === undefined ? init.headers ?? {} : { ...init.headers, "content-length": String(Buffer.byteLength(init.body)) },
+        headers: init.body === undefined
+          ? init.headers ?? {}
+          : { ...init.headers, "content-length": String(Buffer.byteLength(init.body)) },
         agent: false
       },
       (res) => {
         const chunks: Array<Buffer> = []
         res.on("data", (chunk: Buffer) => chunks.push(chunk))
         res.on("end", () =>
-          resume(Effect.succeed({ status: res.statusCode ?? 0, headers: res.headers, text: Buffer.concat(chunks).toString("utf8") })))
+          resume(
+            Effect.succeed({
+              status: res.statusCode ?? 0,
+              headers: res.headers,
+              text: Buffer.concat(chunks).toString("utf8")
+            })
+          ))
         res.on("error", (error) => resume(Effect.die(error)))
       }
     )
