@@ -23,7 +23,9 @@ import {
 } from "effect"
 import { AccessToken, type AccessTokenError, type Credential } from "../AccessToken.js"
 import * as SingleFlight from "../internal/singleFlight.js"
+import { InvalidPageUrl } from "../JsSdk.js"
 import { UnknownApp, UpstreamUnavailable } from "../WeChatError.js"
+import { WeComJsSdkConfig, WeComToken } from "../WeComToken.js"
 
 /**
  * @since 0.1.0
@@ -73,15 +75,7 @@ export const make = (options: Options) =>
   Effect.gen(function*() {
     const marginMillis = Duration.toMillis(options.expiryMargin ?? Duration.seconds(30))
     const timeout = Duration.decode(options.timeout ?? Duration.seconds(10))
-    const client = (yield* HttpClient.HttpClient).pipe(
-      HttpClient.mapRequest((request) =>
-        request.pipe(
-          HttpClientRequest.prependUrl(options.baseUrl.replace(/\/+$/, "")),
-          HttpClientRequest.bearerToken(options.clientKey),
-          HttpClientRequest.acceptJson
-        )
-      )
-    )
+    const client = yield* serverClient(options)
     const cache = new Map<string, Credential>()
     // One call per key at a time; the call runs in the layer's scope, so a
     // caller that gives up does not cancel it for the others.
@@ -102,40 +96,14 @@ export const make = (options: Options) =>
           cache.set(appId, credential)
           return credential
         }
-        const error = Option.map(decodeError(body), (decoded) => decoded.error)
-        const said = Option.match(error, { onNone: () => "", onSome: (e) => ` ${e.code}: ${e.message}` })
-        if (response.status === 404 && Option.exists(error, (e) => e.code === "unknown_app")) {
-          return yield* Effect.fail(new UnknownApp({ appId }))
-        }
-        if (response.status === 401) {
-          return yield* Effect.fail(
-            unavailable("http-status", `HTTP 401, the client key was refused; check TOKEN_SERVER_KEY`)
-          )
-        }
-        return yield* Effect.fail(unavailable("http-status", `HTTP ${response.status}${said}`))
+        return yield* failure(appId, response.status, body)
       })
 
     const call = (
       appId: string,
       request: HttpClientRequest.HttpClientRequest
     ): Effect.Effect<Credential, AccessTokenError> =>
-      client.execute(request).pipe(
-        // A kept-alive connection the server has just closed, or a server
-        // restarting behind a load balancer: both routes are safe to repeat.
-        Effect.retry({
-          schedule: transportRetry,
-          while: (error) => error._tag === "RequestError" && error.reason === "Transport"
-        }),
-        Effect.mapError((error) =>
-          unavailable("network", error.reason === "Transport" ? `unreachable (${error.message})` : error.message)
-        ),
-        Effect.flatMap((response) => answer(appId, response)),
-        Effect.scoped,
-        Effect.timeoutFail({
-          duration: timeout,
-          onTimeout: () => unavailable("timeout", `no answer within ${Duration.format(timeout)}`)
-        })
-      )
+      send(client, timeout, request, (response) => answer(appId, response))
 
     const cached = (appId: string) =>
       Effect.map(Clock.currentTimeMillis, (now) => {
@@ -175,6 +143,201 @@ export const make = (options: Options) =>
     return AccessToken.of({ get, refresh })
   })
 
+// The client every call goes through: the server's base URL, the key, JSON.
+const serverClient = (options: Options) =>
+  Effect.map(HttpClient.HttpClient, (client) =>
+    client.pipe(
+      HttpClient.mapRequest((request) =>
+        request.pipe(
+          HttpClientRequest.prependUrl(options.baseUrl.replace(/\/+$/, "")),
+          HttpClientRequest.bearerToken(options.clientKey),
+          HttpClientRequest.acceptJson
+        )
+      )
+    ))
+
+// What a non-200 answer means to a caller: an app the server does not serve
+// (or not to this key), a refused key, or the server's own cause.
+const failure = (appId: string, status: number, body: unknown): Effect.Effect<never, AccessTokenError> => {
+  const error = Option.map(decodeError(body), (decoded) => decoded.error)
+  const said = Option.match(error, { onNone: () => "", onSome: (e) => ` ${e.code}: ${e.message}` })
+  if (status === 404 && Option.exists(error, (e) => e.code === "unknown_app")) {
+    return Effect.fail(new UnknownApp({ appId }))
+  }
+  if (status === 401) {
+    return Effect.fail(unavailable("http-status", `HTTP 401, the client key was refused; check TOKEN_SERVER_KEY`))
+  }
+  return Effect.fail(unavailable("http-status", `HTTP ${status}${said}`))
+}
+
+// One call to the server: transport failures retried, then `answer` reads the response.
+const send = <A, E>(
+  client: HttpClient.HttpClient,
+  timeout: Duration.Duration,
+  request: HttpClientRequest.HttpClientRequest,
+  answer: (response: HttpClientResponse.HttpClientResponse) => Effect.Effect<A, E>
+): Effect.Effect<A, E | UpstreamUnavailable> =>
+  client.execute(request).pipe(
+    // A kept-alive connection the server has just closed, or a server
+    // restarting behind a load balancer: every route is safe to repeat.
+    Effect.retry({
+      schedule: transportRetry,
+      while: (error) => error._tag === "RequestError" && error.reason === "Transport"
+    }),
+    Effect.mapError((error) =>
+      unavailable("network", error.reason === "Transport" ? `unreachable (${error.message})` : error.message)
+    ),
+    Effect.flatMap(answer),
+    Effect.scoped,
+    Effect.timeoutFail({
+      duration: timeout,
+      onTimeout: () => unavailable("timeout", `no answer within ${Duration.format(timeout)}`)
+    })
+  )
+
+const TicketBody = Schema.Struct({
+  ticket: Schema.String.pipe(Schema.minLength(1)),
+  expires_in: Schema.Number.pipe(Schema.nonNegative())
+})
+
+const decodeTicket = Schema.decodeUnknown(TicketBody)
+const decodeWeComJsSdkConfig = Schema.decodeUnknown(WeComJsSdkConfig)
+
+/**
+ * The `WeComToken` service over a central server's WeCom routes
+ * (`/v1/wecom/{corpId}/agents/{agent}/…`): tokens and tickets cached until
+ * the expiry margin, one call per key at a time; signatures asked for each time.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const makeWeCom = (options: Options) =>
+  Effect.gen(function*() {
+    const marginMillis = Duration.toMillis(options.expiryMargin ?? Duration.seconds(30))
+    const timeout = Duration.decode(options.timeout ?? Duration.seconds(10))
+    const client = yield* serverClient(options)
+    const cache = new Map<string, Credential>()
+    const flights = yield* SingleFlight.make<string, Credential, AccessTokenError>()
+    const base = (corpId: string, agent: string) =>
+      `/v1/wecom/${encodeURIComponent(corpId)}/agents/${encodeURIComponent(agent)}`
+
+    // A 200 is the credential, counted from `expires_in` on this machine's clock.
+    const credential =
+      (owner: string, key: string, read: (body: unknown) => Effect.Effect<Issued, unknown>) =>
+      (response: HttpClientResponse.HttpClientResponse) =>
+        Effect.gen(function*() {
+          const body = yield* Effect.orElseSucceed(response.json, () => undefined)
+          if (response.status !== 200) return yield* failure(owner, response.status, body)
+          const issued = yield* Effect.mapError(
+            read(body),
+            () => unavailable("malformed-body", "the answer does not match the API schema")
+          )
+          const held: Credential = {
+            value: issued.value,
+            expiresAt: (yield* Clock.currentTimeMillis) + issued.expiresIn * 1000
+          }
+          cache.set(key, held)
+          return held
+        })
+    const readToken = (body: unknown) =>
+      Effect.map(decodeToken(body), (token) => ({ value: token.access_token, expiresIn: token.expires_in }))
+    const readTicket = (body: unknown) =>
+      Effect.map(decodeTicket(body), (ticket) => ({ value: ticket.ticket, expiresIn: ticket.expires_in }))
+
+    const cached = (key: string) =>
+      Effect.map(Clock.currentTimeMillis, (now) => {
+        const held = cache.get(key)
+        return held !== undefined && now < held.expiresAt - marginMillis ? held : undefined
+      })
+
+    const fetchCached = (corpId: string, agent: string, route: string, read: typeof readToken) => {
+      const owner = `${corpId}/${agent}`
+      const key = `${owner} ${route}`
+      return Effect.flatMap(cached(key), (held) =>
+        held !== undefined
+          ? Effect.succeed(held)
+          : flights.run(
+            `get ${key}`,
+            send(
+              client,
+              timeout,
+              HttpClientRequest.get(`${base(corpId, agent)}/${route}`),
+              credential(owner, key, read)
+            )
+          ))
+    }
+
+    const get = (corpId: string, agent: string) => fetchCached(corpId, agent, "access-token", readToken)
+
+    const refresh = (corpId: string, agent: string, staleToken?: string) => {
+      const owner = `${corpId}/${agent}`
+      const key = `${owner} access-token`
+      return Effect.flatMap(cached(key), (held) => {
+        // Someone here already replaced the rejected token: no call needed.
+        if (held !== undefined && staleToken !== undefined && held.value !== staleToken) return Effect.succeed(held)
+        const stale = staleToken ?? cache.get(key)?.value
+        if (stale === undefined) return get(corpId, agent)
+        return flights.run(
+          `refresh ${key} ${stale}`,
+          send(
+            client,
+            timeout,
+            HttpClientRequest.post(`${base(corpId, agent)}/access-token/refresh`).pipe(
+              HttpClientRequest.bodyUnsafeJson({ stale_token: stale })
+            ),
+            credential(owner, key, readToken)
+          )
+        )
+      })
+    }
+
+    const jsSdkConfig = (corpId: string, agent: string, url: string) =>
+      send(
+        client,
+        timeout,
+        HttpClientRequest.post(`${base(corpId, agent)}/jssdk-config`).pipe(HttpClientRequest.bodyUnsafeJson({ url })),
+        (response) =>
+          Effect.gen(function*() {
+            const body = yield* Effect.orElseSucceed(response.json, () => undefined)
+            if (response.status === 200) {
+              return yield* Effect.mapError(
+                decodeWeComJsSdkConfig(body),
+                () => unavailable("malformed-body", "the answer does not match the API schema")
+              )
+            }
+            const error = Option.map(decodeError(body), (decoded) => decoded.error)
+            if (response.status === 400 && Option.exists(error, (e) => e.code === "invalid_page_url")) {
+              return yield* Effect.fail(
+                new InvalidPageUrl({ url, reason: Option.getOrThrow(error).message.replace(/^url: /, "") })
+              )
+            }
+            return yield* failure(`${corpId}/${agent}`, response.status, body)
+          })
+      )
+
+    return WeComToken.of({
+      get,
+      refresh,
+      jsapiTicket: (corpId, agent) => fetchCached(corpId, agent, "jsapi-ticket", readTicket),
+      agentTicket: (corpId, agent) => fetchCached(corpId, agent, "agent-ticket", readTicket),
+      jsSdkConfig
+    })
+  })
+
+/**
+ * `WeComToken` from a central server, over the `HttpClient` in context.
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layerWeCom = (options: Options): Layer.Layer<WeComToken, never, HttpClient.HttpClient> =>
+  Layer.scoped(WeComToken, makeWeCom(options))
+
+interface Issued {
+  readonly value: string
+  readonly expiresIn: number
+}
+
 /**
  * `AccessToken` from a central server, over the `HttpClient` in context.
  *
@@ -209,4 +372,14 @@ export const options: Config.Config<Options> = Config.all({
  */
 export const layerConfig: Layer.Layer<AccessToken, ConfigError.ConfigError> = Layer.unwrapEffect(
   Effect.map(options, layer)
+).pipe(Layer.provide(FetchHttpClient.layer))
+
+/**
+ * `WeComToken` from the server named by `TOKEN_SERVER_URL` / `TOKEN_SERVER_KEY`, over `fetch`.
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layerWeComConfig: Layer.Layer<WeComToken, ConfigError.ConfigError> = Layer.unwrapEffect(
+  Effect.map(options, layerWeCom)
 ).pipe(Layer.provide(FetchHttpClient.layer))

@@ -2,6 +2,7 @@ import { FetchHttpClient, HttpServer } from "@effect/platform"
 import { describe, expect, it } from "@effect/vitest"
 import { Context, Effect, Layer, Redacted } from "effect"
 import { createHash } from "node:crypto"
+import * as RemoteTokenLayer from "../../src/client/RemoteTokenLayer.js"
 import * as OwnerId from "../../src/OwnerId.js"
 import * as TokenServer from "../../src/server/TokenServer.js"
 import * as Emulator from "../../src/testing/WeChatEmulator.js"
@@ -9,6 +10,7 @@ import * as TokenConfig from "../../src/TokenConfig.js"
 import * as TokenLayer from "../../src/TokenLayer.js"
 import * as TokenStore from "../../src/TokenStore.js"
 import * as WeComConfig from "../../src/WeComConfig.js"
+import { WeComToken } from "../../src/WeComToken.js"
 import { auth, call, KEY } from "./harness.js"
 
 const CORP = "ww0123456789abcdef"
@@ -178,5 +180,41 @@ describe("TokenServer: WeCom routes over loopback", () => {
       const credential = ready.json.credentials.find((entry: { app_id: string }) => entry.app_id === owner(OTHER))
       expect(credential).toMatchObject({ kind: "wecom_access_token", valid: false, last_error: { code: "40001" } })
       expect(ready.text).not.toContain("reset-in-the-console")
+    }).pipe(Effect.scoped))
+
+  it.live("RemoteTokenLayer.layerWeCom: a business server gets WeCom tokens, tickets and signatures from the server", () =>
+    Effect.gen(function*() {
+      const { base, emulator } = yield* start(all)
+      yield* Effect.gen(function*() {
+        const wecom = yield* WeComToken
+        const tokens = yield* Effect.forEach(Array.from({ length: 50 }), () => wecom.get(CORP, AGENT), {
+          concurrency: "unbounded"
+        })
+        expect(new Set(tokens.map((token) => token.value)).size).toBe(1)
+        expect(yield* emulator.wecom.isValidToken(tokens[0]!.value, owner(AGENT))).toBe(true)
+        yield* emulator.wecom.endToken(tokens[0]!.value)
+        const fresh = yield* wecom.refresh(CORP, AGENT, tokens[0]!.value)
+        expect(fresh.value).not.toBe(tokens[0]!.value)
+        expect(yield* emulator.wecom.isValidToken(fresh.value, owner(AGENT))).toBe(true)
+        const corpTicket = yield* wecom.jsapiTicket(CORP, AGENT)
+        const agentTicket = yield* wecom.agentTicket(CORP, AGENT)
+        expect(yield* emulator.wecom.isValidTicket(agentTicket.value, "agent", owner(AGENT))).toBe(true)
+        const page = "https://work.example.com/app"
+        const signed = yield* wecom.jsSdkConfig(CORP, AGENT, page)
+        expect(signed.config.signature).toBe(
+          sha1Signature(corpTicket.value, signed.config.nonceStr, signed.config.timestamp, page)
+        )
+        expect(signed.agentConfig!.signature).toBe(
+          sha1Signature(agentTicket.value, signed.agentConfig!.nonceStr, signed.agentConfig!.timestamp, page)
+        )
+        expect((yield* Effect.flip(wecom.jsSdkConfig(CORP, AGENT, "nope")))._tag).toBe("InvalidPageUrl")
+        expect((yield* Effect.flip(wecom.get(CORP, "1000009")))._tag).toBe("UnknownApp")
+      }).pipe(
+        Effect.provide(
+          RemoteTokenLayer.layerWeCom({ baseUrl: base, clientKey: Redacted.make(KEY) }).pipe(
+            Layer.provide(FetchHttpClient.layer)
+          )
+        )
+      )
     }).pipe(Effect.scoped))
 })
