@@ -6,16 +6,20 @@
  *
  * @since 0.2.0
  */
-import { Clock, Context, Effect, Layer, Schema } from "effect"
+import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
+import { Clock, type ConfigError, Context, Duration, Effect, Layer, Schema } from "effect"
 import type { AccessTokenError, Credential } from "./AccessToken.js"
 import * as WeCom from "./families/WeCom.js"
 import { type InvalidPageUrl, JsSdkConfig, nonce, pageUrl, signature } from "./JsSdk.js"
 import { isAgentId, WeComAgentId } from "./OwnerId.js"
+import * as StoreSpec from "./StoreSpec.js"
+import * as TokenConfig from "./TokenConfig.js"
 import { type EngineOptions, makeFamilies, TokenEngine } from "./TokenEngine.js"
-import type { TokenStore } from "./TokenStore.js"
+import type { StoreError, TokenStore } from "./TokenStore.js"
 import { UnknownApp } from "./WeChatError.js"
-import type { WeComApi } from "./WeComApi.js"
+import * as WeComApi from "./WeComApi.js"
 import type { WeComConfig } from "./WeComConfig.js"
+import * as WeComConfigModule from "./WeComConfig.js"
 
 /**
  * What a page passes to `wx.agentConfig` besides `jsApiList`: signed with the agent ticket.
@@ -182,10 +186,33 @@ export const fromEngine: Layer.Layer<WeComToken, never, TokenEngine> = Layer.eff
  */
 export const layer = (
   options?: EngineOptions
-): Layer.Layer<WeComToken | TokenEngine, never, WeComConfig | WeComApi | TokenStore> =>
+): Layer.Layer<WeComToken | TokenEngine, never, WeComConfig | WeComApi.WeComApi | TokenStore> =>
   fromEngine.pipe(
     Layer.provideMerge(Layer.scoped(
       TokenEngine,
       Effect.flatMap(WeCom.families, (families) => makeFamilies(families, options))
     ))
   )
+
+/**
+ * `WeComToken` (and the engine behind it) from the environment:
+ * `WECOM_APPS`, `WECOM_API_BASE_URL`, `UPSTREAM_TIMEOUT_SECONDS`,
+ * `REFRESH_MARGIN_SECONDS`, `TOKEN_STORE`; WeCom is called over `fetch`.
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layerConfig: Layer.Layer<
+  WeComToken | TokenEngine,
+  ConfigError.ConfigError | StoreError
+> = Layer.unwrapEffect(
+  Effect.map(Effect.all([WeComConfigModule.config, TokenConfig.settings]), ([config, settings]) =>
+    layer({
+      leaseMillis: Duration.toMillis(settings.upstreamTimeout) + 5_000,
+      refreshMargin: settings.refreshMargin
+    }).pipe(
+      Layer.provide(WeComApi.layer({ baseUrl: config.apiBaseUrl, timeout: settings.upstreamTimeout })),
+      Layer.provide(Layer.merge(WeComConfigModule.layerWith(config), StoreSpec.layerConfig)),
+      Layer.provide(FetchHttpClient.layer)
+    ))
+)

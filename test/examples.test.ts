@@ -9,7 +9,9 @@ const root = new URL("../", import.meta.url).pathname
 const runExample = (name: string) =>
   Effect.async<{ code: number | null; stdout: string }>((resume) => {
     const env = Object.fromEntries(
-      Object.entries(process.env).filter(([key]) => !/^(WECHAT_|TOKEN_|CLIENT_KEYS|VITEST|NODE_OPTIONS)/.test(key))
+      Object.entries(process.env).filter(([key]) =>
+        !/^(WECHAT_|WECOM_|TOKEN_|CLIENT_KEYS|VITEST|NODE_OPTIONS)/.test(key)
+      )
     )
     const child = spawn(process.execPath, ["--import", "tsx", `examples/${name}.ts`], { cwd: root, env })
     let stdout = ""
@@ -36,5 +38,16 @@ describe("examples", () => {
       expect(result.stdout).toContain("replaying once with the new token")
       expect(result.stdout).toContain("the call survived")
       expect(result.stdout).toMatch(/tokensIssued\W+1\b/)
+    }))
+
+  it.live("wecom.ts gets a WeCom token once, calls agent/get with it and signs wx.config and wx.agentConfig", () =>
+    Effect.gen(function*() {
+      const result = yield* runExample("wecom")
+      expect(result.code).toBe(0)
+      expect(result.stdout).toContain("agent 1000002: agent 1000002")
+      expect(result.stdout).toMatch(/wx\.config appId ww0123456789abcdef, signature [0-9a-f]{40}/)
+      expect(result.stdout).toMatch(/wx\.agentConfig agentid 1000002, signature [0-9a-f]{40}/)
+      expect(result.stdout).toContain("same token both times: true")
+      expect(result.stdout).toContain("upstream calls: gettoken 1, corp ticket 1, agent ticket 1")
     }))
 })

@@ -106,6 +106,7 @@ export const countRequest = (method: string, url: string, status: number): Effec
  * A request is being read or answered.
  *
  * @since 0.1.0
+ * @category metrics
  */
 export const requestStarted: Effect.Effect<void> = Effect.sync(() => {
   inFlight += 1
@@ -115,6 +116,7 @@ export const requestStarted: Effect.Effect<void> = Effect.sync(() => {
  * A request started with `requestStarted` is over, answered with `status`.
  *
  * @since 0.1.0
+ * @category metrics
  */
 export const requestEnded = (method: string, url: string, status: number): Effect.Effect<void> =>
   Effect.suspend(() => {
@@ -126,6 +128,7 @@ export const requestEnded = (method: string, url: string, status: number): Effec
  * Copies the number of requests in flight into its gauge.
  *
  * @since 0.1.0
+ * @category metrics
  */
 export const observeRequests: Effect.Effect<void> = Effect.suspend(() => Metric.set(requestsInFlight, inFlight))
 
