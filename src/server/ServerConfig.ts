@@ -79,6 +79,7 @@ export const parseClientKeys = (raw: string): Either.Either<ReadonlyArray<Client
     if (key.length < MIN_CLIENT_KEY_LENGTH) {
       return Either.left(invalid("CLIENT_KEYS", `key ${index + 1} is shorter than ${MIN_CLIENT_KEY_LENGTH} characters`))
     }
+    // eslint-disable-next-line no-control-regex -- control characters are exactly what this pattern looks for
     if (/[\s\u0000-\u001f\u007f]/.test(entry)) {
       return Either.left(invalid("CLIENT_KEYS", `key ${index + 1} contains whitespace or control characters`))
     }

@@ -7,17 +7,15 @@
  *
  * @since 0.1.0
  */
-import {
-  HttpApiBuilder,
-  HttpApiError,
-  HttpApiScalar,
-  type HttpApp,
-  HttpMiddleware,
-  HttpServer,
-  HttpServerRequest,
-  HttpServerResponse
-} from "@effect/platform"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
+import * as HttpApiError from "@effect/platform/HttpApiError"
+import * as HttpApiScalar from "@effect/platform/HttpApiScalar"
+import type * as HttpApp from "@effect/platform/HttpApp"
+import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
+import * as HttpServer from "@effect/platform/HttpServer"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { Cause, Clock, Duration, Effect, Exit, Layer, Option, type Redacted } from "effect"
 import { createServer } from "node:http"
 import { type AccessTokenError, type Credential, failureCause } from "../AccessToken.js"
@@ -173,7 +171,7 @@ const OpsLive = HttpApiBuilder.group(TokenServerApi, "ops", (handlers) =>
 // Documented series are in the registry from start-up.
 const MetricsLive = Layer.effectDiscard(Effect.flatMap(TokenEngine, (engine) => ServerMetrics.initialize(engine.apps)))
 
-const STATUS = new Map<Function, number>([
+const STATUS = new Map<unknown, number>([
   [ApiError.BadRequest, 400],
   [ApiError.Unauthorized, 401],
   [ApiError.NotFound, 404],
