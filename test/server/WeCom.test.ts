@@ -1,6 +1,6 @@
 import { FetchHttpClient, HttpServer } from "@effect/platform"
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Effect, Layer, Redacted } from "effect"
+import { Context, Effect, Layer, Logger, LogLevel, Redacted } from "effect"
 import { createHash } from "node:crypto"
 import * as RemoteTokenLayer from "../../src/client/RemoteTokenLayer.js"
 import * as OwnerId from "../../src/OwnerId.js"
@@ -216,5 +216,60 @@ describe("TokenServer: WeCom routes over loopback", () => {
           )
         )
       )
+    }).pipe(Effect.scoped))
+
+  it.live("secrets sweep: through a wrong secret, a busy WeCom, an untrusted IP and an ended token, no secret, client key or whole token reaches logs, answers or metrics", () =>
+    Effect.gen(function*() {
+      const logs: Array<string> = []
+      const wrongSecret = "wrong-secret-never-logged-9f8e7d"
+      const { base, emulator } = yield* start([
+        WeComConfig.app(CORP, AGENT, SECRET),
+        WeComConfig.app(CORP, OTHER, wrongSecret)
+      ])
+        .pipe(
+          Effect.provide(
+            Logger.replace(Logger.defaultLogger, Logger.map(Logger.jsonLogger, (line) => void logs.push(line)))
+          ),
+          Logger.withMinimumLogLevel(LogLevel.All)
+        )
+      const answers: Array<string> = []
+      const tokens = new Set<string>()
+      const ask = (path: string, init: RequestInit = { headers: auth() }) =>
+        Effect.map(call(`${base}${path}`, init), (answer) => {
+          answers.push(answer.text)
+          if (answer.status === 200 && answer.json?.access_token !== undefined) tokens.add(answer.json.access_token)
+          if (answer.status === 200 && answer.json?.ticket !== undefined) tokens.add(answer.json.ticket)
+          return answer
+        })
+      const first = yield* ask(route(AGENT, "access-token"))
+      yield* ask(route(OTHER, "access-token"))
+      yield* emulator.wecom.endToken(first.json.access_token)
+      yield* emulator.injectFault({ fault: Emulator.Fault.Busy(), endpoints: ["gettoken"], times: 1 })
+      yield* ask(route(AGENT, "access-token/refresh"), json({ stale_token: first.json.access_token }))
+      // Past the 1 s during which callers fail fast after a transient failure.
+      yield* Effect.sleep("1200 millis")
+      yield* ask(route(AGENT, "access-token/refresh"), json({ stale_token: first.json.access_token }))
+      yield* emulator.injectFault({
+        fault: Emulator.Fault.Errcode(60020, "not allow to access from your ip, hint: [1], from ip: 203.0.113.9"),
+        endpoints: ["ticket_get"],
+        times: 1
+      })
+      yield* ask(route(AGENT, "agent-ticket"))
+      yield* ask(route(AGENT, "jsapi-ticket"))
+      yield* ask(route(AGENT, "jssdk-config"), json({ url: "https://work.example.com/" }))
+      yield* ask(route(AGENT, "access-token"), { headers: auth(`${KEY}x`) })
+      for (const path of ["/readyz", "/metrics"]) yield* ask(path, {})
+      // The run met the faults and handed out tokens and tickets.
+      expect(answers.some((text) => text.includes("\"code\":\"40001\""))).toBe(true)
+      expect(answers.some((text) => text.includes("upstream_busy") || text.includes("60020"))).toBe(true)
+      expect(tokens.size).toBeGreaterThanOrEqual(3)
+      expect(logs.length).toBeGreaterThan(0)
+      for (const text of [...logs, ...answers]) {
+        for (const secret of [SECRET, wrongSecret, KEY, SCOPED_KEY]) expect(text).not.toContain(secret)
+      }
+      // Tokens reach only the caller that asked for them: never a log line, never /metrics or /readyz.
+      for (const text of [...logs, ...answers.slice(-2)]) {
+        for (const token of tokens) expect(text).not.toContain(token)
+      }
     }).pipe(Effect.scoped))
 })
