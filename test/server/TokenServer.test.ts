@@ -3,7 +3,7 @@ import { Effect } from "effect"
 import { type IncomingHttpHeaders, request as httpRequest } from "node:http"
 import { brotliDecompressSync, gunzipSync } from "node:zlib"
 import * as JsSdk from "../../src/JsSdk.js"
-import { send } from "../reliability/support/stack.js"
+import { send } from "../support/serverStack.js"
 import { APP, auth, awaitReady, call, KEY, OTHER, startServer, startUpstream } from "./harness.js"
 
 describe("TokenServer", () => {
