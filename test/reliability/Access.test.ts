@@ -24,6 +24,7 @@ const nearMisses: ReadonlyArray<Record<string, string>> = [
   { authorization: "" },
   { authorization: "Bearer" },
   { authorization: "Bearer " },
+  { authorization: "Bearer wrong-key-wrong-key-wrong" },
   { authorization: KEY },
   { authorization: `Basic ${KEY}` },
   { authorization: `Bearer  ${KEY}` },
