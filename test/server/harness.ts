@@ -3,14 +3,15 @@
  * an upstream started on its own (so a test can fault it before the server
  * starts) and a server known by its base URL.
  */
-import { type Duration, Effect } from "effect"
+import type { HttpServerError } from "@effect/platform"
+import { type Duration, Effect, type Scope } from "effect"
 import type { TokenMode } from "../../src/Token.js"
 import { serveTokenServer, serveUpstream, type Upstream } from "../support/serverStack.js"
 
 export { APP, auth, awaitReady, call, KEY, OTHER, SECRET, type Upstream } from "../support/serverStack.js"
 
 /** The emulator with `APP` and `OTHER` registered. */
-export const startUpstream = serveUpstream()
+export const startUpstream: Effect.Effect<Upstream, HttpServerError.ServeError, Scope.Scope> = serveUpstream()
 
 /** The token server with `KEY` as its one client key; its base URL. */
 export const startServer = (options: {

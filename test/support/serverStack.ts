@@ -81,6 +81,12 @@ export interface ServerOptions {
   readonly logger?: Logger.Logger<unknown, void>
 }
 
+// Fibers forked while the stack starts (refresh loops, request handlers) keep this logger.
+const withLogger =
+  (logger: Logger.Logger<unknown, void> | undefined) =>
+  <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+    logger === undefined ? self : Effect.provide(self, Logger.replace(Logger.defaultLogger, logger))
+
 export interface Server {
   /** `http://127.0.0.1:<port>` */
   readonly base: string
@@ -145,12 +151,6 @@ export const startStack = (options: StackOptions = {}) =>
     const started = yield* serveTokenServer({ ...server, upstream })
     return { ...started, emulator: upstream.emulator }
   }).pipe(withLogger(options.logger ?? Logger.none))
-
-// Fibers forked while the stack starts (refresh loops, request handlers) keep this logger.
-const withLogger =
-  (logger: Logger.Logger<unknown, void> | undefined) =>
-  <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-    logger === undefined ? self : Effect.provide(self, Logger.replace(Logger.defaultLogger, logger))
 
 export interface Answer {
   readonly status: number
