@@ -93,37 +93,6 @@ describe("TokenEngine", () => {
       ).pipe(Effect.provide(emulatorLayer)))
   }
 
-  it.scoped("an outage across the refresh point: every caller still gets a valid token, then it recovers", () =>
-    withEngine(
-      engineLayer(),
-      Effect.gen(function*() {
-        const emulator = yield* Emulator.WeChatEmulator
-        const tokens = yield* AccessToken
-        const first = yield* tokens.get(APP)
-        // WeChat answers "system busy" from 100 s before the earliest refresh
-        // point until 50 s before the token expires.
-        yield* TestClock.adjust(Duration.seconds(7_200 - 300 - 100))
-        yield* emulator.injectFault({ fault: Emulator.Fault.Busy(), endpoints: ["token"] })
-        for (let second = 0; second < 350; second += 5) {
-          const token = yield* tokens.get(APP)
-          expect(token.value).toBe(first.value)
-          expect(yield* isValid(token.value)).toBe(true)
-          yield* TestClock.adjust(Duration.seconds(5))
-        }
-        yield* emulator.clearFaults
-        const failed = yield* tokenFetches()
-        // Backoff, not a storm: a handful of attempts over those 350 s.
-        expect(failed).toBeGreaterThan(1)
-        expect(failed).toBeLessThan(15)
-        for (let second = 0; second < 120; second += 5) {
-          const token = yield* tokens.get(APP)
-          expect(yield* isValid(token.value)).toBe(true)
-          yield* TestClock.adjust(Duration.seconds(5))
-        }
-        expect((yield* tokens.get(APP)).value).not.toBe(first.value)
-      })
-    ).pipe(Effect.provide(emulatorLayer)))
-
   it.scoped("a wrong secret: a typed error, and no retry storm however many callers ask", () =>
     withEngine(
       engineLayer({ secret: "wrong" }),

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Either, Redacted } from "effect"
 import { parseClientKeys } from "../../src/server/ServerConfig.js"
-import { APP, awaitReady, bearer, errorCode, KEY, OTHER, send, startStack, THIRD } from "./support/stack.js"
+import { APP, auth, awaitReady, errorCode, KEY, OTHER, send, startStack, THIRD } from "../support/serverStack.js"
 
 const SCOPED = "scoped-client-key-for-one-app-9d8e"
 const PAIR = "scoped-client-key-for-two-apps-4c5b"
@@ -24,6 +24,7 @@ const nearMisses: ReadonlyArray<Record<string, string>> = [
   { authorization: "" },
   { authorization: "Bearer" },
   { authorization: "Bearer " },
+  { authorization: "Bearer wrong-key-wrong-key-wrong" },
   { authorization: KEY },
   { authorization: `Basic ${KEY}` },
   { authorization: `Bearer  ${KEY}` },
@@ -50,7 +51,7 @@ describe("Access", () => {
   it.live("every /v1 route refuses missing, wrong and near-miss keys with 401 and never reaches a handler", () =>
     Effect.gen(function*() {
       const stack = yield* startStack({ apps: [APP, OTHER], clientKeys })
-      yield* awaitReady(stack.port)
+      yield* awaitReady(stack.base)
       const before = yield* stack.emulator.stats
       for (const route of routes(APP)) {
         for (const headers of nearMisses) {
@@ -77,7 +78,7 @@ describe("Access", () => {
         const answer = yield* send(stack.port, {
           method: route.method,
           path: route.path,
-          headers: { ...bearer(), "content-type": "application/json" },
+          headers: { ...auth(), "content-type": "application/json" },
           ...("body" in route ? { body: route.body } : {})
         })
         expect({ route: route.path, status: answer.status }).toEqual({ route: route.path, status: 200 })
@@ -88,7 +89,7 @@ describe("Access", () => {
     Effect.gen(function*() {
       const stack = yield* startStack({ apps: [APP, OTHER], clientKeys })
       const get = (key: string, appId: string) =>
-        send(stack.port, { path: `/v1/apps/${appId}/access-token`, headers: bearer(key) })
+        send(stack.port, { path: `/v1/apps/${appId}/access-token`, headers: auth(key) })
       for (const key of [KEY, SCOPED, PAIR]) expect((yield* get(key, APP)).status).toBe(200)
       expect((yield* get(KEY, OTHER)).status).toBe(200)
       expect((yield* get(PAIR, OTHER)).status).toBe(200)
@@ -96,7 +97,7 @@ describe("Access", () => {
         const answer = yield* send(stack.port, {
           method: route.method,
           path: route.path,
-          headers: { ...bearer(SCOPED), "content-type": "application/json" },
+          headers: { ...auth(SCOPED), "content-type": "application/json" },
           ...("body" in route ? { body: route.body } : {})
         })
         expect({ route: route.path, status: answer.status }).toEqual({ route: route.path, status: 404 })
@@ -116,7 +117,7 @@ describe("Access", () => {
           `/v1/apps/${OTHER}%00/access-token`
         ]
       ) {
-        const answer = yield* send(stack.port, { path, headers: bearer(SCOPED) })
+        const answer = yield* send(stack.port, { path, headers: auth(SCOPED) })
         expect(answer.status).toBeGreaterThanOrEqual(400)
         expect(answer.status).toBeLessThan(500)
         expect(answer.text).not.toContain("access_token\"")

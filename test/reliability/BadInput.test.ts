@@ -5,7 +5,7 @@ import { connect } from "node:net"
 import * as Emulator from "../../src/testing/WeChatEmulator.js"
 import * as TokenConfig from "../../src/TokenConfig.js"
 import * as WeChatApi from "../../src/WeChatApi.js"
-import { APP, awaitReady, bearer, errorCode, KEY, SECRET, send, startStack } from "./support/stack.js"
+import { APP, auth, awaitReady, errorCode, KEY, SECRET, send, startStack } from "../support/serverStack.js"
 
 const WECHAT_ERRORS = [
   "UpstreamUnavailable",
@@ -122,7 +122,7 @@ const sendChunked = (port: number, path: string, body: string) =>
       method: "POST",
       path,
       agent: false,
-      headers: { ...bearer(), "content-type": "application/json", "transfer-encoding": "chunked" }
+      headers: { ...auth(), "content-type": "application/json", "transfer-encoding": "chunked" }
     }, (res) => {
       let text = ""
       res.on("data", (chunk: Buffer) => (text += chunk.toString()))
@@ -182,7 +182,7 @@ describe("BadInput", () => {
     () =>
       Effect.gen(function*() {
         const stack = yield* startStack()
-        yield* awaitReady(stack.port)
+        yield* awaitReady(stack.base)
         for (const sample of fc.sample(request, 600)) {
           const headers: Record<string, string> = {}
           if (sample.authorization !== undefined) headers["authorization"] = sample.authorization
@@ -212,13 +212,13 @@ describe("BadInput", () => {
   it.live("huge bodies are refused with 413 before they are read, declared or chunked", () =>
     Effect.gen(function*() {
       const stack = yield* startStack()
-      yield* awaitReady(stack.port)
+      yield* awaitReady(stack.base)
       const huge = JSON.stringify({ url: `https://example.com/${"a".repeat(8 * 2 ** 20)}` })
       for (const path of [`/v1/apps/${APP}/jssdk-config`, `/v1/apps/${APP}/access-token/refresh`]) {
         const declared = yield* send(stack.port, {
           method: "POST",
           path,
-          headers: { ...bearer(), "content-type": "application/json" },
+          headers: { ...auth(), "content-type": "application/json" },
           body: huge
         })
         expect(declared.status).toBe(413)
@@ -227,7 +227,7 @@ describe("BadInput", () => {
         expect(chunked.status).toBe(413)
         expect(errorCode(chunked.text)).toBe("payload_too_large")
       }
-      expect((yield* send(stack.port, { path: `/v1/apps/${APP}/access-token`, headers: bearer() })).status).toBe(200)
+      expect((yield* send(stack.port, { path: `/v1/apps/${APP}/access-token`, headers: auth() })).status).toBe(200)
     }).pipe(Effect.scoped))
 
   it.live("bytes that are not HTTP get a JSON 400 too, and the server carries on", () =>
@@ -257,7 +257,7 @@ describe("BadInput", () => {
   it.live("slow clients (headers or body dribbled, then abandoned) do not stop others being served", () =>
     Effect.gen(function*() {
       const stack = yield* startStack()
-      yield* awaitReady(stack.port)
+      yield* awaitReady(stack.base)
       const sockets = Array.from({ length: 50 }, (_, index) => {
         const socket = connect(stack.port, "127.0.0.1")
         socket.on("error", () => undefined)
@@ -275,7 +275,7 @@ describe("BadInput", () => {
         const answers = yield* Effect.all(
           Array.from(
             { length: 20 },
-            () => send(stack.port, { path: `/v1/apps/${APP}/access-token`, headers: bearer() })
+            () => send(stack.port, { path: `/v1/apps/${APP}/access-token`, headers: auth() })
           ),
           { concurrency: "unbounded" }
         )
@@ -286,6 +286,6 @@ describe("BadInput", () => {
       for (const socket of sockets) socket.destroy()
       yield* Effect.sleep(Duration.millis(100))
       expect((yield* send(stack.port, { path: "/healthz" })).status).toBe(200)
-      expect((yield* send(stack.port, { path: `/v1/apps/${APP}/access-token`, headers: bearer() })).status).toBe(200)
+      expect((yield* send(stack.port, { path: `/v1/apps/${APP}/access-token`, headers: auth() })).status).toBe(200)
     }).pipe(Effect.scoped))
 })

@@ -7,7 +7,7 @@ import * as TokenConfig from "../../src/TokenConfig.js"
 import { TokenEngine } from "../../src/TokenEngine.js"
 import * as TokenLayer from "../../src/TokenLayer.js"
 import * as TokenStore from "../../src/TokenStore.js"
-import { APP, bearer, errorCode, SECRET, send, startStack } from "./support/stack.js"
+import { APP, auth, errorCode, SECRET, send, startStack } from "../support/serverStack.js"
 
 const { Fault } = Emulator
 
@@ -186,7 +186,7 @@ describe("FaultMatrix", () => {
         const answers = yield* Effect.all(
           Array.from(
             { length: 50 },
-            () => send(stack.port, { path: `/v1/apps/${APP}/access-token`, headers: bearer() })
+            () => send(stack.port, { path: `/v1/apps/${APP}/access-token`, headers: auth() })
           ),
           { concurrency: "unbounded" }
         )

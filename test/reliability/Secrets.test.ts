@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect, Logger, LogLevel, Option } from "effect"
 import * as Emulator from "../../src/testing/WeChatEmulator.js"
-import { APP, bearer, KEY, SECRET, send, startStack } from "./support/stack.js"
+import { APP, auth, KEY, SECRET, send, startStack } from "../support/serverStack.js"
 
 const { Fault } = Emulator
 
@@ -22,7 +22,7 @@ describe("Secrets", () => {
         let latest = "x"
         const ask = Effect.gen(function*() {
           for (const path of [`/v1/apps/${APP}/access-token`, `/v1/apps/${APP}/jsapi-ticket`]) {
-            const answer = yield* send(stack.port, { path, headers: bearer() })
+            const answer = yield* send(stack.port, { path, headers: auth() })
             if (answer.status === 200) {
               const body = JSON.parse(answer.text)
               tokens.add(body.access_token ?? body.ticket)
@@ -32,7 +32,7 @@ describe("Secrets", () => {
           const refresh = yield* send(stack.port, {
             method: "POST",
             path: `/v1/apps/${APP}/access-token/refresh`,
-            headers: { ...bearer(), "content-type": "application/json" },
+            headers: { ...auth(), "content-type": "application/json" },
             // The token WeChat just killed: the refresh replaces it once faults clear.
             body: JSON.stringify({ stale_token: latest })
           })
@@ -40,7 +40,7 @@ describe("Secrets", () => {
           else answers.push(refresh.text)
           // Wrong keys that contain the real one must not be echoed.
           answers.push(
-            (yield* send(stack.port, { path: `/v1/apps/${APP}/access-token`, headers: bearer(`${KEY}x`) })).text
+            (yield* send(stack.port, { path: `/v1/apps/${APP}/access-token`, headers: auth(`${KEY}x`) })).text
           )
           for (const path of ["/readyz", "/metrics", "/healthz"]) answers.push((yield* send(stack.port, { path })).text)
           const statuses = yield* stack.engine.status

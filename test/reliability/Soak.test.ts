@@ -3,7 +3,7 @@ import { Clock, Duration, Effect } from "effect"
 import { Agent, request as httpRequest } from "node:http"
 import { setFlagsFromString } from "node:v8"
 import { runInNewContext } from "node:vm"
-import { APP, bearer, startStack } from "./support/stack.js"
+import { APP, auth, startStack } from "../support/serverStack.js"
 
 // Short in CI; `npm run soak` runs the full minute.
 const SECONDS = Number(process.env["SOAK_SECONDS"] ?? "12")
@@ -35,7 +35,7 @@ describe("Soak", () => {
         yield* Effect.addFinalizer(() => Effect.sync(() => agent.destroy()))
         const get = Effect.async<{ status: number; body: string }, NodeJS.ErrnoException>((resume) => {
           const req = httpRequest(
-            { host: "127.0.0.1", port: stack.port, path: `/v1/apps/${APP}/access-token`, headers: bearer(), agent },
+            { host: "127.0.0.1", port: stack.port, path: `/v1/apps/${APP}/access-token`, headers: auth(), agent },
             (res) => {
               let body = ""
               res.setEncoding("utf8")

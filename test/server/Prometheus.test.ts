@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { spawn } from "node:child_process"
-import { send } from "../reliability/support/stack.js"
+import { send } from "../support/serverStack.js"
 import { APP, auth, awaitReady, call, KEY, startServer, startUpstream } from "./harness.js"
 
 /** Runs a program with `input` on stdin: its exit code and everything it printed. */

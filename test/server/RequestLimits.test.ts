@@ -5,7 +5,7 @@ import { connect } from "node:net"
 import { setFlagsFromString } from "node:v8"
 import { runInNewContext } from "node:vm"
 import { parseJson } from "../../src/server/RequestLimits.js"
-import { send } from "../reliability/support/stack.js"
+import { send } from "../support/serverStack.js"
 import { APP, KEY, startServer, startUpstream } from "./harness.js"
 
 // A full collection before each memory reading, so what is measured is what is still held.

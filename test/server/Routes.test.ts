@@ -1,0 +1,123 @@
+/**
+ * Route matching on its own: which pattern a path is counted under, which
+ * methods it answers (what a 405's Allow lists), and which spellings of a
+ * path are canonical. The live server's use of it is in TokenServer.test.ts.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import * as Routes from "../../src/server/Routes.js"
+
+const APP = "wx0123456789abcdef"
+
+describe("Routes", () => {
+  it("match: every canonical path is found under its pattern, with the methods it answers (HEAD wherever GET)", () => {
+    for (
+      const [path, pattern, methods] of [
+        [`/v1/apps/${APP}/access-token`, "/v1/apps/{appId}/access-token", ["GET", "HEAD"]],
+        [`/v1/apps/${APP}/access-token/refresh`, "/v1/apps/{appId}/access-token/refresh", ["POST"]],
+        [`/v1/apps/${APP}/jsapi-ticket`, "/v1/apps/{appId}/jsapi-ticket", ["GET", "HEAD"]],
+        [`/v1/apps/${APP}/jssdk-config`, "/v1/apps/{appId}/jssdk-config", ["POST"]],
+        // The parameter is the handler's to judge: any one segment matches here.
+        ["/v1/apps/not-an-app/access-token", "/v1/apps/{appId}/access-token", ["GET", "HEAD"]],
+        ["/healthz", "/healthz", ["GET", "HEAD"]],
+        ["/readyz", "/readyz", ["GET", "HEAD"]],
+        ["/metrics", "/metrics", ["GET", "HEAD"]],
+        ["/openapi.json", "/openapi.json", ["GET", "HEAD"]],
+        ["/docs", "/docs", ["GET", "HEAD"]]
+      ] as const
+    ) {
+      const route = Routes.match(path)
+      expect({ path, pattern: route?.pattern, methods: route?.methods }).toEqual({ path, pattern, methods })
+    }
+  })
+
+  it("match: a wrong method still finds the route, whose methods are what Allow lists", () => {
+    for (
+      const [method, path, allow] of [
+        ["DELETE", `/v1/apps/${APP}/access-token`, "GET, HEAD"],
+        ["POST", `/v1/apps/${APP}/jsapi-ticket`, "GET, HEAD"],
+        ["GET", `/v1/apps/${APP}/jssdk-config`, "POST"],
+        ["PUT", `/v1/apps/${APP}/access-token/refresh`, "POST"],
+        ["POST", "/healthz", "GET, HEAD"],
+        ["DELETE", "/metrics", "GET, HEAD"]
+      ] as const
+    ) {
+      const methods = Routes.match(path)?.methods ?? []
+      expect({ method, path, allowed: methods.includes(method), allow: methods.join(", ") }).toEqual({
+        method,
+        path,
+        allowed: false,
+        allow
+      })
+    }
+  })
+
+  it("match: unknown paths, a parameter spanning segments or empty, and non-canonical spellings find nothing", () => {
+    for (
+      const path of [
+        "/",
+        "/nowhere",
+        "/v1",
+        "/v1/apps",
+        `/v1/apps/${APP}`,
+        `/v1/apps/${APP}/nothing`,
+        `/v1/apps/${APP}/access-token/refresh/again`,
+        "/v1/apps//access-token",
+        `/v1/apps/${APP}/x/access-token`,
+        `/v1/apps/${APP}/access-token/`,
+        `//v1/apps/${APP}/access-token`,
+        "/healthz/",
+        "//metrics",
+        "/HEALTHZ",
+        "/docs.html"
+      ]
+    ) {
+      expect({ path, route: Routes.match(path) }).toEqual({ path, route: undefined })
+    }
+  })
+
+  it("isCanonical: no empty segment and no trailing slash, except the root itself", () => {
+    for (
+      const [path, canonical] of [
+        ["/", true],
+        ["/healthz", true],
+        [`/v1/apps/${APP}/access-token`, true],
+        ["/healthz/", false],
+        ["//metrics", false],
+        [`/v1//apps/${APP}/access-token`, false],
+        [`/v1/apps/${APP}/access-token/`, false],
+        ["//", false]
+      ] as const
+    ) {
+      expect({ path, canonical: Routes.isCanonical(path) }).toEqual({ path, canonical })
+    }
+  })
+
+  it("pathOf: the path without its query", () => {
+    for (
+      const [url, path] of [
+        ["/healthz", "/healthz"],
+        ["/healthz?x=1", "/healthz"],
+        ["/healthz?", "/healthz"],
+        ["/a?b=c?d", "/a"]
+      ] as const
+    ) {
+      expect({ url, path: Routes.pathOf(url) }).toEqual({ url, path })
+    }
+  })
+
+  it("all: each pattern once, every endpoint of the API and the two pages", () => {
+    const patterns = Routes.all.map((route) => route.pattern)
+    expect(new Set(patterns).size).toBe(patterns.length)
+    expect([...patterns].sort()).toEqual([
+      "/docs",
+      "/healthz",
+      "/metrics",
+      "/openapi.json",
+      "/readyz",
+      "/v1/apps/{appId}/access-token",
+      "/v1/apps/{appId}/access-token/refresh",
+      "/v1/apps/{appId}/jsapi-ticket",
+      "/v1/apps/{appId}/jssdk-config"
+    ])
+  })
+})
