@@ -61,7 +61,9 @@ const held = (port: number): Effect.Effect<Held> =>
 const heldAfter = (port: number, before: Held): Effect.Effect<Held> =>
   held(port).pipe(
     Effect.filterOrFail((now) => now.inFlight <= before.inFlight && now.fibers <= before.fibers + 2),
-    Effect.retry({ schedule: Schedule.spaced("100 millis"), times: 50 }),
+    // Up to 20 s: on a loaded machine the first /docs compression alone can
+    // take seconds; a leak holds forever, so waiting longer hides none.
+    Effect.retry({ schedule: Schedule.spaced("100 millis"), times: 200 }),
     // Still held after that: the assertions on this reading say what.
     Effect.orElse(() => held(port))
   )
