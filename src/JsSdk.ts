@@ -148,19 +148,29 @@ export const UnixSeconds = Schema.Int.annotations({
 })
 
 /**
+ * What every JS-SDK configuration carries besides whom it is for: the
+ * signed timestamp, the nonce and the signature.
+ *
+ * @since 0.2.0
+ * @category schemas
+ */
+export const signedFields = {
+  /** The same value that was signed. */
+  timestamp: UnixSeconds,
+  nonceStr: Schema.String,
+  signature: Schema.String
+}
+
+/**
  * What a page passes to `wx.config` besides `jsApiList`: the one schema the
  * library, the server's answer and its OpenAPI document share.
  *
  * @since 0.1.0
  * @category schemas
  */
-export const JsSdkConfig = Schema.Struct({
-  appId: Schema.String,
-  /** The same value that was signed. */
-  timestamp: UnixSeconds,
-  nonceStr: Schema.String,
-  signature: Schema.String
-}).annotations({ identifier: "JsSdkConfig" })
+export const JsSdkConfig = Schema.Struct({ appId: Schema.String, ...signedFields }).annotations({
+  identifier: "JsSdkConfig"
+})
 
 /**
  * @since 0.1.0

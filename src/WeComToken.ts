@@ -10,7 +10,7 @@ import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import { Clock, type ConfigError, Context, Duration, Effect, Layer, Schema } from "effect"
 import type { AccessTokenError, Credential } from "./AccessToken.js"
 import * as WeCom from "./families/WeCom.js"
-import { type InvalidPageUrl, JsSdkConfig, nonce, pageUrl, signature, UnixSeconds } from "./JsSdk.js"
+import { type InvalidPageUrl, JsSdkConfig, nonce, pageUrl, signature, signedFields } from "./JsSdk.js"
 import { isAgentId, WeComAgentId } from "./OwnerId.js"
 import * as StoreSpec from "./StoreSpec.js"
 import * as TokenConfig from "./TokenConfig.js"
@@ -27,13 +27,8 @@ import * as WeComConfigModule from "./WeComConfig.js"
  * @since 0.2.0
  * @category models
  */
-export const AgentConfig = Schema.Struct({
-  corpid: Schema.String,
-  agentid: Schema.String,
-  timestamp: UnixSeconds,
-  nonceStr: Schema.String,
-  signature: Schema.String
-}).annotations({ identifier: "WeComAgentConfig" })
+export const AgentConfig = Schema.Struct({ corpid: Schema.String, agentid: Schema.String, ...signedFields })
+  .annotations({ identifier: "WeComAgentConfig" })
 
 /**
  * @since 0.2.0

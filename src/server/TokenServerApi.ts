@@ -95,17 +95,18 @@ const requestBody = (identifier: string) => ({
   jsonSchema: { additionalProperties: true }
 })
 
+// Every credential answer says how long it may be used, both ways.
+const lifetime = { expires_in: ExpiresIn, expires_at: ExpiresAt }
+
 /**
  * `GET /v1/apps/{appId}/access-token` and the refresh route answer this.
  *
  * @since 0.1.0
  * @category schemas
  */
-export const AccessTokenResponse = Schema.Struct({
-  access_token: Schema.String,
-  expires_in: ExpiresIn,
-  expires_at: ExpiresAt
-}).annotations({ identifier: "AccessTokenResponse" })
+export const AccessTokenResponse = Schema.Struct({ access_token: Schema.String, ...lifetime }).annotations({
+  identifier: "AccessTokenResponse"
+})
 
 /**
  * The body of `POST /v1/apps/{appId}/access-token/refresh`: the token WeChat
@@ -121,11 +122,9 @@ export const RefreshRequest = Schema.Struct({ stale_token: StaleToken }).annotat
  * @since 0.1.0
  * @category schemas
  */
-export const JsapiTicketResponse = Schema.Struct({
-  ticket: Schema.String,
-  expires_in: ExpiresIn,
-  expires_at: ExpiresAt
-}).annotations({ identifier: "JsapiTicketResponse" })
+export const JsapiTicketResponse = Schema.Struct({ ticket: Schema.String, ...lifetime }).annotations({
+  identifier: "JsapiTicketResponse"
+})
 
 /**
  * @since 0.1.0
