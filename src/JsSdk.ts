@@ -136,31 +136,37 @@ export const signature = (input: SignatureInput): string =>
     .digest("hex")
 
 /**
- * What a page passes to `wx.config` besides `jsApiList`.
+ * Seconds since the epoch, as the JS-SDK signs them.
  *
- * @since 0.1.0
- * @category models
+ * @since 0.2.0
+ * @category schemas
  */
-export interface JsSdkConfig {
-  readonly appId: string
-  /** Seconds since the epoch; the same value that was signed. */
-  readonly timestamp: number
-  readonly nonceStr: string
-  readonly signature: string
-}
+export const UnixSeconds = Schema.Int.annotations({
+  identifier: "UnixSeconds",
+  title: "UnixSeconds",
+  description: "Seconds since 1970-01-01T00:00:00Z"
+})
 
 /**
- * The schema of a `JsSdkConfig`, e.g. for an HTTP response body.
+ * What a page passes to `wx.config` besides `jsApiList`: the one schema the
+ * library, the server's answer and its OpenAPI document share.
  *
  * @since 0.1.0
  * @category schemas
  */
 export const JsSdkConfig = Schema.Struct({
   appId: Schema.String,
-  timestamp: Schema.Int,
+  /** The same value that was signed. */
+  timestamp: UnixSeconds,
   nonceStr: Schema.String,
   signature: Schema.String
-})
+}).annotations({ identifier: "JsSdkConfig" })
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type JsSdkConfig = typeof JsSdkConfig.Type
 
 const NONCE_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 

@@ -7,12 +7,12 @@
  */
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
-import { type Config, type ConfigError, Context, Duration, Effect, Layer, Metric, Redacted, Schema } from "effect"
+import { type Config, type ConfigError, Context, Duration, Effect, Layer, Redacted, Schema } from "effect"
 import type { AppId } from "./AppId.js"
 import type { Issued } from "./CredentialFamily.js"
+import * as Upstream from "./internal/upstream.js"
 import type { TokenMode } from "./Token.js"
 import type { AppCredentials } from "./TokenConfig.js"
-import * as TokenMetrics from "./TokenMetrics.js"
 import { type CallSite, fromErrcode, UpstreamUnavailable, type WeChatError } from "./WeChatError.js"
 
 /**
@@ -100,16 +100,6 @@ const ErrorBody = Schema.Struct({
   errmsg: Schema.optionalWith(Schema.String, { default: () => "" })
 })
 
-const TokenBody = Schema.Struct({
-  access_token: Schema.String.pipe(Schema.minLength(1)),
-  expires_in: Schema.Number.pipe(Schema.positive())
-})
-
-const TicketBody = Schema.Struct({
-  ticket: Schema.String.pipe(Schema.minLength(1)),
-  expires_in: Schema.Number.pipe(Schema.positive())
-})
-
 /**
  * Decodes a WeChat body: the error shape wins whenever `errcode` is non-zero,
  * whatever else the body holds.
@@ -135,8 +125,8 @@ export const decodeBody = <A, I>(success: Schema.Schema<A, I>) => {
     )
 }
 
-const decodeToken = decodeBody(TokenBody)
-const decodeTicket = decodeBody(TicketBody)
+const decodeToken = decodeBody(Upstream.TokenBody)
+const decodeTicket = decodeBody(Upstream.TicketBody)
 
 /**
  * Builds the service over the `HttpClient` in context.
@@ -148,47 +138,8 @@ export const make = (options: Options = {}): Effect.Effect<WeChatApiShape, never
   Effect.gen(function*() {
     const baseUrl = (options.baseUrl ?? defaults.baseUrl).replace(/\/+$/, "")
     const timeout = Duration.decode(options.timeout ?? defaults.timeout)
-    // Token requests carry the secret in the query string: keep them out of
-    // tracing spans, whose `url.full` attribute would record it.
-    const client = (yield* HttpClient.HttpClient).pipe(HttpClient.withTracerDisabledWhen(() => true))
+    const send = yield* Upstream.makeSend(timeout)
     const url = (path: string) => `${baseUrl}${path}`
-
-    const send = (
-      endpoint: string,
-      request: HttpClientRequest.HttpClientRequest
-    ): Effect.Effect<unknown, UpstreamUnavailable> =>
-      client.execute(request).pipe(
-        Effect.mapError((error) =>
-          new UpstreamUnavailable({
-            reason: "network",
-            // `reason` and `description` never hold the query string (the secret).
-            detail: `${endpoint}: ${error.reason}${
-              "description" in error && error.description ? ` (${error.description})` : ""
-            }`
-          })
-        ),
-        Effect.flatMap((response) =>
-          response.status >= 200 && response.status < 300
-            ? response.json.pipe(
-              Effect.mapError(() =>
-                new UpstreamUnavailable({ reason: "malformed-body", detail: `${endpoint}: the body is not JSON` })
-              )
-            )
-            : Effect.fail(
-              new UpstreamUnavailable({ reason: "http-status", detail: `${endpoint}: HTTP ${response.status}` })
-            )
-        ),
-        Effect.scoped,
-        Effect.timeoutFail({
-          duration: timeout,
-          onTimeout: () =>
-            new UpstreamUnavailable({
-              reason: "timeout",
-              detail: `${endpoint}: no answer within ${Duration.format(timeout)}`
-            })
-        }),
-        Metric.trackDuration(TokenMetrics.upstreamLatency.pipe(Metric.tagged("endpoint", endpoint)))
-      )
 
     const fetchAccessToken: WeChatApiShape["fetchAccessToken"] = (app, mode, { forceRefresh }) => {
       const context = { appId: app.appId, site: "token-endpoint" } as const

@@ -9,12 +9,12 @@
  */
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
-import { Context, Duration, Effect, Layer, Metric, Redacted, Schema } from "effect"
+import { Context, Duration, Effect, Layer, Redacted } from "effect"
 import type { Issued } from "./CredentialFamily.js"
+import * as Upstream from "./internal/upstream.js"
 import type { WeComAgentId } from "./OwnerId.js"
-import * as TokenMetrics from "./TokenMetrics.js"
 import { decodeBody } from "./WeChatApi.js"
-import { InvalidAppSecret, UpstreamUnavailable, WeChatApiError, type WeChatError } from "./WeChatError.js"
+import { InvalidAppSecret, WeChatApiError, type WeChatError } from "./WeChatError.js"
 import type { WeComAppCredentials } from "./WeComConfig.js"
 
 /**
@@ -48,18 +48,8 @@ export interface WeComApiShape {
  */
 export class WeComApi extends Context.Tag("effect-wechat-token/WeComApi")<WeComApi, WeComApiShape>() {}
 
-const TokenBody = Schema.Struct({
-  access_token: Schema.String.pipe(Schema.minLength(1)),
-  expires_in: Schema.Number.pipe(Schema.positive())
-})
-
-const TicketBody = Schema.Struct({
-  ticket: Schema.String.pipe(Schema.minLength(1)),
-  expires_in: Schema.Number.pipe(Schema.positive())
-})
-
-const decodeToken = decodeBody(TokenBody)
-const decodeTicket = decodeBody(TicketBody)
+const decodeToken = decodeBody(Upstream.TokenBody)
+const decodeTicket = decodeBody(Upstream.TicketBody)
 
 const advice: Readonly<Record<number, string>> = {
   40013: "WeCom does not know this corp id: check WECOM_APPS",
@@ -105,46 +95,9 @@ export const make = (options: Options = {}): Effect.Effect<WeComApiShape, never,
   Effect.gen(function*() {
     const baseUrl = (options.baseUrl ?? "https://qyapi.weixin.qq.com").replace(/\/+$/, "")
     const timeout = Duration.decode(options.timeout ?? Duration.seconds(10))
-    // gettoken carries the secret in the query string: keep it out of tracing spans.
-    const client = (yield* HttpClient.HttpClient).pipe(HttpClient.withTracerDisabledWhen(() => true))
-
-    const send = (
-      endpoint: string,
-      path: string,
-      query: Record<string, string>
-    ): Effect.Effect<unknown, UpstreamUnavailable> =>
-      client.execute(HttpClientRequest.get(`${baseUrl}${path}`).pipe(HttpClientRequest.setUrlParams(query))).pipe(
-        Effect.mapError((error) =>
-          new UpstreamUnavailable({
-            reason: "network",
-            // `reason` and `description` never hold the query string (the secret).
-            detail: `${endpoint}: ${error.reason}${
-              "description" in error && error.description ? ` (${error.description})` : ""
-            }`
-          })
-        ),
-        Effect.flatMap((response) =>
-          response.status >= 200 && response.status < 300
-            ? response.json.pipe(
-              Effect.mapError(() =>
-                new UpstreamUnavailable({ reason: "malformed-body", detail: `${endpoint}: the body is not JSON` })
-              )
-            )
-            : Effect.fail(
-              new UpstreamUnavailable({ reason: "http-status", detail: `${endpoint}: HTTP ${response.status}` })
-            )
-        ),
-        Effect.scoped,
-        Effect.timeoutFail({
-          duration: timeout,
-          onTimeout: () =>
-            new UpstreamUnavailable({
-              reason: "timeout",
-              detail: `${endpoint}: no answer within ${Duration.format(timeout)}`
-            })
-        }),
-        Metric.trackDuration(TokenMetrics.upstreamLatency.pipe(Metric.tagged("endpoint", endpoint)))
-      )
+    const execute = yield* Upstream.makeSend(timeout)
+    const send = (endpoint: string, path: string, query: Record<string, string>) =>
+      execute(endpoint, HttpClientRequest.get(`${baseUrl}${path}`).pipe(HttpClientRequest.setUrlParams(query)))
 
     const fetchToken: WeComApiShape["fetchToken"] = (app) =>
       send("wecom_gettoken", "/cgi-bin/gettoken", { corpid: app.corpId, corpsecret: Redacted.value(app.secret) }).pipe(

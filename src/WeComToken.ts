@@ -10,7 +10,7 @@ import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import { Clock, type ConfigError, Context, Duration, Effect, Layer, Schema } from "effect"
 import type { AccessTokenError, Credential } from "./AccessToken.js"
 import * as WeCom from "./families/WeCom.js"
-import { type InvalidPageUrl, JsSdkConfig, nonce, pageUrl, signature } from "./JsSdk.js"
+import { type InvalidPageUrl, JsSdkConfig, nonce, pageUrl, signature, UnixSeconds } from "./JsSdk.js"
 import { isAgentId, WeComAgentId } from "./OwnerId.js"
 import * as StoreSpec from "./StoreSpec.js"
 import * as TokenConfig from "./TokenConfig.js"
@@ -30,10 +30,10 @@ import * as WeComConfigModule from "./WeComConfig.js"
 export const AgentConfig = Schema.Struct({
   corpid: Schema.String,
   agentid: Schema.String,
-  timestamp: Schema.Int,
+  timestamp: UnixSeconds,
   nonceStr: Schema.String,
   signature: Schema.String
-})
+}).annotations({ identifier: "WeComAgentConfig" })
 
 /**
  * @since 0.2.0
@@ -51,7 +51,7 @@ export type AgentConfig = typeof AgentConfig.Type
 export const WeComJsSdkConfig = Schema.Struct({
   config: JsSdkConfig,
   agentConfig: Schema.optional(AgentConfig)
-})
+}).annotations({ identifier: "WeComJsSdkConfig" })
 
 /**
  * @since 0.2.0

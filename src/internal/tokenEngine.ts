@@ -317,12 +317,12 @@ export const make = (
     })
 
     // The stored record is loaded first, so a restart neither burns quota
-    // nor kills the credential other servers hold.
+    // nor kills the credential other servers hold. Whatever mode wrote it: a
+    // valid token stays valid after a switch between classic and stable.
     const start = (appId: OwnerId, family: CredentialFamily, spec: CredentialKindSpec): Effect.Effect<Cell> =>
       Effect.gen(function*() {
         const key = { appId, kind: spec.kind }
         const stored = yield* store.get(key).pipe(
-          Effect.map(Option.filter((record) => record.mode === spec.overlap)),
           Effect.catchTag("StoreError", (error) =>
             Effect.logWarning("token store unreadable at start-up", error.message).pipe(Effect.as(Option.none())))
         )

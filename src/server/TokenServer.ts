@@ -11,6 +11,7 @@ import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import * as HttpApiError from "@effect/platform/HttpApiError"
 import * as HttpApiScalar from "@effect/platform/HttpApiScalar"
+import * as HttpApiSchema from "@effect/platform/HttpApiSchema"
 import type * as HttpApp from "@effect/platform/HttpApp"
 import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
 import * as HttpServer from "@effect/platform/HttpServer"
@@ -171,14 +172,19 @@ const OpsLive = HttpApiBuilder.group(TokenServerApi, "ops", (handlers) =>
 // Documented series are in the registry from start-up.
 const MetricsLive = Layer.effectDiscard(Effect.flatMap(TokenEngine, (engine) => ServerMetrics.initialize(engine.apps)))
 
-const STATUS = new Map<unknown, number>([
-  [ApiError.BadRequest, 400],
-  [ApiError.Unauthorized, 401],
-  [ApiError.NotFound, 404],
-  [ApiError.PayloadTooLarge, 413],
-  [ApiError.TokenUnavailable, 503],
-  [NotReady, 503]
-])
+// The status of each error class is read from its schema's annotation, the
+// same one the OpenAPI document shows: one place says 401 or 503.
+const STATUS = new Map<unknown, number>(
+  [
+    ApiError.BadRequest,
+    ApiError.Unauthorized,
+    ApiError.NotFound,
+    ApiError.PayloadTooLarge,
+    ApiError.TokenUnavailable,
+    NotReady
+  ]
+    .map((schema) => [schema, HttpApiSchema.getStatusErrorAST(schema.ast)])
+)
 
 // Each issue's message comes from the schema's own `message` annotations
 // (the field's rule, no value echoed); the cap is for whatever else the

@@ -12,8 +12,10 @@ import * as HttpApiSchema from "@effect/platform/HttpApiSchema"
 import * as OpenApi from "@effect/platform/OpenApi"
 import { Schema } from "effect"
 import { AppId } from "../AppId.js"
+import * as JsSdk from "../JsSdk.js"
 import { AgentKey, CorpId } from "../OwnerId.js"
 import { CredentialKind } from "../Token.js"
+import * as WeComToken from "../WeComToken.js"
 import {
   BadRequest,
   ErrorDetail,
@@ -70,12 +72,6 @@ const ExpiresAt = Schema.String.annotations({
   title: "ExpiresAt",
   description: "The same moment as an ISO-8601 UTC timestamp, e.g. 2025-01-01T12:00:00.000Z",
   jsonSchema: { format: "date-time" }
-})
-
-const UnixSeconds = Schema.Int.annotations({
-  identifier: "UnixSeconds",
-  title: "UnixSeconds",
-  description: "Seconds since 1970-01-01T00:00:00Z"
 })
 
 const StaleToken = StringField.pipe(
@@ -136,44 +132,6 @@ export const JsapiTicketResponse = Schema.Struct({
  * @category schemas
  */
 export const JsSdkConfigRequest = Schema.Struct({ url: PageUrl }).annotations(requestBody("JsSdkConfigRequest"))
-
-/**
- * @since 0.1.0
- * @category schemas
- */
-export const JsSdkConfigResponse = Schema.Struct({
-  appId: Schema.String,
-  timestamp: UnixSeconds,
-  nonceStr: Schema.String,
-  signature: Schema.String
-}).annotations({ identifier: "JsSdkConfigResponse" })
-
-/**
- * What `wx.agentConfig` needs besides `jsApiList`: signed with the agent ticket.
- *
- * @since 0.2.0
- * @category schemas
- */
-export const WeComAgentConfigResponse = Schema.Struct({
-  corpid: Schema.String,
-  agentid: Schema.String,
-  timestamp: UnixSeconds,
-  nonceStr: Schema.String,
-  signature: Schema.String
-}).annotations({ identifier: "WeComAgentConfigResponse" })
-
-/**
- * `POST /v1/wecom/{corpId}/agents/{agent}/jssdk-config`: `config` for
- * `wx.config` (corp ticket, `appId` = corpid) and, for an agent with an
- * AgentId, `agentConfig` for `wx.agentConfig` (agent ticket).
- *
- * @since 0.2.0
- * @category schemas
- */
-export const WeComJsSdkConfigResponse = Schema.Struct({
-  config: JsSdkConfigResponse,
-  agentConfig: Schema.optional(WeComAgentConfigResponse)
-}).annotations({ identifier: "WeComJsSdkConfigResponse" })
 
 /**
  * One credential in `/readyz`.
@@ -240,7 +198,7 @@ export class TokensGroup extends HttpApiGroup.make("tokens")
   .add(
     HttpApiEndpoint.post("jsSdkConfig")`/v1/apps/${appId}/jssdk-config`
       .setPayload(JsSdkConfigRequest)
-      .addSuccess(JsSdkConfigResponse)
+      .addSuccess(JsSdk.JsSdkConfig)
       .annotate(OpenApi.Summary, "A signed wx.config for a page URL")
   )
   .addError(BadRequest)
@@ -284,7 +242,7 @@ export class WeComGroup extends HttpApiGroup.make("wecom")
   .add(
     HttpApiEndpoint.post("weComJsSdkConfig")`/v1/wecom/${corpId}/agents/${agent}/jssdk-config`
       .setPayload(JsSdkConfigRequest)
-      .addSuccess(WeComJsSdkConfigResponse)
+      .addSuccess(WeComToken.WeComJsSdkConfig)
       .annotate(OpenApi.Summary, "A signed wx.config and (for an AgentId) wx.agentConfig for a page URL")
   )
   .addError(BadRequest)
