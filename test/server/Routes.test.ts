@@ -117,7 +117,31 @@ describe("Routes", () => {
       "/v1/apps/{appId}/access-token",
       "/v1/apps/{appId}/access-token/refresh",
       "/v1/apps/{appId}/jsapi-ticket",
-      "/v1/apps/{appId}/jssdk-config"
+      "/v1/apps/{appId}/jssdk-config",
+      "/v1/wecom/{corpId}/agents/{agent}/access-token",
+      "/v1/wecom/{corpId}/agents/{agent}/access-token/refresh",
+      "/v1/wecom/{corpId}/agents/{agent}/agent-ticket",
+      "/v1/wecom/{corpId}/agents/{agent}/jsapi-ticket",
+      "/v1/wecom/{corpId}/agents/{agent}/jssdk-config"
     ])
+  })
+
+  it("WeCom routes: counted under their patterns, with the methods Allow lists", () => {
+    const base = "/v1/wecom/ww0123456789abcdef/agents/1000002"
+    for (
+      const [rest, methods] of [
+        ["access-token", ["GET", "HEAD"]],
+        ["access-token/refresh", ["POST"]],
+        ["jsapi-ticket", ["GET", "HEAD"]],
+        ["agent-ticket", ["GET", "HEAD"]],
+        ["jssdk-config", ["POST"]]
+      ] as const
+    ) {
+      const route = Routes.match(`${base}/${rest}`)
+      expect({ pattern: route?.pattern, methods: route?.methods }).toEqual({
+        pattern: `/v1/wecom/{corpId}/agents/{agent}/${rest}`,
+        methods
+      })
+    }
   })
 })

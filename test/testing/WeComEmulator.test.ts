@@ -112,4 +112,14 @@ describe("WeChatEmulator: WeCom", () => {
       expect(yield* gettoken(emulator)).toMatchObject({ errcode: 45009 })
       expect((yield* emulator.wecom.stats(`${CORP}/${AGENT}`)).gettokenCalls).toBe(2)
     }))
+
+  it.effect("about 2,000 failed gettoken calls in an hour block gettoken for the corp until the hour is over (45009)", () =>
+    Effect.gen(function*() {
+      const emulator = yield* Emulator.make({ corps: [corp] })
+      for (let i = 0; i < 2_000; i++) expect(yield* gettoken(emulator, "wrong")).toMatchObject({ errcode: 40001 })
+      // Even the right secret is refused now.
+      expect(yield* gettoken(emulator)).toMatchObject({ errcode: 45009 })
+      yield* TestClock.adjust(Duration.hours(1))
+      expect(yield* gettoken(emulator)).toMatchObject({ errcode: 0 })
+    }))
 })
