@@ -65,6 +65,85 @@ const transportRetry = Schedule.exponential(Duration.millis(50)).pipe(
   Schedule.intersect(Schedule.recurs(2))
 )
 
+// Credentials fetched from the server, cached until the expiry margin, one
+// call per key at a time. Keys name the owner and the route (`wx…
+// access-token`); both services below are routes over this one cache.
+const remoteCredentials = (options: Options) =>
+  Effect.gen(function*() {
+    const marginMillis = Duration.toMillis(options.expiryMargin ?? Duration.seconds(30))
+    const timeout = Duration.decode(options.timeout ?? Duration.seconds(10))
+    const client = yield* serverClient(options)
+    const cache = new Map<string, Credential>()
+    // The call runs in the layer's scope, so a caller that gives up does not
+    // cancel it for the others.
+    const flights = yield* SingleFlight.make<string, Credential, AccessTokenError>()
+
+    // A 200 is the credential, its expiry counted from `expires_in` on this
+    // machine's clock, so clock skew between the machines does not matter.
+    const credential =
+      (owner: string, key: string, read: (body: unknown) => Effect.Effect<Issued, unknown>) =>
+      (response: HttpClientResponse.HttpClientResponse) =>
+        Effect.gen(function*() {
+          const body = yield* Effect.orElseSucceed(response.json, () => undefined)
+          if (response.status !== 200) return yield* failure(owner, response.status, body)
+          const issued = yield* Effect.mapError(
+            read(body),
+            () => unavailable("malformed-body", "the answer does not match the API schema")
+          )
+          const held: Credential = {
+            value: issued.value,
+            expiresAt: (yield* Clock.currentTimeMillis) + issued.expiresIn * 1000
+          }
+          cache.set(key, held)
+          return held
+        })
+
+    const cached = (key: string) =>
+      Effect.map(Clock.currentTimeMillis, (now) => {
+        const held = cache.get(key)
+        return held !== undefined && now < held.expiresAt - marginMillis ? held : undefined
+      })
+
+    /** `GET path`, answered from the cache while the held value is fresh. */
+    const get = (owner: string, path: string, read: typeof readToken) => {
+      const key = `${owner} ${path}`
+      return Effect.flatMap(cached(key), (held) =>
+        held !== undefined
+          ? Effect.succeed(held)
+          : flights.run(
+            `get ${key}`,
+            send(client, timeout, HttpClientRequest.get(path), credential(owner, key, read))
+          ))
+    }
+
+    /** Compare-and-refresh of the token at `path` through `POST path/refresh`. */
+    const refresh = (owner: string, path: string, staleToken: string | undefined) => {
+      const key = `${owner} ${path}`
+      return Effect.flatMap(cached(key), (held) => {
+        // Someone here already replaced the rejected token: no call needed.
+        if (held !== undefined && staleToken !== undefined && held.value !== staleToken) return Effect.succeed(held)
+        // Without a stale token, report the one this process holds: the
+        // server then replaces it only if it is still current.
+        const stale = staleToken ?? cache.get(key)?.value
+        if (stale === undefined) return get(owner, path, readToken)
+        return flights.run(
+          `refresh ${key} ${stale}`,
+          send(
+            client,
+            timeout,
+            HttpClientRequest.post(`${path}/refresh`).pipe(HttpClientRequest.bodyUnsafeJson({ stale_token: stale })),
+            credential(owner, key, readToken)
+          )
+        )
+      })
+    }
+
+    return { client, timeout, get, refresh }
+  })
+
+const readToken = (body: unknown) =>
+  Effect.map(decodeToken(body), (token) => ({ value: token.access_token, expiresIn: token.expires_in }))
+
 /**
  * Builds the service in a scope: calls still running when it closes are interrupted.
  *
@@ -72,75 +151,12 @@ const transportRetry = Schedule.exponential(Duration.millis(50)).pipe(
  * @category constructors
  */
 export const make = (options: Options) =>
-  Effect.gen(function*() {
-    const marginMillis = Duration.toMillis(options.expiryMargin ?? Duration.seconds(30))
-    const timeout = Duration.decode(options.timeout ?? Duration.seconds(10))
-    const client = yield* serverClient(options)
-    const cache = new Map<string, Credential>()
-    // One call per key at a time; the call runs in the layer's scope, so a
-    // caller that gives up does not cancel it for the others.
-    const flights = yield* SingleFlight.make<string, Credential, AccessTokenError>()
-
-    const answer = (appId: string, response: HttpClientResponse.HttpClientResponse) =>
-      Effect.gen(function*() {
-        const body = yield* Effect.orElseSucceed(response.json, () => undefined)
-        if (response.status === 200) {
-          const token = yield* Effect.mapError(
-            decodeToken(body),
-            () => unavailable("malformed-body", "the answer does not match the API schema")
-          )
-          // The expiry is counted on this machine's clock from `expires_in`,
-          // so clock skew between the machines does not matter.
-          const now = yield* Clock.currentTimeMillis
-          const credential: Credential = { value: token.access_token, expiresAt: now + token.expires_in * 1000 }
-          cache.set(appId, credential)
-          return credential
-        }
-        return yield* failure(appId, response.status, body)
-      })
-
-    const call = (
-      appId: string,
-      request: HttpClientRequest.HttpClientRequest
-    ): Effect.Effect<Credential, AccessTokenError> =>
-      send(client, timeout, request, (response) => answer(appId, response))
-
-    const cached = (appId: string) =>
-      Effect.map(Clock.currentTimeMillis, (now) => {
-        const credential = cache.get(appId)
-        return credential !== undefined && now < credential.expiresAt - marginMillis ? credential : undefined
-      })
-
+  Effect.map(remoteCredentials(options), (credentials) => {
     const path = (appId: string) => `/v1/apps/${encodeURIComponent(appId)}/access-token`
-
-    const get = (appId: string) =>
-      Effect.flatMap(cached(appId), (credential) =>
-        credential !== undefined
-          ? Effect.succeed(credential)
-          : flights.run(`get ${appId}`, call(appId, HttpClientRequest.get(path(appId)))))
-
-    const refresh = (appId: string, staleToken?: string) =>
-      Effect.flatMap(cached(appId), (credential) => {
-        // Someone here already replaced the rejected token: no call needed.
-        if (credential !== undefined && staleToken !== undefined && credential.value !== staleToken) {
-          return Effect.succeed(credential)
-        }
-        // Without a stale token, report the one this process holds: the
-        // server then replaces it only if it is still current.
-        const stale = staleToken ?? cache.get(appId)?.value
-        if (stale === undefined) return get(appId)
-        return flights.run(
-          `refresh ${appId} ${stale}`,
-          call(
-            appId,
-            HttpClientRequest.post(`${path(appId)}/refresh`).pipe(
-              HttpClientRequest.bodyUnsafeJson({ stale_token: stale })
-            )
-          )
-        )
-      })
-
-    return AccessToken.of({ get, refresh })
+    return AccessToken.of({
+      get: (appId) => credentials.get(appId, path(appId), readToken),
+      refresh: (appId, staleToken) => credentials.refresh(appId, path(appId), staleToken)
+    })
   })
 
 // The client every call goes through: the server's base URL, the key, JSON.
@@ -213,88 +229,22 @@ const decodeWeComJsSdkConfig = Schema.decodeUnknown(WeComJsSdkConfig)
  */
 export const makeWeCom = (options: Options) =>
   Effect.gen(function*() {
-    const marginMillis = Duration.toMillis(options.expiryMargin ?? Duration.seconds(30))
-    const timeout = Duration.decode(options.timeout ?? Duration.seconds(10))
-    const client = yield* serverClient(options)
-    const cache = new Map<string, Credential>()
-    const flights = yield* SingleFlight.make<string, Credential, AccessTokenError>()
+    const credentials = yield* remoteCredentials(options)
     const base = (corpId: string, agent: string) =>
       `/v1/wecom/${encodeURIComponent(corpId)}/agents/${encodeURIComponent(agent)}`
-
-    // A 200 is the credential, counted from `expires_in` on this machine's clock.
-    const credential =
-      (owner: string, key: string, read: (body: unknown) => Effect.Effect<Issued, unknown>) =>
-      (response: HttpClientResponse.HttpClientResponse) =>
-        Effect.gen(function*() {
-          const body = yield* Effect.orElseSucceed(response.json, () => undefined)
-          if (response.status !== 200) return yield* failure(owner, response.status, body)
-          const issued = yield* Effect.mapError(
-            read(body),
-            () => unavailable("malformed-body", "the answer does not match the API schema")
-          )
-          const held: Credential = {
-            value: issued.value,
-            expiresAt: (yield* Clock.currentTimeMillis) + issued.expiresIn * 1000
-          }
-          cache.set(key, held)
-          return held
-        })
-    const readToken = (body: unknown) =>
-      Effect.map(decodeToken(body), (token) => ({ value: token.access_token, expiresIn: token.expires_in }))
     const readTicket = (body: unknown) =>
       Effect.map(decodeTicket(body), (ticket) => ({ value: ticket.ticket, expiresIn: ticket.expires_in }))
-
-    const cached = (key: string) =>
-      Effect.map(Clock.currentTimeMillis, (now) => {
-        const held = cache.get(key)
-        return held !== undefined && now < held.expiresAt - marginMillis ? held : undefined
-      })
-
-    const fetchCached = (corpId: string, agent: string, route: string, read: typeof readToken) => {
-      const owner = `${corpId}/${agent}`
-      const key = `${owner} ${route}`
-      return Effect.flatMap(cached(key), (held) =>
-        held !== undefined
-          ? Effect.succeed(held)
-          : flights.run(
-            `get ${key}`,
-            send(
-              client,
-              timeout,
-              HttpClientRequest.get(`${base(corpId, agent)}/${route}`),
-              credential(owner, key, read)
-            )
-          ))
-    }
-
-    const get = (corpId: string, agent: string) => fetchCached(corpId, agent, "access-token", readToken)
-
-    const refresh = (corpId: string, agent: string, staleToken?: string) => {
-      const owner = `${corpId}/${agent}`
-      const key = `${owner} access-token`
-      return Effect.flatMap(cached(key), (held) => {
-        // Someone here already replaced the rejected token: no call needed.
-        if (held !== undefined && staleToken !== undefined && held.value !== staleToken) return Effect.succeed(held)
-        const stale = staleToken ?? cache.get(key)?.value
-        if (stale === undefined) return get(corpId, agent)
-        return flights.run(
-          `refresh ${key} ${stale}`,
-          send(
-            client,
-            timeout,
-            HttpClientRequest.post(`${base(corpId, agent)}/access-token/refresh`).pipe(
-              HttpClientRequest.bodyUnsafeJson({ stale_token: stale })
-            ),
-            credential(owner, key, readToken)
-          )
-        )
-      })
-    }
+    const get = (corpId: string, agent: string) =>
+      credentials.get(`${corpId}/${agent}`, `${base(corpId, agent)}/access-token`, readToken)
+    const refresh = (corpId: string, agent: string, staleToken?: string) =>
+      credentials.refresh(`${corpId}/${agent}`, `${base(corpId, agent)}/access-token`, staleToken)
+    const ticket = (route: string) => (corpId: string, agent: string) =>
+      credentials.get(`${corpId}/${agent}`, `${base(corpId, agent)}/${route}`, readTicket)
 
     const jsSdkConfig = (corpId: string, agent: string, url: string) =>
       send(
-        client,
-        timeout,
+        credentials.client,
+        credentials.timeout,
         HttpClientRequest.post(`${base(corpId, agent)}/jssdk-config`).pipe(HttpClientRequest.bodyUnsafeJson({ url })),
         (response) =>
           Effect.gen(function*() {
@@ -318,8 +268,8 @@ export const makeWeCom = (options: Options) =>
     return WeComToken.of({
       get,
       refresh,
-      jsapiTicket: (corpId, agent) => fetchCached(corpId, agent, "jsapi-ticket", readTicket),
-      agentTicket: (corpId, agent) => fetchCached(corpId, agent, "agent-ticket", readTicket),
+      jsapiTicket: ticket("jsapi-ticket"),
+      agentTicket: ticket("agent-ticket"),
       jsSdkConfig
     })
   })
