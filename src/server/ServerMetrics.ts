@@ -74,7 +74,21 @@ export const tokenValid = Metric.gauge("wechat_token_valid", {
  * @since 0.1.0
  * @category utils
  */
-export const routeOf = (url: string): string => Routes.match(Routes.pathOf(url))?.pattern ?? "unmatched"
+export const routeOf = (url: string): string => {
+  const known = routesByUrl.get(url)
+  if (known !== undefined) return known
+  const pattern = Routes.match(Routes.pathOf(url))?.pattern ?? "unmatched"
+  // A scanner's endless URLs must not grow the memo: start over when full.
+  if (routesByUrl.size >= MAX_REMEMBERED_URLS) routesByUrl.clear()
+  routesByUrl.set(url, pattern)
+  return pattern
+}
+
+// Every token read asks for its route twice (tracing is skipped on the hot
+// route, then the request is counted): the URLs of a server's apps repeat,
+// so the route table is matched once per URL, not twice per request.
+const MAX_REMEMBERED_URLS = 1024
+const routesByUrl = new Map<string, string>()
 
 // Node accepts some thirty method names; the label keeps the ones HTTP APIs use.
 const METHODS = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"])
