@@ -150,7 +150,6 @@ const decryptError = (failure: internal.Failure, receiveId: string): DecryptErro
     case "WrongReceiveId":
       return new ReceiveIdMismatch({ expected: receiveId })
     case "Malformed":
-    case "BadKey":
       return new MalformedMessage({ detail: failure.detail })
   }
 }
@@ -171,7 +170,7 @@ const randomBytes = (count: number) =>
 export const make = (options: Options): Either.Either<MessageCrypto, InvalidAesKey> =>
   Either.map(
     Either.mapLeft(internal.parseKey(Redacted.value(options.encodingAesKey)), (failure) =>
-      new InvalidAesKey({ detail: failure._tag === "BadKey" ? failure.detail : "unreadable" })),
+      new InvalidAesKey({ detail: failure.detail })),
     (key): MessageCrypto => {
       const { receiveId } = options
       const signature = (timestamp: string, nonce: string, encrypted: string) =>

@@ -11,9 +11,14 @@ export const PAD_BLOCK = 32
 const KEY_PATTERN = /^[A-Za-z0-9+/]{43}$/
 const BASE64_PATTERN = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/
 
-/** Why a key or a message was refused; the public module turns these into tagged errors. */
+/** Why a key was refused; the public module turns it into `InvalidAesKey`. */
+export interface BadKey {
+  readonly _tag: "BadKey"
+  readonly detail: string
+}
+
+/** Why a message was refused; the public module turns these into tagged errors. */
 export type Failure =
-  | { readonly _tag: "BadKey"; readonly detail: string }
   | { readonly _tag: "Malformed"; readonly detail: string }
   | { readonly _tag: "BadPadding" }
   | { readonly _tag: "WrongReceiveId" }
@@ -23,7 +28,7 @@ export type Failure =
  * trailing bits in their last character; like WeChat's own samples, the
  * decoder ignores them instead of refusing the key.
  */
-export const parseKey = (encodingAesKey: string): Either.Either<Buffer, Failure> =>
+export const parseKey = (encodingAesKey: string): Either.Either<Buffer, BadKey> =>
   KEY_PATTERN.test(encodingAesKey)
     ? Either.right(Buffer.from(`${encodingAesKey}=`, "base64"))
     : Either.left({ _tag: "BadKey", detail: "an EncodingAESKey is 43 characters of A-Z, a-z, 0-9, + and /" })
