@@ -392,10 +392,14 @@ export const make = (
         const declared = kinds.get(kind)
         if (declared === undefined) return yield* new UnknownApp({ appId: owner })
         const { family, spec } = declared
-        const presence = family.dynamic !== undefined && family.dynamic.presence === kind &&
-          family.dynamic.accepts(owner)
+        // A dynamic owner's values may be put before it is admitted (the token
+        // an authorization answered, then the refresh token that admits it),
+        // so admitting it finds them instead of fetching.
+        const dynamic = family.dynamic !== undefined && family.dynamic.accepts(owner) &&
+          !family.owners.some((known) => known === owner)
+        const presence = dynamic && family.dynamic!.presence === kind
         const key = { appId: owner as OwnerId, kind }
-        const cell = cells.get(keyString(key)) ?? (presence ? undefined : yield* cellOf(owner, kind))
+        const cell = cells.get(keyString(key)) ?? (dynamic ? undefined : yield* cellOf(owner, kind))
         const current = cell !== undefined ? yield* newest(cell) : Option.getOrUndefined(yield* store.get(key))
         const winner = current !== undefined && current.value === issued.value && current.retired !== true
           // The same value again (a duplicate push): already stored, nothing to write.
@@ -408,16 +412,19 @@ export const make = (
               ? stored
               : yield* store.set(new TokenRecord({ ...record, generation: stored.generation + 1 }))
           })
-        const target = cell ?? (yield* start(key.appId, family, spec, winner))
-        const held = yield* adopt(target, winner)
-        yield* Ref.set(target.lastFailure, undefined)
+        const live = cell !== undefined || !dynamic || presence || admitted.has(owner)
+        const target = live ? cell ?? (yield* start(key.appId, family, spec, winner)) : undefined
+        if (target !== undefined) {
+          yield* adopt(target, winner)
+          yield* Ref.set(target.lastFailure, undefined)
+        }
         if (presence && !admitted.has(owner)) yield* admit(key.appId, family, winner)
         if (winner !== current) {
           yield* Effect.logInfo("durable value stored").pipe(
             Effect.annotateLogs({ app: owner, kind, value: mask(winner.value), generation: winner.generation })
           )
         }
-        return held.credential
+        return toHeld(winner).credential
       })
 
     // What an issuer may ask of the engine: other credentials of its owner.
