@@ -114,15 +114,15 @@ const WeComLive = HttpApiBuilder.group(TokenServerApi, "wecom", (handlers) =>
       Effect.flatMap(Effect.mapError(credential, toApiError), (held) =>
         Effect.map(Clock.currentTimeMillis, (now) => ({ ...body(held.value), ...lifetime(held, now) })))
     return handlers
-      .handle("weComAccessToken", ({ path }) =>
+      .handle("accessToken", ({ path }) =>
         answer(wecom.get(path.corpId, path.agent), (value) => ({ access_token: value })))
-      .handle("refreshWeComAccessToken", ({ path, payload }) =>
+      .handle("refreshAccessToken", ({ path, payload }) =>
         answer(wecom.refresh(path.corpId, path.agent, payload.stale_token), (value) => ({ access_token: value })))
-      .handle("weComJsapiTicket", ({ path }) =>
+      .handle("jsapiTicket", ({ path }) =>
         answer(wecom.jsapiTicket(path.corpId, path.agent), (value) => ({ ticket: value })))
-      .handle("weComAgentTicket", ({ path }) =>
+      .handle("agentTicket", ({ path }) =>
         answer(wecom.agentTicket(path.corpId, path.agent), (value) => ({ ticket: value })))
-      .handle("weComJsSdkConfig", ({ path, payload }) =>
+      .handle("jsSdkConfig", ({ path, payload }) =>
         wecom.jsSdkConfig(path.corpId, path.agent, payload.url).pipe(
           Effect.mapError((error) =>
             error._tag === "InvalidPageUrl" ? pageUrlError(error, "wx.config / wx.agentConfig") : toApiError(error)
