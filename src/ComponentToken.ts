@@ -451,6 +451,32 @@ export const make: Effect.Effect<
   })
 })
 
+const unknown = (appId: string) => Effect.fail(new UnknownApp({ appId }))
+
+/**
+ * A server or program with no component configured: every component and
+ * authorizer is unknown (`UnknownApp`, a 404 on the routes).
+ *
+ * @since 0.3.0
+ * @category constructors
+ */
+export const none: ComponentTokenShape = ComponentToken.of({
+  components: [],
+  credentials: () => Option.none(),
+  get: unknown,
+  refresh: unknown,
+  preAuthCode: unknown,
+  exchange: unknown,
+  authorizers: unknown,
+  authorizerToken: unknown,
+  refreshAuthorizerToken: unknown,
+  authorizerJsapiTicket: unknown,
+  jsSdkConfig: unknown,
+  acceptTicket: unknown,
+  acceptAuthorization: unknown,
+  acceptRevocation: unknown
+})
+
 /**
  * `ComponentToken` over the `TokenEngine` in context (e.g. the server's
  * engine, which runs every family together).

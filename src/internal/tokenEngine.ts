@@ -567,5 +567,15 @@ export const make = (
         family.owners
       ))
     )
-    return { apps, get, refresh, put, retire, status, forceRefreshBudget }
+    const servable: Array<RecordKey> = []
+    for (const family of families) {
+      for (const owner of family.owners) {
+        if (
+          !servable.some((key) =>
+            key.appId === owner
+          )
+        ) servable.push({ appId: owner, kind: family.kinds[0].kind })
+      }
+    }
+    return { apps, servable, get, refresh, put, retire, status, forceRefreshBudget }
   })
