@@ -202,8 +202,7 @@ export interface Host {
 /** A `PushTransport` POSTing through `client`. */
 export const pushOver = (client: HttpClient.HttpClient): PushTransport => (request) =>
   client.execute(HttpClientRequest.bodyText(HttpClientRequest.post(request.url), request.body, "text/xml")).pipe(
-    Effect.flatMap((response) => Effect.map(response.text, (body) => ({ status: response.status, body }))),
-    Effect.scoped
+    Effect.flatMap((response) => Effect.map(response.text, (body) => ({ status: response.status, body })))
   )
 
 /** The default transport: the runtime's `fetch`, needing nothing from the caller's context. */
