@@ -121,7 +121,8 @@ export interface EmulatorOptions {
  * A third-party platform (component) WeChat knows. `messageToken` and
  * `encodingAesKey` (43 characters) are what its pushes are signed and
  * encrypted with; without `pushUrl` nothing is pushed (tickets are still
- * issued, so `api_component_token` works with `currentVerifyTicket`).
+ * issued, so `api_component_token` works with `currentVerifyTicket`). A key
+ * that is not 43 base64 characters is a defect when the component is registered.
  *
  * @since 0.3.0
  * @category models

@@ -610,7 +610,10 @@ export const make = (host: Host, registrations: ReadonlyArray<ComponentRegistrat
     query: URLSearchParams,
     body: Record<string, unknown> | undefined,
     now: number
-  ): { readonly componentAppId: string; readonly state: ComponentState } | EmulatorResponse => {
+  ):
+    | { readonly componentAppId: string; readonly state: ComponentState; readonly body: Record<string, unknown> }
+    | EmulatorResponse =>
+  {
     // Newer docs write `access_token` for the same parameter.
     const token = query.get("component_access_token") ?? query.get("access_token")
     if (token === null || token === "") return host.error(41001, "access_token missing")
@@ -627,7 +630,7 @@ export const make = (host: Host, registrations: ReadonlyArray<ComponentRegistrat
     const componentAppId = stringField(body["component_appid"])
     if (componentAppId === undefined) return host.error(41002, "appid missing")
     if (componentAppId !== issued.componentAppId) return host.error(61011, "invalid component")
-    return { componentAppId, state: components.get(componentAppId)! }
+    return { componentAppId, state: components.get(componentAppId)!, body }
   }
 
   const componentToken = (body: Record<string, unknown> | undefined, value: string, now: number) => {
@@ -776,12 +779,14 @@ export const make = (host: Host, registrations: ReadonlyArray<ComponentRegistrat
     endpoint: Exclude<ComponentEndpoint, "api_component_token" | "api_start_push_ticket">,
     query: URLSearchParams,
     body: Record<string, unknown> | undefined,
-    values: readonly [string, string],
+    value: string,
+    rotated: string,
     now: number
   ): EmulatorResponse => {
     const admitted = admit(query, body, now)
-    if (!("state" in admitted) || body === undefined) return admitted as EmulatorResponse
+    if ("_tag" in admitted) return admitted
     const { componentAppId, state } = admitted
+    const checked = admitted.body
     switch (endpoint) {
       case "api_create_preauthcode": {
         if (state.preAuthCodesToday >= PRE_AUTH_CODE_DAILY_QUOTA) {
@@ -789,32 +794,36 @@ export const make = (host: Host, registrations: ReadonlyArray<ComponentRegistrat
         }
         state.preAuthCodesToday++
         for (const [code, held] of state.preAuthCodes) if (now >= held.expiresAt) state.preAuthCodes.delete(code)
-        const code = `preauthcode@@@${values[0].slice(0, 86)}`
+        const code = `preauthcode@@@${value.slice(0, 86)}`
         state.preAuthCodes.set(code, { expiresAt: now + PRE_AUTH_CODE_LIFETIME, used: false })
         statsOf(componentAppId).preAuthCodes++
         return json({ pre_auth_code: code, expires_in: Math.floor(PRE_AUTH_CODE_LIFETIME / SECOND) })
       }
       case "api_query_auth":
-        return queryAuth(state, componentAppId, body, values[0], now)
+        return queryAuth(state, componentAppId, checked, value, now)
       case "api_authorizer_token":
-        return authorizerToken(state, componentAppId, body, values[0], `refreshtoken@@@${values[1].slice(0, 43)}`, now)
+        return authorizerToken(state, componentAppId, checked, value, rotated, now)
       case "api_get_authorizer_list":
-        return authorizerList(state, body)
+        return authorizerList(state, checked)
     }
   }
 
   const answer = (endpoint: ComponentEndpoint, request: EmulatorRequest): Effect.Effect<EmulatorResponse> =>
     Effect.gen(function*() {
-      // Drawn before the state is touched, so the update below is one atomic step.
-      const values = [yield* Opaque.draw, yield* Opaque.draw] as const
-      const now = yield* Clock.currentTimeMillis
       if (request.method !== "POST") return host.error(43002, "require POST method")
+      // Drawn before the state is touched, so the update below is one atomic step. A second
+      // value only when a refresh may rotate the refresh token: estates of 100,000 refresh often.
+      const value = yield* Opaque.draw
+      const rotated = endpoint === "api_authorizer_token" && host.refreshTokenRotation === "every-refresh"
+        ? `refreshtoken@@@${(yield* Opaque.draw).slice(0, 43)}`
+        : ""
+      const now = yield* Clock.currentTimeMillis
       const body = parseJsonObject(request.body)
       return yield* Effect.sync(() => {
         rollQuotas(now)
         switch (endpoint) {
           case "api_component_token":
-            return Effect.succeed(componentToken(body, values[0], now))
+            return Effect.succeed(componentToken(body, value, now))
           case "api_start_push_ticket": {
             const started = startPushTicket(body)
             // WeChat answers first and pushes after: the caller is not kept waiting on its own receiver.
@@ -823,7 +832,7 @@ export const make = (host: Host, registrations: ReadonlyArray<ComponentRegistrat
               : Effect.succeed(started)
           }
           default:
-            return Effect.succeed(answerNow(endpoint, request.query, body, values, now))
+            return Effect.succeed(answerNow(endpoint, request.query, body, value, rotated, now))
         }
       }).pipe(Effect.flatten)
     })
