@@ -331,8 +331,6 @@ export const make = (host: Host, registrations: ReadonlyArray<ComponentRegistrat
         : Either.right(authorizer)
     })
 
-  // ---- pushes ----
-
   const record = (state: ComponentState, entry: PushRecord) => {
     state.log.push(entry)
     if (state.log.length > PUSH_LOG_SIZE) state.log = state.log.slice(-PUSH_LOG_SIZE)
@@ -409,27 +407,23 @@ export const make = (host: Host, registrations: ReadonlyArray<ComponentRegistrat
       yield* Effect.sync(() => record(state, { infoType, xml, attempts: PUSH_ATTEMPTS, delivered: false, failure }))
     })
 
-  /** A new verify ticket becomes the only one accepted, then is pushed. */
-  const pushTicket = (componentAppId: string, force: boolean): Effect.Effect<string | undefined> =>
+  /** A new verify ticket becomes the only one accepted, then is pushed (the callers decide about stopped pushes). */
+  const pushTicket = (componentAppId: string, state: ComponentState): Effect.Effect<string> =>
     Effect.gen(function*() {
       const value = `ticket@@@${(yield* Opaque.draw).slice(0, 86)}`
       const now = yield* Clock.currentTimeMillis
-      const issued = yield* Effect.sync(() => {
-        const state = components.get(componentAppId)
-        if (state === undefined || (state.stopped && !force)) return false
+      yield* Effect.sync(() => {
         state.ticket = value
         state.ticketExpiresAt = now + TICKET_LIFETIME
-        return true
       })
-      if (!issued) return undefined
-      yield* push(componentAppId, "component_verify_ticket", [["ComponentVerifyTicket", value]], force)
+      yield* push(componentAppId, "component_verify_ticket", [["ComponentVerifyTicket", value]], true)
       return value
     })
 
   const pushAllTickets = Effect.suspend(() =>
     Effect.forEach(
       Array.from(components).filter(([, state]) => state.pushUrl !== undefined && !state.stopped),
-      ([componentAppId]) => pushTicket(componentAppId, false),
+      ([componentAppId, state]) => pushTicket(componentAppId, state),
       { concurrency: "unbounded", discard: true }
     )
   )
@@ -446,8 +440,6 @@ export const make = (host: Host, registrations: ReadonlyArray<ComponentRegistrat
     )
   }).pipe(Effect.asVoid)
 
-  // ---- authorizations ----
-
   const freshRefreshToken = Effect.map(Opaque.draw, (value) => `refreshtoken@@@${value.slice(0, 43)}`)
 
   const codeFor = (
@@ -462,13 +454,11 @@ export const make = (host: Host, registrations: ReadonlyArray<ComponentRegistrat
       const now = yield* Clock.currentTimeMillis
       const expiresAt = now + AUTHORIZATION_CODE_LIFETIME
       yield* Effect.flatMap(known(componentAppId), (state) =>
-        Effect.sync(() => update(state, now)).pipe(
-          Effect.flatten,
-          Effect.tap(() =>
-            Effect.sync(() => {
-              state.codes.set(code, { authorizerAppId, expiresAt, used: false })
-            })
-          )
+        Effect.suspend(() =>
+          Either.map(update(state, now), () => {
+            for (const [held, { expiresAt }] of state.codes) if (now >= expiresAt) state.codes.delete(held)
+            state.codes.set(code, { authorizerAppId, expiresAt, used: false })
+          })
         ))
       yield* push(componentAppId, infoType, [
         ["AuthorizerAppid", authorizerAppId],
@@ -529,15 +519,13 @@ export const make = (host: Host, registrations: ReadonlyArray<ComponentRegistrat
   const unauthorize: ComponentControls["unauthorize"] = (componentAppId, authorizerAppId) =>
     Effect.gen(function*() {
       const now = yield* Clock.currentTimeMillis
-      yield* Effect.flatMap(
-        Effect.sync(() => authorizerOf(componentAppId, authorizerAppId)),
-        (held) =>
-          Effect.map(held, (authorizer) => {
-            authorizer.authorized = false
-            authorizer.listed = false
-            if (authorizer.token !== undefined) host.tokens.end(authorizer.token, now)
-            components.get(componentAppId)!.listed = undefined
-          })
+      yield* Effect.suspend(() =>
+        Either.map(authorizerOf(componentAppId, authorizerAppId), (authorizer) => {
+          authorizer.authorized = false
+          authorizer.listed = false
+          if (authorizer.token !== undefined) host.tokens.end(authorizer.token, now)
+          components.get(componentAppId)!.listed = undefined
+        })
       )
       yield* push(componentAppId, "unauthorized", [["AuthorizerAppid", authorizerAppId]], false)
     })
@@ -569,8 +557,6 @@ export const make = (host: Host, registrations: ReadonlyArray<ComponentRegistrat
         return created
       })
     })
-
-  // ---- endpoints ----
 
   /** The component and authorizer a request names, for stats and fault rules: `component` or `component/authorizer`. */
   const ownerOf = (endpoint: ComponentEndpoint, request: EmulatorRequest): string | undefined => {
@@ -660,8 +646,10 @@ export const make = (host: Host, registrations: ReadonlyArray<ComponentRegistrat
     return json({ component_access_token: value, expires_in: Math.floor(host.tokenLifetime / SECOND) })
   }
 
-  /** `api_start_push_ticket`: the answer, and whether to push a ticket after it. */
-  const startPushTicket = (body: Record<string, unknown> | undefined): EmulatorResponse | string => {
+  /** `api_start_push_ticket`: WeChat's refusal, or the component to push a ticket to. */
+  const startPushTicket = (
+    body: Record<string, unknown> | undefined
+  ): EmulatorResponse | { readonly componentAppId: string; readonly state: ComponentState } => {
     if (body === undefined) return host.error(47001, "data format error")
     const componentAppId = stringField(body["component_appid"])
     if (componentAppId === undefined) return host.error(41002, "appid missing")
@@ -671,7 +659,7 @@ export const make = (host: Host, registrations: ReadonlyArray<ComponentRegistrat
     if (secret === undefined) return host.error(41004, "appsecret missing")
     if (secret !== state.secret) return host.error(40125, "invalid appsecret")
     state.stopped = false
-    return componentAppId
+    return { componentAppId, state }
   }
 
   /** Issues the authorizer a new token, the previous one living out the overlap. */
@@ -827,9 +815,9 @@ export const make = (host: Host, registrations: ReadonlyArray<ComponentRegistrat
           case "api_start_push_ticket": {
             const started = startPushTicket(body)
             // WeChat answers first and pushes after: the caller is not kept waiting on its own receiver.
-            return typeof started === "string"
-              ? Effect.as(Effect.forkDaemon(pushTicket(started, true)), ok)
-              : Effect.succeed(started)
+            return "_tag" in started
+              ? Effect.succeed(started)
+              : Effect.as(Effect.forkDaemon(pushTicket(started.componentAppId, started.state)), ok)
           }
           default:
             return Effect.succeed(answerNow(endpoint, request.query, body, value, rotated, now))
@@ -850,8 +838,7 @@ export const make = (host: Host, registrations: ReadonlyArray<ComponentRegistrat
     authorize,
     updateAuthorization,
     unauthorize,
-    pushTicket: (componentAppId) =>
-      Effect.flatMap(known(componentAppId), () => Effect.map(pushTicket(componentAppId, true), (ticket) => ticket!)),
+    pushTicket: (componentAppId) => Effect.flatMap(known(componentAppId), (state) => pushTicket(componentAppId, state)),
     stopPushes: (componentAppId) =>
       Effect.map(known(componentAppId), (state) => {
         state.stopped = true
