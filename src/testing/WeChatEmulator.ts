@@ -1,6 +1,7 @@
 /**
  * A faithful WeChat emulator for tests: the token, stable-token, ticket and
- * callback-IP endpoints, and WeCom's gettoken, corp and agent tickets, with their lifetimes, 5-minute overlap, quotas,
+ * callback-IP endpoints, WeCom's gettoken, corp and agent tickets, and the
+ * third-party platform's component endpoints and encrypted pushes, with their lifetimes, 5-minute overlap, quotas,
  * errcodes (each errmsg ending in a ` rid: …` request id) and injectable faults. All time comes from Effect `Clock` and all
  * randomness from Effect `Random`, so `TestClock` drives every expiry.
  *
