@@ -292,11 +292,21 @@ describe("WeChatEmulator: third-party platform", () => {
 
       expect(yield* queryAuth(emulator, token, code)).toMatchObject({ errcode: 61009 })
       expect(yield* queryAuth(emulator, token, "queryauthcode@@@unknown")).toMatchObject({ errcode: 61009 })
+      // An update: new permissions under the same refresh token.
+      const updated = yield* emulator.component.updateAuthorization(COMPONENT, MERCHANT, { funcInfo: [2] })
+      expect((yield* queryAuth(emulator, token, updated))["authorization_info"]).toMatchObject({
+        authorizer_refresh_token: info["authorizer_refresh_token"],
+        func_info: [{ funcscope_category: { id: 2 } }]
+      })
       const late = yield* emulator.component.updateAuthorization(COMPONENT, MERCHANT, { funcInfo: [1] })
       yield* TestClock.adjust(Duration.seconds(3600))
       const fresh = yield* tokenFrom(emulator)
       expect(yield* queryAuth(emulator, fresh, late)).toMatchObject({ errcode: 61010 })
-      expect(yield* emulator.component.stats(COMPONENT)).toMatchObject({ queryAuthCalls: 4, authorizerTokensIssued: 1 })
+      // A code whose merchant revoked before the exchange.
+      const revoked = yield* emulator.component.updateAuthorization(COMPONENT, MERCHANT)
+      yield* emulator.component.unauthorize(COMPONENT, MERCHANT)
+      expect(yield* queryAuth(emulator, fresh, revoked)).toMatchObject({ errcode: 61003 })
+      expect(yield* emulator.component.stats(COMPONENT)).toMatchObject({ queryAuthCalls: 6, authorizerTokensIssued: 2 })
     }))
 
   it.effect("api_authorizer_token: a new token (the old one lives 5 minutes), the same refresh token; 61023 stale, 61003 revoked", () =>
@@ -462,6 +472,21 @@ describe("WeChatEmulator: third-party platform", () => {
       expect(yield* componentToken(emulator, field(events[7]!, "ComponentVerifyTicket"))).toMatchObject({
         expires_in: 7200
       })
+    }))
+
+  it.effect("Emulator.layer runs the ticket schedule while it lives", () =>
+    Effect.gen(function*() {
+      const pushes = receiver()
+      yield* Effect.gen(function*() {
+        const emulator = yield* Emulator.WeChatEmulator
+        while (pushes.events.length === 0) yield* Effect.yieldNow()
+        yield* TestClock.adjust(Duration.minutes(20))
+        expect(pushes.events).toHaveLength(3)
+        expect((yield* emulator.component.stats(COMPONENT)).pushesDelivered).toBe(3)
+      }).pipe(Effect.provide(Emulator.layer({ components: [registration], pushTransport: pushes.transport })))
+      // Closed with the layer: time goes on, nothing more is pushed.
+      yield* TestClock.adjust(Duration.minutes(20))
+      expect(pushes.events).toHaveLength(3)
     }))
 
   it.effect("a push answered otherwise than `success` is tried three times, then given up; all of it counted", () =>
