@@ -116,6 +116,14 @@ export interface EmulatorOptions {
    * refused with 61023, to prove a client persists what comes back.
    */
   readonly refreshTokenRotation?: "on-authorization" | "every-refresh"
+  /**
+   * Which verify tickets `api_component_token` takes. `latest` (default):
+   * only the one pushed last, so a client must keep the newest; any other
+   * answers 61006. `unexpired`: any ticket pushed in the last 12 hours, the
+   * more forgiving reading of WeChat's documentation. Either way a ticket
+   * older than 12 hours answers 61005.
+   */
+  readonly verifyTicketAcceptance?: "latest" | "unexpired"
 }
 
 /**
@@ -280,7 +288,7 @@ export interface ComponentControls {
   /** WeChat stops pushing to this component (tickets and authorization events) until `resumePushes` or `api_start_push_ticket`. */
   readonly stopPushes: (componentAppId: string) => Effect.Effect<void, ComponentControlError>
   readonly resumePushes: (componentAppId: string) => Effect.Effect<void, ComponentControlError>
-  /** The latest verify ticket expires now: `api_component_token` answers 61005 until a new one is pushed. */
+  /** Every verify ticket issued so far expires now: `api_component_token` answers 61005 until a new one is pushed. */
   readonly expireTicket: (componentAppId: string) => Effect.Effect<void, ComponentControlError>
   /**
    * The refresh token a client holds goes stale (61023) while the

@@ -217,6 +217,21 @@ describe("WeChatEmulator: third-party platform", () => {
       })
     }))
 
+  it.effect("verifyTicketAcceptance unexpired: an older ticket still works until its 12 hours are over", () =>
+    Effect.gen(function*() {
+      const { emulator } = yield* make({ verifyTicketAcceptance: "unexpired" })
+      const first = yield* emulator.component.pushTicket(COMPONENT)
+      yield* TestClock.adjust(Duration.hours(6))
+      const second = yield* emulator.component.pushTicket(COMPONENT)
+      expect(yield* componentToken(emulator, first)).toMatchObject({ expires_in: 7200 })
+      expect(yield* componentToken(emulator, "ticket@@@never-pushed")).toMatchObject({ errcode: 61006 })
+      yield* TestClock.adjust(Duration.hours(6))
+      expect(yield* componentToken(emulator, first)).toMatchObject({ errcode: 61005 })
+      expect(yield* componentToken(emulator, second)).toMatchObject({ expires_in: 7200 })
+      yield* emulator.component.expireTicket(COMPONENT)
+      expect(yield* componentToken(emulator, second)).toMatchObject({ errcode: 61005 })
+    }))
+
   it.effect("a new component token leaves the previous one 5 minutes; either query parameter name works", () =>
     Effect.gen(function*() {
       const { emulator } = yield* make()

@@ -124,8 +124,10 @@ interface ComponentState {
   crypto: MessageCrypto.MessageCrypto
   pushUrl: string | undefined
   stopped: boolean
+  /** The latest verify ticket. */
   ticket: string | undefined
-  ticketExpiresAt: number
+  /** Every ticket pushed in the last day and when it expires (or expired: 61005 rather than 61006). */
+  readonly tickets: Map<string, number>
   token: string | undefined
   /** Insertion order is authorization order, as the list pages it. */
   readonly authorizers: Map<string, Authorizer>
@@ -197,6 +199,7 @@ export interface Host {
   readonly tokens: Tokens
   readonly transport: PushTransport
   readonly refreshTokenRotation: "on-authorization" | "every-refresh"
+  readonly verifyTicketAcceptance: "latest" | "unexpired"
 }
 
 /** A `PushTransport` POSTing through `client`. */
@@ -269,7 +272,7 @@ export const make = (host: Host, registrations: ReadonlyArray<ComponentRegistrat
       pushUrl: registration.pushUrl,
       stopped: false,
       ticket: undefined,
-      ticketExpiresAt: 0,
+      tickets: new Map(),
       token: undefined,
       authorizers: new Map(),
       listed: undefined,
@@ -413,8 +416,11 @@ export const make = (host: Host, registrations: ReadonlyArray<ComponentRegistrat
       const value = `ticket@@@${(yield* Opaque.draw).slice(0, 86)}`
       const now = yield* Clock.currentTimeMillis
       yield* Effect.sync(() => {
+        for (const [held, expiresAt] of state.tickets) {
+          if (now >= expiresAt + TICKET_LIFETIME) state.tickets.delete(held)
+        }
         state.ticket = value
-        state.ticketExpiresAt = now + TICKET_LIFETIME
+        state.tickets.set(value, now + TICKET_LIFETIME)
       })
       yield* push(componentAppId, "component_verify_ticket", [["ComponentVerifyTicket", value]], true)
       return value
@@ -629,10 +635,12 @@ export const make = (host: Host, registrations: ReadonlyArray<ComponentRegistrat
     if (secret === undefined) return host.error(41004, "appsecret missing")
     if (secret !== state.secret) return host.error(40125, "invalid appsecret")
     if (state.tokensToday >= COMPONENT_TOKEN_DAILY_QUOTA) return host.error(45009, "reach max api daily quota limit")
-    // Only the latest pushed ticket is accepted: a client must keep the newest one.
-    const ticket = stringField(body["component_verify_ticket"])
-    if (ticket === undefined || ticket !== state.ticket) return host.error(61006, "component ticket is invalid")
-    if (now >= state.ticketExpiresAt) return host.error(61005, "component ticket is expired")
+    const ticket = stringField(body["component_verify_ticket"]) ?? ""
+    const expiresAt = host.verifyTicketAcceptance === "latest" && ticket !== state.ticket
+      ? undefined
+      : state.tickets.get(ticket)
+    if (expiresAt === undefined) return host.error(61006, "component ticket is invalid")
+    if (now >= expiresAt) return host.error(61005, "component ticket is expired")
     state.tokensToday++
     const previous = state.token === undefined ? undefined : componentTokens.get(state.token)
     if (previous !== undefined) previous.expiresAt = Math.min(previous.expiresAt, now + OVERLAP)
@@ -852,7 +860,7 @@ export const make = (host: Host, registrations: ReadonlyArray<ComponentRegistrat
         known(componentAppId),
         (state) =>
           Effect.map(Clock.currentTimeMillis, (now) => {
-            state.ticketExpiresAt = Math.min(state.ticketExpiresAt, now)
+            for (const [held, expiresAt] of state.tickets) state.tickets.set(held, Math.min(expiresAt, now))
           })
       ),
     invalidateRefreshToken: (componentAppId, authorizerAppId) =>

@@ -229,6 +229,7 @@ export const make = (options: EmulatorOptions = {}): Effect.Effect<WeChatEmulato
       tokenLifetime,
       transport: options.pushTransport ?? Component.fetchTransport,
       refreshTokenRotation: options.refreshTokenRotation ?? "on-authorization",
+      verifyTicketAcceptance: options.verifyTicketAcceptance ?? "latest",
       tokens: {
         issue: (appId, value, now) => {
           if (!apps.has(appId)) register({ appId, secret: "" })
