@@ -19,10 +19,10 @@ import type {
   WeComStats,
   WeComTicketKind
 } from "../WeChatEmulator.js"
+import { getOrMake } from "./getOrMake.js"
 import * as Opaque from "./opaque.js"
+import { HOUR, SECOND } from "./units.js"
 
-const SECOND = 1000
-const HOUR = 3600 * SECOND
 /** A call in a token's (or ticket's) last 5 minutes gets a new one. */
 const RENEWAL = 5 * 60 * SECOND
 const CORP_TICKETS_PER_HOUR = 400
@@ -113,11 +113,12 @@ export const make = (host: Host, registrations: ReadonlyArray<WeComCorpRegistrat
   let hour = 0
 
   const register = (registration: WeComCorpRegistration) => {
-    let corp = corps.get(registration.corpId)
-    if (corp === undefined) {
-      corp = { agents: new Map(), corpTicket: undefined, corpTicketsThisHour: 0, gettokenErrorsThisHour: 0 }
-      corps.set(registration.corpId, corp)
-    }
+    const corp = getOrMake(corps, registration.corpId, () => ({
+      agents: new Map(),
+      corpTicket: undefined,
+      corpTicketsThisHour: 0,
+      gettokenErrorsThisHour: 0
+    }))
     for (const app of registration.apps) {
       const known = corp.agents.get(app.agent)
       if (known !== undefined) {
@@ -137,14 +138,7 @@ export const make = (host: Host, registrations: ReadonlyArray<WeComCorpRegistrat
   }
   for (const registration of registrations) register(registration)
 
-  const statsOf = (key: string): MutableStats => {
-    let held = stats.get(key)
-    if (held === undefined) {
-      held = emptyStats()
-      stats.set(key, held)
-    }
-    return held
-  }
+  const statsOf = (key: string): MutableStats => getOrMake(stats, key, emptyStats)
 
   const rollHour = (now: number) => {
     const current = Math.floor(now / HOUR)
