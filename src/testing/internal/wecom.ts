@@ -52,16 +52,17 @@ interface CorpState {
   gettokenErrorsThisHour: number
 }
 
-type MutableStats = { -readonly [K in keyof WeComStats]: WeComStats[K] }
+// The counters of one corp or agent, bumped in place and copied out as `WeComStats`.
+class Counters implements WeComStats {
+  gettokenCalls = 0
+  gettokenErrors = 0
+  tokensIssued = 0
+  corpTicketCalls = 0
+  agentTicketCalls = 0
+  wrongAgentUses = 0
+}
 
-const emptyStats = (): MutableStats => ({
-  gettokenCalls: 0,
-  gettokenErrors: 0,
-  tokensIssued: 0,
-  corpTicketCalls: 0,
-  agentTicketCalls: 0,
-  wrongAgentUses: 0
-})
+const emptyStats = (): Counters => new Counters()
 
 const json = (body: unknown): EmulatorResponse => ({
   _tag: "Respond",
@@ -109,7 +110,7 @@ export const make = (host: Host, registrations: ReadonlyArray<WeComCorpRegistrat
   const corps = new Map<string, CorpState>()
   const tokens = new Map<string, Issued>()
   const tickets = new Map<string, Issued & { readonly kind: WeComTicketKind }>()
-  let stats = new Map<string, MutableStats>()
+  let stats = new Map<string, Counters>()
   let hour = 0
 
   const register = (registration: WeComCorpRegistration) => {
@@ -138,7 +139,7 @@ export const make = (host: Host, registrations: ReadonlyArray<WeComCorpRegistrat
   }
   for (const registration of registrations) register(registration)
 
-  const statsOf = (key: string): MutableStats => getOrMake(stats, key, emptyStats)
+  const statsOf = (key: string): Counters => getOrMake(stats, key, emptyStats)
 
   const rollHour = (now: number) => {
     const current = Math.floor(now / HOUR)
@@ -185,7 +186,7 @@ export const make = (host: Host, registrations: ReadonlyArray<WeComCorpRegistrat
     }
   }
 
-  const bumpStat = (corpId: string, agent: string | undefined, field: keyof MutableStats) => {
+  const bumpStat = (corpId: string, agent: string | undefined, field: keyof Counters) => {
     statsOf(corpId)[field]++
     if (agent !== undefined) statsOf(`${corpId}/${agent}`)[field]++
   }
