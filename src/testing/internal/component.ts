@@ -31,12 +31,10 @@ import type {
   PushRecord,
   PushTransport
 } from "../WeChatEmulator.js"
+import { getOrMake } from "./getOrMake.js"
+import { json, parseJsonObject, stringField } from "./json.js"
 import * as Opaque from "./opaque.js"
-
-const SECOND = 1000
-const MINUTE = 60 * SECOND
-const HOUR = 60 * MINUTE
-const DAY = 24 * HOUR
+import { DAY, HOUR, MINUTE, SECOND } from "./units.js"
 
 /** A replaced component or authorizer token lives this much longer, as classic tokens do. */
 const OVERLAP = 5 * MINUTE
@@ -100,23 +98,24 @@ interface ComponentToken {
   expiresAt: number
 }
 
-type MutableStats = { -readonly [K in keyof ComponentStats]: ComponentStats[K] }
+// The counters of one component, bumped in place and copied out as `ComponentStats`.
+class Counters implements ComponentStats {
+  componentTokenCalls = 0
+  componentTokensIssued = 0
+  startPushCalls = 0
+  preAuthCodes = 0
+  queryAuthCalls = 0
+  authorizerTokenCalls = 0
+  authorizerTokensIssued = 0
+  listCalls = 0
+  pushesSent = 0
+  pushesDelivered = 0
+  pushesFailed = 0
+  pushesAbandoned = 0
+  deadTokenUses = 0
+}
 
-const emptyStats = (): MutableStats => ({
-  componentTokenCalls: 0,
-  componentTokensIssued: 0,
-  startPushCalls: 0,
-  preAuthCodes: 0,
-  queryAuthCalls: 0,
-  authorizerTokenCalls: 0,
-  authorizerTokensIssued: 0,
-  listCalls: 0,
-  pushesSent: 0,
-  pushesDelivered: 0,
-  pushesFailed: 0,
-  pushesAbandoned: 0,
-  deadTokenUses: 0
-})
+const emptyStats = (): Counters => new Counters()
 
 interface ComponentState {
   secret: string
@@ -143,13 +142,6 @@ interface ComponentState {
   /** Authorizer-token calls today, only for the authorizers that made one. */
   authorizerTokensToday: Map<string, number>
 }
-
-const json = (body: unknown): EmulatorResponse => ({
-  _tag: "Respond",
-  status: 200,
-  contentType: "application/json; encoding=utf-8",
-  body: JSON.stringify(body)
-})
 
 const ok = json({ errcode: 0, errmsg: "ok" })
 
@@ -214,20 +206,6 @@ export const fetchTransport: PushTransport = (request) =>
     Effect.provide(FetchHttpClient.layer)
   )
 
-const parseJsonObject = (body: string): Record<string, unknown> | undefined => {
-  try {
-    const value: unknown = JSON.parse(body)
-    return typeof value === "object" && value !== null && !Array.isArray(value)
-      ? value as Record<string, unknown>
-      : undefined
-  } catch {
-    return undefined
-  }
-}
-
-const stringField = (value: unknown): string | undefined =>
-  typeof value === "string" && value.length > 0 ? value : undefined
-
 const cryptoOf = (registration: ComponentRegistration): MessageCrypto.MessageCrypto =>
   Either.getOrThrowWith(
     MessageCrypto.make({
@@ -251,7 +229,7 @@ const DEFAULT_FUNC_INFO: ReadonlyArray<number> = [1, 2, 3]
 export const make = (host: Host, registrations: ReadonlyArray<ComponentRegistration>) => {
   const components = new Map<string, ComponentState>()
   const componentTokens = new Map<string, ComponentToken>()
-  let stats = new Map<string, MutableStats>()
+  let stats = new Map<string, Counters>()
   let quotaDay = 0
   let scheduleRunning = false
 
@@ -288,14 +266,7 @@ export const make = (host: Host, registrations: ReadonlyArray<ComponentRegistrat
   }
   for (const registration of registrations) register(registration)
 
-  const statsOf = (componentAppId: string): MutableStats => {
-    let held = stats.get(componentAppId)
-    if (held === undefined) {
-      held = emptyStats()
-      stats.set(componentAppId, held)
-    }
-    return held
-  }
+  const statsOf = (componentAppId: string): Counters => getOrMake(stats, componentAppId, emptyStats)
 
   const rollQuotas = (now: number) => {
     const day = Math.floor(now / DAY)
