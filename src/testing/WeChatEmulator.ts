@@ -104,8 +104,8 @@ export interface EmulatorOptions {
    * How pushes reach a component's `pushUrl`. Default: an HTTP POST through
    * `@effect/platform`'s `FetchHttpClient` (the runtime's `fetch`), so pushes
    * work the same whether the emulator runs in-process or behind `serve`.
-   * Pass `pushOver(client)` to use another `HttpClient`, or a function that
-   * hands the push to an in-process handler.
+   * Pass `pushOver(client)` to use another `HttpClient`, `pushToWebHandler`
+   * for a web-standard handler in the same process, or any function.
    */
   readonly pushTransport?: PushTransport
   /**
@@ -594,3 +594,13 @@ export const serve = (
  * @category pushes
  */
 export const pushOver: (client: HttpClient.HttpClient) => PushTransport = component.pushOver
+
+/**
+ * A `PushTransport` that hands each push to a web-standard handler in the
+ * same process (no socket), e.g. one made with `HttpApp.toWebHandler`.
+ *
+ * @since 0.3.0
+ * @category pushes
+ */
+export const pushToWebHandler: (handler: (request: Request) => Promise<Response>) => PushTransport =
+  component.pushToWebHandler

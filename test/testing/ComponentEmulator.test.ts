@@ -504,6 +504,23 @@ describe("WeChatEmulator: third-party platform", () => {
       expect(pushes.events).toHaveLength(3)
     }))
 
+  it.effect("pushToWebHandler delivers to a web-standard handler in the same process", () =>
+    Effect.gen(function*() {
+      const received: Array<string> = []
+      const emulator = yield* Emulator.make({
+        components: [registration],
+        pushTransport: Emulator.pushToWebHandler(async (request) => {
+          const opened = await Effect.runPromise(Effect.either(open(request.url, await request.text())))
+          if (Either.isLeft(opened)) return new Response(opened.left._tag, { status: 401 })
+          received.push(opened.right)
+          return new Response("success")
+        })
+      })
+      const ticket = yield* emulator.component.pushTicket(COMPONENT)
+      expect(received.map((xml) => field(xml, "ComponentVerifyTicket"))).toEqual([ticket])
+      expect((yield* emulator.component.pushLog(COMPONENT))[0]).toMatchObject({ delivered: true, attempts: 1 })
+    }))
+
   it.effect("a push answered otherwise than `success` is tried three times, then given up; all of it counted", () =>
     Effect.gen(function*() {
       const answers: Array<Emulator.PushAnswer | "refuse"> = [

@@ -200,6 +200,15 @@ export const pushOver = (client: HttpClient.HttpClient): PushTransport => (reque
     Effect.flatMap((response) => Effect.map(response.text, (body) => ({ status: response.status, body })))
   )
 
+/** A `PushTransport` calling a web-standard handler in-process. */
+export const pushToWebHandler = (handler: (request: Request) => Promise<Response>): PushTransport => (request) =>
+  Effect.tryPromise(async () => {
+    const response = await handler(
+      new Request(request.url, { method: "POST", headers: { "content-type": "text/xml" }, body: request.body })
+    )
+    return { status: response.status, body: await response.text() }
+  })
+
 /** The default transport: the runtime's `fetch`, needing nothing from the caller's context. */
 export const fetchTransport: PushTransport = (request) =>
   Effect.flatMap(HttpClient.HttpClient, (client) => pushOver(client)(request)).pipe(
