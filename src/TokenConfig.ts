@@ -59,6 +59,16 @@ export const defaults = {
 
 const decodeAppId = Schema.decodeUnknownEither(AppId)
 
+// One entry; what is wrong with it, never quoting it (the secret is in it).
+const appEntry = (entry: string): Either.Either<AppCredentials, string> => {
+  const colon = entry.indexOf(":")
+  if (colon <= 0 || colon === entry.length - 1) return Either.left(` is not "appid:secret"`)
+  return Either.match(decodeAppId(entry.slice(0, colon).trim()), {
+    onLeft: () => Either.left(`: a WeChat app id is "wx" followed by 16 lowercase hex characters`),
+    onRight: (appId) => Either.right({ appId, secret: Redacted.make(entry.slice(colon + 1).trim()) })
+  })
+}
+
 /**
  * Parses `appid:secret,appid2:secret2`. Messages name the variable and the
  * offending app id, never the secret.
@@ -70,14 +80,7 @@ export const parseApps = (
   name: string,
   raw: string
 ): Either.Either<ReadonlyArray<AppCredentials>, ConfigError.ConfigError> =>
-  parseList(name, raw, (entry) => {
-    const colon = entry.indexOf(":")
-    if (colon <= 0 || colon === entry.length - 1) return Either.left(` is not "appid:secret"`)
-    return Either.match(decodeAppId(entry.slice(0, colon).trim()), {
-      onLeft: () => Either.left(`: a WeChat app id is "wx" followed by 16 lowercase hex characters`),
-      onRight: (appId) => Either.right({ appId, secret: Redacted.make(entry.slice(colon + 1).trim()) })
-    })
-  }, (app) => `app id ${app.appId}`)
+  parseList(name, raw, appEntry, (app) => `app id ${app.appId}`)
 
 const appsList: Config.Config<ReadonlyArray<AppCredentials>> = Config.string("WECHAT_APPS").pipe(
   Config.mapOrFail((raw) => parseApps("WECHAT_APPS", raw))

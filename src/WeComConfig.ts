@@ -48,6 +48,29 @@ export const defaults = { apiBaseUrl: "https://qyapi.weixin.qq.com" } as const
 const decodeCorpId = Schema.decodeUnknownEither(CorpId)
 const decodeAgent = Schema.decodeUnknownEither(AgentKey)
 
+// One entry; what is wrong with it, never quoting it (the secret is in it).
+const weComEntry = (entry: string): Either.Either<WeComAppCredentials, string> => {
+  const colon = entry.indexOf(":")
+  const slash = entry.indexOf("/")
+  if (colon <= 0 || colon === entry.length - 1 || slash <= 0 || slash > colon) {
+    return Either.left(` is not "corpid/agent:secret"`)
+  }
+  const corpId = decodeCorpId(entry.slice(0, slash).trim())
+  if (Either.isLeft(corpId)) {
+    return Either.left(`: a WeCom corp id is "ww" or "wx" followed by 16 lowercase hex characters`)
+  }
+  const agent = decodeAgent(entry.slice(slash + 1, colon).trim())
+  if (Either.isLeft(agent)) {
+    return Either.left(`: the agent is an AgentId (digits) or a label of 1-32 characters from [a-z0-9_-]`)
+  }
+  return Either.right({
+    owner: weCom(corpId.right, agent.right),
+    corpId: corpId.right,
+    agent: agent.right,
+    secret: Redacted.make(entry.slice(colon + 1).trim())
+  })
+}
+
 /**
  * Parses `corpid/agent:secret,...`. A bad entry is named by its position (and,
  * once its id parsed, by `corpid/agent`), never by its secret.
@@ -59,27 +82,7 @@ export const parseApps = (
   name: string,
   raw: string
 ): Either.Either<ReadonlyArray<WeComAppCredentials>, ConfigError.ConfigError> =>
-  parseList(name, raw, (entry) => {
-    const colon = entry.indexOf(":")
-    const slash = entry.indexOf("/")
-    if (colon <= 0 || colon === entry.length - 1 || slash <= 0 || slash > colon) {
-      return Either.left(` is not "corpid/agent:secret"`)
-    }
-    const corpId = decodeCorpId(entry.slice(0, slash).trim())
-    if (Either.isLeft(corpId)) {
-      return Either.left(`: a WeCom corp id is "ww" or "wx" followed by 16 lowercase hex characters`)
-    }
-    const agent = decodeAgent(entry.slice(slash + 1, colon).trim())
-    if (Either.isLeft(agent)) {
-      return Either.left(`: the agent is an AgentId (digits) or a label of 1-32 characters from [a-z0-9_-]`)
-    }
-    return Either.right({
-      owner: weCom(corpId.right, agent.right),
-      corpId: corpId.right,
-      agent: agent.right,
-      secret: Redacted.make(entry.slice(colon + 1).trim())
-    })
-  }, (app) => app.owner)
+  parseList(name, raw, weComEntry, (app) => app.owner)
 
 /**
  * The configured WeCom apps: `WECOM_APPS`, or none.

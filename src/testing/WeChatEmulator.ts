@@ -1,6 +1,7 @@
 /**
  * A faithful WeChat emulator for tests: the token, stable-token, ticket and
- * callback-IP endpoints, and WeCom's gettoken, corp and agent tickets, with their lifetimes, 5-minute overlap, quotas,
+ * callback-IP endpoints, WeCom's gettoken, corp and agent tickets, and the
+ * third-party platform's component endpoints and encrypted pushes, with their lifetimes, 5-minute overlap, quotas,
  * errcodes (each errmsg ending in a ` rid: …` request id) and injectable faults. All time comes from Effect `Clock` and all
  * randomness from Effect `Random`, so `TestClock` drives every expiry.
  *
@@ -103,8 +104,8 @@ export interface EmulatorOptions {
    * How pushes reach a component's `pushUrl`. Default: an HTTP POST through
    * `@effect/platform`'s `FetchHttpClient` (the runtime's `fetch`), so pushes
    * work the same whether the emulator runs in-process or behind `serve`.
-   * Pass `pushOver(client)` to use another `HttpClient`, or a function that
-   * hands the push to an in-process handler.
+   * Pass `pushOver(client)` to use another `HttpClient`, `pushToWebHandler`
+   * for a web-standard handler in the same process, or any function.
    */
   readonly pushTransport?: PushTransport
   /**
@@ -115,13 +116,22 @@ export interface EmulatorOptions {
    * refused with 61023, to prove a client persists what comes back.
    */
   readonly refreshTokenRotation?: "on-authorization" | "every-refresh"
+  /**
+   * Which verify tickets `api_component_token` takes. `latest` (default):
+   * only the one pushed last, so a client must keep the newest; any other
+   * answers 61006. `unexpired`: any ticket pushed in the last 12 hours, the
+   * more forgiving reading of WeChat's documentation. Either way a ticket
+   * older than 12 hours answers 61005.
+   */
+  readonly verifyTicketAcceptance?: "latest" | "unexpired"
 }
 
 /**
  * A third-party platform (component) WeChat knows. `messageToken` and
  * `encodingAesKey` (43 characters) are what its pushes are signed and
  * encrypted with; without `pushUrl` nothing is pushed (tickets are still
- * issued, so `api_component_token` works with `currentVerifyTicket`).
+ * issued, so `api_component_token` works with `currentVerifyTicket`). A key
+ * that is not 43 base64 characters is a defect when the component is registered.
  *
  * @since 0.3.0
  * @category models
@@ -278,7 +288,7 @@ export interface ComponentControls {
   /** WeChat stops pushing to this component (tickets and authorization events) until `resumePushes` or `api_start_push_ticket`. */
   readonly stopPushes: (componentAppId: string) => Effect.Effect<void, ComponentControlError>
   readonly resumePushes: (componentAppId: string) => Effect.Effect<void, ComponentControlError>
-  /** The latest verify ticket expires now: `api_component_token` answers 61005 until a new one is pushed. */
+  /** Every verify ticket issued so far expires now: `api_component_token` answers 61005 until a new one is pushed. */
   readonly expireTicket: (componentAppId: string) => Effect.Effect<void, ComponentControlError>
   /**
    * The refresh token a client holds goes stale (61023) while the
@@ -584,3 +594,13 @@ export const serve = (
  * @category pushes
  */
 export const pushOver: (client: HttpClient.HttpClient) => PushTransport = component.pushOver
+
+/**
+ * A `PushTransport` that hands each push to a web-standard handler in the
+ * same process (no socket), e.g. one made with `HttpApp.toWebHandler`.
+ *
+ * @since 0.3.0
+ * @category pushes
+ */
+export const pushToWebHandler: (handler: (request: Request) => Promise<Response>) => PushTransport =
+  component.pushToWebHandler

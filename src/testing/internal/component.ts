@@ -31,12 +31,10 @@ import type {
   PushRecord,
   PushTransport
 } from "../WeChatEmulator.js"
+import { getOrMake } from "./getOrMake.js"
+import { json, parseJsonObject, stringField } from "./json.js"
 import * as Opaque from "./opaque.js"
-
-const SECOND = 1000
-const MINUTE = 60 * SECOND
-const HOUR = 60 * MINUTE
-const DAY = 24 * HOUR
+import { DAY, HOUR, MINUTE, SECOND } from "./units.js"
 
 /** A replaced component or authorizer token lives this much longer, as classic tokens do. */
 const OVERLAP = 5 * MINUTE
@@ -53,8 +51,10 @@ const PUSH_TIMEOUT = Duration.seconds(5)
 const PUSH_ATTEMPTS = 3
 const PUSH_LOG_SIZE = 100
 
-// Daily quotas per component (per authorizer for api_authorizer_token), as
-// the platform's quota page lists them for an ordinary third-party platform.
+// Daily quotas per component (per authorizer for api_authorizer_token). The
+// token endpoints get the classic token's 2,000 a day, so a client that
+// refreshes in a loop meets 45009 as it would on WeChat; the others are
+// generous, high enough never to bind a well-behaved client.
 const COMPONENT_TOKEN_DAILY_QUOTA = 2_000
 const PRE_AUTH_CODE_DAILY_QUOTA = 100_000
 const QUERY_AUTH_DAILY_QUOTA = 100_000
@@ -100,23 +100,24 @@ interface ComponentToken {
   expiresAt: number
 }
 
-type MutableStats = { -readonly [K in keyof ComponentStats]: ComponentStats[K] }
+// The counters of one component, bumped in place and copied out as `ComponentStats`.
+class Counters implements ComponentStats {
+  componentTokenCalls = 0
+  componentTokensIssued = 0
+  startPushCalls = 0
+  preAuthCodes = 0
+  queryAuthCalls = 0
+  authorizerTokenCalls = 0
+  authorizerTokensIssued = 0
+  listCalls = 0
+  pushesSent = 0
+  pushesDelivered = 0
+  pushesFailed = 0
+  pushesAbandoned = 0
+  deadTokenUses = 0
+}
 
-const emptyStats = (): MutableStats => ({
-  componentTokenCalls: 0,
-  componentTokensIssued: 0,
-  startPushCalls: 0,
-  preAuthCodes: 0,
-  queryAuthCalls: 0,
-  authorizerTokenCalls: 0,
-  authorizerTokensIssued: 0,
-  listCalls: 0,
-  pushesSent: 0,
-  pushesDelivered: 0,
-  pushesFailed: 0,
-  pushesAbandoned: 0,
-  deadTokenUses: 0
-})
+const emptyStats = (): Counters => new Counters()
 
 interface ComponentState {
   secret: string
@@ -124,8 +125,10 @@ interface ComponentState {
   crypto: MessageCrypto.MessageCrypto
   pushUrl: string | undefined
   stopped: boolean
+  /** The latest verify ticket. */
   ticket: string | undefined
-  ticketExpiresAt: number
+  /** Every ticket pushed in the last day and when it expires (or expired: 61005 rather than 61006). */
+  readonly tickets: Map<string, number>
   token: string | undefined
   /** Insertion order is authorization order, as the list pages it. */
   readonly authorizers: Map<string, Authorizer>
@@ -141,13 +144,6 @@ interface ComponentState {
   /** Authorizer-token calls today, only for the authorizers that made one. */
   authorizerTokensToday: Map<string, number>
 }
-
-const json = (body: unknown): EmulatorResponse => ({
-  _tag: "Respond",
-  status: 200,
-  contentType: "application/json; encoding=utf-8",
-  body: JSON.stringify(body)
-})
 
 const ok = json({ errcode: 0, errmsg: "ok" })
 
@@ -197,34 +193,29 @@ export interface Host {
   readonly tokens: Tokens
   readonly transport: PushTransport
   readonly refreshTokenRotation: "on-authorization" | "every-refresh"
+  readonly verifyTicketAcceptance: "latest" | "unexpired"
 }
 
 /** A `PushTransport` POSTing through `client`. */
 export const pushOver = (client: HttpClient.HttpClient): PushTransport => (request) =>
   client.execute(HttpClientRequest.bodyText(HttpClientRequest.post(request.url), request.body, "text/xml")).pipe(
-    Effect.flatMap((response) => Effect.map(response.text, (body) => ({ status: response.status, body }))),
-    Effect.scoped
+    Effect.flatMap((response) => Effect.map(response.text, (body) => ({ status: response.status, body })))
   )
+
+/** A `PushTransport` calling a web-standard handler in-process. */
+export const pushToWebHandler = (handler: (request: Request) => Promise<Response>): PushTransport => (request) =>
+  Effect.tryPromise(async () => {
+    const response = await handler(
+      new Request(request.url, { method: "POST", headers: { "content-type": "text/xml" }, body: request.body })
+    )
+    return { status: response.status, body: await response.text() }
+  })
 
 /** The default transport: the runtime's `fetch`, needing nothing from the caller's context. */
 export const fetchTransport: PushTransport = (request) =>
   Effect.flatMap(HttpClient.HttpClient, (client) => pushOver(client)(request)).pipe(
     Effect.provide(FetchHttpClient.layer)
   )
-
-const parseJsonObject = (body: string): Record<string, unknown> | undefined => {
-  try {
-    const value: unknown = JSON.parse(body)
-    return typeof value === "object" && value !== null && !Array.isArray(value)
-      ? value as Record<string, unknown>
-      : undefined
-  } catch {
-    return undefined
-  }
-}
-
-const stringField = (value: unknown): string | undefined =>
-  typeof value === "string" && value.length > 0 ? value : undefined
 
 const cryptoOf = (registration: ComponentRegistration): MessageCrypto.MessageCrypto =>
   Either.getOrThrowWith(
@@ -249,7 +240,7 @@ const DEFAULT_FUNC_INFO: ReadonlyArray<number> = [1, 2, 3]
 export const make = (host: Host, registrations: ReadonlyArray<ComponentRegistration>) => {
   const components = new Map<string, ComponentState>()
   const componentTokens = new Map<string, ComponentToken>()
-  let stats = new Map<string, MutableStats>()
+  let stats = new Map<string, Counters>()
   let quotaDay = 0
   let scheduleRunning = false
 
@@ -270,7 +261,7 @@ export const make = (host: Host, registrations: ReadonlyArray<ComponentRegistrat
       pushUrl: registration.pushUrl,
       stopped: false,
       ticket: undefined,
-      ticketExpiresAt: 0,
+      tickets: new Map(),
       token: undefined,
       authorizers: new Map(),
       listed: undefined,
@@ -286,14 +277,7 @@ export const make = (host: Host, registrations: ReadonlyArray<ComponentRegistrat
   }
   for (const registration of registrations) register(registration)
 
-  const statsOf = (componentAppId: string): MutableStats => {
-    let held = stats.get(componentAppId)
-    if (held === undefined) {
-      held = emptyStats()
-      stats.set(componentAppId, held)
-    }
-    return held
-  }
+  const statsOf = (componentAppId: string): Counters => getOrMake(stats, componentAppId, emptyStats)
 
   const rollQuotas = (now: number) => {
     const day = Math.floor(now / DAY)
@@ -331,8 +315,6 @@ export const make = (host: Host, registrations: ReadonlyArray<ComponentRegistrat
         )
         : Either.right(authorizer)
     })
-
-  // ---- pushes ----
 
   const record = (state: ComponentState, entry: PushRecord) => {
     state.log.push(entry)
@@ -410,27 +392,26 @@ export const make = (host: Host, registrations: ReadonlyArray<ComponentRegistrat
       yield* Effect.sync(() => record(state, { infoType, xml, attempts: PUSH_ATTEMPTS, delivered: false, failure }))
     })
 
-  /** A new verify ticket becomes the only one accepted, then is pushed. */
-  const pushTicket = (componentAppId: string, force: boolean): Effect.Effect<string | undefined> =>
+  /** A new verify ticket becomes the only one accepted, then is pushed (the callers decide about stopped pushes). */
+  const pushTicket = (componentAppId: string, state: ComponentState): Effect.Effect<string> =>
     Effect.gen(function*() {
       const value = `ticket@@@${(yield* Opaque.draw).slice(0, 86)}`
       const now = yield* Clock.currentTimeMillis
-      const issued = yield* Effect.sync(() => {
-        const state = components.get(componentAppId)
-        if (state === undefined || (state.stopped && !force)) return false
+      yield* Effect.sync(() => {
+        for (const [held, expiresAt] of state.tickets) {
+          if (now >= expiresAt + TICKET_LIFETIME) state.tickets.delete(held)
+        }
         state.ticket = value
-        state.ticketExpiresAt = now + TICKET_LIFETIME
-        return true
+        state.tickets.set(value, now + TICKET_LIFETIME)
       })
-      if (!issued) return undefined
-      yield* push(componentAppId, "component_verify_ticket", [["ComponentVerifyTicket", value]], force)
+      yield* push(componentAppId, "component_verify_ticket", [["ComponentVerifyTicket", value]], true)
       return value
     })
 
   const pushAllTickets = Effect.suspend(() =>
     Effect.forEach(
       Array.from(components).filter(([, state]) => state.pushUrl !== undefined && !state.stopped),
-      ([componentAppId]) => pushTicket(componentAppId, false),
+      ([componentAppId, state]) => pushTicket(componentAppId, state),
       { concurrency: "unbounded", discard: true }
     )
   )
@@ -447,8 +428,6 @@ export const make = (host: Host, registrations: ReadonlyArray<ComponentRegistrat
     )
   }).pipe(Effect.asVoid)
 
-  // ---- authorizations ----
-
   const freshRefreshToken = Effect.map(Opaque.draw, (value) => `refreshtoken@@@${value.slice(0, 43)}`)
 
   const codeFor = (
@@ -463,13 +442,11 @@ export const make = (host: Host, registrations: ReadonlyArray<ComponentRegistrat
       const now = yield* Clock.currentTimeMillis
       const expiresAt = now + AUTHORIZATION_CODE_LIFETIME
       yield* Effect.flatMap(known(componentAppId), (state) =>
-        Effect.sync(() => update(state, now)).pipe(
-          Effect.flatten,
-          Effect.tap(() =>
-            Effect.sync(() => {
-              state.codes.set(code, { authorizerAppId, expiresAt, used: false })
-            })
-          )
+        Effect.suspend(() =>
+          Either.map(update(state, now), () => {
+            for (const [held, { expiresAt }] of state.codes) if (now >= expiresAt) state.codes.delete(held)
+            state.codes.set(code, { authorizerAppId, expiresAt, used: false })
+          })
         ))
       yield* push(componentAppId, infoType, [
         ["AuthorizerAppid", authorizerAppId],
@@ -530,15 +507,13 @@ export const make = (host: Host, registrations: ReadonlyArray<ComponentRegistrat
   const unauthorize: ComponentControls["unauthorize"] = (componentAppId, authorizerAppId) =>
     Effect.gen(function*() {
       const now = yield* Clock.currentTimeMillis
-      yield* Effect.flatMap(
-        Effect.sync(() => authorizerOf(componentAppId, authorizerAppId)),
-        (held) =>
-          Effect.map(held, (authorizer) => {
-            authorizer.authorized = false
-            authorizer.listed = false
-            if (authorizer.token !== undefined) host.tokens.end(authorizer.token, now)
-            components.get(componentAppId)!.listed = undefined
-          })
+      yield* Effect.suspend(() =>
+        Either.map(authorizerOf(componentAppId, authorizerAppId), (authorizer) => {
+          authorizer.authorized = false
+          authorizer.listed = false
+          if (authorizer.token !== undefined) host.tokens.end(authorizer.token, now)
+          components.get(componentAppId)!.listed = undefined
+        })
       )
       yield* push(componentAppId, "unauthorized", [["AuthorizerAppid", authorizerAppId]], false)
     })
@@ -570,8 +545,6 @@ export const make = (host: Host, registrations: ReadonlyArray<ComponentRegistrat
         return created
       })
     })
-
-  // ---- endpoints ----
 
   /** The component and authorizer a request names, for stats and fault rules: `component` or `component/authorizer`. */
   const ownerOf = (endpoint: ComponentEndpoint, request: EmulatorRequest): string | undefined => {
@@ -611,7 +584,10 @@ export const make = (host: Host, registrations: ReadonlyArray<ComponentRegistrat
     query: URLSearchParams,
     body: Record<string, unknown> | undefined,
     now: number
-  ): { readonly componentAppId: string; readonly state: ComponentState } | EmulatorResponse => {
+  ):
+    | { readonly componentAppId: string; readonly state: ComponentState; readonly body: Record<string, unknown> }
+    | EmulatorResponse =>
+  {
     // Newer docs write `access_token` for the same parameter.
     const token = query.get("component_access_token") ?? query.get("access_token")
     if (token === null || token === "") return host.error(41001, "access_token missing")
@@ -628,7 +604,7 @@ export const make = (host: Host, registrations: ReadonlyArray<ComponentRegistrat
     const componentAppId = stringField(body["component_appid"])
     if (componentAppId === undefined) return host.error(41002, "appid missing")
     if (componentAppId !== issued.componentAppId) return host.error(61011, "invalid component")
-    return { componentAppId, state: components.get(componentAppId)! }
+    return { componentAppId, state: components.get(componentAppId)!, body }
   }
 
   const componentToken = (body: Record<string, unknown> | undefined, value: string, now: number) => {
@@ -641,10 +617,12 @@ export const make = (host: Host, registrations: ReadonlyArray<ComponentRegistrat
     if (secret === undefined) return host.error(41004, "appsecret missing")
     if (secret !== state.secret) return host.error(40125, "invalid appsecret")
     if (state.tokensToday >= COMPONENT_TOKEN_DAILY_QUOTA) return host.error(45009, "reach max api daily quota limit")
-    // Only the latest pushed ticket is accepted: a client must keep the newest one.
-    const ticket = stringField(body["component_verify_ticket"])
-    if (ticket === undefined || ticket !== state.ticket) return host.error(61006, "component ticket is invalid")
-    if (now >= state.ticketExpiresAt) return host.error(61005, "component ticket is expired")
+    const ticket = stringField(body["component_verify_ticket"]) ?? ""
+    const expiresAt = host.verifyTicketAcceptance === "latest" && ticket !== state.ticket
+      ? undefined
+      : state.tickets.get(ticket)
+    if (expiresAt === undefined) return host.error(61006, "component ticket is invalid")
+    if (now >= expiresAt) return host.error(61005, "component ticket is expired")
     state.tokensToday++
     const previous = state.token === undefined ? undefined : componentTokens.get(state.token)
     if (previous !== undefined) previous.expiresAt = Math.min(previous.expiresAt, now + OVERLAP)
@@ -658,8 +636,10 @@ export const make = (host: Host, registrations: ReadonlyArray<ComponentRegistrat
     return json({ component_access_token: value, expires_in: Math.floor(host.tokenLifetime / SECOND) })
   }
 
-  /** `api_start_push_ticket`: the answer, and whether to push a ticket after it. */
-  const startPushTicket = (body: Record<string, unknown> | undefined): EmulatorResponse | string => {
+  /** `api_start_push_ticket`: WeChat's refusal, or the component to push a ticket to. */
+  const startPushTicket = (
+    body: Record<string, unknown> | undefined
+  ): EmulatorResponse | { readonly componentAppId: string; readonly state: ComponentState } => {
     if (body === undefined) return host.error(47001, "data format error")
     const componentAppId = stringField(body["component_appid"])
     if (componentAppId === undefined) return host.error(41002, "appid missing")
@@ -669,7 +649,7 @@ export const make = (host: Host, registrations: ReadonlyArray<ComponentRegistrat
     if (secret === undefined) return host.error(41004, "appsecret missing")
     if (secret !== state.secret) return host.error(40125, "invalid appsecret")
     state.stopped = false
-    return componentAppId
+    return { componentAppId, state }
   }
 
   /** Issues the authorizer a new token, the previous one living out the overlap. */
@@ -777,12 +757,14 @@ export const make = (host: Host, registrations: ReadonlyArray<ComponentRegistrat
     endpoint: Exclude<ComponentEndpoint, "api_component_token" | "api_start_push_ticket">,
     query: URLSearchParams,
     body: Record<string, unknown> | undefined,
-    values: readonly [string, string],
+    value: string,
+    rotated: string,
     now: number
   ): EmulatorResponse => {
     const admitted = admit(query, body, now)
-    if (!("state" in admitted) || body === undefined) return admitted as EmulatorResponse
+    if ("_tag" in admitted) return admitted
     const { componentAppId, state } = admitted
+    const checked = admitted.body
     switch (endpoint) {
       case "api_create_preauthcode": {
         if (state.preAuthCodesToday >= PRE_AUTH_CODE_DAILY_QUOTA) {
@@ -790,41 +772,45 @@ export const make = (host: Host, registrations: ReadonlyArray<ComponentRegistrat
         }
         state.preAuthCodesToday++
         for (const [code, held] of state.preAuthCodes) if (now >= held.expiresAt) state.preAuthCodes.delete(code)
-        const code = `preauthcode@@@${values[0].slice(0, 86)}`
+        const code = `preauthcode@@@${value.slice(0, 86)}`
         state.preAuthCodes.set(code, { expiresAt: now + PRE_AUTH_CODE_LIFETIME, used: false })
         statsOf(componentAppId).preAuthCodes++
         return json({ pre_auth_code: code, expires_in: Math.floor(PRE_AUTH_CODE_LIFETIME / SECOND) })
       }
       case "api_query_auth":
-        return queryAuth(state, componentAppId, body, values[0], now)
+        return queryAuth(state, componentAppId, checked, value, now)
       case "api_authorizer_token":
-        return authorizerToken(state, componentAppId, body, values[0], `refreshtoken@@@${values[1].slice(0, 43)}`, now)
+        return authorizerToken(state, componentAppId, checked, value, rotated, now)
       case "api_get_authorizer_list":
-        return authorizerList(state, body)
+        return authorizerList(state, checked)
     }
   }
 
   const answer = (endpoint: ComponentEndpoint, request: EmulatorRequest): Effect.Effect<EmulatorResponse> =>
     Effect.gen(function*() {
-      // Drawn before the state is touched, so the update below is one atomic step.
-      const values = [yield* Opaque.draw, yield* Opaque.draw] as const
-      const now = yield* Clock.currentTimeMillis
       if (request.method !== "POST") return host.error(43002, "require POST method")
+      // Drawn before the state is touched, so the update below is one atomic step. A second
+      // value only when a refresh may rotate the refresh token: estates of 100,000 refresh often.
+      const value = yield* Opaque.draw
+      const rotated = endpoint === "api_authorizer_token" && host.refreshTokenRotation === "every-refresh"
+        ? `refreshtoken@@@${(yield* Opaque.draw).slice(0, 43)}`
+        : ""
+      const now = yield* Clock.currentTimeMillis
       const body = parseJsonObject(request.body)
       return yield* Effect.sync(() => {
         rollQuotas(now)
         switch (endpoint) {
           case "api_component_token":
-            return Effect.succeed(componentToken(body, values[0], now))
+            return Effect.succeed(componentToken(body, value, now))
           case "api_start_push_ticket": {
             const started = startPushTicket(body)
             // WeChat answers first and pushes after: the caller is not kept waiting on its own receiver.
-            return typeof started === "string"
-              ? Effect.as(Effect.forkDaemon(pushTicket(started, true)), ok)
-              : Effect.succeed(started)
+            return "_tag" in started
+              ? Effect.succeed(started)
+              : Effect.as(Effect.forkDaemon(pushTicket(started.componentAppId, started.state)), ok)
           }
           default:
-            return Effect.succeed(answerNow(endpoint, request.query, body, values, now))
+            return Effect.succeed(answerNow(endpoint, request.query, body, value, rotated, now))
         }
       }).pipe(Effect.flatten)
     })
@@ -842,8 +828,7 @@ export const make = (host: Host, registrations: ReadonlyArray<ComponentRegistrat
     authorize,
     updateAuthorization,
     unauthorize,
-    pushTicket: (componentAppId) =>
-      Effect.flatMap(known(componentAppId), () => Effect.map(pushTicket(componentAppId, true), (ticket) => ticket!)),
+    pushTicket: (componentAppId) => Effect.flatMap(known(componentAppId), (state) => pushTicket(componentAppId, state)),
     stopPushes: (componentAppId) =>
       Effect.map(known(componentAppId), (state) => {
         state.stopped = true
@@ -857,7 +842,7 @@ export const make = (host: Host, registrations: ReadonlyArray<ComponentRegistrat
         known(componentAppId),
         (state) =>
           Effect.map(Clock.currentTimeMillis, (now) => {
-            state.ticketExpiresAt = Math.min(state.ticketExpiresAt, now)
+            for (const [held, expiresAt] of state.tickets) state.tickets.set(held, Math.min(expiresAt, now))
           })
       ),
     invalidateRefreshToken: (componentAppId, authorizerAppId) =>

@@ -21,12 +21,11 @@ import type {
   WeChatEmulatorShape
 } from "../WeChatEmulator.js"
 import * as Component from "./component.js"
+import { getOrMake } from "./getOrMake.js"
+import { json, parseJsonObject, stringField } from "./json.js"
 import * as Opaque from "./opaque.js"
+import { DAY, MINUTE, SECOND } from "./units.js"
 import * as WeCom from "./wecom.js"
-
-const SECOND = 1000
-const MINUTE = 60 * SECOND
-const DAY = 24 * 60 * MINUTE
 
 /** A replaced token (classic, or stable after a forced refresh) lives this much longer. */
 const OVERLAP = 5 * MINUTE
@@ -83,14 +82,6 @@ const emptyStats = (): MutableStats => ({
   ticketCalls: 0,
   callbackIpCalls: 0,
   deadTokenUses: 0
-})
-
-const json = (body: unknown, status = 200): EmulatorResponse => ({
-  _tag: "Respond",
-  status,
-  // What WeChat itself sends.
-  contentType: "application/json; encoding=utf-8",
-  body: JSON.stringify(body)
 })
 
 const hex8 = (n: number) => (n >>> 0).toString(16).padStart(8, "0")
@@ -165,20 +156,6 @@ const faultResponse = (
   }
 }
 
-const parseJsonObject = (body: string): Record<string, unknown> | undefined => {
-  try {
-    const value: unknown = JSON.parse(body)
-    return typeof value === "object" && value !== null && !Array.isArray(value)
-      ? value as Record<string, unknown>
-      : undefined
-  } catch {
-    return undefined
-  }
-}
-
-const stringField = (value: unknown): string | undefined =>
-  typeof value === "string" && value.length > 0 ? value : undefined
-
 /** @internal */
 export const make = (options: EmulatorOptions = {}): Effect.Effect<WeChatEmulatorShape> =>
   Effect.sync(() => {
@@ -229,6 +206,7 @@ export const make = (options: EmulatorOptions = {}): Effect.Effect<WeChatEmulato
       tokenLifetime,
       transport: options.pushTransport ?? Component.fetchTransport,
       refreshTokenRotation: options.refreshTokenRotation ?? "on-authorization",
+      verifyTicketAcceptance: options.verifyTicketAcceptance ?? "latest",
       tokens: {
         issue: (appId, value, now) => {
           if (!apps.has(appId)) register({ appId, secret: "" })
@@ -250,14 +228,7 @@ export const make = (options: EmulatorOptions = {}): Effect.Effect<WeChatEmulato
       }
     }, options.components ?? [])
 
-    const statsOf = (appId: string): MutableStats => {
-      let stats = appStats.get(appId)
-      if (stats === undefined) {
-        stats = emptyStats()
-        appStats.set(appId, stats)
-      }
-      return stats
-    }
+    const statsOf = (appId: string): MutableStats => getOrMake(appStats, appId, emptyStats)
 
     const rollQuotas = (now: number) => {
       const day = Math.floor(now / DAY)
