@@ -204,10 +204,11 @@ export const AUTHORIZATION_PAGE = "https://mp.weixin.qq.com/cgi-bin/componentlog
  */
 export const MAX_PAGE = 500
 
-// A code lives about an hour; the exchange is retried as WeChat's transient failures are.
-const exchangeRetry = Schedule.exponential(Duration.seconds(1), 2).pipe(
+// A code lives about an hour. The first retries come fast (a ticket being
+// pushed, a component token being fetched), then at most every 30 s.
+const exchangeRetry = Schedule.exponential(Duration.millis(250), 2).pipe(
   Schedule.jittered,
-  Schedule.union(Schedule.spaced(Duration.minutes(1)))
+  Schedule.union(Schedule.spaced(Duration.seconds(30)))
 )
 
 // Worth another try while the code lives: WeChat busy or unreachable, no

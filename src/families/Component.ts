@@ -25,7 +25,7 @@
  *
  * @since 0.3.0
  */
-import { Effect } from "effect"
+import { Duration, Effect, Schedule } from "effect"
 import type { AccessTokenError } from "../AccessToken.js"
 import type * as AppId from "../AppId.js"
 import { ComponentApi, type ComponentApiShape, MAX_PAGE } from "../ComponentApi.js"
@@ -99,6 +99,10 @@ export const VERIFY_TICKET_SECONDS = 12 * 3_600
  * @category constants
  */
 export const REFRESH_TOKEN_SECONDS = 10 * 365 * 86_400
+
+// After asking WeChat to push a ticket: 20 looks, 250 ms apart, for the push.
+const TICKET_WAIT_STEP = Duration.millis(250)
+const TICKET_WAIT_STEPS = 20
 
 // Recovers a refresh token from the authorizer list, page by page (≤ 500 each).
 const recoverRefreshToken = (
@@ -177,14 +181,21 @@ export const make = (
                   })
                 )
               )
-            // The held ticket was refused: ask for a new one (which fails fast until it is pushed).
-            const usable = refusedTickets.get(owner) === ticket.value
-              ? yield* replace(verifyTicket, ticket.value)
-              : ticket
+            // A refused ticket is replaced: the ticket's issuer asks WeChat to
+            // push one, which comes moments after it answers; waited for a little.
+            const freshTicket = (stale: string) =>
+              replace(verifyTicket, stale).pipe(
+                Effect.catchTag("MissingInput", (missing) =>
+                  credential(verifyTicket).pipe(
+                    Effect.filterOrFail((held) => held.value !== stale, () => missing),
+                    Effect.retry({ schedule: Schedule.spaced(TICKET_WAIT_STEP), times: TICKET_WAIT_STEPS })
+                  ))
+              )
+            const usable = refusedTickets.get(owner) === ticket.value ? yield* freshTicket(ticket.value) : ticket
             return yield* fetch(usable.value).pipe(
               Effect.catchIf(
                 (error) => isErrcode(error, 61005, 61006),
-                () => Effect.flatMap(replace(verifyTicket, usable.value), (fresh) => fetch(fresh.value))
+                () => Effect.flatMap(freshTicket(usable.value), (fresh) => fetch(fresh.value))
               )
             )
           })

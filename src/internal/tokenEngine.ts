@@ -276,6 +276,14 @@ export const make = (
         return yield* flights.run(keyString(cell.key), fetchAndAdopt(cell, demand))
       })
 
+    // A fetch that found an input missing may have been under way when the
+    // input was put: a caller that joined it asks once more (which fails
+    // fast from memory while the input is still missing).
+    const fetchFor = (cell: Cell, demand: RefreshPolicy.Demand): Effect.Effect<Held, AccessTokenError> =>
+      singleFlight(cell, demand).pipe(
+        Effect.catchIf((error) => !coolsDown(cell, error), () => singleFlight(cell, demand))
+      )
+
     // The hot path: a valid credential is answered from memory with no I/O,
     // in as few Effect steps as it takes (bench/inProcess.ts measures it).
     const serve = (cell: Cell, demand: RefreshPolicy.Demand): Effect.Effect<Credential, AccessTokenError> =>
@@ -283,7 +291,7 @@ export const make = (
         Effect.clockWith((clock) =>
           held !== undefined && !demand.needsFetch(held.record, clock.unsafeCurrentTimeMillis())
             ? Effect.succeed(held.credential)
-            : Effect.map(singleFlight(cell, demand), (fresh) =>
+            : Effect.map(fetchFor(cell, demand), (fresh) =>
               fresh.credential)
         ))
 
