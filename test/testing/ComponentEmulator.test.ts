@@ -23,6 +23,8 @@ const registration: Emulator.ComponentRegistration = {
   pushUrl: "http://receiver.test/events?from=wechat"
 }
 
+const { pushUrl: _pushUrl, ...withoutPushUrl } = registration
+
 const crypto = Either.getOrThrow(MessageCrypto.make({
   token: Redacted.make(MESSAGE_TOKEN),
   encodingAesKey: Redacted.make(AES_KEY),
@@ -520,6 +522,30 @@ describe("WeChatEmulator: third-party platform", () => {
       expect(received.map((xml) => field(xml, "ComponentVerifyTicket"))).toEqual([ticket])
       expect((yield* emulator.component.pushLog(COMPONENT))[0]).toMatchObject({ delivered: true, attempts: 1 })
     }))
+
+  it.effect(
+    "with no push URL anywhere the schedule does not wake: a TestClock jump of decades is free",
+    () =>
+      Effect.gen(function*() {
+        const pushes = receiver()
+        yield* Effect.gen(function*() {
+          const emulator = yield* Emulator.WeChatEmulator
+          yield* TestClock.setTime(1_750_000_000_000)
+          expect(pushes.events).toHaveLength(0)
+          // The first push URL starts the cadence at once.
+          yield* emulator.component.setPushUrl(COMPONENT, registration.pushUrl)
+          while (pushes.events.length === 0) yield* Effect.yieldNow()
+          yield* TestClock.adjust(Duration.minutes(10))
+          expect(pushes.events.map((xml) => Number(field(xml, "CreateTime")))).toEqual([1_750_000_000, 1_750_000_600])
+        }).pipe(
+          Effect.provide(Emulator.layer({
+            components: [withoutPushUrl],
+            pushTransport: pushes.transport
+          }))
+        )
+      }),
+    10_000
+  )
 
   it.effect("a push answered otherwise than `success` is tried three times, then given up; all of it counted", () =>
     Effect.gen(function*() {
