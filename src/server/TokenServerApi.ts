@@ -26,6 +26,7 @@ import {
   TokenUnavailable
 } from "./ApiError.js"
 import { ClientAuth } from "./ClientAuth.js"
+import * as ProxyOpenApi from "./ProxyOpenApi.js"
 
 const appId = HttpApiSchema.param(
   "appId",
@@ -331,5 +332,6 @@ export class TokenServerApi extends HttpApi.make("token-server")
       "Every `/v1` route needs `Authorization: Bearer <client key>`. " +
       "Errors are `{\"error\":{\"code\",\"message\"}}`."
   )
-  .annotate(OpenApi.Transform, documentBadRequest)
+  // The proxy routes are served in front of the router; the document still lists them.
+  .annotate(OpenApi.Transform, (spec) => ProxyOpenApi.document(documentBadRequest(spec)))
 {}

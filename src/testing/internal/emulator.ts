@@ -20,6 +20,7 @@ import type {
   TicketType,
   WeChatEmulatorShape
 } from "../WeChatEmulator.js"
+import * as Apis from "./apis.js"
 import * as Opaque from "./opaque.js"
 import * as WeCom from "./wecom.js"
 
@@ -467,7 +468,25 @@ export const make = (options: EmulatorOptions = {}): Effect.Effect<WeChatEmulato
         return yield* Effect.sync(() => wecom.answer(endpoint, request.method, request.query, value, later))
       })
 
+    // The business APIs behind the token (for proxies): a token either host issued is theirs to judge.
+    const apis = Apis.make({
+      error,
+      weChatOwner: (token, now) => {
+        if (!tokens.has(token)) return undefined
+        const owner = checkToken(token, now)
+        return "appId" in owner ? owner.appId : owner
+      },
+      weComOwner: (token, now) => {
+        if (!wecom.controls.isKnownToken(token)) return undefined
+        const owner = wecom.checkToken(token, now)
+        return "issued" in owner ? `${owner.issued.corpId}/${owner.issued.agent}` : owner
+      }
+    })
+
     const handle = (request: EmulatorRequest): Effect.Effect<EmulatorResponse> => {
+      if (Apis.serves(request.path)) {
+        return Effect.flatMap(Clock.currentTimeMillis, (now) => apis.handle(request, now))
+      }
       const weComEndpoint = WeCom.endpointOf(request.path)
       const endpoint = endpointOf(request.path)
       if (endpoint === undefined && weComEndpoint === undefined) return Effect.succeed(notFound)
@@ -556,6 +575,11 @@ export const make = (options: EmulatorOptions = {}): Effect.Effect<WeChatEmulato
           Effect.map(Clock.currentTimeMillis, (now) => wecom.controls.isValidTicket(ticket, kind, owner, now)),
         stats: (key) => Effect.sync(() => wecom.controls.stats(key)),
         resetStats: Effect.sync(() => wecom.controls.resetStats())
+      },
+      apis: {
+        calls: Effect.sync(() => apis.controls.calls()),
+        resetCalls: Effect.sync(() => apis.controls.resetCalls()),
+        seedMedia: (size) => Effect.sync(() => apis.controls.seedMedia(size))
       },
       resetStats: Effect.sync(() => {
         wecom.controls.resetStats()
