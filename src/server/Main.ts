@@ -4,6 +4,7 @@
  *
  * @since 0.1.0
  */
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as HttpServer from "@effect/platform/HttpServer"
 import type * as HttpServerError from "@effect/platform/HttpServerError"
@@ -16,6 +17,7 @@ import type * as TokenStore from "../TokenStore.js"
 import * as WeComConfig from "../WeComConfig.js"
 import * as Demo from "./Demo.js"
 import * as Logging from "./Logging.js"
+import * as Proxy from "./Proxy.js"
 import * as ServerConfig from "./ServerConfig.js"
 import * as TokenServer from "./TokenServer.js"
 
@@ -46,6 +48,7 @@ const readConfig = Effect.gen(function*() {
   const wecom = yield* WeComConfig.config
   const engine = yield* TokenConfig.settings
   const server = yield* ServerConfig.settings
+  const proxy = yield* ServerConfig.proxySettings
   const store = yield* StoreSpec.config
   // Any configured app, official account or WeCom, means production: no demo.
   const owners: ReadonlyArray<string> = [...apps.map((app) => app.appId), ...wecom.apps.map((app) => app.owner)]
@@ -63,14 +66,15 @@ const readConfig = Effect.gen(function*() {
       )
     }
   }
-  return { log, apps, wecom, owners, engine, server, store }
+  return { log, apps, wecom, owners, engine, server, proxy, store }
 })
 
 const serverLayer = (
   config: TokenConfig.TokenConfigShape,
   wecom: WeComConfig.WeComConfigShape,
   store: Layer.Layer<TokenStore.TokenStore, TokenStore.StoreError>,
-  server: ServerConfig.ServerSettings
+  server: ServerConfig.ServerSettings,
+  proxy: ServerConfig.ProxySettings
 ) =>
   TokenServer.layerNode({
     host: server.host,
@@ -78,6 +82,17 @@ const serverLayer = (
     clientKeys: server.clientKeys,
     requestTimeout: server.requestTimeout
   }).pipe(
+    // Node's own client for the proxy: it sends a streamed upload with its
+    // Content-Length (fetch would chunk it) and passes answers through as sent.
+    Layer.provide(
+      Proxy.layer({
+        allow: proxy.allow,
+        maxBodyBytes: proxy.maxBodyBytes,
+        upstreamTimeout: config.upstreamTimeout,
+        wechatBaseUrl: config.apiBaseUrl,
+        wecomBaseUrl: wecom.apiBaseUrl
+      }).pipe(Layer.provide(NodeHttpClient.layer))
+    ),
     Layer.provide(
       TokenLayer.makeWithWeCom({
         config: TokenConfig.layerWith(config),
@@ -129,7 +144,7 @@ export const serve: Effect.Effect<never, StartupFailed> = Effect.gen(function*()
   const config = yield* Effect.catchAll(readConfig, configFailure)
   const store = StoreSpec.layer(config.store)
   const main = config.owners.length > 0
-    ? serverLayer({ apps: config.apps, ...config.engine }, config.wecom, store, config.server).pipe(
+    ? serverLayer({ apps: config.apps, ...config.engine }, config.wecom, store, config.server, config.proxy).pipe(
       Layer.tap(() =>
         Effect.logInfo("token server started").pipe(Effect.annotateLogs({ apps: config.owners.join(",") }))
       )
@@ -141,7 +156,8 @@ export const serve: Effect.Effect<never, StartupFailed> = Effect.gen(function*()
         { apps: [demo.app], ...config.engine, apiBaseUrl: demo.apiBaseUrl },
         { apps: [demo.weComApp], apiBaseUrl: demo.apiBaseUrl },
         store,
-        { ...config.server, clientKeys }
+        { ...config.server, clientKeys },
+        config.proxy
       ).pipe(
         Layer.tap((context) =>
           Console.log(Demo.banner({

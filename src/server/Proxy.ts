@@ -427,7 +427,8 @@ export const make = (
         ): Effect.Effect<never, BodyRefused | UpstreamFailed> => {
           const refused = error.cause instanceof BodyRefused ? error.cause : undefined
           // A caller gone mid-upload gets nothing: the request ends as interrupted (counted 499).
-          if (source.destroyed || refused?.reason === "client-closed") return Effect.interrupt
+          // (The request stream itself ends destroyed once read: the socket says whether the caller is there.)
+          if (source.socket.destroyed || refused?.reason === "client-closed") return Effect.interrupt
           if (refused !== undefined) return Effect.fail(refused)
           return Effect.fail(
             new UpstreamFailed({
