@@ -4,7 +4,6 @@
  *
  * @since 0.1.0
  */
-import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as HttpServer from "@effect/platform/HttpServer"
 import type * as HttpServerError from "@effect/platform/HttpServerError"
@@ -82,8 +81,6 @@ const serverLayer = (
     clientKeys: server.clientKeys,
     requestTimeout: server.requestTimeout
   }).pipe(
-    // Node's own client for the proxy: it sends a streamed upload with its
-    // Content-Length (fetch would chunk it) and passes answers through as sent.
     Layer.provide(
       Proxy.layer({
         allow: proxy.allow,
@@ -91,7 +88,7 @@ const serverLayer = (
         upstreamTimeout: config.upstreamTimeout,
         wechatBaseUrl: config.apiBaseUrl,
         wecomBaseUrl: wecom.apiBaseUrl
-      }).pipe(Layer.provide(NodeHttpClient.layer))
+      }).pipe(Layer.provide(Proxy.layerHttpClient))
     ),
     Layer.provide(
       TokenLayer.makeWithWeCom({

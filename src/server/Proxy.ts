@@ -18,6 +18,7 @@
  *
  * @since 0.3.0
  */
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import * as NodeStream from "@effect/platform-node/NodeStream"
 import type * as HttpApp from "@effect/platform/HttpApp"
@@ -401,6 +402,12 @@ export const make = (
               if (request.method === "HEAD" || !mayBeJson(contentType)) {
                 return { response, token, inspected: Option.none<Uint8Array>(), stream: response.stream }
               }
+              const declared = response.headers["content-length"]
+              // The usual case, a small answer of known length: read at once.
+              if (declared !== undefined && /^\d+$/.test(declared) && Number(declared) <= INSPECT_BYTES) {
+                const whole = new Uint8Array(yield* response.arrayBuffer)
+                return { response, token, inspected: Option.some(whole), stream: Stream.empty }
+              }
               const head = yield* peek(response.stream, INSPECT_BYTES)
               return head._tag === "Whole"
                 ? { response, token, inspected: Option.some(head.body), stream: Stream.empty }
@@ -570,6 +577,20 @@ export const layer = (
       ], options)
     })
   )
+
+/**
+ * The `HttpClient` the proxy is meant to call WeChat with: Node's own, over
+ * keep-alive connections. It sends a streamed upload with its
+ * `Content-Length` (fetch would chunk it) and passes answers through as sent
+ * (fetch would decompress them).
+ *
+ * @since 0.3.0
+ * @category layers
+ */
+export const layerHttpClient: Layer.Layer<HttpClient.HttpClient> = Layer.provide(
+  NodeHttpClient.layerWithoutAgent,
+  NodeHttpClient.makeAgentLayer({ keepAlive: true })
+)
 
 const PREFIX = /^Bearer /i
 

@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Logger, Schedule } from "effect"
+import { spawn } from "node:child_process"
 import { createHash } from "node:crypto"
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http"
 import { connect } from "node:net"
@@ -423,7 +424,7 @@ describe("Proxy", () => {
     30_000
   )
 
-  it.live("metrics: requests, upstream latency, replays and refusals per app and path prefix; the server counts the route", () =>
+  it.live("metrics: requests, latency and refusals per app and path prefix, the route counted, promtool clean", () =>
     Effect.gen(function*() {
       const { base } = yield* startProxyStack()
       yield* postJson(appUrl(base, "cgi-bin/message/custom/send"), MESSAGE)
@@ -438,5 +439,15 @@ describe("Proxy", () => {
         sample(text, "wechat_token_server_requests_total", `route="/v1/apps/{appId}/wechat/{path}"`, `status="200"`)
       ).toBeGreaterThanOrEqual(1)
       expect(text).not.toMatch(/prefix="cgi-bin\/message\/custom/)
+      const check = yield* Effect.async<{ readonly code: number | null; readonly output: string }>((resume) => {
+        const child = spawn("promtool", ["check", "metrics"], { stdio: ["pipe", "pipe", "pipe"] })
+        let output = ""
+        child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()))
+        child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()))
+        child.on("error", (error) => resume(Effect.die(error)))
+        child.on("close", (code) => resume(Effect.succeed({ code, output })))
+        child.stdin.end(text)
+      })
+      expect(check).toEqual({ code: 0, output: "" })
     }).pipe(Effect.scoped))
 })

@@ -4,7 +4,6 @@
  * proxy calling the emulator with Node's HTTP client, as `serve` runs it.
  */
 import { FetchHttpClient, HttpServer } from "@effect/platform"
-import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { Context, type Duration, Effect, Layer, Logger, Redacted, Schema } from "effect"
 import * as OwnerId from "../../src/OwnerId.js"
 import * as Proxy from "../../src/server/Proxy.js"
@@ -72,7 +71,7 @@ export const startProxyStack = (options: StackOptions = {}) =>
             ...(options.maxConcurrentPerOwner === undefined
               ? {}
               : { maxConcurrentPerOwner: options.maxConcurrentPerOwner })
-          }).pipe(Layer.provide(NodeHttpClient.layer))
+          }).pipe(Layer.provide(Proxy.layerHttpClient))
         ),
         Layer.provideMerge(TokenLayer.makeWithWeCom({
           config: TokenConfig.layerWith({
