@@ -163,8 +163,12 @@ export const proxySettings: Config.Config<ProxySettings> = Config.all({
     Config.map((raw) => raw.split(",").map((prefix) => prefix.trim().replace(/^\/+|\/+$/g, ""))),
     Config.validate({
       message:
-        "PROXY_ALLOW: comma-separated WeChat API path prefixes, e.g. cgi-bin/message,cgi-bin/media (letters, digits, _ - . / only)",
-      validation: (prefixes) => prefixes.every((prefix) => /^[A-Za-z0-9_.~-]+(\/[A-Za-z0-9_.~-]+)*$/.test(prefix))
+        "PROXY_ALLOW: comma-separated WeChat API path prefixes, e.g. cgi-bin/message,cgi-bin/media (letters, digits, _ - . ~ /; no . or .. segment)",
+      validation: (prefixes) =>
+        prefixes.every((prefix) =>
+          /^[A-Za-z0-9_.~-]+(\/[A-Za-z0-9_.~-]+)*$/.test(prefix) &&
+          prefix.split("/").every((segment) => segment !== "." && segment !== "..")
+        )
     }),
     Config.option,
     Config.map((allow) => allow._tag === "Some" ? allow.value : undefined)
