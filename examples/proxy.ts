@@ -60,7 +60,7 @@ const program = Effect.gen(function*() {
   // 1. The Effect way: WeChatClient in proxy mode, only a client key.
   const client = yield* Effect.provide(
     WeChatClient.WeChatClient,
-    WeChatClient.layerProxy({ url: server, clientKey: Redacted.make(CLIENT_KEY) }).pipe(
+    WeChatClient.layerProxy({ baseUrl: server, clientKey: Redacted.make(CLIENT_KEY) }).pipe(
       Layer.provide(FetchHttpClient.layer)
     )
   )

@@ -109,8 +109,8 @@ export const layer = (options?: ClientOptions): Layer.Layer<WeChatClient, never,
  * @category models
  */
 export interface ProxyOptions {
-  /** The central server's base URL, e.g. `http://token-server:8787`. */
-  readonly url: string
+  /** The central server, e.g. `http://tokens.internal:8787` (as `RemoteTokenLayer.Options.baseUrl`). */
+  readonly baseUrl: string
   readonly clientKey: Redacted.Redacted<string>
   /** Each call gives up after this long; default 30 s (the server itself waits up to 10 s on WeChat, and replays). */
   readonly timeout?: Duration.DurationInput
@@ -137,7 +137,7 @@ const refusalOf = (body: unknown): string => {
 export const makeProxy = (options: ProxyOptions): Effect.Effect<WeChatClientShape, never, HttpClient.HttpClient> =>
   Effect.gen(function*() {
     const http = yield* HttpClient.HttpClient
-    const base = options.url.replace(/\/+$/, "")
+    const base = options.baseUrl.replace(/\/+$/, "")
     const timeout = Duration.decode(options.timeout ?? Duration.seconds(30))
     const authorization = `Bearer ${Redacted.value(options.clientKey)}`
 

@@ -9,6 +9,7 @@
  */
 import { Effect } from "effect"
 import type { AccessTokenError, Credential } from "../AccessToken.js"
+import { APP_PATTERN, WECOM_PATTERN } from "../api/ProxyApi.js"
 import * as OwnerId from "../OwnerId.js"
 import type { TokenEngineShape } from "../TokenEngine.js"
 import type { WeComTokenShape } from "../WeComToken.js"
@@ -42,33 +43,6 @@ export interface ProxyTarget {
  * @category constants
  */
 export const DEAD_TOKEN: ReadonlySet<number> = new Set([40001, 40014, 42001])
-
-/**
- * The route of official accounts and mini programs.
- *
- * @since 0.3.0
- * @category constants
- */
-export const APP_PATTERN = "/v1/apps/{appId}/wechat/{path}"
-
-/**
- * The route of WeCom apps.
- *
- * @since 0.3.0
- * @category constants
- */
-export const WECOM_PATTERN = "/v1/wecom/{corpId}/agents/{agent}/wechat/{path}"
-
-/**
- * Every proxy route, and the methods it forwards (HEAD too, wherever GET).
- *
- * @since 0.3.0
- * @category constants
- */
-export const ROUTES: ReadonlyArray<{ readonly pattern: string; readonly methods: ReadonlyArray<string> }> = [
-  APP_PATTERN,
-  WECOM_PATTERN
-].map((pattern) => ({ pattern, methods: ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] }))
 
 /**
  * Official accounts and mini programs: `/v1/apps/{appId}/wechat/{path}`.

@@ -6,8 +6,8 @@
  * @since 0.1.0
  */
 import * as HttpApi from "@effect/platform/HttpApi"
-import * as ProxyTarget from "./ProxyTarget.js"
-import { TokenServerApi } from "./TokenServerApi.js"
+import * as ProxyApi from "../api/ProxyApi.js"
+import { TokenServerApi } from "../api/TokenServerApi.js"
 
 /**
  * @since 0.1.0
@@ -50,7 +50,7 @@ const ROUTES: ReadonlyArray<Compiled> = (() => {
       methods.set(pattern, [...(methods.get(pattern) ?? []), endpoint.method])
     }
   })
-  for (const page of [...PAGES, ...ProxyTarget.ROUTES]) methods.set(page.pattern, [...page.methods])
+  for (const page of [...PAGES, ...ProxyApi.ROUTES]) methods.set(page.pattern, [...page.methods])
   // The router answers HEAD wherever it answers GET.
   return Array.from(
     methods,

@@ -2,11 +2,12 @@
  * `WeChatClient` in proxy mode against the real server and emulator: a
  * business server with only a client key calls WeChat, and never sees a token.
  */
-import { FetchHttpClient } from "@effect/platform"
+import { FetchHttpClient, HttpClient, HttpClientRequest } from "@effect/platform"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, Redacted, Schema } from "effect"
+import * as RemoteTokenLayer from "../../src/client/RemoteTokenLayer.js"
 import * as WeChatClient from "../../src/WeChatClient.js"
-import { APP, KEY, startProxyStack } from "./ProxyStack.js"
+import { AGENT, APP, CORP, KEY, startProxyStack } from "./ProxyStack.js"
 
 const Sent = Schema.Struct({ errcode: Schema.Literal(0), errmsg: Schema.String })
 const send = (body: unknown): WeChatClient.ApiRequest => ({
@@ -20,7 +21,7 @@ const MESSAGE = { touser: "oOPENID", msgtype: "text", text: { content: "hi" } }
 const clientOf = (url: string, key: string = KEY) =>
   Effect.provide(
     WeChatClient.WeChatClient,
-    WeChatClient.layerProxy({ url, clientKey: Redacted.make(key) }).pipe(Layer.provide(FetchHttpClient.layer))
+    WeChatClient.layerProxy({ baseUrl: url, clientKey: Redacted.make(key) }).pipe(Layer.provide(FetchHttpClient.layer))
   )
 
 describe("WeChatClient in proxy mode", () => {
@@ -55,5 +56,42 @@ describe("WeChatClient in proxy mode", () => {
       const wrongKey = yield* clientOf(base, "not-the-key-0123456789")
       const unauthorized = yield* Effect.flip(wrongKey.call(APP, send(MESSAGE), Sent))
       expect(unauthorized.message).toContain("HTTP 401 unauthorized")
+    }).pipe(Effect.scoped))
+
+  it.live("RemoteTokenLayer.proxyClient: plain requests for api.weixin.qq.com go through the proxy, token added there", () =>
+    Effect.gen(function*() {
+      const { base, emulator, engine } = yield* startProxyStack()
+      const http = yield* Effect.provide(
+        HttpClient.HttpClient,
+        RemoteTokenLayer.layerProxyClient({ baseUrl: base, clientKey: Redacted.make(KEY), owner: APP }).pipe(
+          Layer.provide(FetchHttpClient.layer)
+        )
+      )
+      const response = yield* http.execute(
+        HttpClientRequest.post("https://api.weixin.qq.com/cgi-bin/message/custom/send?lang=zh_CN").pipe(
+          HttpClientRequest.setUrlParam("tag", "x"),
+          HttpClientRequest.bodyUnsafeJson(MESSAGE)
+        )
+      )
+      expect(response.status).toBe(200)
+      expect(yield* response.json).toEqual({ errcode: 0, errmsg: "ok" })
+      const [seen] = yield* emulator.apis.calls
+      expect(seen).toMatchObject({
+        path: "/cgi-bin/message/custom/send",
+        token: (yield* engine.get(APP)).value,
+        query: { lang: "zh_CN", tag: "x" }
+      })
+      const weCom = yield* Effect.provide(
+        HttpClient.HttpClient,
+        RemoteTokenLayer.layerProxyClient({ baseUrl: base, clientKey: Redacted.make(KEY), owner: `${CORP}/${AGENT}` })
+          .pipe(Layer.provide(FetchHttpClient.layer))
+      )
+      const sent = yield* weCom.execute(
+        HttpClientRequest.post("https://qyapi.weixin.qq.com/cgi-bin/message/send").pipe(
+          HttpClientRequest.bodyUnsafeJson({ touser: "@all" })
+        )
+      )
+      expect(yield* sent.json).toEqual({ errcode: 0, errmsg: "ok" })
+      expect((yield* emulator.apis.calls)[1]?.owner).toBe(`${CORP}/${AGENT}`)
     }).pipe(Effect.scoped))
 })

@@ -157,24 +157,28 @@ describe("Proxy: large bodies stream", () => {
         })
         console.log(`10 MB upload through the proxy: peak live memory +${peakMb.toFixed(1)} MB`)
         // A proxy that held the body would hold all 10 MB at once; streamed, it is a few chunks (0–7 MB measured, machine under load).
-      expect(peakMb).toBeLessThan(8)
+        expect(peakMb).toBeLessThan(8)
       }).pipe(Effect.scoped),
     60_000
   )
 
-  it.live("a 10 MB media download reaches the caller intact, holding well under the body size", () =>
-    Effect.gen(function*() {
-      const { emulator, port } = yield* startProxyStack()
-      const warm = yield* emulator.apis.seedMedia(SIZE)
-      yield* download(port, `/v1/apps/${APP}/wechat/cgi-bin/media/get?media_id=${warm}`)
-      yield* download(port, `/v1/apps/${APP}/wechat/cgi-bin/media/get?media_id=${warm}`)
-      const mediaId = yield* emulator.apis.seedMedia(SIZE)
-      const { peakMb, result } = yield* measured(
-        download(port, `/v1/apps/${APP}/wechat/cgi-bin/media/get?media_id=${mediaId}`)
-      )
-      expect(result).toEqual({ status: 200, type: "image/jpeg", bytes: SIZE, sha256: expectedMedia(SIZE) })
-      console.log(`10 MB download through the proxy: peak live memory +${peakMb.toFixed(1)} MB`)
-      // A proxy that held the body would hold all 10 MB at once; streamed, it is a few chunks (0–7 MB measured, machine under load).
-      expect(peakMb).toBeLessThan(8)
-    }).pipe(Effect.scoped), 60_000)
+  it.live(
+    "a 10 MB media download reaches the caller intact, holding well under the body size",
+    () =>
+      Effect.gen(function*() {
+        const { emulator, port } = yield* startProxyStack()
+        const warm = yield* emulator.apis.seedMedia(SIZE)
+        yield* download(port, `/v1/apps/${APP}/wechat/cgi-bin/media/get?media_id=${warm}`)
+        yield* download(port, `/v1/apps/${APP}/wechat/cgi-bin/media/get?media_id=${warm}`)
+        const mediaId = yield* emulator.apis.seedMedia(SIZE)
+        const { peakMb, result } = yield* measured(
+          download(port, `/v1/apps/${APP}/wechat/cgi-bin/media/get?media_id=${mediaId}`)
+        )
+        expect(result).toEqual({ status: 200, type: "image/jpeg", bytes: SIZE, sha256: expectedMedia(SIZE) })
+        console.log(`10 MB download through the proxy: peak live memory +${peakMb.toFixed(1)} MB`)
+        // A proxy that held the body would hold all 10 MB at once; streamed, it is a few chunks (0–7 MB measured, machine under load).
+        expect(peakMb).toBeLessThan(8)
+      }).pipe(Effect.scoped),
+    60_000
+  )
 })

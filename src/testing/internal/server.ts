@@ -20,6 +20,8 @@ export const listen = <I>(
 ): Effect.Effect<Served, HttpServerError.ServeError, Scope.Scope | I> =>
   Effect.gen(function*() {
     const emulator = yield* tag
+    // A served emulator pushes verify tickets like WeChat, for as long as it serves.
+    yield* emulator.component.runTicketSchedule
     const server = yield* NodeHttpServer.make(() => createServer(), {
       host: options.host ?? "127.0.0.1",
       port: options.port ?? 0

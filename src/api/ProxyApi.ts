@@ -1,11 +1,38 @@
 /**
- * The proxy routes in the OpenAPI document. They are served in front of the
- * `HttpApi` router (their bodies stream), so no `HttpApiEndpoint` describes
- * them: this adds their operations to the document the API generates.
+ * The proxy routes as a contract: their patterns, and their operations in
+ * the OpenAPI document. The server serves them in front of the `HttpApi`
+ * router (their bodies stream), so no `HttpApiEndpoint` describes them; this
+ * adds them to the document the API generates.
  *
  * @since 0.3.0
  */
-import * as ProxyTarget from "./ProxyTarget.js"
+
+/**
+ * The route of official accounts and mini programs.
+ *
+ * @since 0.3.0
+ * @category constants
+ */
+export const APP_PATTERN = "/v1/apps/{appId}/wechat/{path}"
+
+/**
+ * The route of WeCom apps.
+ *
+ * @since 0.3.0
+ * @category constants
+ */
+export const WECOM_PATTERN = "/v1/wecom/{corpId}/agents/{agent}/wechat/{path}"
+
+/**
+ * Every proxy route, and the methods it forwards (HEAD too, wherever GET).
+ *
+ * @since 0.3.0
+ * @category constants
+ */
+export const ROUTES: ReadonlyArray<{ readonly pattern: string; readonly methods: ReadonlyArray<string> }> = [
+  APP_PATTERN,
+  WECOM_PATTERN
+].map((pattern) => ({ pattern, methods: ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] }))
 
 type Operation = Record<string, unknown>
 
@@ -24,10 +51,10 @@ const pathParameter = {
 }
 
 const ownerParameters: Record<string, ReadonlyArray<Record<string, unknown>>> = {
-  [ProxyTarget.APP_PATTERN]: [
+  [APP_PATTERN]: [
     { name: "appId", in: "path", required: true, description: "A configured app id", schema: { type: "string" } }
   ],
-  [ProxyTarget.WECOM_PATTERN]: [
+  [WECOM_PATTERN]: [
     {
       name: "corpId",
       in: "path",
@@ -106,13 +133,13 @@ export const document = (spec: Record<string, unknown>): Record<string, unknown>
   ],
   paths: {
     ...(typeof spec.paths === "object" ? spec.paths : {}),
-    [ProxyTarget.APP_PATTERN]: {
-      get: operation(ProxyTarget.APP_PATTERN, "get", "appGet", "Call a WeChat API of an app (GET)"),
-      post: operation(ProxyTarget.APP_PATTERN, "post", "appPost", "Call a WeChat API of an app (POST)")
+    [APP_PATTERN]: {
+      get: operation(APP_PATTERN, "get", "appGet", "Call a WeChat API of an app (GET)"),
+      post: operation(APP_PATTERN, "post", "appPost", "Call a WeChat API of an app (POST)")
     },
-    [ProxyTarget.WECOM_PATTERN]: {
-      get: operation(ProxyTarget.WECOM_PATTERN, "get", "weComGet", "Call a WeCom API of an app (GET)"),
-      post: operation(ProxyTarget.WECOM_PATTERN, "post", "weComPost", "Call a WeCom API of an app (POST)")
+    [WECOM_PATTERN]: {
+      get: operation(WECOM_PATTERN, "get", "weComGet", "Call a WeCom API of an app (GET)"),
+      post: operation(WECOM_PATTERN, "post", "weComPost", "Call a WeCom API of an app (POST)")
     }
   }
 })
