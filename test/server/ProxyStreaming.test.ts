@@ -31,7 +31,12 @@ const live = () => {
   return memory.heapUsed + memory.arrayBuffers
 }
 
-/** Runs `self` while reading live memory every 25 ms; its result and the highest reading above the one before. */
+/**
+ * Runs `self` while reading live memory every 25 ms; its result and the
+ * highest reading above the one before. Other work on a loaded machine (a
+ * collection that runs late, sockets the kernel drains slowly) adds noise to
+ * one run; a proxy that held the body would hold it in every run.
+ */
 const measured = <A, E, R>(self: Effect.Effect<A, E, R>) =>
   Effect.gen(function*() {
     const resting = live()
@@ -142,10 +147,12 @@ describe("Proxy: large bodies stream", () => {
         yield* upload(port, SIZE)
         yield* upload(port, SIZE)
         yield* emulator.apis.resetCalls
-        const { peakMb, result } = yield* measured(upload(port, SIZE))
+        const runs = yield* Effect.forEach([1, 2, 3], () => measured(upload(port, SIZE)))
+        const { result } = runs[2]!
+        const peakMb = Math.min(...runs.map((run) => run.peakMb))
         expect(result.status).toBe(200)
         expect(JSON.parse(result.text)).toMatchObject({ type: "image", media_id: expect.any(String) })
-        const [seen] = yield* emulator.apis.calls
+        const seen = (yield* emulator.apis.calls)[2]
         expect(seen).toMatchObject({
           path: "/cgi-bin/media/upload",
           token: (yield* engine.get(APP)).value,
@@ -155,9 +162,13 @@ describe("Proxy: large bodies stream", () => {
           bodySha256: result.sha256,
           errcode: 0
         })
-        console.log(`10 MB upload through the proxy: peak live memory +${peakMb.toFixed(1)} MB`)
-        // A proxy that held the body would hold all 10 MB at once; streamed, it is a few chunks (0–7 MB measured, machine under load).
-        expect(peakMb).toBeLessThan(8)
+        console.log(
+          `10 MB upload through the proxy: peak live memory +${peakMb.toFixed(1)} MB (least of ${
+            runs.map((run) => run.peakMb.toFixed(1)).join(", ")
+          })`
+        )
+        // The least of three runs: a proxy that held the body would hold all 10 MB in each.
+        expect(peakMb).toBeLessThan(5)
       }).pipe(Effect.scoped),
     60_000
   )
@@ -171,13 +182,20 @@ describe("Proxy: large bodies stream", () => {
         yield* download(port, `/v1/apps/${APP}/wechat/cgi-bin/media/get?media_id=${warm}`)
         yield* download(port, `/v1/apps/${APP}/wechat/cgi-bin/media/get?media_id=${warm}`)
         const mediaId = yield* emulator.apis.seedMedia(SIZE)
-        const { peakMb, result } = yield* measured(
-          download(port, `/v1/apps/${APP}/wechat/cgi-bin/media/get?media_id=${mediaId}`)
-        )
+        const runs = yield* Effect.forEach([1, 2, 3], () =>
+          measured(download(port, `/v1/apps/${APP}/wechat/cgi-bin/media/get?media_id=${mediaId}`)))
+        const { result } = runs[2]!
+        const peakMb = Math.min(...runs.map((run) =>
+          run.peakMb
+        ))
         expect(result).toEqual({ status: 200, type: "image/jpeg", bytes: SIZE, sha256: expectedMedia(SIZE) })
-        console.log(`10 MB download through the proxy: peak live memory +${peakMb.toFixed(1)} MB`)
-        // A proxy that held the body would hold all 10 MB at once; streamed, it is a few chunks (0–7 MB measured, machine under load).
-        expect(peakMb).toBeLessThan(8)
+        console.log(
+          `10 MB download through the proxy: peak live memory +${peakMb.toFixed(1)} MB (least of ${
+            runs.map((run) => run.peakMb.toFixed(1)).join(", ")
+          })`
+        )
+        // The least of three runs: a proxy that held the body would hold all 10 MB in each.
+        expect(peakMb).toBeLessThan(5)
       }).pipe(Effect.scoped),
     60_000
   )
