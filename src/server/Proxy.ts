@@ -623,7 +623,8 @@ export const serve = (auth: {
         }
         const key = PREFIX.test(header) ? match(header.slice(7)) : undefined
         if (key === undefined) return Effect.succeed(unauthorized("the client key is not valid"))
-        if (key.apps !== undefined && !key.apps.some((allowed) => allowed === routed.owner)) {
+        const scope = routed.target.scopeOf(routed.owner)
+        if (key.apps !== undefined && !key.apps.some((allowed) => allowed === scope)) {
           return Effect.succeed(unknownOwner(routed.owner))
         }
         if (!routed.target.known(routed.owner)) return Effect.succeed(unknownOwner(routed.owner))

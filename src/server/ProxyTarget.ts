@@ -23,6 +23,8 @@ export interface ProxyTarget {
   readonly pattern: string
   /** The owner named by the route's parameters, as `CLIENT_KEYS` scopes name it (`wx…`, `corpid/agent`). */
   readonly ownerOf: (params: Readonly<Record<string, string>>) => string
+  /** What a `CLIENT_KEYS` scope names for `owner` (the owner itself, or e.g. an authorizer's component). */
+  readonly scopeOf: (owner: string) => string
   /** Whether the server serves `owner` (else `404 unknown_app`, nothing forwarded). */
   readonly known: (owner: string) => boolean
   /** Where `{path}` is forwarded to, without a trailing `/`. */
@@ -53,6 +55,7 @@ export const DEAD_TOKEN: ReadonlySet<number> = new Set([40001, 40014, 42001])
 export const officialAccount = (engine: TokenEngineShape, baseUrl: string): ProxyTarget => ({
   pattern: APP_PATTERN,
   ownerOf: (params) => params["appId"] ?? "",
+  scopeOf: (owner) => owner,
   known: (owner) => !OwnerId.isWeCom(owner) && engine.apps.includes(owner as OwnerId.OwnerId),
   baseUrl: baseUrl.replace(/\/+$/, ""),
   token: (owner) => engine.get(owner),
@@ -74,6 +77,7 @@ export const weCom = (tokens: WeComTokenShape, owners: ReadonlyArray<string>, ba
   return {
     pattern: WECOM_PATTERN,
     ownerOf: (params) => `${params["corpId"] ?? ""}/${params["agent"] ?? ""}`,
+    scopeOf: (owner) => owner,
     known: (owner) => OwnerId.isWeCom(owner) && owners.includes(owner),
     baseUrl: baseUrl.replace(/\/+$/, ""),
     token: (owner) => Effect.suspend(() => tokens.get(...parts(owner))),
