@@ -17,6 +17,7 @@ import type * as TokenStore from "../TokenStore.js"
 import * as WeComConfig from "../WeComConfig.js"
 import * as Demo from "./Demo.js"
 import * as Logging from "./Logging.js"
+import * as Proxy from "./Proxy.js"
 import * as ServerConfig from "./ServerConfig.js"
 import * as TokenServer from "./TokenServer.js"
 
@@ -48,6 +49,7 @@ const readConfig = Effect.gen(function*() {
   const components = yield* ComponentConfig.components
   const engine = yield* TokenConfig.settings
   const server = yield* ServerConfig.settings
+  const proxy = yield* ServerConfig.proxySettings
   const store = yield* StoreSpec.config
   // Any configured app, official account, WeCom or component, means production: no demo.
   const owners: ReadonlyArray<string> = [
@@ -69,7 +71,7 @@ const readConfig = Effect.gen(function*() {
       )
     }
   }
-  return { log, apps, wecom, components, owners, engine, server, store }
+  return { log, apps, wecom, components, owners, engine, server, proxy, store }
 })
 
 const serverLayer = (
@@ -77,7 +79,8 @@ const serverLayer = (
   wecom: WeComConfig.WeComConfigShape,
   components: ReadonlyArray<ComponentConfig.ComponentCredentials>,
   store: Layer.Layer<TokenStore.TokenStore, TokenStore.StoreError>,
-  server: ServerConfig.ServerSettings
+  server: ServerConfig.ServerSettings,
+  proxy: ServerConfig.ProxySettings
 ) =>
   TokenServer.layerNode({
     host: server.host,
@@ -85,6 +88,15 @@ const serverLayer = (
     clientKeys: server.clientKeys,
     requestTimeout: server.requestTimeout
   }).pipe(
+    Layer.provide(
+      Proxy.layer({
+        allow: proxy.allow,
+        maxBodyBytes: proxy.maxBodyBytes,
+        upstreamTimeout: config.upstreamTimeout,
+        wechatBaseUrl: config.apiBaseUrl,
+        wecomBaseUrl: wecom.apiBaseUrl
+      }).pipe(Layer.provide(Proxy.layerHttpClient))
+    ),
     Layer.provide(
       TokenLayer.makeWithWeCom({
         config: TokenConfig.layerWith(config),
@@ -137,7 +149,14 @@ export const serve: Effect.Effect<never, StartupFailed> = Effect.gen(function*()
   const config = yield* Effect.catchAll(readConfig, configFailure)
   const store = StoreSpec.layer(config.store)
   const main = config.owners.length > 0
-    ? serverLayer({ apps: config.apps, ...config.engine }, config.wecom, config.components, store, config.server).pipe(
+    ? serverLayer(
+      { apps: config.apps, ...config.engine },
+      config.wecom,
+      config.components,
+      store,
+      config.server,
+      config.proxy
+    ).pipe(
       Layer.tap(() =>
         Effect.logInfo("token server started").pipe(Effect.annotateLogs({ apps: config.owners.join(",") }))
       )
@@ -150,7 +169,8 @@ export const serve: Effect.Effect<never, StartupFailed> = Effect.gen(function*()
         { apps: [demo.weComApp], apiBaseUrl: demo.apiBaseUrl },
         [],
         store,
-        { ...config.server, clientKeys }
+        { ...config.server, clientKeys },
+        config.proxy
       ).pipe(
         Layer.tap((context) =>
           Console.log(Demo.banner({
