@@ -306,6 +306,15 @@ describe("WeChatEmulator: third-party platform", () => {
       expect(ticket).toMatchObject({ errcode: 0, expires_in: 7200 })
       expect(yield* emulator.isValidTicket(String(ticket["ticket"]), "jsapi")).toBe(true)
       expect((yield* emulator.appStats(MERCHANT)).ticketCalls).toBe(1)
+      // …and so do the business APIs, on the merchant's behalf.
+      const sent = yield* emulator.handle({
+        method: "POST",
+        path: "/cgi-bin/message/custom/send",
+        query: new URLSearchParams({ access_token: authorizerToken }),
+        body: JSON.stringify({ touser: "openid", msgtype: "text", text: { content: "hello" } })
+      })
+      expect(sent._tag === "Respond" && JSON.parse(sent.body)).toEqual({ errcode: 0, errmsg: "ok" })
+      expect((yield* emulator.apis.calls).map((call) => call.owner)).toEqual([MERCHANT])
 
       expect(yield* queryAuth(emulator, token, code)).toMatchObject({ errcode: 61009 })
       expect(yield* queryAuth(emulator, token, "queryauthcode@@@unknown")).toMatchObject({ errcode: 61009 })
