@@ -27,6 +27,7 @@ import {
   Unauthorized
 } from "./ApiError.js"
 import { ClientAuth } from "./ClientAuth.js"
+import * as ProxyApi from "./ProxyApi.js"
 
 const appId = AppId.annotations({ description: "A WeChat app id: \"wx\" followed by 16 lowercase hex characters" })
 
@@ -544,5 +545,6 @@ export class TokenServerApi extends HttpApi.make("token-server")
       "Every `/v1` route needs `Authorization: Bearer <client key>`. " +
       "Errors are `{\"error\":{\"code\",\"message\"}}`."
   )
-  .annotate(OpenApi.Transform, documentBadRequest)
+  // The proxy routes are served in front of the router; the document still lists them.
+  .annotate(OpenApi.Transform, (spec) => ProxyApi.document(documentBadRequest(spec)))
 {}

@@ -18,6 +18,7 @@ import type * as TokenStore from "../TokenStore.js"
 import * as WeComConfig from "../WeComConfig.js"
 import * as Demo from "./Demo.js"
 import * as Logging from "./Logging.js"
+import * as Proxy from "./Proxy.js"
 import * as ServerConfig from "./ServerConfig.js"
 import * as TokenServer from "./TokenServer.js"
 
@@ -49,6 +50,7 @@ const readConfig = Effect.gen(function*() {
   const components = yield* ComponentConfig.components
   const engine = yield* TokenConfig.settings
   const server = yield* ServerConfig.settings
+  const proxy = yield* ServerConfig.proxySettings
   const store = yield* StoreSpec.config
   // Any configured app, official account, WeCom or component, means production: no demo.
   const owners: ReadonlyArray<string> = [
@@ -70,7 +72,7 @@ const readConfig = Effect.gen(function*() {
       )
     }
   }
-  return { log, apps, wecom, components, owners, engine, server, store }
+  return { log, apps, wecom, components, owners, engine, server, proxy, store }
 })
 
 const serverLayer = (
@@ -78,7 +80,8 @@ const serverLayer = (
   wecom: WeComConfig.WeComConfigShape,
   components: ReadonlyArray<ComponentConfig.ComponentCredentials>,
   store: Layer.Layer<TokenStore.TokenStore, TokenStore.StoreError>,
-  server: ServerConfig.ServerSettings
+  server: ServerConfig.ServerSettings,
+  proxy: ServerConfig.ProxySettings
 ) =>
   TokenServer.layerNode({
     host: server.host,
@@ -86,6 +89,15 @@ const serverLayer = (
     clientKeys: server.clientKeys,
     requestTimeout: server.requestTimeout
   }).pipe(
+    Layer.provide(
+      Proxy.layer({
+        allow: proxy.allow,
+        maxBodyBytes: proxy.maxBodyBytes,
+        upstreamTimeout: config.upstreamTimeout,
+        wechatBaseUrl: config.apiBaseUrl,
+        wecomBaseUrl: wecom.apiBaseUrl
+      }).pipe(Layer.provide(Proxy.layerHttpClient))
+    ),
     Layer.provide(
       TokenLayer.makeWithWeCom({
         config: TokenConfig.layerWith(config),
@@ -138,7 +150,14 @@ export const serve: Effect.Effect<never, StartupFailed> = Effect.gen(function*()
   const config = yield* Effect.catchAll(readConfig, configFailure)
   const store = StoreSpec.layer(config.store)
   const main = config.owners.length > 0
-    ? serverLayer({ apps: config.apps, ...config.engine }, config.wecom, config.components, store, config.server).pipe(
+    ? serverLayer(
+      { apps: config.apps, ...config.engine },
+      config.wecom,
+      config.components,
+      store,
+      config.server,
+      config.proxy
+    ).pipe(
       Layer.tap(() =>
         Effect.logInfo("token server started").pipe(Effect.annotateLogs({ apps: config.owners.join(",") }))
       )
@@ -151,7 +170,8 @@ export const serve: Effect.Effect<never, StartupFailed> = Effect.gen(function*()
         { apps: [demo.weComApp], apiBaseUrl: demo.apiBaseUrl },
         [{ ...demo.component, componentAppId: AppId.make(demo.component.componentAppId) }],
         store,
-        { ...config.server, clientKeys }
+        { ...config.server, clientKeys },
+        config.proxy
       ).pipe(
         Layer.tap((context) => {
           const address = Context.get(context, HttpServer.HttpServer).address

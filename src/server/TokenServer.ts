@@ -31,6 +31,7 @@ import * as ClientAuth from "./ClientAuth.js"
 import * as ComponentRoutes from "./ComponentRoutes.js"
 import * as CompressedPage from "./internal/compressedPage.js"
 import * as Prometheus from "./Prometheus.js"
+import * as Proxy from "./Proxy.js"
 import * as RequestLimits from "./RequestLimits.js"
 import * as Routes from "./Routes.js"
 import * as ServerConfig from "./ServerConfig.js"
@@ -294,7 +295,7 @@ export const conventions = <E, R>(app: HttpApp.Default<E, R>): HttpApp.Default<E
 // 404s included. A request interrupted before it had an answer lost its
 // client (or the server is stopping): `499`, never a 5xx. The platform runs
 // this part of a request uninterruptibly, so every start meets its end.
-const countRequests = (app: HttpApp.Default): HttpApp.Default =>
+const countRequests = <R>(app: HttpApp.Default<never, R>): HttpApp.Default<never, R> =>
   Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
     Effect.zipRight(
       ServerMetrics.requestStarted,
@@ -345,7 +346,15 @@ export const layer = (options: Options) =>
   // Two places for middleware: around the router (before the answer is
   // written, so it may still change it) and around the whole request (it
   // sees the answer written; what it answers itself is written after it).
-  HttpApiBuilder.serve((app) => countRequests(RequestLimits.middleware(limitsOf(options))(app))).pipe(
+  // The proxy routes (when a `Proxy` is provided) answer before the body is
+  // read: their bodies stream, under the proxy's own limits.
+  HttpApiBuilder.serve((app) =>
+    countRequests(
+      Proxy.serve({ clientKeys: options.clientKeys, requestTimeout: limitsOf(options).requestTimeout })(
+        RequestLimits.middleware(limitsOf(options))(app)
+      )
+    )
+  ).pipe(
     Layer.provide(HttpApiScalar.layer({ path: "/docs", scalar: SCALAR })),
     Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" })),
     Layer.provide(HttpApiBuilder.middleware((app) => conventions(errorBodies(app)))),

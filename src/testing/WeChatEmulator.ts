@@ -12,8 +12,9 @@
  */
 import type * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpServerError from "@effect/platform/HttpServerError"
-import { Context, type Duration, Effect, Layer, type Scope } from "effect"
+import { Context, type Duration, Effect, Layer, type Scope, type Stream } from "effect"
 import * as Faults from "./Fault.js"
+import * as apis from "./internal/apis.js"
 import * as client from "./internal/client.js"
 import * as component from "./internal/component.js"
 import * as emulator from "./internal/emulator.js"
@@ -316,7 +317,9 @@ export interface ComponentControls {
   /**
    * Forks the 10-minute verify-ticket pushes into the scope: one push to
    * every component with a push URL at once, then every 10 minutes (Effect
-   * `Clock`, so `TestClock` drives it). `layer`, `serve` and `listen` start
+   * `Clock`, so `TestClock` drives it). While no component has a push URL it
+   * waits without sleeping (a `TestClock` jump costs nothing), and pushes at
+   * once when the first one gets one. `layer`, `serve` and `listen` start
    * it; a second start while one runs does nothing.
    */
   readonly runTicketSchedule: Effect.Effect<void, never, Scope.Scope>
@@ -424,6 +427,10 @@ export interface EmulatorRequest {
   readonly path: string
   readonly query: URLSearchParams
   readonly body: string
+  /** The `Content-Type` header, when the request has one. */
+  readonly contentType?: string
+  /** The raw body as it arrives, for the APIs that take bytes (media uploads); `body` is then empty. */
+  readonly stream?: Stream.Stream<Uint8Array>
 }
 
 /**
@@ -438,6 +445,10 @@ export type EmulatorResponse =
     readonly status: number
     readonly contentType: string
     readonly body: string
+    /** A binary body (media downloads), sent instead of `body`. */
+    readonly stream?: Stream.Stream<Uint8Array>
+    /** Further headers, e.g. `content-disposition` of a download. */
+    readonly headers?: Readonly<Record<string, string>>
   }
   | { readonly _tag: "Drop"; readonly reason: "ConnectionRefused" | "ConnectionReset" }
 
@@ -475,6 +486,60 @@ export interface Stats {
 }
 
 /**
+ * One call to a business API of the emulator (`ApiControls`): what arrived,
+ * so a test can assert that a proxy forwarded the token, query and body intact.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface ApiCall {
+  readonly method: string
+  readonly path: string
+  /** The `access_token` query parameter as received. */
+  readonly token: string | undefined
+  /** Whose live token it was: an app id or `corpid/agent`; `undefined` when the token was refused. */
+  readonly owner: string | undefined
+  /** The query without `access_token`. */
+  readonly query: Readonly<Record<string, string>>
+  readonly contentType: string | undefined
+  readonly bodyBytes: number
+  /** SHA-256 of the body, hex. */
+  readonly bodySha256: string
+  /** The errcode answered; 0 for success and for a download. */
+  readonly errcode: number
+}
+
+/**
+ * The business APIs the emulator serves behind the token, for testing a
+ * proxy: `POST cgi-bin/message/custom/send` (WeChat) and
+ * `POST cgi-bin/message/send` (WeCom), JSON; `POST cgi-bin/media/upload?type=`
+ * (multipart, either token); `GET cgi-bin/media/get?media_id=` (binary,
+ * streamed). A dead token answers 40001/40014/42001 as the real APIs do.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface ApiControls {
+  /** Every call received so far, in order. */
+  readonly calls: Effect.Effect<ReadonlyArray<ApiCall>>
+  readonly resetCalls: Effect.Effect<void>
+  /**
+   * A media file of `size` bytes that `cgi-bin/media/get` serves, generated as
+   * it streams out: byte `i` is `mediaByte(i)`. An uploaded file is only
+   * hashed, never kept: downloading it gives its size in the same pattern.
+   */
+  readonly seedMedia: (size: number) => Effect.Effect<string>
+}
+
+/**
+ * Byte `index` of every file `cgi-bin/media/get` serves (see `ApiControls.seedMedia`).
+ *
+ * @since 0.3.0
+ * @category utils
+ */
+export const mediaByte: (index: number) => number = apis.mediaByte
+
+/**
  * @since 0.1.0
  * @category models
  */
@@ -501,6 +566,8 @@ export interface WeChatEmulatorShape {
   readonly wecom: WeComControls
   /** The third-party platform (开放平台第三方平台): components, authorizations, pushes and counts. */
   readonly component: ComponentControls
+  /** The business APIs behind the token, and what they received. */
+  readonly apis: ApiControls
 }
 
 /**

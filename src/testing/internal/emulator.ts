@@ -20,6 +20,7 @@ import type {
   TicketType,
   WeChatEmulatorShape
 } from "../WeChatEmulator.js"
+import * as Apis from "./apis.js"
 import * as Component from "./component.js"
 import { getOrMake } from "./getOrMake.js"
 import { json, parseJsonObject, stringField } from "./json.js"
@@ -474,6 +475,20 @@ export const make = (options: EmulatorOptions = {}): Effect.Effect<WeChatEmulato
         return injected ?? (yield* part.answer(endpoint, request))
       })
 
+    // The business APIs behind the token (for proxies): a token either host issued is theirs to judge.
+    const apis = Apis.make({
+      error,
+      weChatOwner: (token, now) => {
+        if (!tokens.has(token)) return undefined
+        const owner = checkToken(token, now)
+        return "appId" in owner ? owner.appId : owner
+      },
+      weComOwner: (token, now) => {
+        if (!wecom.controls.isKnownToken(token)) return undefined
+        const owner = wecom.checkToken(token, now)
+        return "issued" in owner ? `${owner.issued.corpId}/${owner.issued.agent}` : owner
+      }
+    })
     const weComPart = {
       ownerOf: (endpoint: WeComEndpoint, request: EmulatorRequest) => wecom.ownerOf(endpoint, request.query),
       count: wecom.count,
@@ -486,6 +501,9 @@ export const make = (options: EmulatorOptions = {}): Effect.Effect<WeChatEmulato
     }
 
     const handle = (request: EmulatorRequest): Effect.Effect<EmulatorResponse> => {
+      if (Apis.serves(request.path)) {
+        return Effect.flatMap(Clock.currentTimeMillis, (now) => apis.handle(request, now))
+      }
       const weComEndpoint = WeCom.endpointOf(request.path)
       const componentEndpoint = Component.endpointOf(request.path)
       const endpoint = endpointOf(request.path)
@@ -579,6 +597,11 @@ export const make = (options: EmulatorOptions = {}): Effect.Effect<WeChatEmulato
           Effect.map(Clock.currentTimeMillis, (now) => wecom.controls.isValidTicket(ticket, kind, owner, now)),
         stats: (key) => Effect.sync(() => wecom.controls.stats(key)),
         resetStats: Effect.sync(() => wecom.controls.resetStats())
+      },
+      apis: {
+        calls: Effect.sync(() => apis.controls.calls()),
+        resetCalls: Effect.sync(() => apis.controls.resetCalls()),
+        seedMedia: (size) => Effect.sync(() => apis.controls.seedMedia(size))
       },
       component: component.controls,
       resetStats: Effect.sync(() => {
