@@ -301,7 +301,20 @@ const ComponentPath = Schema.Struct({ componentAppId: appId })
 const CodeField = StringField.pipe(
   Schema.minLength(1, { message: () => "must not be empty" }),
   Schema.maxLength(512, { message: (issue) => `at most 512 characters${lengthOf(issue.actual)}` })
-)
+).annotations({
+  identifier: "AuthorizationCode",
+  title: "AuthorizationCode",
+  description: "The auth_code WeChat appended to the redirect_uri after the merchant authorized"
+})
+
+const RedirectUri = StringField.pipe(
+  Schema.pattern(/^https?:\/\/\S+$/, { message: () => "must be an http(s) URL" }),
+  Schema.maxLength(2048, { message: (issue) => `at most 2048 characters${lengthOf(issue.actual)}` })
+).annotations({
+  identifier: "RedirectUri",
+  title: "RedirectUri",
+  description: "Where WeChat sends the merchant back after authorizing, with auth_code appended"
+})
 
 /**
  * The body of `POST /v1/components/{componentAppId}/pre-auth-code`: with a
@@ -311,12 +324,7 @@ const CodeField = StringField.pipe(
  * @category schemas
  */
 export const PreAuthCodeRequest = Schema.Struct({
-  redirect_uri: Schema.optional(
-    StringField.pipe(
-      Schema.pattern(/^https?:\/\/\S+$/, { message: () => "must be an http(s) URL" }),
-      Schema.maxLength(2048, { message: (issue) => `at most 2048 characters${lengthOf(issue.actual)}` })
-    )
-  )
+  redirect_uri: Schema.optional(RedirectUri)
 }).annotations(requestBody("PreAuthCodeRequest"))
 
 /**
