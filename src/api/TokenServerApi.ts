@@ -304,16 +304,7 @@ const CodeField = StringField.pipe(
 ).annotations({
   identifier: "AuthorizationCode",
   title: "AuthorizationCode",
-  description: "The auth_code WeChat appended to the redirect_uri after the merchant authorized"
-})
-
-const RedirectUri = StringField.pipe(
-  Schema.pattern(/^https?:\/\/\S+$/, { message: () => "must be an http(s) URL" }),
-  Schema.maxLength(2048, { message: (issue) => `at most 2048 characters${lengthOf(issue.actual)}` })
-).annotations({
-  identifier: "RedirectUri",
-  title: "RedirectUri",
-  description: "Where WeChat sends the merchant back after authorizing, with auth_code appended"
+  description: "The auth_code WeChat appended to the redirect URL after the merchant authorized"
 })
 
 /**
@@ -324,7 +315,16 @@ const RedirectUri = StringField.pipe(
  * @category schemas
  */
 export const PreAuthCodeRequest = Schema.Struct({
-  redirect_uri: Schema.optional(RedirectUri)
+  redirect_uri: Schema.optional(
+    StringField.pipe(
+      Schema.pattern(/^https?:\/\/\S+$/, { message: () => "must be an http(s) URL" }),
+      Schema.maxLength(2048, { message: (issue) => `at most 2048 characters${lengthOf(issue.actual)}` })
+    ).annotations({
+      identifier: "RedirectUri",
+      title: "RedirectUri",
+      description: "Where WeChat sends the merchant back after authorizing, with the auth_code appended"
+    })
+  )
 }).annotations(requestBody("PreAuthCodeRequest"))
 
 /**
