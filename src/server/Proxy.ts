@@ -396,7 +396,7 @@ export const make = (
           line.withPermit(
             Effect.gen(function*() {
               const response = yield* client.execute(upstreamRequest(token)).pipe(
-                Metric.trackDuration(labelled(ProxyMetrics.upstreamLatency, { app: owner, prefix }))
+                Metric.trackDuration(latencyBy({ app: owner, prefix }))
               )
               const contentType = response.headers["content-type"]
               if (request.method === "HEAD" || !mayBeJson(contentType)) {
@@ -457,7 +457,7 @@ export const make = (
           if (Option.isSome(errcode) && target.deadToken.has(errcode.value) && body._tag !== "Streamed") {
             const fresh: Credential = yield* target.replace(owner, first.token)
             if (fresh.value !== first.token) {
-              yield* Metric.increment(labelled(ProxyMetrics.replays, { app: owner, prefix }))
+              yield* Metric.increment(replaysBy({ app: owner, prefix }))
               return yield* call(fresh.value)
             }
           }
@@ -525,13 +525,27 @@ export const make = (
 type RequestError = HttpClientError.RequestError
 
 const countAnswer = (owner: string, prefix: string, status: number): Effect.Effect<void> =>
-  Metric.increment(labelled(ProxyMetrics.requests, { app: owner, prefix, status: String(status) }))
+  Metric.increment(requestsBy({ app: owner, prefix, status: String(status) }))
 
-const labelled = <Type, In, Out>(
-  metric: Metric.Metric<Type, In, Out>,
-  labels: Readonly<Record<string, string>>
-): Metric.Metric<Type, In, Out> =>
-  Metric.taggedWithLabels(metric, Object.entries(labels).map(([key, value]) => MetricLabel.make(key, value)))
+// Each metric tagged once per label set: tagging builds and hashes a new key
+// each time, which every proxied call would pay three times. The label sets
+// are bounded (configured owners × at most `MAX_PREFIXES` prefixes × statuses).
+const byLabels = <Type, In, Out>(metric: Metric.Metric<Type, In, Out>) => {
+  const tagged = new Map<string, Metric.Metric<Type, In, Out>>()
+  return (labels: Readonly<Record<string, string>>): Metric.Metric<Type, In, Out> => {
+    const entries = Object.entries(labels)
+    const key = entries.join(";")
+    let made = tagged.get(key)
+    if (made === undefined) {
+      made = Metric.taggedWithLabels(metric, entries.map(([name, value]) => MetricLabel.make(name, value)))
+      tagged.set(key, made)
+    }
+    return made
+  }
+}
+const requestsBy = byLabels(ProxyMetrics.requests)
+const latencyBy = byLabels(ProxyMetrics.upstreamLatency)
+const replaysBy = byLabels(ProxyMetrics.replays)
 
 // The request body as it arrives, failing once it is over `maxBytes` or not
 // all there within `timeout`. Never destroys the source: the refusal still
