@@ -5,7 +5,6 @@
  * @since 0.1.0
  */
 import { Clock, Effect, Metric, MetricKey, MetricLabel, Option } from "effect"
-import * as OwnerId from "../OwnerId.js"
 import { usableUntil } from "../Token.js"
 import type { TokenEngineShape } from "../TokenEngine.js"
 import * as TokenMetrics from "../TokenMetrics.js"
@@ -191,14 +190,16 @@ export const observeCredentials = (engine: TokenEngineShape): Effect.Effect<void
  * @since 0.1.0
  * @category metrics
  */
-export const initialize = (apps: ReadonlyArray<string>): Effect.Effect<void> =>
+export const initialize = (
+  owners: ReadonlyArray<{ readonly appId: string; readonly kind: string }>
+): Effect.Effect<void> =>
   Effect.gen(function*() {
     yield* observeRequests
-    for (const appId of apps) {
+    for (const { appId, kind } of owners) {
       yield* Effect.all([Metric.incrementBy(TokenMetrics.refreshes, 0), Metric.incrementBy(TokenMetrics.failures, 0)])
         .pipe(
           // The same labels, in the same order, as the engine's own updates.
-          Effect.tagMetrics({ app: appId, kind: OwnerId.accessTokenKind(appId) })
+          Effect.tagMetrics({ app: appId, kind })
         )
     }
     for (const route of Routes.all) {

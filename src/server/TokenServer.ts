@@ -23,12 +23,12 @@ import { type AccessTokenError, type Credential, failureCause } from "../AccessT
 import * as ApiError from "../api/ApiError.js"
 import { NotReady, TokenServerApi } from "../api/TokenServerApi.js"
 import * as JsSdk from "../JsSdk.js"
-import * as OwnerId from "../OwnerId.js"
 import { usableUntil } from "../Token.js"
 import { TokenEngine } from "../TokenEngine.js"
 import { TokenStore } from "../TokenStore.js"
 import * as WeComToken from "../WeComToken.js"
 import * as ClientAuth from "./ClientAuth.js"
+import * as ComponentRoutes from "./ComponentRoutes.js"
 import * as CompressedPage from "./internal/compressedPage.js"
 import * as Prometheus from "./Prometheus.js"
 import * as Proxy from "./Proxy.js"
@@ -152,10 +152,8 @@ const OpsLive = HttpApiBuilder.group(TokenServerApi, "ops", (handlers) =>
       }))
       // Ready means every app can be served now. A store that is down does
       // not make the server unready: the engine serves from memory meanwhile.
-      const ready = engine.apps.every((appId) =>
-        statuses.some((status) =>
-          status.appId === appId && status.kind === OwnerId.accessTokenKind(appId) && status.valid
-        )
+      const ready = engine.servable.every(({ appId, kind }) =>
+        statuses.some((status) => status.appId === appId && status.kind === kind && status.valid)
       )
       return { ready, store: { healthy }, credentials }
     })
@@ -171,7 +169,9 @@ const OpsLive = HttpApiBuilder.group(TokenServerApi, "ops", (handlers) =>
   }))
 
 // Documented series are in the registry from start-up.
-const MetricsLive = Layer.effectDiscard(Effect.flatMap(TokenEngine, (engine) => ServerMetrics.initialize(engine.apps)))
+const MetricsLive = Layer.effectDiscard(
+  Effect.flatMap(TokenEngine, (engine) => ServerMetrics.initialize(engine.servable))
+)
 
 // The status of each error class is read from its schema's annotation, the
 // same one the OpenAPI document shows: one place says 401 or 503.
@@ -319,7 +319,7 @@ const countRequests = <R>(app: HttpApp.Default<never, R>): HttpApp.Default<never
  */
 export const layerApi = (options: Options) =>
   HttpApiBuilder.api(TokenServerApi).pipe(
-    Layer.provide([TokensLive, WeComLive, OpsLive]),
+    Layer.provide([TokensLive, WeComLive, ComponentRoutes.layer, OpsLive]),
     Layer.provide(ClientAuth.layer(options.clientKeys))
   )
 

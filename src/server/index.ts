@@ -54,3 +54,11 @@ export * as TokenServer from "./TokenServer.js"
  * @category modules
  */
 export * as TokenServerApi from "../api/TokenServerApi.js"
+
+/**
+ * The push intake of a third-party platform: verify, decrypt, parse, store, answer `success`.
+ *
+ * @since 0.3.0
+ * @category modules
+ */
+export * as ComponentEvents from "./ComponentEvents.js"

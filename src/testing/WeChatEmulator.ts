@@ -317,7 +317,9 @@ export interface ComponentControls {
   /**
    * Forks the 10-minute verify-ticket pushes into the scope: one push to
    * every component with a push URL at once, then every 10 minutes (Effect
-   * `Clock`, so `TestClock` drives it). `layer`, `serve` and `listen` start
+   * `Clock`, so `TestClock` drives it). While no component has a push URL it
+   * waits without sleeping (a `TestClock` jump costs nothing), and pushes at
+   * once when the first one gets one. `layer`, `serve` and `listen` start
    * it; a second start while one runs does nothing.
    */
   readonly runTicketSchedule: Effect.Effect<void, never, Scope.Scope>

@@ -21,15 +21,18 @@ describe("Demo", () => {
         const request = yield* HttpServerRequest.HttpServerRequest
         const query = new URL(request.url, "http://receiver").searchParams
         const encrypted = /<Encrypt><!\[CDATA\[([^\]]+)\]\]>/.exec(yield* request.text)?.[1] ?? ""
-        const opened = yield* Effect.either(crypto.open({
+        return yield* crypto.open({
           msgSignature: query.get("msg_signature") ?? "",
           timestamp: query.get("timestamp") ?? "",
           nonce: query.get("nonce") ?? "",
           encrypted
-        }))
-        if (Either.isLeft(opened)) return HttpServerResponse.text(opened.left._tag, { status: 401 })
-        received.push(opened.right)
-        return HttpServerResponse.text("success")
+        }).pipe(
+          Effect.map((xml) => {
+            received.push(xml)
+            return HttpServerResponse.text("success")
+          }),
+          Effect.catchAll((error) => Effect.succeed(HttpServerResponse.text(error._tag, { status: 401 })))
+        )
       }))
       const address = receiver.address
       if (address._tag !== "TcpAddress") throw new Error("expected a TCP address")

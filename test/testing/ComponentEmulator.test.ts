@@ -23,6 +23,8 @@ const registration: Emulator.ComponentRegistration = {
   pushUrl: "http://receiver.test/events?from=wechat"
 }
 
+const { pushUrl: _pushUrl, ...withoutPushUrl } = registration
+
 const crypto = Either.getOrThrow(MessageCrypto.make({
   token: Redacted.make(MESSAGE_TOKEN),
   encodingAesKey: Redacted.make(AES_KEY),
@@ -273,11 +275,11 @@ describe("WeChatEmulator: third-party platform", () => {
       expect(field(pushed, "AuthorizationCode")).toBe(code)
       expect(field(pushed, "PreAuthCode")).toBe(first)
       expect(Number(field(pushed, "AuthorizationCodeExpiredTime"))).toBe(3600)
-      const reused = yield* Effect.either(emulator.component.authorize(COMPONENT, MERCHANT, { preAuthCode: first }))
-      expect(reused).toMatchObject({ left: { reason: expect.stringContaining("already used") } })
+      const reused = yield* Effect.flip(emulator.component.authorize(COMPONENT, MERCHANT, { preAuthCode: first }))
+      expect(reused.reason).toBe(`pre-auth code already used with component ${COMPONENT}`)
       yield* TestClock.adjust(Duration.seconds(1800))
-      const expired = yield* Effect.either(emulator.component.authorize(COMPONENT, MERCHANT, { preAuthCode: second }))
-      expect(Either.isLeft(expired)).toBe(true)
+      const expired = yield* Effect.flip(emulator.component.authorize(COMPONENT, MERCHANT, { preAuthCode: second }))
+      expect(expired.reason).toBe(`pre-auth code expired for component ${COMPONENT}`)
       expect((yield* emulator.component.stats(COMPONENT)).preAuthCodes).toBe(2)
       expect(yield* call(emulator, "api_create_preauthcode", token, { component_appid: "wx9999999999999999" }))
         .toMatchObject({ errcode: 61011 })
@@ -370,7 +372,9 @@ describe("WeChatEmulator: third-party platform", () => {
       expect(yield* emulator.component.currentRefreshToken(COMPONENT, MERCHANT)).toBeUndefined()
       expect(yield* refresh(emulator, token, "x", "wx4444444444444444")).toMatchObject({ errcode: 61003 })
       expect(yield* listAll(emulator, token)).toEqual([])
-      expect(Either.isLeft(yield* Effect.either(emulator.component.unauthorize(COMPONENT, MERCHANT)))).toBe(true)
+      expect((yield* Effect.flip(emulator.component.unauthorize(COMPONENT, MERCHANT))).reason).toBe(
+        `${MERCHANT} has not authorized component ${COMPONENT}`
+      )
     }))
 
   it.effect("refreshTokenRotation every-refresh: each refresh answers a new refresh token and the previous one gets 61023", () =>
@@ -510,16 +514,46 @@ describe("WeChatEmulator: third-party platform", () => {
       const emulator = yield* Emulator.make({
         components: [registration],
         pushTransport: Emulator.pushToWebHandler(async (request) => {
-          const opened = await Effect.runPromise(Effect.either(open(request.url, await request.text())))
-          if (Either.isLeft(opened)) return new Response(opened.left._tag, { status: 401 })
-          received.push(opened.right)
-          return new Response("success")
+          const body = await request.text()
+          return Effect.runPromise(
+            open(request.url, body).pipe(
+              Effect.map((xml) => {
+                received.push(xml)
+                return new Response("success")
+              }),
+              Effect.catchAll((error) => Effect.succeed(new Response(error._tag, { status: 401 })))
+            )
+          )
         })
       })
       const ticket = yield* emulator.component.pushTicket(COMPONENT)
       expect(received.map((xml) => field(xml, "ComponentVerifyTicket"))).toEqual([ticket])
       expect((yield* emulator.component.pushLog(COMPONENT))[0]).toMatchObject({ delivered: true, attempts: 1 })
     }))
+
+  it.effect(
+    "with no push URL anywhere the schedule does not wake: a TestClock jump of decades is free",
+    () =>
+      Effect.gen(function*() {
+        const pushes = receiver()
+        yield* Effect.gen(function*() {
+          const emulator = yield* Emulator.WeChatEmulator
+          yield* TestClock.setTime(1_750_000_000_000)
+          expect(pushes.events).toHaveLength(0)
+          // The first push URL starts the cadence at once.
+          yield* emulator.component.setPushUrl(COMPONENT, registration.pushUrl)
+          while (pushes.events.length === 0) yield* Effect.yieldNow()
+          yield* TestClock.adjust(Duration.minutes(10))
+          expect(pushes.events.map((xml) => Number(field(xml, "CreateTime")))).toEqual([1_750_000_000, 1_750_000_600])
+        }).pipe(
+          Effect.provide(Emulator.layer({
+            components: [withoutPushUrl],
+            pushTransport: pushes.transport
+          }))
+        )
+      }),
+    10_000
+  )
 
   it.effect("a push answered otherwise than `success` is tried three times, then given up; all of it counted", () =>
     Effect.gen(function*() {
@@ -582,8 +616,8 @@ describe("WeChatEmulator: third-party platform", () => {
       ])
       expect(field(log[0]!.xml, "AuthorizationCode")).toBe(code)
       expect((yield* emulator.component.stats(COMPONENT)).pushesSent).toBe(0)
-      const unknown = yield* Effect.either(emulator.component.pushTicket("wx9999999999999999"))
-      expect(Either.isLeft(unknown)).toBe(true)
+      const unknown = yield* Effect.flip(emulator.component.pushTicket("wx9999999999999999"))
+      expect(unknown).toMatchObject({ _tag: "ComponentControlError", reason: "unknown component wx9999999999999999" })
     }))
 
   it.effect("faults: limited to a component endpoint, to a component or to one authorizer", () =>
@@ -652,10 +686,13 @@ describe("WeChatEmulator: third-party platform over real HTTP", () => {
         yield* receiverServer.serve(Effect.gen(function*() {
           const request = yield* HttpServerRequest.HttpServerRequest
           const body = yield* request.text
-          const opened = yield* Effect.either(open(`http://receiver${request.url}`, body))
-          if (Either.isLeft(opened)) return HttpServerResponse.text("bad signature", { status: 401 })
-          received.push(opened.right)
-          return HttpServerResponse.text("success")
+          return yield* open(`http://receiver${request.url}`, body).pipe(
+            Effect.map((xml) => {
+              received.push(xml)
+              return HttpServerResponse.text("success")
+            }),
+            Effect.catchAll(() => Effect.succeed(HttpServerResponse.text("bad signature", { status: 401 })))
+          )
         }))
         const address = receiverServer.address
         if (address._tag !== "TcpAddress") throw new Error("expected a TCP address")

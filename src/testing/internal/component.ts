@@ -243,6 +243,14 @@ export const make = (host: Host, registrations: ReadonlyArray<ComponentRegistrat
   let stats = new Map<string, Counters>()
   let quotaDay = 0
   let scheduleRunning = false
+  // Open while some component has a push URL: the schedule sleeps only then,
+  // so with nowhere to push, a `TestClock` jump of years costs nothing
+  // instead of one wake-up per 10 minutes.
+  const pushing = Effect.unsafeMakeLatch(false)
+  const updatePushing = () => {
+    if (Array.from(components.values()).some((state) => state.pushUrl !== undefined)) pushing.unsafeOpen()
+    else pushing.unsafeClose()
+  }
 
   const register = (registration: ComponentRegistration) => {
     const crypto = cryptoOf(registration)
@@ -276,6 +284,7 @@ export const make = (host: Host, registrations: ReadonlyArray<ComponentRegistrat
     })
   }
   for (const registration of registrations) register(registration)
+  updatePushing()
 
   const statsOf = (componentAppId: string): Counters => getOrMake(stats, componentAppId, emptyStats)
 
@@ -420,7 +429,7 @@ export const make = (host: Host, registrations: ReadonlyArray<ComponentRegistrat
     if (scheduleRunning) return Effect.void
     scheduleRunning = true
     return Effect.forkScoped(
-      Effect.forever(Effect.zipRight(pushAllTickets, Effect.sleep(TICKET_PUSH_INTERVAL))).pipe(
+      Effect.forever(pushing.whenOpen(Effect.zipRight(pushAllTickets, Effect.sleep(TICKET_PUSH_INTERVAL)))).pipe(
         Effect.ensuring(Effect.sync(() => {
           scheduleRunning = false
         }))
@@ -820,10 +829,15 @@ export const make = (host: Host, registrations: ReadonlyArray<ComponentRegistrat
   }
 
   const controls: ComponentControls = {
-    registerComponent: (registration) => Effect.sync(() => register(registration)),
+    registerComponent: (registration) =>
+      Effect.sync(() => {
+        register(registration)
+        updatePushing()
+      }),
     setPushUrl: (componentAppId, url) =>
       Effect.map(known(componentAppId), (state) => {
         state.pushUrl = url
+        updatePushing()
       }),
     authorize,
     updateAuthorization,
