@@ -119,12 +119,22 @@ describe("Routes", () => {
       "/v1/apps/{appId}/jsapi-ticket",
       "/v1/apps/{appId}/jssdk-config",
       "/v1/apps/{appId}/wechat/{path}",
+      "/v1/components/{componentAppId}/access-token",
+      "/v1/components/{componentAppId}/authorizations",
+      "/v1/components/{componentAppId}/authorizers",
+      "/v1/components/{componentAppId}/authorizers/{authorizerAppId}/access-token",
+      "/v1/components/{componentAppId}/authorizers/{authorizerAppId}/access-token/refresh",
+      "/v1/components/{componentAppId}/authorizers/{authorizerAppId}/jsapi-ticket",
+      "/v1/components/{componentAppId}/authorizers/{authorizerAppId}/jssdk-config",
+      "/v1/components/{componentAppId}/authorizers/{authorizerAppId}/wechat/{path}",
+      "/v1/components/{componentAppId}/pre-auth-code",
       "/v1/wecom/{corpId}/agents/{agent}/access-token",
       "/v1/wecom/{corpId}/agents/{agent}/access-token/refresh",
       "/v1/wecom/{corpId}/agents/{agent}/agent-ticket",
       "/v1/wecom/{corpId}/agents/{agent}/jsapi-ticket",
       "/v1/wecom/{corpId}/agents/{agent}/jssdk-config",
-      "/v1/wecom/{corpId}/agents/{agent}/wechat/{path}"
+      "/v1/wecom/{corpId}/agents/{agent}/wechat/{path}",
+      "/wechat/components/{componentAppId}/events"
     ])
   })
 
