@@ -301,7 +301,11 @@ const ComponentPath = Schema.Struct({ componentAppId: appId })
 const CodeField = StringField.pipe(
   Schema.minLength(1, { message: () => "must not be empty" }),
   Schema.maxLength(512, { message: (issue) => `at most 512 characters${lengthOf(issue.actual)}` })
-)
+).annotations({
+  identifier: "AuthorizationCode",
+  title: "AuthorizationCode",
+  description: "The auth_code WeChat appended to the redirect URL after the merchant authorized"
+})
 
 /**
  * The body of `POST /v1/components/{componentAppId}/pre-auth-code`: with a
@@ -315,7 +319,11 @@ export const PreAuthCodeRequest = Schema.Struct({
     StringField.pipe(
       Schema.pattern(/^https?:\/\/\S+$/, { message: () => "must be an http(s) URL" }),
       Schema.maxLength(2048, { message: (issue) => `at most 2048 characters${lengthOf(issue.actual)}` })
-    )
+    ).annotations({
+      identifier: "RedirectUri",
+      title: "RedirectUri",
+      description: "Where WeChat sends the merchant back after authorizing, with the auth_code appended"
+    })
   )
 }).annotations(requestBody("PreAuthCodeRequest"))
 
