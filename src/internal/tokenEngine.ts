@@ -50,10 +50,14 @@ interface Cell {
   readonly key: RecordKey
   readonly spec: CredentialKindSpec
   readonly family: CredentialFamily
-  readonly held: Ref.Ref<Held | undefined>
+  // A plain field, not a `Ref`: the server's fast path reads it
+  // synchronously (`peek`); every write is `adopt`, one synchronous step.
+  held: Held | undefined
   readonly lastFailure: Ref.Ref<Failure | undefined>
   readonly forced: Ref.Ref<RefreshPolicy.ForceRefreshSpent>
 }
+
+const heldOf = (cell: Cell): Effect.Effect<Held | undefined> => Effect.sync(() => cell.held)
 
 const reactionTo = (cell: Cell, error: AccessTokenError): RefreshPolicy.Reaction =>
   RefreshPolicy.reactions[RefreshPolicy.failureClass(error, cell.family.classify)]
@@ -87,16 +91,17 @@ export const make = (
     const annotate = (cell: Cell) => Effect.annotateLogs({ app: cell.key.appId, kind: cell.key.kind })
 
     const adopt = (cell: Cell, record: TokenRecord): Effect.Effect<Held> =>
-      Ref.modify(cell.held, (held) => {
-        if (held !== undefined && held.record.generation >= record.generation) return [held, held]
-        const next = toHeld(record)
-        return [next, next]
+      Effect.sync(() => {
+        const held = cell.held
+        if (held !== undefined && held.record.generation >= record.generation) return held
+        cell.held = toHeld(record)
+        return cell.held
       })
 
     // The newest of what this process holds and what the store holds. A store
     // that is down never stops the engine: it keeps the credential in memory.
     const newest = (cell: Cell): Effect.Effect<TokenRecord | undefined> =>
-      Effect.all([Ref.get(cell.held), store.get(cell.key)]).pipe(
+      Effect.all([heldOf(cell), store.get(cell.key)]).pipe(
         Effect.map(([held, stored]) => {
           const fromStore = Option.getOrUndefined(stored)
           if (held === undefined) return fromStore
@@ -104,7 +109,7 @@ export const make = (
         }),
         Effect.catchTag("StoreError", (error) =>
           Effect.logWarning("token store unreadable; using the token held in memory", error.message).pipe(
-            Effect.zipRight(Ref.get(cell.held)),
+            Effect.zipRight(heldOf(cell)),
             Effect.map((held) =>
               held?.record
             )
@@ -182,7 +187,7 @@ export const make = (
           // replicas while it still has a usable value. It defers only while
           // the value stays usable until the next attempt: deferring past that
           // would leave callers a window with nothing to serve.
-          Effect.all([Ref.get(cell.held), Clock.currentTimeMillis]).pipe(
+          Effect.all([heldOf(cell), Clock.currentTimeMillis]).pipe(
             Effect.flatMap(([held, now]) =>
               cell.spec.overlap !== "stable" && held !== undefined &&
                 isUsable(held.record, now + Duration.toMillis(reactionTo(cell, error).pause))
@@ -264,20 +269,19 @@ export const make = (
     // The hot path: a valid credential is answered from memory with no I/O,
     // in as few Effect steps as it takes (bench/inProcess.ts measures it).
     const serve = (cell: Cell, demand: RefreshPolicy.Demand): Effect.Effect<Credential, AccessTokenError> =>
-      Effect.flatMap(Ref.get(cell.held), (held) =>
-        Effect.clockWith((clock) =>
-          held !== undefined && !demand.needsFetch(held.record, clock.unsafeCurrentTimeMillis())
-            ? Effect.succeed(held.credential)
-            : Effect.map(singleFlight(cell, demand), (fresh) =>
-              fresh.credential)
-        ))
+      Effect.clockWith((clock) => {
+        const held = cell.held
+        return held !== undefined && !demand.needsFetch(held.record, clock.unsafeCurrentTimeMillis())
+          ? Effect.succeed(held.credential)
+          : Effect.map(singleFlight(cell, demand), (fresh) => fresh.credential)
+      })
 
     // Refreshes at `refreshAt`, retrying what the policy retries; the
     // schedule's delay is whatever the step says is left until the next due time.
     const maintain = (cell: Cell) => {
       const step = Effect.gen(function*() {
         const now = yield* Clock.currentTimeMillis
-        const held = yield* Ref.get(cell.held)
+        const held = yield* heldOf(cell)
         if (held !== undefined && now < held.record.refreshAt) {
           return Duration.millis(held.record.refreshAt - now)
         }
@@ -330,7 +334,7 @@ export const make = (
           key,
           spec,
           family,
-          held: yield* Ref.make(Option.getOrUndefined(Option.map(stored, toHeld))),
+          held: Option.getOrUndefined(Option.map(stored, toHeld)),
           lastFailure: yield* Ref.make<Failure | undefined>(undefined),
           forced: yield* Ref.make(RefreshPolicy.nothingSpent)
         }
@@ -351,6 +355,13 @@ export const make = (
         ? serve(started, RefreshPolicy.usable)
         : Effect.flatMap(cellOf(appId, kind), (cell) =>
           serve(cell, RefreshPolicy.usable))
+    }
+
+    // What `get` would answer from memory at `now`, read synchronously; a
+    // cell not started or holding nothing usable is `get`'s to handle.
+    const peek = (appId: string, now: number, kind: CredentialKind = defaultKind): Credential | undefined => {
+      const held = cells.get(`${appId}/${kind}`)?.held
+      return held !== undefined && !RefreshPolicy.usable.needsFetch(held.record, now) ? held.credential : undefined
     }
 
     const refresh = (appId: string, staleValue?: string, kind: CredentialKind = defaultKind) =>
@@ -378,7 +389,7 @@ export const make = (
     const status = Effect.gen(function*() {
       const now = yield* Clock.currentTimeMillis
       return yield* Effect.forEach(cells.values(), (cell) =>
-        Effect.all([Ref.get(cell.held), Ref.get(cell.lastFailure)]).pipe(
+        Effect.all([heldOf(cell), Ref.get(cell.lastFailure)]).pipe(
           Effect.map(([held, failure]): CredentialStatus => ({
             appId: cell.key.appId,
             kind: cell.key.kind,
@@ -402,5 +413,5 @@ export const make = (
         family.owners
       ))
     )
-    return { apps, get, refresh, status, forceRefreshBudget }
+    return { apps, get, peek, refresh, status, forceRefreshBudget }
   })

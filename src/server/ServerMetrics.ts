@@ -114,7 +114,23 @@ const counters = new Map<string, Metric.Metric.Counter<number>>()
  * @category metrics
  */
 export const countRequest = (method: string, url: string, status: number): Effect.Effect<void> =>
-  Metric.increment(requestCounter(METHODS.has(method) ? method : "OTHER", routeOf(url), status))
+  Metric.increment(counterOf(method, url, status))
+
+/**
+ * Counts one served request now, outside any fiber: the same series as
+ * `countRequest`, for code Node calls directly (the fast path, refusals of
+ * Node's parser).
+ *
+ * @since 0.3.0
+ * @category metrics
+ */
+export const unsafeCountRequest = (method: string, url: string, status: number): void =>
+  // No fiber, so no fiber-level metric tags: what `countRequest` adds from
+  // a request fiber, which carries none either.
+  counterOf(method, url, status).unsafeUpdate(1, [])
+
+const counterOf = (method: string, url: string, status: number) =>
+  requestCounter(METHODS.has(method) ? method : "OTHER", routeOf(url), status)
 
 /**
  * A request is being read or answered.
