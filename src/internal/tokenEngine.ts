@@ -288,13 +288,10 @@ export const make = (
         return yield* singleFlight(cell, RefreshPolicy.scheduled).pipe(
           Effect.retry({
             schedule: RefreshPolicy.transientBackoff,
-            while: (error) =>
-              reactionTo(cell, error).retry
+            while: (error) => reactionTo(cell, error).retry
           }),
           Effect.as(Duration.zero),
-          Effect.catchAll((error) =>
-            Effect.succeed(reactionTo(cell, error).pause)
-          )
+          Effect.catchAll((error) => Effect.succeed(reactionTo(cell, error).pause))
         )
       })
       return step.pipe(Effect.repeat(Schedule.identity<Duration.Duration>().pipe(Schedule.addDelay((delay) => delay))))
@@ -381,7 +378,8 @@ export const make = (
     for (const family of families) {
       for (const spec of family.kinds) {
         if (spec.start === "eager") {
-          yield* Effect.forEach(family.owners, (owner) => start(owner, family, spec), { discard: true })
+          yield* Effect.forEach(family.owners, (owner) =>
+            start(owner, family, spec), { discard: true })
         }
       }
     }
@@ -409,9 +407,7 @@ export const make = (
       })
 
     const apps = Array.from(
-      new Set(families.flatMap((family) =>
-        family.owners
-      ))
+      new Set(families.flatMap((family) => family.owners))
     )
     return { apps, get, peek, refresh, status, forceRefreshBudget }
   })

@@ -40,8 +40,8 @@
  *
  * @since 0.3.0
  */
-import type { IncomingMessage, Server, ServerResponse } from "node:http"
 import type { Clock } from "effect"
+import type { IncomingMessage, Server, ServerResponse } from "node:http"
 import type { Credential } from "../AccessToken.js"
 import type { TokenEngineShape } from "../TokenEngine.js"
 import { Unauthorized } from "./ApiError.js"
@@ -151,8 +151,9 @@ export const install = (server: Server, answer: Answer): Server => {
   // Its overloads cannot be implemented one by one: the casts see it as the
   // plain `EventEmitter` method it is.
   const emit = server.emit.bind(server) as (event: string | symbol, ...args: Array<unknown>) => boolean
-  server.emit = ((event: string | symbol, ...args: Array<unknown>): boolean =>
-    (event === "request" && server.listenerCount("request") > 0 &&
-      answer(args[0] as IncomingMessage, args[1] as ServerResponse)) || emit(event, ...args)) as Server["emit"]
+  server.emit =
+    ((event: string | symbol, ...args: Array<unknown>): boolean =>
+      (event === "request" && server.listenerCount("request") > 0 &&
+        answer(args[0] as IncomingMessage, args[1] as ServerResponse)) || emit(event, ...args)) as Server["emit"]
   return server
 }
