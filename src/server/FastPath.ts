@@ -29,8 +29,8 @@
  *   handler's (`accessTokenBody`), with the same headers in the same order;
  *   Node adds `Date`, `Connection` and `Keep-Alive` to both alike. `HEAD`
  *   gets the same headers and no body, as Node sends a `HEAD` answer.
- * - It counts each answer in the same series (`ServerMetrics`), so
- *   `/metrics` cannot tell the paths apart. The in-flight gauge needs
+ * - It counts each answer in the same series (`ServerMetrics`, added at
+ *   scrape time), so `/metrics` cannot tell the paths apart. The in-flight gauge needs
  *   nothing: an answer written synchronously is in flight for no scrape.
  * - It answers only while the Effect app is listening: once the server is
  *   stopping and the app has left, requests meet what they would without it.
@@ -42,10 +42,12 @@
  */
 import type { Clock } from "effect"
 import type { IncomingMessage, Server, ServerResponse } from "node:http"
+import type { Socket } from "node:net"
 import type { Credential } from "../AccessToken.js"
 import type { TokenEngineShape } from "../TokenEngine.js"
 import { Unauthorized } from "./ApiError.js"
 import type * as ClientAuth from "./ClientAuth.js"
+import type { ClientKey } from "./ServerConfig.js"
 import * as ServerMetrics from "./ServerMetrics.js"
 
 /**
@@ -97,12 +99,61 @@ export type Answer = (request: IncomingMessage, response: ServerResponse) => boo
 // or the end. Anything else is not this route spelled canonically.
 const ROUTE = /^\/v1\/apps\/(wx[0-9a-f]{16})\/access-token(?:\?|$)/
 
+// An answer changes only when its `expires_in` does (once a second) or the
+// credential does: rendered once for each, not per request.
+interface Rendered {
+  readonly expiresIn: number
+  readonly body: string
+  readonly headers: ReadonlyArray<string>
+}
+
+// A key verified on a keep-alive connection, by the exact header that
+// presented it. Comparing a later header with that one is not a comparison
+// with a secret: the connection's own client sent both, so `===` leaks
+// nothing it does not know; only a header that matched is remembered.
+interface Verified {
+  readonly header: string
+  readonly key: ClientKey
+}
+
 /**
  * @since 0.3.0
  * @category constructors
  */
 export const make = (options: Options): Answer => {
   const { auth, clock, engine } = options
+  const rendered = new WeakMap<Credential, Rendered>()
+  const verified = new WeakMap<Socket, Verified>()
+  const render = (credential: Credential, now: number): Rendered => {
+    const known = rendered.get(credential)
+    const expiresIn = Math.max(0, Math.floor((credential.expiresAt - now) / 1000))
+    if (known !== undefined && known.expiresIn === expiresIn) return known
+    const body = JSON.stringify(accessTokenBody(credential, now))
+    const fresh: Rendered = {
+      expiresIn,
+      body,
+      // The Effect app's headers, in its order (`HttpServerResponse.unsafeJson`
+      // with `Cache-Control: no-store`).
+      headers: [
+        "cache-control",
+        "no-store",
+        "content-type",
+        "application/json",
+        "content-length",
+        String(Buffer.byteLength(body))
+      ]
+    }
+    rendered.set(credential, fresh)
+    return fresh
+  }
+  const keyOf = (socket: Socket, header: string | undefined): ClientKey | undefined => {
+    const known = verified.get(socket)
+    if (known !== undefined && known.header === header) return known.key
+    const key = auth.key(header)
+    if (key instanceof Unauthorized || header === undefined) return undefined
+    verified.set(socket, { header, key })
+    return key
+  }
   return (request, response) => {
     const method = request.method
     if (method !== "GET" && method !== "HEAD") return false
@@ -114,25 +165,17 @@ export const make = (options: Options): Answer => {
     if (headers["transfer-encoding"] !== undefined) return false
     if (headers["content-length"] !== undefined && headers["content-length"] !== "0") return false
     const appId = route[1]!
-    const key = auth.key(headers.authorization)
-    if (key instanceof Unauthorized || !auth.allows(key, appId)) return false
+    const key = keyOf(request.socket, headers.authorization)
+    if (key === undefined || !auth.allows(key, appId)) return false
     const now = clock.unsafeCurrentTimeMillis()
     const credential = engine.peek(appId, now)
     if (credential === undefined) return false
-    const body = JSON.stringify(accessTokenBody(credential, now))
-    // The Effect app's headers, in its order (`HttpServerResponse.unsafeJson`
-    // with `Cache-Control: no-store`).
-    response.writeHead(200, [
-      "cache-control",
-      "no-store",
-      "content-type",
-      "application/json",
-      "content-length",
-      String(Buffer.byteLength(body))
-    ])
+    const answer = render(credential, now)
+    // Headers as a flat list: Node writes them as given, in this order.
+    response.writeHead(200, answer.headers as Array<string>)
     // Node writes no body for HEAD, here as for the Effect app.
-    response.end(body)
-    ServerMetrics.unsafeCountRequest(method, url, 200)
+    response.end(answer.body)
+    ServerMetrics.unsafeCountTokenRead(method)
     return true
   }
 }

@@ -117,9 +117,39 @@ export const countRequest = (method: string, url: string, status: number): Effec
   Metric.increment(counterOf(method, url, status))
 
 /**
+ * Counts one `GET` or `HEAD` of `/v1/apps/{appId}/access-token` answered
+ * `200` outside any fiber (the fast path): a plain count, added to the
+ * request counter at scrape time (`observeRequests`), so `/metrics` shows
+ * the same series and values as if `countRequest` had counted each. At
+ * tens of thousands a second, a registry update per answer would cost a
+ * fair share of the answer.
+ *
+ * @since 0.3.0
+ * @category metrics
+ */
+export const unsafeCountTokenRead = (method: "GET" | "HEAD"): void => {
+  if (method === "GET") tokenReads.GET += 1
+  else tokenReads.HEAD += 1
+}
+
+const TOKEN_ROUTE = "/v1/apps/{appId}/access-token"
+const tokenReads = { GET: 0, HEAD: 0 }
+
+// A series appears when something is counted in it, not before: a method
+// with nothing pending is left alone.
+const flushTokenReads = Effect.suspend(() => {
+  const { GET, HEAD } = tokenReads
+  tokenReads.GET = 0
+  tokenReads.HEAD = 0
+  return Effect.all([
+    GET === 0 ? Effect.void : Metric.incrementBy(requestCounter("GET", TOKEN_ROUTE, 200), GET),
+    HEAD === 0 ? Effect.void : Metric.incrementBy(requestCounter("HEAD", TOKEN_ROUTE, 200), HEAD)
+  ], { discard: true })
+})
+
+/**
  * Counts one served request now, outside any fiber: the same series as
- * `countRequest`, for code Node calls directly (the fast path, refusals of
- * Node's parser).
+ * `countRequest`, for what Node calls directly (refusals of its parser).
  *
  * @since 0.3.0
  * @category metrics
@@ -155,12 +185,16 @@ export const requestEnded = (method: string, url: string, status: number): Effec
   })
 
 /**
- * Copies the number of requests in flight into its gauge.
+ * Copies the number of requests in flight into its gauge, and adds the
+ * token reads counted by `unsafeCountTokenRead` to the request counter.
  *
  * @since 0.1.0
  * @category metrics
  */
-export const observeRequests: Effect.Effect<void> = Effect.suspend(() => Metric.set(requestsInFlight, inFlight))
+export const observeRequests: Effect.Effect<void> = Effect.zipRight(
+  Effect.suspend(() => Metric.set(requestsInFlight, inFlight)),
+  flushTokenReads
+)
 
 const requestCounter = (method: string, route: string, status: number): Metric.Metric.Counter<number> => {
   const key = `${method} ${route} ${status}`
