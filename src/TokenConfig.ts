@@ -7,6 +7,7 @@
  */
 import { Config, ConfigError, Context, Duration, Effect, Either, Layer, Option, Redacted, Schema } from "effect"
 import { AppId } from "./AppId.js"
+import { invalid, parseList } from "./internal/credentialList.js"
 import { TokenMode } from "./Token.js"
 
 /**
@@ -58,7 +59,15 @@ export const defaults = {
 
 const decodeAppId = Schema.decodeUnknownEither(AppId)
 
-const invalid = (name: string, message: string) => ConfigError.InvalidData([name], `${name}: ${message}`)
+// One entry; what is wrong with it, never quoting it (the secret is in it).
+const appEntry = (entry: string): Either.Either<AppCredentials, string> => {
+  const colon = entry.indexOf(":")
+  if (colon <= 0 || colon === entry.length - 1) return Either.left(` is not "appid:secret"`)
+  return Either.match(decodeAppId(entry.slice(0, colon).trim()), {
+    onLeft: () => Either.left(`: a WeChat app id is "wx" followed by 16 lowercase hex characters`),
+    onRight: (appId) => Either.right({ appId, secret: Redacted.make(entry.slice(colon + 1).trim()) })
+  })
+}
 
 /**
  * Parses `appid:secret,appid2:secret2`. Messages name the variable and the
@@ -70,26 +79,8 @@ const invalid = (name: string, message: string) => ConfigError.InvalidData([name
 export const parseApps = (
   name: string,
   raw: string
-): Either.Either<ReadonlyArray<AppCredentials>, ConfigError.ConfigError> => {
-  const apps: Array<AppCredentials> = []
-  for (const [index, entry] of raw.split(",").map((part) => part.trim()).entries()) {
-    const colon = entry.indexOf(":")
-    if (colon <= 0 || colon === entry.length - 1) {
-      return Either.left(invalid(name, `entry ${index + 1} is not "appid:secret"`))
-    }
-    const appId = decodeAppId(entry.slice(0, colon).trim())
-    if (Either.isLeft(appId)) {
-      return Either.left(
-        invalid(name, `entry ${index + 1}: a WeChat app id is "wx" followed by 16 lowercase hex characters`)
-      )
-    }
-    if (apps.some((app) => app.appId === appId.right)) {
-      return Either.left(invalid(name, `app id ${appId.right} appears twice`))
-    }
-    apps.push({ appId: appId.right, secret: Redacted.make(entry.slice(colon + 1).trim()) })
-  }
-  return Either.right(apps)
-}
+): Either.Either<ReadonlyArray<AppCredentials>, ConfigError.ConfigError> =>
+  parseList(name, raw, appEntry, (app) => `app id ${app.appId}`)
 
 const appsList: Config.Config<ReadonlyArray<AppCredentials>> = Config.string("WECHAT_APPS").pipe(
   Config.mapOrFail((raw) => parseApps("WECHAT_APPS", raw))

@@ -5,6 +5,7 @@
  * @since 0.2.0
  */
 import { Config, ConfigError, Context, Effect, Either, Layer, Option, Redacted, Schema } from "effect"
+import { parseList } from "./internal/credentialList.js"
 import { AgentKey, CorpId, weCom, type WeComAgentId } from "./OwnerId.js"
 
 /**
@@ -44,9 +45,31 @@ export class WeComConfig extends Context.Tag("effect-wechat-token/WeComConfig")<
  */
 export const defaults = { apiBaseUrl: "https://qyapi.weixin.qq.com" } as const
 
-const invalid = (name: string, message: string) => ConfigError.InvalidData([name], `${name}: ${message}`)
 const decodeCorpId = Schema.decodeUnknownEither(CorpId)
 const decodeAgent = Schema.decodeUnknownEither(AgentKey)
+
+// One entry; what is wrong with it, never quoting it (the secret is in it).
+const weComEntry = (entry: string): Either.Either<WeComAppCredentials, string> => {
+  const colon = entry.indexOf(":")
+  const slash = entry.indexOf("/")
+  if (colon <= 0 || colon === entry.length - 1 || slash <= 0 || slash > colon) {
+    return Either.left(` is not "corpid/agent:secret"`)
+  }
+  const corpId = decodeCorpId(entry.slice(0, slash).trim())
+  if (Either.isLeft(corpId)) {
+    return Either.left(`: a WeCom corp id is "ww" or "wx" followed by 16 lowercase hex characters`)
+  }
+  const agent = decodeAgent(entry.slice(slash + 1, colon).trim())
+  if (Either.isLeft(agent)) {
+    return Either.left(`: the agent is an AgentId (digits) or a label of 1-32 characters from [a-z0-9_-]`)
+  }
+  return Either.right({
+    owner: weCom(corpId.right, agent.right),
+    corpId: corpId.right,
+    agent: agent.right,
+    secret: Redacted.make(entry.slice(colon + 1).trim())
+  })
+}
 
 /**
  * Parses `corpid/agent:secret,...`. A bad entry is named by its position (and,
@@ -58,35 +81,8 @@ const decodeAgent = Schema.decodeUnknownEither(AgentKey)
 export const parseApps = (
   name: string,
   raw: string
-): Either.Either<ReadonlyArray<WeComAppCredentials>, ConfigError.ConfigError> => {
-  const apps: Array<WeComAppCredentials> = []
-  for (const [index, entry] of raw.split(",").map((part) => part.trim()).entries()) {
-    const position = `entry ${index + 1}`
-    const colon = entry.indexOf(":")
-    const slash = entry.indexOf("/")
-    if (colon <= 0 || colon === entry.length - 1 || slash <= 0 || slash > colon) {
-      return Either.left(invalid(name, `${position} is not "corpid/agent:secret"`))
-    }
-    const corpId = decodeCorpId(entry.slice(0, slash).trim())
-    if (Either.isLeft(corpId)) {
-      return Either.left(
-        invalid(name, `${position}: a WeCom corp id is "ww" or "wx" followed by 16 lowercase hex characters`)
-      )
-    }
-    const agent = decodeAgent(entry.slice(slash + 1, colon).trim())
-    if (Either.isLeft(agent)) {
-      return Either.left(
-        invalid(name, `${position}: the agent is an AgentId (digits) or a label of 1-32 characters from [a-z0-9_-]`)
-      )
-    }
-    const owner = weCom(corpId.right, agent.right)
-    if (apps.some((app) => app.owner === owner)) {
-      return Either.left(invalid(name, `${position}: ${owner} appears twice`))
-    }
-    apps.push({ owner, corpId: corpId.right, agent: agent.right, secret: Redacted.make(entry.slice(colon + 1).trim()) })
-  }
-  return Either.right(apps)
-}
+): Either.Either<ReadonlyArray<WeComAppCredentials>, ConfigError.ConfigError> =>
+  parseList(name, raw, weComEntry, (app) => app.owner)
 
 /**
  * The configured WeCom apps: `WECOM_APPS`, or none.

@@ -6,9 +6,12 @@
  * @since 0.1.0
  */
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
+import * as HttpApiClient from "@effect/platform/HttpApiClient"
+import type * as HttpApiError from "@effect/platform/HttpApiError"
+import * as HttpApiSchema from "@effect/platform/HttpApiSchema"
 import * as HttpClient from "@effect/platform/HttpClient"
+import type * as HttpClientError from "@effect/platform/HttpClientError"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
-import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import {
   Clock,
   Config,
@@ -16,16 +19,20 @@ import {
   Duration,
   Effect,
   Layer,
-  Option,
+  type ParseResult,
   type Redacted,
   Schedule,
   Schema
 } from "effect"
 import { AccessToken, type AccessTokenError, type Credential } from "../AccessToken.js"
+import * as ApiError from "../api/ApiError.js"
+import { TokenServerApi } from "../api/TokenServerApi.js"
+import { AppId } from "../AppId.js"
 import * as SingleFlight from "../internal/singleFlight.js"
 import { InvalidPageUrl } from "../JsSdk.js"
+import { AgentKey, CorpId } from "../OwnerId.js"
 import { UnknownApp, UpstreamUnavailable } from "../WeChatError.js"
-import { WeComJsSdkConfig, WeComToken } from "../WeComToken.js"
+import { WeComToken } from "../WeComToken.js"
 
 /**
  * @since 0.1.0
@@ -45,18 +52,6 @@ export interface Options {
   readonly timeout?: Duration.DurationInput
 }
 
-const TokenBody = Schema.Struct({
-  access_token: Schema.String.pipe(Schema.minLength(1)),
-  expires_in: Schema.Number.pipe(Schema.nonNegative())
-})
-
-const ErrorBody = Schema.Struct({
-  error: Schema.Struct({ code: Schema.String, message: Schema.String })
-})
-
-const decodeToken = Schema.decodeUnknown(TokenBody)
-const decodeError = Schema.decodeUnknownOption(ErrorBody)
-
 const unavailable = (reason: UpstreamUnavailable["reason"], detail: string) =>
   new UpstreamUnavailable({ reason, detail: `token server: ${detail}` })
 
@@ -65,38 +60,119 @@ const transportRetry = Schedule.exponential(Duration.millis(50)).pipe(
   Schedule.intersect(Schedule.recurs(2))
 )
 
+// The error bodies the API declares; each class carries its status.
+const API_ERRORS = [
+  ApiError.BadRequest,
+  ApiError.Unauthorized,
+  ApiError.NotFound,
+  ApiError.MethodNotAllowed,
+  ApiError.RequestTimeout,
+  ApiError.PayloadTooLarge,
+  ApiError.TokenUnavailable
+] as const
+
+type ClientFailure =
+  | ApiError.ApiError
+  | HttpApiError.HttpApiDecodeError
+  | HttpClientError.HttpClientError
+  | ParseResult.ParseError
+
+// What a failed call means to a caller: an app the server does not serve (or
+// not to this key), a refused key, the server's own cause, or no answer.
+const toAccessTokenError = (owner: string) => (error: ClientFailure): AccessTokenError => {
+  // Only the API's declared error bodies have an `error` field.
+  if ("error" in error) {
+    if (error instanceof ApiError.NotFound && error.error.code === "unknown_app") {
+      return new UnknownApp({ appId: owner })
+    }
+    if (error instanceof ApiError.Unauthorized) {
+      return unavailable("http-status", "HTTP 401, the client key was refused; check TOKEN_SERVER_KEY")
+    }
+    const declared = API_ERRORS.find((schema) => error instanceof schema)
+    const status = declared === undefined ? "" : ` ${HttpApiSchema.getStatusError(declared)}`
+    return unavailable("http-status", `HTTP${status} ${error.error.code}: ${error.error.message}`)
+  }
+  switch (error._tag) {
+    case "ParseError":
+    case "HttpApiDecodeError":
+      return unavailable("malformed-body", "the answer does not match the API schema")
+    case "RequestError":
+      return unavailable("network", error.reason === "Transport" ? `unreachable (${error.message})` : error.message)
+    case "ResponseError":
+      return unavailable("http-status", `HTTP ${error.response.status}`)
+  }
+}
+
+// The API's client over the `HttpClient` in context: the server's base URL,
+// the key, and transport failures retried (a kept-alive connection the server
+// has just closed, or a server restarting behind a load balancer: every route
+// is safe to repeat).
+const serverApi = (options: Options) =>
+  HttpApiClient.make(TokenServerApi, {
+    baseUrl: options.baseUrl.replace(/\/+$/, ""),
+    transformClient: (client) =>
+      client.pipe(
+        HttpClient.mapRequest(HttpClientRequest.bearerToken(options.clientKey)),
+        HttpClient.retry({
+          schedule: transportRetry,
+          while: (error) => error._tag === "RequestError" && error.reason === "Transport"
+        })
+      )
+  })
+
+interface Issued {
+  readonly value: string
+  readonly expiresIn: number
+}
+
+const token = (body: { readonly access_token: string; readonly expires_in: number }): Issued => ({
+  value: body.access_token,
+  expiresIn: body.expires_in
+})
+
+const ticket = (body: { readonly ticket: string; readonly expires_in: number }): Issued => ({
+  value: body.ticket,
+  expiresIn: body.expires_in
+})
+
 // Credentials fetched from the server, cached until the expiry margin, one
-// call per key at a time. Keys name the owner and the route (`wx…
-// access-token`); both services below are routes over this one cache.
+// call per key at a time. Keys name the owner and the route; both services
+// below are routes over this one cache.
 const remoteCredentials = (options: Options) =>
   Effect.gen(function*() {
     const marginMillis = Duration.toMillis(options.expiryMargin ?? Duration.seconds(30))
     const timeout = Duration.decode(options.timeout ?? Duration.seconds(10))
-    const client = yield* serverClient(options)
+    const api = yield* serverApi(options)
     const cache = new Map<string, Credential>()
     // The call runs in the layer's scope, so a caller that gives up does not
     // cancel it for the others.
     const flights = yield* SingleFlight.make<string, Credential, AccessTokenError>()
 
-    // A 200 is the credential, its expiry counted from `expires_in` on this
-    // machine's clock, so clock skew between the machines does not matter.
-    const credential =
-      (owner: string, key: string, read: (body: unknown) => Effect.Effect<Issued, unknown>) =>
-      (response: HttpClientResponse.HttpClientResponse) =>
-        Effect.gen(function*() {
-          const body = yield* Effect.orElseSucceed(response.json, () => undefined)
-          if (response.status !== 200) return yield* failure(owner, response.status, body)
-          const issued = yield* Effect.mapError(
-            read(body),
-            () => unavailable("malformed-body", "the answer does not match the API schema")
-          )
-          const held: Credential = {
-            value: issued.value,
-            expiresAt: (yield* Clock.currentTimeMillis) + issued.expiresIn * 1000
-          }
-          cache.set(key, held)
-          return held
+    /** One call to the server, its failures in the caller's terms, bounded by the timeout. */
+    const call = <A, E>(
+      request: Effect.Effect<A, ClientFailure>,
+      translate: (error: ClientFailure) => E
+    ): Effect.Effect<A, E | UpstreamUnavailable> =>
+      request.pipe(
+        Effect.mapError(translate),
+        Effect.timeoutFail({
+          duration: timeout,
+          onTimeout: () => unavailable("timeout", `no answer within ${Duration.format(timeout)}`)
         })
+      )
+
+    // The credential's expiry is counted from `expires_in` on this machine's
+    // clock, so clock skew between the machines does not matter.
+    const fetch = (owner: string, key: string, request: Effect.Effect<Issued, ClientFailure>) =>
+      Effect.gen(function*() {
+        const issued = yield* call(request, toAccessTokenError(owner))
+        const held: Credential = {
+          value: issued.value,
+          expiresAt: (yield* Clock.currentTimeMillis) + issued.expiresIn * 1000
+        }
+        cache.set(key, held)
+        return held
+      })
 
     const cached = (key: string) =>
       Effect.map(Clock.currentTimeMillis, (now) => {
@@ -104,45 +180,43 @@ const remoteCredentials = (options: Options) =>
         return held !== undefined && now < held.expiresAt - marginMillis ? held : undefined
       })
 
-    /** `GET path`, answered from the cache while the held value is fresh. */
-    const get = (owner: string, path: string, read: typeof readToken) => {
-      const key = `${owner} ${path}`
-      return Effect.flatMap(cached(key), (held) =>
-        held !== undefined
-          ? Effect.succeed(held)
-          : flights.run(
-            `get ${key}`,
-            send(client, timeout, HttpClientRequest.get(path), credential(owner, key, read))
-          ))
-    }
+    /** A credential, answered from the cache while the held value is fresh. */
+    const get = (owner: string, key: string, request: Effect.Effect<Issued, ClientFailure>) =>
+      Effect.flatMap(cached(key), (held) =>
+        held !== undefined ? Effect.succeed(held) : flights.run(`get ${key}`, fetch(owner, key, request)))
 
-    /** Compare-and-refresh of the token at `path` through `POST path/refresh`. */
-    const refresh = (owner: string, path: string, staleToken: string | undefined) => {
-      const key = `${owner} ${path}`
-      return Effect.flatMap(cached(key), (held) => {
+    /** Compare-and-refresh of the token under `key` through the server's refresh route. */
+    const refresh = (
+      owner: string,
+      key: string,
+      staleToken: string | undefined,
+      requests: {
+        readonly get: Effect.Effect<Issued, ClientFailure>
+        readonly refresh: (stale: string) => Effect.Effect<Issued, ClientFailure>
+      }
+    ) =>
+      Effect.flatMap(cached(key), (held) => {
         // Someone here already replaced the rejected token: no call needed.
-        if (held !== undefined && staleToken !== undefined && held.value !== staleToken) return Effect.succeed(held)
+        if (held !== undefined && staleToken !== undefined && held.value !== staleToken) {
+          return Effect.succeed(held)
+        }
         // Without a stale token, report the one this process holds: the
         // server then replaces it only if it is still current.
         const stale = staleToken ?? cache.get(key)?.value
-        if (stale === undefined) return get(owner, path, readToken)
-        return flights.run(
-          `refresh ${key} ${stale}`,
-          send(
-            client,
-            timeout,
-            HttpClientRequest.post(`${path}/refresh`).pipe(HttpClientRequest.bodyUnsafeJson({ stale_token: stale })),
-            credential(owner, key, readToken)
-          )
-        )
+        if (stale === undefined) {
+          return get(owner, key, requests.get)
+        }
+        return flights.run(`refresh ${key} ${stale}`, fetch(owner, key, requests.refresh(stale)))
       })
-    }
 
-    return { client, timeout, get, refresh }
+    return { api, call, get, refresh }
   })
 
-const readToken = (body: unknown) =>
-  Effect.map(decodeToken(body), (token) => ({ value: token.access_token, expiresIn: token.expires_in }))
+// An id that is not of the shape the API takes cannot be configured on the
+// server: answered as unknown without a call.
+const isAppId = Schema.is(AppId)
+const isCorpId = Schema.is(CorpId)
+const isAgentKey = Schema.is(AgentKey)
 
 /**
  * Builds the service in a scope: calls still running when it closes are interrupted.
@@ -151,73 +225,23 @@ const readToken = (body: unknown) =>
  * @category constructors
  */
 export const make = (options: Options) =>
-  Effect.map(remoteCredentials(options), (credentials) => {
-    const path = (appId: string) => `/v1/apps/${encodeURIComponent(appId)}/access-token`
+  Effect.map(remoteCredentials(options), ({ api, get, refresh }) => {
+    const requests = (appId: AppId) => ({
+      get: Effect.map(api.tokens.accessToken({ path: { appId } }), token),
+      refresh: (stale: string) =>
+        Effect.map(api.tokens.refreshAccessToken({ path: { appId }, payload: { stale_token: stale } }), token)
+    })
     return AccessToken.of({
-      get: (appId) => credentials.get(appId, path(appId), readToken),
-      refresh: (appId, staleToken) => credentials.refresh(appId, path(appId), staleToken)
+      get: (appId) =>
+        isAppId(appId)
+          ? get(appId, `${appId} access-token`, requests(appId).get)
+          : Effect.fail(new UnknownApp({ appId })),
+      refresh: (appId, staleToken) =>
+        isAppId(appId)
+          ? refresh(appId, `${appId} access-token`, staleToken, requests(appId))
+          : Effect.fail(new UnknownApp({ appId }))
     })
   })
-
-// The client every call goes through: the server's base URL, the key, JSON.
-const serverClient = (options: Options) =>
-  Effect.map(HttpClient.HttpClient, (client) =>
-    client.pipe(
-      HttpClient.mapRequest((request) =>
-        request.pipe(
-          HttpClientRequest.prependUrl(options.baseUrl.replace(/\/+$/, "")),
-          HttpClientRequest.bearerToken(options.clientKey),
-          HttpClientRequest.acceptJson
-        )
-      )
-    ))
-
-// What a non-200 answer means to a caller: an app the server does not serve
-// (or not to this key), a refused key, or the server's own cause.
-const failure = (appId: string, status: number, body: unknown): Effect.Effect<never, AccessTokenError> => {
-  const error = Option.map(decodeError(body), (decoded) => decoded.error)
-  const said = Option.match(error, { onNone: () => "", onSome: (e) => ` ${e.code}: ${e.message}` })
-  if (status === 404 && Option.exists(error, (e) => e.code === "unknown_app")) {
-    return Effect.fail(new UnknownApp({ appId }))
-  }
-  if (status === 401) {
-    return Effect.fail(unavailable("http-status", `HTTP 401, the client key was refused; check TOKEN_SERVER_KEY`))
-  }
-  return Effect.fail(unavailable("http-status", `HTTP ${status}${said}`))
-}
-
-// One call to the server: transport failures retried, then `answer` reads the response.
-const send = <A, E>(
-  client: HttpClient.HttpClient,
-  timeout: Duration.Duration,
-  request: HttpClientRequest.HttpClientRequest,
-  answer: (response: HttpClientResponse.HttpClientResponse) => Effect.Effect<A, E>
-): Effect.Effect<A, E | UpstreamUnavailable> =>
-  client.execute(request).pipe(
-    // A kept-alive connection the server has just closed, or a server
-    // restarting behind a load balancer: every route is safe to repeat.
-    Effect.retry({
-      schedule: transportRetry,
-      while: (error) => error._tag === "RequestError" && error.reason === "Transport"
-    }),
-    Effect.mapError((error) =>
-      unavailable("network", error.reason === "Transport" ? `unreachable (${error.message})` : error.message)
-    ),
-    Effect.flatMap(answer),
-    Effect.scoped,
-    Effect.timeoutFail({
-      duration: timeout,
-      onTimeout: () => unavailable("timeout", `no answer within ${Duration.format(timeout)}`)
-    })
-  )
-
-const TicketBody = Schema.Struct({
-  ticket: Schema.String.pipe(Schema.minLength(1)),
-  expires_in: Schema.Number.pipe(Schema.nonNegative())
-})
-
-const decodeTicket = Schema.decodeUnknown(TicketBody)
-const decodeWeComJsSdkConfig = Schema.decodeUnknown(WeComJsSdkConfig)
 
 /**
  * The `WeComToken` service over a central server's WeCom routes
@@ -228,49 +252,42 @@ const decodeWeComJsSdkConfig = Schema.decodeUnknown(WeComJsSdkConfig)
  * @category constructors
  */
 export const makeWeCom = (options: Options) =>
-  Effect.gen(function*() {
-    const credentials = yield* remoteCredentials(options)
-    const base = (corpId: string, agent: string) =>
-      `/v1/wecom/${encodeURIComponent(corpId)}/agents/${encodeURIComponent(agent)}`
-    const readTicket = (body: unknown) =>
-      Effect.map(decodeTicket(body), (ticket) => ({ value: ticket.ticket, expiresIn: ticket.expires_in }))
-    const get = (corpId: string, agent: string) =>
-      credentials.get(`${corpId}/${agent}`, `${base(corpId, agent)}/access-token`, readToken)
-    const refresh = (corpId: string, agent: string, staleToken?: string) =>
-      credentials.refresh(`${corpId}/${agent}`, `${base(corpId, agent)}/access-token`, staleToken)
-    const ticket = (route: string) => (corpId: string, agent: string) =>
-      credentials.get(`${corpId}/${agent}`, `${base(corpId, agent)}/${route}`, readTicket)
-
-    const jsSdkConfig = (corpId: string, agent: string, url: string) =>
-      send(
-        credentials.client,
-        credentials.timeout,
-        HttpClientRequest.post(`${base(corpId, agent)}/jssdk-config`).pipe(HttpClientRequest.bodyUnsafeJson({ url })),
-        (response) =>
-          Effect.gen(function*() {
-            const body = yield* Effect.orElseSucceed(response.json, () => undefined)
-            if (response.status === 200) {
-              return yield* Effect.mapError(
-                decodeWeComJsSdkConfig(body),
-                () => unavailable("malformed-body", "the answer does not match the API schema")
-              )
-            }
-            const error = Option.map(decodeError(body), (decoded) => decoded.error)
-            if (response.status === 400 && Option.exists(error, (e) => e.code === "invalid_page_url")) {
-              return yield* Effect.fail(
-                new InvalidPageUrl({ url, reason: Option.getOrThrow(error).message.replace(/^url: /, "") })
-              )
-            }
-            return yield* failure(`${corpId}/${agent}`, response.status, body)
-          })
-      )
-
+  Effect.map(remoteCredentials(options), ({ api, call, get, refresh }) => {
+    const owned = <A, E>(
+      corpId: string,
+      agent: string,
+      run: (path: { readonly corpId: CorpId; readonly agent: AgentKey }, owner: string) => Effect.Effect<A, E>
+    ): Effect.Effect<A, E | UnknownApp> => {
+      const owner = `${corpId}/${agent}`
+      return isCorpId(corpId) && isAgentKey(agent)
+        ? run({ corpId, agent }, owner)
+        : Effect.fail(new UnknownApp({ appId: owner }))
+    }
+    const requests = (path: { readonly corpId: CorpId; readonly agent: AgentKey }) => ({
+      get: Effect.map(api.wecom.accessToken({ path }), token),
+      refresh: (stale: string) =>
+        Effect.map(api.wecom.refreshAccessToken({ path, payload: { stale_token: stale } }), token)
+    })
     return WeComToken.of({
-      get,
-      refresh,
-      jsapiTicket: ticket("jsapi-ticket"),
-      agentTicket: ticket("agent-ticket"),
-      jsSdkConfig
+      get: (corpId, agent) =>
+        owned(corpId, agent, (path, owner) => get(owner, `${owner} access-token`, requests(path).get)),
+      refresh: (corpId, agent, staleToken) =>
+        owned(corpId, agent, (path, owner) => refresh(owner, `${owner} access-token`, staleToken, requests(path))),
+      jsapiTicket: (corpId, agent) =>
+        owned(corpId, agent, (path, owner) =>
+          get(owner, `${owner} jsapi-ticket`, Effect.map(api.wecom.jsapiTicket({ path }), ticket))),
+      agentTicket: (corpId, agent) =>
+        owned(corpId, agent, (path, owner) =>
+          get(owner, `${owner} agent-ticket`, Effect.map(api.wecom.agentTicket({ path }), ticket))),
+      jsSdkConfig: (corpId, agent, url) =>
+        owned(corpId, agent, (path, owner) =>
+          call(
+            api.wecom.jsSdkConfig({ path, payload: { url } }),
+            (error) =>
+              error instanceof ApiError.BadRequest && error.error.code === "invalid_page_url"
+                ? new InvalidPageUrl({ url, reason: error.error.message.replace(/^url: /, "") })
+                : toAccessTokenError(owner)(error)
+          ))
     })
   })
 
@@ -282,11 +299,6 @@ export const makeWeCom = (options: Options) =>
  */
 export const layerWeCom = (options: Options): Layer.Layer<WeComToken, never, HttpClient.HttpClient> =>
   Layer.scoped(WeComToken, makeWeCom(options))
-
-interface Issued {
-  readonly value: string
-  readonly expiresIn: number
-}
 
 /**
  * `AccessToken` from a central server, over the `HttpClient` in context.

@@ -4,27 +4,13 @@
  *
  * @since 0.1.0
  */
-import * as HttpApiMiddleware from "@effect/platform/HttpApiMiddleware"
-import * as HttpApiSecurity from "@effect/platform/HttpApiSecurity"
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
-import { Effect, Layer, Redacted, Schema } from "effect"
+import { Effect, Layer, Redacted } from "effect"
 import { createHash, timingSafeEqual } from "node:crypto"
-import { detail, NotFound, Unauthorized } from "./ApiError.js"
+import { detail, NotFound, Unauthorized } from "../api/ApiError.js"
+import { ClientAuth } from "../api/ClientAuth.js"
 import type { ClientKey } from "./ServerConfig.js"
-
-/**
- * The middleware tag: `Authorization: Bearer <client key>`, one of `CLIENT_KEYS`.
- * A key limited to some apps asking for another gets the same 404 as an app
- * the server does not have, so a key never learns which other apps exist.
- *
- * @since 0.1.0
- * @category tags
- */
-export class ClientAuth extends HttpApiMiddleware.Tag<ClientAuth>()("effect-wechat-token/ClientAuth", {
-  failure: Schema.Union(Unauthorized, NotFound),
-  security: { bearer: HttpApiSecurity.bearer }
-}) {}
 
 /**
  * The 404 body of an app this server does not serve (or not to this key).

@@ -12,7 +12,7 @@ import type * as HttpApp from "@effect/platform/HttpApp"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { Data, Duration, Effect } from "effect"
-import * as ApiError from "./ApiError.js"
+import * as ApiError from "../api/ApiError.js"
 import * as internal from "./internal/requestBody.js"
 
 /**

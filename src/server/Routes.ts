@@ -6,7 +6,7 @@
  * @since 0.1.0
  */
 import * as HttpApi from "@effect/platform/HttpApi"
-import { TokenServerApi } from "./TokenServerApi.js"
+import { TokenServerApi } from "../api/TokenServerApi.js"
 
 /**
  * @since 0.1.0

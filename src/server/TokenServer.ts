@@ -20,13 +20,14 @@ import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { Cause, Clock, Duration, Effect, Exit, Layer, Option, type Redacted } from "effect"
 import { createServer } from "node:http"
 import { type AccessTokenError, type Credential, failureCause } from "../AccessToken.js"
+import * as ApiError from "../api/ApiError.js"
+import { NotReady, TokenServerApi } from "../api/TokenServerApi.js"
 import * as JsSdk from "../JsSdk.js"
 import * as OwnerId from "../OwnerId.js"
 import { usableUntil } from "../Token.js"
 import { TokenEngine } from "../TokenEngine.js"
 import { TokenStore } from "../TokenStore.js"
 import * as WeComToken from "../WeComToken.js"
-import * as ApiError from "./ApiError.js"
 import * as ClientAuth from "./ClientAuth.js"
 import * as FastPath from "./FastPath.js"
 import * as CompressedPage from "./internal/compressedPage.js"
@@ -35,7 +36,6 @@ import * as RequestLimits from "./RequestLimits.js"
 import * as Routes from "./Routes.js"
 import * as ServerConfig from "./ServerConfig.js"
 import * as ServerMetrics from "./ServerMetrics.js"
-import { NotReady, TokenServerApi } from "./TokenServerApi.js"
 
 /**
  * @since 0.1.0
@@ -118,15 +118,15 @@ const WeComLive = HttpApiBuilder.group(TokenServerApi, "wecom", (handlers) =>
       Effect.flatMap(Effect.mapError(credential, toApiError), (held) =>
         Effect.map(Clock.currentTimeMillis, (now) => ({ ...body(held.value), ...FastPath.lifetime(held, now) })))
     return handlers
-      .handle("weComAccessToken", ({ path }) =>
+      .handle("accessToken", ({ path }) =>
         answer(wecom.get(path.corpId, path.agent), (value) => ({ access_token: value })))
-      .handle("refreshWeComAccessToken", ({ path, payload }) =>
+      .handle("refreshAccessToken", ({ path, payload }) =>
         answer(wecom.refresh(path.corpId, path.agent, payload.stale_token), (value) => ({ access_token: value })))
-      .handle("weComJsapiTicket", ({ path }) =>
+      .handle("jsapiTicket", ({ path }) =>
         answer(wecom.jsapiTicket(path.corpId, path.agent), (value) => ({ ticket: value })))
-      .handle("weComAgentTicket", ({ path }) =>
+      .handle("agentTicket", ({ path }) =>
         answer(wecom.agentTicket(path.corpId, path.agent), (value) => ({ ticket: value })))
-      .handle("weComJsSdkConfig", ({ path, payload }) =>
+      .handle("jsSdkConfig", ({ path, payload }) =>
         wecom.jsSdkConfig(path.corpId, path.agent, payload.url).pipe(
           Effect.mapError((error) =>
             error._tag === "InvalidPageUrl" ? pageUrlError(error, "wx.config / wx.agentConfig") : toApiError(error)

@@ -28,4 +28,4 @@ export * as TokenServer from "./TokenServer.js"
  * @since 0.2.0
  * @category modules
  */
-export * as TokenServerApi from "./TokenServerApi.js"
+export * as TokenServerApi from "../api/TokenServerApi.js"

@@ -27,7 +27,11 @@ describe("RemoteTokenLayer", () => {
         HttpClient.make((request) =>
           Effect.sync(() => {
             calls++
-            const body = JSON.stringify({ access_token: `token-${calls}`, expires_in: 60 })
+            const body = JSON.stringify({
+              access_token: `token-${calls}`,
+              expires_in: 60,
+              expires_at: "2030-01-01T00:01:00.000Z"
+            })
             return HttpClientResponse.fromWeb(request, new Response(body, { status: 200 }))
           })
         )
@@ -55,7 +59,11 @@ describe("RemoteTokenLayer", () => {
             const reported = request.body._tag === "Uint8Array"
               ? JSON.parse(new TextDecoder().decode(request.body.body)).stale_token
               : "none"
-            const body = JSON.stringify({ access_token: `replaces-${reported}`, expires_in: 7200 })
+            const body = JSON.stringify({
+              access_token: `replaces-${reported}`,
+              expires_in: 7200,
+              expires_at: "2030-01-01T02:00:00.000Z"
+            })
             return HttpClientResponse.fromWeb(request, new Response(body, { status: 200 }))
           })
         )
@@ -157,4 +165,33 @@ describe("RemoteTokenLayer", () => {
       expect(token.value.length).toBeGreaterThan(12)
       expect(attempts.count).toBe(2)
     }).pipe(Effect.scoped))
+
+  it.scoped("answers are decoded through the API's schemas: a body off the schema, a 503 cause, an id off the shape", () =>
+    Effect.gen(function*() {
+      let calls = 0
+      // A server answering each call with the next of these.
+      const answers = [
+        new Response(JSON.stringify({ access_token: "", expires_in: -1 }), { status: 200 }),
+        new Response(JSON.stringify({ error: { code: "40164", message: "caller IP not whitelisted" } }), {
+          status: 503,
+          headers: { "content-type": "application/json" }
+        })
+      ]
+      const server = Layer.succeed(
+        HttpClient.HttpClient,
+        HttpClient.make((request) => Effect.sync(() => HttpClientResponse.fromWeb(request, answers[calls++]!)))
+      )
+      yield* Effect.gen(function*() {
+        const tokens = yield* AccessToken
+        expect(yield* Effect.flip(tokens.get(APP))).toMatchObject({
+          _tag: "UpstreamUnavailable",
+          reason: "malformed-body"
+        })
+        const cause = yield* Effect.flip(tokens.get(APP))
+        expect(cause).toMatchObject({ _tag: "UpstreamUnavailable", reason: "http-status" })
+        expect(cause.message).toContain("HTTP 503 40164: caller IP not whitelisted")
+        expect(yield* Effect.flip(tokens.get("not-an-app-id"))).toMatchObject({ _tag: "UnknownApp" })
+        expect(calls).toBe(2)
+      }).pipe(Effect.provide(remote("http://tokens.test", server)))
+    }))
 })

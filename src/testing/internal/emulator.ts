@@ -20,12 +20,10 @@ import type {
   TicketType,
   WeChatEmulatorShape
 } from "../WeChatEmulator.js"
+import { getOrMake } from "./getOrMake.js"
 import * as Opaque from "./opaque.js"
+import { DAY, MINUTE, SECOND } from "./units.js"
 import * as WeCom from "./wecom.js"
-
-const SECOND = 1000
-const MINUTE = 60 * SECOND
-const DAY = 24 * 60 * MINUTE
 
 /** A replaced token (classic, or stable after a forced refresh) lives this much longer. */
 const OVERLAP = 5 * MINUTE
@@ -223,14 +221,7 @@ export const make = (options: EmulatorOptions = {}): Effect.Effect<WeChatEmulato
     for (const app of options.apps ?? []) register(app)
     const wecom = WeCom.make({ error, callerIp: () => callerIp, tokenLifetime, ticketLifetime }, options.corps ?? [])
 
-    const statsOf = (appId: string): MutableStats => {
-      let stats = appStats.get(appId)
-      if (stats === undefined) {
-        stats = emptyStats()
-        appStats.set(appId, stats)
-      }
-      return stats
-    }
+    const statsOf = (appId: string): MutableStats => getOrMake(appStats, appId, emptyStats)
 
     const rollQuotas = (now: number) => {
       const day = Math.floor(now / DAY)

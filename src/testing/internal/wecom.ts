@@ -19,10 +19,10 @@ import type {
   WeComStats,
   WeComTicketKind
 } from "../WeChatEmulator.js"
+import { getOrMake } from "./getOrMake.js"
 import * as Opaque from "./opaque.js"
+import { HOUR, SECOND } from "./units.js"
 
-const SECOND = 1000
-const HOUR = 3600 * SECOND
 /** A call in a token's (or ticket's) last 5 minutes gets a new one. */
 const RENEWAL = 5 * 60 * SECOND
 const CORP_TICKETS_PER_HOUR = 400
@@ -52,16 +52,17 @@ interface CorpState {
   gettokenErrorsThisHour: number
 }
 
-type MutableStats = { -readonly [K in keyof WeComStats]: WeComStats[K] }
+// The counters of one corp or agent, bumped in place and copied out as `WeComStats`.
+class Counters implements WeComStats {
+  gettokenCalls = 0
+  gettokenErrors = 0
+  tokensIssued = 0
+  corpTicketCalls = 0
+  agentTicketCalls = 0
+  wrongAgentUses = 0
+}
 
-const emptyStats = (): MutableStats => ({
-  gettokenCalls: 0,
-  gettokenErrors: 0,
-  tokensIssued: 0,
-  corpTicketCalls: 0,
-  agentTicketCalls: 0,
-  wrongAgentUses: 0
-})
+const emptyStats = (): Counters => new Counters()
 
 const json = (body: unknown): EmulatorResponse => ({
   _tag: "Respond",
@@ -109,15 +110,16 @@ export const make = (host: Host, registrations: ReadonlyArray<WeComCorpRegistrat
   const corps = new Map<string, CorpState>()
   const tokens = new Map<string, Issued>()
   const tickets = new Map<string, Issued & { readonly kind: WeComTicketKind }>()
-  let stats = new Map<string, MutableStats>()
+  let stats = new Map<string, Counters>()
   let hour = 0
 
   const register = (registration: WeComCorpRegistration) => {
-    let corp = corps.get(registration.corpId)
-    if (corp === undefined) {
-      corp = { agents: new Map(), corpTicket: undefined, corpTicketsThisHour: 0, gettokenErrorsThisHour: 0 }
-      corps.set(registration.corpId, corp)
-    }
+    const corp = getOrMake(corps, registration.corpId, () => ({
+      agents: new Map(),
+      corpTicket: undefined,
+      corpTicketsThisHour: 0,
+      gettokenErrorsThisHour: 0
+    }))
     for (const app of registration.apps) {
       const known = corp.agents.get(app.agent)
       if (known !== undefined) {
@@ -137,14 +139,7 @@ export const make = (host: Host, registrations: ReadonlyArray<WeComCorpRegistrat
   }
   for (const registration of registrations) register(registration)
 
-  const statsOf = (key: string): MutableStats => {
-    let held = stats.get(key)
-    if (held === undefined) {
-      held = emptyStats()
-      stats.set(key, held)
-    }
-    return held
-  }
+  const statsOf = (key: string): Counters => getOrMake(stats, key, emptyStats)
 
   const rollHour = (now: number) => {
     const current = Math.floor(now / HOUR)
@@ -191,7 +186,7 @@ export const make = (host: Host, registrations: ReadonlyArray<WeComCorpRegistrat
     }
   }
 
-  const bumpStat = (corpId: string, agent: string | undefined, field: keyof MutableStats) => {
+  const bumpStat = (corpId: string, agent: string | undefined, field: keyof Counters) => {
     statsOf(corpId)[field]++
     if (agent !== undefined) statsOf(`${corpId}/${agent}`)[field]++
   }

@@ -4,7 +4,7 @@ import { execFile } from "node:child_process"
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { call, startServer, startUpstream } from "./harness.js"
+import { call, startServer, startUpstream } from "../server/harness.js"
 
 const REDOCLY = join(import.meta.dirname, "..", "..", "node_modules", ".bin", "redocly")
 

@@ -27,23 +27,16 @@ import {
 } from "./ApiError.js"
 import { ClientAuth } from "./ClientAuth.js"
 
-const appId = HttpApiSchema.param(
-  "appId",
-  AppId.annotations({ description: "A WeChat app id: \"wx\" followed by 16 lowercase hex characters" })
-)
+const appId = AppId.annotations({ description: "A WeChat app id: \"wx\" followed by 16 lowercase hex characters" })
 
-const corpId = HttpApiSchema.param(
-  "corpId",
-  CorpId.annotations({ description: "A WeCom corp id: \"ww\" or \"wx\" followed by 16 lowercase hex characters" })
-)
+const corpId = CorpId.annotations({
+  description: "A WeCom corp id: \"ww\" or \"wx\" followed by 16 lowercase hex characters"
+})
 
-const agent = HttpApiSchema.param(
-  "agent",
-  AgentKey.annotations({
-    description:
-      "The WeCom app: its AgentId (digits), or the label of a special secret such as contacts ([a-z0-9_-]{1,32})"
-  })
-)
+const agent = AgentKey.annotations({
+  description:
+    "The WeCom app: its AgentId (digits), or the label of a special secret such as contacts ([a-z0-9_-]{1,32})"
+})
 
 // A 400 names the field and the rule it broke, and never echoes the value:
 // a body may hold 16 KiB of anything.
@@ -172,43 +165,93 @@ export class NotReady extends Schema.Class<NotReady>("NotReady")(
 ) {}
 
 /**
+ * What a group of credential routes needs to know about its owners.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface CredentialRoutes<
+  Name extends string,
+  Path extends Schema.Schema.Any,
+  Config extends Schema.Schema.Any
+> {
+  readonly name: Name
+  /** The route pattern with `:param` segments, e.g. `/v1/apps/:appId`. */
+  readonly prefix: `/${string}`
+  /** The schema of those parameters. */
+  readonly path: Path & HttpApiEndpoint.HttpApiEndpoint.ValidatePath<Path>
+  /** How summaries name the owner: "an app". */
+  readonly owner: string
+  /** What `jssdk-config` answers, and how its summary says so. */
+  readonly jsSdkConfig: Config
+  readonly jsSdkConfigSummary: string
+  readonly description: string
+}
+
+/**
+ * The routes every owner of an access token answers under its path prefix
+ * (an app, a WeCom app, an authorizer): the token, compare-and-refresh, the
+ * jsapi ticket and a signed JS-SDK config, with the errors and the key check
+ * they share. A group adds what is its own (WeCom's agent ticket) after these.
+ *
+ * @since 0.3.0
+ * @category constructors
+ */
+export const credentialGroup = <
+  const Name extends string,
+  Path extends Schema.Schema.Any,
+  Config extends Schema.Schema.Any
+>(routes: CredentialRoutes<Name, Path, Config>) =>
+  HttpApiGroup.make(routes.name)
+    .add(
+      HttpApiEndpoint.get("accessToken", `${routes.prefix}/access-token`)
+        .setPath(routes.path)
+        .addSuccess(AccessTokenResponse)
+        .annotate(OpenApi.Summary, `The current access token of ${routes.owner}`)
+    )
+    .add(
+      HttpApiEndpoint.post("refreshAccessToken", `${routes.prefix}/access-token/refresh`)
+        .setPath(routes.path)
+        .setPayload(RefreshRequest)
+        .addSuccess(AccessTokenResponse)
+        .annotate(OpenApi.Summary, `Compare-and-refresh after WeChat rejected a token of ${routes.owner}`)
+    )
+    .add(
+      HttpApiEndpoint.get("jsapiTicket", `${routes.prefix}/jsapi-ticket`)
+        .setPath(routes.path)
+        .addSuccess(JsapiTicketResponse)
+        .annotate(OpenApi.Summary, `The current JS-SDK (jsapi) ticket of ${routes.owner}, for wx.config`)
+    )
+    .add(
+      HttpApiEndpoint.post("jsSdkConfig", `${routes.prefix}/jssdk-config`)
+        .setPath(routes.path)
+        .setPayload(JsSdkConfigRequest)
+        .addSuccess(routes.jsSdkConfig)
+        .annotate(OpenApi.Summary, routes.jsSdkConfigSummary)
+    )
+    .addError(BadRequest)
+    .addError(NotFound)
+    .addError(TokenUnavailable)
+    .middleware(ClientAuth)
+    .annotate(OpenApi.Description, `${routes.description}; every route needs \`Authorization: Bearer <client key>\``)
+
+/**
  * The routes business servers call, all behind `ClientAuth`.
  *
  * @since 0.1.0
  * @category models
  */
-export class TokensGroup extends HttpApiGroup.make("tokens")
-  .add(
-    HttpApiEndpoint.get("accessToken")`/v1/apps/${appId}/access-token`
-      .addSuccess(AccessTokenResponse)
-      .annotate(OpenApi.Summary, "The current access token of an app")
-  )
-  .add(
-    HttpApiEndpoint.post("refreshAccessToken")`/v1/apps/${appId}/access-token/refresh`
-      .setPayload(RefreshRequest)
-      .addSuccess(AccessTokenResponse)
-      .annotate(OpenApi.Summary, "Compare-and-refresh after WeChat rejected a token")
-  )
-  .add(
-    HttpApiEndpoint.get("jsapiTicket")`/v1/apps/${appId}/jsapi-ticket`
-      .addSuccess(JsapiTicketResponse)
-      .annotate(OpenApi.Summary, "The current JS-SDK ticket of an app")
-  )
-  .add(
-    HttpApiEndpoint.post("jsSdkConfig")`/v1/apps/${appId}/jssdk-config`
-      .setPayload(JsSdkConfigRequest)
-      .addSuccess(JsSdk.JsSdkConfig)
-      .annotate(OpenApi.Summary, "A signed wx.config for a page URL")
-  )
-  .addError(BadRequest)
-  .addError(NotFound)
-  .addError(TokenUnavailable)
-  .middleware(ClientAuth)
-  .annotate(
-    OpenApi.Description,
-    "What business servers ask for; every route needs `Authorization: Bearer <client key>`"
-  )
-{}
+export class TokensGroup extends credentialGroup({
+  name: "tokens",
+  prefix: "/v1/apps/:appId",
+  path: Schema.Struct({ appId }),
+  owner: "an app",
+  jsSdkConfig: JsSdk.JsSdkConfig,
+  jsSdkConfigSummary: "A signed wx.config for a page URL",
+  description: "What business servers ask for"
+}) {}
+
+const WeComPath = Schema.Struct({ corpId, agent })
 
 /**
  * The WeCom (企业微信) routes, per configured app `corpid/agent`, all behind `ClientAuth`.
@@ -216,43 +259,20 @@ export class TokensGroup extends HttpApiGroup.make("tokens")
  * @since 0.2.0
  * @category models
  */
-export class WeComGroup extends HttpApiGroup.make("wecom")
-  .add(
-    HttpApiEndpoint.get("weComAccessToken")`/v1/wecom/${corpId}/agents/${agent}/access-token`
-      .addSuccess(AccessTokenResponse)
-      .annotate(OpenApi.Summary, "The current access token of a WeCom app")
-  )
-  .add(
-    HttpApiEndpoint.post("refreshWeComAccessToken")`/v1/wecom/${corpId}/agents/${agent}/access-token/refresh`
-      .setPayload(RefreshRequest)
-      .addSuccess(AccessTokenResponse)
-      .annotate(OpenApi.Summary, "Compare-and-refresh after WeCom rejected a token (40014/42001)")
-  )
-  .add(
-    HttpApiEndpoint.get("weComJsapiTicket")`/v1/wecom/${corpId}/agents/${agent}/jsapi-ticket`
-      .addSuccess(JsapiTicketResponse)
-      .annotate(OpenApi.Summary, "The corp's jsapi ticket (get_jsapi_ticket), for wx.config")
-  )
-  .add(
-    HttpApiEndpoint.get("weComAgentTicket")`/v1/wecom/${corpId}/agents/${agent}/agent-ticket`
-      .addSuccess(JsapiTicketResponse)
-      .annotate(OpenApi.Summary, "The agent's ticket (ticket/get?type=agent_config), for wx.agentConfig")
-  )
-  .add(
-    HttpApiEndpoint.post("weComJsSdkConfig")`/v1/wecom/${corpId}/agents/${agent}/jssdk-config`
-      .setPayload(JsSdkConfigRequest)
-      .addSuccess(WeComToken.WeComJsSdkConfig)
-      .annotate(OpenApi.Summary, "A signed wx.config and (for an AgentId) wx.agentConfig for a page URL")
-  )
-  .addError(BadRequest)
-  .addError(NotFound)
-  .addError(TokenUnavailable)
-  .middleware(ClientAuth)
-  .annotate(
-    OpenApi.Description,
-    "WeCom apps configured in `WECOM_APPS`; every route needs `Authorization: Bearer <client key>`"
-  )
-{}
+export class WeComGroup extends credentialGroup({
+  name: "wecom",
+  prefix: "/v1/wecom/:corpId/agents/:agent",
+  path: WeComPath,
+  owner: "a WeCom app (the corp's ticket for jsapi-ticket)",
+  jsSdkConfig: WeComToken.WeComJsSdkConfig,
+  jsSdkConfigSummary: "A signed wx.config and (for an AgentId) wx.agentConfig for a page URL",
+  description: "WeCom apps configured in `WECOM_APPS`"
+}).add(
+  HttpApiEndpoint.get("agentTicket", "/v1/wecom/:corpId/agents/:agent/agent-ticket")
+    .setPath(WeComPath)
+    .addSuccess(JsapiTicketResponse)
+    .annotate(OpenApi.Summary, "The agent's ticket (ticket/get?type=agent_config), for wx.agentConfig")
+) {}
 
 /**
  * Probes and metrics, without authentication.

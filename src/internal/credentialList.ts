@@ -1,0 +1,33 @@
+import { ConfigError, Either } from "effect"
+
+/** A config error that names the variable first, as every message of these parsers does. */
+export const invalid = (name: string, message: string): ConfigError.ConfigError =>
+  ConfigError.InvalidData([name], `${name}: ${message}`)
+
+/**
+ * Parses a comma-separated credentials variable (`WECHAT_APPS`, `WECOM_APPS`,
+ * …) entry by entry. `parseEntry` reads one trimmed entry and answers what is
+ * wrong with it, without the secret; the message is then prefixed with the
+ * entry's position, so an operator finds the entry without the error ever
+ * quoting what the entry holds. Two entries with the same `keyOf` are refused:
+ * which secret wins would otherwise depend on the order.
+ */
+export const parseList = <A>(
+  name: string,
+  raw: string,
+  parseEntry: (entry: string) => Either.Either<A, string>,
+  keyOf: (parsed: A) => string
+): Either.Either<ReadonlyArray<A>, ConfigError.ConfigError> => {
+  const parsed: Array<A> = []
+  const seen = new Set<string>()
+  for (const [index, entry] of raw.split(",").map((part) => part.trim()).entries()) {
+    const position = `entry ${index + 1}`
+    const result = parseEntry(entry)
+    if (Either.isLeft(result)) return Either.left(invalid(name, `${position}${result.left}`))
+    const key = keyOf(result.right)
+    if (seen.has(key)) return Either.left(invalid(name, `${position}: ${key} appears twice`))
+    seen.add(key)
+    parsed.push(result.right)
+  }
+  return Either.right(parsed)
+}
