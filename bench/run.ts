@@ -34,7 +34,9 @@ const args = process.argv.slice(2)
 const smoke = args.includes("--smoke")
 const smokeScenarios: Readonly<Record<string, Effect.Effect<ReadonlyArray<Figure>, unknown>>> = {
   herd: herd.smoke,
-  day: day.smoke
+  day: day.smoke,
+  serving: serving.smoke,
+  scale: scale.smoke
 }
 const child = args.includes("--child")
 const named = args.filter((arg) => !arg.startsWith("--"))
