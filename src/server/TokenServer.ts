@@ -8,9 +8,10 @@
  * @since 0.1.0
  */
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import * as HttpApi from "@effect/platform/HttpApi"
 import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import * as HttpApiError from "@effect/platform/HttpApiError"
-import * as HttpApiScalar from "@effect/platform/HttpApiScalar"
+import type * as HttpApiScalar from "@effect/platform/HttpApiScalar"
 import * as HttpApiSchema from "@effect/platform/HttpApiSchema"
 import type * as HttpApp from "@effect/platform/HttpApp"
 import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
@@ -332,6 +333,32 @@ const SCALAR: HttpApiScalar.ScalarConfig & { readonly authentication: { readonly
   authentication: { preferredSecurityScheme: "bearer" }
 }
 
+// The docs page inlines Scalar's script: the module holding it costs about
+// 20 MB of heap (its source and the string) in every server, most of which
+// never serve /docs. It is loaded on the first request for the page, which
+// the platform's own Scalar layer then answers in a router of its own; the
+// page is built once, as before.
+const docsRouter = (api: HttpApi.Api["Type"]) =>
+  Effect.promise(() => import("@effect/platform/HttpApiScalar")).pipe(
+    Effect.flatMap((scalar) =>
+      HttpApiBuilder.Router.router.pipe(
+        Effect.provide(
+          scalar.layer({ path: "/docs", scalar: SCALAR }).pipe(
+            Layer.provideMerge(HttpApiBuilder.Router.Live),
+            Layer.provide(Layer.succeed(HttpApi.Api, api))
+          )
+        )
+      )
+    )
+  )
+
+const DocsLive = HttpApiBuilder.Router.use((router) =>
+  Effect.gen(function*() {
+    const page = yield* Effect.cached(docsRouter(yield* HttpApi.Api))
+    yield* router.get("/docs", Effect.flatten(page))
+  })
+)
+
 const limitsOf = (options: Options): RequestLimits.Limits => ({
   maxBodyBytes: options.maxBodyBytes ?? RequestLimits.DEFAULT_MAX_BODY_BYTES,
   requestTimeout: options.requestTimeout === undefined
@@ -350,7 +377,7 @@ export const layer = (options: Options) =>
   // written, so it may still change it) and around the whole request (it
   // sees the answer written; what it answers itself is written after it).
   HttpApiBuilder.serve((app) => countRequests(RequestLimits.middleware(limitsOf(options))(app))).pipe(
-    Layer.provide(HttpApiScalar.layer({ path: "/docs", scalar: SCALAR })),
+    Layer.provide(DocsLive),
     Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" })),
     Layer.provide(HttpApiBuilder.middleware((app) => conventions(errorBodies(app)))),
     Layer.provide(layerApi(options)),
