@@ -56,6 +56,7 @@ const makeSharedStore = Effect.gen(function*() {
   const feed = yield* PubSub.unbounded<TokenRecord>()
   return TokenStore.TokenStore.of({
     get: (key) => Effect.sync(() => Option.fromNullable(records.get(TokenStore.keyString(key)))),
+    list: (kind) => Effect.sync(() => Array.from(records.values()).filter((record) => record.kind === kind)),
     set: (record) =>
       Effect.suspend(() => {
         const key = TokenStore.keyString(record)

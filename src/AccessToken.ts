@@ -6,7 +6,13 @@
  */
 import { Context, type Effect } from "effect"
 import type { StoreError } from "./TokenStore.js"
-import { causeCode, type ForceRefreshBudgetExhausted, type UnknownApp, type WeChatError } from "./WeChatError.js"
+import {
+  causeCode,
+  type ForceRefreshBudgetExhausted,
+  type MissingInput,
+  type UnknownApp,
+  type WeChatError
+} from "./WeChatError.js"
 
 /**
  * A token (or ticket) as handed out: the value and the last moment it may be
@@ -27,7 +33,7 @@ export interface Credential {
  * @since 0.1.0
  * @category models
  */
-export type AccessTokenError = UnknownApp | WeChatError | ForceRefreshBudgetExhausted | StoreError
+export type AccessTokenError = UnknownApp | WeChatError | ForceRefreshBudgetExhausted | StoreError | MissingInput
 
 /**
  * A short code naming the cause of a failure: an errcode, a transport reason
@@ -39,6 +45,8 @@ export type AccessTokenError = UnknownApp | WeChatError | ForceRefreshBudgetExha
 export const failureCause = (error: AccessTokenError): string =>
   error._tag === "UnknownApp" || error._tag === "ForceRefreshBudgetExhausted" || error._tag === "StoreError"
     ? error._tag
+    : error._tag === "MissingInput"
+    ? `missing_${error.kind}`
     : causeCode(error)
 
 /**

@@ -41,10 +41,26 @@ export interface IssueContext {
    * none, so two kinds can never deadlock on the limit.
    */
   readonly upstream: <A, E, R>(call: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
-  /** Another credential of the same owner (a ticket's token). */
-  readonly credential: (kind: CredentialKind) => Effect.Effect<Credential, AccessTokenError>
-  /** Compare-and-refresh of another credential of the same owner, e.g. a token the issuer rejected. */
-  readonly replace: (kind: CredentialKind, stale: string) => Effect.Effect<Credential, AccessTokenError>
+  /**
+   * Another credential: of the same owner (a ticket's token), or of `owner`
+   * (an authorizer token needs its component's token). A durable kind
+   * answers its latest value.
+   */
+  readonly credential: (kind: CredentialKind, owner?: OwnerId) => Effect.Effect<Credential, AccessTokenError>
+  /** Compare-and-refresh of another credential (same owner unless named), e.g. a token the issuer rejected. */
+  readonly replace: (
+    kind: CredentialKind,
+    stale: string,
+    owner?: OwnerId
+  ) => Effect.Effect<Credential, AccessTokenError>
+  /**
+   * Stores a value of a durable kind of the same owner that the issuer's
+   * answer carried (the refresh token `api_authorizer_token` returns):
+   * written before the issuer goes on, like `TokenEngine.put`.
+   */
+  readonly put: (kind: CredentialKind, issued: Issued) => Effect.Effect<Credential, AccessTokenError>
+  /** The owner is gone (WeChat says the authorization was revoked): `TokenEngine.retire`. */
+  readonly retire: Effect.Effect<void, AccessTokenError>
 }
 
 /**
@@ -60,8 +76,12 @@ export interface CredentialKindSpec {
   /**
    * `cache`: can always be fetched again; a store that cannot take it is
    * logged and the value served from memory. `durable`: an input that cannot
-   * be fetched again (a pushed verify ticket, a refresh token): it is written
-   * to the store before anything depending on it is answered.
+   * be fetched again (a pushed verify ticket, a refresh token), supplied with
+   * `TokenEngine.put` or `IssueContext.put` and written to the store before
+   * the put returns, so before anything depending on it is answered. Its
+   * `issue` runs only when no usable value is held or at its `refreshAt`:
+   * it recovers the value if it can (or asks for it to be pushed again) and
+   * otherwise fails with `MissingInput`.
    */
   readonly storage: "cache" | "durable"
   /** `eager`: fetched when the engine starts; `on-demand`: on first use. */
@@ -75,6 +95,22 @@ export interface CredentialKindSpec {
 }
 
 /**
+ * Owners that come and go at runtime (the accounts merchants authorize to a
+ * third-party platform). An owner is admitted when a value of its `presence`
+ * kind (durable) is put, and at start-up for every stored, unretired record
+ * of that kind; `TokenEngine.retire` ends it.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface DynamicOwners {
+  /** Which owner ids the family may admit. */
+  readonly accepts: (owner: string) => boolean
+  /** The durable kind whose record makes an owner exist. */
+  readonly presence: CredentialKind
+}
+
+/**
  * A family: its owners, its kinds and how its errors classify.
  *
  * @since 0.2.0
@@ -82,7 +118,14 @@ export interface CredentialKindSpec {
  */
 export interface CredentialFamily {
   readonly name: string
+  /** The owners known from configuration. */
   readonly owners: ReadonlyArray<OwnerId>
+  /**
+   * Present when owners also come at runtime.
+   *
+   * @since 0.3.0
+   */
+  readonly dynamic?: DynamicOwners | undefined
   /** The first kind is what `get(owner)` answers when no kind is named. */
   readonly kinds: readonly [CredentialKindSpec, ...Array<CredentialKindSpec>]
   readonly classify: (error: WeChatError) => FailureClass

@@ -1,6 +1,7 @@
 /**
- * Who holds a credential: an official-account app (`wx…`) or a WeCom app,
- * named `corpid/agent`. Engine, store keys and records carry an `OwnerId`.
+ * Who holds a credential: an official-account app or a third-party platform
+ * (component) (`wx…`), a WeCom app, named `corpid/agent`, or an account
+ * authorized to a component, named `componentAppId:authorizerAppId`. Engine, store keys and records carry an `OwnerId`.
  *
  * Every form is validated by shape, which is also what keeps an owner id safe
  * as a file-store key, a Redis key segment and a metric label: it never holds
@@ -70,12 +71,35 @@ export const WeComAgentId = Schema.String.pipe(
 export type WeComAgentId = typeof WeComAgentId.Type
 
 /**
+ * An account a third-party platform (component) manages for a merchant, as
+ * an owner: `componentAppId:authorizerAppId`. The component is part of the
+ * id because one account may authorize several platforms, each with its own
+ * refresh token and tokens.
+ *
+ * @since 0.3.0
+ * @category schemas
+ */
+export const AuthorizerId = Schema.String.pipe(
+  Schema.pattern(/^wx[0-9a-f]{16}:wx[0-9a-f]{16}$/, {
+    message: () =>
+      "an authorizer is \"componentAppId:authorizerAppId\", both \"wx\" followed by 16 lowercase hex characters"
+  }),
+  Schema.brand("AuthorizerId")
+)
+
+/**
+ * @since 0.3.0
+ * @category schemas
+ */
+export type AuthorizerId = typeof AuthorizerId.Type
+
+/**
  * Any credential owner.
  *
  * @since 0.2.0
  * @category schemas
  */
-export const OwnerId = Schema.Union(AppId, WeComAgentId)
+export const OwnerId = Schema.Union(AppId, WeComAgentId, AuthorizerId)
 
 /**
  * @since 0.2.0
@@ -103,6 +127,28 @@ export const weComParts = (id: WeComAgentId): { readonly corpId: CorpId; readonl
 }
 
 /**
+ * The owner id of an account authorized to a component.
+ *
+ * @since 0.3.0
+ * @category constructors
+ */
+export const authorizer = (componentAppId: AppId, authorizerAppId: AppId): AuthorizerId =>
+  `${componentAppId}:${authorizerAppId}` as AuthorizerId
+
+/**
+ * The component and the authorizer app id of an authorizer owner id.
+ *
+ * @since 0.3.0
+ * @category destructors
+ */
+export const authorizerParts = (
+  id: AuthorizerId
+): { readonly componentAppId: AppId; readonly authorizerAppId: AppId } => {
+  const colon = id.indexOf(":")
+  return { componentAppId: id.slice(0, colon) as AppId, authorizerAppId: id.slice(colon + 1) as AppId }
+}
+
+/**
  * True for an AgentId (digits), false for a special-secret label.
  *
  * @since 0.2.0
@@ -123,6 +169,14 @@ export const is = Schema.is(OwnerId)
  * @category predicates
  */
 export const isWeCom = Schema.is(WeComAgentId)
+
+/**
+ * True for an authorizer of a component (`componentAppId:authorizerAppId`).
+ *
+ * @since 0.3.0
+ * @category predicates
+ */
+export const isAuthorizer = Schema.is(AuthorizerId)
 
 /**
  * The kind that makes an owner servable: its access token (`access_token`

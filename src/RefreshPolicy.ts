@@ -252,6 +252,10 @@ export const failureClass = (error: AccessTokenError, classify: (error: WeChatEr
     case "UnknownApp":
     case "ForceRefreshBudgetExhausted":
       return "configuration"
+    // A pushed input may land any moment: the next caller must not wait out
+    // a long cooldown, and the schedule's backoff bounds the asking.
+    case "MissingInput":
+      return "transient"
     default:
       return classify(error)
   }

@@ -66,7 +66,13 @@ export class TokenRecord extends Schema.Class<TokenRecord>("TokenRecord")({
   fetchedAt: Schema.Number,
   expiresAt: Schema.Number,
   refreshAt: Schema.Number,
-  generation: Schema.Int.pipe(Schema.nonNegative())
+  generation: Schema.Int.pipe(Schema.nonNegative()),
+  /**
+   * Set on the record of a durable kind when its owner is gone (a merchant
+   * revoked a component's authorization): every replica and every restart
+   * sees the owner retired, until a new value is put.
+   */
+  retired: Schema.optional(Schema.Boolean)
 }) {}
 
 /**

@@ -11,7 +11,7 @@
  */
 import { Context, Duration, Effect, Layer, type Option, type Scope } from "effect"
 import { AccessToken, type AccessTokenError, type Credential } from "./AccessToken.js"
-import type { CredentialFamily } from "./CredentialFamily.js"
+import type { CredentialFamily, Issued } from "./CredentialFamily.js"
 import * as OfficialAccount from "./families/OfficialAccount.js"
 import * as internal from "./internal/tokenEngine.js"
 import type { OwnerId } from "./OwnerId.js"
@@ -34,6 +34,13 @@ export interface CredentialStatus {
   readonly valid: boolean
   readonly record: Option.Option<TokenRecord>
   readonly lastError: Option.Option<AccessTokenError>
+  /**
+   * The owner is gone (`TokenEngine.retire`): nothing of it is refreshed or
+   * served. Reported once per retired owner, on its presence kind.
+   *
+   * @since 0.3.0
+   */
+  readonly retired: boolean
 }
 
 /**
@@ -64,6 +71,24 @@ export interface TokenEngineShape {
     staleValue?: string,
     kind?: CredentialKind
   ) => Effect.Effect<Credential, AccessTokenError>
+  /**
+   * Stores an externally supplied value of a durable kind (a pushed verify
+   * ticket, a refresh token from an authorization): written to the store
+   * (file store: fsynced; Redis: acknowledged) before it returns, the latest
+   * put winning; the same value again writes nothing. A put of a dynamic
+   * family's presence kind admits its owner.
+   *
+   * @since 0.3.0
+   */
+  readonly put: (owner: string, kind: CredentialKind, issued: Issued) => Effect.Effect<Credential, AccessTokenError>
+  /**
+   * Ends a dynamic owner (a merchant revoked the authorization): its
+   * credentials stop being refreshed and served, durably (every replica and
+   * every restart sees it), until a new value of its presence kind is put.
+   *
+   * @since 0.3.0
+   */
+  readonly retire: (owner: string) => Effect.Effect<void, AccessTokenError>
   readonly status: Effect.Effect<ReadonlyArray<CredentialStatus>>
   readonly forceRefreshBudget: (appId: string, kind?: CredentialKind) => Effect.Effect<ForceRefreshBudget, UnknownApp>
 }

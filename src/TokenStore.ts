@@ -45,6 +45,12 @@ export interface TokenStoreShape {
   /** The stored record, if any. */
   readonly get: (key: RecordKey) => Effect.Effect<Option.Option<TokenRecord>, StoreError>
   /**
+   * Every record of `kind`: how the engine finds, at start-up, the owners
+   * that came at runtime (a component's authorizers, named by their durable
+   * refresh-token records).
+   */
+  readonly list: (kind: CredentialKind) => Effect.Effect<ReadonlyArray<TokenRecord>, StoreError>
+  /**
    * Compare-and-set by generation: writes `record` only when the store holds
    * nothing for its key or an older generation. Answers the record the store
    * holds afterwards (the winner), so a losing writer adopts the newer token.
@@ -101,6 +107,7 @@ export const layerMemory: Layer.Layer<TokenStore> = Layer.sync(TokenStore, () =>
   const records = new Map<string, TokenRecord>()
   return TokenStore.of({
     get: (key) => Effect.sync(() => Option.fromNullable(records.get(keyString(key)))),
+    list: (kind) => Effect.sync(() => Array.from(records.values()).filter((record) => record.kind === kind)),
     set: (record) =>
       Effect.sync(() => {
         const key = keyString(record)

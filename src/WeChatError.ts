@@ -166,6 +166,26 @@ export class UnknownApp extends Data.TaggedError("UnknownApp")<{
 }
 
 /**
+ * A durable input a credential is issued from is not held and cannot be
+ * fetched: WeChat has not pushed a component verify ticket yet (the issuer
+ * asked it to resume pushing), or an authorizer's refresh token is lost and
+ * the authorizer list does not have it either (the merchant must authorize
+ * again). `detail` says which and what to do.
+ *
+ * @since 0.3.0
+ * @category errors
+ */
+export class MissingInput extends Data.TaggedError("MissingInput")<{
+  readonly appId: string
+  readonly kind: string
+  readonly detail: string
+}> {
+  override get message() {
+    return `${this.kind} of ${this.appId} is not available: ${this.detail}`
+  }
+}
+
+/**
  * Stable mode: a forced refresh was needed but the budget (20 a day, 30 s
  * apart) does not allow one now.
  *

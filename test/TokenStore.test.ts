@@ -112,6 +112,28 @@ const conformance = <R, E>(
         expect(Option.map(yield* store.get(second), encoded)).toEqual(Option.some(encoded(third)))
       }))
 
+    it.scoped("list answers every record of a kind, authorizer owners and tombstones included, nothing else", () =>
+      Effect.gen(function*() {
+        const store = yield* instance
+        // A kind of this test only: the environment may be shared with other tests.
+        const kind = `listed_${++apps}`
+        const component = freshApp()
+        const authorizers = [freshApp(), freshApp(), freshApp()].map((app) => OwnerId.authorizer(component, app))
+        for (const [index, owner] of authorizers.entries()) {
+          yield* store.set(
+            makeRecord(owner, { kind, value: `refresh-${index}`, retired: index === 2 ? true : undefined })
+          )
+          yield* store.set(makeRecord(owner, { kind: `${kind}_other` }))
+        }
+        const listed = yield* store.list(kind)
+        expect(listed.map((record) => record.appId).sort()).toEqual([...authorizers].sort())
+        expect(listed.every((record) => record instanceof TokenRecord && record.kind === kind)).toBe(true)
+        expect(listed.filter((record) => record.retired === true).map((record) => record.appId)).toEqual([
+          authorizers[2]
+        ])
+        expect(yield* store.list(`${kind}_none`)).toEqual([])
+      }))
+
     it.scoped("records are independent per app and per kind", () =>
       Effect.gen(function*() {
         const store = yield* instance

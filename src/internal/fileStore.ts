@@ -6,7 +6,7 @@ import type { PlatformError } from "@effect/platform/Error"
 import * as FileSystem from "@effect/platform/FileSystem"
 import { Effect, Either, Option, Random, Schema, Stream } from "effect"
 import * as NodePath from "node:path"
-import { TokenRecord } from "../Token.js"
+import { type CredentialKind, TokenRecord } from "../Token.js"
 import { isNewer, keyString, type RecordKey, StoreError, type TokenStoreShape } from "../TokenStore.js"
 import * as FifoPermits from "./fifoPermits.js"
 
@@ -140,12 +140,16 @@ export const make = (path: string): Effect.Effect<TokenStoreShape, StoreError, F
     const get = (key: RecordKey): Effect.Effect<Option.Option<TokenRecord>, StoreError> =>
       Effect.map(load("get"), (loaded) => Option.fromNullable(loaded.records.get(keyString(key))))
 
+    const list = (kind: CredentialKind): Effect.Effect<ReadonlyArray<TokenRecord>, StoreError> =>
+      Effect.map(load("list"), (loaded) => Array.from(loaded.records.values()).filter((record) => record.kind === kind))
+
     // Read once up front: a path that cannot be read stops start-up here
     // rather than failing every request later.
     yield* Effect.annotateLogs(load("open"), { path })
 
     return {
       get: (key) => Effect.annotateLogs(get(key), { path }),
+      list: (kind) => Effect.annotateLogs(list(kind), { path }),
       set: (record) => Effect.annotateLogs(set(record), { path }),
       lease: () => Effect.succeed(true),
       changes: Stream.empty,

@@ -4,7 +4,7 @@
  */
 import { Effect, Either, Option, Random, Runtime, Schema, type Scope, Stream } from "effect"
 import { Redis, type RedisOptions } from "ioredis"
-import { TokenRecord } from "../Token.js"
+import { type CredentialKind, TokenRecord } from "../Token.js"
 import { type RecordKey, StoreError, type TokenStoreShape } from "../TokenStore.js"
 
 /**
@@ -171,6 +171,33 @@ export const make = (url: string): Effect.Effect<TokenStoreShape, never, Scope.S
           )
       })
 
+    // SCAN walks the key space in batches without blocking Redis (KEYS
+    // would, on a store holding hundreds of thousands of authorizers).
+    const list = (kind: CredentialKind): Effect.Effect<ReadonlyArray<TokenRecord>, StoreError> =>
+      Effect.gen(function*() {
+        const keys = new Set<string>()
+        let cursor = "0"
+        do {
+          const [next, batch] = yield* command(
+            "list",
+            () => client.scan(cursor, "MATCH", `wechat-token:*:${kind}`, "COUNT", 1000)
+          )
+          for (const key of batch) keys.add(key)
+          cursor = next
+        } while (cursor !== "0")
+        const records: Array<TokenRecord> = []
+        const all = Array.from(keys)
+        for (let start = 0; start < all.length; start += 500) {
+          const values = yield* command("list", () => client.mget(...all.slice(start, start + 500)))
+          for (const value of values) {
+            const record = value === null ? undefined : decodeRecord(value)
+            // A lease key or a malformed value is no record of this kind.
+            if (record !== undefined && Either.isRight(record) && record.right.kind === kind) records.push(record.right)
+          }
+        }
+        return records
+      })
+
     const set = (record: TokenRecord): Effect.Effect<TokenRecord, StoreError> =>
       Effect.gen(function*() {
         const json = yield* encodeRecord(record)
@@ -231,6 +258,7 @@ export const make = (url: string): Effect.Effect<TokenStoreShape, never, Scope.S
 
     return {
       get,
+      list,
       set,
       lease,
       changes,

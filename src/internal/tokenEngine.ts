@@ -87,6 +87,10 @@ export const make = (
       }
     }
     const defaultKind = families[0].kinds[0].kind
+    const dynamicFamilies = families.filter((family) => family.dynamic !== undefined)
+    // Dynamic owners admitted now, and those retired (with their tombstone) for `status`.
+    const admitted = new Set<string>()
+    const retired = new Map<string, { readonly family: CredentialFamily; readonly record: TokenRecord }>()
 
     const annotate = (cell: Cell) => Effect.annotateLogs({ app: cell.key.appId, kind: cell.key.kind })
 
@@ -116,7 +120,12 @@ export const make = (
           ))
       )
 
-    const newRecord = (cell: Cell, issued: Issued, requestedAt: number, current: TokenRecord | undefined) =>
+    const newRecord = (
+      cell: Pick<Cell, "key" | "spec">,
+      issued: Issued,
+      requestedAt: number,
+      current: TokenRecord | undefined
+    ) =>
       Effect.gen(function*() {
         const now = yield* Clock.currentTimeMillis
         const { expiresAt, refreshAt } = RefreshPolicy.plan({
@@ -251,6 +260,12 @@ export const make = (
         annotate(cell)
       )
 
+    // A missing input is cooled down by its own cell, which a put clears: the
+    // credentials issued from it ask again at once (failing fast from memory
+    // until then) instead of each waiting out a cooldown of its own.
+    const coolsDown = (cell: Cell, error: AccessTokenError): boolean =>
+      error._tag !== "MissingInput" || (error.appId === cell.key.appId && error.kind === cell.key.kind)
+
     // Any number of concurrent callers share one fetch, which runs in the
     // engine's scope: a caller that gives up does not cancel it for others.
     // After a failure, callers fail fast with it for the class's cooldown.
@@ -258,7 +273,7 @@ export const make = (
       Effect.gen(function*() {
         const failure = yield* Ref.get(cell.lastFailure)
         if (
-          failure !== undefined &&
+          failure !== undefined && coolsDown(cell, failure.error) &&
           (yield* Clock.currentTimeMillis) < failure.at + Duration.toMillis(reactionTo(cell, failure.error).cooldown)
         ) {
           return yield* Effect.fail(failure.error)
@@ -303,29 +318,137 @@ export const make = (
       const existing = cells.get(`${appId}/${kind}`)
       if (existing !== undefined) return Effect.succeed(existing)
       const declared = kinds.get(kind)
-      const owner = declared?.family.owners.find((owner) => owner === appId)
-      if (declared === undefined || owner === undefined) return Effect.fail(new UnknownApp({ appId }))
-      return start(owner, declared.family, declared.spec)
+      if (declared === undefined) return Effect.fail(new UnknownApp({ appId }))
+      const { family, spec } = declared
+      const owner = family.owners.find((owner) => owner === appId)
+      if (owner !== undefined) return start(owner, family, spec)
+      if (family.dynamic === undefined || !family.dynamic.accepts(appId)) return Effect.fail(new UnknownApp({ appId }))
+      const dynamicOwner = appId as OwnerId
+      if (admitted.has(appId)) return start(dynamicOwner, family, spec)
+      // Another replica (or an earlier run) may have admitted it: its presence record says so.
+      return store.get({ appId: dynamicOwner, kind: family.dynamic.presence }).pipe(
+        Effect.catchTag("StoreError", (error) =>
+          Effect.logWarning("token store unreadable; cannot look up an owner", error.message).pipe(
+            Effect.as(Option.none())
+          )),
+        Effect.flatMap((presence) =>
+          Option.isSome(presence) && presence.value.retired !== true
+            ? Effect.zipRight(admit(dynamicOwner, family, presence.value), start(dynamicOwner, family, spec))
+            : Effect.fail(new UnknownApp({ appId }))
+        )
+      )
     }
+
+    // Starts a dynamic owner: its presence cell holding `presence`, and its eager kinds.
+    const admit = (owner: OwnerId, family: CredentialFamily, presence: TokenRecord): Effect.Effect<void> =>
+      Effect.gen(function*() {
+        admitted.add(owner)
+        retired.delete(owner)
+        for (const spec of family.kinds) {
+          if (spec.kind === presence.kind) {
+            yield* start(owner, family, spec, presence)
+          } else if (spec.start === "eager") {
+            yield* start(owner, family, spec)
+          }
+        }
+      })
+
+    // Stops every credential of a retired owner, here only: the tombstone is already stored.
+    const stop = (owner: string, family: CredentialFamily, tombstone: TokenRecord): Effect.Effect<void> =>
+      Effect.gen(function*() {
+        admitted.delete(owner)
+        retired.set(owner, { family, record: tombstone })
+        for (const spec of family.kinds) {
+          const key = `${owner}/${spec.kind}`
+          cells.delete(key)
+          yield* FiberMap.remove(loops, key)
+        }
+        yield* Effect.logInfo("owner retired: its credentials are no longer refreshed").pipe(
+          Effect.annotateLogs({ app: owner })
+        )
+      })
+
+    const retire = (owner: string): Effect.Effect<void, AccessTokenError> =>
+      Effect.gen(function*() {
+        const family = dynamicFamilies.find((family) =>
+          family.dynamic!.accepts(owner)
+        )
+        if (family === undefined) return yield* new UnknownApp({ appId: owner })
+        const key = { appId: owner as OwnerId, kind: family.dynamic!.presence }
+        const cell = cells.get(keyString(key))
+        const current = cell !== undefined ? yield* newest(cell) : Option.getOrUndefined(yield* store.get(key))
+        // Never known here or anywhere: nothing to stop.
+        if (current === undefined) return
+        const tombstone = current.retired === true
+          ? current
+          : yield* store.set(new TokenRecord({ ...current, generation: current.generation + 1, retired: true }))
+        // A put of a new value won the race: the owner is back.
+        if (tombstone.retired === true) yield* stop(owner, family, tombstone)
+      })
+
+    // Durable inputs come from outside (a push, an issuer's answer). The
+    // owner may have no cell yet: the first ticket, a new authorizer.
+    const put = (owner: string, kind: CredentialKind, issued: Issued): Effect.Effect<Credential, AccessTokenError> =>
+      Effect.gen(function*() {
+        const declared = kinds.get(kind)
+        if (declared === undefined) return yield* new UnknownApp({ appId: owner })
+        const { family, spec } = declared
+        const presence = family.dynamic !== undefined && family.dynamic.presence === kind &&
+          family.dynamic.accepts(owner)
+        const key = { appId: owner as OwnerId, kind }
+        const cell = cells.get(keyString(key)) ?? (presence ? undefined : yield* cellOf(owner, kind))
+        const current = cell !== undefined ? yield* newest(cell) : Option.getOrUndefined(yield* store.get(key))
+        const winner = current !== undefined && current.value === issued.value && current.retired !== true
+          // The same value again (a duplicate push): already stored, nothing to write.
+          ? current
+          : yield* Effect.gen(function*() {
+            const record = yield* newRecord({ key, spec }, issued, yield* Clock.currentTimeMillis, current)
+            const stored = yield* store.set(record)
+            // Another put raced ours to the same generation: the later put wins.
+            return stored.value === record.value
+              ? stored
+              : yield* store.set(new TokenRecord({ ...record, generation: stored.generation + 1 }))
+          })
+        const target = cell ?? (yield* start(key.appId, family, spec, winner))
+        const held = yield* adopt(target, winner)
+        yield* Ref.set(target.lastFailure, undefined)
+        if (presence && !admitted.has(owner)) yield* admit(key.appId, family, winner)
+        if (winner !== current) {
+          yield* Effect.logInfo("durable value stored").pipe(
+            Effect.annotateLogs({ app: owner, kind, value: mask(winner.value), generation: winner.generation })
+          )
+        }
+        return held.credential
+      })
 
     // What an issuer may ask of the engine: other credentials of its owner.
     const contextOf = (cell: Cell, force: boolean): IssueContext => ({
       owner: cell.key.appId,
       force,
       upstream: upstreamPermits.withPermit,
-      credential: (kind) => get(cell.key.appId, kind),
-      replace: (kind, stale) => refresh(cell.key.appId, stale, kind)
+      credential: (kind, owner) => get(owner ?? cell.key.appId, kind),
+      replace: (kind, stale, owner) => refresh(owner ?? cell.key.appId, stale, kind),
+      put: (kind, issued) => put(cell.key.appId, kind, issued),
+      retire: retire(cell.key.appId)
     })
 
     // The stored record is loaded first, so a restart neither burns quota
     // nor kills the credential other servers hold. Whatever mode wrote it: a
     // valid token stays valid after a switch between classic and stable.
-    const start = (appId: OwnerId, family: CredentialFamily, spec: CredentialKindSpec): Effect.Effect<Cell> =>
+    const start = (
+      appId: OwnerId,
+      family: CredentialFamily,
+      spec: CredentialKindSpec,
+      seed?: TokenRecord
+    ): Effect.Effect<Cell> =>
       Effect.gen(function*() {
         const key = { appId, kind: spec.kind }
-        const stored = yield* store.get(key).pipe(
-          Effect.catchTag("StoreError", (error) =>
-            Effect.logWarning("token store unreadable at start-up", error.message).pipe(Effect.as(Option.none())))
+        const stored = seed !== undefined ? Option.some(seed) : yield* store.get(key).pipe(
+          Effect.catchTag(
+            "StoreError",
+            (error) =>
+              Effect.logWarning("token store unreadable at start-up", error.message).pipe(Effect.as(Option.none()))
+          )
         )
         const cell: Cell = {
           key,
@@ -350,8 +473,7 @@ export const make = (
       const started = cells.get(`${appId}/${kind}`)
       return started !== undefined
         ? serve(started, RefreshPolicy.usable)
-        : Effect.flatMap(cellOf(appId, kind), (cell) =>
-          serve(cell, RefreshPolicy.usable))
+        : Effect.flatMap(cellOf(appId, kind), (cell) => serve(cell, RefreshPolicy.usable))
     }
 
     // What `get` would answer from memory at `now`, read synchronously; a
@@ -362,14 +484,19 @@ export const make = (
     }
 
     const refresh = (appId: string, staleValue?: string, kind: CredentialKind = defaultKind) =>
-      Effect.flatMap(cellOf(appId, kind), (cell) =>
-        serve(cell, RefreshPolicy.replacing(staleValue)))
+      Effect.flatMap(cellOf(appId, kind), (cell) => serve(cell, RefreshPolicy.replacing(staleValue)))
 
     // Records written by other replicas replace ours as soon as the store says so.
     yield* store.changes.pipe(
       Stream.runForEach((record) => {
         const cell = cells.get(keyString(record))
-        return cell === undefined ? Effect.void : adopt(cell, record)
+        const family = kinds.get(record.kind)?.family
+        const presence = family?.dynamic !== undefined && family.dynamic.presence === record.kind &&
+          family.dynamic.accepts(record.appId)
+        if (!presence) return cell === undefined ? Effect.void : adopt(cell, record)
+        // Another replica admitted or retired a dynamic owner.
+        if (record.retired === true) return cell === undefined ? Effect.void : stop(record.appId, family, record)
+        return cell === undefined ? admit(record.appId, family, record) : adopt(cell, record)
       }),
       Effect.retry(Schedule.spaced(Duration.seconds(1))),
       Effect.forkIn(scope)
@@ -384,6 +511,25 @@ export const make = (
       }
     }
 
+    // Dynamic owners come back from their stored presence records. A store
+    // that cannot list now still admits each on first use (`cellOf`).
+    for (const family of dynamicFamilies) {
+      const dynamic = family.dynamic!
+      const records = yield* store.list(dynamic.presence).pipe(
+        Effect.catchTag(
+          "StoreError",
+          (error) =>
+            Effect.logWarning("token store cannot list owners at start-up; admitting them on first use", error.message)
+              .pipe(Effect.as([]))
+        )
+      )
+      for (const record of records) {
+        if (!dynamic.accepts(record.appId)) continue
+        if (record.retired === true) retired.set(record.appId, { family, record })
+        else yield* admit(record.appId, family, record)
+      }
+    }
+
     const status = Effect.gen(function*() {
       const now = yield* Clock.currentTimeMillis
       return yield* Effect.forEach(cells.values(), (cell) =>
@@ -393,9 +539,21 @@ export const make = (
             kind: cell.key.kind,
             valid: held !== undefined && isUsable(held.record, now),
             record: Option.fromNullable(held?.record),
-            lastError: Option.fromNullable(failure?.error)
+            lastError: Option.fromNullable(failure?.error),
+            retired: false
           }))
-        ))
+        )).pipe(
+          Effect.map((live) =>
+            live.concat(Array.from(retired.values(), ({ record }): CredentialStatus => ({
+              appId: record.appId,
+              kind: record.kind,
+              valid: false,
+              record: Option.some(record),
+              lastError: Option.none(),
+              retired: true
+            })))
+          )
+        )
     })
 
     const forceRefreshBudget = (appId: string, kind: CredentialKind = defaultKind) =>
@@ -409,5 +567,5 @@ export const make = (
     const apps = Array.from(
       new Set(families.flatMap((family) => family.owners))
     )
-    return { apps, get, peek, refresh, status, forceRefreshBudget }
+    return { apps, get, peek, refresh, put, retire, status, forceRefreshBudget }
   })
