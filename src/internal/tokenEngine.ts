@@ -373,17 +373,23 @@ export const make = (
         const family = dynamicFamilies.find((family) =>
           family.dynamic!.accepts(owner)
         )
-        if (family === undefined) return yield* new UnknownApp({ appId: owner })
+        if (family === undefined) {
+          return yield* new UnknownApp({ appId: owner })
+        }
         const key = { appId: owner as OwnerId, kind: family.dynamic!.presence }
         const cell = cells.get(keyString(key))
         const current = cell !== undefined ? yield* newest(cell) : Option.getOrUndefined(yield* store.get(key))
         // Never known here or anywhere: nothing to stop.
-        if (current === undefined) return
+        if (current === undefined) {
+          return
+        }
         const tombstone = current.retired === true
           ? current
           : yield* store.set(new TokenRecord({ ...current, generation: current.generation + 1, retired: true }))
         // A put of a new value won the race: the owner is back.
-        if (tombstone.retired === true) yield* stop(owner, family, tombstone)
+        if (tombstone.retired === true) {
+          yield* stop(owner, family, tombstone)
+        }
       })
 
     // Durable inputs come from outside (a push, an issuer's answer). The
@@ -391,7 +397,9 @@ export const make = (
     const put = (owner: string, kind: CredentialKind, issued: Issued): Effect.Effect<Credential, AccessTokenError> =>
       Effect.gen(function*() {
         const declared = kinds.get(kind)
-        if (declared === undefined) return yield* new UnknownApp({ appId: owner })
+        if (declared === undefined) {
+          return yield* new UnknownApp({ appId: owner })
+        }
         const { family, spec } = declared
         const presence = family.dynamic !== undefined && family.dynamic.presence === kind &&
           family.dynamic.accepts(owner)
@@ -412,7 +420,9 @@ export const make = (
         const target = cell ?? (yield* start(key.appId, family, spec, winner))
         const held = yield* adopt(target, winner)
         yield* Ref.set(target.lastFailure, undefined)
-        if (presence && !admitted.has(owner)) yield* admit(key.appId, family, winner)
+        if (presence && !admitted.has(owner)) {
+          yield* admit(key.appId, family, winner)
+        }
         if (winner !== current) {
           yield* Effect.logInfo("durable value stored").pipe(
             Effect.annotateLogs({ app: owner, kind, value: mask(winner.value), generation: winner.generation })
@@ -426,7 +436,8 @@ export const make = (
       owner: cell.key.appId,
       force,
       upstream: upstreamPermits.withPermit,
-      credential: (kind, owner) => get(owner ?? cell.key.appId, kind),
+      credential: (kind, owner) =>
+        get(owner ?? cell.key.appId, kind),
       replace: (kind, stale, owner) => refresh(owner ?? cell.key.appId, stale, kind),
       put: (kind, issued) => put(cell.key.appId, kind, issued),
       retire: retire(cell.key.appId)
@@ -505,8 +516,7 @@ export const make = (
     for (const family of families) {
       for (const spec of family.kinds) {
         if (spec.start === "eager") {
-          yield* Effect.forEach(family.owners, (owner) =>
-            start(owner, family, spec), { discard: true })
+          yield* Effect.forEach(family.owners, (owner) => start(owner, family, spec), { discard: true })
         }
       }
     }
