@@ -1,33 +1,23 @@
 /**
  * The credential engine's mechanics: per owner and kind, a cell holding the
- * current record, a single-flight fetch behind the store's lease, and a
- * fiber that keeps the record fresh. `TokenEngine` is its public face.
+ * current record, a single-flight fetch behind the store's lease, and one
+ * scheduler for the whole engine that refreshes each record when it is due.
+ * `TokenEngine` is its public face.
  *
  * @internal
  */
-import {
-  Clock,
-  Duration,
-  Effect,
-  Either,
-  FiberMap,
-  Metric,
-  Option,
-  Random,
-  Ref,
-  Schedule,
-  type Scope,
-  Stream
-} from "effect"
+import { Clock, Duration, Effect, Either, Metric, Option, Random, Schedule, type Scope, Stream } from "effect"
 import { type AccessTokenError, type Credential, failureCause } from "../AccessToken.js"
 import type { CredentialFamily, CredentialKindSpec, IssueContext, Issued } from "../CredentialFamily.js"
-import type { OwnerId } from "../OwnerId.js"
+import * as OwnerId from "../OwnerId.js"
+import type { OwnerId as Owner } from "../OwnerId.js"
 import * as RefreshPolicy from "../RefreshPolicy.js"
 import { type CredentialKind, isUsable, mask, TokenRecord, usableUntil } from "../Token.js"
 import type { CredentialStatus, EngineOptions, TokenEngineShape } from "../TokenEngine.js"
 import * as TokenMetrics from "../TokenMetrics.js"
 import { keyString, type RecordKey, type StoreError, TokenStore } from "../TokenStore.js"
 import { ForceRefreshBudgetExhausted, UnknownApp } from "../WeChatError.js"
+import * as DueQueue from "./dueQueue.js"
 import * as FifoPermits from "./fifoPermits.js"
 import * as SingleFlight from "./singleFlight.js"
 
@@ -46,18 +36,35 @@ const toHeld = (record: TokenRecord): Held => ({
   credential: { value: record.value, expiresAt: usableUntil(record) }
 })
 
-interface Cell {
+// One per owner and kind, for as long as the engine runs: 100,000
+// credentials are 100,000 cells, so a cell holds plain fields (each write is
+// one synchronous step, as a `Ref` update would be) and no fiber. The
+// server's fast path reads `held` synchronously (`peek`).
+interface Cell extends DueQueue.Entry {
   readonly key: RecordKey
   readonly spec: CredentialKindSpec
   readonly family: CredentialFamily
-  // A plain field, not a `Ref`: the server's fast path reads it
-  // synchronously (`peek`); every write is `adopt`, one synchronous step.
   held: Held | undefined
-  readonly lastFailure: Ref.Ref<Failure | undefined>
-  readonly forced: Ref.Ref<RefreshPolicy.ForceRefreshSpent>
+  lastFailure: Failure | undefined
+  forced: RefreshPolicy.ForceRefreshSpent
 }
 
+// Metric labels per credential of a third-party platform's authorizers would
+// be one series per merchant (100,000 of them): they are counted under
+// their platform's app id instead. Configured owners keep their own label.
+const metricOwner = (owner: Owner): string =>
+  OwnerId.isAuthorizer(owner) ? OwnerId.authorizerParts(owner).componentAppId : owner
+
 const heldOf = (cell: Cell): Effect.Effect<Held | undefined> => Effect.sync(() => cell.held)
+
+const setFailure = (cell: Cell, failure: Failure | undefined): Effect.Effect<void> =>
+  Effect.sync(() => {
+    cell.lastFailure = failure
+  })
+
+// A cold start of this many credentials or more spreads their first
+// refreshes over their whole lifetime (see `newRecord`); fewer are not a herd.
+const HERD = 256
 
 const reactionTo = (cell: Cell, error: AccessTokenError): RefreshPolicy.Reaction =>
   RefreshPolicy.reactions[RefreshPolicy.failureClass(error, cell.family.classify)]
@@ -70,7 +77,7 @@ export const make = (
   Effect.gen(function*() {
     const store = yield* TokenStore
     const scope = yield* Effect.scope
-    const loops = yield* FiberMap.make<string>()
+    const due = DueQueue.make<Cell>()
     const flights = yield* SingleFlight.make<string, Held, AccessTokenError>()
     const leaseMillis = options.leaseMillis ?? 15_000
     const leasePoll = Duration.millis(options.leasePollMillis ?? 100)
@@ -152,11 +159,11 @@ export const make = (
     const spendForceRefresh = (cell: Cell, rule: RefreshPolicy.ForceRefreshRule) =>
       Effect.gen(function*() {
         const now = yield* Clock.currentTimeMillis
-        const spent = RefreshPolicy.spend(rule, yield* Ref.get(cell.forced), now)
+        const spent = RefreshPolicy.spend(rule, cell.forced, now)
         if (Either.isLeft(spent)) {
           return yield* new ForceRefreshBudgetExhausted({ appId: cell.key.appId, nextAllowedAt: spent.left })
         }
-        yield* Ref.set(cell.forced, spent.right)
+        cell.forced = spent.right
       })
 
     const issue = (cell: Cell, force: boolean) => cell.spec.issue(contextOf(cell, force))
@@ -169,7 +176,7 @@ export const make = (
         // a forced fetch replaces it, within the kind's budget.
         const rule = cell.spec.forceRefresh
         if (rule === undefined || issued.value !== demand.replaces) {
-          return yield* newRecord(cell, issued, requestedAt, current)
+          return yield* spreadIfHerd(yield* newRecord(cell, issued, requestedAt, current), current, requestedAt)
         }
         yield* spendForceRefresh(cell, rule)
         return yield* newRecord(cell, yield* issue(cell, true), requestedAt, current)
@@ -178,8 +185,24 @@ export const make = (
           onSuccess: () => Metric.increment(TokenMetrics.refreshes),
           onFailure: (error) => Metric.update(Metric.tagged(TokenMetrics.failures, "cause", failureCause(error)), 1)
         }),
-        Effect.tagMetrics({ app: cell.key.appId, kind: cell.key.kind })
+        Effect.tagMetrics({ app: metricOwner(cell.key.appId), kind: cell.key.kind })
       )
+
+    // A cold start of a herd fetches every credential within minutes; left
+    // alone their refreshes would come back as the same burst every
+    // lifetime. A credential fetched for the first time in a herd instead
+    // refreshes first at a random point of its lifetime, uniformly: from
+    // then on each keeps its own phase, and the refreshes of the herd are
+    // spread evenly over the day. It costs each credential one early fetch,
+    // once; a credential with a record (a warm start) keeps its plan.
+    const spreadIfHerd = (record: TokenRecord, current: TokenRecord | undefined, requestedAt: number) =>
+      current !== undefined || cells.size < HERD || record.refreshAt <= requestedAt
+        ? Effect.succeed(record)
+        : Effect.map(Random.next, (draw) =>
+          new TokenRecord({
+            ...record,
+            refreshAt: Math.round(requestedAt + draw * (record.refreshAt - requestedAt))
+          }))
 
     // Takes the cross-replica lease. While another replica holds it, waits for
     // its credential to land in the store instead of fetching: in classic mode
@@ -247,11 +270,11 @@ export const make = (
         Effect.scoped,
         Effect.tapBoth({
           onSuccess: () =>
-            Ref.set(cell.lastFailure, undefined),
+            setFailure(cell, undefined),
           onFailure: (error) =>
             Clock.currentTimeMillis.pipe(
               Effect.flatMap((at) =>
-                Ref.set(cell.lastFailure, { error, at })
+                setFailure(cell, { error, at })
               ),
               Effect.zipRight(Effect.logWarning("token fetch failed", error.message)),
               Effect.annotateLogs({ cause: failureCause(error) })
@@ -271,7 +294,7 @@ export const make = (
     // After a failure, callers fail fast with it for the class's cooldown.
     const singleFlight = (cell: Cell, demand: RefreshPolicy.Demand): Effect.Effect<Held, AccessTokenError> =>
       Effect.gen(function*() {
-        const failure = yield* Ref.get(cell.lastFailure)
+        const failure = cell.lastFailure
         if (
           failure !== undefined && coolsDown(cell, failure.error) &&
           (yield* Clock.currentTimeMillis) < failure.at + Duration.toMillis(reactionTo(cell, failure.error).cooldown)
@@ -291,26 +314,89 @@ export const make = (
           : Effect.map(singleFlight(cell, demand), (fresh) => fresh.credential)
       })
 
-    // Refreshes at `refreshAt`, retrying what the policy retries; the
-    // schedule's delay is whatever the step says is left until the next due time.
-    const maintain = (cell: Cell) => {
-      const step = Effect.gen(function*() {
+    // One scheduler for every cell: the due queue holds each cell's next
+    // refresh time, and one fiber sleeps until the first is due (or until a
+    // cell is queued ahead of it), then starts a refresh job per due cell, at
+    // most `maxJobs` at a time. An idle credential costs its queue slot, no
+    // fiber. A job refreshes at `refreshAt`, retrying what the policy
+    // retries, and queues its cell again: at its new `refreshAt`, or after
+    // the failure's pause. Upstream calls stay bounded by the permits; the
+    // job bound only keeps a cold start of 100,000 from forking 100,000
+    // fibers to wait for them.
+    const maxJobs = 4 * (options.maxConcurrentFetches ?? 16)
+    let jobs = 0
+    let wake: (() => void) | undefined
+    let sleepingUntil = Number.POSITIVE_INFINITY
+
+    const schedule = (cell: Cell, at: number): void => {
+      due.set(cell, at)
+      if (at < sleepingUntil) wake?.()
+    }
+
+    // A cell is queued only while it is the engine's (not retired).
+    const isLive = (cell: Cell): boolean => cells.get(keyString(cell.key)) === cell
+
+    const job = (cell: Cell): Effect.Effect<void> =>
+      Effect.gen(function*() {
         const now = yield* Clock.currentTimeMillis
-        const held = yield* heldOf(cell)
-        if (held !== undefined && now < held.record.refreshAt) {
-          return Duration.millis(held.record.refreshAt - now)
-        }
+        const held = cell.held
+        if (held !== undefined && now < held.record.refreshAt) return held.record.refreshAt
         return yield* singleFlight(cell, RefreshPolicy.scheduled).pipe(
           Effect.retry({
             schedule: RefreshPolicy.transientBackoff,
             while: (error) => reactionTo(cell, error).retry
           }),
-          Effect.as(Duration.zero),
-          Effect.catchAll((error) => Effect.succeed(reactionTo(cell, error).pause))
+          Effect.zipRight(Clock.currentTimeMillis),
+          Effect.map((now) => cell.held?.record.refreshAt ?? now),
+          Effect.catchAll((error) =>
+            Effect.map(Clock.currentTimeMillis, (now) => now + Duration.toMillis(reactionTo(cell, error).pause))
+          )
         )
-      })
-      return step.pipe(Effect.repeat(Schedule.identity<Duration.Duration>().pipe(Schedule.addDelay((delay) => delay))))
-    }
+      }).pipe(
+        Effect.flatMap((at) =>
+          Effect.sync(() => {
+            if (isLive(cell)) schedule(cell, at)
+          })
+        ),
+        Effect.ensuring(Effect.sync(() => {
+          const wasFull = jobs >= maxJobs
+          jobs -= 1
+          if (wasFull) wake?.()
+        }))
+      )
+
+    // Wakes at `until`, or as soon as `wake` is called.
+    const sleepUntil = (until: number, now: number): Effect.Effect<void> =>
+      Effect.raceFirst(
+        until === Number.POSITIVE_INFINITY ? Effect.never : Effect.sleep(Duration.millis(until - now)),
+        Effect.async<void>((resume) => {
+          sleepingUntil = until
+          wake = () => {
+            wake = undefined
+            resume(Effect.void)
+          }
+          return Effect.sync(() => {
+            wake = undefined
+          })
+        })
+      ).pipe(Effect.ensuring(Effect.sync(() => {
+        sleepingUntil = Number.POSITIVE_INFINITY
+        wake = undefined
+      })))
+
+    const scheduler: Effect.Effect<never> = Effect.gen(function*() {
+      for (;;) {
+        const now = yield* Clock.currentTimeMillis
+        let first = due.first()
+        while (first !== undefined && first.due <= now && jobs < maxJobs) {
+          due.pop()
+          jobs += 1
+          yield* Effect.forkIn(annotate(first)(job(first)), scope)
+          first = due.first()
+        }
+        yield* sleepUntil(jobs >= maxJobs || first === undefined ? Number.POSITIVE_INFINITY : first.due, now)
+      }
+    })
 
     // Owners and kinds reach here unvalidated (HTTP paths); an id that is not
     // configured is never looked up anywhere else.
@@ -323,7 +409,7 @@ export const make = (
       const owner = family.owners.find((owner) => owner === appId)
       if (owner !== undefined) return start(owner, family, spec)
       if (family.dynamic === undefined || !family.dynamic.accepts(appId)) return Effect.fail(new UnknownApp({ appId }))
-      const dynamicOwner = appId as OwnerId
+      const dynamicOwner = appId as Owner
       if (admitted.has(appId)) return start(dynamicOwner, family, spec)
       // Another replica (or an earlier run) may have admitted it: its presence record says so.
       return store.get({ appId: dynamicOwner, kind: family.dynamic.presence }).pipe(
@@ -340,7 +426,7 @@ export const make = (
     }
 
     // Starts a dynamic owner: its presence cell holding `presence`, and its eager kinds.
-    const admit = (owner: OwnerId, family: CredentialFamily, presence: TokenRecord): Effect.Effect<void> =>
+    const admit = (owner: Owner, family: CredentialFamily, presence: TokenRecord): Effect.Effect<void> =>
       Effect.gen(function*() {
         admitted.add(owner)
         retired.delete(owner)
@@ -360,8 +446,11 @@ export const make = (
         retired.set(owner, { family, record: tombstone })
         for (const spec of family.kinds) {
           const key = `${owner}/${spec.kind}`
+          const cell = cells.get(key)
+          if (cell !== undefined) {
+            due.remove(cell)
+          }
           cells.delete(key)
-          yield* FiberMap.remove(loops, key)
         }
         yield* Effect.logInfo("owner retired: its credentials are no longer refreshed").pipe(
           Effect.annotateLogs({ app: owner })
@@ -376,7 +465,7 @@ export const make = (
         if (family === undefined) {
           return yield* new UnknownApp({ appId: owner })
         }
-        const key = { appId: owner as OwnerId, kind: family.dynamic!.presence }
+        const key = { appId: owner as Owner, kind: family.dynamic!.presence }
         const cell = cells.get(keyString(key))
         const current = cell !== undefined ? yield* newest(cell) : Option.getOrUndefined(yield* store.get(key))
         // Never known here or anywhere: nothing to stop.
@@ -403,7 +492,7 @@ export const make = (
         const { family, spec } = declared
         const presence = family.dynamic !== undefined && family.dynamic.presence === kind &&
           family.dynamic.accepts(owner)
-        const key = { appId: owner as OwnerId, kind }
+        const key = { appId: owner as Owner, kind }
         const cell = cells.get(keyString(key)) ?? (presence ? undefined : yield* cellOf(owner, kind))
         const current = cell !== undefined ? yield* newest(cell) : Option.getOrUndefined(yield* store.get(key))
         const winner = current !== undefined && current.value === issued.value && current.retired !== true
@@ -419,7 +508,7 @@ export const make = (
           })
         const target = cell ?? (yield* start(key.appId, family, spec, winner))
         const held = yield* adopt(target, winner)
-        yield* Ref.set(target.lastFailure, undefined)
+        yield* setFailure(target, undefined)
         if (presence && !admitted.has(owner)) {
           yield* admit(key.appId, family, winner)
         }
@@ -447,7 +536,7 @@ export const make = (
     // nor kills the credential other servers hold. Whatever mode wrote it: a
     // valid token stays valid after a switch between classic and stable.
     const start = (
-      appId: OwnerId,
+      appId: Owner,
       family: CredentialFamily,
       spec: CredentialKindSpec,
       seed?: TokenRecord
@@ -466,8 +555,10 @@ export const make = (
           spec,
           family,
           held: Option.getOrUndefined(Option.map(stored, toHeld)),
-          lastFailure: yield* Ref.make<Failure | undefined>(undefined),
-          forced: yield* Ref.make(RefreshPolicy.nothingSpent)
+          lastFailure: undefined,
+          forced: RefreshPolicy.nothingSpent,
+          due: 0,
+          slot: -1
         }
         // Two first requests for an on-demand kind may race here: the first cell wins.
         const existing = cells.get(keyString(key))
@@ -475,7 +566,7 @@ export const make = (
           return existing
         }
         cells.set(keyString(key), cell)
-        yield* FiberMap.run(loops, keyString(key), maintain(cell))
+        schedule(cell, cell.held?.record.refreshAt ?? (yield* Clock.currentTimeMillis))
         return cell
       })
 
@@ -513,6 +604,8 @@ export const make = (
       Effect.forkIn(scope)
     )
 
+    yield* Effect.forkIn(scheduler, scope)
+
     for (const family of families) {
       for (const spec of family.kinds) {
         if (spec.start === "eager") {
@@ -543,7 +636,10 @@ export const make = (
     const status = Effect.gen(function*() {
       const now = yield* Clock.currentTimeMillis
       return yield* Effect.forEach(cells.values(), (cell) =>
-        Effect.all([heldOf(cell), Ref.get(cell.lastFailure)]).pipe(
+        Effect.all([
+          heldOf(cell),
+          Effect.sync(() => cell.lastFailure)
+        ]).pipe(
           Effect.map(([held, failure]): CredentialStatus => ({
             appId: cell.key.appId,
             kind: cell.key.kind,
@@ -571,7 +667,7 @@ export const make = (
         const cell = yield* cellOf(appId, kind)
         // A kind without a forced fetch has no budget to spend.
         const rule = cell.spec.forceRefresh ?? { perDay: 0, spacingMillis: 0 }
-        return RefreshPolicy.budgetAt(rule, yield* Ref.get(cell.forced), yield* Clock.currentTimeMillis)
+        return RefreshPolicy.budgetAt(rule, cell.forced, yield* Clock.currentTimeMillis)
       })
 
     const apps = Array.from(
