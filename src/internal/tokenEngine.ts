@@ -57,6 +57,20 @@ const metricOwner = (owner: Owner): string =>
 
 const heldOf = (cell: Cell): Effect.Effect<Held | undefined> => Effect.sync(() => cell.held)
 
+// What start-up listed, by kind and owner.
+type Preloaded = ReadonlyMap<CredentialKind, ReadonlyMap<string, TokenRecord>>
+
+// The stored record of a preloaded kind (`null`: none stored); `undefined`
+// when the kind was not listed and must be read.
+const seedOf = (
+  preloaded: Preloaded | undefined,
+  kind: CredentialKind,
+  owner: string
+): TokenRecord | null | undefined => {
+  const listed = preloaded?.get(kind)
+  return listed === undefined ? undefined : listed.get(owner) ?? null
+}
+
 const setFailure = (cell: Cell, failure: Failure | undefined): Effect.Effect<void> =>
   Effect.sync(() => {
     cell.lastFailure = failure
@@ -426,7 +440,12 @@ export const make = (
     }
 
     // Starts a dynamic owner: its presence cell holding `presence`, and its eager kinds.
-    const admit = (owner: Owner, family: CredentialFamily, presence: TokenRecord): Effect.Effect<void> =>
+    const admit = (
+      owner: Owner,
+      family: CredentialFamily,
+      presence: TokenRecord,
+      preloaded?: Preloaded
+    ): Effect.Effect<void> =>
       Effect.gen(function*() {
         admitted.add(owner)
         retired.delete(owner)
@@ -434,10 +453,29 @@ export const make = (
           if (spec.kind === presence.kind) {
             yield* start(owner, family, spec, presence)
           } else if (spec.start === "eager") {
-            yield* start(owner, family, spec)
+            yield* start(owner, family, spec, seedOf(preloaded, spec.kind, owner))
           }
         }
       })
+
+    // Start-up reads each eagerly started kind with one listing (one file
+    // read, a Redis SCAN with MGETs) instead of a read per credential: with
+    // 100,000 owners that is the difference between seconds and minutes. A
+    // store that cannot list leaves the kind to per-credential reads.
+    const preload = (kindsToRead: ReadonlyArray<CredentialKind>): Effect.Effect<Preloaded> =>
+      Effect.forEach(kindsToRead, (kind) =>
+        store.list(kind).pipe(
+          Effect.map((records) =>
+            [kind, new Map(records.map((record) => [record.appId, record]))] as const
+          ),
+          Effect.catchTag("StoreError", (error) =>
+            Effect.logWarning("token store cannot list at start-up; reading credentials one by one", error.message)
+              .pipe(Effect.as(undefined)))
+        )).pipe(
+          Effect.map((listed) =>
+            new Map(listed.filter((entry) => entry !== undefined))
+          )
+        )
 
     // Stops every credential of a retired owner, here only: the tombstone is already stored.
     const stop = (owner: string, family: CredentialFamily, tombstone: TokenRecord): Effect.Effect<void> =>
@@ -459,9 +497,7 @@ export const make = (
 
     const retire = (owner: string): Effect.Effect<void, AccessTokenError> =>
       Effect.gen(function*() {
-        const family = dynamicFamilies.find((family) =>
-          family.dynamic!.accepts(owner)
-        )
+        const family = dynamicFamilies.find((family) => family.dynamic!.accepts(owner))
         if (family === undefined) {
           return yield* new UnknownApp({ appId: owner })
         }
@@ -525,8 +561,7 @@ export const make = (
       owner: cell.key.appId,
       force,
       upstream: upstreamPermits.withPermit,
-      credential: (kind, owner) =>
-        get(owner ?? cell.key.appId, kind),
+      credential: (kind, owner) => get(owner ?? cell.key.appId, kind),
       replace: (kind, stale, owner) => refresh(owner ?? cell.key.appId, stale, kind),
       put: (kind, issued) => put(cell.key.appId, kind, issued),
       retire: retire(cell.key.appId)
@@ -539,11 +574,12 @@ export const make = (
       appId: Owner,
       family: CredentialFamily,
       spec: CredentialKindSpec,
-      seed?: TokenRecord
+      seed?: TokenRecord | null
     ): Effect.Effect<Cell> =>
       Effect.gen(function*() {
         const key = { appId, kind: spec.kind }
-        const stored = seed !== undefined ? Option.some(seed) : yield* store.get(key).pipe(
+        // `null`: a listing just said the store holds none.
+        const stored = seed !== undefined ? Option.fromNullable(seed) : yield* store.get(key).pipe(
           Effect.catchTag(
             "StoreError",
             (error) =>
@@ -606,11 +642,19 @@ export const make = (
 
     yield* Effect.forkIn(scheduler, scope)
 
+    const eagerKinds = (family: CredentialFamily, except?: CredentialKind) =>
+      family.kinds.filter((spec) => spec.start === "eager" && spec.kind !== except)
+
     for (const family of families) {
-      for (const spec of family.kinds) {
-        if (spec.start === "eager") {
-          yield* Effect.forEach(family.owners, (owner) => start(owner, family, spec), { discard: true })
-        }
+      const eager = eagerKinds(family)
+      if (family.owners.length === 0 || eager.length === 0) continue
+      const preloaded = yield* preload(eager.map((spec) => spec.kind))
+      for (const spec of eager) {
+        yield* Effect.forEach(
+          family.owners,
+          (owner) => start(owner, family, spec, seedOf(preloaded, spec.kind, owner)),
+          { discard: true }
+        )
       }
     }
 
@@ -626,10 +670,13 @@ export const make = (
               .pipe(Effect.as([]))
         )
       )
+      const preloaded = records.length === 0
+        ? undefined
+        : yield* preload(eagerKinds(family, dynamic.presence).map((spec) => spec.kind))
       for (const record of records) {
         if (!dynamic.accepts(record.appId)) continue
         if (record.retired === true) retired.set(record.appId, { family, record })
-        else yield* admit(record.appId, family, record)
+        else yield* admit(record.appId, family, record, preloaded)
       }
     }
 
