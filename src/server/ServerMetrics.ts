@@ -211,7 +211,21 @@ const requestCounter = (method: string, route: string, status: number): Metric.M
 }
 
 /**
- * Sets the per-credential gauges from the engine's status.
+ * The credentials of a third-party platform's authorizers held now, by the
+ * platform's app id, kind and `valid` (`true`/`false`): a platform may have
+ * 100,000 authorizers, which are counted here instead of having gauges of
+ * their own.
+ *
+ * @since 0.3.0
+ * @category metrics
+ */
+export const authorizerCredentials = Metric.gauge("wechat_token_authorizer_credentials", {
+  description: "Credentials of a third-party platform's authorizers held now, by platform, kind and validity"
+})
+
+/**
+ * Sets the per-credential gauges from the engine's status; authorizers'
+ * credentials are counted in `authorizerCredentials` instead.
  *
  * @since 0.1.0
  * @category metrics
@@ -219,7 +233,18 @@ const requestCounter = (method: string, route: string, status: number): Metric.M
 export const observeCredentials = (engine: TokenEngineShape): Effect.Effect<void> =>
   Effect.gen(function*() {
     const now = yield* Clock.currentTimeMillis
+    const counted = new Map<string, { readonly app: string; readonly kind: string; valid: number; invalid: number }>()
     for (const status of yield* engine.status) {
+      if (OwnerId.isAuthorizer(status.appId)) {
+        if (status.retired) continue
+        const app = OwnerId.authorizerParts(status.appId).componentAppId
+        const key = `${app} ${status.kind}`
+        const counts = counted.get(key) ?? { app, kind: status.kind, valid: 0, invalid: 0 }
+        if (status.valid) counts.valid += 1
+        else counts.invalid += 1
+        counted.set(key, counts)
+        continue
+      }
       const tag = <A, B, C>(metric: Metric.Metric<A, B, C>) =>
         metric.pipe(Metric.tagged("app", status.appId), Metric.tagged("kind", status.kind))
       yield* Metric.set(tag(tokenValid), status.valid ? 1 : 0)
@@ -228,6 +253,16 @@ export const observeCredentials = (engine: TokenEngineShape): Effect.Effect<void
         yield* Metric.set(tag(tokenAge), (now - record.fetchedAt) / 1000)
         yield* Metric.set(tag(tokenExpiresIn), (usableUntil(record) - now) / 1000)
       }
+    }
+    for (const { app, invalid, kind, valid } of counted.values()) {
+      const tagged = (state: string) =>
+        authorizerCredentials.pipe(
+          Metric.tagged("app", app),
+          Metric.tagged("kind", kind),
+          Metric.tagged("valid", state)
+        )
+      yield* Metric.set(tagged("true"), valid)
+      yield* Metric.set(tagged("false"), invalid)
     }
   })
 

@@ -26,7 +26,7 @@ import { NotReady, TokenServerApi } from "../api/TokenServerApi.js"
 import * as JsSdk from "../JsSdk.js"
 import * as OwnerId from "../OwnerId.js"
 import { usableUntil } from "../Token.js"
-import { TokenEngine } from "../TokenEngine.js"
+import { type CredentialStatus, TokenEngine } from "../TokenEngine.js"
 import { TokenStore } from "../TokenStore.js"
 import * as WeComToken from "../WeComToken.js"
 import * as ClientAuth from "./ClientAuth.js"
@@ -135,15 +135,21 @@ const WeComLive = HttpApiBuilder.group(TokenServerApi, "wecom", (handlers) =>
         ))
   }))
 
+// Up to this many credentials `/readyz` lists each; beyond, it counts them
+// per kind and lists the configured apps' and some invalid ones.
+const MAX_LISTED = 1_000
+const MAX_LISTED_INVALID = 100
+
 const OpsLive = HttpApiBuilder.group(TokenServerApi, "ops", (handlers) =>
   Effect.gen(function*() {
     const engine = yield* TokenEngine
     const store = yield* TokenStore
+    const configured = new Set<string>(engine.apps)
     const readiness = Effect.gen(function*() {
       const now = yield* Clock.currentTimeMillis
       const statuses = yield* engine.status
       const healthy = yield* store.healthy
-      const credentials = statuses.map((status) => ({
+      const entry = (status: CredentialStatus) => ({
         app_id: status.appId,
         kind: status.kind,
         valid: status.valid,
@@ -153,15 +159,30 @@ const OpsLive = HttpApiBuilder.group(TokenServerApi, "ops", (handlers) =>
         ...(Option.isSome(status.lastError)
           ? { last_error: { code: failureCause(status.lastError.value), message: status.lastError.value.message } }
           : {})
-      }))
+      })
       // Ready means every app can be served now. A store that is down does
       // not make the server unready: the engine serves from memory meanwhile.
-      const ready = engine.apps.every((appId) =>
-        statuses.some((status) =>
-          status.appId === appId && status.kind === OwnerId.accessTokenKind(appId) && status.valid
-        )
+      const served = new Set<string>()
+      for (const status of statuses) {
+        if (status.valid && status.kind === OwnerId.accessTokenKind(status.appId)) served.add(status.appId)
+      }
+      const ready = engine.apps.every((appId) => served.has(appId))
+      if (statuses.length <= MAX_LISTED) return { ready, store: { healthy }, credentials: statuses.map(entry) }
+      // A platform's 100,000 authorizers are counted, not listed: the
+      // configured apps are, and enough of the invalid rest to act on.
+      let invalid = 0
+      const listed = statuses.filter((status) =>
+        configured.has(status.appId) || (!status.valid && !status.retired && invalid++ < MAX_LISTED_INVALID)
       )
-      return { ready, store: { healthy }, credentials }
+      const summary = new Map<string, { kind: string; total: number; valid: number }>()
+      for (const status of statuses) {
+        if (status.retired) continue
+        const counts = summary.get(status.kind) ?? { kind: status.kind, total: 0, valid: 0 }
+        counts.total += 1
+        if (status.valid) counts.valid += 1
+        summary.set(status.kind, counts)
+      }
+      return { ready, store: { healthy }, credentials: listed.map(entry), summary: Array.from(summary.values()) }
     })
     return handlers
       .handle("healthz", () => Effect.succeed({ status: "ok" as const }))
