@@ -163,7 +163,7 @@ const readinessFields = {
   store: Schema.Struct({ healthy: Schema.Boolean }).annotations({ identifier: "StoreHealth" }),
   credentials: Schema.Array(CredentialReadiness).annotations({
     description:
-      "Every credential, up to 1,000 of them. Beyond that: those of the configured apps, and at most 100 invalid ones of the others (authorizers), with `summary` counting all"
+      "Every credential, up to 1,000 of them; beyond that, at most 100 of the invalid ones, with `summary` counting all"
   }),
   summary: Schema.optional(Schema.Array(KindReadiness))
 }

@@ -9,7 +9,6 @@
 import { Clock, Duration, Effect, Either, Metric, Option, Random, Schedule, type Scope, Stream } from "effect"
 import { type AccessTokenError, type Credential, failureCause } from "../AccessToken.js"
 import type { CredentialFamily, CredentialKindSpec, IssueContext, Issued } from "../CredentialFamily.js"
-import * as OwnerId from "../OwnerId.js"
 import type { OwnerId as Owner } from "../OwnerId.js"
 import * as RefreshPolicy from "../RefreshPolicy.js"
 import { type CredentialKind, isUsable, mask, TokenRecord, usableUntil } from "../Token.js"
@@ -48,12 +47,6 @@ interface Cell extends DueQueue.Entry {
   lastFailure: Failure | undefined
   forced: RefreshPolicy.ForceRefreshSpent
 }
-
-// Metric labels per credential of a third-party platform's authorizers would
-// be one series per merchant (100,000 of them): they are counted under
-// their platform's app id instead. Configured owners keep their own label.
-const metricOwner = (owner: Owner): string =>
-  OwnerId.isAuthorizer(owner) ? OwnerId.authorizerParts(owner).componentAppId : owner
 
 const heldOf = (cell: Cell): Effect.Effect<Held | undefined> => Effect.sync(() => cell.held)
 
@@ -108,6 +101,7 @@ export const make = (
       }
     }
     const defaultKind = families[0].kinds[0].kind
+    const configuredOwners = new Set(families.flatMap((family) => family.owners)).size
     const dynamicFamilies = families.filter((family) => family.dynamic !== undefined)
     // Dynamic owners admitted now, and those retired (with their tombstone) for `status`.
     const admitted = new Set<string>()
@@ -199,7 +193,7 @@ export const make = (
           onSuccess: () => Metric.increment(TokenMetrics.refreshes),
           onFailure: (error) => Metric.update(Metric.tagged(TokenMetrics.failures, "cause", failureCause(error)), 1)
         }),
-        Effect.tagMetrics({ app: metricOwner(cell.key.appId), kind: cell.key.kind })
+        Effect.tagMetrics({ app: TokenMetrics.ownerLabel(cell.key.appId, configuredOwners), kind: cell.key.kind })
       )
 
     // A cold start of a herd fetches every credential within minutes; left

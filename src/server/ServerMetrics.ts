@@ -211,21 +211,23 @@ const requestCounter = (method: string, route: string, status: number): Metric.M
 }
 
 /**
- * The credentials of a third-party platform's authorizers held now, by the
- * platform's app id, kind and `valid` (`true`/`false`): a platform may have
- * 100,000 authorizers, which are counted here instead of having gauges of
- * their own.
+ * Credentials held now, counted by `app` label, kind and `valid`
+ * (`true`/`false`), for the owners `TokenMetrics.ownerLabel` does not name
+ * one by one: a third-party platform's authorizers (under the platform's
+ * app id), and every app of a server configured with more than
+ * `TokenMetrics.MAX_LABELLED_OWNERS` (under `*`). Those have no per-credential
+ * gauges: 100,000 of them would be 300,000 series.
  *
  * @since 0.3.0
  * @category metrics
  */
-export const authorizerCredentials = Metric.gauge("wechat_token_authorizer_credentials", {
-  description: "Credentials of a third-party platform's authorizers held now, by platform, kind and validity"
+export const credentials = Metric.gauge("wechat_token_credentials", {
+  description: "Credentials held now by owners not labelled one by one (authorizers, large deployments), by validity"
 })
 
 /**
- * Sets the per-credential gauges from the engine's status; authorizers'
- * credentials are counted in `authorizerCredentials` instead.
+ * Sets the per-credential gauges from the engine's status, or counts the
+ * credentials in `credentials` where owners are not labelled one by one.
  *
  * @since 0.1.0
  * @category metrics
@@ -233,13 +235,14 @@ export const authorizerCredentials = Metric.gauge("wechat_token_authorizer_crede
 export const observeCredentials = (engine: TokenEngineShape): Effect.Effect<void> =>
   Effect.gen(function*() {
     const now = yield* Clock.currentTimeMillis
+    const configured = engine.apps.length
     const counted = new Map<string, { readonly app: string; readonly kind: string; valid: number; invalid: number }>()
     for (const status of yield* engine.status) {
-      if (OwnerId.isAuthorizer(status.appId)) {
+      const label = TokenMetrics.ownerLabel(status.appId, configured)
+      if (label !== status.appId) {
         if (status.retired) continue
-        const app = OwnerId.authorizerParts(status.appId).componentAppId
-        const key = `${app} ${status.kind}`
-        const counts = counted.get(key) ?? { app, kind: status.kind, valid: 0, invalid: 0 }
+        const key = `${label} ${status.kind}`
+        const counts = counted.get(key) ?? { app: label, kind: status.kind, valid: 0, invalid: 0 }
         if (status.valid) counts.valid += 1
         else counts.invalid += 1
         counted.set(key, counts)
@@ -256,11 +259,7 @@ export const observeCredentials = (engine: TokenEngineShape): Effect.Effect<void
     }
     for (const { app, invalid, kind, valid } of counted.values()) {
       const tagged = (state: string) =>
-        authorizerCredentials.pipe(
-          Metric.tagged("app", app),
-          Metric.tagged("kind", kind),
-          Metric.tagged("valid", state)
-        )
+        credentials.pipe(Metric.tagged("app", app), Metric.tagged("kind", kind), Metric.tagged("valid", state))
       yield* Metric.set(tagged("true"), valid)
       yield* Metric.set(tagged("false"), invalid)
     }
@@ -279,11 +278,15 @@ export const observeCredentials = (engine: TokenEngineShape): Effect.Effect<void
 export const initialize = (apps: ReadonlyArray<string>): Effect.Effect<void> =>
   Effect.gen(function*() {
     yield* observeRequests
-    for (const appId of apps) {
+    const labelled = new Map(apps.map((appId) => [
+      `${TokenMetrics.ownerLabel(appId, apps.length)} ${OwnerId.accessTokenKind(appId)}`,
+      { app: TokenMetrics.ownerLabel(appId, apps.length), kind: OwnerId.accessTokenKind(appId) }
+    ]))
+    for (const labels of labelled.values()) {
       yield* Effect.all([Metric.incrementBy(TokenMetrics.refreshes, 0), Metric.incrementBy(TokenMetrics.failures, 0)])
         .pipe(
           // The same labels, in the same order, as the engine's own updates.
-          Effect.tagMetrics({ app: appId, kind: OwnerId.accessTokenKind(appId) })
+          Effect.tagMetrics(labels)
         )
     }
     for (const route of Routes.all) {

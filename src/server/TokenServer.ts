@@ -136,7 +136,7 @@ const WeComLive = HttpApiBuilder.group(TokenServerApi, "wecom", (handlers) =>
   }))
 
 // Up to this many credentials `/readyz` lists each; beyond, it counts them
-// per kind and lists the configured apps' and some invalid ones.
+// per kind and lists some of the invalid ones.
 const MAX_LISTED = 1_000
 const MAX_LISTED_INVALID = 100
 
@@ -144,7 +144,6 @@ const OpsLive = HttpApiBuilder.group(TokenServerApi, "ops", (handlers) =>
   Effect.gen(function*() {
     const engine = yield* TokenEngine
     const store = yield* TokenStore
-    const configured = new Set<string>(engine.apps)
     const readiness = Effect.gen(function*() {
       const now = yield* Clock.currentTimeMillis
       const statuses = yield* engine.status
@@ -168,12 +167,10 @@ const OpsLive = HttpApiBuilder.group(TokenServerApi, "ops", (handlers) =>
       }
       const ready = engine.apps.every((appId) => served.has(appId))
       if (statuses.length <= MAX_LISTED) return { ready, store: { healthy }, credentials: statuses.map(entry) }
-      // A platform's 100,000 authorizers are counted, not listed: the
-      // configured apps are, and enough of the invalid rest to act on.
+      // 100,000 credentials are counted, not listed: enough of the invalid
+      // ones are listed to act on.
       let invalid = 0
-      const listed = statuses.filter((status) =>
-        configured.has(status.appId) || (!status.valid && !status.retired && invalid++ < MAX_LISTED_INVALID)
-      )
+      const listed = statuses.filter((status) => !status.valid && !status.retired && invalid++ < MAX_LISTED_INVALID)
       const summary = new Map<string, { kind: string; total: number; valid: number }>()
       for (const status of statuses) {
         if (status.retired) continue
