@@ -43,7 +43,8 @@ interface Plan {
 }
 
 const FULL: Plan = { count: 100_000, cold: 5_000, day: 10_000, reproduce: "npm run bench -- credentials", smoke: false }
-const SMOKE: Plan = { count: 2_000, cold: 200, day: 500, reproduce: "npm run bench:smoke", smoke: true }
+// The smoke run skips the simulated day (86,400 clock steps): CI keeps to the counts.
+const SMOKE: Plan = { count: 1_000, cold: 100, day: 0, reproduce: "npm run bench:smoke", smoke: true }
 
 const GOAL_HEAP_BYTES = 2048
 const GOAL_READY_SECONDS = 30
@@ -221,9 +222,28 @@ const runWith = (plan: Plan): Effect.Effect<ReadonlyArray<Figure>, unknown> =>
     yield* runServer({ ...env, COUNT: String(plan.cold), TOKEN_STORE: "memory" })
     const peak = (yield* wechat.emulator.stats).peakInFlight
 
-    const day = yield* refreshesPerSecond(credentialApps(plan.day))
-    const ratio = day.busiest / day.mean
     const dayScenario = `${plan.day.toLocaleString("en")} credentials, simulated day`
+    const dayFigures: ReadonlyArray<Figure> = plan.day === 0 ? [] : yield* Effect.map(
+      refreshesPerSecond(credentialApps(plan.day)),
+      (day): ReadonlyArray<Figure> => [
+        {
+          scenario: dayScenario,
+          name: "refreshes in 24 h (after the cold start at one instant)",
+          value: day.total,
+          unit: "",
+          reproduce
+        },
+        {
+          scenario: dayScenario,
+          name: `busiest second of refreshes (${day.busiest}) / the day's mean (${day.mean.toFixed(2)})`,
+          value: day.busiest / day.mean,
+          unit: "×",
+          goal: "≤ 2",
+          met: day.busiest / day.mean <= 2,
+          reproduce
+        }
+      ]
+    )
 
     return [
       ...fromFile.figures,
@@ -278,22 +298,7 @@ const runWith = (plan: Plan): Effect.Effect<ReadonlyArray<Figure>, unknown> =>
         met: peak <= MAX_IN_FLIGHT,
         reproduce
       },
-      {
-        scenario: dayScenario,
-        name: `refreshes in 24 h (after the cold start at one instant)`,
-        value: day.total,
-        unit: "",
-        reproduce
-      },
-      {
-        scenario: dayScenario,
-        name: "busiest second of refreshes / the day's mean",
-        value: ratio,
-        unit: "×",
-        goal: "≤ 2",
-        met: ratio <= 2,
-        reproduce
-      }
+      ...dayFigures
     ]
   }))
 
