@@ -20,6 +20,7 @@ import * as day from "./day.js"
 import type { Figure } from "./Figure.js"
 import * as herd from "./herd.js"
 import * as inProcess from "./inProcess.js"
+import * as proxy from "./proxy.js"
 import * as scale from "./scale.js"
 import * as serving from "./serving.js"
 
@@ -29,7 +30,8 @@ const scenarios: Readonly<Record<string, Effect.Effect<ReadonlyArray<Figure>, un
   serving: serving.run,
   inProcess: inProcess.run,
   scale: scale.run,
-  credentials: credentials.run
+  credentials: credentials.run,
+  proxy: proxy.run
 }
 
 const args = process.argv.slice(2)

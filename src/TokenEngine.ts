@@ -18,7 +18,7 @@ import type { OwnerId } from "./OwnerId.js"
 import type * as RefreshPolicy from "./RefreshPolicy.js"
 import type { CredentialKind, TokenRecord } from "./Token.js"
 import { TokenConfig } from "./TokenConfig.js"
-import type { TokenStore } from "./TokenStore.js"
+import type { RecordKey, TokenStore } from "./TokenStore.js"
 import type { WeChatApi } from "./WeChatApi.js"
 import type { UnknownApp } from "./WeChatError.js"
 
@@ -55,6 +55,13 @@ export type ForceRefreshBudget = RefreshPolicy.ForceRefreshBudget
  */
 export interface TokenEngineShape {
   readonly apps: ReadonlyArray<OwnerId>
+  /**
+   * Each configured owner and the kind that makes it servable (its
+   * family's first kind): what `/readyz` requires valid.
+   *
+   * @since 0.3.0
+   */
+  readonly servable: ReadonlyArray<RecordKey>
   /** The current credential; without `kind`, the first kind of the first family. */
   readonly get: (appId: string, kind?: CredentialKind) => Effect.Effect<Credential, AccessTokenError>
   /**

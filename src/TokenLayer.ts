@@ -9,6 +9,10 @@ import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import type * as HttpClient from "@effect/platform/HttpClient"
 import { type ConfigError, Duration, Effect, Layer } from "effect"
 import type { AccessToken } from "./AccessToken.js"
+import * as ComponentApi from "./ComponentApi.js"
+import * as ComponentConfig from "./ComponentConfig.js"
+import * as ComponentToken from "./ComponentToken.js"
+import * as Component from "./families/Component.js"
 import * as OfficialAccount from "./families/OfficialAccount.js"
 import * as WeCom from "./families/WeCom.js"
 import * as StoreSpec from "./StoreSpec.js"
@@ -61,15 +65,17 @@ export const makeWithWeCom = <E1, E2, E3, E4, R1, R2, R3, R4>(parts: {
   readonly store: Layer.Layer<TokenStore.TokenStore, E2, R2>
   readonly httpClient: Layer.Layer<HttpClient.HttpClient, E3, R3>
   readonly wecom: Layer.Layer<WeComConfig.WeComConfig, E4, R4>
+  /** Third-party platforms (`WECHAT_COMPONENTS`) on the same engine; none when absent. */
+  readonly components?: Layer.Layer<ComponentConfig.ComponentConfig>
   readonly engine?: TokenEngine.EngineOptions
 }): Layer.Layer<
-  AccessToken | TokenEngine.TokenEngine | WeComToken.WeComToken,
+  AccessToken | TokenEngine.TokenEngine | WeComToken.WeComToken | ComponentToken.ComponentToken,
   E1 | E2 | E3 | E4,
   R1 | R2 | R3 | R4
 > => {
   const families = Effect.map(
-    Effect.all([OfficialAccount.family, WeCom.families]),
-    ([official, wecom]) => [official, ...wecom] as const
+    Effect.all([OfficialAccount.family, WeCom.families, Component.families]),
+    ([official, wecom, components]) => [official, ...wecom, ...components] as const
   )
   const engine = Layer.unwrapEffect(
     Effect.map(TokenConfig.TokenConfig, (config) =>
@@ -81,15 +87,24 @@ export const makeWithWeCom = <E1, E2, E3, E4, R1, R2, R3, R4>(parts: {
   )
   const apis = Layer.unwrapEffect(
     Effect.map(Effect.all([TokenConfig.TokenConfig, WeComConfigTag]), ([config, wecom]) =>
-      Layer.merge(
+      Layer.mergeAll(
         WeChatApi.layer({ baseUrl: config.apiBaseUrl, timeout: config.upstreamTimeout }),
-        WeComApi.layer({ baseUrl: wecom.apiBaseUrl, timeout: config.upstreamTimeout })
+        WeComApi.layer({ baseUrl: wecom.apiBaseUrl, timeout: config.upstreamTimeout }),
+        // Components are reached where official accounts are (`WECHAT_API_BASE_URL`).
+        ComponentApi.layer({ baseUrl: config.apiBaseUrl, timeout: config.upstreamTimeout })
       ))
   )
-  return WeComToken.fromEngine.pipe(
+  return Layer.merge(WeComToken.fromEngine, ComponentToken.fromEngine).pipe(
     Layer.provideMerge(engine),
     Layer.provide(apis),
-    Layer.provide(Layer.mergeAll(parts.config, parts.wecom, parts.store)),
+    Layer.provide(
+      Layer.mergeAll(
+        parts.config,
+        parts.wecom,
+        parts.components ?? ComponentConfig.layerWith({ components: [] }),
+        parts.store
+      )
+    ),
     Layer.provide(parts.httpClient)
   )
 }

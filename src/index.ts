@@ -195,3 +195,35 @@ export * as WeComConfig from "./WeComConfig.js"
  * @category modules
  */
 export * as WeComToken from "./WeComToken.js"
+
+/**
+ * The third-party platform families (开放平台第三方平台): verify ticket, component token, authorizer tokens.
+ *
+ * @since 0.3.0
+ * @category modules
+ */
+export * as Component from "./families/Component.js"
+
+/**
+ * The third-party platform endpoints (`api_component_token`, `api_query_auth`, `api_authorizer_token`, …).
+ *
+ * @since 0.3.0
+ * @category modules
+ */
+export * as ComponentApi from "./ComponentApi.js"
+
+/**
+ * `WECHAT_COMPONENTS`: component app id, secret, message token, EncodingAESKey.
+ *
+ * @since 0.3.0
+ * @category modules
+ */
+export * as ComponentConfig from "./ComponentConfig.js"
+
+/**
+ * The `ComponentToken` service: component token, pre-auth codes, code exchange, authorizers and their tokens.
+ *
+ * @since 0.3.0
+ * @category modules
+ */
+export * as ComponentToken from "./ComponentToken.js"

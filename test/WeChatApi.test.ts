@@ -1,6 +1,6 @@
 import type * as HttpClient from "@effect/platform/HttpClient"
 import { describe, expect, it } from "@effect/vitest"
-import { Config, ConfigProvider, Duration, Effect, Either, FastCheck, Fiber, Layer, Schema, TestClock } from "effect"
+import { Config, ConfigProvider, Duration, Effect, FastCheck, Fiber, Layer, Schema, TestClock } from "effect"
 import * as Emulator from "../src/testing/WeChatEmulator.js"
 import * as TokenConfig from "../src/TokenConfig.js"
 import * as WeChatApi from "../src/WeChatApi.js"
@@ -22,16 +22,14 @@ describe("WeChatApi.decodeBody", () => {
       const result = yield* decode(
         { errcode: 40014, errmsg: "invalid access_token", access_token: "T", expires_in: 1 },
         context
-      ).pipe(
-        Effect.either
-      )
-      expect(Either.isLeft(result) && result.left._tag).toBe("InvalidCredential")
+      ).pipe(Effect.flip)
+      expect(result._tag).toBe("InvalidCredential")
     }))
 
   it.effect("a body that matches neither shape is a typed malformed-body error", () =>
     Effect.gen(function*() {
-      const result = yield* decode({ access_token: 123 }, context).pipe(Effect.either)
-      expect(Either.isLeft(result) && result.left).toMatchObject({
+      const result = yield* decode({ access_token: 123 }, context).pipe(Effect.flip)
+      expect(result).toMatchObject({
         _tag: "UpstreamUnavailable",
         reason: "malformed-body"
       })

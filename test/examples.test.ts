@@ -50,4 +50,15 @@ describe("examples", () => {
       expect(result.stdout).toContain("same token both times: true")
       expect(result.stdout).toContain("upstream calls: gettoken 1, corp ticket 1, agent ticket 1")
     }))
+
+  it.live("proxy.ts calls WeChat through the proxy with only a client key, and survives a killed token", () =>
+    Effect.gen(function*() {
+      const result = yield* runExample("proxy")
+      expect(result.code).toBe(0)
+      expect(result.stdout).toContain("message sent: errcode 0")
+      expect(result.stdout).toMatch(/uploaded: media_id \w+/)
+      expect(result.stdout).toContain("downloaded: 1048576 bytes of image/jpeg")
+      expect(result.stdout).toContain("WeChat answered 40001 then 0, 1 new token, the call survived")
+      expect(result.stdout).toContain("asking the proxy for a token: 403")
+    }))
 })

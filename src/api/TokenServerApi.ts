@@ -23,9 +23,11 @@ import {
   NotFound,
   PayloadTooLarge,
   RequestTimeout,
-  TokenUnavailable
+  TokenUnavailable,
+  Unauthorized
 } from "./ApiError.js"
 import { ClientAuth } from "./ClientAuth.js"
+import * as ProxyApi from "./ProxyApi.js"
 
 const appId = AppId.annotations({ description: "A WeChat app id: \"wx\" followed by 16 lowercase hex characters" })
 
@@ -297,6 +299,203 @@ export class WeComGroup extends credentialGroup({
     .annotate(OpenApi.Summary, "The agent's ticket (ticket/get?type=agent_config), for wx.agentConfig")
 ) {}
 
+const AuthorizerPath = Schema.Struct({ componentAppId: appId, authorizerAppId: appId })
+
+/**
+ * Per account a merchant authorized to a configured third-party platform
+ * (component): its token, compare-and-refresh, jsapi ticket and JS-SDK
+ * config, all behind `ClientAuth`.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export class AuthorizersGroup extends credentialGroup({
+  name: "authorizers",
+  prefix: "/v1/components/:componentAppId/authorizers/:authorizerAppId",
+  path: AuthorizerPath,
+  owner: "an account authorized to a component",
+  jsSdkConfig: JsSdk.JsSdkConfig,
+  jsSdkConfigSummary: "A signed wx.config for a page of the authorizer (appId = the authorizer)",
+  description: "Accounts merchants authorized to a third-party platform configured in `WECHAT_COMPONENTS`"
+}) {}
+
+const ComponentPath = Schema.Struct({ componentAppId: appId })
+
+const CodeField = StringField.pipe(
+  Schema.minLength(1, { message: () => "must not be empty" }),
+  Schema.maxLength(512, { message: (issue) => `at most 512 characters${lengthOf(issue.actual)}` })
+).annotations({
+  identifier: "AuthorizationCode",
+  title: "AuthorizationCode",
+  description: "The auth_code WeChat appended to the redirect URL after the merchant authorized"
+})
+
+/**
+ * The body of `POST /v1/components/{componentAppId}/pre-auth-code`: with a
+ * `redirect_uri`, the answer also holds the authorization page's URL.
+ *
+ * @since 0.3.0
+ * @category schemas
+ */
+export const PreAuthCodeRequest = Schema.Struct({
+  redirect_uri: Schema.optional(
+    StringField.pipe(
+      Schema.pattern(/^https?:\/\/\S+$/, { message: () => "must be an http(s) URL" }),
+      Schema.maxLength(2048, { message: (issue) => `at most 2048 characters${lengthOf(issue.actual)}` })
+    ).annotations({
+      identifier: "RedirectUri",
+      title: "RedirectUri",
+      description: "Where WeChat sends the merchant back after authorizing, with the auth_code appended"
+    })
+  )
+}).annotations(requestBody("PreAuthCodeRequest"))
+
+/**
+ * A fresh, single-use pre-auth code (never cached).
+ *
+ * @since 0.3.0
+ * @category schemas
+ */
+export const PreAuthCodeResponse = Schema.Struct({
+  pre_auth_code: Schema.String,
+  expires_in: ExpiresIn,
+  authorization_url: Schema.optional(Schema.String)
+}).annotations({ identifier: "PreAuthCodeResponse" })
+
+/**
+ * The body of `POST /v1/components/{componentAppId}/authorizations`: the
+ * `auth_code` WeChat appended to the redirect after the merchant authorized.
+ *
+ * @since 0.3.0
+ * @category schemas
+ */
+export const AuthorizationRequest = Schema.Struct({ authorization_code: CodeField }).annotations(
+  requestBody("AuthorizationRequest")
+)
+
+/**
+ * @since 0.3.0
+ * @category schemas
+ */
+export const AuthorizationResponse = Schema.Struct({
+  authorizer_app_id: Schema.String,
+  func_info: Schema.Array(Schema.Number)
+}).annotations({ identifier: "AuthorizationResponse" })
+
+/**
+ * `?cursor&limit` of the authorizer list.
+ *
+ * @since 0.3.0
+ * @category schemas
+ */
+export const AuthorizersQuery = Schema.Struct({
+  cursor: Schema.optional(appId),
+  limit: Schema.optional(
+    Schema.NumberFromString.pipe(
+      Schema.int({ message: () => "must be a whole number" }),
+      Schema.between(1, 500, { message: () => "must be between 1 and 500" })
+    )
+  )
+})
+
+/**
+ * One page of a component's authorizers, ordered by app id.
+ *
+ * @since 0.3.0
+ * @category schemas
+ */
+export const AuthorizersResponse = Schema.Struct({
+  authorizers: Schema.Array(
+    Schema.Struct({ app_id: Schema.String, valid: Schema.Boolean, expires_in: Schema.optional(ExpiresIn) })
+  ),
+  next_cursor: Schema.optional(Schema.String)
+}).annotations({ identifier: "AuthorizersResponse" })
+
+/**
+ * A third-party platform's own routes, all behind `ClientAuth`.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export class ComponentsGroup extends HttpApiGroup.make("components")
+  .add(
+    HttpApiEndpoint.get("componentAccessToken", "/v1/components/:componentAppId/access-token")
+      .setPath(ComponentPath)
+      .addSuccess(AccessTokenResponse)
+      .annotate(OpenApi.Summary, "The current component_access_token")
+  )
+  .add(
+    HttpApiEndpoint.post("preAuthCode", "/v1/components/:componentAppId/pre-auth-code")
+      .setPath(ComponentPath)
+      .setPayload(PreAuthCodeRequest)
+      .addSuccess(PreAuthCodeResponse)
+      .annotate(OpenApi.Summary, "A fresh single-use pre-auth code (and the authorization page URL)")
+  )
+  .add(
+    HttpApiEndpoint.post("authorize", "/v1/components/:componentAppId/authorizations")
+      .setPath(ComponentPath)
+      .setPayload(AuthorizationRequest)
+      .addSuccess(AuthorizationResponse)
+      .annotate(OpenApi.Summary, "Exchanges an authorization code (redirect flow); the refresh token is stored")
+  )
+  .add(
+    HttpApiEndpoint.get("authorizers", "/v1/components/:componentAppId/authorizers")
+      .setPath(ComponentPath)
+      .setUrlParams(AuthorizersQuery)
+      .addSuccess(AuthorizersResponse)
+      .annotate(OpenApi.Summary, "A page of the accounts authorized to the component (limit 1-500, default 100)")
+  )
+  .addError(BadRequest)
+  .addError(NotFound)
+  .addError(TokenUnavailable)
+  .middleware(ClientAuth)
+  .annotate(
+    OpenApi.Description,
+    "Third-party platforms configured in `WECHAT_COMPONENTS`; every route needs `Authorization: Bearer <client key>`"
+  )
+{}
+
+/**
+ * The query WeChat signs a push with (safe mode).
+ *
+ * @since 0.3.0
+ * @category schemas
+ */
+export const PushQuery = Schema.Struct({
+  timestamp: Schema.String,
+  nonce: Schema.String,
+  msg_signature: Schema.String,
+  encrypt_type: Schema.optional(Schema.String),
+  signature: Schema.optional(Schema.String)
+})
+
+/**
+ * WeChat's authorization-event push (verify tickets, authorizations,
+ * revocations): no client key, checked by `msg_signature` instead.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export class ComponentEventsGroup extends HttpApiGroup.make("componentEvents")
+  .add(
+    HttpApiEndpoint.post("componentEvents", "/wechat/components/:componentAppId/events")
+      .setPath(ComponentPath)
+      .setUrlParams(PushQuery)
+      .addSuccess(HttpApiSchema.Text())
+      .annotate(
+        OpenApi.Summary,
+        "WeChat's authorization-event URL (XML, safe mode): answers the text `success` once the event is stored"
+      )
+  )
+  .addError(BadRequest)
+  .addError(Unauthorized)
+  .addError(TokenUnavailable)
+  .annotate(
+    OpenApi.Description,
+    "Called by WeChat, not by business servers: no client key; a push whose msg_signature does not verify changes nothing and gets 401"
+  )
+{}
+
 /**
  * Probes and metrics, without authentication.
  *
@@ -356,6 +555,9 @@ const documentBadRequest = (spec: JsonObject): JsonObject => {
 export class TokenServerApi extends HttpApi.make("token-server")
   .add(TokensGroup)
   .add(WeComGroup)
+  .add(ComponentsGroup)
+  .add(AuthorizersGroup)
+  .add(ComponentEventsGroup)
   .add(OpsGroup)
   // Any route: the wrong method, a request that does not arrive in time, a body over the limit.
   .addError(MethodNotAllowed)
@@ -374,5 +576,6 @@ export class TokenServerApi extends HttpApi.make("token-server")
       "Every `/v1` route needs `Authorization: Bearer <client key>`. " +
       "Errors are `{\"error\":{\"code\",\"message\"}}`."
   )
-  .annotate(OpenApi.Transform, documentBadRequest)
+  // The proxy routes are served in front of the router; the document still lists them.
+  .annotate(OpenApi.Transform, (spec) => ProxyApi.document(documentBadRequest(spec)))
 {}

@@ -20,7 +20,7 @@ import {
   Effect,
   Layer,
   type ParseResult,
-  type Redacted,
+  Redacted,
   Schedule,
   Schema
 } from "effect"
@@ -345,3 +345,58 @@ export const layerConfig: Layer.Layer<AccessToken, ConfigError.ConfigError> = La
 export const layerWeComConfig: Layer.Layer<WeComToken, ConfigError.ConfigError> = Layer.unwrapEffect(
   Effect.map(options, layerWeCom)
 ).pipe(Layer.provide(FetchHttpClient.layer))
+
+/**
+ * Where the proxy mode sends calls: the server, the client key, and whose
+ * token they use (an app id, or a WeCom app as `corpid/agent`).
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface ProxyOptions extends Pick<Options, "baseUrl" | "clientKey"> {
+  readonly owner: string
+}
+
+const proxyRoute = (owner: string): string => {
+  const slash = owner.indexOf("/")
+  return slash < 0
+    ? `/v1/apps/${encodeURIComponent(owner)}/wechat`
+    : `/v1/wecom/${encodeURIComponent(owner.slice(0, slash))}/agents/${
+      encodeURIComponent(owner.slice(slash + 1))
+    }/wechat`
+}
+
+/**
+ * Proxy mode: `client` with every request sent through the central server's
+ * proxy for `owner`, with the client key. Write WeChat calls as usual (e.g.
+ * `POST https://api.weixin.qq.com/cgi-bin/message/custom/send`; the host is
+ * replaced, path, query and body are kept) and without `access_token`: the
+ * server adds the current token and, when WeChat says it is dead, refreshes
+ * it and replays the call once. The process holds no token at all.
+ *
+ * @since 0.3.0
+ * @category constructors
+ */
+export const proxyClient = (options: ProxyOptions) => (client: HttpClient.HttpClient): HttpClient.HttpClient => {
+  const base = `${options.baseUrl.replace(/\/+$/, "")}${proxyRoute(options.owner)}`
+  const authorization = `Bearer ${Redacted.value(options.clientKey)}`
+  return HttpClient.mapRequest(client, (request) => {
+    // Any host, or none: only the path and the query are WeChat's.
+    const target = new URL(request.url, "https://api.weixin.qq.com")
+    return request.pipe(
+      HttpClientRequest.setUrl(`${base}/${target.pathname.replace(/^\/+/, "")}${target.search}`),
+      HttpClientRequest.setHeader("authorization", authorization)
+    )
+  })
+}
+
+/**
+ * The `HttpClient` in context, in proxy mode (`proxyClient`) for `owner`.
+ *
+ * @since 0.3.0
+ * @category layers
+ */
+export const layerProxyClient = (
+  options: ProxyOptions
+): Layer.Layer<HttpClient.HttpClient, never, HttpClient.HttpClient> =>
+  Layer.effect(HttpClient.HttpClient, Effect.map(HttpClient.HttpClient, proxyClient(options)))

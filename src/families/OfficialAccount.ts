@@ -15,7 +15,9 @@
  * @since 0.2.0
  */
 import { Effect } from "effect"
+import type { AppId } from "../AppId.js"
 import * as CredentialFamily from "../CredentialFamily.js"
+import type { OwnerId } from "../OwnerId.js"
 import { type FailureClass, STABLE_FORCE_REFRESH } from "../RefreshPolicy.js"
 import type { CredentialKind } from "../Token.js"
 import { type AppCredentials, TokenConfig, type TokenConfigShape } from "../TokenConfig.js"
@@ -61,27 +63,45 @@ export const classify = (error: WeChatError): FailureClass => {
   }
 }
 
-const ticket = (
-  apps: ReadonlyMap<string, AppCredentials>,
+/**
+ * A `getticket` kind issued on the owner's `tokenKind` (any official-account
+ * token: an app's, or an account's a third-party platform manages): a ticket
+ * call refused for a dead token replaces that token (compare-and-refresh)
+ * and asks once more.
+ *
+ * @since 0.3.0
+ * @category constructors
+ */
+export const ticketKind = (
   api: WeChatApiShape,
   kind: CredentialKind,
-  type: TicketType
+  type: TicketType,
+  tokenKind: CredentialKind,
+  appIdOf: (owner: OwnerId) => AppId
 ): CredentialFamily.CredentialKindSpec => ({
   kind,
   overlap: "classic",
   storage: "cache",
   start: "on-demand",
   issue: ({ credential, owner, replace, upstream }) => {
-    // The engine asks only for this family's owners, which are exactly these apps.
-    const appId = apps.get(owner)!.appId
-    return Effect.flatMap(credential(accessToken), (token) =>
+    const appId = appIdOf(owner)
+    return Effect.flatMap(credential(tokenKind), (token) =>
       upstream(api.fetchTicket(appId, token.value, type)).pipe(
         Effect.catchTag("InvalidCredential", () =>
-          Effect.flatMap(replace(accessToken, token.value), (fresh) =>
+          Effect.flatMap(replace(tokenKind, token.value), (fresh) =>
             upstream(api.fetchTicket(appId, fresh.value, type))))
       ))
   }
 })
+
+const ticket = (
+  apps: ReadonlyMap<string, AppCredentials>,
+  api: WeChatApiShape,
+  kind: CredentialKind,
+  type: TicketType
+): CredentialFamily.CredentialKindSpec =>
+  // The engine asks only for this family's owners, which are exactly these apps.
+  ticketKind(api, kind, type, accessToken, (owner) => apps.get(owner)!.appId)
 
 /**
  * The family for the configured apps over `api`.

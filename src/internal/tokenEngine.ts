@@ -312,6 +312,14 @@ export const make = (
         return yield* flights.run(keyString(cell.key), fetchAndAdopt(cell, demand))
       })
 
+    // A fetch that found an input missing may have been under way when the
+    // input was put: a caller that joined it asks once more (which fails
+    // fast from memory while the input is still missing).
+    const fetchFor = (cell: Cell, demand: RefreshPolicy.Demand): Effect.Effect<Held, AccessTokenError> =>
+      singleFlight(cell, demand).pipe(
+        Effect.catchIf((error) => !coolsDown(cell, error), () => singleFlight(cell, demand))
+      )
+
     // The hot path: a valid credential is answered from memory with no I/O,
     // in as few Effect steps as it takes (bench/inProcess.ts measures it).
     const serve = (cell: Cell, demand: RefreshPolicy.Demand): Effect.Effect<Credential, AccessTokenError> =>
@@ -319,7 +327,7 @@ export const make = (
         const held = cell.held
         return held !== undefined && !demand.needsFetch(held.record, clock.unsafeCurrentTimeMillis())
           ? Effect.succeed(held.credential)
-          : Effect.map(singleFlight(cell, demand), (fresh) => fresh.credential)
+          : Effect.map(fetchFor(cell, demand), (fresh) => fresh.credential)
       })
 
     // One scheduler for every cell: the due queue holds each cell's next
@@ -520,10 +528,14 @@ export const make = (
           return yield* new UnknownApp({ appId: owner })
         }
         const { family, spec } = declared
-        const presence = family.dynamic !== undefined && family.dynamic.presence === kind &&
-          family.dynamic.accepts(owner)
+        // A dynamic owner's values may be put before it is admitted (the token
+        // an authorization answered, then the refresh token that admits it),
+        // so admitting it finds them instead of fetching.
+        const dynamic = family.dynamic !== undefined && family.dynamic.accepts(owner) &&
+          !family.owners.some((known) => known === owner)
+        const presence = dynamic && family.dynamic!.presence === kind
         const key = { appId: owner as Owner, kind }
-        const cell = cells.get(keyString(key)) ?? (presence ? undefined : yield* cellOf(owner, kind))
+        const cell = cells.get(keyString(key)) ?? (dynamic ? undefined : yield* cellOf(owner, kind))
         const current = cell !== undefined ? yield* newest(cell) : Option.getOrUndefined(yield* store.get(key))
         const winner = current !== undefined && current.value === issued.value && current.retired !== true
           // The same value again (a duplicate push): already stored, nothing to write.
@@ -536,18 +548,19 @@ export const make = (
               ? stored
               : yield* store.set(new TokenRecord({ ...record, generation: stored.generation + 1 }))
           })
-        const target = cell ?? (yield* start(key.appId, family, spec, winner))
-        const held = yield* adopt(target, winner)
-        yield* setFailure(target, undefined)
-        if (presence && !admitted.has(owner)) {
-          yield* admit(key.appId, family, winner)
+        const live = cell !== undefined || !dynamic || presence || admitted.has(owner)
+        const target = live ? cell ?? (yield* start(key.appId, family, spec, winner)) : undefined
+        if (target !== undefined) {
+          yield* adopt(target, winner)
+          yield* setFailure(target, undefined)
         }
+        if (presence && !admitted.has(owner)) yield* admit(key.appId, family, winner)
         if (winner !== current) {
           yield* Effect.logInfo("durable value stored").pipe(
             Effect.annotateLogs({ app: owner, kind, value: mask(winner.value), generation: winner.generation })
           )
         }
-        return held.credential
+        return toHeld(winner).credential
       })
 
     // What an issuer may ask of the engine: other credentials of its owner.
@@ -716,5 +729,15 @@ export const make = (
     const apps = Array.from(
       new Set(families.flatMap((family) => family.owners))
     )
-    return { apps, get, peek, refresh, put, retire, status, forceRefreshBudget }
+    // A set, not a search of the list: 100,000 owners would make that 10^10 steps.
+    const servable: Array<RecordKey> = []
+    const seen = new Set<string>()
+    for (const family of families) {
+      for (const owner of family.owners) {
+        if (seen.has(owner)) continue
+        seen.add(owner)
+        servable.push({ appId: owner, kind: family.kinds[0].kind })
+      }
+    }
+    return { apps, servable, get, peek, refresh, put, retire, status, forceRefreshBudget }
   })

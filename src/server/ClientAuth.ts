@@ -103,7 +103,9 @@ export const layer = (keys: ReadonlyArray<ClientKey | Redacted.Redacted<string>>
           // before the path is decoded, on the raw segment.
           return Effect.flatMap(HttpRouter.RouteContext, ({ params }) => {
             // WeCom routes name the app as corpId and agent: scoped as `corpid/agent`.
-            const appId = params["appId"] ?? `${params["corpId"] ?? ""}/${params["agent"] ?? ""}`
+            // A component's routes, its authorizers' included, are scoped by the component.
+            const appId = params["componentAppId"] ?? params["appId"] ??
+              `${params["corpId"] ?? ""}/${params["agent"] ?? ""}`
             return allows(key, appId) ? Effect.void : Effect.fail(unknownApp(appId))
           })
         })

@@ -33,6 +33,25 @@ export const DEMO_CORP_ID = "ww0123456789abcdef"
 export const DEMO_AGENT = "1000002"
 
 /**
+ * The demo third-party platform (component) and the merchants that authorize
+ * it once the server's push URL is known (`connectComponent`).
+ *
+ * @since 0.3.0
+ * @category constants
+ */
+export const DEMO_COMPONENT_APP_ID = "wxc0123456789abcde"
+
+/**
+ * @since 0.3.0
+ * @category constants
+ */
+export const DEMO_AUTHORIZERS: ReadonlyArray<string> = [
+  "wx0123456789abc001",
+  "wx0123456789abc002",
+  "wx0123456789abc003"
+]
+
+/**
  * `bytes` random bytes from Effect `Random`, as lowercase hex.
  *
  * @since 0.1.0
@@ -83,11 +102,19 @@ export const start = Effect.gen(function*() {
   const secret = yield* Effect.withRandom(randomHex(16), secureRandom)
   const corpSecret = yield* Effect.withRandom(randomHex(16), secureRandom)
   const clientKey = Redacted.make(yield* Effect.withRandom(randomHex(32), secureRandom))
+  const component = {
+    componentAppId: DEMO_COMPONENT_APP_ID,
+    secret: yield* Effect.withRandom(randomHex(16), secureRandom),
+    messageToken: yield* Effect.withRandom(randomHex(16), secureRandom),
+    // 43 hex digits are 43 valid EncodingAESKey characters.
+    encodingAesKey: (yield* Effect.withRandom(randomHex(22), secureRandom)).slice(0, 43)
+  }
   // Loaded only here: a configured server never loads the test kit.
   const Emulator = yield* Effect.promise(() => import("../testing/index.js"))
   const emulator = yield* Emulator.serve({
     apps: [{ appId: DEMO_APP_ID, secret }],
     corps: [{ corpId: DEMO_CORP_ID, apps: [{ agent: DEMO_AGENT, secret: corpSecret }] }],
+    components: [component],
     host: "127.0.0.1",
     port: 0
   })
@@ -95,7 +122,27 @@ export const start = Effect.gen(function*() {
     app: TokenConfig.app(DEMO_APP_ID, secret),
     weComApp: WeComConfig.app(DEMO_CORP_ID, DEMO_AGENT, corpSecret),
     apiBaseUrl: emulator.url,
-    clientKey
+    clientKey,
+    component: {
+      componentAppId: component.componentAppId,
+      secret: Redacted.make(component.secret),
+      messageToken: Redacted.make(component.messageToken),
+      encodingAesKey: Redacted.make(component.encodingAesKey)
+    },
+    /**
+     * Points the demo component's pushes at `pushUrl` (the server's
+     * `/wechat/components/{componentAppId}/events`), pushes a verify ticket
+     * and has the demo merchants authorize, each pushed as `authorized`.
+     */
+    connectComponent: (pushUrl: string) =>
+      Effect.gen(function*() {
+        yield* emulator.emulator.component.setPushUrl(DEMO_COMPONENT_APP_ID, pushUrl)
+        yield* emulator.emulator.component.pushTicket(DEMO_COMPONENT_APP_ID)
+        for (const authorizer of DEMO_AUTHORIZERS) {
+          yield* emulator.emulator.component.authorize(DEMO_COMPONENT_APP_ID, authorizer)
+        }
+        // The demo component is registered above, so no control can refuse it.
+      }).pipe(Effect.orDie)
   }
 })
 

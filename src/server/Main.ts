@@ -9,6 +9,7 @@ import * as HttpServer from "@effect/platform/HttpServer"
 import type * as HttpServerError from "@effect/platform/HttpServerError"
 import { ConfigError, Console, Context, Data, Effect, Layer } from "effect"
 import { AccessToken } from "../AccessToken.js"
+import * as ComponentConfig from "../ComponentConfig.js"
 import * as StoreSpec from "../StoreSpec.js"
 import * as TokenConfig from "../TokenConfig.js"
 import * as TokenLayer from "../TokenLayer.js"
@@ -16,6 +17,7 @@ import type * as TokenStore from "../TokenStore.js"
 import * as WeComConfig from "../WeComConfig.js"
 import * as Demo from "./Demo.js"
 import * as Logging from "./Logging.js"
+import * as Proxy from "./Proxy.js"
 import * as ServerConfig from "./ServerConfig.js"
 import * as TokenServer from "./TokenServer.js"
 
@@ -44,11 +46,17 @@ const readConfig = Effect.gen(function*() {
   const log = yield* ServerConfig.logSettings
   const apps = yield* TokenConfig.apps
   const wecom = yield* WeComConfig.config
+  const components = yield* ComponentConfig.components
   const engine = yield* TokenConfig.settings
   const server = yield* ServerConfig.settings
+  const proxy = yield* ServerConfig.proxySettings
   const store = yield* StoreSpec.config
-  // Any configured app, official account or WeCom, means production: no demo.
-  const owners: ReadonlyArray<string> = [...apps.map((app) => app.appId), ...wecom.apps.map((app) => app.owner)]
+  // Any configured app, official account, WeCom or component, means production: no demo.
+  const owners: ReadonlyArray<string> = [
+    ...apps.map((app) => app.appId),
+    ...wecom.apps.map((app) => app.owner),
+    ...components.map((component) => component.componentAppId)
+  ]
   if (owners.length > 0 && server.clientKeys.length === 0) return yield* Effect.fail(clientKeysRequired)
   // A key limited to an app the server does not have is a typo that would
   // leave a business server with nothing but 404s.
@@ -63,14 +71,16 @@ const readConfig = Effect.gen(function*() {
       )
     }
   }
-  return { log, apps, wecom, owners, engine, server, store }
+  return { log, apps, wecom, components, owners, engine, server, proxy, store }
 })
 
 const serverLayer = (
   config: TokenConfig.TokenConfigShape,
   wecom: WeComConfig.WeComConfigShape,
+  components: ReadonlyArray<ComponentConfig.ComponentCredentials>,
   store: Layer.Layer<TokenStore.TokenStore, TokenStore.StoreError>,
-  server: ServerConfig.ServerSettings
+  server: ServerConfig.ServerSettings,
+  proxy: ServerConfig.ProxySettings
 ) =>
   TokenServer.layerNode({
     host: server.host,
@@ -80,9 +90,19 @@ const serverLayer = (
     fastPath: server.fastPath
   }).pipe(
     Layer.provide(
+      Proxy.layer({
+        allow: proxy.allow,
+        maxBodyBytes: proxy.maxBodyBytes,
+        upstreamTimeout: config.upstreamTimeout,
+        wechatBaseUrl: config.apiBaseUrl,
+        wecomBaseUrl: wecom.apiBaseUrl
+      }).pipe(Layer.provide(Proxy.layerHttpClient))
+    ),
+    Layer.provide(
       TokenLayer.makeWithWeCom({
         config: TokenConfig.layerWith(config),
         wecom: WeComConfig.layerWith(wecom),
+        components: ComponentConfig.layerWith({ components, apiBaseUrl: config.apiBaseUrl }),
         store,
         httpClient: FetchHttpClient.layer
       })
@@ -130,7 +150,14 @@ export const serve: Effect.Effect<never, StartupFailed> = Effect.gen(function*()
   const config = yield* Effect.catchAll(readConfig, configFailure)
   const store = StoreSpec.layer(config.store)
   const main = config.owners.length > 0
-    ? serverLayer({ apps: config.apps, ...config.engine }, config.wecom, store, config.server).pipe(
+    ? serverLayer(
+      { apps: config.apps, ...config.engine },
+      config.wecom,
+      config.components,
+      store,
+      config.server,
+      config.proxy
+    ).pipe(
       Layer.tap(() =>
         Effect.logInfo("token server started").pipe(Effect.annotateLogs({ apps: config.owners.join(",") }))
       )
@@ -141,8 +168,10 @@ export const serve: Effect.Effect<never, StartupFailed> = Effect.gen(function*()
       return serverLayer(
         { apps: [demo.app], ...config.engine, apiBaseUrl: demo.apiBaseUrl },
         { apps: [demo.weComApp], apiBaseUrl: demo.apiBaseUrl },
+        [],
         store,
-        { ...config.server, clientKeys }
+        { ...config.server, clientKeys },
+        config.proxy
       ).pipe(
         Layer.tap((context) =>
           Console.log(Demo.banner({

@@ -6,6 +6,7 @@
  * @since 0.1.0
  */
 import * as HttpApi from "@effect/platform/HttpApi"
+import * as ProxyApi from "../api/ProxyApi.js"
 import { TokenServerApi } from "../api/TokenServerApi.js"
 
 /**
@@ -32,7 +33,10 @@ const PAGES: ReadonlyArray<Route> = [
 const compile = (pattern: string, methods: ReadonlyArray<string>): Compiled => {
   if (!pattern.includes("{")) return { pattern, methods, matches: (path) => path === pattern }
   // A parameter is one whole segment; its value is the handler's to judge.
-  const source = pattern.split("/").map((segment) => segment.startsWith("{") ? "[^/]+" : segment).join("/")
+  // The proxy's `{path}` is the rest of the path, however many segments.
+  const source = pattern.split("/").map((segment) =>
+    segment === "{path}" ? ".+" : segment.startsWith("{") ? "[^/]+" : segment
+  ).join("/")
   const regex = new RegExp(`^${source}$`)
   return { pattern, methods, matches: (path) => regex.test(path) }
 }
@@ -46,7 +50,7 @@ const ROUTES: ReadonlyArray<Compiled> = (() => {
       methods.set(pattern, [...(methods.get(pattern) ?? []), endpoint.method])
     }
   })
-  for (const page of PAGES) methods.set(page.pattern, [...page.methods])
+  for (const page of [...PAGES, ...ProxyApi.ROUTES]) methods.set(page.pattern, [...page.methods])
   // The router answers HEAD wherever it answers GET.
   return Array.from(
     methods,

@@ -142,6 +142,49 @@ export const requestTimeout: Config.Config<Duration.Duration> = Config.number("R
 )
 
 /**
+ * The proxy's settings.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface ProxySettings {
+  /** `PROXY_ALLOW`: comma-separated upstream path prefixes; unset: every path but the refused ones. */
+  readonly allow: ReadonlyArray<string> | undefined
+  /** `PROXY_MAX_BODY_BYTES`, default 20 MiB. */
+  readonly maxBodyBytes: number
+}
+
+/**
+ * `PROXY_ALLOW` and `PROXY_MAX_BODY_BYTES`.
+ *
+ * @since 0.3.0
+ * @category config
+ */
+export const proxySettings: Config.Config<ProxySettings> = Config.all({
+  allow: Config.string("PROXY_ALLOW").pipe(
+    Config.map((raw) => raw.split(",").map((prefix) => prefix.trim().replace(/^\/+|\/+$/g, ""))),
+    Config.validate({
+      message:
+        "PROXY_ALLOW: comma-separated WeChat API path prefixes, e.g. cgi-bin/message,cgi-bin/media (letters, digits, _ - . ~ /; no . or .. segment)",
+      validation: (prefixes) =>
+        prefixes.every((prefix) =>
+          /^[A-Za-z0-9_.~-]+(\/[A-Za-z0-9_.~-]+)*$/.test(prefix) &&
+          prefix.split("/").every((segment) => segment !== "." && segment !== "..")
+        )
+    }),
+    Config.option,
+    Config.map((allow) => allow._tag === "Some" ? allow.value : undefined)
+  ),
+  maxBodyBytes: Config.integer("PROXY_MAX_BODY_BYTES").pipe(
+    Config.validate({
+      message: "PROXY_MAX_BODY_BYTES: must be a whole number of bytes from 1 to 1073741824",
+      validation: (bytes) => bytes >= 1 && bytes <= 1024 * 1024 * 1024
+    }),
+    Config.withDefault(20 * 1024 * 1024)
+  )
+})
+
+/**
  * @since 0.1.0
  * @category config
  */

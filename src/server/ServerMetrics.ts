@@ -5,7 +5,6 @@
  * @since 0.1.0
  */
 import { Clock, Effect, Metric, MetricKey, MetricLabel, Option } from "effect"
-import * as OwnerId from "../OwnerId.js"
 import { usableUntil } from "../Token.js"
 import type { TokenEngineShape } from "../TokenEngine.js"
 import * as TokenMetrics from "../TokenMetrics.js"
@@ -275,13 +274,17 @@ export const observeCredentials = (engine: TokenEngineShape): Effect.Effect<void
  * @since 0.1.0
  * @category metrics
  */
-export const initialize = (apps: ReadonlyArray<string>): Effect.Effect<void> =>
+export const initialize = (
+  owners: ReadonlyArray<{ readonly appId: string; readonly kind: string }>
+): Effect.Effect<void> =>
   Effect.gen(function*() {
     yield* observeRequests
-    const labelled = new Map(apps.map((appId) => [
-      `${TokenMetrics.ownerLabel(appId, apps.length)} ${OwnerId.accessTokenKind(appId)}`,
-      { app: TokenMetrics.ownerLabel(appId, apps.length), kind: OwnerId.accessTokenKind(appId) }
-    ]))
+    // Labelled as the engine labels its updates (`TokenMetrics.ownerLabel`).
+    const configured = new Set(owners.map(({ appId }) => appId)).size
+    const labelled = new Map(owners.map(({ appId, kind }) => {
+      const app = TokenMetrics.ownerLabel(appId, configured)
+      return [`${app} ${kind}`, { app, kind }] as const
+    }))
     for (const labels of labelled.values()) {
       yield* Effect.all([Metric.incrementBy(TokenMetrics.refreshes, 0), Metric.incrementBy(TokenMetrics.failures, 0)])
         .pipe(

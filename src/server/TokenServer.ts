@@ -24,15 +24,16 @@ import { type AccessTokenError, type Credential, failureCause } from "../AccessT
 import * as ApiError from "../api/ApiError.js"
 import { NotReady, TokenServerApi } from "../api/TokenServerApi.js"
 import * as JsSdk from "../JsSdk.js"
-import * as OwnerId from "../OwnerId.js"
 import { usableUntil } from "../Token.js"
 import { type CredentialStatus, TokenEngine } from "../TokenEngine.js"
 import { TokenStore } from "../TokenStore.js"
 import * as WeComToken from "../WeComToken.js"
 import * as ClientAuth from "./ClientAuth.js"
+import * as ComponentRoutes from "./ComponentRoutes.js"
 import * as FastPath from "./FastPath.js"
 import * as CompressedPage from "./internal/compressedPage.js"
 import * as Prometheus from "./Prometheus.js"
+import * as Proxy from "./Proxy.js"
 import * as RequestLimits from "./RequestLimits.js"
 import * as Routes from "./Routes.js"
 import * as ServerConfig from "./ServerConfig.js"
@@ -162,10 +163,8 @@ const OpsLive = HttpApiBuilder.group(TokenServerApi, "ops", (handlers) =>
       // Ready means every app can be served now. A store that is down does
       // not make the server unready: the engine serves from memory meanwhile.
       const served = new Set<string>()
-      for (const status of statuses) {
-        if (status.valid && status.kind === OwnerId.accessTokenKind(status.appId)) served.add(status.appId)
-      }
-      const ready = engine.apps.every((appId) => served.has(appId))
+      for (const status of statuses) if (status.valid) served.add(`${status.appId}/${status.kind}`)
+      const ready = engine.servable.every(({ appId, kind }) => served.has(`${appId}/${kind}`))
       if (statuses.length <= MAX_LISTED) return { ready, store: { healthy }, credentials: statuses.map(entry) }
       // 100,000 credentials are counted, not listed: enough of the invalid
       // ones are listed to act on.
@@ -193,7 +192,9 @@ const OpsLive = HttpApiBuilder.group(TokenServerApi, "ops", (handlers) =>
   }))
 
 // Documented series are in the registry from start-up.
-const MetricsLive = Layer.effectDiscard(Effect.flatMap(TokenEngine, (engine) => ServerMetrics.initialize(engine.apps)))
+const MetricsLive = Layer.effectDiscard(
+  Effect.flatMap(TokenEngine, (engine) => ServerMetrics.initialize(engine.servable))
+)
 
 // The status of each error class is read from its schema's annotation, the
 // same one the OpenAPI document shows: one place says 401 or 503.
@@ -317,7 +318,7 @@ export const conventions = <E, R>(app: HttpApp.Default<E, R>): HttpApp.Default<E
 // 404s included. A request interrupted before it had an answer lost its
 // client (or the server is stopping): `499`, never a 5xx. The platform runs
 // this part of a request uninterruptibly, so every start meets its end.
-const countRequests = (app: HttpApp.Default): HttpApp.Default =>
+const countRequests = <R>(app: HttpApp.Default<never, R>): HttpApp.Default<never, R> =>
   Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
     Effect.zipRight(
       ServerMetrics.requestStarted,
@@ -341,7 +342,7 @@ const countRequests = (app: HttpApp.Default): HttpApp.Default =>
  */
 export const layerApi = (options: Options) =>
   HttpApiBuilder.api(TokenServerApi).pipe(
-    Layer.provide([TokensLive, WeComLive, OpsLive]),
+    Layer.provide([TokensLive, WeComLive, ComponentRoutes.layer, OpsLive]),
     Layer.provide(ClientAuth.layer(options.clientKeys))
   )
 
@@ -394,7 +395,15 @@ export const layer = (options: Options) =>
   // Two places for middleware: around the router (before the answer is
   // written, so it may still change it) and around the whole request (it
   // sees the answer written; what it answers itself is written after it).
-  HttpApiBuilder.serve((app) => countRequests(RequestLimits.middleware(limitsOf(options))(app))).pipe(
+  // The proxy routes (when a `Proxy` is provided) answer before the body is
+  // read: their bodies stream, under the proxy's own limits.
+  HttpApiBuilder.serve((app) =>
+    countRequests(
+      Proxy.serve({ clientKeys: options.clientKeys, requestTimeout: limitsOf(options).requestTimeout })(
+        RequestLimits.middleware(limitsOf(options))(app)
+      )
+    )
+  ).pipe(
     Layer.provide(DocsLive),
     Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" })),
     Layer.provide(HttpApiBuilder.middleware((app) => conventions(errorBodies(app)))),

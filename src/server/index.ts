@@ -15,6 +15,31 @@
 export * as Main from "./Main.js"
 
 /**
+ * The WeChat API proxy (`ANY /v1/apps/{appId}/wechat/{path}`): its layer, and
+ * `serve`, the part `TokenServer` runs in front of its router.
+ *
+ * @since 0.3.0
+ * @category modules
+ */
+export * as Proxy from "./Proxy.js"
+
+/**
+ * Which upstream paths the proxy forwards, and how a path is normalised first.
+ *
+ * @since 0.3.0
+ * @category modules
+ */
+export * as ProxyPath from "./ProxyPath.js"
+
+/**
+ * An owner kind of the proxy: route, upstream base URL, token, replacement, dead-token errcodes.
+ *
+ * @since 0.3.0
+ * @category modules
+ */
+export * as ProxyTarget from "./ProxyTarget.js"
+
+/**
  * The server's layers: `layer` (any `HttpServer`) and `layerNode`.
  *
  * @since 0.2.0
@@ -29,3 +54,11 @@ export * as TokenServer from "./TokenServer.js"
  * @category modules
  */
 export * as TokenServerApi from "../api/TokenServerApi.js"
+
+/**
+ * The push intake of a third-party platform: verify, decrypt, parse, store, answer `success`.
+ *
+ * @since 0.3.0
+ * @category modules
+ */
+export * as ComponentEvents from "./ComponentEvents.js"

@@ -86,18 +86,33 @@ export type Endpoint = "token" | "stable_token" | "getticket" | "getcallbackip"
 export type WeComEndpoint = "gettoken" | "get_jsapi_ticket" | "ticket_get" | "agent_get"
 
 /**
+ * The emulated third-party platform endpoints (`cgi-bin/component/…`).
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export type ComponentEndpoint =
+  | "api_component_token"
+  | "api_start_push_ticket"
+  | "api_create_preauthcode"
+  | "api_query_auth"
+  | "api_authorizer_token"
+  | "api_get_authorizer_list"
+
+/**
  * When to inject a fault: on the listed endpoints (all when absent), for one
  * app (all when absent; for `getticket`/`getcallbackip` the app owning the
  * presented token), the next `times` matching requests (until `clearFaults`
  * when absent). For WeCom endpoints `appId` names a corp id or one of its
- * apps as `corpid/agent`. The first matching rule wins.
+ * apps as `corpid/agent`; for component endpoints the component appid (or,
+ * for `api_authorizer_token`, the authorizer appid). The first matching rule wins.
  *
  * @since 0.1.0
  * @category models
  */
 export interface FaultRule {
   readonly fault: Fault
-  readonly endpoints?: ReadonlyArray<Endpoint | WeComEndpoint>
+  readonly endpoints?: ReadonlyArray<Endpoint | WeComEndpoint | ComponentEndpoint>
   readonly appId?: string
   readonly times?: number
 }

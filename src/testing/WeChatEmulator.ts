@@ -1,6 +1,7 @@
 /**
  * A faithful WeChat emulator for tests: the token, stable-token, ticket and
- * callback-IP endpoints, and WeCom's gettoken, corp and agent tickets, with their lifetimes, 5-minute overlap, quotas,
+ * callback-IP endpoints, WeCom's gettoken, corp and agent tickets, and the
+ * third-party platform's component endpoints and encrypted pushes, with their lifetimes, 5-minute overlap, quotas,
  * errcodes (each errmsg ending in a ` rid: …` request id) and injectable faults. All time comes from Effect `Clock` and all
  * randomness from Effect `Random`, so `TestClock` drives every expiry.
  *
@@ -11,9 +12,11 @@
  */
 import type * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpServerError from "@effect/platform/HttpServerError"
-import { Context, type Duration, Effect, Layer, type Scope } from "effect"
+import { Context, type Duration, Effect, Layer, type Scope, type Stream } from "effect"
 import * as Faults from "./Fault.js"
+import * as apis from "./internal/apis.js"
 import * as client from "./internal/client.js"
+import * as component from "./internal/component.js"
 import * as emulator from "./internal/emulator.js"
 import * as server from "./internal/server.js"
 
@@ -56,6 +59,14 @@ export type FaultRule = Faults.FaultRule
 export type WeComEndpoint = Faults.WeComEndpoint
 
 /**
+ * The emulated third-party platform endpoints a fault can be limited to.
+ *
+ * @since 0.3.0
+ * @category faults
+ */
+export type ComponentEndpoint = Faults.ComponentEndpoint
+
+/**
  * An app WeChat knows. Without `ipWhitelist` every caller IP is accepted.
  *
  * @since 0.1.0
@@ -88,6 +99,242 @@ export interface EmulatorOptions {
   readonly apps?: ReadonlyArray<AppRegistration>
   /** WeCom corps and their apps (tokens and tickets take `tokenLifetime` and `ticketLifetime` too). */
   readonly corps?: ReadonlyArray<WeComCorpRegistration>
+  /** Third-party platforms (开放平台第三方平台); component and authorizer tokens take `tokenLifetime`. */
+  readonly components?: ReadonlyArray<ComponentRegistration>
+  /**
+   * How pushes reach a component's `pushUrl`. Default: an HTTP POST through
+   * `@effect/platform`'s `FetchHttpClient` (the runtime's `fetch`), so pushes
+   * work the same whether the emulator runs in-process or behind `serve`.
+   * Pass `pushOver(client)` to use another `HttpClient`, `pushToWebHandler`
+   * for a web-standard handler in the same process, or any function.
+   */
+  readonly pushTransport?: PushTransport
+  /**
+   * Whether `api_authorizer_token` answers a new refresh token.
+   * `on-authorization` (default, as WeChat does): the refresh token changes
+   * only when the merchant authorizes again, every refresh answers the same one.
+   * `every-refresh`: each refresh answers a new one and the previous one is
+   * refused with 61023, to prove a client persists what comes back.
+   */
+  readonly refreshTokenRotation?: "on-authorization" | "every-refresh"
+  /**
+   * Which verify tickets `api_component_token` takes. `latest` (default):
+   * only the one pushed last, so a client must keep the newest; any other
+   * answers 61006. `unexpired`: any ticket pushed in the last 12 hours, the
+   * more forgiving reading of WeChat's documentation. Either way a ticket
+   * older than 12 hours answers 61005.
+   */
+  readonly verifyTicketAcceptance?: "latest" | "unexpired"
+}
+
+/**
+ * A third-party platform (component) WeChat knows. `messageToken` and
+ * `encodingAesKey` (43 characters) are what its pushes are signed and
+ * encrypted with; without `pushUrl` nothing is pushed (tickets are still
+ * issued, so `api_component_token` works with `currentVerifyTicket`). A key
+ * that is not 43 base64 characters is a defect when the component is registered.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface ComponentRegistration {
+  readonly componentAppId: string
+  readonly secret: string
+  readonly messageToken: string
+  readonly encodingAesKey: string
+  /** The authorization-event URL: verify tickets and authorization changes are POSTed here. */
+  readonly pushUrl?: string
+}
+
+/**
+ * One push on its way to a component: the full URL (the `pushUrl` with
+ * `signature`, `timestamp`, `nonce`, `encrypt_type=aes` and `msg_signature`
+ * appended) and the XML body.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface PushRequest {
+  readonly componentAppId: string
+  readonly url: string
+  readonly body: string
+}
+
+/**
+ * What the receiver answered. Only status 200 with the body exactly
+ * `success` counts as delivered.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface PushAnswer {
+  readonly status: number
+  readonly body: string
+}
+
+/**
+ * Delivers one push. A failure (connection refused, timeout…) counts as an
+ * undelivered attempt, like an answer other than `success`.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export type PushTransport = (request: PushRequest) => Effect.Effect<PushAnswer, unknown>
+
+/**
+ * The `InfoType` of a push to a component's authorization-event URL.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export type PushInfoType = "component_verify_ticket" | "authorized" | "updateauthorized" | "unauthorized"
+
+/**
+ * One push as the emulator delivered it (or failed to): its decrypted XML,
+ * how many POSTs it took and whether one was answered `success`.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface PushRecord {
+  readonly infoType: PushInfoType
+  /** The decrypted inner XML, as the receiver should read it. */
+  readonly xml: string
+  readonly attempts: number
+  readonly delivered: boolean
+  /** Why the last attempt failed: the status and body answered, or the transport error. */
+  readonly failure?: string
+}
+
+/**
+ * Counts for one component, all zero before its first request.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface ComponentStats {
+  readonly componentTokenCalls: number
+  readonly componentTokensIssued: number
+  readonly startPushCalls: number
+  /** Pre-auth codes issued by `api_create_preauthcode`. */
+  readonly preAuthCodes: number
+  readonly queryAuthCalls: number
+  readonly authorizerTokenCalls: number
+  /** Authorizer tokens issued, by `api_query_auth` and `api_authorizer_token`. */
+  readonly authorizerTokensIssued: number
+  readonly listCalls: number
+  /** POSTs to the push URL, retries included. */
+  readonly pushesSent: number
+  /** POSTs answered with exactly `success`. */
+  readonly pushesDelivered: number
+  /** POSTs answered otherwise, failed or timed out. */
+  readonly pushesFailed: number
+  /** Pushes given up after every attempt failed. */
+  readonly pushesAbandoned: number
+  /** Requests that presented one of this component's component tokens after it died. */
+  readonly deadTokenUses: number
+}
+
+/**
+ * A control asked for something the emulated WeChat would not do: an
+ * unknown component or authorizer, a pre-auth code that is unknown, used or
+ * expired.
+ *
+ * @since 0.3.0
+ * @category errors
+ */
+export const ComponentControlError = component.ComponentControlError
+
+/**
+ * @since 0.3.0
+ * @category errors
+ */
+export type ComponentControlError = component.ComponentControlError
+
+/**
+ * The third-party platform side of the emulator. Pushes run in the calling
+ * fiber and complete (delivered, retried or given up) before the control
+ * returns; the answer to `api_start_push_ticket` does not wait for its push.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface ComponentControls {
+  /** Adds a component, or replaces a known one's secret, message token, key and push URL (its state stays). */
+  readonly registerComponent: (registration: ComponentRegistration) => Effect.Effect<void>
+  /** Points the pushes at `url` (e.g. once the server under test listens); `undefined` stops them. */
+  readonly setPushUrl: (componentAppId: string, url: string | undefined) => Effect.Effect<void, ComponentControlError>
+  /**
+   * A merchant authorizes the component (again): a new authorization code
+   * and, for a new or returning merchant, a new refresh token (the previous
+   * one answers 61023). Pushes `authorized` and returns the code. With
+   * `preAuthCode` the merchant used that code on the authorization page
+   * (single use); otherwise the emulator makes one up.
+   */
+  readonly authorize: (
+    componentAppId: string,
+    authorizerAppId: string,
+    options?: { readonly funcInfo?: ReadonlyArray<number>; readonly preAuthCode?: string }
+  ) => Effect.Effect<string, ComponentControlError>
+  /** The merchant changes the granted permissions: a new code, pushed as `updateauthorized`; the refresh token stays. */
+  readonly updateAuthorization: (
+    componentAppId: string,
+    authorizerAppId: string,
+    options?: { readonly funcInfo?: ReadonlyArray<number> }
+  ) => Effect.Effect<string, ComponentControlError>
+  /** The merchant revokes: pushes `unauthorized`; its tokens die and later calls answer 61003. */
+  readonly unauthorize: (componentAppId: string, authorizerAppId: string) => Effect.Effect<void, ComponentControlError>
+  /** Issues a new verify ticket (the latest wins) and pushes it, even while pushes are stopped; returns it. */
+  readonly pushTicket: (componentAppId: string) => Effect.Effect<string, ComponentControlError>
+  /** WeChat stops pushing to this component (tickets and authorization events) until `resumePushes` or `api_start_push_ticket`. */
+  readonly stopPushes: (componentAppId: string) => Effect.Effect<void, ComponentControlError>
+  readonly resumePushes: (componentAppId: string) => Effect.Effect<void, ComponentControlError>
+  /** Every verify ticket issued so far expires now: `api_component_token` answers 61005 until a new one is pushed. */
+  readonly expireTicket: (componentAppId: string) => Effect.Effect<void, ComponentControlError>
+  /**
+   * The refresh token a client holds goes stale (61023) while the
+   * authorization stands: `api_get_authorizer_list` shows the new current
+   * one, which is returned.
+   */
+  readonly invalidateRefreshToken: (
+    componentAppId: string,
+    authorizerAppId: string
+  ) => Effect.Effect<string, ComponentControlError>
+  /** The unrecoverable case: the refresh token goes stale and the authorizer is missing from the list. */
+  readonly loseAuthorizer: (
+    componentAppId: string,
+    authorizerAppId: string
+  ) => Effect.Effect<void, ComponentControlError>
+  /**
+   * `count` merchants authorize at once, without pushes and without tokens
+   * (a few short strings each, for estates of 100,000); their refresh
+   * tokens are listed by `api_get_authorizer_list`. Returns their app ids.
+   */
+  readonly generateAuthorizers: (
+    componentAppId: string,
+    count: number
+  ) => Effect.Effect<ReadonlyArray<string>, ComponentControlError>
+  /**
+   * Forks the 10-minute verify-ticket pushes into the scope: one push to
+   * every component with a push URL at once, then every 10 minutes (Effect
+   * `Clock`, so `TestClock` drives it). While no component has a push URL it
+   * waits without sleeping (a `TestClock` jump costs nothing), and pushes at
+   * once when the first one gets one. `layer`, `serve` and `listen` start
+   * it; a second start while one runs does nothing.
+   */
+  readonly runTicketSchedule: Effect.Effect<void, never, Scope.Scope>
+  /** True while `token` is a live component token (of `componentAppId` when given). */
+  readonly isValidComponentToken: (token: string, componentAppId?: string) => Effect.Effect<boolean>
+  /** True while `token` is a live authorizer token of `authorizerAppId`. */
+  readonly isValidAuthorizerToken: (token: string, authorizerAppId: string) => Effect.Effect<boolean>
+  /** The refresh token WeChat currently accepts for the authorizer; `undefined` when not authorized. */
+  readonly currentRefreshToken: (componentAppId: string, authorizerAppId: string) => Effect.Effect<string | undefined>
+  /** The latest verify ticket issued, pushed or not. */
+  readonly currentVerifyTicket: (componentAppId: string) => Effect.Effect<string | undefined>
+  /** The last pushes to the component (at most 100), oldest first. */
+  readonly pushLog: (componentAppId: string) => Effect.Effect<ReadonlyArray<PushRecord>>
+  readonly stats: (componentAppId: string) => Effect.Effect<ComponentStats>
+  readonly resetStats: Effect.Effect<void>
 }
 
 /**
@@ -180,6 +427,10 @@ export interface EmulatorRequest {
   readonly path: string
   readonly query: URLSearchParams
   readonly body: string
+  /** The `Content-Type` header, when the request has one. */
+  readonly contentType?: string
+  /** The raw body as it arrives, for the APIs that take bytes (media uploads); `body` is then empty. */
+  readonly stream?: Stream.Stream<Uint8Array>
 }
 
 /**
@@ -194,6 +445,10 @@ export type EmulatorResponse =
     readonly status: number
     readonly contentType: string
     readonly body: string
+    /** A binary body (media downloads), sent instead of `body`. */
+    readonly stream?: Stream.Stream<Uint8Array>
+    /** Further headers, e.g. `content-disposition` of a download. */
+    readonly headers?: Readonly<Record<string, string>>
   }
   | { readonly _tag: "Drop"; readonly reason: "ConnectionRefused" | "ConnectionReset" }
 
@@ -231,6 +486,60 @@ export interface Stats {
 }
 
 /**
+ * One call to a business API of the emulator (`ApiControls`): what arrived,
+ * so a test can assert that a proxy forwarded the token, query and body intact.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface ApiCall {
+  readonly method: string
+  readonly path: string
+  /** The `access_token` query parameter as received. */
+  readonly token: string | undefined
+  /** Whose live token it was: an app id or `corpid/agent`; `undefined` when the token was refused. */
+  readonly owner: string | undefined
+  /** The query without `access_token`. */
+  readonly query: Readonly<Record<string, string>>
+  readonly contentType: string | undefined
+  readonly bodyBytes: number
+  /** SHA-256 of the body, hex. */
+  readonly bodySha256: string
+  /** The errcode answered; 0 for success and for a download. */
+  readonly errcode: number
+}
+
+/**
+ * The business APIs the emulator serves behind the token, for testing a
+ * proxy: `POST cgi-bin/message/custom/send` (WeChat) and
+ * `POST cgi-bin/message/send` (WeCom), JSON; `POST cgi-bin/media/upload?type=`
+ * (multipart, either token); `GET cgi-bin/media/get?media_id=` (binary,
+ * streamed). A dead token answers 40001/40014/42001 as the real APIs do.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface ApiControls {
+  /** Every call received so far, in order. */
+  readonly calls: Effect.Effect<ReadonlyArray<ApiCall>>
+  readonly resetCalls: Effect.Effect<void>
+  /**
+   * A media file of `size` bytes that `cgi-bin/media/get` serves, generated as
+   * it streams out: byte `i` is `mediaByte(i)`. An uploaded file is only
+   * hashed, never kept: downloading it gives its size in the same pattern.
+   */
+  readonly seedMedia: (size: number) => Effect.Effect<string>
+}
+
+/**
+ * Byte `index` of every file `cgi-bin/media/get` serves (see `ApiControls.seedMedia`).
+ *
+ * @since 0.3.0
+ * @category utils
+ */
+export const mediaByte: (index: number) => number = apis.mediaByte
+
+/**
  * @since 0.1.0
  * @category models
  */
@@ -255,6 +564,10 @@ export interface WeChatEmulatorShape {
   readonly resetStats: Effect.Effect<void>
   /** WeCom (企业微信): its corps, tokens, tickets and counts. */
   readonly wecom: WeComControls
+  /** The third-party platform (开放平台第三方平台): components, authorizations, pushes and counts. */
+  readonly component: ComponentControls
+  /** The business APIs behind the token, and what they received. */
+  readonly apis: ApiControls
 }
 
 /**
@@ -275,11 +588,14 @@ export class WeChatEmulator extends Context.Tag("effect-wechat-token/testing/WeC
 export const make: (options?: EmulatorOptions) => Effect.Effect<WeChatEmulatorShape> = emulator.make
 
 /**
+ * The emulator as a service; while the layer lives, components with a push
+ * URL get a verify ticket at once and every 10 minutes.
+ *
  * @since 0.1.0
  * @category layers
  */
 export const layer = (options?: EmulatorOptions): Layer.Layer<WeChatEmulator> =>
-  Layer.effect(WeChatEmulator, make(options))
+  Layer.scoped(WeChatEmulator, Effect.tap(make(options), (emulator) => emulator.component.runTicketSchedule))
 
 /**
  * An `HttpClient` answered by the emulator in context, without sockets: any
@@ -336,3 +652,22 @@ export const serve = (
   options: EmulatorOptions & ServeOptions = {}
 ): Effect.Effect<Served, HttpServerError.ServeError, Scope.Scope> =>
   listen(options).pipe(Effect.provideServiceEffect(WeChatEmulator, make(options)))
+
+/**
+ * A `PushTransport` that POSTs each push through `client` (XML body, 5 s
+ * timeout as WeChat allows its receivers).
+ *
+ * @since 0.3.0
+ * @category pushes
+ */
+export const pushOver: (client: HttpClient.HttpClient) => PushTransport = component.pushOver
+
+/**
+ * A `PushTransport` that hands each push to a web-standard handler in the
+ * same process (no socket), e.g. one made with `HttpApp.toWebHandler`.
+ *
+ * @since 0.3.0
+ * @category pushes
+ */
+export const pushToWebHandler: (handler: (request: Request) => Promise<Response>) => PushTransport =
+  component.pushToWebHandler

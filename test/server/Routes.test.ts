@@ -105,7 +105,7 @@ describe("Routes", () => {
     }
   })
 
-  it("all: each pattern once, every endpoint of the API and the two pages", () => {
+  it("all: each pattern once, every endpoint of the API, the two pages and the proxy routes", () => {
     const patterns = Routes.all.map((route) => route.pattern)
     expect(new Set(patterns).size).toBe(patterns.length)
     expect([...patterns].sort()).toEqual([
@@ -118,12 +118,33 @@ describe("Routes", () => {
       "/v1/apps/{appId}/access-token/refresh",
       "/v1/apps/{appId}/jsapi-ticket",
       "/v1/apps/{appId}/jssdk-config",
+      "/v1/apps/{appId}/wechat/{path}",
+      "/v1/components/{componentAppId}/access-token",
+      "/v1/components/{componentAppId}/authorizations",
+      "/v1/components/{componentAppId}/authorizers",
+      "/v1/components/{componentAppId}/authorizers/{authorizerAppId}/access-token",
+      "/v1/components/{componentAppId}/authorizers/{authorizerAppId}/access-token/refresh",
+      "/v1/components/{componentAppId}/authorizers/{authorizerAppId}/jsapi-ticket",
+      "/v1/components/{componentAppId}/authorizers/{authorizerAppId}/jssdk-config",
+      "/v1/components/{componentAppId}/pre-auth-code",
       "/v1/wecom/{corpId}/agents/{agent}/access-token",
       "/v1/wecom/{corpId}/agents/{agent}/access-token/refresh",
       "/v1/wecom/{corpId}/agents/{agent}/agent-ticket",
       "/v1/wecom/{corpId}/agents/{agent}/jsapi-ticket",
-      "/v1/wecom/{corpId}/agents/{agent}/jssdk-config"
+      "/v1/wecom/{corpId}/agents/{agent}/jssdk-config",
+      "/v1/wecom/{corpId}/agents/{agent}/wechat/{path}",
+      "/wechat/components/{componentAppId}/events"
     ])
+  })
+
+  it("proxy routes: the rest of the path is one parameter, however many segments", () => {
+    expect(Routes.match(`/v1/apps/${APP}/wechat/cgi-bin/message/custom/send`)?.pattern).toBe(
+      "/v1/apps/{appId}/wechat/{path}"
+    )
+    expect(Routes.match("/v1/wecom/ww0123456789abcdef/agents/1000002/wechat/cgi-bin/media/get")?.pattern).toBe(
+      "/v1/wecom/{corpId}/agents/{agent}/wechat/{path}"
+    )
+    expect(Routes.match(`/v1/apps/${APP}/wechat`)).toBeUndefined()
   })
 
   it("WeCom routes: counted under their patterns, with the methods Allow lists", () => {

@@ -8,8 +8,9 @@ import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientError from "@effect/platform/HttpClientError"
 import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
-import { type Context, Effect, Layer } from "effect"
+import { type Context, Effect, Layer, Stream } from "effect"
 import type { EmulatorRequest, WeChatEmulatorShape } from "../WeChatEmulator.js"
+import * as Apis from "./apis.js"
 
 const decoder = new TextDecoder()
 
@@ -26,17 +27,42 @@ const bodyText = (request: HttpClientRequest.HttpClientRequest): string => {
   }
 }
 
+// The APIs that take bytes (media uploads) get the body as a stream, whatever form it was given in.
+const bodyStream = (request: HttpClientRequest.HttpClientRequest): Stream.Stream<Uint8Array> => {
+  const body = request.body
+  switch (body._tag) {
+    case "Uint8Array":
+      return Stream.make(body.body)
+    case "Raw":
+      return typeof body.body === "string" ? Stream.make(new TextEncoder().encode(body.body)) : Stream.empty
+    case "Stream":
+      return Stream.orDie(body.stream)
+    case "FormData": {
+      const web = new Response(body.formData).body
+      return web === null ? Stream.empty : Stream.orDie(Stream.fromReadableStream(() => web, (error) => error))
+    }
+    case "Empty":
+      return Stream.empty
+  }
+}
+
+const contentTypeOf = (request: HttpClientRequest.HttpClientRequest): string | undefined =>
+  request.headers["content-type"] ?? ("contentType" in request.body ? request.body.contentType : undefined)
+
 /** @internal */
 export const layer = <I>(tag: Context.Tag<I, WeChatEmulatorShape>): Layer.Layer<HttpClient.HttpClient, never, I> =>
   Layer.effect(
     HttpClient.HttpClient,
     Effect.map(tag, (emulator) =>
       HttpClient.make((request, url) => {
+        const contentType = contentTypeOf(request)
         const incoming: EmulatorRequest = {
           method: request.method,
           path: url.pathname,
           query: url.searchParams,
-          body: bodyText(request)
+          body: Apis.streamsBody(url.pathname) ? "" : bodyText(request),
+          ...(contentType === undefined ? {} : { contentType }),
+          ...(Apis.streamsBody(url.pathname) ? { stream: bodyStream(request) } : {})
         }
         return Effect.flatMap(emulator.handle(incoming), (response) =>
           response._tag === "Drop"
@@ -49,9 +75,9 @@ export const layer = <I>(tag: Context.Tag<I, WeChatEmulatorShape>): Layer.Layer<
             )
             : Effect.succeed(HttpClientResponse.fromWeb(
               request,
-              new Response(response.body, {
+              new Response(response.stream === undefined ? response.body : Stream.toReadableStream(response.stream), {
                 status: response.status,
-                headers: { "content-type": response.contentType }
+                headers: { ...response.headers, "content-type": response.contentType }
               })
             )))
       }))

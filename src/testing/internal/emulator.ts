@@ -9,7 +9,7 @@
  * @internal
  */
 import { Clock, Duration, Effect } from "effect"
-import type { Endpoint, Fault, FaultRule, WeComEndpoint } from "../Fault.js"
+import type { ComponentEndpoint, Endpoint, Fault, FaultRule, WeComEndpoint } from "../Fault.js"
 import type {
   AppRegistration,
   AppStats,
@@ -20,7 +20,10 @@ import type {
   TicketType,
   WeChatEmulatorShape
 } from "../WeChatEmulator.js"
+import * as Apis from "./apis.js"
+import * as Component from "./component.js"
 import { getOrMake } from "./getOrMake.js"
+import { json, parseJsonObject, stringField } from "./json.js"
 import * as Opaque from "./opaque.js"
 import { DAY, MINUTE, SECOND } from "./units.js"
 import * as WeCom from "./wecom.js"
@@ -80,14 +83,6 @@ const emptyStats = (): MutableStats => ({
   ticketCalls: 0,
   callbackIpCalls: 0,
   deadTokenUses: 0
-})
-
-const json = (body: unknown, status = 200): EmulatorResponse => ({
-  _tag: "Respond",
-  status,
-  // What WeChat itself sends.
-  contentType: "application/json; encoding=utf-8",
-  body: JSON.stringify(body)
 })
 
 const hex8 = (n: number) => (n >>> 0).toString(16).padStart(8, "0")
@@ -162,20 +157,6 @@ const faultResponse = (
   }
 }
 
-const parseJsonObject = (body: string): Record<string, unknown> | undefined => {
-  try {
-    const value: unknown = JSON.parse(body)
-    return typeof value === "object" && value !== null && !Array.isArray(value)
-      ? value as Record<string, unknown>
-      : undefined
-  } catch {
-    return undefined
-  }
-}
-
-const stringField = (value: unknown): string | undefined =>
-  typeof value === "string" && value.length > 0 ? value : undefined
-
 /** @internal */
 export const make = (options: EmulatorOptions = {}): Effect.Effect<WeChatEmulatorShape> =>
   Effect.sync(() => {
@@ -220,6 +201,33 @@ export const make = (options: EmulatorOptions = {}): Effect.Effect<WeChatEmulato
     }
     for (const app of options.apps ?? []) register(app)
     const wecom = WeCom.make({ error, callerIp: () => callerIp, tokenLifetime, ticketLifetime }, options.corps ?? [])
+    // Authorizer tokens are official-account tokens of the authorizer: they go in `tokens` like any other.
+    const component = Component.make({
+      error,
+      tokenLifetime,
+      transport: options.pushTransport ?? Component.fetchTransport,
+      refreshTokenRotation: options.refreshTokenRotation ?? "on-authorization",
+      verifyTicketAcceptance: options.verifyTicketAcceptance ?? "latest",
+      tokens: {
+        issue: (appId, value, now) => {
+          if (!apps.has(appId)) register({ appId, secret: "" })
+          tokens.set(value, {
+            appId,
+            issuedAt: now,
+            naturalExpiry: now + tokenLifetime,
+            expiresAt: now + tokenLifetime
+          })
+        },
+        end: (value, at) => {
+          const issued = tokens.get(value)
+          if (issued !== undefined) issued.expiresAt = Math.min(issued.expiresAt, at)
+        },
+        isAlive: (value, appId, now) => {
+          const issued = tokens.get(value)
+          return issued !== undefined && issued.appId === appId && now < issued.expiresAt
+        }
+      }
+    }, options.components ?? [])
 
     const statsOf = (appId: string): MutableStats => getOrMake(appStats, appId, emptyStats)
 
@@ -409,11 +417,15 @@ export const make = (options: EmulatorOptions = {}): Effect.Effect<WeChatEmulato
       }
     }
 
-    const takeFault = (endpoint: Endpoint | WeComEndpoint, appId: string | undefined): Fault | undefined => {
+    const takeFault = (
+      endpoint: Endpoint | WeComEndpoint | ComponentEndpoint,
+      appId: string | undefined
+    ): Fault | undefined => {
       const armed = rules.find(({ rule }) =>
         (rule.endpoints === undefined || rule.endpoints.includes(endpoint)) &&
         (rule.appId === undefined || rule.appId === appId ||
-          (weComEndpoints.has(endpoint) && wecom.matches(rule.appId, appId)))
+          (weComEndpoints.has(endpoint) && wecom.matches(rule.appId, appId)) ||
+          (Component.endpoints.has(endpoint) && component.matches(rule.appId, appId)))
       )
       if (armed === undefined) return undefined
       if (armed.remaining !== undefined) {
@@ -443,25 +455,61 @@ export const make = (options: EmulatorOptions = {}): Effect.Effect<WeChatEmulato
       }
     }
 
-    // WeCom requests take the same path as WeChat's: counted, faults, then the answer.
-    const handleWeCom = (endpoint: WeComEndpoint, request: EmulatorRequest): Effect.Effect<EmulatorResponse> =>
+    // WeCom and component requests take the same path as WeChat's: counted, faults, then the answer.
+    const handlePart = <E extends WeComEndpoint | ComponentEndpoint>(
+      part: {
+        readonly ownerOf: (endpoint: E, request: EmulatorRequest) => string | undefined
+        readonly count: (endpoint: E, owner: string | undefined) => void
+        readonly answer: (endpoint: E, request: EmulatorRequest) => Effect.Effect<EmulatorResponse>
+      },
+      endpoint: E,
+      request: EmulatorRequest
+    ): Effect.Effect<EmulatorResponse> =>
       Effect.gen(function*() {
         const fault = yield* Effect.sync(() => {
-          const owner = wecom.ownerOf(endpoint, request.query)
-          wecom.count(endpoint, owner)
+          const owner = part.ownerOf(endpoint, request)
+          part.count(endpoint, owner)
           return takeFault(endpoint, owner)
         })
         const injected = fault === undefined ? undefined : yield* faultResponse(fault, error)
-        if (injected !== undefined) return injected
-        const value = yield* Opaque.draw
-        const later = yield* Clock.currentTimeMillis
-        return yield* Effect.sync(() => wecom.answer(endpoint, request.method, request.query, value, later))
+        return injected ?? (yield* part.answer(endpoint, request))
       })
 
+    // The business APIs behind the token (for proxies): a token either host issued is theirs to judge.
+    const apis = Apis.make({
+      error,
+      weChatOwner: (token, now) => {
+        if (!tokens.has(token)) return undefined
+        const owner = checkToken(token, now)
+        return "appId" in owner ? owner.appId : owner
+      },
+      weComOwner: (token, now) => {
+        if (!wecom.controls.isKnownToken(token)) return undefined
+        const owner = wecom.checkToken(token, now)
+        return "issued" in owner ? `${owner.issued.corpId}/${owner.issued.agent}` : owner
+      }
+    })
+    const weComPart = {
+      ownerOf: (endpoint: WeComEndpoint, request: EmulatorRequest) => wecom.ownerOf(endpoint, request.query),
+      count: wecom.count,
+      answer: (endpoint: WeComEndpoint, request: EmulatorRequest) =>
+        Effect.gen(function*() {
+          const value = yield* Opaque.draw
+          const later = yield* Clock.currentTimeMillis
+          return yield* Effect.sync(() => wecom.answer(endpoint, request.method, request.query, value, later))
+        })
+    }
+
     const handle = (request: EmulatorRequest): Effect.Effect<EmulatorResponse> => {
+      if (Apis.serves(request.path)) {
+        return Effect.flatMap(Clock.currentTimeMillis, (now) => apis.handle(request, now))
+      }
       const weComEndpoint = WeCom.endpointOf(request.path)
+      const componentEndpoint = Component.endpointOf(request.path)
       const endpoint = endpointOf(request.path)
-      if (endpoint === undefined && weComEndpoint === undefined) return Effect.succeed(notFound)
+      if (endpoint === undefined && weComEndpoint === undefined && componentEndpoint === undefined) {
+        return Effect.succeed(notFound)
+      }
       const enter = Effect.sync(() => {
         inFlight++
         peakInFlight = Math.max(peakInFlight, inFlight)
@@ -470,7 +518,9 @@ export const make = (options: EmulatorOptions = {}): Effect.Effect<WeChatEmulato
         inFlight--
       })
       const respond = weComEndpoint !== undefined
-        ? handleWeCom(weComEndpoint, request)
+        ? handlePart(weComPart, weComEndpoint, request)
+        : componentEndpoint !== undefined
+        ? handlePart(component, componentEndpoint, request)
         : endpoint !== undefined
         ? handleWeChat(endpoint, request)
         : Effect.succeed(notFound)
@@ -548,8 +598,15 @@ export const make = (options: EmulatorOptions = {}): Effect.Effect<WeChatEmulato
         stats: (key) => Effect.sync(() => wecom.controls.stats(key)),
         resetStats: Effect.sync(() => wecom.controls.resetStats())
       },
+      apis: {
+        calls: Effect.sync(() => apis.controls.calls()),
+        resetCalls: Effect.sync(() => apis.controls.resetCalls()),
+        seedMedia: (size) => Effect.sync(() => apis.controls.seedMedia(size))
+      },
+      component: component.controls,
       resetStats: Effect.sync(() => {
         wecom.controls.resetStats()
+        component.resetStats()
         appStats = new Map()
         deadTokenUses = 0
         peakInFlight = inFlight

@@ -103,6 +103,8 @@ export interface Controls {
   readonly isValidTicket: (ticket: string, kind: WeComTicketKind, owner: string, now: number) => boolean
   readonly stats: (key: string) => WeComStats
   readonly resetStats: () => void
+  /** Whether WeCom ever issued `token`, alive or not. */
+  readonly isKnownToken: (token: string) => boolean
 }
 
 /** @internal */
@@ -317,11 +319,13 @@ export const make = (host: Host, registrations: ReadonlyArray<WeComCorpRegistrat
     stats: (key) => ({ ...(stats.get(key) ?? emptyStats()) }),
     resetStats: () => {
       stats = new Map()
-    }
+    },
+    isKnownToken: (token) => tokens.has(token)
   }
 
   return {
     controls,
+    checkToken,
     ownerOf,
     count,
     answer,

@@ -1,0 +1,172 @@
+/**
+ * The proxy's cost: the same WeChat API call (a JSON POST, the emulator
+ * answering at once) made directly to the emulator with the token, and
+ * through the central server's proxy with only a client key, one at a time
+ * over keep-alive connections; rounds alternate so machine noise hits both
+ * alike. Then 10 MB each way, streamed, directly and through the proxy.
+ */
+import { FetchHttpClient, HttpServer } from "@effect/platform"
+import { Context, Duration, Effect, Layer, Redacted } from "effect"
+import { Agent, request as httpRequest } from "node:http"
+import * as Proxy from "../src/server/Proxy.js"
+import * as TokenServer from "../src/server/TokenServer.js"
+import * as Emulator from "../src/testing/WeChatEmulator.js"
+import * as TokenConfig from "../src/TokenConfig.js"
+import { TokenEngine } from "../src/TokenEngine.js"
+import * as TokenLayer from "../src/TokenLayer.js"
+import * as TokenStore from "../src/TokenStore.js"
+import { APP, CLIENT_KEY, type Figure, SECRET } from "./Figure.js"
+
+const CALLS_PER_ROUND = 200
+const ROUNDS = 5
+const MB = 1024 * 1024
+const BODY = JSON.stringify({ touser: "oOPENID", msgtype: "text", text: { content: "bench" } })
+const reproduce = "npm run bench -- proxy"
+
+const agent = new Agent({ keepAlive: true, maxSockets: 8 })
+
+/** One request; resolves with the status once the whole answer is read. */
+const exchange = (
+  url: string,
+  init: { readonly method: string; readonly headers: Record<string, string>; readonly body?: Buffer | string },
+  upload?: number
+) =>
+  Effect.async<number>((resume) => {
+    const req = httpRequest(url, { method: init.method, headers: init.headers, agent }, (res) => {
+      res.resume()
+      res.on("end", () => resume(Effect.succeed(res.statusCode ?? 0)))
+    })
+    req.on("error", (error) => resume(Effect.die(error)))
+    if (upload === undefined) return void req.end(init.body)
+    const chunk = Buffer.alloc(64 * 1024, 7)
+    let sent = 0
+    const pump = () => {
+      while (sent < upload) {
+        sent += chunk.length
+        if (!req.write(chunk)) return void req.once("drain", pump)
+      }
+      req.end()
+    }
+    pump()
+  })
+
+const timed = <A, E>(self: Effect.Effect<A, E>) =>
+  Effect.map(Effect.timed(self), ([duration]) => Duration.toMillis(duration))
+
+const quantile = (values: ReadonlyArray<number>, q: number): number => {
+  const sorted = [...values].sort((a, b) => a - b)
+  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * q))]!
+}
+
+export const run: Effect.Effect<ReadonlyArray<Figure>, unknown> = Effect.scoped(Effect.gen(function*() {
+  const { emulator, url } = yield* Emulator.serve({ apps: [{ appId: APP, secret: SECRET }] })
+  const store = TokenStore.layerMemory
+  const context = yield* Layer.build(
+    TokenServer.layerNode({ host: "127.0.0.1", port: 0, clientKeys: [Redacted.make(CLIENT_KEY)] }).pipe(
+      Layer.provide(Proxy.layer({ wechatBaseUrl: url, wecomBaseUrl: url }).pipe(Layer.provide(Proxy.layerHttpClient))),
+      Layer.provideMerge(TokenLayer.make({
+        config: TokenConfig.layerWith({ apps: [TokenConfig.app(APP, SECRET)], apiBaseUrl: url }),
+        store,
+        httpClient: FetchHttpClient.layer
+      })),
+      Layer.provide(store)
+    )
+  )
+  const address = Context.get(context, HttpServer.HttpServer).address
+  if (address._tag !== "TcpAddress") return yield* Effect.dieMessage("expected a TCP address")
+  const server = `http://127.0.0.1:${address.port}`
+  const token = (yield* Context.get(context, TokenEngine).get(APP)).value
+  const json = { "content-type": "application/json" }
+  const auth = { authorization: `Bearer ${CLIENT_KEY}` }
+
+  const direct = exchange(`${url}/cgi-bin/message/custom/send?access_token=${token}`, {
+    method: "POST",
+    headers: json,
+    body: BODY
+  })
+  const proxied = exchange(`${server}/v1/apps/${APP}/wechat/cgi-bin/message/custom/send`, {
+    method: "POST",
+    headers: { ...json, ...auth },
+    body: BODY
+  })
+  const round = (call: Effect.Effect<number>) =>
+    Effect.forEach(Array.from({ length: CALLS_PER_ROUND }), () => timed(call))
+  // Warm up both paths (JIT, connections), unmeasured.
+  yield* round(direct)
+  yield* round(proxied)
+  const directMs: Array<number> = []
+  const proxyMs: Array<number> = []
+  for (let i = 0; i < ROUNDS; i++) {
+    directMs.push(...(yield* round(direct)))
+    proxyMs.push(...(yield* round(proxied)))
+  }
+
+  const multipart = { "content-type": "multipart/form-data; boundary=B", "content-length": String(10 * MB) }
+  const uploadDirect = yield* timed(exchange(`${url}/cgi-bin/media/upload?type=image&access_token=${token}`, {
+    method: "POST",
+    headers: multipart
+  }, 10 * MB))
+  const uploadProxy = yield* timed(exchange(`${server}/v1/apps/${APP}/wechat/cgi-bin/media/upload?type=image`, {
+    method: "POST",
+    headers: { ...multipart, ...auth }
+  }, 10 * MB))
+  const mediaId = yield* emulator.apis.seedMedia(10 * MB)
+  const downloadDirect = yield* timed(
+    exchange(`${url}/cgi-bin/media/get?media_id=${mediaId}&access_token=${token}`, { method: "GET", headers: {} })
+  )
+  const downloadProxy = yield* timed(
+    exchange(`${server}/v1/apps/${APP}/wechat/cgi-bin/media/get?media_id=${mediaId}`, { method: "GET", headers: auth })
+  )
+  agent.destroy()
+
+  const added = quantile(proxyMs, 0.5) - quantile(directMs, 0.5)
+  const calls = `${(ROUNDS * CALLS_PER_ROUND).toLocaleString("en")} sequential calls`
+  return [
+    {
+      scenario: "proxy",
+      name: `JSON POST direct to the emulator, median of ${calls}`,
+      value: quantile(directMs, 0.5),
+      unit: "ms",
+      reproduce
+    },
+    {
+      scenario: "proxy",
+      name: "the same through the proxy, median",
+      value: quantile(proxyMs, 0.5),
+      unit: "ms",
+      reproduce
+    },
+    {
+      scenario: "proxy",
+      name: "latency the proxy adds, median",
+      value: added,
+      unit: "ms",
+      goal: "≤ 2 ms",
+      met: added <= 2,
+      reproduce
+    },
+    {
+      scenario: "proxy",
+      name: "latency the proxy adds, p99",
+      value: quantile(proxyMs, 0.99) - quantile(directMs, 0.99),
+      unit: "ms",
+      reproduce
+    },
+    { scenario: "proxy", name: "10 MB upload direct", value: 10 / (uploadDirect / 1000), unit: "MB/s", reproduce },
+    {
+      scenario: "proxy",
+      name: "10 MB upload through the proxy",
+      value: 10 / (uploadProxy / 1000),
+      unit: "MB/s",
+      reproduce
+    },
+    { scenario: "proxy", name: "10 MB download direct", value: 10 / (downloadDirect / 1000), unit: "MB/s", reproduce },
+    {
+      scenario: "proxy",
+      name: "10 MB download through the proxy",
+      value: 10 / (downloadProxy / 1000),
+      unit: "MB/s",
+      reproduce
+    }
+  ]
+}))

@@ -1,0 +1,150 @@
+/**
+ * The handlers of the third-party platform routes: the component's own
+ * (token, pre-auth code, code exchange, authorizer pages), its authorizers'
+ * (token, refresh, jsapi ticket, JS-SDK config) and WeChat's push intake,
+ * over the `ComponentToken` service.
+ *
+ * @since 0.3.0
+ */
+import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import { Clock, Effect, Layer, Option } from "effect"
+import { type AccessTokenError, type Credential, failureCause } from "../AccessToken.js"
+import { BadRequest, detail, type NotFound, TokenUnavailable } from "../api/ApiError.js"
+import { TokenServerApi } from "../api/TokenServerApi.js"
+import * as ComponentTokenModule from "../ComponentToken.js"
+import { ComponentToken } from "../ComponentToken.js"
+import * as Component from "../families/Component.js"
+import type { InvalidPageUrl } from "../JsSdk.js"
+import { unknownApp } from "./ClientAuth.js"
+import * as ComponentEvents from "./ComponentEvents.js"
+
+const lifetime = (credential: Credential, now: number) => ({
+  expires_in: Math.max(0, Math.floor((credential.expiresAt - now) / 1000)),
+  expires_at: new Date(credential.expiresAt).toISOString()
+})
+
+const toApiError = (error: AccessTokenError): NotFound | TokenUnavailable =>
+  error._tag === "UnknownApp"
+    ? unknownApp(error.appId)
+    : new TokenUnavailable(detail(failureCause(error), error.message))
+
+const answer = <A>(credential: Effect.Effect<Credential, AccessTokenError>, body: (value: string) => A) =>
+  Effect.flatMap(
+    Effect.mapError(credential, toApiError),
+    (held) => Effect.map(Clock.currentTimeMillis, (now) => ({ ...body(held.value), ...lifetime(held, now) }))
+  )
+
+const pageUrlError = (error: InvalidPageUrl) =>
+  new BadRequest(detail(
+    "invalid_page_url",
+    `url: ${error.reason}; send the full address of the page that calls wx.config, e.g. location.href.split("#")[0]`
+  ))
+
+// An authorization code WeChat refuses is the caller's to fix, not an outage.
+const exchangeError = (error: AccessTokenError) =>
+  Component.isErrcode(error, 61009, 61010)
+    ? new BadRequest(detail("invalid_authorization_code", error.message))
+    : toApiError(error)
+
+const DEFAULT_PAGE = 100
+
+// A server without `ComponentToken` in context serves no component: every one is unknown.
+const components = Effect.map(Effect.serviceOption(ComponentToken), Option.getOrElse(() => ComponentTokenModule.none))
+
+const ComponentsLive = HttpApiBuilder.group(
+  TokenServerApi,
+  "components",
+  (handlers) =>
+    Effect.map(components, (components) =>
+      handlers
+        .handle(
+          "componentAccessToken",
+          ({ path }) => answer(components.get(path.componentAppId), (value) => ({ access_token: value }))
+        )
+        .handle("preAuthCode", ({ path, payload }) =>
+          components.preAuthCode(path.componentAppId, payload.redirect_uri).pipe(
+            Effect.mapError(toApiError),
+            Effect.map((code) => ({
+              pre_auth_code: code.preAuthCode,
+              expires_in: code.expiresInSeconds,
+              ...(code.authorizationUrl === undefined ? {} : { authorization_url: code.authorizationUrl })
+            }))
+          ))
+        .handle("authorize", ({ path, payload }) =>
+          components.exchange(path.componentAppId, payload.authorization_code).pipe(
+            Effect.mapError(exchangeError),
+            Effect.map((granted) => ({ authorizer_app_id: granted.authorizerAppId, func_info: granted.funcInfo }))
+          ))
+        .handle("authorizers", ({ path, urlParams }) =>
+          Effect.gen(function*() {
+            const page = yield* components.authorizers(path.componentAppId, {
+              cursor: urlParams.cursor,
+              limit: urlParams.limit ?? DEFAULT_PAGE
+            }).pipe(Effect.mapError(toApiError))
+            const now = yield* Clock.currentTimeMillis
+            return {
+              authorizers: page.authorizers.map((entry) => ({
+                app_id: entry.appId,
+                valid: entry.valid,
+                ...(entry.expiresAt === undefined
+                  ? {}
+                  : { expires_in: Math.max(0, Math.floor((entry.expiresAt - now) / 1000)) })
+              })),
+              ...(page.nextCursor === undefined ? {} : { next_cursor: page.nextCursor })
+            }
+          })))
+)
+
+const AuthorizersLive = HttpApiBuilder.group(
+  TokenServerApi,
+  "authorizers",
+  (handlers) =>
+    Effect.map(components, (components) =>
+      handlers
+        .handle("accessToken", ({ path }) =>
+          answer(
+            components.authorizerToken(path.componentAppId, path.authorizerAppId),
+            (value) => ({ access_token: value })
+          ))
+        .handle("refreshAccessToken", ({ path, payload }) =>
+          answer(
+            components.refreshAuthorizerToken(path.componentAppId, path.authorizerAppId, payload.stale_token),
+            (value) => ({ access_token: value })
+          ))
+        .handle("jsapiTicket", ({ path }) =>
+          answer(
+            components.authorizerJsapiTicket(path.componentAppId, path.authorizerAppId),
+            (value) => ({ ticket: value })
+          ))
+        .handle("jsSdkConfig", ({ path, payload }) =>
+          components.jsSdkConfig(path.componentAppId, path.authorizerAppId, payload.url).pipe(
+            Effect.mapError((error) => error._tag === "InvalidPageUrl" ? pageUrlError(error) : toApiError(error))
+          )))
+)
+
+const EventsLive = HttpApiBuilder.group(
+  TokenServerApi,
+  "componentEvents",
+  (handlers) =>
+    Effect.map(
+      components,
+      (components) =>
+        handlers.handle("componentEvents", ({ path, urlParams }) =>
+          Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
+            request.text.pipe(
+              Effect.mapError(() =>
+                new BadRequest(detail("invalid_push", "the push body could not be read"))
+              ),
+              Effect.flatMap((body) => ComponentEvents.receive(components, path.componentAppId, urlParams, body))
+            )))
+    )
+)
+
+/**
+ * Every third-party platform handler group.
+ *
+ * @since 0.3.0
+ * @category layers
+ */
+export const layer = Layer.mergeAll(ComponentsLive, AuthorizersLive, EventsLive)

@@ -1,0 +1,640 @@
+/**
+ * The WeChat API proxy: `ANY /v1/apps/{appId}/wechat/{path}` (and the same
+ * for WeCom apps) forwards the caller's method, query, body and content type
+ * to WeChat with the current token added, and streams the answer back. A
+ * business server in any language calls WeChat with only its client key and
+ * never holds a token.
+ *
+ * When WeChat says the token was dead (40001/40014/42001), the proxy
+ * compare-and-refreshes with the token that call used and replays the call
+ * once with the new one; any number of calls failing on the same dead token
+ * cause one refresh (the engine's single-flight). Bodies up to
+ * `replayBodyBytes` are kept for this; a larger upload streams straight
+ * through and is not replayed (the caller gets WeChat's answer).
+ *
+ * The proxy answers in front of the `HttpApi` router (its bodies stream, and
+ * may be 20 MiB), with the server's client keys and error shape; its routes
+ * are in `Routes` and the OpenAPI document like every other.
+ *
+ * @since 0.3.0
+ */
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
+import * as NodeStream from "@effect/platform-node/NodeStream"
+import type * as HttpApp from "@effect/platform/HttpApp"
+import * as HttpClient from "@effect/platform/HttpClient"
+import type * as HttpClientError from "@effect/platform/HttpClientError"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import {
+  Chunk,
+  Context,
+  Data,
+  Duration,
+  Effect,
+  Layer,
+  Metric,
+  MetricLabel,
+  Option,
+  type Redacted,
+  type Scope,
+  Sink,
+  Stream
+} from "effect"
+import type { IncomingMessage } from "node:http"
+import { type AccessTokenError, type Credential, failureCause } from "../AccessToken.js"
+import * as ApiError from "../api/ApiError.js"
+import * as FifoPermits from "../internal/fifoPermits.js"
+import { TokenEngine } from "../TokenEngine.js"
+import * as WeComToken from "../WeComToken.js"
+import * as ClientAuth from "./ClientAuth.js"
+import * as RequestBody from "./internal/requestBody.js"
+import * as ProxyMetrics from "./ProxyMetrics.js"
+import * as ProxyPath from "./ProxyPath.js"
+import * as ProxyTarget from "./ProxyTarget.js"
+import * as RequestLimits from "./RequestLimits.js"
+import * as Routes from "./Routes.js"
+import type * as ServerConfig from "./ServerConfig.js"
+
+/**
+ * `PROXY_MAX_BODY_BYTES`' default: 20 MiB, above WeChat's largest media upload (video, 10 MB).
+ *
+ * @since 0.3.0
+ * @category constants
+ */
+export const DEFAULT_MAX_BODY_BYTES = 20 * 1024 * 1024
+
+/**
+ * Request bodies up to this size are held, so the call can be replayed
+ * after a token refresh; larger ones stream through once. 1 MiB: every JSON
+ * API body, and small images.
+ *
+ * @since 0.3.0
+ * @category constants
+ */
+export const DEFAULT_REPLAY_BODY_BYTES = 1024 * 1024
+
+/**
+ * Upstream calls in flight at once per owner; later ones wait their turn,
+ * first come first served. WeChat limits calls per app, and one app's burst
+ * must not take every connection.
+ *
+ * @since 0.3.0
+ * @category constants
+ */
+export const DEFAULT_MAX_CONCURRENT_PER_OWNER = 32
+
+/**
+ * Answers of at most this size whose type may be JSON are read whole: to see
+ * an errcode that calls for a replay, and to scrub the token from any text
+ * WeChat echoed. Larger answers (downloads, long lists) stream through.
+ *
+ * @since 0.3.0
+ * @category constants
+ */
+export const INSPECT_BYTES = 64 * 1024
+
+/**
+ * @since 0.3.0
+ * @category models
+ */
+export interface Options {
+  /** `PROXY_ALLOW`: only paths under these prefixes are forwarded. Default: every path but the refused ones. */
+  readonly allow?: ReadonlyArray<string> | undefined
+  /** `PROXY_MAX_BODY_BYTES`: larger request bodies get 413. Default 20 MiB. */
+  readonly maxBodyBytes?: number
+  /** Bodies up to this size are kept for a replay. Default 1 MiB. */
+  readonly replayBodyBytes?: number
+  /** WeChat must answer (headers) within this long once the body is sent, else 504. Default 10 s. */
+  readonly upstreamTimeout?: Duration.DurationInput
+  /** Upstream calls in flight at once per owner. Default 32. */
+  readonly maxConcurrentPerOwner?: number
+}
+
+/**
+ * @since 0.3.0
+ * @category models
+ */
+export interface ProxyShape {
+  readonly targets: ReadonlyArray<ProxyTarget.ProxyTarget>
+  /** The target, owner and raw upstream path of a request path, when it is a proxy route. */
+  readonly route: (path: string) =>
+    | { readonly target: ProxyTarget.ProxyTarget; readonly owner: string; readonly rest: string }
+    | undefined
+  /** Forwards an authenticated request for `owner` to `rest` under `target`. */
+  readonly forward: (
+    request: HttpServerRequest.HttpServerRequest,
+    target: ProxyTarget.ProxyTarget,
+    owner: string,
+    rest: string,
+    requestTimeout: Duration.Duration
+  ) => Effect.Effect<HttpServerResponse.HttpServerResponse, never, Scope.Scope>
+}
+
+/**
+ * The proxy, when the server has one: `TokenServer` serves the proxy routes
+ * only when this service is in its context.
+ *
+ * @since 0.3.0
+ * @category tags
+ */
+export class Proxy extends Context.Tag("effect-wechat-token/Proxy")<Proxy, ProxyShape>() {}
+
+// Request headers WeChat may use; everything else (Authorization, Cookie,
+// Host, Connection and the other hop-by-hop headers, X-Forwarded-*, the
+// caller's own tracing) stays here.
+const FORWARDED_REQUEST_HEADERS = ["content-type", "accept", "accept-language"] as const
+// Answer headers the caller may use: what the body is.
+const FORWARDED_ANSWER_HEADERS = ["content-disposition", "content-encoding"] as const
+
+const METHODS = new Set(["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"])
+
+const NO_STORE = { "cache-control": "no-store" } as const
+
+/** Why the body of a request could not be forwarded. */
+class BodyRefused extends Data.TaggedError("BodyRefused")<{
+  readonly reason: "too-large" | "timeout" | "client-closed"
+}> {}
+
+/** Why WeChat gave no answer. */
+class UpstreamFailed extends Data.TaggedError("UpstreamFailed")<{
+  readonly status: 502 | 504
+  readonly code: "upstream_unreachable" | "upstream_timeout"
+  readonly message: string
+}> {}
+
+const tokenError = (error: AccessTokenError): HttpServerResponse.HttpServerResponse =>
+  error._tag === "UnknownApp"
+    ? unknownOwner(error.appId)
+    : ApiError.response(503, failureCause(error), error.message)
+
+const unknownOwner = (owner: string) =>
+  HttpServerResponse.unsafeJson(ClientAuth.unknownApp(owner), { status: 404, headers: NO_STORE })
+
+const hasBody = (request: HttpServerRequest.HttpServerRequest): boolean => {
+  const length = request.headers["content-length"]
+  return request.headers["transfer-encoding"] !== undefined || (length !== undefined && length !== "0")
+}
+
+const declaredLength = (request: HttpServerRequest.HttpServerRequest): number | undefined => {
+  const length = request.headers["content-length"]
+  return length === undefined || !/^\d+$/.test(length) ? undefined : Number(length)
+}
+
+const mayBeJson = (contentType: string | undefined): boolean =>
+  contentType === undefined || /json|^text\//i.test(contentType)
+
+/** The errcode of a JSON answer, if it is one. */
+const errcodeOf = (text: string): number | undefined => {
+  try {
+    const value: unknown = JSON.parse(text)
+    return typeof value === "object" && value !== null && "errcode" in value && typeof value.errcode === "number"
+      ? value.errcode
+      : undefined
+  } catch {
+    return undefined
+  }
+}
+
+const decoder = new TextDecoder()
+const encoder = new TextEncoder()
+
+/** `body` without `token` anywhere in it: WeChat echoes request details in some errmsg. */
+const scrub = (body: Uint8Array, token: string): Uint8Array => {
+  const text = decoder.decode(body)
+  return text.includes(token) ? encoder.encode(text.split(token).join("***")) : body
+}
+
+// At most `limit` bytes of an answer: the whole of it, or the chunks read so
+// far and the rest, still streaming.
+const peek = (
+  stream: Stream.Stream<Uint8Array, HttpClientError.ResponseError>,
+  limit: number
+) =>
+  Stream.peel(
+    stream,
+    Sink.foldChunks(
+      { chunks: Chunk.empty<Uint8Array>(), bytes: 0 },
+      (state) => state.bytes <= limit,
+      (state, chunks: Chunk.Chunk<Uint8Array>) => ({
+        chunks: Chunk.appendAll(state.chunks, chunks),
+        bytes: Chunk.reduce(chunks, state.bytes, (total, chunk) => total + chunk.length)
+      })
+    )
+  ).pipe(Effect.map(([head, rest]) =>
+    head.bytes <= limit
+      ? { _tag: "Whole" as const, body: concat(head.chunks, head.bytes) }
+      : { _tag: "Partial" as const, stream: Stream.concat(Stream.fromChunk(head.chunks), rest) }
+  ))
+
+const concat = (chunks: Chunk.Chunk<Uint8Array>, bytes: number): Uint8Array => {
+  const body = new Uint8Array(bytes)
+  let offset = 0
+  for (const chunk of chunks) {
+    body.set(chunk, offset)
+    offset += chunk.length
+  }
+  return body
+}
+
+const transportReason = (error: HttpClientError.HttpClientError): string => {
+  const cause: unknown = error.cause
+  const code = typeof cause === "object" && cause !== null && "code" in cause ? String(cause.code) : undefined
+  // The code (ECONNREFUSED, ECONNRESET…) and never the error's message: that may hold the URL, and the URL the token.
+  return code === undefined ? error.reason : `${error.reason} (${code})`
+}
+
+/**
+ * The proxy over `targets`, calling WeChat with the `HttpClient` in context.
+ *
+ * @since 0.3.0
+ * @category constructors
+ */
+export const make = (
+  targets: ReadonlyArray<ProxyTarget.ProxyTarget>,
+  options: Options = {}
+): Effect.Effect<ProxyShape, never, HttpClient.HttpClient> =>
+  Effect.gen(function*() {
+    // No span records the upstream URL: its query carries the token.
+    // The call is tied to the request's scope: once the caller has its answer,
+    // or has gone, the upstream call is over (aborted if still running), so
+    // no upstream connection outlives its request.
+    const client = (yield* HttpClient.HttpClient).pipe(
+      HttpClient.withTracerDisabledWhen(() => true),
+      HttpClient.withScope
+    )
+    const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES
+    const replayBodyBytes = Math.min(options.replayBodyBytes ?? DEFAULT_REPLAY_BODY_BYTES, maxBodyBytes)
+    const upstreamTimeout = Duration.decode(options.upstreamTimeout ?? Duration.seconds(10))
+    const maxConcurrent = options.maxConcurrentPerOwner ?? DEFAULT_MAX_CONCURRENT_PER_OWNER
+    const routes = targets.map((target) => ({ target, match: ProxyTarget.matcher(target) }))
+
+    // One fair line per owner; owners are configured apps, so the map is bounded.
+    const lines = new Map<string, FifoPermits.FifoPermits>()
+    const lineOf = (owner: string) =>
+      Effect.suspend(() => {
+        const known = lines.get(owner)
+        if (known !== undefined) return Effect.succeed(known)
+        return Effect.tap(FifoPermits.make(maxConcurrent), (line) => Effect.sync(() => lines.set(owner, line)))
+      })
+
+    const forward: ProxyShape["forward"] = (request, target, owner, rest, requestTimeout) =>
+      Effect.gen(function*() {
+        const source = NodeHttpServerRequest.toIncomingMessage(request)
+        const refuse = (
+          reason: ProxyMetrics.RefusalReason,
+          response: HttpServerResponse.HttpServerResponse,
+          prefix: string
+        ) =>
+          Effect.as(
+            Effect.all([
+              ProxyMetrics.refused(owner, reason),
+              countAnswer(owner, prefix, response.status)
+            ]),
+            response
+          )
+
+        const resolved = ProxyPath.resolve(rest, options.allow)
+        if (!("path" in resolved)) {
+          const status = resolved.code === "invalid_path" ? 400 : 403
+          return yield* refuse(resolved.code, ApiError.response(status, resolved.code, resolved.reason), "refused")
+        }
+        const path = resolved.path
+        const prefix = ProxyMetrics.prefixLabel(ProxyPath.prefixOf(path))
+        const query = new URLSearchParams(
+          request.url.includes("?") ? request.url.slice(request.url.indexOf("?") + 1) : ""
+        )
+        if (query.has("access_token")) {
+          return yield* refuse(
+            "access_token_not_allowed",
+            ApiError.response(
+              400,
+              "access_token_not_allowed",
+              "leave access_token out of the query: the proxy adds the current token itself"
+            ),
+            prefix
+          )
+        }
+        if (!METHODS.has(request.method)) {
+          return yield* countAnswer(owner, prefix, 405).pipe(
+            Effect.as(ApiError.response(405, "method_not_allowed", `the proxy forwards ${[...METHODS].join(", ")}`))
+          )
+        }
+        const length = declaredLength(request)
+        const tooLarge = () => {
+          RequestBody.closeAfter(
+            source,
+            NodeHttpServerRequest.toServerResponse(request),
+            Duration.toMillis(RequestLimits.LINGER)
+          )
+          return refuse("payload_too_large", RequestLimits.tooLarge(maxBodyBytes), prefix)
+        }
+        const timedOut = () => {
+          RequestBody.closeAfter(
+            source,
+            NodeHttpServerRequest.toServerResponse(request),
+            Duration.toMillis(RequestLimits.LINGER)
+          )
+          return countAnswer(owner, prefix, 408).pipe(Effect.as(RequestLimits.timedOut(requestTimeout)))
+        }
+        if (length !== undefined && length > maxBodyBytes) return yield* tooLarge()
+
+        // The body: held when small enough to replay, else streamed once.
+        type Body =
+          | { readonly _tag: "None" }
+          | { readonly _tag: "Held"; readonly bytes: Uint8Array }
+          | { readonly _tag: "Streamed"; readonly stream: Stream.Stream<Uint8Array, BodyRefused | RequestError> }
+        let body: Body = { _tag: "None" }
+        if (hasBody(request)) {
+          if (length !== undefined && length <= replayBodyBytes) {
+            const read = yield* Effect.interruptible(RequestBody.read(source, maxBodyBytes)).pipe(
+              Effect.timeout(requestTimeout),
+              Effect.either
+            )
+            if (read._tag === "Left") {
+              if (read.left === "client-closed") return yield* Effect.interrupt
+              return yield* read.left === "too-large" ? tooLarge() : timedOut()
+            }
+            body = { _tag: "Held", bytes: read.right }
+          } else {
+            body = { _tag: "Streamed", stream: limited(source, maxBodyBytes, requestTimeout) }
+          }
+        }
+
+        const headers: Record<string, string> = {}
+        for (const name of FORWARDED_REQUEST_HEADERS) {
+          const value = request.headers[name]
+          if (value !== undefined) headers[name] = value
+        }
+        const upstreamRequest = (token: string) => {
+          const params = new URLSearchParams(query)
+          params.set("access_token", token)
+          // `METHODS` were checked above; the platform's type names one method per request shape.
+          const base = HttpClientRequest.make(request.method as "POST")(
+            `${target.baseUrl}/${path}?${params.toString()}`
+          )
+            .pipe(HttpClientRequest.setHeaders(headers))
+          switch (body._tag) {
+            case "None":
+              return base
+            case "Held":
+              return HttpClientRequest.bodyUint8Array(base, body.bytes, headers["content-type"])
+            case "Streamed":
+              return HttpClientRequest.bodyStream(base, body.stream, {
+                contentType: headers["content-type"],
+                contentLength: length
+              })
+          }
+        }
+        // A streamed body is sent while WeChat is waited on: its deadline comes first.
+        const deadline = body._tag === "Streamed" ? Duration.sum(requestTimeout, upstreamTimeout) : upstreamTimeout
+        const line = yield* lineOf(owner)
+
+        // One call upstream: its answer, inspected when it may be JSON.
+        const call = (token: string) =>
+          line.withPermit(
+            Effect.gen(function*() {
+              const response = yield* client.execute(upstreamRequest(token)).pipe(
+                Metric.trackDuration(labelled(ProxyMetrics.upstreamLatency, { app: owner, prefix }))
+              )
+              const contentType = response.headers["content-type"]
+              if (request.method === "HEAD" || !mayBeJson(contentType)) {
+                return { response, token, inspected: Option.none<Uint8Array>(), stream: response.stream }
+              }
+              const declared = response.headers["content-length"]
+              // The usual case, a small answer of known length: read at once.
+              if (declared !== undefined && /^\d+$/.test(declared) && Number(declared) <= INSPECT_BYTES) {
+                const whole = new Uint8Array(yield* response.arrayBuffer)
+                return { response, token, inspected: Option.some(whole), stream: Stream.empty }
+              }
+              const head = yield* peek(response.stream, INSPECT_BYTES)
+              return head._tag === "Whole"
+                ? { response, token, inspected: Option.some(head.body), stream: Stream.empty }
+                : { response, token, inspected: Option.none<Uint8Array>(), stream: head.stream }
+            })
+          ).pipe(
+            Effect.timeoutFail({
+              duration: deadline,
+              onTimeout: () =>
+                new UpstreamFailed({
+                  status: 504,
+                  code: "upstream_timeout",
+                  message: `WeChat did not answer within ${
+                    Duration.format(deadline)
+                  } (or ${maxConcurrent} calls of this app were ahead in line)`
+                })
+            }),
+            Effect.catchAll((error) => error._tag === "UpstreamFailed" ? Effect.fail(error) : upstreamFailure(error))
+          )
+
+        // What a failed call means: the caller gone or its body refused, else WeChat not reachable.
+        const upstreamFailure = (
+          error: HttpClientError.HttpClientError
+        ): Effect.Effect<never, BodyRefused | UpstreamFailed> => {
+          const refused = error.cause instanceof BodyRefused ? error.cause : undefined
+          // A caller gone mid-upload gets nothing: the request ends as interrupted (counted 499).
+          // (The request stream itself ends destroyed once read: the socket says whether the caller is there.)
+          if (source.socket.destroyed || refused?.reason === "client-closed") return Effect.interrupt
+          if (refused !== undefined) return Effect.fail(refused)
+          return Effect.fail(
+            new UpstreamFailed({
+              status: 502,
+              code: "upstream_unreachable",
+              message: error._tag === "RequestError"
+                ? `WeChat could not be reached: ${transportReason(error)}`
+                : `WeChat's answer broke off: ${transportReason(error)}`
+            })
+          )
+        }
+
+        const answer = Effect.gen(function*() {
+          const first = yield* Effect.flatMap(target.token(owner), (credential) => call(credential.value))
+          const errcode = Option.flatMap(
+            first.inspected,
+            (bytes) => Option.fromNullable(errcodeOf(decoder.decode(bytes)))
+          )
+          if (Option.isSome(errcode) && target.deadToken.has(errcode.value) && body._tag !== "Streamed") {
+            const fresh: Credential = yield* target.replace(owner, first.token)
+            if (fresh.value !== first.token) {
+              yield* Metric.increment(labelled(ProxyMetrics.replays, { app: owner, prefix }))
+              return yield* call(fresh.value)
+            }
+          }
+          return first
+        })
+
+        const result = yield* Effect.either(answer)
+        if (result._tag === "Left") {
+          const error = result.left
+          switch (error._tag) {
+            case "BodyRefused":
+              return yield* error.reason === "too-large" ? tooLarge() : timedOut()
+            case "UpstreamFailed":
+              yield* Effect.logWarning("proxied call got no answer from WeChat").pipe(
+                Effect.annotateLogs({ app: owner, prefix, code: error.code, reason: error.message })
+              )
+              return yield* countAnswer(owner, prefix, error.status).pipe(
+                Effect.as(ApiError.response(error.status, error.code, error.message))
+              )
+            default: {
+              const response = tokenError(error)
+              return yield* countAnswer(owner, prefix, response.status).pipe(Effect.as(response))
+            }
+          }
+        }
+        const { inspected, response, stream, token } = result.right
+        const answerHeaders: Record<string, string> = { ...NO_STORE }
+        for (const name of FORWARDED_ANSWER_HEADERS) {
+          const value = response.headers[name]
+          if (value !== undefined) answerHeaders[name] = value
+        }
+        const contentType = response.headers["content-type"]
+        yield* countAnswer(owner, prefix, response.status)
+        if (Option.isSome(inspected)) {
+          return HttpServerResponse.uint8Array(scrub(inspected.value, token), {
+            status: response.status,
+            headers: answerHeaders,
+            ...(contentType === undefined ? {} : { contentType })
+          })
+        }
+        const upstreamLength = response.headers["content-length"]
+        return HttpServerResponse.stream(stream, {
+          status: response.status,
+          headers: answerHeaders,
+          ...(contentType === undefined ? {} : { contentType }),
+          ...(upstreamLength === undefined || !/^\d+$/.test(upstreamLength)
+            ? {}
+            : { contentLength: Number(upstreamLength) })
+        })
+      })
+
+    return {
+      targets,
+      route: (path) => {
+        for (const { match, target } of routes) {
+          const found = match(path)
+          if (found !== undefined) return { target, ...found }
+        }
+        return undefined
+      },
+      forward
+    }
+  })
+
+type RequestError = HttpClientError.RequestError
+
+const countAnswer = (owner: string, prefix: string, status: number): Effect.Effect<void> =>
+  Metric.increment(labelled(ProxyMetrics.requests, { app: owner, prefix, status: String(status) }))
+
+const labelled = <Type, In, Out>(
+  metric: Metric.Metric<Type, In, Out>,
+  labels: Readonly<Record<string, string>>
+): Metric.Metric<Type, In, Out> =>
+  Metric.taggedWithLabels(metric, Object.entries(labels).map(([key, value]) => MetricLabel.make(key, value)))
+
+// The request body as it arrives, failing once it is over `maxBytes` or not
+// all there within `timeout`. Never destroys the source: the refusal still
+// has to go out on its socket.
+const limited = (
+  source: IncomingMessage,
+  maxBytes: number,
+  timeout: Duration.Duration
+): Stream.Stream<Uint8Array, BodyRefused | RequestError> =>
+  NodeStream.fromReadable<BodyRefused, Uint8Array>(
+    () => source,
+    () => new BodyRefused({ reason: "client-closed" }),
+    { closeOnDone: false }
+  ).pipe(
+    Stream.mapAccumEffect(0, (total, chunk) => {
+      const bytes = total + chunk.length
+      return bytes > maxBytes
+        ? Effect.fail(new BodyRefused({ reason: "too-large" }))
+        : Effect.succeed([bytes, chunk] as const)
+    }),
+    Stream.interruptWhen(Effect.zipRight(Effect.sleep(timeout), Effect.fail(new BodyRefused({ reason: "timeout" }))))
+  )
+
+/**
+ * The proxy for official accounts (at `wechatBaseUrl`) and WeCom apps (at
+ * `wecomBaseUrl`) over the engine in context.
+ *
+ * @since 0.3.0
+ * @category layers
+ */
+export const layer = (
+  options: Options & { readonly wechatBaseUrl: string; readonly wecomBaseUrl: string }
+): Layer.Layer<Proxy, never, TokenEngine | HttpClient.HttpClient> =>
+  Layer.effect(
+    Proxy,
+    Effect.gen(function*() {
+      const engine = yield* TokenEngine
+      const wecom = yield* Effect.provideService(WeComToken.make, TokenEngine, engine)
+      yield* ProxyMetrics.initialize(engine.apps)
+      return yield* make([
+        ProxyTarget.officialAccount(engine, options.wechatBaseUrl),
+        ProxyTarget.weCom(wecom, engine.apps, options.wecomBaseUrl)
+      ], options)
+    })
+  )
+
+/**
+ * The `HttpClient` the proxy is meant to call WeChat with: Node's own, over
+ * keep-alive connections. It sends a streamed upload with its
+ * `Content-Length` (fetch would chunk it) and passes answers through as sent
+ * (fetch would decompress them).
+ *
+ * @since 0.3.0
+ * @category layers
+ */
+export const layerHttpClient: Layer.Layer<HttpClient.HttpClient> = Layer.provide(
+  NodeHttpClient.layerWithoutAgent,
+  NodeHttpClient.makeAgentLayer({ keepAlive: true })
+)
+
+const PREFIX = /^Bearer /i
+
+/**
+ * Serves the proxy routes in front of `app` when a `Proxy` is in context:
+ * the client key and its scope are checked as on every `/v1` route (`401`,
+ * or `404` for an app the key may not use), then the call is forwarded.
+ * Every other request goes to `app`.
+ *
+ * @since 0.3.0
+ * @category utils
+ */
+export const serve = (auth: {
+  readonly clientKeys: ReadonlyArray<ServerConfig.ClientKey | Redacted.Redacted<string>>
+  readonly requestTimeout: Duration.Duration
+}) => {
+  const match = ClientAuth.matcher(auth.clientKeys.map((entry) => "key" in entry ? entry : { key: entry }))
+  return <E, R>(app: HttpApp.Default<E, R>): HttpApp.Default<E, R | Scope.Scope> =>
+    Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
+      const path = Routes.pathOf(request.url)
+      // The token route is answered thousands of times a second: one substring test keeps it out of here.
+      if (!path.includes("/wechat/")) return app
+      return Effect.flatMap(Effect.serviceOption(Proxy), (proxy): HttpApp.Default<E, R | Scope.Scope> => {
+        const routed = Option.isSome(proxy) ? proxy.value.route(path) : undefined
+        if (Option.isNone(proxy) || routed === undefined) return app
+        RequestBody.endWhenAbandoned(NodeHttpServerRequest.toServerResponse(request))
+        const header = request.headers.authorization
+        if (header === undefined || header === "") {
+          return Effect.succeed(unauthorized("send Authorization: Bearer <client key>"))
+        }
+        const key = PREFIX.test(header) ? match(header.slice(7)) : undefined
+        if (key === undefined) return Effect.succeed(unauthorized("the client key is not valid"))
+        const scope = routed.target.scopeOf(routed.owner)
+        if (key.apps !== undefined && !key.apps.some((allowed) => allowed === scope)) {
+          return Effect.succeed(unknownOwner(routed.owner))
+        }
+        if (!routed.target.known(routed.owner)) return Effect.succeed(unknownOwner(routed.owner))
+        // The platform runs middleware uninterruptibly; a call must stop when its caller goes or its deadline passes.
+        return Effect.interruptible(
+          proxy.value.forward(request, routed.target, routed.owner, routed.rest, auth.requestTimeout)
+        )
+      })
+    })
+}
+
+const unauthorized = (message: string) =>
+  HttpServerResponse.setHeader(ApiError.response(401, "unauthorized", message), "www-authenticate", "Bearer")

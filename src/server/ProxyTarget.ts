@@ -1,0 +1,125 @@
+/**
+ * What the proxy needs to know about one kind of token owner: the route its
+ * callers use, the upstream base URL, how to get the current token and
+ * replace a dead one, and which errcodes say a token is dead. An owner kind
+ * (official accounts, WeCom apps, third-party platform authorizers) plugs in
+ * by being one of these; the proxy itself knows none by name.
+ *
+ * @since 0.3.0
+ */
+import { Effect } from "effect"
+import type { AccessTokenError, Credential } from "../AccessToken.js"
+import { APP_PATTERN, WECOM_PATTERN } from "../api/ProxyApi.js"
+import * as OwnerId from "../OwnerId.js"
+import type { TokenEngineShape } from "../TokenEngine.js"
+import type { WeComTokenShape } from "../WeComToken.js"
+
+/**
+ * @since 0.3.0
+ * @category models
+ */
+export interface ProxyTarget {
+  /** The route, e.g. `/v1/apps/{appId}/wechat/{path}`: one `{…}` segment per owner part, `{path}` last. */
+  readonly pattern: string
+  /** The owner named by the route's parameters, as `CLIENT_KEYS` scopes name it (`wx…`, `corpid/agent`). */
+  readonly ownerOf: (params: Readonly<Record<string, string>>) => string
+  /** What a `CLIENT_KEYS` scope names for `owner` (the owner itself, or e.g. an authorizer's component). */
+  readonly scopeOf: (owner: string) => string
+  /** Whether the server serves `owner` (else `404 unknown_app`, nothing forwarded). */
+  readonly known: (owner: string) => boolean
+  /** Where `{path}` is forwarded to, without a trailing `/`. */
+  readonly baseUrl: string
+  /** The owner's current token. */
+  readonly token: (owner: string) => Effect.Effect<Credential, AccessTokenError>
+  /** Compare-and-refresh: a new token only while `stale` is still the current one, else the current one. */
+  readonly replace: (owner: string, stale: string) => Effect.Effect<Credential, AccessTokenError>
+  /** The errcodes that mean the token the request carried is dead: replace it and replay once. */
+  readonly deadToken: ReadonlySet<number>
+}
+
+/**
+ * 40001 (not the latest), 40014 (invalid), 42001 (expired): the same three
+ * on WeChat and WeCom.
+ *
+ * @since 0.3.0
+ * @category constants
+ */
+export const DEAD_TOKEN: ReadonlySet<number> = new Set([40001, 40014, 42001])
+
+/**
+ * Official accounts and mini programs: `/v1/apps/{appId}/wechat/{path}`.
+ *
+ * @since 0.3.0
+ * @category constructors
+ */
+export const officialAccount = (engine: TokenEngineShape, baseUrl: string): ProxyTarget => ({
+  pattern: APP_PATTERN,
+  ownerOf: (params) => params["appId"] ?? "",
+  scopeOf: (owner) => owner,
+  known: (owner) => !OwnerId.isWeCom(owner) && engine.apps.includes(owner as OwnerId.OwnerId),
+  baseUrl: baseUrl.replace(/\/+$/, ""),
+  token: (owner) => engine.get(owner),
+  replace: (owner, stale) => engine.refresh(owner, stale),
+  deadToken: DEAD_TOKEN
+})
+
+/**
+ * WeCom apps: `/v1/wecom/{corpId}/agents/{agent}/wechat/{path}`.
+ *
+ * @since 0.3.0
+ * @category constructors
+ */
+export const weCom = (tokens: WeComTokenShape, owners: ReadonlyArray<string>, baseUrl: string): ProxyTarget => {
+  const parts = (owner: string) => {
+    const slash = owner.indexOf("/")
+    return [owner.slice(0, slash), owner.slice(slash + 1)] as const
+  }
+  return {
+    pattern: WECOM_PATTERN,
+    ownerOf: (params) => `${params["corpId"] ?? ""}/${params["agent"] ?? ""}`,
+    scopeOf: (owner) => owner,
+    known: (owner) => OwnerId.isWeCom(owner) && owners.includes(owner),
+    baseUrl: baseUrl.replace(/\/+$/, ""),
+    token: (owner) => Effect.suspend(() => tokens.get(...parts(owner))),
+    replace: (owner, stale) => Effect.suspend(() => tokens.refresh(...parts(owner), stale)),
+    deadToken: DEAD_TOKEN
+  }
+}
+
+/**
+ * A compiled route: the owner and the raw `{path}` of a request path, when it is this route's.
+ *
+ * @since 0.3.0
+ * @category utils
+ */
+export const matcher = (
+  target: ProxyTarget
+): (path: string) => { readonly owner: string; readonly rest: string } | undefined => {
+  const names: Array<string> = []
+  const source = target.pattern.split("/").map((segment) => {
+    if (segment === "{path}") return "(.+)"
+    if (segment.startsWith("{")) {
+      names.push(segment.slice(1, -1))
+      return "([^/]+)"
+    }
+    return segment
+  }).join("/")
+  const regex = new RegExp(`^${source}$`)
+  return (path) => {
+    const found = regex.exec(path)
+    if (found === null) return undefined
+    const params: Record<string, string> = {}
+    names.forEach((name, index) => {
+      params[name] = decodeSegment(found[index + 1]!)
+    })
+    return { owner: target.ownerOf(params), rest: found[names.length + 1]! }
+  }
+}
+
+const decodeSegment = (segment: string): string => {
+  try {
+    return decodeURIComponent(segment)
+  } catch {
+    return segment
+  }
+}

@@ -1,0 +1,94 @@
+/**
+ * A third-party platform end to end over loopback: the emulator serving
+ * WeChat on one port and pushing to the token server's authorization-event
+ * URL on another, the server's engine calling the emulator over real HTTP.
+ * Live clock. The store is the caller's, so a test can restart the server
+ * over the same file or Redis.
+ */
+import { FetchHttpClient, HttpServer } from "@effect/platform"
+import { Context, Effect, Layer, Logger, Redacted, Schedule, type Scope } from "effect"
+import * as ComponentConfig from "../../src/ComponentConfig.js"
+import * as TokenServer from "../../src/server/TokenServer.js"
+import * as Emulator from "../../src/testing/WeChatEmulator.js"
+import * as TokenConfig from "../../src/TokenConfig.js"
+import { TokenEngine } from "../../src/TokenEngine.js"
+import * as TokenLayer from "../../src/TokenLayer.js"
+import type * as TokenStore from "../../src/TokenStore.js"
+import * as WeComConfig from "../../src/WeComConfig.js"
+import { call, KEY } from "./serverStack.js"
+
+export const COMPONENT = "wx00c0c0c0c0c0c0c0"
+export const COMPONENT_SECRET = "component-secret-never-logged"
+export const MESSAGE_TOKEN = "pushToken2026"
+// The official sample EncodingAESKey: 43 base64 characters.
+export const AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
+export const MERCHANT = "wx00aa00aa00aa00aa"
+export const MERCHANT_2 = "wx00bb00bb00bb00bb"
+
+export const registration: Emulator.ComponentRegistration = {
+  componentAppId: COMPONENT,
+  secret: COMPONENT_SECRET,
+  messageToken: MESSAGE_TOKEN,
+  encodingAesKey: AES_KEY
+}
+
+export const credentials = ComponentConfig.component(COMPONENT, COMPONENT_SECRET, MESSAGE_TOKEN, AES_KEY)
+
+export interface ComponentServer {
+  readonly base: string
+  readonly port: number
+  readonly engine: TokenEngine["Type"]
+}
+
+/** The token server serving `COMPONENT` only, on a free loopback port, over `store`. */
+export const serveComponentServer = (
+  upstreamUrl: string,
+  store: Layer.Layer<TokenStore.TokenStore, never>
+): Effect.Effect<ComponentServer, unknown, Scope.Scope> =>
+  Effect.gen(function*() {
+    const context = yield* Layer.build(
+      TokenServer.layerNode({
+        host: "127.0.0.1",
+        port: 0,
+        clientKeys: [{ key: Redacted.make(KEY) }]
+      }).pipe(
+        Layer.provideMerge(TokenLayer.makeWithWeCom({
+          config: TokenConfig.layerWith({ apps: [], mode: "classic", apiBaseUrl: upstreamUrl }),
+          wecom: WeComConfig.layerWith({ apps: [], apiBaseUrl: upstreamUrl }),
+          components: ComponentConfig.layerWith({ components: [credentials], apiBaseUrl: upstreamUrl }),
+          store,
+          httpClient: FetchHttpClient.layer
+        })),
+        Layer.provide(store)
+      )
+    )
+    const address = Context.get(context, HttpServer.HttpServer).address
+    if (address._tag !== "TcpAddress") return yield* Effect.dieMessage("expected a TCP address")
+    return {
+      base: `http://127.0.0.1:${address.port}`,
+      port: address.port,
+      engine: Context.get(context, TokenEngine)
+    }
+  }).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, Logger.none)))
+
+/** The emulator knowing `COMPONENT`, served on loopback. */
+export const serveWeChat = (options: Omit<Emulator.EmulatorOptions, "components"> = {}) =>
+  Emulator.serve({ components: [registration], ...options })
+
+/** Where the server takes `COMPONENT`'s pushes. */
+export const eventsUrl = (base: string) => `${base}/wechat/components/${COMPONENT}/events`
+
+/** Retries `check` (every 20 ms, up to 15 s) until it holds. */
+export const eventually = <E, R>(check: Effect.Effect<boolean, E, R>): Effect.Effect<void, E | string, R> =>
+  check.pipe(
+    Effect.filterOrFail((held) => held, () => "condition never held"),
+    Effect.retry({ schedule: Schedule.spaced("20 millis"), times: 750 }),
+    Effect.asVoid
+  )
+
+export const componentRoute = (base: string, path = "") => `${base}/v1/components/${COMPONENT}${path}`
+
+export const authorizerRoute = (base: string, authorizer: string, path: string) =>
+  `${base}/v1/components/${COMPONENT}/authorizers/${authorizer}${path}`
+
+export { call }
