@@ -47,7 +47,11 @@ const program = (wechat: Emulator.WeChatEmulatorShape) =>
     const components = yield* ComponentToken.ComponentToken
     intake = components
     yield* wechat.component.setPushUrl(componentAppId, "http://platform.example/wechat/events")
-    yield* wechat.component.pushTicket(componentAppId)
+    // WeChat pushes a verify ticket as soon as it knows the URL (and every
+    // 10 minutes after); the component token can be had once one arrived.
+    yield* wechat.component.stats(componentAppId).pipe(
+      Effect.repeat({ schedule: Schedule.spaced("20 millis"), until: (stats) => stats.pushesDelivered > 0 })
+    )
     const token = yield* components.get(componentAppId)
     yield* Console.log(`component token valid: ${yield* wechat.component.isValidComponentToken(token.value)}`)
 
