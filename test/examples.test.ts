@@ -51,6 +51,17 @@ describe("examples", () => {
       expect(result.stdout).toContain("upstream calls: gettoken 1, corp ticket 1, agent ticket 1")
     }))
 
+  it.live("component.ts takes pushes, gets the component token once and serves an authorizer from its authorization", () =>
+    Effect.gen(function*() {
+      const result = yield* runExample("component")
+      expect(result.code).toBe(0)
+      expect(result.stdout).toContain("component token valid: true")
+      expect(result.stdout).toContain("send the merchant to https://mp.weixin.qq.com/cgi-bin/componentloginpage")
+      expect(result.stdout).toContain("authorizer wx00aa00aa00aa00aa token valid: true")
+      expect(result.stdout).toMatch(/wx\.config appId wx00aa00aa00aa00aa, signature [0-9a-f]{40}/)
+      expect(result.stdout).toContain("upstream calls: component token 1, query_auth 1, authorizer token 0")
+    }))
+
   it.live("proxy.ts calls WeChat through the proxy with only a client key, and survives a killed token", () =>
     Effect.gen(function*() {
       const result = yield* runExample("proxy")

@@ -152,6 +152,15 @@ const urlOf = (address: HttpServer.Address): string =>
     : `http://${address.hostname.includes(":") ? `[${address.hostname}]` : address.hostname}:${address.port}`
 
 /**
+ * The authorization-event URL of `componentAppId` on the server at `address`.
+ *
+ * @since 0.3.0
+ * @category utils
+ */
+export const eventsUrl = (address: HttpServer.Address, componentAppId: string): string =>
+  `${urlOf(address)}/wechat/components/${componentAppId}/events`
+
+/**
  * What demo mode prints: the base URL, the client key and a ready `curl` line.
  * The key is a throw-away generated for this run, so printing it is the point.
  *
@@ -164,12 +173,14 @@ export const banner = (options: {
   readonly clientKey: Redacted.Redacted<string>
   /** The demo WeCom app as `corpid/agent`, when served. */
   readonly weComApp?: string
+  /** The demo third-party platform, when served. */
+  readonly componentAppId?: string
 }): string => {
   const base = urlOf(options.address)
   const key = Redacted.value(options.clientKey)
   return [
     "",
-    "effect-wechat-token demo: neither WECHAT_APPS nor WECOM_APPS configured, serving demo apps from the bundled WeChat emulator.",
+    "effect-wechat-token demo: none of WECHAT_APPS, WECOM_APPS, WECHAT_COMPONENTS configured, serving demo apps from the bundled WeChat emulator.",
     `  base URL:   ${base}`,
     `  client key: ${key}`,
     `  app id:     ${options.appId}`,
@@ -183,6 +194,11 @@ export const banner = (options: {
       `curl -s -H 'Authorization: Bearer ${key}' ${base}/v1/wecom/${
         options.weComApp.replace("/", "/agents/")
       }/access-token`
+    ]),
+    ...(options.componentAppId === undefined ? [] : [
+      "",
+      `Third-party platform (component) demo ${options.componentAppId} and its authorizers:`,
+      `curl -s -H 'Authorization: Bearer ${key}' ${base}/v1/components/${options.componentAppId}/authorizers`
     ]),
     ""
   ].join("\n")

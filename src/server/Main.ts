@@ -9,6 +9,7 @@ import * as HttpServer from "@effect/platform/HttpServer"
 import type * as HttpServerError from "@effect/platform/HttpServerError"
 import { ConfigError, Console, Context, Data, Effect, Layer } from "effect"
 import { AccessToken } from "../AccessToken.js"
+import * as AppId from "../AppId.js"
 import * as ComponentConfig from "../ComponentConfig.js"
 import * as StoreSpec from "../StoreSpec.js"
 import * as TokenConfig from "../TokenConfig.js"
@@ -168,19 +169,24 @@ export const serve: Effect.Effect<never, StartupFailed> = Effect.gen(function*()
       return serverLayer(
         { apps: [demo.app], ...config.engine, apiBaseUrl: demo.apiBaseUrl },
         { apps: [demo.weComApp], apiBaseUrl: demo.apiBaseUrl },
-        [],
+        [{ ...demo.component, componentAppId: AppId.make(demo.component.componentAppId) }],
         store,
         { ...config.server, clientKeys },
         config.proxy
       ).pipe(
-        Layer.tap((context) =>
-          Console.log(Demo.banner({
-            address: Context.get(context, HttpServer.HttpServer).address,
+        Layer.tap((context) => {
+          const address = Context.get(context, HttpServer.HttpServer).address
+          return Console.log(Demo.banner({
+            address,
             appId: demo.app.appId,
             weComApp: demo.weComApp.owner,
+            componentAppId: demo.component.componentAppId,
             clientKey: clientKeys[0]!.key
-          }))
-        )
+          })).pipe(
+            // Now that the server listens, the demo component's pushes can reach it.
+            Effect.zipRight(demo.connectComponent(Demo.eventsUrl(address, demo.component.componentAppId)))
+          )
+        })
       )
     }))
   return yield* Layer.launch(main).pipe(

@@ -43,7 +43,8 @@ export interface ComponentServer {
 /** The token server serving `COMPONENT` only, on a free loopback port, over `store`. */
 export const serveComponentServer = (
   upstreamUrl: string,
-  store: Layer.Layer<TokenStore.TokenStore, never>
+  store: Layer.Layer<TokenStore.TokenStore, never>,
+  logger: Logger.Logger<unknown, void> = Logger.none
 ): Effect.Effect<ComponentServer, unknown, Scope.Scope> =>
   Effect.gen(function*() {
     const context = yield* Layer.build(
@@ -69,7 +70,7 @@ export const serveComponentServer = (
       port: address.port,
       engine: Context.get(context, TokenEngine)
     }
-  }).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, Logger.none)))
+  }).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
 
 /** The emulator knowing `COMPONENT`, served on loopback. */
 export const serveWeChat = (options: Omit<Emulator.EmulatorOptions, "components"> = {}) =>

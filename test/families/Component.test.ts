@@ -1,0 +1,155 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Context, Duration, Effect, Layer, TestClock } from "effect"
+import * as ComponentApi from "../../src/ComponentApi.js"
+import * as ComponentConfig from "../../src/ComponentConfig.js"
+import * as ComponentToken from "../../src/ComponentToken.js"
+import * as Component from "../../src/families/Component.js"
+import * as OwnerId from "../../src/OwnerId.js"
+import * as ComponentEvents from "../../src/server/ComponentEvents.js"
+import * as Emulator from "../../src/testing/WeChatEmulator.js"
+import { TokenEngine } from "../../src/TokenEngine.js"
+import * as TokenStore from "../../src/TokenStore.js"
+import * as WeChatApi from "../../src/WeChatApi.js"
+import { COMPONENT, credentials, MERCHANT, registration } from "../support/componentStack.js"
+
+// The component families on the engine, the emulator as WeChat, TestClock
+// driving both; pushes go straight to the intake (`ComponentEvents.receive`)
+// in the same process, as the HTTP route would hand them over.
+
+const owner = OwnerId.authorizer(COMPONENT as never, MERCHANT as never)
+
+const stack = (options: Pick<Emulator.EmulatorOptions, "refreshTokenRotation"> = {}) => {
+  let intake: ComponentToken.ComponentTokenShape = ComponentToken.none
+  const transport: Emulator.PushTransport = (request) =>
+    Effect.suspend(() => {
+      const query = new URL(request.url).searchParams
+      return ComponentEvents.receive(intake, COMPONENT, {
+        timestamp: query.get("timestamp") ?? "",
+        nonce: query.get("nonce") ?? "",
+        msg_signature: query.get("msg_signature") ?? ""
+      }, request.body).pipe(
+        Effect.match({
+          onFailure: (error) => ({ status: 400, body: error.error.code }),
+          onSuccess: (body) => ({ status: 200, body })
+        })
+      )
+    })
+  const emulator = Emulator.layer({
+    components: [{ ...registration, pushUrl: `http://server.test/wechat/components/${COMPONENT}/events` }],
+    pushTransport: transport,
+    ...options
+  })
+  const engine = ComponentToken.layer().pipe(
+    Layer.tap((context) =>
+      Effect.sync(() => {
+        intake = Context.get(context, ComponentToken.ComponentToken)
+      })
+    ),
+    Layer.provide(Layer.mergeAll(
+      ComponentConfig.layerWith({ components: [credentials], apiBaseUrl: "http://wechat.test" }),
+      ComponentApi.layer({ baseUrl: "http://wechat.test" }),
+      WeChatApi.layer({ baseUrl: "http://wechat.test" }),
+      TokenStore.layerMemory
+    )),
+    Layer.provide(Emulator.layerClient)
+  )
+  return Layer.provideMerge(engine, emulator)
+}
+
+// Lets forked work (a push's exchange, its retries) run: up to 30 simulated seconds.
+const settle = <E, R>(done: Effect.Effect<boolean, E, R>) =>
+  Effect.gen(function*() {
+    for (let step = 0; step < 300 && !(yield* done); step++) yield* TestClock.adjust(Duration.millis(100))
+    expect(yield* done).toBe(true)
+  })
+
+// Read from the status, which never waits on a fetch (a fetch may be sleeping on TestClock).
+const validNow = (appId: string, kind: string) =>
+  Effect.flatMap(
+    TokenEngine,
+    (engine) =>
+      Effect.map(engine.status, (statuses) =>
+        statuses.some((status) => status.appId === appId && status.kind === kind && status.valid))
+  )
+
+const authorized = validNow(owner, Component.authorizerToken)
+
+describe("Component family under TestClock", () => {
+  it.scoped(
+    "a simulated day of pushes and refreshes: fetches at the limit, every token valid when handed out",
+    () =>
+      Effect.gen(function*() {
+        const components = yield* ComponentToken.ComponentToken
+        const emulator = yield* Emulator.WeChatEmulator
+        const controls = emulator.component
+        yield* controls.pushTicket(COMPONENT)
+        yield* settle(validNow(COMPONENT, Component.componentToken))
+        yield* controls.authorize(COMPONENT, MERCHANT)
+        yield* settle(authorized)
+        yield* controls.resetStats
+        for (let minute = 0; minute < 24 * 60; minute++) {
+          yield* TestClock.adjust(Duration.minutes(1))
+          const componentToken = yield* components.get(COMPONENT)
+          expect(yield* controls.isValidComponentToken(componentToken.value, COMPONENT)).toBe(true)
+          const authorizerToken = yield* components.authorizerToken(COMPONENT, MERCHANT)
+          expect(yield* controls.isValidAuthorizerToken(authorizerToken.value, MERCHANT)).toBe(true)
+        }
+        const stats = yield* controls.stats(COMPONENT)
+        // 7,200 s tokens, refreshed 300 s early (jitter only later): at most ⌈86400 / 6900⌉ = 13 a day each.
+        expect(stats.componentTokensIssued).toBeLessThanOrEqual(13)
+        expect(stats.componentTokensIssued).toBeGreaterThanOrEqual(12)
+        expect(stats.authorizerTokenCalls).toBeLessThanOrEqual(13)
+        expect(stats.authorizerTokenCalls).toBeGreaterThanOrEqual(12)
+        // A ticket every 10 minutes, every one delivered and taken; WeChat was never asked to resume.
+        expect(stats.pushesDelivered).toBeGreaterThanOrEqual(144)
+        expect(stats.pushesFailed).toBe(0)
+        expect(stats.startPushCalls).toBe(0)
+        // The refresh token WeChat rotated on every refresh is the one stored.
+        const engine = yield* TokenEngine
+        expect((yield* engine.get(owner, Component.refreshToken)).value).toBe(
+          yield* controls.currentRefreshToken(COMPONENT, MERCHANT)
+        )
+      }).pipe(Effect.provide(stack({ refreshTokenRotation: "every-refresh" }))),
+    { timeout: 120_000 }
+  )
+
+  it.scoped("61023: the refresh token is recovered from the authorizer list; not listed: MissingInput", () =>
+    Effect.gen(function*() {
+      const components = yield* ComponentToken.ComponentToken
+      const engine = yield* TokenEngine
+      const controls = (yield* Emulator.WeChatEmulator).component
+      yield* controls.pushTicket(COMPONENT)
+      yield* controls.authorize(COMPONENT, MERCHANT)
+      yield* settle(authorized)
+      const held = yield* components.authorizerToken(COMPONENT, MERCHANT)
+
+      const fresh = yield* controls.invalidateRefreshToken(COMPONENT, MERCHANT)
+      const replaced = yield* components.refreshAuthorizerToken(COMPONENT, MERCHANT, held.value)
+      expect(replaced.value).not.toBe(held.value)
+      expect(yield* controls.isValidAuthorizerToken(replaced.value, MERCHANT)).toBe(true)
+      expect((yield* engine.get(owner, Component.refreshToken)).value).toBe(fresh)
+      expect((yield* controls.stats(COMPONENT)).listCalls).toBe(1)
+
+      yield* controls.loseAuthorizer(COMPONENT, MERCHANT)
+      const lost = yield* Effect.flip(components.refreshAuthorizerToken(COMPONENT, MERCHANT, replaced.value))
+      expect(lost).toMatchObject({ _tag: "MissingInput", kind: Component.refreshToken })
+      expect(lost.message).toContain("authorize the component again")
+    }).pipe(Effect.provide(stack())))
+
+  it.scoped("61003 (revoked while pushes were lost): the authorizer is retired at its next refresh", () =>
+    Effect.gen(function*() {
+      const components = yield* ComponentToken.ComponentToken
+      const engine = yield* TokenEngine
+      const controls = (yield* Emulator.WeChatEmulator).component
+      yield* controls.pushTicket(COMPONENT)
+      yield* controls.authorize(COMPONENT, MERCHANT)
+      yield* settle(authorized)
+      yield* controls.stopPushes(COMPONENT)
+      yield* controls.unauthorize(COMPONENT, MERCHANT)
+      const refused = yield* Effect.flip(components.refreshAuthorizerToken(COMPONENT, MERCHANT))
+      expect(refused).toMatchObject({ _tag: "WeChatApiError", errcode: 61003 })
+      const status = (yield* engine.status).filter((entry) => entry.appId === owner)
+      expect(status).toMatchObject([{ kind: Component.refreshToken, retired: true }])
+      expect((yield* Effect.flip(components.authorizerToken(COMPONENT, MERCHANT)))._tag).toBe("UnknownApp")
+    }).pipe(Effect.provide(stack())))
+})
