@@ -15,6 +15,7 @@ import { spawn } from "node:child_process"
 import { writeFile } from "node:fs/promises"
 import { cpus, platform, release, totalmem } from "node:os"
 import { fileURLToPath } from "node:url"
+import * as credentials from "./credentials.js"
 import * as day from "./day.js"
 import type { Figure } from "./Figure.js"
 import * as herd from "./herd.js"
@@ -29,6 +30,7 @@ const scenarios: Readonly<Record<string, Effect.Effect<ReadonlyArray<Figure>, un
   serving: serving.run,
   inProcess: inProcess.run,
   scale: scale.run,
+  credentials: credentials.run,
   proxy: proxy.run
 }
 
@@ -36,7 +38,10 @@ const args = process.argv.slice(2)
 const smoke = args.includes("--smoke")
 const smokeScenarios: Readonly<Record<string, Effect.Effect<ReadonlyArray<Figure>, unknown>>> = {
   herd: herd.smoke,
-  day: day.smoke
+  day: day.smoke,
+  serving: serving.smoke,
+  scale: scale.smoke,
+  credentials: credentials.smoke
 }
 const child = args.includes("--child")
 const named = args.filter((arg) => !arg.startsWith("--"))

@@ -64,6 +64,15 @@ export interface TokenEngineShape {
   readonly servable: ReadonlyArray<RecordKey>
   /** The current credential; without `kind`, the first kind of the first family. */
   readonly get: (appId: string, kind?: CredentialKind) => Effect.Effect<Credential, AccessTokenError>
+  /**
+   * The credential `get` would answer at `now` (epoch millis, from the
+   * caller's `Clock`) from memory, read synchronously: `undefined` whenever
+   * `get` would have to do anything more (fetch, wait, fail, start a cell).
+   * For callers outside any fiber, such as the server's fast path.
+   *
+   * @since 0.3.0
+   */
+  readonly peek: (appId: string, now: number, kind?: CredentialKind) => Credential | undefined
   readonly refresh: (
     appId: string,
     staleValue?: string,

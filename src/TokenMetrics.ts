@@ -4,6 +4,7 @@
  * @since 0.1.0
  */
 import { Duration, Metric, MetricBoundaries } from "effect"
+import * as OwnerId from "./OwnerId.js"
 
 /**
  * Upstream fetches that produced a token or ticket, tagged `app`, `kind`.
@@ -39,3 +40,28 @@ export const upstreamLatency: Metric.Metric.Histogram<Duration.Duration> = Metri
   MetricBoundaries.fromIterable([0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]),
   "Latency of WeChat upstream calls in seconds"
 ).pipe(Metric.mapInput(Duration.toSeconds))
+
+/**
+ * Above this many configured owners, the `app` label no longer names each
+ * one: a server of 100,000 apps would otherwise expose millions of series.
+ *
+ * @since 0.3.0
+ * @category constants
+ */
+export const MAX_LABELLED_OWNERS = 1_000
+
+/**
+ * The `app` label of a credential's series: the owner itself; for a
+ * third-party platform's authorizer, the platform's app id (a platform may
+ * have 100,000 authorizers); `*` for every owner of a server configured with
+ * more than `MAX_LABELLED_OWNERS`.
+ *
+ * @since 0.3.0
+ * @category utils
+ */
+export const ownerLabel = (owner: string, configuredOwners: number): string =>
+  OwnerId.isAuthorizer(owner)
+    ? OwnerId.authorizerParts(owner).componentAppId
+    : configuredOwners > MAX_LABELLED_OWNERS
+    ? "*"
+    : owner

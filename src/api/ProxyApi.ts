@@ -24,6 +24,14 @@ export const APP_PATTERN = "/v1/apps/{appId}/wechat/{path}"
 export const WECOM_PATTERN = "/v1/wecom/{corpId}/agents/{agent}/wechat/{path}"
 
 /**
+ * The route of a third-party platform's authorizers.
+ *
+ * @since 0.3.0
+ * @category constants
+ */
+export const AUTHORIZER_PATTERN = "/v1/components/{componentAppId}/authorizers/{authorizerAppId}/wechat/{path}"
+
+/**
  * Every proxy route, and the methods it forwards (HEAD too, wherever GET).
  *
  * @since 0.3.0
@@ -31,7 +39,8 @@ export const WECOM_PATTERN = "/v1/wecom/{corpId}/agents/{agent}/wechat/{path}"
  */
 export const ROUTES: ReadonlyArray<{ readonly pattern: string; readonly methods: ReadonlyArray<string> }> = [
   APP_PATTERN,
-  WECOM_PATTERN
+  WECOM_PATTERN,
+  AUTHORIZER_PATTERN
 ].map((pattern) => ({ pattern, methods: ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] }))
 
 type Operation = Record<string, unknown>
@@ -53,6 +62,22 @@ const pathParameter = {
 const ownerParameters: Record<string, ReadonlyArray<Record<string, unknown>>> = {
   [APP_PATTERN]: [
     { name: "appId", in: "path", required: true, description: "A configured app id", schema: { type: "string" } }
+  ],
+  [AUTHORIZER_PATTERN]: [
+    {
+      name: "componentAppId",
+      in: "path",
+      required: true,
+      description: "A configured third-party platform (component) app id",
+      schema: { type: "string" }
+    },
+    {
+      name: "authorizerAppId",
+      in: "path",
+      required: true,
+      description: "The app id of an account authorized to it",
+      schema: { type: "string" }
+    }
   ],
   [WECOM_PATTERN]: [
     {
@@ -140,6 +165,10 @@ export const document = (spec: Record<string, unknown>): Record<string, unknown>
     [WECOM_PATTERN]: {
       get: operation(WECOM_PATTERN, "get", "weComGet", "Call a WeCom API of an app (GET)"),
       post: operation(WECOM_PATTERN, "post", "weComPost", "Call a WeCom API of an app (POST)")
+    },
+    [AUTHORIZER_PATTERN]: {
+      get: operation(AUTHORIZER_PATTERN, "get", "authorizerGet", "Call a WeChat API of an authorizer (GET)"),
+      post: operation(AUTHORIZER_PATTERN, "post", "authorizerPost", "Call a WeChat API of an authorizer (POST)")
     }
   }
 })

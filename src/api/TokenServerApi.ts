@@ -141,10 +141,33 @@ export const CredentialReadiness = Schema.Struct({
   last_error: Schema.optional(ErrorDetail)
 }).annotations({ identifier: "CredentialReadiness" })
 
+const CredentialCount = Schema.Int.annotations({
+  identifier: "CredentialCount",
+  title: "CredentialCount",
+  description: "A number of credentials"
+})
+
+/**
+ * Per kind, how many credentials the server holds and how many of them are
+ * valid: in `/readyz` once the server holds too many to list each.
+ *
+ * @since 0.3.0
+ * @category schemas
+ */
+export const KindReadiness = Schema.Struct({
+  kind: CredentialKind,
+  total: CredentialCount,
+  valid: CredentialCount
+}).annotations({ identifier: "KindReadiness" })
+
 const readinessFields = {
   ready: Schema.Boolean,
   store: Schema.Struct({ healthy: Schema.Boolean }).annotations({ identifier: "StoreHealth" }),
-  credentials: Schema.Array(CredentialReadiness)
+  credentials: Schema.Array(CredentialReadiness).annotations({
+    description:
+      "Every credential, up to 1,000 of them; beyond that, at most 100 of the invalid ones, with `summary` counting all"
+  }),
+  summary: Schema.optional(Schema.Array(KindReadiness))
 }
 
 /**

@@ -1,33 +1,22 @@
 /**
  * The credential engine's mechanics: per owner and kind, a cell holding the
- * current record, a single-flight fetch behind the store's lease, and a
- * fiber that keeps the record fresh. `TokenEngine` is its public face.
+ * current record, a single-flight fetch behind the store's lease, and one
+ * scheduler for the whole engine that refreshes each record when it is due.
+ * `TokenEngine` is its public face.
  *
  * @internal
  */
-import {
-  Clock,
-  Duration,
-  Effect,
-  Either,
-  FiberMap,
-  Metric,
-  Option,
-  Random,
-  Ref,
-  Schedule,
-  type Scope,
-  Stream
-} from "effect"
+import { Clock, Duration, Effect, Either, Metric, Option, Random, Schedule, type Scope, Stream } from "effect"
 import { type AccessTokenError, type Credential, failureCause } from "../AccessToken.js"
 import type { CredentialFamily, CredentialKindSpec, IssueContext, Issued } from "../CredentialFamily.js"
-import type { OwnerId } from "../OwnerId.js"
+import type { OwnerId as Owner } from "../OwnerId.js"
 import * as RefreshPolicy from "../RefreshPolicy.js"
 import { type CredentialKind, isUsable, mask, TokenRecord, usableUntil } from "../Token.js"
 import type { CredentialStatus, EngineOptions, TokenEngineShape } from "../TokenEngine.js"
 import * as TokenMetrics from "../TokenMetrics.js"
 import { keyString, type RecordKey, type StoreError, TokenStore } from "../TokenStore.js"
 import { ForceRefreshBudgetExhausted, UnknownApp } from "../WeChatError.js"
+import * as DueQueue from "./dueQueue.js"
 import * as FifoPermits from "./fifoPermits.js"
 import * as SingleFlight from "./singleFlight.js"
 
@@ -46,14 +35,43 @@ const toHeld = (record: TokenRecord): Held => ({
   credential: { value: record.value, expiresAt: usableUntil(record) }
 })
 
-interface Cell {
+// One per owner and kind, for as long as the engine runs: 100,000
+// credentials are 100,000 cells, so a cell holds plain fields (each write is
+// one synchronous step, as a `Ref` update would be) and no fiber. The
+// server's fast path reads `held` synchronously (`peek`).
+interface Cell extends DueQueue.Entry {
   readonly key: RecordKey
   readonly spec: CredentialKindSpec
   readonly family: CredentialFamily
-  readonly held: Ref.Ref<Held | undefined>
-  readonly lastFailure: Ref.Ref<Failure | undefined>
-  readonly forced: Ref.Ref<RefreshPolicy.ForceRefreshSpent>
+  held: Held | undefined
+  lastFailure: Failure | undefined
+  forced: RefreshPolicy.ForceRefreshSpent
 }
+
+const heldOf = (cell: Cell): Effect.Effect<Held | undefined> => Effect.sync(() => cell.held)
+
+// What start-up listed, by kind and owner.
+type Preloaded = ReadonlyMap<CredentialKind, ReadonlyMap<string, TokenRecord>>
+
+// The stored record of a preloaded kind (`null`: none stored); `undefined`
+// when the kind was not listed and must be read.
+const seedOf = (
+  preloaded: Preloaded | undefined,
+  kind: CredentialKind,
+  owner: string
+): TokenRecord | null | undefined => {
+  const listed = preloaded?.get(kind)
+  return listed === undefined ? undefined : listed.get(owner) ?? null
+}
+
+const setFailure = (cell: Cell, failure: Failure | undefined): Effect.Effect<void> =>
+  Effect.sync(() => {
+    cell.lastFailure = failure
+  })
+
+// A cold start of this many credentials or more spreads their first
+// refreshes over their whole lifetime (see `newRecord`); fewer are not a herd.
+const HERD = 256
 
 const reactionTo = (cell: Cell, error: AccessTokenError): RefreshPolicy.Reaction =>
   RefreshPolicy.reactions[RefreshPolicy.failureClass(error, cell.family.classify)]
@@ -66,7 +84,7 @@ export const make = (
   Effect.gen(function*() {
     const store = yield* TokenStore
     const scope = yield* Effect.scope
-    const loops = yield* FiberMap.make<string>()
+    const due = DueQueue.make<Cell>()
     const flights = yield* SingleFlight.make<string, Held, AccessTokenError>()
     const leaseMillis = options.leaseMillis ?? 15_000
     const leasePoll = Duration.millis(options.leasePollMillis ?? 100)
@@ -83,6 +101,7 @@ export const make = (
       }
     }
     const defaultKind = families[0].kinds[0].kind
+    const configuredOwners = new Set(families.flatMap((family) => family.owners)).size
     const dynamicFamilies = families.filter((family) => family.dynamic !== undefined)
     // Dynamic owners admitted now, and those retired (with their tombstone) for `status`.
     const admitted = new Set<string>()
@@ -91,16 +110,17 @@ export const make = (
     const annotate = (cell: Cell) => Effect.annotateLogs({ app: cell.key.appId, kind: cell.key.kind })
 
     const adopt = (cell: Cell, record: TokenRecord): Effect.Effect<Held> =>
-      Ref.modify(cell.held, (held) => {
-        if (held !== undefined && held.record.generation >= record.generation) return [held, held]
-        const next = toHeld(record)
-        return [next, next]
+      Effect.sync(() => {
+        const held = cell.held
+        if (held !== undefined && held.record.generation >= record.generation) return held
+        cell.held = toHeld(record)
+        return cell.held
       })
 
     // The newest of what this process holds and what the store holds. A store
     // that is down never stops the engine: it keeps the credential in memory.
     const newest = (cell: Cell): Effect.Effect<TokenRecord | undefined> =>
-      Effect.all([Ref.get(cell.held), store.get(cell.key)]).pipe(
+      Effect.all([heldOf(cell), store.get(cell.key)]).pipe(
         Effect.map(([held, stored]) => {
           const fromStore = Option.getOrUndefined(stored)
           if (held === undefined) return fromStore
@@ -108,7 +128,7 @@ export const make = (
         }),
         Effect.catchTag("StoreError", (error) =>
           Effect.logWarning("token store unreadable; using the token held in memory", error.message).pipe(
-            Effect.zipRight(Ref.get(cell.held)),
+            Effect.zipRight(heldOf(cell)),
             Effect.map((held) =>
               held?.record
             )
@@ -147,11 +167,11 @@ export const make = (
     const spendForceRefresh = (cell: Cell, rule: RefreshPolicy.ForceRefreshRule) =>
       Effect.gen(function*() {
         const now = yield* Clock.currentTimeMillis
-        const spent = RefreshPolicy.spend(rule, yield* Ref.get(cell.forced), now)
+        const spent = RefreshPolicy.spend(rule, cell.forced, now)
         if (Either.isLeft(spent)) {
           return yield* new ForceRefreshBudgetExhausted({ appId: cell.key.appId, nextAllowedAt: spent.left })
         }
-        yield* Ref.set(cell.forced, spent.right)
+        cell.forced = spent.right
       })
 
     const issue = (cell: Cell, force: boolean) => cell.spec.issue(contextOf(cell, force))
@@ -164,7 +184,7 @@ export const make = (
         // a forced fetch replaces it, within the kind's budget.
         const rule = cell.spec.forceRefresh
         if (rule === undefined || issued.value !== demand.replaces) {
-          return yield* newRecord(cell, issued, requestedAt, current)
+          return yield* spreadIfHerd(yield* newRecord(cell, issued, requestedAt, current), current, requestedAt)
         }
         yield* spendForceRefresh(cell, rule)
         return yield* newRecord(cell, yield* issue(cell, true), requestedAt, current)
@@ -173,8 +193,24 @@ export const make = (
           onSuccess: () => Metric.increment(TokenMetrics.refreshes),
           onFailure: (error) => Metric.update(Metric.tagged(TokenMetrics.failures, "cause", failureCause(error)), 1)
         }),
-        Effect.tagMetrics({ app: cell.key.appId, kind: cell.key.kind })
+        Effect.tagMetrics({ app: TokenMetrics.ownerLabel(cell.key.appId, configuredOwners), kind: cell.key.kind })
       )
+
+    // A cold start of a herd fetches every credential within minutes; left
+    // alone their refreshes would come back as the same burst every
+    // lifetime. A credential fetched for the first time in a herd instead
+    // refreshes first at a random point of its lifetime, uniformly: from
+    // then on each keeps its own phase, and the refreshes of the herd are
+    // spread evenly over the day. It costs each credential one early fetch,
+    // once; a credential with a record (a warm start) keeps its plan.
+    const spreadIfHerd = (record: TokenRecord, current: TokenRecord | undefined, requestedAt: number) =>
+      current !== undefined || cells.size < HERD || record.refreshAt <= requestedAt
+        ? Effect.succeed(record)
+        : Effect.map(Random.next, (draw) =>
+          new TokenRecord({
+            ...record,
+            refreshAt: Math.round(requestedAt + draw * (record.refreshAt - requestedAt))
+          }))
 
     // Takes the cross-replica lease. While another replica holds it, waits for
     // its credential to land in the store instead of fetching: in classic mode
@@ -191,7 +227,7 @@ export const make = (
           // replicas while it still has a usable value. It defers only while
           // the value stays usable until the next attempt: deferring past that
           // would leave callers a window with nothing to serve.
-          Effect.all([Ref.get(cell.held), Clock.currentTimeMillis]).pipe(
+          Effect.all([heldOf(cell), Clock.currentTimeMillis]).pipe(
             Effect.flatMap(([held, now]) =>
               cell.spec.overlap !== "stable" && held !== undefined &&
                 isUsable(held.record, now + Duration.toMillis(reactionTo(cell, error).pause))
@@ -242,11 +278,11 @@ export const make = (
         Effect.scoped,
         Effect.tapBoth({
           onSuccess: () =>
-            Ref.set(cell.lastFailure, undefined),
+            setFailure(cell, undefined),
           onFailure: (error) =>
             Clock.currentTimeMillis.pipe(
               Effect.flatMap((at) =>
-                Ref.set(cell.lastFailure, { error, at })
+                setFailure(cell, { error, at })
               ),
               Effect.zipRight(Effect.logWarning("token fetch failed", error.message)),
               Effect.annotateLogs({ cause: failureCause(error) })
@@ -266,7 +302,7 @@ export const make = (
     // After a failure, callers fail fast with it for the class's cooldown.
     const singleFlight = (cell: Cell, demand: RefreshPolicy.Demand): Effect.Effect<Held, AccessTokenError> =>
       Effect.gen(function*() {
-        const failure = yield* Ref.get(cell.lastFailure)
+        const failure = cell.lastFailure
         if (
           failure !== undefined && coolsDown(cell, failure.error) &&
           (yield* Clock.currentTimeMillis) < failure.at + Duration.toMillis(reactionTo(cell, failure.error).cooldown)
@@ -287,37 +323,96 @@ export const make = (
     // The hot path: a valid credential is answered from memory with no I/O,
     // in as few Effect steps as it takes (bench/inProcess.ts measures it).
     const serve = (cell: Cell, demand: RefreshPolicy.Demand): Effect.Effect<Credential, AccessTokenError> =>
-      Effect.flatMap(Ref.get(cell.held), (held) =>
-        Effect.clockWith((clock) =>
-          held !== undefined && !demand.needsFetch(held.record, clock.unsafeCurrentTimeMillis())
-            ? Effect.succeed(held.credential)
-            : Effect.map(fetchFor(cell, demand), (fresh) =>
-              fresh.credential)
-        ))
+      Effect.clockWith((clock) => {
+        const held = cell.held
+        return held !== undefined && !demand.needsFetch(held.record, clock.unsafeCurrentTimeMillis())
+          ? Effect.succeed(held.credential)
+          : Effect.map(fetchFor(cell, demand), (fresh) => fresh.credential)
+      })
 
-    // Refreshes at `refreshAt`, retrying what the policy retries; the
-    // schedule's delay is whatever the step says is left until the next due time.
-    const maintain = (cell: Cell) => {
-      const step = Effect.gen(function*() {
+    // One scheduler for every cell: the due queue holds each cell's next
+    // refresh time, and one fiber sleeps until the first is due (or until a
+    // cell is queued ahead of it), then starts a refresh job per due cell, at
+    // most `maxJobs` at a time. An idle credential costs its queue slot, no
+    // fiber. A job refreshes at `refreshAt`, retrying what the policy
+    // retries, and queues its cell again: at its new `refreshAt`, or after
+    // the failure's pause. Upstream calls stay bounded by the permits; the
+    // job bound only keeps a cold start of 100,000 from forking 100,000
+    // fibers to wait for them.
+    const maxJobs = 4 * (options.maxConcurrentFetches ?? 16)
+    let jobs = 0
+    let wake: (() => void) | undefined
+    let sleepingUntil = Number.POSITIVE_INFINITY
+
+    const schedule = (cell: Cell, at: number): void => {
+      due.set(cell, at)
+      if (at < sleepingUntil) wake?.()
+    }
+
+    // A cell is queued only while it is the engine's (not retired).
+    const isLive = (cell: Cell): boolean => cells.get(keyString(cell.key)) === cell
+
+    const job = (cell: Cell): Effect.Effect<void> =>
+      Effect.gen(function*() {
         const now = yield* Clock.currentTimeMillis
-        const held = yield* Ref.get(cell.held)
-        if (held !== undefined && now < held.record.refreshAt) {
-          return Duration.millis(held.record.refreshAt - now)
-        }
+        const held = cell.held
+        if (held !== undefined && now < held.record.refreshAt) return held.record.refreshAt
         return yield* singleFlight(cell, RefreshPolicy.scheduled).pipe(
           Effect.retry({
             schedule: RefreshPolicy.transientBackoff,
-            while: (error) =>
-              reactionTo(cell, error).retry
+            while: (error) => reactionTo(cell, error).retry
           }),
-          Effect.as(Duration.zero),
+          Effect.zipRight(Clock.currentTimeMillis),
+          Effect.map((now) => cell.held?.record.refreshAt ?? now),
           Effect.catchAll((error) =>
-            Effect.succeed(reactionTo(cell, error).pause)
+            Effect.map(Clock.currentTimeMillis, (now) => now + Duration.toMillis(reactionTo(cell, error).pause))
           )
         )
-      })
-      return step.pipe(Effect.repeat(Schedule.identity<Duration.Duration>().pipe(Schedule.addDelay((delay) => delay))))
-    }
+      }).pipe(
+        Effect.flatMap((at) =>
+          Effect.sync(() => {
+            if (isLive(cell)) schedule(cell, at)
+          })
+        ),
+        Effect.ensuring(Effect.sync(() => {
+          const wasFull = jobs >= maxJobs
+          jobs -= 1
+          if (wasFull) wake?.()
+        }))
+      )
+
+    // Wakes at `until`, or as soon as `wake` is called.
+    const sleepUntil = (until: number, now: number): Effect.Effect<void> =>
+      Effect.raceFirst(
+        until === Number.POSITIVE_INFINITY ? Effect.never : Effect.sleep(Duration.millis(until - now)),
+        Effect.async<void>((resume) => {
+          sleepingUntil = until
+          wake = () => {
+            wake = undefined
+            resume(Effect.void)
+          }
+          return Effect.sync(() => {
+            wake = undefined
+          })
+        })
+      ).pipe(Effect.ensuring(Effect.sync(() => {
+        sleepingUntil = Number.POSITIVE_INFINITY
+        wake = undefined
+      })))
+
+    const scheduler: Effect.Effect<never> = Effect.gen(function*() {
+      for (;;) {
+        const now = yield* Clock.currentTimeMillis
+        let first = due.first()
+        while (first !== undefined && first.due <= now && jobs < maxJobs) {
+          due.pop()
+          jobs += 1
+          yield* Effect.forkIn(annotate(first)(job(first)), scope)
+          first = due.first()
+        }
+        yield* sleepUntil(jobs >= maxJobs || first === undefined ? Number.POSITIVE_INFINITY : first.due, now)
+      }
+    })
 
     // Owners and kinds reach here unvalidated (HTTP paths); an id that is not
     // configured is never looked up anywhere else.
@@ -330,7 +425,7 @@ export const make = (
       const owner = family.owners.find((owner) => owner === appId)
       if (owner !== undefined) return start(owner, family, spec)
       if (family.dynamic === undefined || !family.dynamic.accepts(appId)) return Effect.fail(new UnknownApp({ appId }))
-      const dynamicOwner = appId as OwnerId
+      const dynamicOwner = appId as Owner
       if (admitted.has(appId)) return start(dynamicOwner, family, spec)
       // Another replica (or an earlier run) may have admitted it: its presence record says so.
       return store.get({ appId: dynamicOwner, kind: family.dynamic.presence }).pipe(
@@ -347,7 +442,12 @@ export const make = (
     }
 
     // Starts a dynamic owner: its presence cell holding `presence`, and its eager kinds.
-    const admit = (owner: OwnerId, family: CredentialFamily, presence: TokenRecord): Effect.Effect<void> =>
+    const admit = (
+      owner: Owner,
+      family: CredentialFamily,
+      presence: TokenRecord,
+      preloaded?: Preloaded
+    ): Effect.Effect<void> =>
       Effect.gen(function*() {
         admitted.add(owner)
         retired.delete(owner)
@@ -355,10 +455,29 @@ export const make = (
           if (spec.kind === presence.kind) {
             yield* start(owner, family, spec, presence)
           } else if (spec.start === "eager") {
-            yield* start(owner, family, spec)
+            yield* start(owner, family, spec, seedOf(preloaded, spec.kind, owner))
           }
         }
       })
+
+    // Start-up reads each eagerly started kind with one listing (one file
+    // read, a Redis SCAN with MGETs) instead of a read per credential: with
+    // 100,000 owners that is the difference between seconds and minutes. A
+    // store that cannot list leaves the kind to per-credential reads.
+    const preload = (kindsToRead: ReadonlyArray<CredentialKind>): Effect.Effect<Preloaded> =>
+      Effect.forEach(kindsToRead, (kind) =>
+        store.list(kind).pipe(
+          Effect.map((records) =>
+            [kind, new Map(records.map((record) => [record.appId, record]))] as const
+          ),
+          Effect.catchTag("StoreError", (error) =>
+            Effect.logWarning("token store cannot list at start-up; reading credentials one by one", error.message)
+              .pipe(Effect.as(undefined)))
+        )).pipe(
+          Effect.map((listed) =>
+            new Map(listed.filter((entry) => entry !== undefined))
+          )
+        )
 
     // Stops every credential of a retired owner, here only: the tombstone is already stored.
     const stop = (owner: string, family: CredentialFamily, tombstone: TokenRecord): Effect.Effect<void> =>
@@ -367,8 +486,11 @@ export const make = (
         retired.set(owner, { family, record: tombstone })
         for (const spec of family.kinds) {
           const key = `${owner}/${spec.kind}`
+          const cell = cells.get(key)
+          if (cell !== undefined) {
+            due.remove(cell)
+          }
           cells.delete(key)
-          yield* FiberMap.remove(loops, key)
         }
         yield* Effect.logInfo("owner retired: its credentials are no longer refreshed").pipe(
           Effect.annotateLogs({ app: owner })
@@ -377,20 +499,24 @@ export const make = (
 
     const retire = (owner: string): Effect.Effect<void, AccessTokenError> =>
       Effect.gen(function*() {
-        const family = dynamicFamilies.find((family) =>
-          family.dynamic!.accepts(owner)
-        )
-        if (family === undefined) return yield* new UnknownApp({ appId: owner })
-        const key = { appId: owner as OwnerId, kind: family.dynamic!.presence }
+        const family = dynamicFamilies.find((family) => family.dynamic!.accepts(owner))
+        if (family === undefined) {
+          return yield* new UnknownApp({ appId: owner })
+        }
+        const key = { appId: owner as Owner, kind: family.dynamic!.presence }
         const cell = cells.get(keyString(key))
         const current = cell !== undefined ? yield* newest(cell) : Option.getOrUndefined(yield* store.get(key))
         // Never known here or anywhere: nothing to stop.
-        if (current === undefined) return
+        if (current === undefined) {
+          return
+        }
         const tombstone = current.retired === true
           ? current
           : yield* store.set(new TokenRecord({ ...current, generation: current.generation + 1, retired: true }))
         // A put of a new value won the race: the owner is back.
-        if (tombstone.retired === true) yield* stop(owner, family, tombstone)
+        if (tombstone.retired === true) {
+          yield* stop(owner, family, tombstone)
+        }
       })
 
     // Durable inputs come from outside (a push, an issuer's answer). The
@@ -398,7 +524,9 @@ export const make = (
     const put = (owner: string, kind: CredentialKind, issued: Issued): Effect.Effect<Credential, AccessTokenError> =>
       Effect.gen(function*() {
         const declared = kinds.get(kind)
-        if (declared === undefined) return yield* new UnknownApp({ appId: owner })
+        if (declared === undefined) {
+          return yield* new UnknownApp({ appId: owner })
+        }
         const { family, spec } = declared
         // A dynamic owner's values may be put before it is admitted (the token
         // an authorization answered, then the refresh token that admits it),
@@ -406,7 +534,7 @@ export const make = (
         const dynamic = family.dynamic !== undefined && family.dynamic.accepts(owner) &&
           !family.owners.some((known) => known === owner)
         const presence = dynamic && family.dynamic!.presence === kind
-        const key = { appId: owner as OwnerId, kind }
+        const key = { appId: owner as Owner, kind }
         const cell = cells.get(keyString(key)) ?? (dynamic ? undefined : yield* cellOf(owner, kind))
         const current = cell !== undefined ? yield* newest(cell) : Option.getOrUndefined(yield* store.get(key))
         const winner = current !== undefined && current.value === issued.value && current.retired !== true
@@ -424,7 +552,7 @@ export const make = (
         const target = live ? cell ?? (yield* start(key.appId, family, spec, winner)) : undefined
         if (target !== undefined) {
           yield* adopt(target, winner)
-          yield* Ref.set(target.lastFailure, undefined)
+          yield* setFailure(target, undefined)
         }
         if (presence && !admitted.has(owner)) yield* admit(key.appId, family, winner)
         if (winner !== current) {
@@ -450,14 +578,15 @@ export const make = (
     // nor kills the credential other servers hold. Whatever mode wrote it: a
     // valid token stays valid after a switch between classic and stable.
     const start = (
-      appId: OwnerId,
+      appId: Owner,
       family: CredentialFamily,
       spec: CredentialKindSpec,
-      seed?: TokenRecord
+      seed?: TokenRecord | null
     ): Effect.Effect<Cell> =>
       Effect.gen(function*() {
         const key = { appId, kind: spec.kind }
-        const stored = seed !== undefined ? Option.some(seed) : yield* store.get(key).pipe(
+        // `null`: a listing just said the store holds none.
+        const stored = seed !== undefined ? Option.fromNullable(seed) : yield* store.get(key).pipe(
           Effect.catchTag(
             "StoreError",
             (error) =>
@@ -468,9 +597,11 @@ export const make = (
           key,
           spec,
           family,
-          held: yield* Ref.make(Option.getOrUndefined(Option.map(stored, toHeld))),
-          lastFailure: yield* Ref.make<Failure | undefined>(undefined),
-          forced: yield* Ref.make(RefreshPolicy.nothingSpent)
+          held: Option.getOrUndefined(Option.map(stored, toHeld)),
+          lastFailure: undefined,
+          forced: RefreshPolicy.nothingSpent,
+          due: 0,
+          slot: -1
         }
         // Two first requests for an on-demand kind may race here: the first cell wins.
         const existing = cells.get(keyString(key))
@@ -478,7 +609,7 @@ export const make = (
           return existing
         }
         cells.set(keyString(key), cell)
-        yield* FiberMap.run(loops, keyString(key), maintain(cell))
+        schedule(cell, cell.held?.record.refreshAt ?? (yield* Clock.currentTimeMillis))
         return cell
       })
 
@@ -488,6 +619,13 @@ export const make = (
       return started !== undefined
         ? serve(started, RefreshPolicy.usable)
         : Effect.flatMap(cellOf(appId, kind), (cell) => serve(cell, RefreshPolicy.usable))
+    }
+
+    // What `get` would answer from memory at `now`, read synchronously; a
+    // cell not started or holding nothing usable is `get`'s to handle.
+    const peek = (appId: string, now: number, kind: CredentialKind = defaultKind): Credential | undefined => {
+      const held = cells.get(`${appId}/${kind}`)?.held
+      return held !== undefined && !RefreshPolicy.usable.needsFetch(held.record, now) ? held.credential : undefined
     }
 
     const refresh = (appId: string, staleValue?: string, kind: CredentialKind = defaultKind) =>
@@ -509,11 +647,21 @@ export const make = (
       Effect.forkIn(scope)
     )
 
+    yield* Effect.forkIn(scheduler, scope)
+
+    const eagerKinds = (family: CredentialFamily, except?: CredentialKind) =>
+      family.kinds.filter((spec) => spec.start === "eager" && spec.kind !== except)
+
     for (const family of families) {
-      for (const spec of family.kinds) {
-        if (spec.start === "eager") {
-          yield* Effect.forEach(family.owners, (owner) => start(owner, family, spec), { discard: true })
-        }
+      const eager = eagerKinds(family)
+      if (family.owners.length === 0 || eager.length === 0) continue
+      const preloaded = yield* preload(eager.map((spec) => spec.kind))
+      for (const spec of eager) {
+        yield* Effect.forEach(
+          family.owners,
+          (owner) => start(owner, family, spec, seedOf(preloaded, spec.kind, owner)),
+          { discard: true }
+        )
       }
     }
 
@@ -529,61 +677,67 @@ export const make = (
               .pipe(Effect.as([]))
         )
       )
+      const preloaded = records.length === 0
+        ? undefined
+        : yield* preload(eagerKinds(family, dynamic.presence).map((spec) => spec.kind))
       for (const record of records) {
         if (!dynamic.accepts(record.appId)) continue
         if (record.retired === true) retired.set(record.appId, { family, record })
-        else yield* admit(record.appId, family, record)
+        else yield* admit(record.appId, family, record, preloaded)
       }
     }
 
-    const status = Effect.gen(function*() {
-      const now = yield* Clock.currentTimeMillis
-      return yield* Effect.forEach(cells.values(), (cell) =>
-        Effect.all([Ref.get(cell.held), Ref.get(cell.lastFailure)]).pipe(
-          Effect.map(([held, failure]): CredentialStatus => ({
+    // One synchronous pass: with 100,000 cells, an Effect step per cell
+    // would cost /readyz and /metrics more than everything else they do.
+    const status = Effect.clockWith((clock) =>
+      Effect.sync(() => {
+        const now = clock.unsafeCurrentTimeMillis()
+        const statuses: Array<CredentialStatus> = []
+        for (const cell of cells.values()) {
+          const held = cell.held
+          statuses.push({
             appId: cell.key.appId,
             kind: cell.key.kind,
             valid: held !== undefined && isUsable(held.record, now),
             record: Option.fromNullable(held?.record),
-            lastError: Option.fromNullable(failure?.error),
+            lastError: Option.fromNullable(cell.lastFailure?.error),
             retired: false
-          }))
-        )).pipe(
-          Effect.map((live) =>
-            live.concat(Array.from(retired.values(), ({ record }): CredentialStatus => ({
-              appId: record.appId,
-              kind: record.kind,
-              valid: false,
-              record: Option.some(record),
-              lastError: Option.none(),
-              retired: true
-            })))
-          )
-        )
-    })
+          })
+        }
+        for (const { record } of retired.values()) {
+          statuses.push({
+            appId: record.appId,
+            kind: record.kind,
+            valid: false,
+            record: Option.some(record),
+            lastError: Option.none(),
+            retired: true
+          })
+        }
+        return statuses
+      })
+    )
 
     const forceRefreshBudget = (appId: string, kind: CredentialKind = defaultKind) =>
       Effect.gen(function*() {
         const cell = yield* cellOf(appId, kind)
         // A kind without a forced fetch has no budget to spend.
         const rule = cell.spec.forceRefresh ?? { perDay: 0, spacingMillis: 0 }
-        return RefreshPolicy.budgetAt(rule, yield* Ref.get(cell.forced), yield* Clock.currentTimeMillis)
+        return RefreshPolicy.budgetAt(rule, cell.forced, yield* Clock.currentTimeMillis)
       })
 
     const apps = Array.from(
-      new Set(families.flatMap((family) =>
-        family.owners
-      ))
+      new Set(families.flatMap((family) => family.owners))
     )
+    // A set, not a search of the list: 100,000 owners would make that 10^10 steps.
     const servable: Array<RecordKey> = []
+    const seen = new Set<string>()
     for (const family of families) {
       for (const owner of family.owners) {
-        if (
-          !servable.some((key) =>
-            key.appId === owner
-          )
-        ) servable.push({ appId: owner, kind: family.kinds[0].kind })
+        if (seen.has(owner)) continue
+        seen.add(owner)
+        servable.push({ appId: owner, kind: family.kinds[0].kind })
       }
     }
-    return { apps, servable, get, refresh, put, retire, status, forceRefreshBudget }
+    return { apps, servable, get, peek, refresh, put, retire, status, forceRefreshBudget }
   })

@@ -42,6 +42,44 @@ export const matcher = (keys: ReadonlyArray<ClientKey>) => {
 }
 
 const PREFIX = /^Bearer /i
+// The platform's bearer decoder cuts this many characters, whatever they are.
+const SCHEME_LENGTH = "Bearer ".length
+
+/**
+ * The one check of a request's credentials, shared by the middleware and the
+ * server's fast path so the two cannot disagree: `key` reads the raw
+ * `Authorization` header (the key it presents, or why it is refused) and
+ * `allows` says whether that key may ask for an app.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface Check {
+  readonly key: (header: string | undefined) => ClientKey | Unauthorized
+  /** `appId` as the path spells it; WeCom routes as `corpid/agent`. */
+  readonly allows: (key: ClientKey, appId: string) => boolean
+}
+
+/**
+ * The check over the given keys; a bare `Redacted` key may ask for every app.
+ *
+ * @since 0.3.0
+ * @category constructors
+ */
+export const check = (keys: ReadonlyArray<ClientKey | Redacted.Redacted<string>>): Check => {
+  const match = matcher(keys.map((entry) => Redacted.isRedacted(entry) ? { key: entry } : entry))
+  const missing = new Unauthorized(detail("unauthorized", "send Authorization: Bearer <client key>"))
+  const invalid = new Unauthorized(detail("unauthorized", "the client key is not valid"))
+  return {
+    key: (header) => {
+      if (header === undefined || header === "") return missing
+      // The scheme is checked here against the raw header; the key is what
+      // follows it, cut as the platform's decoder cuts it.
+      return (PREFIX.test(header) ? match(header.slice(SCHEME_LENGTH)) : undefined) ?? invalid
+    },
+    allows: (key, appId) => key.apps === undefined || key.apps.some((allowed) => allowed === appId)
+  }
+}
 
 /**
  * The middleware over the given keys; a bare `Redacted` key may ask for every app.
@@ -50,21 +88,16 @@ const PREFIX = /^Bearer /i
  * @category layers
  */
 export const layer = (keys: ReadonlyArray<ClientKey | Redacted.Redacted<string>>): Layer.Layer<ClientAuth> => {
-  const match = matcher(keys.map((entry) => Redacted.isRedacted(entry) ? { key: entry } : entry))
-  const unauthorized = (message: string) => Effect.fail(new Unauthorized(detail("unauthorized", message)))
+  const { allows, key: keyOf } = check(keys)
   return Layer.succeed(
     ClientAuth,
     ClientAuth.of({
-      // The platform's bearer decoder cuts 7 characters whatever they are, so
-      // the scheme itself is checked here against the raw header.
-      bearer: (token) =>
+      // The platform's decoded token is the same cut of the same header:
+      // the check reads the header itself, so the scheme is checked too.
+      bearer: () =>
         Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
-          const header = request.headers.authorization
-          if (header === undefined || header === "") {
-            return unauthorized("send Authorization: Bearer <client key>")
-          }
-          const key = PREFIX.test(header) ? match(Redacted.value(token)) : undefined
-          if (key === undefined) return unauthorized("the client key is not valid")
+          const key = keyOf(request.headers.authorization)
+          if (key instanceof Unauthorized) return Effect.fail(key)
           if (key.apps === undefined) return Effect.void
           // Every /v1 route names its app in the path; the scope is checked
           // before the path is decoded, on the raw segment.
@@ -73,9 +106,7 @@ export const layer = (keys: ReadonlyArray<ClientKey | Redacted.Redacted<string>>
             // A component's routes, its authorizers' included, are scoped by the component.
             const appId = params["componentAppId"] ?? params["appId"] ??
               `${params["corpId"] ?? ""}/${params["agent"] ?? ""}`
-            return key.apps?.some((allowed) => allowed === appId) === true
-              ? Effect.void
-              : Effect.fail(unknownApp(appId))
+            return allows(key, appId) ? Effect.void : Effect.fail(unknownApp(appId))
           })
         })
     })

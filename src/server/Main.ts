@@ -87,7 +87,8 @@ const serverLayer = (
     host: server.host,
     port: server.port,
     clientKeys: server.clientKeys,
-    requestTimeout: server.requestTimeout
+    requestTimeout: server.requestTimeout,
+    fastPath: server.fastPath
   }).pipe(
     Layer.provide(
       Proxy.layer({

@@ -45,6 +45,7 @@ import {
 import type { IncomingMessage } from "node:http"
 import { type AccessTokenError, type Credential, failureCause } from "../AccessToken.js"
 import * as ApiError from "../api/ApiError.js"
+import { ComponentToken } from "../ComponentToken.js"
 import * as FifoPermits from "../internal/fifoPermits.js"
 import { TokenEngine } from "../TokenEngine.js"
 import * as WeComToken from "../WeComToken.js"
@@ -282,6 +283,7 @@ export const make = (
     const forward: ProxyShape["forward"] = (request, target, owner, rest, requestTimeout) =>
       Effect.gen(function*() {
         const source = NodeHttpServerRequest.toIncomingMessage(request)
+        const app = target.metricLabel(owner)
         const refuse = (
           reason: ProxyMetrics.RefusalReason,
           response: HttpServerResponse.HttpServerResponse,
@@ -289,8 +291,8 @@ export const make = (
         ) =>
           Effect.as(
             Effect.all([
-              ProxyMetrics.refused(owner, reason),
-              countAnswer(owner, prefix, response.status)
+              ProxyMetrics.refused(app, reason),
+              countAnswer(app, prefix, response.status)
             ]),
             response
           )
@@ -317,7 +319,7 @@ export const make = (
           )
         }
         if (!METHODS.has(request.method)) {
-          return yield* countAnswer(owner, prefix, 405).pipe(
+          return yield* countAnswer(app, prefix, 405).pipe(
             Effect.as(ApiError.response(405, "method_not_allowed", `the proxy forwards ${[...METHODS].join(", ")}`))
           )
         }
@@ -336,7 +338,7 @@ export const make = (
             NodeHttpServerRequest.toServerResponse(request),
             Duration.toMillis(RequestLimits.LINGER)
           )
-          return countAnswer(owner, prefix, 408).pipe(Effect.as(RequestLimits.timedOut(requestTimeout)))
+          return countAnswer(app, prefix, 408).pipe(Effect.as(RequestLimits.timedOut(requestTimeout)))
         }
         if (length !== undefined && length > maxBodyBytes) return yield* tooLarge()
 
@@ -396,7 +398,7 @@ export const make = (
           line.withPermit(
             Effect.gen(function*() {
               const response = yield* client.execute(upstreamRequest(token)).pipe(
-                Metric.trackDuration(labelled(ProxyMetrics.upstreamLatency, { app: owner, prefix }))
+                Metric.trackDuration(latencyBy({ app, prefix }))
               )
               const contentType = response.headers["content-type"]
               if (request.method === "HEAD" || !mayBeJson(contentType)) {
@@ -457,7 +459,7 @@ export const make = (
           if (Option.isSome(errcode) && target.deadToken.has(errcode.value) && body._tag !== "Streamed") {
             const fresh: Credential = yield* target.replace(owner, first.token)
             if (fresh.value !== first.token) {
-              yield* Metric.increment(labelled(ProxyMetrics.replays, { app: owner, prefix }))
+              yield* Metric.increment(replaysBy({ app, prefix }))
               return yield* call(fresh.value)
             }
           }
@@ -474,12 +476,12 @@ export const make = (
               yield* Effect.logWarning("proxied call got no answer from WeChat").pipe(
                 Effect.annotateLogs({ app: owner, prefix, code: error.code, reason: error.message })
               )
-              return yield* countAnswer(owner, prefix, error.status).pipe(
+              return yield* countAnswer(app, prefix, error.status).pipe(
                 Effect.as(ApiError.response(error.status, error.code, error.message))
               )
             default: {
               const response = tokenError(error)
-              return yield* countAnswer(owner, prefix, response.status).pipe(Effect.as(response))
+              return yield* countAnswer(app, prefix, response.status).pipe(Effect.as(response))
             }
           }
         }
@@ -490,7 +492,7 @@ export const make = (
           if (value !== undefined) answerHeaders[name] = value
         }
         const contentType = response.headers["content-type"]
-        yield* countAnswer(owner, prefix, response.status)
+        yield* countAnswer(app, prefix, response.status)
         if (Option.isSome(inspected)) {
           return HttpServerResponse.uint8Array(scrub(inspected.value, token), {
             status: response.status,
@@ -524,14 +526,28 @@ export const make = (
 
 type RequestError = HttpClientError.RequestError
 
-const countAnswer = (owner: string, prefix: string, status: number): Effect.Effect<void> =>
-  Metric.increment(labelled(ProxyMetrics.requests, { app: owner, prefix, status: String(status) }))
+const countAnswer = (app: string, prefix: string, status: number): Effect.Effect<void> =>
+  Metric.increment(requestsBy({ app, prefix, status: String(status) }))
 
-const labelled = <Type, In, Out>(
-  metric: Metric.Metric<Type, In, Out>,
-  labels: Readonly<Record<string, string>>
-): Metric.Metric<Type, In, Out> =>
-  Metric.taggedWithLabels(metric, Object.entries(labels).map(([key, value]) => MetricLabel.make(key, value)))
+// Each metric tagged once per label set: tagging builds and hashes a new key
+// each time, which every proxied call would pay three times. The label sets
+// are bounded (configured owners × at most `MAX_PREFIXES` prefixes × statuses).
+const byLabels = <Type, In, Out>(metric: Metric.Metric<Type, In, Out>) => {
+  const tagged = new Map<string, Metric.Metric<Type, In, Out>>()
+  return (labels: Readonly<Record<string, string>>): Metric.Metric<Type, In, Out> => {
+    const entries = Object.entries(labels)
+    const key = entries.join(";")
+    let made = tagged.get(key)
+    if (made === undefined) {
+      made = Metric.taggedWithLabels(metric, entries.map(([name, value]) => MetricLabel.make(name, value)))
+      tagged.set(key, made)
+    }
+    return made
+  }
+}
+const requestsBy = byLabels(ProxyMetrics.requests)
+const latencyBy = byLabels(ProxyMetrics.upstreamLatency)
+const replaysBy = byLabels(ProxyMetrics.replays)
 
 // The request body as it arrives, failing once it is over `maxBytes` or not
 // all there within `timeout`. Never destroys the source: the refusal still
@@ -570,10 +586,20 @@ export const layer = (
     Effect.gen(function*() {
       const engine = yield* TokenEngine
       const wecom = yield* Effect.provideService(WeComToken.make, TokenEngine, engine)
-      yield* ProxyMetrics.initialize(engine.apps)
+      // Authorizers are served when the server runs third-party platforms.
+      const components = yield* Effect.serviceOption(ComponentToken)
+      // Apps and WeCom apps; owners that come and go (authorizers) are counted under their component, once called.
+      yield* ProxyMetrics.initialize(
+        engine.servable.filter((key) => key.kind === "access_token" || key.kind === "wecom_access_token")
+          .map((key) => key.appId)
+      )
       return yield* make([
         ProxyTarget.officialAccount(engine, options.wechatBaseUrl),
-        ProxyTarget.weCom(wecom, engine.apps, options.wecomBaseUrl)
+        ProxyTarget.weCom(wecom, engine.apps, options.wecomBaseUrl),
+        ...Option.match(components, {
+          onNone: () => [],
+          onSome: (tokens) => [ProxyTarget.authorizer(tokens, options.wechatBaseUrl)]
+        })
       ], options)
     })
   )

@@ -9,7 +9,8 @@
  */
 import { Effect } from "effect"
 import type { AccessTokenError, Credential } from "../AccessToken.js"
-import { APP_PATTERN, WECOM_PATTERN } from "../api/ProxyApi.js"
+import { APP_PATTERN, AUTHORIZER_PATTERN, WECOM_PATTERN } from "../api/ProxyApi.js"
+import type { ComponentTokenShape } from "../ComponentToken.js"
 import * as OwnerId from "../OwnerId.js"
 import type { TokenEngineShape } from "../TokenEngine.js"
 import type { WeComTokenShape } from "../WeComToken.js"
@@ -25,6 +26,8 @@ export interface ProxyTarget {
   readonly ownerOf: (params: Readonly<Record<string, string>>) => string
   /** What a `CLIENT_KEYS` scope names for `owner` (the owner itself, or e.g. an authorizer's component). */
   readonly scopeOf: (owner: string) => string
+  /** The `app` label of the proxy's metrics: the owner, or a bounded stand-in for owners that come and go. */
+  readonly metricLabel: (owner: string) => string
   /** Whether the server serves `owner` (else `404 unknown_app`, nothing forwarded). */
   readonly known: (owner: string) => boolean
   /** Where `{path}` is forwarded to, without a trailing `/`. */
@@ -56,7 +59,9 @@ export const officialAccount = (engine: TokenEngineShape, baseUrl: string): Prox
   pattern: APP_PATTERN,
   ownerOf: (params) => params["appId"] ?? "",
   scopeOf: (owner) => owner,
-  known: (owner) => !OwnerId.isWeCom(owner) && engine.apps.includes(owner as OwnerId.OwnerId),
+  metricLabel: (owner) => owner,
+  // Configured official accounts only: a component or an authorizer is an owner too, of other kinds.
+  known: (owner) => engine.servable.some((key) => key.appId === owner && key.kind === "access_token"),
   baseUrl: baseUrl.replace(/\/+$/, ""),
   token: (owner) => engine.get(owner),
   replace: (owner, stale) => engine.refresh(owner, stale),
@@ -78,10 +83,40 @@ export const weCom = (tokens: WeComTokenShape, owners: ReadonlyArray<string>, ba
     pattern: WECOM_PATTERN,
     ownerOf: (params) => `${params["corpId"] ?? ""}/${params["agent"] ?? ""}`,
     scopeOf: (owner) => owner,
-    known: (owner) => OwnerId.isWeCom(owner) && owners.includes(owner),
+    metricLabel: (owner) => owner,
+    known: (owner) => OwnerId.isWeCom(owner) && owners.some((configured) => configured === owner),
     baseUrl: baseUrl.replace(/\/+$/, ""),
     token: (owner) => Effect.suspend(() => tokens.get(...parts(owner))),
     replace: (owner, stale) => Effect.suspend(() => tokens.refresh(...parts(owner), stale)),
+    deadToken: DEAD_TOKEN
+  }
+}
+
+/**
+ * Authorizers of a third-party platform (开放平台第三方平台):
+ * `/v1/components/{componentAppId}/authorizers/{authorizerAppId}/wechat/{path}`.
+ * Calls go to WeChat's API host with the authorizer's token; a client key is
+ * scoped by the component. The authorizers of a component change at run
+ * time, so the metrics count them under their component, keeping the label
+ * set bounded whatever ids callers send.
+ *
+ * @since 0.3.0
+ * @category constructors
+ */
+export const authorizer = (tokens: ComponentTokenShape, baseUrl: string): ProxyTarget => {
+  const parts = (owner: string) => {
+    const colon = owner.indexOf(":")
+    return [owner.slice(0, colon), owner.slice(colon + 1)] as const
+  }
+  return {
+    pattern: AUTHORIZER_PATTERN,
+    ownerOf: (params) => `${params["componentAppId"] ?? ""}:${params["authorizerAppId"] ?? ""}`,
+    scopeOf: (owner) => parts(owner)[0],
+    metricLabel: (owner) => `${parts(owner)[0]}:authorizers`,
+    known: (owner) => tokens.components.some((component) => component === parts(owner)[0]),
+    baseUrl: baseUrl.replace(/\/+$/, ""),
+    token: (owner) => Effect.suspend(() => tokens.authorizerToken(...parts(owner))),
+    replace: (owner, stale) => Effect.suspend(() => tokens.refreshAuthorizerToken(...parts(owner), stale)),
     deadToken: DEAD_TOKEN
   }
 }

@@ -33,6 +33,8 @@ export interface ServerSettings {
   readonly clientKeys: ReadonlyArray<ClientKey>
   /** `REQUEST_TIMEOUT_SECONDS`, default 30: headers must arrive within this long, then the body within as long again. */
   readonly requestTimeout: Duration.Duration
+  /** `FAST_PATH`, default `true`: Node answers `GET access-token` directly when it can (same answers; `false` to rule it out). */
+  readonly fastPath: boolean
 }
 
 /**
@@ -199,7 +201,8 @@ export const settings: Config.Config<ServerSettings> = Config.all({
     Config.withDefault(8787)
   ),
   clientKeys,
-  requestTimeout
+  requestTimeout,
+  fastPath: Config.boolean("FAST_PATH").pipe(Config.withDefault(true))
 })
 
 /**

@@ -113,7 +113,53 @@ const counters = new Map<string, Metric.Metric.Counter<number>>()
  * @category metrics
  */
 export const countRequest = (method: string, url: string, status: number): Effect.Effect<void> =>
-  Metric.increment(requestCounter(METHODS.has(method) ? method : "OTHER", routeOf(url), status))
+  Metric.increment(counterOf(method, url, status))
+
+/**
+ * Counts one `GET` or `HEAD` of `/v1/apps/{appId}/access-token` answered
+ * `200` outside any fiber (the fast path): a plain count, added to the
+ * request counter at scrape time (`observeRequests`), so `/metrics` shows
+ * the same series and values as if `countRequest` had counted each. At
+ * tens of thousands a second, a registry update per answer would cost a
+ * fair share of the answer.
+ *
+ * @since 0.3.0
+ * @category metrics
+ */
+export const unsafeCountTokenRead = (method: "GET" | "HEAD"): void => {
+  if (method === "GET") tokenReads.GET += 1
+  else tokenReads.HEAD += 1
+}
+
+const TOKEN_ROUTE = "/v1/apps/{appId}/access-token"
+const tokenReads = { GET: 0, HEAD: 0 }
+
+// A series appears when something is counted in it, not before: a method
+// with nothing pending is left alone.
+const flushTokenReads = Effect.suspend(() => {
+  const { GET, HEAD } = tokenReads
+  tokenReads.GET = 0
+  tokenReads.HEAD = 0
+  return Effect.all([
+    GET === 0 ? Effect.void : Metric.incrementBy(requestCounter("GET", TOKEN_ROUTE, 200), GET),
+    HEAD === 0 ? Effect.void : Metric.incrementBy(requestCounter("HEAD", TOKEN_ROUTE, 200), HEAD)
+  ], { discard: true })
+})
+
+/**
+ * Counts one served request now, outside any fiber: the same series as
+ * `countRequest`, for what Node calls directly (refusals of its parser).
+ *
+ * @since 0.3.0
+ * @category metrics
+ */
+export const unsafeCountRequest = (method: string, url: string, status: number): void =>
+  // No fiber, so no fiber-level metric tags: what `countRequest` adds from
+  // a request fiber, which carries none either.
+  counterOf(method, url, status).unsafeUpdate(1, [])
+
+const counterOf = (method: string, url: string, status: number) =>
+  requestCounter(METHODS.has(method) ? method : "OTHER", routeOf(url), status)
 
 /**
  * A request is being read or answered.
@@ -138,12 +184,16 @@ export const requestEnded = (method: string, url: string, status: number): Effec
   })
 
 /**
- * Copies the number of requests in flight into its gauge.
+ * Copies the number of requests in flight into its gauge, and adds the
+ * token reads counted by `unsafeCountTokenRead` to the request counter.
  *
  * @since 0.1.0
  * @category metrics
  */
-export const observeRequests: Effect.Effect<void> = Effect.suspend(() => Metric.set(requestsInFlight, inFlight))
+export const observeRequests: Effect.Effect<void> = Effect.zipRight(
+  Effect.suspend(() => Metric.set(requestsInFlight, inFlight)),
+  flushTokenReads
+)
 
 const requestCounter = (method: string, route: string, status: number): Metric.Metric.Counter<number> => {
   const key = `${method} ${route} ${status}`
@@ -160,7 +210,23 @@ const requestCounter = (method: string, route: string, status: number): Metric.M
 }
 
 /**
- * Sets the per-credential gauges from the engine's status.
+ * Credentials held now, counted by `app` label, kind and `valid`
+ * (`true`/`false`), for the owners `TokenMetrics.ownerLabel` does not name
+ * one by one: a third-party platform's authorizers (under the platform's
+ * app id), and every app of a server configured with more than
+ * `TokenMetrics.MAX_LABELLED_OWNERS` (under `*`). Those have no per-credential
+ * gauges: 100,000 of them would be 300,000 series.
+ *
+ * @since 0.3.0
+ * @category metrics
+ */
+export const credentials = Metric.gauge("wechat_token_credentials", {
+  description: "Credentials held now by owners not labelled one by one (authorizers, large deployments), by validity"
+})
+
+/**
+ * Sets the per-credential gauges from the engine's status, or counts the
+ * credentials in `credentials` where owners are not labelled one by one.
  *
  * @since 0.1.0
  * @category metrics
@@ -168,7 +234,19 @@ const requestCounter = (method: string, route: string, status: number): Metric.M
 export const observeCredentials = (engine: TokenEngineShape): Effect.Effect<void> =>
   Effect.gen(function*() {
     const now = yield* Clock.currentTimeMillis
+    const configured = engine.apps.length
+    const counted = new Map<string, { readonly app: string; readonly kind: string; valid: number; invalid: number }>()
     for (const status of yield* engine.status) {
+      const label = TokenMetrics.ownerLabel(status.appId, configured)
+      if (label !== status.appId) {
+        if (status.retired) continue
+        const key = `${label} ${status.kind}`
+        const counts = counted.get(key) ?? { app: label, kind: status.kind, valid: 0, invalid: 0 }
+        if (status.valid) counts.valid += 1
+        else counts.invalid += 1
+        counted.set(key, counts)
+        continue
+      }
       const tag = <A, B, C>(metric: Metric.Metric<A, B, C>) =>
         metric.pipe(Metric.tagged("app", status.appId), Metric.tagged("kind", status.kind))
       yield* Metric.set(tag(tokenValid), status.valid ? 1 : 0)
@@ -177,6 +255,12 @@ export const observeCredentials = (engine: TokenEngineShape): Effect.Effect<void
         yield* Metric.set(tag(tokenAge), (now - record.fetchedAt) / 1000)
         yield* Metric.set(tag(tokenExpiresIn), (usableUntil(record) - now) / 1000)
       }
+    }
+    for (const { app, invalid, kind, valid } of counted.values()) {
+      const tagged = (state: string) =>
+        credentials.pipe(Metric.tagged("app", app), Metric.tagged("kind", kind), Metric.tagged("valid", state))
+      yield* Metric.set(tagged("true"), valid)
+      yield* Metric.set(tagged("false"), invalid)
     }
   })
 
@@ -195,11 +279,17 @@ export const initialize = (
 ): Effect.Effect<void> =>
   Effect.gen(function*() {
     yield* observeRequests
-    for (const { appId, kind } of owners) {
+    // Labelled as the engine labels its updates (`TokenMetrics.ownerLabel`).
+    const configured = new Set(owners.map(({ appId }) => appId)).size
+    const labelled = new Map(owners.map(({ appId, kind }) => {
+      const app = TokenMetrics.ownerLabel(appId, configured)
+      return [`${app} ${kind}`, { app, kind }] as const
+    }))
+    for (const labels of labelled.values()) {
       yield* Effect.all([Metric.incrementBy(TokenMetrics.refreshes, 0), Metric.incrementBy(TokenMetrics.failures, 0)])
         .pipe(
           // The same labels, in the same order, as the engine's own updates.
-          Effect.tagMetrics({ app: appId, kind })
+          Effect.tagMetrics(labels)
         )
     }
     for (const route of Routes.all) {

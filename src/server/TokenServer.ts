@@ -8,9 +8,10 @@
  * @since 0.1.0
  */
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import * as HttpApi from "@effect/platform/HttpApi"
 import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import * as HttpApiError from "@effect/platform/HttpApiError"
-import * as HttpApiScalar from "@effect/platform/HttpApiScalar"
+import type * as HttpApiScalar from "@effect/platform/HttpApiScalar"
 import * as HttpApiSchema from "@effect/platform/HttpApiSchema"
 import type * as HttpApp from "@effect/platform/HttpApp"
 import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
@@ -24,11 +25,12 @@ import * as ApiError from "../api/ApiError.js"
 import { NotReady, TokenServerApi } from "../api/TokenServerApi.js"
 import * as JsSdk from "../JsSdk.js"
 import { usableUntil } from "../Token.js"
-import { TokenEngine } from "../TokenEngine.js"
+import { type CredentialStatus, TokenEngine } from "../TokenEngine.js"
 import { TokenStore } from "../TokenStore.js"
 import * as WeComToken from "../WeComToken.js"
 import * as ClientAuth from "./ClientAuth.js"
 import * as ComponentRoutes from "./ComponentRoutes.js"
+import * as FastPath from "./FastPath.js"
 import * as CompressedPage from "./internal/compressedPage.js"
 import * as Prometheus from "./Prometheus.js"
 import * as Proxy from "./Proxy.js"
@@ -52,6 +54,14 @@ export interface Options {
    * `layerNode`, 30 s for `layer`.
    */
   readonly requestTimeout?: Duration.DurationInput
+  /**
+   * `layerNode` only: answer `GET /v1/apps/{appId}/access-token` in Node
+   * directly when the engine holds the token (see `FastPath`). Default
+   * `true`; the answers are the same either way, only cheaper.
+   *
+   * @since 0.3.0
+   */
+  readonly fastPath?: boolean
 }
 
 /**
@@ -63,11 +73,6 @@ export const DEFAULT_MAX_BODY_BYTES = RequestLimits.DEFAULT_MAX_BODY_BYTES
 // Every answer of a /v1 route carries a token, a ticket, a signature or an
 // error about one; none may sit in a cache.
 const NO_STORE = { "cache-control": "no-store" } as const
-
-const lifetime = (credential: Credential, now: number) => ({
-  expires_in: Math.max(0, Math.floor((credential.expiresAt - now) / 1000)),
-  expires_at: new Date(credential.expiresAt).toISOString()
-})
 
 const toApiError = (error: AccessTokenError): ApiError.NotFound | ApiError.TokenUnavailable =>
   error._tag === "UnknownApp"
@@ -86,7 +91,7 @@ const TokensLive = HttpApiBuilder.group(TokenServerApi, "tokens", (handlers) =>
     const engine = yield* TokenEngine
     const accessToken = (credential: Effect.Effect<Credential, AccessTokenError>) =>
       Effect.flatMap(Effect.mapError(credential, toApiError), (token) =>
-        Effect.map(Clock.currentTimeMillis, (now) => ({ access_token: token.value, ...lifetime(token, now) })))
+        Effect.map(Clock.currentTimeMillis, (now) => FastPath.accessTokenBody(token, now)))
     return handlers
       // The hot path: the engine answers from memory; nothing here reads the
       // store, logs, or runs the success schema (the body is already its
@@ -98,7 +103,7 @@ const TokensLive = HttpApiBuilder.group(TokenServerApi, "tokens", (handlers) =>
         accessToken(engine.refresh(path.appId, payload.stale_token)))
       .handle("jsapiTicket", ({ path }) =>
         Effect.flatMap(Effect.mapError(engine.get(path.appId, "jsapi_ticket"), toApiError), (ticket) =>
-          Effect.map(Clock.currentTimeMillis, (now) => ({ ticket: ticket.value, ...lifetime(ticket, now) }))))
+          Effect.map(Clock.currentTimeMillis, (now) => ({ ticket: ticket.value, ...FastPath.lifetime(ticket, now) }))))
       .handle("jsSdkConfig", ({ path, payload }) =>
         JsSdk.config(path.appId, payload.url).pipe(
           Effect.provideService(TokenEngine, engine),
@@ -113,7 +118,7 @@ const WeComLive = HttpApiBuilder.group(TokenServerApi, "wecom", (handlers) =>
     const wecom = yield* Effect.provideService(WeComToken.make, TokenEngine, yield* TokenEngine)
     const answer = <A>(credential: Effect.Effect<Credential, AccessTokenError>, body: (value: string) => A) =>
       Effect.flatMap(Effect.mapError(credential, toApiError), (held) =>
-        Effect.map(Clock.currentTimeMillis, (now) => ({ ...body(held.value), ...lifetime(held, now) })))
+        Effect.map(Clock.currentTimeMillis, (now) => ({ ...body(held.value), ...FastPath.lifetime(held, now) })))
     return handlers
       .handle("accessToken", ({ path }) =>
         answer(wecom.get(path.corpId, path.agent), (value) => ({ access_token: value })))
@@ -131,6 +136,11 @@ const WeComLive = HttpApiBuilder.group(TokenServerApi, "wecom", (handlers) =>
         ))
   }))
 
+// Up to this many credentials `/readyz` lists each; beyond, it counts them
+// per kind and lists some of the invalid ones.
+const MAX_LISTED = 1_000
+const MAX_LISTED_INVALID = 100
+
 const OpsLive = HttpApiBuilder.group(TokenServerApi, "ops", (handlers) =>
   Effect.gen(function*() {
     const engine = yield* TokenEngine
@@ -139,7 +149,7 @@ const OpsLive = HttpApiBuilder.group(TokenServerApi, "ops", (handlers) =>
       const now = yield* Clock.currentTimeMillis
       const statuses = yield* engine.status
       const healthy = yield* store.healthy
-      const credentials = statuses.map((status) => ({
+      const entry = (status: CredentialStatus) => ({
         app_id: status.appId,
         kind: status.kind,
         valid: status.valid,
@@ -149,13 +159,26 @@ const OpsLive = HttpApiBuilder.group(TokenServerApi, "ops", (handlers) =>
         ...(Option.isSome(status.lastError)
           ? { last_error: { code: failureCause(status.lastError.value), message: status.lastError.value.message } }
           : {})
-      }))
+      })
       // Ready means every app can be served now. A store that is down does
       // not make the server unready: the engine serves from memory meanwhile.
-      const ready = engine.servable.every(({ appId, kind }) =>
-        statuses.some((status) => status.appId === appId && status.kind === kind && status.valid)
-      )
-      return { ready, store: { healthy }, credentials }
+      const served = new Set<string>()
+      for (const status of statuses) if (status.valid) served.add(`${status.appId}/${status.kind}`)
+      const ready = engine.servable.every(({ appId, kind }) => served.has(`${appId}/${kind}`))
+      if (statuses.length <= MAX_LISTED) return { ready, store: { healthy }, credentials: statuses.map(entry) }
+      // 100,000 credentials are counted, not listed: enough of the invalid
+      // ones are listed to act on.
+      let invalid = 0
+      const listed = statuses.filter((status) => !status.valid && !status.retired && invalid++ < MAX_LISTED_INVALID)
+      const summary = new Map<string, { kind: string; total: number; valid: number }>()
+      for (const status of statuses) {
+        if (status.retired) continue
+        const counts = summary.get(status.kind) ?? { kind: status.kind, total: 0, valid: 0 }
+        counts.total += 1
+        if (status.valid) counts.valid += 1
+        summary.set(status.kind, counts)
+      }
+      return { ready, store: { healthy }, credentials: listed.map(entry), summary: Array.from(summary.values()) }
     })
     return handlers
       .handle("healthz", () => Effect.succeed({ status: "ok" as const }))
@@ -329,6 +352,32 @@ const SCALAR: HttpApiScalar.ScalarConfig & { readonly authentication: { readonly
   authentication: { preferredSecurityScheme: "bearer" }
 }
 
+// The docs page inlines Scalar's script: the module holding it costs about
+// 20 MB of heap (its source and the string) in every server, most of which
+// never serve /docs. It is loaded on the first request for the page, which
+// the platform's own Scalar layer then answers in a router of its own; the
+// page is built once, as before.
+const docsRouter = (api: HttpApi.Api["Type"]) =>
+  Effect.promise(() => import("@effect/platform/HttpApiScalar")).pipe(
+    Effect.flatMap((scalar) =>
+      HttpApiBuilder.Router.router.pipe(
+        Effect.provide(
+          scalar.layer({ path: "/docs", scalar: SCALAR }).pipe(
+            Layer.provideMerge(HttpApiBuilder.Router.Live),
+            Layer.provide(Layer.succeed(HttpApi.Api, api))
+          )
+        )
+      )
+    )
+  )
+
+const DocsLive = HttpApiBuilder.Router.use((router) =>
+  Effect.gen(function*() {
+    const page = yield* Effect.cached(docsRouter(yield* HttpApi.Api))
+    yield* router.get("/docs", Effect.flatten(page))
+  })
+)
+
 const limitsOf = (options: Options): RequestLimits.Limits => ({
   maxBodyBytes: options.maxBodyBytes ?? RequestLimits.DEFAULT_MAX_BODY_BYTES,
   requestTimeout: options.requestTimeout === undefined
@@ -355,7 +404,7 @@ export const layer = (options: Options) =>
       )
     )
   ).pipe(
-    Layer.provide(HttpApiScalar.layer({ path: "/docs", scalar: SCALAR })),
+    Layer.provide(DocsLive),
     Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" })),
     Layer.provide(HttpApiBuilder.middleware((app) => conventions(errorBodies(app)))),
     Layer.provide(layerApi(options)),
@@ -387,7 +436,7 @@ const MALFORMED = [400, "Bad Request", "malformed_http", "the request is not wel
 // Node enforces the header deadline itself (a socket-level timer it owns);
 // the body deadline is `RequestLimits`', on Effect's clock. Node's whole-request
 // deadline only backs that up, so it comes later than headers plus body.
-const createJsonServer = (requestTimeout: Duration.Duration) => () => {
+const createJsonServer = (requestTimeout: Duration.Duration, fastPath: FastPath.Answer | undefined) => () => {
   const millis = Math.max(1, Math.round(Duration.toMillis(requestTimeout)))
   const server = createServer({
     headersTimeout: millis,
@@ -397,11 +446,12 @@ const createJsonServer = (requestTimeout: Duration.Duration) => () => {
   })
   // An idle keep-alive connection is closed after 5 s (Node's default, stated).
   server.keepAliveTimeout = 5_000
+  if (fastPath !== undefined) FastPath.install(server, fastPath)
   return server.on("clientError", (error: NodeJS.ErrnoException, socket) => {
     if (!socket.writable || error.code === "ECONNRESET") return socket.destroy()
     const [status, reason, code, message] = REFUSALS[error.code ?? ""] ?? MALFORMED
     // Outside any fiber: the counter is updated synchronously, as Node calls.
-    Effect.runSync(ServerMetrics.countRequest("OTHER", "", status))
+    ServerMetrics.unsafeCountRequest("OTHER", "", status)
     const body = JSON.stringify(ApiError.detail(code, message))
     socket.end(
       `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${
@@ -421,15 +471,19 @@ const createJsonServer = (requestTimeout: Duration.Duration) => () => {
  * @category layers
  */
 export const layerNode = (options: Options & { readonly host: string; readonly port: number }) =>
-  Layer.unwrapEffect(Effect.map(
-    options.requestTimeout === undefined
-      ? ServerConfig.requestTimeout
-      : Effect.succeed(Duration.decode(options.requestTimeout)),
-    (requestTimeout) =>
-      layer({ ...options, requestTimeout }).pipe(
-        HttpServer.withLogAddress,
-        Layer.provideMerge(
-          NodeHttpServer.layer(createJsonServer(requestTimeout), { host: options.host, port: options.port })
-        )
+  Layer.unwrapEffect(Effect.gen(function*() {
+    const requestTimeout = options.requestTimeout === undefined
+      ? yield* ServerConfig.requestTimeout
+      : Duration.decode(options.requestTimeout)
+    const fastPath = options.fastPath === false ? undefined : FastPath.make({
+      engine: yield* TokenEngine,
+      clock: yield* Effect.clock,
+      auth: ClientAuth.check(options.clientKeys)
+    })
+    return layer({ ...options, requestTimeout }).pipe(
+      HttpServer.withLogAddress,
+      Layer.provideMerge(
+        NodeHttpServer.layer(createJsonServer(requestTimeout, fastPath), { host: options.host, port: options.port })
       )
-  ))
+    )
+  }))

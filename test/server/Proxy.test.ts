@@ -304,6 +304,31 @@ describe("Proxy", () => {
       }
     }).pipe(Effect.scoped))
 
+  it.live("answers without a length: a small one is read whole (scrubbed), a large one streams through intact", () =>
+    Effect.gen(function*() {
+      const large = JSON.stringify({ errcode: 0, data: "x".repeat(200 * 1024) })
+      const chunked = yield* rawUpstream((request, response) => {
+        response.setHeader("content-type", "application/json")
+        if (request.url?.startsWith("/cgi-bin/large") === true) {
+          response.write(large.slice(0, 1000))
+          response.end(large.slice(1000))
+          return
+        }
+        // Two writes: Node sends them chunked, with no Content-Length.
+        response.write(`{"errcode":40003,"errmsg":"invalid openid, `)
+        response.end(`request ${request.url} rid: 1-2-3"}`)
+      })
+      const { base, engine } = yield* startProxyStack({ upstreamUrl: chunked.url })
+      const token = (yield* engine.get(APP)).value
+      const small = yield* call(appUrl(base, "cgi-bin/user/info?openid=x"), { headers: auth() })
+      expect(small.json.errcode).toBe(40003)
+      expect(small.text).not.toContain(token)
+      expect(small.json.errmsg).toContain("access_token=***")
+      const big = yield* call(appUrl(base, "cgi-bin/large/list"), { headers: auth() })
+      expect(big.status).toBe(200)
+      expect(big.text).toBe(large)
+    }).pipe(Effect.scoped))
+
   it.live("WeChat unreachable is 502, WeChat too slow is 504, both in the JSON error shape", () =>
     Effect.gen(function*() {
       const down = yield* startProxyStack({ upstreamUrl: `http://127.0.0.1:${yield* closedPort}` })

@@ -126,6 +126,7 @@ describe("Routes", () => {
       "/v1/components/{componentAppId}/authorizers/{authorizerAppId}/access-token/refresh",
       "/v1/components/{componentAppId}/authorizers/{authorizerAppId}/jsapi-ticket",
       "/v1/components/{componentAppId}/authorizers/{authorizerAppId}/jssdk-config",
+      "/v1/components/{componentAppId}/authorizers/{authorizerAppId}/wechat/{path}",
       "/v1/components/{componentAppId}/pre-auth-code",
       "/v1/wecom/{corpId}/agents/{agent}/access-token",
       "/v1/wecom/{corpId}/agents/{agent}/access-token/refresh",

@@ -306,6 +306,15 @@ describe("WeChatEmulator: third-party platform", () => {
       expect(ticket).toMatchObject({ errcode: 0, expires_in: 7200 })
       expect(yield* emulator.isValidTicket(String(ticket["ticket"]), "jsapi")).toBe(true)
       expect((yield* emulator.appStats(MERCHANT)).ticketCalls).toBe(1)
+      // …and so do the business APIs, on the merchant's behalf.
+      const sent = yield* emulator.handle({
+        method: "POST",
+        path: "/cgi-bin/message/custom/send",
+        query: new URLSearchParams({ access_token: authorizerToken }),
+        body: JSON.stringify({ touser: "openid", msgtype: "text", text: { content: "hello" } })
+      })
+      expect(sent._tag === "Respond" && JSON.parse(sent.body)).toEqual({ errcode: 0, errmsg: "ok" })
+      expect((yield* emulator.apis.calls).map((call) => call.owner)).toEqual([MERCHANT])
 
       expect(yield* queryAuth(emulator, token, code)).toMatchObject({ errcode: 61009 })
       expect(yield* queryAuth(emulator, token, "queryauthcode@@@unknown")).toMatchObject({ errcode: 61009 })
@@ -657,16 +666,29 @@ describe("WeChatEmulator: third-party platform", () => {
       })
     }))
 
-  it.effect("quota: 2,000 component tokens a day, then 45009 until the next day", () =>
-    Effect.gen(function*() {
-      const { emulator } = yield* make()
-      const ticket = yield* emulator.component.pushTicket(COMPONENT)
-      for (let i = 0; i < 2000; i++) expect((yield* componentToken(emulator, ticket))["errcode"]).toBeUndefined()
-      expect(yield* componentToken(emulator, ticket)).toMatchObject({ errcode: 45009 })
-      yield* TestClock.adjust(Duration.hours(24))
-      const fresh = yield* emulator.component.pushTicket(COMPONENT)
-      expect(yield* componentToken(emulator, fresh)).toMatchObject({ expires_in: 7200 })
-    }), 30_000)
+  it.effect(
+    "quotas: 2,000 component tokens a day per component, 2,000 authorizer tokens a day per authorizer (45009 beyond)",
+    () =>
+      Effect.gen(function*() {
+        const { emulator } = yield* make()
+        const ticket = yield* emulator.component.pushTicket(COMPONENT)
+        for (let i = 0; i < 2000; i++) expect((yield* componentToken(emulator, ticket))["errcode"]).toBeUndefined()
+        expect(yield* componentToken(emulator, ticket)).toMatchObject({ errcode: 45009 })
+        yield* TestClock.adjust(Duration.hours(24))
+        const fresh = yield* emulator.component.pushTicket(COMPONENT)
+        const component = String((yield* componentToken(emulator, fresh))["component_access_token"])
+        // 2,000 authorizer tokens a day per authorizer: another authorizer is not held back.
+        const [a, b] = yield* emulator.component.generateAuthorizers(COMPONENT, 2)
+        const refreshA = (yield* emulator.component.currentRefreshToken(COMPONENT, a!))!
+        for (let i = 0; i < 2000; i++) {
+          expect((yield* refresh(emulator, component, refreshA, a!))["errcode"]).toBeUndefined()
+        }
+        expect(yield* refresh(emulator, component, refreshA, a!)).toMatchObject({ errcode: 45009 })
+        const refreshB = (yield* emulator.component.currentRefreshToken(COMPONENT, b!))!
+        expect(yield* refresh(emulator, component, refreshB, b!)).toMatchObject({ expires_in: 7200 })
+      }),
+    30_000
+  )
 })
 
 /** Polls `effect` on the wall clock (the test's clock is TestClock) until `done`. */

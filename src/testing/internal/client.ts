@@ -27,27 +27,35 @@ const bodyText = (request: HttpClientRequest.HttpClientRequest): string => {
   }
 }
 
-// The APIs that take bytes (media uploads) get the body as a stream, whatever form it was given in.
-const bodyStream = (request: HttpClientRequest.HttpClientRequest): Stream.Stream<Uint8Array> => {
+// The APIs that take bytes (media uploads) get the body as a stream, whatever
+// form it was given in, with its type (a form's carries the boundary its encoding chose).
+const bytesOf = (
+  request: HttpClientRequest.HttpClientRequest
+): { readonly stream: Stream.Stream<Uint8Array>; readonly contentType: string | undefined } => {
   const body = request.body
+  const declared = request.headers["content-type"] ?? ("contentType" in body ? body.contentType : undefined)
   switch (body._tag) {
     case "Uint8Array":
-      return Stream.make(body.body)
+      return { stream: Stream.make(body.body), contentType: declared }
     case "Raw":
-      return typeof body.body === "string" ? Stream.make(new TextEncoder().encode(body.body)) : Stream.empty
+      return {
+        stream: typeof body.body === "string" ? Stream.make(new TextEncoder().encode(body.body)) : Stream.empty,
+        contentType: declared
+      }
     case "Stream":
-      return Stream.orDie(body.stream)
+      return { stream: Stream.orDie(body.stream), contentType: declared }
     case "FormData": {
-      const web = new Response(body.formData).body
-      return web === null ? Stream.empty : Stream.orDie(Stream.fromReadableStream(() => web, (error) => error))
+      const encoded = new Response(body.formData)
+      const web = encoded.body
+      return {
+        stream: web === null ? Stream.empty : Stream.orDie(Stream.fromReadableStream(() => web, (error) => error)),
+        contentType: encoded.headers.get("content-type") ?? undefined
+      }
     }
     case "Empty":
-      return Stream.empty
+      return { stream: Stream.empty, contentType: declared }
   }
 }
-
-const contentTypeOf = (request: HttpClientRequest.HttpClientRequest): string | undefined =>
-  request.headers["content-type"] ?? ("contentType" in request.body ? request.body.contentType : undefined)
 
 /** @internal */
 export const layer = <I>(tag: Context.Tag<I, WeChatEmulatorShape>): Layer.Layer<HttpClient.HttpClient, never, I> =>
@@ -55,14 +63,16 @@ export const layer = <I>(tag: Context.Tag<I, WeChatEmulatorShape>): Layer.Layer<
     HttpClient.HttpClient,
     Effect.map(tag, (emulator) =>
       HttpClient.make((request, url) => {
-        const contentType = contentTypeOf(request)
+        const streamed = Apis.streamsBody(url.pathname) ? bytesOf(request) : undefined
+        const contentType = streamed?.contentType ?? request.headers["content-type"] ??
+          ("contentType" in request.body ? request.body.contentType : undefined)
         const incoming: EmulatorRequest = {
           method: request.method,
           path: url.pathname,
           query: url.searchParams,
           body: Apis.streamsBody(url.pathname) ? "" : bodyText(request),
           ...(contentType === undefined ? {} : { contentType }),
-          ...(Apis.streamsBody(url.pathname) ? { stream: bodyStream(request) } : {})
+          ...(streamed === undefined ? {} : { stream: streamed.stream })
         }
         return Effect.flatMap(emulator.handle(incoming), (response) =>
           response._tag === "Drop"

@@ -1,0 +1,202 @@
+/**
+ * The hot route answered by Node directly: `GET /v1/apps/{appId}/access-token`
+ * with a valid key for an app whose token the engine holds, which is nearly
+ * every request a token server sees. Everything else goes to the Effect app.
+ *
+ * Why: Effect's HTTP stack costs about five times what a bare `node:http`
+ * answer costs per request (a fiber, the request and response models, the
+ * router, the API's decoding and middleware), and no trimming of this
+ * server's own middleware gets under that floor (BENCHMARKS.md). The hot
+ * answer itself needs none of it: one header check, one memory read, one
+ * `JSON.stringify`.
+ *
+ * How the answers stay identical to the Effect app's, for every input:
+ *
+ * - The fast path answers only when it is sure of the whole answer, and that
+ *   answer is `200` with the token: method `GET` or `HEAD`, a path spelled
+ *   exactly `/v1/apps/wx<16 lowercase hex>/access-token` (the `AppId` schema's
+ *   own pattern, so the Effect app would decode it unchanged; no trailing
+ *   slash, no `//`, no percent-encoding), any query (no route reads one), no
+ *   request body (the Effect app would read it under `RequestLimits` first),
+ *   a key that passes `ClientAuth.check` (the very check the middleware runs)
+ *   and may ask for the app, and a token the engine would hand out from
+ *   memory right now (`TokenEngine.peek`, at the server's `Clock`).
+ * - In every other case it answers nothing and the request goes on to the
+ *   Effect app untouched: 401, 404, 405, 503, a cold start, an expired
+ *   token, a fetch to wait for, odd spellings. The Effect app is the only
+ *   author of those answers, so they cannot differ.
+ * - The `200` it writes is built by the same function as the Effect
+ *   handler's (`accessTokenBody`), with the same headers in the same order;
+ *   Node adds `Date`, `Connection` and `Keep-Alive` to both alike. `HEAD`
+ *   gets the same headers and no body, as Node sends a `HEAD` answer.
+ * - It counts each answer in the same series (`ServerMetrics`, added at
+ *   scrape time), so `/metrics` cannot tell the paths apart. The in-flight gauge needs
+ *   nothing: an answer written synchronously is in flight for no scrape.
+ * - It answers only while the Effect app is listening: once the server is
+ *   stopping and the app has left, requests meet what they would without it.
+ *
+ * `test/server/FastPath.test.ts` runs both paths side by side over loopback
+ * on every input above and compares status, headers and body.
+ *
+ * @since 0.3.0
+ */
+import type { Clock } from "effect"
+import type { IncomingMessage, Server, ServerResponse } from "node:http"
+import type { Socket } from "node:net"
+import type { Credential } from "../AccessToken.js"
+import { Unauthorized } from "../api/ApiError.js"
+import type { TokenEngineShape } from "../TokenEngine.js"
+import type * as ClientAuth from "./ClientAuth.js"
+import type { ClientKey } from "./ServerConfig.js"
+import * as ServerMetrics from "./ServerMetrics.js"
+
+/**
+ * `expires_in` (whole seconds left, never negative) and `expires_at` (ISO
+ * 8601) of a credential at `now`: the lifetime part of every answer that
+ * carries a token or ticket.
+ *
+ * @since 0.3.0
+ * @category utils
+ */
+export const lifetime = (credential: Credential, now: number) => ({
+  expires_in: Math.max(0, Math.floor((credential.expiresAt - now) / 1000)),
+  expires_at: new Date(credential.expiresAt).toISOString()
+})
+
+/**
+ * The body of `GET /v1/apps/{appId}/access-token`, written by both the
+ * Effect handler and the fast path.
+ *
+ * @since 0.3.0
+ * @category utils
+ */
+export const accessTokenBody = (credential: Credential, now: number) => ({
+  access_token: credential.value,
+  ...lifetime(credential, now)
+})
+
+/**
+ * @since 0.3.0
+ * @category models
+ */
+export interface Options {
+  readonly engine: TokenEngineShape
+  /** The server's `Clock`: the one the Effect handlers read. */
+  readonly clock: Clock.Clock
+  readonly auth: ClientAuth.Check
+}
+
+/**
+ * Answers a request when it is the hot route in the case described above
+ * and returns `true`; otherwise touches nothing and returns `false`.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export type Answer = (request: IncomingMessage, response: ServerResponse) => boolean
+
+// The `AppId` schema's pattern, then the route's last segment, then a query
+// or the end. Anything else is not this route spelled canonically.
+const ROUTE = /^\/v1\/apps\/(wx[0-9a-f]{16})\/access-token(?:\?|$)/
+
+// An answer changes only when its `expires_in` does (once a second) or the
+// credential does: rendered once for each, not per request.
+interface Rendered {
+  readonly expiresIn: number
+  readonly body: string
+  readonly headers: ReadonlyArray<string>
+}
+
+// A key verified on a keep-alive connection, by the exact header that
+// presented it. Comparing a later header with that one is not a comparison
+// with a secret: the connection's own client sent both, so `===` leaks
+// nothing it does not know; only a header that matched is remembered.
+interface Verified {
+  readonly header: string
+  readonly key: ClientKey
+}
+
+/**
+ * @since 0.3.0
+ * @category constructors
+ */
+export const make = (options: Options): Answer => {
+  const { auth, clock, engine } = options
+  const rendered = new WeakMap<Credential, Rendered>()
+  const verified = new WeakMap<Socket, Verified>()
+  const render = (credential: Credential, now: number): Rendered => {
+    const known = rendered.get(credential)
+    const expiresIn = Math.max(0, Math.floor((credential.expiresAt - now) / 1000))
+    if (known !== undefined && known.expiresIn === expiresIn) return known
+    const body = JSON.stringify(accessTokenBody(credential, now))
+    const fresh: Rendered = {
+      expiresIn,
+      body,
+      // The Effect app's headers, in its order (`HttpServerResponse.unsafeJson`
+      // with `Cache-Control: no-store`).
+      headers: [
+        "cache-control",
+        "no-store",
+        "content-type",
+        "application/json",
+        "content-length",
+        String(Buffer.byteLength(body))
+      ]
+    }
+    rendered.set(credential, fresh)
+    return fresh
+  }
+  const keyOf = (socket: Socket, header: string | undefined): ClientKey | undefined => {
+    const known = verified.get(socket)
+    if (known !== undefined && known.header === header) return known.key
+    const key = auth.key(header)
+    if (key instanceof Unauthorized || header === undefined) return undefined
+    verified.set(socket, { header, key })
+    return key
+  }
+  return (request, response) => {
+    const method = request.method
+    if (method !== "GET" && method !== "HEAD") return false
+    const url = request.url ?? ""
+    const route = ROUTE.exec(url)
+    if (route === null) return false
+    // A body is read (and limited) by the Effect app before any route runs.
+    const headers = request.headers
+    if (headers["transfer-encoding"] !== undefined) return false
+    if (headers["content-length"] !== undefined && headers["content-length"] !== "0") return false
+    const appId = route[1]!
+    const key = keyOf(request.socket, headers.authorization)
+    if (key === undefined || !auth.allows(key, appId)) return false
+    const now = clock.unsafeCurrentTimeMillis()
+    const credential = engine.peek(appId, now)
+    if (credential === undefined) return false
+    const answer = render(credential, now)
+    // Headers as a flat list: Node writes them as given, in this order.
+    response.writeHead(200, answer.headers as Array<string>)
+    // Node writes no body for HEAD, here as for the Effect app.
+    response.end(answer.body)
+    ServerMetrics.unsafeCountTokenRead(method)
+    return true
+  }
+}
+
+/**
+ * Puts `answer` in front of whatever answers `server`'s requests: a request
+ * it answers reaches no `request` listener; any other reaches them as before.
+ * With no listener left (the app has stopped), it answers nothing either.
+ *
+ * @since 0.3.0
+ * @category utils
+ */
+export const install = (server: Server, answer: Answer): Server => {
+  // `emit` is the one place Node hands a parsed request to the listeners;
+  // wrapping it keeps the platform's own listener where the platform put it.
+  // Its overloads cannot be implemented one by one: the casts see it as the
+  // plain `EventEmitter` method it is.
+  const emit = server.emit.bind(server) as (event: string | symbol, ...args: Array<unknown>) => boolean
+  server.emit =
+    ((event: string | symbol, ...args: Array<unknown>): boolean =>
+      (event === "request" && server.listenerCount("request") > 0 &&
+        answer(args[0] as IncomingMessage, args[1] as ServerResponse)) || emit(event, ...args)) as Server["emit"]
+  return server
+}
