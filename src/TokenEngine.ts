@@ -83,7 +83,10 @@ export interface TokenEngineShape {
    * ticket, a refresh token from an authorization): written to the store
    * (file store: fsynced; Redis: acknowledged) before it returns, the latest
    * put winning; the same value again writes nothing. A put of a dynamic
-   * family's presence kind admits its owner.
+   * family's presence kind admits its owner; other values of a dynamic owner
+   * may be put before it is admitted (stored only), so admitting it finds
+   * them instead of fetching. Nothing evicts a durable value: it stays
+   * stored until a newer put (or `retire`) replaces it.
    *
    * @since 0.3.0
    */

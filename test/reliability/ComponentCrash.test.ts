@@ -58,7 +58,7 @@ describe("crash consistency: a third-party platform's authorization", () => {
         yield* eventually(
           Effect.map(get(`${first.url}/v1/components/${COMPONENT}/access-token`), (answer) => answer.status === 200),
           "the component token is served",
-          Duration.seconds(60)
+          Duration.seconds(150)
         )
 
         yield* wechat.emulator.injectFault({ fault: Fault.Slow(Duration.minutes(5)), endpoints: ["api_query_auth"] })
@@ -79,7 +79,7 @@ describe("crash consistency: a third-party platform's authorization", () => {
             (answer) => answer.status === 200
           ),
           "the authorizer is served after the restart",
-          Duration.seconds(60)
+          Duration.seconds(150)
         )
         const token = yield* get(`${second.url}/v1/components/${COMPONENT}/authorizers/${MERCHANT}/access-token`)
         expect(yield* controls.isValidAuthorizerToken(token.body["access_token"] as string, MERCHANT)).toBe(true)
