@@ -29,17 +29,31 @@ export const failures = Metric.counter("wechat_token_failures_total", {
 })
 
 /**
+ * A histogram of call latencies in seconds (Prometheus' base unit), from
+ * 5 ms to 10 s: what a call to WeChat takes. Takes a `Duration`, so
+ * `Metric.trackDuration` feeds it.
+ *
+ * @since 0.3.0
+ * @category constructors
+ */
+export const latencySeconds = (name: string, description: string): Metric.Metric.Histogram<Duration.Duration> =>
+  Metric.histogram(
+    name,
+    MetricBoundaries.fromIterable([0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]),
+    description
+  ).pipe(Metric.mapInput(Duration.toSeconds))
+
+/**
  * Upstream call latency in seconds (Prometheus' base unit), tagged
  * `endpoint`. Takes a `Duration`, so `Metric.trackDuration` feeds it.
  *
  * @since 0.1.0
  * @category metrics
  */
-export const upstreamLatency: Metric.Metric.Histogram<Duration.Duration> = Metric.histogram(
+export const upstreamLatency = latencySeconds(
   "wechat_upstream_latency_seconds",
-  MetricBoundaries.fromIterable([0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]),
   "Latency of WeChat upstream calls in seconds"
-).pipe(Metric.mapInput(Duration.toSeconds))
+)
 
 /**
  * Above this many configured owners, the `app` label no longer names each

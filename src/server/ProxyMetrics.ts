@@ -6,7 +6,8 @@
  *
  * @since 0.3.0
  */
-import { Duration, Effect, Metric, MetricBoundaries } from "effect"
+import { Effect, Metric } from "effect"
+import * as TokenMetrics from "../TokenMetrics.js"
 
 /**
  * Requests the proxy answered, tagged `app`, `prefix` and `status` (the
@@ -26,11 +27,10 @@ export const requests = Metric.counter("wechat_proxy_requests_total", {
  * @since 0.3.0
  * @category metrics
  */
-export const upstreamLatency: Metric.Metric.Histogram<Duration.Duration> = Metric.histogram(
+export const upstreamLatency = TokenMetrics.latencySeconds(
   "wechat_proxy_upstream_latency_seconds",
-  MetricBoundaries.fromIterable([0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]),
   "Latency of calls the proxy forwarded to WeChat, in seconds"
-).pipe(Metric.mapInput(Duration.toSeconds))
+)
 
 /**
  * Calls replayed with a new token after WeChat said the first one was dead, tagged `app` and `prefix`.
