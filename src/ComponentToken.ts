@@ -50,7 +50,7 @@ import * as RefreshPolicy from "./RefreshPolicy.js"
 import * as StoreSpec from "./StoreSpec.js"
 import { TokenRecord } from "./Token.js"
 import * as TokenConfig from "./TokenConfig.js"
-import { type EngineOptions, makeFamilies, TokenEngine } from "./TokenEngine.js"
+import { type EngineOptions, layerEngine, TokenEngine } from "./TokenEngine.js"
 import { type StoreError, TokenStore } from "./TokenStore.js"
 import * as WeChatApi from "./WeChatApi.js"
 import { UnknownApp, UpstreamUnavailable } from "./WeChatError.js"
@@ -503,13 +503,7 @@ export const layer = (
   ComponentToken | TokenEngine,
   never,
   ComponentConfig | ComponentApi | WeChatApi.WeChatApi | TokenStore
-> =>
-  fromEngine.pipe(
-    Layer.provideMerge(Layer.scoped(
-      TokenEngine,
-      Effect.flatMap(Component.families, (families) => makeFamilies(families, options))
-    ))
-  )
+> => fromEngine.pipe(Layer.provideMerge(layerEngine(Component.families, options)))
 
 /**
  * `ComponentToken` (and the engine behind it) from the environment:

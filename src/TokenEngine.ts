@@ -182,6 +182,19 @@ export const layer = (
   accessTokenView.pipe(Layer.provideMerge(Layer.scoped(TokenEngine, make(options))))
 
 /**
+ * The engine alone over the families `families` builds: what a family's
+ * service view (`WeComToken.fromEngine`, …) is provided with.
+ *
+ * @since 0.3.0
+ * @category layers
+ */
+export const layerEngine = <R>(
+  families: Effect.Effect<readonly [CredentialFamily, ...Array<CredentialFamily>], never, R>,
+  options?: EngineOptions
+): Layer.Layer<TokenEngine, never, TokenStore | Exclude<R, Scope.Scope>> =>
+  Layer.scoped(TokenEngine, Effect.flatMap(families, (list) => makeFamilies(list, options)))
+
+/**
  * The engine over the families `families` builds, and the `AccessToken` view
  * of the first family's first kind.
  *
@@ -192,6 +205,4 @@ export const layerFamilies = <R>(
   families: Effect.Effect<readonly [CredentialFamily, ...Array<CredentialFamily>], never, R>,
   options?: EngineOptions
 ): Layer.Layer<TokenEngine | AccessToken, never, TokenStore | Exclude<R, Scope.Scope>> =>
-  accessTokenView.pipe(
-    Layer.provideMerge(Layer.scoped(TokenEngine, Effect.flatMap(families, (list) => makeFamilies(list, options))))
-  )
+  accessTokenView.pipe(Layer.provideMerge(layerEngine(families, options)))

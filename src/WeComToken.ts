@@ -14,7 +14,7 @@ import { type InvalidPageUrl, JsSdkConfig, nonce, pageUrl, signature, signedFiel
 import { isAgentId, WeComAgentId } from "./OwnerId.js"
 import * as StoreSpec from "./StoreSpec.js"
 import * as TokenConfig from "./TokenConfig.js"
-import { type EngineOptions, makeFamilies, TokenEngine } from "./TokenEngine.js"
+import { type EngineOptions, layerEngine, TokenEngine } from "./TokenEngine.js"
 import type { StoreError, TokenStore } from "./TokenStore.js"
 import { UnknownApp } from "./WeChatError.js"
 import * as WeComApi from "./WeComApi.js"
@@ -182,12 +182,7 @@ export const fromEngine: Layer.Layer<WeComToken, never, TokenEngine> = Layer.eff
 export const layer = (
   options?: EngineOptions
 ): Layer.Layer<WeComToken | TokenEngine, never, WeComConfig | WeComApi.WeComApi | TokenStore> =>
-  fromEngine.pipe(
-    Layer.provideMerge(Layer.scoped(
-      TokenEngine,
-      Effect.flatMap(WeCom.families, (families) => makeFamilies(families, options))
-    ))
-  )
+  fromEngine.pipe(Layer.provideMerge(layerEngine(WeCom.families, options)))
 
 /**
  * `WeComToken` (and the engine behind it) from the environment:
