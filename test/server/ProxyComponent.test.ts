@@ -3,52 +3,28 @@
  * merchant authorizes (WeChat pushes to the server), then a business server
  * calls a WeChat API of the merchant with only its client key.
  */
-import { FetchHttpClient, HttpServer } from "@effect/platform"
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Effect, Layer, Logger, Redacted } from "effect"
-import * as ComponentConfig from "../../src/ComponentConfig.js"
+import { Effect, Logger, Redacted } from "effect"
 import * as Component from "../../src/families/Component.js"
 import * as OwnerId from "../../src/OwnerId.js"
-import * as Proxy from "../../src/server/Proxy.js"
-import * as TokenServer from "../../src/server/TokenServer.js"
-import * as TokenConfig from "../../src/TokenConfig.js"
-import { TokenEngine } from "../../src/TokenEngine.js"
-import * as TokenLayer from "../../src/TokenLayer.js"
 import * as TokenStore from "../../src/TokenStore.js"
-import * as WeComConfig from "../../src/WeComConfig.js"
-import { COMPONENT, credentials, eventsUrl, eventually, MERCHANT, serveWeChat } from "../support/componentStack.js"
+import {
+  COMPONENT,
+  eventsUrl,
+  eventually,
+  MERCHANT,
+  serveComponentServer,
+  serveWeChat
+} from "../support/componentStack.js"
 import { call, KEY } from "../support/serverStack.js"
 
 const SCOPED = "component-scoped-key-0123456789"
 
 const serve = (upstreamUrl: string) =>
-  Effect.gen(function*() {
-    const store = TokenStore.layerMemory
-    const context = yield* Layer.build(
-      TokenServer.layerNode({
-        host: "127.0.0.1",
-        port: 0,
-        clientKeys: [{ key: Redacted.make(KEY) }, { key: Redacted.make(SCOPED), apps: [COMPONENT as never] }]
-      }).pipe(
-        Layer.provide(
-          Proxy.layer({ wechatBaseUrl: upstreamUrl, wecomBaseUrl: upstreamUrl }).pipe(
-            Layer.provide(Proxy.layerHttpClient)
-          )
-        ),
-        Layer.provideMerge(TokenLayer.makeWithWeCom({
-          config: TokenConfig.layerWith({ apps: [], mode: "classic", apiBaseUrl: upstreamUrl }),
-          wecom: WeComConfig.layerWith({ apps: [], apiBaseUrl: upstreamUrl }),
-          components: ComponentConfig.layerWith({ components: [credentials], apiBaseUrl: upstreamUrl }),
-          store,
-          httpClient: FetchHttpClient.layer
-        })),
-        Layer.provide(store)
-      )
-    )
-    const address = Context.get(context, HttpServer.HttpServer).address
-    if (address._tag !== "TcpAddress") return yield* Effect.dieMessage("expected a TCP address")
-    return { base: `http://127.0.0.1:${address.port}`, engine: Context.get(context, TokenEngine) }
-  }).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, Logger.none)))
+  serveComponentServer(upstreamUrl, TokenStore.layerMemory, Logger.none, {
+    clientKeys: [{ key: Redacted.make(KEY) }, { key: Redacted.make(SCOPED), apps: [COMPONENT as never] }],
+    proxy: true
+  })
 
 const proxied = (base: string, authorizer: string, rest: string) =>
   `${base}/v1/components/${COMPONENT}/authorizers/${authorizer}/wechat/${rest}`

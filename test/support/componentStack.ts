@@ -8,6 +8,8 @@
 import { FetchHttpClient, HttpServer } from "@effect/platform"
 import { Context, Effect, Layer, Logger, Redacted, Schedule, type Scope } from "effect"
 import * as ComponentConfig from "../../src/ComponentConfig.js"
+import * as Proxy from "../../src/server/Proxy.js"
+import type * as ServerConfig from "../../src/server/ServerConfig.js"
 import * as TokenServer from "../../src/server/TokenServer.js"
 import * as Emulator from "../../src/testing/WeChatEmulator.js"
 import * as TokenConfig from "../../src/TokenConfig.js"
@@ -44,15 +46,28 @@ export interface ComponentServer {
 export const serveComponentServer = (
   upstreamUrl: string,
   store: Layer.Layer<TokenStore.TokenStore, never>,
-  logger: Logger.Logger<unknown, void> = Logger.none
+  logger: Logger.Logger<unknown, void> = Logger.none,
+  options: {
+    /** Instead of `KEY` alone. */
+    readonly clientKeys?: ReadonlyArray<ServerConfig.ClientKey>
+    /** Serve the proxy routes too, forwarding to `upstreamUrl`. */
+    readonly proxy?: boolean
+  } = {}
 ): Effect.Effect<ComponentServer, unknown, Scope.Scope> =>
   Effect.gen(function*() {
     const context = yield* Layer.build(
       TokenServer.layerNode({
         host: "127.0.0.1",
         port: 0,
-        clientKeys: [{ key: Redacted.make(KEY) }]
+        clientKeys: options.clientKeys ?? [{ key: Redacted.make(KEY) }]
       }).pipe(
+        options.proxy === true
+          ? Layer.provide(
+            Proxy.layer({ wechatBaseUrl: upstreamUrl, wecomBaseUrl: upstreamUrl }).pipe(
+              Layer.provide(Proxy.layerHttpClient)
+            )
+          )
+          : (layer) => layer,
         Layer.provideMerge(TokenLayer.makeWithWeCom({
           config: TokenConfig.layerWith({ apps: [], mode: "classic", apiBaseUrl: upstreamUrl }),
           wecom: WeComConfig.layerWith({ apps: [], apiBaseUrl: upstreamUrl }),
