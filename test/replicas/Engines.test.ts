@@ -141,6 +141,24 @@ describe("three engines on one Redis (TestClock)", () => {
     120_000
   )
 
+  // A group that made its cold fetch, then lost Redis: every engine sees the
+  // store down and holds the token fetched while it was up.
+  const redisDownAfterColdStart = (mode: Parameters<typeof group>[0]) =>
+    Effect.gen(function*() {
+      const { emulator, members, redis } = yield* group(mode)
+      yield* settled(agreed(members), "the cold fetch reached every engine")
+      const record = Option.getOrThrow(yield* heldRecord(members[0]!.engine))
+      yield* redis.stop
+      yield* settled(
+        Effect.map(
+          Effect.forEach(members, (member) => member.store.healthy),
+          (all) => all.every((healthy) => !healthy)
+        ),
+        "every engine sees Redis down"
+      )
+      return { emulator, members, record }
+    })
+
   /**
    * While Redis is down there is no lease. Classic mode: two replicas
    * fetching on their own kill each other's tokens 5 minutes later, so a
@@ -154,17 +172,7 @@ describe("three engines on one Redis (TestClock)", () => {
     "Redis down, classic: no fetch while the token is usable, then one local fetch each, never a failed call",
     () =>
       Effect.gen(function*() {
-        const { emulator, members, redis } = yield* group("classic")
-        yield* settled(agreed(members), "the cold fetch reached every engine")
-        const record = Option.getOrThrow(yield* heldRecord(members[0]!.engine))
-        yield* redis.stop
-        yield* settled(
-          Effect.map(
-            Effect.forEach(members, (member) => member.store.healthy),
-            (all) => all.every((healthy) => !healthy)
-          ),
-          "every engine sees Redis down"
-        )
+        const { emulator, members, record } = yield* redisDownAfterColdStart("classic")
 
         // Callers come every second, half a second out of step with the
         // engines' retries (which run every 5 s from `refreshAt`).
@@ -197,17 +205,7 @@ describe("three engines on one Redis (TestClock)", () => {
     "Redis down, stable: each replica refreshes on its own and WeChat hands all of them the same token",
     () =>
       Effect.gen(function*() {
-        const { emulator, members, redis } = yield* group("stable")
-        yield* settled(agreed(members), "the cold fetch reached every engine")
-        const record = Option.getOrThrow(yield* heldRecord(members[0]!.engine))
-        yield* redis.stop
-        yield* settled(
-          Effect.map(
-            Effect.forEach(members, (member) => member.store.healthy),
-            (all) => all.every((healthy) => !healthy)
-          ),
-          "every engine sees Redis down"
-        )
+        const { emulator, members, record } = yield* redisDownAfterColdStart("stable")
 
         yield* TestClock.adjust(record.refreshAt - 1_000 - (yield* Clock.currentTimeMillis))
         const served = new Set<string>(yield* callEveryEngine(emulator, members))
