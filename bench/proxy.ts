@@ -63,7 +63,7 @@ export const run: Effect.Effect<ReadonlyArray<Figure>, unknown> = Effect.scoped(
   const store = TokenStore.layerMemory
   const context = yield* Layer.build(
     TokenServer.layerNode({ host: "127.0.0.1", port: 0, clientKeys: [Redacted.make(CLIENT_KEY)] }).pipe(
-      Layer.provide(Proxy.layer({ wechatBaseUrl: url, wecomBaseUrl: url }).pipe(Layer.provide(Proxy.layerHttpClient))),
+      Layer.provide(Proxy.layer({ wechatBaseUrl: url, wecomBaseUrl: url })),
       Layer.provideMerge(TokenLayer.make({
         config: TokenConfig.layerWith({ apps: [TokenConfig.app(APP, SECRET)], apiBaseUrl: url }),
         store,

@@ -36,9 +36,7 @@ const message: WeChatClient.ApiRequest = {
 const centralServer = (emulatorUrl: string) => {
   const store = TokenStore.layerMemory
   return TokenServer.layerNode({ host: "127.0.0.1", port: 0, clientKeys: [Redacted.make(CLIENT_KEY)] }).pipe(
-    Layer.provide(
-      Proxy.layer({ wechatBaseUrl: emulatorUrl, wecomBaseUrl: emulatorUrl }).pipe(Layer.provide(Proxy.layerHttpClient))
-    ),
+    Layer.provide(Proxy.layer({ wechatBaseUrl: emulatorUrl, wecomBaseUrl: emulatorUrl })),
     Layer.provide(TokenLayer.make({
       config: TokenConfig.layerWith({ apps: [TokenConfig.app(APP_ID, SECRET)], apiBaseUrl: emulatorUrl }),
       store,

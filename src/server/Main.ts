@@ -97,7 +97,7 @@ const serverLayer = (
         upstreamTimeout: config.upstreamTimeout,
         wechatBaseUrl: config.apiBaseUrl,
         wecomBaseUrl: wecom.apiBaseUrl
-      }).pipe(Layer.provide(Proxy.layerHttpClient))
+      })
     ),
     Layer.provide(
       TokenLayer.makeWithWeCom({

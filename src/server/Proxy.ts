@@ -18,31 +18,12 @@
  *
  * @since 0.3.0
  */
-import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
-import * as NodeStream from "@effect/platform-node/NodeStream"
 import type * as HttpApp from "@effect/platform/HttpApp"
-import * as HttpClient from "@effect/platform/HttpClient"
-import type * as HttpClientError from "@effect/platform/HttpClientError"
-import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import {
-  Chunk,
-  Context,
-  Data,
-  Duration,
-  Effect,
-  Layer,
-  Metric,
-  MetricLabel,
-  Option,
-  type Redacted,
-  type Scope,
-  Sink,
-  Stream
-} from "effect"
-import type { IncomingMessage } from "node:http"
+import { Context, Data, Duration, Effect, Layer, Metric, MetricLabel, Option, type Redacted, type Scope } from "effect"
+import type { IncomingHttpHeaders } from "node:http"
 import { type AccessTokenError, type Credential, failureCause } from "../AccessToken.js"
 import * as ApiError from "../api/ApiError.js"
 import { ComponentToken } from "../ComponentToken.js"
@@ -51,6 +32,7 @@ import { TokenEngine } from "../TokenEngine.js"
 import * as WeComToken from "../WeComToken.js"
 import * as ClientAuth from "./ClientAuth.js"
 import * as RequestBody from "./internal/requestBody.js"
+import * as UpstreamCall from "./internal/upstreamCall.js"
 import * as ProxyMetrics from "./ProxyMetrics.js"
 import * as ProxyPath from "./ProxyPath.js"
 import * as ProxyTarget from "./ProxyTarget.js"
@@ -153,11 +135,6 @@ const METHODS = new Set(["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIO
 
 const NO_STORE = { "cache-control": "no-store" } as const
 
-/** Why the body of a request could not be forwarded. */
-class BodyRefused extends Data.TaggedError("BodyRefused")<{
-  readonly reason: "too-large" | "timeout" | "client-closed"
-}> {}
-
 /** Why WeChat gave no answer. */
 class UpstreamFailed extends Data.TaggedError("UpstreamFailed")<{
   readonly status: 502 | 504
@@ -207,47 +184,9 @@ const scrub = (body: Uint8Array, token: string): Uint8Array => {
   return text.includes(token) ? encoder.encode(text.split(token).join("***")) : body
 }
 
-// At most `limit` bytes of an answer: the whole of it, or the chunks read so
-// far and the rest, still streaming.
-const peek = (
-  stream: Stream.Stream<Uint8Array, HttpClientError.ResponseError>,
-  limit: number
-) =>
-  Stream.peel(
-    stream,
-    Sink.foldChunks(
-      { chunks: Chunk.empty<Uint8Array>(), bytes: 0 },
-      (state) => state.bytes <= limit,
-      (state, chunks: Chunk.Chunk<Uint8Array>) => ({
-        chunks: Chunk.appendAll(state.chunks, chunks),
-        bytes: Chunk.reduce(chunks, state.bytes, (total, chunk) => total + chunk.length)
-      })
-    )
-  ).pipe(Effect.map(([head, rest]) =>
-    head.bytes <= limit
-      ? { _tag: "Whole" as const, body: concat(head.chunks, head.bytes) }
-      : { _tag: "Partial" as const, stream: Stream.concat(Stream.fromChunk(head.chunks), rest) }
-  ))
-
-const concat = (chunks: Chunk.Chunk<Uint8Array>, bytes: number): Uint8Array => {
-  const body = new Uint8Array(bytes)
-  let offset = 0
-  for (const chunk of chunks) {
-    body.set(chunk, offset)
-    offset += chunk.length
-  }
-  return body
-}
-
-const transportReason = (error: HttpClientError.HttpClientError): string => {
-  const cause: unknown = error.cause
-  const code = typeof cause === "object" && cause !== null && "code" in cause ? String(cause.code) : undefined
-  // The code (ECONNREFUSED, ECONNRESET…) and never the error's message: that may hold the URL, and the URL the token.
-  return code === undefined ? error.reason : `${error.reason} (${code})`
-}
-
 /**
- * The proxy over `targets`, calling WeChat with the `HttpClient` in context.
+ * The proxy over `targets`, calling WeChat over keep-alive connections that
+ * close with `scope`.
  *
  * @since 0.3.0
  * @category constructors
@@ -255,21 +194,19 @@ const transportReason = (error: HttpClientError.HttpClientError): string => {
 export const make = (
   targets: ReadonlyArray<ProxyTarget.ProxyTarget>,
   options: Options = {}
-): Effect.Effect<ProxyShape, never, HttpClient.HttpClient> =>
+): Effect.Effect<ProxyShape, never, Scope.Scope> =>
   Effect.gen(function*() {
-    // No span records the upstream URL: its query carries the token.
-    // The call is tied to the request's scope: once the caller has its answer,
-    // or has gone, the upstream call is over (aborted if still running), so
-    // no upstream connection outlives its request.
-    const client = (yield* HttpClient.HttpClient).pipe(
-      HttpClient.withTracerDisabledWhen(() => true),
-      HttpClient.withScope
-    )
+    const upstream = yield* UpstreamCall.make
     const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES
     const replayBodyBytes = Math.min(options.replayBodyBytes ?? DEFAULT_REPLAY_BODY_BYTES, maxBodyBytes)
     const upstreamTimeout = Duration.decode(options.upstreamTimeout ?? Duration.seconds(10))
     const maxConcurrent = options.maxConcurrentPerOwner ?? DEFAULT_MAX_CONCURRENT_PER_OWNER
-    const routes = targets.map((target) => ({ target, match: ProxyTarget.matcher(target) }))
+    const routes = targets.map((target) => ({
+      target,
+      match: ProxyTarget.matcher(target),
+      origin: upstream.origin(target.baseUrl)
+    }))
+    const originOf = new Map(routes.map((route) => [route.target, route.origin]))
 
     // One fair line per owner; owners are configured apps, so the map is bounded.
     const lines = new Map<string, FifoPermits.FifoPermits>()
@@ -304,9 +241,8 @@ export const make = (
         }
         const path = resolved.path
         const prefix = ProxyMetrics.prefixLabel(ProxyPath.prefixOf(path))
-        const query = new URLSearchParams(
-          request.url.includes("?") ? request.url.slice(request.url.indexOf("?") + 1) : ""
-        )
+        const queryAt = request.url.indexOf("?")
+        const query = new URLSearchParams(queryAt === -1 ? "" : request.url.slice(queryAt + 1))
         if (query.has("access_token")) {
           return yield* refuse(
             "access_token_not_allowed",
@@ -342,12 +278,8 @@ export const make = (
         }
         if (length !== undefined && length > maxBodyBytes) return yield* tooLarge()
 
-        // The body: held when small enough to replay, else streamed once.
-        type Body =
-          | { readonly _tag: "None" }
-          | { readonly _tag: "Held"; readonly bytes: Uint8Array }
-          | { readonly _tag: "Streamed"; readonly stream: Stream.Stream<Uint8Array, BodyRefused | RequestError> }
-        let body: Body = { _tag: "None" }
+        // The body: held when small enough to replay, else piped through once.
+        let body: UpstreamCall.Body = { _tag: "None" }
         if (hasBody(request)) {
           if (length !== undefined && length <= replayBodyBytes) {
             const read = yield* Effect.interruptible(RequestBody.read(source, maxBodyBytes)).pipe(
@@ -360,7 +292,7 @@ export const make = (
             }
             body = { _tag: "Held", bytes: read.right }
           } else {
-            body = { _tag: "Streamed", stream: limited(source, maxBodyBytes, requestTimeout) }
+            body = { _tag: "Piped", source, maxBytes: maxBodyBytes, timeout: requestTimeout }
           }
         }
 
@@ -369,51 +301,35 @@ export const make = (
           const value = request.headers[name]
           if (value !== undefined) headers[name] = value
         }
-        const upstreamRequest = (token: string) => {
-          const params = new URLSearchParams(query)
-          params.set("access_token", token)
-          // `METHODS` were checked above; the platform's type names one method per request shape.
-          const base = HttpClientRequest.make(request.method as "POST")(
-            `${target.baseUrl}/${path}?${params.toString()}`
-          )
-            .pipe(HttpClientRequest.setHeaders(headers))
-          switch (body._tag) {
-            case "None":
-              return base
-            case "Held":
-              return HttpClientRequest.bodyUint8Array(base, body.bytes, headers["content-type"])
-            case "Streamed":
-              return HttpClientRequest.bodyStream(base, body.stream, {
-                contentType: headers["content-type"],
-                contentLength: length
-              })
-          }
-        }
-        // A streamed body is sent while WeChat is waited on: its deadline comes first.
-        const deadline = body._tag === "Streamed" ? Duration.sum(requestTimeout, upstreamTimeout) : upstreamTimeout
+        if (body._tag === "Piped" && length !== undefined) headers["content-length"] = String(length)
+        const upstreamPath = `/${path}?${query.size === 0 ? "" : `${query.toString()}&`}access_token=`
+        const origin = originOf.get(target)!
+        // A piped body is sent while WeChat is waited on: its deadline comes first.
+        const deadline = body._tag === "Piped" ? Duration.sum(requestTimeout, upstreamTimeout) : upstreamTimeout
         const line = yield* lineOf(owner)
 
-        // One call upstream: its answer, inspected when it may be JSON.
+        // One call upstream: its answer, inspected when it may be JSON. Its
+        // end is tied to the request's scope: once the caller has its answer,
+        // or has gone, no upstream connection is left reading for it.
         const call = (token: string) =>
           line.withPermit(
             Effect.gen(function*() {
-              const response = yield* client.execute(upstreamRequest(token)).pipe(
-                Metric.trackDuration(latencyBy({ app, prefix }))
+              const answer = yield* origin.send({
+                method: request.method,
+                path: upstreamPath + encodeURIComponent(token),
+                headers,
+                body
+              }).pipe(Metric.trackDuration(latencyBy({ app, prefix })))
+              yield* Effect.addFinalizer(() =>
+                Effect.sync(() => {
+                  if (!answer.complete) answer.destroy()
+                })
               )
-              const contentType = response.headers["content-type"]
-              if (request.method === "HEAD" || !mayBeJson(contentType)) {
-                return { response, token, inspected: Option.none<Uint8Array>(), stream: response.stream }
+              if (request.method === "HEAD" || !mayBeJson(answer.headers["content-type"])) {
+                return { answer, token, inspected: Option.none<Uint8Array>() }
               }
-              const declared = response.headers["content-length"]
-              // The usual case, a small answer of known length: read at once.
-              if (declared !== undefined && /^\d+$/.test(declared) && Number(declared) <= INSPECT_BYTES) {
-                const whole = new Uint8Array(yield* response.arrayBuffer)
-                return { response, token, inspected: Option.some(whole), stream: Stream.empty }
-              }
-              const head = yield* peek(response.stream, INSPECT_BYTES)
-              return head._tag === "Whole"
-                ? { response, token, inspected: Option.some(head.body), stream: Stream.empty }
-                : { response, token, inspected: Option.none<Uint8Array>(), stream: head.stream }
+              const head = yield* UpstreamCall.peek(answer, INSPECT_BYTES)
+              return { answer, token, inspected: head._tag === "Whole" ? Option.some(head.body) : Option.none() }
             })
           ).pipe(
             Effect.timeoutFail({
@@ -427,28 +343,24 @@ export const make = (
                   } (or ${maxConcurrent} calls of this app were ahead in line)`
                 })
             }),
-            Effect.catchAll((error) => error._tag === "UpstreamFailed" ? Effect.fail(error) : upstreamFailure(error))
+            Effect.catchTag("CallFailed", (error) => upstreamFailure(error)),
+            Effect.catchTag("BodyRefused", (error) =>
+              // A caller gone mid-upload gets nothing: the request ends as interrupted (counted 499).
+              error.reason === "client-closed" ? Effect.interrupt : Effect.fail(error))
           )
 
-        // What a failed call means: the caller gone or its body refused, else WeChat not reachable.
-        const upstreamFailure = (
-          error: HttpClientError.HttpClientError
-        ): Effect.Effect<never, BodyRefused | UpstreamFailed> => {
-          const refused = error.cause instanceof BodyRefused ? error.cause : undefined
-          // A caller gone mid-upload gets nothing: the request ends as interrupted (counted 499).
-          // (The request stream itself ends destroyed once read: the socket says whether the caller is there.)
-          if (source.socket.destroyed || refused?.reason === "client-closed") return Effect.interrupt
-          if (refused !== undefined) return Effect.fail(refused)
-          return Effect.fail(
+        // What a failed call means: the caller gone, else WeChat not reachable.
+        const upstreamFailure = (error: UpstreamCall.CallFailed): Effect.Effect<never, UpstreamFailed> =>
+          // The caller's socket going also breaks a call whose body it was sending.
+          source.socket.destroyed ? Effect.interrupt : Effect.fail(
             new UpstreamFailed({
               status: 502,
               code: "upstream_unreachable",
-              message: error._tag === "RequestError"
-                ? `WeChat could not be reached: ${transportReason(error)}`
-                : `WeChat's answer broke off: ${transportReason(error)}`
+              message: error.stage === "request"
+                ? `WeChat could not be reached: ${error.code}`
+                : `WeChat's answer broke off: ${error.code}`
             })
           )
-        }
 
         const answer = Effect.gen(function*() {
           const first = yield* Effect.flatMap(target.token(owner), (credential) => call(credential.value))
@@ -456,7 +368,7 @@ export const make = (
             first.inspected,
             (bytes) => Option.fromNullable(errcodeOf(decoder.decode(bytes)))
           )
-          if (Option.isSome(errcode) && target.deadToken.has(errcode.value) && body._tag !== "Streamed") {
+          if (Option.isSome(errcode) && target.deadToken.has(errcode.value) && body._tag !== "Piped") {
             const fresh: Credential = yield* target.replace(owner, first.token)
             if (fresh.value !== first.token) {
               yield* Metric.increment(replaysBy({ app, prefix }))
@@ -485,30 +397,13 @@ export const make = (
             }
           }
         }
-        const { inspected, response, stream, token } = result.right
-        const answerHeaders: Record<string, string> = { ...NO_STORE }
-        for (const name of FORWARDED_ANSWER_HEADERS) {
-          const value = response.headers[name]
-          if (value !== undefined) answerHeaders[name] = value
-        }
-        const contentType = response.headers["content-type"]
-        yield* countAnswer(app, prefix, response.status)
-        if (Option.isSome(inspected)) {
-          return HttpServerResponse.uint8Array(scrub(inspected.value, token), {
-            status: response.status,
-            headers: answerHeaders,
-            ...(contentType === undefined ? {} : { contentType })
-          })
-        }
-        const upstreamLength = response.headers["content-length"]
-        return HttpServerResponse.stream(stream, {
-          status: response.status,
-          headers: answerHeaders,
-          ...(contentType === undefined ? {} : { contentType }),
-          ...(upstreamLength === undefined || !/^\d+$/.test(upstreamLength)
-            ? {}
-            : { contentLength: Number(upstreamLength) })
-        })
+        const { answer: upstreamAnswer, inspected, token } = result.right
+        const status = upstreamAnswer.statusCode ?? 502
+        yield* countAnswer(app, prefix, status)
+        const described = answerOptions(status, upstreamAnswer.headers)
+        return Option.isSome(inspected)
+          ? HttpServerResponse.uint8Array(scrub(inspected.value, token), described)
+          : HttpServerResponse.raw(upstreamAnswer, withLength(described, upstreamAnswer.headers["content-length"]))
       })
 
     return {
@@ -524,7 +419,19 @@ export const make = (
     }
   })
 
-type RequestError = HttpClientError.RequestError
+// Status, type and what the body is, from WeChat's answer; never cached.
+const answerOptions = (status: number, upstream: IncomingHttpHeaders) => {
+  const headers: Record<string, string> = { ...NO_STORE }
+  for (const name of FORWARDED_ANSWER_HEADERS) {
+    const value = upstream[name]
+    if (value !== undefined) headers[name] = value
+  }
+  const contentType = upstream["content-type"]
+  return { status, headers, ...(contentType === undefined ? {} : { contentType }) }
+}
+
+const withLength = <A extends object>(options: A, length: string | undefined) =>
+  length === undefined || !/^\d+$/.test(length) ? options : { ...options, contentLength: Number(length) }
 
 const countAnswer = (app: string, prefix: string, status: number): Effect.Effect<void> =>
   Metric.increment(requestsBy({ app, prefix, status: String(status) }))
@@ -549,28 +456,6 @@ const requestsBy = byLabels(ProxyMetrics.requests)
 const latencyBy = byLabels(ProxyMetrics.upstreamLatency)
 const replaysBy = byLabels(ProxyMetrics.replays)
 
-// The request body as it arrives, failing once it is over `maxBytes` or not
-// all there within `timeout`. Never destroys the source: the refusal still
-// has to go out on its socket.
-const limited = (
-  source: IncomingMessage,
-  maxBytes: number,
-  timeout: Duration.Duration
-): Stream.Stream<Uint8Array, BodyRefused | RequestError> =>
-  NodeStream.fromReadable<BodyRefused, Uint8Array>(
-    () => source,
-    () => new BodyRefused({ reason: "client-closed" }),
-    { closeOnDone: false }
-  ).pipe(
-    Stream.mapAccumEffect(0, (total, chunk) => {
-      const bytes = total + chunk.length
-      return bytes > maxBytes
-        ? Effect.fail(new BodyRefused({ reason: "too-large" }))
-        : Effect.succeed([bytes, chunk] as const)
-    }),
-    Stream.interruptWhen(Effect.zipRight(Effect.sleep(timeout), Effect.fail(new BodyRefused({ reason: "timeout" }))))
-  )
-
 /**
  * The proxy for official accounts (at `wechatBaseUrl`) and WeCom apps (at
  * `wecomBaseUrl`) over the engine in context.
@@ -580,8 +465,8 @@ const limited = (
  */
 export const layer = (
   options: Options & { readonly wechatBaseUrl: string; readonly wecomBaseUrl: string }
-): Layer.Layer<Proxy, never, TokenEngine | HttpClient.HttpClient> =>
-  Layer.effect(
+): Layer.Layer<Proxy, never, TokenEngine> =>
+  Layer.scoped(
     Proxy,
     Effect.gen(function*() {
       const engine = yield* TokenEngine
@@ -603,20 +488,6 @@ export const layer = (
       ], options)
     })
   )
-
-/**
- * The `HttpClient` the proxy is meant to call WeChat with: Node's own, over
- * keep-alive connections. It sends a streamed upload with its
- * `Content-Length` (fetch would chunk it) and passes answers through as sent
- * (fetch would decompress them).
- *
- * @since 0.3.0
- * @category layers
- */
-export const layerHttpClient: Layer.Layer<HttpClient.HttpClient> = Layer.provide(
-  NodeHttpClient.layerWithoutAgent,
-  NodeHttpClient.makeAgentLayer({ keepAlive: true })
-)
 
 const PREFIX = /^Bearer /i
 

@@ -71,7 +71,7 @@ export const startProxyStack = (options: StackOptions = {}) =>
             ...(options.maxConcurrentPerOwner === undefined
               ? {}
               : { maxConcurrentPerOwner: options.maxConcurrentPerOwner })
-          }).pipe(Layer.provide(Proxy.layerHttpClient))
+          })
         ),
         Layer.provideMerge(TokenLayer.makeWithWeCom({
           config: TokenConfig.layerWith({

@@ -62,11 +62,7 @@ export const serveComponentServer = (
         clientKeys: options.clientKeys ?? [{ key: Redacted.make(KEY) }]
       }).pipe(
         options.proxy === true
-          ? Layer.provide(
-            Proxy.layer({ wechatBaseUrl: upstreamUrl, wecomBaseUrl: upstreamUrl }).pipe(
-              Layer.provide(Proxy.layerHttpClient)
-            )
-          )
+          ? Layer.provide(Proxy.layer({ wechatBaseUrl: upstreamUrl, wecomBaseUrl: upstreamUrl }))
           : (layer) => layer,
         Layer.provideMerge(TokenLayer.makeWithWeCom({
           config: TokenConfig.layerWith({ apps: [], mode: "classic", apiBaseUrl: upstreamUrl }),
