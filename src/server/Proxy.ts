@@ -27,10 +27,10 @@ import type { IncomingHttpHeaders } from "node:http"
 import { type AccessTokenError, type Credential, failureCause } from "../AccessToken.js"
 import * as ApiError from "../api/ApiError.js"
 import { ComponentToken } from "../ComponentToken.js"
-import * as FifoPermits from "../internal/fifoPermits.js"
 import { TokenEngine } from "../TokenEngine.js"
 import * as WeComToken from "../WeComToken.js"
 import * as ClientAuth from "./ClientAuth.js"
+import * as CallLine from "./internal/callLine.js"
 import * as RequestBody from "./internal/requestBody.js"
 import * as UpstreamCall from "./internal/upstreamCall.js"
 import * as ProxyMetrics from "./ProxyMetrics.js"
@@ -209,13 +209,15 @@ export const make = (
     const originOf = new Map(routes.map((route) => [route.target, route.origin]))
 
     // One fair line per owner; owners are configured apps, so the map is bounded.
-    const lines = new Map<string, FifoPermits.FifoPermits>()
-    const lineOf = (owner: string) =>
-      Effect.suspend(() => {
-        const known = lines.get(owner)
-        if (known !== undefined) return Effect.succeed(known)
-        return Effect.tap(FifoPermits.make(maxConcurrent), (line) => Effect.sync(() => lines.set(owner, line)))
-      })
+    const lines = new Map<string, CallLine.CallLine>()
+    const lineOf = (owner: string) => {
+      let line = lines.get(owner)
+      if (line === undefined) {
+        line = CallLine.make(maxConcurrent)
+        lines.set(owner, line)
+      }
+      return line
+    }
 
     const forward: ProxyShape["forward"] = (request, target, owner, rest, requestTimeout) =>
       Effect.gen(function*() {
@@ -282,9 +284,8 @@ export const make = (
         let body: UpstreamCall.Body = { _tag: "None" }
         if (hasBody(request)) {
           if (length !== undefined && length <= replayBodyBytes) {
-            const read = yield* Effect.interruptible(RequestBody.read(source, maxBodyBytes)).pipe(
-              Effect.timeout(requestTimeout),
-              Effect.either
+            const read = yield* Effect.either(
+              Effect.interruptible(RequestBody.read(source, maxBodyBytes, Duration.toMillis(requestTimeout)))
             )
             if (read._tag === "Left") {
               if (read.left === "client-closed") return yield* Effect.interrupt
@@ -292,7 +293,7 @@ export const make = (
             }
             body = { _tag: "Held", bytes: read.right }
           } else {
-            body = { _tag: "Piped", source, maxBytes: maxBodyBytes, timeout: requestTimeout }
+            body = { _tag: "Piped", source, maxBytes: maxBodyBytes, timeoutMillis: Duration.toMillis(requestTimeout) }
           }
         }
 
@@ -306,48 +307,54 @@ export const make = (
         const origin = originOf.get(target)!
         // A piped body is sent while WeChat is waited on: its deadline comes first.
         const deadline = body._tag === "Piped" ? Duration.sum(requestTimeout, upstreamTimeout) : upstreamTimeout
-        const line = yield* lineOf(owner)
+        const deadlineMillis = Duration.toMillis(deadline)
+        const line = lineOf(owner)
+        const metrics = metricsOf(app, prefix)
 
         // One call upstream: its answer, inspected when it may be JSON. Its
         // end is tied to the request's scope: once the caller has its answer,
         // or has gone, no upstream connection is left reading for it.
         const call = (token: string) =>
-          line.withPermit(
-            Effect.gen(function*() {
-              const answer = yield* origin.send({
-                method: request.method,
-                path: upstreamPath + encodeURIComponent(token),
-                headers,
-                body
-              }).pipe(Metric.trackDuration(latencyBy({ app, prefix })))
-              yield* Effect.addFinalizer(() =>
-                Effect.sync(() => {
-                  if (!answer.complete) answer.destroy()
-                })
-              )
-              if (request.method === "HEAD" || !mayBeJson(answer.headers["content-type"])) {
-                return { answer, token, inspected: Option.none<Uint8Array>() }
-              }
-              const head = yield* UpstreamCall.peek(answer, INSPECT_BYTES)
-              return { answer, token, inspected: head._tag === "Whole" ? Option.some(head.body) : Option.none() }
+          Effect.suspend(() => {
+            const deadlineAt = performance.now() + deadlineMillis
+            return line.withPermit(
+              Effect.gen(function*() {
+                const answer = yield* origin.send({
+                  method: request.method,
+                  path: upstreamPath + encodeURIComponent(token),
+                  headers,
+                  body
+                }, deadlineAt).pipe(Metric.trackDuration(metrics.latency))
+                yield* Effect.addFinalizer(() =>
+                  Effect.sync(() => {
+                    if (!answer.complete) answer.destroy()
+                  })
+                )
+                if (request.method === "HEAD" || !mayBeJson(answer.headers["content-type"])) {
+                  return { answer, token, inspected: Option.none<Uint8Array>() }
+                }
+                const head = yield* UpstreamCall.peek(answer, INSPECT_BYTES, deadlineAt)
+                return { answer, token, inspected: head._tag === "Whole" ? Option.some(head.body) : Option.none() }
+              }),
+              deadlineAt
+            )
+          }).pipe(
+            Effect.catchTags({
+              CallFailed: (error) => upstreamFailure(error),
+              LineTimedOut: () => Effect.fail(timedOutUpstream),
+              CallTimedOut: () => Effect.fail(timedOutUpstream),
+              BodyRefused: (error) =>
+                // A caller gone mid-upload gets nothing: the request ends as interrupted (counted 499).
+                error.reason === "client-closed" ? Effect.interrupt : Effect.fail(error)
             })
-          ).pipe(
-            Effect.timeoutFail({
-              duration: deadline,
-              onTimeout: () =>
-                new UpstreamFailed({
-                  status: 504,
-                  code: "upstream_timeout",
-                  message: `WeChat did not answer within ${
-                    Duration.format(deadline)
-                  } (or ${maxConcurrent} calls of this app were ahead in line)`
-                })
-            }),
-            Effect.catchTag("CallFailed", (error) => upstreamFailure(error)),
-            Effect.catchTag("BodyRefused", (error) =>
-              // A caller gone mid-upload gets nothing: the request ends as interrupted (counted 499).
-              error.reason === "client-closed" ? Effect.interrupt : Effect.fail(error))
           )
+        const timedOutUpstream = new UpstreamFailed({
+          status: 504,
+          code: "upstream_timeout",
+          message: `WeChat did not answer within ${
+            Duration.format(deadline)
+          } (or ${maxConcurrent} calls of this app were ahead in line)`
+        })
 
         // What a failed call means: the caller gone, else WeChat not reachable.
         const upstreamFailure = (error: UpstreamCall.CallFailed): Effect.Effect<never, UpstreamFailed> =>
@@ -371,7 +378,7 @@ export const make = (
           if (Option.isSome(errcode) && target.deadToken.has(errcode.value) && body._tag !== "Piped") {
             const fresh: Credential = yield* target.replace(owner, first.token)
             if (fresh.value !== first.token) {
-              yield* Metric.increment(replaysBy({ app, prefix }))
+              yield* Metric.increment(metrics.replays)
               return yield* call(fresh.value)
             }
           }
@@ -399,7 +406,7 @@ export const make = (
         }
         const { answer: upstreamAnswer, inspected, token } = result.right
         const status = upstreamAnswer.statusCode ?? 502
-        yield* countAnswer(app, prefix, status)
+        yield* Metric.increment(metrics.requests(status))
         const described = answerOptions(status, upstreamAnswer.headers)
         return Option.isSome(inspected)
           ? HttpServerResponse.uint8Array(scrub(inspected.value, token), described)
@@ -434,27 +441,44 @@ const withLength = <A extends object>(options: A, length: string | undefined) =>
   length === undefined || !/^\d+$/.test(length) ? options : { ...options, contentLength: Number(length) }
 
 const countAnswer = (app: string, prefix: string, status: number): Effect.Effect<void> =>
-  Metric.increment(requestsBy({ app, prefix, status: String(status) }))
+  Metric.increment(metricsOf(app, prefix).requests(status))
+
+/** The proxy's metrics of one owner and path prefix, tagged. */
+interface Tagged {
+  readonly latency: Metric.Metric.Histogram<Duration.Duration>
+  readonly replays: Metric.Metric.Counter<number>
+  readonly requests: (status: number) => Metric.Metric.Counter<number>
+}
 
 // Each metric tagged once per label set: tagging builds and hashes a new key
 // each time, which every proxied call would pay three times. The label sets
 // are bounded (configured owners × at most `MAX_PREFIXES` prefixes × statuses).
-const byLabels = <Type, In, Out>(metric: Metric.Metric<Type, In, Out>) => {
-  const tagged = new Map<string, Metric.Metric<Type, In, Out>>()
-  return (labels: Readonly<Record<string, string>>): Metric.Metric<Type, In, Out> => {
-    const entries = Object.entries(labels)
-    const key = entries.join(";")
-    let made = tagged.get(key)
-    if (made === undefined) {
-      made = Metric.taggedWithLabels(metric, entries.map(([name, value]) => MetricLabel.make(name, value)))
-      tagged.set(key, made)
+const tagged = new Map<string, Tagged>()
+const metricsOf = (app: string, prefix: string): Tagged => {
+  const key = `${app} ${prefix}`
+  let known = tagged.get(key)
+  if (known === undefined) {
+    const labels = [MetricLabel.make("app", app), MetricLabel.make("prefix", prefix)]
+    const byStatus = new Map<number, Metric.Metric.Counter<number>>()
+    known = {
+      latency: Metric.taggedWithLabels(ProxyMetrics.upstreamLatency, labels),
+      replays: Metric.taggedWithLabels(ProxyMetrics.replays, labels),
+      requests: (status) => {
+        let counter = byStatus.get(status)
+        if (counter === undefined) {
+          counter = Metric.taggedWithLabels(ProxyMetrics.requests, [
+            ...labels,
+            MetricLabel.make("status", String(status))
+          ])
+          byStatus.set(status, counter)
+        }
+        return counter
+      }
     }
-    return made
+    tagged.set(key, known)
   }
+  return known
 }
-const requestsBy = byLabels(ProxyMetrics.requests)
-const latencyBy = byLabels(ProxyMetrics.upstreamLatency)
-const replaysBy = byLabels(ProxyMetrics.replays)
 
 /**
  * The proxy for official accounts (at `wechatBaseUrl`) and WeCom apps (at
