@@ -16,6 +16,7 @@ import * as TokenConfig from "../TokenConfig.js"
 import * as TokenLayer from "../TokenLayer.js"
 import type * as TokenStore from "../TokenStore.js"
 import * as WeComConfig from "../WeComConfig.js"
+import * as CompactHeap from "./internal/compactHeap.js"
 import * as Demo from "./Demo.js"
 import * as Logging from "./Logging.js"
 import * as Proxy from "./Proxy.js"
@@ -149,6 +150,7 @@ const startupCause = (
  */
 export const serve: Effect.Effect<never, StartupFailed> = Effect.gen(function*() {
   const config = yield* Effect.catchAll(readConfig, configFailure)
+  yield* CompactHeap.apply(config.server.compactHeap)
   const store = StoreSpec.layer(config.store)
   const main = config.owners.length > 0
     ? serverLayer(
