@@ -7,7 +7,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, Logger, Schedule } from "effect"
 import { spawn } from "node:child_process"
 import { createHash } from "node:crypto"
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http"
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
 import { connect } from "node:net"
 import type { AddressInfo } from "node:net"
 import { call, send } from "../support/serverStack.js"
@@ -26,12 +26,13 @@ const sample = (text: string, name: string, ...having: ReadonlyArray<string>): n
 /** A plain Node server on a loopback port for upstreams the emulator cannot be: its base URL. */
 const rawUpstream = (handler: (request: IncomingMessage, response: ServerResponse) => void) =>
   Effect.acquireRelease(
-    Effect.async<{ readonly url: string; readonly close: () => void }>((resume) => {
+    Effect.async<{ readonly url: string; readonly server: Server; readonly close: () => void }>((resume) => {
       const server = createServer(handler)
       server.listen(0, "127.0.0.1", () => {
         const { port } = server.address() as AddressInfo
         resume(Effect.succeed({
           url: `http://127.0.0.1:${port}`,
+          server,
           close: () => {
             server.closeAllConnections()
             server.close()
@@ -327,6 +328,35 @@ describe("Proxy", () => {
       const big = yield* call(appUrl(base, "cgi-bin/large/list"), { headers: auth() })
       expect(big.status).toBe(200)
       expect(big.text).toBe(large)
+    }).pipe(Effect.scoped))
+
+  it.live("upstream connections are kept alive and reused, whatever the answer: inspected, streamed, or HEAD", () =>
+    Effect.gen(function*() {
+      let connections = 0
+      const upstream = yield* rawUpstream((request, response) => {
+        if (request.url?.startsWith("/cgi-bin/media/get") === true) {
+          response.setHeader("content-type", "image/jpeg")
+          response.end(Buffer.alloc(128 * 1024, 1))
+          return
+        }
+        // With its length, as WeChat sends it: Node closes a HEAD answer's connection without one.
+        const json = `{"errcode":0,"errmsg":"ok"}`
+        response.setHeader("content-type", "application/json")
+        response.setHeader("content-length", json.length)
+        response.end(json)
+      })
+      upstream.server.on("connection", () => connections++)
+      const { base } = yield* startProxyStack({ upstreamUrl: upstream.url })
+      // One at a time: each call may reuse the connection the one before left in the pool.
+      for (let i = 0; i < 20; i++) {
+        expect((yield* postJson(appUrl(base, "cgi-bin/message/custom/send"), MESSAGE)).status).toBe(200)
+        const media = yield* call(appUrl(base, "cgi-bin/media/get?media_id=m"), { headers: auth() })
+        expect([media.status, media.text.length]).toEqual([200, 128 * 1024])
+        const head = yield* call(appUrl(base, "cgi-bin/message/custom/send"), { method: "HEAD", headers: auth() })
+        expect(head.status).toBe(200)
+      }
+      // A HEAD answer never read would hold its connection, and each call after it would open another.
+      expect(connections).toBeLessThanOrEqual(2)
     }).pipe(Effect.scoped))
 
   it.live("WeChat unreachable is 502, WeChat too slow is 504, both in the JSON error shape", () =>
