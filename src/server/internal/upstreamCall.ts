@@ -151,7 +151,6 @@ const exchange = (
   deadlineAt: number
 ): Effect.Effect<Http.IncomingMessage, CallFailed | BodyRefused | CallTimedOut> =>
   Effect.async<Http.IncomingMessage, CallFailed | BodyRefused | CallTimedOut>((resume) => {
-    let request: Http.ClientRequest
     let settled = false
     let detachBody = () => {}
     const settle = (effect: Effect.Effect<Http.IncomingMessage, CallFailed | BodyRefused | CallTimedOut>) => {
@@ -172,7 +171,8 @@ const exchange = (
     const headers: Record<string, string> = { ...call.headers }
     if (call.body._tag === "Held") headers["content-length"] = String(call.body.bytes.length)
 
-    const attempt = (retried: boolean) => {
+    let request: Http.ClientRequest
+    try {
       request = target.request({
         agent: target.agent,
         method: call.method,
@@ -181,33 +181,28 @@ const exchange = (
         path: target.basePath + call.path,
         headers
       }, (answer) => settle(Effect.succeed(answer)))
-      request.on("error", (error) => {
-        // A kept-alive socket the server closed just as it was reused: nothing
-        // reached WeChat, so a body still in hand is sent once more on a new one.
-        if (
-          !retried && !settled && request.reusedSocket && codeOf(error) === "ECONNRESET" && call.body._tag !== "Piped"
-        ) {
-          attempt(true)
-          return
-        }
-        detachBody()
-        settle(Effect.fail(new CallFailed({ stage: "request", code: codeOf(error) })))
-      })
-      switch (call.body._tag) {
-        case "None":
-          request.end()
-          break
-        case "Held":
-          request.end(call.body.bytes)
-          break
-        case "Piped":
-          detachBody = pipeBody(call.body, request, (reason) => {
-            abort()
-            settle(Effect.fail(new BodyRefused({ reason })))
-          })
-      }
+    } catch (error) {
+      // Node refuses what it would not send (a header value it finds invalid): nothing left for WeChat.
+      settle(Effect.fail(new CallFailed({ stage: "request", code: codeOf(error) })))
+      return
     }
-    attempt(false)
+    request.on("error", (error) => {
+      detachBody()
+      settle(Effect.fail(new CallFailed({ stage: "request", code: codeOf(error) })))
+    })
+    switch (call.body._tag) {
+      case "None":
+        request.end()
+        break
+      case "Held":
+        request.end(call.body.bytes)
+        break
+      case "Piped":
+        detachBody = pipeBody(call.body, request, (reason) => {
+          abort()
+          settle(Effect.fail(new BodyRefused({ reason })))
+        })
+    }
     return Effect.sync(() => {
       clearTimeout(timer)
       abort()
