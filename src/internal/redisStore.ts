@@ -23,6 +23,9 @@ const RecordJson = Schema.parseJson(TokenRecord)
 const decodeRecord = Schema.decodeEither(RecordJson)
 const encodeRecord = Schema.encode(RecordJson)
 
+/** A record's value as the store writes it under `recordKey` (the bench fills warm stores with it). */
+export const recordJson = Schema.encodeSync(RecordJson)
+
 // `origin` names the writing store instance, so a store skips its own writes.
 const ChangeJson = Schema.parseJson(Schema.Struct({ origin: Schema.String, record: TokenRecord }))
 const decodeChange = Schema.decodeEither(ChangeJson)
