@@ -83,6 +83,10 @@ interface ServerFigure {
 
 const FIGURE = "FIGURE "
 
+// `BENCH_PROFILE=DIR npm run bench -- credentials` writes a CPU profile of each server process into DIR.
+const profile = process.env["BENCH_PROFILE"]
+const profileArgs = profile === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${profile}`]
+
 // The server process to completion; `onFigure` sees each of its figures as it prints it.
 const runServer = (
   env: Readonly<Record<string, string>>,
@@ -92,7 +96,7 @@ const runServer = (
   Effect.async<void, Error>((resume) => {
     const child = spawn(
       process.execPath,
-      ["--expose-gc", "--max-old-space-size=4096", "--import", "tsx", "bench/credentialsServer.ts"],
+      [...profileArgs, "--expose-gc", "--max-old-space-size=4096", "--import", "tsx", "bench/credentialsServer.ts"],
       {
         cwd: new URL("../", import.meta.url).pathname,
         env: { PATH: process.env["PATH"] ?? "", ...env },

@@ -689,34 +689,39 @@ export const make = (
 
     // One synchronous pass: with 100,000 cells, an Effect step per cell
     // would cost /readyz and /metrics more than everything else they do.
-    const status = Effect.clockWith((clock) =>
-      Effect.sync(() => {
-        const now = clock.unsafeCurrentTimeMillis()
-        const statuses: Array<CredentialStatus> = []
-        for (const cell of cells.values()) {
-          const held = cell.held
-          statuses.push({
-            appId: cell.key.appId,
-            kind: cell.key.kind,
-            valid: held !== undefined && isUsable(held.record, now),
-            record: Option.fromNullable(held?.record),
-            lastError: Option.fromNullable(cell.lastFailure?.error),
-            retired: false
-          })
-        }
-        for (const { record } of retired.values()) {
-          statuses.push({
-            appId: record.appId,
-            kind: record.kind,
-            valid: false,
-            record: Option.some(record),
-            lastError: Option.none(),
-            retired: true
-          })
-        }
-        return statuses
-      })
-    )
+    // Each status is handed over as it is made: a visitor that keeps none
+    // leaves only short-lived garbage.
+    const visitStatuses = (now: number, visit: (status: CredentialStatus) => void): void => {
+      for (const cell of cells.values()) {
+        const held = cell.held
+        visit({
+          appId: cell.key.appId,
+          kind: cell.key.kind,
+          valid: held !== undefined && isUsable(held.record, now),
+          record: held === undefined ? Option.none() : Option.some(held.record),
+          lastError: cell.lastFailure === undefined ? Option.none() : Option.some(cell.lastFailure.error),
+          retired: false
+        })
+      }
+      for (const { record } of retired.values()) {
+        visit({
+          appId: record.appId,
+          kind: record.kind,
+          valid: false,
+          record: Option.some(record),
+          lastError: Option.none(),
+          retired: true
+        })
+      }
+    }
+
+    const eachStatus = (visit: (status: CredentialStatus) => void): Effect.Effect<void> =>
+      Effect.clockWith((clock) => Effect.sync(() => visitStatuses(clock.unsafeCurrentTimeMillis(), visit)))
+
+    const status = Effect.suspend(() => {
+      const statuses: Array<CredentialStatus> = []
+      return Effect.as(eachStatus((status) => statuses.push(status)), statuses)
+    })
 
     const forceRefreshBudget = (appId: string, kind: CredentialKind = defaultKind) =>
       Effect.gen(function*() {
@@ -739,5 +744,5 @@ export const make = (
         servable.push({ appId: owner, kind: family.kinds[0].kind })
       }
     }
-    return { apps, servable, get, peek, refresh, put, retire, status, forceRefreshBudget }
+    return { apps, servable, get, peek, refresh, put, retire, status, eachStatus, forceRefreshBudget }
   })
