@@ -145,11 +145,6 @@ const OpsLive = HttpApiBuilder.group(TokenServerApi, "ops", (handlers) =>
   Effect.gen(function*() {
     const engine = yield* TokenEngine
     const store = yield* TokenStore
-    // What `/readyz` requires valid, by owner: looked up per status without building a key.
-    const servable = new Map<string, Set<string>>()
-    for (const { appId, kind } of engine.servable) {
-      servable.set(appId, (servable.get(appId) ?? new Set()).add(kind))
-    }
     const readiness = Effect.gen(function*() {
       const now = yield* Clock.currentTimeMillis
       const healthy = yield* store.healthy
@@ -168,7 +163,6 @@ const OpsLive = HttpApiBuilder.group(TokenServerApi, "ops", (handlers) =>
       // counted, not listed, with enough of the invalid ones listed to act
       // on. Ready means every app can be served now. A store that is down
       // does not make the server unready: the engine serves from memory meanwhile.
-      let served = 0
       let total = 0
       const listed: Array<CredentialStatus> = []
       const invalid: Array<CredentialStatus> = []
@@ -176,7 +170,6 @@ const OpsLive = HttpApiBuilder.group(TokenServerApi, "ops", (handlers) =>
       yield* engine.eachStatus((status) => {
         total += 1
         if (total <= MAX_LISTED) listed.push(status)
-        if (status.valid && servable.get(status.appId)?.has(status.kind) === true) served += 1
         if (status.retired) return
         if (!status.valid && invalid.length < MAX_LISTED_INVALID) invalid.push(status)
         const counts = summary.get(status.kind) ?? { kind: status.kind, total: 0, valid: 0 }
@@ -184,7 +177,7 @@ const OpsLive = HttpApiBuilder.group(TokenServerApi, "ops", (handlers) =>
         if (status.valid) counts.valid += 1
         summary.set(status.kind, counts)
       })
-      const ready = served === engine.servable.length
+      const ready = engine.servable.every(({ appId, kind }) => engine.peek(appId, now, kind) !== undefined)
       if (total <= MAX_LISTED) return { ready, store: { healthy }, credentials: listed.map(entry) }
       return { ready, store: { healthy }, credentials: invalid.map(entry), summary: Array.from(summary.values()) }
     })
