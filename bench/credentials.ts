@@ -130,10 +130,7 @@ const runServer = (
   )
 
 const writeFileStore = (path: string, records: ReadonlyArray<TokenRecord>) =>
-  Effect.flatMap(
-    FileStore.render(records),
-    (text) => Effect.promise(() => writeFile(path, text, { mode: 0o600 }))
-  )
+  Effect.promise(() => writeFile(path, FileStore.render(records), { mode: 0o600 }))
 
 const fillRedis = (url: string, records: ReadonlyArray<TokenRecord>) =>
   Effect.acquireUseRelease(

@@ -126,6 +126,9 @@ describe("TokenStoreFile.layer", () => {
       expect(Object.keys(document.records).sort()).toEqual(
         [`${a.appId}/access_token`, `${b.appId}/access_token`].sort()
       )
+      // Each record as its schema encodes it.
+      expect(document.records[`${b.appId}/access_token`]).toEqual(encoded(b))
+      expect(document.records[`${a.appId}/access_token`]).toEqual(encoded(makeRecord(a.appId, 2)))
       // Exactly the record's fields: nothing else (no secret) ever lands in the file.
       for (const record of Object.values(document.records)) {
         // (`retired` is written only on a retired owner's tombstone.)
