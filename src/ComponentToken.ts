@@ -413,7 +413,7 @@ export const make: Effect.Effect<
           if (page.length > size && status.appId >= page[size]!.appId) return
           let at = page.length
           while (at > 0 && page[at - 1]!.appId > status.appId) at -= 1
-          page.splice(at, 0, status)
+          page.splice(at, 0, { ...status })
           if (page.length > size + 1) page.pop()
         })
         const more = page.length > size

@@ -104,7 +104,9 @@ export interface TokenEngineShape {
    * Hands every status `status` would list to `visit`, one at a time, in
    * one synchronous pass, without building the list: how `/readyz`,
    * `/metrics` and the authorizer pages count 100,000 credentials in
-   * milliseconds. `visit` runs inside the pass and must not fail or block.
+   * milliseconds. The status handed over is a view the pass reuses for the
+   * next credential: read it during the call, and keep a copy
+   * (`{ ...status }`) of any status needed afterwards.
    *
    * @since 0.3.0
    */

@@ -258,7 +258,7 @@ export const observeCredentials = (engine: TokenEngineShape): Effect.Effect<void
     yield* engine.eachStatus((status) => {
       const label = labelOf(status.appId)
       if (label === status.appId) {
-        labelled.push(status)
+        labelled.push({ ...status })
         return
       }
       if (status.retired) return

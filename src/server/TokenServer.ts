@@ -169,9 +169,9 @@ const OpsLive = HttpApiBuilder.group(TokenServerApi, "ops", (handlers) =>
       const summary = new Map<string, { kind: string; total: number; valid: number }>()
       yield* engine.eachStatus((status) => {
         total += 1
-        if (total <= MAX_LISTED) listed.push(status)
+        if (total <= MAX_LISTED) listed.push({ ...status })
         if (status.retired) return
-        if (!status.valid && invalid.length < MAX_LISTED_INVALID) invalid.push(status)
+        if (!status.valid && invalid.length < MAX_LISTED_INVALID) invalid.push({ ...status })
         const counts = summary.get(status.kind) ?? { kind: status.kind, total: 0, valid: 0 }
         counts.total += 1
         if (status.valid) counts.valid += 1
