@@ -48,6 +48,14 @@ interface Loaded {
 
 const empty: Loaded = { records: new Map(), unusable: false }
 
+// A document as read or written, and the file's signature then.
+interface Cached {
+  readonly signature: string
+  readonly loaded: Loaded
+  /** Logged by every read of it, as each read of the file logged it. */
+  readonly warn: Effect.Effect<void>
+}
+
 // A set waiting for the write that holds its record.
 interface Waiter {
   readonly record: TokenRecord
@@ -105,9 +113,16 @@ export const make = (path: string): Effect.Effect<TokenStoreShape, StoreError, F
     // size and modification time are unchanged is taken as unchanged; any
     // other writer (another layer on the same path, an operator's edit, an
     // atomic replacement) changes at least one of them and is read again.
-    let cached:
-      | { readonly signature: string; readonly loaded: Loaded; readonly warn: Effect.Effect<void> }
-      | undefined
+    let cached: Cached | undefined
+    // The document a write is renaming into place, known by its temporary
+    // file's signature (a rename keeps inode, size and mtime): a read that
+    // sees the new file before the write has noted it finds it here instead
+    // of parsing it.
+    let renaming: Cached | undefined
+    const known = (signature: string): Cached | undefined =>
+      cached?.signature === signature ? cached : renaming?.signature === signature ? renaming : undefined
+    // Reads of a changed file wait for one another: concurrent gets parse it once.
+    const readers = yield* FifoPermits.make(1)
 
     const signatureOf = (info: FileSystem.File.Info): string =>
       `${Option.getOrElse(info.ino, () => -1)}:${info.size}:${
@@ -129,18 +144,26 @@ export const make = (path: string): Effect.Effect<TokenStoreShape, StoreError, F
           cached = undefined
           return empty
         }
-        if (cached?.signature === signature) return yield* Effect.as(cached.warn, cached.loaded)
-        const text = yield* fs.readFileString(path).pipe(
-          Effect.map(Option.some),
-          // Removed between the stat and the read: an empty store, as a missing file is.
-          Effect.catchIf(isNotFound, () => Effect.succeed(Option.none<string>())),
-          Effect.mapError(storeError(operation))
-        )
-        if (Option.isNone(text)) return empty
-        // Stamped with the signature seen before the read: if the file changed
-        // in between, the next load sees a new signature and reads it again.
-        cached = { signature, ...parse(text.value) }
-        return yield* Effect.as(cached.warn, cached.loaded)
+        const hit = known(signature)
+        if (hit !== undefined) return yield* Effect.as(hit.warn, hit.loaded)
+        return yield* readers.withPermit(Effect.suspend(() => {
+          const read = known(signature)
+          if (read !== undefined) return Effect.as(read.warn, read.loaded)
+          return fs.readFileString(path).pipe(
+            Effect.map(Option.some),
+            // Removed between the stat and the read: an empty store, as a missing file is.
+            Effect.catchIf(isNotFound, () => Effect.succeed(Option.none<string>())),
+            Effect.mapError(storeError(operation)),
+            Effect.flatMap((text) => {
+              if (Option.isNone(text)) return Effect.succeed(empty)
+              // Stamped with the signature seen before the read: if the file changed
+              // in between, the next load sees a new signature and reads it again.
+              const parsed: Cached = { signature, ...parse(text.value) }
+              cached = parsed
+              return Effect.as(parsed.warn, parsed.loaded)
+            })
+          )
+        }))
       })
 
     // fsync of the directory makes the rename itself durable; platforms that
@@ -156,15 +179,25 @@ export const make = (path: string): Effect.Effect<TokenStoreShape, StoreError, F
         // Same directory as the target: rename is atomic only within one file system.
         const temp = NodePath.join(directory, `.${NodePath.basename(path)}.${suffix}.tmp`)
         yield* Effect.gen(function*() {
-          const file = yield* fs.open(temp, { flag: "wx", mode: FILE_MODE })
-          yield* file.writeAll(new TextEncoder().encode(text))
-          yield* file.sync
-        }).pipe(
-          Effect.scoped,
+          yield* Effect.scoped(Effect.gen(function*() {
+            const file = yield* fs.open(temp, { flag: "wx", mode: FILE_MODE })
+            yield* file.writeAll(new TextEncoder().encode(text))
+            yield* file.sync
+          }))
           // The umask may have taken bits away; the mode must be exactly owner read/write.
-          Effect.zipRight(fs.chmod(temp, FILE_MODE)),
-          Effect.zipRight(fs.rename(temp, path)),
-          Effect.onError(() => Effect.ignore(fs.remove(temp)))
+          yield* fs.chmod(temp, FILE_MODE)
+          renaming = {
+            signature: signatureOf(yield* fs.stat(temp)),
+            loaded: { records, unusable: false },
+            warn: Effect.void
+          }
+          yield* fs.rename(temp, path)
+          cached = renaming
+        }).pipe(
+          Effect.onError(() => Effect.ignore(fs.remove(temp))),
+          Effect.ensuring(Effect.sync(() => {
+            renaming = undefined
+          }))
         )
         yield* syncDirectory
       })
@@ -192,11 +225,10 @@ export const make = (path: string): Effect.Effect<TokenStoreShape, StoreError, F
           yield* fs.rename(path, aside)
           yield* Effect.logWarning("moved the unusable token store file aside").pipe(Effect.annotateLogs({ aside }))
         }
-        // Forgotten first: a write that fails halfway leaves the file to be read again.
-        cached = undefined
+        // The cache describes the file on disk until the rename: reads during
+        // the write see the old document (as they would read it), and a
+        // failed write leaves both as they were.
         yield* write(records)
-        const signature = yield* currentSignature("set")
-        if (signature !== undefined) cached = { signature, loaded: { records, unusable: false }, warn: Effect.void }
         return winners
       }).pipe(Effect.mapError((error) => error._tag === "StoreError" ? error : storeError("set")(error)))
 
