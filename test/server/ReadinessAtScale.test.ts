@@ -45,7 +45,7 @@ const storeHolding = (now: number) =>
         if (index < WITH_TOKEN) yield* store.set(record(owner, Component.authorizerToken, `token-${index}`, now))
       }
       return store
-    }).pipe(Effect.provide(TokenStore.layerMemory))
+    }).pipe(Effect.orDie, Effect.provide(TokenStore.layerMemory))
   )
 
 describe("/readyz and /metrics past 1,000 credentials", () => {
