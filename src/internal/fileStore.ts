@@ -9,6 +9,7 @@ import * as NodePath from "node:path"
 import { type CredentialKind, TokenRecord } from "../Token.js"
 import { isNewer, keyString, type RecordKey, StoreError, type TokenStoreShape } from "../TokenStore.js"
 import * as FifoPermits from "./fifoPermits.js"
+import * as StoredRecord from "./storedRecord.js"
 
 /** Written into every document so a file of another program (or version) is never trusted. */
 export const FORMAT = "effect-wechat-token/v1"
@@ -20,7 +21,7 @@ const StoredDocument = Schema.parseJson(Schema.Struct({
 }))
 
 const decodeDocument = Schema.decodeEither(StoredDocument)
-const decodeRecord = Schema.decodeUnknownEither(TokenRecord)
+const decodeRecord = StoredRecord.decodeValue
 
 /**
  * The document holding `records`, as the store writes it (the bench writes
