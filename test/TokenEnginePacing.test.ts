@@ -148,6 +148,15 @@ describe("TokenEngine: refresh pacing", () => {
     expect(budgetFor(200, 600)).toBe(1)
   })
 
+  it("a refresh may wait only while the token stays usable a minute longer", () => {
+    // Usable until 600 s (classic: min(expiry, refreshAt + 5 min)).
+    const record = tokenOf(ownerOf(1), 600)
+    expect(RefreshPolicy.mayDefer(record, 300_000)).toBe(true)
+    expect(RefreshPolicy.mayDefer(record, 539_999)).toBe(true)
+    expect(RefreshPolicy.mayDefer(record, 540_000)).toBe(false)
+    expect(RefreshPolicy.mayDefer(record, 700_000)).toBe(false)
+  })
+
   it.scoped("400 tokens due in one second: 2 refreshes start per second, the rest follow, callers never fetch", () =>
     Effect.gen(function*() {
       const { engine, owners, vendor } = yield* startFleet({ admitted: 400, lifetimeSeconds: 600 })
