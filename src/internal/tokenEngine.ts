@@ -386,7 +386,7 @@ export const make = (
       cell.held !== undefined && cell.lastFailure === undefined && RefreshPolicy.mayDefer(cell.held.record, now)
 
     // Counts the job in this second's starts; false when it must wait for the next second.
-    const paced = (cell: Cell, now: number): boolean => {
+    const startsNow = (cell: Cell, now: number): boolean => {
       if (!refreshes(cell, now)) return true
       const second = Math.floor(now / 1_000)
       if (second !== pacedSecond) {
@@ -451,7 +451,7 @@ export const make = (
         const now = yield* Clock.currentTimeMillis
         let first = due.first()
         while (first !== undefined && first.due <= now && jobs < maxJobs) {
-          if (paced(first, now)) {
+          if (startsNow(first, now)) {
             due.pop()
             jobs += 1
             yield* Effect.forkIn(annotate(first)(job(first)), scope)
