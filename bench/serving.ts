@@ -2,7 +2,8 @@
  * Serving: `GET /v1/apps/{appId}/access-token` of the real server process
  * (compiled, `dist/bin.js serve`), with its fast path (the default) and
  * without it (`FAST_PATH=false`: every request through the Effect app),
- * against bare `node:http` and against Effect's own HTTP floor answering
+ * and with V8's default heap (`COMPACT_HEAP=false`: what the smaller heap
+ * costs in speed), against bare `node:http` and against Effect's own HTTP floor answering
  * the same JSON, each in its own child process, loaded by autocannon from
  * this process. Rounds alternate so machine noise hits all alike; the goal
  * is judged on requests per CPU second of each server process, which other
@@ -70,8 +71,10 @@ const runWith = (plan: Plan): Effect.Effect<ReadonlyArray<Figure>, unknown> =>
     const path = `/v1/apps/${APP}/access-token`
     const server = yield* start(plan.server, env)
     const full = yield* start(plan.server, { ...env, FAST_PATH: "false" })
+    const roomy = yield* start(plan.server, { ...env, COMPACT_HEAP: "false" })
     const body = yield* fetchWhenReady(`${server.url}${path}`)
     yield* fetchWhenReady(`${full.url}${path}`)
+    yield* fetchWhenReady(`${roomy.url}${path}`)
     const bare = yield* start(tsxScript("bench/bareServer.ts"), { BODY: body })
     const floor = yield* start(tsxScript("bench/floorServer.ts"), { BODY: body })
     const side = (label: string, url: string, pid: number): Side => ({
@@ -87,7 +90,8 @@ const runWith = (plan: Plan): Effect.Effect<ReadonlyArray<Figure>, unknown> =>
       side("bare node:http, same JSON", bare.url, bare.pid),
       side("Effect platform floor (one route, same JSON)", `${floor.url}${path}`, floor.pid),
       side("server with its fast path (default)", `${server.url}${path}`, server.pid),
-      side("server without fast path (FAST_PATH=false)", `${full.url}${path}`, full.pid)
+      side("server without fast path (FAST_PATH=false)", `${full.url}${path}`, full.pid),
+      side("server with its fast path, V8's default heap (COMPACT_HEAP=false)", `${roomy.url}${path}`, roomy.pid)
     ] as const
     for (const { url } of sides) yield* load(url, plan.warmUpSeconds)
     let failures = 0
@@ -132,7 +136,7 @@ const runWith = (plan: Plan): Effect.Effect<ReadonlyArray<Figure>, unknown> =>
         { scenario, name: `${side.label}, p99 (worst round)`, value: worst(side), unit: "ms", reproduce }
       ]
     })
-    const [, floorSide, , fullSide] = sides
+    const [, floorSide, , fullSide, roomySide] = sides
     const fastRatio = relative(fast)
     // Round by round (the two sides loaded one after the other), then the
     // median round: one round the shared machine stalled says nothing of either.
@@ -150,6 +154,13 @@ const runWith = (plan: Plan): Effect.Effect<ReadonlyArray<Figure>, unknown> =>
         scenario,
         name: `server without fast path / bare node:http, ${basis}`,
         value: relative(fullSide),
+        unit: "×",
+        reproduce
+      },
+      {
+        scenario,
+        name: `server (fast path), V8's default heap / bare node:http, ${basis}`,
+        value: relative(roomySide),
         unit: "×",
         reproduce
       },

@@ -377,6 +377,33 @@ describe("TokenEngine", () => {
     )
   })
 
+  it.scoped("a cold herd's first refreshes spread over the lifetime, none within a margin of the fetch", () => {
+    // 300 apps: past the engine's herd threshold (256).
+    const apps = Array.from({ length: 300 }, (_, i) => `wx${i.toString(16).padStart(16, "0")}`)
+    return withEngine(
+      engineLayer({ apps }),
+      Effect.gen(function*() {
+        const engine = yield* TokenEngine
+        yield* Effect.forEach(apps, (appId) => engine.get(appId), { concurrency: 16, discard: true })
+        const records = Array.from(yield* engine.status, (status) => Option.getOrThrow(status.record))
+        const ages = records.map((record) => (record.refreshAt - record.fetchedAt) / 1000)
+        // Not before the margin (300 s, less at most half of it as jitter)...
+        expect(Math.min(...ages)).toBeGreaterThanOrEqual(150)
+        expect(Math.max(...ages)).toBeLessThanOrEqual(7_200 - 150)
+        // ...and spread over the lifetime, not back as one burst: each tenth of it has some.
+        const tenths = new Set(ages.map((age) => Math.floor(age / 720)))
+        expect(tenths.size).toBe(10)
+        // So the start-up fetched each app once, and nothing more in the next minutes.
+        yield* TestClock.adjust(Duration.seconds(149))
+        const fetches = yield* Effect.forEach(apps, (appId) => tokenFetches(appId))
+        expect(fetches.every((count) => count === 1)).toBe(true)
+      })
+    ).pipe(
+      Effect.provide(Emulator.layer({ apps: apps.map((appId) => ({ appId, secret: SECRET })) })),
+      Effect.withRandom(Random.make("herd"))
+    )
+  })
+
   describe("stable mode", () => {
     it.scoped("normal calls never force; a rejected token is replaced by a budgeted forced refresh", () =>
       withEngine(

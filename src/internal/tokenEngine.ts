@@ -201,15 +201,20 @@ export const make = (
     // refreshes first at a random point of its lifetime, uniformly: from
     // then on each keeps its own phase, and the refreshes of the herd are
     // spread evenly over the day. It costs each credential one early fetch,
-    // once; a credential with a record (a warm start) keeps its plan.
-    const spreadIfHerd = (record: TokenRecord, current: TokenRecord | undefined, requestedAt: number) =>
-      current !== undefined || cells.size < HERD || record.refreshAt <= requestedAt
+    // once; a credential with a record (a warm start) keeps its plan. The
+    // draw starts one margin (expiry minus refresh time) after the fetch: a
+    // refresh seconds after it would be a second start-up fetch, made while
+    // the herd is still being fetched.
+    const spreadIfHerd = (record: TokenRecord, current: TokenRecord | undefined, requestedAt: number) => {
+      const earliest = requestedAt + (record.expiresAt - record.refreshAt)
+      return current !== undefined || cells.size < HERD || record.refreshAt <= earliest
         ? Effect.succeed(record)
         : Effect.map(Random.next, (draw) =>
           new TokenRecord({
             ...record,
-            refreshAt: Math.round(requestedAt + draw * (record.refreshAt - requestedAt))
+            refreshAt: Math.round(earliest + draw * (record.refreshAt - earliest))
           }))
+    }
 
     // Takes the cross-replica lease. While another replica holds it, waits for
     // its credential to land in the store instead of fetching: in classic mode

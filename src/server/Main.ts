@@ -17,6 +17,7 @@ import * as TokenLayer from "../TokenLayer.js"
 import type * as TokenStore from "../TokenStore.js"
 import * as WeComConfig from "../WeComConfig.js"
 import * as Demo from "./Demo.js"
+import * as CompactHeap from "./internal/compactHeap.js"
 import * as Logging from "./Logging.js"
 import * as Proxy from "./Proxy.js"
 import * as ServerConfig from "./ServerConfig.js"
@@ -149,6 +150,7 @@ const startupCause = (
  */
 export const serve: Effect.Effect<never, StartupFailed> = Effect.gen(function*() {
   const config = yield* Effect.catchAll(readConfig, configFailure)
+  yield* CompactHeap.apply(config.server.compactHeap)
   const store = StoreSpec.layer(config.store)
   const main = config.owners.length > 0
     ? serverLayer(

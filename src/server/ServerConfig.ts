@@ -35,6 +35,8 @@ export interface ServerSettings {
   readonly requestTimeout: Duration.Duration
   /** `FAST_PATH`, default `true`: Node answers `GET access-token` directly when it can (same answers; `false` to rule it out). */
   readonly fastPath: boolean
+  /** `COMPACT_HEAP`, default `true`: V8 optimises for size (about half the RSS; `false` for V8's defaults). */
+  readonly compactHeap: boolean
 }
 
 /**
@@ -202,7 +204,8 @@ export const settings: Config.Config<ServerSettings> = Config.all({
   ),
   clientKeys,
   requestTimeout,
-  fastPath: Config.boolean("FAST_PATH").pipe(Config.withDefault(true))
+  fastPath: Config.boolean("FAST_PATH").pipe(Config.withDefault(true)),
+  compactHeap: Config.boolean("COMPACT_HEAP").pipe(Config.withDefault(true))
 })
 
 /**

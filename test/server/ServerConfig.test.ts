@@ -1,9 +1,11 @@
 import { describe, expect, it } from "@effect/vitest"
-import { ConfigProvider, Duration, Effect, Either } from "effect"
+import { type Config, ConfigProvider, Duration, Effect, Either } from "effect"
 import * as ServerConfig from "../../src/server/ServerConfig.js"
 
-const readWith = (env: Record<string, string>) =>
-  Effect.withConfigProvider(ServerConfig.requestTimeout, ConfigProvider.fromMap(new Map(Object.entries(env))))
+const provided = <A>(config: Config.Config<A>, env: Record<string, string>) =>
+  Effect.withConfigProvider(config, ConfigProvider.fromMap(new Map(Object.entries(env))))
+
+const readWith = (env: Record<string, string>) => provided(ServerConfig.requestTimeout, env)
 
 describe("ServerConfig", () => {
   it.effect("REQUEST_TIMEOUT_SECONDS: 30 s by default, any positive number of seconds up to an hour", () =>
@@ -35,4 +37,13 @@ describe("ServerConfig", () => {
       expect(Either.isLeft(refused)).toBe(true)
     }
   })
+  it.effect("COMPACT_HEAP: on by default, false for V8's defaults, anything else refused by name", () =>
+    Effect.gen(function*() {
+      const compactHeap = (env: Record<string, string>) =>
+        Effect.map(provided(ServerConfig.settings, env), (settings) => settings.compactHeap)
+      expect(yield* compactHeap({})).toBe(true)
+      expect(yield* compactHeap({ COMPACT_HEAP: "false" })).toBe(false)
+      const error = yield* Effect.flip(compactHeap({ COMPACT_HEAP: "small" }))
+      expect(ServerConfig.describe(error)).toMatch(/^configuration error: COMPACT_HEAP/)
+    }))
 })
