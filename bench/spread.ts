@@ -37,7 +37,7 @@ interface Plan {
 }
 
 // 100,000 for a day would be 1.34 million fetches through the engine, about
-// 25 CPU minutes here (a millisecond each, Effect's own steps): the full run
+// 15 CPU minutes here (0.65 ms each, Effect's own steps): the full run
 // holds a day of the largest count that finishes in a few minutes, and
 // 100,000 for the first 3 h (one and a half cycles).
 const FULL: ReadonlyArray<Plan> = [
