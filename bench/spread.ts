@@ -45,7 +45,7 @@ const FULL: ReadonlyArray<Plan> = [
   { count: 100_000, hours: 3, reproduce: "npm run bench -- spread" }
 ]
 // A mean of about 1.4 refreshes a second (without pacing the busiest second
-// of a day holds 4–5 × that), over 6 h, three cycles: a full day of 10,000
+// of 6 h held 6.3 × that), over 6 h, three cycles: a full day of 10,000
 // takes 1.5 CPU minutes here, mostly the engine's own work per refresh.
 const SMOKE: Plan = { count: 10_000, hours: 6, reproduce: "npm run bench:smoke" }
 
