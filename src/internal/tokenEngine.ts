@@ -121,8 +121,7 @@ export const make = (
       Effect.sync(() => {
         const held = cell.held
         if (held !== undefined && held.record.generation >= record.generation) return held
-        cell.held = toHeld(record)
-        return cell.held
+        return hold(cell, toHeld(record))
       })
 
     // The newest of what this process holds and what the store holds. A store
@@ -365,6 +364,53 @@ export const make = (
     // A cell is queued only while it is the engine's (not retired).
     const isLive = (cell: Cell): boolean => cells.get(keyString(cell.key)) === cell
 
+    // Pacing. Each credential refreshes at its own phase plus a fresh jitter
+    // each cycle, so the refreshes due in one second are a Poisson count:
+    // its busiest second of a day holds 2–5 × the mean. The scheduler starts
+    // at most `RefreshPolicy.pacingBudget` of them per second of the clock
+    // (about twice the mean, reasoning there) and moves the rest to the next
+    // second, in the queue: no fiber, no polling. The mean is what the
+    // engine holds, Σ 1 / cycle over the live cells' records, kept as a sum
+    // that every change of a held record or of the cells adjusts in O(1);
+    // counting the refreshes that actually happened would lag a cold start
+    // or a wave of new owners by a whole cycle.
+    let expectedPerSecond = 0
+    let pacedSecond = Number.NEGATIVE_INFINITY
+    let startedInSecond = 0
+
+    const expectRefreshes = (held: Held | undefined, sign: 1 | -1): void => {
+      if (held !== undefined) expectedPerSecond += sign * 1_000 / RefreshPolicy.cycleMillis(held.record, marginMillis)
+    }
+
+    const hold = (cell: Cell, held: Held): Held => {
+      const live = isLive(cell)
+      if (live) expectRefreshes(cell.held, -1)
+      cell.held = held
+      if (live) expectRefreshes(held, 1)
+      return held
+    }
+
+    // Whether the job about to start refreshes (not merely re-queues a cell
+    // whose record another replica already renewed), and whether it may wait:
+    // a first fetch, a retry after a failure and a credential near its end
+    // never wait (forced refreshes and callers' fetches never come here).
+    const refreshes = (cell: Cell, now: number): boolean => cell.held === undefined || now >= cell.held.record.refreshAt
+    const mayWait = (cell: Cell, now: number): boolean =>
+      cell.held !== undefined && cell.lastFailure === undefined && RefreshPolicy.mayDefer(cell.held.record, now)
+
+    // Counts the job in this second's starts; false when it must wait for the next second.
+    const startsNow = (cell: Cell, now: number): boolean => {
+      if (!refreshes(cell, now)) return true
+      const second = Math.floor(now / 1_000)
+      if (second !== pacedSecond) {
+        pacedSecond = second
+        startedInSecond = 0
+      }
+      if (startedInSecond >= RefreshPolicy.pacingBudget(expectedPerSecond) && mayWait(cell, now)) return false
+      startedInSecond += 1
+      return true
+    }
+
     const job = (cell: Cell): Effect.Effect<void> =>
       Effect.gen(function*() {
         const now = yield* Clock.currentTimeMillis
@@ -418,9 +464,13 @@ export const make = (
         const now = yield* Clock.currentTimeMillis
         let first = due.first()
         while (first !== undefined && first.due <= now && jobs < maxJobs) {
-          due.pop()
-          jobs += 1
-          yield* Effect.forkIn(annotate(first)(job(first)), scope)
+          if (startsNow(first, now)) {
+            due.pop()
+            jobs += 1
+            yield* Effect.forkIn(annotate(first)(job(first)), scope)
+          } else {
+            due.set(first, (Math.floor(now / 1_000) + 1) * 1_000)
+          }
           first = due.first()
         }
         yield* sleepUntil(jobs >= maxJobs || first === undefined ? Number.POSITIVE_INFINITY : first.due, now)
@@ -502,6 +552,7 @@ export const make = (
           const cell = cells.get(key)
           if (cell !== undefined) {
             due.remove(cell)
+            expectRefreshes(cell.held, -1)
           }
           cells.delete(key)
         }
@@ -622,6 +673,7 @@ export const make = (
           return existing
         }
         cells.set(keyString(key), cell)
+        expectRefreshes(cell.held, 1)
         schedule(cell, cell.held?.record.refreshAt ?? (yield* Clock.currentTimeMillis))
         return cell
       })
