@@ -1,39 +1,111 @@
 /**
- * The apps of the 100,000-credential bench, the same in the bench and in
- * the server process it starts, and stored records for them (a warm store).
+ * The third-party platform of the 100,000-credential bench, the same in the
+ * bench and in the server process it starts, and the records a warm store
+ * holds for it: the verify ticket, the component token and, per authorizer,
+ * its refresh token and a valid access token.
  */
+import * as AppId from "../src/AppId.js"
+import * as ComponentConfig from "../src/ComponentConfig.js"
+import * as Component from "../src/families/Component.js"
+import { authorizer } from "../src/OwnerId.js"
+import type * as Emulator from "../src/testing/WeChatEmulator.js"
 import { TokenRecord } from "../src/Token.js"
-import { appIdOf, SECRET } from "./Figure.js"
+import { appIdOf } from "./Figure.js"
 
-export interface BenchApp {
-  readonly appId: string
-  readonly secret: string
+export const COMPONENT = AppId.make(appIdOf(0xc0c0))
+const COMPONENT_SECRET = "bench-component-secret-0123456789"
+const MESSAGE_TOKEN = "benchPushToken2026"
+// 43 letters and digits, as an EncodingAESKey is.
+const AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
+
+export const registration: Emulator.ComponentRegistration = {
+  componentAppId: COMPONENT,
+  secret: COMPONENT_SECRET,
+  messageToken: MESSAGE_TOKEN,
+  encodingAesKey: AES_KEY
 }
 
-export const credentialApps = (count: number): ReadonlyArray<BenchApp> =>
-  Array.from({ length: count }, (_, index) => ({ appId: appIdOf(index + 1), secret: `${SECRET}-${index}` }))
+/** What `WECHAT_COMPONENTS=component_appid:secret:token:key` would configure. */
+export const credentials = ComponentConfig.component(COMPONENT, COMPONENT_SECRET, MESSAGE_TOKEN, AES_KEY)
+
+/** One authorizer the emulator generated, with the refresh token it accepts. */
+export interface BenchAuthorizer {
+  readonly appId: string
+  readonly refreshToken: string
+}
 
 const LIFETIME_MILLIS = 7_200_000
 const MARGIN_MILLIS = 300_000
+const REFRESH_TOKEN_MILLIS = Component.REFRESH_TOKEN_SECONDS * 1000
 
-// A 150-character token, as WeChat's are; different per app.
+// A 150-character token, as WeChat's are; different per authorizer.
 const tokenOf = (index: number) => `bench${index.toString(36).padStart(8, "0")}`.padEnd(150, "x")
 
+const record = (fields: Omit<ConstructorParameters<typeof TokenRecord>[0], "generation">) =>
+  new TokenRecord({ ...fields, generation: 1 })
+
 /**
- * Valid access tokens for every app as a server would have stored them,
- * fetched over the last hour, each refreshing at its own time.
+ * What a store holds after a cold start of `authorizers`: the verify ticket
+ * WeChat pushed and each authorizer's refresh token (durable inputs), no
+ * token yet.
  */
-export const warmRecords = (apps: ReadonlyArray<BenchApp>, now: number): ReadonlyArray<TokenRecord> =>
-  apps.map((app, index) => {
-    const fetchedAt = now - Math.floor((index / apps.length) * 3_600_000)
-    return new TokenRecord({
-      appId: app.appId as TokenRecord["appId"],
-      kind: "access_token",
-      value: tokenOf(index),
+export const inputRecords = (
+  ticket: string,
+  authorizers: ReadonlyArray<BenchAuthorizer>,
+  now: number
+): Array<TokenRecord> => [
+  record({
+    appId: COMPONENT,
+    kind: Component.verifyTicket,
+    value: ticket,
+    mode: "stable",
+    fetchedAt: now,
+    expiresAt: now + Component.VERIFY_TICKET_SECONDS * 1000,
+    refreshAt: now + Component.VERIFY_TICKET_SECONDS * 1000 - MARGIN_MILLIS
+  }),
+  ...authorizers.map((entry) =>
+    record({
+      appId: authorizer(COMPONENT, entry.appId as AppId.AppId),
+      kind: Component.refreshToken,
+      value: entry.refreshToken,
+      mode: "stable",
+      fetchedAt: now - 86_400_000,
+      expiresAt: now - 86_400_000 + REFRESH_TOKEN_MILLIS,
+      refreshAt: now - 86_400_000 + REFRESH_TOKEN_MILLIS - MARGIN_MILLIS
+    })
+  )
+]
+
+/**
+ * A warm store: the inputs, a valid component token, and a valid access
+ * token per authorizer, fetched over the last hour so each refreshes at its
+ * own time, as a server that ran for a while would have stored them.
+ */
+export const warmRecords = (
+  ticket: string,
+  authorizers: ReadonlyArray<BenchAuthorizer>,
+  now: number
+): Array<TokenRecord> => {
+  const token = (appId: TokenRecord["appId"], kind: string, value: string, fetchedAt: number) =>
+    record({
+      appId,
+      kind,
+      value,
       mode: "classic",
       fetchedAt,
       expiresAt: fetchedAt + LIFETIME_MILLIS,
-      refreshAt: fetchedAt + LIFETIME_MILLIS - MARGIN_MILLIS,
-      generation: 1
+      refreshAt: fetchedAt + LIFETIME_MILLIS - MARGIN_MILLIS
     })
-  })
+  return [
+    ...inputRecords(ticket, authorizers, now),
+    token(COMPONENT, Component.componentToken, `component${tokenOf(0)}`, now - 600_000),
+    ...authorizers.map((entry, index) =>
+      token(
+        authorizer(COMPONENT, entry.appId as AppId.AppId),
+        Component.authorizerToken,
+        tokenOf(index),
+        now - Math.floor((index / authorizers.length) * 3_600_000)
+      )
+    )
+  ]
+}

@@ -23,6 +23,7 @@ import * as inProcess from "./inProcess.js"
 import * as proxy from "./proxy.js"
 import * as scale from "./scale.js"
 import * as serving from "./serving.js"
+import * as spread from "./spread.js"
 
 const scenarios: Readonly<Record<string, Effect.Effect<ReadonlyArray<Figure>, unknown>>> = {
   herd: herd.run,
@@ -31,7 +32,8 @@ const scenarios: Readonly<Record<string, Effect.Effect<ReadonlyArray<Figure>, un
   inProcess: inProcess.run,
   scale: scale.run,
   credentials: credentials.run,
-  proxy: proxy.run
+  proxy: proxy.run,
+  spread: spread.run
 }
 
 const args = process.argv.slice(2)
@@ -41,7 +43,8 @@ const smokeScenarios: Readonly<Record<string, Effect.Effect<ReadonlyArray<Figure
   day: day.smoke,
   serving: serving.smoke,
   scale: scale.smoke,
-  credentials: credentials.smoke
+  credentials: credentials.smoke,
+  spread: spread.smoke
 }
 const child = args.includes("--child")
 const named = args.filter((arg) => !arg.startsWith("--"))

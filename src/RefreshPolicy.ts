@@ -29,6 +29,11 @@
  *   5 minutes (callers fail fast as long); `quota` pauses an hour; `store` (a
  *   classic refresh the store refused) pauses 5 s.
  * - Forced refreshes (stable `force_refresh`): one budget of 20 a day, 30 s apart.
+ * - Pacing: the schedule starts at most `pacingBudget` refreshes a second,
+ *   about twice the rate the held credentials call for; the rest wait for
+ *   the next second. Only a refresh of a credential still usable for
+ *   `PACING_RESERVE` more is deferred: never a first fetch, a
+ *   compare-and-refresh, a retry after a failure, nor one near its end.
  *
  * @since 0.2.0
  */
@@ -191,6 +196,79 @@ export const plan = (input: PlanInput): { readonly expiresAt: number; readonly r
   const jitter = Math.floor(input.draw * (Math.floor(margin / 2) + 1))
   return { expiresAt, refreshAt: expiresAt - margin + jitter }
 }
+
+/**
+ * How long a held credential lives, on average, between two scheduled
+ * refreshes: its lifetime less the effective margin plus the mean of the
+ * plan's jitter (margin / 4). A warm record read from the store keeps the
+ * lifetime it was issued with (`expiresAt − fetchedAt`). At least a second,
+ * so a record with no life left cannot weigh without bound.
+ *
+ * @since 0.3.0
+ * @category pacing
+ */
+export const cycleMillis = (
+  record: Pick<TokenRecord, "mode" | "fetchedAt" | "expiresAt">,
+  configuredMarginMillis: number
+): number => {
+  const lifetime = record.expiresAt - record.fetchedAt
+  const margin = marginMillis(record.mode, configuredMarginMillis, lifetime)
+  return Math.max(1_000, lifetime - margin + margin / 4)
+}
+
+/**
+ * How many times the mean rate of scheduled refreshes the schedule may start
+ * in one second.
+ *
+ * Why 2: with a random phase per credential and a random jitter each cycle,
+ * the refreshes due in one second are a Poisson count around the mean rate
+ * `r`; its busiest second of a day is 2–5 × `r` (more the smaller `r`). A cap
+ * at 2 × `r` cuts those few peaks and leaves the schedule half idle on
+ * average, so what it defers drains in the next second or two (a cap nearer
+ * `r` would make the deferred wait grow like a queue near saturation, as
+ * `ρ / (1 − ρ)`); a looser cap would leave the busiest second above twice
+ * the mean, which is the goal.
+ *
+ * @since 0.3.0
+ * @category pacing
+ */
+export const PACING_FACTOR = 2
+
+/**
+ * Scheduled refreshes the engine may start in one second of its clock when
+ * it expects `refreshesPerSecond` on average (Σ 1 / `cycleMillis` over the
+ * credentials it holds). Rounded down, not up: the goal compares the busiest
+ * second with the mean, and ⌈2 × r⌉ is above 2 × r whenever that is not
+ * whole (at 100,000 credentials, r ≈ 14.3: ⌈28.7⌉ = 29 is 2.02 × r). Rounded
+ * down the cap is still at least 4/3 × r once r ≥ 1. Below one expected
+ * refresh a second the cap is 1: a schedule must always move.
+ *
+ * @since 0.3.0
+ * @category pacing
+ */
+export const pacingBudget = (refreshesPerSecond: number): number =>
+  Math.max(1, Math.floor(PACING_FACTOR * refreshesPerSecond))
+
+/**
+ * Pacing defers a scheduled refresh only while the held credential stays
+ * usable at least this much longer: room for the fetch and its first
+ * retries (1 + 2 + 4 + 8 + 16 + 32 s of backoff) before callers would find
+ * nothing usable. With the default margin of 300 s a scheduled refresh has
+ * 90–240 s to spare; a margin under a minute is never deferred.
+ *
+ * @since 0.3.0
+ * @category pacing
+ */
+export const PACING_RESERVE = Duration.minutes(1)
+
+/**
+ * True while a due scheduled refresh of `record` may wait for a later second.
+ *
+ * @since 0.3.0
+ * @category pacing
+ */
+export const mayDefer = (record: Pick<TokenRecord, "mode" | "expiresAt" | "refreshAt">, now: number): boolean =>
+  now + Duration.toMillis(PACING_RESERVE) < usableUntil(record)
 
 /**
  * How the engine reacts to a failed fetch.

@@ -100,6 +100,17 @@ export interface TokenEngineShape {
    */
   readonly retire: (owner: string) => Effect.Effect<void, AccessTokenError>
   readonly status: Effect.Effect<ReadonlyArray<CredentialStatus>>
+  /**
+   * Hands every status `status` would list to `visit`, one at a time, in
+   * one synchronous pass, without building the list: how `/readyz`,
+   * `/metrics` and the authorizer pages count 100,000 credentials in
+   * milliseconds. The status handed over is a view the pass reuses for the
+   * next credential: read it during the call, and keep a copy
+   * (`{ ...status }`) of any status needed afterwards.
+   *
+   * @since 0.3.0
+   */
+  readonly eachStatus: (visit: (status: CredentialStatus) => void) => Effect.Effect<void>
   readonly forceRefreshBudget: (appId: string, kind?: CredentialKind) => Effect.Effect<ForceRefreshBudget, UnknownApp>
 }
 

@@ -7,7 +7,13 @@
  *   holding tokens and tickets only, never an app secret.
  * - Writes are serialized, compare-and-set by generation, and atomic: a
  *   temporary file in the same directory, fsync, rename over `path`. The file
- *   has mode 0600; a missing directory is created (mode 0700).
+ *   has mode 0600; a missing directory is created (mode 0700). Sets that
+ *   arrive while a write is in flight share the next write; each returns
+ *   once its record is durable.
+ * - The document is kept in memory and read again only when the file
+ *   changes. Every write rewrites the whole file: at 100,000 authorizers
+ *   (tens of MB) that is a second or two per write, so beyond some
+ *   thousands of credentials Redis, one key per record, is the better store.
  * - A missing file is an empty store. A corrupt, truncated, foreign or
  *   wrong-format file is an empty store too (logged, never trusted), and the
  *   next write moves it aside to `path.corrupt` instead of destroying it. A

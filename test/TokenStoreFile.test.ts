@@ -1,7 +1,8 @@
 import { FileSystem } from "@effect/platform"
 import { NodeFileSystem } from "@effect/platform-node"
+import * as PlatformError from "@effect/platform/Error"
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Effect, Layer, Logger, Option, Schema } from "effect"
+import { Context, Deferred, Effect, Fiber, Layer, Logger, Option, Schema } from "effect"
 import * as AppId from "../src/AppId.js"
 import type * as OwnerId from "../src/OwnerId.js"
 import { TokenRecord } from "../src/Token.js"
@@ -57,6 +58,54 @@ const validDocument = (records: ReadonlyArray<TokenRecord>) =>
     records: Object.fromEntries(records.map((record) => [TokenStore.keyString(record), encoded(record)]))
   })
 
+/**
+ * Node's file system, except that the first rename (the first write's)
+ * waits until `open` is called, and renames fail while `failing` is set.
+ * `renames` counts the writes that completed.
+ */
+const gatedFileSystem = Effect.gen(function*() {
+  const fs = yield* FileSystem.FileSystem
+  const entered = yield* Deferred.make<void>()
+  const gate = yield* Deferred.make<void>()
+  const state = { renames: 0, failing: false, first: true }
+  const rename = (from: string, to: string) =>
+    Effect.gen(function*() {
+      if (state.first) {
+        state.first = false
+        yield* Deferred.succeed(entered, undefined)
+        yield* Deferred.await(gate)
+      }
+      if (state.failing) {
+        return yield* new PlatformError.SystemError({
+          reason: "Unknown",
+          module: "FileSystem",
+          method: "rename",
+          pathOrDescriptor: to,
+          description: "the disk went away"
+        })
+      }
+      yield* fs.rename(from, to)
+      state.renames += 1
+    })
+  return {
+    layer: Layer.succeed(FileSystem.FileSystem, { ...fs, rename }),
+    state,
+    /** The first write is under way, stopped before its rename. */
+    entered: Deferred.await(entered),
+    open: Deferred.succeed(gate, undefined)
+  }
+})
+
+/** Waits until every fiber is blocked (here: queued behind the write in flight). */
+const allSuspended = (fibers: ReadonlyArray<Fiber.RuntimeFiber<unknown, unknown>>) =>
+  Effect.gen(function*() {
+    for (;;) {
+      const statuses = yield* Effect.forEach(fibers, (fiber) => fiber.status)
+      if (statuses.every((status) => status._tag === "Suspended")) return
+      yield* Effect.yieldNow()
+    }
+  })
+
 describe("TokenStoreFile.layer", () => {
   it.scoped("writes one document of records only, mode 0600, and leaves no temporary file behind", () =>
     Effect.gen(function*() {
@@ -77,6 +126,9 @@ describe("TokenStoreFile.layer", () => {
       expect(Object.keys(document.records).sort()).toEqual(
         [`${a.appId}/access_token`, `${b.appId}/access_token`].sort()
       )
+      // Each record as its schema encodes it.
+      expect(document.records[`${b.appId}/access_token`]).toEqual(encoded(b))
+      expect(document.records[`${a.appId}/access_token`]).toEqual(encoded(makeRecord(a.appId, 2)))
       // Exactly the record's fields: nothing else (no secret) ever lands in the file.
       for (const record of Object.values(document.records)) {
         // (`retired` is written only on a retired owner's tombstone.)
@@ -239,5 +291,67 @@ describe("TokenStoreFile.layer", () => {
       const record = makeRecord(freshApp())
       expect((yield* Effect.flip(store.get(record)))._tag).toBe("StoreError")
       expect((yield* Effect.flip(store.set(record)))._tag).toBe("StoreError")
+    }).pipe(Effect.provide(NodeFileSystem.layer)))
+
+  it.scoped("sets that arrive while a write is in flight go into the next single write, each durable when it returns", () =>
+    Effect.gen(function*() {
+      const path = `${yield* tempDir}/tokens.json`
+      const gated = yield* gatedFileSystem
+      const store = yield* Effect.provide(storeAt(path), gated.layer)
+      const first = makeRecord(freshApp())
+      const firstSet = yield* Effect.fork(store.set(first))
+      yield* gated.entered
+      const queued = Array.from({ length: 20 }, () => makeRecord(freshApp()))
+      const fibers = yield* Effect.forEach(queued, (record) => Effect.fork(store.set(record)))
+      yield* allSuspended(fibers)
+      yield* gated.open
+      expect(encoded(yield* Fiber.join(firstSet))).toEqual(encoded(first))
+      const answers = yield* Effect.forEach(fibers, Fiber.join)
+      expect(answers.map((answer) => encoded(answer))).toEqual(queued.map((record) => encoded(record)))
+      // One write for the first set, one for the twenty that waited on it.
+      expect(gated.state.renames).toBe(2)
+      // Each is in the file: a store opened afresh reads them all.
+      const reopened = yield* storeAt(path)
+      for (const record of [first, ...queued]) {
+        expect(Option.map(yield* reopened.get(record), encoded)).toEqual(Option.some(encoded(record)))
+      }
+    }).pipe(Effect.provide(NodeFileSystem.layer)))
+
+  it.scoped("a write that fails fails every set waiting on it, and the file keeps what it held", () =>
+    Effect.gen(function*() {
+      const fs = yield* FileSystem.FileSystem
+      const dir = yield* tempDir
+      const path = `${dir}/tokens.json`
+      const initial = makeRecord(freshApp())
+      yield* (yield* storeAt(path)).set(initial)
+      const gated = yield* gatedFileSystem
+      const store = yield* Effect.provide(storeAt(path), gated.layer)
+      const first = makeRecord(freshApp())
+      const firstSet = yield* Effect.fork(store.set(first))
+      yield* gated.entered
+      const queued = Array.from({ length: 5 }, () => makeRecord(freshApp()))
+      const fibers = yield* Effect.forEach(queued, (record) => Effect.fork(store.set(record)))
+      yield* allSuspended(fibers)
+      // The disk goes away under the write in flight: it fails, and so does the batch behind it.
+      gated.state.failing = true
+      yield* gated.open
+      const failures = yield* Effect.forEach([firstSet, ...fibers], (fiber) => Effect.flip(Fiber.join(fiber)))
+      expect(failures.map((failure) => [failure._tag, failure.operation])).toEqual(
+        [first, ...queued].map(() => ["StoreError", "set"])
+      )
+      expect(failures[0]!.message).toContain("the disk went away")
+      expect(yield* fs.readDirectory(dir)).toEqual(["tokens.json"])
+      // Nothing of the failed batch is served, by this store or a new one.
+      const reopened = yield* storeAt(path)
+      expect(Option.map(yield* reopened.get(initial), encoded)).toEqual(Option.some(encoded(initial)))
+      for (const record of [first, ...queued]) {
+        expect(yield* store.get(record)).toEqual(Option.none())
+        expect(yield* reopened.get(record)).toEqual(Option.none())
+      }
+      // The store is not stuck: the next set is written.
+      gated.state.failing = false
+      const later = makeRecord(freshApp())
+      yield* store.set(later)
+      expect(Option.map(yield* reopened.get(later), encoded)).toEqual(Option.some(encoded(later)))
     }).pipe(Effect.provide(NodeFileSystem.layer)))
 })

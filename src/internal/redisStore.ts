@@ -6,6 +6,7 @@ import { Effect, Either, Option, Random, Runtime, Schema, type Scope, Stream } f
 import { Redis, type RedisOptions } from "ioredis"
 import { type CredentialKind, TokenRecord } from "../Token.js"
 import { type RecordKey, StoreError, type TokenStoreShape } from "../TokenStore.js"
+import * as StoredRecord from "./storedRecord.js"
 
 /**
  * Key of a record. App ids are validated (`wx` + 16 hex) and kinds are
@@ -20,8 +21,11 @@ export const leaseKey = (key: RecordKey): string => `${recordKey(key)}:lease`
 export const CHANGES_CHANNEL = "wechat-token:changes"
 
 const RecordJson = Schema.parseJson(TokenRecord)
-const decodeRecord = Schema.decodeEither(RecordJson)
+const decodeRecord = StoredRecord.decodeJson
 const encodeRecord = Schema.encode(RecordJson)
+
+/** A record's value as the store writes it under `recordKey` (the bench fills warm stores with it). */
+export const recordJson = Schema.encodeSync(RecordJson)
 
 // `origin` names the writing store instance, so a store skips its own writes.
 const ChangeJson = Schema.parseJson(Schema.Struct({ origin: Schema.String, record: TokenRecord }))

@@ -5,8 +5,9 @@
  * @since 0.1.0
  */
 import { Clock, Effect, Metric, MetricKey, MetricLabel, Option } from "effect"
+import * as OwnerId from "../OwnerId.js"
 import { usableUntil } from "../Token.js"
-import type { TokenEngineShape } from "../TokenEngine.js"
+import type { CredentialStatus, TokenEngineShape } from "../TokenEngine.js"
 import * as TokenMetrics from "../TokenMetrics.js"
 import * as Routes from "./Routes.js"
 
@@ -235,18 +236,40 @@ export const observeCredentials = (engine: TokenEngineShape): Effect.Effect<void
   Effect.gen(function*() {
     const now = yield* Clock.currentTimeMillis
     const configured = engine.apps.length
-    const counted = new Map<string, { readonly app: string; readonly kind: string; valid: number; invalid: number }>()
-    for (const status of yield* engine.status) {
-      const label = TokenMetrics.ownerLabel(status.appId, configured)
-      if (label !== status.appId) {
-        if (status.retired) continue
-        const key = `${label} ${status.kind}`
-        const counts = counted.get(key) ?? { app: label, kind: status.kind, valid: 0, invalid: 0 }
-        if (status.valid) counts.valid += 1
-        else counts.invalid += 1
-        counted.set(key, counts)
-        continue
+    // Counts by label, then kind. One pass that keeps only the owners
+    // labelled one by one (a configured few): 100,000 authorizers cost a
+    // scrape a few lookups each, not a list and a key string each.
+    const counted = new Map<string, Map<string, { readonly kind: string; valid: number; invalid: number }>>()
+    const labelled: Array<CredentialStatus> = []
+    // Most statuses of a large server are authorizers of the same component:
+    // the last component label is reused for the next `component:authorizer`
+    // id (owner ids are validated, so that shape is an authorizer's) instead
+    // of matching and slicing each id.
+    let component = ""
+    const labelOf = (appId: string): string => {
+      if (
+        component !== "" && appId.length === component.length + 19 && appId.charCodeAt(component.length) === 58 &&
+        appId.startsWith(component)
+      ) return component
+      const label = TokenMetrics.ownerLabel(appId, configured)
+      if (OwnerId.isAuthorizer(appId)) component = label
+      return label
+    }
+    yield* engine.eachStatus((status) => {
+      const label = labelOf(status.appId)
+      if (label === status.appId) {
+        labelled.push({ ...status })
+        return
       }
+      if (status.retired) return
+      let byKind = counted.get(label)
+      if (byKind === undefined) counted.set(label, byKind = new Map())
+      let counts = byKind.get(status.kind)
+      if (counts === undefined) byKind.set(status.kind, counts = { kind: status.kind, valid: 0, invalid: 0 })
+      if (status.valid) counts.valid += 1
+      else counts.invalid += 1
+    })
+    for (const status of labelled) {
       const tag = <A, B, C>(metric: Metric.Metric<A, B, C>) =>
         metric.pipe(Metric.tagged("app", status.appId), Metric.tagged("kind", status.kind))
       yield* Metric.set(tag(tokenValid), status.valid ? 1 : 0)
@@ -256,11 +279,13 @@ export const observeCredentials = (engine: TokenEngineShape): Effect.Effect<void
         yield* Metric.set(tag(tokenExpiresIn), (usableUntil(record) - now) / 1000)
       }
     }
-    for (const { app, invalid, kind, valid } of counted.values()) {
-      const tagged = (state: string) =>
-        credentials.pipe(Metric.tagged("app", app), Metric.tagged("kind", kind), Metric.tagged("valid", state))
-      yield* Metric.set(tagged("true"), valid)
-      yield* Metric.set(tagged("false"), invalid)
+    for (const [app, byKind] of counted) {
+      for (const { invalid, kind, valid } of byKind.values()) {
+        const tagged = (state: string) =>
+          credentials.pipe(Metric.tagged("app", app), Metric.tagged("kind", kind), Metric.tagged("valid", state))
+        yield* Metric.set(tagged("true"), valid)
+        yield* Metric.set(tagged("false"), invalid)
+      }
     }
   })
 

@@ -147,7 +147,6 @@ const OpsLive = HttpApiBuilder.group(TokenServerApi, "ops", (handlers) =>
     const store = yield* TokenStore
     const readiness = Effect.gen(function*() {
       const now = yield* Clock.currentTimeMillis
-      const statuses = yield* engine.status
       const healthy = yield* store.healthy
       const entry = (status: CredentialStatus) => ({
         app_id: status.appId,
@@ -160,25 +159,27 @@ const OpsLive = HttpApiBuilder.group(TokenServerApi, "ops", (handlers) =>
           ? { last_error: { code: failureCause(status.lastError.value), message: status.lastError.value.message } }
           : {})
       })
-      // Ready means every app can be served now. A store that is down does
-      // not make the server unready: the engine serves from memory meanwhile.
-      const served = new Set<string>()
-      for (const status of statuses) if (status.valid) served.add(`${status.appId}/${status.kind}`)
-      const ready = engine.servable.every(({ appId, kind }) => served.has(`${appId}/${kind}`))
-      if (statuses.length <= MAX_LISTED) return { ready, store: { healthy }, credentials: statuses.map(entry) }
-      // 100,000 credentials are counted, not listed: enough of the invalid
-      // ones are listed to act on.
-      let invalid = 0
-      const listed = statuses.filter((status) => !status.valid && !status.retired && invalid++ < MAX_LISTED_INVALID)
+      // One pass that keeps no more than it answers: 100,000 credentials are
+      // counted, not listed, with enough of the invalid ones listed to act
+      // on. Ready means every app can be served now. A store that is down
+      // does not make the server unready: the engine serves from memory meanwhile.
+      let total = 0
+      const listed: Array<CredentialStatus> = []
+      const invalid: Array<CredentialStatus> = []
       const summary = new Map<string, { kind: string; total: number; valid: number }>()
-      for (const status of statuses) {
-        if (status.retired) continue
+      yield* engine.eachStatus((status) => {
+        total += 1
+        if (total <= MAX_LISTED) listed.push({ ...status })
+        if (status.retired) return
+        if (!status.valid && invalid.length < MAX_LISTED_INVALID) invalid.push({ ...status })
         const counts = summary.get(status.kind) ?? { kind: status.kind, total: 0, valid: 0 }
         counts.total += 1
         if (status.valid) counts.valid += 1
         summary.set(status.kind, counts)
-      }
-      return { ready, store: { healthy }, credentials: listed.map(entry), summary: Array.from(summary.values()) }
+      })
+      const ready = engine.servable.every(({ appId, kind }) => engine.peek(appId, now, kind) !== undefined)
+      if (total <= MAX_LISTED) return { ready, store: { healthy }, credentials: listed.map(entry) }
+      return { ready, store: { healthy }, credentials: invalid.map(entry), summary: Array.from(summary.values()) }
     })
     return handlers
       .handle("healthz", () => Effect.succeed({ status: "ok" as const }))

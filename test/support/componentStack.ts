@@ -90,11 +90,15 @@ export const serveWeChat = (options: Omit<Emulator.EmulatorOptions, "components"
 /** Where the server takes `COMPONENT`'s pushes. */
 export const eventsUrl = (base: string) => `${base}/wechat/components/${COMPONENT}/events`
 
-/** Retries `check` (every 20 ms, up to 15 s) until it holds. */
+/**
+ * Retries `check` (every 20 ms, up to 60 s) until it holds. The bound is
+ * for a broken build, not a speed goal: on a loaded machine a restart's
+ * start-up alone has taken over 15 s.
+ */
 export const eventually = <E, R>(check: Effect.Effect<boolean, E, R>): Effect.Effect<void, E | string, R> =>
   check.pipe(
     Effect.filterOrFail((held) => held, () => "condition never held"),
-    Effect.retry({ schedule: Schedule.spaced("20 millis"), times: 750 }),
+    Effect.retry({ schedule: Schedule.spaced("20 millis"), times: 3_000 }),
     Effect.asVoid
   )
 
