@@ -35,7 +35,7 @@ export interface ServerSettings {
   readonly requestTimeout: Duration.Duration
   /** `FAST_PATH`, default `true`: Node answers `GET access-token` directly when it can (same answers; `false` to rule it out). */
   readonly fastPath: boolean
-  /** `COMPACT_HEAP`, default `true`: V8 optimises for size (about half the RSS; `false` for V8's defaults). */
+  /** `COMPACT_HEAP`, default `true`: V8's old generation may grow only 20 % past its live size (about 100 MB less RSS with 1,000 apps; `false` for V8's defaults). */
   readonly compactHeap: boolean
 }
 
