@@ -31,6 +31,14 @@ import type { UnknownApp } from "./WeChatError.js"
 export interface CredentialStatus {
   readonly appId: OwnerId
   readonly kind: CredentialKind
+  /**
+   * The `app` label metrics count this credential under
+   * (`TokenMetrics.ownerLabel`): the owner itself, or for an authorizer its
+   * component, or `*` beyond `MAX_LABELLED_OWNERS` configured owners.
+   *
+   * @since 0.3.0
+   */
+  readonly metricsLabel: string
   readonly valid: boolean
   readonly record: Option.Option<TokenRecord>
   readonly lastError: Option.Option<AccessTokenError>

@@ -36,7 +36,7 @@ interface Held {
 // records scattered over the heap by whatever decoded them: measured 5×
 // faster for a /readyz at 100,000 authorizers.
 const MIN_REMAINING_MILLIS = Duration.toMillis(MIN_REMAINING)
-const isHeldUsable = (held: Held, now: number): boolean => now + MIN_REMAINING_MILLIS < held.credential.expiresAt
+const isUsableUntil = (usableUntil: number, now: number): boolean => now + MIN_REMAINING_MILLIS < usableUntil
 
 const toHeld = (record: TokenRecord): Held => ({
   record,
@@ -51,6 +51,16 @@ interface Cell extends DueQueue.Entry {
   readonly key: RecordKey
   readonly spec: CredentialKindSpec
   readonly family: CredentialFamily
+  /**
+   * What the status passes read, kept on the cell itself: at 100,000
+   * credentials a pass is bound by memory, not instructions, and each hop
+   * to another object (the key, the owner id, the held credential) is a
+   * cache miss on a large heap. `label` is the owner's metrics label,
+   * interned so that the authorizers of one component share one string;
+   * `usableUntil` is the held credential's usable end (0: none held).
+   */
+  readonly label: string
+  usableUntil: number
   held: Held | undefined
   lastFailure: Failure | undefined
   forced: RefreshPolicy.ForceRefreshSpent
@@ -110,6 +120,17 @@ export const make = (
     }
     const defaultKind = families[0].kinds[0].kind
     const configuredOwners = new Set(families.flatMap((family) => family.owners)).size
+    // One string per distinct label: an owner labelled by itself keeps its
+    // own id; the authorizers of a component share the component's.
+    const labels = new Map<string, string>()
+    const labelOf = (owner: string): string => {
+      const label = TokenMetrics.ownerLabel(owner, configuredOwners)
+      if (label === owner) return owner
+      const interned = labels.get(label)
+      if (interned !== undefined) return interned
+      labels.set(label, label)
+      return label
+    }
     const dynamicFamilies = families.filter((family) => family.dynamic !== undefined)
     // Dynamic owners admitted now, and those retired (with their tombstone) for `status`.
     const admitted = new Set<string>()
@@ -200,7 +221,7 @@ export const make = (
           onSuccess: () => Metric.increment(TokenMetrics.refreshes),
           onFailure: (error) => Metric.update(Metric.tagged(TokenMetrics.failures, "cause", failureCause(error)), 1)
         }),
-        Effect.tagMetrics({ app: TokenMetrics.ownerLabel(cell.key.appId, configuredOwners), kind: cell.key.kind })
+        Effect.tagMetrics({ app: cell.label, kind: cell.key.kind })
       )
 
     // A cold start of a herd fetches every credential within minutes; left
@@ -386,6 +407,7 @@ export const make = (
       const live = isLive(cell)
       if (live) expectRefreshes(cell.held, -1)
       cell.held = held
+      cell.usableUntil = held.credential.expiresAt
       if (live) expectRefreshes(held, 1)
       return held
     }
@@ -657,11 +679,14 @@ export const make = (
               Effect.logWarning("token store unreadable at start-up", error.message).pipe(Effect.as(Option.none()))
           )
         )
+        const held = Option.getOrUndefined(Option.map(stored, toHeld))
         const cell: Cell = {
           key,
           spec,
           family,
-          held: Option.getOrUndefined(Option.map(stored, toHeld)),
+          label: labelOf(appId),
+          usableUntil: held?.credential.expiresAt ?? 0,
+          held,
           lastFailure: undefined,
           forced: RefreshPolicy.nothingSpent,
           due: 0,
@@ -760,9 +785,13 @@ export const make = (
     // status object and `Option` per cell made the pass 3-4x slower.
     const visitStatuses = (now: number, visit: (status: CredentialStatus) => void): void => {
       let current: Cell | undefined
+      // The owner id is read through the cell only when a visitor asks.
       const view = {
-        appId: "" as Owner,
+        get appId(): Owner {
+          return current!.key.appId
+        },
         kind: "" as CredentialKind,
+        metricsLabel: "",
         valid: false,
         retired: false,
         get record(): Option.Option<TokenRecord> {
@@ -776,16 +805,16 @@ export const make = (
       }
       for (const cell of cells.values()) {
         current = cell
-        const held = cell.held
-        view.appId = cell.key.appId
-        view.kind = cell.key.kind
-        view.valid = held !== undefined && isHeldUsable(held, now)
+        view.kind = cell.spec.kind
+        view.metricsLabel = cell.label
+        view.valid = isUsableUntil(cell.usableUntil, now)
         visit(view)
       }
       for (const { record } of retired.values()) {
         visit({
           appId: record.appId,
           kind: record.kind,
+          metricsLabel: labelOf(record.appId),
           valid: false,
           record: Option.some(record),
           lastError: Option.none(),

@@ -5,7 +5,6 @@
  * @since 0.1.0
  */
 import { Clock, Effect, Metric, MetricKey, MetricLabel, Option } from "effect"
-import * as OwnerId from "../OwnerId.js"
 import { usableUntil } from "../Token.js"
 import type { CredentialStatus, TokenEngineShape } from "../TokenEngine.js"
 import * as TokenMetrics from "../TokenMetrics.js"
@@ -235,29 +234,29 @@ export const credentials = Metric.gauge("wechat_token_credentials", {
 export const observeCredentials = (engine: TokenEngineShape): Effect.Effect<void> =>
   Effect.gen(function*() {
     const now = yield* Clock.currentTimeMillis
-    const configured = engine.apps.length
     // Counts by label, then kind. One pass that keeps only the owners
     // labelled one by one (a configured few): 100,000 authorizers cost a
     // scrape a few lookups each, not a list and a key string each.
     const counted = new Map<string, Map<string, { readonly kind: string; valid: number; invalid: number }>>()
     const labelled: Array<CredentialStatus> = []
-    // Most statuses of a large server are authorizers of the same component:
-    // the last component label is reused for the next `component:authorizer`
-    // id (owner ids are validated, so that shape is an authorizer's) instead
-    // of matching and slicing each id.
-    let component = ""
-    const labelOf = (appId: string): string => {
-      if (
-        component !== "" && appId.length === component.length + 19 && appId.charCodeAt(component.length) === 58 &&
-        appId.startsWith(component)
-      ) return component
-      const label = TokenMetrics.ownerLabel(appId, configured)
-      if (OwnerId.isAuthorizer(appId)) component = label
-      return label
-    }
+    // The engine hands each status its label (interned: the authorizers of
+    // one component share one string). Whether an owner is labelled by
+    // itself (its label is its id) follows from its label and kind: a
+    // counted group (`*`, or a component's authorizers) never shares both
+    // with an owner labelled by itself, which has a label of its own or, for
+    // a component, kinds of its own. So the owner id, a cache miss per
+    // status on a large heap, is read only when label or kind changes.
+    let lastLabel = ""
+    let lastKind = ""
+    let lastLabelled = false
     yield* engine.eachStatus((status) => {
-      const label = labelOf(status.appId)
-      if (label === status.appId) {
+      const label = status.metricsLabel
+      if (label !== lastLabel || status.kind !== lastKind) {
+        lastLabel = label
+        lastKind = status.kind
+        lastLabelled = label === status.appId
+      }
+      if (lastLabelled) {
         labelled.push({ ...status })
         return
       }
