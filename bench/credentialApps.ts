@@ -10,23 +10,24 @@ import * as Component from "../src/families/Component.js"
 import { authorizer } from "../src/OwnerId.js"
 import type * as Emulator from "../src/testing/WeChatEmulator.js"
 import { TokenRecord } from "../src/Token.js"
+import * as ComponentStack from "../test/support/componentStack.js"
 import { appIdOf } from "./Figure.js"
 
 export const COMPONENT = AppId.make(appIdOf(0xc0c0))
-const COMPONENT_SECRET = "bench-component-secret-0123456789"
-const MESSAGE_TOKEN = "benchPushToken2026"
-// 43 letters and digits, as an EncodingAESKey is.
-const AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
 
+/** The tests' platform (secret, message token, AES key) under the bench's own app id. */
 export const registration: Emulator.ComponentRegistration = {
-  componentAppId: COMPONENT,
-  secret: COMPONENT_SECRET,
-  messageToken: MESSAGE_TOKEN,
-  encodingAesKey: AES_KEY
+  ...ComponentStack.registration,
+  componentAppId: COMPONENT
 }
 
 /** What `WECHAT_COMPONENTS=component_appid:secret:token:key` would configure. */
-export const credentials = ComponentConfig.component(COMPONENT, COMPONENT_SECRET, MESSAGE_TOKEN, AES_KEY)
+export const credentials = ComponentConfig.component(
+  COMPONENT,
+  registration.secret,
+  registration.messageToken,
+  registration.encodingAesKey
+)
 
 /** One authorizer the emulator generated, with the refresh token it accepts. */
 export interface BenchAuthorizer {
