@@ -136,7 +136,7 @@ export const make = (
       // Reported through the command connection; a listener keeps ioredis from printing it.
     })
     client.on("close", () => {
-      if (down || closing) return
+      if (down || closing || refused !== undefined) return
       down = true
       log(Effect.logWarning("token store unreachable; reconnecting in the background"))
     })
