@@ -89,9 +89,6 @@ export const make = (target: RedisTarget, settings: RedisSettings): RedisConnect
           ? { sentinelPassword: Redacted.value(settings.sentinelPassword) }
           : {}),
         ...(tls !== undefined ? { enableTLSForSentinelMode: true, sentinelTLS: tls } : {}),
-        // The sentinels announce the promotion (`+switch-master`): switch at
-        // once instead of waiting for the old connection to time out.
-        failoverDetector: true,
         reconnectOnError: reconnectOnReadOnly,
         lazyConnect: true
       }

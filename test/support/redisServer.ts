@@ -290,3 +290,125 @@ export const make: Effect.Effect<RedisServerShape, RedisServerError, Scope.Scope
 
 /** One server shared by the tests of a `layer(...)` block. */
 export const layer: Layer.Layer<RedisServer, RedisServerError> = Layer.scoped(RedisServer, make)
+
+/** Retries `check` on the live clock every 100 ms until it holds, for at most `within`. */
+const until = <E>(check: Effect.Effect<boolean, E>, what: string, within = Duration.seconds(30)) =>
+  check.pipe(
+    Effect.catchAll(() => Effect.succeed(false)),
+    Effect.filterOrFail((ok) => ok, () => new RedisServerError({ message: `never happened: ${what}` })),
+    Effect.retry(Schedule.spaced(Duration.millis(100)).pipe(Schedule.upTo(within))),
+    Effect.asVoid,
+    Effect.withClock(Clock.make())
+  )
+
+export interface SentinelTopology {
+  readonly master: RedisServerShape
+  readonly replica: RedisServerShape
+  readonly sentinels: ReadonlyArray<RedisServerShape>
+  /** `redis+sentinel://127.0.0.1:S1,127.0.0.1:S2,127.0.0.1:S3/<name>` */
+  readonly url: string
+  /** The master's port as the sentinels name it now. */
+  readonly masterPort: Effect.Effect<number, RedisServerError>
+}
+
+export const MASTER_NAME = "tokens"
+
+/**
+ * One master, one replica and three sentinels (quorum 2) that declare the
+ * master down after 1 s without an answer and promote the replica.
+ */
+export const sentinelTopology: Effect.Effect<SentinelTopology, RedisServerError, Scope.Scope> = Effect.gen(
+  function*() {
+    const master = yield* make
+    const replica = yield* makeWith({ args: ["--replicaof", "127.0.0.1", String(master.port)] })
+    const conf = [
+      `sentinel monitor ${MASTER_NAME} 127.0.0.1 ${master.port} 2`,
+      `sentinel down-after-milliseconds ${MASTER_NAME} 1000`,
+      `sentinel failover-timeout ${MASTER_NAME} 5000`,
+      `sentinel parallel-syncs ${MASTER_NAME} 1`,
+      ""
+    ].join("\n")
+    const sentinels = yield* Effect.forEach([0, 1, 2], () => makeWith({ sentinel: conf }), { concurrency: 3 })
+    const masterPort = Effect.map(
+      cli(["-p", String(sentinels[0]!.port), "SENTINEL", "get-master-addr-by-name", MASTER_NAME]),
+      (reply) => Number(reply.trim().split("\n")[1])
+    )
+    // Ready when the replica has synced and every sentinel knows both servers and its peers.
+    yield* until(
+      Effect.map(
+        cli(["-p", String(replica.port), "INFO", "replication"]),
+        (info) => info.includes("master_link_status:up")
+      ),
+      "the replica syncs"
+    )
+    yield* until(
+      Effect.map(
+        Effect.forEach(sentinels, (sentinel) => cli(["-p", String(sentinel.port), "SENTINEL", "master", MASTER_NAME])),
+        (replies) => replies.every((reply) => /num-slaves\n1\n/.test(reply) && /num-other-sentinels\n2\n/.test(reply))
+      ),
+      "every sentinel sees the replica and two peers"
+    )
+    const url = `redis+sentinel://${sentinels.map((sentinel) => `127.0.0.1:${sentinel.port}`).join(",")}/${MASTER_NAME}`
+    return { master, replica, sentinels, url, masterPort }
+  }
+)
+
+export interface ClusterTopology {
+  /** Three masters then their three replicas, in the order `--cluster create` was given them. */
+  readonly nodes: ReadonlyArray<RedisServerShape>
+  /** `redis+cluster://` with every node as a seed. */
+  readonly url: string
+  /** The node serving `key`'s slot as master now. */
+  readonly masterOf: (key: string) => Effect.Effect<RedisServerShape, RedisServerError>
+}
+
+/**
+ * Three masters with a replica each (`redis-cli --cluster create`), a node
+ * declared failed after 1 s without an answer.
+ */
+export const clusterTopology: Effect.Effect<ClusterTopology, RedisServerError, Scope.Scope> = Effect.gen(function*() {
+  const nodes = yield* Effect.forEach(
+    [0, 1, 2, 3, 4, 5],
+    () =>
+      makeWith({
+        args: ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "1000"]
+      }),
+    { concurrency: 6 }
+  )
+  yield* cli([
+    "--cluster",
+    "create",
+    ...nodes.map((node) => `127.0.0.1:${node.port}`),
+    "--cluster-replicas",
+    "1",
+    "--cluster-yes"
+  ])
+  yield* until(
+    Effect.map(
+      Effect.forEach(nodes, (node) => cli(["-p", String(node.port), "CLUSTER", "INFO"])),
+      (infos) => infos.every((info) => info.includes("cluster_state:ok"))
+    ),
+    "every node reports cluster_state:ok"
+  )
+  // Asked of every live node in turn: the one killed last no longer answers.
+  const ask = (args: ReadonlyArray<string>) =>
+    Effect.firstSuccessOf(nodes.map((node) => cli(["-p", String(node.port), ...args])))
+  const masterOf = (key: string) =>
+    Effect.gen(function*() {
+      const slot = Number((yield* ask(["CLUSTER", "KEYSLOT", key])).trim())
+      // CLUSTER NODES: `id ip:port@bus flags master ping pong epoch state slot-range…` per node.
+      for (const line of (yield* ask(["CLUSTER", "NODES"])).trim().split("\n")) {
+        const [, address, flags, , , , , state, ...ranges] = line.split(" ")
+        if (!flags?.includes("master") || flags.includes("fail") || state !== "connected") continue
+        const serves = ranges.some((range) => {
+          const [start, end = start] = range.split("-").map(Number)
+          return start! <= slot && slot <= end!
+        })
+        const node = nodes.find((node) => address?.startsWith(`127.0.0.1:${node.port}@`))
+        if (serves && node !== undefined) return node
+      }
+      return yield* new RedisServerError({ message: `no master serves the slot of ${key}` })
+    })
+  const url = `redis+cluster://${nodes.map((node) => `127.0.0.1:${node.port}`).join(",")}`
+  return { nodes, url, masterOf }
+})
