@@ -16,6 +16,7 @@ import * as TokenStore from "../../src/TokenStore.js"
 import * as TokenStoreRedis from "../../src/TokenStoreRedis.js"
 import * as RedisServer from "../support/redisServer.js"
 import {
+  APP,
   eventually,
   getToken,
   readiness,
@@ -53,17 +54,29 @@ interface Figures {
  * away. `probe` is an owner whose keys the killed master served: its write,
  * started right after the kill, returns once the new master took it.
  */
-const failoverUnderLoad = (redisUrl: string, probe: AppId.AppId, kill: Effect.Effect<void>) =>
+const failoverUnderLoad = (
+  redisUrl: string,
+  probe: AppId.AppId,
+  kill: Effect.Effect<void>,
+  coldCallers = REPLICAS
+) =>
   Effect.gen(function*() {
     const upstream = yield* upstreams(REPLICAS)
     const replicas = yield* startReplicas(
       REPLICAS,
       (index) => replicaEnv({ upstream: upstream.urlOf(index), redisUrl, mode: "stable" })
     )
-    const warm = yield* Effect.forEach(replicas, getToken)
-    expect(warm.map((answer) => answer.status)).toEqual([200, 200, 200])
-    expect(new Set(warm.map((answer) => answer.token)).size).toBe(1)
+    // Cold callers spread over every replica: one fetch for all of them (single-flight across replicas).
+    const cold = yield* Effect.forEach(
+      Array.from({ length: coldCallers }, (_, index) => replicas[index % REPLICAS]!),
+      getToken,
+      { concurrency: "unbounded" }
+    )
+    expect(cold.filter((answer) => answer.status !== 200)).toEqual([])
+    expect(new Set(cold.map((answer) => answer.token)).size).toBe(1)
     const fetchesBefore = (yield* upstream.tokenCalls).length
+    expect(fetchesBefore).toBe(1)
+    const warm = yield* Effect.forEach(replicas, getToken)
     const store = yield* storeAt(redisUrl)
     yield* store.set(probeRecord(probe, 1))
 
@@ -126,5 +139,42 @@ describe("failover under load", () => {
         expect(figures.extraFetches).toBeLessThanOrEqual(1)
       }),
     { timeout: 90_000 }
+  )
+
+  it.scopedLive(
+    "Cluster: 1,000 credentials over every slot; the master of the app's slot is killed",
+    () =>
+      Effect.gen(function*() {
+        const topology = yield* RedisServer.clusterTopology
+        const store = yield* storeAt(topology.url)
+        // 1,000 owners hash to slots all over the cluster; each owner's keys share one.
+        const owners = Array.from(
+          { length: 1_000 },
+          (_, index) => AppId.make(`wx${index.toString(16).padStart(16, "0")}`)
+        )
+        yield* Effect.forEach(owners, (owner) => store.set(probeRecord(owner, 1)), { concurrency: 50, discard: true })
+        expect((yield* store.list("access_token")).length).toBe(1_000)
+        const perMaster = yield* Effect.forEach(
+          topology.nodes.slice(0, 3),
+          (node) => RedisServer.cli(["-p", String(node.port), "DBSIZE"])
+        )
+        for (const size of perMaster) expect(Number(size.trim())).toBeGreaterThan(100)
+
+        const appKey = `wechat-token:{${APP}}:access_token`
+        const master = yield* topology.masterOf(appKey)
+        // A probe owner on the same master, so its write waits for the same promotion.
+        let probe = owners[0]!
+        for (const owner of owners) {
+          probe = owner
+          if ((yield* topology.masterOf(`wechat-token:{${owner}}:access_token`)) === master) break
+        }
+        const figures = yield* failoverUnderLoad(topology.url, probe, master.kill, 500)
+        expect(yield* topology.masterOf(appKey)).not.toBe(master)
+        yield* report("Cluster", figures)
+        expect(figures.failed).toBe(0)
+        expect(figures.served).toBeGreaterThan(0)
+        expect(figures.extraFetches).toBeLessThanOrEqual(1)
+      }),
+    { timeout: 120_000 }
   )
 })
