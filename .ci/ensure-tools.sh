@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
 # The tests need programs beyond Node: a real redis-server (Redis store and
-# replica tests), curl (the demo test runs the curl line the demo prints) and
+# replica tests; Debian's is built with TLS and runs sentinels as
+# `redis-server --sentinel`), redis-cli (`--cluster create`; Debian's
+# redis-tools, which redis-server depends on), openssl (the TLS tests make
+# their own CA and certificates), curl (the demo test runs the curl line the demo prints) and
 # promtool (the /metrics test runs `promtool check metrics`; Debian ships it in
 # the `prometheus` package). Install the Debian packages when they are missing
 # and we may (root); otherwise say what to do.
 set -euo pipefail
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 [ "${#missing[@]}" -eq 0 ] && exit 0

@@ -6,9 +6,10 @@
  *
  * @since 0.3.0
  */
-import { Config, ConfigError, Context, Effect, Either, Layer, Option, Redacted } from "effect"
+import { Config, ConfigError, Context, Effect, Either, Layer, Redacted } from "effect"
 import * as AppId from "./AppId.js"
 import { parseList } from "./internal/credentialList.js"
+import { secretList } from "./internal/secretConfig.js"
 import * as TokenConfig from "./TokenConfig.js"
 
 /**
@@ -87,15 +88,10 @@ export const parseComponents = (
  * @since 0.3.0
  * @category config
  */
-export const components: Effect.Effect<ReadonlyArray<ComponentCredentials>, ConfigError.ConfigError> = Effect
-  .flatMap(
-    Config.option(Config.string("WECHAT_COMPONENTS")),
-    Option.match({
-      onNone: () => Effect.succeed([]),
-      onSome: (raw) =>
-        Either.match(parseComponents("WECHAT_COMPONENTS", raw), { onLeft: Effect.fail, onRight: Effect.succeed })
-    })
-  )
+export const components: Effect.Effect<ReadonlyArray<ComponentCredentials>, ConfigError.ConfigError> = secretList(
+  "WECHAT_COMPONENTS",
+  parseComponents
+).pipe(Config.withDefault<ReadonlyArray<ComponentCredentials>>([]))
 
 /**
  * The whole component configuration from Effect `Config`.

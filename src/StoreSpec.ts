@@ -5,11 +5,16 @@
  *
  * @since 0.2.0
  */
-import { Config, ConfigError, Effect, Either, Layer, Schema } from "effect"
+import { Config, ConfigError, Effect, Either, Layer, Option, Redacted, Schema } from "effect"
+import * as RedisTarget from "./internal/redisTarget.js"
+import { readSecretFile, secret } from "./internal/secretConfig.js"
 import { layerMemory, StoreError, TokenStore } from "./TokenStore.js"
 
 /**
- * `memory`, `file:PATH` or `redis://HOST:PORT[/DB]`, parsed.
+ * `memory`, `file:PATH` or a Redis URL (`redis://`, `rediss://`,
+ * `redis+sentinel://`, `redis+cluster://`), parsed. A Redis store also
+ * carries what the `REDIS_*` variables say: secrets (`Redacted`) and the
+ * paths of TLS files, read when the store opens.
  *
  * @since 0.2.0
  * @category models
@@ -17,7 +22,19 @@ import { layerMemory, StoreError, TokenStore } from "./TokenStore.js"
 export const StoreSpec = Schema.Union(
   Schema.TaggedStruct("Memory", {}),
   Schema.TaggedStruct("File", { path: Schema.NonEmptyString }),
-  Schema.TaggedStruct("Redis", { url: Schema.String })
+  Schema.TaggedStruct("Redis", {
+    url: Schema.String,
+    /** `REDIS_PASSWORD[_FILE]`, when the URL carries none. @since 0.3.0 */
+    password: Schema.optional(Schema.Redacted(Schema.String)),
+    /** `REDIS_SENTINEL_PASSWORD[_FILE]`. @since 0.3.0 */
+    sentinelPassword: Schema.optional(Schema.Redacted(Schema.String)),
+    /** `REDIS_TLS`: TLS for `redis+sentinel://` and `redis+cluster://`. @since 0.3.0 */
+    tls: Schema.optional(Schema.Boolean),
+    /** `REDIS_TLS_CA_FILE`, `REDIS_TLS_CERT_FILE`, `REDIS_TLS_KEY_FILE`: PEM files. @since 0.3.0 */
+    caFile: Schema.optional(Schema.String),
+    certFile: Schema.optional(Schema.String),
+    keyFile: Schema.optional(Schema.String)
+  })
 )
 
 /**
@@ -29,7 +46,7 @@ export type StoreSpec = typeof StoreSpec.Type
 const specError = (detail: string) =>
   ConfigError.InvalidData(
     ["TOKEN_STORE"],
-    `TOKEN_STORE: ${detail}; expected "memory", "file:PATH" or "redis://HOST:PORT[/DB]"`
+    `TOKEN_STORE: ${detail}; expected "memory", "file:PATH", ${RedisTarget.FORMS}`
   )
 
 /**
@@ -46,28 +63,69 @@ export const parse = (raw: string): Either.Either<StoreSpec, ConfigError.ConfigE
     const path = value.slice("file:".length)
     return path === "" ? Either.left(specError("file: needs a path")) : Either.right({ _tag: "File", path })
   }
-  if (value.startsWith("redis://")) {
-    const url = URL.canParse(value) ? new URL(value) : undefined
-    if (url === undefined || url.hostname === "") return Either.left(specError("the Redis URL has no host"))
-    if (!/^(\/\d*)?$/.test(url.pathname)) return Either.left(specError("the Redis database must be a number"))
-    if (url.search !== "" || url.hash !== "") {
-      return Either.left(specError("the Redis URL takes no query or fragment"))
-    }
-    return Either.right({ _tag: "Redis", url: value })
+  if (RedisTarget.isRedisUrl(value)) {
+    return Either.match(RedisTarget.parse(value), {
+      onLeft: (detail) => Either.left(specError(detail)),
+      onRight: () => Either.right({ _tag: "Redis", url: value })
+    })
   }
   return Either.left(specError("unknown store"))
 }
 
+const optional = <A>(config: Config.Config<A>) => Config.map(Config.option(config), Option.getOrUndefined)
+
+// The Redis variables; only the set ones end up in the spec.
+const redisSettings = Config.all({
+  password: optional(secret("REDIS_PASSWORD")),
+  sentinelPassword: optional(secret("REDIS_SENTINEL_PASSWORD")),
+  tls: optional(Config.boolean("REDIS_TLS")),
+  caFile: optional(Config.string("REDIS_TLS_CA_FILE")),
+  certFile: optional(Config.string("REDIS_TLS_CERT_FILE")),
+  keyFile: optional(Config.string("REDIS_TLS_KEY_FILE"))
+})
+
+const settingsError = (detail: string) => ConfigError.InvalidData(["TOKEN_STORE"], `TOKEN_STORE: ${detail}`)
+
+// Settings that cannot apply to the URL are refused rather than ignored: a
+// CA file next to `redis://` means the operator expects TLS and would not get it.
+const withSettings = (
+  spec: StoreSpec,
+  settings: typeof redisSettings extends Config.Config<infer A> ? A : never
+): Either.Either<StoreSpec, ConfigError.ConfigError> => {
+  const given = Object.fromEntries(Object.entries(settings).filter(([, value]) => value !== undefined))
+  if (spec._tag !== "Redis") return Either.right(spec)
+  const target = Either.getOrThrow(RedisTarget.parse(spec.url))
+  if (Option.isSome(target.password) && settings.password !== undefined) {
+    return Either.left(settingsError("the URL carries a password and REDIS_PASSWORD[_FILE] is set; set one"))
+  }
+  if (settings.sentinelPassword !== undefined && target.mode !== "sentinel") {
+    return Either.left(settingsError("REDIS_SENTINEL_PASSWORD[_FILE] needs redis+sentinel://"))
+  }
+  const tlsFile = settings.caFile ?? settings.certFile ?? settings.keyFile
+  if (target.mode === "standalone" && !target.tls && (settings.tls === true || tlsFile !== undefined)) {
+    return Either.left(settingsError("REDIS_TLS and REDIS_TLS_*_FILE need rediss://"))
+  }
+  if ((settings.certFile === undefined) !== (settings.keyFile === undefined)) {
+    return Either.left(settingsError("REDIS_TLS_CERT_FILE and REDIS_TLS_KEY_FILE go together"))
+  }
+  return Either.right({ ...spec, ...given })
+}
+
 /**
- * `TOKEN_STORE` read with Effect `Config`; `memory` when unset.
+ * `TOKEN_STORE` read with Effect `Config`; `memory` when unset. A Redis
+ * store takes `REDIS_PASSWORD[_FILE]`, `REDIS_SENTINEL_PASSWORD[_FILE]`,
+ * `REDIS_TLS` and `REDIS_TLS_CA_FILE` / `_CERT_FILE` / `_KEY_FILE` too.
  *
  * @since 0.2.0
  * @category config
  */
-export const config: Config.Config<StoreSpec> = Config.string("TOKEN_STORE").pipe(
-  Config.mapOrFail(parse),
-  Config.withDefault<StoreSpec>({ _tag: "Memory" })
-)
+export const config: Config.Config<StoreSpec> = Config.all([
+  Config.string("TOKEN_STORE").pipe(
+    Config.mapOrFail(parse),
+    Config.withDefault<StoreSpec>({ _tag: "Memory" })
+  ),
+  redisSettings
+]).pipe(Config.mapOrFail(([spec, settings]) => withSettings(spec, settings)))
 
 // An adapter whose module (or its peer dependency) cannot be loaded is a
 // deployment mistake: say which package to install, not a stack trace.
@@ -79,6 +137,21 @@ const loadAdapter = <A>(load: () => Promise<A>, needs: string) =>
         operation: "open",
         detail: `${needs} (${cause instanceof Error ? cause.message : String(cause)})`
       })
+  })
+
+// A TLS file that cannot be read stops start-up naming the variable.
+const readTlsFile = (variable: string, path: string | undefined) =>
+  path === undefined ? Effect.succeed(undefined) : Either.match(readSecretFile(variable, path), {
+    onLeft: (detail) => Effect.fail(new StoreError({ operation: "open", detail })),
+    onRight: (content) => Effect.succeed(content)
+  })
+
+const tlsFiles = (spec: Extract<StoreSpec, { readonly _tag: "Redis" }>) =>
+  Effect.all({
+    ca: readTlsFile("REDIS_TLS_CA_FILE", spec.caFile),
+    cert: readTlsFile("REDIS_TLS_CERT_FILE", spec.certFile),
+    key: Effect.map(readTlsFile("REDIS_TLS_KEY_FILE", spec.keyFile), (key) =>
+      key === undefined ? undefined : Redacted.make(key))
   })
 
 /**
@@ -106,8 +179,17 @@ export const layer = (spec: StoreSpec): Layer.Layer<TokenStore, StoreError> => {
     case "Redis":
       return Layer.unwrapEffect(
         Effect.map(
-          loadAdapter(() => import("./TokenStoreRedis.js"), "the Redis store needs ioredis: npm i ioredis@^5"),
-          (adapter) => adapter.layer(spec.url)
+          Effect.zip(
+            loadAdapter(() => import("./TokenStoreRedis.js"), "the Redis store needs ioredis: npm i ioredis@^5"),
+            tlsFiles(spec)
+          ),
+          ([adapter, files]) =>
+            adapter.layer(spec.url, {
+              password: spec.password,
+              sentinelPassword: spec.sentinelPassword,
+              tls: spec.tls,
+              ...files
+            })
         )
       )
   }

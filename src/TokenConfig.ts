@@ -8,6 +8,7 @@
 import { Config, ConfigError, Context, Duration, Effect, Either, Layer, Option, Redacted, Schema } from "effect"
 import { AppId } from "./AppId.js"
 import { invalid, parseList } from "./internal/credentialList.js"
+import { secret, secretList } from "./internal/secretConfig.js"
 import { TokenMode } from "./Token.js"
 
 /**
@@ -82,9 +83,7 @@ export const parseApps = (
 ): Either.Either<ReadonlyArray<AppCredentials>, ConfigError.ConfigError> =>
   parseList(name, raw, appEntry, (app) => `app id ${app.appId}`)
 
-const appsList: Config.Config<ReadonlyArray<AppCredentials>> = Config.string("WECHAT_APPS").pipe(
-  Config.mapOrFail((raw) => parseApps("WECHAT_APPS", raw))
-)
+const appsList: Config.Config<ReadonlyArray<AppCredentials>> = secretList("WECHAT_APPS", parseApps)
 
 const singleApp: Config.Config<ReadonlyArray<AppCredentials>> = Config.all({
   appId: Config.string("WECHAT_APP_ID").pipe(
@@ -95,7 +94,7 @@ const singleApp: Config.Config<ReadonlyArray<AppCredentials>> = Config.all({
       )
     )
   ),
-  secret: Config.redacted("WECHAT_APP_SECRET")
+  secret: secret("WECHAT_APP_SECRET")
 }).pipe(Config.map((app) => [app]))
 
 /**
@@ -106,14 +105,14 @@ const singleApp: Config.Config<ReadonlyArray<AppCredentials>> = Config.all({
  * @category utils
  */
 export const apps: Effect.Effect<ReadonlyArray<AppCredentials>, ConfigError.ConfigError> = Effect.gen(function*() {
-  const list = yield* Config.option(Config.string("WECHAT_APPS"))
+  const list = yield* Config.option(appsList)
   const single = yield* Config.option(Config.string("WECHAT_APP_ID"))
   if (Option.isSome(list) && Option.isSome(single)) {
     return yield* Effect.fail(
       invalid("WECHAT_APPS", "set either WECHAT_APPS or WECHAT_APP_ID/WECHAT_APP_SECRET, not both")
     )
   }
-  if (Option.isSome(list)) return yield* appsList
+  if (Option.isSome(list)) return list.value
   if (Option.isSome(single)) return yield* singleApp
   return []
 })

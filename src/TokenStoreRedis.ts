@@ -1,30 +1,74 @@
 /**
- * The Redis adapter of `TokenStore` (`redis://HOST:PORT[/DB]`), shared by
- * every replica of the token server. It needs the `ioredis` package, an
- * optional peer dependency: install it next to this one to use Redis.
+ * The Redis adapter of `TokenStore`, shared by every replica of the token
+ * server. It needs the `ioredis` package, an optional peer dependency:
+ * install it next to this one to use Redis.
  *
- * - Keys: `wechat-token:<appId>:<kind>` holds the record as JSON,
- *   `wechat-token:<appId>:<kind>:lease` the refresh lease. Neither ever holds a secret.
+ * - Where: `redis://` or `rediss://` (TLS) `[user:password@]HOST:PORT[/DB]`,
+ *   `redis+sentinel://[user:password@]HOST:PORT[,…]/MASTER_NAME[/DB]`
+ *   (the master the sentinels name, followed across failovers), or
+ *   `redis+cluster://[user:password@]HOST:PORT[,…]` (seed nodes of a Redis Cluster).
+ * - Keys: `wechat-token:{<owner>}:<kind>` holds the record as JSON,
+ *   `wechat-token:{<owner>}:<kind>:lease` the refresh lease. The `{owner}`
+ *   hash tag keeps one owner's keys in one cluster slot. Neither ever holds
+ *   a secret. A record 0.2.0 wrote under `wechat-token:<owner>:<kind>` is
+ *   read and moved to its new key.
  * - `set` is one Lua compare-and-set by generation that also publishes the
  *   written record on `wechat-token:changes`; `changes` streams the records
  *   other store instances wrote (this instance's own writes are skipped).
  *   Messages published while this instance was disconnected are not replayed.
  * - `lease` is `SET NX PX` with a random owner, released on scope close only
  *   while still owned.
- * - Redis down: every operation fails at once with `StoreError` (no offline
- *   queue, 2 s command timeout), the connection is retried in the background,
- *   `healthy` is false until it is back. The layer itself never fails: it
- *   waits for the first connection attempt, then carries on either way.
+ * - Redis down: reads fail at once with `StoreError` (no offline queue, 2 s
+ *   command timeout), the connection is retried in the background, `healthy`
+ *   is false until it is back. One Redis: writes fail at once too. Sentinel or
+ *   Cluster: a write waits (up to 30 s) for the promoted master.
+ * - The layer fails only when Redis refuses the user, the password or the TLS
+ *   certificate; otherwise it waits for the first connection attempt, then
+ *   carries on either way.
  * - The connections close with the layer's scope.
  *
  * @since 0.2.0
  */
-import { Layer } from "effect"
+import { Effect, Either, Layer, type Redacted } from "effect"
 import * as RedisStore from "./internal/redisStore.js"
-import { TokenStore } from "./TokenStore.js"
+import * as RedisTarget from "./internal/redisTarget.js"
+import { StoreError, TokenStore } from "./TokenStore.js"
 
 /**
+ * What the URL does not carry: secrets and TLS material from their own
+ * variables (`REDIS_PASSWORD[_FILE]`, `REDIS_SENTINEL_PASSWORD[_FILE]`,
+ * `REDIS_TLS`, `REDIS_TLS_CA_FILE`, `REDIS_TLS_CERT_FILE`, `REDIS_TLS_KEY_FILE`).
+ * TLS material is PEM text, not paths.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface Settings {
+  /** The password when the URL carries none. */
+  readonly password?: Redacted.Redacted<string> | undefined
+  /** The sentinels' own password (`redis+sentinel://`). */
+  readonly sentinelPassword?: Redacted.Redacted<string> | undefined
+  /** TLS for `redis+sentinel://` and `redis+cluster://`; `rediss://` always uses TLS. */
+  readonly tls?: boolean | undefined
+  /** A private CA's certificate(s), PEM. */
+  readonly ca?: string | undefined
+  /** A client certificate and its key, PEM, for servers that ask for one. */
+  readonly cert?: string | undefined
+  readonly key?: Redacted.Redacted<string> | undefined
+}
+
+/**
+ * The store at `url`. Fails with `StoreError` when the URL is malformed
+ * (never quoting it) or Redis refuses the credentials or the certificate.
+ *
  * @since 0.2.0
  * @category layers
  */
-export const layer = (url: string): Layer.Layer<TokenStore> => Layer.scoped(TokenStore, RedisStore.make(url))
+export const layer = (url: string, settings: Settings = {}): Layer.Layer<TokenStore, StoreError> =>
+  Layer.scoped(
+    TokenStore,
+    Effect.flatMap(
+      Either.mapLeft(RedisTarget.parse(url), (detail) => new StoreError({ operation: "open", detail })),
+      (target) => RedisStore.make(target, settings)
+    )
+  )

@@ -4,8 +4,9 @@
  *
  * @since 0.2.0
  */
-import { Config, ConfigError, Context, Effect, Either, Layer, Option, Redacted, Schema } from "effect"
+import { Config, ConfigError, Context, Effect, Either, Layer, Redacted, Schema } from "effect"
 import { parseList } from "./internal/credentialList.js"
+import { secretList } from "./internal/secretConfig.js"
 import { AgentKey, CorpId, weCom, type WeComAgentId } from "./OwnerId.js"
 
 /**
@@ -90,13 +91,10 @@ export const parseApps = (
  * @since 0.2.0
  * @category config
  */
-export const apps: Effect.Effect<ReadonlyArray<WeComAppCredentials>, ConfigError.ConfigError> = Effect.flatMap(
-  Config.option(Config.string("WECOM_APPS")),
-  Option.match({
-    onNone: () => Effect.succeed([]),
-    onSome: (raw) => Either.match(parseApps("WECOM_APPS", raw), { onLeft: Effect.fail, onRight: Effect.succeed })
-  })
-)
+export const apps: Effect.Effect<ReadonlyArray<WeComAppCredentials>, ConfigError.ConfigError> = secretList(
+  "WECOM_APPS",
+  parseApps
+).pipe(Config.withDefault<ReadonlyArray<WeComAppCredentials>>([]))
 
 /**
  * `WECOM_API_BASE_URL`, an http(s) URL without a trailing `/`.

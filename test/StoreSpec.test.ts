@@ -54,6 +54,53 @@ describe("StoreSpec (TOKEN_STORE)", () => {
       }
     }))
 
+  it.effect("reads rediss://, redis+sentinel:// and redis+cluster:// with users, and refuses malformed ones", () =>
+    Effect.gen(function*() {
+      for (
+        const url of [
+          "rediss://tokens:hunter2secret@redis.internal:6380/1",
+          "redis+sentinel://s1:26379,s2:26379,[::1]:26379/mymaster",
+          "redis+sentinel://tokens:hunter2secret@s1:26379/mymaster/2",
+          "redis+cluster://tokens:hunter2secret@n1:7000,n2:7001,n3:7002"
+        ]
+      ) {
+        expect(yield* load({ TOKEN_STORE: url }), url).toEqual(Either.right({ _tag: "Redis", url }))
+      }
+      for (
+        const [bad, reason] of [
+          ["redis+sentinel://:hunter2secret@s1:26379", "master's name"],
+          ["redis+sentinel://s1:26379/mymaster/x", "database must be a number"],
+          ["redis+cluster://:hunter2secret@n1:7000/2", "takes no database"],
+          ["rediss://:hunter2secret@a:1,b:2", "one HOST:PORT"],
+          ["redis+cluster://:hunter2secret@n1:7000,:7001", "malformed HOST:PORT"]
+        ]
+      ) {
+        const message = String(Either.flip(yield* load({ TOKEN_STORE: bad })).pipe(Either.getOrThrow))
+        expect(message, bad).toContain(reason)
+        expect(message, bad).not.toContain("hunter2secret")
+      }
+    }))
+
+  it.effect("REDIS_* variables go with the Redis forms they apply to", () =>
+    Effect.gen(function*() {
+      const cluster = "redis+cluster://n1:7000"
+      expect(yield* load({ TOKEN_STORE: cluster, REDIS_TLS: "true", REDIS_TLS_CA_FILE: "/ca.pem" })).toEqual(
+        Either.right({ _tag: "Redis", url: cluster, tls: true, caFile: "/ca.pem" })
+      )
+      for (
+        const [env, reason] of [
+          [{ TOKEN_STORE: "redis://h:1", REDIS_TLS_CA_FILE: "/ca.pem" }, "need rediss://"],
+          [{ TOKEN_STORE: "redis://:hunter2secret@h:1", REDIS_PASSWORD: "other" }, "set one"],
+          [{ TOKEN_STORE: "redis://h:1", REDIS_SENTINEL_PASSWORD: "hunter2secret" }, "needs redis+sentinel://"],
+          [{ TOKEN_STORE: "rediss://h:1", REDIS_TLS_CERT_FILE: "/c.pem" }, "go together"]
+        ] as const
+      ) {
+        const message = String(Either.flip(yield* load(env)).pipe(Either.getOrThrow))
+        expect(message, reason).toContain(reason)
+        expect(message, reason).not.toContain("hunter2secret")
+      }
+    }))
+
   it("the parsed spec is a StoreSpec", () => {
     const spec = StoreSpec.parse("file:/tmp/x.json")
     expect(Either.map(spec, Schema.is(StoreSpec.StoreSpec))).toEqual(Either.right(true))

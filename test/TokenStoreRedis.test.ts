@@ -73,7 +73,7 @@ const changeArrives = (reader: TokenStore.TokenStoreShape, writer: TokenStore.To
 }
 
 describe("TokenStoreRedis.layer", () => {
-  it.scopedLive("keys follow wechat-token:<appId>:<kind>[:lease] and values hold only the record's fields", () =>
+  it.scopedLive("keys follow wechat-token:{<appId>}:<kind>[:lease] and values hold only the record's fields", () =>
     Effect.gen(function*() {
       const server = yield* RedisServer.make
       const store = yield* storeAt(server.url)
@@ -88,19 +88,47 @@ describe("TokenStoreRedis.layer", () => {
       const keys = yield* Effect.promise(() => redis.keys("*"))
       expect(keys.sort()).toEqual(
         [
-          `wechat-token:${appId}:access_token`,
-          `wechat-token:${appId}:access_token:lease`,
-          `wechat-token:${appId}:jsapi_ticket`
+          `wechat-token:{${appId}}:access_token`,
+          `wechat-token:{${appId}}:access_token:lease`,
+          `wechat-token:{${appId}}:jsapi_ticket`
         ]
           .sort()
       )
       for (const record of [token, ticket]) {
-        const stored = yield* Effect.promise(() => redis.get(`wechat-token:${appId}:${record.kind}`))
+        const stored = yield* Effect.promise(() => redis.get(`wechat-token:{${appId}}:${record.kind}`))
         expect(JSON.parse(stored ?? "null")).toEqual(encoded(record))
       }
-      const ttl = yield* Effect.promise(() => redis.pttl(`wechat-token:${appId}:access_token:lease`))
+      const ttl = yield* Effect.promise(() => redis.pttl(`wechat-token:{${appId}}:access_token:lease`))
       expect(ttl).toBeGreaterThan(0)
       expect(ttl).toBeLessThanOrEqual(5_000)
+    }))
+
+  it.scopedLive("records 0.2.0 wrote without the hash tag are read by get and list, and moved to the tagged key", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.make
+      const store = yield* storeAt(server.url)
+      const redis = yield* inspector(server.url)
+      const [read, listed, both] = [makeRecord(freshApp(), 4), makeRecord(freshApp(), 5), makeRecord(freshApp(), 6)]
+      const legacy = (record: TokenRecord) => `wechat-token:${record.appId}:${record.kind}`
+      const tagged = (record: TokenRecord) => `wechat-token:{${record.appId}}:${record.kind}`
+      for (const record of [read, listed, both]) {
+        yield* Effect.promise(() => redis.set(legacy(record), JSON.stringify(encoded(record))))
+      }
+      // Written since by this version: the newer tagged record wins over the old one.
+      const newer = makeRecord(both.appId, 7)
+      yield* store.set(newer)
+
+      expect(Option.map(yield* store.get(read), encoded)).toEqual(Option.some(encoded(read)))
+      const all = yield* store.list("access_token")
+      expect(all.map((record) => encoded(record)).sort((a, b) => a.generation - b.generation)).toEqual(
+        [read, listed, newer].map((record) => encoded(record))
+      )
+      for (const record of [read, listed]) {
+        expect(yield* Effect.promise(() => redis.exists(legacy(record))), record.appId).toBe(0)
+        expect(JSON.parse((yield* Effect.promise(() => redis.get(tagged(record)))) ?? "null")).toEqual(encoded(record))
+      }
+      // A legacy record never overrides a tagged one, even while both exist.
+      expect(Option.map(yield* store.get(newer), encoded)).toEqual(Option.some(encoded(newer)))
     }))
 
   it.scopedLive("a malformed stored value is absent to get (logged) and overwritten by set", () =>
@@ -110,7 +138,7 @@ describe("TokenStoreRedis.layer", () => {
       const store = yield* storeAt(server.url)
       const redis = yield* inspector(server.url)
       const record = makeRecord(freshApp(), 1)
-      const key = `wechat-token:${record.appId}:access_token`
+      const key = `wechat-token:{${record.appId}}:access_token`
       for (
         const garbage of ["not json", "{\"value\":\"x\"}", JSON.stringify({ ...encoded(record), generation: "9" })]
       ) {
@@ -208,7 +236,7 @@ describe("TokenStoreRedis.layer", () => {
         Effect.provide(StoreSpec.layer(spec))
       )
       const redis = yield* inspector(server.url)
-      const key = `wechat-token:${record.appId}:access_token`
+      const key = `wechat-token:{${record.appId}}:access_token`
       expect(yield* Effect.promise(() => redis.exists(key))).toBe(0)
       yield* Effect.promise(() => redis.select(3))
       expect(yield* Effect.promise(() => redis.exists(key))).toBe(1)

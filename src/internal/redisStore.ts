@@ -2,20 +2,37 @@
  * The Redis store: records shared by every replica, a lease per record for
  * cross-replica single-flight, and a channel announcing each write.
  */
-import { Effect, Either, Option, Random, Runtime, Schema, type Scope, Stream } from "effect"
-import { Redis, type RedisOptions } from "ioredis"
+import { Duration, Effect, Either, Option, Random, Runtime, Schedule, Schema, type Scope, Stream } from "effect"
+import type { OwnerId } from "../OwnerId.js"
 import { type CredentialKind, TokenRecord } from "../Token.js"
 import { type RecordKey, StoreError, type TokenStoreShape } from "../TokenStore.js"
+import * as RedisConnection from "./redisConnection.js"
+import type { RedisSettings } from "./redisConnection.js"
+import type { RedisTarget } from "./redisTarget.js"
 import * as StoredRecord from "./storedRecord.js"
 
 /**
- * Key of a record. App ids are validated (`wx` + 16 hex) and kinds are
- * literals, so a key never holds anything but these two, and never a secret.
+ * Every key of one owner: `wechat-token:{<owner>}:<parts…>`. The braces are
+ * a Redis Cluster hash tag: all of one owner's keys hash to one slot, so a
+ * script or transaction touching a record and its lease never fails with
+ * `CROSSSLOT`. Owner ids are validated (`wx` + 16 hex, `corpid/agent`, …)
+ * and never hold `{` or `}`, so the tag is exactly the owner; a key never
+ * holds a secret.
  */
-export const recordKey = (key: RecordKey): string => `wechat-token:${key.appId}:${key.kind}`
+export const ownerKey = (owner: OwnerId, ...parts: ReadonlyArray<string>): string =>
+  `wechat-token:{${owner}}:${parts.join(":")}`
+
+/** Key of a record. */
+export const recordKey = (key: RecordKey): string => ownerKey(key.appId, key.kind)
 
 /** Key of the refresh lease of a record. */
-export const leaseKey = (key: RecordKey): string => `${recordKey(key)}:lease`
+export const leaseKey = (key: RecordKey): string => ownerKey(key.appId, key.kind, "lease")
+
+/**
+ * Where 0.2.0 kept a record (no hash tag). Read when the record's key is
+ * empty, then moved to `recordKey`.
+ */
+export const legacyRecordKey = (key: RecordKey): string => `wechat-token:${key.appId}:${key.kind}`
 
 /** Every write is published here, so replicas adopt a new token without polling. */
 export const CHANGES_CHANNEL = "wechat-token:changes"
@@ -58,16 +75,6 @@ end
 return 0
 `
 
-const options: RedisOptions = {
-  // While Redis is unreachable a command fails at once instead of queueing:
-  // the engine then serves the token it holds rather than waiting.
-  enableOfflineQueue: false,
-  maxRetriesPerRequest: 1,
-  // A Redis that accepts connections but does not answer must not hang callers either.
-  commandTimeout: 2_000,
-  connectTimeout: 2_000
-}
-
 const errorMessage = (error: unknown): string => (error instanceof Error ? error.message : String(error))
 
 const randomId = Effect.map(
@@ -75,40 +82,61 @@ const randomId = Effect.map(
   (parts) => parts.map((part) => part.toString(36)).join("-")
 )
 
+// Errors no reconnect can fix: the password or the server's certificate is
+// wrong. Start-up stops on them instead of retrying in the background forever.
+const AUTH_REFUSED = /^(WRONGPASS|NOAUTH|NOPERM|ERR AUTH|ERR invalid password)/
+const isTlsError = (error: unknown): boolean => {
+  const code = typeof error === "object" && error !== null && "code" in error ? String(error.code) : ""
+  return /^(ERR_TLS_|ERR_SSL_)|CERT|UNABLE_TO_|SELF_SIGNED/.test(code)
+}
+const refusal = (error: unknown): string | undefined => {
+  if (isTlsError(error)) return `the Redis server's TLS certificate was refused (${errorMessage(error)})`
+  if (AUTH_REFUSED.test(errorMessage(error))) return `Redis refused the user or password (${errorMessage(error)})`
+  return undefined
+}
+
+// During a failover the old master is gone and the new one not yet known:
+// a write waits for it, polling, up to this long (a Sentinel failover takes
+// `down-after-milliseconds` plus an election; a cluster `cluster-node-timeout`
+// plus one). Meanwhile callers are answered from the tokens held in memory.
+const FAILOVER_WAIT = Duration.seconds(30)
+const FAILING_OVER =
+  /^Redis unreachable|READONLY|CLUSTERDOWN|TRYAGAIN|MASTERDOWN|LOADING|Connection is closed|isn't ready|isn't writeable|timed out|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE/
+const failoverRetry = Schedule.spaced(Duration.millis(100)).pipe(Schedule.upTo(FAILOVER_WAIT))
+
 /**
- * A store over the Redis at `url`. Two connections, closed with the scope:
- * one for commands, one subscribed to the changes channel (a subscribed
- * connection accepts no other command). The command connection reconnects in
- * the background forever; `healthy` says whether it is up now.
+ * A store over the Redis `target` names. Two connections, closed with the
+ * scope: one for commands, one subscribed to the changes channel. The command
+ * connection reconnects in the background forever; `healthy` says whether it
+ * is up now. Fails only when Redis refuses the password or the certificate.
  */
-export const make = (url: string): Effect.Effect<TokenStoreShape, never, Scope.Scope> =>
+export const make = (
+  target: RedisTarget,
+  settings: RedisSettings = {}
+): Effect.Effect<TokenStoreShape, StoreError, Scope.Scope> =>
   Effect.gen(function*() {
     const runtime = yield* Effect.runtime<never>()
     const log = (effect: Effect.Effect<void>) => Runtime.runFork(runtime)(effect)
     const origin = yield* randomId
-
-    const client = new Redis(url, { ...options, lazyConnect: true })
-    // The subscription waits offline for the connection (no timeout) and is
-    // renewed by ioredis after every reconnect.
-    const subscriber = client.duplicate({
-      enableOfflineQueue: true,
-      maxRetriesPerRequest: null,
-      commandTimeout: undefined
-    })
+    const { client, failsOver, masters, secrets, subscriber } = RedisConnection.make(target, settings)
+    // ioredis and Redis may quote what they were given; a password never leaves here.
+    const scrub = (text: string) => secrets.reduce((clean, secret) => clean.split(secret).join("<redacted>"), text)
 
     // Connection events arrive outside any fiber; only the transitions are
     // logged, not every failed reconnect attempt.
     let down = false
     let closing = false
     let lastError = "not connected"
+    let refused: string | undefined
     client.on("error", (error: Error) => {
-      lastError = error.message
+      lastError = scrub(error.message)
+      refused ??= Option.getOrUndefined(Option.map(Option.fromNullable(refusal(error)), scrub))
     })
     subscriber.on("error", () => {
       // Reported through the command connection; a listener keeps ioredis from printing it.
     })
     client.on("close", () => {
-      if (down || closing) return
+      if (down || closing || refused !== undefined) return
       down = true
       log(Effect.logWarning("token store unreachable; reconnecting in the background"))
     })
@@ -133,25 +161,29 @@ export const make = (url: string): Effect.Effect<TokenStoreShape, never, Scope.S
     const connected = Effect.async<void>((resume) => {
       const settle = () => resume(Effect.void)
       client.once("ready", settle).once("close", settle)
-      client.connect().catch(() => {
+      client.connect().catch((error: unknown) => {
         // Failure is reported by the "close" event and retried in the background.
+        refused ??= Option.getOrUndefined(Option.map(Option.fromNullable(refusal(error)), scrub))
+        if (refused !== undefined) settle()
       })
       return Effect.sync(() => {
         client.off("ready", settle).off("close", settle)
       })
     })
+    yield* connected
+    if (refused !== undefined) return yield* new StoreError({ operation: "open", detail: refused })
     const subscribed = Effect.async<void>((resume) => {
       const settle = () => resume(Effect.void)
       subscriber.once("close", settle)
       subscriber.subscribe(CHANGES_CHANNEL).then(settle, (error: unknown) => {
-        log(Effect.logWarning("token store changes unavailable", errorMessage(error)))
+        log(Effect.logWarning("token store changes unavailable", scrub(errorMessage(error))))
         settle()
       })
       return Effect.sync(() => {
         subscriber.off("close", settle)
       })
     })
-    yield* Effect.all([connected, subscribed], { concurrency: "unbounded", discard: true })
+    yield* subscribed
 
     const command = <A>(operation: string, run: () => Promise<A>): Effect.Effect<A, StoreError> =>
       Effect.tryPromise({
@@ -159,54 +191,97 @@ export const make = (url: string): Effect.Effect<TokenStoreShape, never, Scope.S
         catch: (error) =>
           new StoreError({
             operation,
-            detail: client.status === "ready" ? errorMessage(error) : `Redis unreachable (${lastError})`
+            detail: client.status === "ready" ? scrub(errorMessage(error)) : `Redis unreachable (${lastError})`
           })
       })
 
+    // A write while the topology fails over waits for the new master; one
+    // Redis alone fails at once (nothing will take its place).
+    const write = <A>(operation: string, run: () => Promise<A>): Effect.Effect<A, StoreError> =>
+      failsOver
+        ? command(operation, run).pipe(
+          Effect.retry({ schedule: failoverRetry, while: (error) => FAILING_OVER.test(error.detail) })
+        )
+        : command(operation, run)
+
+    // A held value that does not decode is logged and treated as absent.
+    const decodeHeld = (key: string, held: string | null): Effect.Effect<Option.Option<TokenRecord>> => {
+      if (held === null) return Effect.succeedNone
+      const record = decodeRecord(held)
+      return Either.isRight(record)
+        ? Effect.succeedSome(record.right)
+        : Effect.logWarning("token store holds a malformed record; treating it as absent").pipe(
+          Effect.annotateLogs({ key }),
+          Effect.as(Option.none())
+        )
+    }
+
+    // A record 0.2.0 wrote is moved under its hash-tagged key (compare-and-set,
+    // so a newer record written meanwhile wins), then its old key is deleted:
+    // left behind, it would come back as a stale record if the new key were
+    // ever lost. Moving is best effort: the record read is answered either way.
+    const migrate = (record: TokenRecord): Effect.Effect<TokenRecord> =>
+      set(record).pipe(
+        Effect.tap(() => command("migrate", () => client.del(legacyRecordKey(record)))),
+        Effect.catchAll(() => Effect.succeed(record))
+      )
+
     const get = (key: RecordKey): Effect.Effect<Option.Option<TokenRecord>, StoreError> =>
-      Effect.flatMap(command("get", () => client.get(recordKey(key))), (held) => {
-        if (held === null) return Effect.succeedNone
-        const record = decodeRecord(held)
-        return Either.isRight(record)
-          ? Effect.succeedSome(record.right)
-          : Effect.logWarning("token store holds a malformed record; treating it as absent").pipe(
-            Effect.annotateLogs({ key: recordKey(key) }),
-            Effect.as(Option.none())
-          )
+      Effect.gen(function*() {
+        const held = yield* Effect.flatMap(
+          command("get", () => client.get(recordKey(key))),
+          (held) => decodeHeld(recordKey(key), held)
+        )
+        if (Option.isSome(held)) return held
+        const legacy = yield* Effect.flatMap(
+          command("get", () => client.get(legacyRecordKey(key))),
+          (held) => decodeHeld(legacyRecordKey(key), held)
+        )
+        return Option.isSome(legacy) ? Option.some(yield* migrate(legacy.value)) : legacy
       })
 
     // SCAN walks the key space in batches without blocking Redis (KEYS
-    // would, on a store holding hundreds of thousands of authorizers).
+    // would, on a store holding hundreds of thousands of authorizers); in a
+    // cluster, each master holds its own slots and is scanned in turn. The
+    // pattern matches both key layouts (and no lease: those end in `:lease`).
     const list = (kind: CredentialKind): Effect.Effect<ReadonlyArray<TokenRecord>, StoreError> =>
       Effect.gen(function*() {
-        const keys = new Set<string>()
-        let cursor = "0"
-        do {
-          const [next, batch] = yield* command(
-            "list",
-            () => client.scan(cursor, "MATCH", `wechat-token:*:${kind}`, "COUNT", 1000)
-          )
-          for (const key of batch) keys.add(key)
-          cursor = next
-        } while (cursor !== "0")
-        const records: Array<TokenRecord> = []
-        const all = Array.from(keys)
-        for (let start = 0; start < all.length; start += 500) {
-          const values = yield* command("list", () => client.mget(...all.slice(start, start + 500)))
-          for (const value of values) {
-            const record = value === null ? undefined : decodeRecord(value)
-            // A lease key or a malformed value is no record of this kind.
-            if (record !== undefined && Either.isRight(record) && record.right.kind === kind) records.push(record.right)
-          }
+        const current = new Map<string, TokenRecord>()
+        const legacy: Array<TokenRecord> = []
+        for (const node of masters()) {
+          let cursor = "0"
+          do {
+            const [next, keys] = yield* command(
+              "list",
+              () => node.scan(cursor, "MATCH", `wechat-token:*:${kind}`, "COUNT", 1000)
+            )
+            cursor = next
+            // One GET per key, pipelined: keys of different owners hash to
+            // different slots, which MGET refuses in a cluster.
+            const values = keys.length === 0 ? [] : yield* command(
+              "list",
+              () => node.pipeline(keys.map((key) => ["get", key])).exec()
+            )
+            for (const [index, [, value]] of (values ?? []).entries()) {
+              const record = typeof value === "string" ? decodeRecord(value) : undefined
+              // A malformed value is no record of this kind.
+              if (record === undefined || Either.isLeft(record) || record.right.kind !== kind) continue
+              if (keys[index]?.startsWith("wechat-token:{") === true) current.set(record.right.appId, record.right)
+              else legacy.push(record.right)
+            }
+          } while (cursor !== "0")
         }
-        return records
+        for (const record of legacy) {
+          if (!current.has(record.appId)) current.set(record.appId, yield* migrate(record))
+        }
+        return Array.from(current.values())
       })
 
     const set = (record: TokenRecord): Effect.Effect<TokenRecord, StoreError> =>
       Effect.gen(function*() {
         const json = yield* encodeRecord(record)
         const change = yield* encodeChange({ origin, record })
-        const held = yield* command(
+        const held = yield* write(
           "set",
           () => client.eval(SET_IF_NEWER, 1, recordKey(record), json, record.generation, CHANGES_CHANNEL, change)
         )
@@ -233,7 +308,7 @@ export const make = (url: string): Effect.Effect<TokenStoreShape, never, Scope.S
         // PX takes whole milliseconds, at least one.
         const millis = Math.max(1, Math.ceil(leaseMillis))
         return yield* Effect.acquireRelease(
-          Effect.map(command("lease", () => client.set(leaseAt, owner, "PX", millis, "NX")), (reply) => reply === "OK"),
+          Effect.map(write("lease", () => client.set(leaseAt, owner, "PX", millis, "NX")), (reply) => reply === "OK"),
           (taken) =>
             taken
               // If Redis is down now, the lease lapses by itself after `leaseMillis`.

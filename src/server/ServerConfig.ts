@@ -6,6 +6,7 @@
  */
 import { Config, ConfigError, Duration, Either, LogLevel, Redacted, Schema } from "effect"
 import { AppId } from "../AppId.js"
+import { secretList } from "../internal/secretConfig.js"
 import { OwnerId } from "../OwnerId.js"
 
 /**
@@ -122,10 +123,10 @@ export const parseClientKeys = (raw: string): Either.Either<ReadonlyArray<Client
  * @since 0.1.0
  * @category config
  */
-export const clientKeys: Config.Config<ReadonlyArray<ClientKey>> = Config.string("CLIENT_KEYS").pipe(
-  Config.mapOrFail(parseClientKeys),
-  Config.withDefault<ReadonlyArray<ClientKey>>([])
-)
+export const clientKeys: Config.Config<ReadonlyArray<ClientKey>> = secretList(
+  "CLIENT_KEYS",
+  (_, raw) => parseClientKeys(raw)
+).pipe(Config.withDefault<ReadonlyArray<ClientKey>>([]))
 
 /**
  * `REQUEST_TIMEOUT_SECONDS`: how long a client has to send its headers, and

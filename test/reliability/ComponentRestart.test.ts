@@ -79,6 +79,6 @@ describe("third-party platform: a restart loses neither ticket nor refresh token
   it.scopedLive("Redis store", () =>
     Effect.gen(function*() {
       const redis = yield* RedisServer.make
-      yield* restartKeepsEverything(() => TokenStoreRedis.layer(redis.url))
+      yield* restartKeepsEverything(() => TokenStoreRedis.layer(redis.url).pipe(Layer.orDie))
     }), { timeout: 30_000 })
 })

@@ -40,7 +40,7 @@ const inspector = (url: string) =>
     (client) => Effect.sync(() => client.disconnect())
   )
 
-const LEASE_KEY = `wechat-token:${APP}:access_token:lease`
+const LEASE_KEY = `wechat-token:{${APP}}:access_token:lease`
 
 /**
  * A GET whose request has left this process by the time `sent` completes, so

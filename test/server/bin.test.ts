@@ -68,6 +68,15 @@ describe("bin", () => {
         { WECOM_APPS: "ww0123456789abcdef/1000002:TopSecretValue" },
         "CLIENT_KEYS"
       ],
+      ["CLIENT_KEYS and CLIENT_KEYS_FILE both set", {
+        WECHAT_APPS: "wx0123456789abcdef:TopSecretValue",
+        CLIENT_KEYS: "0123456789abcdef0123",
+        CLIENT_KEYS_FILE: "/dev/null"
+      }, "CLIENT_KEYS or CLIENT_KEYS_FILE"],
+      ["an unreadable WECHAT_APPS_FILE", {
+        WECHAT_APPS_FILE: "/nonexistent/wechat-apps",
+        CLIENT_KEYS: "0123456789abcdef0123"
+      }, "WECHAT_APPS_FILE: cannot read"],
       [
         "a key scoped to an unconfigured WeCom app",
         {
