@@ -34,6 +34,9 @@
  *   the next second. Only a refresh of a credential still usable for
  *   `PACING_RESERVE` more is deferred: never a first fetch, a
  *   compare-and-refresh, a retry after a failure, nor one near its end.
+ * - Re-validation: a replica compares each `classic` credential it holds with
+ *   the store's record every `revalidationMillis` (30 s, at most 4 minutes),
+ *   so it never serves a token another replica replaced past its overlap.
  *
  * @since 0.2.0
  */
