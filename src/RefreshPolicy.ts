@@ -34,12 +34,16 @@
  *   the next second. Only a refresh of a credential still usable for
  *   `PACING_RESERVE` more is deferred: never a first fetch, a
  *   compare-and-refresh, a retry after a failure, nor one near its end.
+ * - Re-validation: a replica compares each `classic` credential it holds with
+ *   the store's record every `revalidationMillis` (30 s, at most 4 minutes),
+ *   so it never serves a token another replica replaced past its overlap.
  *
  * @since 0.2.0
  */
 import { Duration, Either, Schedule, Schema } from "effect"
 import type { AccessTokenError } from "./AccessToken.js"
 import type { TokenRecord } from "./Token.js"
+import { replaces } from "./TokenStore.js"
 import type { WeChatError } from "./WeChatError.js"
 
 /**
@@ -144,6 +148,18 @@ export const replacing = (stale: string | undefined): Demand =>
   stale === undefined
     ? { needsFetch: () => true }
     : { needsFetch: (record, now) => unusable(record, now) || record.value === stale, replaces: stale }
+
+/**
+ * After a contest (`TokenStore.isContested`): also until the held record
+ * replaces every contested one, so one fetch (under the lease) ends the
+ * doubt for every replica.
+ *
+ * @since 0.3.0
+ * @category fetch now
+ */
+export const settling = (contested: ReadonlyArray<TokenRecord>): Demand => ({
+  needsFetch: (record, now) => unusable(record, now) || !contested.every((other) => replaces(record, other))
+})
 
 /**
  * What the plan needs to know about one answer from the issuer.
@@ -436,3 +452,45 @@ export const spend = (
     ? Either.left(budget.nextAllowedAt)
     : Either.right({ day: Math.floor(now / DAY_MILLIS), used: budget.usedToday + 1, lastAt: now })
 }
+
+// Re-validation ------------------------------------------------------------
+
+/**
+ * How often a replica compares each `classic` (and `none`) credential it
+ * holds with the store's record. Change messages tell replicas of a new
+ * record at once; this bounds what they miss (the store lost its data and
+ * a replica wrote into the empty store, a message lost while a connection
+ * was down, writes the store refused): a replaced `classic` token dies
+ * `OVERLAP` after the fetch that replaced it, and a replica serving it must
+ * learn of the replacement before. Every `REVALIDATION_MIN`, slower only
+ * when that would read more than `REVALIDATION_READS` records a second, and
+ * never slower than `REVALIDATION_MAX`, a minute inside the overlap.
+ *
+ * @since 0.3.0
+ * @category revalidation
+ */
+export const REVALIDATION_MIN = Duration.seconds(30)
+
+/**
+ * @since 0.3.0
+ * @category revalidation
+ */
+export const REVALIDATION_MAX = Duration.minutes(4)
+
+/**
+ * @since 0.3.0
+ * @category revalidation
+ */
+export const REVALIDATION_READS = 1_000
+
+/**
+ * The period between two re-validations of `credentials` held credentials.
+ *
+ * @since 0.3.0
+ * @category revalidation
+ */
+export const revalidationMillis = (credentials: number): number =>
+  Math.min(
+    Duration.toMillis(REVALIDATION_MAX),
+    Math.max(Duration.toMillis(REVALIDATION_MIN), Math.ceil(credentials * 1_000 / REVALIDATION_READS))
+  )

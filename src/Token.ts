@@ -49,9 +49,14 @@ export type CredentialKind = typeof CredentialKind.Type
  * - `refreshAt`: when the engine plans to replace it (see `RefreshPolicy.plan`).
  *   It lives in the record so every replica sharing a store agrees on it, and so
  *   on the moment an old classic token dies (`refreshAt` + 5 minutes).
- * - `generation`: grows by one per fetch; stores refuse a write whose
- *   generation is not newer than what they hold, so an older writer never
+ * - `generation`: grows by one per fetch; with `fetchedAt` it orders the
+ *   records of a key (`TokenStore.isNewer`), so an older writer never
  *   overwrites a newer token.
+ * - `lineage`: drawn at random by the fetch or put that starts a line of
+ *   generations (nothing was held), and inherited by every successor. A
+ *   store that lost its data counts generations from 1 again: two records
+ *   of different lineages are ordered by `fetchedAt` instead (see
+ *   `TokenStore.isNewer`). Records written by 0.2.0 have none (one lineage).
  *
  * @since 0.1.0
  * @category models
@@ -67,6 +72,8 @@ export class TokenRecord extends Schema.Class<TokenRecord>("TokenRecord")({
   expiresAt: Schema.Number,
   refreshAt: Schema.Number,
   generation: Schema.Int.pipe(Schema.nonNegative()),
+  /** @since 0.3.0 */
+  lineage: Schema.optional(Schema.String.pipe(Schema.minLength(1), Schema.maxLength(64))),
   /**
    * Set on the record of a durable kind when its owner is gone (a merchant
    * revoked a component's authorization): every replica and every restart

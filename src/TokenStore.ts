@@ -6,7 +6,7 @@
  *
  * @since 0.1.0
  */
-import { Context, Data, Effect, Layer, Option, type Scope, Stream } from "effect"
+import { Context, Data, Duration, Effect, Layer, Option, type Scope, Stream } from "effect"
 import type { OwnerId } from "./OwnerId.js"
 import type { CredentialKind, TokenRecord } from "./Token.js"
 
@@ -51,9 +51,9 @@ export interface TokenStoreShape {
    */
   readonly list: (kind: CredentialKind) => Effect.Effect<ReadonlyArray<TokenRecord>, StoreError>
   /**
-   * Compare-and-set by generation: writes `record` only when the store holds
-   * nothing for its key or an older generation. Answers the record the store
-   * holds afterwards (the winner), so a losing writer adopts the newer token.
+   * Compare-and-set: writes `record` only when the store holds nothing for
+   * its key or a record it replaces (`isNewer`). Answers the record the
+   * store holds afterwards (the winner), so a losing writer adopts it.
    */
   readonly set: (record: TokenRecord) => Effect.Effect<TokenRecord, StoreError>
   /**
@@ -89,13 +89,65 @@ export class TokenStore extends Context.Tag("effect-wechat-token/TokenStore")<To
 export const keyString = (key: RecordKey): string => `${key.appId}/${key.kind}`
 
 /**
- * Compare-and-set rule shared by every store.
+ * How far apart the clocks of two replicas may be: within it, `fetchedAt`
+ * cannot tell which of two fetches came later.
+ *
+ * @since 0.3.0
+ * @category utils
+ */
+export const CLOCK_SKEW = Duration.seconds(10)
+
+const skewMillis = Duration.toMillis(CLOCK_SKEW)
+
+/**
+ * Whether two records are the same write of a key.
+ *
+ * @since 0.3.0
+ * @category utils
+ */
+export const isSameRecord = (a: TokenRecord, b: TokenRecord): boolean =>
+  a.lineage === b.lineage && a.generation === b.generation && a.value === b.value
+
+/**
+ * Whether `candidate` replaces `held`. Within a lineage the higher
+ * generation does: each fetch read the generation it succeeds. Two lineages
+ * mean the store lost its data (flushed, restarted empty or from an old
+ * snapshot) while a replica kept the older line in memory: generations say
+ * nothing then, and the record fetched later is the one WeChat keeps
+ * (a `classic` fetch kills the token before it), as long as the fetch times
+ * are more than `CLOCK_SKEW` apart.
+ *
+ * @since 0.3.0
+ * @category utils
+ */
+export const replaces = (candidate: TokenRecord, held: TokenRecord): boolean =>
+  candidate.lineage === held.lineage
+    ? candidate.generation > held.generation
+    : candidate.fetchedAt - held.fetchedAt > skewMillis
+
+/**
+ * Two different records neither of which replaces the other: two fetches of
+ * one generation (replicas fetched on their own while the store refused
+ * writes, or a lease lapsed during a fetch), or two lineages fetched within
+ * `CLOCK_SKEW`. Nobody can tell which token WeChat kept; a store keeps the
+ * one it holds, and the engine fetches once more to end the doubt.
+ *
+ * @since 0.3.0
+ * @category utils
+ */
+export const isContested = (a: TokenRecord, b: TokenRecord): boolean =>
+  !isSameRecord(a, b) && !replaces(a, b) && !replaces(b, a)
+
+/**
+ * Compare-and-set rule shared by every store: `candidate` is written when
+ * the store holds nothing for its key or a record it replaces (`replaces`);
+ * a contested write loses.
  *
  * @since 0.1.0
  * @category utils
  */
 export const isNewer = (candidate: TokenRecord, current: Option.Option<TokenRecord>): boolean =>
-  Option.match(current, { onNone: () => true, onSome: (held) => candidate.generation > held.generation })
+  Option.match(current, { onNone: () => true, onSome: (held) => replaces(candidate, held) })
 
 /**
  * A store kept in this process only: the default, and what tests use.

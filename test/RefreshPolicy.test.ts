@@ -231,3 +231,25 @@ describe("RefreshPolicy", () => {
     })
   })
 })
+
+describe("revalidationMillis", () => {
+  it.each([
+    { credentials: 0, period: 30 * SECOND },
+    { credentials: 1, period: 30 * SECOND },
+    { credentials: 30_000, period: 30 * SECOND },
+    { credentials: 30_001, period: 30 * SECOND + 1 },
+    { credentials: 100_000, period: 100 * SECOND },
+    { credentials: 240_000, period: 4 * MINUTE },
+    { credentials: 1_000_000, period: 4 * MINUTE }
+  ])("$credentials credentials: every $period ms", ({ credentials, period }) => {
+    expect(RefreshPolicy.revalidationMillis(credentials)).toBe(period)
+  })
+
+  it("every period leaves a minute of the classic overlap", () => {
+    for (const credentials of [1, 10_000, 1e6, 1e9]) {
+      expect(RefreshPolicy.revalidationMillis(credentials)).toBeLessThanOrEqual(
+        Duration.toMillis(RefreshPolicy.OVERLAP) - MINUTE
+      )
+    }
+  })
+})

@@ -112,6 +112,42 @@ const conformance = <R, E>(
         expect(Option.map(yield* store.get(second), encoded)).toEqual(Option.some(encoded(third)))
       }))
 
+    it.scoped("compare-and-set across lineages (the store lost its data): the later fetch wins, beyond CLOCK_SKEW", () =>
+      Effect.gen(function*() {
+        const store = yield* instance
+        const appId = freshApp()
+        const skew = Duration.toMillis(TokenStore.CLOCK_SKEW)
+        // The replicas' line: generation 5, fetched at T0.
+        const kept = makeRecord(appId, { generation: 5, lineage: "line-a", fetchedAt: T0 })
+        yield* store.set(kept)
+        // A new line counts from 1 again: within the skew nobody can say which fetch came last; the store keeps its own.
+        const close = makeRecord(appId, { generation: 1, lineage: "line-b", fetchedAt: T0 + skew, value: "close" })
+        expect(encoded(yield* store.set(close))).toEqual(encoded(kept))
+        // Fetched later than that: it replaces the higher generation of the other line.
+        const later = makeRecord(appId, { generation: 1, lineage: "line-b", fetchedAt: T0 + skew + 1, value: "later" })
+        expect(encoded(yield* store.set(later))).toEqual(encoded(later))
+        // A replica writing back its memory of the old line loses, whatever its generation.
+        const stale = makeRecord(appId, { generation: 6, lineage: "line-a", fetchedAt: T0 + 1, value: "stale" })
+        expect(encoded(yield* store.set(stale))).toEqual(encoded(later))
+        // Within the new line, generations decide again, whatever the fetch times.
+        const next = makeRecord(appId, { generation: 2, lineage: "line-b", fetchedAt: T0, value: "next" })
+        expect(encoded(yield* store.set(next))).toEqual(encoded(next))
+        expect(Option.map(yield* store.get(kept), encoded)).toEqual(Option.some(encoded(next)))
+      }))
+
+    it.scoped("a 0.2.0 record (no lineage) is read as written and replaced by its successors", () =>
+      Effect.gen(function*() {
+        const store = yield* instance
+        const appId = freshApp()
+        const legacy = makeRecord(appId, { generation: 3 })
+        expect(Object.keys(encoded(legacy))).not.toContain("lineage")
+        yield* store.set(legacy)
+        expect(Option.map(yield* store.get(legacy), encoded)).toEqual(Option.some(encoded(legacy)))
+        // The engine's successor keeps the (absent) lineage: generations decide.
+        const successor = makeRecord(appId, { generation: 4, fetchedAt: T0 - 1 })
+        expect(encoded(yield* store.set(successor))).toEqual(encoded(successor))
+      }))
+
     it.scoped("list answers every record of a kind, authorizer owners and tombstones included, nothing else", () =>
       Effect.gen(function*() {
         const store = yield* instance

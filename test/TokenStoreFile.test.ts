@@ -21,7 +21,8 @@ const makeRecord = (appId: OwnerId.OwnerId, generation = 1): TokenRecord =>
     fetchedAt: T0,
     expiresAt: T0 + 7_200_000,
     refreshAt: T0 + 6_900_000,
-    generation
+    generation,
+    lineage: "lineage-1"
   })
 const encoded = Schema.encodeSync(TokenRecord)
 
@@ -136,6 +137,25 @@ describe("TokenStoreFile.layer", () => {
           Object.keys(TokenRecord.fields).filter((field) => field !== "retired").sort()
         )
       }
+    }).pipe(Effect.provide(NodeFileSystem.layer)))
+
+  it.scoped("a document as 0.2.0 wrote it (records without lineage) loads, and a successor replaces its record", () =>
+    Effect.gen(function*() {
+      const fs = yield* FileSystem.FileSystem
+      const path = `${yield* tempDir}/tokens.json`
+      const appId = freshApp()
+      yield* fs.writeFileString(
+        path,
+        `{"format":"effect-wechat-token/v1","records":{"${appId}/access_token":{"appId":"${appId}",` +
+          `"kind":"access_token","value":"token-0.2.0","mode":"classic","fetchedAt":${T0},` +
+          `"expiresAt":${T0 + 7_200_000},"refreshAt":${T0 + 6_900_000},"generation":4}}}`
+      )
+      const store = yield* storeAt(path)
+      const read = Option.getOrThrow(yield* store.get({ appId, kind: "access_token" }))
+      expect(read.value).toBe("token-0.2.0")
+      expect(read.lineage).toBeUndefined()
+      const successor = new TokenRecord({ ...read, value: "token-0.3.0", generation: 5 })
+      expect(encoded(yield* store.set(successor))).toEqual(encoded(successor))
     }).pipe(Effect.provide(NodeFileSystem.layer)))
 
   it.scoped("the file ends up 0600 whatever the old file's mode or the process umask", () =>

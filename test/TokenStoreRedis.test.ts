@@ -131,6 +131,23 @@ describe("TokenStoreRedis.layer", () => {
       expect(Option.map(yield* store.get(newer), encoded)).toEqual(Option.some(encoded(newer)))
     }))
 
+  it.scopedLive("a record as 0.2.0 wrote it (no lineage) decodes, and its successor replaces it by generation", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.make
+      const store = yield* storeAt(server.url)
+      const redis = yield* inspector(server.url)
+      const appId = freshApp()
+      const written = `{"appId":"${appId}","kind":"access_token","value":"token-0.2.0","mode":"classic",` +
+        `"fetchedAt":${T0},"expiresAt":${T0 + 7_200_000},"refreshAt":${T0 + 6_900_000},"generation":4}`
+      yield* Effect.promise(() => redis.set(`wechat-token:${appId}:access_token`, written))
+      const read = Option.getOrThrow(yield* store.get({ appId, kind: "access_token" }))
+      expect(read.value).toBe("token-0.2.0")
+      expect(read.generation).toBe(4)
+      expect(read.lineage).toBeUndefined()
+      const successor = new TokenRecord({ ...read, value: "token-0.3.0", generation: 5 })
+      expect(encoded(yield* store.set(successor))).toEqual(encoded(successor))
+    }))
+
   it.scopedLive("a malformed stored value is absent to get (logged) and overwritten by set", () =>
     Effect.gen(function*() {
       const server = yield* RedisServer.make

@@ -5,7 +5,7 @@
 import { Duration, Effect, Either, Option, Random, Runtime, Schedule, Schema, type Scope, Stream } from "effect"
 import type { OwnerId } from "../OwnerId.js"
 import { type CredentialKind, TokenRecord } from "../Token.js"
-import { type RecordKey, StoreError, type TokenStoreShape } from "../TokenStore.js"
+import { CLOCK_SKEW, type RecordKey, StoreError, type TokenStoreShape } from "../TokenStore.js"
 import * as RedisConnection from "./redisConnection.js"
 import type { RedisSettings } from "./redisConnection.js"
 import type { RedisTarget } from "./redisTarget.js"
@@ -49,16 +49,27 @@ const ChangeJson = Schema.parseJson(Schema.Struct({ origin: Schema.String, recor
 const decodeChange = Schema.decodeEither(ChangeJson)
 const encodeChange = Schema.encode(ChangeJson)
 
-// Compare-and-set by generation in one step, so two replicas racing cannot
-// both win. A held value that is not a record with a numeric generation
-// counts as absent. Answers nil when written, else the held value.
+// Compare-and-set in one step, so two replicas racing cannot both win; the
+// rule is `TokenStore.replaces` (ARGV[2]: `CLOCK_SKEW` in milliseconds). A
+// held value that is not a record with a numeric generation counts as
+// absent. Answers nil when written, else the held value.
+const SKEW_MILLIS = Duration.toMillis(CLOCK_SKEW)
+
 const SET_IF_NEWER = `
 local held = redis.call('GET', KEYS[1])
 if held then
   local ok, record = pcall(cjson.decode, held)
-  if ok and type(record) == 'table' and type(record.generation) == 'number'
-    and record.generation >= tonumber(ARGV[2]) then
-    return held
+  if ok and type(record) == 'table' and type(record.generation) == 'number' then
+    local candidate = cjson.decode(ARGV[1])
+    local replaces
+    if candidate.lineage == record.lineage then
+      replaces = candidate.generation > record.generation
+    else
+      replaces = type(record.fetchedAt) == 'number' and candidate.fetchedAt - record.fetchedAt > tonumber(ARGV[2])
+    end
+    if not replaces then
+      return held
+    end
   end
 end
 redis.call('SET', KEYS[1], ARGV[1])
@@ -283,13 +294,13 @@ export const make = (
         const change = yield* encodeChange({ origin, record })
         const held = yield* write(
           "set",
-          () => client.eval(SET_IF_NEWER, 1, recordKey(record), json, record.generation, CHANGES_CHANNEL, change)
+          () => client.eval(SET_IF_NEWER, 1, recordKey(record), json, SKEW_MILLIS, CHANGES_CHANNEL, change)
         )
         if (held === null) return record
         const winner = typeof held === "string" ? decodeRecord(held) : Either.left(held)
         if (Either.isRight(winner)) return winner.right
-        // A value with a newer generation that is not a valid record: neither
-        // ours to overwrite nor usable. Someone wrote it by hand; say so.
+        // A value the script read as a newer record that is not a valid one:
+        // neither ours to overwrite nor usable. Someone wrote it by hand; say so.
         return yield* new StoreError({
           operation: "set",
           detail: `${recordKey(record)} holds a malformed record with a newer generation; delete the key`

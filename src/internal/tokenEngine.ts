@@ -14,7 +14,15 @@ import * as RefreshPolicy from "../RefreshPolicy.js"
 import { type CredentialKind, isUsable, mask, MIN_REMAINING, TokenRecord, usableUntil } from "../Token.js"
 import type { CredentialStatus, EngineOptions, TokenEngineShape } from "../TokenEngine.js"
 import * as TokenMetrics from "../TokenMetrics.js"
-import { keyString, type RecordKey, type StoreError, TokenStore } from "../TokenStore.js"
+import {
+  isContested,
+  isSameRecord,
+  keyString,
+  type RecordKey,
+  replaces,
+  type StoreError,
+  TokenStore
+} from "../TokenStore.js"
 import { ForceRefreshBudgetExhausted, UnknownApp } from "../WeChatError.js"
 import * as DueQueue from "./dueQueue.js"
 import * as FifoPermits from "./fifoPermits.js"
@@ -64,6 +72,8 @@ interface Cell extends DueQueue.Entry {
   held: Held | undefined
   lastFailure: Failure | undefined
   forced: RefreshPolicy.ForceRefreshSpent
+  /** Records this cell saw contested (`TokenStore.isContested`): its next job fetches past them. */
+  contested: ReadonlyArray<TokenRecord> | undefined
 }
 
 const heldOf = (cell: Cell): Effect.Effect<Held | undefined> => Effect.sync(() => cell.held)
@@ -138,21 +148,32 @@ export const make = (
 
     const annotate = (cell: Cell) => Effect.annotateLogs({ app: cell.key.appId, kind: cell.key.kind })
 
+    // `record` comes from the store (read, a change message, a compare-and-set
+    // winner): the cell takes it unless what it holds replaces it. A record
+    // contested with the held one is taken too, so every replica follows the
+    // store, and (for kinds whose next fetch kills the held token) the cell
+    // is queued to fetch past both: nobody knows which one WeChat kept.
     const adopt = (cell: Cell, record: TokenRecord): Effect.Effect<Held> =>
       Effect.sync(() => {
         const held = cell.held
-        if (held !== undefined && held.record.generation >= record.generation) return held
+        if (held === undefined || replaces(record, held.record)) return hold(cell, toHeld(record))
+        if (!isContested(record, held.record)) return held
+        if (cell.spec.overlap !== "stable" && isLive(cell)) {
+          cell.contested = [held.record, record]
+          schedule(cell, 0)
+        }
         return hold(cell, toHeld(record))
       })
 
-    // The newest of what this process holds and what the store holds. A store
-    // that is down never stops the engine: it keeps the credential in memory.
+    // The newest of what this process holds and what the store holds (the
+    // store's when they are contested). A store that is down never stops the
+    // engine: it keeps the credential in memory.
     const newest = (cell: Cell): Effect.Effect<TokenRecord | undefined> =>
       Effect.all([heldOf(cell), store.get(cell.key)]).pipe(
         Effect.map(([held, stored]) => {
           const fromStore = Option.getOrUndefined(stored)
-          if (held === undefined) return fromStore
-          return fromStore !== undefined && fromStore.generation > held.record.generation ? fromStore : held.record
+          if (held === undefined || fromStore === undefined) return fromStore ?? held?.record
+          return replaces(held.record, fromStore) ? held.record : fromStore
         }),
         Effect.catchTag("StoreError", (error) =>
           Effect.logWarning("token store unreadable; using the token held in memory", error.message).pipe(
@@ -188,7 +209,10 @@ export const make = (
           fetchedAt: now,
           expiresAt,
           refreshAt,
-          generation: (current?.generation ?? 0) + 1
+          generation: (current?.generation ?? 0) + 1,
+          lineage: current === undefined
+            ? (yield* Random.nextIntBetween(0, Number.MAX_SAFE_INTEGER)).toString(36)
+            : current.lineage
         })
       })
 
@@ -437,14 +461,22 @@ export const make = (
       Effect.gen(function*() {
         const now = yield* Clock.currentTimeMillis
         const held = cell.held
-        if (held !== undefined && now < held.record.refreshAt) return held.record.refreshAt
-        return yield* singleFlight(cell, RefreshPolicy.scheduled).pipe(
+        const contested = cell.contested
+        if (held !== undefined && now < held.record.refreshAt && contested === undefined) return held.record.refreshAt
+        const demand = contested === undefined ? RefreshPolicy.scheduled : RefreshPolicy.settling(contested)
+        return yield* singleFlight(cell, demand).pipe(
+          Effect.tap(() =>
+            Effect.sync(() => {
+              if (cell.contested === contested) cell.contested = undefined
+            })
+          ),
           Effect.retry({
             schedule: RefreshPolicy.transientBackoff,
             while: (error) => reactionTo(cell, error).retry
           }),
           Effect.zipRight(Clock.currentTimeMillis),
-          Effect.map((now) => cell.held?.record.refreshAt ?? now),
+          // A contest seen during this job is settled at once.
+          Effect.map((now) => cell.contested === undefined ? cell.held?.record.refreshAt ?? now : now),
           Effect.catchAll((error) =>
             Effect.map(Clock.currentTimeMillis, (now) => now + Duration.toMillis(reactionTo(cell, error).pause))
           )
@@ -632,7 +664,9 @@ export const make = (
             // Another put raced ours to the same generation: the later put wins.
             return stored.value === record.value
               ? stored
-              : yield* store.set(new TokenRecord({ ...record, generation: stored.generation + 1 }))
+              : yield* store.set(
+                new TokenRecord({ ...record, lineage: stored.lineage, generation: stored.generation + 1 })
+              )
           })
         const live = cell !== undefined || !dynamic || presence || admitted.has(owner)
         const target = live ? cell ?? (yield* start(key.appId, family, spec, winner)) : undefined
@@ -689,6 +723,7 @@ export const make = (
           held,
           lastFailure: undefined,
           forced: RefreshPolicy.nothingSpent,
+          contested: undefined,
           due: 0,
           slot: -1
         }
@@ -737,15 +772,71 @@ export const make = (
       Effect.forkIn(scope)
     )
 
+    // Change messages can be missed, and a store that lost its data or
+    // refused writes holds less than the replicas do. So every
+    // `RefreshPolicy.revalidationMillis`, each credential whose next fetch
+    // kills the held one is compared with the store's record: the store's is
+    // taken (`adopt`) unless the held one replaces it, and then the held one
+    // is written back, so a replica starting on an emptied store finds it
+    // instead of fetching a token that kills it.
+    const reconcile = (cell: Cell): Effect.Effect<void, StoreError> =>
+      Effect.gen(function*() {
+        const held = cell.held
+        if (held === undefined || !isLive(cell)) return
+        const stored = Option.getOrUndefined(yield* store.get(cell.key))
+        if (stored !== undefined && isSameRecord(stored, held.record)) return
+        const writeBack = stored === undefined || replaces(held.record, stored)
+        const winner = writeBack ? yield* store.set(held.record) : stored
+        if (writeBack) {
+          yield* Effect.logWarning("token store lacked the token held here; wrote it back").pipe(
+            Effect.annotateLogs({ generation: held.record.generation })
+          )
+        }
+        if (!isSameRecord(winner, held.record)) {
+          yield* adopt(cell, winner)
+          yield* Effect.logInfo("token store holds another token; serving it").pipe(
+            Effect.annotateLogs({ token: mask(winner.value), generation: winner.generation })
+          )
+        }
+      }).pipe(annotate(cell))
+
+    const revalidate = Effect.gen(function*() {
+      for (;;) {
+        const watched = (): Array<Cell> =>
+          Array.from(cells.values()).filter((cell) => cell.spec.overlap !== "stable" && cell.held !== undefined)
+        yield* Effect.sleep(Duration.millis(RefreshPolicy.revalidationMillis(watched().length)))
+        let failures = 0
+        let detail = ""
+        yield* Effect.forEach(watched(), (cell) =>
+          Effect.catchTag(reconcile(cell), "StoreError", (error) =>
+            Effect.sync(() => {
+              failures += 1
+              detail = error.message
+            })), { concurrency: 16, discard: true })
+        if (failures > 0) {
+          yield* Effect.logWarning("token store unavailable; re-validation will try again").pipe(
+            Effect.annotateLogs({ credentials: failures, detail })
+          )
+        }
+      }
+    })
+
     yield* Effect.forkIn(scheduler, scope)
+    yield* Effect.forkIn(revalidate, scope)
 
     const eagerKinds = (family: CredentialFamily, except?: CredentialKind) =>
-      family.kinds.filter((spec) => spec.start === "eager" && spec.kind !== except)
+      family.kinds.filter((spec) =>
+        spec.start === "eager" && spec.kind !== except
+      )
 
     for (const family of families) {
       const eager = eagerKinds(family)
-      if (family.owners.length === 0 || eager.length === 0) continue
-      const preloaded = yield* preload(eager.map((spec) => spec.kind))
+      if (family.owners.length === 0 || eager.length === 0) {
+        continue
+      }
+      const preloaded = yield* preload(eager.map((spec) =>
+        spec.kind
+      ))
       for (const spec of eager) {
         yield* Effect.forEach(
           family.owners,

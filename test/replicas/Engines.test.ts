@@ -19,6 +19,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Clock, Context, Duration, Effect, Either, Layer, Option, TestClock } from "effect"
+import { Redis } from "ioredis"
 import * as Emulator from "../../src/testing/WeChatEmulator.js"
 import type { TokenMode } from "../../src/Token.js"
 import * as TokenConfig from "../../src/TokenConfig.js"
@@ -197,6 +198,61 @@ describe("three engines on one Redis (TestClock)", () => {
         expect(localFetchAt).toBeGreaterThanOrEqual(record.expiresAt - 11_000)
         // One local fetch per replica, no more.
         expect(yield* fetches(emulator)).toBe(1 + members.length)
+      }),
+    120_000
+  )
+
+  /**
+   * Redis answering reads but refusing writes (`maxmemory` reached with
+   * `noeviction`): no lease can be taken, so replicas behave as while Redis
+   * is down, one local fetch each at the token's end of life. Once Redis
+   * accepts writes again, re-validation writes those tokens back; they are
+   * contested, and one more fetch under the lease gives every replica the
+   * same live token.
+   */
+  it.scoped(
+    "Redis refusing writes (OOM), classic: one local fetch each, then after recovery one settling fetch and one token",
+    () =>
+      Effect.gen(function*() {
+        const { emulator, members, redis } = yield* group("classic")
+        yield* settled(agreed(members), "the cold fetch reached every engine")
+        const record = Option.getOrThrow(yield* heldRecord(members[0]!.engine))
+        const admin = new Redis(redis.url)
+        yield* Effect.addFinalizer(() => Effect.sync(() => admin.disconnect()))
+        yield* Effect.promise(() => admin.config("SET", "maxmemory-policy", "noeviction"))
+        yield* Effect.promise(() => admin.config("SET", "maxmemory", "1"))
+        const refused = yield* Effect.promise(() => admin.set("probe", "x").then(() => "written", String))
+        expect(refused).toContain("OOM")
+
+        yield* TestClock.adjust(record.refreshAt - 500 - (yield* Clock.currentTimeMillis))
+        while ((yield* Clock.currentTimeMillis) < record.expiresAt + 30_000) {
+          yield* TestClock.adjust(Duration.seconds(1))
+          yield* wallSleep(10)
+          for (const member of members) {
+            const token = yield* member.engine.get(APP)
+            expect(yield* emulator.isValidToken(token.value)).toBe(true)
+          }
+        }
+        // One local fetch per replica while writes are refused, no more.
+        expect(yield* fetches(emulator)).toBe(1 + members.length)
+
+        yield* Effect.promise(() => admin.config("SET", "maxmemory", "0"))
+        const recovered = yield* Clock.currentTimeMillis
+        const oneToken = Effect.map(
+          Effect.forEach(members, (member) => member.engine.get(APP)),
+          (tokens) => new Set(tokens.map((token) => token.value)).size === 1
+        )
+        while (!(yield* oneToken) && (yield* Clock.currentTimeMillis) < recovered + 60_000) {
+          yield* TestClock.adjust(Duration.seconds(1))
+          yield* wallSleep(20)
+        }
+        yield* settled(oneToken, "every engine serves one token")
+        expect(yield* fetches(emulator)).toBe(1 + members.length + 1)
+        // That token is the live one: five minutes on, WeChat still accepts it and no caller used a dead token.
+        yield* TestClock.adjust(Duration.minutes(6))
+        yield* callEveryEngine(emulator, members)
+        expect((yield* emulator.stats).deadTokenUses).toBe(0)
+        expect(yield* fetches(emulator)).toBe(1 + members.length + 1)
       }),
     120_000
   )
