@@ -6,7 +6,7 @@
  *
  * @since 0.1.0
  */
-import { Context, Data, Effect, Layer, Option, type Scope, Stream } from "effect"
+import { Clock, Context, Data, Effect, Layer, Option, type Scope, Stream } from "effect"
 import type { OwnerId } from "./OwnerId.js"
 import type { CredentialKind, TokenRecord } from "./Token.js"
 
@@ -71,6 +71,23 @@ export interface TokenStoreShape {
   readonly changes: Stream.Stream<TokenRecord, StoreError>
   /** Whether the store is reachable now: `/readyz` reports a degraded store. */
   readonly healthy: Effect.Effect<boolean>
+  /**
+   * Claims `key` for `ttlMillis`: `true` the first time, `false` while an
+   * earlier claim of it holds, across every process sharing the store. How a
+   * push replayed to any replica is told from the first delivery. `key` is
+   * the caller's namespace (e.g. `push:<appid>:<msg_signature>`) and never
+   * holds a secret. Single-process stores keep claims in memory.
+   *
+   * @since 0.3.0
+   */
+  readonly claim: (key: string, ttlMillis: number) => Effect.Effect<boolean, StoreError>
+  /**
+   * Ends a claim before it lapses: the work it guarded failed, so the same
+   * request, sent again, must be let through.
+   *
+   * @since 0.3.0
+   */
+  readonly release: (key: string) => Effect.Effect<void, StoreError>
 }
 
 /**
@@ -98,6 +115,28 @@ export const isNewer = (candidate: TokenRecord, current: Option.Option<TokenReco
   Option.match(current, { onNone: () => true, onSome: (held) => candidate.generation > held.generation })
 
 /**
+ * `claim` and `release` kept in this process's memory, with time from
+ * `Clock`: what a single-process store answers. A lapsed claim is dropped by
+ * the next claim, so the map holds only claims that still count.
+ *
+ * @since 0.3.0
+ * @category utils
+ */
+export const claimsInMemory = (): Pick<TokenStoreShape, "claim" | "release"> => {
+  const claims = new Map<string, number>()
+  return {
+    claim: (key, ttlMillis) =>
+      Effect.map(Clock.currentTimeMillis, (now) => {
+        for (const [held, until] of claims) if (until <= now) claims.delete(held)
+        if (claims.has(key)) return false
+        claims.set(key, now + Math.max(1, ttlMillis))
+        return true
+      }),
+    release: (key) => Effect.sync(() => void claims.delete(key))
+  }
+}
+
+/**
  * A store kept in this process only: the default, and what tests use.
  *
  * @since 0.1.0
@@ -117,6 +156,7 @@ export const layerMemory: Layer.Layer<TokenStore> = Layer.sync(TokenStore, () =>
       }),
     lease: () => Effect.succeed(true),
     changes: Stream.empty,
-    healthy: Effect.succeed(true)
+    healthy: Effect.succeed(true),
+    ...claimsInMemory()
   })
 })

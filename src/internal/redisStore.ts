@@ -17,6 +17,13 @@ export const recordKey = (key: RecordKey): string => `wechat-token:${key.appId}:
 /** Key of the refresh lease of a record. */
 export const leaseKey = (key: RecordKey): string => `${recordKey(key)}:lease`
 
+/**
+ * Key of a claim. Its callers' keys name app ids and public signatures,
+ * never a secret; the prefix keeps them apart from records (whose keys end
+ * in a kind, which `list` matches on).
+ */
+export const claimKey = (key: string): string => `wechat-token:claim:${key}`
+
 /** Every write is published here, so replicas adopt a new token without polling. */
 export const CHANGES_CHANNEL = "wechat-token:changes"
 
@@ -260,12 +267,23 @@ export const make = (url: string): Effect.Effect<TokenStoreShape, never, Scope.S
         (listener) => Effect.sync(() => subscriber.off("message", listener))
       ), { bufferSize: "unbounded" })
 
+    // One step on the server, so two replicas given the same push cannot both take it.
+    const claim = (key: string, ttlMillis: number) =>
+      Effect.map(
+        command("claim", () => client.set(claimKey(key), "1", "PX", Math.max(1, Math.ceil(ttlMillis)), "NX")),
+        (reply) => reply === "OK"
+      )
+
+    const release = (key: string) => Effect.asVoid(command("release", () => client.del(claimKey(key))))
+
     return {
       get,
       list,
       set,
       lease,
       changes,
-      healthy: Effect.sync(() => client.status === "ready")
+      healthy: Effect.sync(() => client.status === "ready"),
+      claim,
+      release
     }
   })

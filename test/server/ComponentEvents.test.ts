@@ -21,7 +21,8 @@ const recording = () => {
     credentials: (id) => id === COMPONENT ? Option.some(credentials) : Option.none(),
     acceptTicket: (_, ticket) => record(`ticket ${ticket}`),
     acceptAuthorization: (_, authorizer, code, expiresAt) => record(`authorized ${authorizer} ${code} ${expiresAt}`),
-    acceptRevocation: (_, authorizer) => record(`unauthorized ${authorizer}`)
+    acceptRevocation: (_, authorizer) => record(`unauthorized ${authorizer}`),
+    acceptOnce: (_componentAppId, _pushId, _windowMillis, accept) => Effect.as(accept, true)
   }
   return { calls, service }
 }
