@@ -177,8 +177,6 @@ export interface ComponentTokenShape {
    * with that id already ran within `windowMillis` on any replica sharing
    * the store: `true` when it ran. A failed `accept` gives the id back, so
    * WeChat's retry of the same push is let in.
-   *
-   * @since 0.3.0
    */
   readonly acceptOnce: <E>(
     componentAppId: string,

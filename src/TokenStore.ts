@@ -77,15 +77,11 @@ export interface TokenStoreShape {
    * push replayed to any replica is told from the first delivery. `key` is
    * the caller's namespace (e.g. `push:<appid>:<msg_signature>`) and never
    * holds a secret. Single-process stores keep claims in memory.
-   *
-   * @since 0.3.0
    */
   readonly claim: (key: string, ttlMillis: number) => Effect.Effect<boolean, StoreError>
   /**
    * Ends a claim before it lapses: the work it guarded failed, so the same
    * request, sent again, must be let through.
-   *
-   * @since 0.3.0
    */
   readonly release: (key: string) => Effect.Effect<void, StoreError>
 }

@@ -110,6 +110,11 @@ export const parseXml = (xml: string): Either.Either<Readonly<Record<string, unk
   }
 }
 
+const ENCRYPT_OPEN = "<Encrypt>"
+const ENCRYPT_CLOSE = "</Encrypt>"
+const CDATA_OPEN = "<![CDATA["
+const CDATA_CLOSE = "]]>"
+
 /**
  * The `<Encrypt>` of a push's envelope, found without parsing it: the body
  * is not signed, so only what the signature covers is read before it is
@@ -132,11 +137,6 @@ export const encryptedOf = (body: string): Either.Either<string, string> => {
     : text
   return value.length === 0 ? Either.left("the push's <Encrypt> element is empty") : Either.right(value)
 }
-
-const ENCRYPT_OPEN = "<Encrypt>"
-const ENCRYPT_CLOSE = "</Encrypt>"
-const CDATA_OPEN = "<![CDATA["
-const CDATA_CLOSE = "]]>"
 
 const Text = Schema.String.pipe(Schema.minLength(1), Schema.maxLength(1024))
 const Seconds = Schema.NumberFromString.pipe(Schema.int(), Schema.nonNegative())
@@ -196,7 +196,7 @@ const unavailable = (error: AccessTokenError) => new TokenUnavailable(detail(fai
 
 /**
  * Handles one push to `componentAppId`: answers `success` once what it
- * carries is stored.
+ * carries is stored, or at once for a replay, which stores nothing.
  *
  * @since 0.3.0
  * @category handlers

@@ -19,8 +19,8 @@ import {
   authorizerRoute,
   call,
   COMPONENT,
-  type ComponentServer,
   componentRoute,
+  type ComponentServer,
   eventsUrl,
   eventually,
   MERCHANT,
@@ -137,28 +137,36 @@ const heldTicket = (server: ComponentServer) =>
   Effect.map(server.engine.get(COMPONENT, Component.verifyTicket), (ticket) => ticket.value)
 
 describe.each(Object.entries(stacks))("component pushes replayed or out of order change nothing: %s", (_, make) => {
-  it.scopedLive("exact replays of a captured `authorized` and `unauthorized`: success, nothing changes", () =>
-    Effect.gen(function*() {
-      const stack = yield* make
-      const { authorized, code, unauthorized } = yield* revokedThenBack(stack)
-      expect(yield* journaled(stack.store)).toBe(code)
-      success(yield* deliver(stack.second, unauthorized.push))
-      success(yield* deliver(stack.second, authorized.push))
-      // The journal still holds the new code, and the authorizer stays live everywhere.
-      expect(yield* journaled(stack.store)).toBe(code)
-      yield* live(stack.first)
-      yield* live(stack.second)
-    }), { timeout: 60_000 })
+  it.scopedLive(
+    "exact replays of a captured `authorized` and `unauthorized`: success, nothing changes",
+    () =>
+      Effect.gen(function*() {
+        const stack = yield* make
+        const { authorized, code, unauthorized } = yield* revokedThenBack(stack)
+        expect(yield* journaled(stack.store)).toBe(code)
+        success(yield* deliver(stack.second, unauthorized.push))
+        success(yield* deliver(stack.second, authorized.push))
+        // The journal still holds the new code, and the authorizer stays live everywhere.
+        expect(yield* journaled(stack.store)).toBe(code)
+        yield* live(stack.first)
+        yield* live(stack.second)
+      }),
+    { timeout: 60_000 }
+  )
 
-  it.scopedLive("an `unauthorized` signed anew after the merchant authorized again: ignored, the authorizer stays", () =>
-    Effect.gen(function*() {
-      const stack = yield* make
-      const { unauthorized } = yield* revokedThenBack(stack)
-      // Not an exact replay (a new signature, as a late retry of WeChat's has): only its CreateTime tells.
-      success(yield* deliver(stack.second, yield* sign(unauthorized.xml)))
-      yield* live(stack.first)
-      yield* live(stack.second)
-    }), { timeout: 60_000 })
+  it.scopedLive(
+    "an `unauthorized` signed anew after the merchant authorized again: ignored, the authorizer stays",
+    () =>
+      Effect.gen(function*() {
+        const stack = yield* make
+        const { unauthorized } = yield* revokedThenBack(stack)
+        // Not an exact replay (a new signature, as a late retry of WeChat's has): only its CreateTime tells.
+        success(yield* deliver(stack.second, yield* sign(unauthorized.xml)))
+        yield* live(stack.first)
+        yield* live(stack.second)
+      }),
+    { timeout: 60_000 }
+  )
 
   it.scopedLive("a verify ticket arriving after a newer one: the newer one is kept", () =>
     Effect.gen(function*() {
