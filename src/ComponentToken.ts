@@ -25,7 +25,6 @@ import {
   Duration,
   Effect,
   Either,
-  Exit,
   FiberMap,
   Layer,
   Option,
@@ -174,9 +173,9 @@ export interface ComponentTokenShape {
   >
   /**
    * Runs `accept` for the push `pushId` (its `msg_signature`) unless a push
-   * with that id already ran within `windowMillis` on any replica sharing
-   * the store: `true` when it ran. A failed `accept` gives the id back, so
-   * WeChat's retry of the same push is let in.
+   * with that id was accepted already on any replica sharing the store:
+   * `true` when it ran. The id is remembered for `windowMillis` once
+   * `accept` succeeds, so WeChat's retry of a push that failed is let in.
    */
   readonly acceptOnce: <E>(
     componentAppId: string,
@@ -532,11 +531,13 @@ export const make: Effect.Effect<
       Effect.gen(function*() {
         const component = yield* componentOf(componentAppId)
         const key = `push:${component.componentAppId}:${pushId}`
-        if (!(yield* store.claim(key, windowMillis))) return false
-        yield* accept.pipe(
-          // Not accepted after all: WeChat's retry carries the same signature and must get in.
-          Effect.onExit((exit) => Exit.isSuccess(exit) ? Effect.void : Effect.ignore(store.release(key)))
-        )
+        if (yield* store.isClaimed(key)) return false
+        yield* accept
+        // Claimed only once accepted: WeChat's retry of a push whose write
+        // failed (or is still under way, past WeChat's 5 s) carries the same
+        // signature and must get in; a copy racing this one repeats an
+        // idempotent write.
+        yield* store.claim(key, windowMillis)
         return true
       })
   })

@@ -79,11 +79,8 @@ export interface TokenStoreShape {
    * holds a secret. Single-process stores keep claims in memory.
    */
   readonly claim: (key: string, ttlMillis: number) => Effect.Effect<boolean, StoreError>
-  /**
-   * Ends a claim before it lapses: the work it guarded failed, so the same
-   * request, sent again, must be let through.
-   */
-  readonly release: (key: string) => Effect.Effect<void, StoreError>
+  /** Whether a claim of `key` holds now. */
+  readonly isClaimed: (key: string) => Effect.Effect<boolean, StoreError>
 }
 
 /**
@@ -111,24 +108,25 @@ export const isNewer = (candidate: TokenRecord, current: Option.Option<TokenReco
   Option.match(current, { onNone: () => true, onSome: (held) => candidate.generation > held.generation })
 
 /**
- * `claim` and `release` kept in this process's memory, with time from
+ * `claim` and `isClaimed` kept in this process's memory, with time from
  * `Clock`: what a single-process store answers. A lapsed claim is dropped by
  * the next claim, so the map holds only claims that still count.
  *
  * @since 0.3.0
  * @category utils
  */
-export const claimsInMemory = (): Pick<TokenStoreShape, "claim" | "release"> => {
+export const claimsInMemory = (): Pick<TokenStoreShape, "claim" | "isClaimed"> => {
   const claims = new Map<string, number>()
+  const holds = (key: string, now: number) => (claims.get(key) ?? now) > now
   return {
     claim: (key, ttlMillis) =>
       Effect.map(Clock.currentTimeMillis, (now) => {
         for (const [held, until] of claims) if (until <= now) claims.delete(held)
-        if (claims.has(key)) return false
+        if (holds(key, now)) return false
         claims.set(key, now + Math.max(1, ttlMillis))
         return true
       }),
-    release: (key) => Effect.sync(() => void claims.delete(key))
+    isClaimed: (key) => Effect.map(Clock.currentTimeMillis, (now) => holds(key, now))
   }
 }
 

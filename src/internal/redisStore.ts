@@ -274,7 +274,8 @@ export const make = (url: string): Effect.Effect<TokenStoreShape, never, Scope.S
         (reply) => reply === "OK"
       )
 
-    const release = (key: string) => Effect.asVoid(command("release", () => client.del(claimKey(key))))
+    const isClaimed = (key: string) =>
+      Effect.map(command("isClaimed", () => client.exists(claimKey(key))), (count) => count > 0)
 
     return {
       get,
@@ -284,6 +285,6 @@ export const make = (url: string): Effect.Effect<TokenStoreShape, never, Scope.S
       changes,
       healthy: Effect.sync(() => client.status === "ready"),
       claim,
-      release
+      isClaimed
     }
   })

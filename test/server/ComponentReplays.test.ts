@@ -185,3 +185,33 @@ describe.each(Object.entries(stacks))("component pushes replayed or out of order
       expect(Option.map(stored, (record) => record.value)).toEqual(Option.some(newer))
     }), { timeout: 60_000 })
 })
+
+describe("component pushes: the replay guard lets WeChat's retries in", () => {
+  it.scopedLive(
+    "a push answered 503 (the store refused the write) is taken when WeChat sends it again",
+    () =>
+      Effect.gen(function*() {
+        const memory = Context.get(yield* Layer.build(TokenStore.layerMemory), TokenStore.TokenStore)
+        let full = false
+        const store: TokenStore.TokenStoreShape = {
+          ...memory,
+          set: (record) =>
+            full
+              ? Effect.fail(new TokenStore.StoreError({ operation: "set", detail: "disk full" }))
+              : memory.set(record)
+        }
+        const { controls, first } = yield* stack(store, Layer.succeed(TokenStore.TokenStore, store), 1)
+        yield* controls.setPushUrl(COMPONENT, undefined)
+        const ticket = yield* controls.pushTicket(COMPONENT)
+        const { push } = yield* captured(controls)
+        full = true
+        const refused = yield* deliver(first, push)
+        expect([refused.status, refused.json.error.code]).toEqual([503, "StoreError"])
+        expect(yield* heldTicket(first)).not.toBe(ticket)
+        full = false
+        success(yield* deliver(first, push))
+        expect(yield* heldTicket(first)).toBe(ticket)
+      }),
+    { timeout: 60_000 }
+  )
+})
