@@ -78,7 +78,8 @@ const makeSharedStore = Effect.gen(function*() {
       )
     },
     changes: Stream.fromPubSub(feed),
-    healthy: Effect.succeed(true)
+    healthy: Effect.succeed(true),
+    ...TokenStore.claimsInMemory()
   })
 })
 

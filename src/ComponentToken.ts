@@ -163,11 +163,26 @@ export interface ComponentTokenShape {
     authorizationCode: string,
     codeExpiresAt: number
   ) => Effect.Effect<void, AccessTokenError>
-  /** A pushed revocation (`unauthorized`): the authorizer is retired. */
-  readonly acceptRevocation: (componentAppId: string, authorizerAppId: string) => Effect.Effect<
+  /**
+   * A pushed revocation (`unauthorized`, created at `createdAt` epoch ms):
+   * the authorizer is retired, unless it was authorized again after that.
+   */
+  readonly acceptRevocation: (componentAppId: string, authorizerAppId: string, createdAt?: number) => Effect.Effect<
     void,
     AccessTokenError
   >
+  /**
+   * Runs `accept` for the push `pushId` (its `msg_signature`) unless a push
+   * with that id was accepted already on any replica sharing the store:
+   * `true` when it ran. The id is remembered for `windowMillis` once
+   * `accept` succeeds, so WeChat's retry of a push that failed is let in.
+   */
+  readonly acceptOnce: <E>(
+    componentAppId: string,
+    pushId: string,
+    windowMillis: number,
+    accept: Effect.Effect<void, E>
+  ) => Effect.Effect<boolean, E | AccessTokenError>
 }
 
 /**
@@ -347,6 +362,18 @@ export const make: Effect.Effect<
       yield* resume(component, journaled)
     })
 
+  // When the authorizer was last known authorized (epoch ms, 0 if never):
+  // its pushed code journaled, or a refresh token WeChat issued (by an
+  // exchange, or rotated), which it would not have after a revocation.
+  const lastAuthorized = (owner: AuthorizerId): Effect.Effect<number, StoreError> =>
+    Effect.map(
+      Effect.all([
+        store.get({ appId: owner, kind: authorizationCodeKind }),
+        store.get({ appId: owner, kind: Component.refreshToken })
+      ]),
+      (records) => Math.max(0, ...records.map(Option.match({ onNone: () => 0, onSome: (held) => held.fetchedAt })))
+    )
+
   // Codes journaled by an earlier run and not exchanged: exchanged now.
   const pending = yield* store.list(authorizationCodeKind).pipe(
     Effect.catchAll((error) =>
@@ -451,6 +478,26 @@ export const make: Effect.Effect<
     acceptTicket: (componentAppId, ticket, createdAt) =>
       Effect.gen(function*() {
         const component = yield* componentOf(componentAppId)
+        // Pushes may arrive out of order (a retry overtaken by the next
+        // ticket): an older ticket never replaces a newer one, which it
+        // would doom (61006 at the next fetch). Read from the store, which
+        // every replica writes; tickets come 10 minutes apart and the intake
+        // refuses pushes signed over 5 minutes away, so two different
+        // tickets do not race here.
+        if (createdAt !== undefined) {
+          const held = Option.getOrUndefined(
+            yield* store.get({ appId: component.componentAppId, kind: Component.verifyTicket })
+          )
+          if (held !== undefined && held.value !== ticket && ticketCreatedAt(held) > createdAt) {
+            yield* Effect.logInfo("older component_verify_ticket ignored: a newer one is held").pipe(
+              Effect.annotateLogs({
+                createdAt: new Date(createdAt).toISOString(),
+                heldCreatedAt: new Date(ticketCreatedAt(held)).toISOString()
+              })
+            )
+            return
+          }
+        }
         const now = yield* Clock.currentTimeMillis
         // Valid 12 h from when WeChat issued it; a clock skew never makes it look older than now.
         const age = createdAt === undefined ? 0 : Math.max(0, now - createdAt)
@@ -460,10 +507,47 @@ export const make: Effect.Effect<
         })
       }),
     acceptAuthorization,
-    acceptRevocation: (componentAppId, authorizerAppId) =>
-      Effect.flatMap(ownerOf(componentAppId, authorizerAppId), (owner) => engine.retire(owner))
+    acceptRevocation: (componentAppId, authorizerAppId, createdAt) =>
+      Effect.gen(function*() {
+        const owner = yield* ownerOf(componentAppId, authorizerAppId)
+        if (createdAt !== undefined) {
+          const authorizedAt = yield* lastAuthorized(owner)
+          // CreateTime is whole seconds: the revocation happened before
+          // `createdAt + 1 s`; an authorization known only after that is newer.
+          if (authorizedAt >= createdAt + 1_000) {
+            yield* Effect.logInfo("unauthorized ignored: the authorizer was authorized again after it").pipe(
+              Effect.annotateLogs({
+                app: owner,
+                createdAt: new Date(createdAt).toISOString(),
+                authorizedAt: new Date(authorizedAt).toISOString()
+              })
+            )
+            return
+          }
+        }
+        yield* engine.retire(owner)
+      }),
+    acceptOnce: (componentAppId, pushId, windowMillis, accept) =>
+      Effect.gen(function*() {
+        const component = yield* componentOf(componentAppId)
+        const key = `push:${component.componentAppId}:${pushId}`
+        if (yield* store.isClaimed(key)) return false
+        yield* accept
+        // Claimed only once accepted: WeChat's retry of a push whose write
+        // failed (or is still under way, past WeChat's 5 s) carries the same
+        // signature and must get in; a copy racing this one repeats an
+        // idempotent write.
+        yield* store.claim(key, windowMillis)
+        return true
+      })
   })
 })
+
+// A ticket's record expires 12 h after WeChat created it (`acceptTicket`
+// sets it so): its expiry is where the ticket's CreateTime is kept, to the
+// second, so the comparison reads the very record the engine serves.
+const ticketCreatedAt = (record: TokenRecord): number =>
+  Math.floor((record.expiresAt - Component.VERIFY_TICKET_SECONDS * 1000) / 1000) * 1000
 
 const unknown = (appId: string) => Effect.fail(new UnknownApp({ appId }))
 
@@ -488,7 +572,8 @@ export const none: ComponentTokenShape = ComponentToken.of({
   jsSdkConfig: unknown,
   acceptTicket: unknown,
   acceptAuthorization: unknown,
-  acceptRevocation: unknown
+  acceptRevocation: unknown,
+  acceptOnce: unknown
 })
 
 /**

@@ -6,7 +6,7 @@
  *
  * @since 0.1.0
  */
-import { Context, Data, Duration, Effect, Layer, Option, type Scope, Stream } from "effect"
+import { Clock, Context, Data, Duration, Effect, Layer, Option, type Scope, Stream } from "effect"
 import type { OwnerId } from "./OwnerId.js"
 import type { CredentialKind, TokenRecord } from "./Token.js"
 
@@ -71,6 +71,16 @@ export interface TokenStoreShape {
   readonly changes: Stream.Stream<TokenRecord, StoreError>
   /** Whether the store is reachable now: `/readyz` reports a degraded store. */
   readonly healthy: Effect.Effect<boolean>
+  /**
+   * Claims `key` for `ttlMillis`: `true` the first time, `false` while an
+   * earlier claim of it holds, across every process sharing the store. How a
+   * push replayed to any replica is told from the first delivery. `key` is
+   * the caller's namespace (e.g. `push:<appid>:<msg_signature>`) and never
+   * holds a secret. Single-process stores keep claims in memory.
+   */
+  readonly claim: (key: string, ttlMillis: number) => Effect.Effect<boolean, StoreError>
+  /** Whether a claim of `key` holds now. */
+  readonly isClaimed: (key: string) => Effect.Effect<boolean, StoreError>
 }
 
 /**
@@ -150,6 +160,29 @@ export const isNewer = (candidate: TokenRecord, current: Option.Option<TokenReco
   Option.match(current, { onNone: () => true, onSome: (held) => replaces(candidate, held) })
 
 /**
+ * `claim` and `isClaimed` kept in this process's memory, with time from
+ * `Clock`: what a single-process store answers. A lapsed claim is dropped by
+ * the next claim, so the map holds only claims that still count.
+ *
+ * @since 0.3.0
+ * @category utils
+ */
+export const claimsInMemory = (): Pick<TokenStoreShape, "claim" | "isClaimed"> => {
+  const claims = new Map<string, number>()
+  const holds = (key: string, now: number) => (claims.get(key) ?? now) > now
+  return {
+    claim: (key, ttlMillis) =>
+      Effect.map(Clock.currentTimeMillis, (now) => {
+        for (const [held, until] of claims) if (until <= now) claims.delete(held)
+        if (holds(key, now)) return false
+        claims.set(key, now + Math.max(1, ttlMillis))
+        return true
+      }),
+    isClaimed: (key) => Effect.map(Clock.currentTimeMillis, (now) => holds(key, now))
+  }
+}
+
+/**
  * A store kept in this process only: the default, and what tests use.
  *
  * @since 0.1.0
@@ -169,6 +202,7 @@ export const layerMemory: Layer.Layer<TokenStore> = Layer.sync(TokenStore, () =>
       }),
     lease: () => Effect.succeed(true),
     changes: Stream.empty,
-    healthy: Effect.succeed(true)
+    healthy: Effect.succeed(true),
+    ...claimsInMemory()
   })
 })

@@ -209,7 +209,31 @@ const conformance = <R, E>(
         expect((yield* store.set(older)).value).toBe("agent-token")
       }))
 
+    it.scoped("claim: true the first time, false while it holds, true again once lapsed", () =>
+      Effect.gen(function*() {
+        const store = yield* instance
+        const key = `push:${freshApp()}:${"a".repeat(40)}`
+        expect(yield* store.isClaimed(key)).toBe(false)
+        expect(yield* store.claim(key, 200)).toBe(true)
+        expect(yield* store.isClaimed(key)).toBe(true)
+        expect(yield* store.claim(key, 200)).toBe(false)
+        expect(yield* store.isClaimed(`${key}-other`)).toBe(false)
+        expect(yield* store.claim(`${key}-other`, 10_000)).toBe(true)
+        yield* Effect.sleep(Duration.millis(350))
+        expect(yield* store.isClaimed(key)).toBe(false)
+        expect(yield* store.claim(key, 10_000)).toBe(true)
+      }))
+
     if (behaviour.exclusiveLease) {
+      it.scoped("a claim taken through one instance holds for every other instance", () =>
+        Effect.gen(function*() {
+          const [one, two] = [yield* instance, yield* instance]
+          const key = `push:${freshApp()}:${"b".repeat(40)}`
+          expect(yield* one.claim(key, 10_000)).toBe(true)
+          expect(yield* two.isClaimed(key)).toBe(true)
+          expect(yield* two.claim(key, 10_000)).toBe(false)
+        }))
+
       it.scoped("a held lease keeps others out until its scope closes", () =>
         Effect.gen(function*() {
           const [one, two] = [yield* instance, yield* instance]

@@ -7,7 +7,7 @@ import * as FileSystem from "@effect/platform/FileSystem"
 import { Deferred, Effect, Either, Exit, Option, Random, Schema, Stream } from "effect"
 import * as NodePath from "node:path"
 import { type CredentialKind, TokenRecord } from "../Token.js"
-import { isNewer, keyString, type RecordKey, StoreError, type TokenStoreShape } from "../TokenStore.js"
+import { claimsInMemory, isNewer, keyString, type RecordKey, StoreError, type TokenStoreShape } from "../TokenStore.js"
 import * as FifoPermits from "./fifoPermits.js"
 import * as StoredRecord from "./storedRecord.js"
 
@@ -291,6 +291,10 @@ export const make = (path: string): Effect.Effect<TokenStoreShape, StoreError, F
       set: (record) => Effect.annotateLogs(set(record), { path }),
       lease: () => Effect.succeed(true),
       changes: Stream.empty,
-      healthy: Effect.succeed(true)
+      healthy: Effect.succeed(true),
+      // One process, as for the lease. Claims live minutes: rewriting the
+      // whole document (tens of MB at scale) for each would cost far more
+      // than the restart it would cover.
+      ...claimsInMemory()
     }
   })

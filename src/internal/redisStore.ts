@@ -34,6 +34,13 @@ export const leaseKey = (key: RecordKey): string => ownerKey(key.appId, key.kind
  */
 export const legacyRecordKey = (key: RecordKey): string => `wechat-token:${key.appId}:${key.kind}`
 
+/**
+ * Key of a claim. Its callers' keys name app ids and public signatures,
+ * never a secret; the prefix keeps them apart from records (whose keys end
+ * in a kind, which `list` matches on).
+ */
+export const claimKey = (key: string): string => `wechat-token:claim:${key}`
+
 /** Every write is published here, so replicas adopt a new token without polling. */
 export const CHANGES_CHANNEL = "wechat-token:changes"
 
@@ -346,12 +353,24 @@ export const make = (
         (listener) => Effect.sync(() => subscriber.off("message", listener))
       ), { bufferSize: "unbounded" })
 
+    // One step on the server, so two replicas given the same push cannot both take it.
+    const claim = (key: string, ttlMillis: number) =>
+      Effect.map(
+        command("claim", () => client.set(claimKey(key), "1", "PX", Math.max(1, Math.ceil(ttlMillis)), "NX")),
+        (reply) => reply === "OK"
+      )
+
+    const isClaimed = (key: string) =>
+      Effect.map(command("isClaimed", () => client.exists(claimKey(key))), (count) => count > 0)
+
     return {
       get,
       list,
       set,
       lease,
       changes,
-      healthy: Effect.sync(() => client.status === "ready")
+      healthy: Effect.sync(() => client.status === "ready"),
+      claim,
+      isClaimed
     }
   })

@@ -3,24 +3,35 @@
  * authorization-event URL `/wechat/components/{componentAppId}/events`.
  *
  * - Checked before anything is read: the component is configured, the body
- *   is small, `msg_signature` verifies (constant-time), the message decrypts
- *   and was meant for this component (receiveid). Any failure changes
- *   nothing: `401` for an unknown component or a bad signature, `400` for
- *   what does not decrypt or parse.
- * - XML is parsed with `fast-xml-parser` with entity processing off (no
- *   DOCTYPE entity can expand: a "billion laughs" stays a few bytes), tag
- *   values kept as strings, nesting limited, and validated first; the event
- *   is then decoded with `effect/Schema`.
+ *   is small, and `msg_signature` verifies (constant-time) over the
+ *   envelope's `<Encrypt>`, found by a bounded string search: no XML of an
+ *   unsigned body is parsed, so forged bodies cost a scan and a hash. Then
+ *   the push must be signed within `PUSH_WINDOW_SECONDS` of this server's
+ *   clock, and the message decrypts for this component (receiveid). Any
+ *   failure changes nothing: `401` for an unknown component or a bad
+ *   signature, `400` for a push signed too long ago (or ahead) and for what
+ *   does not decrypt or parse.
+ * - The decrypted XML is parsed with `fast-xml-parser` with entity
+ *   processing off (no DOCTYPE entity can expand: a "billion laughs" stays a
+ *   few bytes), tag values kept as strings, nesting limited, and validated
+ *   first; the event is then decoded with `effect/Schema`.
+ * - Replays change nothing: a push whose signature was accepted within the
+ *   window, by any replica sharing the store, is answered `success` (WeChat
+ *   must not retry it) and dropped. Events are ordered by their
+ *   `CreateTime`: an older verify ticket never replaces a newer one, and an
+ *   `unauthorized` older than the authorizer's latest authorization is
+ *   ignored.
  * - `component_verify_ticket` is stored durably, `authorized` /
  *   `updateauthorized` journal the code durably (exchanged in the
  *   background), `unauthorized` retires the authorizer; only then is
  *   `success` answered. A store that refuses the write answers `503`, so
- *   WeChat pushes again. Other event types are acknowledged and ignored.
+ *   WeChat pushes again (the replay guard lets that retry in). Other event
+ *   types are acknowledged and ignored.
  * - Duplicates are idempotent: the same ticket or code writes nothing new.
  *
  * @since 0.3.0
  */
-import { Effect, Either, Option, Schema } from "effect"
+import { Clock, Effect, Either, Option, Schema } from "effect"
 import { XMLParser, XMLValidator } from "fast-xml-parser"
 import type { AccessTokenError } from "../AccessToken.js"
 import { failureCause } from "../AccessToken.js"
@@ -43,6 +54,25 @@ export const MAX_PUSH_BYTES = 16 * 1024
  * @category constants
  */
 export const MAX_XML_DEPTH = 4
+
+/**
+ * How far from this server's clock a push may be signed (its signed
+ * `timestamp`), either way. WeChat answers a push at once and retries it
+ * within seconds, so a genuine push is seconds old; a verify ticket comes
+ * every 10 minutes, so a window shorter than that never lets an earlier
+ * ticket's push back in; and 5 minutes still covers any sane clock drift
+ * between WeChat and this server. Beyond it a push is refused (`400
+ * stale_push`): a captured push is worthless after 5 minutes, and within
+ * them the replay guard drops it.
+ *
+ * @since 0.3.0
+ * @category constants
+ */
+export const PUSH_WINDOW_SECONDS = 300
+
+// Replicas' clocks differ a little: a push is remembered this much longer
+// than this replica would accept it.
+const REPLAY_MARGIN_MILLIS = 60_000
 
 const parser = new XMLParser({
   processEntities: false,
@@ -80,6 +110,34 @@ export const parseXml = (xml: string): Either.Either<Readonly<Record<string, unk
   }
 }
 
+const ENCRYPT_OPEN = "<Encrypt>"
+const ENCRYPT_CLOSE = "</Encrypt>"
+const CDATA_OPEN = "<![CDATA["
+const CDATA_CLOSE = "]]>"
+
+/**
+ * The `<Encrypt>` of a push's envelope, found without parsing it: the body
+ * is not signed, so only what the signature covers is read before it is
+ * checked. One linear search for each tag; exactly one element, its text
+ * plain or in one CDATA section. Anything else is not WeChat's envelope.
+ *
+ * @since 0.3.0
+ * @category parsing
+ */
+export const encryptedOf = (body: string): Either.Either<string, string> => {
+  const open = body.indexOf(ENCRYPT_OPEN)
+  if (open === -1) return Either.left("the push has no <Encrypt> element")
+  const start = open + ENCRYPT_OPEN.length
+  const end = body.indexOf(ENCRYPT_CLOSE, start)
+  if (end === -1) return Either.left("the push's <Encrypt> element is not closed")
+  if (body.includes(ENCRYPT_OPEN, end)) return Either.left("the push has more than one <Encrypt> element")
+  const text = body.slice(start, end).trim()
+  const value = text.startsWith(CDATA_OPEN) && text.endsWith(CDATA_CLOSE)
+    ? text.slice(CDATA_OPEN.length, text.length - CDATA_CLOSE.length)
+    : text
+  return value.length === 0 ? Either.left("the push's <Encrypt> element is empty") : Either.right(value)
+}
+
 const Text = Schema.String.pipe(Schema.minLength(1), Schema.maxLength(1024))
 const Seconds = Schema.NumberFromString.pipe(Schema.int(), Schema.nonNegative())
 
@@ -106,6 +164,7 @@ export const ComponentEvent = Schema.Union(
   Schema.Struct({
     InfoType: Schema.Literal("unauthorized"),
     AppId: Text,
+    CreateTime: Schema.optional(Seconds),
     AuthorizerAppid: Text
   })
 )
@@ -137,7 +196,7 @@ const unavailable = (error: AccessTokenError) => new TokenUnavailable(detail(fai
 
 /**
  * Handles one push to `componentAppId`: answers `success` once what it
- * carries is stored.
+ * carries is stored, or at once for a replay, which stores nothing.
  *
  * @since 0.3.0
  * @category handlers
@@ -154,12 +213,8 @@ export const receive = (
       return yield* unauthorized("no such component on this server: check WECHAT_COMPONENTS")
     }
     if (body.length > MAX_PUSH_BYTES) return yield* badRequest("invalid_push", "the push is too large")
-    const envelope = parseXml(body)
-    if (Either.isLeft(envelope)) return yield* badRequest("invalid_push", envelope.left)
-    const encrypted = envelope.right["Encrypt"]
-    if (typeof encrypted !== "string" || encrypted.length === 0) {
-      return yield* badRequest("invalid_push", "the push has no <Encrypt> element")
-    }
+    const encrypted = encryptedOf(body)
+    if (Either.isLeft(encrypted)) return yield* badRequest("invalid_push", encrypted.left)
     const crypto = MessageCrypto.make({
       token: component.messageToken,
       encodingAesKey: component.encodingAesKey,
@@ -167,20 +222,38 @@ export const receive = (
     })
     // The key was validated with the configuration; a bad one is the operator's to fix.
     if (Either.isLeft(crypto)) return yield* badRequest("invalid_push", "the component's EncodingAESKey is unusable")
-    const xml = yield* crypto.right.open({
+    const signed = {
       msgSignature: query.msg_signature,
       timestamp: query.timestamp,
       nonce: query.nonce,
-      encrypted
-    }).pipe(
+      encrypted: encrypted.right
+    }
+    yield* crypto.right.verify(signed).pipe(
+      Effect.mapError(() =>
+        unauthorizedError("msg_signature does not verify: the push was not signed with this component's message token")
+      )
+    )
+    // Signed by WeChat, but when? A captured push replayed later carries its old timestamp.
+    if (!/^\d{1,12}$/.test(query.timestamp)) {
+      return yield* badRequest("invalid_push", "timestamp is not a time in seconds")
+    }
+    const signedAt = Number(query.timestamp) * 1000
+    const now = yield* Clock.currentTimeMillis
+    const skew = Math.round((now - signedAt) / 1000)
+    if (Math.abs(skew) > PUSH_WINDOW_SECONDS) {
+      yield* Effect.logWarning("component push refused: signed too far from this server's clock").pipe(
+        Effect.annotateLogs({ signedAt: new Date(signedAt).toISOString(), skewSeconds: skew })
+      )
+      return yield* badRequest(
+        "stale_push",
+        `the push was signed ${Math.abs(skew)} s ${skew > 0 ? "ago" : "ahead of this server's clock"}; ` +
+          `pushes signed more than ${PUSH_WINDOW_SECONDS} s from this server's clock are refused as replays ` +
+          `(if WeChat's own pushes get this answer, check this server's clock)`
+      )
+    }
+    const xml = yield* crypto.right.decrypt(encrypted.right).pipe(
       Effect.mapError((error) =>
-        error._tag === "InvalidSignature"
-          ? unauthorizedError(
-            "msg_signature does not verify: the push was not signed with this component's message token"
-          )
-          : new BadRequest(
-            detail("undecryptable_push", `the push does not decrypt for this component (${error._tag})`)
-          )
+        new BadRequest(detail("undecryptable_push", `the push does not decrypt for this component (${error._tag})`))
       )
     )
     const fields = parseXml(xml)
@@ -200,7 +273,18 @@ export const receive = (
     if (event.right.AppId !== component.componentAppId) {
       return yield* badRequest("invalid_push", "the event names another component")
     }
-    yield* dispatch(components, component.componentAppId, event.right).pipe(Effect.mapError(unavailable))
+    // The signature names this push: remembered while it could be accepted, plus the replicas' clock margin.
+    const accepted = yield* components.acceptOnce(
+      component.componentAppId,
+      query.msg_signature.toLowerCase(),
+      signedAt + PUSH_WINDOW_SECONDS * 1000 - now + REPLAY_MARGIN_MILLIS,
+      dispatch(components, component.componentAppId, event.right)
+    ).pipe(Effect.mapError(unavailable))
+    if (!accepted) {
+      yield* Effect.logInfo("component push replayed: accepted already, nothing changed").pipe(
+        Effect.annotateLogs({ infoType: event.right.InfoType })
+      )
+    }
     return "success" as const
   }).pipe(Effect.annotateLogs({ component: componentAppId }))
 
@@ -223,6 +307,10 @@ const dispatch = (components: ComponentTokenShape, componentAppId: string, event
         event.AuthorizationCodeExpiredTime * 1000
       )
     case "unauthorized":
-      return components.acceptRevocation(componentAppId, event.AuthorizerAppid)
+      return components.acceptRevocation(
+        componentAppId,
+        event.AuthorizerAppid,
+        event.CreateTime === undefined ? undefined : event.CreateTime * 1000
+      )
   }
 }

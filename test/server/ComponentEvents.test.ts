@@ -1,5 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Either, Option } from "effect"
+import { Duration, Effect, Either, Option, TestClock } from "effect"
+import { XMLParser, XMLValidator } from "fast-xml-parser"
+import { vi } from "vitest"
+import { BadRequest } from "../../src/api/ApiError.js"
 import * as ComponentConfig from "../../src/ComponentConfig.js"
 import * as ComponentToken from "../../src/ComponentToken.js"
 import * as ComponentEvents from "../../src/server/ComponentEvents.js"
@@ -21,7 +24,8 @@ const recording = () => {
     credentials: (id) => id === COMPONENT ? Option.some(credentials) : Option.none(),
     acceptTicket: (_, ticket) => record(`ticket ${ticket}`),
     acceptAuthorization: (_, authorizer, code, expiresAt) => record(`authorized ${authorizer} ${code} ${expiresAt}`),
-    acceptRevocation: (_, authorizer) => record(`unauthorized ${authorizer}`)
+    acceptRevocation: (_, authorizer) => record(`unauthorized ${authorizer}`),
+    acceptOnce: (_componentAppId, _pushId, _windowMillis, accept) => Effect.as(accept, true)
   }
   return { calls, service }
 }
@@ -119,4 +123,89 @@ describe("ComponentEvents.receive", () => {
       const refused = yield* Effect.flip(ComponentEvents.receive(failing, COMPONENT, query, body))
       expect(refused).toMatchObject({ error: { code: "StoreError" } })
     }))
+
+  it.effect("a forged 16 KB body is refused 401 before any XML is parsed; a genuine push parses its decrypted event only", () =>
+    Effect.gen(function*() {
+      const { calls, service } = recording()
+      const validate = vi.spyOn(XMLValidator, "validate")
+      const parse = vi.spyOn(XMLParser.prototype, "parse")
+      try {
+        // Everything the parser refuses (a DOCTYPE, nesting 1,000 deep) around a plausible <Encrypt>.
+        const { body } = yield* push(event("<InfoType>component_verify_ticket</InfoType>"))
+        const encrypt = body.slice(body.indexOf("<Encrypt>"), body.indexOf("</Encrypt>") + "</Encrypt>".length)
+        const prefix = `<!DOCTYPE xml [<!ENTITY x "x">]><xml>${"<a>".repeat(1_000)}${encrypt}`
+        const forged = `${prefix}${"</a>".repeat(1_000)}`.padEnd(ComponentEvents.MAX_PUSH_BYTES, " ")
+        expect(forged.length).toBe(ComponentEvents.MAX_PUSH_BYTES)
+        const query = { timestamp: "0", nonce: "1", msg_signature: "0".repeat(40) }
+        const refused = yield* Effect.flip(ComponentEvents.receive(service, COMPONENT, query, forged))
+        expect(refused).toMatchObject({ error: { code: "invalid_signature" } })
+        expect(validate).not.toHaveBeenCalled()
+        expect(parse).not.toHaveBeenCalled()
+        expect(calls).toEqual([])
+
+        // The spies see the parser: a genuine push parses once, its decrypted event.
+        const genuine = yield* push(event(
+          "<CreateTime>0</CreateTime><InfoType>component_verify_ticket</InfoType><ComponentVerifyTicket>t-1</ComponentVerifyTicket>"
+        ))
+        expect(yield* ComponentEvents.receive(service, COMPONENT, genuine.query, genuine.body)).toBe("success")
+        expect(parse).toHaveBeenCalledTimes(1)
+        expect(calls).toEqual(["ticket t-1"])
+      } finally {
+        validate.mockRestore()
+        parse.mockRestore()
+      }
+    }))
+
+  it.effect("a push signed an hour or a year ago, or an hour ahead, is refused 400 stale_push and changes nothing", () =>
+    Effect.gen(function*() {
+      const { calls, service } = recording()
+      const ticket = event(
+        "<InfoType>component_verify_ticket</InfoType><ComponentVerifyTicket>t-old</ComponentVerifyTicket>"
+      )
+      const captured = yield* push(ticket)
+      const receive = ({ body, query }: { readonly body: string; readonly query: ComponentEvents.PushQuery }) =>
+        Effect.flip(ComponentEvents.receive(service, COMPONENT, query, body))
+      yield* TestClock.adjust(Duration.hours(1))
+      const hour = yield* receive(captured)
+      expect(hour).toBeInstanceOf(BadRequest)
+      expect(hour).toMatchObject({ error: { code: "stale_push" } })
+      expect(hour.error.message).toContain("signed 3600 s ago")
+      yield* TestClock.adjust(Duration.days(365))
+      expect(yield* receive(captured)).toMatchObject({ error: { code: "stale_push" } })
+      // Signed an hour ahead of this server's clock: refused too, and the answer says so.
+      yield* TestClock.adjust(Duration.hours(1))
+      const ahead = yield* push(ticket)
+      yield* TestClock.setTime((yield* TestClock.currentTimeMillis) - 3_600_000)
+      const early = yield* receive(ahead)
+      expect(early).toMatchObject({ error: { code: "stale_push" } })
+      expect(early.error.message).toContain("ahead of this server's clock")
+      expect(calls).toEqual([])
+      // Within the window a push is taken: signed 299 s ago.
+      const recent = yield* push(ticket)
+      yield* TestClock.adjust(Duration.seconds(ComponentEvents.PUSH_WINDOW_SECONDS - 1))
+      expect(yield* ComponentEvents.receive(service, COMPONENT, recent.query, recent.body)).toBe("success")
+      expect(calls).toEqual(["ticket t-old"])
+    }))
+})
+
+describe("ComponentEvents.encryptedOf: the envelope's <Encrypt>, without an XML parse", () => {
+  it("reads the element's text, plain or in CDATA", () => {
+    expect(ComponentEvents.encryptedOf(`<xml><AppId>x</AppId><Encrypt><![CDATA[abc=]]></Encrypt></xml>`)).toEqual(
+      Either.right("abc=")
+    )
+    expect(ComponentEvents.encryptedOf(`<xml><Encrypt> abc= </Encrypt></xml>`)).toEqual(Either.right("abc="))
+  })
+
+  it("refuses a body with no, an unclosed, an empty or a second <Encrypt>", () => {
+    for (
+      const body of [
+        "<xml></xml>",
+        "<xml><Encrypt>abc",
+        "<xml><Encrypt><![CDATA[]]></Encrypt></xml>",
+        "<xml><Encrypt>a</Encrypt><Encrypt>b</Encrypt></xml>"
+      ]
+    ) {
+      expect(Either.isLeft(ComponentEvents.encryptedOf(body))).toBe(true)
+    }
+  })
 })

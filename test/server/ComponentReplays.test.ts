@@ -1,0 +1,217 @@
+/**
+ * Replayed and out-of-order pushes against the real server, as an attacker
+ * who captured WeChat's pushes (or WeChat's own late retries) would send
+ * them: each is answered `success` (WeChat must not retry it) and changes
+ * nothing. Once with one server over the memory store, once with two
+ * servers over one real Redis, the push captured at one replayed to the other.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Context, Duration, Effect, Layer, Option } from "effect"
+import * as ComponentToken from "../../src/ComponentToken.js"
+import * as Component from "../../src/families/Component.js"
+import * as OwnerId from "../../src/OwnerId.js"
+import type * as Emulator from "../../src/testing/WeChatEmulator.js"
+import * as TokenStore from "../../src/TokenStore.js"
+import * as TokenStoreRedis from "../../src/TokenStoreRedis.js"
+import { seal } from "../support/componentPush.js"
+import {
+  AES_KEY,
+  authorizerRoute,
+  call,
+  COMPONENT,
+  componentRoute,
+  type ComponentServer,
+  eventsUrl,
+  eventually,
+  MERCHANT,
+  MESSAGE_TOKEN,
+  serveComponentServer,
+  serveWeChat
+} from "../support/componentStack.js"
+import * as RedisServer from "../support/redisServer.js"
+import { auth } from "../support/serverStack.js"
+
+const owner = OwnerId.authorizer(COMPONENT as never, MERCHANT as never)
+
+type Sealed = Effect.Effect.Success<ReturnType<typeof seal>>
+
+const sign = (xml: string) =>
+  seal({ componentAppId: COMPONENT, messageToken: MESSAGE_TOKEN, encodingAesKey: AES_KEY }, xml)
+
+// POSTs a push as WeChat does: the signed query, the XML envelope.
+const deliver = (server: ComponentServer, push: Sealed) =>
+  call(`${eventsUrl(server.base)}?${new URLSearchParams({ ...push.query, encrypt_type: "aes" })}`, {
+    method: "POST",
+    headers: { "content-type": "text/xml" },
+    body: push.body
+  })
+
+const authorizerToken = (server: ComponentServer) =>
+  call(authorizerRoute(server.base, MERCHANT, "/access-token"), { headers: auth() })
+
+const live = (server: ComponentServer) =>
+  Effect.gen(function*() {
+    expect((yield* authorizerToken(server)).status).toBe(200)
+    const listed = yield* call(componentRoute(server.base, "/authorizers"), { headers: auth() })
+    expect(listed.json.authorizers).toEqual([expect.objectContaining({ app_id: MERCHANT, valid: true })])
+  })
+
+interface Stack {
+  readonly first: ComponentServer
+  readonly second: ComponentServer
+  readonly store: TokenStore.TokenStoreShape
+  readonly controls: Emulator.ComponentControls
+}
+
+/**
+ * WeChat and the server(s), a ticket in: `first` takes WeChat's pushes; the
+ * captured ones are replayed to `second` (the same server, or another
+ * replica on the same store). `store` reads what the servers share.
+ */
+const stacks = {
+  "one server, memory store": Effect.gen(function*() {
+    const store = Context.get(yield* Layer.build(TokenStore.layerMemory), TokenStore.TokenStore)
+    return yield* stack(store, Layer.succeed(TokenStore.TokenStore, store), 1)
+  }),
+  "two servers on one Redis, captured at one and replayed to the other": Effect.gen(function*() {
+    const redis = yield* RedisServer.make
+    const store = Context.get(yield* Layer.build(TokenStoreRedis.layer(redis.url)), TokenStore.TokenStore)
+    return yield* stack(store, TokenStoreRedis.layer(redis.url), 2)
+  })
+}
+
+const stack = (store: TokenStore.TokenStoreShape, storeLayer: Layer.Layer<TokenStore.TokenStore>, replicas: 1 | 2) =>
+  Effect.gen(function*() {
+    const wechat = yield* serveWeChat()
+    const controls = wechat.emulator.component
+    const first = yield* serveComponentServer(wechat.url, storeLayer)
+    const second = replicas === 1 ? first : yield* serveComponentServer(wechat.url, storeLayer)
+    yield* controls.setPushUrl(COMPONENT, eventsUrl(first.base))
+    yield* controls.pushTicket(COMPONENT)
+    yield* eventually(Effect.map(
+      call(componentRoute(first.base, "/access-token"), { headers: auth() }),
+      (answer) => answer.status === 200
+    ))
+    return { first, second, store, controls } satisfies Stack
+  })
+
+// With no push URL WeChat only logs its pushes: the test captures the last one and delivers it itself.
+const captured = (controls: Emulator.ComponentControls) =>
+  Effect.gen(function*() {
+    const log = yield* controls.pushLog(COMPONENT)
+    const xml = log[log.length - 1]!.xml
+    return { xml, push: yield* sign(xml) }
+  })
+
+const success = (answer: { readonly status: number; readonly text: string }) =>
+  expect([answer.status, answer.text]).toEqual([200, "success"])
+
+// The merchant authorizes and revokes (both pushes captured and delivered),
+// then, a moment later (CreateTime counts whole seconds), authorizes again.
+const revokedThenBack = ({ controls, first, second }: Stack) =>
+  Effect.gen(function*() {
+    yield* controls.setPushUrl(COMPONENT, undefined)
+    yield* controls.authorize(COMPONENT, MERCHANT)
+    const authorized = yield* captured(controls)
+    success(yield* deliver(first, authorized.push))
+    yield* eventually(Effect.map(authorizerToken(first), (answer) => answer.status === 200))
+    yield* controls.unauthorize(COMPONENT, MERCHANT)
+    const unauthorized = yield* captured(controls)
+    success(yield* deliver(first, unauthorized.push))
+    expect((yield* authorizerToken(first)).status).toBe(404)
+    yield* Effect.sleep(Duration.millis(1_100))
+    yield* controls.setPushUrl(COMPONENT, eventsUrl(first.base))
+    const code = yield* controls.authorize(COMPONENT, MERCHANT)
+    yield* eventually(Effect.map(authorizerToken(first), (answer) => answer.status === 200))
+    yield* eventually(Effect.map(authorizerToken(second), (answer) => answer.status === 200))
+    return { authorized, unauthorized, code }
+  })
+
+const journaled = (store: TokenStore.TokenStoreShape) =>
+  Effect.map(
+    store.get({ appId: owner, kind: ComponentToken.authorizationCodeKind }),
+    Option.match({ onNone: () => undefined, onSome: (record) => record.value })
+  )
+
+const heldTicket = (server: ComponentServer) =>
+  Effect.map(server.engine.get(COMPONENT, Component.verifyTicket), (ticket) => ticket.value)
+
+describe.each(Object.entries(stacks))("component pushes replayed or out of order change nothing: %s", (_, make) => {
+  it.scopedLive(
+    "exact replays of a captured `authorized` and `unauthorized`: success, nothing changes",
+    () =>
+      Effect.gen(function*() {
+        const stack = yield* make
+        const { authorized, code, unauthorized } = yield* revokedThenBack(stack)
+        expect(yield* journaled(stack.store)).toBe(code)
+        success(yield* deliver(stack.second, unauthorized.push))
+        success(yield* deliver(stack.second, authorized.push))
+        // The journal still holds the new code, and the authorizer stays live everywhere.
+        expect(yield* journaled(stack.store)).toBe(code)
+        yield* live(stack.first)
+        yield* live(stack.second)
+      }),
+    { timeout: 60_000 }
+  )
+
+  it.scopedLive(
+    "an `unauthorized` signed anew after the merchant authorized again: ignored, the authorizer stays",
+    () =>
+      Effect.gen(function*() {
+        const stack = yield* make
+        const { unauthorized } = yield* revokedThenBack(stack)
+        // Not an exact replay (a new signature, as a late retry of WeChat's has): only its CreateTime tells.
+        success(yield* deliver(stack.second, yield* sign(unauthorized.xml)))
+        yield* live(stack.first)
+        yield* live(stack.second)
+      }),
+    { timeout: 60_000 }
+  )
+
+  it.scopedLive("a verify ticket arriving after a newer one: the newer one is kept", () =>
+    Effect.gen(function*() {
+      const { controls, first, second, store } = yield* make
+      yield* controls.setPushUrl(COMPONENT, undefined)
+      yield* controls.pushTicket(COMPONENT)
+      const older = yield* captured(controls)
+      yield* Effect.sleep(Duration.millis(1_100))
+      yield* controls.setPushUrl(COMPONENT, eventsUrl(first.base))
+      const newer = yield* controls.pushTicket(COMPONENT)
+      yield* eventually(Effect.map(heldTicket(second), (ticket) => ticket === newer))
+      success(yield* deliver(second, older.push))
+      expect(yield* heldTicket(first)).toBe(newer)
+      expect(yield* heldTicket(second)).toBe(newer)
+      const stored = yield* store.get({ appId: COMPONENT as never, kind: Component.verifyTicket })
+      expect(Option.map(stored, (record) => record.value)).toEqual(Option.some(newer))
+    }), { timeout: 60_000 })
+})
+
+describe("component pushes: the replay guard lets WeChat's retries in", () => {
+  it.scopedLive(
+    "a push answered 503 (the store refused the write) is taken when WeChat sends it again",
+    () =>
+      Effect.gen(function*() {
+        const memory = Context.get(yield* Layer.build(TokenStore.layerMemory), TokenStore.TokenStore)
+        let full = false
+        const store: TokenStore.TokenStoreShape = {
+          ...memory,
+          set: (record) =>
+            full
+              ? Effect.fail(new TokenStore.StoreError({ operation: "set", detail: "disk full" }))
+              : memory.set(record)
+        }
+        const { controls, first } = yield* stack(store, Layer.succeed(TokenStore.TokenStore, store), 1)
+        yield* controls.setPushUrl(COMPONENT, undefined)
+        const ticket = yield* controls.pushTicket(COMPONENT)
+        const { push } = yield* captured(controls)
+        full = true
+        const refused = yield* deliver(first, push)
+        expect([refused.status, refused.json.error.code]).toEqual([503, "StoreError"])
+        expect(yield* heldTicket(first)).not.toBe(ticket)
+        full = false
+        success(yield* deliver(first, push))
+        expect(yield* heldTicket(first)).toBe(ticket)
+      }),
+    { timeout: 60_000 }
+  )
+})
