@@ -506,7 +506,7 @@ export const retryDelayMillis = (failure: FailureClass, streak: number, draw: nu
  * When the next fetch may start after a failure at `failedAt` that asks
  * for `delayMillis`: then, or earlier when the credential held (usable
  * until `usableUntil`; 0 for none) would die first, at its last usable
- * second. Static stability: a backoff grown long during an outage must
+ * second (the engine asks this for transient failures only). Static stability: a backoff grown long during an outage must
  * not let a still-valid credential expire unreplaced when the issuer has
  * come back; it costs one fetch more per credential lifetime.
  *

@@ -336,7 +336,8 @@ export const make = (
                   retryAt: RefreshPolicy.retryAt(
                     at,
                     RefreshPolicy.retryDelayMillis(failure, streak, draw),
-                    cell.usableUntil
+                    // A spent quota or a wrong secret is not cured by asking before the end.
+                    failure === "transient" ? cell.usableUntil : 0
                   )
                 })
               }),
