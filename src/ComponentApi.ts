@@ -114,8 +114,8 @@ export interface ComponentApiShape {
  */
 export class ComponentApi extends Context.Tag("effect-wechat-token/ComponentApi")<ComponentApi, ComponentApiShape>() {}
 
-const Lifetime = Schema.Number.pipe(Schema.positive())
-const Value = Schema.String.pipe(Schema.minLength(1))
+const Lifetime = Upstream.Lifetime
+const Value = Upstream.CredentialValue
 
 const ComponentTokenBody = Schema.Struct({ component_access_token: Value, expires_in: Lifetime })
 const OkBody = Schema.Struct({ errcode: Schema.optional(Schema.Literal(0)), errmsg: Schema.optional(Schema.String) })

@@ -23,11 +23,18 @@
  *   a caller (`usable`) when nothing usable is held; the schedule
  *   (`scheduled`) also from `refreshAt` on; a compare-and-refresh
  *   (`replacing`) also while the rejected value is still the held one.
- * - Failures, by class: `transient` retries with jittered backoff (1 s,
- *   doubling, at most a minute apart) and callers finding no usable
- *   credential fail fast for 1 s; `dead-credential` and `configuration` pause
- *   5 minutes (callers fail fast as long); `quota` pauses an hour; `store` (a
- *   classic refresh the store refused) pauses 5 s.
+ * - Failures, by class: `transient` waits a jittered backoff (1 s,
+ *   doubling, at most a minute) before the next fetch, and callers finding
+ *   no usable credential fail fast until then, cold or warm; `dead-credential`
+ *   and `configuration` pause 5 minutes (callers fail fast as long); `quota`
+ *   pauses an hour; `store` (a classic refresh the store refused) pauses 5 s.
+ * - Fetch bucket: callers and the schedule fetch one credential at most
+ *   3 times at once and then once per 5 s, whatever the issuer answers: at
+ *   most 723 fetches an hour (`maxFetches`); a failing issuer, at most 80
+ *   (`maxFailingFetches`).
+ * - Lifetimes: an answered `expires_in` is a whole number of seconds of at
+ *   least `MIN_LIFETIME` (10 s; shorter is refused); above `MAX_LIFETIME`
+ *   (a day) it is clamped (`lifetimeSeconds`).
  * - Forced refreshes (stable `force_refresh`): one budget of 20 a day, 30 s apart.
  * - Pacing: the schedule starts at most `pacingBudget` refreshes a second,
  *   about twice the rate the held credentials call for; the rest wait for
@@ -366,6 +373,184 @@ export const transientBackoff = Schedule.exponential(Duration.seconds(1), 2).pip
   Schedule.jittered,
   Schedule.union(Schedule.spaced(Duration.minutes(1)))
 )
+
+/**
+ * The shortest lifetime (`expires_in`) an issuer's answer may carry. WeChat
+ * documents 7,200 s for every token and ticket and never answers a stable
+ * token below 300 s; the floor is lower than any of those so that an
+ * issuer configured with short lifetimes still works, and it is twice
+ * `MIN_REMAINING` because a credential handed out only while 5 s remain
+ * would otherwise reach no caller at all. Below it an answer is refused
+ * (a typed `UpstreamUnavailable`, retried with backoff), not clamped:
+ * serving a credential longer than its issuer said would hand out dead ones.
+ *
+ * @since 0.3.0
+ * @category lifetimes
+ */
+export const MIN_LIFETIME = Duration.seconds(10)
+
+/**
+ * The longest lifetime an issuer's answer is taken to carry: a day, twelve
+ * times the documented 7,200 s. Above it the lifetime is clamped, not
+ * refused: ending a credential early is always safe (the next refresh
+ * replaces it, a `classic` one with its 5 minutes of overlap), while
+ * refusing would leave callers nothing for an answer whose value is fine.
+ * Without a ceiling, `expires_in: 1e12` would be a 31,000-year credential
+ * that is never refreshed and dates no `Date` can print.
+ *
+ * @since 0.3.0
+ * @category lifetimes
+ */
+export const MAX_LIFETIME = Duration.days(1)
+
+/**
+ * The lifetime to plan with, in seconds, for an answered `expires_in`:
+ * clamped to `MAX_LIFETIME`, or why it is refused (not a whole number of
+ * seconds, or below `MIN_LIFETIME`).
+ *
+ * @since 0.3.0
+ * @category lifetimes
+ */
+export const lifetimeSeconds = (expiresIn: number): Either.Either<number, string> => {
+  if (!Number.isInteger(expiresIn)) return Either.left(`expires_in ${expiresIn} is not a whole number of seconds`)
+  const floor = Duration.toSeconds(MIN_LIFETIME)
+  if (expiresIn < floor) return Either.left(`expires_in ${expiresIn} is below the ${floor} s floor`)
+  return Either.right(Math.min(expiresIn, Duration.toSeconds(MAX_LIFETIME)))
+}
+
+/**
+ * How often one credential may be fetched for callers or the schedule
+ * (a compare-and-refresh is not held back: WeChat rejected the value held,
+ * and the force-refresh budget bounds it where the issuer answers the same
+ * value): a bucket of `FETCH_BURST` fetches, refilled one per
+ * `FETCH_REFILL`. A fetch finding the bucket empty waits for it, so no
+ * answer of any issuer can make a credential cost more than
+ * `maxFetches(1 hour)` = 723 fetches an hour, 17,000-odd a day in the
+ * worst case: that is an issuer answering the shortest lifetime accepted
+ * (10 s) each time. The burst lets a cold start retry its first failures
+ * fast; a fetched credential lives at least `MIN_LIFETIME`, so nothing
+ * the engine plans waits on the bucket.
+ *
+ * @since 0.3.0
+ * @category failures
+ */
+export const FETCH_BURST = 3
+
+/**
+ * @since 0.3.0
+ * @category failures
+ */
+export const FETCH_REFILL = Duration.seconds(5)
+
+/**
+ * A credential's fetch bucket: `tokens` left at `at`.
+ *
+ * @since 0.3.0
+ * @category failures
+ */
+export interface FetchBucket {
+  readonly tokens: number
+  readonly at: number
+}
+
+/**
+ * A full bucket.
+ *
+ * @since 0.3.0
+ * @category failures
+ */
+export const fullBucket: FetchBucket = { tokens: FETCH_BURST, at: -Infinity }
+
+/**
+ * Takes one fetch from the bucket at `now`: the bucket after it, and how
+ * long the fetch must wait first (0 when a token is there).
+ *
+ * @since 0.3.0
+ * @category failures
+ */
+export const takeFetch = (
+  bucket: FetchBucket,
+  now: number
+): { readonly bucket: FetchBucket; readonly waitMillis: number } => {
+  const refill = Duration.toMillis(FETCH_REFILL)
+  const tokens = Math.min(FETCH_BURST, bucket.tokens + Math.max(0, now - bucket.at) / refill)
+  const waitMillis = tokens >= 1 ? 0 : Math.ceil((1 - tokens) * refill)
+  return { bucket: { tokens: tokens + waitMillis / refill - 1, at: now + waitMillis }, waitMillis }
+}
+
+/**
+ * The most fetches one credential can cost in `windowMillis`, whatever its
+ * issuer answers: the burst, then one per `FETCH_REFILL`. For an hour: 723.
+ *
+ * @since 0.3.0
+ * @category failures
+ */
+export const maxFetches = (windowMillis: number): number =>
+  FETCH_BURST + Math.floor(windowMillis / Duration.toMillis(FETCH_REFILL))
+
+/**
+ * The longest wait between two fetches after transient failures: the
+ * backoff doubles from 1 s up to this.
+ *
+ * @since 0.3.0
+ * @category failures
+ */
+export const MAX_BACKOFF = Duration.minutes(1)
+
+/**
+ * How long after the `streak`-th failure in a row (1 for the first) the
+ * next fetch may start, cold or warm: callers finding nothing usable fail
+ * fast with the failure until then, and the schedule waits as long.
+ * Transient failures back off from 1 s, doubling up to `MAX_BACKOFF`, less
+ * a jitter of up to a fifth drawn from `draw` ∈ [0, 1), so credentials and
+ * replicas that failed together do not come back together. Other classes
+ * wait their `reactions` pause.
+ *
+ * @since 0.3.0
+ * @category failures
+ */
+export const retryDelayMillis = (failure: FailureClass, streak: number, draw: number): number => {
+  if (failure !== "transient") return Duration.toMillis(reactions[failure].pause)
+  const base = Math.min(
+    Duration.toMillis(MAX_BACKOFF),
+    Duration.toMillis(reactions.transient.cooldown) * 2 ** Math.min(Math.max(0, streak - 1), 30)
+  )
+  return base - Math.floor(draw * base / 5)
+}
+
+/**
+ * When the next fetch may start after a failure at `failedAt` that asks
+ * for `delayMillis`: then, or earlier when the credential held (usable
+ * until `usableUntil`; 0 for none) would die first, at its last usable
+ * second (the engine asks this for transient failures only). Static stability: a backoff grown long during an outage must
+ * not let a still-valid credential expire unreplaced when the issuer has
+ * come back; it costs one fetch more per credential lifetime.
+ *
+ * @since 0.3.0
+ * @category failures
+ */
+export const retryAt = (failedAt: number, delayMillis: number, usableUntil: number): number => {
+  const lastChance = usableUntil - Duration.toMillis(MIN_REMAINING) - 1_000
+  return lastChance > failedAt ? Math.min(failedAt + delayMillis, lastChance) : failedAt + delayMillis
+}
+
+/**
+ * The most fetches one credential can cost in `windowMillis` when every
+ * fetch fails (transient failures, the fastest retried): the shortest
+ * backoff (the largest jitter) between fetches, from a first fetch at the
+ * window's start. For an hour: 80.
+ *
+ * @since 0.3.0
+ * @category failures
+ */
+export const maxFailingFetches = (windowMillis: number): number => {
+  let fetches = 0
+  for (let at = 0, streak = 1; at <= windowMillis; streak++) {
+    fetches += 1
+    at += retryDelayMillis("transient", streak, 1)
+  }
+  return fetches
+}
 
 /**
  * A forced-refresh allowance: `perDay` per UTC day, `spacingMillis` apart.

@@ -97,7 +97,14 @@ export class WeChatApi extends Context.Tag("effect-wechat-token/WeChatApi")<WeCh
 
 const ErrorBody = Schema.Struct({
   errcode: Schema.Number.pipe(Schema.filter((code) => code !== 0)),
-  errmsg: Schema.optionalWith(Schema.String, { default: () => "" })
+  errmsg: Schema.optionalWith(
+    Schema.transform(Schema.String, Schema.String, {
+      strict: true,
+      decode: Upstream.truncate,
+      encode: (errmsg) => errmsg
+    }),
+    { default: () => "" }
+  )
 })
 
 /**
@@ -184,7 +191,9 @@ export const make = (options: Options = {}): Effect.Effect<WeChatApiShape, never
       const withBody = request.body === undefined ? base : HttpClientRequest.bodyUnsafeJson(base, request.body)
       return send(
         request.path,
-        HttpClientRequest.setUrlParams(withBody, { ...request.query, access_token: accessToken })
+        HttpClientRequest.setUrlParams(withBody, { ...request.query, access_token: accessToken }),
+        // Any API's answer, as large as that API makes it.
+        Number.POSITIVE_INFINITY
       ).pipe(Effect.flatMap((body) => decode(body, { appId, site: "api-call" })))
     }
 

@@ -27,6 +27,7 @@ const flushableStore = () => {
           return records.get(key)!
         }),
       lease: () => Effect.succeed(true),
+      ...TokenStore.claimsInMemory(),
       changes: Stream.empty,
       healthy: Effect.succeed(true)
     })

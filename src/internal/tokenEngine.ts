@@ -31,6 +31,10 @@ import * as SingleFlight from "./singleFlight.js"
 interface Failure {
   readonly error: AccessTokenError
   readonly at: number
+  /** Failures in a row, this one included: how far the backoff has grown. */
+  readonly streak: number
+  /** No fetch for callers or the schedule before then (`RefreshPolicy.retryDelayMillis`). */
+  readonly retryAt: number
 }
 
 interface Held {
@@ -74,6 +78,7 @@ interface Cell extends DueQueue.Entry {
   forced: RefreshPolicy.ForceRefreshSpent
   /** Records this cell saw contested (`TokenStore.isContested`): its next job fetches past them. */
   contested: ReadonlyArray<TokenRecord> | undefined
+  fetches: RefreshPolicy.FetchBucket
 }
 
 const heldOf = (cell: Cell): Effect.Effect<Held | undefined> => Effect.sync(() => cell.held)
@@ -230,6 +235,13 @@ export const make = (
 
     const fetchUpstream = (cell: Cell, demand: RefreshPolicy.Demand, current: TokenRecord | undefined) =>
       Effect.gen(function*() {
+        // Whatever the issuer answers, callers and the schedule cannot fetch
+        // faster than the bucket refills; a compare-and-refresh is not held back.
+        if (demand.replaces === undefined) {
+          const taken = RefreshPolicy.takeFetch(cell.fetches, yield* Clock.currentTimeMillis)
+          cell.fetches = taken.bucket
+          if (taken.waitMillis > 0) yield* Effect.sleep(Duration.millis(taken.waitMillis))
+        }
         const requestedAt = yield* Clock.currentTimeMillis
         const issued = yield* issue(cell, false)
         // The plain fetch answered the very value a caller saw rejected: only
@@ -337,10 +349,22 @@ export const make = (
           onSuccess: () =>
             setFailure(cell, undefined),
           onFailure: (error) =>
-            Clock.currentTimeMillis.pipe(
-              Effect.flatMap((at) =>
-                setFailure(cell, { error, at })
-              ),
+            Effect.all([Clock.currentTimeMillis, Random.next]).pipe(
+              Effect.flatMap(([at, draw]) => {
+                const streak = (cell.lastFailure?.streak ?? 0) + 1
+                const failure = RefreshPolicy.failureClass(error, cell.family.classify)
+                return setFailure(cell, {
+                  error,
+                  at,
+                  streak,
+                  retryAt: RefreshPolicy.retryAt(
+                    at,
+                    RefreshPolicy.retryDelayMillis(failure, streak, draw),
+                    // A spent quota or a wrong secret is not cured by asking before the end.
+                    failure === "transient" ? cell.usableUntil : 0
+                  )
+                })
+              }),
               Effect.zipRight(Effect.logWarning("token fetch failed", error.message)),
               Effect.annotateLogs({ cause: failureCause(error) })
             )
@@ -356,13 +380,15 @@ export const make = (
 
     // Any number of concurrent callers share one fetch, which runs in the
     // engine's scope: a caller that gives up does not cancel it for others.
-    // After a failure, callers fail fast with it for the class's cooldown.
+    // After a failure, callers fail fast with it until the backoff allows
+    // the next fetch: a cold start against a dead issuer asks no faster
+    // than the schedule does.
     const singleFlight = (cell: Cell, demand: RefreshPolicy.Demand): Effect.Effect<Held, AccessTokenError> =>
       Effect.gen(function*() {
         const failure = cell.lastFailure
         if (
           failure !== undefined && coolsDown(cell, failure.error) &&
-          (yield* Clock.currentTimeMillis) < failure.at + Duration.toMillis(reactionTo(cell, failure.error).cooldown)
+          (yield* Clock.currentTimeMillis) < failure.retryAt
         ) {
           return yield* Effect.fail(failure.error)
         }
@@ -374,7 +400,9 @@ export const make = (
     // fast from memory while the input is still missing).
     const fetchFor = (cell: Cell, demand: RefreshPolicy.Demand): Effect.Effect<Held, AccessTokenError> =>
       singleFlight(cell, demand).pipe(
-        Effect.catchIf((error) => !coolsDown(cell, error), () => singleFlight(cell, demand))
+        Effect.catchIf((error) =>
+          !coolsDown(cell, error), () =>
+          singleFlight(cell, demand))
       )
 
     // The hot path: a valid credential is answered from memory with no I/O,
@@ -470,15 +498,16 @@ export const make = (
               if (cell.contested === contested) cell.contested = undefined
             })
           ),
-          Effect.retry({
-            schedule: RefreshPolicy.transientBackoff,
-            while: (error) => reactionTo(cell, error).retry
-          }),
           Effect.zipRight(Clock.currentTimeMillis),
           // A contest seen during this job is settled at once.
           Effect.map((now) => cell.contested === undefined ? cell.held?.record.refreshAt ?? now : now),
+          // The next attempt comes when the backoff of the failure allows it.
           Effect.catchAll((error) =>
-            Effect.map(Clock.currentTimeMillis, (now) => now + Duration.toMillis(reactionTo(cell, error).pause))
+            Effect.map(Clock.currentTimeMillis, (now) =>
+              Math.max(
+                cell.lastFailure?.retryAt ?? 0,
+                now + (coolsDown(cell, error) ? 0 : Duration.toMillis(reactionTo(cell, error).cooldown))
+              ))
           )
         )
       }).pipe(
@@ -724,6 +753,7 @@ export const make = (
           lastFailure: undefined,
           forced: RefreshPolicy.nothingSpent,
           contested: undefined,
+          fetches: RefreshPolicy.fullBucket,
           due: 0,
           slot: -1
         }

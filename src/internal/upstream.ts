@@ -4,22 +4,67 @@
  * `UpstreamUnavailable`; the latency is recorded per endpoint. Shared by
  * every family's API module, so they differ only in paths and errcodes.
  */
+import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
-import { Duration, Effect, Metric, Schema } from "effect"
+import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
+import { Duration, Effect, Either, Metric, Option, ParseResult, Schema, Stream } from "effect"
+import * as RefreshPolicy from "../RefreshPolicy.js"
 import * as TokenMetrics from "../TokenMetrics.js"
 import { UpstreamUnavailable } from "../WeChatError.js"
 
-/** `{"access_token","expires_in"}`, the success body of every token endpoint. */
-export const TokenBody = Schema.Struct({
-  access_token: Schema.String.pipe(Schema.minLength(1)),
-  expires_in: Schema.Number.pipe(Schema.positive())
+/**
+ * A token, ticket or code as WeChat issues it: WeChat asks callers to
+ * reserve 512 characters for one, and every one it issues is printable
+ * ASCII without spaces (letters, digits, `_`, `-`, and `@` in refresh
+ * tokens). Anything else is not a WeChat credential, and a 50 MB "token"
+ * would otherwise be stored and served to every client.
+ */
+export const CredentialValue = Schema.String.pipe(Schema.pattern(/^[\x21-\x7e]{1,512}$/, {
+  message: () => "a credential is 1 to 512 printable ASCII characters without spaces"
+}))
+
+/** `expires_in` within `RefreshPolicy`'s bounds: refused below the floor, clamped above the ceiling. */
+export const Lifetime = Schema.transformOrFail(Schema.Number, Schema.Number, {
+  strict: true,
+  decode: (expiresIn, _, ast) =>
+    Either.match(RefreshPolicy.lifetimeSeconds(expiresIn), {
+      onLeft: (reason) => ParseResult.fail(new ParseResult.Type(ast, expiresIn, reason)),
+      onRight: ParseResult.succeed
+    }),
+  encode: ParseResult.succeed
 })
 
+/** `{"access_token","expires_in"}`, the success body of every token endpoint. */
+export const TokenBody = Schema.Struct({ access_token: CredentialValue, expires_in: Lifetime })
+
 /** `{"ticket","expires_in"}`, the success body of every ticket endpoint. */
-export const TicketBody = Schema.Struct({
-  ticket: Schema.String.pipe(Schema.minLength(1)),
-  expires_in: Schema.Number.pipe(Schema.positive())
+export const TicketBody = Schema.Struct({ ticket: CredentialValue, expires_in: Lifetime })
+
+/**
+ * The most an `errmsg` keeps: WeChat's are one short sentence and a request
+ * id; a longer one is cut here, once, before it reaches errors, HTTP
+ * answers, `/readyz` or logs.
+ */
+export const MAX_ERRMSG = 200
+
+/** Cuts `text` to `MAX_ERRMSG` characters, saying so. */
+export const truncate = (text: string): string =>
+  text.length <= MAX_ERRMSG ? text : `${text.slice(0, MAX_ERRMSG)}… (${text.length} characters)`
+
+/**
+ * The largest body a credential endpoint may answer: theirs are under 1 KB,
+ * and the authorizer list (500 entries at most) under 200 KB.
+ */
+export const MAX_CREDENTIAL_BODY = 1024 * 1024
+
+// Redirects are never followed: a 3xx from WeChat's host is not WeChat's
+// answer, and following it would re-send the request, secret included, to
+// whatever host it names. `fetch` (FetchHttpClient) follows by default;
+// Node's http and undici clients never do.
+const noRedirects = (init: Option.Option<globalThis.RequestInit>) => ({
+  ...Option.getOrUndefined(init),
+  redirect: "manual" as const
 })
 
 /**
@@ -34,9 +79,13 @@ export const makeSend = (timeout: Duration.Duration) =>
       const client = base.pipe(HttpClient.withTracerDisabledWhen(() => true))
       return (
         endpoint: string,
-        request: HttpClientRequest.HttpClientRequest
+        request: HttpClientRequest.HttpClientRequest,
+        maxBodyBytes: number = MAX_CREDENTIAL_BODY
       ): Effect.Effect<unknown, UpstreamUnavailable> =>
-        client.execute(request).pipe(
+        Effect.serviceOption(FetchHttpClient.RequestInit).pipe(
+          Effect.flatMap((init) =>
+            Effect.provideService(client.execute(request), FetchHttpClient.RequestInit, noRedirects(init))
+          ),
           Effect.mapError((error) =>
             new UpstreamUnavailable({
               reason: "network",
@@ -48,10 +97,13 @@ export const makeSend = (timeout: Duration.Duration) =>
           ),
           Effect.flatMap((response) =>
             response.status >= 200 && response.status < 300
-              ? response.json.pipe(
-                Effect.mapError(() =>
-                  new UpstreamUnavailable({ reason: "malformed-body", detail: `${endpoint}: the body is not JSON` })
-                )
+              ? readJson(endpoint, response, maxBodyBytes)
+              : response.status >= 300 && response.status < 400
+              ? Effect.fail(
+                new UpstreamUnavailable({
+                  reason: "http-status",
+                  detail: `${endpoint}: HTTP ${response.status} redirect, not followed`
+                })
               )
               : Effect.fail(
                 new UpstreamUnavailable({ reason: "http-status", detail: `${endpoint}: HTTP ${response.status}` })
@@ -70,3 +122,32 @@ export const makeSend = (timeout: Duration.Duration) =>
         )
     }
   )
+
+// Reads at most `maxBodyBytes` (by the declared length first, then as read).
+const readJson = (
+  endpoint: string,
+  response: HttpClientResponse.HttpClientResponse,
+  maxBodyBytes: number
+): Effect.Effect<unknown, UpstreamUnavailable> => {
+  const tooLarge = new UpstreamUnavailable({
+    reason: "malformed-body",
+    detail: `${endpoint}: the body is larger than ${maxBodyBytes} bytes`
+  })
+  const declared = Number(response.headers["content-length"] ?? 0)
+  if (declared > maxBodyBytes) return Effect.fail(tooLarge)
+  return response.stream.pipe(
+    Stream.mapError(() => new UpstreamUnavailable({ reason: "network", detail: `${endpoint}: the body broke off` })),
+    Stream.runFoldEffect({ chunks: [] as Array<Uint8Array>, size: 0 }, (read, chunk) => {
+      const size = read.size + chunk.length
+      if (size > maxBodyBytes) return Effect.fail(tooLarge)
+      read.chunks.push(chunk)
+      return Effect.succeed({ chunks: read.chunks, size })
+    }),
+    Effect.flatMap((read) =>
+      Effect.try({
+        try: (): unknown => JSON.parse(Buffer.concat(read.chunks).toString("utf8")),
+        catch: () => new UpstreamUnavailable({ reason: "malformed-body", detail: `${endpoint}: the body is not JSON` })
+      })
+    )
+  )
+}

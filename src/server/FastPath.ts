@@ -59,9 +59,19 @@ import * as ServerMetrics from "./ServerMetrics.js"
  * @category utils
  */
 export const lifetime = (credential: Credential, now: number) => ({
-  expires_in: Math.max(0, Math.floor((credential.expiresAt - now) / 1000)),
-  expires_at: new Date(credential.expiresAt).toISOString()
+  expires_in: expiresIn(credential, now),
+  expires_at: new Date(dateMillis(credential.expiresAt, now)).toISOString()
 })
+
+// Total over any number a record may hold (a store written before lifetimes
+// were bounded can hold 1e16 or null): `Date` covers ±8.64e15 ms and throws
+// past it, and a non-number is treated as already ended.
+const MAX_DATE_MILLIS = 8.64e15
+const dateMillis = (expiresAt: number, now: number): number =>
+  Number.isFinite(expiresAt) ? Math.min(MAX_DATE_MILLIS, Math.max(-MAX_DATE_MILLIS, expiresAt)) : now
+
+const expiresIn = (credential: Credential, now: number): number =>
+  Math.max(0, Math.floor((dateMillis(credential.expiresAt, now) - now) / 1000))
 
 /**
  * The body of `GET /v1/apps/{appId}/access-token`, written by both the
@@ -126,11 +136,11 @@ export const make = (options: Options): Answer => {
   const verified = new WeakMap<Socket, Verified>()
   const render = (credential: Credential, now: number): Rendered => {
     const known = rendered.get(credential)
-    const expiresIn = Math.max(0, Math.floor((credential.expiresAt - now) / 1000))
-    if (known !== undefined && known.expiresIn === expiresIn) return known
+    const seconds = expiresIn(credential, now)
+    if (known !== undefined && known.expiresIn === seconds) return known
     const body = JSON.stringify(accessTokenBody(credential, now))
     const fresh: Rendered = {
-      expiresIn,
+      expiresIn: seconds,
       body,
       // The Effect app's headers, in its order (`HttpServerResponse.unsafeJson`
       // with `Cache-Control: no-store`).
@@ -197,6 +207,22 @@ export const install = (server: Server, answer: Answer): Server => {
   server.emit =
     ((event: string | symbol, ...args: Array<unknown>): boolean =>
       (event === "request" && server.listenerCount("request") > 0 &&
-        answer(args[0] as IncomingMessage, args[1] as ServerResponse)) || emit(event, ...args)) as Server["emit"]
+        guarded(answer, args[0] as IncomingMessage, args[1] as ServerResponse)) ||
+      emit(event, ...args)) as Server["emit"]
   return server
+}
+
+// The fast path runs outside any fiber: a throw here would reach Node's
+// `uncaughtException` and end the process. Last resort: say so on stderr
+// and let the Effect app answer the request (or drop it, if the answer had
+// already begun), and keep serving.
+const guarded = (answer: Answer, request: IncomingMessage, response: ServerResponse): boolean => {
+  try {
+    return answer(request, response)
+  } catch (error) {
+    process.stderr.write(`fast path failed, answered by the app instead: ${String(error)}\n`)
+    if (!response.headersSent) return false
+    response.destroy()
+    return true
+  }
 }

@@ -75,8 +75,9 @@ const stacks = {
   }),
   "two servers on one Redis, captured at one and replayed to the other": Effect.gen(function*() {
     const redis = yield* RedisServer.make
-    const store = Context.get(yield* Layer.build(TokenStoreRedis.layer(redis.url)), TokenStore.TokenStore)
-    return yield* stack(store, TokenStoreRedis.layer(redis.url), 2)
+    const storeLayer = Layer.orDie(TokenStoreRedis.layer(redis.url))
+    const store = Context.get(yield* Layer.build(storeLayer), TokenStore.TokenStore)
+    return yield* stack(store, storeLayer, 2)
   })
 }
 

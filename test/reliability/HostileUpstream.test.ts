@@ -1,0 +1,84 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Duration, Effect, Either, TestClock } from "effect"
+import { AccessToken } from "../../src/AccessToken.js"
+import * as Upstream from "../../src/internal/upstream.js"
+import * as RefreshPolicy from "../../src/RefreshPolicy.js"
+import * as FastPath from "../../src/server/FastPath.js"
+import * as Emulator from "../../src/testing/WeChatEmulator.js"
+import * as WeChatApi from "../../src/WeChatApi.js"
+import * as Harness from "../support/engine.js"
+import { APP, engineLayer, statsOf, withEngine } from "../support/engine.js"
+
+const HOUR = 3_600_000
+const TokenBody = WeChatApi.decodeBody(Upstream.TokenBody)
+const decode = (body: unknown) => Effect.either(TokenBody(body, { appId: APP, site: "token-endpoint" }))
+
+describe("a hostile upstream", () => {
+  it.effect("expires_in is a whole number of seconds: refused below 10 s, clamped to a day above", () =>
+    Effect.gen(function*() {
+      for (const expiresIn of [1, 0.001, 9, 7200.5]) {
+        const refused = yield* decode({ access_token: "T", expires_in: expiresIn })
+        expect(Either.isLeft(refused) && refused.left._tag).toBe("UpstreamUnavailable")
+      }
+      for (const [expiresIn, planned] of [[7200, 7200], [1e12, 86_400], [1e13, 86_400], [1e308, 86_400]]) {
+        const decoded = yield* decode({ access_token: "T", expires_in: expiresIn })
+        expect(Either.getOrThrow(decoded).expires_in).toBe(planned)
+      }
+    }))
+
+  it.effect("a token longer than 512 characters or with spaces is refused; an errmsg is cut to 200 characters", () =>
+    Effect.gen(function*() {
+      for (const token of ["x".repeat(513), "x".repeat(10_240), "a b", ""]) {
+        const refused = yield* decode({ access_token: token, expires_in: 7200 })
+        expect(Either.isLeft(refused) && refused.left._tag).toBe("UpstreamUnavailable")
+      }
+      expect(Either.isRight(yield* decode({ access_token: "x".repeat(512), expires_in: 7200 }))).toBe(true)
+      const failed = yield* decode({ errcode: 40013, errmsg: "e".repeat(5_000_000) })
+      const error = Either.flip(failed).pipe(Either.getOrThrow)
+      expect(error.message.length).toBeLessThan(400)
+      expect(JSON.stringify(error).length).toBeLessThan(400)
+    }))
+
+  it("the fast path's lifetime is total: absurd expiry times never throw", () => {
+    for (const expiresAt of [1e16, 1e13 * 1000, -1e16, Number.NaN, Number.POSITIVE_INFINITY]) {
+      const lifetime = FastPath.lifetime({ value: "T", expiresAt }, 1_000)
+      expect(lifetime.expires_in).toBeGreaterThanOrEqual(0)
+      expect(typeof lifetime.expires_at).toBe("string")
+    }
+  })
+
+  describe("an hour of callers every second against an upstream that never gives a usable token", () => {
+    const faults: ReadonlyArray<readonly [string, Emulator.Fault, number]> = [
+      ["HTTP 500", Emulator.Fault.HttpStatus(500), RefreshPolicy.maxFailingFetches(HOUR)],
+      ["connection refused", Emulator.Fault.ConnectionRefused(), RefreshPolicy.maxFailingFetches(HOUR)],
+      [
+        "expires_in 0.001",
+        Emulator.Fault.Malformed("{\"access_token\":\"T\",\"expires_in\":0.001}"),
+        RefreshPolicy.maxFailingFetches(HOUR)
+      ],
+      [
+        "expires_in 1",
+        Emulator.Fault.Malformed("{\"access_token\":\"T\",\"expires_in\":1}"),
+        RefreshPolicy.maxFailingFetches(HOUR)
+      ]
+    ]
+    for (const [name, fault, bound] of faults) {
+      it.scoped(`${name}: at most ${bound} token requests`, () =>
+        withEngine(
+          engineLayer(),
+          Effect.gen(function*() {
+            const emulator = yield* Emulator.WeChatEmulator
+            yield* emulator.injectFault({ fault, endpoints: ["token"] })
+            const tokens = yield* AccessToken
+            for (let second = 0; second < 3_600; second++) {
+              yield* Effect.either(tokens.get(APP))
+              yield* TestClock.adjust(Duration.seconds(1))
+            }
+            const requests = (yield* statsOf()).classicCalls
+            expect(requests).toBeGreaterThan(0)
+            expect(requests).toBeLessThanOrEqual(bound)
+          })
+        ).pipe(Effect.provide(Harness.emulatorLayer())), 120_000)
+    }
+  })
+})
