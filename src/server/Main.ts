@@ -89,7 +89,8 @@ const serverLayer = (
     port: server.port,
     clientKeys: server.clientKeys,
     requestTimeout: server.requestTimeout,
-    fastPath: server.fastPath
+    fastPath: server.fastPath,
+    shutdownDrain: server.shutdownDrain
   }).pipe(
     Layer.provide(
       Proxy.layer({

@@ -38,6 +38,12 @@ export interface ServerSettings {
   readonly fastPath: boolean
   /** `COMPACT_HEAP`, default `true`: V8's old generation may grow only 20 % past its live size (about 100 MB less RSS with 1,000 apps; `false` for V8's defaults). */
   readonly compactHeap: boolean
+  /**
+   * `SHUTDOWN_DRAIN_SECONDS`, default 10: on SIGTERM/SIGINT, how long requests in flight may take to finish before their connections are cut.
+   *
+   * @since 0.3.0
+   */
+  readonly shutdownDrain: Duration.Duration
 }
 
 /**
@@ -145,6 +151,24 @@ export const requestTimeout: Config.Config<Duration.Duration> = Config.number("R
 )
 
 /**
+ * `SHUTDOWN_DRAIN_SECONDS`: on SIGTERM/SIGINT, how long requests in flight
+ * may take to finish; then their connections are cut and the process exits.
+ * Default 10 s, inside the 30 s an orchestrator such as Kubernetes waits
+ * before SIGKILL; `0` cuts them at once.
+ *
+ * @since 0.3.0
+ * @category config
+ */
+export const shutdownDrain: Config.Config<Duration.Duration> = Config.number("SHUTDOWN_DRAIN_SECONDS").pipe(
+  Config.validate({
+    message: "SHUTDOWN_DRAIN_SECONDS: must be a number of seconds from 0 to 3600",
+    validation: (seconds) => seconds >= 0 && seconds <= 3600
+  }),
+  Config.withDefault(10),
+  Config.map(Duration.seconds)
+)
+
+/**
  * The proxy's settings.
  *
  * @since 0.3.0
@@ -206,7 +230,8 @@ export const settings: Config.Config<ServerSettings> = Config.all({
   clientKeys,
   requestTimeout,
   fastPath: Config.boolean("FAST_PATH").pipe(Config.withDefault(true)),
-  compactHeap: Config.boolean("COMPACT_HEAP").pipe(Config.withDefault(true))
+  compactHeap: Config.boolean("COMPACT_HEAP").pipe(Config.withDefault(true)),
+  shutdownDrain
 })
 
 /**

@@ -19,7 +19,7 @@ import * as HttpServer from "@effect/platform/HttpServer"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { Cause, Clock, Duration, Effect, Exit, Layer, Option, type Redacted } from "effect"
-import { createServer } from "node:http"
+import { createServer, type Server } from "node:http"
 import { type AccessTokenError, type Credential, failureCause } from "../AccessToken.js"
 import * as ApiError from "../api/ApiError.js"
 import { NotReady, TokenServerApi } from "../api/TokenServerApi.js"
@@ -32,6 +32,7 @@ import * as ClientAuth from "./ClientAuth.js"
 import * as ComponentRoutes from "./ComponentRoutes.js"
 import * as FastPath from "./FastPath.js"
 import * as CompressedPage from "./internal/compressedPage.js"
+import * as Drain from "./internal/drain.js"
 import * as Prometheus from "./Prometheus.js"
 import * as Proxy from "./Proxy.js"
 import * as RequestLimits from "./RequestLimits.js"
@@ -466,20 +467,49 @@ const createJsonServer = (requestTimeout: Duration.Duration, fastPath: FastPath.
   })
 }
 
+// The platform's Node server, with its connections tracked from the start so
+// that closing it (the first of its finalizers) drains them within the bound.
+const listen = (
+  create: () => Server,
+  address: { readonly host: string; readonly port: number },
+  drain: Duration.Duration
+) =>
+  Effect.gen(function*() {
+    const server = yield* Effect.sync(create)
+    const connections = Drain.track(server)
+    const listening = yield* NodeHttpServer.make(() => server, address)
+    yield* Effect.addFinalizer(() => Drain.drain(connections, drain))
+    return listening
+  })
+
 /**
  * The server on Node's `http` at `host:port` (`port` 0 picks a free port; read
  * it from `HttpServer.HttpServer`'s `address`, which this layer also provides).
- * Without `requestTimeout` it reads `REQUEST_TIMEOUT_SECONDS`. Closing the
- * layer stops accepting, lets in-flight requests finish, and releases the port.
+ * Without `requestTimeout` it reads `REQUEST_TIMEOUT_SECONDS`, without
+ * `shutdownDrain` (since 0.3.0) `SHUTDOWN_DRAIN_SECONDS`. Closing the layer
+ * stops accepting, closes at once every connection that carries no request
+ * (idle, silent, or with a request head not all there), lets requests in
+ * flight finish for up to `shutdownDrain` (a body that stops arriving is cut;
+ * each answer closes its connection), then cuts what is left and releases
+ * the port.
  *
  * @since 0.1.0
  * @category layers
  */
-export const layerNode = (options: Options & { readonly host: string; readonly port: number }) =>
+export const layerNode = (
+  options: Options & {
+    readonly host: string
+    readonly port: number
+    readonly shutdownDrain?: Duration.DurationInput
+  }
+) =>
   Layer.unwrapEffect(Effect.gen(function*() {
     const requestTimeout = options.requestTimeout === undefined
       ? yield* ServerConfig.requestTimeout
       : Duration.decode(options.requestTimeout)
+    const shutdownDrain = options.shutdownDrain === undefined
+      ? yield* ServerConfig.shutdownDrain
+      : Duration.decode(options.shutdownDrain)
     const fastPath = options.fastPath === false ? undefined : FastPath.make({
       engine: yield* TokenEngine,
       clock: yield* Effect.clock,
@@ -487,8 +517,12 @@ export const layerNode = (options: Options & { readonly host: string; readonly p
     })
     return layer({ ...options, requestTimeout }).pipe(
       HttpServer.withLogAddress,
-      Layer.provideMerge(
-        NodeHttpServer.layer(createJsonServer(requestTimeout, fastPath), { host: options.host, port: options.port })
-      )
+      Layer.provideMerge(Layer.merge(
+        Layer.scoped(
+          HttpServer.HttpServer,
+          listen(createJsonServer(requestTimeout, fastPath), { host: options.host, port: options.port }, shutdownDrain)
+        ),
+        NodeHttpServer.layerContext
+      ))
     )
   }))

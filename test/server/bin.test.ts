@@ -49,6 +49,11 @@ describe("bin", () => {
         PORT: "http"
       }, "PORT"],
       ["apps without CLIENT_KEYS", { WECHAT_APPS: "wx0123456789abcdef:TopSecretValue" }, "CLIENT_KEYS"],
+      ["a bad SHUTDOWN_DRAIN_SECONDS", {
+        WECHAT_APPS: "wx0123456789abcdef:TopSecretValue",
+        CLIENT_KEYS: "0123456789abcdef0123",
+        SHUTDOWN_DRAIN_SECONDS: "-1"
+      }, "SHUTDOWN_DRAIN_SECONDS"],
       ["a bad TOKEN_STORE", {
         WECHAT_APPS: "wx0123456789abcdef:TopSecretValue",
         CLIENT_KEYS: "0123456789abcdef0123",

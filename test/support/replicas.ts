@@ -20,6 +20,13 @@ export const CLIENT_KEY = "replica-client-key-0123456789abcdef"
 
 export class ReplicaError extends Data.TaggedError("ReplicaError")<{ readonly message: string }> {}
 
+export type Signal = "SIGTERM" | "SIGINT" | "SIGKILL"
+
+export interface ExitStatus {
+  readonly code: number | null
+  readonly signal: NodeJS.Signals | null
+}
+
 export interface Replica {
   readonly index: number
   readonly pid: number
@@ -28,8 +35,10 @@ export interface Replica {
   /** Everything the process printed so far (JSON logs), for failure messages. */
   readonly output: () => string
   readonly alive: () => boolean
+  /** How the process ended (`code` null when a signal ended it); undefined while it runs. */
+  readonly exitStatus: () => ExitStatus | undefined
   /** Sends `signal` and waits until the process has exited. */
-  readonly kill: (signal: "SIGTERM" | "SIGKILL") => Effect.Effect<void>
+  readonly kill: (signal: Signal) => Effect.Effect<void>
 }
 
 // The variables of the developer's shell must not leak into a replica.
@@ -75,7 +84,8 @@ export interface Launched {
   readonly pid: number
   readonly output: () => string
   readonly alive: () => boolean
-  readonly kill: (signal: "SIGTERM" | "SIGKILL") => Effect.Effect<void>
+  readonly exitStatus: () => ExitStatus | undefined
+  readonly kill: (signal: Signal) => Effect.Effect<void>
   /** Waits for its "Listening on" log line, then for `/healthz`. */
   readonly ready: Effect.Effect<Replica, ReplicaError>
 }
@@ -120,8 +130,8 @@ export const launchReplica = (
         )
       ))
     const alive = () => child.exitCode === null && child.signalCode === null
-    const kill = (signal: "SIGTERM" | "SIGKILL") =>
-      Effect.zipRight(Effect.sync(() => child.kill(signal)), exited(child))
+    const exitStatus = () => alive() ? undefined : { code: child.exitCode, signal: child.signalCode }
+    const kill = (signal: Signal) => Effect.zipRight(Effect.sync(() => child.kill(signal)), exited(child))
     const ready = Effect.gen(function*() {
       const url = yield* Deferred.await(listening).pipe(
         Effect.timeoutFail({
@@ -137,10 +147,10 @@ export const launchReplica = (
         ),
         Effect.retry(Schedule.spaced(Duration.millis(50)).pipe(Schedule.upTo(Duration.seconds(20))))
       )
-      const replica: Replica = { index, pid: child.pid!, url, output: () => output, alive, kill }
+      const replica: Replica = { index, pid: child.pid!, url, output: () => output, alive, exitStatus, kill }
       return replica
     }).pipe(live)
-    const launched: Launched = { index, pid: child.pid!, output: () => output, alive, kill, ready }
+    const launched: Launched = { index, pid: child.pid!, output: () => output, alive, exitStatus, kill, ready }
     return launched
   })
 
