@@ -1,0 +1,59 @@
+/**
+ * The streaming scrubber on its own: whatever the chunking, what comes out is
+ * the whole answer with every token masked, byte for byte.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import * as TokenScrubber from "../../src/server/internal/tokenScrubber.js"
+
+const TOKEN = "86_AbCdEf-GhIjKlMnOpQrStUvWxYz0123456789_abcdefghij"
+const OTHER = "86_ZyXwVu-TsRqPoNmLkJiHgFeDcBa9876543210_jihgfedcba"
+
+/** `text` fed to a scrubber in pieces of `sizes` (cycled), what came out. */
+const streamed = (text: string, secrets: ReadonlyArray<string>, sizes: ReadonlyArray<number>): string => {
+  const scrubber = TokenScrubber.make(secrets)
+  const bytes = Buffer.from(text, "latin1")
+  const out: Array<Buffer> = []
+  for (let at = 0, i = 0; at < bytes.length; i++) {
+    const size = sizes[i % sizes.length]!
+    out.push(scrubber.push(bytes.subarray(at, at + size)))
+    at += size
+  }
+  out.push(scrubber.end())
+  return Buffer.concat(out).toString("latin1")
+}
+
+const masked = (text: string, secrets: ReadonlyArray<string>) =>
+  secrets.reduce((acc, secret) => acc.split(secret).join("*".repeat(secret.length)), text)
+
+describe("TokenScrubber", () => {
+  it("masks every token wherever the chunks are cut, and keeps every other byte and the length", () => {
+    const text = `${TOKEN}{"errmsg":"request /x?access_token=${TOKEN} rid"}\u00ff\u0000${OTHER}${TOKEN}${TOKEN}tail${
+      TOKEN.slice(0, -1)
+    }`
+    const expected = masked(text, [TOKEN, OTHER])
+    for (
+      const sizes of [[1], [2], [3, 1], [7], [TOKEN.length - 1], [TOKEN.length], [TOKEN.length + 1], [64, 5], [1e6]]
+    ) {
+      const out = streamed(text, [TOKEN, OTHER], sizes)
+      expect({ sizes, out }).toEqual({ sizes, out: expected })
+    }
+    // A token cut short at the very end is not a token: its bytes go out as they came.
+    expect(expected.endsWith(`tail${TOKEN.slice(0, -1)}`)).toBe(true)
+  })
+
+  it("masks overlapping occurrences whole, and the token as it is percent-encoded", () => {
+    const periodic = "abcab"
+    expect(streamed("xabcabcabx", [periodic], [1])).toBe("x********x")
+    const odd = "a/b+c"
+    expect(streamed(`[${encodeURIComponent(odd)}][${odd}]`, [odd], [2])).toBe(`[*********][*****]`)
+  })
+
+  it("whole bodies and header values", () => {
+    expect(TokenScrubber.whole(Buffer.from(`a${TOKEN}b`), [TOKEN]).toString()).toBe(`a${"*".repeat(TOKEN.length)}b`)
+    const untouched = Buffer.from("nothing here")
+    expect(TokenScrubber.whole(untouched, [TOKEN])).toBe(untouched)
+    expect(TokenScrubber.text(`attachment; filename="${OTHER}.jpg"`, [TOKEN, OTHER])).toBe(
+      `attachment; filename="${"*".repeat(OTHER.length)}.jpg"`
+    )
+  })
+})
