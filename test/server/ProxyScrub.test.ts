@@ -104,17 +104,17 @@ describe("Proxy: the token is masked in every answer", () => {
       const { engine, port } = yield* startProxyStack({ upstreamUrl: upstream.url })
       const token = (yield* engine.get(APP)).value
       const mask = "*".repeat(Buffer.byteLength(token))
-      for (const rest of ["text?x=1", "html", "binary", "json", "pieces"]) {
-        const answer = yield* fetchBytes(port, rest)
-        const sent = bodies.get(`/${rest.split("?")[0]}`)!
-        expect({ rest, status: answer.status, holdsToken: answer.body.includes(token) }).toEqual({
-          rest,
-          status: 200,
-          holdsToken: false
-        })
-        // The token's bytes masked in place, every other byte as WeChat sent it.
+      const rests = ["text?x=1", "html", "binary", "json", "pieces"]
+      const answers = yield* Effect.forEach(rests, (rest) => fetchBytes(port, rest))
+      expect(
+        answers.map((answer, i) => ({ rest: rests[i], status: answer.status, holdsToken: answer.body.includes(token) }))
+      )
+        .toEqual(rests.map((rest) => ({ rest, status: 200, holdsToken: false })))
+      // The token's bytes masked in place, every other byte as WeChat sent it.
+      answers.forEach((answer, i) => {
+        const sent = bodies.get(`/${rests[i]!.split("?")[0]}`)!
         expect(answer.body.equals(Buffer.from(sent.toString("latin1").split(token).join(mask), "latin1"))).toBe(true)
-      }
+      })
       const headers = yield* fetchBytes(port, "headers")
       expect(headers.status).toBe(200)
       expect(JSON.stringify(headers.headers)).not.toContain(token)
