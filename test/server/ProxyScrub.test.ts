@@ -144,6 +144,23 @@ describe("Proxy: the token is masked in every answer", () => {
       expect([text.includes(dead), text.includes(fresh)]).toEqual([false, false])
     }).pipe(Effect.scoped))
 
+  it.live("the token of an earlier call, as openapi/rid/get returns its query, is masked too", () =>
+    Effect.gen(function*() {
+      // A token replaced since, which WeChat still honours for 5 minutes.
+      const earlier = "85_EarlierTokenEarlierTokenEarlierToken-0123456789_abcdefghijklmnop"
+      const upstream = yield* rawUpstream((_request, response) => {
+        response.setHeader("content-type", "application/json")
+        response.end(JSON.stringify({
+          errcode: 0,
+          request: { request_url: `access_token=${earlier}&openid=x`, response_body: "{}" }
+        }))
+      })
+      const { port } = yield* startProxyStack({ upstreamUrl: upstream.url })
+      const answer = yield* fetchBytes(port, "cgi-bin/openapi/rid/get")
+      const json = JSON.parse(answer.body.toString())
+      expect(json.request.request_url).toBe(`access_token=${"*".repeat(earlier.length)}&openid=x`)
+    }).pipe(Effect.scoped))
+
   it.live("a compressed answer, which the proxy cannot check, is refused with 502; WeChat is asked for identity", () =>
     Effect.gen(function*() {
       const asked: Array<string | undefined> = []

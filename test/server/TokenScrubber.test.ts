@@ -48,6 +48,20 @@ describe("TokenScrubber", () => {
     expect(streamed(`[${encodeURIComponent(odd)}][${odd}]`, [odd], [2])).toBe(`[*********][*****]`)
   })
 
+  it("masks the value after any access_token=, whichever token it is, wherever the chunks are cut", () => {
+    // `openapi/rid/get` answers with the query of an earlier call, made with a token since replaced.
+    const earlier = "85_OlderTokenOlderTokenOlderToken-0123456789"
+    const text = `{"request_url":"access_token=${earlier}&openid=x","other":"access_token%3D${earlier}"}` +
+      `${"x".repeat(600)}access_token=${TOKEN}`
+    const expected = text.split(earlier).join("*".repeat(earlier.length)).split(TOKEN).join(
+      "*".repeat(TOKEN.length)
+    )
+    for (const sizes of [[1], [5], [13], [14], [600], [1e6]]) {
+      expect({ sizes, out: streamed(text, [], sizes) }).toEqual({ sizes, out: expected })
+    }
+    expect(streamed("access_token=&x=1", [], [1])).toBe("access_token=&x=1")
+  })
+
   it("whole bodies and header values", () => {
     expect(TokenScrubber.whole(Buffer.from(`a${TOKEN}b`), [TOKEN]).toString()).toBe(`a${"*".repeat(TOKEN.length)}b`)
     const untouched = Buffer.from("nothing here")

@@ -1,27 +1,41 @@
 /**
- * Masks the tokens a proxied call used wherever they appear in WeChat's
- * answer, as the answer streams: any content type, any size, a token split
- * across any number of chunks. WeChat echoes request details (the URL, query
- * included) in some `errmsg`s, `openapi/rid/get` hands back the query of an
- * earlier call, and a download's bytes are whatever was uploaded: the proxy
- * cannot know which answers hold a token, so it looks in all of them.
+ * Masks access tokens in WeChat's answer as it streams: any content type,
+ * any size, a token split across any number of chunks. WeChat echoes request
+ * details (the URL, query included) in some `errmsg`s, `openapi/rid/get`
+ * hands back the query of an earlier call (made with a token since
+ * replaced, which WeChat honours for 5 more minutes), and a download's bytes
+ * are whatever was uploaded: the proxy cannot know which answers hold a
+ * token, so it looks in all of them, for two things:
  *
- * Each token is masked by as many `*` as it has bytes, so an answer keeps its
- * length (its `Content-Length` stays true, a binary file its offsets). A
- * token is looked for as sent (`access_token=` + the token percent-encoded)
- * and as itself; WeChat's tokens are letters, digits, `_` and `-`, for which
- * the two are the same.
+ * - the tokens the call used, as they are and percent-encoded;
+ * - whatever follows `access_token=` (or its escaped `=`), up to 512
+ *   characters of a token's alphabet: the value of any token in a URL,
+ *   whichever token it was.
+ *
+ * Each is masked by as many `*` as it has bytes, so an answer keeps its
+ * length (its `Content-Length` stays true, a binary file its offsets).
  *
  * The cost is linear in the answer: each chunk is searched once per pattern
- * with `Buffer.indexOf` (native Boyer–Moore–Horspool), and the only bytes
- * held back between chunks are the last `longest - 1`, where a token may
- * begin whose end has not arrived yet. Nothing else is buffered.
+ * with `Buffer.indexOf` (native code), and the only bytes held back between
+ * chunks are the last `keep`, where a match may begin whose end has not
+ * arrived yet. Nothing else is buffered.
  */
 import { Transform } from "node:stream"
 
 const MASK = 0x2a // "*"
 
-/** Finds and masks `secrets` in bytes that arrive in pieces. */
+// WeChat reserves 512 characters for a token.
+const LONGEST_VALUE = 512
+
+const MARKERS = ["access_token=", "access_token%3D", "access_token%3d"].map((marker) => Buffer.from(marker))
+
+// Letters, digits, `_`, `-`, `.`, `~`, `%` (an escape), `*` (masked already).
+const VALUE_BYTE = new Uint8Array(256)
+for (const byte of Buffer.from("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-.~%*")) {
+  VALUE_BYTE[byte] = 1
+}
+
+/** Finds and masks tokens in bytes that arrive in pieces. */
 export interface Scrubber {
   /** The bytes of `chunk` (and of the chunks before) that can be let through now, masked. */
   readonly push: (chunk: Buffer) => Buffer
@@ -41,53 +55,74 @@ const patternsOf = (secrets: ReadonlyArray<string>): ReadonlyArray<Buffer> => {
   return [...patterns.values()]
 }
 
-/** Where the patterns occur in `data`: start and end pairs, overlapping ones included. */
+/**
+ * What to mask in `data`, as triples: where the match begins (a token, or
+ * the `access_token=` before a value), and the start and end of the bytes
+ * to mask. Overlapping matches are all found: they are searched in the bytes
+ * as they came, never in bytes already masked.
+ */
 const find = (data: Buffer, patterns: ReadonlyArray<Buffer>): Array<number> => {
-  const ranges: Array<number> = []
+  const found: Array<number> = []
   for (const pattern of patterns) {
     for (let at = data.indexOf(pattern); at !== -1; at = data.indexOf(pattern, at + 1)) {
-      ranges.push(at, at + pattern.length)
+      found.push(at, at, at + pattern.length)
     }
   }
-  return ranges
+  for (const marker of MARKERS) {
+    for (let at = data.indexOf(marker); at !== -1; at = data.indexOf(marker, at + 1)) {
+      const start = at + marker.length
+      const limit = Math.min(data.length, start + LONGEST_VALUE)
+      let end = start
+      while (end < limit && VALUE_BYTE[data[end]!] === 1) end++
+      if (end > start) found.push(at, start, end)
+    }
+  }
+  return found
 }
 
 /**
- * `bytes` with `ranges` masked: `bytes` itself when there is none, else a
- * copy (the caller's buffer is never written).
+ * `bytes` with the ranges of `found` masked: `bytes` itself when there is
+ * none, else a copy (the caller's buffer is never written).
  */
-const apply = (bytes: Buffer, ranges: ReadonlyArray<number>): Buffer => {
-  if (ranges.length === 0) return bytes
+const apply = (bytes: Buffer, found: ReadonlyArray<number>): Buffer => {
+  if (found.length === 0) return bytes
   const copy = Buffer.from(bytes)
-  for (let i = 0; i < ranges.length; i += 2) copy.fill(MASK, ranges[i]!, ranges[i + 1]!)
+  for (let i = 0; i < found.length; i += 3) copy.fill(MASK, found[i + 1]!, found[i + 2]!)
   return copy
 }
 
 /**
- * A scrubber of `secrets`. Occurrences are searched in the bytes as they
- * came, never in bytes already masked: a token that overlaps another (or
- * itself, `abcab` in `abcabcab`) is found and masked whole.
+ * A scrubber of `secrets` (and of every `access_token=` value).
  */
 export const make = (secrets: ReadonlyArray<string>): Scrubber => {
   const patterns = patternsOf(secrets)
-  const keep = Math.max(0, ...patterns.map((pattern) => pattern.length - 1))
-  // The last bytes seen, as they came, and the ends of the tokens that began in bytes already let through.
+  // Enough that a match beginning before the cut ends before it, a value (at most 512) included.
+  const keep = Math.max(
+    ...patterns.map((pattern) => pattern.length - 1),
+    ...MARKERS.map((marker) => marker.length + LONGEST_VALUE)
+  )
+  // The last bytes seen, as they came, and what to mask in them of matches
+  // that began in bytes let through already (those that begin in `pending`
+  // are found again with the next chunk).
   let pending: Buffer = EMPTY
   let carried: Array<number> = []
   return {
     push: (chunk) => {
       const data = pending.length === 0 ? chunk : Buffer.concat([pending, chunk])
       const found = find(data, patterns)
-      const ranges = carried.length === 0 ? found : [...carried, ...found]
-      // A token that ends in this data is found; one that may go on into the next chunk starts in the last `keep` bytes.
+      const all = carried.length === 0 ? found : [...carried, ...found]
       const cut = Math.max(0, data.length - keep)
       pending = data.subarray(cut)
       carried = []
-      for (let i = 0; i < ranges.length; i += 2) {
-        // One that begins in `pending` is found again in the next data.
-        if (ranges[i]! < cut && ranges[i + 1]! > cut) carried.push(0, ranges[i + 1]! - cut)
+      const now: Array<number> = []
+      for (let i = 0; i < all.length; i += 3) {
+        const [begins, start, end] = [all[i]!, all[i + 1]!, all[i + 2]!]
+        if (begins >= cut) continue
+        if (start < cut) now.push(begins, start, Math.min(end, cut))
+        // Marked as begun before any cut (-1): masked whatever the next cut.
+        if (end > cut) carried.push(-1, Math.max(0, start - cut), end - cut)
       }
-      return apply(data.subarray(0, cut), ranges.map((at) => Math.min(at, cut)))
+      return apply(data.subarray(0, cut), now)
     },
     end: () => {
       const rest = apply(pending, [...carried, ...find(pending, patterns)])
@@ -99,7 +134,7 @@ export const make = (secrets: ReadonlyArray<string>): Scrubber => {
 }
 
 /**
- * `bytes`, whole, with `secrets` masked.
+ * `bytes`, whole, with `secrets` (and every `access_token=` value) masked.
  */
 export const whole = (bytes: Uint8Array, secrets: ReadonlyArray<string>): Buffer => {
   const buffer = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length)
@@ -107,7 +142,7 @@ export const whole = (bytes: Uint8Array, secrets: ReadonlyArray<string>): Buffer
 }
 
 /**
- * `text` (a header value) with `secrets` masked.
+ * `value` (a header value) with `secrets` (and every `access_token=` value) masked.
  */
 export const text = (value: string, secrets: ReadonlyArray<string>): string => {
   const bytes = Buffer.from(value, "latin1")
@@ -116,7 +151,7 @@ export const text = (value: string, secrets: ReadonlyArray<string>): string => {
 }
 
 /**
- * A stream that lets bytes through with `secrets` masked.
+ * A stream that lets bytes through with `secrets` (and every `access_token=` value) masked.
  */
 export const stream = (secrets: ReadonlyArray<string>): Transform => {
   const scrubber = make(secrets)
