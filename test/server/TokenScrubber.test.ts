@@ -15,10 +15,10 @@ const streamed = (text: string, secrets: ReadonlyArray<string>, sizes: ReadonlyA
   const out: Array<Buffer> = []
   for (let at = 0, i = 0; at < bytes.length; i++) {
     const size = sizes[i % sizes.length]!
-    out.push(scrubber.push(bytes.subarray(at, at + size)))
+    out.push(...scrubber.push(bytes.subarray(at, at + size)))
     at += size
   }
-  out.push(scrubber.end())
+  out.push(...scrubber.end())
   return Buffer.concat(out).toString("latin1")
 }
 
@@ -36,6 +36,12 @@ describe("TokenScrubber", () => {
     ) {
       const out = streamed(text, [TOKEN, OTHER], sizes)
       expect({ sizes, out }).toEqual({ sizes, out: expected })
+    }
+    // Chunks longer than what is held back between them, a token across each boundary.
+    const long = `${"y".repeat(560)}${text}${"z".repeat(900)}${text}`
+    for (const sizes of [[600], [530, 1], [1000], [560, 700, 3]]) {
+      const out = streamed(long, [TOKEN, OTHER], sizes)
+      expect({ sizes, out }).toEqual({ sizes, out: masked(long, [TOKEN, OTHER]) })
     }
     // A token cut short at the very end is not a token: its bytes go out as they came.
     expect(expected.endsWith(`tail${TOKEN.slice(0, -1)}`)).toBe(true)

@@ -37,10 +37,10 @@ for (const byte of Buffer.from("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuv
 
 /** Finds and masks tokens in bytes that arrive in pieces. */
 export interface Scrubber {
-  /** The bytes of `chunk` (and of the chunks before) that can be let through now, masked. */
-  readonly push: (chunk: Buffer) => Buffer
+  /** The bytes of `chunk` (and of the chunks before) that can be let through now, masked, in order. */
+  readonly push: (chunk: Buffer) => ReadonlyArray<Buffer>
   /** What is still held back, masked: the answer's last bytes. */
-  readonly end: () => Buffer
+  readonly end: () => ReadonlyArray<Buffer>
 }
 
 const EMPTY = Buffer.alloc(0)
@@ -81,14 +81,18 @@ const find = (data: Buffer, patterns: ReadonlyArray<Buffer>): Array<number> => {
 }
 
 /**
- * `bytes` with the ranges of `found` masked: `bytes` itself when there is
- * none, else a copy (the caller's buffer is never written).
+ * `bytes` with the ranges of `found` masked, where `bytes` sits at `offset`
+ * of the ranges' coordinates: `bytes` itself when none falls in it, else a
+ * copy (the caller's buffer is never written).
  */
-const apply = (bytes: Buffer, found: ReadonlyArray<number>): Buffer => {
-  if (found.length === 0) return bytes
-  const copy = Buffer.from(bytes)
-  for (let i = 0; i < found.length; i += 3) copy.fill(MASK, found[i + 1]!, found[i + 2]!)
-  return copy
+const apply = (bytes: Buffer, found: ReadonlyArray<number>, offset = 0): Buffer => {
+  let copy: Buffer | undefined
+  for (let i = 0; i < found.length; i += 3) {
+    const start = Math.max(0, found[i + 1]! - offset)
+    const end = Math.min(bytes.length, found[i + 2]! - offset)
+    if (start < end) (copy ??= Buffer.from(bytes)).fill(MASK, start, end)
+  }
+  return copy ?? bytes
 }
 
 /**
@@ -107,12 +111,27 @@ export const make = (secrets: ReadonlyArray<string>): Scrubber => {
   let pending: Buffer = EMPTY
   let carried: Array<number> = []
   return {
-    push: (chunk) => {
-      const data = pending.length === 0 ? chunk : Buffer.concat([pending, chunk])
-      const found = find(data, patterns)
+    push: (input) => {
+      // Positions count from the start of `pending`, `chunk` following it. A
+      // chunk is never copied whole (a copy of each cost more than every
+      // search in it, measured): what begins in `pending` is searched for in
+      // `pending` and the chunk's first `keep` bytes, the rest in the chunk.
+      let before = pending
+      let chunk = input
+      if (before.length > 0 && chunk.length < keep) {
+        chunk = Buffer.concat([before, chunk])
+        before = EMPTY
+      }
+      const offset = before.length
+      const found = offset === 0 ? find(chunk, patterns) : [
+        ...find(Buffer.concat([before, chunk.subarray(0, keep)]), patterns).filter((_, i, all) =>
+          all[i - (i % 3)]! < offset
+        ),
+        ...find(chunk, patterns).map((at) => at + offset)
+      ]
       const all = carried.length === 0 ? found : [...carried, ...found]
-      const cut = Math.max(0, data.length - keep)
-      pending = data.subarray(cut)
+      const cut = Math.max(0, offset + chunk.length - keep)
+      pending = chunk.subarray(cut - offset)
       carried = []
       const now: Array<number> = []
       for (let i = 0; i < all.length; i += 3) {
@@ -122,13 +141,14 @@ export const make = (secrets: ReadonlyArray<string>): Scrubber => {
         // Marked as begun before any cut (-1): masked whatever the next cut.
         if (end > cut) carried.push(-1, Math.max(0, start - cut), end - cut)
       }
-      return apply(data.subarray(0, cut), now)
+      const out = apply(chunk.subarray(0, cut - offset), now, offset)
+      return offset === 0 ? [out] : [apply(before, now), out]
     },
     end: () => {
       const rest = apply(pending, [...carried, ...find(pending, patterns)])
       pending = EMPTY
       carried = []
-      return rest
+      return [rest]
     }
   }
 }
@@ -155,14 +175,17 @@ export const text = (value: string, secrets: ReadonlyArray<string>): string => {
  */
 export const stream = (secrets: ReadonlyArray<string>): Transform => {
   const scrubber = make(secrets)
+  const forward = (stream: Transform, pieces: ReadonlyArray<Buffer>) => {
+    for (const piece of pieces) if (piece.length > 0) stream.push(piece)
+  }
   return new Transform({
     transform(chunk: Buffer, _encoding, done) {
-      const out = scrubber.push(chunk)
-      done(null, out.length === 0 ? undefined : out)
+      forward(this, scrubber.push(chunk))
+      done()
     },
     flush(done) {
-      const rest = scrubber.end()
-      done(null, rest.length === 0 ? undefined : rest)
+      forward(this, scrubber.end())
+      done()
     }
   })
 }
