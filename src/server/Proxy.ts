@@ -445,8 +445,10 @@ export const make = (
           }
         }
         const { answer: upstreamAnswer, inspected, used } = result.right
-        const encoding = upstreamAnswer.headers["content-encoding"]
-        if (encoding !== undefined && !IDENTITY.test(encoding)) {
+        const declared = upstreamAnswer.headers["content-encoding"]
+        if (declared !== undefined && !IDENTITY.test(declared)) {
+          // Named in the log and the answer, so masked like any header of the answer.
+          const encoding = TokenScrubber.text(declared, used)
           upstreamAnswer.destroy()
           yield* Effect.logWarning("proxied call got a compressed answer from WeChat").pipe(
             Effect.annotateLogs({ app: owner, prefix, encoding })
