@@ -118,19 +118,25 @@ const operation = (pattern: string, method: "get" | "post", id: string, summary:
     : {}),
   responses: {
     "200": {
-      description: "WeChat's answer, as WeChat sent it (JSON with `errcode`, or a media file)",
+      description:
+        "WeChat's answer, as WeChat sent it (JSON with `errcode`, or a media file), with any access token in it masked by as many `*`",
       content: { "*/*": { schema: { type: "string", format: "binary" } } }
     },
-    "400": error("BadRequest", "A caller-supplied access_token, or a path no WeChat API has"),
+    "400": error(
+      "BadRequest",
+      "A caller-supplied access_token (in any case or escape), or a path outside WeChat's grammar (segments of letters, digits, `_` and `-`)"
+    ),
     "401": error("Unauthorized", "Missing or wrong client key"),
     "403": {
-      description: "The path mints or resets credentials, or is outside `PROXY_ALLOW` (`path_not_allowed`)",
+      description:
+        "The path, in any spelling, mints or resets credentials, or is outside `PROXY_ALLOW` (`path_not_allowed`)",
       content: { "application/json": { schema: { $ref: "#/components/schemas/BadRequest" } } }
     },
     "404": error("NotFound", "Unknown app"),
     "413": error("PayloadTooLarge", "Request body over `PROXY_MAX_BODY_BYTES`"),
     "502": {
-      description: "WeChat could not be reached (`upstream_unreachable`)",
+      description:
+        "WeChat could not be reached (`upstream_unreachable`), or answered compressed though asked not to (`upstream_encoding`: the proxy passes on only answers it can check for the token)",
       content: { "application/json": { schema: { $ref: "#/components/schemas/BadRequest" } } }
     },
     "503": error("TokenUnavailable", "No valid token obtainable; the code names the upstream cause"),

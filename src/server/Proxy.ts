@@ -26,8 +26,9 @@ import type * as HttpApp from "@effect/platform/HttpApp"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { Context, Data, Duration, Effect, Layer, Metric, MetricLabel, Option, type Redacted, type Scope } from "effect"
-import type { IncomingHttpHeaders } from "node:http"
+import type { IncomingHttpHeaders, IncomingMessage } from "node:http"
 import type { Socket } from "node:net"
+import { pipeline, type Readable } from "node:stream"
 import { type AccessTokenError, type Credential, failureCause } from "../AccessToken.js"
 import * as ApiError from "../api/ApiError.js"
 import { ComponentToken } from "../ComponentToken.js"
@@ -36,6 +37,7 @@ import * as WeComToken from "../WeComToken.js"
 import * as ClientAuth from "./ClientAuth.js"
 import * as CallLine from "./internal/callLine.js"
 import * as RequestBody from "./internal/requestBody.js"
+import * as TokenScrubber from "./internal/tokenScrubber.js"
 import * as UpstreamCall from "./internal/upstreamCall.js"
 import * as ProxyMetrics from "./ProxyMetrics.js"
 import * as ProxyPath from "./ProxyPath.js"
@@ -73,9 +75,9 @@ export const DEFAULT_REPLAY_BODY_BYTES = 1024 * 1024
 export const DEFAULT_MAX_CONCURRENT_PER_OWNER = 32
 
 /**
- * Answers of at most this size whose type may be JSON are read whole: to see
- * an errcode that calls for a replay, and to scrub the token from any text
- * WeChat echoed. Larger answers (downloads, long lists) stream through.
+ * Answers of at most this size whose type may be JSON are read whole, to see
+ * an errcode that calls for a replay. Larger answers (downloads, long lists)
+ * stream through. Either way the tokens the call used are masked in them.
  *
  * @since 0.3.0
  * @category constants
@@ -132,8 +134,14 @@ export class Proxy extends Context.Tag("effect-wechat-token/Proxy")<Proxy, Proxy
 // Host, Connection and the other hop-by-hop headers, X-Forwarded-*, the
 // caller's own tracing) stays here.
 const FORWARDED_REQUEST_HEADERS = ["content-type", "accept", "accept-language"] as const
-// Answer headers the caller may use: what the body is.
-const FORWARDED_ANSWER_HEADERS = ["content-disposition", "content-encoding"] as const
+// Answer headers the caller may use: what the body is. Not `content-encoding`:
+// the proxy asks for, and passes on, only bodies it can read (see `IDENTITY`).
+const FORWARDED_ANSWER_HEADERS = ["content-disposition"] as const
+
+// Asked of WeChat on every call, and anything else refused: a gzip or br body
+// is bytes the token scrubber cannot read, and decompressing it here would
+// let one small upstream answer expand without bound in this process.
+const IDENTITY = /^\s*(identity\s*)?$/i
 
 const METHODS = new Set(["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"])
 
@@ -180,12 +188,25 @@ const errcodeOf = (text: string): number | undefined => {
 }
 
 const decoder = new TextDecoder()
-const encoder = new TextEncoder()
 
-/** `body` without `token` anywhere in it: WeChat echoes request details in some errmsg. */
-const scrub = (body: Uint8Array, token: string): Uint8Array => {
-  const text = decoder.decode(body)
-  return text.includes(token) ? encoder.encode(text.split(token).join("***")) : body
+// A query name WeChat, or a server in front of it, might read as
+// `access_token`: any case (`ACCESS_TOKEN`), any escape layer
+// (`access%255Ftoken`), padding a lenient parser drops (`access_token[]`,
+// `access_token%00`). The caller's token next to the proxy's is two tokens
+// in one call, and which one WeChat uses is its choice, not the proxy's.
+const namesAccessToken = (query: URLSearchParams): boolean => {
+  for (const name of query.keys()) {
+    let decoded = name
+    for (let layer = 0; layer < 4 && decoded.includes("%"); layer++) {
+      try {
+        decoded = decodeURIComponent(decoded)
+      } catch {
+        break
+      }
+    }
+    if (decoded.toLowerCase().replace(/[^a-z0-9_]/g, "") === "access_token") return true
+  }
+  return false
 }
 
 /**
@@ -249,7 +270,7 @@ export const make = (
         const prefix = ProxyMetrics.prefixLabel(ProxyPath.prefixOf(path))
         const queryAt = request.url.indexOf("?")
         const query = new URLSearchParams(queryAt === -1 ? "" : request.url.slice(queryAt + 1))
-        if (query.has("access_token")) {
+        if (namesAccessToken(query)) {
           return yield* refuse(
             "access_token_not_allowed",
             ApiError.response(
@@ -306,6 +327,7 @@ export const make = (
           const value = request.headers[name]
           if (value !== undefined) headers[name] = value
         }
+        headers["accept-encoding"] = "identity"
         if (body._tag === "Piped" && length !== undefined) headers["content-length"] = String(length)
         const upstreamPath = `/${path}?${query.size === 0 ? "" : `${query.toString()}&`}access_token=`
         const origin = originOf.get(target)!
@@ -386,6 +408,7 @@ export const make = (
             })
           )
 
+        // The answer, and every token the call used: each is masked in it.
         const answer = Effect.gen(function*() {
           const first = yield* Effect.flatMap(target.token(owner), (credential) => call(credential.value))
           const errcode = Option.flatMap(
@@ -396,10 +419,10 @@ export const make = (
             const fresh: Credential = yield* target.replace(owner, first.token)
             if (fresh.value !== first.token) {
               yield* Metric.increment(metrics.replays)
-              return yield* call(fresh.value)
+              return { ...(yield* call(fresh.value)), used: [first.token, fresh.value] }
             }
           }
-          return first
+          return { ...first, used: [first.token] }
         })
 
         const result = yield* Effect.either(answer)
@@ -421,13 +444,31 @@ export const make = (
             }
           }
         }
-        const { answer: upstreamAnswer, inspected, token } = result.right
+        const { answer: upstreamAnswer, inspected, used } = result.right
+        const declared = upstreamAnswer.headers["content-encoding"]
+        if (declared !== undefined && !IDENTITY.test(declared)) {
+          // Named in the log and the answer, so masked like any header of the answer.
+          const encoding = TokenScrubber.text(declared, used)
+          upstreamAnswer.destroy()
+          yield* Effect.logWarning("proxied call got a compressed answer from WeChat").pipe(
+            Effect.annotateLogs({ app: owner, prefix, encoding })
+          )
+          return yield* countAnswer(app, prefix, 502).pipe(Effect.as(ApiError.response(
+            502,
+            "upstream_encoding",
+            `WeChat answered with Content-Encoding ${encoding} though asked for identity; ` +
+              "the proxy passes on only answers it can check for the token"
+          )))
+        }
         const status = upstreamAnswer.statusCode ?? 502
         yield* Metric.increment(metrics.requests(status))
-        const described = answerOptions(status, upstreamAnswer.headers)
-        return Option.isSome(inspected)
-          ? HttpServerResponse.uint8Array(scrub(inspected.value, token), described)
-          : HttpServerResponse.raw(upstreamAnswer, withLength(described, upstreamAnswer.headers["content-length"]))
+        const described = answerOptions(status, upstreamAnswer.headers, used)
+        if (Option.isSome(inspected)) {
+          return HttpServerResponse.uint8Array(TokenScrubber.whole(inspected.value, used), described)
+        }
+        // HEAD has no body to scrub, and one never read goes back to the pool (see `call`).
+        const streamed = request.method === "HEAD" ? upstreamAnswer : scrubbing(upstreamAnswer, used)
+        return HttpServerResponse.raw(streamed, withLength(described, upstreamAnswer.headers["content-length"]))
       })
 
     return {
@@ -443,16 +484,27 @@ export const make = (
     }
   })
 
-// Status, type and what the body is, from WeChat's answer; never cached.
-const answerOptions = (status: number, upstream: IncomingHttpHeaders) => {
+// Status, type and what the body is, from WeChat's answer, with the tokens
+// masked (a file name may be built from the request); never cached.
+const answerOptions = (status: number, upstream: IncomingHttpHeaders, used: ReadonlyArray<string>) => {
   const headers: Record<string, string> = { ...NO_STORE }
   for (const name of FORWARDED_ANSWER_HEADERS) {
     const value = upstream[name]
-    if (value !== undefined) headers[name] = value
+    if (value !== undefined) headers[name] = TokenScrubber.text(value, used)
   }
   const contentType = upstream["content-type"]
-  return { status, headers, ...(contentType === undefined ? {} : { contentType }) }
+  return {
+    status,
+    headers,
+    ...(contentType === undefined ? {} : { contentType: TokenScrubber.text(contentType, used) })
+  }
 }
+
+// The answer's body as it streams, the tokens masked. The two ends are tied:
+// the caller gone (the platform destroys what it pipes) destroys the answer
+// and its socket; the answer broken off breaks the caller's answer.
+const scrubbing = (answer: IncomingMessage, used: ReadonlyArray<string>): Readable =>
+  pipeline(answer, TokenScrubber.stream(used), () => {})
 
 const withLength = <A extends object>(options: A, length: string | undefined) =>
   length === undefined || !/^\d+$/.test(length) ? options : { ...options, contentLength: Number(length) }

@@ -1,10 +1,32 @@
 /**
- * Which upstream paths the proxy forwards: the path a caller wrote is first
- * brought to the one spelling it is checked and forwarded under (percent
- * escapes decoded, `.` and `..` resolved, empty segments dropped), so no
- * spelling of `cgi-bin/token` gets past the refusals. Then the paths that
- * mint or reset credentials are refused, and `PROXY_ALLOW` (when set) narrows
- * the rest.
+ * Which upstream paths the proxy forwards, and why no spelling of a path that
+ * mints credentials gets past it.
+ *
+ * The grammar. WeChat's API paths are segments of letters, digits, `_` and
+ * `-` (`cgi-bin/message/custom/send`), and that is the only spelling the
+ * proxy forwards:
+ *
+ * 1. Percent escapes are decoded once. A malformed escape, an escaped `%`
+ *    (a second layer of encoding: a server that decodes twice reads
+ *    `%2574oken` as `token`), an escaped `/` or `\` (a separator to some
+ *    servers, a character to others) are refused.
+ * 2. The path is split at `/`; empty segments (`//`, a trailing `/`) and `.`
+ *    are dropped, `..` removes the segment before it (never above the root).
+ * 3. Every segment left must be plain: `[A-Za-z0-9_-]+`. The path forwarded
+ *    is these segments joined by `/`, nothing else: WeChat never sees a
+ *    spelling other than the one checked.
+ * 4. The refused paths are compared without regard to case.
+ *
+ * Why step 3 is strict: the front servers of an upstream fold spellings the
+ * proxy cannot see. IIS and Windows drop trailing dots and spaces
+ * (`token.`), Windows answers 8.3 names (`STABLE~1`), Tomcat and Jetty cut
+ * `;params`, Spring matches `token.json` as `token`, C servers stop at a NUL.
+ * Guessing each of them is a losing game; refusing every segment outside the
+ * plain grammar is not. Such a path is refused as `path_not_allowed` when its
+ * plain reading (each segment cut at its first character outside the
+ * grammar, `cgi-bin./token.` read as `cgi-bin/token`) is a refused path, and
+ * as `invalid_path` otherwise. `PROXY_ALLOW` prefixes go through the same
+ * steps, and cover only what they cover in that form.
  *
  * @since 0.3.0
  */
@@ -39,31 +61,41 @@ export type Refusal =
   | { readonly code: "invalid_path"; readonly reason: string }
   | { readonly code: "path_not_allowed"; readonly reason: string }
 
-// WeChat's API paths are letters, digits, `_`, `-` and `.`; anything else
-// (`;`, `\`, `%`, control characters, non-ASCII) is how path confusion
-// between two servers starts, and no API needs it.
-const SEGMENT = /^[A-Za-z0-9_.~-]+$/
+// A segment of WeChat's own grammar; see the module's comment.
+const PLAIN = /^[A-Za-z0-9_-]+$/
+// The plain start of a segment: how a folding front server may read it.
+const PLAIN_START = /^[A-Za-z0-9_-]*/
+
+const ESCAPE = /%([0-9A-Fa-f]{2})/g
+const MALFORMED_ESCAPE = /%(?![0-9A-Fa-f]{2})/
+// Escaped, these are read differently by different servers (see the module's comment).
+const AMBIGUOUS_ESCAPES = new Set(["/", "\\", "%"])
 
 const invalid = (reason: string): Refusal => ({ code: "invalid_path", reason })
 
+/** `raw` with its escapes decoded once, or the refusal. */
+const decode = (raw: string): string | Refusal => {
+  if (MALFORMED_ESCAPE.test(raw)) return invalid("the path has a malformed percent escape")
+  let ambiguous = false
+  const decoded = raw.replace(ESCAPE, (_, hex: string) => {
+    const char = String.fromCharCode(parseInt(hex, 16))
+    if (AMBIGUOUS_ESCAPES.has(char)) ambiguous = true
+    return char
+  })
+  return ambiguous ? invalid("the path escapes a /, \\ or %; write WeChat's path as it is") : decoded
+}
+
 /**
- * The path as checked and forwarded (no leading `/`), or why it is refused
- * as `invalid_path`. `raw` is the part of the request path after `/wechat/`,
- * as received (percent escapes included). Escapes are decoded once (a `%2f`
- * becomes a separator, a `%252e` stays refused for its `%`), `.` segments
- * are dropped, `..` removes the segment before it (and may not climb above
- * the API root), and empty segments (`//`, a trailing `/`) are dropped.
+ * The path as checked and forwarded (no leading `/`), or why it is refused.
+ * `raw` is the part of the request path after `/wechat/`, as received
+ * (percent escapes included); the steps are the module's.
  *
  * @since 0.3.0
  * @category utils
  */
 export const normalize = (raw: string): { readonly path: string } | Refusal => {
-  let decoded: string
-  try {
-    decoded = decodeURIComponent(raw)
-  } catch {
-    return invalid("the path has a malformed percent escape")
-  }
+  const decoded = decode(raw)
+  if (typeof decoded !== "string") return decoded
   const segments: Array<string> = []
   for (const segment of decoded.split("/")) {
     if (segment === "" || segment === ".") continue
@@ -71,13 +103,17 @@ export const normalize = (raw: string): { readonly path: string } | Refusal => {
       if (segments.pop() === undefined) return invalid("the path climbs above the API root")
       continue
     }
-    if (!SEGMENT.test(segment)) {
-      return invalid("a path segment may hold only letters, digits, _, -, . and ~")
-    }
     segments.push(segment)
   }
   if (segments.length === 0) return invalid("name the WeChat API after /wechat/, e.g. cgi-bin/message/custom/send")
-  return { path: segments.join("/") }
+  if (segments.every((segment) => PLAIN.test(segment))) return { path: segments.join("/") }
+  const plainReading = segments.map((segment) => PLAIN_START.exec(segment)![0]).join("/")
+  return refused(plainReading.toLowerCase())
+    ? {
+      code: "path_not_allowed",
+      reason: `a spelling of ${plainReading} (which mints or resets credentials); the proxy never forwards it`
+    }
+    : invalid("a path segment may hold only letters, digits, _ and -")
 }
 
 const refusedBy = (path: string, rule: string): boolean =>
@@ -87,19 +123,26 @@ const refusedBy = (path: string, rule: string): boolean =>
     ? path === rule.slice(0, -1) || path.startsWith(rule)
     : path === rule
 
+const refused = (lower: string): boolean => REFUSED.some((rule) => refusedBy(lower, rule))
+
 /**
  * Whether `prefix` (a `PROXY_ALLOW` entry) covers `path`: the path itself or
  * anything under it, segment by segment (`cgi-bin/message` covers
  * `cgi-bin/message/custom/send`, not `cgi-bin/messages`). Case-insensitive,
- * like the refusals.
+ * like the refusals; the prefix is read in the form paths are checked in
+ * (`normalize`), and one outside the grammar covers nothing.
  *
  * @since 0.3.0
  * @category utils
  */
 export const covers = (prefix: string, path: string): boolean => {
-  const rule = prefix.toLowerCase().replace(/^\/+|\/+$/g, "")
+  // An empty prefix covers everything, as it always has; a prefix outside the grammar covers nothing.
+  if (prefix.replace(/\//g, "") === "") return true
+  const normalized = normalize(prefix)
+  if (!("path" in normalized)) return false
+  const rule = normalized.path.toLowerCase()
   const target = path.toLowerCase()
-  return rule === "" || target === rule || target.startsWith(`${rule}/`)
+  return target === rule || target.startsWith(`${rule}/`)
 }
 
 /**
@@ -110,8 +153,7 @@ export const covers = (prefix: string, path: string): boolean => {
  * @category utils
  */
 export const check = (path: string, allow: ReadonlyArray<string> | undefined): Refusal | undefined => {
-  const lower = path.toLowerCase()
-  if (REFUSED.some((rule) => refusedBy(lower, rule))) {
+  if (refused(path.toLowerCase())) {
     return { code: "path_not_allowed", reason: `${path} mints or resets credentials; the proxy never forwards it` }
   }
   if (allow !== undefined && !allow.some((prefix) => covers(prefix, path))) {

@@ -13,7 +13,6 @@ describe("ProxyPath", () => {
         ["cgi-bin//message/", "cgi-bin/message"],
         ["./cgi-bin/./message", "cgi-bin/message"],
         ["cgi-bin/x/../message", "cgi-bin/message"],
-        ["cgi-bin%2Fmessage", "cgi-bin/message"],
         ["cgi-bin/%2e%2E/wxa/msg_sec_check", "wxa/msg_sec_check"],
         ["CGI-BIN/Media/Get", "CGI-BIN/Media/Get"]
       ] as const
@@ -25,6 +24,12 @@ describe("ProxyPath", () => {
   it("normalize: climbing above the root, a second escape layer, odd characters and empty paths are invalid", () => {
     for (
       const raw of [
+        "cgi-bin%2Fmessage",
+        "cgi-bin%5Cmessage",
+        "cgi-bin/message.",
+        "cgi-bin/message~",
+        "cgi-bin/media.get",
+        "cgi-bin/%",
         "..",
         "a/../..",
         "%2e%2e/x",
@@ -41,6 +46,28 @@ describe("ProxyPath", () => {
       ]
     ) {
       expect({ raw, code: (ProxyPath.normalize(raw) as { code?: string }).code }).toEqual({ raw, code: "invalid_path" })
+    }
+  })
+
+  it("normalize: a segment outside the grammar whose plain reading is a refused path is path_not_allowed", () => {
+    for (
+      const [raw, code] of [
+        ["cgi-bin/token.", "path_not_allowed"],
+        ["cgi-bin/stable_token.", "path_not_allowed"],
+        ["cgi-bin/gettoken.", "path_not_allowed"],
+        ["cgi-bin/ticket./getticket", "path_not_allowed"],
+        ["cgi-bin/component./api_component_token", "path_not_allowed"],
+        ["cgi-bin/token~", "path_not_allowed"],
+        ["cgi-bin/TOKEN%2E", "path_not_allowed"],
+        ["cgi-bin/token;x=1", "path_not_allowed"],
+        ["cgi-bin/token.json", "path_not_allowed"],
+        ["cgi-bin/clear_quota.x", "path_not_allowed"],
+        ["cgi-bin/tokens.", "invalid_path"],
+        ["cgi-bin/STABLE~1", "invalid_path"],
+        ["cgi-bin/%2574oken", "invalid_path"]
+      ] as const
+    ) {
+      expect({ raw, code: (ProxyPath.normalize(raw) as { code?: string }).code }).toEqual({ raw, code })
     }
   })
 
@@ -78,6 +105,16 @@ describe("ProxyPath", () => {
     expect(ProxyPath.check("wxa/msg_sec_check", allow)).toBeUndefined()
     expect(ProxyPath.check("datacube/getusersummary", allow)?.code).toBe("path_not_allowed")
     expect(ProxyPath.check("cgi-bin/token", allow)?.code).toBe("path_not_allowed")
+  })
+
+  it("covers: a PROXY_ALLOW prefix is read in the form paths are checked in", () => {
+    expect(ProxyPath.covers("cgi-bin//message/", "cgi-bin/message/custom/send")).toBe(true)
+    expect(ProxyPath.covers("CGI-BIN/Message", "cgi-bin/message/custom/send")).toBe(true)
+    expect(ProxyPath.covers("cgi-bin/%6dessage", "cgi-bin/message/custom/send")).toBe(true)
+    // Outside the grammar it covers nothing: `cgi-bin/message.` must not be read as a wider `cgi-bin/message`.
+    expect(ProxyPath.covers("cgi-bin/message.", "cgi-bin/message/custom/send")).toBe(false)
+    expect(ProxyPath.covers("cgi-bin/media.get", "cgi-bin/media/get")).toBe(false)
+    expect(ProxyPath.covers("cgi-bin/message", "cgi-bin/messages/x")).toBe(false)
   })
 
   it("prefixOf: the first two segments, in lower case", () => {

@@ -5,6 +5,8 @@
  */
 import { FetchHttpClient, HttpServer } from "@effect/platform"
 import { Context, type Duration, Effect, Layer, Logger, Redacted, Schema } from "effect"
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
+import type { AddressInfo } from "node:net"
 import * as OwnerId from "../../src/OwnerId.js"
 import * as Proxy from "../../src/server/Proxy.js"
 import type { ClientKey } from "../../src/server/ServerConfig.js"
@@ -99,3 +101,23 @@ export const startProxyStack = (options: StackOptions = {}) =>
 
 export const appUrl = (base: string, rest: string, appId: string = APP) => `${base}/v1/apps/${appId}/wechat/${rest}`
 export const weComUrl = (base: string, rest: string) => `${base}/v1/wecom/${CORP}/agents/${AGENT}/wechat/${rest}`
+
+/** A plain Node server on a loopback port for upstreams the emulator cannot be: its base URL. */
+export const rawUpstream = (handler: (request: IncomingMessage, response: ServerResponse) => void) =>
+  Effect.acquireRelease(
+    Effect.async<{ readonly url: string; readonly server: Server; readonly close: () => void }>((resume) => {
+      const server = createServer(handler)
+      server.listen(0, "127.0.0.1", () => {
+        const { port } = server.address() as AddressInfo
+        resume(Effect.succeed({
+          url: `http://127.0.0.1:${port}`,
+          server,
+          close: () => {
+            server.closeAllConnections()
+            server.close()
+          }
+        }))
+      })
+    }),
+    (server) => Effect.sync(server.close)
+  )
