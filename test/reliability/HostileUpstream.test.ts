@@ -1,10 +1,17 @@
+import { FetchHttpClient } from "@effect/platform"
+import { NodeHttpClient } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, Either, TestClock } from "effect"
+import { Context, Duration, Effect, Either, Layer, TestClock } from "effect"
+import * as Http from "node:http"
+import type * as Net from "node:net"
 import { AccessToken } from "../../src/AccessToken.js"
 import * as Upstream from "../../src/internal/upstream.js"
 import * as RefreshPolicy from "../../src/RefreshPolicy.js"
 import * as FastPath from "../../src/server/FastPath.js"
 import * as Emulator from "../../src/testing/WeChatEmulator.js"
+import * as TokenConfig from "../../src/TokenConfig.js"
+import * as TokenLayer from "../../src/TokenLayer.js"
+import * as TokenStore from "../../src/TokenStore.js"
 import * as WeChatApi from "../../src/WeChatApi.js"
 import * as Harness from "../support/engine.js"
 import { APP, engineLayer, statsOf, withEngine } from "../support/engine.js"
@@ -81,4 +88,50 @@ describe("a hostile upstream", () => {
         ).pipe(Effect.provide(Harness.emulatorLayer())), 120_000)
     }
   })
+})
+
+describe("a redirect from the token endpoint", () => {
+  // Two loopback servers: WeChat's host answers 301 to another host, which
+  // counts what reaches it. Following the redirect would hand that host the
+  // classic `secret=` in the query string.
+  const listen = (handler: Http.RequestListener) =>
+    Effect.acquireRelease(
+      Effect.async<Http.Server>((resume) => {
+        const server = Http.createServer(handler)
+        server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
+      }),
+      (server) =>
+        Effect.async<void>((resume) => {
+          server.close(() => resume(Effect.void))
+          server.closeAllConnections()
+        })
+    ).pipe(Effect.map((server) => ({ server, url: `http://127.0.0.1:${(server.address() as Net.AddressInfo).port}` })))
+
+  for (const [name, httpClient] of [["fetch", FetchHttpClient.layer], ["node:http", NodeHttpClient.layer]] as const) {
+    it.scopedLive(`${name}: a 301 is a typed error naming the status, and the other host receives nothing`, () =>
+      Effect.gen(function*() {
+        const elsewhere: Array<string> = []
+        const other = yield* listen((request, response) => {
+          elsewhere.push(request.url ?? "")
+          response.end("{\"access_token\":\"FROM_ELSEWHERE\",\"expires_in\":7200}")
+        })
+        const wechat = yield* listen((request, response) => {
+          response.writeHead(301, { location: `${other.url}${request.url ?? "/"}` })
+          response.end()
+        })
+        const engine = yield* Layer.build(TokenLayer.make({
+          config: TokenConfig.layerWith({
+            apps: [TokenConfig.app(APP, "redirect-test-secret")],
+            mode: "classic",
+            apiBaseUrl: wechat.url
+          }),
+          store: TokenStore.layerMemory,
+          httpClient
+        }))
+        const tokens = Context.get(engine, AccessToken)
+        const failed = yield* Effect.flip(tokens.get(APP))
+        expect(String(failed.message)).toContain("301")
+        expect(elsewhere).toEqual([])
+      }))
+  }
 })
