@@ -119,7 +119,7 @@ const refusal = (error: unknown): string | undefined => {
 // plus one). Meanwhile callers are answered from the tokens held in memory.
 const FAILOVER_WAIT = Duration.seconds(30)
 const FAILING_OVER =
-  /^Redis unreachable|READONLY|CLUSTERDOWN|TRYAGAIN|MASTERDOWN|LOADING|Connection is closed|isn't ready|isn't writeable|timed out|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE/
+  /^Redis unreachable|READONLY|CLUSTERDOWN|Too many Cluster redirections|TRYAGAIN|MASTERDOWN|LOADING|Connection is closed|isn't ready|isn't writeable|timed out|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE/
 const failoverRetry = Schedule.spaced(Duration.millis(100)).pipe(Schedule.upTo(FAILOVER_WAIT))
 
 /**
