@@ -11,6 +11,7 @@ import * as Command from "@effect/cli/Command"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Effect } from "effect"
+import { version } from "./internal/version.js"
 import * as Main from "./server/Main.js"
 
 const serve = Command.make("serve", {}, () => Main.serve).pipe(
@@ -25,7 +26,7 @@ const token = Command.make("token", { appId: Args.text({ name: "appId" }) }, ({ 
 
 const cli = Command.run(Command.make("effect-wechat-token").pipe(Command.withSubcommands([serve, token])), {
   name: "effect-wechat-token",
-  version: "0.1.0"
+  version
 })
 
 cli(process.argv).pipe(

@@ -12,6 +12,7 @@ import * as HttpApiSchema from "@effect/platform/HttpApiSchema"
 import * as OpenApi from "@effect/platform/OpenApi"
 import { Schema } from "effect"
 import { AppId } from "../AppId.js"
+import { version } from "../internal/version.js"
 import * as JsSdk from "../JsSdk.js"
 import { AgentKey, CorpId } from "../OwnerId.js"
 import { CredentialKind } from "../Token.js"
@@ -564,7 +565,7 @@ export class TokenServerApi extends HttpApi.make("token-server")
   .addError(RequestTimeout)
   .addError(PayloadTooLarge)
   .annotate(OpenApi.Title, "effect-wechat-token central server")
-  .annotate(OpenApi.Version, "0.1.0")
+  .annotate(OpenApi.Version, version)
   .annotate(OpenApi.License, { name: "MIT", url: "https://opensource.org/licenses/MIT" })
   // Relative: resolved against wherever the document was fetched from, so
   // "try it" on /docs calls the server that serves it, at any HOST and PORT.
