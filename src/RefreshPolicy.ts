@@ -47,7 +47,7 @@
  *
  * @since 0.2.0
  */
-import { Duration, Either, Schedule, Schema } from "effect"
+import { Duration, Either, Schema } from "effect"
 import type { AccessTokenError } from "./AccessToken.js"
 import type { TokenRecord } from "./Token.js"
 import { replaces } from "./TokenStore.js"
@@ -312,8 +312,7 @@ export type FailureClass = "transient" | "dead-credential" | "configuration" | "
  * @category failures
  */
 export interface Reaction {
-  /** Retried at once with `transientBackoff`; otherwise the next attempt waits `pause`. */
-  readonly retry: boolean
+  /** The wait before the next fetch after a failure of this class (`transient`: `retryDelayMillis`'s backoff instead). */
   readonly pause: Duration.Duration
   /**
    * Callers finding no usable credential fail fast with the same error this
@@ -332,11 +331,11 @@ export interface Reaction {
  * @category failures
  */
 export const reactions: Readonly<Record<FailureClass, Reaction>> = {
-  "transient": { retry: true, pause: Duration.minutes(5), cooldown: Duration.seconds(1) },
-  "dead-credential": { retry: false, pause: Duration.minutes(5), cooldown: Duration.minutes(5) },
-  "configuration": { retry: false, pause: Duration.minutes(5), cooldown: Duration.minutes(5) },
-  "quota": { retry: false, pause: Duration.hours(1), cooldown: Duration.hours(1) },
-  "store": { retry: false, pause: Duration.seconds(5), cooldown: Duration.seconds(5) }
+  "transient": { pause: Duration.minutes(5), cooldown: Duration.seconds(1) },
+  "dead-credential": { pause: Duration.minutes(5), cooldown: Duration.minutes(5) },
+  "configuration": { pause: Duration.minutes(5), cooldown: Duration.minutes(5) },
+  "quota": { pause: Duration.hours(1), cooldown: Duration.hours(1) },
+  "store": { pause: Duration.seconds(5), cooldown: Duration.seconds(5) }
 }
 
 /**
@@ -361,18 +360,6 @@ export const failureClass = (error: AccessTokenError, classify: (error: WeChatEr
       return classify(error)
   }
 }
-
-/**
- * Transient failures retry fast at first, then at most once a minute, with
- * jitter so replicas do not stampede.
- *
- * @since 0.2.0
- * @category failures
- */
-export const transientBackoff = Schedule.exponential(Duration.seconds(1), 2).pipe(
-  Schedule.jittered,
-  Schedule.union(Schedule.spaced(Duration.minutes(1)))
-)
 
 /**
  * The shortest lifetime (`expires_in`) an issuer's answer may carry. WeChat

@@ -163,24 +163,19 @@ describe("RefreshPolicy", () => {
     }
   })
 
-  describe("reactions: failure class → retry, pause, cooldown", () => {
-    const cases: ReadonlyArray<readonly [RefreshPolicy.FailureClass, retry: boolean, pause: string, cooldown: string]> =
-      [
-        ["transient", true, "5m", "1s"],
-        ["dead-credential", false, "5m", "5m"],
-        ["configuration", false, "5m", "5m"],
-        ["quota", false, "1h", "1h"],
-        ["store", false, "5s", "5s"]
-      ]
-    for (const [failure, retry, pause, cooldown] of cases) {
-      it(`${failure}: ${retry ? "retried with backoff" : `pause ${pause}`}, callers cool down ${cooldown}`, () => {
+  describe("reactions: failure class → pause, cooldown", () => {
+    const cases: ReadonlyArray<readonly [RefreshPolicy.FailureClass, pause: string, cooldown: string]> = [
+      ["transient", "5m", "1s"],
+      ["dead-credential", "5m", "5m"],
+      ["configuration", "5m", "5m"],
+      ["quota", "1h", "1h"],
+      ["store", "5s", "5s"]
+    ]
+    for (const [failure, pause, cooldown] of cases) {
+      it(`${failure}: pause ${pause}, callers cool down ${cooldown}`, () => {
         const reaction = RefreshPolicy.reactions[failure]
-        expect({
-          retry: reaction.retry,
-          pause: Duration.format(reaction.pause),
-          cooldown: Duration.format(reaction.cooldown)
-        })
-          .toEqual({ retry, pause, cooldown })
+        expect({ pause: Duration.format(reaction.pause), cooldown: Duration.format(reaction.cooldown) })
+          .toEqual({ pause, cooldown })
       })
     }
   })

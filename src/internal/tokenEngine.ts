@@ -831,13 +831,14 @@ export const make = (
       }).pipe(annotate(cell))
 
     const revalidate = Effect.gen(function*() {
+      // The period follows the count of the previous pass (none before the first).
+      let watched: Array<Cell> = []
       for (;;) {
-        const watched = (): Array<Cell> =>
-          Array.from(cells.values()).filter((cell) => cell.spec.overlap !== "stable" && cell.held !== undefined)
-        yield* Effect.sleep(Duration.millis(RefreshPolicy.revalidationMillis(watched().length)))
+        yield* Effect.sleep(Duration.millis(RefreshPolicy.revalidationMillis(watched.length)))
+        watched = Array.from(cells.values()).filter((cell) => cell.spec.overlap !== "stable" && cell.held !== undefined)
         let failures = 0
         let detail = ""
-        yield* Effect.forEach(watched(), (cell) =>
+        yield* Effect.forEach(watched, (cell) =>
           Effect.catchTag(reconcile(cell), "StoreError", (error) =>
             Effect.sync(() => {
               failures += 1
