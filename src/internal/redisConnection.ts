@@ -65,18 +65,23 @@ export const make = (target: RedisTarget, settings: RedisSettings): RedisConnect
     secret === undefined ? [] : [Redacted.value(secret)]
   )
 
+  // One master at a time (a single server, or the one the sentinels name):
+  // a command client and a subscriber with the same options.
+  const single = (options: RedisOptions, failsOver: boolean) => {
+    const client = new Redis({ ...options, ...commandOptions })
+    return {
+      client,
+      subscriber: new Redis({ ...options, ...subscriberOptions }),
+      masters: () => [client],
+      failsOver,
+      secrets
+    }
+  }
+
   switch (target.mode) {
     case "standalone": {
       const [node] = target.nodes
-      const options: RedisOptions = { ...node, ...auth, db: target.db, lazyConnect: true }
-      const client = new Redis({ ...options, ...commandOptions })
-      return {
-        client,
-        subscriber: new Redis({ ...options, ...subscriberOptions }),
-        masters: () => [client],
-        failsOver: false,
-        secrets
-      }
+      return single({ ...node, ...auth, db: target.db, lazyConnect: true }, false)
     }
     case "sentinel": {
       const options: RedisOptions = {
@@ -92,14 +97,7 @@ export const make = (target: RedisTarget, settings: RedisSettings): RedisConnect
         reconnectOnError: reconnectOnReadOnly,
         lazyConnect: true
       }
-      const client = new Redis({ ...options, ...commandOptions })
-      return {
-        client,
-        subscriber: new Redis({ ...options, ...subscriberOptions }),
-        masters: () => [client],
-        failsOver: true,
-        secrets
-      }
+      return single(options, true)
     }
     case "cluster": {
       const nodes = target.nodes.map((node) => ({ ...node }))
