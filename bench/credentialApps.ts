@@ -5,8 +5,8 @@
  * its refresh token and a valid access token.
  */
 import * as AppId from "../src/AppId.js"
-import * as ComponentConfig from "../src/ComponentConfig.js"
-import * as Component from "../src/families/Component.js"
+import * as Component from "../src/families/component/Component.js"
+import * as ComponentConfig from "../src/families/component/ComponentConfig.js"
 import { authorizer } from "../src/OwnerId.js"
 import type * as Emulator from "../src/testing/WeChatEmulator.js"
 import { TokenRecord } from "../src/Token.js"

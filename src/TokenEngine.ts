@@ -12,14 +12,14 @@
 import { Context, Duration, Effect, Layer, type Option, type Scope } from "effect"
 import { AccessToken, type AccessTokenError, type Credential } from "./AccessToken.js"
 import type { CredentialFamily, Issued } from "./CredentialFamily.js"
-import * as OfficialAccount from "./families/OfficialAccount.js"
+import * as OfficialAccount from "./families/officialAccount/OfficialAccount.js"
+import type { WeChatApi } from "./families/officialAccount/WeChatApi.js"
 import * as internal from "./internal/tokenEngine.js"
 import type { OwnerId } from "./OwnerId.js"
 import type * as RefreshPolicy from "./RefreshPolicy.js"
 import type { CredentialKind, TokenRecord } from "./Token.js"
 import { TokenConfig } from "./TokenConfig.js"
 import type { RecordKey, TokenStore } from "./TokenStore.js"
-import type { WeChatApi } from "./WeChatApi.js"
 import type { UnknownApp } from "./WeChatError.js"
 
 /**

@@ -14,7 +14,7 @@ import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import { Context, Duration, Effect, Layer, Redacted, type Schema } from "effect"
 import { AccessToken, type AccessTokenError } from "./AccessToken.js"
 import type { AppId } from "./AppId.js"
-import * as WeChatApi from "./WeChatApi.js"
+import * as WeChatApi from "./families/officialAccount/WeChatApi.js"
 import { UpstreamUnavailable, type WeChatError } from "./WeChatError.js"
 
 /**

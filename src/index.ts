@@ -58,7 +58,7 @@ export * as MessageSignature from "./MessageSignature.js"
  * @since 0.2.0
  * @category modules
  */
-export * as OfficialAccount from "./families/OfficialAccount.js"
+export * as OfficialAccount from "./families/officialAccount/OfficialAccount.js"
 
 /**
  * The refresh policy on one screen: plan, overlap caps, failure reactions, force-refresh budget.
@@ -138,7 +138,7 @@ export * as TokenStore from "./TokenStore.js"
  * @since 0.2.0
  * @category modules
  */
-export * as WeChatApi from "./WeChatApi.js"
+export * as WeChatApi from "./families/officialAccount/WeChatApi.js"
 
 /**
  * Calls WeChat APIs with the token added, recovering once from a dead token.
@@ -170,7 +170,7 @@ export * as OwnerId from "./OwnerId.js"
  * @since 0.2.0
  * @category modules
  */
-export * as WeCom from "./families/WeCom.js"
+export * as WeCom from "./families/wecom/WeCom.js"
 
 /**
  * The WeCom upstream endpoints: gettoken, get_jsapi_ticket, ticket/get.
@@ -178,7 +178,7 @@ export * as WeCom from "./families/WeCom.js"
  * @since 0.2.0
  * @category modules
  */
-export * as WeComApi from "./WeComApi.js"
+export * as WeComApi from "./families/wecom/WeComApi.js"
 
 /**
  * The WeCom apps (`WECOM_APPS`) and `WECOM_API_BASE_URL`.
@@ -186,7 +186,7 @@ export * as WeComApi from "./WeComApi.js"
  * @since 0.2.0
  * @category modules
  */
-export * as WeComConfig from "./WeComConfig.js"
+export * as WeComConfig from "./families/wecom/WeComConfig.js"
 
 /**
  * The `WeComToken` service: tokens, tickets and signed `wx.config` / `wx.agentConfig`.
@@ -194,7 +194,7 @@ export * as WeComConfig from "./WeComConfig.js"
  * @since 0.2.0
  * @category modules
  */
-export * as WeComToken from "./WeComToken.js"
+export * as WeComToken from "./families/wecom/WeComToken.js"
 
 /**
  * The third-party platform families (开放平台第三方平台): verify ticket, component token, authorizer tokens.
@@ -202,7 +202,7 @@ export * as WeComToken from "./WeComToken.js"
  * @since 0.3.0
  * @category modules
  */
-export * as Component from "./families/Component.js"
+export * as Component from "./families/component/Component.js"
 
 /**
  * The third-party platform endpoints (`api_component_token`, `api_query_auth`, `api_authorizer_token`, …).
@@ -210,7 +210,7 @@ export * as Component from "./families/Component.js"
  * @since 0.3.0
  * @category modules
  */
-export * as ComponentApi from "./ComponentApi.js"
+export * as ComponentApi from "./families/component/ComponentApi.js"
 
 /**
  * `WECHAT_COMPONENTS`: component app id, secret, message token, EncodingAESKey.
@@ -218,7 +218,7 @@ export * as ComponentApi from "./ComponentApi.js"
  * @since 0.3.0
  * @category modules
  */
-export * as ComponentConfig from "./ComponentConfig.js"
+export * as ComponentConfig from "./families/component/ComponentConfig.js"
 
 /**
  * The `ComponentToken` service: component token, pre-auth codes, code exchange, authorizers and their tokens.
@@ -226,4 +226,4 @@ export * as ComponentConfig from "./ComponentConfig.js"
  * @since 0.3.0
  * @category modules
  */
-export * as ComponentToken from "./ComponentToken.js"
+export * as ComponentToken from "./families/component/ComponentToken.js"

@@ -1,12 +1,12 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Clock, Context, Duration, Effect, Layer, TestClock } from "effect"
 import * as CredentialFamily from "../src/CredentialFamily.js"
-import * as OfficialAccount from "../src/families/OfficialAccount.js"
+import * as OfficialAccount from "../src/families/officialAccount/OfficialAccount.js"
+import * as WeChatApi from "../src/families/officialAccount/WeChatApi.js"
 import * as Emulator from "../src/testing/WeChatEmulator.js"
 import * as TokenConfig from "../src/TokenConfig.js"
 import * as Engine from "../src/TokenEngine.js"
 import * as TokenStore from "../src/TokenStore.js"
-import * as WeChatApi from "../src/WeChatApi.js"
 import { InvalidCredential, WeChatApiError } from "../src/WeChatError.js"
 
 // A family added in a test only, next to the official account, with no edit

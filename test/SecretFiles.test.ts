@@ -3,11 +3,11 @@ import { ConfigError, ConfigProvider, Effect, Either, Redacted } from "effect"
 import { chmodSync, mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import * as ComponentConfig from "../src/ComponentConfig.js"
+import * as ComponentConfig from "../src/families/component/ComponentConfig.js"
+import * as WeComConfig from "../src/families/wecom/WeComConfig.js"
 import * as ServerConfig from "../src/server/ServerConfig.js"
 import * as StoreSpec from "../src/StoreSpec.js"
 import * as TokenConfig from "../src/TokenConfig.js"
-import * as WeComConfig from "../src/WeComConfig.js"
 
 const dir = mkdtempSync(join(tmpdir(), "secret-files-"))
 let files = 0

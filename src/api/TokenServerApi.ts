@@ -12,11 +12,11 @@ import * as HttpApiSchema from "@effect/platform/HttpApiSchema"
 import * as OpenApi from "@effect/platform/OpenApi"
 import { Schema } from "effect"
 import { AppId } from "../AppId.js"
+import * as WeComToken from "../families/wecom/WeComToken.js"
 import { version } from "../internal/version.js"
 import * as JsSdk from "../JsSdk.js"
 import { AgentKey, CorpId } from "../OwnerId.js"
 import { CredentialKind } from "../Token.js"
-import * as WeComToken from "../WeComToken.js"
 import {
   BadRequest,
   ErrorDetail,

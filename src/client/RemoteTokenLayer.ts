@@ -28,11 +28,11 @@ import { AccessToken, type AccessTokenError, type Credential } from "../AccessTo
 import * as ApiError from "../api/ApiError.js"
 import { TokenServerApi } from "../api/TokenServerApi.js"
 import { AppId } from "../AppId.js"
+import { WeComToken } from "../families/wecom/WeComToken.js"
 import * as SingleFlight from "../internal/singleFlight.js"
 import { InvalidPageUrl } from "../JsSdk.js"
 import { AgentKey, CorpId } from "../OwnerId.js"
 import { UnknownApp, UpstreamUnavailable } from "../WeChatError.js"
-import { WeComToken } from "../WeComToken.js"
 
 /**
  * @since 0.1.0

@@ -36,7 +36,7 @@ import { XMLParser, XMLValidator } from "fast-xml-parser"
 import type { AccessTokenError } from "../AccessToken.js"
 import { failureCause } from "../AccessToken.js"
 import { BadRequest, detail, TokenUnavailable, Unauthorized } from "../api/ApiError.js"
-import type { ComponentTokenShape } from "../ComponentToken.js"
+import type { ComponentTokenShape } from "../families/component/ComponentToken.js"
 import * as MessageCrypto from "../MessageCrypto.js"
 
 /**

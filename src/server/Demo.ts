@@ -7,8 +7,8 @@
 import type * as HttpServer from "@effect/platform/HttpServer"
 import { Chunk, Effect, Random, Redacted } from "effect"
 import { randomInt } from "node:crypto"
+import * as WeComConfig from "../families/wecom/WeComConfig.js"
 import * as TokenConfig from "../TokenConfig.js"
-import * as WeComConfig from "../WeComConfig.js"
 
 /**
  * The demo app's id: a well-formed id no real app is likely to have.

@@ -10,10 +10,10 @@
 import { Effect } from "effect"
 import type { AccessTokenError, Credential } from "../AccessToken.js"
 import { APP_PATTERN, AUTHORIZER_PATTERN, WECOM_PATTERN } from "../api/ProxyApi.js"
-import type { ComponentTokenShape } from "../ComponentToken.js"
+import type { ComponentTokenShape } from "../families/component/ComponentToken.js"
+import type { WeComTokenShape } from "../families/wecom/WeComToken.js"
 import * as OwnerId from "../OwnerId.js"
 import type { TokenEngineShape } from "../TokenEngine.js"
-import type { WeComTokenShape } from "../WeComToken.js"
 
 /**
  * @since 0.3.0

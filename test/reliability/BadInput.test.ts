@@ -2,9 +2,9 @@ import { describe, expect, it } from "@effect/vitest"
 import { Cause, Duration, Effect, Exit, FastCheck as fc, Layer, Option, Schema } from "effect"
 import { request as httpRequest } from "node:http"
 import { connect } from "node:net"
+import * as WeChatApi from "../../src/families/officialAccount/WeChatApi.js"
 import * as Emulator from "../../src/testing/WeChatEmulator.js"
 import * as TokenConfig from "../../src/TokenConfig.js"
-import * as WeChatApi from "../../src/WeChatApi.js"
 import { APP, auth, awaitReady, errorCode, KEY, SECRET, send, startStack } from "../support/serverStack.js"
 
 const WECHAT_ERRORS = [

@@ -10,7 +10,7 @@ import { Duration, Effect } from "effect"
 import * as NodeFs from "node:fs"
 import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
-import * as Component from "../../src/families/Component.js"
+import * as Component from "../../src/families/component/Component.js"
 import { Fault } from "../../src/testing/Fault.js"
 import * as Emulator from "../../src/testing/WeChatEmulator.js"
 import {

@@ -3,7 +3,7 @@ import { Effect, Layer, Logger, LogLevel } from "effect"
 import * as NodeFs from "node:fs"
 import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
-import * as Component from "../../src/families/Component.js"
+import * as Component from "../../src/families/component/Component.js"
 import * as OwnerId from "../../src/OwnerId.js"
 import * as TokenStoreFile from "../../src/TokenStoreFile.js"
 import {

@@ -7,8 +7,8 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Context, Duration, Effect, Layer, Option } from "effect"
-import * as ComponentToken from "../../src/ComponentToken.js"
-import * as Component from "../../src/families/Component.js"
+import * as Component from "../../src/families/component/Component.js"
+import * as ComponentToken from "../../src/families/component/ComponentToken.js"
 import * as OwnerId from "../../src/OwnerId.js"
 import type * as Emulator from "../../src/testing/WeChatEmulator.js"
 import * as TokenStore from "../../src/TokenStore.js"

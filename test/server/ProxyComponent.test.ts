@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Logger, Redacted } from "effect"
-import * as Component from "../../src/families/Component.js"
+import * as Component from "../../src/families/component/Component.js"
 import * as OwnerId from "../../src/OwnerId.js"
 import * as TokenStore from "../../src/TokenStore.js"
 import {

@@ -7,7 +7,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
 import * as AppId from "../../src/AppId.js"
-import * as Component from "../../src/families/Component.js"
+import * as Component from "../../src/families/component/Component.js"
 import { authorizer } from "../../src/OwnerId.js"
 import * as Emulator from "../../src/testing/WeChatEmulator.js"
 import { TokenRecord } from "../../src/Token.js"

@@ -7,7 +7,8 @@
  */
 import { FetchHttpClient, HttpServer } from "@effect/platform"
 import { Context, Effect, Layer, Logger, Redacted, Schedule, type Scope } from "effect"
-import * as ComponentConfig from "../../src/ComponentConfig.js"
+import * as ComponentConfig from "../../src/families/component/ComponentConfig.js"
+import * as WeComConfig from "../../src/families/wecom/WeComConfig.js"
 import * as Proxy from "../../src/server/Proxy.js"
 import type * as ServerConfig from "../../src/server/ServerConfig.js"
 import * as TokenServer from "../../src/server/TokenServer.js"
@@ -16,7 +17,6 @@ import * as TokenConfig from "../../src/TokenConfig.js"
 import { TokenEngine } from "../../src/TokenEngine.js"
 import * as TokenLayer from "../../src/TokenLayer.js"
 import type * as TokenStore from "../../src/TokenStore.js"
-import * as WeComConfig from "../../src/WeComConfig.js"
 import { call, KEY } from "./serverStack.js"
 
 export const COMPONENT = "wx00c0c0c0c0c0c0c0"

@@ -12,12 +12,12 @@
 import type * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import { Context, Duration, Effect, Layer, Redacted, Schema } from "effect"
-import type { AppId } from "./AppId.js"
+import type { AppId } from "../../AppId.js"
+import type { Issued } from "../../CredentialFamily.js"
+import * as Upstream from "../../internal/upstream.js"
+import { type CallSite, WeChatApiError, type WeChatError } from "../../WeChatError.js"
+import { decodeBody } from "../officialAccount/WeChatApi.js"
 import type { ComponentCredentials } from "./ComponentConfig.js"
-import type { Issued } from "./CredentialFamily.js"
-import * as Upstream from "./internal/upstream.js"
-import { decodeBody } from "./WeChatApi.js"
-import { type CallSite, WeChatApiError, type WeChatError } from "./WeChatError.js"
 
 /**
  * Where WeChat is and how long a call may take.

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { ConfigProvider, Effect, Either, Redacted } from "effect"
-import * as ComponentConfig from "../src/ComponentConfig.js"
+import * as ComponentConfig from "../../../src/families/component/ComponentConfig.js"
 
 const KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
 const SECRET = "0123456789abcdef0123456789abcdef"

@@ -31,8 +31,20 @@ import {
   Schedule,
   type Scope
 } from "effect"
-import type { AccessTokenError, Credential } from "./AccessToken.js"
-import * as AppId from "./AppId.js"
+import type { AccessTokenError, Credential } from "../../AccessToken.js"
+import * as AppId from "../../AppId.js"
+import { type InvalidPageUrl, type JsSdkConfig, nonce, pageUrl, signature } from "../../JsSdk.js"
+import { authorizer, type AuthorizerId, authorizerParts } from "../../OwnerId.js"
+import * as RefreshPolicy from "../../RefreshPolicy.js"
+import * as StoreSpec from "../../StoreSpec.js"
+import { TokenRecord } from "../../Token.js"
+import * as TokenConfig from "../../TokenConfig.js"
+import { type CredentialStatus, type EngineOptions, layerEngine, TokenEngine } from "../../TokenEngine.js"
+import { type StoreError, TokenStore } from "../../TokenStore.js"
+import { UnknownApp, UpstreamUnavailable } from "../../WeChatError.js"
+import { classify } from "../officialAccount/OfficialAccount.js"
+import * as WeChatApi from "../officialAccount/WeChatApi.js"
+import * as Component from "./Component.js"
 import { ComponentApi, type ComponentApiShape } from "./ComponentApi.js"
 import * as ComponentApiModule from "./ComponentApi.js"
 import {
@@ -42,18 +54,6 @@ import {
   config as componentConfig,
   layerWith as componentConfigWith
 } from "./ComponentConfig.js"
-import * as Component from "./families/Component.js"
-import { classify } from "./families/OfficialAccount.js"
-import { type InvalidPageUrl, type JsSdkConfig, nonce, pageUrl, signature } from "./JsSdk.js"
-import { authorizer, type AuthorizerId, authorizerParts } from "./OwnerId.js"
-import * as RefreshPolicy from "./RefreshPolicy.js"
-import * as StoreSpec from "./StoreSpec.js"
-import { TokenRecord } from "./Token.js"
-import * as TokenConfig from "./TokenConfig.js"
-import { type CredentialStatus, type EngineOptions, layerEngine, TokenEngine } from "./TokenEngine.js"
-import { type StoreError, TokenStore } from "./TokenStore.js"
-import * as WeChatApi from "./WeChatApi.js"
-import { UnknownApp, UpstreamUnavailable } from "./WeChatError.js"
 
 /**
  * A fresh pre-auth code and, when a `redirect_uri` was given, the

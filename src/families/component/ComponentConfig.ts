@@ -7,10 +7,10 @@
  * @since 0.3.0
  */
 import { Config, ConfigError, Context, Effect, Either, Layer, Redacted } from "effect"
-import * as AppId from "./AppId.js"
-import { parseList } from "./internal/credentialList.js"
-import { secretList } from "./internal/secretConfig.js"
-import * as TokenConfig from "./TokenConfig.js"
+import * as AppId from "../../AppId.js"
+import { parseList } from "../../internal/credentialList.js"
+import { secretList } from "../../internal/secretConfig.js"
+import * as TokenConfig from "../../TokenConfig.js"
 
 /**
  * One component and what WeChat's pushes to it are checked with. Every

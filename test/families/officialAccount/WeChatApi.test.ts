@@ -1,10 +1,10 @@
 import type * as HttpClient from "@effect/platform/HttpClient"
 import { describe, expect, it } from "@effect/vitest"
 import { Config, ConfigProvider, Duration, Effect, FastCheck, Fiber, Layer, Schema, TestClock } from "effect"
-import * as Emulator from "../src/testing/WeChatEmulator.js"
-import * as TokenConfig from "../src/TokenConfig.js"
-import * as WeChatApi from "../src/WeChatApi.js"
-import { decodeBody } from "../src/WeChatApi.js"
+import * as WeChatApi from "../../../src/families/officialAccount/WeChatApi.js"
+import { decodeBody } from "../../../src/families/officialAccount/WeChatApi.js"
+import * as Emulator from "../../../src/testing/WeChatEmulator.js"
+import * as TokenConfig from "../../../src/TokenConfig.js"
 
 const Success = Schema.Struct({ access_token: Schema.String, expires_in: Schema.Number })
 const decode = decodeBody(Success)

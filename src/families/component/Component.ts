@@ -26,15 +26,15 @@
  * @since 0.3.0
  */
 import { Duration, Effect, Schedule } from "effect"
-import type { AccessTokenError } from "../AccessToken.js"
-import type * as AppId from "../AppId.js"
-import { ComponentApi, type ComponentApiShape, MAX_PAGE } from "../ComponentApi.js"
-import { ComponentConfig, type ComponentConfigShape, type ComponentCredentials } from "../ComponentConfig.js"
-import * as CredentialFamily from "../CredentialFamily.js"
-import { type AuthorizerId, authorizerParts, isAuthorizer, type OwnerId } from "../OwnerId.js"
-import { WeChatApi, type WeChatApiShape } from "../WeChatApi.js"
-import { MissingInput, type WeChatError } from "../WeChatError.js"
-import { classify, ticketKind } from "./OfficialAccount.js"
+import type { AccessTokenError } from "../../AccessToken.js"
+import type * as AppId from "../../AppId.js"
+import * as CredentialFamily from "../../CredentialFamily.js"
+import { type AuthorizerId, authorizerParts, isAuthorizer, type OwnerId } from "../../OwnerId.js"
+import { MissingInput, type WeChatError } from "../../WeChatError.js"
+import { classify, ticketKind } from "../officialAccount/OfficialAccount.js"
+import { WeChatApi, type WeChatApiShape } from "../officialAccount/WeChatApi.js"
+import { ComponentApi, type ComponentApiShape, MAX_PAGE } from "./ComponentApi.js"
+import { ComponentConfig, type ComponentConfigShape, type ComponentCredentials } from "./ComponentConfig.js"
 
 /**
  * Tells whether `error` is WeChat's errcode among `codes` (the 61xxx codes

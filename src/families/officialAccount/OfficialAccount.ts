@@ -15,14 +15,14 @@
  * @since 0.2.0
  */
 import { Effect } from "effect"
-import type { AppId } from "../AppId.js"
-import * as CredentialFamily from "../CredentialFamily.js"
-import type { OwnerId } from "../OwnerId.js"
-import { type FailureClass, STABLE_FORCE_REFRESH } from "../RefreshPolicy.js"
-import type { CredentialKind } from "../Token.js"
-import { type AppCredentials, TokenConfig, type TokenConfigShape } from "../TokenConfig.js"
-import { type TicketType, WeChatApi, type WeChatApiShape } from "../WeChatApi.js"
-import { severity, type WeChatError } from "../WeChatError.js"
+import type { AppId } from "../../AppId.js"
+import * as CredentialFamily from "../../CredentialFamily.js"
+import type { OwnerId } from "../../OwnerId.js"
+import { type FailureClass, STABLE_FORCE_REFRESH } from "../../RefreshPolicy.js"
+import type { CredentialKind } from "../../Token.js"
+import { type AppCredentials, TokenConfig, type TokenConfigShape } from "../../TokenConfig.js"
+import { severity, type WeChatError } from "../../WeChatError.js"
+import { type TicketType, WeChatApi, type WeChatApiShape } from "./WeChatApi.js"
 
 /**
  * The kind `get(appId)` answers when no kind is named.

@@ -8,12 +8,12 @@
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import { type Config, type ConfigError, Context, Duration, Effect, Layer, Redacted, Schema } from "effect"
-import type { AppId } from "./AppId.js"
-import type { Issued } from "./CredentialFamily.js"
-import * as Upstream from "./internal/upstream.js"
-import type { TokenMode } from "./Token.js"
-import type { AppCredentials } from "./TokenConfig.js"
-import { type CallSite, fromErrcode, UpstreamUnavailable, type WeChatError } from "./WeChatError.js"
+import type { AppId } from "../../AppId.js"
+import type { Issued } from "../../CredentialFamily.js"
+import * as Upstream from "../../internal/upstream.js"
+import type { TokenMode } from "../../Token.js"
+import type { AppCredentials } from "../../TokenConfig.js"
+import { type CallSite, fromErrcode, UpstreamUnavailable, type WeChatError } from "../../WeChatError.js"
 
 /**
  * @since 0.2.0
@@ -26,7 +26,7 @@ export type {
    * @since 0.1.0
    */
   Issued
-} from "./CredentialFamily.js"
+} from "../../CredentialFamily.js"
 
 /**
  * Where WeChat is and how long a call may take: all the service needs (no

@@ -23,12 +23,12 @@
  * @since 0.2.0
  */
 import { Effect } from "effect"
-import * as CredentialFamily from "../CredentialFamily.js"
-import { isAgentId, type OwnerId, type WeComAgentId } from "../OwnerId.js"
-import type { WeChatError } from "../WeChatError.js"
-import { WeComApi, type WeComApiShape } from "../WeComApi.js"
-import { type WeComAppCredentials, WeComConfig, type WeComConfigShape } from "../WeComConfig.js"
-import { classify } from "./OfficialAccount.js"
+import * as CredentialFamily from "../../CredentialFamily.js"
+import { isAgentId, type OwnerId, type WeComAgentId } from "../../OwnerId.js"
+import type { WeChatError } from "../../WeChatError.js"
+import { classify } from "../officialAccount/OfficialAccount.js"
+import { WeComApi, type WeComApiShape } from "./WeComApi.js"
+import { type WeComAppCredentials, WeComConfig, type WeComConfigShape } from "./WeComConfig.js"
 
 /**
  * @since 0.2.0

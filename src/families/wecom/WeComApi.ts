@@ -10,11 +10,11 @@
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import { Context, Duration, Effect, Layer, Redacted } from "effect"
-import type { Issued } from "./CredentialFamily.js"
-import * as Upstream from "./internal/upstream.js"
-import type { WeComAgentId } from "./OwnerId.js"
-import { decodeBody } from "./WeChatApi.js"
-import { InvalidAppSecret, WeChatApiError, type WeChatError } from "./WeChatError.js"
+import type { Issued } from "../../CredentialFamily.js"
+import * as Upstream from "../../internal/upstream.js"
+import type { WeComAgentId } from "../../OwnerId.js"
+import { InvalidAppSecret, WeChatApiError, type WeChatError } from "../../WeChatError.js"
+import { decodeBody } from "../officialAccount/WeChatApi.js"
 import type { WeComAppCredentials } from "./WeComConfig.js"
 
 /**

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { ConfigProvider, Effect, Either, Redacted } from "effect"
-import * as ServerConfig from "../src/server/ServerConfig.js"
-import * as WeComConfig from "../src/WeComConfig.js"
+import * as WeComConfig from "../../../src/families/wecom/WeComConfig.js"
+import * as ServerConfig from "../../../src/server/ServerConfig.js"
 
 const readWith = (env: Record<string, string>) =>
   Effect.withConfigProvider(WeComConfig.config, ConfigProvider.fromMap(new Map(Object.entries(env))))

@@ -5,9 +5,9 @@
  * @since 0.2.0
  */
 import { Config, ConfigError, Context, Effect, Either, Layer, Redacted, Schema } from "effect"
-import { parseList } from "./internal/credentialList.js"
-import { secretList } from "./internal/secretConfig.js"
-import { AgentKey, CorpId, weCom, type WeComAgentId } from "./OwnerId.js"
+import { parseList } from "../../internal/credentialList.js"
+import { secretList } from "../../internal/secretConfig.js"
+import { AgentKey, CorpId, weCom, type WeComAgentId } from "../../OwnerId.js"
 
 /**
  * One WeCom app (a corp's agent, or a special secret such as `contacts`) and
