@@ -262,6 +262,22 @@ describe("FastPath", () => {
       expect((yield* answeredByFastPath(servers, INPUTS))[0]).toBe(false)
     }))
 
+  it.scoped("counts down expires_in as the clock moves, answering from the fast path each time", () =>
+    Effect.gen(function*() {
+      const upstream = yield* serveUpstream({ tokenLifetime: LIFETIME })
+      const servers = yield* start(upstream)
+      yield* servers.engine.get(APP)
+      const input = { path: TOKEN, headers: bearer(KEY) }
+      const first = yield* servers.stub(input)
+      yield* TestClock.adjust(Duration.seconds(90))
+      const later = yield* servers.stub(input)
+      expect([first.status, later.status]).toEqual([200, 200])
+      const [before, after] = [JSON.parse(first.body), JSON.parse(later.body)]
+      expect(after.access_token).toBe(before.access_token)
+      expect(before.expires_in - after.expires_in).toBe(90)
+      expect(Date.parse(after.expires_at)).toBe(Date.parse(before.expires_at))
+    }))
+
   it.scoped("after expiry, the token the full server fetched is the one both answer", () =>
     Effect.gen(function*() {
       const upstream = yield* serveUpstream({ tokenLifetime: LIFETIME })
