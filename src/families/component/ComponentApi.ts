@@ -69,7 +69,8 @@ export interface AuthorizerPage {
 }
 
 /**
- * The largest page `api_get_authorizer_list` answers.
+ * The largest page `api_get_authorizer_list` answers, and so the largest
+ * page of `ComponentToken.authorizers`, which mirrors it.
  *
  * @since 0.3.0
  * @category constants

@@ -45,7 +45,7 @@ import { UnknownApp, UpstreamUnavailable } from "../../WeChatError.js"
 import { classify } from "../officialAccount/OfficialAccount.js"
 import * as WeChatApi from "../officialAccount/WeChatApi.js"
 import * as Component from "./Component.js"
-import { ComponentApi, type ComponentApiShape } from "./ComponentApi.js"
+import { ComponentApi, type ComponentApiShape, MAX_PAGE } from "./ComponentApi.js"
 import * as ComponentApiModule from "./ComponentApi.js"
 import {
   ComponentConfig,
@@ -210,14 +210,6 @@ export const authorizationCodeKind = "authorization_code"
  * @category constants
  */
 export const AUTHORIZATION_PAGE = "https://mp.weixin.qq.com/cgi-bin/componentloginpage"
-
-/**
- * The largest page of `authorizers`.
- *
- * @since 0.3.0
- * @category constants
- */
-export const MAX_PAGE = 500
 
 // A code lives about an hour. The first retries come fast (a ticket being
 // pushed, a component token being fetched), then at most every 30 s.
