@@ -8,6 +8,7 @@
 import { Config, ConfigError, Effect, Either, Layer, Option, Redacted, Schema } from "effect"
 import * as RedisTarget from "./internal/redisTarget.js"
 import { readSecretFile, secret } from "./internal/secretConfig.js"
+import * as StoreDocuments from "./StoreDocuments.js"
 import { layerMemory, StoreError, TokenStore } from "./TokenStore.js"
 
 /**
@@ -155,17 +156,17 @@ const tlsFiles = (spec: Extract<StoreSpec, { readonly _tag: "Redis" }>) =>
   })
 
 /**
- * The store a spec names; the file store on Node's file system. Fails with
+ * The store a spec names, with its `StoreDocuments`; the file store on Node's file system. Fails with
  * `StoreError` when the file cannot be read or the Redis adapter's `ioredis`
  * peer dependency is not installed.
  *
  * @since 0.2.0
  * @category layers
  */
-export const layer = (spec: StoreSpec): Layer.Layer<TokenStore, StoreError> => {
+export const layer = (spec: StoreSpec): Layer.Layer<TokenStore | StoreDocuments.StoreDocuments, StoreError> => {
   switch (spec._tag) {
     case "Memory":
-      return layerMemory
+      return Layer.merge(layerMemory, StoreDocuments.layerMemory)
     case "File":
       return Layer.unwrapEffect(
         Effect.map(
@@ -201,6 +202,9 @@ export const layer = (spec: StoreSpec): Layer.Layer<TokenStore, StoreError> => {
  * @since 0.2.0
  * @category layers
  */
-export const layerConfig: Layer.Layer<TokenStore, ConfigError.ConfigError | StoreError> = Layer.unwrapEffect(
+export const layerConfig: Layer.Layer<
+  TokenStore | StoreDocuments.StoreDocuments,
+  ConfigError.ConfigError | StoreError
+> = Layer.unwrapEffect(
   Effect.map(config, layer)
 )

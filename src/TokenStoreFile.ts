@@ -23,13 +23,16 @@
  *   refuses to start instead of running without the store it was given.
  * - `lease` always grants, `changes` is empty, `healthy` is true: two
  *   processes sharing one file may lose each other's writes; share Redis instead.
+ * - `StoreDocuments` (the credential registry) live beside it in `path.documents/`.
  *
  * @since 0.2.0
  */
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import type * as FileSystem from "@effect/platform/FileSystem"
 import { Layer } from "effect"
+import * as FileDocuments from "./internal/fileDocuments.js"
 import * as FileStore from "./internal/fileStore.js"
+import { StoreDocuments } from "./StoreDocuments.js"
 import { type StoreError, TokenStore } from "./TokenStore.js"
 
 /**
@@ -38,8 +41,10 @@ import { type StoreError, TokenStore } from "./TokenStore.js"
  * @since 0.2.0
  * @category layers
  */
-export const layer = (path: string): Layer.Layer<TokenStore, StoreError, FileSystem.FileSystem> =>
-  Layer.effect(TokenStore, FileStore.make(path))
+export const layer = (
+  path: string
+): Layer.Layer<TokenStore | StoreDocuments, StoreError, FileSystem.FileSystem> =>
+  Layer.merge(Layer.effect(TokenStore, FileStore.make(path)), Layer.effect(StoreDocuments, FileDocuments.make(path)))
 
 /**
  * The file store on Node's file system.
@@ -47,5 +52,5 @@ export const layer = (path: string): Layer.Layer<TokenStore, StoreError, FileSys
  * @since 0.2.0
  * @category layers
  */
-export const layerNode = (path: string): Layer.Layer<TokenStore, StoreError> =>
+export const layerNode = (path: string): Layer.Layer<TokenStore | StoreDocuments, StoreError> =>
   layer(path).pipe(Layer.provide(NodeFileSystem.layer))

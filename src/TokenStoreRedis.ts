@@ -26,12 +26,14 @@
  *   certificate; otherwise it waits for the first connection attempt, then
  *   carries on either way.
  * - The connections close with the layer's scope.
+ * - The same connections carry `StoreDocuments` (the layer provides both).
  *
  * @since 0.2.0
  */
-import { Effect, Either, Layer, type Redacted } from "effect"
+import { Context, Effect, Either, Layer, type Redacted } from "effect"
 import * as RedisStore from "./internal/redisStore.js"
 import * as RedisTarget from "./internal/redisTarget.js"
+import { StoreDocuments } from "./StoreDocuments.js"
 import { StoreError, TokenStore } from "./TokenStore.js"
 
 /**
@@ -64,11 +66,14 @@ export interface Settings {
  * @since 0.2.0
  * @category layers
  */
-export const layer = (url: string, settings: Settings = {}): Layer.Layer<TokenStore, StoreError> =>
-  Layer.scoped(
-    TokenStore,
+export const layer = (url: string, settings: Settings = {}): Layer.Layer<TokenStore | StoreDocuments, StoreError> =>
+  Layer.scopedContext(
     Effect.flatMap(
       Either.mapLeft(RedisTarget.parse(url), (detail) => new StoreError({ operation: "open", detail })),
-      (target) => RedisStore.make(target, settings)
+      (target) =>
+        Effect.map(
+          RedisStore.make(target, settings),
+          (store) => Context.make(TokenStore, store).pipe(Context.add(StoreDocuments, store.documents))
+        )
     )
   )

@@ -4,10 +4,11 @@
  */
 import type { PlatformError } from "@effect/platform/Error"
 import * as FileSystem from "@effect/platform/FileSystem"
-import { Deferred, Effect, Either, Exit, Option, Random, Schema, Stream } from "effect"
+import { Deferred, Effect, Either, Exit, Option, Schema, Stream } from "effect"
 import * as NodePath from "node:path"
 import { type CredentialKind, TokenRecord } from "../Token.js"
 import { claimsInMemory, isNewer, keyString, type RecordKey, StoreError, type TokenStoreShape } from "../TokenStore.js"
+import * as AtomicFile from "./atomicFile.js"
 import * as FifoPermits from "./fifoPermits.js"
 import * as StoredRecord from "./storedRecord.js"
 
@@ -36,10 +37,6 @@ export const render = (records: Iterable<TokenRecord>): string =>
     null,
     2
   )
-
-// Tokens are bearer credentials: only the owner may read them.
-const FILE_MODE = 0o600
-const DIRECTORY_MODE = 0o700
 
 interface Loaded {
   readonly records: ReadonlyMap<string, TokenRecord>
@@ -167,41 +164,22 @@ export const make = (path: string): Effect.Effect<TokenStoreShape, StoreError, F
         }))
       })
 
-    // fsync of the directory makes the rename itself durable; platforms that
-    // cannot open a directory still get the atomic rename.
-    const syncDirectory = Effect.scoped(Effect.flatMap(fs.open(directory, { flag: "r" }), (dir) => dir.sync)).pipe(
-      Effect.ignore
-    )
-
     const write = (records: ReadonlyMap<string, TokenRecord>) =>
-      Effect.gen(function*() {
-        const text = render(records.values())
-        const suffix = (yield* Random.nextIntBetween(0, 2 ** 31)).toString(36)
-        // Same directory as the target: rename is atomic only within one file system.
-        const temp = NodePath.join(directory, `.${NodePath.basename(path)}.${suffix}.tmp`)
-        yield* Effect.gen(function*() {
-          yield* Effect.scoped(Effect.gen(function*() {
-            const file = yield* fs.open(temp, { flag: "wx", mode: FILE_MODE })
-            yield* file.writeAll(new TextEncoder().encode(text))
-            yield* file.sync
-          }))
-          // The umask may have taken bits away; the mode must be exactly owner read/write.
-          yield* fs.chmod(temp, FILE_MODE)
-          renaming = {
-            signature: signatureOf(yield* fs.stat(temp)),
-            loaded: { records, unusable: false },
-            warn: Effect.void
-          }
-          yield* fs.rename(temp, path)
-          cached = renaming
-        }).pipe(
-          Effect.onError(() => Effect.ignore(fs.remove(temp))),
+      AtomicFile.write(fs, path, render(records.values()), (temp) =>
+        Effect.map(fs.stat(temp), (info) => {
+          // A rename keeps inode, size and mtime: a read that sees the new
+          // file before `cached` is set finds it here instead of parsing it.
+          renaming = { signature: signatureOf(info), loaded: { records, unusable: false }, warn: Effect.void }
+        })).pipe(
+          Effect.tap(() =>
+            Effect.sync(() => {
+              cached = renaming
+            })
+          ),
           Effect.ensuring(Effect.sync(() => {
             renaming = undefined
           }))
         )
-        yield* syncDirectory
-      })
 
     // Applies `batch` in arrival order, compare-and-set by generation, and
     // writes the document once if any record won. Answers each set's winner.
@@ -219,7 +197,7 @@ export const make = (path: string): Effect.Effect<TokenStoreShape, StoreError, F
           return record
         })
         if (!changed) return winners
-        yield* fs.makeDirectory(directory, { recursive: true, mode: DIRECTORY_MODE })
+        yield* fs.makeDirectory(directory, { recursive: true, mode: AtomicFile.DIRECTORY_MODE })
         if (loaded.unusable) {
           // Whatever the file was, it may matter to someone: keep it beside the store.
           const aside = `${path}.corrupt`

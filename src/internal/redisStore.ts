@@ -4,10 +4,12 @@
  */
 import { Duration, Effect, Either, Option, Random, Runtime, Schedule, Schema, type Scope, Stream } from "effect"
 import type { OwnerId } from "../OwnerId.js"
+import type { StoreDocumentsShape } from "../StoreDocuments.js"
 import { type CredentialKind, TokenRecord } from "../Token.js"
 import { CLOCK_SKEW, type RecordKey, StoreError, type TokenStoreShape } from "../TokenStore.js"
 import * as RedisConnection from "./redisConnection.js"
 import type { RedisSettings } from "./redisConnection.js"
+import * as RedisDocuments from "./redisDocuments.js"
 import type { RedisTarget } from "./redisTarget.js"
 import * as StoredRecord from "./storedRecord.js"
 
@@ -131,7 +133,7 @@ const failoverRetry = Schedule.spaced(Duration.millis(100)).pipe(Schedule.upTo(F
 export const make = (
   target: RedisTarget,
   settings: RedisSettings = {}
-): Effect.Effect<TokenStoreShape, StoreError, Scope.Scope> =>
+): Effect.Effect<TokenStoreShape & { readonly documents: StoreDocumentsShape }, StoreError, Scope.Scope> =>
   Effect.gen(function*() {
     const runtime = yield* Effect.runtime<never>()
     const log = (effect: Effect.Effect<void>) => Runtime.runFork(runtime)(effect)
@@ -193,7 +195,7 @@ export const make = (
     const subscribed = Effect.async<void>((resume) => {
       const settle = () => resume(Effect.void)
       subscriber.once("close", settle)
-      subscriber.subscribe(CHANGES_CHANNEL).then(settle, (error: unknown) => {
+      subscriber.subscribe(CHANGES_CHANNEL, RedisDocuments.DOCUMENTS_CHANNEL).then(settle, (error: unknown) => {
         log(Effect.logWarning("token store changes unavailable", scrub(errorMessage(error))))
         settle()
       })
@@ -371,6 +373,13 @@ export const make = (
       changes,
       healthy: Effect.sync(() => client.status === "ready"),
       claim,
-      isClaimed
+      isClaimed,
+      documents: RedisDocuments.make({
+        client,
+        subscriber,
+        command,
+        write,
+        fail: (operation, detail) => new StoreError({ operation, detail })
+      })
     }
   })
