@@ -29,6 +29,22 @@ export * as AppId from "./AppId.js"
 export * as CredentialFamily from "./CredentialFamily.js"
 
 /**
+ * Owners and client keys changed at run time, sealed at rest with `STORE_ENCRYPTION_KEY`, shared by replicas.
+ *
+ * @since 0.3.0
+ * @category modules
+ */
+export * as CredentialRegistry from "./CredentialRegistry.js"
+
+/**
+ * Small durable documents beside the token records, compare-and-set by version and announced to every replica.
+ *
+ * @since 0.3.0
+ * @category modules
+ */
+export * as StoreDocuments from "./StoreDocuments.js"
+
+/**
  * JS-SDK signatures and `wx.config` parameters.
  *
  * @since 0.2.0
