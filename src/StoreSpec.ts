@@ -7,6 +7,8 @@
  */
 import { Config, ConfigError, Effect, Either, Layer, Option, Redacted, Schema } from "effect"
 import * as RedisTarget from "./internal/redisTarget.js"
+import * as SealedStore from "./internal/sealedStore.js"
+import * as SecretBox from "./internal/secretBox.js"
 import { readSecretFile, secret } from "./internal/secretConfig.js"
 import * as StoreDocuments from "./StoreDocuments.js"
 import { layerMemory, StoreError, TokenStore } from "./TokenStore.js"
@@ -128,6 +130,54 @@ export const config: Config.Config<StoreSpec> = Config.all([
   redisSettings
 ]).pipe(Config.mapOrFail(([spec, settings]) => withSettings(spec, settings)))
 
+/**
+ * `STORE_ENCRYPTION_KEY[_FILE]`: 32 bytes as 64 hex characters, sealing the
+ * secrets a store keeps (refresh tokens, the credential registry).
+ *
+ * @since 0.3.0
+ * @category config
+ */
+export const encryptionKey: Config.Config<Option.Option<Redacted.Redacted<string>>> = Config.option(
+  secret("STORE_ENCRYPTION_KEY")
+).pipe(
+  Config.mapOrFail((key) =>
+    Option.match(key, {
+      onNone: () => Either.right(Option.none()),
+      onSome: (value) =>
+        Either.match(SecretBox.make(value), {
+          onLeft: (reason) =>
+            Either.left(ConfigError.InvalidData(["STORE_ENCRYPTION_KEY"], `STORE_ENCRYPTION_KEY ${reason}`)),
+          onRight: () => Either.right(key)
+        })
+    })
+  )
+)
+
+/**
+ * `store` with the values of `kinds` sealed with `key` at rest (refresh
+ * tokens, permanent codes). Values an earlier version stored in clear are
+ * sealed when the layer is built.
+ *
+ * @since 0.3.0
+ * @category layers
+ */
+export const sealing = (
+  key: Redacted.Redacted<string>,
+  kinds: Iterable<string>
+): Layer.Layer<TokenStore, StoreError, TokenStore> =>
+  Layer.effect(
+    TokenStore,
+    Effect.gen(function*() {
+      const box = yield* Either.mapLeft(
+        SecretBox.make(key),
+        (reason) => new StoreError({ operation: "open", detail: `STORE_ENCRYPTION_KEY ${reason}` })
+      )
+      const store = SealedStore.make(yield* TokenStore, box, new Set(kinds))
+      yield* SealedStore.sealStored(store, kinds)
+      return store
+    })
+  )
+
 // An adapter whose module (or its peer dependency) cannot be loaded is a
 // deployment mistake: say which package to install, not a stack trace.
 const loadAdapter = <A>(load: () => Promise<A>, needs: string) =>
@@ -163,7 +213,28 @@ const tlsFiles = (spec: Extract<StoreSpec, { readonly _tag: "Redis" }>) =>
  * @since 0.2.0
  * @category layers
  */
-export const layer = (spec: StoreSpec): Layer.Layer<TokenStore | StoreDocuments.StoreDocuments, StoreError> => {
+export const layer = (
+  spec: StoreSpec,
+  options: {
+    /** Seals the values of `sealedKinds` with this key (`STORE_ENCRYPTION_KEY`). @since 0.3.0 */
+    readonly encryptionKey?: Option.Option<Redacted.Redacted<string>> | undefined
+    /** @since 0.3.0 */
+    readonly sealedKinds?: Iterable<string> | undefined
+  } = {}
+): Layer.Layer<TokenStore | StoreDocuments.StoreDocuments, StoreError> => {
+  const base = adapterLayer(spec)
+  const key = Option.flatten(Option.fromNullable(options.encryptionKey))
+  if (Option.isNone(key)) return base
+  return Layer.provide(
+    Layer.merge(
+      sealing(key.value, options.sealedKinds ?? []),
+      Layer.effect(StoreDocuments.StoreDocuments, StoreDocuments.StoreDocuments)
+    ),
+    base
+  )
+}
+
+const adapterLayer = (spec: StoreSpec): Layer.Layer<TokenStore | StoreDocuments.StoreDocuments, StoreError> => {
   switch (spec._tag) {
     case "Memory":
       return Layer.merge(layerMemory, StoreDocuments.layerMemory)

@@ -7,9 +7,10 @@
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as HttpServer from "@effect/platform/HttpServer"
 import type * as HttpServerError from "@effect/platform/HttpServerError"
-import { ConfigError, Console, Context, Data, Effect, Layer } from "effect"
+import { ConfigError, Console, Context, Data, Effect, Layer, Option } from "effect"
 import { AccessToken } from "../AccessToken.js"
 import * as AppId from "../AppId.js"
+import * as Component from "../families/component/Component.js"
 import * as ComponentConfig from "../families/component/ComponentConfig.js"
 import * as WeComConfig from "../families/wecom/WeComConfig.js"
 import * as StoreSpec from "../StoreSpec.js"
@@ -53,6 +54,7 @@ const readConfig = Effect.gen(function*() {
   const server = yield* ServerConfig.settings
   const proxy = yield* ServerConfig.proxySettings
   const store = yield* StoreSpec.config
+  const encryptionKey = yield* StoreSpec.encryptionKey
   // Any configured app, official account, WeCom or component, means production: no demo.
   const owners: ReadonlyArray<string> = [
     ...apps.map((app) => app.appId),
@@ -73,7 +75,7 @@ const readConfig = Effect.gen(function*() {
       )
     }
   }
-  return { log, apps, wecom, components, owners, engine, server, proxy, store }
+  return { log, apps, wecom, components, owners, engine, server, proxy, store, encryptionKey }
 })
 
 const serverLayer = (
@@ -152,7 +154,16 @@ const startupCause = (
 export const serve: Effect.Effect<never, StartupFailed> = Effect.gen(function*() {
   const config = yield* Effect.catchAll(readConfig, configFailure)
   yield* CompactHeap.apply(config.server.compactHeap)
-  const store = StoreSpec.layer(config.store)
+  // Refresh tokens mint an authorizer's tokens for months: sealed at rest when a key is given.
+  const store = StoreSpec.layer(config.store, {
+    encryptionKey: config.encryptionKey,
+    sealedKinds: [Component.refreshToken]
+  })
+  if (config.store._tag !== "Memory" && config.components.length > 0 && Option.isNone(config.encryptionKey)) {
+    yield* Effect.logWarning(
+      "STORE_ENCRYPTION_KEY is not set: authorizer refresh tokens are stored in clear; set it (64 hex characters)"
+    ).pipe(Effect.provide(Logging.layer(config.log)))
+  }
   const main = config.owners.length > 0
     ? serverLayer(
       { apps: config.apps, ...config.engine },
