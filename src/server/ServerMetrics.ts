@@ -225,6 +225,42 @@ export const credentials = Metric.gauge("wechat_token_credentials", {
 })
 
 /**
+ * 1 while the server can serve every configured owner from memory (what
+ * `/readyz` answers `200` for), else 0: summed over replicas, the number of
+ * ready ones.
+ *
+ * @since 0.3.0
+ * @category metrics
+ */
+export const ready = Metric.gauge("wechat_token_ready", {
+  description: "1 while every configured owner can be served now (readyz 200), else 0"
+})
+
+/**
+ * 1 while the token store answers, else 0 (the engine serves from memory meanwhile).
+ *
+ * @since 0.3.0
+ * @category metrics
+ */
+export const storeUp = Metric.gauge("wechat_token_store_up", {
+  description: "1 while the token store answers, else 0"
+})
+
+/**
+ * Sets `ready` and `storeUp`.
+ *
+ * @since 0.3.0
+ * @category metrics
+ */
+export const observeReadiness = (engine: TokenEngineShape, healthy: Effect.Effect<boolean>): Effect.Effect<void> =>
+  Effect.gen(function*() {
+    const now = yield* Clock.currentTimeMillis
+    const servable = engine.servable.every(({ appId, kind }) => engine.peek(appId, now, kind) !== undefined)
+    yield* Metric.set(ready, servable ? 1 : 0)
+    yield* Metric.set(storeUp, (yield* healthy) ? 1 : 0)
+  })
+
+/**
  * Sets the per-credential gauges from the engine's status, or counts the
  * credentials in `credentials` where owners are not labelled one by one.
  *

@@ -188,7 +188,11 @@ const OpsLive = HttpApiBuilder.group(TokenServerApi, "ops", (handlers) =>
         Effect.flatMap(readiness, (body) => body.ready ? Effect.succeed(body) : Effect.fail(new NotReady(body))))
       .handle("metrics", () =>
         Effect.zipRight(
-          Effect.zipRight(ServerMetrics.observeCredentials(engine), ServerMetrics.observeRequests),
+          Effect.all([
+            ServerMetrics.observeCredentials(engine),
+            ServerMetrics.observeReadiness(engine, store.healthy),
+            ServerMetrics.observeRequests
+          ]),
           Prometheus.scrape
         ))
   }))
