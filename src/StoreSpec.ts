@@ -224,15 +224,21 @@ export const layer = (
 ): Layer.Layer<TokenStore | StoreDocuments.StoreDocuments, StoreError> => {
   const base = adapterLayer(spec)
   const key = Option.flatten(Option.fromNullable(options.encryptionKey))
-  if (Option.isNone(key)) return base
-  return Layer.provide(
-    Layer.merge(
-      sealing(key.value, options.sealedKinds ?? []),
-      Layer.effect(StoreDocuments.StoreDocuments, StoreDocuments.StoreDocuments)
-    ),
-    base
-  )
+  return Option.isNone(key) ? base : mapStore(base, sealing(key.value, options.sealedKinds ?? []))
 }
+
+/**
+ * `base` with its `TokenStore` replaced by what `wrap` makes of it (the
+ * documents pass through unchanged): sealing, spans.
+ *
+ * @since 0.3.0
+ * @category layers
+ */
+export const mapStore = <E, E2>(
+  base: Layer.Layer<TokenStore | StoreDocuments.StoreDocuments, E>,
+  wrap: Layer.Layer<TokenStore, E2, TokenStore>
+): Layer.Layer<TokenStore | StoreDocuments.StoreDocuments, E | E2> =>
+  Layer.provide(Layer.merge(wrap, Layer.effect(StoreDocuments.StoreDocuments, StoreDocuments.StoreDocuments)), base)
 
 const adapterLayer = (spec: StoreSpec): Layer.Layer<TokenStore | StoreDocuments.StoreDocuments, StoreError> => {
   switch (spec._tag) {

@@ -69,8 +69,9 @@ const noRedirects = (init: Option.Option<globalThis.RequestInit>) => ({
 
 /**
  * A sender over the `HttpClient` in context. Token requests carry the secret
- * in the query string: tracing is off for them, so no span's `url.full`
- * records it, and no error detail holds the URL.
+ * in the query string: the platform's client span (whose `url.full` would
+ * record it) is off, a span of our own names the endpoint and path only,
+ * and no error detail holds the URL.
  */
 export const makeSend = (timeout: Duration.Duration) =>
   Effect.map(
@@ -118,7 +119,12 @@ export const makeSend = (timeout: Duration.Duration) =>
                 detail: `${endpoint}: no answer within ${Duration.format(timeout)}`
               })
           }),
-          Metric.trackDuration(TokenMetrics.upstreamLatency.pipe(Metric.tagged("endpoint", endpoint)))
+          Metric.trackDuration(TokenMetrics.upstreamLatency.pipe(Metric.tagged("endpoint", endpoint))),
+          // Our own span in place of the platform's: the path, never the query.
+          Effect.withSpan(`wechat.${endpoint}`, {
+            kind: "client",
+            attributes: { "wechat.endpoint": endpoint, "url.path": new URL(request.url).pathname }
+          })
         )
     }
   )

@@ -23,6 +23,7 @@ import * as Logging from "./Logging.js"
 import * as Proxy from "./Proxy.js"
 import * as ServerConfig from "./ServerConfig.js"
 import * as TokenServer from "./TokenServer.js"
+import * as Tracing from "./Tracing.js"
 
 /**
  * Start-up stopped; the one line saying why has been printed already.
@@ -155,10 +156,13 @@ export const serve: Effect.Effect<never, StartupFailed> = Effect.gen(function*()
   const config = yield* Effect.catchAll(readConfig, configFailure)
   yield* CompactHeap.apply(config.server.compactHeap)
   // Refresh tokens mint an authorizer's tokens for months: sealed at rest when a key is given.
-  const store = StoreSpec.layer(config.store, {
-    encryptionKey: config.encryptionKey,
-    sealedKinds: [Component.refreshToken]
-  })
+  const store = StoreSpec.mapStore(
+    StoreSpec.layer(config.store, {
+      encryptionKey: config.encryptionKey,
+      sealedKinds: [Component.refreshToken]
+    }),
+    Tracing.layerStoreSpans
+  )
   if (config.store._tag !== "Memory" && config.components.length > 0 && Option.isNone(config.encryptionKey)) {
     yield* Effect.logWarning(
       "STORE_ENCRYPTION_KEY is not set: authorizer refresh tokens are stored in clear; set it (64 hex characters)"
@@ -203,7 +207,7 @@ export const serve: Effect.Effect<never, StartupFailed> = Effect.gen(function*()
         })
       )
     }))
-  return yield* Layer.launch(main).pipe(
+  return yield* Layer.launch(Layer.provide(main, Tracing.layerConfig)).pipe(
     Effect.catchAll((error) => refuse(`cannot start: ${startupCause(error, config.server)}`)),
     Effect.provide(Logging.layer(config.log))
   )
