@@ -52,6 +52,10 @@ interface Plan {
 }
 
 const minutes = Number(process.env["BENCH_SOAK_MINUTES"] ?? "30")
+// `BENCH_SOAK_SNAPSHOTS=3,10`: the server writes a V8 heap snapshot at those minutes into
+// `BENCH_SOAK_SNAPSHOT_DIR` (default: the repository root), to diff what a slope is made of.
+const snapshotMinutes = (process.env["BENCH_SOAK_SNAPSHOTS"] ?? "").split(",").filter((m) => m !== "").map(Number)
+const snapshotDir = process.env["BENCH_SOAK_SNAPSHOT_DIR"] ?? "."
 const FULL: Plan = {
   seconds: minutes * 60,
   // Start-up, JIT and the first refresh of every credential are over well before.
@@ -129,26 +133,31 @@ type Failure =
 const agent = new Agent({ keepAlive: true, maxSockets: WORKERS * 2 })
 const KEEP = 4096
 
-const exchange = (base: string, call: Call) =>
+// `fresh`: on a socket of its own (no keep-alive), for the one retry after a transport failure.
+const exchange = (base: string, call: Call, fresh = false) =>
   Effect.async<Answer, Failure>((resume) => {
     const headers: Record<string, string> = { ...call.headers }
     if (call.upload !== undefined) {
       headers["content-type"] = "multipart/form-data; boundary=soak"
       if (!call.upload.chunked) headers["content-length"] = String(call.upload.bytes)
     }
-    const req = httpRequest(`${base}${call.path}`, { method: call.method, headers, agent }, (res) => {
-      let body = ""
-      res.setEncoding("latin1")
-      res.on("data", (chunk: string) => {
-        if (call.dropHalfway === true) {
-          res.destroy()
-          return resume(Effect.succeed({ status: res.statusCode ?? 0, body: "" }))
-        }
-        if (body.length < KEEP) body += chunk.slice(0, KEEP)
-      })
-      res.on("end", () => resume(Effect.succeed({ status: res.statusCode ?? 0, body })))
-      res.on("error", (error) => resume(Effect.fail({ _tag: "Failed", message: error.message })))
-    })
+    const req = httpRequest(
+      `${base}${call.path}`,
+      { method: call.method, headers, agent: fresh ? false : agent },
+      (res) => {
+        let body = ""
+        res.setEncoding("latin1")
+        res.on("data", (chunk: string) => {
+          if (call.dropHalfway === true) {
+            res.destroy()
+            return resume(Effect.succeed({ status: res.statusCode ?? 0, body: "" }))
+          }
+          if (body.length < KEEP) body += chunk.slice(0, KEEP)
+        })
+        res.on("end", () => resume(Effect.succeed({ status: res.statusCode ?? 0, body })))
+        res.on("error", (error) => resume(Effect.fail({ _tag: "Failed", message: error.message })))
+      }
+    )
     req.on("error", (error: NodeJS.ErrnoException) =>
       resume(Effect.fail(
         req.reusedSocket && error.code === "ECONNRESET"
@@ -196,7 +205,10 @@ const probe = (server: ServerProcess, asked: number) =>
       Effect.suspend(() => {
         const line = new RegExp(`HEAP (\\{"asked":${asked},.*\\})`).exec(server.output())?.[1]
         return line === undefined ? Effect.fail("no answer") : Effect.succeed(line)
-      }).pipe(Effect.retry({ times: 200, schedule: Schedule.spaced("50 millis") }))
+      }).pipe(
+        // Up to a minute: a heap snapshot (BENCH_SOAK_SNAPSHOTS) holds the server for several seconds.
+        Effect.retry({ times: 1_200, schedule: Schedule.spaced("50 millis") })
+      )
     )
   )
 
@@ -210,7 +222,12 @@ const runWith = (plan: Plan): Effect.Effect<ReadonlyArray<Figure>, unknown> =>
       ticketLifetime: TOKEN_LIFETIME
     })
     const { emulator } = wechat
-    const server = yield* start(["--import", "./bench/heapProbe.mjs", ...plan.server], {
+    const snapshots = snapshotMinutes.length === 0 ? [] : [
+      // A signal nothing else uses; Node writes the snapshot on it.
+      "--heapsnapshot-signal=SIGWINCH",
+      `--diagnostic-dir=${snapshotDir}`
+    ]
+    const server = yield* start([...snapshots, "--import", "./bench/heapProbe.mjs", ...plan.server], {
       WECHAT_APPS: APPS.map((appId) => `${appId}:${SECRET}`).join(","),
       WECHAT_API_BASE_URL: wechat.url,
       WECOM_APPS: AGENTS.map((agent) => `${CORP}/${agent}:${SECRET}`).join(","),
@@ -506,6 +523,7 @@ const runWith = (plan: Plan): Effect.Effect<ReadonlyArray<Figure>, unknown> =>
       requests: 0,
       unexpected: 0,
       resets: 0,
+      transportRetries: 0,
       upstreamResets: 0,
       forced: 0,
       byLabel: new Map<string, number>(),
@@ -513,9 +531,16 @@ const runWith = (plan: Plan): Effect.Effect<ReadonlyArray<Figure>, unknown> =>
     }
     const send = (call: Call) =>
       Effect.gen(function*() {
+        // A transport failure (a kept-alive socket closed as the request went out, a reset on the client's
+        // side) is counted apart and the request sent once more on a fresh socket; only a second failure,
+        // or a wrong answer, counts against the server.
         const answer = yield* exchange(base, call).pipe(
-          Effect.tapError((failure) => Effect.sync(() => failure._tag === "Reset" && tally.resets++)),
-          Effect.retry({ times: 1, while: (failure) => failure._tag === "Reset" }),
+          Effect.catchAll((failure) =>
+            Effect.sync(() => {
+              if (failure._tag === "Reset") tally.resets++
+              else tally.transportRetries++
+            }).pipe(Effect.zipRight(exchange(base, call, true)))
+          ),
           Effect.timeoutFail({
             duration: REQUEST_TIMEOUT,
             onTimeout: (): Failure => ({ _tag: "Failed", message: `no answer in ${REQUEST_TIMEOUT}` })
@@ -526,7 +551,7 @@ const runWith = (plan: Plan): Effect.Effect<ReadonlyArray<Figure>, unknown> =>
         tally.byLabel.set(call.label, (tally.byLabel.get(call.label) ?? 0) + 1)
         // Counted by request and what went wrong; the first body of each is kept as the example.
         const failure: readonly [string, string] | undefined = answer._tag === "Left"
-          ? [answer.left._tag === "Reset" ? "connection reset twice" : answer.left.message, ""]
+          ? [`${answer.left._tag === "Reset" ? "connection reset" : answer.left.message} on the retry too`, ""]
           : answer.right.status !== call.expect
           ? [`status ${answer.right.status}`, answer.right.body.slice(0, 200)]
           : call.check !== undefined && !call.check(answer.right.body)
@@ -624,8 +649,16 @@ const runWith = (plan: Plan): Effect.Effect<ReadonlyArray<Figure>, unknown> =>
       }
     })
 
+    const snapshotter = Effect.forEach(snapshotMinutes, (minute) =>
+      Effect.sleep(Math.max(0, started + minute * 60_000 - Date.now())).pipe(
+        Effect.zipRight(Effect.sync(() => process.kill(server.pid, "SIGWINCH"))),
+        Effect.zipRight(Effect.sync(() => console.error(`  soak: heap snapshot asked at minute ${minute}`)))
+      ), { discard: true })
+
     yield* Effect.all([
-      ...Array.from({ length: WORKERS }, (_, index) => worker(index)),
+      ...Array.from({ length: WORKERS }, (_, index) =>
+        worker(index)),
+      snapshotter,
       every(15, () => ({ label: "GET /metrics", method: "GET", path: "/metrics", expect: 200 })),
       every(5, () => ({ label: "GET /readyz", method: "GET", path: "/readyz", expect: 200 })),
       every(plan.forcedRefreshSeconds, forcedRefresh),
@@ -634,7 +667,9 @@ const runWith = (plan: Plan): Effect.Effect<ReadonlyArray<Figure>, unknown> =>
     agent.destroy()
 
     const elapsedMinutes = (Date.now() - started) / 60_000
-    const after = samples.filter((sample) => sample.minute * 60 >= plan.warmUpSeconds)
+    const after = samples.filter((sample) =>
+      sample.minute * 60 >= plan.warmUpSeconds
+    )
     const live = after.flatMap((sample) => sample.liveMb === undefined ? [] : [[sample.minute, sample.liveMb] as const])
     const rss = after.map((sample) => sample.rssMb)
     const liveMb = live.map(([, mb]) => mb)
@@ -677,6 +712,13 @@ const runWith = (plan: Plan): Effect.Effect<ReadonlyArray<Figure>, unknown> =>
         scenario,
         name: "keep-alive sockets closed by the server as a request went out (retried)",
         value: tally.resets,
+        unit: "",
+        reproduce
+      },
+      {
+        scenario,
+        name: "other client-side transport failures (retried once on a fresh socket)",
+        value: tally.transportRetries,
         unit: "",
         reproduce
       },

@@ -94,7 +94,25 @@ export interface Options {
   /** The server's `Clock`: the one the Effect handlers read. */
   readonly clock: Clock.Clock
   readonly auth: ClientAuth.Check
+  /**
+   * Where the last-resort guard reports a throw of the fast path (the
+   * request then goes to the Effect app): each distinct message once, at
+   * most `FAILURE_REPORTS` a minute. Default: a line on stderr.
+   *
+   * @since 0.3.0
+   */
+  readonly log?: (message: string) => void
 }
+
+/**
+ * The most fast-path failures reported in one minute of the server's
+ * `Clock`: a failure that recurs on every request must not flood the log
+ * (nor, at tens of thousands of requests a second, hold the event loop).
+ *
+ * @since 0.3.0
+ * @category utils
+ */
+export const FAILURE_REPORTS = 10
 
 /**
  * Answers a request when it is the hot route in the case described above
@@ -131,6 +149,70 @@ interface Verified {
  * @category constructors
  */
 export const make = (options: Options): Answer => {
+  const answer = unguarded(options)
+  const report = reporter(options.clock, options.log ?? toStderr)
+  // The fast path runs outside any fiber: a throw here would reach Node's
+  // `uncaughtException` and end the process. Last resort: report it and let
+  // the Effect app answer the request (or drop it, if the answer had
+  // already begun), and keep serving.
+  return (request, response) => {
+    try {
+      return answer(request, response)
+    } catch (error) {
+      report(error)
+      if (!response.headersSent) return false
+      response.destroy()
+      return true
+    }
+  }
+}
+
+const toStderr = (message: string): void => {
+  process.stderr.write(`${message}\n`)
+}
+
+// The first line of a failure, short: a thrown value can be anything, a
+// stack trace or a whole request body.
+const MAX_REPORTED_CHARS = 200
+const describe = (error: unknown): string => {
+  const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error)
+  const line = text.split("\n", 1)[0]!
+  return line.length > MAX_REPORTED_CHARS ? `${line.slice(0, MAX_REPORTED_CHARS)}… (truncated)` : line
+}
+
+// Remembered messages, oldest forgotten first: a bug throwing a new message
+// on each request must not grow the server's memory either.
+const MAX_REMEMBERED = 1_000
+const MINUTE = 60_000
+
+const reporter = (clock: Clock.Clock, log: (message: string) => void) => {
+  const reported = new Set<string>()
+  let windowStart = Number.NEGATIVE_INFINITY
+  let inWindow = 0
+  let suppressed = 0
+  return (error: unknown): void => {
+    const message = describe(error)
+    if (reported.has(message)) return
+    const now = clock.unsafeCurrentTimeMillis()
+    if (now - windowStart >= MINUTE) {
+      windowStart = now
+      inWindow = 0
+    }
+    // Over the budget the message is not remembered: it is reported in a later minute.
+    if (inWindow >= FAILURE_REPORTS) {
+      suppressed += 1
+      return
+    }
+    inWindow += 1
+    reported.add(message)
+    if (reported.size > MAX_REMEMBERED) reported.delete(reported.values().next().value!)
+    const skipped = suppressed === 0 ? "" : ` (${suppressed} failure(s) not reported before it: over the rate limit)`
+    suppressed = 0
+    log(`fast path failed, answered by the app instead: ${message}${skipped}`)
+  }
+}
+
+const unguarded = (options: Options): Answer => {
   const { auth, clock, engine } = options
   const rendered = new WeakMap<Credential, Rendered>()
   const verified = new WeakMap<Socket, Verified>()
@@ -207,22 +289,7 @@ export const install = (server: Server, answer: Answer): Server => {
   server.emit =
     ((event: string | symbol, ...args: Array<unknown>): boolean =>
       (event === "request" && server.listenerCount("request") > 0 &&
-        guarded(answer, args[0] as IncomingMessage, args[1] as ServerResponse)) ||
+        answer(args[0] as IncomingMessage, args[1] as ServerResponse)) ||
       emit(event, ...args)) as Server["emit"]
   return server
-}
-
-// The fast path runs outside any fiber: a throw here would reach Node's
-// `uncaughtException` and end the process. Last resort: say so on stderr
-// and let the Effect app answer the request (or drop it, if the answer had
-// already begun), and keep serving.
-const guarded = (answer: Answer, request: IncomingMessage, response: ServerResponse): boolean => {
-  try {
-    return answer(request, response)
-  } catch (error) {
-    process.stderr.write(`fast path failed, answered by the app instead: ${String(error)}\n`)
-    if (!response.headersSent) return false
-    response.destroy()
-    return true
-  }
 }

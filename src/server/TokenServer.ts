@@ -18,7 +18,7 @@ import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
 import * as HttpServer from "@effect/platform/HttpServer"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import { Cause, Clock, Duration, Effect, Exit, Layer, Option, type Redacted } from "effect"
+import { Cause, Clock, Duration, Effect, Exit, Layer, Option, type Redacted, Runtime } from "effect"
 import { createServer, type Server } from "node:http"
 import { type AccessTokenError, type Credential, failureCause } from "../AccessToken.js"
 import * as ApiError from "../api/ApiError.js"
@@ -514,10 +514,13 @@ export const layerNode = (
     const shutdownDrain = options.shutdownDrain === undefined
       ? yield* ServerConfig.shutdownDrain
       : Duration.decode(options.shutdownDrain)
+    const runtime = yield* Effect.runtime<never>()
     const fastPath = options.fastPath === false ? undefined : FastPath.make({
       engine: yield* TokenEngine,
       clock: yield* Effect.clock,
-      auth: ClientAuth.check(options.clientKeys)
+      auth: ClientAuth.check(options.clientKeys),
+      // Through the server's logger (its format and level), from outside any fiber.
+      log: (message) => Runtime.runSync(runtime, Effect.logError(message))
     })
     return layer({ ...options, requestTimeout }).pipe(
       HttpServer.withLogAddress,
