@@ -8,6 +8,7 @@
  */
 import { Clock, Duration, Effect, Either, Random } from "effect"
 import type { AccessTokenError, Credential } from "../../AccessToken.js"
+import * as Backoff from "../../Backoff.js"
 import type { CredentialFamily, CredentialKindSpec, Issued } from "../../CredentialFamily.js"
 import * as RefreshPolicy from "../../RefreshPolicy.js"
 import { MIN_REMAINING, TokenRecord, usableUntil } from "../../Token.js"
@@ -21,7 +22,7 @@ export interface Failure {
   readonly at: number
   /** Failures in a row, this one included: how far the backoff has grown. */
   readonly streak: number
-  /** No fetch for callers or the schedule before then (`RefreshPolicy.retryDelayMillis`). */
+  /** No fetch for callers or the schedule before then (`Backoff.retryAfterFailure`). */
   readonly retryAt: number
 }
 
@@ -70,7 +71,7 @@ export interface Cell extends DueQueue.Entry {
   forced: RefreshPolicy.ForceRefreshSpent
   /** Records this cell saw contested (`TokenStore.isContested`): its next job fetches past them. */
   contested: ReadonlyArray<TokenRecord> | undefined
-  fetches: RefreshPolicy.FetchBucket
+  fetches: Backoff.FetchBucket
 }
 
 /** @internal */
@@ -90,7 +91,7 @@ export const make = (
   lastFailure: undefined,
   forced: RefreshPolicy.nothingSpent,
   contested: undefined,
-  fetches: RefreshPolicy.fullBucket,
+  fetches: Backoff.fullBucket,
   due: 0,
   slot: -1
 })
@@ -123,26 +124,12 @@ export const succeeded = (cell: Cell): Effect.Effect<void> =>
 export const failed = (cell: Cell, error: AccessTokenError): Effect.Effect<void> =>
   Effect.map(Effect.all([Clock.currentTimeMillis, Random.next]), ([at, draw]) => {
     const streak = (cell.lastFailure?.streak ?? 0) + 1
-    const failure = failureClass(cell, error)
-    cell.lastFailure = {
-      error,
-      at,
-      streak,
-      retryAt: RefreshPolicy.retryAt(
-        at,
-        RefreshPolicy.retryDelayMillis(failure, streak, draw),
-        // A spent quota or a wrong secret is not cured by asking before the end.
-        failure === "transient" ? cell.usableUntil : 0
-      )
-    }
+    const retryAt = Backoff.retryAfterFailure(failureClass(cell, error), streak, draw, at, cell.usableUntil)
+    cell.lastFailure = { error, at, streak, retryAt }
   })
 
-// A missing input is cooled down by its own cell, which a put clears: the
-// credentials issued from it ask again at once (failing fast from memory
-// until then) instead of each waiting out a cooldown of its own.
 /** @internal */
-export const coolsDown = (cell: Cell, error: AccessTokenError): boolean =>
-  error._tag !== "MissingInput" || (error.appId === cell.key.appId && error.kind === cell.key.kind)
+export const coolsDown = (cell: Cell, error: AccessTokenError): boolean => Backoff.coolsDown(error, cell.key)
 
 /** The failure callers fail fast with at `now`, if its backoff still holds. */
 export const coolingDown = (cell: Cell, now: number): AccessTokenError | undefined => {
@@ -169,7 +156,7 @@ export const spendForceRefresh = (
 /** @internal */
 export const takeFetch = (cell: Cell): Effect.Effect<void> =>
   Effect.flatMap(Clock.currentTimeMillis, (now) => {
-    const taken = RefreshPolicy.takeFetch(cell.fetches, now)
+    const taken = Backoff.takeFetch(cell.fetches, now)
     cell.fetches = taken.bucket
     return taken.waitMillis > 0 ? Effect.sleep(Duration.millis(taken.waitMillis)) : Effect.void
   })

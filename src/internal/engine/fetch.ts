@@ -8,19 +8,17 @@
  */
 import { Clock, Duration, Effect, Metric, Option, Random, type Scope } from "effect"
 import { type AccessTokenError, type Credential, failureCause } from "../../AccessToken.js"
+import * as Backoff from "../../Backoff.js"
 import type { Issued } from "../../CredentialFamily.js"
+import * as Pacing from "../../Pacing.js"
 import * as RefreshPolicy from "../../RefreshPolicy.js"
-import { isUsable, mask, TokenRecord } from "../../Token.js"
+import { mask, TokenRecord } from "../../Token.js"
 import * as TokenMetrics from "../../TokenMetrics.js"
 import { isContested, keyString, replaces, type StoreError, type TokenStoreShape } from "../../TokenStore.js"
 import * as SingleFlight from "../singleFlight.js"
 import * as Cell from "./cell.js"
 import type { Owners } from "./owners.js"
 import type { Scheduler } from "./scheduler.js"
-
-// A cold start of this many credentials or more spreads their first
-// refreshes over their whole lifetime (see `spreadIfHerd`); fewer are not a herd.
-const HERD = 256
 
 /** @internal */
 export interface FetchOptions {
@@ -79,22 +77,17 @@ export const make = (
           ))
       )
 
-    // A cold start of a herd fetches every credential within minutes; left
-    // alone their refreshes would come back as the same burst every
-    // lifetime. A credential fetched for the first time in a herd instead
-    // refreshes first at a random point of its lifetime, uniformly: from
-    // then on each keeps its own phase, and the refreshes of the herd are
-    // spread evenly over the day. It costs each credential one early fetch,
-    // once; a credential with a record (a warm start) keeps its plan. The
-    // draw starts one margin (expiry minus refresh time) after the fetch: a
-    // refresh seconds after it would be a second start-up fetch, made while
-    // the herd is still being fetched.
+    // A cold start's herd refreshes first at a random point of its lifetime (`Pacing.herdSpread`).
     const spreadIfHerd = (record: TokenRecord, current: TokenRecord | undefined, requestedAt: number) => {
-      const earliest = requestedAt + (record.expiresAt - record.refreshAt)
-      return current !== undefined || owners.size() < HERD || record.refreshAt <= earliest
+      const spread = Pacing.herdSpread({
+        record,
+        requestedAt,
+        firstFetch: current === undefined,
+        credentials: owners.size()
+      })
+      return spread === undefined
         ? Effect.succeed(record)
-        : Effect.map(Random.next, (draw) =>
-          new TokenRecord({ ...record, refreshAt: Math.round(earliest + draw * (record.refreshAt - earliest)) }))
+        : Effect.map(Random.next, (draw) => new TokenRecord({ ...record, refreshAt: Pacing.pointIn(spread, draw) }))
     }
 
     const fetchUpstream = (cell: Cell.Cell, demand: RefreshPolicy.Demand, current: TokenRecord | undefined) =>
@@ -116,10 +109,8 @@ export const make = (
         return yield* Cell.newRecord(cell, yield* options.issue(cell, true), requestedAt, current, options.marginMillis)
       }).pipe(
         Effect.tapBoth({
-          onSuccess: () =>
-            Metric.increment(TokenMetrics.refreshes),
-          onFailure: (error) =>
-            Metric.update(Metric.tagged(TokenMetrics.failures, "cause", failureCause(error)), 1)
+          onSuccess: () => Metric.increment(TokenMetrics.refreshes),
+          onFailure: (error) => Metric.update(Metric.tagged(TokenMetrics.failures, "cause", failureCause(error)), 1)
         }),
         Effect.tagMetrics({ app: cell.label, kind: cell.key.kind })
       )
@@ -134,15 +125,14 @@ export const make = (
     ): Effect.Effect<Cell.Held | undefined, StoreError, Scope.Scope> =>
       store.lease(cell.key, options.leaseMillis).pipe(
         Effect.catchTag("StoreError", (error) =>
-          // Store down: a kind whose issuer hands every replica the same value
-          // (`stable`) may refresh locally; any other must not fight other
-          // replicas while it still has a usable value. It defers only while
-          // the value stays usable until the next attempt: deferring past that
-          // would leave callers a window with nothing to serve.
           Effect.all([heldOf(cell), Clock.currentTimeMillis]).pipe(
             Effect.flatMap(([held, now]) =>
-              cell.spec.overlap !== "stable" && held !== undefined &&
-                isUsable(held.record, now + Duration.toMillis(Cell.reactionTo(cell, error).pause))
+              RefreshPolicy.defersOnStoreDown(
+                  cell.spec.overlap,
+                  held?.record,
+                  now,
+                  Duration.toMillis(Cell.reactionTo(cell, error).pause)
+                )
                 ? Effect.fail(error)
                 : Effect.logWarning("token store unavailable; refreshing locally", error.message).pipe(Effect.as(true))
             )
@@ -250,10 +240,12 @@ export const make = (
           // The next attempt comes when the backoff of the failure allows it.
           Effect.catchAll((error) =>
             Effect.map(Clock.currentTimeMillis, (now) =>
-              Math.max(
-                cell.lastFailure?.retryAt ?? 0,
-                now + (Cell.coolsDown(cell, error) ? 0 : Duration.toMillis(Cell.reactionTo(cell, error).cooldown))
-              ))
+              Backoff.nextAttemptAt({
+                now,
+                retryAt: cell.lastFailure?.retryAt,
+                coolsDown: Cell.coolsDown(cell, error),
+                failure: Cell.failureClass(cell, error)
+              }))
           )
         )
       })

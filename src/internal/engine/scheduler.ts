@@ -11,7 +11,7 @@
  * @internal
  */
 import { Clock, Duration, Effect, type Scope } from "effect"
-import * as RefreshPolicy from "../../RefreshPolicy.js"
+import * as Pacing from "../../Pacing.js"
 import * as DueQueue from "../dueQueue.js"
 import { annotate, type Cell, type Held } from "./cell.js"
 
@@ -48,7 +48,7 @@ export const make = (options: { readonly maxJobs: number; readonly marginMillis:
   // Pacing. Each credential refreshes at its own phase plus a fresh jitter
   // each cycle, so the refreshes due in one second are a Poisson count:
   // its busiest second of a day holds 2–5 × the mean. The scheduler starts
-  // at most `RefreshPolicy.pacingBudget` of them per second of the clock
+  // at most `Pacing.pacingBudget` of them per second of the clock
   // (about twice the mean, reasoning there) and moves the rest to the next
   // second, in the queue: no fiber, no polling. The mean is what the
   // engine holds, Σ 1 / cycle over the live cells' records, kept as a sum
@@ -56,33 +56,27 @@ export const make = (options: { readonly maxJobs: number; readonly marginMillis:
   // counting the refreshes that actually happened would lag a cold start
   // or a wave of new owners by a whole cycle.
   let expectedPerSecond = 0
-  let pacedSecond = Number.NEGATIVE_INFINITY
-  let startedInSecond = 0
+  let window = Pacing.emptyWindow
 
   const expect = (held: Held | undefined, sign: 1 | -1): void => {
     if (held !== undefined) {
-      expectedPerSecond += sign * 1_000 / RefreshPolicy.cycleMillis(held.record, options.marginMillis)
+      expectedPerSecond += sign * 1_000 / Pacing.cycleMillis(held.record, options.marginMillis)
     }
   }
 
-  // Whether the job about to start refreshes (not merely re-queues a cell
-  // whose record another replica already renewed), and whether it may wait:
-  // a first fetch, a retry after a failure and a credential near its end
-  // never wait (forced refreshes and callers' fetches never come here).
-  const refreshes = (cell: Cell, now: number): boolean => cell.held === undefined || now >= cell.held.record.refreshAt
-  const mayWait = (cell: Cell, now: number): boolean =>
-    cell.held !== undefined && cell.lastFailure === undefined && RefreshPolicy.mayDefer(cell.held.record, now)
-
-  // Counts the job in this second's starts; false when it must wait for the next second.
+  // Counts the job in this second's starts; false when it must wait for the
+  // next second. A job that only re-queues a cell is not counted.
   const startsNow = (cell: Cell, now: number): boolean => {
-    if (!refreshes(cell, now)) return true
-    const second = Math.floor(now / 1_000)
-    if (second !== pacedSecond) {
-      pacedSecond = second
-      startedInSecond = 0
-    }
-    if (startedInSecond >= RefreshPolicy.pacingBudget(expectedPerSecond) && mayWait(cell, now)) return false
-    startedInSecond += 1
+    const held = cell.held?.record
+    if (!Pacing.refreshes(held, now)) return true
+    const admitted = Pacing.admit(
+      window,
+      now,
+      expectedPerSecond,
+      Pacing.mayWait(held, cell.lastFailure !== undefined, now)
+    )
+    if (admitted === undefined) return false
+    window = admitted
     return true
   }
 
@@ -130,7 +124,7 @@ export const make = (options: { readonly maxJobs: number; readonly marginMillis:
             jobs += 1
             yield* Effect.forkIn(started(first), scope)
           } else {
-            due.set(first, (Math.floor(now / 1_000) + 1) * 1_000)
+            due.set(first, Pacing.nextSecond(now))
           }
           first = due.first()
         }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Exit, TestClock } from "effect"
+import * as Backoff from "../../../src/Backoff.js"
 import * as Cell from "../../../src/internal/engine/cell.js"
 import * as RefreshPolicy from "../../../src/RefreshPolicy.js"
 import { MissingInput, WeChatApiError } from "../../../src/WeChatError.js"
@@ -61,9 +62,9 @@ describe("engine cell", () => {
   it.effect("the fetch bucket lets a burst through, then makes the next fetch wait for a refill", () =>
     Effect.gen(function*() {
       const cell = fresh()
-      for (let fetch = 0; fetch < RefreshPolicy.FETCH_BURST; fetch++) yield* Cell.takeFetch(cell)
+      for (let fetch = 0; fetch < Backoff.FETCH_BURST; fetch++) yield* Cell.takeFetch(cell)
       const waiting = yield* Effect.fork(Cell.takeFetch(cell))
-      yield* TestClock.adjust(RefreshPolicy.FETCH_REFILL)
+      yield* TestClock.adjust(Backoff.FETCH_REFILL)
       expect(Exit.isSuccess(yield* waiting.await)).toBe(true)
     }))
 
