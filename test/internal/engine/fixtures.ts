@@ -91,6 +91,14 @@ export const recordingScheduler = () => {
   return { scheduler, scheduled, removed, expected: () => expected }
 }
 
+/** Owners over the store in context, with a recording scheduler. */
+export const ownersOver = Effect.gen(function*() {
+  const store = yield* TokenStore
+  const recording = recordingScheduler()
+  const owners = yield* Owners.make(families(makeIssuer()), store, recording.scheduler)
+  return { store, owners, recording }
+})
+
 /** Owners and fetch over the store in context, as the engine wires them (the scheduler recording). */
 export const parts = (issuer: Issuer) =>
   Effect.gen(function*() {

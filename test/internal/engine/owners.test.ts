@@ -5,19 +5,22 @@ import * as Owners from "../../../src/internal/engine/owners.js"
 import type { OwnerId } from "../../../src/OwnerId.js"
 import { TokenRecord } from "../../../src/Token.js"
 import { layerMemory, TokenStore } from "../../../src/TokenStore.js"
-import { APP, AUTHORIZER, families, makeIssuer, PRESENCE, record, recordingScheduler, TOKEN } from "./fixtures.js"
-
-const setUp = Effect.gen(function*() {
-  const store = yield* TokenStore
-  const recording = recordingScheduler()
-  const owners = yield* Owners.make(families(makeIssuer()), store, recording.scheduler)
-  return { store, owners, recording }
-})
+import {
+  APP,
+  AUTHORIZER,
+  families,
+  makeIssuer,
+  ownersOver,
+  PRESENCE,
+  record,
+  recordingScheduler,
+  TOKEN
+} from "./fixtures.js"
 
 describe("engine owners", () => {
   it.effect("an unknown owner or kind is refused with UnknownApp and starts nothing", () =>
     Effect.gen(function*() {
-      const { owners } = yield* setUp
+      const { owners } = yield* ownersOver
       for (const [owner, kind] of [["wxffffffffffffffff", TOKEN], [APP, "nope"], [AUTHORIZER, PRESENCE]] as const) {
         expect(yield* Effect.exit(owners.cellOf(owner, kind))).toEqual(
           Exit.fail(expect.objectContaining({ _tag: "UnknownApp" }))
@@ -28,7 +31,7 @@ describe("engine owners", () => {
 
   it.effect("a dynamic owner whose presence another replica stored is admitted on first use", () =>
     Effect.gen(function*() {
-      const { owners, store } = yield* setUp
+      const { owners, store } = yield* ownersOver
       yield* store.set(record({ value: "grant", fetchedAt: 0 }, AUTHORIZER, PRESENCE))
       const cell = yield* owners.cellOf(AUTHORIZER, PRESENCE)
       expect(cell.held?.record.value).toBe("grant")
@@ -38,7 +41,7 @@ describe("engine owners", () => {
 
   it.effect("a stopped owner's cells are no longer live, scheduled or expected; it is listed retired until admitted", () =>
     Effect.gen(function*() {
-      const { owners, recording } = yield* setUp
+      const { owners, recording } = yield* ownersOver
       const family = owners.dynamicFamilyOf(AUTHORIZER)!
       const presence = record({ value: "grant", fetchedAt: 0 }, AUTHORIZER, PRESENCE)
       yield* owners.admit(AUTHORIZER as OwnerId, family, presence)

@@ -1,22 +1,14 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
-import * as Owners from "../../../src/internal/engine/owners.js"
 import * as StartUp from "../../../src/internal/engine/startUp.js"
 import { TokenRecord } from "../../../src/Token.js"
-import { layerMemory, TokenStore } from "../../../src/TokenStore.js"
-import { APP, AUTHORIZER, families, makeIssuer, PRESENCE, record, recordingScheduler, TOKEN } from "./fixtures.js"
-
-const setUp = Effect.gen(function*() {
-  const store = yield* TokenStore
-  const recording = recordingScheduler()
-  const owners = yield* Owners.make(families(makeIssuer()), store, recording.scheduler)
-  return { store, owners, recording }
-})
+import { layerMemory } from "../../../src/TokenStore.js"
+import { APP, AUTHORIZER, families, makeIssuer, ownersOver, PRESENCE, record, TOKEN } from "./fixtures.js"
 
 describe("engine start-up", () => {
   it.effect("start-up starts each configured owner's eager kinds from the store, due at the stored refresh time", () =>
     Effect.gen(function*() {
-      const { owners, recording, store } = yield* setUp
+      const { owners, recording, store } = yield* ownersOver
       yield* store.set(record({ value: "stored", fetchedAt: 0, refreshAt: 42_000 }))
       yield* StartUp.run(families(makeIssuer()), store, owners)
       const cell = owners.started(APP, TOKEN)!
@@ -29,7 +21,7 @@ describe("engine start-up", () => {
 
   it.effect("start-up admits the stored dynamic owners and lists the retired ones", () =>
     Effect.gen(function*() {
-      const { owners, store } = yield* setUp
+      const { owners, store } = yield* ownersOver
       const gone = "wxc0ffee0000000002"
       yield* store.set(record({ value: "grant", fetchedAt: 0 }, AUTHORIZER, PRESENCE))
       yield* store.set(new TokenRecord({ ...record({ value: "old", fetchedAt: 0 }, gone, PRESENCE), retired: true }))
