@@ -8,7 +8,7 @@
  */
 import { Clock, Duration, Effect, type Scope } from "effect"
 import type { AccessTokenError, Credential } from "../AccessToken.js"
-import type { CredentialFamily, IssueContext } from "../CredentialFamily.js"
+import type { CredentialFamily } from "../CredentialFamily.js"
 import * as RefreshPolicy from "../RefreshPolicy.js"
 import type { CredentialKind } from "../Token.js"
 import type { EngineOptions, TokenEngineShape } from "../TokenEngine.js"
@@ -16,6 +16,7 @@ import { TokenStore } from "../TokenStore.js"
 import * as Cell from "./engine/cell.js"
 import * as Durable from "./engine/durable.js"
 import * as Fetch from "./engine/fetch.js"
+import * as Issue from "./engine/issue.js"
 import * as Owners from "./engine/owners.js"
 import * as Revalidate from "./engine/revalidate.js"
 import * as Scheduler from "./engine/scheduler.js"
@@ -39,10 +40,17 @@ export const make = (
       leaseMillis: options.leaseMillis ?? 15_000,
       leasePollMillis: options.leasePollMillis ?? 100,
       marginMillis,
-      issue: (cell, force) => cell.spec.issue(contextOf(cell, force))
+      issue: (cell, force) => issue(cell, force)
     })
     const durable = Durable.make(store, owners, fetch, marginMillis)
     const { defaultKind } = owners
+    const issue = Issue.make({
+      get: (owner, kind) => get(owner, kind),
+      refresh: (owner, stale, kind) => refresh(owner, stale, kind),
+      put: durable.put,
+      retire: durable.retire,
+      withPermit: upstreamPermits.withPermit
+    })
 
     const get = (appId: string, kind: CredentialKind = defaultKind) => {
       // A started cell is served without the extra step of `cellOf`.
@@ -65,17 +73,6 @@ export const make = (
       kind: CredentialKind = defaultKind
     ): Effect.Effect<Credential, AccessTokenError> =>
       Effect.flatMap(owners.cellOf(appId, kind), (cell) => fetch.serve(cell, RefreshPolicy.replacing(staleValue)))
-
-    // What an issuer may ask of the engine: other credentials of its owner.
-    const contextOf = (cell: Cell.Cell, force: boolean): IssueContext => ({
-      owner: cell.key.appId,
-      force,
-      upstream: upstreamPermits.withPermit,
-      credential: (kind, owner) => get(owner ?? cell.key.appId, kind),
-      replace: (kind, stale, owner) => refresh(owner ?? cell.key.appId, stale, kind),
-      put: (kind, issued) => durable.put(cell.key.appId, kind, issued),
-      retire: durable.retire(cell.key.appId)
-    })
 
     const revalidation = Revalidate.make(store, owners, fetch)
     yield* Effect.forkIn(revalidation.followChanges, scope)
