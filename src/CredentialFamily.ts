@@ -5,9 +5,15 @@
  * same way (single-flight, lease, schedule, static stability, cooldown,
  * store, metrics, status) and knows none of them by name.
  *
+ * An issuer is pure: a kind declares the credentials it is issued from
+ * (`inputs`), the engine resolves them and calls `issue` with their values,
+ * and the issuer answers what it issued (plus values issued alongside) or a
+ * typed failure the engine acts on (`InputRejected`, `OwnerRevoked`). It
+ * never calls back into the engine.
+ *
  * @since 0.2.0
  */
-import type { Effect } from "effect"
+import { Data, type Effect } from "effect"
 import type { AccessTokenError, Credential } from "./AccessToken.js"
 import type { OwnerId } from "./OwnerId.js"
 import type { FailureClass, ForceRefreshRule, OverlapRule } from "./RefreshPolicy.js"
@@ -26,42 +32,74 @@ export interface Issued {
 }
 
 /**
- * What an issuer gets from the engine for one fetch.
+ * A credential an issuer needs: another kind of the same owner, or of the
+ * owner `ownerOf` names (an authorizer token needs its component's token).
+ * A durable kind answers its latest value.
  *
- * @since 0.2.0
+ * @since 0.3.0
  * @category models
  */
-export interface IssueContext {
+export interface Input {
+  readonly kind: CredentialKind
+  readonly ownerOf?: ((owner: OwnerId) => OwnerId) | undefined
+  /**
+   * A durable input that is pushed, not fetched (a verify ticket): its
+   * issuer asks for a push, which comes moments after it answers, so after
+   * a rejection the engine waits a few seconds for the new value.
+   */
+  readonly awaitsPush?: boolean | undefined
+}
+
+/**
+ * What an issuer gets for one fetch: the owner, whether a forced fetch is
+ * asked for, and the current values of its declared `inputs`, in order.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface IssueRequest {
   readonly owner: OwnerId
   /** A replacement of a rejected value was asked for and the kind's forced-refresh budget allowed one. */
   readonly force: boolean
-  /**
-   * Runs one upstream call under the engine's limit of calls in flight. Hold
-   * it around the call only: an issuer waiting on another credential holds
-   * none, so two kinds can never deadlock on the limit.
-   */
-  readonly upstream: <A, E, R>(call: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
-  /**
-   * Another credential: of the same owner (a ticket's token), or of `owner`
-   * (an authorizer token needs its component's token). A durable kind
-   * answers its latest value.
-   */
-  readonly credential: (kind: CredentialKind, owner?: OwnerId) => Effect.Effect<Credential, AccessTokenError>
-  /** Compare-and-refresh of another credential (same owner unless named), e.g. a token the issuer rejected. */
-  readonly replace: (
-    kind: CredentialKind,
-    stale: string,
-    owner?: OwnerId
-  ) => Effect.Effect<Credential, AccessTokenError>
-  /**
-   * Stores a value of a durable kind of the same owner that the issuer's
-   * answer carried (the refresh token `api_authorizer_token` returns):
-   * written before the issuer goes on, like `TokenEngine.put`.
-   */
-  readonly put: (kind: CredentialKind, issued: Issued) => Effect.Effect<Credential, AccessTokenError>
-  /** The owner is gone (WeChat says the authorization was revoked): `TokenEngine.retire`. */
-  readonly retire: Effect.Effect<void, AccessTokenError>
+  readonly inputs: ReadonlyArray<Credential>
 }
+
+/**
+ * What an issuer answers: the credential, and values of durable kinds of
+ * the same owner its answer carried (the refresh token
+ * `api_authorizer_token` rotates), stored before the credential is.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface IssuedWith {
+  readonly issued: Issued
+  readonly alongside: ReadonlyArray<{ readonly kind: CredentialKind; readonly issued: Issued }>
+}
+
+/**
+ * The issuer's upstream rejected input number `input` (a dead token, a
+ * refused refresh token): the engine compare-and-refreshes that input and
+ * calls `issue` once more; rejected again, the fetch fails with `error`.
+ *
+ * @since 0.3.0
+ * @category errors
+ */
+export class InputRejected extends Data.TaggedError("InputRejected")<{
+  readonly input: number
+  readonly error: AccessTokenError
+}> {}
+
+/**
+ * The owner is gone (WeChat says the authorization was revoked): the engine
+ * retires it (`TokenEngine.retire`) and the fetch fails with `error`.
+ *
+ * @since 0.3.0
+ * @category errors
+ */
+export class OwnerRevoked extends Data.TaggedError("OwnerRevoked")<{
+  readonly error: AccessTokenError
+}> {}
 
 /**
  * One kind of credential.
@@ -77,7 +115,7 @@ export interface CredentialKindSpec {
    * `cache`: can always be fetched again; a store that cannot take it is
    * logged and the value served from memory. `durable`: an input that cannot
    * be fetched again (a pushed verify ticket, a refresh token), supplied with
-   * `TokenEngine.put` or `IssueContext.put` and written to the store before
+   * `TokenEngine.put` or an issuer's `IssuedWith.alongside` and written to the store before
    * the put returns, so before anything depending on it is answered. Its
    * `issue` runs only when no usable value is held or at its `refreshAt`:
    * it recovers the value if it can (or asks for it to be pushed again) and
@@ -91,7 +129,20 @@ export interface CredentialKindSpec {
    * replacing a rejected one needs a forced fetch, which this rule budgets.
    */
   readonly forceRefresh?: ForceRefreshRule | undefined
-  readonly issue: (context: IssueContext) => Effect.Effect<Issued, AccessTokenError>
+  /**
+   * The credentials `issue` needs, resolved by the engine before each call.
+   *
+   * @since 0.3.0
+   */
+  readonly inputs?: ReadonlyArray<Input> | undefined
+  /**
+   * Issues one credential from its inputs, under the engine's limit of
+   * upstream calls in flight. It never calls back into the engine: a
+   * rejected input or a revoked owner is a typed failure the engine acts on.
+   */
+  readonly issue: (
+    request: IssueRequest
+  ) => Effect.Effect<Issued | IssuedWith, AccessTokenError | InputRejected | OwnerRevoked>
 }
 
 /**

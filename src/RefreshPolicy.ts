@@ -24,23 +24,21 @@
  *   (`scheduled`) also from `refreshAt` on; a compare-and-refresh
  *   (`replacing`) also while the rejected value is still the held one.
  * - Failures, by class: `transient` waits a jittered backoff (1 s,
- *   doubling, at most a minute) before the next fetch, and callers finding
- *   no usable credential fail fast until then, cold or warm; `dead-credential`
- *   and `configuration` pause 5 minutes (callers fail fast as long); `quota`
- *   pauses an hour; `store` (a classic refresh the store refused) pauses 5 s.
- * - Fetch bucket: callers and the schedule fetch one credential at most
- *   3 times at once and then once per 5 s, whatever the issuer answers: at
- *   most 723 fetches an hour (`maxFetches`); a failing issuer, at most 80
- *   (`maxFailingFetches`).
+ *   doubling, at most a minute; `Backoff`) before the next fetch, and callers
+ *   finding no usable credential fail fast until then, cold or warm;
+ *   `dead-credential` and `configuration` pause 5 minutes (callers fail fast
+ *   as long); `quota` pauses an hour; `store` (a classic refresh the store
+ *   refused) pauses 5 s. Every credential's fetches draw from one bucket
+ *   (`Backoff`): at most 723 an hour.
+ * - Store down at a refresh (`defersOnStoreDown`): a `stable` kind refreshes
+ *   locally; any other defers while its value stays usable past the pause.
  * - Lifetimes: an answered `expires_in` is a whole number of seconds of at
  *   least `MIN_LIFETIME` (10 s; shorter is refused); above `MAX_LIFETIME`
  *   (a day) it is clamped (`lifetimeSeconds`).
  * - Forced refreshes (stable `force_refresh`): one budget of 20 a day, 30 s apart.
- * - Pacing: the schedule starts at most `pacingBudget` refreshes a second,
- *   about twice the rate the held credentials call for; the rest wait for
- *   the next second. Only a refresh of a credential still usable for
- *   `PACING_RESERVE` more is deferred: never a first fetch, a
- *   compare-and-refresh, a retry after a failure, nor one near its end.
+ * - Pacing (`Pacing`): the schedule starts at most about twice the refreshes
+ *   a second that the held credentials call for; a cold start's herd is
+ *   spread over a lifetime.
  * - Re-validation: a replica compares each `classic` credential it holds with
  *   the store's record every `revalidationMillis` (30 s, at most 4 minutes),
  *   so it never serves a token another replica replaced past its overlap.
@@ -221,77 +219,22 @@ export const plan = (input: PlanInput): { readonly expiresAt: number; readonly r
 }
 
 /**
- * How long a held credential lives, on average, between two scheduled
- * refreshes: its lifetime less the effective margin plus the mean of the
- * plan's jitter (margin / 4). A warm record read from the store keeps the
- * lifetime it was issued with (`expiresAt − fetchedAt`). At least a second,
- * so a record with no life left cannot weigh without bound.
+ * Whether a refresh the store cannot lease (it is down) waits instead of
+ * fetching locally: a kind whose issuer hands every replica the same value
+ * (`stable`) may refresh locally; any other must not fight other replicas
+ * while it still has a usable value, and defers only while the value held
+ * stays usable past the `pauseMillis` until the next attempt: deferring
+ * past that would leave callers a window with nothing to serve.
  *
  * @since 0.3.0
- * @category pacing
+ * @category fetch now
  */
-export const cycleMillis = (
-  record: Pick<TokenRecord, "mode" | "fetchedAt" | "expiresAt">,
-  configuredMarginMillis: number
-): number => {
-  const lifetime = record.expiresAt - record.fetchedAt
-  const margin = marginMillis(record.mode, configuredMarginMillis, lifetime)
-  return Math.max(1_000, lifetime - margin + margin / 4)
-}
-
-/**
- * How many times the mean rate of scheduled refreshes the schedule may start
- * in one second.
- *
- * Why 2: with a random phase per credential and a random jitter each cycle,
- * the refreshes due in one second are a Poisson count around the mean rate
- * `r`; its busiest second of a day is 2–5 × `r` (more the smaller `r`). A cap
- * at 2 × `r` cuts those few peaks and leaves the schedule half idle on
- * average, so what it defers drains in the next second or two (a cap nearer
- * `r` would make the deferred wait grow like a queue near saturation, as
- * `ρ / (1 − ρ)`); a looser cap would leave the busiest second above twice
- * the mean, which is the goal.
- *
- * @since 0.3.0
- * @category pacing
- */
-export const PACING_FACTOR = 2
-
-/**
- * Scheduled refreshes the engine may start in one second of its clock when
- * it expects `refreshesPerSecond` on average (Σ 1 / `cycleMillis` over the
- * credentials it holds). Rounded down, not up: the goal compares the busiest
- * second with the mean, and ⌈2 × r⌉ is above 2 × r whenever that is not
- * whole (at 100,000 credentials, r ≈ 14.3: ⌈28.7⌉ = 29 is 2.02 × r). Rounded
- * down the cap is still at least 4/3 × r once r ≥ 1. Below one expected
- * refresh a second the cap is 1: a schedule must always move.
- *
- * @since 0.3.0
- * @category pacing
- */
-export const pacingBudget = (refreshesPerSecond: number): number =>
-  Math.max(1, Math.floor(PACING_FACTOR * refreshesPerSecond))
-
-/**
- * Pacing defers a scheduled refresh only while the held credential stays
- * usable at least this much longer: room for the fetch and its first
- * retries (1 + 2 + 4 + 8 + 16 + 32 s of backoff) before callers would find
- * nothing usable. With the default margin of 300 s a scheduled refresh has
- * 90–240 s to spare; a margin under a minute is never deferred.
- *
- * @since 0.3.0
- * @category pacing
- */
-export const PACING_RESERVE = Duration.minutes(1)
-
-/**
- * True while a due scheduled refresh of `record` may wait for a later second.
- *
- * @since 0.3.0
- * @category pacing
- */
-export const mayDefer = (record: Pick<TokenRecord, "mode" | "expiresAt" | "refreshAt">, now: number): boolean =>
-  now + Duration.toMillis(PACING_RESERVE) < usableUntil(record)
+export const defersOnStoreDown = (
+  overlap: OverlapRule,
+  held: Pick<TokenRecord, "mode" | "expiresAt" | "refreshAt"> | undefined,
+  now: number,
+  pauseMillis: number
+): boolean => overlap !== "stable" && held !== undefined && isUsable(held, now + pauseMillis)
 
 /**
  * How the engine reacts to a failed fetch.
@@ -403,140 +346,6 @@ export const lifetimeSeconds = (expiresIn: number): Either.Either<number, string
   const floor = Duration.toSeconds(MIN_LIFETIME)
   if (expiresIn < floor) return Either.left(`expires_in ${expiresIn} is below the ${floor} s floor`)
   return Either.right(Math.min(expiresIn, Duration.toSeconds(MAX_LIFETIME)))
-}
-
-/**
- * How often one credential may be fetched for callers or the schedule
- * (a compare-and-refresh is not held back: WeChat rejected the value held,
- * and the force-refresh budget bounds it where the issuer answers the same
- * value): a bucket of `FETCH_BURST` fetches, refilled one per
- * `FETCH_REFILL`. A fetch finding the bucket empty waits for it, so no
- * answer of any issuer can make a credential cost more than
- * `maxFetches(1 hour)` = 723 fetches an hour, 17,000-odd a day in the
- * worst case: that is an issuer answering the shortest lifetime accepted
- * (10 s) each time. The burst lets a cold start retry its first failures
- * fast; a fetched credential lives at least `MIN_LIFETIME`, so nothing
- * the engine plans waits on the bucket.
- *
- * @since 0.3.0
- * @category failures
- */
-export const FETCH_BURST = 3
-
-/**
- * @since 0.3.0
- * @category failures
- */
-export const FETCH_REFILL = Duration.seconds(5)
-
-/**
- * A credential's fetch bucket: `tokens` left at `at`.
- *
- * @since 0.3.0
- * @category failures
- */
-export interface FetchBucket {
-  readonly tokens: number
-  readonly at: number
-}
-
-/**
- * A full bucket.
- *
- * @since 0.3.0
- * @category failures
- */
-export const fullBucket: FetchBucket = { tokens: FETCH_BURST, at: -Infinity }
-
-/**
- * Takes one fetch from the bucket at `now`: the bucket after it, and how
- * long the fetch must wait first (0 when a token is there).
- *
- * @since 0.3.0
- * @category failures
- */
-export const takeFetch = (
-  bucket: FetchBucket,
-  now: number
-): { readonly bucket: FetchBucket; readonly waitMillis: number } => {
-  const refill = Duration.toMillis(FETCH_REFILL)
-  const tokens = Math.min(FETCH_BURST, bucket.tokens + Math.max(0, now - bucket.at) / refill)
-  const waitMillis = tokens >= 1 ? 0 : Math.ceil((1 - tokens) * refill)
-  return { bucket: { tokens: tokens + waitMillis / refill - 1, at: now + waitMillis }, waitMillis }
-}
-
-/**
- * The most fetches one credential can cost in `windowMillis`, whatever its
- * issuer answers: the burst, then one per `FETCH_REFILL`. For an hour: 723.
- *
- * @since 0.3.0
- * @category failures
- */
-export const maxFetches = (windowMillis: number): number =>
-  FETCH_BURST + Math.floor(windowMillis / Duration.toMillis(FETCH_REFILL))
-
-/**
- * The longest wait between two fetches after transient failures: the
- * backoff doubles from 1 s up to this.
- *
- * @since 0.3.0
- * @category failures
- */
-export const MAX_BACKOFF = Duration.minutes(1)
-
-/**
- * How long after the `streak`-th failure in a row (1 for the first) the
- * next fetch may start, cold or warm: callers finding nothing usable fail
- * fast with the failure until then, and the schedule waits as long.
- * Transient failures back off from 1 s, doubling up to `MAX_BACKOFF`, less
- * a jitter of up to a fifth drawn from `draw` ∈ [0, 1), so credentials and
- * replicas that failed together do not come back together. Other classes
- * wait their `reactions` pause.
- *
- * @since 0.3.0
- * @category failures
- */
-export const retryDelayMillis = (failure: FailureClass, streak: number, draw: number): number => {
-  if (failure !== "transient") return Duration.toMillis(reactions[failure].pause)
-  const base = Math.min(
-    Duration.toMillis(MAX_BACKOFF),
-    Duration.toMillis(reactions.transient.cooldown) * 2 ** Math.min(Math.max(0, streak - 1), 30)
-  )
-  return base - Math.floor(draw * base / 5)
-}
-
-/**
- * When the next fetch may start after a failure at `failedAt` that asks
- * for `delayMillis`: then, or earlier when the credential held (usable
- * until `usableUntil`; 0 for none) would die first, at its last usable
- * second (the engine asks this for transient failures only). Static stability: a backoff grown long during an outage must
- * not let a still-valid credential expire unreplaced when the issuer has
- * come back; it costs one fetch more per credential lifetime.
- *
- * @since 0.3.0
- * @category failures
- */
-export const retryAt = (failedAt: number, delayMillis: number, usableUntil: number): number => {
-  const lastChance = usableUntil - Duration.toMillis(MIN_REMAINING) - 1_000
-  return lastChance > failedAt ? Math.min(failedAt + delayMillis, lastChance) : failedAt + delayMillis
-}
-
-/**
- * The most fetches one credential can cost in `windowMillis` when every
- * fetch fails (transient failures, the fastest retried): the shortest
- * backoff (the largest jitter) between fetches, from a first fetch at the
- * window's start. For an hour: 80.
- *
- * @since 0.3.0
- * @category failures
- */
-export const maxFailingFetches = (windowMillis: number): number => {
-  let fetches = 0
-  for (let at = 0, streak = 1; at <= windowMillis; streak++) {
-    fetches += 1
-    at += retryDelayMillis("transient", streak, 1)
-  }
-  return fetches
 }
 
 /**

@@ -21,6 +21,14 @@ export * as AccessToken from "./AccessToken.js"
 export * as AppId from "./AppId.js"
 
 /**
+ * When one credential is fetched again after failures: the fetch bucket, the backoff, the cooldown.
+ *
+ * @since 0.3.0
+ * @category modules
+ */
+export * as Backoff from "./Backoff.js"
+
+/**
  * A credential family as data: kinds, how each is issued, overlap rules, error classes.
  *
  * @since 0.2.0
@@ -75,6 +83,14 @@ export * as MessageSignature from "./MessageSignature.js"
  * @category modules
  */
 export * as OfficialAccount from "./families/officialAccount/OfficialAccount.js"
+
+/**
+ * When the schedule starts due refreshes: the per-second budget and the cold-start herd spread.
+ *
+ * @since 0.3.0
+ * @category modules
+ */
+export * as Pacing from "./Pacing.js"
 
 /**
  * The refresh policy on one screen: plan, overlap caps, failure reactions, force-refresh budget.

@@ -58,7 +58,7 @@ const demoFamily = (vendor: ReturnType<typeof makeVendor>) =>
         overlap: "classic",
         storage: "cache",
         start: "eager",
-        issue: ({ upstream }) => upstream(vendor.token)
+        issue: () => vendor.token
       },
       {
         // An input that cannot be fetched twice (as a refresh token): kept in the store before it is answered.
@@ -66,22 +66,20 @@ const demoFamily = (vendor: ReturnType<typeof makeVendor>) =>
         overlap: "none",
         storage: "durable",
         start: "on-demand",
-        issue: ({ upstream }) => upstream(vendor.token)
+        issue: () => vendor.token
       },
       {
         kind: "demo_ticket",
         overlap: "classic",
         storage: "cache",
         start: "on-demand",
-        issue: ({ credential, replace, upstream }) =>
-          Effect.flatMap(credential("demo_token"), (token) =>
-            upstream(vendor.ticket(token.value)).pipe(
-              Effect.catchTag(
-                "InvalidCredential",
-                () =>
-                  Effect.flatMap(replace("demo_token", token.value), (fresh) => upstream(vendor.ticket(fresh.value)))
-              )
-            ))
+        // The ticket is issued on the token; a token the vendor rejects is
+        // replaced by the engine (compare-and-refresh), and the ticket asked once more.
+        inputs: [{ kind: "demo_token" }],
+        issue: ({ inputs: [token] }) =>
+          vendor.ticket(token!.value).pipe(
+            Effect.catchTag("InvalidCredential", (error) => new CredentialFamily.InputRejected({ input: 0, error }))
+          )
       }
     ]
   })

@@ -2,10 +2,12 @@ import { describe, expect, it } from "@effect/vitest"
 import { Duration, Either, Schema } from "effect"
 import type { AccessTokenError } from "../src/AccessToken.js"
 import { AppId } from "../src/AppId.js"
+import * as Backoff from "../src/Backoff.js"
+import * as Pacing from "../src/Pacing.js"
 import * as RefreshPolicy from "../src/RefreshPolicy.js"
 import { TokenRecord } from "../src/Token.js"
 import { StoreError } from "../src/TokenStore.js"
-import { ForceRefreshBudgetExhausted, UnknownApp, WeChatApiError } from "../src/WeChatError.js"
+import { ForceRefreshBudgetExhausted, MissingInput, UnknownApp, WeChatApiError } from "../src/WeChatError.js"
 
 const SECOND = 1_000
 const MINUTE = 60 * SECOND
@@ -246,5 +248,219 @@ describe("revalidationMillis", () => {
         Duration.toMillis(RefreshPolicy.OVERLAP) - MINUTE
       )
     }
+  })
+})
+
+describe("defersOnStoreDown: a refresh the store cannot lease", () => {
+  const held = { mode: "classic", expiresAt: T0 + 10 * MINUTE, refreshAt: T0 + 5 * MINUTE } as const
+  const pause = 5 * SECOND
+  it.each(
+    [
+      {
+        overlap: "stable",
+        record: held,
+        now: T0,
+        defers: false,
+        why: "stable refreshes locally: every replica gets the same value"
+      },
+      { overlap: "classic", record: undefined, now: T0, defers: false, why: "nothing held: callers need one now" },
+      { overlap: "classic", record: held, now: T0, defers: true, why: "held stays usable past the pause" },
+      { overlap: "none", record: held, now: T0, defers: true, why: "none: any fetch kills the held one" },
+      {
+        overlap: "classic",
+        record: held,
+        now: held.expiresAt - pause - 5 * SECOND,
+        defers: false,
+        why: "usable no longer than the pause: refresh rather than leave a gap"
+      },
+      {
+        overlap: "classic",
+        record: held,
+        now: held.expiresAt - pause - 5 * SECOND - 1,
+        defers: true,
+        why: "usable a millisecond past the pause"
+      }
+    ] as const
+  )("$overlap: $why", ({ defers, now, overlap, record }) => {
+    expect(RefreshPolicy.defersOnStoreDown(overlap, record, now, pause)).toBe(defers)
+  })
+})
+
+describe("Pacing", () => {
+  describe("admit: at most the budget of refreshes starts in one second; the rest wait if they may", () => {
+    const at = (second: number, started: number): Pacing.PacingWindow => ({ second, started })
+    it.each([
+      { window: Pacing.emptyWindow, now: 5_000, rate: 1, waits: true, after: at(5, 1), why: "the first of a second" },
+      { window: at(5, 1), now: 5_999, rate: 1, waits: true, after: at(5, 2), why: "within a budget of 2" },
+      { window: at(5, 2), now: 5_500, rate: 1, waits: true, after: undefined, why: "budget spent: waits" },
+      { window: at(5, 2), now: 5_500, rate: 1, waits: false, after: at(5, 3), why: "budget spent, may not wait" },
+      { window: at(5, 2), now: 6_000, rate: 1, waits: true, after: at(6, 1), why: "a new second starts over" },
+      { window: at(5, 1), now: 5_100, rate: 0.1, waits: true, after: undefined, why: "below one a second: budget 1" },
+      { window: at(5, 28), now: 5_100, rate: 14.3, waits: true, after: undefined, why: "2 × 14.3 rounds down to 28" }
+    ])("$why", ({ after, now, rate, waits, window }) => {
+      expect(Pacing.admit(window, now, rate, waits)).toEqual(after)
+    })
+  })
+
+  it.each([
+    { now: 0, next: 1_000 },
+    { now: 999, next: 1_000 },
+    { now: 1_000, next: 2_000 },
+    { now: 1_234_567, next: 1_235_000 }
+  ])("nextSecond($now) = $next", ({ next, now }) => {
+    expect(Pacing.nextSecond(now)).toBe(next)
+  })
+
+  describe("refreshes and mayWait: which due jobs count and which may be deferred", () => {
+    const held = { mode: "classic", expiresAt: T0 + 10 * MINUTE, refreshAt: T0 + 5 * MINUTE } as const
+    it.each(
+      [
+        {
+          record: undefined,
+          failing: false,
+          now: T0,
+          refreshes: true,
+          mayWait: false,
+          why: "a first fetch never waits"
+        },
+        { record: held, failing: false, now: T0, refreshes: false, mayWait: true, why: "not due: only re-queued" },
+        {
+          record: held,
+          failing: false,
+          now: held.refreshAt,
+          refreshes: true,
+          mayWait: true,
+          why: "due, usable long after"
+        },
+        {
+          record: held,
+          failing: true,
+          now: held.refreshAt,
+          refreshes: true,
+          mayWait: false,
+          why: "a retry never waits"
+        },
+        {
+          record: held,
+          failing: false,
+          now: held.expiresAt - Duration.toMillis(Pacing.PACING_RESERVE),
+          refreshes: true,
+          mayWait: false,
+          why: "within the reserve of its end"
+        }
+      ] as const
+    )("$why", ({ failing, mayWait, now, record, refreshes }) => {
+      expect(Pacing.refreshes(record, now)).toBe(refreshes)
+      expect(Pacing.mayWait(record, failing, now)).toBe(mayWait)
+    })
+  })
+
+  describe("herdSpread: a cold start of a herd spreads first refreshes from one margin after the fetch to the plan", () => {
+    const record = { expiresAt: T0 + 7_200 * SECOND, refreshAt: T0 + 6_900 * SECOND }
+    const spread = { from: T0 + 300 * SECOND, to: record.refreshAt }
+    it.each([
+      { firstFetch: true, credentials: Pacing.HERD, planned: record, result: spread, why: "a herd's first fetch" },
+      { firstFetch: true, credentials: Pacing.HERD - 1, planned: record, result: undefined, why: "fewer: not a herd" },
+      {
+        firstFetch: false,
+        credentials: 100_000,
+        planned: record,
+        result: undefined,
+        why: "a warm record keeps its plan"
+      },
+      {
+        firstFetch: true,
+        credentials: 100_000,
+        planned: { expiresAt: T0 + 600 * SECOND, refreshAt: T0 + 300 * SECOND },
+        result: undefined,
+        why: "no room between one margin and the plan"
+      }
+    ])("$why", ({ credentials, firstFetch, planned, result }) => {
+      expect(Pacing.herdSpread({ record: planned, requestedAt: T0, firstFetch, credentials })).toEqual(result)
+    })
+
+    it.each([
+      { draw: 0, at: spread.from },
+      { draw: 0.5, at: T0 + 3_600 * SECOND },
+      { draw: 0.999_999, at: spread.to - 7 }
+    ])("pointIn at draw $draw", ({ at, draw }) => {
+      expect(Pacing.pointIn(spread, draw)).toBe(at)
+    })
+  })
+})
+
+describe("Backoff", () => {
+  const key = { appId: AppId.make("wx0123456789abcdef"), kind: "component_access_token" }
+  it.each([
+    { error: new WeChatApiError({ errcode: -1, errmsg: "busy" }), cools: true, why: "an issuer's failure" },
+    { error: new StoreError({ operation: "get", detail: "down" }), cools: true, why: "a store failure" },
+    {
+      error: new MissingInput({ appId: key.appId, kind: key.kind, detail: "push it" }),
+      cools: true,
+      why: "its own input missing"
+    },
+    {
+      error: new MissingInput({ appId: key.appId, kind: "component_verify_ticket", detail: "push it" }),
+      cools: false,
+      why: "another credential's input missing: that one cools down, and a put clears it"
+    }
+  ])("coolsDown: $why → $cools", ({ cools, error }) => {
+    expect(Backoff.coolsDown(error, key)).toBe(cools)
+  })
+
+  describe("retryAfterFailure: the backoff, brought forward only for a transient failure of a credential about to die", () => {
+    const usableUntil = T0 + 30 * SECOND
+    it.each(
+      [
+        { failure: "transient", streak: 1, until: 0, retryAt: T0 + SECOND, why: "1 s after the first" },
+        { failure: "transient", streak: 4, until: 0, retryAt: T0 + 8 * SECOND, why: "doubling" },
+        { failure: "transient", streak: 20, until: 0, retryAt: T0 + MINUTE, why: "at most a minute" },
+        {
+          failure: "transient",
+          streak: 20,
+          until: usableUntil,
+          retryAt: usableUntil - 6 * SECOND,
+          why: "at the last usable second of the one held"
+        },
+        {
+          failure: "quota",
+          streak: 1,
+          until: usableUntil,
+          retryAt: T0 + 60 * MINUTE,
+          why: "a spent quota waits it out"
+        },
+        {
+          failure: "configuration",
+          streak: 1,
+          until: usableUntil,
+          retryAt: T0 + 5 * MINUTE,
+          why: "a wrong secret is not cured sooner"
+        }
+      ] as const
+    )("$failure: $why", ({ failure, retryAt, streak, until }) => {
+      expect(Backoff.retryAfterFailure(failure, streak, 0, T0, until)).toBe(retryAt)
+    })
+  })
+
+  it.each(
+    [
+      {
+        retryAt: T0 + 8 * SECOND,
+        coolsDown: true,
+        failure: "transient",
+        next: T0 + 8 * SECOND,
+        why: "at the retry time"
+      },
+      { retryAt: undefined, coolsDown: true, failure: "transient", next: T0, why: "no failure kept: at once" },
+      {
+        retryAt: T0 + SECOND,
+        coolsDown: false,
+        failure: "configuration",
+        next: T0 + 5 * MINUTE,
+        why: "an input missing elsewhere: not before the class's cooldown"
+      }
+    ] as const
+  )("nextAttemptAt: $why", ({ coolsDown, failure, next, retryAt }) => {
+    expect(Backoff.nextAttemptAt({ now: T0, retryAt, coolsDown, failure })).toBe(next)
   })
 })

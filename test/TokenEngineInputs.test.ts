@@ -62,8 +62,8 @@ const families = (vendor: Vendor) =>
           overlap: "classic",
           storage: "cache",
           start: "on-demand",
-          issue: ({ credential, upstream }) =>
-            Effect.flatMap(credential("platform_grant"), (grant) => upstream(vendor.platformToken(grant.value)))
+          inputs: [{ kind: "platform_grant" }],
+          issue: ({ inputs: [grant] }) => vendor.platformToken(grant!.value)
         },
         {
           // Pushed every 10 minutes, valid 12 hours: when none is held, ask for it again.
@@ -71,9 +71,9 @@ const families = (vendor: Vendor) =>
           overlap: "stable",
           storage: "durable",
           start: "eager",
-          issue: ({ owner, upstream }) =>
+          issue: ({ owner }) =>
             Effect.zipRight(
-              upstream(vendor.askToPush),
+              vendor.askToPush,
               Effect.fail(new MissingInput({ appId: owner, kind: "platform_grant", detail: "asked to push" }))
             )
         }
@@ -90,15 +90,20 @@ const families = (vendor: Vendor) =>
           overlap: "classic",
           storage: "cache",
           start: "eager",
-          issue: ({ credential, owner, put, upstream }) =>
-            Effect.gen(function*() {
-              const platformToken = yield* credential("platform_token", PLATFORM as OwnerId.OwnerId)
-              expect(platformToken.value).toMatch(/^platform-token-/)
-              const refresh = yield* credential("member_refresh")
-              const answer = yield* upstream(vendor.memberToken(owner, refresh.value))
-              yield* put("member_refresh", { value: answer.rotated, expiresInSeconds: 10 * 365 * 86_400 })
-              return answer.token
-            })
+          inputs: [
+            { kind: "platform_token", ownerOf: () => PLATFORM as OwnerId.OwnerId },
+            { kind: "member_refresh" }
+          ],
+          issue: ({ inputs: [platformToken, refresh], owner }) => {
+            expect(platformToken!.value).toMatch(/^platform-token-/)
+            return Effect.map(vendor.memberToken(owner, refresh!.value), (answer) => ({
+              issued: answer.token,
+              alongside: [{
+                kind: "member_refresh",
+                issued: { value: answer.rotated, expiresInSeconds: 10 * 365 * 86_400 }
+              }]
+            }))
+          }
         },
         {
           kind: "member_refresh",

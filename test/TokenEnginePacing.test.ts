@@ -2,6 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Clock, Context, Duration, Effect, Layer, Scope, TestClock } from "effect"
 import * as CredentialFamily from "../src/CredentialFamily.js"
 import type * as OwnerId from "../src/OwnerId.js"
+import * as Pacing from "../src/Pacing.js"
 import * as RefreshPolicy from "../src/RefreshPolicy.js"
 import { TokenRecord } from "../src/Token.js"
 import * as Engine from "../src/TokenEngine.js"
@@ -118,8 +119,8 @@ const startFleet = (fleet: Fleet) =>
 
 // What the engine expects of `count` credentials of this lifetime, and so its budget.
 const budgetFor = (count: number, lifetimeSeconds: number) =>
-  RefreshPolicy.pacingBudget(
-    count * 1_000 / RefreshPolicy.cycleMillis(tokenOf(ownerOf(1), lifetimeSeconds), MARGIN_SECONDS * 1_000)
+  Pacing.pacingBudget(
+    count * 1_000 / Pacing.cycleMillis(tokenOf(ownerOf(1), lifetimeSeconds), MARGIN_SECONDS * 1_000)
   )
 
 // Every owner asks for its token: each answer must have more than the 5 s a
@@ -136,13 +137,13 @@ const everyoneAsks = (engine: Engine.TokenEngineShape, owners: ReadonlyArray<str
 describe("TokenEngine: refresh pacing", () => {
   it("the budget: ⌊2 × the expected rate⌋, at least 1", () => {
     // A 600 s token with a 300 s margin refreshes every 375 s on average (jitter's mean is 75 s).
-    expect(RefreshPolicy.cycleMillis(tokenOf(ownerOf(1), 600), MARGIN_SECONDS * 1_000)).toBe(375_000)
-    expect(RefreshPolicy.cycleMillis(tokenOf(ownerOf(1), 7_200), MARGIN_SECONDS * 1_000)).toBe(6_975_000)
-    expect(RefreshPolicy.pacingBudget(0)).toBe(1)
-    expect(RefreshPolicy.pacingBudget(0.6)).toBe(1)
-    expect(RefreshPolicy.pacingBudget(1.49)).toBe(2)
+    expect(Pacing.cycleMillis(tokenOf(ownerOf(1), 600), MARGIN_SECONDS * 1_000)).toBe(375_000)
+    expect(Pacing.cycleMillis(tokenOf(ownerOf(1), 7_200), MARGIN_SECONDS * 1_000)).toBe(6_975_000)
+    expect(Pacing.pacingBudget(0)).toBe(1)
+    expect(Pacing.pacingBudget(0.6)).toBe(1)
+    expect(Pacing.pacingBudget(1.49)).toBe(2)
     // 100,000 two-hour tokens: 14.3 a second, at most 28 started in one.
-    expect(RefreshPolicy.pacingBudget(100_000 * 1_000 / 6_975_000)).toBe(28)
+    expect(Pacing.pacingBudget(100_000 * 1_000 / 6_975_000)).toBe(28)
     expect(budgetFor(400, 600)).toBe(2)
     expect(budgetFor(800, 600)).toBe(4)
     expect(budgetFor(200, 600)).toBe(1)
@@ -151,10 +152,10 @@ describe("TokenEngine: refresh pacing", () => {
   it("a refresh may wait only while the token stays usable a minute longer", () => {
     // Usable until 600 s (classic: min(expiry, refreshAt + 5 min)).
     const record = tokenOf(ownerOf(1), 600)
-    expect(RefreshPolicy.mayDefer(record, 300_000)).toBe(true)
-    expect(RefreshPolicy.mayDefer(record, 539_999)).toBe(true)
-    expect(RefreshPolicy.mayDefer(record, 540_000)).toBe(false)
-    expect(RefreshPolicy.mayDefer(record, 700_000)).toBe(false)
+    expect(Pacing.mayDefer(record, 300_000)).toBe(true)
+    expect(Pacing.mayDefer(record, 539_999)).toBe(true)
+    expect(Pacing.mayDefer(record, 540_000)).toBe(false)
+    expect(Pacing.mayDefer(record, 700_000)).toBe(false)
   })
 
   it.scoped("400 tokens due in one second: 2 refreshes start per second, the rest follow, callers never fetch", () =>

@@ -5,9 +5,9 @@ import { Context, Duration, Effect, Either, Layer, TestClock } from "effect"
 import * as Http from "node:http"
 import type * as Net from "node:net"
 import { AccessToken } from "../../src/AccessToken.js"
+import * as Backoff from "../../src/Backoff.js"
 import * as WeChatApi from "../../src/families/officialAccount/WeChatApi.js"
 import * as Upstream from "../../src/internal/upstream.js"
-import * as RefreshPolicy from "../../src/RefreshPolicy.js"
 import * as FastPath from "../../src/server/FastPath.js"
 import * as Emulator from "../../src/testing/WeChatEmulator.js"
 import * as TokenConfig from "../../src/TokenConfig.js"
@@ -56,17 +56,17 @@ describe("a hostile upstream", () => {
 
   describe("an hour of callers every second against an upstream that never gives a usable token", () => {
     const faults: ReadonlyArray<readonly [string, Emulator.Fault, number]> = [
-      ["HTTP 500", Emulator.Fault.HttpStatus(500), RefreshPolicy.maxFailingFetches(HOUR)],
-      ["connection refused", Emulator.Fault.ConnectionRefused(), RefreshPolicy.maxFailingFetches(HOUR)],
+      ["HTTP 500", Emulator.Fault.HttpStatus(500), Backoff.maxFailingFetches(HOUR)],
+      ["connection refused", Emulator.Fault.ConnectionRefused(), Backoff.maxFailingFetches(HOUR)],
       [
         "expires_in 0.001",
         Emulator.Fault.Malformed("{\"access_token\":\"T\",\"expires_in\":0.001}"),
-        RefreshPolicy.maxFailingFetches(HOUR)
+        Backoff.maxFailingFetches(HOUR)
       ],
       [
         "expires_in 1",
         Emulator.Fault.Malformed("{\"access_token\":\"T\",\"expires_in\":1}"),
-        RefreshPolicy.maxFailingFetches(HOUR)
+        Backoff.maxFailingFetches(HOUR)
       ]
     ]
     for (const [name, fault, bound] of faults) {

@@ -25,7 +25,7 @@
  *
  * @since 0.3.0
  */
-import { Duration, Effect, Schedule } from "effect"
+import { Effect } from "effect"
 import type { AccessTokenError } from "../../AccessToken.js"
 import type * as AppId from "../../AppId.js"
 import * as CredentialFamily from "../../CredentialFamily.js"
@@ -100,22 +100,19 @@ export const VERIFY_TICKET_SECONDS = 12 * 3_600
  */
 export const REFRESH_TOKEN_SECONDS = 10 * 365 * 86_400
 
-// After asking WeChat to push a ticket: 20 looks, 250 ms apart, for the push.
-const TICKET_WAIT_STEP = Duration.millis(250)
-const TICKET_WAIT_STEPS = 20
+const REFUSED_TICKET = "WeChat refused the latest component_verify_ticket (61005/61006)"
 
 // Recovers a refresh token from the authorizer list, page by page (≤ 500 each).
 const recoverRefreshToken = (
   api: ComponentApiShape,
   componentAppId: AppId.AppId,
   authorizerAppId: AppId.AppId,
-  componentAccessToken: string,
-  upstream: <A, E, R>(call: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+  componentAccessToken: string
 ): Effect.Effect<string | undefined, WeChatError> =>
   Effect.iterate({ offset: 0, found: undefined as string | undefined, done: false }, {
     while: (state) => !state.done,
     body: ({ offset }) =>
-      Effect.map(upstream(api.listAuthorizers(componentAppId, componentAccessToken, offset, MAX_PAGE)), (page) => {
+      Effect.map(api.listAuthorizers(componentAppId, componentAccessToken, offset, MAX_PAGE), (page) => {
         const found = page.authorizers.find((entry) => entry.authorizerAppId === authorizerAppId)?.refreshToken
         const next = offset + page.authorizers.length
         return {
@@ -169,36 +166,21 @@ export const make = (
         overlap: "classic",
         storage: "cache",
         start: "eager",
-        issue: ({ credential, owner, replace, upstream }) =>
-          Effect.gen(function*() {
-            const component = componentOf(owner)
-            const ticket = yield* credential(verifyTicket)
-            const fetch = (value: string) =>
-              upstream(api.fetchComponentToken(component, value)).pipe(
-                Effect.tapError((error) =>
-                  Effect.sync(() => {
-                    if (isErrcode(error, 61005, 61006)) refusedTickets.set(owner, value)
-                  })
-                )
-              )
-            // A refused ticket is replaced: the ticket's issuer asks WeChat to
-            // push one, which comes moments after it answers; waited for a little.
-            const freshTicket = (stale: string) =>
-              replace(verifyTicket, stale).pipe(
-                Effect.catchTag("MissingInput", (missing) =>
-                  credential(verifyTicket).pipe(
-                    Effect.filterOrFail((held) => held.value !== stale, () => missing),
-                    Effect.retry({ schedule: Schedule.spaced(TICKET_WAIT_STEP), times: TICKET_WAIT_STEPS })
-                  ))
-              )
-            const usable = refusedTickets.get(owner) === ticket.value ? yield* freshTicket(ticket.value) : ticket
-            return yield* fetch(usable.value).pipe(
-              Effect.catchIf(
-                (error) => isErrcode(error, 61005, 61006),
-                () => Effect.flatMap(freshTicket(usable.value), (fresh) => fetch(fresh.value))
-              )
-            )
-          })
+        // A refused ticket is replaced: the ticket's issuer asks WeChat to
+        // push one, which comes moments after it answers.
+        inputs: [{ kind: verifyTicket, awaitsPush: true }],
+        issue: ({ inputs: [ticket], owner }) => {
+          const refused = (error: AccessTokenError) => new CredentialFamily.InputRejected({ input: 0, error })
+          if (refusedTickets.get(owner) === ticket!.value) {
+            return refused(new MissingInput({ appId: owner, kind: verifyTicket, detail: REFUSED_TICKET }))
+          }
+          return api.fetchComponentToken(componentOf(owner), ticket!.value).pipe(
+            Effect.catchIf((error) => isErrcode(error, 61005, 61006), (error) => {
+              refusedTickets.set(owner, ticket!.value)
+              return refused(error)
+            })
+          )
+        }
       },
       {
         kind: verifyTicket,
@@ -206,18 +188,19 @@ export const make = (
         overlap: "stable",
         storage: "durable",
         start: "eager",
-        issue: ({ owner, upstream }) =>
-          upstream(askForTicket(
+        issue: ({ owner }) =>
+          askForTicket(
             componentOf(owner),
             refusedTickets.has(owner)
-              ? "WeChat refused the latest component_verify_ticket (61005/61006)"
+              ? REFUSED_TICKET
               : "no component_verify_ticket has been pushed yet, or pushes stopped"
-          ))
+          )
       }
     ]
   })
 
   const appIdOf = (owner: OwnerId) => authorizerParts(owner as AuthorizerId).authorizerAppId
+  const componentOfAuthorizer = (owner: OwnerId): OwnerId => authorizerParts(owner as AuthorizerId).componentAppId
 
   const authorizerFamily = CredentialFamily.make({
     name: "component-authorizer",
@@ -233,45 +216,41 @@ export const make = (
         overlap: "classic",
         storage: "cache",
         start: "eager",
-        issue: ({ credential, owner, put, replace, retire, upstream }) =>
-          Effect.gen(function*() {
-            const { authorizerAppId, componentAppId } = authorizerParts(owner as AuthorizerId)
-            const fetch = (refresh: string) =>
-              Effect.flatMap(credential(componentToken, componentAppId), (token) =>
-                upstream(api.fetchAuthorizerToken(componentAppId, token.value, authorizerAppId, refresh)).pipe(
-                  Effect.catchTag("InvalidCredential", () =>
-                    Effect.flatMap(replace(componentToken, token.value, componentAppId), (fresh) =>
-                      upstream(api.fetchAuthorizerToken(componentAppId, fresh.value, authorizerAppId, refresh))))
-                ))
-            const held = yield* credential(refreshToken)
-            const answer = yield* fetch(held.value).pipe(
-              // Refused refresh token: recovered from the authorizer list, then asked once more.
-              Effect.catchIf(
-                (error) =>
-                  isErrcode(error, 61023),
-                () =>
-                  Effect.flatMap(replace(refreshToken, held.value), (recovered) =>
-                    fetch(recovered.value))
-              ),
-              Effect.tapError((error) =>
-                isErrcode(error, 61003) ? retire : Effect.void
-              )
+        inputs: [{ kind: componentToken, ownerOf: componentOfAuthorizer }, { kind: refreshToken }],
+        issue: ({ inputs: [token, refresh], owner }) => {
+          const { authorizerAppId, componentAppId } = authorizerParts(owner as AuthorizerId)
+          return api.fetchAuthorizerToken(componentAppId, token!.value, authorizerAppId, refresh!.value).pipe(
+            Effect.map((answer) => ({
+              issued: answer.accessToken,
+              // WeChat may hand out a new refresh token: from now on only that one works.
+              alongside: [{
+                kind: refreshToken,
+                issued: { value: answer.refreshToken, expiresInSeconds: REFRESH_TOKEN_SECONDS }
+              }]
+            })),
+            Effect.mapError((error) =>
+              error._tag === "InvalidCredential"
+                ? new CredentialFamily.InputRejected({ input: 0, error })
+                // A refused refresh token is recovered from the authorizer list, then asked once more.
+                : isErrcode(error, 61023)
+                ? new CredentialFamily.InputRejected({ input: 1, error })
+                : isErrcode(error, 61003)
+                ? new CredentialFamily.OwnerRevoked({ error })
+                : error
             )
-            // WeChat may hand out a new refresh token: from now on only that one works.
-            yield* put(refreshToken, { value: answer.refreshToken, expiresInSeconds: REFRESH_TOKEN_SECONDS })
-            return answer.accessToken
-          })
+          )
+        }
       },
       {
         kind: refreshToken,
         overlap: "stable",
         storage: "durable",
         start: "on-demand",
-        issue: ({ credential, owner, upstream }) =>
+        inputs: [{ kind: componentToken, ownerOf: componentOfAuthorizer }],
+        issue: ({ inputs: [token], owner }) =>
           Effect.gen(function*() {
             const { authorizerAppId, componentAppId } = authorizerParts(owner as AuthorizerId)
-            const token = yield* credential(componentToken, componentAppId)
-            const found = yield* recoverRefreshToken(api, componentAppId, authorizerAppId, token.value, upstream)
+            const found = yield* recoverRefreshToken(api, componentAppId, authorizerAppId, token!.value)
             if (found === undefined) {
               return yield* new MissingInput({
                 appId: owner,

@@ -83,15 +83,11 @@ export const ticketKind = (
   overlap: "classic",
   storage: "cache",
   start: "on-demand",
-  issue: ({ credential, owner, replace, upstream }) => {
-    const appId = appIdOf(owner)
-    return Effect.flatMap(credential(tokenKind), (token) =>
-      upstream(api.fetchTicket(appId, token.value, type)).pipe(
-        Effect.catchTag("InvalidCredential", () =>
-          Effect.flatMap(replace(tokenKind, token.value), (fresh) =>
-            upstream(api.fetchTicket(appId, fresh.value, type))))
-      ))
-  }
+  inputs: [{ kind: tokenKind }],
+  issue: ({ inputs: [token], owner }) =>
+    api.fetchTicket(appIdOf(owner), token!.value, type).pipe(
+      Effect.catchTag("InvalidCredential", (error) => new CredentialFamily.InputRejected({ input: 0, error }))
+    )
 })
 
 const ticket = (
@@ -123,8 +119,7 @@ export const make = (config: TokenConfigShape, api: WeChatApiShape): CredentialF
         start: "eager",
         forceRefresh: config.mode === "stable" ? STABLE_FORCE_REFRESH : undefined,
         // The engine asks only for its owners, which are exactly these apps.
-        issue: ({ force, owner, upstream }) =>
-          upstream(api.fetchAccessToken(apps.get(owner)!, config.mode, { forceRefresh: force }))
+        issue: ({ force, owner }) => api.fetchAccessToken(apps.get(owner)!, config.mode, { forceRefresh: force })
       },
       ticket(apps, api, jsapiTicket, "jsapi"),
       ticket(apps, api, wxCardTicket, "wx_card")

@@ -76,14 +76,10 @@ const ticketOf = (
   owners: ReadonlyMap<string, WeComAppCredentials>,
   fetch: Fetch
 ): CredentialFamily.CredentialKindSpec["issue"] =>
-({ credential, owner, replace, upstream }) => {
-  const app = owners.get(owner)!
-  return Effect.flatMap(credential(accessToken), (token) =>
-    upstream(fetch(app.owner, token.value)).pipe(
-      Effect.catchTag("InvalidCredential", () =>
-        Effect.flatMap(replace(accessToken, token.value), (fresh) => upstream(fetch(app.owner, fresh.value))))
-    ))
-}
+({ inputs: [token], owner }) =>
+  fetch(owners.get(owner)!.owner, token!.value).pipe(
+    Effect.catchTag("InvalidCredential", (error) => new CredentialFamily.InputRejected({ input: 0, error }))
+  )
 
 const family = (
   name: string,
@@ -116,13 +112,14 @@ export const make = (
       storage: "cache",
       start: "eager",
       // The engine asks only for its owners, which are exactly these apps.
-      issue: ({ owner, upstream }) => upstream(api.fetchToken(apps.get(owner)!))
+      issue: ({ owner }) => api.fetchToken(apps.get(owner)!)
     }),
     family("wecom-corp-ticket", corps.flatMap((corpId) => corpTicketHolder(config.apps, corpId) ?? []), {
       kind: jsapiTicket,
       overlap: "stable",
       storage: "cache",
       start: "on-demand",
+      inputs: [{ kind: accessToken }],
       issue: ticketOf(apps, api.fetchCorpTicket)
     }),
     family("wecom-agent-ticket", config.apps.filter((app) => isAgentId(app.agent)).map((app) => app.owner), {
@@ -130,6 +127,7 @@ export const make = (
       overlap: "stable",
       storage: "cache",
       start: "on-demand",
+      inputs: [{ kind: accessToken }],
       issue: ticketOf(apps, api.fetchAgentTicket)
     })
   ]

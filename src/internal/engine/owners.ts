@@ -1,0 +1,218 @@
+/**
+ * The engine's owners and their cells: the configured owners of every
+ * family, the dynamic owners admitted at runtime (and those retired), and
+ * one cell per owner and kind, started eagerly or on first use. A cell is
+ * live while it is the one registered here: only a live cell is scheduled
+ * and counted in the pacing.
+ *
+ * @internal
+ */
+import { Clock, Effect, Option } from "effect"
+import type { CredentialFamily, CredentialKindSpec } from "../../CredentialFamily.js"
+import type { OwnerId as Owner } from "../../OwnerId.js"
+import type { CredentialKind, TokenRecord } from "../../Token.js"
+import * as TokenMetrics from "../../TokenMetrics.js"
+import { keyString, type RecordKey, type TokenStoreShape } from "../../TokenStore.js"
+import { UnknownApp } from "../../WeChatError.js"
+import * as Cell from "./cell.js"
+import type { Scheduler } from "./scheduler.js"
+import { type Preloaded, seedOf } from "./startUp.js"
+
+/** @internal */
+export interface Declared {
+  readonly family: CredentialFamily
+  readonly spec: CredentialKindSpec
+}
+
+/** @internal */
+export interface Retired {
+  readonly family: CredentialFamily
+  readonly record: TokenRecord
+}
+
+/** @internal */
+export const make = (
+  families: readonly [CredentialFamily, ...Array<CredentialFamily>],
+  store: Pick<TokenStoreShape, "get" | "list">,
+  scheduler: Pick<Scheduler, "schedule" | "remove" | "expect">
+) =>
+  Effect.gen(function*() {
+    const cells = new Map<string, Cell.Cell>()
+    const kinds = new Map<CredentialKind, Declared>()
+    for (const family of families) {
+      for (const spec of family.kinds) {
+        if (kinds.has(spec.kind)) {
+          return yield* Effect.dieMessage(`two credential families declare the kind ${spec.kind}`)
+        }
+        kinds.set(spec.kind, { family, spec })
+      }
+    }
+    const configuredOwners = new Set(families.flatMap((family) => family.owners)).size
+    // One string per distinct label: an owner labelled by itself keeps its
+    // own id; the authorizers of a component share the component's.
+    const labels = new Map<string, string>()
+    const labelOf = (owner: string): string => {
+      const label = TokenMetrics.ownerLabel(owner, configuredOwners)
+      if (label === owner) return owner
+      const interned = labels.get(label)
+      if (interned !== undefined) return interned
+      labels.set(label, label)
+      return label
+    }
+    const dynamicFamilies = families.filter((family) => family.dynamic !== undefined)
+    // Dynamic owners admitted now, and those retired (with their tombstone) for `status`.
+    const admitted = new Set<string>()
+    const retired = new Map<string, Retired>()
+
+    const live = (cell: Cell.Cell): boolean => cells.get(keyString(cell.key)) === cell
+
+    const hold = (cell: Cell.Cell, held: Cell.Held): Cell.Held => {
+      const isLive = live(cell)
+      if (isLive) scheduler.expect(cell.held, -1)
+      Cell.hold(cell, held)
+      if (isLive) scheduler.expect(held, 1)
+      return held
+    }
+
+    // The stored record is loaded first, so a restart neither burns quota
+    // nor kills the credential other servers hold. Whatever mode wrote it: a
+    // valid token stays valid after a switch between classic and stable.
+    const start = (
+      appId: Owner,
+      family: CredentialFamily,
+      spec: CredentialKindSpec,
+      seed?: TokenRecord | null
+    ): Effect.Effect<Cell.Cell> =>
+      Effect.gen(function*() {
+        const key = { appId, kind: spec.kind }
+        // `null`: a listing just said the store holds none.
+        const stored = seed !== undefined ? Option.fromNullable(seed) : yield* store.get(key).pipe(
+          Effect.catchTag(
+            "StoreError",
+            (error) =>
+              Effect.logWarning("token store unreadable at start-up", error.message).pipe(Effect.as(Option.none()))
+          )
+        )
+        // Two first requests for an on-demand kind may race here: the first cell wins.
+        const existing = cells.get(keyString(key))
+        if (existing !== undefined) return existing
+        const cell = Cell.make(
+          key,
+          spec,
+          family,
+          labelOf(appId),
+          Option.getOrUndefined(Option.map(stored, Cell.toHeld))
+        )
+        cells.set(keyString(key), cell)
+        scheduler.expect(cell.held, 1)
+        scheduler.schedule(cell, cell.held?.record.refreshAt ?? (yield* Clock.currentTimeMillis))
+        return cell
+      })
+
+    // Starts a dynamic owner: its presence cell holding `presence`, and its eager kinds.
+    const admit = (
+      owner: Owner,
+      family: CredentialFamily,
+      presence: TokenRecord,
+      preloaded?: Preloaded
+    ): Effect.Effect<void> =>
+      Effect.gen(function*() {
+        admitted.add(owner)
+        retired.delete(owner)
+        for (const spec of family.kinds) {
+          if (spec.kind === presence.kind) {
+            yield* start(owner, family, spec, presence)
+          } else if (spec.start === "eager") {
+            yield* start(owner, family, spec, seedOf(preloaded, spec.kind, owner))
+          }
+        }
+      })
+
+    // Owners and kinds reach here unvalidated (HTTP paths); an id that is not
+    // configured is never looked up anywhere else.
+    const cellOf = (appId: string, kind: CredentialKind): Effect.Effect<Cell.Cell, UnknownApp> => {
+      const existing = cells.get(`${appId}/${kind}`)
+      if (existing !== undefined) return Effect.succeed(existing)
+      const declared = kinds.get(kind)
+      if (declared === undefined) return Effect.fail(new UnknownApp({ appId }))
+      const { family, spec } = declared
+      const owner = family.owners.find((owner) => owner === appId)
+      if (owner !== undefined) return start(owner, family, spec)
+      if (family.dynamic === undefined || !family.dynamic.accepts(appId)) return Effect.fail(new UnknownApp({ appId }))
+      const dynamicOwner = appId as Owner
+      if (admitted.has(appId)) return start(dynamicOwner, family, spec)
+      // Another replica (or an earlier run) may have admitted it: its presence record says so.
+      return store.get({ appId: dynamicOwner, kind: family.dynamic.presence }).pipe(
+        Effect.catchTag(
+          "StoreError",
+          (error) =>
+            Effect.logWarning("token store unreadable; cannot look up an owner", error.message).pipe(
+              Effect.as(Option.none())
+            )
+        ),
+        Effect.flatMap((presence) =>
+          Option.isSome(presence) && presence.value.retired !== true
+            ? Effect.zipRight(admit(dynamicOwner, family, presence.value), start(dynamicOwner, family, spec))
+            : Effect.fail(new UnknownApp({ appId }))
+        )
+      )
+    }
+
+    // Stops every credential of a retired owner, here only: the tombstone is already stored.
+    const stop = (owner: string, family: CredentialFamily, tombstone: TokenRecord): Effect.Effect<void> =>
+      Effect.gen(function*() {
+        admitted.delete(owner)
+        retired.set(owner, { family, record: tombstone })
+        for (const spec of family.kinds) {
+          const key = `${owner}/${spec.kind}`
+          const cell = cells.get(key)
+          if (cell !== undefined) {
+            scheduler.remove(cell)
+            scheduler.expect(cell.held, -1)
+          }
+          cells.delete(key)
+        }
+        yield* Effect.logInfo("owner retired: its credentials are no longer refreshed").pipe(
+          Effect.annotateLogs({ app: owner })
+        )
+      })
+
+    // Each configured owner and its family's first kind. A set, not a
+    // search of the list: 100,000 owners would make that 10^10 steps.
+    const servable: Array<RecordKey> = []
+    const seen = new Set<Owner>()
+    for (const family of families) {
+      for (const owner of family.owners) {
+        if (seen.has(owner)) continue
+        seen.add(owner)
+        servable.push({ appId: owner, kind: family.kinds[0].kind })
+      }
+    }
+
+    return {
+      apps: Array.from(seen),
+      servable,
+      defaultKind: families[0].kinds[0].kind,
+      declared: (kind: CredentialKind): Declared | undefined => kinds.get(kind),
+      started: (owner: string, kind: CredentialKind): Cell.Cell | undefined => cells.get(`${owner}/${kind}`),
+      cells: (): Iterable<Cell.Cell> => cells.values(),
+      size: (): number => cells.size,
+      retired: (): Iterable<Retired> => retired.values(),
+      isAdmitted: (owner: string): boolean => admitted.has(owner),
+      dynamicFamilyOf: (owner: string): CredentialFamily | undefined =>
+        dynamicFamilies.find((family) => family.dynamic!.accepts(owner)),
+      labelOf,
+      live,
+      hold,
+      start,
+      admit,
+      cellOf,
+      stop,
+      // A retired owner found at start-up: listed in the status, never started.
+      remember: (record: TokenRecord, family: CredentialFamily): void =>
+        void retired.set(record.appId, { family, record })
+    }
+  })
+
+/** @internal */
+export type Owners = Effect.Effect.Success<ReturnType<typeof make>>

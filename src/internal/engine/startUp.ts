@@ -1,0 +1,87 @@
+/**
+ * Starting the engine's owners: the configured owners' eager kinds, then
+ * the dynamic owners back from their stored presence records, each kind
+ * read with one listing.
+ *
+ * @internal
+ */
+import { Effect } from "effect"
+import type { CredentialFamily } from "../../CredentialFamily.js"
+import type { CredentialKind, TokenRecord } from "../../Token.js"
+import type { TokenStoreShape } from "../../TokenStore.js"
+import type { Owners } from "./owners.js"
+
+/** What start-up listed, by kind and owner. */
+export type Preloaded = ReadonlyMap<CredentialKind, ReadonlyMap<string, TokenRecord>>
+
+/**
+ * The stored record of a preloaded kind (`null`: none stored); `undefined`
+ * when the kind was not listed and must be read.
+ */
+export const seedOf = (
+  preloaded: Preloaded | undefined,
+  kind: CredentialKind,
+  owner: string
+): TokenRecord | null | undefined => {
+  const listed = preloaded?.get(kind)
+  return listed === undefined ? undefined : listed.get(owner) ?? null
+}
+
+const eagerKinds = (family: CredentialFamily, except?: CredentialKind) =>
+  family.kinds.filter((spec) => spec.start === "eager" && spec.kind !== except)
+
+/** @internal */
+export const run = (
+  families: ReadonlyArray<CredentialFamily>,
+  store: Pick<TokenStoreShape, "list">,
+  owners: Pick<Owners, "start" | "admit" | "remember">
+): Effect.Effect<void> => {
+  // Start-up reads each eagerly started kind with one listing (one file
+  // read, a Redis SCAN with MGETs) instead of a read per credential: with
+  // 100,000 owners that is the difference between seconds and minutes. A
+  // store that cannot list leaves the kind to per-credential reads.
+  const preload = (kindsToRead: ReadonlyArray<CredentialKind>): Effect.Effect<Preloaded> =>
+    Effect.forEach(kindsToRead, (kind) =>
+      store.list(kind).pipe(
+        Effect.map((records) => [kind, new Map(records.map((record) => [record.appId, record]))] as const),
+        Effect.catchTag("StoreError", (error) =>
+          Effect.logWarning("token store cannot list at start-up; reading credentials one by one", error.message)
+            .pipe(Effect.as(undefined)))
+      )).pipe(Effect.map((listed) => new Map(listed.filter((entry) => entry !== undefined))))
+
+  return Effect.gen(function*() {
+    for (const family of families) {
+      const eager = eagerKinds(family)
+      if (family.owners.length === 0 || eager.length === 0) continue
+      const preloaded = yield* preload(eager.map((spec) => spec.kind))
+      for (const spec of eager) {
+        yield* Effect.forEach(
+          family.owners,
+          (owner) => owners.start(owner, family, spec, seedOf(preloaded, spec.kind, owner)),
+          { discard: true }
+        )
+      }
+    }
+    // A store that cannot list owners now still admits each on first use (`Owners.cellOf`).
+    for (const family of families) {
+      const dynamic = family.dynamic
+      if (dynamic === undefined) continue
+      const records = yield* store.list(dynamic.presence).pipe(
+        Effect.catchTag(
+          "StoreError",
+          (error) =>
+            Effect.logWarning("token store cannot list owners at start-up; admitting them on first use", error.message)
+              .pipe(Effect.as([]))
+        )
+      )
+      const preloaded = records.length === 0
+        ? undefined
+        : yield* preload(eagerKinds(family, dynamic.presence).map((spec) => spec.kind))
+      for (const record of records) {
+        if (!dynamic.accepts(record.appId)) continue
+        if (record.retired === true) owners.remember(record, family)
+        else yield* owners.admit(record.appId, family, record, preloaded)
+      }
+    }
+  })
+}

@@ -1,0 +1,37 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Option, TestClock } from "effect"
+import * as Status from "../../../src/internal/engine/status.js"
+import { TokenRecord } from "../../../src/Token.js"
+import type { CredentialStatus } from "../../../src/TokenEngine.js"
+import { layerMemory } from "../../../src/TokenStore.js"
+import { WeChatApiError } from "../../../src/WeChatError.js"
+import { APP, AUTHORIZER, makeIssuer, parts, PRESENCE, record, TOKEN } from "./fixtures.js"
+
+describe("engine status views", () => {
+  it.scoped("each cell through one reused view, valid while usable, with its last error; then each retired owner", () =>
+    Effect.gen(function*() {
+      const issuer = makeIssuer()
+      const { fetch, owners } = yield* parts(issuer)
+      const cell = yield* owners.cellOf(APP, TOKEN)
+      yield* fetch.adopt(cell, record({ value: "mine", fetchedAt: 0 }))
+      const grant = record({ value: "grant", fetchedAt: 0 }, AUTHORIZER, PRESENCE)
+      yield* owners.stop(AUTHORIZER, owners.dynamicFamilyOf(AUTHORIZER)!, new TokenRecord({ ...grant, retired: true }))
+      const status = Status.make(owners)
+      const seen: Array<CredentialStatus> = []
+      yield* status.eachStatus((view) => seen.push(view))
+      const listed = yield* status.status
+      expect(seen.length).toBe(listed.length)
+      expect(listed.map((entry) => [entry.appId, entry.kind, entry.valid, entry.retired])).toEqual([
+        [APP, TOKEN, true, false],
+        [AUTHORIZER, PRESENCE, false, true]
+      ])
+      expect(Option.map(listed[0]!.record, (held) => held.value)).toEqual(Option.some("mine"))
+      // Expired and failing: the view says so, and a copy taken before keeps what it saw.
+      issuer.state.failing = new WeChatApiError({ errcode: -1, errmsg: "system busy" })
+      yield* TestClock.adjust(7_200_000)
+      yield* Effect.exit(fetch.job(cell))
+      const later = yield* status.status
+      expect([later[0]!.valid, Option.isSome(later[0]!.lastError)]).toEqual([false, true])
+      expect([listed[0]!.valid, Option.isNone(listed[0]!.lastError)]).toEqual([true, true])
+    }).pipe(Effect.provide(layerMemory)))
+})
