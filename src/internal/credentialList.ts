@@ -1,5 +1,13 @@
 import { ConfigError, Either } from "effect"
 
+// WeChat's and WeCom's rules for the two push settings (third-party platform
+// and service-provider consoles): the token is 3-32 letters and digits, the
+// key 43 letters and digits.
+/** The message check token (消息校验Token / Token) that signs pushes. */
+export const MESSAGE_TOKEN = /^[A-Za-z0-9]{3,32}$/
+/** The EncodingAESKey (消息加解密Key) pushes are encrypted with. */
+export const ENCODING_AES_KEY = /^[A-Za-z0-9]{43}$/
+
 /** A config error that names the variable first, as every message of these parsers does. */
 export const invalid = (name: string, message: string): ConfigError.ConfigError =>
   ConfigError.InvalidData([name], `${name}: ${message}`)

@@ -8,7 +8,7 @@
  */
 import { Config, ConfigError, Context, Effect, Either, Layer, Redacted } from "effect"
 import * as AppId from "../../AppId.js"
-import { parseList } from "../../internal/credentialList.js"
+import { ENCODING_AES_KEY, MESSAGE_TOKEN, parseList } from "../../internal/credentialList.js"
 import { secretList } from "../../internal/secretConfig.js"
 import * as TokenConfig from "../../TokenConfig.js"
 
@@ -46,11 +46,6 @@ export interface ComponentConfigShape {
 export class ComponentConfig
   extends Context.Tag("effect-wechat-token/ComponentConfig")<ComponentConfig, ComponentConfigShape>()
 {}
-
-// WeChat's rules for the two push settings (third-party platform console):
-// the token is 3-32 letters and digits, the key 43 letters and digits.
-const MESSAGE_TOKEN = /^[A-Za-z0-9]{3,32}$/
-const ENCODING_AES_KEY = /^[A-Za-z0-9]{43}$/
 
 /**
  * Parses `appid:secret:message_token:encoding_aes_key,...`. A bad entry is
