@@ -43,7 +43,6 @@ import {
   layerWith as componentConfigWith
 } from "./ComponentConfig.js"
 import * as Component from "./families/Component.js"
-import { classify } from "./families/OfficialAccount.js"
 import { type InvalidPageUrl, type JsSdkConfig, nonce, pageUrl, signature } from "./JsSdk.js"
 import { authorizer, type AuthorizerId, authorizerParts } from "./OwnerId.js"
 import * as RefreshPolicy from "./RefreshPolicy.js"
@@ -229,7 +228,7 @@ const exchangeRetry = Schedule.exponential(Duration.millis(250), 2).pipe(
 // Worth another try while the code lives: WeChat busy or unreachable, no
 // ticket yet, the store down. An invalid or used code (61009/61010) is not.
 const retryable = (error: AccessTokenError): boolean => {
-  const failure = RefreshPolicy.failureClass(error, classify)
+  const failure = RefreshPolicy.failureClass(error)
   return failure === "transient" || failure === "store"
 }
 

@@ -7,10 +7,12 @@
  * @since 0.2.0
  */
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
-import { Clock, type ConfigError, Context, Duration, Effect, Layer, Schema } from "effect"
+import { Clock, type ConfigError, Duration, Effect, Layer, Schema } from "effect"
 import type { AccessTokenError, Credential } from "./AccessToken.js"
+import type { InvalidPageUrl, WeComJsSdkConfig } from "./api/JsSdkConfig.js"
 import * as WeCom from "./families/WeCom.js"
-import { type InvalidPageUrl, JsSdkConfig, nonce, pageUrl, signature, signedFields } from "./JsSdk.js"
+import { WeComToken, type WeComTokenShape } from "./internal/weComToken.js"
+import { nonce, pageUrl, signature } from "./JsSdk.js"
 import { isAgentId, WeComAgentId } from "./OwnerId.js"
 import * as StoreSpec from "./StoreSpec.js"
 import * as TokenConfig from "./TokenConfig.js"
@@ -22,67 +24,40 @@ import type { WeComConfig } from "./WeComConfig.js"
 import * as WeComConfigModule from "./WeComConfig.js"
 
 /**
- * What a page passes to `wx.agentConfig` besides `jsApiList`: signed with the agent ticket.
- *
  * @since 0.2.0
  * @category models
  */
-export const AgentConfig = Schema.Struct({ corpid: Schema.String, agentid: Schema.String, ...signedFields })
-  .annotations({ identifier: "WeComAgentConfig" })
-
-/**
- * @since 0.2.0
- * @category models
- */
-export type AgentConfig = typeof AgentConfig.Type
-
-/**
- * Both signed configurations of a page: `config` (corp ticket, `appId` =
- * corpid) and, for an app with an AgentId, `agentConfig` (agent ticket).
- *
- * @since 0.2.0
- * @category models
- */
-export const WeComJsSdkConfig = Schema.Struct({
-  config: JsSdkConfig,
-  agentConfig: Schema.optional(AgentConfig)
-}).annotations({ identifier: "WeComJsSdkConfig" })
-
-/**
- * @since 0.2.0
- * @category models
- */
-export type WeComJsSdkConfig = typeof WeComJsSdkConfig.Type
-
-/**
- * @since 0.2.0
- * @category models
- */
-export interface WeComTokenShape {
-  /** The current token of the app `agent` of `corpId`; waits on one shared fetch only when none is valid. */
-  readonly get: (corpId: string, agent: string) => Effect.Effect<Credential, AccessTokenError>
+export {
   /**
-   * Compare-and-refresh: a new token only while `staleToken` is still the
-   * current one (or, without it, always); otherwise the current one.
+   * What a page passes to `wx.agentConfig` besides `jsApiList`: signed with the agent ticket.
+   *
+   * @since 0.2.0
    */
-  readonly refresh: (corpId: string, agent: string, staleToken?: string) => Effect.Effect<Credential, AccessTokenError>
-  /** The corp's jsapi ticket (`wx.config`), the same for every app of the corp. */
-  readonly jsapiTicket: (corpId: string, agent: string) => Effect.Effect<Credential, AccessTokenError>
-  /** The agent's ticket (`wx.agentConfig`); an app without an AgentId has none (`UnknownApp`). */
-  readonly agentTicket: (corpId: string, agent: string) => Effect.Effect<Credential, AccessTokenError>
-  /** Signs `url` for both `wx.config` and (for an app with an AgentId) `wx.agentConfig`. */
-  readonly jsSdkConfig: (
-    corpId: string,
-    agent: string,
-    url: string
-  ) => Effect.Effect<WeComJsSdkConfig, AccessTokenError | InvalidPageUrl>
-}
+  AgentConfig,
+  /**
+   * Both signed configurations of a page: `config` (corp ticket, `appId` =
+   * corpid) and, for an app with an AgentId, `agentConfig` (agent ticket).
+   *
+   * @since 0.2.0
+   */
+  WeComJsSdkConfig
+} from "./api/JsSdkConfig.js"
 
 /**
  * @since 0.2.0
  * @category tags
  */
-export class WeComToken extends Context.Tag("effect-wechat-token/WeComToken")<WeComToken, WeComTokenShape>() {}
+export {
+  /**
+   * The service's tag: provided by this module's layers over the engine, or
+   * by `RemoteTokenLayer.layerWeCom` over a central server.
+   *
+   * @since 0.2.0
+   */
+  WeComToken,
+  /** @since 0.2.0 */
+  type WeComTokenShape
+} from "./internal/weComToken.js"
 
 const isWeComOwner = Schema.is(WeComAgentId)
 

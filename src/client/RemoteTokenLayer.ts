@@ -26,13 +26,13 @@ import {
 } from "effect"
 import { AccessToken, type AccessTokenError, type Credential } from "../AccessToken.js"
 import * as ApiError from "../api/ApiError.js"
+import { InvalidPageUrl } from "../api/JsSdkConfig.js"
 import { TokenServerApi } from "../api/TokenServerApi.js"
 import { AppId } from "../AppId.js"
 import * as SingleFlight from "../internal/singleFlight.js"
-import { InvalidPageUrl } from "../JsSdk.js"
+import { WeComToken } from "../internal/weComToken.js"
 import { AgentKey, CorpId } from "../OwnerId.js"
 import { UnknownApp, UpstreamUnavailable } from "../WeChatError.js"
-import { WeComToken } from "../WeComToken.js"
 
 /**
  * @since 0.1.0

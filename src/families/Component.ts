@@ -34,7 +34,7 @@ import * as CredentialFamily from "../CredentialFamily.js"
 import { type AuthorizerId, authorizerParts, isAuthorizer, type OwnerId } from "../OwnerId.js"
 import { WeChatApi, type WeChatApiShape } from "../WeChatApi.js"
 import { MissingInput, type WeChatError } from "../WeChatError.js"
-import { classify, ticketKind } from "./OfficialAccount.js"
+import { ticketKind } from "./OfficialAccount.js"
 
 /**
  * Tells whether `error` is WeChat's errcode among `codes` (the 61xxx codes
@@ -162,7 +162,6 @@ export const make = (
   const componentFamily = CredentialFamily.make({
     name: "component",
     owners: config.components.map((component) => component.componentAppId),
-    classify,
     kinds: [
       {
         kind: componentToken,
@@ -226,7 +225,6 @@ export const make = (
       accepts: (owner) => isAuthorizer(owner) && components.has(authorizerParts(owner).componentAppId),
       presence: refreshToken
     },
-    classify,
     kinds: [
       {
         kind: authorizerToken,

@@ -28,7 +28,6 @@ import { isAgentId, type OwnerId, type WeComAgentId } from "../OwnerId.js"
 import type { WeChatError } from "../WeChatError.js"
 import { WeComApi, type WeComApiShape } from "../WeComApi.js"
 import { type WeComAppCredentials, WeComConfig, type WeComConfigShape } from "../WeComConfig.js"
-import { classify } from "./OfficialAccount.js"
 
 /**
  * @since 0.2.0
@@ -89,7 +88,7 @@ const family = (
   name: string,
   owners: ReadonlyArray<OwnerId>,
   kind: CredentialFamily.CredentialKindSpec
-): CredentialFamily.CredentialFamily => CredentialFamily.make({ name, owners, classify, kinds: [kind] })
+): CredentialFamily.CredentialFamily => CredentialFamily.make({ name, owners, kinds: [kind] })
 
 /**
  * The WeCom families for the configured apps over `api`: the tokens (every
