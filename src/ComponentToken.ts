@@ -40,7 +40,7 @@ import {
   type ComponentConfigShape,
   type ComponentCredentials,
   config as componentConfig,
-  layerWith as componentConfigWith
+  layer as componentConfigLayer
 } from "./ComponentConfig.js"
 import * as Component from "./families/Component.js"
 import { type InvalidPageUrl, type JsSdkConfig, nonce, pageUrl, signature } from "./JsSdk.js"
@@ -49,7 +49,7 @@ import * as RefreshPolicy from "./RefreshPolicy.js"
 import * as StoreSpec from "./StoreSpec.js"
 import { TokenRecord } from "./Token.js"
 import * as TokenConfig from "./TokenConfig.js"
-import { type CredentialStatus, type EngineOptions, layerEngine, TokenEngine } from "./TokenEngine.js"
+import { type CredentialStatus, type EngineOptions, layerFamilies, TokenEngine } from "./TokenEngine.js"
 import { type StoreError, TokenStore } from "./TokenStore.js"
 import * as WeChatApi from "./WeChatApi.js"
 import { UnknownApp, UpstreamUnavailable } from "./WeChatError.js"
@@ -582,7 +582,7 @@ export const none: ComponentTokenShape = ComponentToken.of({
  * @since 0.3.0
  * @category layers
  */
-export const fromEngine: Layer.Layer<
+export const layerView: Layer.Layer<
   ComponentToken,
   never,
   TokenEngine | TokenStore | ComponentApi | ComponentConfig
@@ -600,7 +600,7 @@ export const layer = (
   ComponentToken | TokenEngine,
   never,
   ComponentConfig | ComponentApi | WeChatApi.WeChatApi | TokenStore
-> => fromEngine.pipe(Layer.provideMerge(layerEngine(Component.families, options)))
+> => layerView.pipe(Layer.provideMerge(layerFamilies(Component.families, options)))
 
 /**
  * `ComponentToken` (and the engine behind it) from the environment:
@@ -626,7 +626,7 @@ export const layerConfig: Layer.Layer<
           WeChatApi.layer({ baseUrl: config.apiBaseUrl, timeout: settings.upstreamTimeout })
         )
       ),
-      Layer.provide(Layer.merge(componentConfigWith(config), StoreSpec.layerConfig)),
+      Layer.provide(Layer.merge(componentConfigLayer(config), StoreSpec.layerConfig)),
       Layer.provide(FetchHttpClient.layer)
     ))
 )

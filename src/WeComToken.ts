@@ -2,7 +2,7 @@
  * The service business code asks for WeCom (企业微信) credentials: the access
  * token of a (corpid, agent), the corp's jsapi ticket, the agent's ticket,
  * and the signed `wx.config` / `wx.agentConfig` of a page. Backed by the
- * local engine (`layer`, `fromEngine`) or by a central server (`RemoteTokenLayer`).
+ * local engine (`layer`, `layerView`) or by a central server (`RemoteTokenLayer`).
  *
  * @since 0.2.0
  */
@@ -16,7 +16,7 @@ import { nonce, pageUrl, signature } from "./JsSdk.js"
 import { isAgentId, WeComAgentId } from "./OwnerId.js"
 import * as StoreSpec from "./StoreSpec.js"
 import * as TokenConfig from "./TokenConfig.js"
-import { type EngineOptions, layerEngine, TokenEngine } from "./TokenEngine.js"
+import { type EngineOptions, layerFamilies, TokenEngine } from "./TokenEngine.js"
 import type { StoreError, TokenStore } from "./TokenStore.js"
 import { UnknownApp } from "./WeChatError.js"
 import * as WeComApi from "./WeComApi.js"
@@ -146,7 +146,7 @@ export const make: Effect.Effect<WeComTokenShape, never, TokenEngine> = Effect.m
  * @since 0.2.0
  * @category layers
  */
-export const fromEngine: Layer.Layer<WeComToken, never, TokenEngine> = Layer.effect(WeComToken, make)
+export const layerView: Layer.Layer<WeComToken, never, TokenEngine> = Layer.effect(WeComToken, make)
 
 /**
  * An engine running the WeCom families only, and the `WeComToken` view of it.
@@ -157,7 +157,7 @@ export const fromEngine: Layer.Layer<WeComToken, never, TokenEngine> = Layer.eff
 export const layer = (
   options?: EngineOptions
 ): Layer.Layer<WeComToken | TokenEngine, never, WeComConfig | WeComApi.WeComApi | TokenStore> =>
-  fromEngine.pipe(Layer.provideMerge(layerEngine(WeCom.families, options)))
+  layerView.pipe(Layer.provideMerge(layerFamilies(WeCom.families, options)))
 
 /**
  * `WeComToken` (and the engine behind it) from the environment:
@@ -177,7 +177,7 @@ export const layerConfig: Layer.Layer<
       refreshMargin: settings.refreshMargin
     }).pipe(
       Layer.provide(WeComApi.layer({ baseUrl: config.apiBaseUrl, timeout: settings.upstreamTimeout })),
-      Layer.provide(Layer.merge(WeComConfigModule.layerWith(config), StoreSpec.layerConfig)),
+      Layer.provide(Layer.merge(WeComConfigModule.layer(config), StoreSpec.layerConfig)),
       Layer.provide(FetchHttpClient.layer)
     ))
 )

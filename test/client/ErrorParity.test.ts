@@ -27,8 +27,8 @@ import {
 import { APP, KEY, SECRET, serveTokenServer, serveUpstream, THIRD } from "../support/serverStack.js"
 
 const local = (url: string) =>
-  TokenLayer.make({
-    config: TokenConfig.layerWith({ apps: [TokenConfig.app(APP, SECRET)], mode: "classic", apiBaseUrl: url }),
+  TokenLayer.layer({
+    config: TokenConfig.layer({ apps: [TokenConfig.app(APP, SECRET)], mode: "classic", apiBaseUrl: url }),
     store: TokenStore.layerMemory,
     httpClient: FetchHttpClient.layer
   })
