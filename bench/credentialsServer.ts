@@ -59,10 +59,10 @@ const program = Effect.gen(function*() {
   const store = StoreSpec.layer(yield* StoreSpec.parse(storeSpec))
   const context = yield* Layer.build(
     TokenServer.layerNode({ host: "127.0.0.1", port: 0, clientKeys: [Redacted.make(CLIENT_KEY)] }).pipe(
-      Layer.provideMerge(TokenLayer.makeWithWeCom({
-        config: TokenConfig.layerWith({ apps: [], mode: "classic", apiBaseUrl: baseUrl }),
-        wecom: WeComConfig.layerWith({ apps: [], apiBaseUrl: baseUrl }),
-        components: ComponentConfig.layerWith({ components: [credentials], apiBaseUrl: baseUrl }),
+      Layer.provideMerge(TokenLayer.layerFamilies({
+        config: TokenConfig.layer({ apps: [], mode: "classic", apiBaseUrl: baseUrl }),
+        wecom: WeComConfig.layer({ apps: [], apiBaseUrl: baseUrl }),
+        components: ComponentConfig.layer({ components: [credentials], apiBaseUrl: baseUrl }),
         store,
         httpClient: FetchHttpClient.layer
       })),

@@ -87,8 +87,8 @@ export const simulate = (mode: TokenMode, pollSeconds: number): Effect.Effect<Da
   Effect.gen(function*() {
     const emulator = yield* Emulator.make({ apps: [{ appId: APP, secret: SECRET }] })
     const store = Layer.succeed(TokenStore.TokenStore, yield* makeSharedStore)
-    const replica = TokenLayer.make({
-      config: TokenConfig.layerWith({
+    const replica = TokenLayer.layer({
+      config: TokenConfig.layer({
         apps: [TokenConfig.app(APP, SECRET)],
         mode,
         refreshMargin: Duration.seconds(MARGIN_SECONDS),

@@ -37,8 +37,8 @@ const upstream = Effect.gen(function*() {
 })
 
 const engine = (apiBaseUrl: string) =>
-  TokenLayer.make({
-    config: TokenConfig.layerWith({ apps: [TokenConfig.app(APP, SECRET)], mode: "classic", apiBaseUrl }),
+  TokenLayer.layer({
+    config: TokenConfig.layer({ apps: [TokenConfig.app(APP, SECRET)], mode: "classic", apiBaseUrl }),
     store: TokenStore.layerMemory,
     httpClient: FetchHttpClient.layer
   })

@@ -33,8 +33,8 @@ const median = (values: ReadonlyArray<number>): number => {
 }
 
 export const run: Effect.Effect<ReadonlyArray<Figure>, unknown> = Effect.scoped(Effect.gen(function*() {
-  const engine = TokenLayer.make({
-    config: TokenConfig.layerWith({ apps: [TokenConfig.app(APP, SECRET)], apiBaseUrl: "http://wechat.test" }),
+  const engine = TokenLayer.layer({
+    config: TokenConfig.layer({ apps: [TokenConfig.app(APP, SECRET)], apiBaseUrl: "http://wechat.test" }),
     store: TokenStore.layerMemory,
     httpClient: Emulator.layerClient.pipe(Layer.provide(Emulator.layer({ apps: [{ appId: APP, secret: SECRET }] })))
   })

@@ -68,8 +68,8 @@ export const run: Effect.Effect<ReadonlyArray<Figure>, unknown> = Effect.scoped(
   const context = yield* Layer.build(
     TokenServer.layerNode({ host: "127.0.0.1", port: 0, clientKeys: [Redacted.make(CLIENT_KEY)] }).pipe(
       Layer.provide(Proxy.layer({ wechatBaseUrl: url, wecomBaseUrl: url })),
-      Layer.provideMerge(TokenLayer.make({
-        config: TokenConfig.layerWith({ apps: [TokenConfig.app(APP, SECRET)], apiBaseUrl: url }),
+      Layer.provideMerge(TokenLayer.layer({
+        config: TokenConfig.layer({ apps: [TokenConfig.app(APP, SECRET)], apiBaseUrl: url }),
         store,
         httpClient: FetchHttpClient.layer
       })),

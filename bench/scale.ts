@@ -102,8 +102,8 @@ const refreshSpread = (apps: Apps) =>
       scheduled: statuses.filter((status) => Option.isSome(status.record)).length
     }
   }).pipe(
-    Effect.provide(TokenLayer.make({
-      config: TokenConfig.layerWith({
+    Effect.provide(TokenLayer.layer({
+      config: TokenConfig.layer({
         apps: apps.map((app) => TokenConfig.app(app.appId, app.secret)),
         mode: "classic",
         refreshMargin: Duration.seconds(MARGIN_SECONDS),

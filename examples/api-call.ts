@@ -45,8 +45,8 @@ const program = Effect.gen(function*() {
 // The engine and the client both reach WeChat through the in-process emulator;
 // against WeChat itself use `TokenLayer` and an `HttpClient` layer instead.
 const MainLayer = WeChatClient.layer({ baseUrl: "http://wechat.test" }).pipe(
-  Layer.provideMerge(TokenLayer.make({
-    config: TokenConfig.layerWith({ apps: [TokenConfig.app(APP_ID, SECRET)], apiBaseUrl: "http://wechat.test" }),
+  Layer.provideMerge(TokenLayer.layer({
+    config: TokenConfig.layer({ apps: [TokenConfig.app(APP_ID, SECRET)], apiBaseUrl: "http://wechat.test" }),
     store: TokenStore.layerMemory,
     httpClient: Emulator.layerClient
   })),

@@ -20,8 +20,8 @@ import * as Emulator from "../src/testing/index.js"
 const DEMO_APP_ID = "wx0123456789abcdef"
 
 // Without configured apps: one demo app, answered by the emulator in memory.
-const demoEngine = TokenLayer.make({
-  config: TokenConfig.layerWith({
+const demoEngine = TokenLayer.layer({
+  config: TokenConfig.layer({
     apps: [TokenConfig.app(DEMO_APP_ID, "demo-secret")],
     apiBaseUrl: "http://wechat.test"
   }),
@@ -32,7 +32,7 @@ const demoEngine = TokenLayer.make({
 const engine = Layer.unwrapEffect(
   Effect.map(
     Config.all([Config.option(Config.string("WECHAT_APPS")), Config.option(Config.string("WECHAT_APP_ID"))]),
-    ([apps, single]) => Option.isSome(apps) || Option.isSome(single) ? TokenLayer.layer : demoEngine
+    ([apps, single]) => Option.isSome(apps) || Option.isSome(single) ? TokenLayer.layerConfig : demoEngine
   )
 )
 

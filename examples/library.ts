@@ -44,7 +44,7 @@ const main = Effect.gen(function*() {
     ])
   )
   yield* program(wechat.url).pipe(
-    Effect.provide(Layer.merge(TokenLayer.layer, FetchHttpClient.layer)),
+    Effect.provide(Layer.merge(TokenLayer.layerConfig, FetchHttpClient.layer)),
     Effect.withConfigProvider(config)
   )
   const stats = yield* wechat.emulator.stats

@@ -37,8 +37,8 @@ const centralServer = (emulatorUrl: string) => {
   const store = TokenStore.layerMemory
   return TokenServer.layerNode({ host: "127.0.0.1", port: 0, clientKeys: [Redacted.make(CLIENT_KEY)] }).pipe(
     Layer.provide(Proxy.layer({ wechatBaseUrl: emulatorUrl, wecomBaseUrl: emulatorUrl })),
-    Layer.provide(TokenLayer.make({
-      config: TokenConfig.layerWith({ apps: [TokenConfig.app(APP_ID, SECRET)], apiBaseUrl: emulatorUrl }),
+    Layer.provide(TokenLayer.layer({
+      config: TokenConfig.layer({ apps: [TokenConfig.app(APP_ID, SECRET)], apiBaseUrl: emulatorUrl }),
       store,
       httpClient: FetchHttpClient.layer
     })),

@@ -4,14 +4,21 @@
  *
  * @since 0.1.0
  */
-import { Context, type Effect } from "effect"
-import type { StoreError } from "./TokenStore.js"
+import { Context, type Effect, Schema } from "effect"
+import { StoreError } from "./TokenStore.js"
 import {
+  AdminConfirmationRequired,
   causeCode,
-  type ForceRefreshBudgetExhausted,
-  type MissingInput,
-  type UnknownApp,
-  type WeChatError
+  ForceRefreshBudgetExhausted,
+  InvalidAppId,
+  InvalidAppSecret,
+  InvalidCredential,
+  IpNotWhitelisted,
+  MissingInput,
+  QuotaExceeded,
+  UnknownApp,
+  UpstreamUnavailable,
+  WeChatApiError
 } from "./WeChatError.js"
 
 /**
@@ -28,12 +35,35 @@ export interface Credential {
 }
 
 /**
+ * Everything `get` and `refresh` can fail with, as one schema: the central
+ * server encodes it into its error bodies and `RemoteTokenLayer` decodes it,
+ * so a remote caller fails with the same value a local engine gives.
+ *
+ * @since 0.3.0
+ * @category schemas
+ */
+export const AccessTokenError = Schema.Union(
+  UnknownApp,
+  UpstreamUnavailable,
+  InvalidCredential,
+  InvalidAppId,
+  InvalidAppSecret,
+  IpNotWhitelisted,
+  QuotaExceeded,
+  AdminConfirmationRequired,
+  WeChatApiError,
+  ForceRefreshBudgetExhausted,
+  StoreError,
+  MissingInput
+)
+
+/**
  * Everything `get` and `refresh` can fail with.
  *
  * @since 0.1.0
  * @category models
  */
-export type AccessTokenError = UnknownApp | WeChatError | ForceRefreshBudgetExhausted | StoreError | MissingInput
+export type AccessTokenError = typeof AccessTokenError.Type
 
 /**
  * A short code naming the cause of a failure: an errcode, a transport reason

@@ -179,7 +179,11 @@ export interface CredentialFamily {
   readonly dynamic?: DynamicOwners | undefined
   /** The first kind is what `get(owner)` answers when no kind is named. */
   readonly kinds: readonly [CredentialKindSpec, ...Array<CredentialKindSpec>]
-  readonly classify: (error: WeChatError) => FailureClass
+  /**
+   * How the family's WeChat errors classify, when not as WeChat's global
+   * return codes say (`RefreshPolicy.classify`, the default).
+   */
+  readonly classify?: ((error: WeChatError) => FailureClass) | undefined
 }
 
 /**

@@ -5,28 +5,49 @@
  *
  * @since 0.1.0
  */
-import { Clock, Data, Effect, Either, Random, Schema } from "effect"
+import { Clock, Effect, Either, Random, Schema } from "effect"
 import { createHash } from "node:crypto"
 import type { AccessTokenError } from "./AccessToken.js"
+import { InvalidPageUrl, type JsSdkConfig } from "./api/JsSdkConfig.js"
 import { TokenEngine } from "./TokenEngine.js"
 
 /**
- * The page URL handed to `config` is not one a JS-SDK page can have.
- *
  * @since 0.1.0
  * @category errors
  */
-export class InvalidPageUrl extends Data.TaggedError("InvalidPageUrl")<{
-  readonly url: string
-  readonly reason: string
-}> {
-  override get message() {
-    return `the page URL ${JSON.stringify(truncate(this.url))} cannot be signed: ${this.reason}; ` +
-      `send the full address of the page that calls wx.config, e.g. location.href.split("#")[0]`
-  }
-}
+export {
+  /**
+   * The page URL handed to `config` is not one a JS-SDK page can have.
+   *
+   * @since 0.1.0
+   */
+  InvalidPageUrl
+} from "./api/JsSdkConfig.js"
 
-const truncate = (text: string): string => text.length > 120 ? `${text.slice(0, 120)}…` : text
+/**
+ * @since 0.2.0
+ * @category schemas
+ */
+export {
+  /**
+   * What a page passes to `wx.config` besides `jsApiList`.
+   *
+   * @since 0.1.0
+   */
+  JsSdkConfig,
+  /**
+   * What every JS-SDK configuration carries besides whom it is for.
+   *
+   * @since 0.2.0
+   */
+  signedFields,
+  /**
+   * Seconds since the epoch, as the JS-SDK signs them.
+   *
+   * @since 0.2.0
+   */
+  UnixSeconds
+} from "./api/JsSdkConfig.js"
 
 // Browsers never put whitespace or control characters in `location.href`;
 // such a string is a template or copy-paste mistake, not a page address.
@@ -134,49 +155,6 @@ export const signature = (input: SignatureInput): string =>
       "utf8"
     )
     .digest("hex")
-
-/**
- * Seconds since the epoch, as the JS-SDK signs them.
- *
- * @since 0.2.0
- * @category schemas
- */
-export const UnixSeconds = Schema.Int.annotations({
-  identifier: "UnixSeconds",
-  title: "UnixSeconds",
-  description: "Seconds since 1970-01-01T00:00:00Z"
-})
-
-/**
- * What every JS-SDK configuration carries besides whom it is for: the
- * signed timestamp, the nonce and the signature.
- *
- * @since 0.2.0
- * @category schemas
- */
-export const signedFields = {
-  /** The same value that was signed. */
-  timestamp: UnixSeconds,
-  nonceStr: Schema.String,
-  signature: Schema.String
-}
-
-/**
- * What a page passes to `wx.config` besides `jsApiList`: the one schema the
- * library, the server's answer and its OpenAPI document share.
- *
- * @since 0.1.0
- * @category schemas
- */
-export const JsSdkConfig = Schema.Struct({ appId: Schema.String, ...signedFields }).annotations({
-  identifier: "JsSdkConfig"
-})
-
-/**
- * @since 0.1.0
- * @category models
- */
-export type JsSdkConfig = typeof JsSdkConfig.Type
 
 const NONCE_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 

@@ -282,13 +282,38 @@ export const reactions: Readonly<Record<FailureClass, Reaction>> = {
 }
 
 /**
- * The class of any failure: the engine's own errors by tag, WeChat's by the
- * family's `classify`.
+ * The class of a WeChat error, as WeChat's global return codes describe it:
+ * busy, transport and the minute quota pass, the daily quota comes back
+ * after hours, a rejected token is a dead credential, anything else needs a
+ * person (wrong secret or app id, IP whitelist, admin confirmation, API misuse).
+ *
+ * @since 0.3.0
+ * @category failures
+ */
+export const classify = (error: WeChatError): FailureClass => {
+  switch (error._tag) {
+    case "UpstreamUnavailable":
+      return "transient"
+    case "QuotaExceeded":
+      return error.scope === "day" ? "quota" : "transient"
+    case "InvalidCredential":
+      return "dead-credential"
+    default:
+      return "configuration"
+  }
+}
+
+/**
+ * The class of any failure: the engine's own errors by tag, WeChat's by
+ * `classify` (or a family's own, when it declares one).
  *
  * @since 0.2.0
  * @category failures
  */
-export const failureClass = (error: AccessTokenError, classify: (error: WeChatError) => FailureClass): FailureClass => {
+export const failureClass = (
+  error: AccessTokenError,
+  classifyWeChat: (error: WeChatError) => FailureClass = classify
+): FailureClass => {
   switch (error._tag) {
     case "StoreError":
       return "store"
@@ -300,7 +325,7 @@ export const failureClass = (error: AccessTokenError, classify: (error: WeChatEr
     case "MissingInput":
       return "transient"
     default:
-      return classify(error)
+      return classifyWeChat(error)
   }
 }
 

@@ -164,7 +164,7 @@ export const config: Effect.Effect<TokenConfigShape, ConfigError.ConfigError> = 
  * @since 0.1.0
  * @category layers
  */
-export const layer: Layer.Layer<TokenConfig, ConfigError.ConfigError> = Layer.effect(TokenConfig, config)
+export const layerConfig: Layer.Layer<TokenConfig, ConfigError.ConfigError> = Layer.effect(TokenConfig, config)
 
 /**
  * A configuration given in code; omitted settings take the documented defaults.
@@ -172,7 +172,7 @@ export const layer: Layer.Layer<TokenConfig, ConfigError.ConfigError> = Layer.ef
  * @since 0.1.0
  * @category layers
  */
-export const layerWith = (
+export const layer = (
   options: { readonly apps: ReadonlyArray<AppCredentials> } & Partial<Omit<TokenConfigShape, "apps">>
 ): Layer.Layer<TokenConfig> => Layer.succeed(TokenConfig, { ...defaults, ...options })
 

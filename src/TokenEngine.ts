@@ -180,7 +180,13 @@ export const make = (
     )
   })
 
-const accessTokenView = Layer.effect(
+/**
+ * The `AccessToken` view of the `TokenEngine` in context: its first family's first kind.
+ *
+ * @since 0.3.0
+ * @category layers
+ */
+export const layerView: Layer.Layer<AccessToken, never, TokenEngine> = Layer.effect(
   AccessToken,
   Effect.map(TokenEngine, (engine) =>
     AccessToken.of({
@@ -198,30 +204,17 @@ const accessTokenView = Layer.effect(
 export const layer = (
   options?: EngineOptions
 ): Layer.Layer<TokenEngine | AccessToken, never, TokenConfig | TokenStore | WeChatApi> =>
-  accessTokenView.pipe(Layer.provideMerge(Layer.scoped(TokenEngine, make(options))))
+  layerView.pipe(Layer.provideMerge(Layer.scoped(TokenEngine, make(options))))
 
 /**
  * The engine alone over the families `families` builds: what a family's
- * service view (`WeComToken.fromEngine`, …) is provided with.
+ * service view (`layerView`, `WeComToken.layerView`, …) is provided with.
  *
  * @since 0.3.0
- * @category layers
- */
-export const layerEngine = <R>(
-  families: Effect.Effect<readonly [CredentialFamily, ...Array<CredentialFamily>], never, R>,
-  options?: EngineOptions
-): Layer.Layer<TokenEngine, never, TokenStore | Exclude<R, Scope.Scope>> =>
-  Layer.scoped(TokenEngine, Effect.flatMap(families, (list) => makeFamilies(list, options)))
-
-/**
- * The engine over the families `families` builds, and the `AccessToken` view
- * of the first family's first kind.
- *
- * @since 0.2.0
  * @category layers
  */
 export const layerFamilies = <R>(
   families: Effect.Effect<readonly [CredentialFamily, ...Array<CredentialFamily>], never, R>,
   options?: EngineOptions
-): Layer.Layer<TokenEngine | AccessToken, never, TokenStore | Exclude<R, Scope.Scope>> =>
-  accessTokenView.pipe(Layer.provideMerge(layerEngine(families, options)))
+): Layer.Layer<TokenEngine, never, TokenStore | Exclude<R, Scope.Scope>> =>
+  Layer.scoped(TokenEngine, Effect.flatMap(families, (list) => makeFamilies(list, options)))

@@ -32,7 +32,7 @@ import type * as TokenStore from "./TokenStore.js"
  * @since 0.1.0
  * @category constructors
  */
-export const make = <E1, E2, E3, R1, R2, R3>(parts: {
+export const layer = <E1, E2, E3, R1, R2, R3>(parts: {
   readonly config: Layer.Layer<TokenConfig.TokenConfig, E1, R1>
   readonly store: Layer.Layer<TokenStore.TokenStore, E2, R2>
   readonly httpClient: Layer.Layer<HttpClient.HttpClient, E3, R3>
@@ -52,7 +52,7 @@ export const make = <E1, E2, E3, R1, R2, R3>(parts: {
   )
 
 /**
- * As `make`, with the WeCom (企业微信) apps of `wecom` on the same engine:
+ * As `layer`, with the WeCom (企业微信) apps of `wecom` on the same engine:
  * one engine runs the official-account and the WeCom families, and
  * `WeComToken` is its WeCom view. WeCom is called at the configured
  * `apiBaseUrl` with the same upstream timeout.
@@ -60,7 +60,7 @@ export const make = <E1, E2, E3, R1, R2, R3>(parts: {
  * @since 0.2.0
  * @category constructors
  */
-export const makeWithWeCom = <E1, E2, E3, E4, R1, R2, R3, R4>(parts: {
+export const layerFamilies = <E1, E2, E3, E4, R1, R2, R3, R4>(parts: {
   readonly config: Layer.Layer<TokenConfig.TokenConfig, E1, R1>
   readonly store: Layer.Layer<TokenStore.TokenStore, E2, R2>
   readonly httpClient: Layer.Layer<HttpClient.HttpClient, E3, R3>
@@ -78,12 +78,15 @@ export const makeWithWeCom = <E1, E2, E3, E4, R1, R2, R3, R4>(parts: {
     ([official, wecom, components]) => [official, ...wecom, ...components] as const
   )
   const engine = Layer.unwrapEffect(
-    Effect.map(TokenConfig.TokenConfig, (config) =>
-      TokenEngine.layerFamilies(families, {
-        leaseMillis: Duration.toMillis(config.upstreamTimeout) + 5_000,
-        refreshMargin: config.refreshMargin,
-        ...parts.engine
-      }))
+    Effect.map(
+      TokenConfig.TokenConfig,
+      (config) =>
+        TokenEngine.layerView.pipe(Layer.provideMerge(TokenEngine.layerFamilies(families, {
+          leaseMillis: Duration.toMillis(config.upstreamTimeout) + 5_000,
+          refreshMargin: config.refreshMargin,
+          ...parts.engine
+        })))
+    )
   )
   const apis = Layer.unwrapEffect(
     Effect.map(Effect.all([TokenConfig.TokenConfig, WeComConfigTag]), ([config, wecom]) =>
@@ -94,14 +97,14 @@ export const makeWithWeCom = <E1, E2, E3, E4, R1, R2, R3, R4>(parts: {
         ComponentApi.layer({ baseUrl: config.apiBaseUrl, timeout: config.upstreamTimeout })
       ))
   )
-  return Layer.merge(WeComToken.fromEngine, ComponentToken.fromEngine).pipe(
+  return Layer.merge(WeComToken.layerView, ComponentToken.layerView).pipe(
     Layer.provideMerge(engine),
     Layer.provide(apis),
     Layer.provide(
       Layer.mergeAll(
         parts.config,
         parts.wecom,
-        parts.components ?? ComponentConfig.layerWith({ components: [] }),
+        parts.components ?? ComponentConfig.layer({ components: [] }),
         parts.store
       )
     ),
@@ -117,11 +120,11 @@ export const makeWithWeCom = <E1, E2, E3, E4, R1, R2, R3, R4>(parts: {
  * @since 0.1.0
  * @category layers
  */
-export const layer: Layer.Layer<
+export const layerConfig: Layer.Layer<
   AccessToken | TokenEngine.TokenEngine,
   ConfigError.ConfigError | TokenStore.StoreError
-> = make({
-  config: TokenConfig.layer,
+> = layer({
+  config: TokenConfig.layerConfig,
   store: StoreSpec.layerConfig,
   httpClient: FetchHttpClient.layer
 })

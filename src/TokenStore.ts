@@ -6,7 +6,7 @@
  *
  * @since 0.1.0
  */
-import { Clock, Context, Data, Duration, Effect, Layer, Option, type Scope, Stream } from "effect"
+import { Clock, Context, Duration, Effect, Layer, Option, Schema, type Scope, Stream } from "effect"
 import type { OwnerId } from "./OwnerId.js"
 import type { CredentialKind, TokenRecord } from "./Token.js"
 
@@ -17,10 +17,10 @@ import type { CredentialKind, TokenRecord } from "./Token.js"
  * @since 0.1.0
  * @category errors
  */
-export class StoreError extends Data.TaggedError("StoreError")<{
-  readonly operation: string
-  readonly detail: string
-}> {
+export class StoreError extends Schema.TaggedError<StoreError>()("StoreError", {
+  operation: Schema.String,
+  detail: Schema.String
+}) {
   override get message() {
     return `token store ${this.operation} failed: ${this.detail}`
   }

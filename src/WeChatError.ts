@@ -3,9 +3,14 @@
  * return codes describe them (see `fromErrcode`). Every message says what a
  * person can do about it and never contains a secret.
  *
+ * Every error is a `Schema.TaggedError`: the central server sends it in its
+ * error bodies and `RemoteTokenLayer` decodes it, so a business server fails
+ * with the same value whether its tokens come from a local engine or from the
+ * server.
+ *
  * @since 0.1.0
  */
-import { Data } from "effect"
+import { Schema } from "effect"
 
 /**
  * WeChat could not be reached or answered nonsense: network error, timeout,
@@ -15,10 +20,10 @@ import { Data } from "effect"
  * @since 0.1.0
  * @category errors
  */
-export class UpstreamUnavailable extends Data.TaggedError("UpstreamUnavailable")<{
-  readonly reason: "network" | "timeout" | "http-status" | "malformed-body" | "busy"
-  readonly detail: string
-}> {
+export class UpstreamUnavailable extends Schema.TaggedError<UpstreamUnavailable>()("UpstreamUnavailable", {
+  reason: Schema.Literal("network", "timeout", "http-status", "malformed-body", "busy"),
+  detail: Schema.String
+}) {
   override get message() {
     return `WeChat is unavailable (${this.reason}): ${this.detail}`
   }
@@ -31,10 +36,10 @@ export class UpstreamUnavailable extends Data.TaggedError("UpstreamUnavailable")
  * @since 0.1.0
  * @category errors
  */
-export class InvalidCredential extends Data.TaggedError("InvalidCredential")<{
-  readonly errcode: number
-  readonly errmsg: string
-}> {
+export class InvalidCredential extends Schema.TaggedError<InvalidCredential>()("InvalidCredential", {
+  errcode: Schema.Number,
+  errmsg: Schema.String
+}) {
   override get message() {
     return `WeChat rejected the access token (errcode ${this.errcode}: ${this.errmsg})`
   }
@@ -46,10 +51,10 @@ export class InvalidCredential extends Data.TaggedError("InvalidCredential")<{
  * @since 0.1.0
  * @category errors
  */
-export class InvalidAppId extends Data.TaggedError("InvalidAppId")<{
-  readonly appId: string
-  readonly errmsg: string
-}> {
+export class InvalidAppId extends Schema.TaggedError<InvalidAppId>()("InvalidAppId", {
+  appId: Schema.String,
+  errmsg: Schema.String
+}) {
   override get message() {
     return `WeChat does not recognise app id ${this.appId} (errcode 40013): check WECHAT_APPS / WECHAT_APP_ID`
   }
@@ -61,10 +66,10 @@ export class InvalidAppId extends Data.TaggedError("InvalidAppId")<{
  * @since 0.1.0
  * @category errors
  */
-export class InvalidAppSecret extends Data.TaggedError("InvalidAppSecret")<{
-  readonly appId: string
-  readonly errcode: number
-}> {
+export class InvalidAppSecret extends Schema.TaggedError<InvalidAppSecret>()("InvalidAppSecret", {
+  appId: Schema.String,
+  errcode: Schema.Number
+}) {
   override get message() {
     return `WeChat rejected the app secret of ${this.appId} (errcode ${this.errcode}): check the configured secret; it may have been reset in the WeChat admin console`
   }
@@ -76,11 +81,11 @@ export class InvalidAppSecret extends Data.TaggedError("InvalidAppSecret")<{
  * @since 0.1.0
  * @category errors
  */
-export class IpNotWhitelisted extends Data.TaggedError("IpNotWhitelisted")<{
-  readonly appId: string
-  readonly ip: string
-  readonly errmsg: string
-}> {
+export class IpNotWhitelisted extends Schema.TaggedError<IpNotWhitelisted>()("IpNotWhitelisted", {
+  appId: Schema.String,
+  ip: Schema.String,
+  errmsg: Schema.String
+}) {
   override get message() {
     return `WeChat refused the caller IP ${this.ip} for ${this.appId} (errcode 40164): add it to the app's IP whitelist`
   }
@@ -92,11 +97,11 @@ export class IpNotWhitelisted extends Data.TaggedError("IpNotWhitelisted")<{
  * @since 0.1.0
  * @category errors
  */
-export class QuotaExceeded extends Data.TaggedError("QuotaExceeded")<{
-  readonly errcode: number
-  readonly scope: "day" | "minute"
-  readonly errmsg: string
-}> {
+export class QuotaExceeded extends Schema.TaggedError<QuotaExceeded>()("QuotaExceeded", {
+  errcode: Schema.Number,
+  scope: Schema.Literal("day", "minute"),
+  errmsg: Schema.String
+}) {
   override get message() {
     return this.scope === "day"
       ? `WeChat daily API quota reached (errcode 45009): fetching stops for hours; an admin can reset it with the clear_quota API`
@@ -110,10 +115,12 @@ export class QuotaExceeded extends Data.TaggedError("QuotaExceeded")<{
  * @since 0.1.0
  * @category errors
  */
-export class AdminConfirmationRequired extends Data.TaggedError("AdminConfirmationRequired")<{
-  readonly errcode: number
-  readonly errmsg: string
-}> {
+export class AdminConfirmationRequired
+  extends Schema.TaggedError<AdminConfirmationRequired>()("AdminConfirmationRequired", {
+    errcode: Schema.Number,
+    errmsg: Schema.String
+  })
+{
   override get message() {
     return `WeChat requires an administrator to confirm this caller (errcode ${this.errcode}: ${this.errmsg})`
   }
@@ -126,10 +133,10 @@ export class AdminConfirmationRequired extends Data.TaggedError("AdminConfirmati
  * @since 0.1.0
  * @category errors
  */
-export class WeChatApiError extends Data.TaggedError("WeChatApiError")<{
-  readonly errcode: number
-  readonly errmsg: string
-}> {
+export class WeChatApiError extends Schema.TaggedError<WeChatApiError>()("WeChatApiError", {
+  errcode: Schema.Number,
+  errmsg: Schema.String
+}) {
   override get message() {
     return `WeChat answered errcode ${this.errcode}: ${this.errmsg}`
   }
@@ -157,9 +164,9 @@ export type WeChatError =
  * @since 0.1.0
  * @category errors
  */
-export class UnknownApp extends Data.TaggedError("UnknownApp")<{
-  readonly appId: string
-}> {
+export class UnknownApp extends Schema.TaggedError<UnknownApp>()("UnknownApp", {
+  appId: Schema.String
+}) {
   override get message() {
     return `app ${this.appId} is not configured`
   }
@@ -175,11 +182,11 @@ export class UnknownApp extends Data.TaggedError("UnknownApp")<{
  * @since 0.3.0
  * @category errors
  */
-export class MissingInput extends Data.TaggedError("MissingInput")<{
-  readonly appId: string
-  readonly kind: string
-  readonly detail: string
-}> {
+export class MissingInput extends Schema.TaggedError<MissingInput>()("MissingInput", {
+  appId: Schema.String,
+  kind: Schema.String,
+  detail: Schema.String
+}) {
   override get message() {
     return `${this.kind} of ${this.appId} is not available: ${this.detail}`
   }
@@ -192,10 +199,12 @@ export class MissingInput extends Data.TaggedError("MissingInput")<{
  * @since 0.1.0
  * @category errors
  */
-export class ForceRefreshBudgetExhausted extends Data.TaggedError("ForceRefreshBudgetExhausted")<{
-  readonly appId: string
-  readonly nextAllowedAt: number
-}> {
+export class ForceRefreshBudgetExhausted
+  extends Schema.TaggedError<ForceRefreshBudgetExhausted>()("ForceRefreshBudgetExhausted", {
+    appId: Schema.String,
+    nextAllowedAt: Schema.Number
+  })
+{
   override get message() {
     return `the stable-token force_refresh budget of ${this.appId} is spent until ${
       new Date(this.nextAllowedAt).toISOString()
@@ -253,31 +262,6 @@ export const fromErrcode = (
 
 const ipIn = (errmsg: string): string =>
   /\b(\d{1,3}(?:\.\d{1,3}){3}|[0-9a-f:]*:[0-9a-f:]+)\b/i.exec(errmsg)?.[1] ?? "unknown"
-
-/**
- * How the engine reacts to a failure: retry soon, wait long, or stop fast.
- *
- * @since 0.1.0
- * @category models
- */
-export type Severity = "transient" | "configuration" | "quota" | "credential"
-
-/**
- * @since 0.1.0
- * @category utils
- */
-export const severity = (error: WeChatError): Severity => {
-  switch (error._tag) {
-    case "UpstreamUnavailable":
-      return "transient"
-    case "QuotaExceeded":
-      return error.scope === "day" ? "quota" : "transient"
-    case "InvalidCredential":
-      return "credential"
-    default:
-      return "configuration"
-  }
-}
 
 /**
  * A short code naming the cause, for metrics labels, readiness and HTTP error bodies.

@@ -91,10 +91,12 @@ const withEngine = <A, E>(
 ) =>
   body.pipe(
     Effect.provide(
-      Engine.layerFamilies(Effect.map(OfficialAccount.family, (official) => [official, demoFamily(vendor)] as const))
+      Engine.layerView.pipe(Layer.provideMerge(
+        Engine.layerFamilies(Effect.map(OfficialAccount.family, (official) => [official, demoFamily(vendor)] as const))
+      ))
         .pipe(
           Layer.provide(WeChatApi.layer({ baseUrl: "http://wechat.test" })),
-          Layer.provide(TokenConfig.layerWith({ apps: [TokenConfig.app(APP, SECRET)], mode: "classic" })),
+          Layer.provide(TokenConfig.layer({ apps: [TokenConfig.app(APP, SECRET)], mode: "classic" })),
           Layer.provide(store),
           Layer.provide(Emulator.layerClient)
         )

@@ -631,8 +631,8 @@ describe("TokenEngine", () => {
       Effect.gen(function*() {
         const served = yield* Emulator.serve({ apps: [{ appId: APP, secret: SECRET }] })
         const fetches = Effect.map(served.emulator.appStats(APP), (stats) => stats.classicCalls)
-        const layer = TokenLayer.make({
-          config: TokenConfig.layerWith({
+        const layer = TokenLayer.layer({
+          config: TokenConfig.layer({
             apps: [TokenConfig.app(APP, SECRET)],
             mode: "classic",
             apiBaseUrl: served.url

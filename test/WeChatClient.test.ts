@@ -58,8 +58,8 @@ const recordingClient = (presented: Array<string>) =>
 // The client over the local engine, both answered in-process by the emulator in context.
 const inProcess = (presented: Array<string>, mode: TokenMode = "classic") =>
   WeChatClient.layer({ baseUrl: "http://wechat.test" }).pipe(
-    Layer.provideMerge(TokenLayer.make({
-      config: TokenConfig.layerWith({ apps: [TokenConfig.app(APP, SECRET)], mode, apiBaseUrl: "http://wechat.test" }),
+    Layer.provideMerge(TokenLayer.layer({
+      config: TokenConfig.layer({ apps: [TokenConfig.app(APP, SECRET)], mode, apiBaseUrl: "http://wechat.test" }),
       store: TokenStore.layerMemory,
       httpClient: Emulator.layerClient
     })),
@@ -298,8 +298,8 @@ describe("WeChatClient.call through a central server (RemoteTokenLayer)", () => 
     const store = TokenStore.layerMemory
     const server = yield* Layer.build(
       TokenServer.layerNode({ host: "127.0.0.1", port: 0, clientKeys: [Redacted.make(KEY)] }).pipe(
-        Layer.provide(TokenLayer.make({
-          config: TokenConfig.layerWith({
+        Layer.provide(TokenLayer.layer({
+          config: TokenConfig.layer({
             apps: [TokenConfig.app(APP, SECRET)],
             mode: "classic",
             apiBaseUrl: wechat.url

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
+import * as RefreshPolicy from "../src/RefreshPolicy.js"
 import * as WeChatError from "../src/WeChatError.js"
 
 const token = { appId: "wx0123456789abcdef", site: "token-endpoint" } as const
@@ -21,7 +22,7 @@ describe("WeChatError.fromErrcode", () => {
   it("reads 40001 on the token endpoint as a wrong secret", () => {
     const error = WeChatError.fromErrcode(40001, "invalid credential, access_token is invalid or not latest", token)
     expect(error._tag).toBe("InvalidAppSecret")
-    expect(WeChatError.severity(error)).toBe("configuration")
+    expect(RefreshPolicy.failureClass(error)).toBe("configuration")
   })
 
   it("names the refused IP from the errmsg", () => {
@@ -37,8 +38,8 @@ describe("WeChatError.fromErrcode", () => {
 
   it("tells the daily quota from the minute quota and mentions clear_quota", () => {
     const day = WeChatError.fromErrcode(45009, "reach max api daily quota limit", token)
-    expect(WeChatError.severity(day)).toBe("quota")
+    expect(RefreshPolicy.failureClass(day)).toBe("quota")
     expect(day.message).toContain("clear_quota")
-    expect(WeChatError.severity(WeChatError.fromErrcode(45011, "minute", token))).toBe("transient")
+    expect(RefreshPolicy.failureClass(WeChatError.fromErrcode(45011, "minute", token))).toBe("transient")
   })
 })

@@ -21,6 +21,7 @@ import {
 import { type AddressInfo, createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { pathToFileURL } from "node:url"
 
 const root = new URL("../", import.meta.url).pathname
 const consumerFiles = new URL("./package/consumer/", import.meta.url).pathname
@@ -177,6 +178,28 @@ describe("the packed tarball", () => {
       const serverGraph = yield* graphOf("effect-wechat-token/server")
       expect(serverGraph.some((url) => url.includes("/@effect/platform-node/"))).toBe(true)
     }))
+
+  it.live(
+    "the contract (api/) and the client derived from it (client/) load no engine, ioredis or node:fs",
+    () =>
+      Effect.gen(function*() {
+        const dist = join(project, "node_modules", "effect-wechat-token", "dist")
+        const engine = /\/dist\/internal\/tokenEngine\.js$|\/dist\/internal\/engine\/|\/ioredis\/|^node:fs$/
+        const graphOf = (files: ReadonlyArray<string>) =>
+          Effect.map(
+            ok(process.execPath, ["graph.mjs", ...files.map((file) => pathToFileURL(file).href)], project),
+            (ran): Array<string> => JSON.parse(ran.stdout.trim().split("\n").at(-1)!)
+          )
+        const modules = ["api", "client"].flatMap((folder) =>
+          readdirSync(join(dist, folder)).filter((name) => name.endsWith(".js")).map((name) => join(dist, folder, name))
+        )
+        expect(modules.map((file) => file.slice(dist.length))).toContain("/client/RemoteTokenLayer.js")
+        expect((yield* graphOf(modules)).filter((url) => engine.test(url))).toEqual([])
+        // The detector sees the engine where it is.
+        expect((yield* graphOf([join(dist, "TokenEngine.js")])).some((url) => engine.test(url))).toBe(true)
+      }),
+    120_000
+  )
 
   it.live(
     "the bin runs from another directory: --help, and serve in demo mode answering /healthz",

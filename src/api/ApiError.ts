@@ -2,23 +2,41 @@
  * The error bodies of the central server: always
  * `{"error":{"code":"...","message":"..."}}`, whatever produced the error
  * (a handler, the auth middleware, the platform's request decoding, the router).
+ * A 503 also carries the typed failure (`failure`), so a client fails with
+ * the same value a local engine gives.
  *
  * @since 0.1.0
  */
 import * as HttpApiSchema from "@effect/platform/HttpApiSchema"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { Schema } from "effect"
+import { AccessTokenError, failureCause } from "../AccessToken.js"
+
+/**
+ * The typed failure behind an error body: one of `AccessTokenError`'s
+ * classes, encoded as its `_tag` and fields. A failure this version does not
+ * know (from a newer server) is kept undecoded, so the body still decodes
+ * and its `code` and `message` still reach the caller.
+ *
+ * @since 0.3.0
+ * @category schemas
+ */
+export const Failure = Schema.Union(
+  AccessTokenError,
+  Schema.Unknown.annotations({ description: "a failure of a newer server version" })
+).annotations({ description: "the typed failure, as the library fails with it" })
 
 /**
  * The inside of every error body. `code` is machine-readable, `message` says
- * what a person can do about it and never contains a secret.
+ * what a person can do about it; neither, nor `failure`, ever contains a secret.
  *
  * @since 0.1.0
  * @category schemas
  */
 export const ErrorDetail = Schema.Struct({
   code: Schema.String.annotations({ description: "machine-readable cause, e.g. unknown_app, 40125, upstream_timeout" }),
-  message: Schema.String
+  message: Schema.String,
+  failure: Schema.optional(Failure)
 }).annotations({ identifier: "ErrorDetail" })
 
 // Every error class is the same body with its own status: the status lives
@@ -93,6 +111,17 @@ export class TokenUnavailable extends errorBody<TokenUnavailable>(
   503,
   "No valid token obtainable; the code names the upstream cause"
 ) {}
+
+/**
+ * The 503 of a failure to obtain a credential: its cause code, its message
+ * and the failure itself. An unknown owner is a 404, built by the key check
+ * so that it reads the same whether the app is missing or not the key's.
+ *
+ * @since 0.3.0
+ * @category constructors
+ */
+export const tokenUnavailable = (error: AccessTokenError): TokenUnavailable =>
+  new TokenUnavailable({ error: { code: failureCause(error), message: error.message, failure: error } })
 
 /**
  * Every error a `/v1` route can answer.

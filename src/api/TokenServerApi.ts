@@ -12,9 +12,7 @@ import * as HttpApiSchema from "@effect/platform/HttpApiSchema"
 import * as OpenApi from "@effect/platform/OpenApi"
 import { Schema } from "effect"
 import { AppId } from "../AppId.js"
-import * as WeComToken from "../families/wecom/WeComToken.js"
 import { version } from "../internal/version.js"
-import * as JsSdk from "../JsSdk.js"
 import { AgentKey, CorpId } from "../OwnerId.js"
 import { CredentialKind } from "../Token.js"
 import {
@@ -28,6 +26,7 @@ import {
   Unauthorized
 } from "./ApiError.js"
 import { ClientAuth } from "./ClientAuth.js"
+import { JsSdkConfig, WeComJsSdkConfig } from "./JsSdkConfig.js"
 import * as ProxyApi from "./ProxyApi.js"
 
 const appId = AppId.annotations({ description: "A WeChat app id: \"wx\" followed by 16 lowercase hex characters" })
@@ -272,7 +271,7 @@ export class TokensGroup extends credentialGroup({
   prefix: "/v1/apps/:appId",
   path: Schema.Struct({ appId }),
   owner: "an app",
-  jsSdkConfig: JsSdk.JsSdkConfig,
+  jsSdkConfig: JsSdkConfig,
   jsSdkConfigSummary: "A signed wx.config for a page URL",
   description: "What business servers ask for"
 }) {}
@@ -290,7 +289,7 @@ export class WeComGroup extends credentialGroup({
   prefix: "/v1/wecom/:corpId/agents/:agent",
   path: WeComPath,
   owner: "a WeCom app (the corp's ticket for jsapi-ticket)",
-  jsSdkConfig: WeComToken.WeComJsSdkConfig,
+  jsSdkConfig: WeComJsSdkConfig,
   jsSdkConfigSummary: "A signed wx.config and (for an AgentId) wx.agentConfig for a page URL",
   description: "WeCom apps configured in `WECOM_APPS`"
 }).add(
@@ -315,7 +314,7 @@ export class AuthorizersGroup extends credentialGroup({
   prefix: "/v1/components/:componentAppId/authorizers/:authorizerAppId",
   path: AuthorizerPath,
   owner: "an account authorized to a component",
-  jsSdkConfig: JsSdk.JsSdkConfig,
+  jsSdkConfig: JsSdkConfig,
   jsSdkConfigSummary: "A signed wx.config for a page of the authorizer (appId = the authorizer)",
   description: "Accounts merchants authorized to a third-party platform configured in `WECHAT_COMPONENTS`"
 }) {}

@@ -24,13 +24,13 @@ import {
   Schedule,
   Schema
 } from "effect"
-import { AccessToken, type AccessTokenError, type Credential } from "../AccessToken.js"
+import { AccessToken, AccessTokenError, type Credential } from "../AccessToken.js"
 import * as ApiError from "../api/ApiError.js"
+import { InvalidPageUrl } from "../api/JsSdkConfig.js"
 import { TokenServerApi } from "../api/TokenServerApi.js"
 import { AppId } from "../AppId.js"
-import { WeComToken } from "../families/wecom/WeComToken.js"
 import * as SingleFlight from "../internal/singleFlight.js"
-import { InvalidPageUrl } from "../JsSdk.js"
+import { WeComToken } from "../internal/weComToken.js"
 import { AgentKey, CorpId } from "../OwnerId.js"
 import { UnknownApp, UpstreamUnavailable } from "../WeChatError.js"
 
@@ -77,11 +77,17 @@ type ClientFailure =
   | HttpClientError.HttpClientError
   | ParseResult.ParseError
 
-// What a failed call means to a caller: an app the server does not serve (or
-// not to this key), a refused key, the server's own cause, or no answer.
+const isAccessTokenError = Schema.is(AccessTokenError)
+
+// What a failed call means to a caller: the failure the server's engine had
+// (the same value a local engine fails with), an app the server does not
+// serve (or not to this key), a refused key, the server's own cause, or no answer.
 const toAccessTokenError = (owner: string) => (error: ClientFailure): AccessTokenError => {
   // Only the API's declared error bodies have an `error` field.
   if ("error" in error) {
+    if (isAccessTokenError(error.error.failure)) {
+      return error.error.failure
+    }
     if (error instanceof ApiError.NotFound && error.error.code === "unknown_app") {
       return new UnknownApp({ appId: owner })
     }

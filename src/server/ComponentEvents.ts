@@ -33,9 +33,7 @@
  */
 import { Clock, Effect, Either, Option, Schema } from "effect"
 import { XMLParser, XMLValidator } from "fast-xml-parser"
-import type { AccessTokenError } from "../AccessToken.js"
-import { failureCause } from "../AccessToken.js"
-import { BadRequest, detail, TokenUnavailable, Unauthorized } from "../api/ApiError.js"
+import { BadRequest, detail, type TokenUnavailable, tokenUnavailable, Unauthorized } from "../api/ApiError.js"
 import type { ComponentTokenShape } from "../families/component/ComponentToken.js"
 import * as MessageCrypto from "../MessageCrypto.js"
 
@@ -192,7 +190,7 @@ export interface PushQuery {
 const badRequest = (code: string, message: string) => Effect.fail(new BadRequest(detail(code, message)))
 const unauthorizedError = (message: string) => new Unauthorized(detail("invalid_signature", message))
 const unauthorized = (message: string) => Effect.fail(unauthorizedError(message))
-const unavailable = (error: AccessTokenError) => new TokenUnavailable(detail(failureCause(error), error.message))
+const unavailable = tokenUnavailable
 
 /**
  * Handles one push to `componentAppId`: answers `success` once what it

@@ -9,8 +9,8 @@
 import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import { Clock, Effect, Layer, Option } from "effect"
-import { type AccessTokenError, type Credential, failureCause } from "../AccessToken.js"
-import { BadRequest, detail, type NotFound, TokenUnavailable } from "../api/ApiError.js"
+import type { AccessTokenError, Credential } from "../AccessToken.js"
+import { BadRequest, detail, type NotFound, type TokenUnavailable, tokenUnavailable } from "../api/ApiError.js"
 import { TokenServerApi } from "../api/TokenServerApi.js"
 import * as Component from "../families/component/Component.js"
 import * as ComponentTokenModule from "../families/component/ComponentToken.js"
@@ -27,7 +27,7 @@ const lifetime = (credential: Credential, now: number) => ({
 const toApiError = (error: AccessTokenError): NotFound | TokenUnavailable =>
   error._tag === "UnknownApp"
     ? unknownApp(error.appId)
-    : new TokenUnavailable(detail(failureCause(error), error.message))
+    : tokenUnavailable(error)
 
 const answer = <A>(credential: Effect.Effect<Credential, AccessTokenError>, body: (value: string) => A) =>
   Effect.flatMap(

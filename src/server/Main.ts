@@ -105,10 +105,10 @@ const serverLayer = (
       })
     ),
     Layer.provide(
-      TokenLayer.makeWithWeCom({
-        config: TokenConfig.layerWith(config),
-        wecom: WeComConfig.layerWith(wecom),
-        components: ComponentConfig.layerWith({ components, apiBaseUrl: config.apiBaseUrl }),
+      TokenLayer.layerFamilies({
+        config: TokenConfig.layer(config),
+        wecom: WeComConfig.layer(wecom),
+        components: ComponentConfig.layer({ components, apiBaseUrl: config.apiBaseUrl }),
         store,
         httpClient: FetchHttpClient.layer
       })
@@ -228,7 +228,7 @@ export const token = (appId: string): Effect.Effect<void, StartupFailed> =>
       const credential = yield* tokens.get(appId)
       yield* Console.log(credential.value)
     }).pipe(
-      Effect.provide(TokenLayer.layer),
+      Effect.provide(TokenLayer.layerConfig),
       Effect.catchTags({
         ConfigError: configFailure,
         UnknownApp: (error) => refuse(`${error.message}: configure it in WECHAT_APPS or WECHAT_APP_ID`)

@@ -78,7 +78,7 @@ const NO_STORE = { "cache-control": "no-store" } as const
 const toApiError = (error: AccessTokenError): ApiError.NotFound | ApiError.TokenUnavailable =>
   error._tag === "UnknownApp"
     ? ClientAuth.unknownApp(error.appId)
-    : new ApiError.TokenUnavailable(ApiError.detail(failureCause(error), error.message))
+    : ApiError.tokenUnavailable(error)
 
 // Names the rule, not the URL: a 400 echoes no input.
 const pageUrlError = (error: JsSdk.InvalidPageUrl, call: string) =>

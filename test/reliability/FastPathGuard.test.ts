@@ -28,8 +28,8 @@ const throwingEngine = (fault: () => Error) =>
     const upstream = yield* serveUpstream()
     const store = TokenStore.layerMemory
     const context = yield* Layer.build(
-      TokenLayer.make({
-        config: TokenConfig.layerWith({
+      TokenLayer.layer({
+        config: TokenConfig.layer({
           apps: [TokenConfig.app(APP, SECRET)],
           mode: "classic",
           apiBaseUrl: upstream.url

@@ -14,8 +14,8 @@ const { Fault } = Emulator
 // The engine against the in-process emulator: TestClock drives every expiry,
 // backoff and upstream timeout, so a two-hour token life runs in milliseconds.
 const engineLayer = (mode: TokenMode) =>
-  TokenLayer.make({
-    config: TokenConfig.layerWith({
+  TokenLayer.layer({
+    config: TokenConfig.layer({
       apps: [TokenConfig.app(APP, SECRET)],
       mode,
       apiBaseUrl: "http://wechat.test",

@@ -119,8 +119,8 @@ describe("a redirect from the token endpoint", () => {
           response.writeHead(301, { location: `${other.url}${request.url ?? "/"}` })
           response.end()
         })
-        const engine = yield* Layer.build(TokenLayer.make({
-          config: TokenConfig.layerWith({
+        const engine = yield* Layer.build(TokenLayer.layer({
+          config: TokenConfig.layer({
             apps: [TokenConfig.app(APP, "redirect-test-secret")],
             mode: "classic",
             apiBaseUrl: wechat.url

@@ -1,6 +1,6 @@
 /**
  * Three token engines in one process, each with its own Redis connection
- * (three separate `TokenLayer.make` builds on one real redis-server), driven
+ * (three separate `TokenLayer.layer` builds on one real redis-server), driven
  * by `TestClock` against the in-process emulator: the group's fetch count
  * over a simulated day, and what refreshes do while Redis is down.
  *
@@ -43,8 +43,8 @@ interface Member {
 const member = (redisUrl: string, emulator: Emulator.WeChatEmulatorShape, mode: TokenMode) =>
   Effect.gen(function*() {
     const store = Context.get(yield* Layer.build(TokenStoreRedis.layer(redisUrl)), TokenStore.TokenStore)
-    const built = yield* Layer.build(TokenLayer.make({
-      config: TokenConfig.layerWith({
+    const built = yield* Layer.build(TokenLayer.layer({
+      config: TokenConfig.layer({
         apps: [TokenConfig.app(APP, SECRET)],
         mode,
         refreshMargin: Duration.seconds(MARGIN_SECONDS),

@@ -135,8 +135,8 @@ const start = (upstream: { readonly url: string }) =>
   Effect.gen(function*() {
     const store = TokenStore.layerMemory
     const engine = yield* Layer.build(
-      TokenLayer.make({
-        config: TokenConfig.layerWith({
+      TokenLayer.layer({
+        config: TokenConfig.layer({
           apps: [APP, OTHER].map((appId) => TokenConfig.app(appId, SECRET)),
           mode: "classic",
           apiBaseUrl: upstream.url

@@ -75,13 +75,13 @@ export const startProxyStack = (options: StackOptions = {}) =>
               : { maxConcurrentPerOwner: options.maxConcurrentPerOwner })
           })
         ),
-        Layer.provideMerge(TokenLayer.makeWithWeCom({
-          config: TokenConfig.layerWith({
+        Layer.provideMerge(TokenLayer.layerFamilies({
+          config: TokenConfig.layer({
             apps: [TokenConfig.app(APP, SECRET), TokenConfig.app(OTHER, SECRET)],
             mode: "classic",
             apiBaseUrl: url
           }),
-          wecom: WeComConfig.layerWith({ apps: [WeComConfig.app(CORP, AGENT, WECOM_SECRET)], apiBaseUrl: url }),
+          wecom: WeComConfig.layer({ apps: [WeComConfig.app(CORP, AGENT, WECOM_SECRET)], apiBaseUrl: url }),
           store,
           httpClient: FetchHttpClient.layer
         })),

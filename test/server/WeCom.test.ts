@@ -51,9 +51,9 @@ const start = (configured: ReadonlyArray<WeComConfig.WeComAppCredentials>) =>
           { key: Redacted.make(SCOPED_KEY), apps: [OwnerId.weCom(configured[0]!.corpId, configured[0]!.agent)] }
         ]
       }).pipe(
-        Layer.provide(TokenLayer.makeWithWeCom({
-          config: TokenConfig.layerWith({ apps: [], apiBaseUrl: url }),
-          wecom: WeComConfig.layerWith({ apps: configured, apiBaseUrl: url }),
+        Layer.provide(TokenLayer.layerFamilies({
+          config: TokenConfig.layer({ apps: [], apiBaseUrl: url }),
+          wecom: WeComConfig.layer({ apps: configured, apiBaseUrl: url }),
           store,
           httpClient: FetchHttpClient.layer
         })),

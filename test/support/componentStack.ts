@@ -64,10 +64,10 @@ export const serveComponentServer = (
         options.proxy === true
           ? Layer.provide(Proxy.layer({ wechatBaseUrl: upstreamUrl, wecomBaseUrl: upstreamUrl }))
           : (layer) => layer,
-        Layer.provideMerge(TokenLayer.makeWithWeCom({
-          config: TokenConfig.layerWith({ apps: [], mode: "classic", apiBaseUrl: upstreamUrl }),
-          wecom: WeComConfig.layerWith({ apps: [], apiBaseUrl: upstreamUrl }),
-          components: ComponentConfig.layerWith({ components: [credentials], apiBaseUrl: upstreamUrl }),
+        Layer.provideMerge(TokenLayer.layerFamilies({
+          config: TokenConfig.layer({ apps: [], mode: "classic", apiBaseUrl: upstreamUrl }),
+          wecom: WeComConfig.layer({ apps: [], apiBaseUrl: upstreamUrl }),
+          components: ComponentConfig.layer({ components: [credentials], apiBaseUrl: upstreamUrl }),
           store,
           httpClient: FetchHttpClient.layer
         })),

@@ -1,5 +1,5 @@
 /**
- * The one engine test harness: the engine (`TokenLayer.make`) over the
+ * The one engine test harness: the engine (`TokenLayer.layer`) over the
  * in-process emulator, built inside each test so `TestClock` drives its
  * fibers, and the emulator's counters the tests assert on.
  */
@@ -38,8 +38,8 @@ export interface EngineOptions {
 export const engineLayer = (
   options: EngineOptions = {}
 ): Layer.Layer<AccessToken | TokenEngine, never, Emulator.WeChatEmulator> =>
-  TokenLayer.make({
-    config: TokenConfig.layerWith({
+  TokenLayer.layer({
+    config: TokenConfig.layer({
       apps: (options.apps ?? [APP]).map((appId) => TokenConfig.app(appId, options.secret ?? SECRET)),
       mode: options.mode ?? "classic",
       refreshMargin: Duration.seconds(options.marginSeconds ?? 300),

@@ -106,8 +106,8 @@ export const serveTokenServer = (options: ServerOptions) =>
         ...(options.maxBodyBytes === undefined ? {} : { maxBodyBytes: options.maxBodyBytes }),
         ...(options.requestTimeout === undefined ? {} : { requestTimeout: options.requestTimeout })
       }).pipe(
-        Layer.provideMerge(TokenLayer.make({
-          config: TokenConfig.layerWith({
+        Layer.provideMerge(TokenLayer.layer({
+          config: TokenConfig.layer({
             apps: (options.apps ?? [APP]).map((appId) => TokenConfig.app(appId, SECRET)),
             mode: options.mode ?? "classic",
             apiBaseUrl: options.upstream.url,

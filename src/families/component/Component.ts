@@ -31,7 +31,7 @@ import type * as AppId from "../../AppId.js"
 import * as CredentialFamily from "../../CredentialFamily.js"
 import { type AuthorizerId, authorizerParts, isAuthorizer, type OwnerId } from "../../OwnerId.js"
 import { MissingInput, type WeChatError } from "../../WeChatError.js"
-import { classify, ticketKind } from "../officialAccount/OfficialAccount.js"
+import { ticketKind } from "../officialAccount/OfficialAccount.js"
 import { WeChatApi, type WeChatApiShape } from "../officialAccount/WeChatApi.js"
 import { ComponentApi, type ComponentApiShape, MAX_PAGE } from "./ComponentApi.js"
 import { ComponentConfig, type ComponentConfigShape, type ComponentCredentials } from "./ComponentConfig.js"
@@ -159,7 +159,6 @@ export const make = (
   const componentFamily = CredentialFamily.make({
     name: "component",
     owners: config.components.map((component) => component.componentAppId),
-    classify,
     kinds: [
       {
         kind: componentToken,
@@ -209,7 +208,6 @@ export const make = (
       accepts: (owner) => isAuthorizer(owner) && components.has(authorizerParts(owner).componentAppId),
       presence: refreshToken
     },
-    classify,
     kinds: [
       {
         kind: authorizerToken,

@@ -105,7 +105,7 @@ export const config: Effect.Effect<ComponentConfigShape, ConfigError.ConfigError
  * @since 0.3.0
  * @category layers
  */
-export const layer: Layer.Layer<ComponentConfig, ConfigError.ConfigError> = Layer.effect(ComponentConfig, config)
+export const layerConfig: Layer.Layer<ComponentConfig, ConfigError.ConfigError> = Layer.effect(ComponentConfig, config)
 
 /**
  * A configuration given in code.
@@ -113,7 +113,7 @@ export const layer: Layer.Layer<ComponentConfig, ConfigError.ConfigError> = Laye
  * @since 0.3.0
  * @category layers
  */
-export const layerWith = (
+export const layer = (
   options: { readonly components: ReadonlyArray<ComponentCredentials>; readonly apiBaseUrl?: string }
 ): Layer.Layer<ComponentConfig> =>
   Layer.succeed(ComponentConfig, { apiBaseUrl: TokenConfig.defaults.apiBaseUrl, ...options })

@@ -39,10 +39,9 @@ import * as RefreshPolicy from "../../RefreshPolicy.js"
 import * as StoreSpec from "../../StoreSpec.js"
 import { TokenRecord } from "../../Token.js"
 import * as TokenConfig from "../../TokenConfig.js"
-import { type CredentialStatus, type EngineOptions, layerEngine, TokenEngine } from "../../TokenEngine.js"
+import { type CredentialStatus, type EngineOptions, layerFamilies, TokenEngine } from "../../TokenEngine.js"
 import { type StoreError, TokenStore } from "../../TokenStore.js"
 import { UnknownApp, UpstreamUnavailable } from "../../WeChatError.js"
-import { classify } from "../officialAccount/OfficialAccount.js"
 import * as WeChatApi from "../officialAccount/WeChatApi.js"
 import * as Component from "./Component.js"
 import { ComponentApi, type ComponentApiShape, MAX_PAGE } from "./ComponentApi.js"
@@ -52,7 +51,7 @@ import {
   type ComponentConfigShape,
   type ComponentCredentials,
   config as componentConfig,
-  layerWith as componentConfigWith
+  layer as componentConfigLayer
 } from "./ComponentConfig.js"
 
 /**
@@ -221,7 +220,7 @@ const exchangeRetry = Schedule.exponential(Duration.millis(250), 2).pipe(
 // Worth another try while the code lives: WeChat busy or unreachable, no
 // ticket yet, the store down. An invalid or used code (61009/61010) is not.
 const retryable = (error: AccessTokenError): boolean => {
-  const failure = RefreshPolicy.failureClass(error, classify)
+  const failure = RefreshPolicy.failureClass(error)
   return failure === "transient" || failure === "store"
 }
 
@@ -575,7 +574,7 @@ export const none: ComponentTokenShape = ComponentToken.of({
  * @since 0.3.0
  * @category layers
  */
-export const fromEngine: Layer.Layer<
+export const layerView: Layer.Layer<
   ComponentToken,
   never,
   TokenEngine | TokenStore | ComponentApi | ComponentConfig
@@ -593,7 +592,7 @@ export const layer = (
   ComponentToken | TokenEngine,
   never,
   ComponentConfig | ComponentApi | WeChatApi.WeChatApi | TokenStore
-> => fromEngine.pipe(Layer.provideMerge(layerEngine(Component.families, options)))
+> => layerView.pipe(Layer.provideMerge(layerFamilies(Component.families, options)))
 
 /**
  * `ComponentToken` (and the engine behind it) from the environment:
@@ -619,7 +618,7 @@ export const layerConfig: Layer.Layer<
           WeChatApi.layer({ baseUrl: config.apiBaseUrl, timeout: settings.upstreamTimeout })
         )
       ),
-      Layer.provide(Layer.merge(componentConfigWith(config), StoreSpec.layerConfig)),
+      Layer.provide(Layer.merge(componentConfigLayer(config), StoreSpec.layerConfig)),
       Layer.provide(FetchHttpClient.layer)
     ))
 )

@@ -18,10 +18,9 @@ import { Effect } from "effect"
 import type { AppId } from "../../AppId.js"
 import * as CredentialFamily from "../../CredentialFamily.js"
 import type { OwnerId } from "../../OwnerId.js"
-import { type FailureClass, STABLE_FORCE_REFRESH } from "../../RefreshPolicy.js"
+import { STABLE_FORCE_REFRESH } from "../../RefreshPolicy.js"
 import type { CredentialKind } from "../../Token.js"
 import { type AppCredentials, TokenConfig, type TokenConfigShape } from "../../TokenConfig.js"
-import { severity, type WeChatError } from "../../WeChatError.js"
 import { type TicketType, WeChatApi, type WeChatApiShape } from "./WeChatApi.js"
 
 /**
@@ -43,25 +42,6 @@ export const jsapiTicket = "jsapi_ticket"
  * @category kinds
  */
 export const wxCardTicket = "wx_card_ticket"
-
-/**
- * WeChat's errcode classes (see `WeChatError.severity`) as the engine's failure classes.
- *
- * @since 0.2.0
- * @category classification
- */
-export const classify = (error: WeChatError): FailureClass => {
-  switch (severity(error)) {
-    case "transient":
-      return "transient"
-    case "quota":
-      return "quota"
-    case "credential":
-      return "dead-credential"
-    case "configuration":
-      return "configuration"
-  }
-}
 
 /**
  * A `getticket` kind issued on the owner's `tokenKind` (any official-account
@@ -110,7 +90,6 @@ export const make = (config: TokenConfigShape, api: WeChatApiShape): CredentialF
   return CredentialFamily.make({
     name: "official-account",
     owners: config.apps.map((app) => app.appId),
-    classify,
     kinds: [
       {
         kind: accessToken,

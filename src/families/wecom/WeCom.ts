@@ -26,7 +26,6 @@ import { Effect } from "effect"
 import * as CredentialFamily from "../../CredentialFamily.js"
 import { isAgentId, type OwnerId, type WeComAgentId } from "../../OwnerId.js"
 import type { WeChatError } from "../../WeChatError.js"
-import { classify } from "../officialAccount/OfficialAccount.js"
 import { WeComApi, type WeComApiShape } from "./WeComApi.js"
 import { type WeComAppCredentials, WeComConfig, type WeComConfigShape } from "./WeComConfig.js"
 
@@ -85,7 +84,7 @@ const family = (
   name: string,
   owners: ReadonlyArray<OwnerId>,
   kind: CredentialFamily.CredentialKindSpec
-): CredentialFamily.CredentialFamily => CredentialFamily.make({ name, owners, classify, kinds: [kind] })
+): CredentialFamily.CredentialFamily => CredentialFamily.make({ name, owners, kinds: [kind] })
 
 /**
  * The WeCom families for the configured apps over `api`: the tokens (every

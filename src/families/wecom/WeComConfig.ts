@@ -128,7 +128,7 @@ export const config: Effect.Effect<WeComConfigShape, ConfigError.ConfigError> = 
  * @since 0.2.0
  * @category layers
  */
-export const layer: Layer.Layer<WeComConfig, ConfigError.ConfigError> = Layer.effect(WeComConfig, config)
+export const layerConfig: Layer.Layer<WeComConfig, ConfigError.ConfigError> = Layer.effect(WeComConfig, config)
 
 /**
  * A configuration given in code.
@@ -136,7 +136,7 @@ export const layer: Layer.Layer<WeComConfig, ConfigError.ConfigError> = Layer.ef
  * @since 0.2.0
  * @category layers
  */
-export const layerWith = (
+export const layer = (
   options: { readonly apps: ReadonlyArray<WeComAppCredentials>; readonly apiBaseUrl?: string }
 ): Layer.Layer<WeComConfig> => Layer.succeed(WeComConfig, { ...defaults, ...options })
 

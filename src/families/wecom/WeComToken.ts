@@ -2,18 +2,20 @@
  * The service business code asks for WeCom (企业微信) credentials: the access
  * token of a (corpid, agent), the corp's jsapi ticket, the agent's ticket,
  * and the signed `wx.config` / `wx.agentConfig` of a page. Backed by the
- * local engine (`layer`, `fromEngine`) or by a central server (`RemoteTokenLayer`).
+ * local engine (`layer`, `layerView`) or by a central server (`RemoteTokenLayer`).
  *
  * @since 0.2.0
  */
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
-import { Clock, type ConfigError, Context, Duration, Effect, Layer, Schema } from "effect"
+import { Clock, type ConfigError, Duration, Effect, Layer, Schema } from "effect"
 import type { AccessTokenError, Credential } from "../../AccessToken.js"
-import { type InvalidPageUrl, JsSdkConfig, nonce, pageUrl, signature, signedFields } from "../../JsSdk.js"
+import type { InvalidPageUrl, WeComJsSdkConfig } from "../../api/JsSdkConfig.js"
+import { WeComToken, type WeComTokenShape } from "../../internal/weComToken.js"
+import { nonce, pageUrl, signature } from "../../JsSdk.js"
 import { isAgentId, WeComAgentId } from "../../OwnerId.js"
 import * as StoreSpec from "../../StoreSpec.js"
 import * as TokenConfig from "../../TokenConfig.js"
-import { type EngineOptions, layerEngine, TokenEngine } from "../../TokenEngine.js"
+import { type EngineOptions, layerFamilies, TokenEngine } from "../../TokenEngine.js"
 import type { StoreError, TokenStore } from "../../TokenStore.js"
 import { UnknownApp } from "../../WeChatError.js"
 import * as WeCom from "./WeCom.js"
@@ -22,67 +24,40 @@ import type { WeComConfig } from "./WeComConfig.js"
 import * as WeComConfigModule from "./WeComConfig.js"
 
 /**
- * What a page passes to `wx.agentConfig` besides `jsApiList`: signed with the agent ticket.
- *
  * @since 0.2.0
  * @category models
  */
-export const AgentConfig = Schema.Struct({ corpid: Schema.String, agentid: Schema.String, ...signedFields })
-  .annotations({ identifier: "WeComAgentConfig" })
-
-/**
- * @since 0.2.0
- * @category models
- */
-export type AgentConfig = typeof AgentConfig.Type
-
-/**
- * Both signed configurations of a page: `config` (corp ticket, `appId` =
- * corpid) and, for an app with an AgentId, `agentConfig` (agent ticket).
- *
- * @since 0.2.0
- * @category models
- */
-export const WeComJsSdkConfig = Schema.Struct({
-  config: JsSdkConfig,
-  agentConfig: Schema.optional(AgentConfig)
-}).annotations({ identifier: "WeComJsSdkConfig" })
-
-/**
- * @since 0.2.0
- * @category models
- */
-export type WeComJsSdkConfig = typeof WeComJsSdkConfig.Type
-
-/**
- * @since 0.2.0
- * @category models
- */
-export interface WeComTokenShape {
-  /** The current token of the app `agent` of `corpId`; waits on one shared fetch only when none is valid. */
-  readonly get: (corpId: string, agent: string) => Effect.Effect<Credential, AccessTokenError>
+export {
   /**
-   * Compare-and-refresh: a new token only while `staleToken` is still the
-   * current one (or, without it, always); otherwise the current one.
+   * What a page passes to `wx.agentConfig` besides `jsApiList`: signed with the agent ticket.
+   *
+   * @since 0.2.0
    */
-  readonly refresh: (corpId: string, agent: string, staleToken?: string) => Effect.Effect<Credential, AccessTokenError>
-  /** The corp's jsapi ticket (`wx.config`), the same for every app of the corp. */
-  readonly jsapiTicket: (corpId: string, agent: string) => Effect.Effect<Credential, AccessTokenError>
-  /** The agent's ticket (`wx.agentConfig`); an app without an AgentId has none (`UnknownApp`). */
-  readonly agentTicket: (corpId: string, agent: string) => Effect.Effect<Credential, AccessTokenError>
-  /** Signs `url` for both `wx.config` and (for an app with an AgentId) `wx.agentConfig`. */
-  readonly jsSdkConfig: (
-    corpId: string,
-    agent: string,
-    url: string
-  ) => Effect.Effect<WeComJsSdkConfig, AccessTokenError | InvalidPageUrl>
-}
+  AgentConfig,
+  /**
+   * Both signed configurations of a page: `config` (corp ticket, `appId` =
+   * corpid) and, for an app with an AgentId, `agentConfig` (agent ticket).
+   *
+   * @since 0.2.0
+   */
+  WeComJsSdkConfig
+} from "../../api/JsSdkConfig.js"
 
 /**
  * @since 0.2.0
  * @category tags
  */
-export class WeComToken extends Context.Tag("effect-wechat-token/WeComToken")<WeComToken, WeComTokenShape>() {}
+export {
+  /**
+   * The service's tag: provided by this module's layers over the engine, or
+   * by `RemoteTokenLayer.layerWeCom` over a central server.
+   *
+   * @since 0.2.0
+   */
+  WeComToken,
+  /** @since 0.2.0 */
+  type WeComTokenShape
+} from "../../internal/weComToken.js"
 
 const isWeComOwner = Schema.is(WeComAgentId)
 
@@ -171,7 +146,7 @@ export const make: Effect.Effect<WeComTokenShape, never, TokenEngine> = Effect.m
  * @since 0.2.0
  * @category layers
  */
-export const fromEngine: Layer.Layer<WeComToken, never, TokenEngine> = Layer.effect(WeComToken, make)
+export const layerView: Layer.Layer<WeComToken, never, TokenEngine> = Layer.effect(WeComToken, make)
 
 /**
  * An engine running the WeCom families only, and the `WeComToken` view of it.
@@ -182,7 +157,7 @@ export const fromEngine: Layer.Layer<WeComToken, never, TokenEngine> = Layer.eff
 export const layer = (
   options?: EngineOptions
 ): Layer.Layer<WeComToken | TokenEngine, never, WeComConfig | WeComApi.WeComApi | TokenStore> =>
-  fromEngine.pipe(Layer.provideMerge(layerEngine(WeCom.families, options)))
+  layerView.pipe(Layer.provideMerge(layerFamilies(WeCom.families, options)))
 
 /**
  * `WeComToken` (and the engine behind it) from the environment:
@@ -202,7 +177,7 @@ export const layerConfig: Layer.Layer<
       refreshMargin: settings.refreshMargin
     }).pipe(
       Layer.provide(WeComApi.layer({ baseUrl: config.apiBaseUrl, timeout: settings.upstreamTimeout })),
-      Layer.provide(Layer.merge(WeComConfigModule.layerWith(config), StoreSpec.layerConfig)),
+      Layer.provide(Layer.merge(WeComConfigModule.layer(config), StoreSpec.layerConfig)),
       Layer.provide(FetchHttpClient.layer)
     ))
 )

@@ -46,7 +46,7 @@ const stack = (options: Pick<Emulator.EmulatorOptions, "refreshTokenRotation"> =
       })
     ),
     Layer.provide(Layer.mergeAll(
-      ComponentConfig.layerWith({ components: [credentials], apiBaseUrl: "http://wechat.test" }),
+      ComponentConfig.layer({ components: [credentials], apiBaseUrl: "http://wechat.test" }),
       ComponentApi.layer({ baseUrl: "http://wechat.test" }),
       WeChatApi.layer({ baseUrl: "http://wechat.test" }),
       TokenStore.layerMemory

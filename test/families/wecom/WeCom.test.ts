@@ -41,7 +41,7 @@ const weComLayer = <R>(
 ) =>
   WeComTokenLayer.layer().pipe(
     Layer.provide(Layer.mergeAll(
-      WeComConfig.layerWith({ apps: options.apps ?? configured }),
+      WeComConfig.layer({ apps: options.apps ?? configured }),
       WeComApi.layer({ baseUrl: options.baseUrl ?? "http://qyapi.test" }),
       TokenStore.layerMemory
     )),

@@ -1,4 +1,4 @@
-// Records every module the import below loads (a resolve hook, so it sees
+// Records every module the imports below load (a resolve hook, so it sees
 // the real module graph, not a grep), then prints the list as JSON.
 import { register } from "node:module"
 import { MessageChannel } from "node:worker_threads"
@@ -9,7 +9,7 @@ port1.on("message", (url) => loaded.push(url))
 port1.unref()
 register("./graph-hooks.mjs", { parentURL: import.meta.url, data: { port: port2 }, transferList: [port2] })
 
-await import(process.argv[2])
+for (const specifier of process.argv.slice(2)) await import(specifier)
 // Let the hook thread's last messages arrive.
 await new Promise((resolve) => setTimeout(resolve, 100))
 console.log(JSON.stringify(loaded))

@@ -24,8 +24,8 @@ const program = Effect.gen(function*() {
   return { served, invalid, fetches: stats.classicCalls + stats.stableCalls }
 })
 
-const MainLayer = TokenLayer.make({
-  config: TokenConfig.layerWith({ apps: [TokenConfig.app(APP_ID, SECRET)], apiBaseUrl: BASE_URL }),
+const MainLayer = TokenLayer.layer({
+  config: TokenConfig.layer({ apps: [TokenConfig.app(APP_ID, SECRET)], apiBaseUrl: BASE_URL }),
   store: TokenStore.layerMemory,
   httpClient: Emulator.layerClient
 }).pipe(Layer.provideMerge(Emulator.layer({ apps: [{ appId: APP_ID, secret: SECRET }] })))
