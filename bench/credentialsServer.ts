@@ -21,7 +21,7 @@ import { Context, Effect, Layer, Logger, LogLevel, Redacted, Schedule, Superviso
 import { writeHeapSnapshot } from "node:v8"
 import * as ComponentConfig from "../src/ComponentConfig.js"
 import * as Component from "../src/families/Component.js"
-import * as TokenServer from "../src/server/TokenServer.js"
+import * as NodeServer from "../src/server/NodeServer.js"
 import * as StoreSpec from "../src/StoreSpec.js"
 import * as TokenConfig from "../src/TokenConfig.js"
 import { TokenEngine } from "../src/TokenEngine.js"
@@ -58,7 +58,7 @@ const program = Effect.gen(function*() {
   const started = performance.now()
   const store = StoreSpec.layer(yield* StoreSpec.parse(storeSpec))
   const context = yield* Layer.build(
-    TokenServer.layerNode({ host: "127.0.0.1", port: 0, clientKeys: [Redacted.make(CLIENT_KEY)] }).pipe(
+    NodeServer.layer({ host: "127.0.0.1", port: 0, clientKeys: [Redacted.make(CLIENT_KEY)] }).pipe(
       Layer.provideMerge(TokenLayer.makeWithWeCom({
         config: TokenConfig.layerWith({ apps: [], mode: "classic", apiBaseUrl: baseUrl }),
         wecom: WeComConfig.layerWith({ apps: [], apiBaseUrl: baseUrl }),

@@ -19,9 +19,9 @@ import * as WeComConfig from "../WeComConfig.js"
 import * as Demo from "./Demo.js"
 import * as CompactHeap from "./internal/compactHeap.js"
 import * as Logging from "./Logging.js"
+import * as NodeServer from "./NodeServer.js"
 import * as Proxy from "./Proxy.js"
 import * as ServerConfig from "./ServerConfig.js"
-import * as TokenServer from "./TokenServer.js"
 
 /**
  * Start-up stopped; the one line saying why has been printed already.
@@ -84,7 +84,7 @@ const serverLayer = (
   server: ServerConfig.ServerSettings,
   proxy: ServerConfig.ProxySettings
 ) =>
-  TokenServer.layerNode({
+  NodeServer.layer({
     host: server.host,
     port: server.port,
     clientKeys: server.clientKeys,
