@@ -22,7 +22,7 @@ import { writeHeapSnapshot } from "node:v8"
 import * as Component from "../src/families/component/Component.js"
 import * as ComponentConfig from "../src/families/component/ComponentConfig.js"
 import * as WeComConfig from "../src/families/wecom/WeComConfig.js"
-import * as TokenServer from "../src/server/TokenServer.js"
+import * as NodeServer from "../src/server/NodeServer.js"
 import * as StoreSpec from "../src/StoreSpec.js"
 import * as TokenConfig from "../src/TokenConfig.js"
 import { TokenEngine } from "../src/TokenEngine.js"
@@ -58,7 +58,7 @@ const program = Effect.gen(function*() {
   const started = performance.now()
   const store = StoreSpec.layer(yield* StoreSpec.parse(storeSpec))
   const context = yield* Layer.build(
-    TokenServer.layerNode({ host: "127.0.0.1", port: 0, clientKeys: [Redacted.make(CLIENT_KEY)] }).pipe(
+    NodeServer.layer({ host: "127.0.0.1", port: 0, clientKeys: [Redacted.make(CLIENT_KEY)] }).pipe(
       Layer.provideMerge(TokenLayer.layerFamilies({
         config: TokenConfig.layer({ apps: [], mode: "classic", apiBaseUrl: baseUrl }),
         wecom: WeComConfig.layer({ apps: [], apiBaseUrl: baseUrl }),

@@ -8,7 +8,7 @@ import { FetchHttpClient, HttpServer } from "@effect/platform"
 import API from "co-wechat-api"
 import { Context, Effect, Layer, Redacted } from "effect"
 import { AccessToken } from "../src/AccessToken.js"
-import * as TokenServer from "../src/server/TokenServer.js"
+import * as NodeServer from "../src/server/NodeServer.js"
 import * as Emulator from "../src/testing/WeChatEmulator.js"
 import * as TokenConfig from "../src/TokenConfig.js"
 import * as TokenLayer from "../src/TokenLayer.js"
@@ -56,7 +56,7 @@ const server: Effect.Effect<HerdCount, unknown> = Effect.scoped(Effect.gen(funct
   const wechat = yield* upstream
   const store = TokenStore.layerMemory
   const context = yield* Layer.build(
-    TokenServer.layerNode({ host: "127.0.0.1", port: 0, clientKeys: [Redacted.make(CLIENT_KEY)] }).pipe(
+    NodeServer.layer({ host: "127.0.0.1", port: 0, clientKeys: [Redacted.make(CLIENT_KEY)] }).pipe(
       Layer.provide(engine(wechat.url)),
       Layer.provide(store)
     )

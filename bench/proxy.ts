@@ -11,8 +11,8 @@
 import { FetchHttpClient, HttpServer } from "@effect/platform"
 import { Context, Duration, Effect, Layer, Redacted } from "effect"
 import { Agent, request as httpRequest } from "node:http"
+import * as NodeServer from "../src/server/NodeServer.js"
 import * as Proxy from "../src/server/Proxy.js"
-import * as TokenServer from "../src/server/TokenServer.js"
 import * as Emulator from "../src/testing/WeChatEmulator.js"
 import * as TokenConfig from "../src/TokenConfig.js"
 import { TokenEngine } from "../src/TokenEngine.js"
@@ -66,7 +66,7 @@ export const run: Effect.Effect<ReadonlyArray<Figure>, unknown> = Effect.scoped(
   const { emulator, url } = yield* Emulator.serve({ apps: [{ appId: APP, secret: SECRET }] })
   const store = TokenStore.layerMemory
   const context = yield* Layer.build(
-    TokenServer.layerNode({ host: "127.0.0.1", port: 0, clientKeys: [Redacted.make(CLIENT_KEY)] }).pipe(
+    NodeServer.layer({ host: "127.0.0.1", port: 0, clientKeys: [Redacted.make(CLIENT_KEY)] }).pipe(
       Layer.provide(Proxy.layer({ wechatBaseUrl: url, wecomBaseUrl: url })),
       Layer.provideMerge(TokenLayer.layer({
         config: TokenConfig.layer({ apps: [TokenConfig.app(APP, SECRET)], apiBaseUrl: url }),

@@ -18,7 +18,7 @@ import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as HttpServer from "@effect/platform/HttpServer"
 import { Console, Context, Effect, Layer, Redacted, Schema } from "effect"
 import { TokenConfig, TokenLayer, TokenStore, WeChatClient } from "../src/index.js"
-import { Proxy, TokenServer } from "../src/server/index.js"
+import { NodeServer, Proxy } from "../src/server/index.js"
 import * as Emulator from "../src/testing/index.js"
 
 const APP_ID = "wx0123456789abcdef"
@@ -35,7 +35,7 @@ const message: WeChatClient.ApiRequest = {
 // The central server: the engine fetching from the emulator, the proxy forwarding to it.
 const centralServer = (emulatorUrl: string) => {
   const store = TokenStore.layerMemory
-  return TokenServer.layerNode({ host: "127.0.0.1", port: 0, clientKeys: [Redacted.make(CLIENT_KEY)] }).pipe(
+  return NodeServer.layer({ host: "127.0.0.1", port: 0, clientKeys: [Redacted.make(CLIENT_KEY)] }).pipe(
     Layer.provide(Proxy.layer({ wechatBaseUrl: emulatorUrl, wecomBaseUrl: emulatorUrl })),
     Layer.provide(TokenLayer.layer({
       config: TokenConfig.layer({ apps: [TokenConfig.app(APP_ID, SECRET)], apiBaseUrl: emulatorUrl }),

@@ -3,7 +3,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Context, Duration, Effect, Fiber, Layer, Logger, LogLevel, Option, Redacted, Schema, TestClock } from "effect"
 import { AccessToken } from "../src/AccessToken.js"
 import * as RemoteTokenLayer from "../src/client/RemoteTokenLayer.js"
-import * as TokenServer from "../src/server/TokenServer.js"
+import * as NodeServer from "../src/server/NodeServer.js"
 import * as Emulator from "../src/testing/WeChatEmulator.js"
 import type { TokenMode } from "../src/Token.js"
 import * as TokenConfig from "../src/TokenConfig.js"
@@ -297,7 +297,7 @@ describe("WeChatClient.call through a central server (RemoteTokenLayer)", () => 
     const wechat = yield* Emulator.serve({ apps: [{ appId: APP, secret: SECRET }] })
     const store = TokenStore.layerMemory
     const server = yield* Layer.build(
-      TokenServer.layerNode({ host: "127.0.0.1", port: 0, clientKeys: [Redacted.make(KEY)] }).pipe(
+      NodeServer.layer({ host: "127.0.0.1", port: 0, clientKeys: [Redacted.make(KEY)] }).pipe(
         Layer.provide(TokenLayer.layer({
           config: TokenConfig.layer({
             apps: [TokenConfig.app(APP, SECRET)],

@@ -46,9 +46,9 @@ const PREFIX = /^Bearer /i
 const SCHEME_LENGTH = "Bearer ".length
 
 /**
- * The one check of a request's credentials, shared by the middleware and the
- * server's fast path so the two cannot disagree: `key` reads the raw
- * `Authorization` header (the key it presents, or why it is refused) and
+ * The one check of a request's credentials, shared by the middleware, the
+ * proxy and the server's fast path so they cannot disagree: `key` reads the
+ * raw `Authorization` header (the key it presents, or why it is refused) and
  * `allows` says whether that key may ask for an app.
  *
  * @since 0.3.0
@@ -56,6 +56,15 @@ const SCHEME_LENGTH = "Bearer ".length
  */
 export interface Check {
   readonly key: (header: string | undefined) => ClientKey | Unauthorized
+  /**
+   * `key` for a request on `connection` (its socket): a key verified on a
+   * keep-alive connection is remembered with the exact header that presented
+   * it, and the next request there with the same header skips the digest.
+   * Comparing a later header with that one is not a comparison with a
+   * secret: the connection's own client sent both, so `===` tells it
+   * nothing it does not know; only a header that matched is remembered.
+   */
+  readonly keyOn: (connection: object, header: string | undefined) => ClientKey | Unauthorized
   /** `appId` as the path spells it; WeCom routes as `corpid/agent`. */
   readonly allows: (key: ClientKey, appId: string) => boolean
 }
@@ -70,12 +79,21 @@ export const check = (keys: ReadonlyArray<ClientKey | Redacted.Redacted<string>>
   const match = matcher(keys.map((entry) => Redacted.isRedacted(entry) ? { key: entry } : entry))
   const missing = new Unauthorized(detail("unauthorized", "send Authorization: Bearer <client key>"))
   const invalid = new Unauthorized(detail("unauthorized", "the client key is not valid"))
+  const key = (header: string | undefined): ClientKey | Unauthorized => {
+    if (header === undefined || header === "") return missing
+    // The scheme is checked here against the raw header; the key is what
+    // follows it, cut as the platform's decoder cuts it.
+    return (PREFIX.test(header) ? match(header.slice(SCHEME_LENGTH)) : undefined) ?? invalid
+  }
+  const verified = new WeakMap<object, { readonly header: string; readonly key: ClientKey }>()
   return {
-    key: (header) => {
-      if (header === undefined || header === "") return missing
-      // The scheme is checked here against the raw header; the key is what
-      // follows it, cut as the platform's decoder cuts it.
-      return (PREFIX.test(header) ? match(header.slice(SCHEME_LENGTH)) : undefined) ?? invalid
+    key,
+    keyOn: (connection, header) => {
+      const known = verified.get(connection)
+      if (known !== undefined && known.header === header) return known.key
+      const found = key(header)
+      if (!(found instanceof Unauthorized) && header !== undefined) verified.set(connection, { header, key: found })
+      return found
     },
     allows: (key, appId) => key.apps === undefined || key.apps.some((allowed) => allowed === appId)
   }

@@ -42,12 +42,10 @@
  */
 import type { Clock } from "effect"
 import type { IncomingMessage, Server, ServerResponse } from "node:http"
-import type { Socket } from "node:net"
 import type { Credential } from "../AccessToken.js"
 import { Unauthorized } from "../api/ApiError.js"
 import type { TokenEngineShape } from "../TokenEngine.js"
 import type * as ClientAuth from "./ClientAuth.js"
-import type { ClientKey } from "./ServerConfig.js"
 import * as ServerMetrics from "./ServerMetrics.js"
 
 /**
@@ -135,15 +133,6 @@ interface Rendered {
   readonly headers: ReadonlyArray<string>
 }
 
-// A key verified on a keep-alive connection, by the exact header that
-// presented it. Comparing a later header with that one is not a comparison
-// with a secret: the connection's own client sent both, so `===` leaks
-// nothing it does not know; only a header that matched is remembered.
-interface Verified {
-  readonly header: string
-  readonly key: ClientKey
-}
-
 /**
  * @since 0.3.0
  * @category constructors
@@ -215,7 +204,6 @@ const reporter = (clock: Clock.Clock, log: (message: string) => void) => {
 const unguarded = (options: Options): Answer => {
   const { auth, clock, engine } = options
   const rendered = new WeakMap<Credential, Rendered>()
-  const verified = new WeakMap<Socket, Verified>()
   const render = (credential: Credential, now: number): Rendered => {
     const known = rendered.get(credential)
     const seconds = expiresIn(credential, now)
@@ -238,14 +226,6 @@ const unguarded = (options: Options): Answer => {
     rendered.set(credential, fresh)
     return fresh
   }
-  const keyOf = (socket: Socket, header: string | undefined): ClientKey | undefined => {
-    const known = verified.get(socket)
-    if (known !== undefined && known.header === header) return known.key
-    const key = auth.key(header)
-    if (key instanceof Unauthorized || header === undefined) return undefined
-    verified.set(socket, { header, key })
-    return key
-  }
   return (request, response) => {
     const method = request.method
     if (method !== "GET" && method !== "HEAD") return false
@@ -257,8 +237,8 @@ const unguarded = (options: Options): Answer => {
     if (headers["transfer-encoding"] !== undefined) return false
     if (headers["content-length"] !== undefined && headers["content-length"] !== "0") return false
     const appId = route[1]!
-    const key = keyOf(request.socket, headers.authorization)
-    if (key === undefined || !auth.allows(key, appId)) return false
+    const key = auth.keyOn(request.socket, headers.authorization)
+    if (key instanceof Unauthorized || !auth.allows(key, appId)) return false
     const now = clock.unsafeCurrentTimeMillis()
     const credential = engine.peek(appId, now)
     if (credential === undefined) return false

@@ -20,9 +20,9 @@ import type * as TokenStore from "../TokenStore.js"
 import * as Demo from "./Demo.js"
 import * as CompactHeap from "./internal/compactHeap.js"
 import * as Logging from "./Logging.js"
+import * as NodeServer from "./NodeServer.js"
 import * as Proxy from "./Proxy.js"
 import * as ServerConfig from "./ServerConfig.js"
-import * as TokenServer from "./TokenServer.js"
 import * as Tracing from "./Tracing.js"
 
 /**
@@ -87,7 +87,7 @@ const serverLayer = (
   server: ServerConfig.ServerSettings,
   proxy: ServerConfig.ProxySettings
 ) =>
-  TokenServer.layerNode({
+  NodeServer.layer({
     host: server.host,
     port: server.port,
     clientKeys: server.clientKeys,

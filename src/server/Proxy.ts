@@ -25,9 +25,8 @@ import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequ
 import type * as HttpApp from "@effect/platform/HttpApp"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import { Context, Data, Duration, Effect, Layer, Metric, MetricLabel, Option, type Redacted, type Scope } from "effect"
+import { Context, Data, Duration, Effect, Layer, Metric, MetricLabel, Option, type Scope } from "effect"
 import type { IncomingHttpHeaders, IncomingMessage } from "node:http"
-import type { Socket } from "node:net"
 import { pipeline, type Readable } from "node:stream"
 import { type AccessTokenError, type Credential, failureCause } from "../AccessToken.js"
 import * as ApiError from "../api/ApiError.js"
@@ -36,7 +35,7 @@ import * as WeComToken from "../families/wecom/WeComToken.js"
 import { TokenEngine } from "../TokenEngine.js"
 import * as ClientAuth from "./ClientAuth.js"
 import * as CallLine from "./internal/callLine.js"
-import * as RequestBody from "./internal/requestBody.js"
+import * as RequestBody from "./internal/nodeRequest.js"
 import * as TokenScrubber from "./internal/tokenScrubber.js"
 import * as UpstreamCall from "./internal/upstreamCall.js"
 import * as ProxyMetrics from "./ProxyMetrics.js"
@@ -44,7 +43,6 @@ import * as ProxyPath from "./ProxyPath.js"
 import * as ProxyTarget from "./ProxyTarget.js"
 import * as RequestLimits from "./RequestLimits.js"
 import * as Routes from "./Routes.js"
-import type * as ServerConfig from "./ServerConfig.js"
 
 /**
  * `PROXY_MAX_BODY_BYTES`' default: 20 MiB, above WeChat's largest media upload (video, 10 MB).
@@ -582,62 +580,45 @@ export const layer = (
     })
   )
 
-const PREFIX = /^Bearer /i
-
 /**
- * Serves the proxy routes in front of `app` when a `Proxy` is in context:
- * the client key and its scope are checked as on every `/v1` route (`401`,
+ * Serves the proxy routes of `proxy` in front of `app`: the client key and
+ * its scope are checked as on every `/v1` route, by the same `auth` (`401`,
  * or `404` for an app the key may not use), then the call is forwarded.
- * Every other request goes to `app`.
+ * Every other request goes to `app`. Node only: the call streams through
+ * the request's Node socket (`NodeServer` puts it in front of the app).
  *
  * @since 0.3.0
  * @category utils
  */
-export const serve = (auth: {
-  readonly clientKeys: ReadonlyArray<ServerConfig.ClientKey | Redacted.Redacted<string>>
+export const serve = (options: {
+  readonly proxy: ProxyShape
+  readonly auth: ClientAuth.Check
   readonly requestTimeout: Duration.Duration
-}) => {
-  const match = ClientAuth.matcher(auth.clientKeys.map((entry) => "key" in entry ? entry : { key: entry }))
-  // A key verified on a keep-alive connection, by the exact header that
-  // presented it, as the fast path keeps it: the next call on that connection
-  // with the same header skips the digest (a third of the proxy's own CPU on
-  // a small call, measured). `===` there compares two headers of the same
-  // client, so it tells that client nothing it does not know.
-  const verified = new WeakMap<Socket, { readonly header: string; readonly key: ServerConfig.ClientKey }>()
-  const keyOf = (socket: Socket, header: string) => {
-    const known = verified.get(socket)
-    if (known !== undefined && known.header === header) return known.key
-    const key = PREFIX.test(header) ? match(header.slice(7)) : undefined
-    if (key !== undefined) verified.set(socket, { header, key })
-    return key
-  }
-  return <E, R>(app: HttpApp.Default<E, R>): HttpApp.Default<E, R | Scope.Scope> =>
-    Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
-      const path = Routes.pathOf(request.url)
-      // The token route is answered thousands of times a second: one substring test keeps it out of here.
-      if (!path.includes("/wechat/")) return app
-      return Effect.flatMap(Effect.serviceOption(Proxy), (proxy): HttpApp.Default<E, R | Scope.Scope> => {
-        const routed = Option.isSome(proxy) ? proxy.value.route(path) : undefined
-        if (Option.isNone(proxy) || routed === undefined) return app
-        RequestBody.endWhenAbandoned(NodeHttpServerRequest.toServerResponse(request))
-        const header = request.headers.authorization
-        if (header === undefined || header === "") {
-          return Effect.succeed(unauthorized("send Authorization: Bearer <client key>"))
-        }
-        const key = keyOf(NodeHttpServerRequest.toIncomingMessage(request).socket, header)
-        if (key === undefined) return Effect.succeed(unauthorized("the client key is not valid"))
-        const scope = routed.target.scopeOf(routed.owner)
-        if (key.apps !== undefined && !key.apps.some((allowed) => allowed === scope)) {
-          return Effect.succeed(unknownOwner(routed.owner))
-        }
-        if (!routed.target.known(routed.owner)) return Effect.succeed(unknownOwner(routed.owner))
-        // The platform runs middleware uninterruptibly; a call must stop when its caller goes or its deadline passes.
-        return Effect.interruptible(
-          proxy.value.forward(request, routed.target, routed.owner, routed.rest, auth.requestTimeout)
+}) =>
+<E, R>(app: HttpApp.Default<E, R>): HttpApp.Default<E, R | Scope.Scope> =>
+  Effect.flatMap(HttpServerRequest.HttpServerRequest, (request): HttpApp.Default<E, R | Scope.Scope> => {
+    // The token route is answered thousands of times a second: one substring test keeps it out of here.
+    if (!request.url.includes("/wechat/")) return app
+    const routed = options.proxy.route(Routes.pathOf(request.url))
+    if (routed === undefined) return app
+    const key = options.auth.keyOn(
+      NodeHttpServerRequest.toIncomingMessage(request).socket,
+      request.headers.authorization
+    )
+    if (key instanceof ApiError.Unauthorized) {
+      return Effect.succeed(
+        HttpServerResponse.setHeader(
+          ApiError.response(401, key.error.code, key.error.message),
+          "www-authenticate",
+          "Bearer"
         )
-      })
-    })
-}
-
-const unauthorized = (message: string) =>
-  HttpServerResponse.setHeader(ApiError.response(401, "unauthorized", message), "www-authenticate", "Bearer")
+      )
+    }
+    if (!options.auth.allows(key, routed.target.scopeOf(routed.owner)) || !routed.target.known(routed.owner)) {
+      return Effect.succeed(unknownOwner(routed.owner))
+    }
+    // The platform runs middleware uninterruptibly; a call must stop when its caller goes or its deadline passes.
+    return Effect.interruptible(
+      options.proxy.forward(request, routed.target, routed.owner, routed.rest, options.requestTimeout)
+    )
+  })

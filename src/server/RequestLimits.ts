@@ -5,13 +5,17 @@
  * hangs up halfway) gets a JSON refusal or nothing, and leaves no fiber,
  * buffer or socket behind.
  *
+ * Only `@effect/platform` APIs: the limits hold on any `HttpServer` and
+ * through `HttpApp.toWebHandler`. What needs the socket itself (the linger
+ * after a refusal, a body read without destroying the connection the
+ * refusal goes out on) is the Node edge's `BodyReader`.
+ *
  * @since 0.1.0
  */
-import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import type * as HttpApp from "@effect/platform/HttpApp"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import { Data, Duration, Effect } from "effect"
+import { Chunk, Data, Duration, Effect, Stream } from "effect"
 import * as ApiError from "../api/ApiError.js"
 import * as internal from "./internal/requestBody.js"
 
@@ -42,7 +46,7 @@ export const MAX_JSON_DEPTH = 32
 
 /**
  * After refusing a body still on its way (413, 408), how long the client may
- * keep sending before the connection is cut.
+ * keep sending before the connection is cut (on Node, which owns the socket).
  *
  * @since 0.1.0
  * @category constants
@@ -101,9 +105,74 @@ const refuseMultipart = Effect.die(
 
 const parseOrDie = (text: string) => Effect.orDie(parseJson(text))
 
-const hasBody = (request: HttpServerRequest.HttpServerRequest): boolean => {
+/**
+ * Whether the request's headers announce a body (HTTP/1.1's rule: a
+ * `Content-Length` other than 0, or a `Transfer-Encoding`).
+ *
+ * @since 0.3.0
+ * @category utils
+ */
+export const declaresBody = (request: HttpServerRequest.HttpServerRequest): boolean => {
   const length = request.headers["content-length"]
   return request.headers["transfer-encoding"] !== undefined || (length !== undefined && length !== "0")
+}
+
+/**
+ * How the body of a request is read on the runtime under the server.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface BodyReader {
+  /** Whether the request has a body to read before any route runs. */
+  readonly hasBody: (request: HttpServerRequest.HttpServerRequest) => boolean
+  /** The whole body, or why it was given up as soon as that is known. */
+  readonly read: (
+    request: HttpServerRequest.HttpServerRequest,
+    maxBytes: number
+  ) => Effect.Effect<Uint8Array, "too-large" | "client-closed">
+  /** Runs as a 413 or 408 is answered while the rest of the body may still be on its way. */
+  readonly refused: (request: HttpServerRequest.HttpServerRequest) => Effect.Effect<void>
+}
+
+// A web `Request` carries its body as a stream whatever its headers say (an
+// HTTP/2 request need not send a length): a body there is read under the
+// limit too, never left to the platform's unbounded reader.
+const hasWebBody = (request: HttpServerRequest.HttpServerRequest): boolean =>
+  typeof Request === "function" && request.source instanceof Request && request.source.body !== null
+
+const concat = (chunks: Chunk.Chunk<Uint8Array>, bytes: number): Uint8Array => {
+  const body = new Uint8Array(bytes)
+  let offset = 0
+  for (const chunk of chunks) {
+    body.set(chunk, offset)
+    offset += chunk.length
+  }
+  return body
+}
+
+/**
+ * The body through the platform's `request.stream`, collection stopped as
+ * soon as the limit is crossed. A stream that fails lost its client.
+ *
+ * @since 0.3.0
+ * @category constructors
+ */
+export const platformBodyReader: BodyReader = {
+  hasBody: (request) => declaresBody(request) || hasWebBody(request),
+  read: (request, maxBytes) =>
+    request.stream.pipe(
+      Stream.mapError(() => "client-closed" as const),
+      Stream.runFoldEffect(
+        { chunks: Chunk.empty<Uint8Array>(), bytes: 0 },
+        (held, chunk): Effect.Effect<{ chunks: Chunk.Chunk<Uint8Array>; bytes: number }, "too-large"> =>
+          held.bytes + chunk.length > maxBytes
+            ? Effect.fail("too-large")
+            : Effect.succeed({ chunks: Chunk.append(held.chunks, chunk), bytes: held.bytes + chunk.length })
+      ),
+      Effect.map(({ bytes, chunks }) => concat(chunks, bytes))
+    ),
+  refused: () => Effect.void
 }
 
 /**
@@ -128,42 +197,37 @@ export const timedOut = (timeout: Duration.Duration): HttpServerResponse.HttpSer
  * Reads the body of every request that has one, under the limits, before
  * `app` runs; `app` then sees a request whose body is in memory. Over the
  * limit: `413` as soon as the limit is crossed (or at once when the declared
- * length is over it). Not all there in time: `408`. Both close the
- * connection once the answer is out, since the rest of the body is still on
- * its way. A client that hangs up mid-body gets nothing: the request is
- * interrupted, which the request counter records as `499`. A client that
- * hangs up before its answer is written gets nothing either, and its
- * request ends instead of waiting on the closed connection.
+ * length is over it). Not all there in time: `408`. Both let `reader` close
+ * the connection once the answer is out, since the rest of the body is
+ * still on its way. A client that hangs up mid-body gets nothing: the
+ * request is interrupted, which the request counter records as `499`.
  *
  * @since 0.1.0
  * @category utils
  */
-export const middleware = (limits: Limits) => <E, R>(app: HttpApp.Default<E, R>): HttpApp.Default<E, R> =>
-  Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
-    Effect.zipRight(
-      Effect.sync(() => internal.endWhenAbandoned(NodeHttpServerRequest.toServerResponse(request))),
-      hasBody(request) ? withBodyRead(limits, request, app) : app
-    ))
+export const middleware =
+  (limits: Limits, reader: BodyReader = platformBodyReader) =>
+  <E, R>(app: HttpApp.Default<E, R>): HttpApp.Default<E, R> =>
+    Effect.flatMap(
+      HttpServerRequest.HttpServerRequest,
+      (request) => reader.hasBody(request) ? withBodyRead(limits, reader, request, app) : app
+    )
 
 // The body read into memory under the limits, then `app` over it; or the refusal.
 const withBodyRead = <E, R>(
   limits: Limits,
+  reader: BodyReader,
   request: HttpServerRequest.HttpServerRequest,
   app: HttpApp.Default<E, R>
 ): HttpApp.Default<E, R> => {
-  const source = NodeHttpServerRequest.toIncomingMessage(request)
-  const refuse = (response: HttpServerResponse.HttpServerResponse) =>
-    Effect.sync(() => {
-      internal.closeAfter(source, NodeHttpServerRequest.toServerResponse(request), Duration.toMillis(LINGER))
-      return response
-    })
+  const refuse = (response: HttpServerResponse.HttpServerResponse) => Effect.as(reader.refused(request), response)
   if (Number(request.headers["content-length"] ?? "0") > limits.maxBodyBytes) {
     return refuse(tooLarge(limits.maxBodyBytes))
   }
   // The platform runs the whole request uninterruptibly (only route
   // handlers are not), so the read must be made interruptible for the
   // timeout to cut it.
-  return Effect.interruptible(internal.read(source, limits.maxBodyBytes)).pipe(
+  return Effect.interruptible(reader.read(request, limits.maxBodyBytes)).pipe(
     Effect.timeout(limits.requestTimeout),
     Effect.matchEffect({
       onFailure: (reason) =>

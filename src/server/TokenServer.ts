@@ -7,7 +7,6 @@
  *
  * @since 0.1.0
  */
-import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as HttpApi from "@effect/platform/HttpApi"
 import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import * as HttpApiError from "@effect/platform/HttpApiError"
@@ -15,11 +14,9 @@ import type * as HttpApiScalar from "@effect/platform/HttpApiScalar"
 import * as HttpApiSchema from "@effect/platform/HttpApiSchema"
 import type * as HttpApp from "@effect/platform/HttpApp"
 import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
-import * as HttpServer from "@effect/platform/HttpServer"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import { Cause, Clock, Duration, Effect, Exit, Layer, Option, type Redacted, Runtime } from "effect"
-import { createServer, type Server } from "node:http"
+import { Cause, Clock, Duration, Effect, Exit, Layer, Option, type Redacted } from "effect"
 import { type AccessTokenError, type Credential, failureCause } from "../AccessToken.js"
 import * as ApiError from "../api/ApiError.js"
 import { NotReady, TokenServerApi } from "../api/TokenServerApi.js"
@@ -32,9 +29,8 @@ import * as ClientAuth from "./ClientAuth.js"
 import * as ComponentRoutes from "./ComponentRoutes.js"
 import * as FastPath from "./FastPath.js"
 import * as CompressedPage from "./internal/compressedPage.js"
-import * as Drain from "./internal/drain.js"
+import { Edge } from "./internal/edge.js"
 import * as Prometheus from "./Prometheus.js"
-import * as Proxy from "./Proxy.js"
 import * as RequestLimits from "./RequestLimits.js"
 import * as Routes from "./Routes.js"
 import * as ServerConfig from "./ServerConfig.js"
@@ -52,17 +48,9 @@ export interface Options {
   /**
    * Headers must arrive within this long, then the body within as long
    * again, else 408. Default: `REQUEST_TIMEOUT_SECONDS` (30 s) for
-   * `layerNode`, 30 s for `layer`.
+   * `NodeServer.layer`, 30 s for `layer`.
    */
   readonly requestTimeout?: Duration.DurationInput
-  /**
-   * `layerNode` only: answer `GET /v1/apps/{appId}/access-token` in Node
-   * directly when the engine holds the token (see `FastPath`). Default
-   * `true`; the answers are the same either way, only cheaper.
-   *
-   * @since 0.3.0
-   */
-  readonly fastPath?: boolean
 }
 
 /**
@@ -392,7 +380,9 @@ const limitsOf = (options: Options): RequestLimits.Limits => ({
 })
 
 /**
- * The server on whatever `HttpServer` is provided.
+ * The server on whatever `HttpServer` is provided: only `@effect/platform`
+ * APIs, so it also runs through `HttpApp.toWebHandler`. On Node,
+ * `NodeServer.layer` serves it with the fast path and the proxy in front.
  *
  * @since 0.1.0
  * @category layers
@@ -401,135 +391,28 @@ export const layer = (options: Options) =>
   // Two places for middleware: around the router (before the answer is
   // written, so it may still change it) and around the whole request (it
   // sees the answer written; what it answers itself is written after it).
-  // The proxy routes (when a `Proxy` is provided) answer before the body is
-  // read: their bodies stream, under the proxy's own limits.
-  HttpApiBuilder.serve((app) =>
-    countRequests(
-      Proxy.serve({ clientKeys: options.clientKeys, requestTimeout: limitsOf(options).requestTimeout })(
-        RequestLimits.middleware(limitsOf(options))(app)
-      )
+  // What the runtime adds (the Node edge: the proxy routes, which answer
+  // before the body is read, and its own body reader) is read once here.
+  Layer.unwrapEffect(Effect.map(Edge, (edge) =>
+    HttpApiBuilder.serve((app) =>
+      countRequests(edge.front(RequestLimits.middleware(limitsOf(options), edge.body)(app)))
+    ))).pipe(
+      Layer.provide(DocsLive),
+      Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" })),
+      Layer.provide(HttpApiBuilder.middleware((app) =>
+        conventions(errorBodies(app))
+      )),
+      Layer.provide(layerApi(options)),
+      Layer.provide(MetricsLive),
+      // The server span of every request parses its URL and copies each header
+      // into attributes: on the token route, answered thousands of times a
+      // second, that costs more than the answer, and on the proxy routes it is
+      // a tenth of the proxy's own cost per call. Every other route keeps it.
+      HttpMiddleware.withTracerDisabledWhen((request) => isTokenRead(request) || isProxied(request))
     )
-  ).pipe(
-    Layer.provide(DocsLive),
-    Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" })),
-    Layer.provide(HttpApiBuilder.middleware((app) => conventions(errorBodies(app)))),
-    Layer.provide(layerApi(options)),
-    Layer.provide(MetricsLive),
-    // The server span of every request parses its URL and copies each header
-    // into attributes: on the token route, answered thousands of times a
-    // second, that costs more than the answer, and on the proxy routes it is
-    // a tenth of the proxy's own cost per call. Every other route keeps it.
-    HttpMiddleware.withTracerDisabledWhen((request) => isTokenRead(request) || isProxied(request))
-  )
 
 const isTokenRead = (request: HttpServerRequest.HttpServerRequest): boolean =>
   request.method === "GET" && ServerMetrics.routeOf(request.url) === "/v1/apps/{appId}/access-token"
 
 const isProxied = (request: HttpServerRequest.HttpServerRequest): boolean =>
   request.url.includes("/wechat/") && ServerMetrics.routeOf(request.url).endsWith("/wechat/{path}")
-
-// What Node's HTTP parser refuses never reaches the app: bytes that are not
-// HTTP, oversized headers, headers that do not arrive within the request
-// timeout. Node would answer with a bare text body; the contract is a JSON
-// error body for every refusal, so it is answered (and counted) here.
-const REFUSALS: Record<string, readonly [number, string, string, string]> = {
-  HPE_HEADER_OVERFLOW: [
-    431,
-    "Request Header Fields Too Large",
-    "headers_too_large",
-    "the request headers are too large"
-  ],
-  ERR_HTTP_REQUEST_TIMEOUT: [408, "Request Timeout", "request_timeout", "the request headers did not arrive in time"]
-}
-const MALFORMED = [400, "Bad Request", "malformed_http", "the request is not well-formed HTTP/1.1"] as const
-
-// Node enforces the header deadline itself (a socket-level timer it owns);
-// the body deadline is `RequestLimits`', on Effect's clock. Node's whole-request
-// deadline only backs that up, so it comes later than headers plus body.
-const createJsonServer = (requestTimeout: Duration.Duration, fastPath: FastPath.Answer | undefined) => () => {
-  const millis = Math.max(1, Math.round(Duration.toMillis(requestTimeout)))
-  const server = createServer({
-    headersTimeout: millis,
-    requestTimeout: 2 * millis + 5_000,
-    // How often Node looks for expired headers: often enough that the bound holds within a quarter of it.
-    connectionsCheckingInterval: Math.min(1_000, Math.max(50, Math.round(millis / 4)))
-  })
-  // An idle keep-alive connection is closed after 5 s (Node's default, stated).
-  server.keepAliveTimeout = 5_000
-  if (fastPath !== undefined) FastPath.install(server, fastPath)
-  return server.on("clientError", (error: NodeJS.ErrnoException, socket) => {
-    if (!socket.writable || error.code === "ECONNRESET") return socket.destroy()
-    const [status, reason, code, message] = REFUSALS[error.code ?? ""] ?? MALFORMED
-    // Outside any fiber: the counter is updated synchronously, as Node calls.
-    ServerMetrics.unsafeCountRequest("OTHER", "", status)
-    const body = JSON.stringify(ApiError.detail(code, message))
-    socket.end(
-      `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${
-        Buffer.byteLength(body)
-      }\r\ncache-control: no-store\r\nconnection: close\r\n\r\n${body}`
-    )
-  })
-}
-
-// The platform's Node server, with its connections tracked from the start so
-// that closing it (the first of its finalizers) drains them within the bound.
-const listen = (
-  create: () => Server,
-  address: { readonly host: string; readonly port: number },
-  drain: Duration.Duration
-) =>
-  Effect.gen(function*() {
-    const server = yield* Effect.sync(create)
-    const connections = Drain.track(server)
-    const listening = yield* NodeHttpServer.make(() => server, address)
-    yield* Effect.addFinalizer(() => Drain.drain(connections, drain))
-    return listening
-  })
-
-/**
- * The server on Node's `http` at `host:port` (`port` 0 picks a free port; read
- * it from `HttpServer.HttpServer`'s `address`, which this layer also provides).
- * Without `requestTimeout` it reads `REQUEST_TIMEOUT_SECONDS`, without
- * `shutdownDrain` (since 0.3.0) `SHUTDOWN_DRAIN_SECONDS`. Closing the layer
- * stops accepting, closes at once every connection that carries no request
- * (idle, silent, or with a request head not all there), lets requests in
- * flight finish for up to `shutdownDrain` (a body that stops arriving is cut;
- * each answer closes its connection), then cuts what is left and releases
- * the port.
- *
- * @since 0.1.0
- * @category layers
- */
-export const layerNode = (
-  options: Options & {
-    readonly host: string
-    readonly port: number
-    readonly shutdownDrain?: Duration.DurationInput
-  }
-) =>
-  Layer.unwrapEffect(Effect.gen(function*() {
-    const requestTimeout = options.requestTimeout === undefined
-      ? yield* ServerConfig.requestTimeout
-      : Duration.decode(options.requestTimeout)
-    const shutdownDrain = options.shutdownDrain === undefined
-      ? yield* ServerConfig.shutdownDrain
-      : Duration.decode(options.shutdownDrain)
-    const runtime = yield* Effect.runtime<never>()
-    const fastPath = options.fastPath === false ? undefined : FastPath.make({
-      engine: yield* TokenEngine,
-      clock: yield* Effect.clock,
-      auth: ClientAuth.check(options.clientKeys),
-      // Through the server's logger (its format and level), from outside any fiber.
-      log: (message) => Runtime.runSync(runtime, Effect.logError(message))
-    })
-    return layer({ ...options, requestTimeout }).pipe(
-      HttpServer.withLogAddress,
-      Layer.provideMerge(Layer.merge(
-        Layer.scoped(
-          HttpServer.HttpServer,
-          listen(createJsonServer(requestTimeout, fastPath), { host: options.host, port: options.port }, shutdownDrain)
-        ),
-        NodeHttpServer.layerContext
-      ))
-    )
-  }))

@@ -40,7 +40,15 @@ export * as ProxyPath from "./ProxyPath.js"
 export * as ProxyTarget from "./ProxyTarget.js"
 
 /**
- * The server's layers: `layer` (any `HttpServer`) and `layerNode`.
+ * The server on Node: the listener, with the fast path and the proxy in front of the app.
+ *
+ * @since 0.3.0
+ * @category modules
+ */
+export * as NodeServer from "./NodeServer.js"
+
+/**
+ * The server's app as a layer on any `HttpServer` (`layer`), including `HttpApp.toWebHandler`.
  *
  * @since 0.2.0
  * @category modules

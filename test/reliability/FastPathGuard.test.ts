@@ -11,7 +11,7 @@ import { createServer } from "node:http"
 import type { AddressInfo } from "node:net"
 import * as ClientAuth from "../../src/server/ClientAuth.js"
 import * as FastPath from "../../src/server/FastPath.js"
-import * as TokenServer from "../../src/server/TokenServer.js"
+import * as NodeServer from "../../src/server/NodeServer.js"
 import * as TokenConfig from "../../src/TokenConfig.js"
 import { TokenEngine, type TokenEngineShape } from "../../src/TokenEngine.js"
 import * as TokenLayer from "../../src/TokenLayer.js"
@@ -64,7 +64,7 @@ describe("the fast path's last-resort guard", () => {
         new RangeError(thrown++ % 2 === 0 ? "Invalid time value" : "Maximum call stack size exceeded")
       )
       const server = yield* Layer.build(
-        TokenServer.layerNode({ host: "127.0.0.1", port: 0, clientKeys: CLIENT_KEYS, fastPath: true }).pipe(
+        NodeServer.layer({ host: "127.0.0.1", port: 0, clientKeys: CLIENT_KEYS, fastPath: true }).pipe(
           Layer.provide(Layer.succeedContext(context))
         )
       ).pipe(Effect.provide(logger))

@@ -16,8 +16,8 @@ import type { AddressInfo } from "node:net"
 import * as AppId from "../../src/AppId.js"
 import * as ClientAuth from "../../src/server/ClientAuth.js"
 import * as FastPath from "../../src/server/FastPath.js"
+import * as NodeServer from "../../src/server/NodeServer.js"
 import type { ClientKey } from "../../src/server/ServerConfig.js"
-import * as TokenServer from "../../src/server/TokenServer.js"
 import * as Emulator from "../../src/testing/WeChatEmulator.js"
 import * as TokenConfig from "../../src/TokenConfig.js"
 import { TokenEngine } from "../../src/TokenEngine.js"
@@ -147,7 +147,7 @@ const start = (upstream: { readonly url: string }) =>
     )
     const serve = (fastPath: boolean) =>
       Layer.build(
-        TokenServer.layerNode({ host: "127.0.0.1", port: 0, clientKeys: CLIENT_KEYS, fastPath }).pipe(
+        NodeServer.layer({ host: "127.0.0.1", port: 0, clientKeys: CLIENT_KEYS, fastPath }).pipe(
           Layer.provide(Layer.succeedContext(engine))
         )
       )

@@ -9,9 +9,9 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net"
 import * as WeComConfig from "../../src/families/wecom/WeComConfig.js"
 import * as OwnerId from "../../src/OwnerId.js"
+import * as NodeServer from "../../src/server/NodeServer.js"
 import * as Proxy from "../../src/server/Proxy.js"
 import type { ClientKey } from "../../src/server/ServerConfig.js"
-import * as TokenServer from "../../src/server/TokenServer.js"
 import * as Emulator from "../../src/testing/WeChatEmulator.js"
 import * as TokenConfig from "../../src/TokenConfig.js"
 import { TokenEngine } from "../../src/TokenEngine.js"
@@ -56,7 +56,7 @@ export const startProxyStack = (options: StackOptions = {}) =>
     ]
     const upstream = options.upstreamUrl ?? url
     const context = yield* Layer.build(
-      TokenServer.layerNode({
+      NodeServer.layer({
         host: "127.0.0.1",
         port: 0,
         clientKeys,

@@ -6,7 +6,7 @@ import * as RemoteTokenLayer from "../../src/client/RemoteTokenLayer.js"
 import * as WeComConfig from "../../src/families/wecom/WeComConfig.js"
 import { WeComToken } from "../../src/families/wecom/WeComToken.js"
 import * as OwnerId from "../../src/OwnerId.js"
-import * as TokenServer from "../../src/server/TokenServer.js"
+import * as NodeServer from "../../src/server/NodeServer.js"
 import * as Emulator from "../../src/testing/WeChatEmulator.js"
 import * as TokenConfig from "../../src/TokenConfig.js"
 import * as TokenLayer from "../../src/TokenLayer.js"
@@ -43,7 +43,7 @@ const start = (configured: ReadonlyArray<WeComConfig.WeComAppCredentials>) =>
     })
     const store = TokenStore.layerMemory
     const context = yield* Layer.build(
-      TokenServer.layerNode({
+      NodeServer.layer({
         host: "127.0.0.1",
         port: 0,
         clientKeys: [

@@ -9,9 +9,9 @@ import { FetchHttpClient, HttpServer } from "@effect/platform"
 import { Context, Effect, Layer, Logger, Redacted, Schedule, type Scope } from "effect"
 import * as ComponentConfig from "../../src/families/component/ComponentConfig.js"
 import * as WeComConfig from "../../src/families/wecom/WeComConfig.js"
+import * as NodeServer from "../../src/server/NodeServer.js"
 import * as Proxy from "../../src/server/Proxy.js"
 import type * as ServerConfig from "../../src/server/ServerConfig.js"
-import * as TokenServer from "../../src/server/TokenServer.js"
 import * as Emulator from "../../src/testing/WeChatEmulator.js"
 import * as TokenConfig from "../../src/TokenConfig.js"
 import { TokenEngine } from "../../src/TokenEngine.js"
@@ -56,7 +56,7 @@ export const serveComponentServer = (
 ): Effect.Effect<ComponentServer, unknown, Scope.Scope> =>
   Effect.gen(function*() {
     const context = yield* Layer.build(
-      TokenServer.layerNode({
+      NodeServer.layer({
         host: "127.0.0.1",
         port: 0,
         clientKeys: options.clientKeys ?? [{ key: Redacted.make(KEY) }]

@@ -9,8 +9,8 @@
 import { FetchHttpClient, HttpServer } from "@effect/platform"
 import { Context, type Duration, Effect, Layer, Logger, Redacted, Schedule } from "effect"
 import { request as httpRequest } from "node:http"
+import * as NodeServer from "../../src/server/NodeServer.js"
 import type { ClientKey } from "../../src/server/ServerConfig.js"
-import * as TokenServer from "../../src/server/TokenServer.js"
 import * as Emulator from "../../src/testing/WeChatEmulator.js"
 import type { TokenMode } from "../../src/Token.js"
 import * as TokenConfig from "../../src/TokenConfig.js"
@@ -99,7 +99,7 @@ export const serveTokenServer = (options: ServerOptions) =>
   Effect.gen(function*() {
     const store = TokenStore.layerMemory
     const context = yield* Layer.build(
-      TokenServer.layerNode({
+      NodeServer.layer({
         host: "127.0.0.1",
         port: 0,
         clientKeys: options.clientKeys ?? [{ key: Redacted.make(KEY) }],

@@ -1,81 +1,12 @@
 /**
- * The mechanics under `RequestLimits`: reading a Node request body under a
- * byte limit without destroying the socket the answer must go out on, a
- * request that serves that body from memory, a JSON parse that cannot
- * overflow the stack, and the gentle close after a refusal.
+ * The mechanics under `RequestLimits` that hold on any runtime: a request
+ * that serves its body from memory, and a JSON parse that cannot overflow
+ * the stack. Node's own (reading a socket without destroying it, the gentle
+ * close after a refusal) are in `nodeRequest`.
  */
 import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as UrlParams from "@effect/platform/UrlParams"
 import { Effect, Stream } from "effect"
-import type { IncomingMessage, ServerResponse } from "node:http"
-
-/** Why a body was given up. */
-export type Abandoned = "too-large" | "client-closed"
-
-/**
- * The whole body of `source`, or why it was given up. Crossing the limit (or
- * being interrupted by the deadline) stops collecting at once, dropping the
- * chunks held so far, but keeps the stream flowing, so Node reads and
- * discards the rest instead of leaving it in the socket: destroying the
- * stream, as the platform's reader does, destroys the socket and the 413
- * with it.
- *
- * With `timeoutMillis`, a body not all there by then is given up as
- * `timeout`. The proxy reads a body on every call: a timer here costs a
- * microsecond, where `Effect.timeout` forks a fiber and races it (~80 µs of
- * CPU a call, measured). The deadline is on a Node socket, like `closeAfter`'s.
- */
-export const read = (
-  source: IncomingMessage,
-  maxBytes: number,
-  timeoutMillis?: number
-): Effect.Effect<Uint8Array, Abandoned | "timeout"> =>
-  Effect.async<Uint8Array, Abandoned | "timeout">((resume) => {
-    let chunks: Array<Buffer> = []
-    let bytes = 0
-    const timer = timeoutMillis === undefined ? undefined : setTimeout(() => {
-      stop()
-      resume(Effect.fail("timeout"))
-    }, timeoutMillis)
-    const stop = () => {
-      clearTimeout(timer)
-      source.off("data", onData)
-      source.off("end", onEnd)
-      source.off("close", onClose)
-      chunks = []
-      // Without a 'data' listener a stream stops flowing; this one must go on, into the void.
-      source.resume()
-    }
-    const onData = (chunk: Buffer) => {
-      bytes += chunk.length
-      if (bytes > maxBytes) {
-        stop()
-        resume(Effect.fail("too-large"))
-        return
-      }
-      chunks.push(chunk)
-    }
-    const onEnd = () => {
-      const body = Buffer.concat(chunks, bytes)
-      stop()
-      resume(Effect.succeed(body))
-    }
-    // 'close' without 'end' first: the client went away mid-body.
-    const onClose = () => {
-      stop()
-      resume(Effect.fail("client-closed"))
-    }
-    // The client may have gone before this fiber got to read.
-    if (source.destroyed) {
-      clearTimeout(timer)
-      resume(Effect.fail("client-closed"))
-      return
-    }
-    source.on("data", onData)
-    source.once("end", onEnd)
-    source.once("close", onClose)
-    return Effect.sync(stop)
-  })
 
 /**
  * `request` with its body already in memory. `Object.create` keeps every
@@ -90,7 +21,7 @@ export const withBody = (
   parseJson: (text: string) => Effect.Effect<unknown>,
   refuseMultipart: Effect.Effect<never>
 ): HttpServerRequest.HttpServerRequest => {
-  const text = Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString("utf8")
+  const text = new TextDecoder().decode(body)
   const accessors: PropertyDescriptorMap = {
     text: { value: Effect.succeed(text) },
     json: { value: Effect.suspend(() => parseJson(text)) },
@@ -140,37 +71,4 @@ export const nestsWithin = (text: string, maxDepth: number): boolean => {
     }
   }
   return true
-}
-
-/**
- * Once `response` is sent, half-closes the connection and waits at most
- * `lingerMillis` for the client to stop sending before destroying the
- * socket. Closing at once with unread bytes in the socket makes the kernel
- * send a reset, and a client still writing its body (fetch, curl) reports
- * that instead of the answer it was sent. Node owns the socket, so this is a
- * Node timer, not an Effect one.
- */
-export const closeAfter = (source: IncomingMessage, response: ServerResponse, lingerMillis: number): void => {
-  // Node detaches the socket from the response as it finishes: take it from the request now.
-  const socket = source.socket
-  response.once("finish", () => {
-    if (socket.destroyed) return
-    socket.end()
-    const timer = setTimeout(() => socket.destroy(), lingerMillis)
-    timer.unref()
-    socket.once("close", () => clearTimeout(timer))
-  })
-}
-
-/**
- * Ends `response` as soon as its connection closes before it was sent. The
- * platform writes an answer and then waits for Node to confirm it was sent;
- * into a closed connection Node never does, and the request's fiber (which
- * the platform runs uninterruptibly at that point) would wait forever. An
- * ended response is one the platform does not write at all.
- */
-export const endWhenAbandoned = (response: ServerResponse): void => {
-  response.once("close", () => {
-    if (!response.writableEnded) response.end()
-  })
 }
