@@ -326,4 +326,37 @@ describe("demo mode", () => {
       expect(weCom.access_token.length).toBeGreaterThan(12)
       expect(weCom.access_token).not.toBe(body.access_token)
     }).pipe(Effect.scoped))
+
+  it.live("SIGTERM to the `npm start` process stops the server: npm exits 0 and the port is free", () =>
+    Effect.gen(function*() {
+      const npm = yield* Effect.acquireRelease(
+        Effect.async<{ child: ChildProcessWithoutNullStreams; base: string }>((resume) => {
+          // Not detached: a supervisor signals npm's pid alone, never its group.
+          const child = spawn("npm", ["start", "--silent"], { cwd: root, env: bareEnv({ PORT: "0" }) })
+          let output = ""
+          let done = false
+          const onData = (chunk: Buffer) => {
+            output += chunk.toString()
+            const base = /base URL: +(\S+)/.exec(output)
+            if (!done && base !== null && /^curl /m.test(output)) {
+              done = true
+              resume(Effect.succeed({ child, base: base[1]! }))
+            }
+          }
+          child.stdout.on("data", onData)
+          child.stderr.on("data", onData)
+          child.on("exit", (code) => {
+            if (!done) resume(Effect.dieMessage(`npm start exited with ${code}:\n${output}`))
+          })
+        }),
+        ({ child }) => Effect.sync(() => child.exitCode === null && child.kill("SIGKILL"))
+      )
+      const healthy = () =>
+        Effect.promise(() => fetch(`${npm.base}/healthz`).then((response) => response.status, () => 0))
+      expect(yield* healthy()).toBe(200)
+      npm.child.kill("SIGTERM")
+      expect(yield* exitOf(npm.child)).toBe(0)
+      // Nothing answers on the port any more: the server is gone with npm.
+      expect(yield* healthy()).toBe(0)
+    }).pipe(Effect.scoped))
 })
