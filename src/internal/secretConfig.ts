@@ -17,7 +17,8 @@ const TRAILING_NEWLINES = /[\r\n]+$/
  */
 export const readSecretFile = (variable: string, path: string): Either.Either<string, string> => {
   try {
-    return Either.right(readFileSync(path, "utf8").replace(TRAILING_NEWLINES, ""))
+    const content = readFileSync(path, "utf8").replace(TRAILING_NEWLINES, "")
+    return content.trim() === "" ? Either.left(`${variable}: the file it names is empty`) : Either.right(content)
   } catch (error) {
     const code = typeof error === "object" && error !== null && "code" in error ? String(error.code) : "unreadable"
     return Either.left(`${variable}: cannot read the file it names (${code})`)
@@ -36,6 +37,11 @@ export const secret = (name: string): Config.Config<Redacted.Redacted<string>> =
       if (Option.isSome(value) && Option.isSome(file)) {
         return Either.left(invalid(name, `set ${name} or ${fileVariable}, not both`))
       }
+      // `NAME=` (a template left unfilled) is no secret: said as missing,
+      // not accepted and then sent to WeChat as an empty one.
+      if (Option.isSome(value) && value.value.trim() === "") {
+        return Either.left(invalid(name, `missing (${name} is set but empty)`))
+      }
       if (Option.isSome(value)) return Either.right(Redacted.make(value.value))
       if (Option.isSome(file)) {
         return Either.mapBoth(readSecretFile(fileVariable, file.value), {
@@ -43,7 +49,9 @@ export const secret = (name: string): Config.Config<Redacted.Redacted<string>> =
           onRight: Redacted.make
         })
       }
-      return Either.left(ConfigError.MissingData([name], `Expected ${name} or ${fileVariable} to be set`))
+      return Either.left(
+        ConfigError.MissingData([name], `${name}: missing (set ${name}, or ${fileVariable} to a file holding it)`)
+      )
     })
   )
 }

@@ -6,6 +6,7 @@
  */
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as HttpClient from "@effect/platform/HttpClient"
+import type * as HttpClientError from "@effect/platform/HttpClientError"
 import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import { Duration, Effect, Either, Metric, Option, ParseResult, Schema, Stream } from "effect"
@@ -67,6 +68,35 @@ const noRedirects = (init: Option.Option<globalThis.RequestInit>) => ({
   redirect: "manual" as const
 })
 
+// The system error under fetch's "fetch failed" (an `AggregateError` when
+// every address of a host refused): what an operator acts on is its errno.
+const systemError = (error: unknown, depth = 0): Record<string, unknown> | undefined => {
+  if (typeof error !== "object" || error === null || depth > 4) return undefined
+  const record = error as Record<string, unknown>
+  if (typeof record["code"] === "string") return record
+  const errors = record["errors"]
+  if (Array.isArray(errors) && errors.length > 0) return systemError(errors[0], depth + 1)
+  return systemError(record["cause"], depth + 1)
+}
+
+// `connect ECONNREFUSED 127.0.0.1:9`, `getaddrinfo ENOTFOUND api.weixin.qq.com`:
+// built from the error's fields, never its message or the URL, which carry
+// the query string (the secret).
+const networkFailure = (error: HttpClientError.HttpClientError, request: HttpClientRequest.HttpClientRequest) => {
+  const system = systemError(error.cause)
+  const host = URL.canParse(request.url) ? new URL(request.url).host : "the upstream"
+  if (system === undefined) {
+    return `${error.reason}${"description" in error && error.description ? ` (${error.description})` : ""} (${host})`
+  }
+  const syscall = typeof system["syscall"] === "string" ? `${system["syscall"]} ` : ""
+  const address = typeof system["address"] === "string"
+    ? `${system["address"]}${typeof system["port"] === "number" ? `:${system["port"]}` : ""}`
+    : typeof system["hostname"] === "string"
+    ? system["hostname"]
+    : host
+  return `${syscall}${String(system["code"])} ${address}`
+}
+
 /**
  * A sender over the `HttpClient` in context. Token requests carry the secret
  * in the query string: the platform's client span (whose `url.full` would
@@ -88,13 +118,7 @@ export const makeSend = (timeout: Duration.Duration) =>
             Effect.provideService(client.execute(request), FetchHttpClient.RequestInit, noRedirects(init))
           ),
           Effect.mapError((error) =>
-            new UpstreamUnavailable({
-              reason: "network",
-              // `reason` and `description` never hold the query string (the secret).
-              detail: `${endpoint}: ${error.reason}${
-                "description" in error && error.description ? ` (${error.description})` : ""
-              }`
-            })
+            new UpstreamUnavailable({ reason: "network", detail: `${endpoint}: ${networkFailure(error, request)}` })
           ),
           Effect.flatMap((response) =>
             response.status >= 200 && response.status < 300

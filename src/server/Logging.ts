@@ -5,8 +5,23 @@
  *
  * @since 0.1.0
  */
-import { Layer, Logger } from "effect"
+import { Inspectable, Layer, Logger } from "effect"
 import type { LogSettings } from "./ServerConfig.js"
+
+// `Effect.log("a", "b")` hands the logger an array: collectors index
+// `message` as one field of one type, so the parts become one string.
+const oneMessage = (message: unknown): unknown =>
+  Array.isArray(message)
+    ? message.map((part) => typeof part === "string" ? part : Inspectable.toStringUnknown(part)).join(": ")
+    : message
+
+/**
+ * JSON lines whose `message` is always a string.
+ *
+ * @since 0.3.0
+ * @category loggers
+ */
+export const jsonLogger: Logger.Logger<unknown, string> = Logger.mapInput(Logger.jsonLogger, oneMessage)
 
 /**
  * @since 0.1.0
@@ -24,7 +39,7 @@ export const layer = (
   const isTTY = options.isTTY ?? ((stderr ? process.stderr.isTTY : process.stdout.isTTY) === true)
   const format = settings.format ?? (isTTY ? "pretty" : "json")
   const logger = format === "json"
-    ? (stderr ? Logger.withConsoleError(Logger.jsonLogger) : Logger.withConsoleLog(Logger.jsonLogger))
+    ? (stderr ? Logger.withConsoleError(jsonLogger) : Logger.withConsoleLog(jsonLogger))
     : Logger.prettyLogger({ stderr })
   return Layer.merge(Logger.replace(Logger.defaultLogger, logger), Logger.minimumLogLevel(settings.level))
 }

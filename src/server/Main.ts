@@ -42,42 +42,76 @@ const clientKeysRequired = ConfigError.MissingData(
   "CLIENT_KEYS: required when apps are configured (comma-separated bearer keys of at least 16 characters)"
 )
 
+// A line of its own (no variable to prefix): `describe` prints the message as is.
+const refusal = (message: string) => ConfigError.InvalidData([], message)
+
 /**
  * Everything `serve` reads, read up front, so a bad variable stops start-up
- * before anything listens: never half-configured.
+ * before anything listens: never half-configured. `names` are the variables
+ * set in the environment: a typo of a known one, or a production setting
+ * without any app to serve, must not quietly start something else.
  */
-const readConfig = Effect.gen(function*() {
-  const log = yield* ServerConfig.logSettings
-  const apps = yield* TokenConfig.apps
-  const wecom = yield* WeComConfig.config
-  const components = yield* ComponentConfig.components
-  const engine = yield* TokenConfig.settings
-  const server = yield* ServerConfig.settings
-  const proxy = yield* ServerConfig.proxySettings
-  const store = yield* StoreSpec.config
-  const encryptionKey = yield* StoreSpec.encryptionKey
-  // Any configured app, official account, WeCom or component, means production: no demo.
-  const owners: ReadonlyArray<string> = [
-    ...apps.map((app) => app.appId),
-    ...wecom.apps.map((app) => app.owner),
-    ...components.map((component) => component.componentAppId)
-  ]
-  if (owners.length > 0 && server.clientKeys.length === 0) return yield* Effect.fail(clientKeysRequired)
-  // A key limited to an app the server does not have is a typo that would
-  // leave a business server with nothing but 404s.
-  for (const [index, key] of owners.length > 0 ? server.clientKeys.entries() : []) {
-    const missing = key.apps?.find((appId) => !owners.includes(appId))
-    if (missing !== undefined) {
-      return yield* Effect.fail(
-        ConfigError.InvalidData(
-          ["CLIENT_KEYS"],
-          `CLIENT_KEYS: key ${index + 1} names ${missing}, which is not a configured app`
-        )
-      )
+const readConfig = (names: ReadonlyArray<string>) =>
+  Effect.gen(function*() {
+    const unknown = ServerConfig.unknownVariables(names)
+    const typo = unknown.find((variable) => variable.suggestion !== undefined)
+    if (typo !== undefined) {
+      return yield* Effect.fail(refusal(`${typo.name} is not a setting: did you mean ${typo.suggestion}?`))
     }
-  }
-  return { log, apps, wecom, components, owners, engine, server, proxy, store, encryptionKey }
-})
+    const log = yield* ServerConfig.logSettings
+    const apps = yield* TokenConfig.apps
+    const wecom = yield* WeComConfig.config
+    const components = yield* ComponentConfig.components
+    const engine = yield* TokenConfig.settings
+    const server = yield* ServerConfig.settings
+    const proxy = yield* ServerConfig.proxySettings
+    const store = yield* StoreSpec.config
+    const encryptionKey = yield* StoreSpec.encryptionKey
+    // Any configured app, official account, WeCom or component, means production: no demo.
+    const owners: ReadonlyArray<string> = [
+      ...apps.map((app) => app.appId),
+      ...wecom.apps.map((app) => app.owner),
+      ...components.map((component) => component.componentAppId)
+    ]
+    // The demo answers made-up tokens with 200: started in place of a
+    // production server (a typo in WECHAT_APPS, a secret file not mounted) it
+    // would fool every business server that asks it.
+    const production = ServerConfig.productionVariables(names)
+    if (owners.length === 0 && production.length > 0) {
+      return yield* Effect.fail(refusal(
+        `no app is configured, yet ${production.join(", ")} ${
+          production.length === 1 ? "is" : "are"
+        } set: set WECHAT_APPS (or WECHAT_APP_ID and WECHAT_APP_SECRET), WECOM_APPS or WECHAT_COMPONENTS, or unset them all for the demo`
+      ))
+    }
+    if (owners.length > 0 && server.clientKeys.length === 0) return yield* Effect.fail(clientKeysRequired)
+    // A key limited to an app the server does not have is a typo that would
+    // leave a business server with nothing but 404s.
+    for (const [index, key] of owners.length > 0 ? server.clientKeys.entries() : []) {
+      const missing = key.apps?.find((appId) => !owners.includes(appId))
+      if (missing !== undefined) {
+        return yield* Effect.fail(
+          ConfigError.InvalidData(
+            ["CLIENT_KEYS"],
+            `CLIENT_KEYS: key ${index + 1} names ${missing}, which is not a configured app`
+          )
+        )
+      }
+    }
+    return {
+      log,
+      apps,
+      wecom,
+      components,
+      owners,
+      engine,
+      server,
+      proxy,
+      store,
+      encryptionKey,
+      ignored: unknown.map((variable) => variable.name)
+    }
+  })
 
 const serverLayer = (
   config: TokenConfig.TokenConfigShape,
@@ -153,7 +187,8 @@ const startupCause = (
  * @category utils
  */
 export const serve: Effect.Effect<never, StartupFailed> = Effect.gen(function*() {
-  const config = yield* Effect.catchAll(readConfig, configFailure)
+  const names = yield* Effect.sync(() => Object.keys(process.env))
+  const config = yield* Effect.catchAll(readConfig(names), configFailure)
   yield* CompactHeap.apply(config.server.compactHeap)
   // Refresh tokens mint an authorizer's tokens for months: sealed at rest when a key is given.
   const store = StoreSpec.mapStore(
@@ -183,13 +218,15 @@ export const serve: Effect.Effect<never, StartupFailed> = Effect.gen(function*()
     )
     : Layer.unwrapScoped(Effect.gen(function*() {
       const demo = yield* Demo.start
-      const clientKeys = config.server.clientKeys.length > 0 ? config.server.clientKeys : [{ key: demo.clientKey }]
+      // No production setting is set (`readConfig`): the key is the demo's
+      // own, and the demo listens on loopback only.
+      const clientKeys = [{ key: demo.clientKey }]
       return serverLayer(
         { apps: [demo.app], ...config.engine, apiBaseUrl: demo.apiBaseUrl },
         { apps: [demo.weComApp], apiBaseUrl: demo.apiBaseUrl },
         [{ ...demo.component, componentAppId: AppId.make(demo.component.componentAppId) }],
         store,
-        { ...config.server, clientKeys },
+        { ...config.server, host: "127.0.0.1", clientKeys },
         config.proxy
       ).pipe(
         Layer.tap((context) => {
@@ -199,7 +236,7 @@ export const serve: Effect.Effect<never, StartupFailed> = Effect.gen(function*()
             appId: demo.app.appId,
             weComApp: demo.weComApp.owner,
             componentAppId: demo.component.componentAppId,
-            clientKey: clientKeys[0]!.key
+            clientKey: demo.clientKey
           })).pipe(
             // Now that the server listens, the demo component's pushes can reach it.
             Effect.zipRight(demo.connectComponent(Demo.eventsUrl(address, demo.component.componentAppId)))
@@ -207,7 +244,12 @@ export const serve: Effect.Effect<never, StartupFailed> = Effect.gen(function*()
         })
       )
     }))
-  return yield* Layer.launch(Layer.provide(main, Tracing.layerConfig)).pipe(
+  const warnings = Effect.forEach(
+    config.ignored,
+    (name) => Effect.logWarning(`${name} is not a setting of effect-wechat-token; ignored`),
+    { discard: true }
+  )
+  return yield* Effect.zipRight(warnings, Layer.launch(Layer.provide(main, Tracing.layerConfig))).pipe(
     Effect.catchAll((error) => refuse(`cannot start: ${startupCause(error, config.server)}`)),
     Effect.provide(Logging.layer(config.log))
   )

@@ -246,6 +246,124 @@ export const logSettings: Config.Config<LogSettings> = Config.all({
   )
 })
 
+// The variables that may also be given as a file (`NAME_FILE`, see secretConfig).
+const SECRET_VARIABLES = [
+  "WECHAT_APPS",
+  "WECHAT_APP_SECRET",
+  "WECOM_APPS",
+  "WECHAT_COMPONENTS",
+  "CLIENT_KEYS",
+  "OPS_KEYS",
+  "REDIS_PASSWORD",
+  "REDIS_SENTINEL_PASSWORD",
+  "STORE_ENCRYPTION_KEY"
+] as const
+
+/**
+ * Every environment variable the command line reads, `_FILE` forms included.
+ *
+ * @since 0.3.0
+ * @category constants
+ */
+export const VARIABLES: ReadonlyArray<string> = [
+  ...SECRET_VARIABLES.flatMap((name) => [name, `${name}_FILE`]),
+  "WECHAT_APP_ID",
+  "WECHAT_TOKEN_MODE",
+  "WECHAT_API_BASE_URL",
+  "WECOM_API_BASE_URL",
+  "TOKEN_STORE",
+  "TOKEN_SERVER_URL",
+  "TOKEN_SERVER_KEY",
+  "REDIS_TLS",
+  "REDIS_TLS_CA_FILE",
+  "REDIS_TLS_CERT_FILE",
+  "REDIS_TLS_KEY_FILE",
+  "PROXY_ALLOW",
+  "PROXY_MAX_BODY_BYTES",
+  "HOST",
+  "PORT",
+  "LOG_LEVEL",
+  "LOG_FORMAT",
+  "REQUEST_TIMEOUT_SECONDS",
+  "SHUTDOWN_DRAIN_SECONDS",
+  "UPSTREAM_TIMEOUT_SECONDS",
+  "REFRESH_MARGIN_SECONDS",
+  "FAST_PATH",
+  "COMPACT_HEAP",
+  "OTEL_EXPORTER_OTLP_ENDPOINT",
+  "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+  "OTEL_SERVICE_NAME"
+]
+
+// A variable with one of these prefixes is meant for this server: unknown,
+// it is a typo that would otherwise be ignored in silence.
+const PREFIXES =
+  /^(WECHAT_|WECOM_|TOKEN_|REDIS_|PROXY_|CLIENT_|OPS_|ADMIN_|UPSTREAM_|REFRESH_|REQUEST_|SHUTDOWN_|STORE_)/
+
+// Levenshtein distance, one row at a time.
+const distance = (a: string, b: string): number => {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j)
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i]
+    for (let j = 1; j <= b.length; j++) {
+      row[j] = Math.min(previous[j]! + 1, row[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1))
+    }
+    previous = row
+  }
+  return previous[b.length]!
+}
+
+// Two edits cover a dropped or doubled letter and a swapped pair (`WECHAT_APP`
+// for `WECHAT_APPS`, `CLEINT_KEYS`), without pairing unrelated names.
+const NEAR_MISS = 2
+
+/**
+ * A variable with one of the server's prefixes that it does not read, and
+ * the known variable it is a near miss of, if any.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface UnknownVariable {
+  readonly name: string
+  readonly suggestion: string | undefined
+}
+
+/**
+ * The variables among `names` that carry one of the server's prefixes
+ * (`WECHAT_`, `WECOM_`, `TOKEN_`, `REDIS_`, `PROXY_`, `CLIENT_`, …) but are
+ * not among `VARIABLES`, each with the nearest known name when it is at most
+ * two edits away.
+ *
+ * @since 0.3.0
+ * @category utils
+ */
+export const unknownVariables = (names: Iterable<string>): ReadonlyArray<UnknownVariable> =>
+  Array.from(names)
+    .filter((name) => PREFIXES.test(name) && !VARIABLES.includes(name))
+    .map((name) => {
+      const [nearest] = VARIABLES
+        .map((known) => ({ known, edits: distance(name, known) }))
+        .filter(({ edits }) => edits <= NEAR_MISS)
+        .sort((a, b) => a.edits - b.edits)
+      return { name, suggestion: nearest?.known }
+    })
+
+/**
+ * The variables among `names` that only make sense in production: the keys,
+ * the listen address, the store, anything of WeChat's or WeCom's. Any of
+ * them set means the operator meant the real server, so the demo must not
+ * start in its place.
+ *
+ * @since 0.3.0
+ * @category utils
+ */
+export const productionVariables = (names: Iterable<string>): ReadonlyArray<string> =>
+  Array.from(names).filter((name) =>
+    /^(WECHAT_|WECOM_|REDIS_)/.test(name) ||
+    ["CLIENT_KEYS", "OPS_KEYS", "ADMIN_KEYS", "TOKEN_STORE", "HOST"].includes(name.replace(/_FILE$/, ""))
+  )
+
 /**
  * One line naming the variable: what start-up prints before exiting, instead
  * of a stack trace. `ConfigError` may combine several problems; the first is

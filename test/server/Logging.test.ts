@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Logger, LogLevel } from "effect"
+import * as Logging from "../../src/server/Logging.js"
 import { APP, auth, awaitReady, call, SECRET, startServer, startUpstream } from "./harness.js"
 
 describe("server logs", () => {
@@ -41,5 +42,22 @@ describe("server logs", () => {
         expect(value.length).toBeGreaterThan(12)
         expect(text).not.toContain(value)
       }
+    }))
+})
+
+describe("JSON log lines", () => {
+  it.effect("carry `message` as one string, also when logged in parts", () =>
+    Effect.gen(function*() {
+      const lines: Array<string> = []
+      const capture = Logger.replace(
+        Logger.defaultLogger,
+        Logger.map(Logging.jsonLogger, (line) => void lines.push(line))
+      )
+      yield* Effect.logWarning("token fetch failed", "WeChat is unavailable", 42).pipe(Effect.provide(capture))
+      yield* Effect.logInfo("token refreshed").pipe(Effect.provide(capture))
+      expect(lines.map((line) => JSON.parse(line).message)).toEqual([
+        "token fetch failed: WeChat is unavailable: 42",
+        "token refreshed"
+      ])
     }))
 })

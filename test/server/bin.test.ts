@@ -82,6 +82,10 @@ describe("bin", () => {
         WECHAT_APPS_FILE: "/nonexistent/wechat-apps",
         CLIENT_KEYS: "0123456789abcdef0123"
       }, "WECHAT_APPS_FILE: cannot read"],
+      ["an empty CLIENT_KEYS_FILE", {
+        WECHAT_APPS: "wx0123456789abcdef:TopSecretValue",
+        CLIENT_KEYS_FILE: "/dev/null"
+      }, "CLIENT_KEYS_FILE: the file it names is empty"],
       [
         "a key scoped to an unconfigured WeCom app",
         {
@@ -89,7 +93,36 @@ describe("bin", () => {
           CLIENT_KEYS: "0123456789abcdef0123@ww0123456789abcdef/1000003"
         },
         "CLIENT_KEYS"
-      ]
+      ],
+      // A typo beside production settings used to start the demo on 0.0.0.0,
+      // against the production store, printing the operator's own key.
+      [
+        "a typo of WECHAT_APPS beside production settings",
+        {
+          WECHAT_APP: "wx0123456789abcdef:TopSecretValue",
+          CLIENT_KEYS: "0123456789abcdef0123",
+          HOST: "0.0.0.0",
+          TOKEN_STORE: "redis://127.0.0.1:9"
+        },
+        "WECHAT_APP is not a setting: did you mean WECHAT_APPS?"
+      ],
+      ["a typo of a secret file variable", {
+        WECHAT_APPS_FLIE: "/run/secrets/apps",
+        CLIENT_KEYS: "0123456789abcdef0123"
+      }, "did you mean WECHAT_APPS_FILE?"],
+      [
+        "production settings without any app",
+        { CLIENT_KEYS: "0123456789abcdef0123", HOST: "0.0.0.0" },
+        "no app is configured, yet CLIENT_KEYS, HOST are set"
+      ],
+      ["HOST alone (the demo listens on loopback only)", { HOST: "0.0.0.0" }, "no app is configured, yet HOST is set"],
+      ["a store without any app", { TOKEN_STORE: "redis://127.0.0.1:9" }, "TOKEN_STORE is set"],
+      ["WECHAT_APP_ID without its secret", { WECHAT_APP_ID: "wx0123456789abcdef" }, "WECHAT_APP_SECRET: missing"],
+      ["an empty WECHAT_APP_SECRET", {
+        WECHAT_APP_ID: "wx0123456789abcdef",
+        WECHAT_APP_SECRET: "",
+        CLIENT_KEYS: "0123456789abcdef0123"
+      }, "WECHAT_APP_SECRET: missing (WECHAT_APP_SECRET is set but empty)"]
     ] as const
   ) {
     it.live(`bad config (${name}) stops start-up with one line naming ${variable}`, () =>
@@ -101,6 +134,9 @@ describe("bin", () => {
         expect(lines[0]).toContain(variable)
         expect(result.stderr).not.toMatch(/\bat .*\.ts:\d+/)
         expect(result.stderr + result.stdout).not.toContain("TopSecretValue")
+        // Nothing listened and nothing was printed but the line: no banner, no key.
+        expect(result.stdout).toBe("")
+        expect(result.stderr).not.toContain("0123456789abcdef0123")
       }))
   }
 
@@ -184,7 +220,8 @@ describe("bin serve", () => {
           WECHAT_APPS: "wx0123456789abcdef:TopSecretValue",
           WECHAT_API_BASE_URL: upstream.url,
           CLIENT_KEYS: key,
-          PORT: "0"
+          PORT: "0",
+          WECHAT_UNRELATED_SETTING: "x"
         }),
         /Listening on (http:\/\/127\.0\.0\.1:\d+)/
       )
@@ -202,6 +239,8 @@ describe("bin serve", () => {
       // Not a TTY: one JSON object a line.
       for (const line of output.trim().split("\n")) expect(() => JSON.parse(line)).not.toThrow()
       expect(output).toContain("token refreshed")
+      // Not a near miss of any setting: start-up goes on, and says it is ignored.
+      expect(output).toContain("WECHAT_UNRELATED_SETTING is not a setting of effect-wechat-token; ignored")
       expect(output).not.toContain("TopSecretValue")
       expect(output).not.toContain(answer.access_token)
     }).pipe(Effect.scoped))
@@ -286,5 +325,38 @@ describe("demo mode", () => {
       )
       expect(weCom.access_token.length).toBeGreaterThan(12)
       expect(weCom.access_token).not.toBe(body.access_token)
+    }).pipe(Effect.scoped))
+
+  it.live("SIGTERM to the `npm start` process stops the server: npm exits 0 and the port is free", () =>
+    Effect.gen(function*() {
+      const npm = yield* Effect.acquireRelease(
+        Effect.async<{ child: ChildProcessWithoutNullStreams; base: string }>((resume) => {
+          // Not detached: a supervisor signals npm's pid alone, never its group.
+          const child = spawn("npm", ["start", "--silent"], { cwd: root, env: bareEnv({ PORT: "0" }) })
+          let output = ""
+          let done = false
+          const onData = (chunk: Buffer) => {
+            output += chunk.toString()
+            const base = /base URL: +(\S+)/.exec(output)
+            if (!done && base !== null && /^curl /m.test(output)) {
+              done = true
+              resume(Effect.succeed({ child, base: base[1]! }))
+            }
+          }
+          child.stdout.on("data", onData)
+          child.stderr.on("data", onData)
+          child.on("exit", (code) => {
+            if (!done) resume(Effect.dieMessage(`npm start exited with ${code}:\n${output}`))
+          })
+        }),
+        ({ child }) => Effect.sync(() => child.exitCode === null && child.kill("SIGKILL"))
+      )
+      const healthy = () =>
+        Effect.promise(() => fetch(`${npm.base}/healthz`).then((response) => response.status, () => 0))
+      expect(yield* healthy()).toBe(200)
+      npm.child.kill("SIGTERM")
+      expect(yield* exitOf(npm.child)).toBe(0)
+      // Nothing answers on the port any more: the server is gone with npm.
+      expect(yield* healthy()).toBe(0)
     }).pipe(Effect.scoped))
 })
