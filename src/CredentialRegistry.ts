@@ -16,10 +16,12 @@
 import {
   type ConfigError,
   Context,
+  Duration,
   Effect,
   Either,
   Layer,
   Option,
+  Random,
   Redacted,
   type Scope,
   Stream,
@@ -235,9 +237,13 @@ export const make = (
       Effect.forkScoped
     )
 
+    // This replica's own changes take turns: they never race each other,
+    // only other replicas' changes, which a short random pause spreads out.
+    const turns = yield* Effect.makeSemaphore(1)
     const update: CredentialRegistryShape["update"] = (change) =>
-      Effect.gen(function*() {
+      turns.withPermits(1)(Effect.gen(function*() {
         for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+          if (attempt > 0) yield* Effect.sleep(Duration.millis(yield* Random.nextIntBetween(1, 10 * attempt)))
           const latest = yield* read
           const changed = change(latest)
           if (Either.isLeft(changed)) return yield* Effect.fail(changed.left)
@@ -251,7 +257,7 @@ export const make = (
           operation: "registry",
           detail: `the registry changed under ${MAX_ATTEMPTS} attempts in a row; try again`
         })
-      })
+      }))
 
     return {
       current: SubscriptionRef.get(state),

@@ -552,6 +552,25 @@ const documentBadRequest = (spec: JsonObject): JsonObject => {
  * @since 0.1.0
  * @category models
  */
+// The generator registers a component for every tagged error class, also
+// those it inlines into the failure union: left in, they are schemas nothing
+// refers to. Dropped until no unreferenced one is left.
+const withoutUnusedSchemas = (spec: Record<string, unknown>): Record<string, unknown> => {
+  const components = (spec.components ?? {}) as { readonly schemas?: Record<string, unknown> }
+  const schemas = { ...components.schemas }
+  for (let dropped = true; dropped;) {
+    dropped = false
+    const text = JSON.stringify({ ...spec, components: { ...components, schemas } })
+    for (const name of Object.keys(schemas)) {
+      if (!text.includes(`"#/components/schemas/${name}"`)) {
+        delete schemas[name]
+        dropped = true
+      }
+    }
+  }
+  return { ...spec, components: { ...components, schemas } }
+}
+
 export class TokenServerApi extends HttpApi.make("token-server")
   .add(TokensGroup)
   .add(WeComGroup)
@@ -577,5 +596,5 @@ export class TokenServerApi extends HttpApi.make("token-server")
       "Errors are `{\"error\":{\"code\",\"message\"}}`."
   )
   // The proxy routes are served in front of the router; the document still lists them.
-  .annotate(OpenApi.Transform, (spec) => ProxyApi.document(documentBadRequest(spec)))
+  .annotate(OpenApi.Transform, (spec) => withoutUnusedSchemas(ProxyApi.document(documentBadRequest(spec))))
 {}

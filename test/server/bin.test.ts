@@ -154,8 +154,14 @@ describe("bin", () => {
           [{ HOST: "10.255.255.1", PORT: "0" }, "HOST 10.255.255.1 is not an address of this machine"],
           [{ TOKEN_STORE: `file:${directory}`, PORT: "0" }, "TOKEN_STORE"]
         ] as const
+        // A configured app: without one, HOST and TOKEN_STORE alone stop start-up before it listens.
+        const app = {
+          WECHAT_APPS: "wx0123456789abcdef:TopSecretValue",
+          CLIENT_KEYS: "0123456789abcdef0123",
+          WECHAT_API_BASE_URL: "http://127.0.0.1:9"
+        }
         for (const [env, cause] of cases) {
-          const result = yield* run(["serve"], bareEnv(env))
+          const result = yield* run(["serve"], bareEnv({ ...app, ...env }))
           expect(result.code, cause).not.toBe(0)
           const lines = result.stderr.trim().split("\n")
           expect(lines, result.stderr).toHaveLength(1)
