@@ -4,7 +4,7 @@
  * within one file system), fsync, mode 0600, rename, fsync of the directory.
  */
 import type * as FileSystem from "@effect/platform/FileSystem"
-import { Effect, Random } from "effect"
+import { Effect, Option, Random } from "effect"
 import * as NodePath from "node:path"
 
 /** Owner read/write only: store files hold tokens and sealed secrets. */
@@ -41,3 +41,12 @@ export const write = <E = never>(
     // cannot open a directory still get the atomic rename.
     yield* Effect.scoped(Effect.flatMap(fs.open(directory, { flag: "r" }), (dir) => dir.sync)).pipe(Effect.ignore)
   })
+
+/**
+ * What tells a file changed without reading it: inode, size and modification
+ * time. Any writer (an atomic replacement, an operator's edit) changes one.
+ */
+export const signature = (info: FileSystem.File.Info): string =>
+  `${Option.getOrElse(info.ino, () => -1)}:${info.size}:${
+    Option.match(info.mtime, { onNone: () => -1, onSome: (date) => date.getTime() })
+  }`

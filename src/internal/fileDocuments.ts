@@ -8,16 +8,13 @@
  */
 import type { PlatformError } from "@effect/platform/Error"
 import * as FileSystem from "@effect/platform/FileSystem"
-import { Effect, Option, Schedule, Schema, Stream } from "effect"
+import { Effect, Option, Schedule, Stream } from "effect"
 import * as NodePath from "node:path"
 import { checkName, type StoredDocument, type StoreDocumentsShape } from "../StoreDocuments.js"
 import { StoreError } from "../TokenStore.js"
 import * as AtomicFile from "./atomicFile.js"
 import * as FifoPermits from "./fifoPermits.js"
-
-const Stored = Schema.parseJson(Schema.Struct({ version: Schema.Int, body: Schema.String }))
-const decodeStored = Schema.decodeUnknownOption(Stored)
-const encodeStored = Schema.encodeSync(Stored)
+import { decodeStored, encodeStored } from "./storedDocument.js"
 
 /** How often the directory is looked at for documents changed by someone else. */
 export const POLL = "1 second"
@@ -53,14 +50,7 @@ export const make = (path: string): Effect.Effect<StoreDocumentsShape, never, Fi
     // Signatures as this instance last wrote or announced them: its own
     // writes are not announced back to it.
     const seen = new Map<string, string>()
-    const signature = (file: string) =>
-      Effect.map(
-        fs.stat(file),
-        (info) =>
-          `${Option.getOrElse(info.ino, () => -1)}:${info.size}:${
-            Option.match(info.mtime, { onNone: () => -1, onSome: (date) => date.getTime() })
-          }`
-      )
+    const signature = (file: string) => Effect.map(fs.stat(file), AtomicFile.signature)
 
     const swap: StoreDocumentsShape["swap"] = (name, expected, body) =>
       Effect.zipRight(

@@ -122,10 +122,7 @@ export const make = (path: string): Effect.Effect<TokenStoreShape, StoreError, F
     // Reads of a changed file wait for one another: concurrent gets parse it once.
     const readers = yield* FifoPermits.make(1)
 
-    const signatureOf = (info: FileSystem.File.Info): string =>
-      `${Option.getOrElse(info.ino, () => -1)}:${info.size}:${
-        Option.match(info.mtime, { onNone: () => -1, onSome: (date) => date.getTime() })
-      }`
+    const signatureOf = AtomicFile.signature
 
     // The signature of the file now; `undefined` when there is none.
     const currentSignature = (operation: string): Effect.Effect<string | undefined, StoreError> =>

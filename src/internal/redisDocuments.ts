@@ -4,20 +4,17 @@
  * script that compares the version and announces the name on
  * `DOCUMENTS_CHANNEL` in the same step.
  */
-import { Effect, Option, Schema, Stream } from "effect"
+import { Effect, Option, Stream } from "effect"
 import type { Cluster, Redis } from "ioredis"
 import { ALL, checkName, type StoredDocument, type StoreDocumentsShape } from "../StoreDocuments.js"
 import type { StoreError } from "../TokenStore.js"
+import { decodeStored, encodeStored } from "./storedDocument.js"
 
 /** Each document write is announced here with the document's name. */
 export const DOCUMENTS_CHANNEL = "wechat-token:documents"
 
 /** The key of a document: its own hash tag, so the script touches one slot. */
 export const documentKey = (name: string): string => `wechat-token:{doc:${name}}`
-
-const Stored = Schema.parseJson(Schema.Struct({ version: Schema.Int, body: Schema.String }))
-const decodeStored = Schema.decodeUnknownOption(Stored)
-const encodeStored = Schema.encodeSync(Stored)
 
 // A held value that is not a document counts as version 0 only when absent;
 // anything else unreadable blocks the write (someone else's key).

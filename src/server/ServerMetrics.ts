@@ -247,6 +247,17 @@ export const storeUp = Metric.gauge("wechat_token_store_up", {
 })
 
 /**
+ * Whether every configured owner can be served from memory at `now`: what
+ * `/readyz` answers 200 for. A store that is down does not make a server
+ * unready: the engine serves from memory meanwhile.
+ *
+ * @since 0.3.0
+ * @category metrics
+ */
+export const isReady = (engine: TokenEngineShape, now: number): boolean =>
+  engine.servable.every(({ appId, kind }) => engine.peek(appId, now, kind) !== undefined)
+
+/**
  * Sets `ready` and `storeUp`.
  *
  * @since 0.3.0
@@ -254,9 +265,7 @@ export const storeUp = Metric.gauge("wechat_token_store_up", {
  */
 export const observeReadiness = (engine: TokenEngineShape, healthy: Effect.Effect<boolean>): Effect.Effect<void> =>
   Effect.gen(function*() {
-    const now = yield* Clock.currentTimeMillis
-    const servable = engine.servable.every(({ appId, kind }) => engine.peek(appId, now, kind) !== undefined)
-    yield* Metric.set(ready, servable ? 1 : 0)
+    yield* Metric.set(ready, isReady(engine, yield* Clock.currentTimeMillis) ? 1 : 0)
     yield* Metric.set(storeUp, (yield* healthy) ? 1 : 0)
   })
 

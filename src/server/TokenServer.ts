@@ -150,8 +150,7 @@ const OpsLive = HttpApiBuilder.group(TokenServerApi, "ops", (handlers) =>
       })
       // One pass that keeps no more than it answers: 100,000 credentials are
       // counted, not listed, with enough of the invalid ones listed to act
-      // on. Ready means every app can be served now. A store that is down
-      // does not make the server unready: the engine serves from memory meanwhile.
+      // on. Ready: `ServerMetrics.isReady`.
       let total = 0
       const listed: Array<CredentialStatus> = []
       const invalid: Array<CredentialStatus> = []
@@ -166,7 +165,7 @@ const OpsLive = HttpApiBuilder.group(TokenServerApi, "ops", (handlers) =>
         if (status.valid) counts.valid += 1
         summary.set(status.kind, counts)
       })
-      const ready = engine.servable.every(({ appId, kind }) => engine.peek(appId, now, kind) !== undefined)
+      const ready = ServerMetrics.isReady(engine, now)
       if (total <= MAX_LISTED) return { ready, store: { healthy }, credentials: listed.map(entry) }
       return { ready, store: { healthy }, credentials: invalid.map(entry), summary: Array.from(summary.values()) }
     })

@@ -6,10 +6,10 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { type ChildProcess, spawn } from "node:child_process"
+import { spawn } from "node:child_process"
 import { readFileSync } from "node:fs"
-import { createServer } from "node:net"
 import * as NodePath from "node:path"
+import { spawnServer, waitReady } from "../support/serverProcess.js"
 
 const ROOT = NodePath.join(import.meta.dirname, "..", "..")
 const PROMETHEUS = NodePath.join(ROOT, "deploy", "prometheus")
@@ -23,41 +23,6 @@ const run = (command: string, args: ReadonlyArray<string>, cwd: string) =>
     child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()))
     child.on("error", (error) => resume(Effect.die(error)))
     child.on("close", (code) => resume(Effect.succeed({ code, output })))
-  })
-
-const freePort = Effect.async<number>((resume) => {
-  const probe = createServer().listen(0, "127.0.0.1", () => {
-    const { port } = probe.address() as { port: number }
-    probe.close(() => resume(Effect.succeed(port)))
-  })
-})
-
-// The demo server as a user starts it: nothing configured.
-const demoServer = Effect.acquireRelease(
-  Effect.gen(function*() {
-    const port = yield* freePort
-    const env: Record<string, string> = { PATH: process.env.PATH ?? "", PORT: String(port), HOME: ROOT }
-    const child = spawn(process.execPath, ["--import", "tsx", "src/bin.ts", "serve"], {
-      cwd: ROOT,
-      env,
-      stdio: "ignore"
-    })
-    return { child, base: `http://127.0.0.1:${port}` }
-  }),
-  ({ child }) => Effect.sync(() => child.kill("SIGKILL"))
-)
-
-const isReady = (base: string) =>
-  Effect.promise(() => fetch(`${base}/readyz`).then((response) => response.status === 200, () => false))
-
-const waitReady = (base: string, child: ChildProcess) =>
-  Effect.gen(function*() {
-    for (let attempt = 0; attempt < 200; attempt++) {
-      if (child.exitCode !== null) return yield* Effect.die(new Error(`demo server exited ${child.exitCode}`))
-      if (yield* isReady(base)) return
-      yield* Effect.sleep("250 millis")
-    }
-    return yield* Effect.die(new Error("demo server never became ready"))
   })
 
 // Metric names in PromQL: the histogram's series carry suffixes the family does not.
@@ -87,9 +52,9 @@ describe("Monitoring", () => {
         ...dashboard.panels.flatMap((panel) => panel.targets.flatMap((target) => metricNames(target.expr)))
       ])
       expect(queried.size).toBeGreaterThan(10)
-      const { base, child } = yield* demoServer
-      yield* waitReady(base, child)
-      const scrape = yield* Effect.promise(() => fetch(`${base}/metrics`).then((response) => response.text()))
+      const server = yield* spawnServer()
+      yield* waitReady(server)
+      const scrape = yield* Effect.promise(() => fetch(`${server.base}/metrics`).then((response) => response.text()))
       const exported = new Set(Array.from(scrape.matchAll(/^# TYPE (\S+) /gm), (match) => match[1]!))
       expect(Array.from(queried).filter((name) => !exported.has(name))).toEqual([])
       // The two gauges the rules need most say "ready" and "store up" on a healthy demo.

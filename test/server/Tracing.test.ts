@@ -4,22 +4,12 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Option, Tracer } from "effect"
-import { spawn } from "node:child_process"
 import { createServer } from "node:http"
 import type { AddressInfo } from "node:net"
-import * as NodePath from "node:path"
 import * as Tracing from "../../src/server/Tracing.js"
 import * as TokenStore from "../../src/TokenStore.js"
+import { spawnServer } from "../support/serverProcess.js"
 import { APP, auth, call, SECRET, serveTokenServer, serveUpstream } from "../support/serverStack.js"
-
-const ROOT = NodePath.join(import.meta.dirname, "..", "..")
-
-const freePort = Effect.async<number>((resume) => {
-  const probe = createServer().listen(0, "127.0.0.1", () => {
-    const { port } = probe.address() as AddressInfo
-    probe.close(() => resume(Effect.succeed(port)))
-  })
-})
 
 interface Recorded {
   readonly id: string
@@ -141,22 +131,9 @@ describe("Tracing", () => {
           Effect.async<void>((resume) => void collector.listen(0, "127.0.0.1", () => resume(Effect.void))),
           () => Effect.sync(() => collector.close())
         )
-        const port = yield* freePort
-        const child = yield* Effect.acquireRelease(
-          Effect.sync(() =>
-            spawn(process.execPath, ["--import", "tsx", "src/bin.ts", "serve"], {
-              cwd: ROOT,
-              stdio: "ignore",
-              env: {
-                PATH: process.env.PATH ?? "",
-                PORT: String(port),
-                OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${(collector.address() as AddressInfo).port}`
-              }
-            })
-          ),
-          (child) => Effect.sync(() => child.kill("SIGKILL"))
-        )
-        const base = `http://127.0.0.1:${port}`
+        const { base, child } = yield* spawnServer({
+          OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${(collector.address() as AddressInfo).port}`
+        })
         for (let attempt = 0; attempt < 200 && bodies.length === 0; attempt++) {
           if (child.exitCode !== null) return yield* Effect.die(new Error(`server exited ${child.exitCode}`))
           yield* Effect.promise(() => fetch(`${base}/readyz`).then(() => undefined, () => undefined))
