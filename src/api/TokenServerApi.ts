@@ -548,10 +548,6 @@ const documentBadRequest = (spec: JsonObject): JsonObject => {
   return spec
 }
 
-/**
- * @since 0.1.0
- * @category models
- */
 // The generator registers a component for every tagged error class, also
 // those it inlines into the failure union: left in, they are schemas nothing
 // refers to. Dropped until no unreferenced one is left.
@@ -571,6 +567,10 @@ const withoutUnusedSchemas = (spec: Record<string, unknown>): Record<string, unk
   return { ...spec, components: { ...components, schemas } }
 }
 
+/**
+ * @since 0.1.0
+ * @category models
+ */
 export class TokenServerApi extends HttpApi.make("token-server")
   .add(TokensGroup)
   .add(WeComGroup)

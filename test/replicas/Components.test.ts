@@ -5,7 +5,9 @@
  * refresh cycle (the lease), each replica handing out tokens WeChat accepts.
  *
  * Child processes cannot share a `TestClock`: the emulator issues 30 s
- * tokens and the replicas refresh 10 s early, so a cycle lasts 20–25 s.
+ * tokens and the replicas refresh 10 s early, so a cycle lasts 20–25 s
+ * plus the time a refresh takes (the lease, Redis, the fetch), which a
+ * loaded machine stretches by seconds.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect } from "effect"
@@ -16,6 +18,11 @@ import { CLIENT_KEY, eventually, startReplicas } from "../support/replicas.js"
 
 const REPLICAS = 3
 const CYCLES = 2
+const LONGEST_CYCLE = 25_000
+const SHORTEST_CYCLE = 20_000
+// Room for CYCLES of the longest cycle after the first token, each a few seconds late: watching exactly
+// CYCLES × 25 s missed the second refresh whenever the jitter drew near its maximum on a busy machine.
+const WATCH_MILLIS = (CYCLES + 0.5) * LONGEST_CYCLE
 
 const componentToken = (url: string) =>
   Effect.promise(() =>
@@ -58,8 +65,8 @@ describe("replicas on one Redis: a third-party platform", () => {
         yield* controls.resetStats
         const start = Date.now()
         const dead: Array<string> = []
-        // Every replica is asked once a second for two cycles; every token is checked at once.
-        while (Date.now() - start < CYCLES * 25_000) {
+        // Every replica is asked once a second for the watch; every token is checked at once.
+        while (Date.now() - start < WATCH_MILLIS) {
           for (const replica of replicas) {
             const answer = yield* componentToken(replica.url)
             const token = answer.body.access_token
@@ -72,9 +79,10 @@ describe("replicas on one Redis: a third-party platform", () => {
         }
         const stats = yield* controls.stats(COMPONENT)
         expect(dead).toEqual([])
-        // Two cycles of 20–25 s in 50 s: two fetches for the whole group, never one per replica.
+        // Cycles of 20–25 s in 62.5 s: at least two fetches for the whole group and at most one per
+        // shortest cycle, never one per replica.
         expect(stats.componentTokensIssued).toBeGreaterThanOrEqual(CYCLES)
-        expect(stats.componentTokensIssued).toBeLessThanOrEqual(CYCLES + 1)
+        expect(stats.componentTokensIssued).toBeLessThanOrEqual(Math.ceil(WATCH_MILLIS / SHORTEST_CYCLE))
         expect(stats.componentTokenCalls).toBe(stats.componentTokensIssued)
       }),
     { timeout: 300_000 }
