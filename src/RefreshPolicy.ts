@@ -156,15 +156,28 @@ export const replacing = (stale: string | undefined): Demand =>
 
 /**
  * After a contest (`TokenStore.isContested`): also until the held record
- * replaces every contested one, so one fetch (under the lease) ends the
- * doubt for every replica.
+ * settles it, so one fetch (under the lease) ends the doubt for every
+ * replica.
+ *
+ * A record settles a contest when it replaces every contested one, or when
+ * it succeeds one of them in its lineage and none of them replaces it. A
+ * successor was fetched by a replica that read its predecessor from the
+ * store under the lease, so after the contest arose: it ends the doubt as
+ * surely as a fetch of our own, and fetching past it would only start a new
+ * contest (records fetched within `CLOCK_SKEW` of each other replace none
+ * across lineages), one more classic fetch per replica.
  *
  * @since 0.3.0
  * @category fetch now
  */
 export const settling = (contested: ReadonlyArray<TokenRecord>): Demand => ({
-  needsFetch: (record, now) => unusable(record, now) || !contested.every((other) => replaces(record, other))
+  needsFetch: (record, now) => unusable(record, now) || !settles(record, contested)
 })
+
+const settles = (record: TokenRecord, contested: ReadonlyArray<TokenRecord>): boolean =>
+  contested.every((other) => replaces(record, other)) ||
+  (contested.some((other) => other.lineage === record.lineage && record.generation > other.generation) &&
+    !contested.some((other) => replaces(other, record)))
 
 /**
  * What the plan needs to know about one answer from the issuer.

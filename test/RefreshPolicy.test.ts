@@ -150,6 +150,41 @@ describe("RefreshPolicy", () => {
     }
   })
 
+  describe("settling a contest: which record ends the doubt", () => {
+    // T1 and T2: two lineages fetched 2 s apart (within CLOCK_SKEW), as after
+    // a store lost its data and a new replica fetched beside the held token.
+    const at = (fetchedAt: number, lineage: string, generation: number, value: string) =>
+      new TokenRecord({
+        appId: Schema.decodeSync(AppId)("wx0123456789abcdef"),
+        kind: "access_token",
+        value,
+        mode: "classic",
+        fetchedAt,
+        expiresAt: fetchedAt + 7_200 * SECOND,
+        refreshAt: fetchedAt + 6_900 * SECOND,
+        generation,
+        lineage
+      })
+    const t1 = at(T0, "A", 4, "T1")
+    const t2 = at(T0 + 2 * SECOND, "B", 1, "T2")
+    const demand = RefreshPolicy.settling([t1, t2])
+    const now = T0 + 3 * SECOND
+
+    it("a contested record → fetch", () => {
+      expect(demand.needsFetch(t1, now)).toBe(true)
+      expect(demand.needsFetch(t2, now)).toBe(true)
+    })
+    it("another replica's settling fetch (a successor of T2, 0.5 s later) → serve it, no fetch of our own", () => {
+      expect(demand.needsFetch(at(T0 + 2_500, "B", 2, "T3"), now)).toBe(false)
+    })
+    it("a record replacing both by time → serve it", () => {
+      expect(demand.needsFetch(at(T0 + 60 * SECOND, "C", 1, "T3"), T0 + 61 * SECOND)).toBe(false)
+    })
+    it("a third lineage within the skew, succeeding none → fetch", () => {
+      expect(demand.needsFetch(at(T0 + 2_500, "C", 1, "T3"), now)).toBe(true)
+    })
+  })
+
   describe("failureClass: the engine's own errors by tag, WeChat's by the family", () => {
     const family = (): RefreshPolicy.FailureClass => "quota"
     const cases: ReadonlyArray<readonly [AccessTokenError, RefreshPolicy.FailureClass]> = [
