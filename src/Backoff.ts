@@ -4,10 +4,10 @@
  * after failures in a row, and which failures make callers fail fast.
  * Pure rules over numbers; the engine's cells apply them.
  *
- * - Fetch bucket: callers and the schedule fetch one credential at most
- *   3 times at once and then once per 5 s, whatever the issuer answers: at
- *   most 723 fetches an hour (`maxFetches`); a failing issuer, at most 80
- *   (`maxFailingFetches`).
+ * - Fetch bucket: callers, compare-and-refresh and the schedule fetch one
+ *   credential at most 3 times at once and then once per 5 s, whatever the
+ *   issuer answers: at most 723 fetches an hour (`maxFetches`); a failing
+ *   issuer, at most 80 (`maxFailingFetches`).
  * - Backoff: `transient` failures wait 1 s, doubling to a minute, jittered;
  *   other classes wait their `RefreshPolicy.reactions` pause; never past the
  *   last usable second of a held credential (`retryAt`).
@@ -20,17 +20,19 @@ import { type FailureClass, MIN_REMAINING, reactions } from "./RefreshPolicy.js"
 import type { RecordKey } from "./TokenStore.js"
 
 /**
- * How often one credential may be fetched for callers or the schedule
- * (a compare-and-refresh is not held back: WeChat rejected the value held,
- * and the force-refresh budget bounds it where the issuer answers the same
- * value): a bucket of `FETCH_BURST` fetches, refilled one per
+ * How often one credential may be fetched, for callers, the schedule or a
+ * compare-and-refresh: a bucket of `FETCH_BURST` fetches, refilled one per
  * `FETCH_REFILL`. A fetch finding the bucket empty waits for it, so no
  * answer of any issuer can make a credential cost more than
  * `maxFetches(1 hour)` = 723 fetches an hour, 17,000-odd a day in the
- * worst case: that is an issuer answering the shortest lifetime accepted
- * (10 s) each time. The burst lets a cold start retry its first failures
- * fast; a fetched credential lives at least `MIN_LIFETIME`, so nothing
- * the engine plans waits on the bucket.
+ * worst case: an issuer answering the shortest lifetime accepted (10 s)
+ * each time, or tokens that die on use with every caller reporting them
+ * (held back, a compare-and-refresh waits at most 5 s; left free, such
+ * reports cost 2,000 fetches within the hour). A `stable` forced refresh
+ * rides on the plain fetch it follows, within its own 20 a day. The burst
+ * lets a cold start retry its first failures fast; a fetched credential
+ * lives at least `MIN_LIFETIME`, so nothing the engine plans waits on the
+ * bucket.
  *
  * @since 0.3.0
  * @category backoff

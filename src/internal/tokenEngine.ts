@@ -42,7 +42,7 @@ export const make = (
       marginMillis,
       issue: (cell, force) => issue(cell, force)
     })
-    const durable = Durable.make(store, owners, fetch, marginMillis)
+    const durable = Durable.make(store, owners, fetch, scheduler, marginMillis)
     const { defaultKind } = owners
     const issue = Issue.make({
       get: (owner, kind) => get(owner, kind),

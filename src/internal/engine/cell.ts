@@ -11,7 +11,7 @@ import type { AccessTokenError, Credential } from "../../AccessToken.js"
 import * as Backoff from "../../Backoff.js"
 import type { CredentialFamily, CredentialKindSpec, Issued } from "../../CredentialFamily.js"
 import * as RefreshPolicy from "../../RefreshPolicy.js"
-import { MIN_REMAINING, TokenRecord, usableUntil } from "../../Token.js"
+import { type CredentialKind, MIN_REMAINING, TokenRecord, usableUntil } from "../../Token.js"
 import type { RecordKey } from "../../TokenStore.js"
 import { ForceRefreshBudgetExhausted } from "../../WeChatError.js"
 import type * as DueQueue from "../dueQueue.js"
@@ -130,6 +130,12 @@ export const failed = (cell: Cell, error: AccessTokenError): Effect.Effect<void>
 
 /** @internal */
 export const coolsDown = (cell: Cell, error: AccessTokenError): boolean => Backoff.coolsDown(error, cell.key)
+
+/** Whether the cell's last fetch failed for want of `owner`'s `kind` (`MissingInput`). */
+export const lacks = (cell: Cell, owner: string, kind: CredentialKind): boolean => {
+  const error = cell.lastFailure?.error
+  return error?._tag === "MissingInput" && error.appId === owner && error.kind === kind
+}
 
 /** The failure callers fail fast with at `now`, if its backoff still holds. */
 export const coolingDown = (cell: Cell, now: number): AccessTokenError | undefined => {

@@ -16,18 +16,32 @@ import { UnknownApp } from "../../WeChatError.js"
 import * as Cell from "./cell.js"
 import type { Fetch } from "./fetch.js"
 import type { Owners } from "./owners.js"
+import type { Scheduler } from "./scheduler.js"
 
 /** @internal */
 export const make = (
   store: Pick<TokenStoreShape, "get" | "set">,
   owners: Owners,
   fetch: Pick<Fetch, "adopt" | "newest">,
+  scheduler: Pick<Scheduler, "schedule">,
   marginMillis: number
 ) => {
   const current = (owner: Owner, kind: CredentialKind, cell: Cell.Cell | undefined) =>
     cell !== undefined
       ? fetch.newest(cell)
       : Effect.map(store.get({ appId: owner, kind }), Option.getOrUndefined)
+
+  // A credential whose last fetch failed for want of this input is fetched
+  // at once, by the schedule: its backoff (up to a minute) was meant for a
+  // failing issuer, not for a push that had not come yet. A third-party
+  // platform's verify ticket arriving after a cold start is the case.
+  const awaken = (owner: string, kind: CredentialKind): Effect.Effect<void> =>
+    Effect.flatMap(Clock.currentTimeMillis, (now) =>
+      Effect.forEach(
+        Array.from(owners.cells()).filter((cell) => Cell.lacks(cell, owner, kind) && owners.live(cell)),
+        (cell) => Effect.zipRight(Cell.succeeded(cell), Effect.sync(() => scheduler.schedule(cell, now))),
+        { discard: true }
+      ))
 
   // The owner may have no cell yet: the first ticket, a new authorizer.
   const put = (owner: string, kind: CredentialKind, issued: Issued): Effect.Effect<Credential, AccessTokenError> =>
@@ -73,6 +87,7 @@ export const make = (
       }
       if (presence && !owners.isAdmitted(owner)) yield* owners.admit(key.appId, family, winner)
       if (winner !== held) {
+        yield* awaken(owner, kind)
         yield* Effect.logInfo("durable value stored").pipe(
           Effect.annotateLogs({ app: owner, kind, value: mask(winner.value), generation: winner.generation })
         )

@@ -92,10 +92,10 @@ export const make = (
 
     const fetchUpstream = (cell: Cell.Cell, demand: RefreshPolicy.Demand, current: TokenRecord | undefined) =>
       Effect.gen(function*() {
-        // A compare-and-refresh is not held back by the fetch bucket.
-        if (demand.replaces === undefined) {
-          yield* Cell.takeFetch(cell)
-        }
+        // Every demand draws from the fetch bucket, a compare-and-refresh too:
+        // tokens that die on use, each reported by its caller, would otherwise
+        // spend the 2,000-a-day classic quota within the hour.
+        yield* Cell.takeFetch(cell)
         const requestedAt = yield* Clock.currentTimeMillis
         const issued = yield* options.issue(cell, false)
         // The plain fetch answered the very value a caller saw rejected: only

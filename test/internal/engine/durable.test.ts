@@ -6,7 +6,7 @@ import { AUTHORIZER, makeIssuer, parts, PRESENCE } from "./fixtures.js"
 
 const setUp = Effect.map(parts(makeIssuer()), (wired) => ({
   ...wired,
-  durable: Durable.make(wired.store, wired.owners, wired.fetch, 300_000)
+  durable: Durable.make(wired.store, wired.owners, wired.fetch, wired.recording.scheduler, 300_000)
 }))
 
 describe("engine durable inputs", () => {
