@@ -125,6 +125,9 @@ describe("Console in Chromium", () => {
             PHONE.width
           )
         expect(phone.requests.filter((url) => new URL(url).origin !== base)).toEqual([])
+        // The page as served (the first 50 of 100,001 rows), for its compressed weight.
+        const served = yield* step(() => page.request.get(`${base}/console`).then((answer) => answer.text()))
+        writeFileSync(join(ARTIFACTS, "console.html"), served)
         writeFileSync(join(ARTIFACTS, "figures.json"), JSON.stringify({ credentials: 100_001, ...measured }, null, 2))
       }).pipe(Effect.scoped),
     TIMEOUT
