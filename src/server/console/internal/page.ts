@@ -110,7 +110,7 @@ export const consolePage = (session: Session, query: Query, page: Page, problem?
   `<p id="status" role="status" aria-live="polite"></p>` +
   `<div class="panels">` +
   `<section aria-labelledby="timeline-title" class="wide"><h2 id="timeline-title">Last 24 hours</h2>` +
-  `<label for="timeline-owner">Owner</label> <select id="timeline-owner"><option value="">All owners</option></select>` +
+  `<label for="timeline-owner">Plot for</label> <select id="timeline-owner"><option value="">All owners</option></select>` +
   `<div id="timeline" class="chart"></div><p id="timeline-summary" class="js-only"></p>` +
   `<noscript><p>The plots need JavaScript; the table below works without it.</p></noscript></section>` +
   `<section aria-labelledby="budgets-title"><h2 id="budgets-title">Budgets today</h2><div id="budgets"></div></section>` +
