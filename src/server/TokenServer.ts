@@ -27,6 +27,7 @@ import { type CredentialStatus, TokenEngine } from "../TokenEngine.js"
 import { TokenStore } from "../TokenStore.js"
 import * as ClientAuth from "./ClientAuth.js"
 import * as ComponentRoutes from "./ComponentRoutes.js"
+import * as Console from "./console/Console.js"
 import * as FastPath from "./FastPath.js"
 import * as CompressedPage from "./internal/compressedPage.js"
 import { Edge } from "./internal/edge.js"
@@ -51,6 +52,12 @@ export interface Options {
    * `NodeServer.layer`, 30 s for `layer`.
    */
   readonly requestTimeout?: Duration.DurationInput
+  /**
+   * The operator console at `/console`, for the keys it names; not served without.
+   *
+   * @since 0.3.0
+   */
+  readonly console?: Console.Options
 }
 
 /**
@@ -397,6 +404,8 @@ export const layer = (options: Options) =>
       countRequests(edge.front(RequestLimits.middleware(limitsOf(options), edge.body)(app)))
     ))).pipe(
       Layer.provide(DocsLive),
+      // The operator console: its own routes on the same router, when configured.
+      Layer.provide(options.console === undefined ? Layer.empty : Console.layer(options.console)),
       Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" })),
       Layer.provide(HttpApiBuilder.middleware((app) =>
         conventions(errorBodies(app))

@@ -73,6 +73,10 @@ export interface ServerOptions {
   readonly refreshMargin?: Duration.Duration
   readonly maxBodyBytes?: number
   readonly requestTimeout?: Duration.DurationInput
+  /** The operator console, when the test serves it. */
+  readonly console?: NodeServer.Options["console"]
+  /** What the server sees of the engine, e.g. with synthetic credentials added; default: the engine itself. */
+  readonly engineView?: (engine: TokenEngine["Type"]) => TokenEngine["Type"]
   /**
    * Receives every log line of the engine and server (and of the emulator
    * with `startStack`); default: the caller's logger, so a test can capture
@@ -104,8 +108,14 @@ export const serveTokenServer = (options: ServerOptions) =>
         port: 0,
         clientKeys: options.clientKeys ?? [{ key: Redacted.make(KEY) }],
         ...(options.maxBodyBytes === undefined ? {} : { maxBodyBytes: options.maxBodyBytes }),
-        ...(options.requestTimeout === undefined ? {} : { requestTimeout: options.requestTimeout })
+        ...(options.requestTimeout === undefined ? {} : { requestTimeout: options.requestTimeout }),
+        ...(options.console === undefined ? {} : { console: options.console })
       }).pipe(
+        Layer.provide(
+          options.engineView === undefined
+            ? Layer.empty
+            : Layer.effect(TokenEngine, Effect.map(TokenEngine, options.engineView))
+        ),
         Layer.provideMerge(TokenLayer.layer({
           config: TokenConfig.layer({
             apps: (options.apps ?? [APP]).map((appId) => TokenConfig.app(appId, SECRET)),
