@@ -29,8 +29,8 @@
  *   handler's (`accessTokenBody`), with the same headers in the same order;
  *   Node adds `Date`, `Connection` and `Keep-Alive` to both alike. `HEAD`
  *   gets the same headers and no body, as Node sends a `HEAD` answer.
- * - It counts each answer in the same series (`ServerMetrics`, added at
- *   scrape time), so `/metrics` cannot tell the paths apart. The in-flight gauge needs
+ * - It counts each answer in the one request counter the app counts in
+ *   (`ServerMetrics`), so `/metrics` cannot tell the paths apart. The in-flight gauge needs
  *   nothing: an answer written synchronously is in flight for no scrape.
  * - It answers only while the Effect app is listening: once the server is
  *   stopping and the app has left, requests meet what they would without it.
