@@ -6,6 +6,14 @@
 import { Schema } from "effect"
 
 /**
+ * `wx` followed by 16 lowercase hex characters.
+ *
+ * @since 0.3.0
+ * @category constants
+ */
+export const PATTERN = /^wx[0-9a-f]{16}$/
+
+/**
  * A WeChat app id: `wx` followed by 16 lowercase hex characters.
  *
  * Validating the shape up front is also what keeps an id safe to use as a
@@ -15,7 +23,7 @@ import { Schema } from "effect"
  * @category schemas
  */
 export const AppId = Schema.String.pipe(
-  Schema.pattern(/^wx[0-9a-f]{16}$/, {
+  Schema.pattern(PATTERN, {
     message: () => "a WeChat app id is \"wx\" followed by 16 lowercase hex characters"
   }),
   Schema.brand("AppId")

@@ -29,8 +29,8 @@
  *   handler's (`accessTokenBody`), with the same headers in the same order;
  *   Node adds `Date`, `Connection` and `Keep-Alive` to both alike. `HEAD`
  *   gets the same headers and no body, as Node sends a `HEAD` answer.
- * - It counts each answer in the same series (`ServerMetrics`, added at
- *   scrape time), so `/metrics` cannot tell the paths apart. The in-flight gauge needs
+ * - It counts each answer in the one request counter the app counts in
+ *   (`ServerMetrics`), so `/metrics` cannot tell the paths apart. The in-flight gauge needs
  *   nothing: an answer written synchronously is in flight for no scrape.
  * - It answers only while the Effect app is listening: once the server is
  *   stopping and the app has left, requests meet what they would without it.
@@ -44,8 +44,10 @@ import type { Clock } from "effect"
 import type { IncomingMessage, Server, ServerResponse } from "node:http"
 import type { Credential } from "../AccessToken.js"
 import { Unauthorized } from "../api/ApiError.js"
+import { PATTERN } from "../AppId.js"
 import type { TokenEngineShape } from "../TokenEngine.js"
 import type * as ClientAuth from "./ClientAuth.js"
+import * as Routes from "./Routes.js"
 import * as ServerMetrics from "./ServerMetrics.js"
 
 /**
@@ -121,9 +123,10 @@ export const FAILURE_REPORTS = 10
  */
 export type Answer = (request: IncomingMessage, response: ServerResponse) => boolean
 
-// The `AppId` schema's pattern, then the route's last segment, then a query
-// or the end. Anything else is not this route spelled canonically.
-const ROUTE = /^\/v1\/apps\/(wx[0-9a-f]{16})\/access-token(?:\?|$)/
+// The route as the route table matches it (a query or the end after it),
+// with an app id the `AppId` schema takes unchanged. Anything else is not
+// this route spelled canonically.
+const ROUTE = Routes.server.get(Routes.ACCESS_TOKEN).regex
 
 // An answer changes only when its `expires_in` does (once a second) or the
 // credential does: rendered once for each, not per request.
@@ -237,6 +240,7 @@ const unguarded = (options: Options): Answer => {
     if (headers["transfer-encoding"] !== undefined) return false
     if (headers["content-length"] !== undefined && headers["content-length"] !== "0") return false
     const appId = route[1]!
+    if (!PATTERN.test(appId)) return false
     const key = auth.keyOn(request.socket, headers.authorization)
     if (key instanceof Unauthorized || !auth.allows(key, appId)) return false
     const now = clock.unsafeCurrentTimeMillis()

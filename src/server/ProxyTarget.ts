@@ -14,6 +14,7 @@ import type { ComponentTokenShape } from "../families/component/ComponentToken.j
 import type { WeComTokenShape } from "../families/wecom/WeComToken.js"
 import * as OwnerId from "../OwnerId.js"
 import type { TokenEngineShape } from "../TokenEngine.js"
+import * as Routes from "./Routes.js"
 
 /**
  * @since 0.3.0
@@ -122,24 +123,20 @@ export const authorizer = (tokens: ComponentTokenShape, baseUrl: string): ProxyT
 }
 
 /**
- * A compiled route: the owner and the raw `{path}` of a request path, when it is this route's.
+ * The owner and the raw `{path}` of a request path, when it is `target`'s
+ * route. The route is the one the route table holds for `target.pattern`
+ * (`Routes.server`, or `table` where the API has more routes): a target
+ * whose pattern is not a declared route is a programming error.
  *
  * @since 0.3.0
  * @category utils
  */
 export const matcher = (
-  target: ProxyTarget
+  target: ProxyTarget,
+  table: Routes.Table = Routes.server
 ): (path: string) => { readonly owner: string; readonly rest: string } | undefined => {
-  const names: Array<string> = []
-  const source = target.pattern.split("/").map((segment) => {
-    if (segment === "{path}") return "(.+)"
-    if (segment.startsWith("{")) {
-      names.push(segment.slice(1, -1))
-      return "([^/]+)"
-    }
-    return segment
-  }).join("/")
-  const regex = new RegExp(`^${source}$`)
+  const { params: names, regex } = table.get(target.pattern)
+  const rest = names.indexOf("path") + 1
   return (path) => {
     const found = regex.exec(path)
     if (found === null) return undefined
@@ -147,7 +144,7 @@ export const matcher = (
     names.forEach((name, index) => {
       params[name] = decodeSegment(found[index + 1]!)
     })
-    return { owner: target.ownerOf(params), rest: found[names.length + 1]! }
+    return { owner: target.ownerOf(params), rest: found[rest]! }
   }
 }
 

@@ -1,7 +1,10 @@
 /**
- * The routes of the server as data, read from `TokenServerApi` once: which
+ * The routes of the server as data, read from the `HttpApi` once: which
  * methods a path answers (for `405` and `Allow`), the route pattern a path
- * is counted under in metrics, and which paths are canonical.
+ * is counted under in metrics, which paths are canonical, and the
+ * parameters a path gives its route. The one path matcher of the server:
+ * the fast path and the proxy match their routes with it too, so a route
+ * added to the API is matched everywhere without another edit.
  *
  * @since 0.1.0
  */
@@ -20,8 +23,32 @@ export interface Route {
   readonly methods: ReadonlyArray<string>
 }
 
-interface Compiled extends Route {
-  readonly matches: (path: string) => boolean
+/**
+ * A route compiled: `regex` matches a path spelled canonically, or a request
+ * URL (its path, then a query or the end); its groups are the parameters,
+ * in `params`' order.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface Compiled extends Route {
+  /** The names of the `{…}` segments, in order. */
+  readonly params: ReadonlyArray<string>
+  readonly regex: RegExp
+}
+
+/**
+ * The routes of one API, compiled.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface Table {
+  readonly all: ReadonlyArray<Compiled>
+  /** The route a canonical path belongs to, whatever the method. */
+  readonly match: (path: string) => Compiled | undefined
+  /** The route of `pattern`, which must be one of the table's: a programming error otherwise. */
+  readonly get: (pattern: string) => Compiled
 }
 
 // The pages the API layers add beside the endpoints.
@@ -30,33 +57,82 @@ const PAGES: ReadonlyArray<Route> = [
   { pattern: "/docs", methods: ["GET"] }
 ]
 
-const compile = (pattern: string, methods: ReadonlyArray<string>): Compiled => {
-  if (!pattern.includes("{")) return { pattern, methods, matches: (path) => path === pattern }
-  // A parameter is one whole segment; its value is the handler's to judge.
-  // The proxy's `{path}` is the rest of the path, however many segments.
-  const source = pattern.split("/").map((segment) =>
-    segment === "{path}" ? ".+" : segment.startsWith("{") ? "[^/]+" : segment
-  ).join("/")
-  const regex = new RegExp(`^${source}$`)
-  return { pattern, methods, matches: (path) => regex.test(path) }
+/**
+ * The OpenAPI spelling of a platform path: `/v1/apps/:appId` is `/v1/apps/{appId}`.
+ *
+ * @since 0.3.0
+ * @category utils
+ */
+export const patternOf = (path: string): string => path.replace(/:(\w+)/g, "{$1}")
+
+const escape = (literal: string): string => literal.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
+
+/**
+ * `pattern` compiled. A parameter is one whole segment (its value is the
+ * handler's to judge); the proxy's `{path}` is the rest of the path, however
+ * many segments.
+ *
+ * @since 0.3.0
+ * @category constructors
+ */
+export const compile = (pattern: string, methods: ReadonlyArray<string> = []): Compiled => {
+  const params: Array<string> = []
+  const source = pattern.split("/").map((segment) => {
+    if (!segment.startsWith("{")) return escape(segment)
+    params.push(segment.slice(1, -1))
+    return segment === "{path}" ? "([^?]+)" : "([^/?]+)"
+  }).join("/")
+  return { pattern, methods, params, regex: new RegExp(`^${source}(?:\\?|$)`) }
 }
 
-const ROUTES: ReadonlyArray<Compiled> = (() => {
+/**
+ * The table of `api`'s endpoints, plus `extra` routes served beside it (the
+ * pages, the proxy routes).
+ *
+ * @since 0.3.0
+ * @category constructors
+ */
+export const make = (api: HttpApi.HttpApi.Any, extra: ReadonlyArray<Route> = []): Table => {
   const methods = new Map<string, Array<string>>()
-  HttpApi.reflect(TokenServerApi, {
+  HttpApi.reflect(api as HttpApi.HttpApi.AnyWithProps, {
     onGroup: () => undefined,
     onEndpoint: ({ endpoint }) => {
-      const pattern = endpoint.path.replace(/:(\w+)/g, "{$1}")
+      const pattern = patternOf(endpoint.path)
       methods.set(pattern, [...(methods.get(pattern) ?? []), endpoint.method])
     }
   })
-  for (const page of [...PAGES, ...ProxyApi.ROUTES]) methods.set(page.pattern, [...page.methods])
+  for (const route of extra) methods.set(route.pattern, [...route.methods])
   // The router answers HEAD wherever it answers GET.
-  return Array.from(
+  const all = Array.from(
     methods,
     ([pattern, allowed]) => compile(pattern, allowed.includes("GET") ? [...allowed, "HEAD"] : allowed)
   )
-})()
+  return {
+    all,
+    match: (path) => all.find((route) => route.regex.test(path)),
+    get: (pattern) => {
+      const found = all.find((route) => route.pattern === pattern)
+      if (found === undefined) throw new Error(`no route ${pattern} in the API`)
+      return found
+    }
+  }
+}
+
+/**
+ * The server's table: `TokenServerApi`, its pages and the proxy routes.
+ *
+ * @since 0.3.0
+ * @category constants
+ */
+export const server: Table = make(TokenServerApi, [...PAGES, ...ProxyApi.ROUTES])
+
+/**
+ * The hot route's pattern, as the API declares it: what the fast path answers.
+ *
+ * @since 0.3.0
+ * @category constants
+ */
+export const ACCESS_TOKEN: string = patternOf(TokenServerApi.groups.tokens.endpoints.accessToken.path)
 
 /**
  * The path of a request URL, without its query.
@@ -85,7 +161,7 @@ export const isCanonical = (path: string): boolean => !path.includes("//") && (p
  * @since 0.1.0
  * @category utils
  */
-export const match = (path: string): Route | undefined => ROUTES.find((route) => route.matches(path))
+export const match = (path: string): Compiled | undefined => server.match(path)
 
 /**
  * Every route.
@@ -93,4 +169,4 @@ export const match = (path: string): Route | undefined => ROUTES.find((route) =>
  * @since 0.1.0
  * @category utils
  */
-export const all: ReadonlyArray<Route> = ROUTES
+export const all: ReadonlyArray<Compiled> = server.all

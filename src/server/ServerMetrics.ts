@@ -4,7 +4,7 @@
  *
  * @since 0.1.0
  */
-import { Clock, Effect, Metric, MetricKey, MetricLabel, Option } from "effect"
+import { Clock, Effect, Metric, type MetricHook, MetricKey, MetricLabel, type MetricState, Option } from "effect"
 import { usableUntil } from "../Token.js"
 import type { CredentialStatus, TokenEngineShape } from "../TokenEngine.js"
 import * as TokenMetrics from "../TokenMetrics.js"
@@ -101,10 +101,32 @@ const METHODS = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIO
  */
 export const CLIENT_CLOSED = 499
 
-// One metric per tagged key, built once. `Metric.tagged` would merge its
-// tags into a new array on every update and so build and hash the tagged key
-// again each time: on the hot path that cost more than the answer.
-const counters = new Map<string, Metric.Metric.Counter<number>>()
+// The one request counter, for every request whichever path answers it
+// (the fast path in Node, the app, Node's own refusals): each series' hook
+// in the metric registry is looked up once, and counting a request is one
+// addition to it, synchronously. The registry holds the count `/metrics`
+// reads; nothing is kept aside and merged at scrape time. (`Metric.tagged`
+// would build and hash a tagged key on every update: on the hot path that
+// cost more than the answer.)
+type RequestHook = MetricHook.MetricHook<number, MetricState.MetricState.Counter<number>>
+const hooks = new Map<string, RequestHook>()
+
+const requestHook = (method: string, route: string, status: number): RequestHook => {
+  const key = `${method} ${route} ${status}`
+  let hook = hooks.get(key)
+  if (hook === undefined) {
+    hook = Metric.globalMetricRegistry.get(MetricKey.taggedWithLabels(requestsKey, [
+      MetricLabel.make("route", route),
+      MetricLabel.make("method", method),
+      MetricLabel.make("status", String(status))
+    ]))
+    hooks.set(key, hook)
+  }
+  return hook
+}
+
+const hookOf = (method: string, url: string, status: number): RequestHook =>
+  requestHook(METHODS.has(method) ? method : "OTHER", routeOf(url), status)
 
 /**
  * Counts one served request.
@@ -113,53 +135,36 @@ const counters = new Map<string, Metric.Metric.Counter<number>>()
  * @category metrics
  */
 export const countRequest = (method: string, url: string, status: number): Effect.Effect<void> =>
-  Metric.increment(counterOf(method, url, status))
+  Effect.sync(() => unsafeCountRequest(method, url, status))
 
 /**
- * Counts one `GET` or `HEAD` of `/v1/apps/{appId}/access-token` answered
- * `200` outside any fiber (the fast path): a plain count, added to the
- * request counter at scrape time (`observeRequests`), so `/metrics` shows
- * the same series and values as if `countRequest` had counted each. At
- * tens of thousands a second, a registry update per answer would cost a
- * fair share of the answer.
- *
- * @since 0.3.0
- * @category metrics
- */
-export const unsafeCountTokenRead = (method: "GET" | "HEAD"): void => {
-  if (method === "GET") tokenReads.GET += 1
-  else tokenReads.HEAD += 1
-}
-
-const TOKEN_ROUTE = "/v1/apps/{appId}/access-token"
-const tokenReads = { GET: 0, HEAD: 0 }
-
-// A series appears when something is counted in it, not before: a method
-// with nothing pending is left alone.
-const flushTokenReads = Effect.suspend(() => {
-  const { GET, HEAD } = tokenReads
-  tokenReads.GET = 0
-  tokenReads.HEAD = 0
-  return Effect.all([
-    GET === 0 ? Effect.void : Metric.incrementBy(requestCounter("GET", TOKEN_ROUTE, 200), GET),
-    HEAD === 0 ? Effect.void : Metric.incrementBy(requestCounter("HEAD", TOKEN_ROUTE, 200), HEAD)
-  ], { discard: true })
-})
-
-/**
- * Counts one served request now, outside any fiber: the same series as
- * `countRequest`, for what Node calls directly (refusals of its parser).
+ * Counts one served request now, outside any fiber: for what Node answers
+ * itself (refusals of its parser, the fast path). The same counter as
+ * `countRequest`'s.
  *
  * @since 0.3.0
  * @category metrics
  */
 export const unsafeCountRequest = (method: string, url: string, status: number): void =>
-  // No fiber, so no fiber-level metric tags: what `countRequest` adds from
-  // a request fiber, which carries none either.
-  counterOf(method, url, status).unsafeUpdate(1, [])
+  hookOf(method, url, status).update(1)
 
-const counterOf = (method: string, url: string, status: number) =>
-  requestCounter(METHODS.has(method) ? method : "OTHER", routeOf(url), status)
+// The fast path's two series, found on its first answer of each method (a
+// series appears when something is counted in it, not before).
+let tokenReadGet: RequestHook | undefined
+let tokenReadHead: RequestHook | undefined
+
+/**
+ * Counts one `GET` or `HEAD` of the access-token route answered `200` by
+ * the fast path: `unsafeCountRequest` for that route, without reading the
+ * route off the URL again.
+ *
+ * @since 0.3.0
+ * @category metrics
+ */
+export const unsafeCountTokenRead = (method: "GET" | "HEAD"): void => {
+  if (method === "GET") (tokenReadGet ??= requestHook("GET", Routes.ACCESS_TOKEN, 200)).update(1)
+  else (tokenReadHead ??= requestHook("HEAD", Routes.ACCESS_TOKEN, 200)).update(1)
+}
 
 /**
  * A request is being read or answered.
@@ -184,30 +189,12 @@ export const requestEnded = (method: string, url: string, status: number): Effec
   })
 
 /**
- * Copies the number of requests in flight into its gauge, and adds the
- * token reads counted by `unsafeCountTokenRead` to the request counter.
+ * Copies the number of requests in flight into its gauge.
  *
  * @since 0.1.0
  * @category metrics
  */
-export const observeRequests: Effect.Effect<void> = Effect.zipRight(
-  Effect.suspend(() => Metric.set(requestsInFlight, inFlight)),
-  flushTokenReads
-)
-
-const requestCounter = (method: string, route: string, status: number): Metric.Metric.Counter<number> => {
-  const key = `${method} ${route} ${status}`
-  let counter = counters.get(key)
-  if (counter === undefined) {
-    counter = Metric.fromMetricKey(MetricKey.taggedWithLabels(requestsKey, [
-      MetricLabel.make("route", route),
-      MetricLabel.make("method", method),
-      MetricLabel.make("status", String(status))
-    ]))
-    counters.set(key, counter)
-  }
-  return counter
-}
+export const observeRequests: Effect.Effect<void> = Effect.suspend(() => Metric.set(requestsInFlight, inFlight))
 
 /**
  * Credentials held now, counted by `app` label, kind and `valid`
@@ -363,7 +350,7 @@ export const initialize = (
     }
     for (const route of Routes.all) {
       for (const method of route.methods) {
-        if (method !== "HEAD") yield* Metric.incrementBy(requestCounter(method, route.pattern, 200), 0)
+        if (method !== "HEAD") yield* Effect.sync(() => requestHook(method, route.pattern, 200).update(0))
       }
     }
   })

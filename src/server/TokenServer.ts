@@ -420,7 +420,7 @@ export const layer = (options: Options) =>
     )
 
 const isTokenRead = (request: HttpServerRequest.HttpServerRequest): boolean =>
-  request.method === "GET" && ServerMetrics.routeOf(request.url) === "/v1/apps/{appId}/access-token"
+  request.method === "GET" && ServerMetrics.routeOf(request.url) === Routes.ACCESS_TOKEN
 
 const isProxied = (request: HttpServerRequest.HttpServerRequest): boolean =>
   request.url.includes("/wechat/") && ServerMetrics.routeOf(request.url).endsWith("/wechat/{path}")

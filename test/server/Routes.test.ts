@@ -3,7 +3,12 @@
  * methods it answers (what a 405's Allow lists), and which spellings of a
  * path are canonical. The live server's use of it is in TokenServer.test.ts.
  */
+import * as HttpApiEndpoint from "@effect/platform/HttpApiEndpoint"
+import * as HttpApiGroup from "@effect/platform/HttpApiGroup"
 import { describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { TokenServerApi } from "../../src/api/TokenServerApi.js"
+import * as ProxyTarget from "../../src/server/ProxyTarget.js"
 import * as Routes from "../../src/server/Routes.js"
 
 const APP = "wx0123456789abcdef"
@@ -165,5 +170,65 @@ describe("Routes", () => {
         methods
       })
     }
+  })
+})
+
+describe("Routes.make: the one table, derived from the API", () => {
+  const Extra = HttpApiGroup.make("extra")
+    .add(HttpApiEndpoint.get("ticket", "/v1/extras/:extraId/ticket"))
+    .add(HttpApiEndpoint.post("renew", "/v1/extras/:extraId/ticket"))
+  const EXTRA_PROXY = "/v1/extras/{extraId}/wechat/{path}"
+  const table = Routes.make(TokenServerApi.add(Extra), [{ pattern: EXTRA_PROXY, methods: ["GET", "POST"] }])
+
+  it("a route added to the API is matched under its pattern, with its methods and parameters", () => {
+    const route = table.match("/v1/extras/x1/ticket")
+    expect({ pattern: route?.pattern, methods: route?.methods, params: route?.params }).toEqual({
+      pattern: "/v1/extras/{extraId}/ticket",
+      methods: ["GET", "POST", "HEAD"],
+      params: ["extraId"]
+    })
+    // A request URL too: the parameter, then a query or the end.
+    expect(route?.regex.exec("/v1/extras/x1/ticket?a=1")?.[1]).toBe("x1")
+    expect(table.match("/v1/extras/x1/ticket/more")).toBeUndefined()
+    // The API's own routes are all still there.
+    expect(table.match(`/v1/apps/${APP}/access-token`)?.pattern).toBe("/v1/apps/{appId}/access-token")
+  })
+
+  it("a proxy target on a route of the table is matched by ProxyTarget.matcher, with no matcher of its own", () => {
+    const unused = Effect.dieMessage("not called: matching only")
+    const target: ProxyTarget.ProxyTarget = {
+      pattern: EXTRA_PROXY,
+      ownerOf: (params) => params["extraId"] ?? "",
+      scopeOf: (owner) => owner,
+      metricLabel: (owner) => owner,
+      known: () => true,
+      baseUrl: "http://127.0.0.1:1",
+      token: () => unused,
+      replace: () => unused,
+      deadToken: ProxyTarget.DEAD_TOKEN
+    }
+    const match = ProxyTarget.matcher(target, table)
+    expect(match("/v1/extras/a%20b/wechat/cgi-bin/message/send")).toEqual({
+      owner: "a b",
+      rest: "cgi-bin/message/send"
+    })
+    expect(match("/v1/extras/a/wechat")).toBeUndefined()
+    // Not a route of the server's own table: declared nowhere, matched nowhere.
+    expect(() => ProxyTarget.matcher(target)).toThrow(/no route/)
+  })
+
+  it("the fast path's route is the API's access-token endpoint, as the table compiles it", () => {
+    expect(Routes.ACCESS_TOKEN).toBe(
+      Routes.patternOf(TokenServerApi.groups.tokens.endpoints.accessToken.path)
+    )
+    const { regex } = Routes.server.get(Routes.ACCESS_TOKEN)
+    expect(regex.exec(`/v1/apps/${APP}/access-token?x=1`)?.[1]).toBe(APP)
+    expect(regex.exec(`/v1/apps/${APP}/access-token/`)).toBeNull()
+    expect(regex.exec(`/v1/apps/${APP}/access-tokens`)).toBeNull()
+  })
+
+  it("literal segments are literal: a dot matches only a dot", () => {
+    expect(Routes.match("/openapi.json")?.pattern).toBe("/openapi.json")
+    expect(Routes.match("/openapiXjson")).toBeUndefined()
   })
 })
