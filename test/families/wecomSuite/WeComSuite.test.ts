@@ -1,5 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Duration, Effect, Layer, TestClock } from "effect"
+import { Context, Duration, Effect, Layer, Option, Redacted, TestClock } from "effect"
+import { mkdtempSync, readFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import * as NodePath from "node:path"
 import type * as CredentialFamily from "../../../src/CredentialFamily.js"
 import * as WeComApi from "../../../src/families/wecom/WeComApi.js"
 import * as SuiteEvents from "../../../src/families/wecomSuite/SuiteEvents.js"
@@ -7,6 +10,7 @@ import * as WeComSuite from "../../../src/families/wecomSuite/WeComSuite.js"
 import * as WeComSuiteApi from "../../../src/families/wecomSuite/WeComSuiteApi.js"
 import * as WeComSuiteConfig from "../../../src/families/wecomSuite/WeComSuiteConfig.js"
 import { CorpId } from "../../../src/OwnerId.js"
+import * as StoreSpec from "../../../src/StoreSpec.js"
 import * as Emulator from "../../../src/testing/WeChatEmulator.js"
 import { TokenEngine, type TokenEngineShape } from "../../../src/TokenEngine.js"
 import * as TokenEngineModule from "../../../src/TokenEngine.js"
@@ -25,7 +29,10 @@ const CORP = CorpId.make("ww0c0c0c0c0c0c0c0c")
 const suite = WeComSuiteConfig.suite(SUITE, SECRET, TOKEN, KEY)
 const owner = WeComSuite.corpOwner(suite.suiteId, CORP)
 
-const stack = (pushes = true) => {
+const stack = (
+  pushes = true,
+  store: Layer.Layer<TokenStore.TokenStore, TokenStore.StoreError> = TokenStore.layerMemory
+) => {
   let engine: TokenEngineShape | undefined
   let api: WeComSuiteApi.WeComSuiteApiShape | undefined
   const intake = (event: SuiteEvents.SuiteEvent | SuiteEvents.Ignored): Effect.Effect<void, unknown> => {
@@ -89,7 +96,7 @@ const stack = (pushes = true) => {
         api = Context.get(context, WeComSuiteApi.WeComSuiteApi)
       })
     ),
-    Layer.provide(Layer.merge(WeComSuiteConfig.layerWith({ suites: [suite] }), TokenStore.layerMemory)),
+    Layer.provide(Layer.merge(WeComSuiteConfig.layerWith({ suites: [suite] }), store)),
     Layer.provide(Emulator.layerClient)
   )
   return Layer.provideMerge(engineLayer, emulator)
@@ -153,4 +160,39 @@ describe("WeComSuite families under TestClock", () => {
       expect(WeComSuite.corpParts(`${SUITE}:${CORP}`)).toEqual({ suiteId: SUITE, corpId: CORP })
       expect(WeComSuite.corpParts(`${SUITE}/${CORP}`)).toBeUndefined()
     }).pipe(Effect.provide(stack(false))))
+
+  it.scoped("restart on a sealed file store: the permanent code is kept, sealed, and nothing is fetched again", () =>
+    Effect.gen(function*() {
+      const path = NodePath.join(mkdtempSync(NodePath.join(tmpdir(), "suites-")), "tokens.json")
+      const store = StoreSpec.layer({ _tag: "File", path }, {
+        encryptionKey: Option.some(Redacted.make("00112233445566778899aabbccddeeff".repeat(2))),
+        sealedKinds: [WeComSuite.permanentCode]
+      })
+      const code = yield* Effect.scoped(
+        Effect.gen(function*() {
+          const engine = yield* TokenEngine
+          const wecom = yield* Emulator.WeChatEmulator
+          // The file store opens after WeCom's first push gave up (answered 503): the next one comes 10 minutes on.
+          yield* TestClock.adjust(Duration.minutes(10))
+          yield* settle(validNow(SUITE, WeComSuite.suiteToken))
+          yield* wecom.wecomSuite.install(SUITE, CORP, 1000002)
+          yield* settle(validNow(owner, WeComSuite.corpToken))
+          return (yield* engine.get(owner, WeComSuite.permanentCode)).value
+        }).pipe(Effect.provide(stack(true, store)))
+      )
+      const text = readFileSync(path, "utf8")
+      expect(text).toContain(owner)
+      expect(text).not.toContain(code)
+      expect(text).not.toContain(SECRET)
+      // A new process: WeCom (a new emulator) is asked for nothing the store holds.
+      yield* Effect.gen(function*() {
+        const engine = yield* TokenEngine
+        const wecom = yield* Emulator.WeChatEmulator
+        yield* settle(validNow(owner, WeComSuite.corpToken))
+        expect((yield* engine.get(owner, WeComSuite.permanentCode)).value).toBe(code)
+        const stats = yield* wecom.wecomSuite.stats(SUITE)
+        expect(stats.suiteTokenCalls).toBe(0)
+        expect(stats.corpTokenCalls).toBe(0)
+      }).pipe(Effect.provide(stack(true, store)))
+    }))
 })
