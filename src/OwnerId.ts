@@ -94,12 +94,54 @@ export const AuthorizerId = Schema.String.pipe(
 export type AuthorizerId = typeof AuthorizerId.Type
 
 /**
+ * A WeCom suite (企业微信第三方应用) or service provider as an owner: the
+ * suite id (`ww`, `wx`, `dk` or `tj`, then letters and digits, 32 at most)
+ * or the provider's corp id.
+ *
+ * @since 0.3.0
+ * @category schemas
+ */
+export const SuiteOwnerId = Schema.String.pipe(
+  Schema.pattern(/^(ww|wx|dk|tj)[A-Za-z0-9]{1,30}$/, {
+    message: () => "a suite id is \"ww\", \"wx\", \"dk\" or \"tj\" followed by letters and digits, 32 at most"
+  }),
+  Schema.brand("SuiteOwnerId")
+)
+
+/**
+ * @since 0.3.0
+ * @category schemas
+ */
+export type SuiteOwnerId = typeof SuiteOwnerId.Type
+
+/**
+ * A corp that installed a WeCom suite, as an owner: `suiteId:corpId`. The
+ * suite is part of the id because one corp may install several suites,
+ * each with its own permanent code and tokens.
+ *
+ * @since 0.3.0
+ * @category schemas
+ */
+export const SuiteCorpId = Schema.String.pipe(
+  Schema.pattern(/^(ww|wx|dk|tj)[A-Za-z0-9]{1,30}:w[wx][0-9a-f]{16}$/, {
+    message: () => "a suite's corp is \"suiteId:corpId\""
+  }),
+  Schema.brand("SuiteCorpId")
+)
+
+/**
+ * @since 0.3.0
+ * @category schemas
+ */
+export type SuiteCorpId = typeof SuiteCorpId.Type
+
+/**
  * Any credential owner.
  *
  * @since 0.2.0
  * @category schemas
  */
-export const OwnerId = Schema.Union(AppId, WeComAgentId, AuthorizerId)
+export const OwnerId = Schema.Union(AppId, WeComAgentId, AuthorizerId, SuiteOwnerId, SuiteCorpId)
 
 /**
  * @since 0.2.0
@@ -177,6 +219,14 @@ export const isWeCom = Schema.is(WeComAgentId)
  * @category predicates
  */
 export const isAuthorizer = Schema.is(AuthorizerId)
+
+/**
+ * True for a corp that installed a WeCom suite (`suiteId:corpId`).
+ *
+ * @since 0.3.0
+ * @category predicates
+ */
+export const isSuiteCorp = Schema.is(SuiteCorpId)
 
 /**
  * The kind that makes an owner servable: its access token (`access_token`

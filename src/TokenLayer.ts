@@ -20,6 +20,9 @@ import * as WeComApi from "./families/wecom/WeComApi.js"
 import type * as WeComConfig from "./families/wecom/WeComConfig.js"
 import { WeComConfig as WeComConfigTag } from "./families/wecom/WeComConfig.js"
 import * as WeComToken from "./families/wecom/WeComToken.js"
+import * as WeComSuite from "./families/wecomSuite/WeComSuite.js"
+import * as WeComSuiteApi from "./families/wecomSuite/WeComSuiteApi.js"
+import * as WeComSuiteConfig from "./families/wecomSuite/WeComSuiteConfig.js"
 import * as StoreSpec from "./StoreSpec.js"
 import * as TokenConfig from "./TokenConfig.js"
 import * as TokenEngine from "./TokenEngine.js"
@@ -67,6 +70,8 @@ export const layerFamilies = <E1, E2, E3, E4, R1, R2, R3, R4>(parts: {
   readonly wecom: Layer.Layer<WeComConfig.WeComConfig, E4, R4>
   /** Third-party platforms (`WECHAT_COMPONENTS`) on the same engine; none when absent. */
   readonly components?: Layer.Layer<ComponentConfig.ComponentConfig>
+  /** WeCom suites (`WECOM_SUITES`, `WECOM_PROVIDER`) on the same engine; none when absent. @since 0.3.0 */
+  readonly suites?: Layer.Layer<WeComSuiteConfig.WeComSuiteConfig>
   readonly engine?: TokenEngine.EngineOptions
 }): Layer.Layer<
   AccessToken | TokenEngine.TokenEngine | WeComToken.WeComToken | ComponentToken.ComponentToken,
@@ -74,8 +79,8 @@ export const layerFamilies = <E1, E2, E3, E4, R1, R2, R3, R4>(parts: {
   R1 | R2 | R3 | R4
 > => {
   const families = Effect.map(
-    Effect.all([OfficialAccount.family, WeCom.families, Component.families]),
-    ([official, wecom, components]) => [official, ...wecom, ...components] as const
+    Effect.all([OfficialAccount.family, WeCom.families, Component.families, WeComSuite.families]),
+    ([official, wecom, components, suites]) => [official, ...wecom, ...components, ...suites] as const
   )
   const engine = Layer.unwrapEffect(
     Effect.map(
@@ -94,7 +99,9 @@ export const layerFamilies = <E1, E2, E3, E4, R1, R2, R3, R4>(parts: {
         WeChatApi.layer({ baseUrl: config.apiBaseUrl, timeout: config.upstreamTimeout }),
         WeComApi.layer({ baseUrl: wecom.apiBaseUrl, timeout: config.upstreamTimeout }),
         // Components are reached where official accounts are (`WECHAT_API_BASE_URL`).
-        ComponentApi.layer({ baseUrl: config.apiBaseUrl, timeout: config.upstreamTimeout })
+        ComponentApi.layer({ baseUrl: config.apiBaseUrl, timeout: config.upstreamTimeout }),
+        // Suites are WeCom's: reached at `WECOM_API_BASE_URL`.
+        WeComSuiteApi.layer({ baseUrl: wecom.apiBaseUrl, timeout: config.upstreamTimeout })
       ))
   )
   return Layer.merge(WeComToken.layerView, ComponentToken.layerView).pipe(
@@ -105,6 +112,7 @@ export const layerFamilies = <E1, E2, E3, E4, R1, R2, R3, R4>(parts: {
         parts.config,
         parts.wecom,
         parts.components ?? ComponentConfig.layer({ components: [] }),
+        parts.suites ?? WeComSuiteConfig.layerWith({ suites: [] }),
         parts.store
       )
     ),

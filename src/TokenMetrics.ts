@@ -67,7 +67,8 @@ export const MAX_LABELLED_OWNERS = 1_000
 /**
  * The `app` label of a credential's series: the owner itself; for a
  * third-party platform's authorizer, the platform's app id (a platform may
- * have 100,000 authorizers); `*` for every owner of a server configured with
+ * have 100,000 authorizers); for a corp that installed a WeCom suite, the
+ * suite id; `*` for every owner of a server configured with
  * more than `MAX_LABELLED_OWNERS`.
  *
  * @since 0.3.0
@@ -76,6 +77,8 @@ export const MAX_LABELLED_OWNERS = 1_000
 export const ownerLabel = (owner: string, configuredOwners: number): string =>
   OwnerId.isAuthorizer(owner)
     ? OwnerId.authorizerParts(owner).componentAppId
+    : OwnerId.isSuiteCorp(owner)
+    ? owner.slice(0, owner.indexOf(":"))
     : configuredOwners > MAX_LABELLED_OWNERS
     ? "*"
     : owner

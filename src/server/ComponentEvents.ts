@@ -32,9 +32,9 @@
  * @since 0.3.0
  */
 import { Clock, Effect, Either, Option, Schema } from "effect"
-import { XMLParser, XMLValidator } from "fast-xml-parser"
 import { BadRequest, detail, type TokenUnavailable, tokenUnavailable, Unauthorized } from "../api/ApiError.js"
 import type { ComponentTokenShape } from "../families/component/ComponentToken.js"
+import * as PushMessage from "../internal/pushMessage.js"
 import * as MessageCrypto from "../MessageCrypto.js"
 
 /**
@@ -43,7 +43,7 @@ import * as MessageCrypto from "../MessageCrypto.js"
  * @since 0.3.0
  * @category constants
  */
-export const MAX_PUSH_BYTES = 16 * 1024
+export const MAX_PUSH_BYTES = PushMessage.MAX_PUSH_BYTES
 
 /**
  * WeChat's XML is two levels deep (`<xml><Field>`); a little room, no more.
@@ -51,7 +51,7 @@ export const MAX_PUSH_BYTES = 16 * 1024
  * @since 0.3.0
  * @category constants
  */
-export const MAX_XML_DEPTH = 4
+export const MAX_XML_DEPTH = PushMessage.MAX_XML_DEPTH
 
 /**
  * How far from this server's clock a push may be signed (its signed
@@ -66,22 +66,11 @@ export const MAX_XML_DEPTH = 4
  * @since 0.3.0
  * @category constants
  */
-export const PUSH_WINDOW_SECONDS = 300
+export const PUSH_WINDOW_SECONDS = PushMessage.PUSH_WINDOW_SECONDS
 
 // Replicas' clocks differ a little: a push is remembered this much longer
 // than this replica would accept it.
 const REPLAY_MARGIN_MILLIS = 60_000
-
-const parser = new XMLParser({
-  processEntities: false,
-  htmlEntities: false,
-  ignoreAttributes: true,
-  ignoreDeclaration: true,
-  ignorePiTags: true,
-  parseTagValue: false,
-  trimValues: true,
-  maxNestedTags: MAX_XML_DEPTH
-})
 
 /**
  * Parses a WeChat XML message into its `<xml>` element's fields (strings).
@@ -91,50 +80,17 @@ const parser = new XMLParser({
  * @since 0.3.0
  * @category parsing
  */
-export const parseXml = (xml: string): Either.Either<Readonly<Record<string, unknown>>, string> => {
-  if (xml.length > MAX_PUSH_BYTES) return Either.left(`the message is over ${MAX_PUSH_BYTES} bytes`)
-  // A DOCTYPE is how entities are declared; WeChat never sends one.
-  if (/<!DOCTYPE/i.test(xml)) return Either.left("a DOCTYPE is not accepted")
-  if (XMLValidator.validate(xml) !== true) return Either.left("the message is not well-formed XML")
-  try {
-    const parsed: unknown = parser.parse(xml)
-    const root = typeof parsed === "object" && parsed !== null && "xml" in parsed ? parsed.xml : undefined
-    return typeof root === "object" && root !== null && !Array.isArray(root)
-      ? Either.right(root as Record<string, unknown>)
-      : Either.left("the message has no <xml> root element")
-  } catch {
-    // The parser's own limits (nesting) throw.
-    return Either.left("the message nests too deep or cannot be parsed")
-  }
-}
-
-const ENCRYPT_OPEN = "<Encrypt>"
-const ENCRYPT_CLOSE = "</Encrypt>"
-const CDATA_OPEN = "<![CDATA["
-const CDATA_CLOSE = "]]>"
+export const parseXml: (xml: string) => Either.Either<Readonly<Record<string, unknown>>, string> = PushMessage.parseXml
 
 /**
  * The `<Encrypt>` of a push's envelope, found without parsing it: the body
  * is not signed, so only what the signature covers is read before it is
- * checked. One linear search for each tag; exactly one element, its text
- * plain or in one CDATA section. Anything else is not WeChat's envelope.
+ * checked.
  *
  * @since 0.3.0
  * @category parsing
  */
-export const encryptedOf = (body: string): Either.Either<string, string> => {
-  const open = body.indexOf(ENCRYPT_OPEN)
-  if (open === -1) return Either.left("the push has no <Encrypt> element")
-  const start = open + ENCRYPT_OPEN.length
-  const end = body.indexOf(ENCRYPT_CLOSE, start)
-  if (end === -1) return Either.left("the push's <Encrypt> element is not closed")
-  if (body.includes(ENCRYPT_OPEN, end)) return Either.left("the push has more than one <Encrypt> element")
-  const text = body.slice(start, end).trim()
-  const value = text.startsWith(CDATA_OPEN) && text.endsWith(CDATA_CLOSE)
-    ? text.slice(CDATA_OPEN.length, text.length - CDATA_CLOSE.length)
-    : text
-  return value.length === 0 ? Either.left("the push's <Encrypt> element is empty") : Either.right(value)
-}
+export const encryptedOf: (body: string) => Either.Either<string, string> = PushMessage.encryptedOf
 
 const Text = Schema.String.pipe(Schema.minLength(1), Schema.maxLength(1024))
 const Seconds = Schema.NumberFromString.pipe(Schema.int(), Schema.nonNegative())
@@ -181,11 +137,7 @@ const decodeEvent = Schema.decodeUnknownEither(ComponentEvent)
  * @since 0.3.0
  * @category models
  */
-export interface PushQuery {
-  readonly timestamp: string
-  readonly nonce: string
-  readonly msg_signature: string
-}
+export type PushQuery = PushMessage.PushQuery
 
 const badRequest = (code: string, message: string) => Effect.fail(new BadRequest(detail(code, message)))
 const unauthorizedError = (message: string) => new Unauthorized(detail("invalid_signature", message))
@@ -210,9 +162,6 @@ export const receive = (
     if (component === undefined) {
       return yield* unauthorized("no such component on this server: check WECHAT_COMPONENTS")
     }
-    if (body.length > MAX_PUSH_BYTES) return yield* badRequest("invalid_push", "the push is too large")
-    const encrypted = encryptedOf(body)
-    if (Either.isLeft(encrypted)) return yield* badRequest("invalid_push", encrypted.left)
     const crypto = MessageCrypto.make({
       token: component.messageToken,
       encodingAesKey: component.encodingAesKey,
@@ -220,44 +169,16 @@ export const receive = (
     })
     // The key was validated with the configuration; a bad one is the operator's to fix.
     if (Either.isLeft(crypto)) return yield* badRequest("invalid_push", "the component's EncodingAESKey is unusable")
-    const signed = {
-      msgSignature: query.msg_signature,
-      timestamp: query.timestamp,
-      nonce: query.nonce,
-      encrypted: encrypted.right
-    }
-    yield* crypto.right.verify(signed).pipe(
-      Effect.mapError(() =>
-        unauthorizedError("msg_signature does not verify: the push was not signed with this component's message token")
+    const { fields, signedAt } = yield* PushMessage.open(crypto.right, "this component", query, body).pipe(
+      Effect.mapError((refused) =>
+        refused.code === "invalid_signature"
+          ? unauthorizedError(refused.reason)
+          : new BadRequest(detail(refused.code, refused.reason))
       )
     )
-    // Signed by WeChat, but when? A captured push replayed later carries its old timestamp.
-    if (!/^\d{1,12}$/.test(query.timestamp)) {
-      return yield* badRequest("invalid_push", "timestamp is not a time in seconds")
-    }
-    const signedAt = Number(query.timestamp) * 1000
     const now = yield* Clock.currentTimeMillis
-    const skew = Math.round((now - signedAt) / 1000)
-    if (Math.abs(skew) > PUSH_WINDOW_SECONDS) {
-      yield* Effect.logWarning("component push refused: signed too far from this server's clock").pipe(
-        Effect.annotateLogs({ signedAt: new Date(signedAt).toISOString(), skewSeconds: skew })
-      )
-      return yield* badRequest(
-        "stale_push",
-        `the push was signed ${Math.abs(skew)} s ${skew > 0 ? "ago" : "ahead of this server's clock"}; ` +
-          `pushes signed more than ${PUSH_WINDOW_SECONDS} s from this server's clock are refused as replays ` +
-          `(if WeChat's own pushes get this answer, check this server's clock)`
-      )
-    }
-    const xml = yield* crypto.right.decrypt(encrypted.right).pipe(
-      Effect.mapError((error) =>
-        new BadRequest(detail("undecryptable_push", `the push does not decrypt for this component (${error._tag})`))
-      )
-    )
-    const fields = parseXml(xml)
-    if (Either.isLeft(fields)) return yield* badRequest("invalid_push", fields.left)
-    const infoType = fields.right["InfoType"]
-    const event = decodeEvent(fields.right)
+    const infoType = fields["InfoType"]
+    const event = decodeEvent(fields)
     if (Either.isLeft(event)) {
       // An event this server does not act on (e.g. notify_third_fasteregister): acknowledged, else WeChat retries.
       if (infoType !== undefined && !KNOWN.has(String(infoType))) {

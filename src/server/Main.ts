@@ -13,6 +13,7 @@ import * as AppId from "../AppId.js"
 import * as Component from "../families/component/Component.js"
 import * as ComponentConfig from "../families/component/ComponentConfig.js"
 import * as WeComConfig from "../families/wecom/WeComConfig.js"
+import * as WeComSuite from "../families/wecomSuite/WeComSuite.js"
 import * as StoreSpec from "../StoreSpec.js"
 import * as TokenConfig from "../TokenConfig.js"
 import * as TokenLayer from "../TokenLayer.js"
@@ -190,11 +191,11 @@ export const serve: Effect.Effect<never, StartupFailed> = Effect.gen(function*()
   const names = yield* Effect.sync(() => Object.keys(process.env))
   const config = yield* Effect.catchAll(readConfig(names), configFailure)
   yield* CompactHeap.apply(config.server.compactHeap)
-  // Refresh tokens mint an authorizer's tokens for months: sealed at rest when a key is given.
+  // Refresh tokens and permanent codes mint tokens for months: sealed at rest when a key is given.
   const store = StoreSpec.mapStore(
     StoreSpec.layer(config.store, {
       encryptionKey: config.encryptionKey,
-      sealedKinds: [Component.refreshToken]
+      sealedKinds: [Component.refreshToken, WeComSuite.permanentCode]
     }),
     Tracing.layerStoreSpans
   )

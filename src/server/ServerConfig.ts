@@ -7,7 +7,7 @@
 import { Config, ConfigError, Duration, Either, LogLevel, Redacted, Schema } from "effect"
 import { AppId } from "../AppId.js"
 import { secretList } from "../internal/secretConfig.js"
-import { OwnerId } from "../OwnerId.js"
+import { AuthorizerId, type OwnerId, WeComAgentId } from "../OwnerId.js"
 
 /**
  * A bearer key business servers present, and the apps it may ask for.
@@ -69,7 +69,9 @@ export const MIN_CLIENT_KEY_LENGTH = 16
 const invalid = (name: string, message: string) => ConfigError.InvalidData([name], `${name}: ${message}`)
 
 const decodeAppId = Schema.decodeUnknownEither(AppId)
-const decodeOwner = Schema.decodeUnknownEither(OwnerId)
+// The owners a key may be scoped to; suites are not served by this server yet, and a
+// bare corp id (which reads as a suite id) stays a refused scope.
+const decodeOwner = Schema.decodeUnknownEither(Schema.Union(AppId, WeComAgentId, AuthorizerId))
 
 /**
  * Parses `key1,key2@wxAPPID1+wxAPPID2+wwCORPID/1000002`: a bare key may ask

@@ -100,6 +100,21 @@ export type ComponentEndpoint =
   | "api_get_authorizer_list"
 
 /**
+ * The emulated WeCom service-provider endpoints (`cgi-bin/service/…`).
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export type SuiteEndpoint =
+  | "get_suite_token"
+  | "get_pre_auth_code"
+  | "set_session_info"
+  | "get_permanent_code"
+  | "get_auth_info"
+  | "get_corp_token"
+  | "get_provider_token"
+
+/**
  * When to inject a fault: on the listed endpoints (all when absent), for one
  * app (all when absent; for `getticket`/`getcallbackip` the app owning the
  * presented token), the next `times` matching requests (until `clearFaults`
@@ -112,7 +127,7 @@ export type ComponentEndpoint =
  */
 export interface FaultRule {
   readonly fault: Fault
-  readonly endpoints?: ReadonlyArray<Endpoint | WeComEndpoint | ComponentEndpoint>
+  readonly endpoints?: ReadonlyArray<Endpoint | WeComEndpoint | ComponentEndpoint | SuiteEndpoint>
   readonly appId?: string
   readonly times?: number
 }

@@ -19,6 +19,7 @@ import * as client from "./internal/client.js"
 import * as component from "./internal/component.js"
 import * as emulator from "./internal/emulator.js"
 import * as server from "./internal/server.js"
+import * as wecomSuite from "./internal/wecomSuite.js"
 
 /**
  * Faults the emulator can inject (busy, HTTP status, malformed body, slow, refused or reset connection).
@@ -67,6 +68,12 @@ export type WeComEndpoint = Faults.WeComEndpoint
 export type ComponentEndpoint = Faults.ComponentEndpoint
 
 /**
+ * @since 0.3.0
+ * @category models
+ */
+export type SuiteEndpoint = Faults.SuiteEndpoint
+
+/**
  * An app WeChat knows. Without `ipWhitelist` every caller IP is accepted.
  *
  * @since 0.1.0
@@ -101,6 +108,8 @@ export interface EmulatorOptions {
   readonly corps?: ReadonlyArray<WeComCorpRegistration>
   /** Third-party platforms (开放平台第三方平台); component and authorizer tokens take `tokenLifetime`. */
   readonly components?: ReadonlyArray<ComponentRegistration>
+  /** WeCom suites (企业微信第三方应用); suite tokens take `tokenLifetime`, corp tokens are WeCom corp tokens. */
+  readonly suites?: ReadonlyArray<SuiteRegistration>
   /**
    * How pushes reach a component's `pushUrl`. Default: an HTTP POST through
    * `@effect/platform`'s `FetchHttpClient` (the runtime's `fetch`), so pushes
@@ -187,7 +196,12 @@ export type PushTransport = (request: PushRequest) => Effect.Effect<PushAnswer, 
  * @since 0.3.0
  * @category models
  */
-export type PushInfoType = "component_verify_ticket" | "authorized" | "updateauthorized" | "unauthorized"
+export type PushInfoType =
+  | "component_verify_ticket"
+  | "authorized"
+  | "updateauthorized"
+  | "unauthorized"
+  | wecomSuite.SuiteInfoType
 
 /**
  * One push as the emulator delivered it (or failed to): its decrypted XML,
@@ -540,6 +554,56 @@ export interface ApiControls {
 export const mediaByte: (index: number) => number = apis.mediaByte
 
 /**
+ * A WeCom suite (企业微信第三方应用) the emulator knows: its secret, the
+ * Token and 43-character EncodingAESKey its command URL's pushes are signed
+ * and encrypted with (for the suite id), and the command URL (指令回调URL);
+ * without it nothing is pushed, and tickets come from `pushTicket`.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export type SuiteRegistration = wecomSuite.SuiteRegistration
+
+/**
+ * The `InfoType` of a push to a suite's command URL.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export type SuiteInfoType = wecomSuite.SuiteInfoType
+
+/**
+ * One suite's counts, all zero before its first request.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export type SuiteStats = wecomSuite.SuiteStats
+
+/**
+ * A suite control naming an unknown suite or a corp that has not installed it.
+ *
+ * @since 0.3.0
+ * @category errors
+ */
+export const SuiteControlError = wecomSuite.SuiteControlError
+
+/**
+ * @since 0.3.0
+ * @category errors
+ */
+export type SuiteControlError = wecomSuite.SuiteControlError
+
+/**
+ * WeCom's service-provider side: suites, the provider, installs and
+ * revocations with their pushes, lost tickets, and `generateCorps` for scale.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export type SuiteControls = wecomSuite.SuiteControls
+
+/**
  * @since 0.1.0
  * @category models
  */
@@ -566,6 +630,8 @@ export interface WeChatEmulatorShape {
   readonly wecom: WeComControls
   /** The third-party platform (开放平台第三方平台): components, authorizations, pushes and counts. */
   readonly component: ComponentControls
+  /** WeCom's service-provider side (企业微信第三方应用): suites, installs, pushes and counts. */
+  readonly wecomSuite: SuiteControls
   /** The business APIs behind the token, and what they received. */
   readonly apis: ApiControls
 }
@@ -595,7 +661,13 @@ export const make: (options?: EmulatorOptions) => Effect.Effect<WeChatEmulatorSh
  * @category layers
  */
 export const layer = (options?: EmulatorOptions): Layer.Layer<WeChatEmulator> =>
-  Layer.scoped(WeChatEmulator, Effect.tap(make(options), (emulator) => emulator.component.runTicketSchedule))
+  Layer.scoped(
+    WeChatEmulator,
+    Effect.tap(
+      make(options),
+      (emulator) => Effect.zipRight(emulator.component.runTicketSchedule, emulator.wecomSuite.runTicketSchedule)
+    )
+  )
 
 /**
  * An `HttpClient` answered by the emulator in context, without sockets: any

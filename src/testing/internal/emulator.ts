@@ -9,7 +9,7 @@
  * @internal
  */
 import { Clock, Duration, Effect } from "effect"
-import type { ComponentEndpoint, Endpoint, Fault, FaultRule, WeComEndpoint } from "../Fault.js"
+import type { ComponentEndpoint, Endpoint, Fault, FaultRule, SuiteEndpoint, WeComEndpoint } from "../Fault.js"
 import type {
   AppRegistration,
   AppStats,
@@ -27,6 +27,7 @@ import { json, parseJsonObject, stringField } from "./json.js"
 import * as Opaque from "./opaque.js"
 import { DAY, MINUTE, SECOND } from "./units.js"
 import * as WeCom from "./wecom.js"
+import * as WeComSuite from "./wecomSuite.js"
 
 /** A replaced token (classic, or stable after a forced refresh) lives this much longer. */
 const OVERLAP = 5 * MINUTE
@@ -228,6 +229,13 @@ export const make = (options: EmulatorOptions = {}): Effect.Effect<WeChatEmulato
         }
       }
     }, options.components ?? [])
+    // Corp tokens of suites are WeCom corp tokens: they go in the WeCom part's table.
+    const suite = WeComSuite.make({
+      error,
+      tokenLifetime,
+      transport: options.pushTransport ?? Component.fetchTransport,
+      issueCorpToken: wecom.controls.issueCorpToken
+    }, options.suites ?? [])
 
     const statsOf = (appId: string): MutableStats => getOrMake(appStats, appId, emptyStats)
 
@@ -418,14 +426,15 @@ export const make = (options: EmulatorOptions = {}): Effect.Effect<WeChatEmulato
     }
 
     const takeFault = (
-      endpoint: Endpoint | WeComEndpoint | ComponentEndpoint,
+      endpoint: Endpoint | WeComEndpoint | ComponentEndpoint | SuiteEndpoint,
       appId: string | undefined
     ): Fault | undefined => {
       const armed = rules.find(({ rule }) =>
         (rule.endpoints === undefined || rule.endpoints.includes(endpoint)) &&
         (rule.appId === undefined || rule.appId === appId ||
           (weComEndpoints.has(endpoint) && wecom.matches(rule.appId, appId)) ||
-          (Component.endpoints.has(endpoint) && component.matches(rule.appId, appId)))
+          (Component.endpoints.has(endpoint) && component.matches(rule.appId, appId)) ||
+          (WeComSuite.endpoints.has(endpoint) && suite.matches(rule.appId, appId)))
       )
       if (armed === undefined) return undefined
       if (armed.remaining !== undefined) {
@@ -456,7 +465,7 @@ export const make = (options: EmulatorOptions = {}): Effect.Effect<WeChatEmulato
     }
 
     // WeCom and component requests take the same path as WeChat's: counted, faults, then the answer.
-    const handlePart = <E extends WeComEndpoint | ComponentEndpoint>(
+    const handlePart = <E extends WeComEndpoint | ComponentEndpoint | SuiteEndpoint>(
       part: {
         readonly ownerOf: (endpoint: E, request: EmulatorRequest) => string | undefined
         readonly count: (endpoint: E, owner: string | undefined) => void
@@ -506,8 +515,12 @@ export const make = (options: EmulatorOptions = {}): Effect.Effect<WeChatEmulato
       }
       const weComEndpoint = WeCom.endpointOf(request.path)
       const componentEndpoint = Component.endpointOf(request.path)
+      const suiteEndpoint = WeComSuite.endpointOf(request.path)
       const endpoint = endpointOf(request.path)
-      if (endpoint === undefined && weComEndpoint === undefined && componentEndpoint === undefined) {
+      if (
+        endpoint === undefined && weComEndpoint === undefined && componentEndpoint === undefined &&
+        suiteEndpoint === undefined
+      ) {
         return Effect.succeed(notFound)
       }
       const enter = Effect.sync(() => {
@@ -521,6 +534,8 @@ export const make = (options: EmulatorOptions = {}): Effect.Effect<WeChatEmulato
         ? handlePart(weComPart, weComEndpoint, request)
         : componentEndpoint !== undefined
         ? handlePart(component, componentEndpoint, request)
+        : suiteEndpoint !== undefined
+        ? handlePart(suite, suiteEndpoint, request)
         : endpoint !== undefined
         ? handleWeChat(endpoint, request)
         : Effect.succeed(notFound)
@@ -604,9 +619,11 @@ export const make = (options: EmulatorOptions = {}): Effect.Effect<WeChatEmulato
         seedMedia: (size) => Effect.sync(() => apis.controls.seedMedia(size))
       },
       component: component.controls,
+      wecomSuite: suite.controls,
       resetStats: Effect.sync(() => {
         wecom.controls.resetStats()
         component.resetStats()
+        suite.resetStats()
         appStats = new Map()
         deadTokenUses = 0
         peakInFlight = inFlight

@@ -105,6 +105,16 @@ export interface Controls {
   readonly resetStats: () => void
   /** Whether WeCom ever issued `token`, alive or not. */
   readonly isKnownToken: (token: string) => boolean
+  /**
+   * A corp token issued another way (a suite's `get_corp_token`), by the
+   * `gettoken` rules, registering the agent (without a secret) if unknown.
+   */
+  readonly issueCorpToken: (
+    corpId: string,
+    agent: string,
+    value: string,
+    now: number
+  ) => { readonly token: string; readonly expiresIn: number }
 }
 
 /** @internal */
@@ -214,14 +224,15 @@ export const make = (host: Host, registrations: ReadonlyArray<WeComCorpRegistrat
     if (app.trustedIps !== undefined && !app.trustedIps.includes(ip)) {
       return failed(60020, `not allow to access from your ip, hint: [${now}], from ip: ${ip}`)
     }
+    const issued = issueToken(corpId, app, value, now)
+    return json({ errcode: 0, errmsg: "ok", access_token: issued.token, expires_in: issued.expiresIn })
+  }
+
+  /** The agent's token while it has more than 5 minutes left; otherwise `value`, as a new one. */
+  const issueToken = (corpId: string, app: AgentState, value: string, now: number) => {
     const held = app.token === undefined ? undefined : tokens.get(app.token)
     if (alive(held, now) && held.expiresAt - now > RENEWAL) {
-      return json({
-        errcode: 0,
-        errmsg: "ok",
-        access_token: app.token,
-        expires_in: Math.floor((held.expiresAt - now) / SECOND)
-      })
+      return { token: app.token!, expiresIn: Math.floor((held.expiresAt - now) / SECOND) }
     }
     // The previous token, if any, lives out its natural life.
     app.token = value
@@ -232,7 +243,7 @@ export const make = (host: Host, registrations: ReadonlyArray<WeComCorpRegistrat
       expiresAt: now + host.tokenLifetime
     })
     bumpStat(corpId, app.agent, "tokensIssued")
-    return json({ errcode: 0, errmsg: "ok", access_token: value, expires_in: Math.floor(host.tokenLifetime / SECOND) })
+    return { token: value, expiresIn: Math.floor(host.tokenLifetime / SECOND) }
   }
 
   /** The app owning `token` while WeCom would accept it; otherwise WeCom's answer. */
@@ -320,7 +331,20 @@ export const make = (host: Host, registrations: ReadonlyArray<WeComCorpRegistrat
     resetStats: () => {
       stats = new Map()
     },
-    isKnownToken: (token) => tokens.has(token)
+    isKnownToken: (token) => tokens.has(token),
+    issueCorpToken: (corpId, agent, value, now) => {
+      register({ corpId, apps: [] })
+      const corp = corps.get(corpId)!
+      const app = getOrMake(corp.agents, agent, () => ({
+        agent,
+        secret: "",
+        trustedIps: undefined,
+        token: undefined,
+        agentTicket: undefined,
+        agentTicketsThisHour: 0
+      }))
+      return issueToken(corpId, app, value, now)
+    }
   }
 
   return {
