@@ -183,7 +183,11 @@ export const make = (host: Host) => {
       let file: Media | undefined
       const contentType = request.contentType ?? ""
       if (/^multipart\/form-data;/i.test(contentType)) {
-        const parts = Stream.pipeThroughChannel(source, Multipart.makeChannel<never>({ "content-type": contentType }))
+        // Read through a queue: the parser stops at the closing boundary, and the
+        // rest is read from where it stopped, else the unread rest of the body
+        // would cut the connection before the answer.
+        const [body] = yield* Stream.broadcast(source, 1, 16)
+        const parts = Stream.pipeThroughChannel(body, Multipart.makeChannel<never>({ "content-type": contentType }))
         // A body that is not valid multipart holds no file: WeChat answers 41005, as for no file at all.
         yield* Stream.runForEach(parts, (part) =>
           Multipart.isFile(part) && file === undefined
@@ -193,13 +197,12 @@ export const make = (host: Host) => {
             : Multipart.isFile(part)
             ? Stream.runDrain(part.content)
             : Effect.void).pipe(Effect.ignore)
-        // The parser stops at the closing boundary: read what follows too, so the sender is not left hanging.
-        yield* Stream.runDrain(source)
+        yield* Stream.runDrain(body)
       } else {
         yield* Stream.runDrain(source)
       }
       return { bytes: seen.bytes, sha256: seen.hash.digest("hex"), file }
-    })
+    }).pipe(Effect.scoped)
 
   const errcodeOf = (response: EmulatorResponse): number => {
     if (response._tag !== "Respond" || response.stream !== undefined) return 0
@@ -234,7 +237,10 @@ export const make = (host: Host) => {
       body: "",
       stream: chunks,
       headers: {
-        "content-disposition": `attachment; filename="${held.filename ?? `${mediaId}.jpg`}"`,
+        // The uploader chose the name: a quote or a line break in it must not end the header early.
+        "content-disposition": `attachment; filename="${
+          (held.filename ?? `${mediaId}.jpg`).replace(/["\\\r\n]/g, "_")
+        }"`,
         "content-length": String(held.size)
       }
     }
