@@ -5,8 +5,10 @@
 # redis-tools, which redis-server depends on), openssl (the TLS tests make
 # their own CA and certificates), curl (the demo test runs the curl line the demo prints) and
 # promtool (the /metrics test runs `promtool check metrics`; Debian ships it in
-# the `prometheus` package) and chromium (the console's browser tests drive
-# Debian's headless Chromium). Install the Debian packages when they are missing
+# the `prometheus` package), nginx and systemd-analyze (the deployment files in
+# deploy/ are checked with `nginx -t` and `systemd-analyze verify`; Debian's
+# `systemd` package) and chromium (the /docs page and the console are loaded in
+# headless Chromium through playwright-core). Install the Debian packages when they are missing
 # and we may (root); otherwise say what to do.
 set -euo pipefail
 missing=()
@@ -15,6 +17,8 @@ command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
+command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 [ "${#missing[@]}" -eq 0 ] && exit 0
 if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then

@@ -11,8 +11,10 @@ import * as Command from "@effect/cli/Command"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Effect } from "effect"
+import { environmentFooter, plainWhenPiped } from "./internal/cliHelp.js"
 import { version } from "./internal/version.js"
 import * as Main from "./server/Main.js"
+import * as Emulator from "./testing/internal/command.js"
 
 const serve = Command.make("serve", {}, () => Main.serve).pipe(
   Command.withDescription(
@@ -24,12 +26,17 @@ const token = Command.make("token", { appId: Args.text({ name: "appId" }) }, ({ 
   Command.withDescription("Print the current access token of an app, using the configuration in the environment")
 )
 
-const cli = Command.run(Command.make("effect-wechat-token").pipe(Command.withSubcommands([serve, token])), {
-  name: "effect-wechat-token",
-  version
-})
+const cli = Command.run(
+  Command.make("effect-wechat-token").pipe(Command.withSubcommands([serve, token, Emulator.command])),
+  {
+    name: "effect-wechat-token",
+    version,
+    footer: environmentFooter
+  }
+)
 
 cli(process.argv).pipe(
+  plainWhenPiped,
   // Start-up failures and bad arguments have printed their one line already;
   // a defect is a bug and is shown in full.
   Effect.tapDefect((cause) => Effect.logError(cause)),

@@ -6,6 +6,7 @@
  */
 import { Config, ConfigError, Duration, Either, LogLevel, Redacted, Schema } from "effect"
 import { AppId } from "../AppId.js"
+import * as Environment from "../internal/environment.js"
 import { secretList } from "../internal/secretConfig.js"
 import { AuthorizerId, type OwnerId, WeComAgentId } from "../OwnerId.js"
 
@@ -248,54 +249,13 @@ export const logSettings: Config.Config<LogSettings> = Config.all({
   )
 })
 
-// The variables that may also be given as a file (`NAME_FILE`, see secretConfig).
-const SECRET_VARIABLES = [
-  "WECHAT_APPS",
-  "WECHAT_APP_SECRET",
-  "WECOM_APPS",
-  "WECHAT_COMPONENTS",
-  "CLIENT_KEYS",
-  "OPS_KEYS",
-  "REDIS_PASSWORD",
-  "REDIS_SENTINEL_PASSWORD",
-  "STORE_ENCRYPTION_KEY"
-] as const
-
 /**
  * Every environment variable the command line reads, `_FILE` forms included.
  *
  * @since 0.3.0
  * @category constants
  */
-export const VARIABLES: ReadonlyArray<string> = [
-  ...SECRET_VARIABLES.flatMap((name) => [name, `${name}_FILE`]),
-  "WECHAT_APP_ID",
-  "WECHAT_TOKEN_MODE",
-  "WECHAT_API_BASE_URL",
-  "WECOM_API_BASE_URL",
-  "TOKEN_STORE",
-  "TOKEN_SERVER_URL",
-  "TOKEN_SERVER_KEY",
-  "REDIS_TLS",
-  "REDIS_TLS_CA_FILE",
-  "REDIS_TLS_CERT_FILE",
-  "REDIS_TLS_KEY_FILE",
-  "PROXY_ALLOW",
-  "PROXY_MAX_BODY_BYTES",
-  "HOST",
-  "PORT",
-  "LOG_LEVEL",
-  "LOG_FORMAT",
-  "REQUEST_TIMEOUT_SECONDS",
-  "SHUTDOWN_DRAIN_SECONDS",
-  "UPSTREAM_TIMEOUT_SECONDS",
-  "REFRESH_MARGIN_SECONDS",
-  "FAST_PATH",
-  "COMPACT_HEAP",
-  "OTEL_EXPORTER_OTLP_ENDPOINT",
-  "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
-  "OTEL_SERVICE_NAME"
-]
+export const VARIABLES: ReadonlyArray<string> = Environment.names
 
 // A variable with one of these prefixes is meant for this server: unknown,
 // it is a typo that would otherwise be ignored in silence.

@@ -346,10 +346,19 @@ export const layerApi = (options: Options) =>
     Layer.provide(ClientAuth.layer(options.clientKeys))
   )
 
-// `authentication` is a Scalar setting the platform's `ScalarConfig` type
-// does not list; the platform passes the whole object to the page.
-const SCALAR: HttpApiScalar.ScalarConfig & { readonly authentication: { readonly preferredSecurityScheme: string } } = {
-  authentication: { preferredSecurityScheme: "bearer" }
+// `authentication` and `hideClientButton` are Scalar settings the platform's
+// `ScalarConfig` type does not list; the platform passes the whole object to
+// the page. The page must work on an isolated intranet and leak nothing:
+// Scalar's fonts come from its CDN (the system's fonts instead), and its
+// "Open API Client" button and "Powered by Scalar" links lead to scalar.com.
+const SCALAR: HttpApiScalar.ScalarConfig & {
+  readonly authentication: { readonly preferredSecurityScheme: string }
+  readonly hideClientButton: boolean
+} = {
+  authentication: { preferredSecurityScheme: "bearer" },
+  withDefaultFonts: false,
+  hideClientButton: true,
+  customCss: `a[href^="https://www.scalar.com"], a[href^="https://client.scalar.com"] { display: none !important; }`
 }
 
 // The docs page inlines Scalar's script: the module holding it costs about
