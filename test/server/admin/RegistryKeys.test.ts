@@ -4,10 +4,11 @@
  * even on a keep-alive connection that verified it before.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Redacted } from "effect"
+import { ConfigProvider, Effect, Redacted } from "effect"
 import { Unauthorized } from "../../../src/api/ApiError.js"
 import { hashKey } from "../../../src/CredentialRegistry.js"
 import * as ClientAuth from "../../../src/server/ClientAuth.js"
+import * as ServerConfig from "../../../src/server/ServerConfig.js"
 import type { ClientKey } from "../../../src/server/ServerConfig.js"
 
 const CONFIGURED = "configured-client-key-0123456789"
@@ -52,4 +53,21 @@ describe("ClientAuth with the registry's keys", () => {
     registry.revoke(ADDED)
     expect(check.keyOn(socket, `Bearer ${ADDED}`)).toBeInstanceOf(Unauthorized)
   })
+})
+
+describe("ADMIN_KEYS", () => {
+  it.effect("keys of at least 32 characters; a shorter one stops start-up without echoing it", () =>
+    Effect.gen(function*() {
+      const read = (raw: string) =>
+        Effect.withConfigProvider(
+          ServerConfig.adminKeys,
+          ConfigProvider.fromMap(new Map([["ADMIN_KEYS", raw]]))
+        )
+      const keys = yield* read(`${"a".repeat(32)}, ${"b".repeat(40)}`)
+      expect(keys.map(Redacted.value)).toEqual(["a".repeat(32), "b".repeat(40)])
+      const error = yield* Effect.flip(read(`${"a".repeat(32)},short-admin-key`))
+      expect(ServerConfig.describe(error)).toContain("ADMIN_KEYS: key 2 is shorter than 32")
+      expect(ServerConfig.describe(error)).not.toContain("short-admin-key")
+      expect(ServerConfig.VARIABLES).toContain("ADMIN_KEYS_FILE")
+    }))
 })
