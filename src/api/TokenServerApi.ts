@@ -15,6 +15,7 @@ import { AppId } from "../AppId.js"
 import { version } from "../internal/version.js"
 import { AgentKey, CorpId } from "../OwnerId.js"
 import { CredentialKind } from "../Token.js"
+import { AdminGroup } from "./AdminApi.js"
 import {
   BadRequest,
   ErrorDetail,
@@ -578,6 +579,7 @@ export class TokenServerApi extends HttpApi.make("token-server")
   .add(AuthorizersGroup)
   .add(ComponentEventsGroup)
   .add(OpsGroup)
+  .add(AdminGroup)
   // Any route: the wrong method, a request that does not arrive in time, a body over the limit.
   .addError(MethodNotAllowed)
   .addError(RequestTimeout)

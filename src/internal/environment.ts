@@ -74,6 +74,13 @@ export const groups: ReadonlyArray<Group> = [
         meaning: "bearer keys (at least 32 characters) that see per-credential detail on `/readyz` and `/metrics`",
         file: true
       },
+      {
+        name: "ADMIN_KEYS",
+        default: "unset (the admin API refuses every request)",
+        meaning:
+          "bearer keys (at least 32 characters) of the admin API `/v1/admin/…`: apps and client keys at run time; needs `STORE_ENCRYPTION_KEY`",
+        file: true
+      },
       { name: "HOST", default: "`127.0.0.1`", meaning: "listen address" },
       { name: "PORT", default: "`8787`", meaning: "listen port" },
       {

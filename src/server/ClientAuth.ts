@@ -6,7 +6,7 @@
  */
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
-import { Effect, Layer, Redacted } from "effect"
+import { Context, Effect, Layer, Option, Redacted } from "effect"
 import { createHash, timingSafeEqual } from "node:crypto"
 import { detail, NotFound, Unauthorized } from "../api/ApiError.js"
 import { ClientAuth } from "../api/ClientAuth.js"
@@ -41,6 +41,28 @@ export const matcher = (keys: ReadonlyArray<ClientKey>) => {
   }
 }
 
+/**
+ * The client keys of the credential registry, added and revoked at run
+ * time. The registry keeps only their SHA-256: a key is looked up by the
+ * digest of what was presented (the digest of a 256-bit key tells an
+ * attacker timing nothing to use).
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface RegistryKeysShape {
+  /** The key whose SHA-256 (hex) is `hash`, if the registry holds one now. */
+  readonly byHash: (hash: string) => ClientKey | undefined
+  /** Changes whenever a key is revoked, so a key a connection verified earlier is looked up again. */
+  readonly epoch: () => number
+}
+
+/**
+ * @since 0.3.0
+ * @category tags
+ */
+export class RegistryKeys extends Context.Tag("effect-wechat-token/RegistryKeys")<RegistryKeys, RegistryKeysShape>() {}
+
 const PREFIX = /^Bearer /i
 // The platform's bearer decoder cuts this many characters, whatever they are.
 const SCHEME_LENGTH = "Bearer ".length
@@ -70,13 +92,21 @@ export interface Check {
 }
 
 /**
- * The check over the given keys; a bare `Redacted` key may ask for every app.
+ * The check over the given keys, and over the registry's when given; a bare
+ * `Redacted` key may ask for every app.
  *
  * @since 0.3.0
  * @category constructors
  */
-export const check = (keys: ReadonlyArray<ClientKey | Redacted.Redacted<string>>): Check => {
-  const match = matcher(keys.map((entry) => Redacted.isRedacted(entry) ? { key: entry } : entry))
+export const check = (
+  keys: ReadonlyArray<ClientKey | Redacted.Redacted<string>>,
+  registry?: RegistryKeysShape
+): Check => {
+  const configured = matcher(keys.map((entry) => Redacted.isRedacted(entry) ? { key: entry } : entry))
+  const match = registry === undefined
+    ? configured
+    : (presented: string) => configured(presented) ?? registry.byHash(digest(presented).toString("hex"))
+  const epoch = registry === undefined ? () => 0 : registry.epoch
   const missing = new Unauthorized(detail("unauthorized", "send Authorization: Bearer <client key>"))
   const invalid = new Unauthorized(detail("unauthorized", "the client key is not valid"))
   const key = (header: string | undefined): ClientKey | Unauthorized => {
@@ -85,14 +115,22 @@ export const check = (keys: ReadonlyArray<ClientKey | Redacted.Redacted<string>>
     // follows it, cut as the platform's decoder cuts it.
     return (PREFIX.test(header) ? match(header.slice(SCHEME_LENGTH)) : undefined) ?? invalid
   }
-  const verified = new WeakMap<object, { readonly header: string; readonly key: ClientKey }>()
+  // A revoked key must not live on in a keep-alive connection: what was
+  // verified before the registry's last revocation is verified again.
+  const verified = new WeakMap<
+    object,
+    { readonly header: string; readonly key: ClientKey; readonly epoch: number }
+  >()
   return {
     key,
     keyOn: (connection, header) => {
       const known = verified.get(connection)
-      if (known !== undefined && known.header === header) return known.key
+      const now = epoch()
+      if (known !== undefined && known.header === header && known.epoch === now) return known.key
       const found = key(header)
-      if (!(found instanceof Unauthorized) && header !== undefined) verified.set(connection, { header, key: found })
+      if (!(found instanceof Unauthorized) && header !== undefined) {
+        verified.set(connection, { header, key: found, epoch: now })
+      }
       return found
     },
     allows: (key, appId) => key.apps === undefined || key.apps.some((allowed) => allowed === appId)
@@ -100,13 +138,22 @@ export const check = (keys: ReadonlyArray<ClientKey | Redacted.Redacted<string>>
 }
 
 /**
- * The middleware over the given keys; a bare `Redacted` key may ask for every app.
+ * The middleware over the given keys, and the `RegistryKeys` in context if
+ * any; a bare `Redacted` key may ask for every app.
  *
  * @since 0.1.0
  * @category layers
  */
-export const layer = (keys: ReadonlyArray<ClientKey | Redacted.Redacted<string>>): Layer.Layer<ClientAuth> => {
-  const { allows, key: keyOf } = check(keys)
+export const layer = (keys: ReadonlyArray<ClientKey | Redacted.Redacted<string>>): Layer.Layer<ClientAuth> =>
+  Layer.unwrapEffect(
+    Effect.map(
+      Effect.serviceOption(RegistryKeys),
+      (registry) => layerOver(check(keys, Option.getOrUndefined(registry)))
+    )
+  )
+
+const layerOver = (auth: Check): Layer.Layer<ClientAuth> => {
+  const { allows, key: keyOf } = auth
   return Layer.succeed(
     ClientAuth,
     ClientAuth.of({

@@ -147,7 +147,10 @@ export const layer = (options: Options) =>
       ? yield* ServerConfig.shutdownDrain
       : Duration.decode(options.shutdownDrain)
     // One check, one cache of verified keys per connection, for the fast path and the proxy.
-    const auth = ClientAuth.check(options.clientKeys)
+    const auth = ClientAuth.check(
+      options.clientKeys,
+      Option.getOrUndefined(yield* Effect.serviceOption(ClientAuth.RegistryKeys))
+    )
     const runtime = yield* Effect.runtime<never>()
     const fastPath = options.fastPath === false ? undefined : FastPath.make({
       engine: yield* TokenEngine,

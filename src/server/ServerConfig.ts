@@ -138,6 +138,35 @@ export const clientKeys: Config.Config<ReadonlyArray<ClientKey>> = secretList(
 ).pipe(Config.withDefault<ReadonlyArray<ClientKey>>([]))
 
 /**
+ * An admin key shorter than this is refused: an admin key adds apps and mints client keys.
+ *
+ * @since 0.3.0
+ * @category constants
+ */
+export const MIN_ADMIN_KEY_LENGTH = 32
+
+/**
+ * `ADMIN_KEYS`: comma-separated keys of the admin API (`/v1/admin/…`), each
+ * at least 32 characters; none when unset (the admin API refuses every
+ * request). Messages never echo a key.
+ *
+ * @since 0.3.0
+ * @category config
+ */
+export const adminKeys: Config.Config<ReadonlyArray<Redacted.Redacted<string>>> = secretList(
+  "ADMIN_KEYS",
+  (_, raw): Either.Either<ReadonlyArray<Redacted.Redacted<string>>, ConfigError.ConfigError> => {
+    const keys = raw.split(",").map((part) => part.trim())
+    const short = keys.findIndex((key) => key.length < MIN_ADMIN_KEY_LENGTH || /\s/.test(key))
+    return short < 0
+      ? Either.right(keys.map((key) => Redacted.make(key)))
+      : Either.left(
+        invalid("ADMIN_KEYS", `key ${short + 1} is shorter than ${MIN_ADMIN_KEY_LENGTH} characters or holds whitespace`)
+      )
+  }
+).pipe(Config.withDefault<ReadonlyArray<Redacted.Redacted<string>>>([]))
+
+/**
  * `REQUEST_TIMEOUT_SECONDS`: how long a client has to send its headers, and
  * then its body, before it gets `408`. Default 30 s; at most an hour.
  *

@@ -18,6 +18,7 @@ import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { Cause, Clock, Duration, Effect, Exit, Layer, Option, type Redacted } from "effect"
 import { type AccessTokenError, type Credential, failureCause } from "../AccessToken.js"
+import * as AdminApi from "../api/AdminApi.js"
 import * as ApiError from "../api/ApiError.js"
 import { NotReady, TokenServerApi } from "../api/TokenServerApi.js"
 import * as WeComToken from "../families/wecom/WeComToken.js"
@@ -25,6 +26,7 @@ import * as JsSdk from "../JsSdk.js"
 import { usableUntil } from "../Token.js"
 import { type CredentialStatus, TokenEngine } from "../TokenEngine.js"
 import { TokenStore } from "../TokenStore.js"
+import * as AdminRoutes from "./admin/AdminRoutes.js"
 import * as ClientAuth from "./ClientAuth.js"
 import * as ComponentRoutes from "./ComponentRoutes.js"
 import * as Console from "./console/Console.js"
@@ -205,7 +207,9 @@ const STATUS = new Map<unknown, number>(
     ApiError.NotFound,
     ApiError.PayloadTooLarge,
     ApiError.TokenUnavailable,
-    NotReady
+    NotReady,
+    AdminApi.SecretRejected,
+    AdminApi.ReadOnly
   ]
     .map((schema) => [schema, HttpApiSchema.getStatusErrorAST(schema.ast)])
 )
@@ -342,8 +346,8 @@ const countRequests = <R>(app: HttpApp.Default<never, R>): HttpApp.Default<never
  */
 export const layerApi = (options: Options) =>
   HttpApiBuilder.api(TokenServerApi).pipe(
-    Layer.provide([TokensLive, WeComLive, ComponentRoutes.layer, OpsLive]),
-    Layer.provide(ClientAuth.layer(options.clientKeys))
+    Layer.provide([TokensLive, WeComLive, ComponentRoutes.layer, OpsLive, AdminRoutes.layer]),
+    Layer.provide([ClientAuth.layer(options.clientKeys), AdminRoutes.layerAuth])
   )
 
 // `authentication` and `hideClientButton` are Scalar settings the platform's

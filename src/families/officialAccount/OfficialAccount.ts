@@ -14,13 +14,15 @@
  *
  * @since 0.2.0
  */
-import { Effect } from "effect"
+import { Effect, Option } from "effect"
 import type { AppId } from "../../AppId.js"
 import * as CredentialFamily from "../../CredentialFamily.js"
+import { RuntimeApps } from "../../internal/runtimeApps.js"
 import type { OwnerId } from "../../OwnerId.js"
 import { STABLE_FORCE_REFRESH } from "../../RefreshPolicy.js"
 import type { CredentialKind } from "../../Token.js"
 import { type AppCredentials, TokenConfig, type TokenConfigShape } from "../../TokenConfig.js"
+import { UnknownApp } from "../../WeChatError.js"
 import { type TicketType, WeChatApi, type WeChatApiShape } from "./WeChatApi.js"
 
 /**
@@ -70,26 +72,36 @@ export const ticketKind = (
     )
 })
 
-const ticket = (
-  apps: ReadonlyMap<string, AppCredentials>,
-  api: WeChatApiShape,
-  kind: CredentialKind,
-  type: TicketType
-): CredentialFamily.CredentialKindSpec =>
-  // The engine asks only for this family's owners, which are exactly these apps.
-  ticketKind(api, kind, type, accessToken, (owner) => apps.get(owner)!.appId)
-
 /**
- * The family for the configured apps over `api`.
+ * The family for the configured apps over `api`, and for the apps of
+ * `runtime` when given: those are dynamic owners, admitted by a put of
+ * their access token (the one that checked their secret) and ended by
+ * `TokenEngine.retire`.
  *
  * @since 0.2.0
  * @category constructors
  */
-export const make = (config: TokenConfigShape, api: WeChatApiShape): CredentialFamily.CredentialFamily => {
-  const apps = new Map(config.apps.map((app) => [app.appId as string, app]))
+export const make = (
+  config: TokenConfigShape,
+  api: WeChatApiShape,
+  runtime?: ReadonlyMap<string, AppCredentials>
+): CredentialFamily.CredentialFamily => {
+  const configured = new Map(config.apps.map((app) => [app.appId as string, app]))
+  // The engine asks only for configured owners and those `runtime` accepts;
+  // a run-time app removed since is no longer in `runtime`.
+  const appOf = (owner: string): AppCredentials | undefined => configured.get(owner) ?? runtime?.get(owner)
+  // An official account's owner id is its app id.
+  const ticket = (kind: CredentialKind, type: TicketType) =>
+    ticketKind(api, kind, type, accessToken, (owner) => owner as string as AppId)
   return CredentialFamily.make({
     name: "official-account",
     owners: config.apps.map((app) => app.appId),
+    // The access token is what makes a run-time app exist in the store, so
+    // every replica (and every restart) admits the app the registry added.
+    dynamic: runtime === undefined ? undefined : {
+      accepts: (owner) => !configured.has(owner) && runtime.has(owner),
+      presence: accessToken
+    },
     kinds: [
       {
         kind: accessToken,
@@ -97,11 +109,15 @@ export const make = (config: TokenConfigShape, api: WeChatApiShape): CredentialF
         storage: "cache",
         start: "eager",
         forceRefresh: config.mode === "stable" ? STABLE_FORCE_REFRESH : undefined,
-        // The engine asks only for its owners, which are exactly these apps.
-        issue: ({ force, owner }) => api.fetchAccessToken(apps.get(owner)!, config.mode, { forceRefresh: force })
+        issue: ({ force, owner }) => {
+          const app = appOf(owner)
+          return app === undefined
+            ? Effect.fail(new UnknownApp({ appId: owner }))
+            : api.fetchAccessToken(app, config.mode, { forceRefresh: force })
+        }
       },
-      ticket(apps, api, jsapiTicket, "jsapi"),
-      ticket(apps, api, wxCardTicket, "wx_card")
+      ticket(jsapiTicket, "jsapi"),
+      ticket(wxCardTicket, "wx_card")
     ]
   })
 }
@@ -113,6 +129,6 @@ export const make = (config: TokenConfigShape, api: WeChatApiShape): CredentialF
  * @category constructors
  */
 export const family: Effect.Effect<CredentialFamily.CredentialFamily, never, TokenConfig | WeChatApi> = Effect.map(
-  Effect.all([TokenConfig, WeChatApi]),
-  ([config, api]) => make(config, api)
+  Effect.all([TokenConfig, WeChatApi, Effect.serviceOption(RuntimeApps)]),
+  ([config, api, runtime]) => make(config, api, Option.getOrUndefined(runtime))
 )

@@ -1,0 +1,158 @@
+/**
+ * The admin API's state on one replica: the credential registry, the admin
+ * keys, and what the registry drives here, kept in step with every change
+ * whichever replica made it: the run-time apps the official-account family
+ * refreshes with (`RuntimeApps`), the client keys the key check consults
+ * (`ClientAuth.RegistryKeys`), and the apps removed, retired in the engine.
+ *
+ * @since 0.3.0
+ */
+import type * as HttpClient from "@effect/platform/HttpClient"
+import { Context, type Duration, Effect, Layer, Redacted, Stream } from "effect"
+import type { AppId } from "../../AppId.js"
+import * as CredentialRegistry from "../../CredentialRegistry.js"
+import * as WeChatApi from "../../families/officialAccount/WeChatApi.js"
+import { RuntimeApps } from "../../internal/runtimeApps.js"
+import type { TokenMode } from "../../Token.js"
+import type { AppCredentials } from "../../TokenConfig.js"
+import { TokenEngine } from "../../TokenEngine.js"
+import { RegistryKeys, type RegistryKeysShape } from "../ClientAuth.js"
+import type { ClientKey } from "../ServerConfig.js"
+
+/**
+ * @since 0.3.0
+ * @category models
+ */
+export interface Options {
+  /** `ADMIN_KEYS`. */
+  readonly adminKeys: ReadonlyArray<Redacted.Redacted<string>>
+  /** The apps configured by the environment: read-only here. */
+  readonly envApps: ReadonlyArray<AppId>
+  /** The token mode of every app on this server (`WECHAT_TOKEN_MODE`). */
+  readonly mode: TokenMode
+  readonly apiBaseUrl: string
+  readonly upstreamTimeout: Duration.Duration
+}
+
+/**
+ * @since 0.3.0
+ * @category models
+ */
+export interface AdminShape {
+  readonly options: Options
+  readonly registry: CredentialRegistry.CredentialRegistryShape
+  /** Tries a secret against WeChat: the token it fetched, or WeChat's refusal. */
+  readonly checkSecret: WeChatApi.WeChatApiShape["fetchAccessToken"]
+  /** Brings this replica in step with `registry` (idempotent; changes take turns). */
+  readonly apply: (registry: CredentialRegistry.Registry) => Effect.Effect<void, never, TokenEngine>
+  /** When each registry key was last presented here (epoch millis), by id. */
+  readonly lastUsed: ReadonlyMap<string, number>
+}
+
+/**
+ * @since 0.3.0
+ * @category tags
+ */
+export class Admin extends Context.Tag("effect-wechat-token/Admin")<Admin, AdminShape>() {}
+
+/**
+ * The admin state over the registry, `RuntimeApps` filled before the engine
+ * starts (so a restart admits the registry's apps at once) and the registry
+ * keys the key check reads.
+ *
+ * @since 0.3.0
+ * @category layers
+ */
+export const layer = (
+  options: Options
+): Layer.Layer<
+  Admin | RuntimeApps | RegistryKeys,
+  never,
+  CredentialRegistry.CredentialRegistry | HttpClient.HttpClient
+> =>
+  Layer.effectContext(Effect.gen(function*() {
+    const registry = yield* CredentialRegistry.CredentialRegistry
+    const api = yield* WeChatApi.make({ baseUrl: options.apiBaseUrl, timeout: options.upstreamTimeout })
+    const clock = yield* Effect.clock
+    const apps = new Map<string, AppCredentials>()
+    const keys = new Map<string, { readonly id: string; readonly key: ClientKey }>()
+    const lastUsed = new Map<string, number>()
+    let epoch = 0
+
+    // Apps and keys as the registry holds them; what was removed is returned.
+    const follow = (held: CredentialRegistry.Registry): ReadonlyArray<string> => {
+      for (const app of held.apps.values()) apps.set(app.appId, { appId: app.appId, secret: app.secret })
+      const removed = Array.from(apps.keys()).filter((appId) => !held.apps.has(appId))
+      const hashes = new Set(Array.from(held.keys.values(), (key) => key.hash))
+      if (Array.from(keys.keys()).some((hash) => !hashes.has(hash))) epoch += 1
+      keys.clear()
+      for (const key of held.keys.values()) {
+        keys.set(key.hash, {
+          id: key.id,
+          // The registry keeps no key, only its hash: the check matched it by that.
+          key: key.scope.length === 0
+            ? { key: Redacted.make(key.hash) }
+            : { key: Redacted.make(key.hash), apps: key.scope }
+        })
+      }
+      return removed
+    }
+    follow(yield* registry.current)
+
+    const turns = yield* Effect.makeSemaphore(1)
+    const apply = (held: CredentialRegistry.Registry) =>
+      turns.withPermits(1)(Effect.gen(function*() {
+        const engine = yield* TokenEngine
+        for (const appId of follow(held)) {
+          // Retired while the family still accepts it, then forgotten.
+          yield* engine.retire(appId).pipe(
+            Effect.catchAll((error) => Effect.logWarning("cannot retire a removed app", error.message)),
+            Effect.annotateLogs({ app: appId })
+          )
+          apps.delete(appId)
+        }
+      }))
+
+    const registryKeys: RegistryKeysShape = {
+      byHash: (hash) => {
+        const found = keys.get(hash)
+        if (found === undefined) return undefined
+        lastUsed.set(found.id, clock.unsafeCurrentTimeMillis())
+        return found.key
+      },
+      epoch: () => epoch
+    }
+    const admin: AdminShape = {
+      options,
+      registry,
+      checkSecret: api.fetchAccessToken,
+      apply,
+      lastUsed
+    }
+    return Context.make(Admin, admin).pipe(
+      Context.add(RuntimeApps, apps),
+      Context.add(RegistryKeys, registryKeys)
+    )
+  }))
+
+/**
+ * Follows the registry's changes, whichever replica made them, for as long
+ * as the server runs.
+ *
+ * @since 0.3.0
+ * @category layers
+ */
+export const layerFollow: Layer.Layer<never, never, Admin | TokenEngine> = Layer.scopedDiscard(
+  Effect.gen(function*() {
+    const admin = yield* Admin
+    yield* admin.registry.changes.pipe(Stream.runForEach(admin.apply), Effect.forkScoped)
+  })
+)
+
+/**
+ * Epoch millis as the admin answers show them.
+ *
+ * @since 0.3.0
+ * @category utils
+ */
+export const isoOf = (millis: number): string => new Date(millis).toISOString()
