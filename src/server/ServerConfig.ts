@@ -32,6 +32,12 @@ export interface ServerSettings {
   readonly port: number
   /** `CLIENT_KEYS`: the bearer keys business servers present. Empty only in demo mode. */
   readonly clientKeys: ReadonlyArray<ClientKey>
+  /**
+   * `OPS_KEYS`: the bearer keys that may read `/readyz` and `/metrics` in detail; none by default.
+   *
+   * @since 0.3.0
+   */
+  readonly opsKeys: ReadonlyArray<Redacted.Redacted<string>>
   /** `REQUEST_TIMEOUT_SECONDS`, default 30: headers must arrive within this long, then the body within as long again. */
   readonly requestTimeout: Duration.Duration
   /** `FAST_PATH`, default `true`: Node answers `GET access-token` directly when it can (same answers; `false` to rule it out). */
@@ -135,6 +141,52 @@ export const clientKeys: Config.Config<ReadonlyArray<ClientKey>> = secretList(
 ).pipe(Config.withDefault<ReadonlyArray<ClientKey>>([]))
 
 /**
+ * An ops key shorter than this is refused: it opens the list of every app
+ * the server holds.
+ *
+ * @since 0.3.0
+ * @category constants
+ */
+export const MIN_OPS_KEY_LENGTH = 32
+
+/**
+ * Parses `OPS_KEYS`: comma-separated bearer keys of at least
+ * `MIN_OPS_KEY_LENGTH` characters, each of which may read `/readyz` and
+ * `/metrics` in detail. Messages never echo a key.
+ *
+ * @since 0.3.0
+ * @category utils
+ */
+export const parseOpsKeys = (
+  raw: string
+): Either.Either<ReadonlyArray<Redacted.Redacted<string>>, ConfigError.ConfigError> => {
+  const parsed: Array<Redacted.Redacted<string>> = []
+  for (const [index, key] of raw.split(",").map((part) => part.trim()).entries()) {
+    if (key.length < MIN_OPS_KEY_LENGTH) {
+      return Either.left(invalid("OPS_KEYS", `key ${index + 1} is shorter than ${MIN_OPS_KEY_LENGTH} characters`))
+    }
+    // eslint-disable-next-line no-control-regex -- control characters are exactly what this pattern looks for
+    if (/[\s\u0000-\u001f\u007f]/.test(key)) {
+      return Either.left(invalid("OPS_KEYS", `key ${index + 1} contains whitespace or control characters`))
+    }
+    parsed.push(Redacted.make(key))
+  }
+  return Either.right(parsed)
+}
+
+/**
+ * `OPS_KEYS`, or none when unset: then `/readyz` and `/metrics` show
+ * everyone the verdict and totals only.
+ *
+ * @since 0.3.0
+ * @category config
+ */
+export const opsKeys: Config.Config<ReadonlyArray<Redacted.Redacted<string>>> = secretList(
+  "OPS_KEYS",
+  (_, raw) => parseOpsKeys(raw)
+).pipe(Config.withDefault<ReadonlyArray<Redacted.Redacted<string>>>([]))
+
+/**
  * `REQUEST_TIMEOUT_SECONDS`: how long a client has to send its headers, and
  * then its body, before it gets `408`. Default 30 s; at most an hour.
  *
@@ -228,6 +280,7 @@ export const settings: Config.Config<ServerSettings> = Config.all({
     Config.withDefault(8787)
   ),
   clientKeys,
+  opsKeys,
   requestTimeout,
   fastPath: Config.boolean("FAST_PATH").pipe(Config.withDefault(true)),
   compactHeap: Config.boolean("COMPACT_HEAP").pipe(Config.withDefault(true)),
