@@ -5,6 +5,7 @@
  * @since 0.1.0
  */
 import { Effect, Metric, MetricKey, MetricKeyType, type MetricLabel, MetricPair, MetricState, Option } from "effect"
+import { collectDefaultMetrics, Registry } from "prom-client"
 
 /**
  * A label value with `\`, `"` and newlines escaped as the format requires.
@@ -247,13 +248,45 @@ export const withoutOwners = (
   return out
 }
 
+// prom-client's default collectors give the process and Node figures every
+// dashboard knows by name (`process_cpu_seconds_total`,
+// `process_resident_memory_bytes`, `process_open_fds`,
+// `nodejs_eventloop_lag_seconds`, `nodejs_heap_size_used_bytes`, …). On a
+// registry of this module's own, made on the first scrape: the global one
+// belongs to whatever else the process embeds, and a library that merely
+// imports this module starts no event-loop monitor.
+let processRegistry: Registry | undefined
+const MISNAMED = ["nodejs_active_handles_total", "nodejs_active_requests_total", "nodejs_active_resources_total"]
+
+/**
+ * Process and Node runtime metrics under their standard names, as
+ * Prometheus text (no label names an app).
+ *
+ * @since 0.3.0
+ * @category metrics
+ */
+export const processMetrics: Effect.Effect<string> = Effect.promise(() => {
+  if (processRegistry === undefined) {
+    processRegistry = new Registry()
+    collectDefaultMetrics({ register: processRegistry })
+    // Gauges named like counters, which Prometheus tools reject; the same
+    // figures remain, by type, in `nodejs_active_handles` and its siblings.
+    for (const name of MISNAMED) processRegistry.removeSingleMetric(name)
+  }
+  return processRegistry.metrics()
+})
+
 /**
  * The whole registry of this process as Prometheus text.
  *
  * @since 0.1.0
  * @category metrics
  */
-export const scrape: Effect.Effect<string> = Effect.map(Metric.snapshot, format)
+export const scrape: Effect.Effect<string> = Effect.zipWith(
+  Metric.snapshot,
+  processMetrics,
+  (pairs, process) => format(pairs) + process
+)
 
 /**
  * The registry without a series per owner (`withoutOwners`), as Prometheus text.
@@ -261,4 +294,8 @@ export const scrape: Effect.Effect<string> = Effect.map(Metric.snapshot, format)
  * @since 0.3.0
  * @category metrics
  */
-export const scrapeTotals: Effect.Effect<string> = Effect.map(Metric.snapshot, (pairs) => format(withoutOwners(pairs)))
+export const scrapeTotals: Effect.Effect<string> = Effect.zipWith(
+  Metric.snapshot,
+  processMetrics,
+  (pairs, process) => format(withoutOwners(pairs)) + process
+)

@@ -36,6 +36,25 @@ describe("ops endpoints and OPS_KEYS", () => {
       expect(metrics.text).toMatch(/^wechat_token_valid\{kind="access_token"\} 1$/m)
     }).pipe(Effect.scoped))
 
+  it.live("process and Node runtime metrics under their standard names, with and without a key", () =>
+    Effect.gen(function*() {
+      const upstream = yield* startUpstream
+      const base = yield* startServer({ upstream })
+      for (const headers of [{}, opsAuth()]) {
+        const metrics = (yield* call(`${base}/metrics`, { headers })).text
+        for (
+          const family of [
+            "process_cpu_seconds_total counter",
+            "process_resident_memory_bytes gauge",
+            "process_open_fds gauge",
+            "process_start_time_seconds gauge",
+            "nodejs_heap_size_used_bytes gauge",
+            "nodejs_eventloop_lag_seconds gauge"
+          ]
+        ) expect(metrics).toContain(`# TYPE ${family}\n`)
+      }
+    }).pipe(Effect.scoped))
+
   it.live("with an ops key: each credential in /readyz and series per app in /metrics", () =>
     Effect.gen(function*() {
       const upstream = yield* startUpstream
