@@ -72,6 +72,16 @@ export interface TokenStoreShape {
   /** Whether the store is reachable now: `/readyz` reports a degraded store. */
   readonly healthy: Effect.Effect<boolean>
   /**
+   * Why the store cannot keep what it is given, while its writes fail for a
+   * reason of this process's own (a file store's disk or permissions): then
+   * `/readyz` answers 503 naming it, since a restart would lose every
+   * token held. Absent on shared stores: when Redis is unreachable every
+   * replica rides it out from memory, and `healthy` alone says so.
+   *
+   * @since 0.3.0
+   */
+  readonly writeFailure?: Effect.Effect<Option.Option<string>>
+  /**
    * Claims `key` for `ttlMillis`: `true` the first time, `false` while an
    * earlier claim of it holds, across every process sharing the store. How a
    * push replayed to any replica is told from the first delivery. `key` is

@@ -163,12 +163,23 @@ export const KindReadiness = Schema.Struct({
 
 const readinessFields = {
   ready: Schema.Boolean,
-  store: Schema.Struct({ healthy: Schema.Boolean }).annotations({ identifier: "StoreHealth" }),
-  credentials: Schema.Array(CredentialReadiness).annotations({
-    description:
-      "Every credential, up to 1,000 of them; beyond that, at most 100 of the invalid ones, with `summary` counting all"
-  }),
-  summary: Schema.optional(Schema.Array(KindReadiness))
+  store: Schema.Struct({
+    healthy: Schema.Boolean,
+    error: Schema.optional(Schema.String).annotations({
+      description: "Why the store cannot keep what it is given (ops key only)"
+    })
+  }).annotations({ identifier: "StoreHealth" }),
+  credentials: Schema.optional(
+    Schema.Array(CredentialReadiness).annotations({
+      description:
+        "With an ops key: every credential, up to 1,000 of them; beyond that, at most 100 of the invalid ones, with `summary` counting all"
+    })
+  ),
+  summary: Schema.optional(
+    Schema.Array(KindReadiness).annotations({
+      description: "Per kind, how many credentials there are and how many are valid: without an ops key, or past 1,000"
+    })
+  )
 }
 
 /**
@@ -498,7 +509,7 @@ export class ComponentEventsGroup extends HttpApiGroup.make("componentEvents")
 {}
 
 /**
- * Probes and metrics, without authentication.
+ * Probes and metrics: totals for anyone, detail with an ops key.
  *
  * @since 0.1.0
  * @category models
@@ -513,14 +524,23 @@ export class OpsGroup extends HttpApiGroup.make("ops")
     HttpApiEndpoint.get("readyz", "/readyz")
       .addSuccess(Ready)
       .addError(NotReady)
-      .annotate(OpenApi.Summary, "200 when every app holds a valid access token, else 503")
+      .addError(Unauthorized)
+      .annotate(
+        OpenApi.Summary,
+        "200 when every app holds a valid access token and the store keeps what it is given, else 503; counts per kind, each credential only with an ops key"
+      )
   )
   .add(
     HttpApiEndpoint.get("metrics", "/metrics")
       .addSuccess(HttpApiSchema.Text({ contentType: "text/plain; version=0.0.4; charset=utf-8" }))
-      .annotate(OpenApi.Summary, "Prometheus text exposition")
+      .addError(Unauthorized)
+      .annotate(OpenApi.Summary, "Prometheus text exposition; series per app only with an ops key")
   )
-  .annotate(OpenApi.Description, "Probes and metrics for the platform that runs the server; no key needed")
+  .annotate(
+    OpenApi.Description,
+    "Probes and metrics for the platform that runs the server. No key needed for the verdict and totals; " +
+      "which apps the server holds only with an ops key (OPS_KEYS) as Authorization: Bearer; any other key gets 401"
+  )
 {}
 
 // The platform documents its own decode-error body for 400; this server

@@ -4,7 +4,7 @@
  */
 import type { PlatformError } from "@effect/platform/Error"
 import * as FileSystem from "@effect/platform/FileSystem"
-import { Deferred, Effect, Either, Exit, Option, Schema, Stream } from "effect"
+import { Cause, Deferred, Effect, Either, Exit, Option, Schema, Stream } from "effect"
 import * as NodePath from "node:path"
 import { type CredentialKind, TokenRecord } from "../Token.js"
 import { claimsInMemory, isNewer, keyString, type RecordKey, StoreError, type TokenStoreShape } from "../TokenStore.js"
@@ -218,6 +218,10 @@ export const make = (path: string): Effect.Effect<TokenStoreShape, StoreError, F
     // holding its record is fsynced and renamed into place; if that write
     // fails, every set in it fails.
     let queued: Array<Waiter> = []
+    // Why the last write failed, until one succeeds: a store that cannot
+    // write (no permission, a file where its directory should be) keeps
+    // nothing across a restart, which `/readyz` must say.
+    let writeFailure = Option.none<string>()
 
     const flush: Effect.Effect<void> = Effect.suspend(() => {
       if (queued.length === 0) return Effect.void
@@ -230,7 +234,18 @@ export const make = (path: string): Effect.Effect<TokenStoreShape, StoreError, F
             batch,
             (waiter, index) => Deferred.done(waiter.done, Exit.map(exit, (winners) => winners[index]!)),
             { discard: true }
-          )
+          ).pipe(Effect.zipLeft(Effect.sync(() => {
+            writeFailure = Exit.isFailure(exit)
+              ? Option.some(
+                `TOKEN_STORE file ${path} cannot be written: ${
+                  Option.match(Cause.failureOption(exit.cause), {
+                    onNone: () => Cause.pretty(exit.cause),
+                    onSome: (error) => error.message
+                  })
+                }`
+              )
+              : Option.none()
+          })))
       )
     })
 
@@ -266,7 +281,8 @@ export const make = (path: string): Effect.Effect<TokenStoreShape, StoreError, F
       set: (record) => Effect.annotateLogs(set(record), { path }),
       lease: () => Effect.succeed(true),
       changes: Stream.empty,
-      healthy: Effect.succeed(true),
+      healthy: Effect.sync(() => Option.isNone(writeFailure)),
+      writeFailure: Effect.sync(() => writeFailure),
       // One process, as for the lease. Claims live minutes: rewriting the
       // whole document (tens of MB at scale) for each would cost far more
       // than the restart it would cover.

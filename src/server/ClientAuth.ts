@@ -138,6 +138,30 @@ export const check = (
 }
 
 /**
+ * Who asks an ops route (`/readyz`, `/metrics`): anyone without a key gets
+ * the verdict and totals, nothing naming an app; a holder of one of `keys`
+ * gets each credential. Any other key is refused, a client key included: a
+ * business server has no business learning which other apps the server
+ * holds. `keys` are every key that may read ops detail (`OPS_KEYS`), so a
+ * further kind of key joins by being listed.
+ *
+ * @since 0.3.0
+ * @category constructors
+ */
+export const opsCheck = (
+  keys: ReadonlyArray<Redacted.Redacted<string>>
+): (header: string | undefined) => "anonymous" | "operator" | Unauthorized => {
+  const match = matcher(keys.map((key) => ({ key })))
+  const invalid = new Unauthorized(
+    detail("unauthorized", "not an ops key (OPS_KEYS); send no key for the verdict and totals")
+  )
+  return (header) => {
+    if (header === undefined || header === "") return "anonymous"
+    return PREFIX.test(header) && match(header.slice(SCHEME_LENGTH)) !== undefined ? "operator" : invalid
+  }
+}
+
+/**
  * The middleware over the given keys, and the `RegistryKeys` in context if
  * any; a bare `Redacted` key may ask for every app.
  *

@@ -7,7 +7,7 @@
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as HttpServer from "@effect/platform/HttpServer"
 import type * as HttpServerError from "@effect/platform/HttpServerError"
-import { ConfigError, Console, Context, Data, Effect, Layer, Option } from "effect"
+import { ConfigError, Console, Context, Data, Effect, Layer, Option, Redacted } from "effect"
 import { AccessToken } from "../AccessToken.js"
 import * as AppId from "../AppId.js"
 import * as Component from "../families/component/Component.js"
@@ -99,6 +99,15 @@ const readConfig = (names: ReadonlyArray<string>) =>
         )
       }
     }
+    // One key in both lists would open the ops detail to a business server,
+    // or a business server's routes to the monitoring system.
+    const clientSecrets = new Set(server.clientKeys.map(({ key }) => Redacted.value(key)))
+    const shared = server.opsKeys.findIndex((key) => clientSecrets.has(Redacted.value(key)))
+    if (shared >= 0) {
+      return yield* Effect.fail(
+        ConfigError.InvalidData(["OPS_KEYS"], `OPS_KEYS: key ${shared + 1} is also a client key (CLIENT_KEYS)`)
+      )
+    }
     return {
       log,
       apps,
@@ -126,6 +135,7 @@ const serverLayer = (
     host: server.host,
     port: server.port,
     clientKeys: server.clientKeys,
+    opsKeys: server.opsKeys,
     requestTimeout: server.requestTimeout,
     fastPath: server.fastPath,
     shutdownDrain: server.shutdownDrain

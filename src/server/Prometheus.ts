@@ -4,7 +4,8 @@
  *
  * @since 0.1.0
  */
-import { Effect, Metric, type MetricLabel, type MetricPair, MetricState, Option } from "effect"
+import { Effect, Metric, MetricKey, MetricKeyType, type MetricLabel, MetricPair, MetricState, Option } from "effect"
+import { collectDefaultMetrics, Registry } from "prom-client"
 
 /**
  * A label value with `\`, `"` and newlines escaped as the format requires.
@@ -168,10 +169,133 @@ export const format = (pairs: Iterable<MetricPair.MetricPair.Untyped>): string =
   return out.length === 0 ? "" : `${out.join("\n")}\n`
 }
 
+// The label that names an app, a corp's app or a component.
+const OWNER_LABEL = "app"
+
+// Gauges whose sum over the owners is itself a count (valid credentials,
+// credentials held); any other gauge per owner (an age, a remaining life)
+// has no meaningful total.
+const COUNT_GAUGES = new Set(["wechat_token_valid", "wechat_token_credentials"])
+
+// The sum of two states of one family: counts and sums add up, a histogram's
+// buckets (the same boundaries: one key type) add up bucket by bucket.
+const merge = (
+  a: MetricState.MetricState.Untyped,
+  b: MetricState.MetricState.Untyped
+): MetricState.MetricState.Untyped => {
+  if (MetricState.isHistogramState(a) && MetricState.isHistogramState(b)) {
+    return MetricState.histogram({
+      buckets: a.buckets.map(([boundary, count], index) => [boundary, count + (b.buckets[index]?.[1] ?? 0)] as const),
+      count: a.count + b.count,
+      min: Math.min(a.min, b.min),
+      max: Math.max(a.max, b.max),
+      sum: a.sum + b.sum
+    })
+  }
+  const total = runtimeValue(a) + runtimeValue(b)
+  return MetricState.isCounterState(a) ? MetricState.counter(total) : MetricState.gauge(total)
+}
+
+// `key` with `tags` in place of its own.
+const retagged = (
+  key: MetricKey.MetricKey.Untyped,
+  tags: ReadonlyArray<MetricLabel.MetricLabel>
+): MetricKey.MetricKey.Untyped => {
+  const description = Option.getOrUndefined(key.description)
+  if (MetricKeyType.isHistogramKey(key.keyType)) {
+    return MetricKey.taggedWithLabels(MetricKey.histogram(key.name, key.keyType.boundaries, description), tags)
+  }
+  return MetricKeyType.isCounterKey(key.keyType)
+    ? MetricKey.taggedWithLabels(MetricKey.counter(key.name, { description }), tags)
+    : MetricKey.taggedWithLabels(MetricKey.gauge(key.name, { description }), tags)
+}
+
+/**
+ * `pairs` without the label naming each owner: counters, histograms and the
+ * gauges that count credentials summed over the owners into one series per
+ * remaining label set; other per-owner gauges (an age, a remaining life)
+ * have no meaningful total and are left out. What a scrape without an ops
+ * key sees: which apps the server serves is no business of whoever reaches
+ * the port.
+ *
+ * @since 0.3.0
+ * @category utils
+ */
+export const withoutOwners = (
+  pairs: Iterable<MetricPair.MetricPair.Untyped>
+): Array<MetricPair.MetricPair.Untyped> => {
+  const out: Array<MetricPair.MetricPair.Untyped> = []
+  const totals = new Map<
+    string,
+    { readonly key: MetricKey.MetricKey.Untyped; state: MetricState.MetricState.Untyped }
+  >()
+  for (const pair of pairs) {
+    const { metricKey: key, metricState: state } = pair
+    if (!key.tags.some((tag) => tag.key === OWNER_LABEL)) {
+      out.push(pair)
+      continue
+    }
+    const summable = MetricState.isCounterState(state) || MetricState.isHistogramState(state) ||
+      (MetricState.isGaugeState(state) && COUNT_GAUGES.has(key.name))
+    if (!summable) continue
+    const tags = key.tags.filter((tag) => tag.key !== OWNER_LABEL)
+    const id = `${key.name}\u0000${tags.map((tag) => `${tag.key}=${tag.value}`).join("\u0000")}`
+    const held = totals.get(id)
+    if (held === undefined) totals.set(id, { key: retagged(key, tags), state })
+    else held.state = merge(held.state, state)
+  }
+  for (const { key, state } of totals.values()) out.push(MetricPair.unsafeMake(key, state))
+  return out
+}
+
+// prom-client's default collectors give the process and Node figures every
+// dashboard knows by name (`process_cpu_seconds_total`,
+// `process_resident_memory_bytes`, `process_open_fds`,
+// `nodejs_eventloop_lag_seconds`, `nodejs_heap_size_used_bytes`, …). On a
+// registry of this module's own, made on the first scrape: the global one
+// belongs to whatever else the process embeds, and a library that merely
+// imports this module starts no event-loop monitor.
+let processRegistry: Registry | undefined
+const MISNAMED = ["nodejs_active_handles_total", "nodejs_active_requests_total", "nodejs_active_resources_total"]
+
+/**
+ * Process and Node runtime metrics under their standard names, as
+ * Prometheus text (no label names an app).
+ *
+ * @since 0.3.0
+ * @category metrics
+ */
+export const processMetrics: Effect.Effect<string> = Effect.promise(() => {
+  if (processRegistry === undefined) {
+    processRegistry = new Registry()
+    collectDefaultMetrics({ register: processRegistry })
+    // Gauges named like counters, which Prometheus tools reject; the same
+    // figures remain, by type, in `nodejs_active_handles` and its siblings.
+    for (const name of MISNAMED) processRegistry.removeSingleMetric(name)
+  }
+  return processRegistry.metrics()
+})
+
 /**
  * The whole registry of this process as Prometheus text.
  *
  * @since 0.1.0
  * @category metrics
  */
-export const scrape: Effect.Effect<string> = Effect.map(Metric.snapshot, format)
+export const scrape: Effect.Effect<string> = Effect.zipWith(
+  Metric.snapshot,
+  processMetrics,
+  (pairs, process) => format(pairs) + process
+)
+
+/**
+ * The registry without a series per owner (`withoutOwners`), as Prometheus text.
+ *
+ * @since 0.3.0
+ * @category metrics
+ */
+export const scrapeTotals: Effect.Effect<string> = Effect.zipWith(
+  Metric.snapshot,
+  processMetrics,
+  (pairs, process) => format(withoutOwners(pairs)) + process
+)

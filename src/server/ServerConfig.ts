@@ -33,6 +33,12 @@ export interface ServerSettings {
   readonly port: number
   /** `CLIENT_KEYS`: the bearer keys business servers present. Empty only in demo mode. */
   readonly clientKeys: ReadonlyArray<ClientKey>
+  /**
+   * `OPS_KEYS`: the bearer keys that may read `/readyz` and `/metrics` in detail; none by default.
+   *
+   * @since 0.3.0
+   */
+  readonly opsKeys: ReadonlyArray<Redacted.Redacted<string>>
   /** `REQUEST_TIMEOUT_SECONDS`, default 30: headers must arrive within this long, then the body within as long again. */
   readonly requestTimeout: Duration.Duration
   /** `FAST_PATH`, default `true`: Node answers `GET access-token` directly when it can (same answers; `false` to rule it out). */
@@ -138,32 +144,63 @@ export const clientKeys: Config.Config<ReadonlyArray<ClientKey>> = secretList(
 ).pipe(Config.withDefault<ReadonlyArray<ClientKey>>([]))
 
 /**
- * An admin key shorter than this is refused: an admin key adds apps and mints client keys.
+ * An ops or admin key shorter than this is refused: an ops key opens the
+ * list of every app the server holds, an admin key adds apps and mints
+ * client keys.
  *
  * @since 0.3.0
  * @category constants
  */
-export const MIN_ADMIN_KEY_LENGTH = 32
+export const MIN_OPERATOR_KEY_LENGTH = 32
 
 /**
- * `ADMIN_KEYS`: comma-separated keys of the admin API (`/v1/admin/…`), each
- * at least 32 characters; none when unset (the admin API refuses every
- * request). Messages never echo a key.
+ * Parses a list of operator keys (`OPS_KEYS`, `ADMIN_KEYS`): comma-separated
+ * bearer keys of at least `MIN_OPERATOR_KEY_LENGTH` characters, without
+ * whitespace or control characters. Messages never echo a key.
+ *
+ * @since 0.3.0
+ * @category utils
+ */
+export const parseOperatorKeys = (
+  name: string,
+  raw: string
+): Either.Either<ReadonlyArray<Redacted.Redacted<string>>, ConfigError.ConfigError> => {
+  const parsed: Array<Redacted.Redacted<string>> = []
+  for (const [index, key] of raw.split(",").map((part) => part.trim()).entries()) {
+    if (key.length < MIN_OPERATOR_KEY_LENGTH) {
+      return Either.left(invalid(name, `key ${index + 1} is shorter than ${MIN_OPERATOR_KEY_LENGTH} characters`))
+    }
+    // eslint-disable-next-line no-control-regex -- control characters are exactly what this pattern looks for
+    if (/[\s\u0000-\u001f\u007f]/.test(key)) {
+      return Either.left(invalid(name, `key ${index + 1} contains whitespace or control characters`))
+    }
+    parsed.push(Redacted.make(key))
+  }
+  return Either.right(parsed)
+}
+
+/**
+ * `OPS_KEYS`, or none when unset: then `/readyz` and `/metrics` show
+ * everyone the verdict and totals only.
+ *
+ * @since 0.3.0
+ * @category config
+ */
+export const opsKeys: Config.Config<ReadonlyArray<Redacted.Redacted<string>>> = secretList(
+  "OPS_KEYS",
+  (_, raw) => parseOperatorKeys("OPS_KEYS", raw)
+).pipe(Config.withDefault<ReadonlyArray<Redacted.Redacted<string>>>([]))
+
+/**
+ * `ADMIN_KEYS`: comma-separated keys of the admin API (`/v1/admin/…`); none
+ * when unset (the admin API refuses every request).
  *
  * @since 0.3.0
  * @category config
  */
 export const adminKeys: Config.Config<ReadonlyArray<Redacted.Redacted<string>>> = secretList(
   "ADMIN_KEYS",
-  (_, raw): Either.Either<ReadonlyArray<Redacted.Redacted<string>>, ConfigError.ConfigError> => {
-    const keys = raw.split(",").map((part) => part.trim())
-    const short = keys.findIndex((key) => key.length < MIN_ADMIN_KEY_LENGTH || /\s/.test(key))
-    return short < 0
-      ? Either.right(keys.map((key) => Redacted.make(key)))
-      : Either.left(
-        invalid("ADMIN_KEYS", `key ${short + 1} is shorter than ${MIN_ADMIN_KEY_LENGTH} characters or holds whitespace`)
-      )
-  }
+  (_, raw) => parseOperatorKeys("ADMIN_KEYS", raw)
 ).pipe(Config.withDefault<ReadonlyArray<Redacted.Redacted<string>>>([]))
 
 /**
@@ -260,6 +297,7 @@ export const settings: Config.Config<ServerSettings> = Config.all({
     Config.withDefault(8787)
   ),
   clientKeys,
+  opsKeys,
   requestTimeout,
   fastPath: Config.boolean("FAST_PATH").pipe(Config.withDefault(true)),
   compactHeap: Config.boolean("COMPACT_HEAP").pipe(Config.withDefault(true)),

@@ -8,6 +8,7 @@ import { Clock, Effect, Metric, type MetricHook, MetricKey, MetricLabel, type Me
 import { usableUntil } from "../Token.js"
 import type { CredentialStatus, TokenEngineShape } from "../TokenEngine.js"
 import * as TokenMetrics from "../TokenMetrics.js"
+import type { TokenStoreShape } from "../TokenStore.js"
 import * as Routes from "./Routes.js"
 
 const requestsKey = MetricKey.counter("wechat_token_server_requests_total", {
@@ -234,15 +235,27 @@ export const storeUp = Metric.gauge("wechat_token_store_up", {
 })
 
 /**
- * Whether every configured owner can be served from memory at `now`: what
- * `/readyz` answers 200 for. A store that is down does not make a server
- * unready: the engine serves from memory meanwhile.
+ * Whether every configured owner can be served from memory at `now`, and
+ * the store keeps what it is given: what `/readyz` answers 200 for. A
+ * shared store that is down does not make a server unready (the engine
+ * serves from memory meanwhile); a store whose writes fail for a reason of
+ * this process's own (`TokenStoreShape.writeFailure`) does, since a
+ * restart would lose every token held.
  *
  * @since 0.3.0
  * @category metrics
  */
-export const isReady = (engine: TokenEngineShape, now: number): boolean =>
-  engine.servable.every(({ appId, kind }) => engine.peek(appId, now, kind) !== undefined)
+export const isReady = (engine: TokenEngineShape, now: number, writeFailure: Option.Option<string>): boolean =>
+  Option.isNone(writeFailure) && engine.servable.every(({ appId, kind }) => engine.peek(appId, now, kind) !== undefined)
+
+/**
+ * Why `store` cannot keep what it is given now, if it says so.
+ *
+ * @since 0.3.0
+ * @category metrics
+ */
+export const writeFailureOf = (store: TokenStoreShape): Effect.Effect<Option.Option<string>> =>
+  store.writeFailure ?? Effect.succeedNone
 
 /**
  * Sets `ready` and `storeUp`.
@@ -250,10 +263,11 @@ export const isReady = (engine: TokenEngineShape, now: number): boolean =>
  * @since 0.3.0
  * @category metrics
  */
-export const observeReadiness = (engine: TokenEngineShape, healthy: Effect.Effect<boolean>): Effect.Effect<void> =>
+export const observeReadiness = (engine: TokenEngineShape, store: TokenStoreShape): Effect.Effect<void> =>
   Effect.gen(function*() {
-    yield* Metric.set(ready, isReady(engine, yield* Clock.currentTimeMillis) ? 1 : 0)
-    yield* Metric.set(storeUp, (yield* healthy) ? 1 : 0)
+    const now = yield* Clock.currentTimeMillis
+    yield* Metric.set(ready, isReady(engine, now, yield* writeFailureOf(store)) ? 1 : 0)
+    yield* Metric.set(storeUp, (yield* store.healthy) ? 1 : 0)
   })
 
 /**

@@ -46,6 +46,15 @@ import * as ServerMetrics from "./ServerMetrics.js"
 export interface Options {
   /** The bearer keys business servers present (`CLIENT_KEYS`); a bare `Redacted` key may ask for every app. */
   readonly clientKeys: ReadonlyArray<ServerConfig.ClientKey | Redacted.Redacted<string>>
+  /**
+   * The bearer keys that may read `/readyz` and `/metrics` in detail
+   * (`OPS_KEYS`): each credential, series per app. Without one of them a
+   * caller gets the verdict and totals per kind only; any other key, a
+   * client key included, gets 401. Default: none.
+   *
+   * @since 0.3.0
+   */
+  readonly opsKeys?: ReadonlyArray<Redacted.Redacted<string>>
   /** Larger request bodies are refused with 413. Default 16 KiB: the largest legitimate body is a page URL. */
   readonly maxBodyBytes?: number
   /**
@@ -139,59 +148,78 @@ const WeComLive = HttpApiBuilder.group(TokenServerApi, "wecom", (handlers) =>
 const MAX_LISTED = 1_000
 const MAX_LISTED_INVALID = 100
 
-const OpsLive = HttpApiBuilder.group(TokenServerApi, "ops", (handlers) =>
-  Effect.gen(function*() {
-    const engine = yield* TokenEngine
-    const store = yield* TokenStore
-    const readiness = Effect.gen(function*() {
-      const now = yield* Clock.currentTimeMillis
-      const healthy = yield* store.healthy
-      const entry = (status: CredentialStatus) => ({
-        app_id: status.appId,
-        kind: status.kind,
-        valid: status.valid,
-        ...(status.valid && Option.isSome(status.record)
-          ? { expires_in: Math.max(0, Math.floor((usableUntil(status.record.value) - now) / 1000)) }
-          : {}),
-        ...(Option.isSome(status.lastError)
-          ? { last_error: { code: failureCause(status.lastError.value), message: status.lastError.value.message } }
-          : {})
+const opsLive = (opsKeys: ReadonlyArray<Redacted.Redacted<string>>) =>
+  HttpApiBuilder.group(TokenServerApi, "ops", (handlers) =>
+    Effect.gen(function*() {
+      const engine = yield* TokenEngine
+      const store = yield* TokenStore
+      const callerOf = ClientAuth.opsCheck(opsKeys)
+      // Which apps the server holds is no business of whoever reaches the
+      // port (a business server's key opens its own apps, never this list).
+      const operator = Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
+        const caller = callerOf(request.headers.authorization)
+        return caller instanceof ApiError.Unauthorized ? Effect.fail(caller) : Effect.succeed(caller === "operator")
       })
-      // One pass that keeps no more than it answers: 100,000 credentials are
-      // counted, not listed, with enough of the invalid ones listed to act
-      // on. Ready: `ServerMetrics.isReady`.
-      let total = 0
-      const listed: Array<CredentialStatus> = []
-      const invalid: Array<CredentialStatus> = []
-      const summary = new Map<string, { kind: string; total: number; valid: number }>()
-      yield* engine.eachStatus((status) => {
-        total += 1
-        if (total <= MAX_LISTED) listed.push({ ...status })
-        if (status.retired) return
-        if (!status.valid && invalid.length < MAX_LISTED_INVALID) invalid.push({ ...status })
-        const counts = summary.get(status.kind) ?? { kind: status.kind, total: 0, valid: 0 }
-        counts.total += 1
-        if (status.valid) counts.valid += 1
-        summary.set(status.kind, counts)
-      })
-      const ready = ServerMetrics.isReady(engine, now)
-      if (total <= MAX_LISTED) return { ready, store: { healthy }, credentials: listed.map(entry) }
-      return { ready, store: { healthy }, credentials: invalid.map(entry), summary: Array.from(summary.values()) }
-    })
-    return handlers
-      .handle("healthz", () => Effect.succeed({ status: "ok" as const }))
-      .handle("readyz", () =>
-        Effect.flatMap(readiness, (body) => body.ready ? Effect.succeed(body) : Effect.fail(new NotReady(body))))
-      .handle("metrics", () =>
-        Effect.zipRight(
-          Effect.all([
-            ServerMetrics.observeCredentials(engine),
-            ServerMetrics.observeReadiness(engine, store.healthy),
-            ServerMetrics.observeRequests
-          ]),
-          Prometheus.scrape
-        ))
-  }))
+      const readiness = (detailed: boolean) =>
+        Effect.gen(function*() {
+          const now = yield* Clock.currentTimeMillis
+          const healthy = yield* store.healthy
+          const writeFailure = yield* ServerMetrics.writeFailureOf(store)
+          const storeHealth = detailed && Option.isSome(writeFailure)
+            ? { healthy, error: writeFailure.value }
+            : { healthy }
+          const entry = (status: CredentialStatus) => ({
+            app_id: status.appId,
+            kind: status.kind,
+            valid: status.valid,
+            ...(status.valid && Option.isSome(status.record)
+              ? { expires_in: Math.max(0, Math.floor((usableUntil(status.record.value) - now) / 1000)) }
+              : {}),
+            ...(Option.isSome(status.lastError)
+              ? { last_error: { code: failureCause(status.lastError.value), message: status.lastError.value.message } }
+              : {})
+          })
+          // One pass that keeps no more than it answers: 100,000 credentials are
+          // counted, not listed, with enough of the invalid ones listed to act
+          // on. Ready: `ServerMetrics.isReady`.
+          let total = 0
+          const listed: Array<CredentialStatus> = []
+          const invalid: Array<CredentialStatus> = []
+          const summary = new Map<string, { kind: string; total: number; valid: number }>()
+          yield* engine.eachStatus((status) => {
+            total += 1
+            if (detailed && total <= MAX_LISTED) listed.push({ ...status })
+            if (status.retired) return
+            if (detailed && !status.valid && invalid.length < MAX_LISTED_INVALID) invalid.push({ ...status })
+            const counts = summary.get(status.kind) ?? { kind: status.kind, total: 0, valid: 0 }
+            counts.total += 1
+            if (status.valid) counts.valid += 1
+            summary.set(status.kind, counts)
+          })
+          const ready = ServerMetrics.isReady(engine, now, writeFailure)
+          const counted = Array.from(summary.values())
+          if (!detailed) return { ready, store: storeHealth, summary: counted }
+          if (total <= MAX_LISTED) return { ready, store: storeHealth, credentials: listed.map(entry) }
+          return { ready, store: storeHealth, credentials: invalid.map(entry), summary: counted }
+        })
+      return handlers
+        .handle("healthz", () => Effect.succeed({ status: "ok" as const }))
+        .handle("readyz", () =>
+          operator.pipe(
+            Effect.flatMap(readiness),
+            Effect.flatMap((body) => body.ready ? Effect.succeed(body) : Effect.fail(new NotReady(body)))
+          ))
+        .handle("metrics", () =>
+          Effect.flatMap(operator, (detailed) =>
+            Effect.zipRight(
+              Effect.all([
+                ServerMetrics.observeCredentials(engine),
+                ServerMetrics.observeReadiness(engine, store),
+                ServerMetrics.observeRequests
+              ]),
+              detailed ? Prometheus.scrape : Prometheus.scrapeTotals
+            )))
+    }))
 
 // Documented series are in the registry from start-up.
 const MetricsLive = Layer.effectDiscard(
@@ -346,7 +374,7 @@ const countRequests = <R>(app: HttpApp.Default<never, R>): HttpApp.Default<never
  */
 export const layerApi = (options: Options) =>
   HttpApiBuilder.api(TokenServerApi).pipe(
-    Layer.provide([TokensLive, WeComLive, ComponentRoutes.layer, OpsLive, AdminRoutes.layer]),
+    Layer.provide([TokensLive, WeComLive, ComponentRoutes.layer, opsLive(options.opsKeys ?? []), AdminRoutes.layer]),
     Layer.provide([ClientAuth.layer(options.clientKeys), AdminRoutes.layerAuth])
   )
 

@@ -30,11 +30,6 @@ const source = readers(srcDir).map((file) => ({ file: relative(root, file), text
 const namesMatching = (pattern: RegExp) =>
   new Set(source.flatMap(({ text }) => [...text.matchAll(pattern)].map((match) => match[1]!)))
 
-// Known names whose reader lands separately (the ops endpoints' keys): start-up
-// already treats them as production settings. The test below fails once the
-// code reads one, so the exception cannot outlive its reason.
-const reserved = new Set(["OPS_KEYS"])
-
 const rowsOf = (markdown: string): Array<string> => markdown.split("\n").filter((line) => /^\| (`|\*\*)/.test(line))
 
 const expectedRows = groups.flatMap((group) => [
@@ -56,8 +51,7 @@ describe("docs/configuration.md", () => {
     const read = namesMatching(READ)
     const listed = new Set(variables.map((variable) => variable.name))
     expect([...read].filter((name) => !listed.has(name)).sort()).toEqual([])
-    expect([...listed].filter((name) => !read.has(name) && !reserved.has(name)).sort()).toEqual([])
-    expect([...reserved].filter((name) => read.has(name) || !listed.has(name))).toEqual([])
+    expect([...listed].filter((name) => !read.has(name)).sort()).toEqual([])
     expect(listed.size).toBe(variables.length)
   })
 
@@ -77,7 +71,7 @@ describe("docs/configuration.md", () => {
   it("marks exactly the secrets (read as NAME or NAME_FILE) as accepted from a file", () => {
     const secrets = namesMatching(READ_AS_SECRET)
     const fromFile = variables.filter((variable) => variable.file === true).map((variable) => variable.name)
-    expect(fromFile.filter((name) => !secrets.has(name) && !reserved.has(name)).sort()).toEqual([])
+    expect(fromFile.filter((name) => !secrets.has(name)).sort()).toEqual([])
     expect([...secrets].filter((name) => !fromFile.includes(name)).sort()).toEqual([])
   })
 })

@@ -7,7 +7,7 @@ import * as TokenConfig from "../../src/TokenConfig.js"
 import { TokenEngine } from "../../src/TokenEngine.js"
 import * as TokenLayer from "../../src/TokenLayer.js"
 import * as TokenStore from "../../src/TokenStore.js"
-import { APP, auth, errorCode, SECRET, send, startStack } from "../support/serverStack.js"
+import { APP, auth, errorCode, opsAuth, SECRET, send, startStack } from "../support/serverStack.js"
 
 const { Fault } = Emulator
 
@@ -194,7 +194,7 @@ describe("FaultMatrix", () => {
           expect(answer.status).toBe(503)
           expect(errorCode(answer.text)).toBe(cause)
         }
-        const ready = yield* send(stack.port, { path: "/readyz" })
+        const ready = yield* send(stack.port, { path: "/readyz", headers: opsAuth() })
         expect(ready.status).toBe(503)
         const body = JSON.parse(ready.text)
         expect(body.ready).toBe(false)

@@ -15,6 +15,7 @@ import * as NodePath from "node:path"
 import { MAX_ERRMSG } from "../../src/internal/upstream.js"
 import { Fault } from "../../src/testing/WeChatEmulator.js"
 import { APP, CLIENT_KEY, eventually, type Replica, SECRET, spawnReplica, upstreams } from "../support/replicas.js"
+import { OPS_KEY, opsAuth } from "../support/serverStack.js"
 
 const DAY_SECONDS = 86_400
 
@@ -62,6 +63,7 @@ const serverEnv = (upstream: string, storePath: string): Record<string, string> 
   WECHAT_TOKEN_MODE: "classic",
   TOKEN_STORE: `file:${storePath}`,
   CLIENT_KEYS: CLIENT_KEY,
+  OPS_KEYS: OPS_KEY,
   LOG_LEVEL: "info"
 })
 
@@ -190,7 +192,7 @@ describe("a hostile token endpoint against the real process", () => {
         expect(cut).toContain(`${"e".repeat(MAX_ERRMSG)}…`)
         expect(cut).not.toContain("e".repeat(MAX_ERRMSG + 1))
 
-        const ready = yield* request(`${server.url}/readyz`)
+        const ready = yield* request(`${server.url}/readyz`, { headers: opsAuth() })
         expect(ready.status).toBe(503)
         expect(ready.text.length).toBeLessThan(10_000)
         expect(ready.text).not.toContain("e".repeat(MAX_ERRMSG + 1))

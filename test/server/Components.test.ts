@@ -18,7 +18,7 @@ import {
   serveComponentServer,
   serveWeChat
 } from "../support/componentStack.js"
-import { auth, send } from "../support/serverStack.js"
+import { auth, OPS_KEY, send } from "../support/serverStack.js"
 
 const json = { ...auth(), "content-type": "application/json" }
 
@@ -36,7 +36,7 @@ describe("third-party platform over loopback: WeChat pushes to the real server, 
         expect(early.status).toBe(503)
         expect(early.json.error.code).toBe("missing_component_verify_ticket")
         expect(early.json.error.message).toContain("api_start_push_ticket")
-        const unready = yield* call(`${server.base}/readyz`)
+        const unready = yield* call(`${server.base}/readyz`, { headers: auth(OPS_KEY) })
         expect(unready.status).toBe(503)
         expect(unready.json.credentials).toContainEqual(expect.objectContaining({
           app_id: COMPONENT,

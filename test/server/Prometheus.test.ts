@@ -2,7 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { spawn } from "node:child_process"
 import { send } from "../support/serverStack.js"
-import { APP, auth, awaitReady, call, KEY, startServer, startUpstream } from "./harness.js"
+import { APP, auth, awaitReady, call, KEY, opsAuth, startServer, startUpstream } from "./harness.js"
 
 /** Runs a program with `input` on stdin: its exit code and everything it printed. */
 const run = (command: string, args: ReadonlyArray<string>, input: string) =>
@@ -76,7 +76,7 @@ describe("Prometheus", () => {
         expect(text, family).toMatch(new RegExp(`^${family}(_bucket|_count|_sum)?(\\{[^\\n]*\\})? [0-9.e+-]+$`, "m"))
       }
       // Before the first token is held: the counters, at zero.
-      const first = (yield* call(`${base}/metrics`)).text
+      const first = (yield* call(`${base}/metrics`, { headers: opsAuth() })).text
       for (const family of COUNTERS) has(first, family)
       expect(first).toContain(`wechat_token_failures_total{app="${APP}",kind="access_token"} 0\n`)
       expect(first).toContain(
@@ -84,7 +84,7 @@ describe("Prometheus", () => {
       )
       // Once a token is held (the first upstream call timed, a credential to age): every family.
       yield* awaitReady(base)
-      const ready = (yield* call(`${base}/metrics`)).text
+      const ready = (yield* call(`${base}/metrics`, { headers: opsAuth() })).text
       for (const family of DOCUMENTED) has(ready, family)
     }).pipe(Effect.scoped))
 })

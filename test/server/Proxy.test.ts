@@ -10,7 +10,7 @@ import { createHash } from "node:crypto"
 import { createServer } from "node:http"
 import { connect } from "node:net"
 import type { AddressInfo } from "node:net"
-import { call, send } from "../support/serverStack.js"
+import { call, opsAuth, send } from "../support/serverStack.js"
 import {
   AGENT,
   APP,
@@ -26,7 +26,7 @@ import {
 
 const sha256 = (text: string) => createHash("sha256").update(text).digest("hex")
 
-const scrape = (base: string) => Effect.map(call(`${base}/metrics`), (answer) => answer.text)
+const scrape = (base: string) => Effect.map(call(`${base}/metrics`, { headers: opsAuth() }), (answer) => answer.text)
 
 /** The value of the series of `name` whose labels contain every one of `having`, summed. */
 const sample = (text: string, name: string, ...having: ReadonlyArray<string>): number =>

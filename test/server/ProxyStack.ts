@@ -17,6 +17,7 @@ import * as TokenConfig from "../../src/TokenConfig.js"
 import { TokenEngine } from "../../src/TokenEngine.js"
 import * as TokenLayer from "../../src/TokenLayer.js"
 import * as TokenStore from "../../src/TokenStore.js"
+import { OPS_KEY } from "../support/serverStack.js"
 
 export const APP = "wx0123456789abcdef"
 export const OTHER = "wxfedcba9876543210"
@@ -60,6 +61,7 @@ export const startProxyStack = (options: StackOptions = {}) =>
         host: "127.0.0.1",
         port: 0,
         clientKeys,
+        opsKeys: [Redacted.make(OPS_KEY)],
         ...(options.requestTimeout === undefined ? {} : { requestTimeout: options.requestTimeout })
       }).pipe(
         Layer.provide(

@@ -13,6 +13,7 @@ import * as Emulator from "../../src/testing/WeChatEmulator.js"
 import { TokenRecord } from "../../src/Token.js"
 import * as TokenStore from "../../src/TokenStore.js"
 import { call, COMPONENT, serveComponentServer, serveWeChat } from "../support/componentStack.js"
+import { auth, OPS_KEY } from "../support/serverStack.js"
 
 const HOUR = 3_600_000
 const WITH_TOKEN = 1_000
@@ -54,7 +55,7 @@ describe("/readyz and /metrics past 1,000 credentials", () => {
       const wechat = yield* serveWeChat()
       yield* wechat.emulator.injectFault({ fault: Emulator.Fault.Busy(), endpoints: ["api_authorizer_token"] })
       const server = yield* serveComponentServer(wechat.url, storeHolding(Date.now()))
-      const readyz = yield* call(`${server.base}/readyz`)
+      const readyz = yield* call(`${server.base}/readyz`, { headers: auth(OPS_KEY) })
       // Ready: the component, the one configured owner, holds its token.
       expect(readyz.status).toBe(200)
       expect(readyz.json.ready).toBe(true)
@@ -68,7 +69,7 @@ describe("/readyz and /metrics past 1,000 credentials", () => {
         expect(entry).toMatchObject({ kind: Component.authorizerToken, valid: false })
         expect(Number.parseInt(String(entry.app_id).slice(-16), 16)).toBeGreaterThanOrEqual(WITH_TOKEN)
       }
-      const metrics = yield* call(`${server.base}/metrics`)
+      const metrics = yield* call(`${server.base}/metrics`, { headers: auth(OPS_KEY) })
       expect(metrics.text).toContain(
         `wechat_token_credentials{app="${COMPONENT}",kind="${Component.authorizerToken}",valid="true"} ${WITH_TOKEN}`
       )

@@ -4,7 +4,7 @@ import { type IncomingHttpHeaders, request as httpRequest } from "node:http"
 import { brotliDecompressSync, gunzipSync } from "node:zlib"
 import * as JsSdk from "../../src/JsSdk.js"
 import { send } from "../support/serverStack.js"
-import { APP, auth, awaitReady, call, KEY, OTHER, startServer, startUpstream } from "./harness.js"
+import { APP, auth, awaitReady, call, KEY, opsAuth, OTHER, startServer, startUpstream } from "./harness.js"
 
 describe("TokenServer", () => {
   it.live("1,000 concurrent cold GET access-token cause exactly one upstream fetch and one token", () =>
@@ -135,7 +135,7 @@ describe("TokenServer", () => {
       expect(failed.status).toBe(503)
       expect(failed.json.error.code).toBe("upstream_busy")
       expect(failed.json.error.message).toContain("unavailable")
-      const notReady = yield* call(`${base}/readyz`)
+      const notReady = yield* call(`${base}/readyz`, { headers: opsAuth() })
       expect(notReady.status).toBe(503)
       expect(notReady.json.ready).toBe(false)
       expect(notReady.json.store).toEqual({ healthy: true })
@@ -158,7 +158,7 @@ describe("TokenServer", () => {
       const base = yield* startServer({ upstream })
       yield* call(`${base}/v1/apps/${APP}/access-token`, { headers: auth() })
       yield* call(`${base}/v1/apps/${APP}/access-token`, { headers: {} })
-      const metrics = yield* call(`${base}/metrics`)
+      const metrics = yield* call(`${base}/metrics`, { headers: opsAuth() })
       expect(metrics.status).toBe(200)
       expect(metrics.headers.get("content-type")).toContain("text/plain")
       const text = metrics.text

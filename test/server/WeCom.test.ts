@@ -11,7 +11,7 @@ import * as Emulator from "../../src/testing/WeChatEmulator.js"
 import * as TokenConfig from "../../src/TokenConfig.js"
 import * as TokenLayer from "../../src/TokenLayer.js"
 import * as TokenStore from "../../src/TokenStore.js"
-import { auth, call, KEY } from "./harness.js"
+import { auth, call, KEY, OPS_KEY, opsAuth } from "./harness.js"
 
 const CORP = "ww0123456789abcdef"
 const AGENT = "1000002"
@@ -49,7 +49,8 @@ const start = (configured: ReadonlyArray<WeComConfig.WeComAppCredentials>) =>
         clientKeys: [
           Redacted.make(KEY),
           { key: Redacted.make(SCOPED_KEY), apps: [OwnerId.weCom(configured[0]!.corpId, configured[0]!.agent)] }
-        ]
+        ],
+        opsKeys: [Redacted.make(OPS_KEY)]
       }).pipe(
         Layer.provide(TokenLayer.layerFamilies({
           config: TokenConfig.layer({ apps: [], apiBaseUrl: url }),
@@ -156,7 +157,7 @@ describe("TokenServer: WeCom routes over loopback", () => {
       const wrongMethod = yield* call(`${base}${route(AGENT, "access-token")}`, { method: "DELETE", headers: auth() })
       expect(wrongMethod.status).toBe(405)
       expect(wrongMethod.headers.get("allow")).toBe("GET, HEAD")
-      const metrics = (yield* call(`${base}/metrics`)).text
+      const metrics = (yield* call(`${base}/metrics`, { headers: opsAuth() })).text
       expect(metrics).toContain(`route="/v1/wecom/{corpId}/agents/{agent}/access-token"`)
       expect(metrics).toContain(`app="${owner(AGENT)}"`)
       expect(metrics).not.toContain(SECRET)
@@ -175,7 +176,7 @@ describe("TokenServer: WeCom routes over loopback", () => {
       expect(bad.json.error.code).toBe("40001")
       expect(bad.json.error.message).toContain(owner(OTHER))
       expect(bad.text).not.toContain("reset-in-the-console")
-      const ready = yield* call(`${base}/readyz`)
+      const ready = yield* call(`${base}/readyz`, { headers: opsAuth() })
       expect(ready.status).toBe(503)
       const credential = ready.json.credentials.find((entry: { app_id: string }) => entry.app_id === owner(OTHER))
       expect(credential).toMatchObject({ kind: "wecom_access_token", valid: false, last_error: { code: "40001" } })

@@ -8,7 +8,18 @@ import { type Duration, Effect, type Scope } from "effect"
 import type { TokenMode } from "../../src/Token.js"
 import { serveTokenServer, serveUpstream, type Upstream } from "../support/serverStack.js"
 
-export { APP, auth, awaitReady, call, KEY, OTHER, SECRET, type Upstream } from "../support/serverStack.js"
+export {
+  APP,
+  auth,
+  awaitReady,
+  call,
+  KEY,
+  OPS_KEY,
+  opsAuth,
+  OTHER,
+  SECRET,
+  type Upstream
+} from "../support/serverStack.js"
 
 /** The emulator with `APP` and `OTHER` registered. */
 export const startUpstream: Effect.Effect<Upstream, HttpServerError.ServeError, Scope.Scope> = serveUpstream()

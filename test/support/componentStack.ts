@@ -17,7 +17,7 @@ import * as TokenConfig from "../../src/TokenConfig.js"
 import { TokenEngine } from "../../src/TokenEngine.js"
 import * as TokenLayer from "../../src/TokenLayer.js"
 import type * as TokenStore from "../../src/TokenStore.js"
-import { call, KEY } from "./serverStack.js"
+import { call, KEY, OPS_KEY } from "./serverStack.js"
 
 export const COMPONENT = "wx00c0c0c0c0c0c0c0"
 export const COMPONENT_SECRET = "component-secret-never-logged"
@@ -59,7 +59,8 @@ export const serveComponentServer = (
       NodeServer.layer({
         host: "127.0.0.1",
         port: 0,
-        clientKeys: options.clientKeys ?? [{ key: Redacted.make(KEY) }]
+        clientKeys: options.clientKeys ?? [{ key: Redacted.make(KEY) }],
+        opsKeys: [Redacted.make(OPS_KEY)]
       }).pipe(
         options.proxy === true
           ? Layer.provide(Proxy.layer({ wechatBaseUrl: upstreamUrl, wecomBaseUrl: upstreamUrl }))

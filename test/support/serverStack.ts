@@ -24,6 +24,8 @@ export const OTHER = "wxfedcba9876543210"
 export const THIRD = "wx00112233445566ff"
 export const SECRET = "s3cr3t-app-secret-never-logged"
 export const KEY = "client-key-0123456789abcdef"
+/** The server's one ops key: `/readyz` and `/metrics` in detail. */
+export const OPS_KEY = "ops-key-0123456789abcdef0123456789"
 
 /** The emulator serving WeChat on loopback, and the counts the tests read. */
 export interface Upstream {
@@ -107,6 +109,7 @@ export const serveTokenServer = (options: ServerOptions) =>
         host: "127.0.0.1",
         port: 0,
         clientKeys: options.clientKeys ?? [{ key: Redacted.make(KEY) }],
+        opsKeys: [Redacted.make(OPS_KEY)],
         ...(options.maxBodyBytes === undefined ? {} : { maxBodyBytes: options.maxBodyBytes }),
         ...(options.requestTimeout === undefined ? {} : { requestTimeout: options.requestTimeout }),
         ...(options.console === undefined ? {} : { console: options.console })
@@ -240,6 +243,9 @@ export const awaitReady = (base: string): Effect.Effect<void> =>
   )
 
 export const auth = (key: string = KEY) => ({ authorization: `Bearer ${key}` })
+
+/** What a monitoring system sends for `/readyz` and `/metrics` in detail. */
+export const opsAuth = () => auth(OPS_KEY)
 
 /** The JSON error body every refusal must have, or undefined when the text is not one. */
 export const errorCode = (text: string): string | undefined => {
