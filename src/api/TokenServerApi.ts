@@ -27,6 +27,7 @@ import {
 } from "./ApiError.js"
 import { ClientAuth } from "./ClientAuth.js"
 import { JsSdkConfig, WeComJsSdkConfig } from "./JsSdkConfig.js"
+import * as GatewayApi from "./GatewayApi.js"
 import * as ProxyApi from "./ProxyApi.js"
 
 const appId = AppId.annotations({ description: "A WeChat app id: \"wx\" followed by 16 lowercase hex characters" })
@@ -595,6 +596,9 @@ export class TokenServerApi extends HttpApi.make("token-server")
       "Every `/v1` route needs `Authorization: Bearer <client key>`. " +
       "Errors are `{\"error\":{\"code\",\"message\"}}`."
   )
-  // The proxy routes are served in front of the router; the document still lists them.
-  .annotate(OpenApi.Transform, (spec) => withoutUnusedSchemas(ProxyApi.document(documentBadRequest(spec))))
+  // The proxy routes and the gateway are served in front of the router; the document still lists them.
+  .annotate(
+    OpenApi.Transform,
+    (spec) => withoutUnusedSchemas(GatewayApi.document(ProxyApi.document(documentBadRequest(spec))))
+  )
 {}

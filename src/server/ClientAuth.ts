@@ -56,17 +56,34 @@ const SCHEME_LENGTH = "Bearer ".length
  */
 export interface Check {
   readonly key: (header: string | undefined) => ClientKey | Unauthorized
-  /**
-   * `key` for a request on `connection` (its socket): a key verified on a
-   * keep-alive connection is remembered with the exact header that presented
-   * it, and the next request there with the same header skips the digest.
-   * Comparing a later header with that one is not a comparison with a
-   * secret: the connection's own client sent both, so `===` tells it
-   * nothing it does not know; only a header that matched is remembered.
-   */
+  /** `key` for a request on `connection` (its socket), remembered there (see `perConnection`). */
   readonly keyOn: (connection: object, header: string | undefined) => ClientKey | Unauthorized
+  /** The key `presented` is, bare (no scheme): where a WeChat-shaped call sends it in place of a secret. */
+  readonly match: (presented: string) => ClientKey | undefined
   /** `appId` as the path spells it; WeCom routes as `corpid/agent`. */
   readonly allows: (key: ClientKey, appId: string) => boolean
+}
+
+/**
+ * `verify` remembered per connection (its socket): a credential verified on
+ * a keep-alive connection is remembered with the exact text that presented
+ * it, and the next request there with the same text skips the verification.
+ * Comparing a later text with that one is not a comparison with a secret:
+ * the connection's own client sent both, so `===` tells it nothing it does
+ * not know; only what `accepted` is remembered.
+ *
+ * @since 0.3.0
+ * @category constructors
+ */
+export const perConnection = <A>(verify: (presented: string) => A, accepted: (verified: A) => boolean) => {
+  const verified = new WeakMap<object, { readonly presented: string; readonly value: A }>()
+  return (connection: object, presented: string): A => {
+    const known = verified.get(connection)
+    if (known !== undefined && known.presented === presented) return known.value
+    const value = verify(presented)
+    if (accepted(value)) verified.set(connection, { presented, value })
+    return value
+  }
 }
 
 /**
@@ -85,16 +102,11 @@ export const check = (keys: ReadonlyArray<ClientKey | Redacted.Redacted<string>>
     // follows it, cut as the platform's decoder cuts it.
     return (PREFIX.test(header) ? match(header.slice(SCHEME_LENGTH)) : undefined) ?? invalid
   }
-  const verified = new WeakMap<object, { readonly header: string; readonly key: ClientKey }>()
+  const keyOn = perConnection(key, (found) => !(found instanceof Unauthorized))
   return {
     key,
-    keyOn: (connection, header) => {
-      const known = verified.get(connection)
-      if (known !== undefined && known.header === header) return known.key
-      const found = key(header)
-      if (!(found instanceof Unauthorized) && header !== undefined) verified.set(connection, { header, key: found })
-      return found
-    },
+    keyOn: (connection, header) => header === undefined ? missing : keyOn(connection, header),
+    match,
     allows: (key, appId) => key.apps === undefined || key.apps.some((allowed) => allowed === appId)
   }
 }
