@@ -26,8 +26,8 @@ import {
   Unauthorized
 } from "./ApiError.js"
 import { ClientAuth } from "./ClientAuth.js"
-import { JsSdkConfig, WeComJsSdkConfig } from "./JsSdkConfig.js"
 import * as GatewayApi from "./GatewayApi.js"
+import { JsSdkConfig, WeComJsSdkConfig } from "./JsSdkConfig.js"
 import * as ProxyApi from "./ProxyApi.js"
 
 const appId = AppId.annotations({ description: "A WeChat app id: \"wx\" followed by 16 lowercase hex characters" })

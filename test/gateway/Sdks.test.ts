@@ -15,8 +15,8 @@ import type { AddressInfo } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { createInterface } from "node:readline"
-import { awaitReady } from "../support/serverStack.js"
 import { APP, KEY, SECRET, startProxyStack } from "../server/ProxyStack.js"
+import { awaitReady } from "../support/serverStack.js"
 
 const sdkDir = new URL("./sdk/", import.meta.url).pathname
 
@@ -154,7 +154,10 @@ describe.each(["co-wechat-api", "wechat-api", "node-easywechat"])("SDK %s throug
       if (sdk === "wechat-api") {
         expect(first.code2Session).toEqual({ unsupported: "wechat-api has no mini-program login" })
       } else {
-        expect(first.code2Session).toMatchObject({ openid: expect.stringMatching(/^o/), session_key: expect.any(String) })
+        expect(first.code2Session).toMatchObject({
+          openid: expect.stringMatching(/^o/),
+          session_key: expect.any(String)
+        })
       }
       // The kill cost one refresh, whatever the SDK did.
       expect((yield* emulator.appStats(APP)).tokensIssued - issuedAtStart).toBe(1)

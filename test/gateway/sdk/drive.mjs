@@ -6,15 +6,18 @@
 // token meanwhile), runs the token-using features again and prints
 // `{"phase":2,…}`. A feature the SDK cannot do unchanged is reported as
 // `{"unsupported": why}`, one that failed as `{"error": message}`.
+// Each SDK is set up by its recipe in docs/gateway.md, run as written there
+// with only the host, the app id and the cache folder replaced.
 import { Buffer } from "node:buffer"
 import { createHash } from "node:crypto"
-import { mkdirSync, writeFileSync } from "node:fs"
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import { createRequire } from "node:module"
 import { join } from "node:path"
 import { createInterface } from "node:readline"
+import { URL } from "node:url"
 
 const require = createRequire(import.meta.url)
-const { APP_ID, CLIENT_KEY, GATEWAY, SDK, WORK } = process.env
+const { APP_ID, GATEWAY, SDK, WORK } = process.env
 const OPENID = "oGATEWAYSDKTEST"
 const PAGE = "https://example.com/page?x=1"
 const IMAGE = join(WORK, "upload.jpg")
@@ -27,12 +30,30 @@ const promised = (call) =>
   new Promise((resolve, reject) => call((error, value) => error ? reject(error) : resolve(value)))
 const bytesOf = (value) => Buffer.isBuffer(value) ? value.length : value instanceof ArrayBuffer ? value.byteLength : -1
 
+// The guide's recipe for `name`: the js block whose first line names the SDK.
+const recipe = (name) => {
+  const guide = readFileSync(new URL("../../../docs/gateway.md", import.meta.url), "utf8")
+  const block = [...guide.matchAll(/```js\n([\s\S]*?)```/g)].map((found) => found[1])
+    .find((code) => code.startsWith(`// ${name} `))
+  if (block === undefined) throw new Error(`docs/gateway.md has no recipe for ${name}`)
+  const code = block
+    .replaceAll("\"http://token-server:8787", JSON.stringify(GATEWAY).slice(0, -1))
+    .replaceAll("\"wx0123456789abcdef\"", JSON.stringify(APP_ID))
+    .replaceAll("\"/var/cache/easywechat\"", JSON.stringify(join(WORK, "cache")))
+  const names = ["api", "app", "mini"]
+  const made = new Function(
+    "require",
+    "process",
+    `${code}\nreturn { ${
+      names.map((name) => `${name}: typeof ${name} === "undefined" ? undefined : ${name}`).join(", ")
+    } }`
+  )
+  return made(require, process)
+}
+
 const sdks = {
   "co-wechat-api": () => {
-    const API = require("co-wechat-api")
-    const api = new API(APP_ID, CLIENT_KEY)
-    api.prefix = `${GATEWAY}/cgi-bin/`
-    api.snsPrefix = `${GATEWAY}/sns/`
+    const { api } = recipe("co-wechat-api")
     return {
       token: async () => (await api.getAccessToken()).accessToken,
       message: () => api.sendText(OPENID, "hello from co-wechat-api"),
@@ -44,9 +65,7 @@ const sdks = {
     }
   },
   "wechat-api": () => {
-    const API = require("wechat-api")
-    const api = new API(APP_ID, CLIENT_KEY)
-    api.endpoint = GATEWAY
+    const { api } = recipe("wechat-api")
     return {
       token: async () => (await promised((done) => api.getAccessToken(done))).accessToken,
       message: () => promised((done) => api.sendText(OPENID, "hello from wechat-api", done)),
@@ -59,15 +78,7 @@ const sdks = {
     }
   },
   "node-easywechat": () => {
-    const { MiniApp, OfficialAccount } = require("node-easywechat")
-    const config = {
-      app_id: APP_ID,
-      secret: CLIENT_KEY,
-      http: { baseURL: `${GATEWAY}/` },
-      file_cache: { path: join(WORK, "cache") }
-    }
-    const app = new OfficialAccount(config)
-    const mini = new MiniApp(config)
+    const { app, mini } = recipe("node-easywechat")
     const client = app.getClient()
     return {
       token: () => app.getAccessToken().getToken(),

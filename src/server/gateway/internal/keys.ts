@@ -26,7 +26,10 @@ export interface Keys {
 }
 
 /** @internal */
-export const make = (auth: ClientAuth.Check, clientKeys: ReadonlyArray<ClientKey | Redacted.Redacted<string>>): Keys => {
+export const make = (
+  auth: ClientAuth.Check,
+  clientKeys: ReadonlyArray<ClientKey | Redacted.Redacted<string>>
+): Keys => {
   const tokens = GatewayToken.keyring(clientKeys.map((entry) => Redacted.isRedacted(entry) ? { key: entry } : entry))
   return {
     match: auth.match,
