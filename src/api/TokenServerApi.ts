@@ -27,6 +27,7 @@ import {
   Unauthorized
 } from "./ApiError.js"
 import { ClientAuth } from "./ClientAuth.js"
+import * as GatewayApi from "./GatewayApi.js"
 import { JsSdkConfig, WeComJsSdkConfig } from "./JsSdkConfig.js"
 import * as ProxyApi from "./ProxyApi.js"
 
@@ -617,6 +618,9 @@ export class TokenServerApi extends HttpApi.make("token-server")
       "Every `/v1` route needs `Authorization: Bearer <client key>`. " +
       "Errors are `{\"error\":{\"code\",\"message\"}}`."
   )
-  // The proxy routes are served in front of the router; the document still lists them.
-  .annotate(OpenApi.Transform, (spec) => withoutUnusedSchemas(ProxyApi.document(documentBadRequest(spec))))
+  // The proxy routes and the gateway are served in front of the router; the document still lists them.
+  .annotate(
+    OpenApi.Transform,
+    (spec) => withoutUnusedSchemas(GatewayApi.document(ProxyApi.document(documentBadRequest(spec))))
+  )
 {}

@@ -78,17 +78,41 @@ const SCHEME_LENGTH = "Bearer ".length
  */
 export interface Check {
   readonly key: (header: string | undefined) => ClientKey | Unauthorized
-  /**
-   * `key` for a request on `connection` (its socket): a key verified on a
-   * keep-alive connection is remembered with the exact header that presented
-   * it, and the next request there with the same header skips the digest.
-   * Comparing a later header with that one is not a comparison with a
-   * secret: the connection's own client sent both, so `===` tells it
-   * nothing it does not know; only a header that matched is remembered.
-   */
+  /** `key` for a request on `connection` (its socket), remembered there (see `perConnection`). */
   readonly keyOn: (connection: object, header: string | undefined) => ClientKey | Unauthorized
+  /** The key `presented` is, bare (no scheme): where a WeChat-shaped call sends it in place of a secret. */
+  readonly match: (presented: string) => ClientKey | undefined
   /** `appId` as the path spells it; WeCom routes as `corpid/agent`. */
   readonly allows: (key: ClientKey, appId: string) => boolean
+}
+
+/**
+/**
+ * `verify` remembered per connection (its socket): a credential verified on
+ * a keep-alive connection is remembered with the exact text that presented
+ * it, and the next request there with the same text skips the verification
+ * while `epoch` is unchanged (a revoked key must not live on in a keep-alive
+ * connection). Comparing a later text with that one is not a comparison
+ * with a secret: the connection's own client sent both, so `===` tells it
+ * nothing it does not know; only what `accepted` is remembered.
+ *
+ * @since 0.3.0
+ * @category constructors
+ */
+export const perConnection = <A>(
+  verify: (presented: string) => A,
+  accepted: (verified: A) => boolean,
+  epoch: () => number = () => 0
+) => {
+  const verified = new WeakMap<object, { readonly presented: string; readonly value: A; readonly epoch: number }>()
+  return (connection: object, presented: string): A => {
+    const known = verified.get(connection)
+    const now = epoch()
+    if (known !== undefined && known.presented === presented && known.epoch === now) return known.value
+    const value = verify(presented)
+    if (accepted(value)) verified.set(connection, { presented, value, epoch: now })
+    return value
+  }
 }
 
 /**
@@ -115,24 +139,11 @@ export const check = (
     // follows it, cut as the platform's decoder cuts it.
     return (PREFIX.test(header) ? match(header.slice(SCHEME_LENGTH)) : undefined) ?? invalid
   }
-  // A revoked key must not live on in a keep-alive connection: what was
-  // verified before the registry's last revocation is verified again.
-  const verified = new WeakMap<
-    object,
-    { readonly header: string; readonly key: ClientKey; readonly epoch: number }
-  >()
+  const keyOn = perConnection(key, (found) => !(found instanceof Unauthorized), epoch)
   return {
     key,
-    keyOn: (connection, header) => {
-      const known = verified.get(connection)
-      const now = epoch()
-      if (known !== undefined && known.header === header && known.epoch === now) return known.key
-      const found = key(header)
-      if (!(found instanceof Unauthorized) && header !== undefined) {
-        verified.set(connection, { header, key: found, epoch: now })
-      }
-      return found
-    },
+    keyOn: (connection, header) => header === undefined ? missing : keyOn(connection, header),
+    match,
     allows: (key, appId) => key.apps === undefined || key.apps.some((allowed) => allowed === appId)
   }
 }

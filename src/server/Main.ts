@@ -19,6 +19,7 @@ import * as TokenConfig from "../TokenConfig.js"
 import * as TokenLayer from "../TokenLayer.js"
 import type * as TokenStore from "../TokenStore.js"
 import * as Demo from "./Demo.js"
+import * as Gateway from "./gateway/Gateway.js"
 import * as CompactHeap from "./internal/compactHeap.js"
 import * as Logging from "./Logging.js"
 import * as NodeServer from "./NodeServer.js"
@@ -141,6 +142,15 @@ const serverLayer = (
     shutdownDrain: server.shutdownDrain
   }).pipe(
     Layer.provide(
+      server.gateway
+        ? Gateway.layer({
+          secrets: config.apps,
+          wechatBaseUrl: config.apiBaseUrl,
+          upstreamTimeout: config.upstreamTimeout
+        })
+        : Layer.empty
+    ),
+    Layer.provideMerge(
       Proxy.layer({
         allow: proxy.allow,
         maxBodyBytes: proxy.maxBodyBytes,

@@ -3,10 +3,12 @@
  * meets, in this order, the fast path (the hot token read answered in Node
  * itself, see `FastPath`), the proxy routes (when a `Proxy` is provided:
  * they stream through Node), and the runtime-agnostic app of
- * `TokenServer.layer`. Node's own mechanics live here too: refusals of
- * Node's HTTP parser as JSON, the header deadline, bodies read off the socket
- * without losing the connection a 413 must go out on, the linger after a
- * refusal, answers of clients that left, and the bounded drain at shutdown.
+ * `TokenServer.layer`; with a `Gateway` provided, WeChat's own paths (every
+ * path that is not a route) go to the gateway, between the proxy and the
+ * app. Node's own mechanics live here too: refusals of Node's HTTP parser as
+ * JSON, the header deadline, bodies read off the socket without losing the
+ * connection a 413 must go out on, the linger after a refusal, answers of
+ * clients that left, and the bounded drain at shutdown.
  *
  * @since 0.3.0
  */
@@ -14,12 +16,13 @@ import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import type * as HttpApp from "@effect/platform/HttpApp"
 import * as HttpServer from "@effect/platform/HttpServer"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
-import { Duration, Effect, Layer, Option, Runtime } from "effect"
+import { Duration, Effect, Layer, Option, Runtime, type Scope } from "effect"
 import { createServer, type Server } from "node:http"
 import * as ApiError from "../api/ApiError.js"
 import { TokenEngine } from "../TokenEngine.js"
 import * as ClientAuth from "./ClientAuth.js"
 import * as FastPath from "./FastPath.js"
+import * as Gateway from "./gateway/Gateway.js"
 import * as Drain from "./internal/drain.js"
 import { Edge, type EdgeShape } from "./internal/edge.js"
 import * as NodeRequest from "./internal/nodeRequest.js"
@@ -107,7 +110,12 @@ const listen = (
 // What the app gets from Node: every answer ended once its client has gone
 // (the platform would otherwise wait forever to hear it was sent), bodies
 // read off the socket, and the proxy routes ahead of the body read.
-const edge = (auth: ClientAuth.Check, requestTimeout: Duration.Duration, proxy: Option.Option<Proxy.ProxyShape>) => {
+const edge = (
+  auth: ClientAuth.Check,
+  requestTimeout: Duration.Duration,
+  proxy: Option.Option<Proxy.ProxyShape>,
+  gatewayed: <E, R>(app: HttpApp.Default<E, R>) => HttpApp.Default<E, R | Scope.Scope>
+) => {
   const proxied = Option.match(proxy, {
     onNone: () => <E, R>(app: HttpApp.Default<E, R>) => app,
     onSome: (proxy) => Proxy.serve({ proxy, auth, requestTimeout })
@@ -115,7 +123,7 @@ const edge = (auth: ClientAuth.Check, requestTimeout: Duration.Duration, proxy: 
   const shape: EdgeShape = {
     body: NodeRequest.bodyReader,
     front: (app) => {
-      const routed = proxied(app)
+      const routed = proxied(gatewayed(app))
       return Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
         NodeRequest.endWhenClientGoes(request)
         return routed
@@ -160,8 +168,14 @@ export const layer = (options: Options) =>
       log: (message) => Runtime.runSync(runtime, Effect.logError(message))
     })
     const proxy = yield* Effect.serviceOption(Proxy.Proxy)
+    // WeChat's own paths, when a `Gateway` is provided: every path that is not
+    // one of the server's routes, behind the proxy routes.
+    const gatewayed = Option.match(yield* Effect.serviceOption(Gateway.Gateway), {
+      onNone: () => <E, R>(app: HttpApp.Default<E, R>) => app,
+      onSome: (gateway) => Gateway.serve({ gateway, auth, clientKeys: options.clientKeys, requestTimeout })
+    })
     return TokenServer.layer({ ...options, requestTimeout }).pipe(
-      Layer.provide(edge(auth, requestTimeout, proxy)),
+      Layer.provide(edge(auth, requestTimeout, proxy, gatewayed)),
       HttpServer.withLogAddress,
       Layer.provideMerge(Layer.merge(
         Layer.scoped(

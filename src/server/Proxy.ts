@@ -115,8 +115,24 @@ export interface ProxyShape {
     target: ProxyTarget.ProxyTarget,
     owner: string,
     rest: string,
-    requestTimeout: Duration.Duration
+    requestTimeout: Duration.Duration,
+    dialect?: Dialect
   ) => Effect.Effect<HttpServerResponse.HttpServerResponse, never, Scope.Scope>
+}
+
+/**
+ * How a front other than the `/v1` routes speaks through `forward`: the query
+ * to forward in place of the request's own (the WeChat-compatible gateway
+ * takes its own `access_token` out first), and how the proxy's own refusals
+ * and failures are answered (the gateway answers them in WeChat's shape).
+ * WeChat's answers pass through either way.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface Dialect {
+  readonly query: URLSearchParams
+  readonly refusal: (status: number, code: string, message: string) => HttpServerResponse.HttpServerResponse
 }
 
 /**
@@ -242,9 +258,10 @@ export const make = (
       return line
     }
 
-    const forward: ProxyShape["forward"] = (request, target, owner, rest, requestTimeout) =>
+    const forward: ProxyShape["forward"] = (request, target, owner, rest, requestTimeout, dialect) =>
       Effect.gen(function*() {
         const source = NodeHttpServerRequest.toIncomingMessage(request)
+        const own = dialect === undefined ? ApiError.response : dialect.refusal
         const app = target.metricLabel(owner)
         const refuse = (
           reason: ProxyMetrics.RefusalReason,
@@ -262,16 +279,16 @@ export const make = (
         const resolved = ProxyPath.resolve(rest, options.allow)
         if (!("path" in resolved)) {
           const status = resolved.code === "invalid_path" ? 400 : 403
-          return yield* refuse(resolved.code, ApiError.response(status, resolved.code, resolved.reason), "refused")
+          return yield* refuse(resolved.code, own(status, resolved.code, resolved.reason), "refused")
         }
         const path = resolved.path
         const prefix = ProxyMetrics.prefixLabel(ProxyPath.prefixOf(path))
         const queryAt = request.url.indexOf("?")
-        const query = new URLSearchParams(queryAt === -1 ? "" : request.url.slice(queryAt + 1))
+        const query = dialect?.query ?? new URLSearchParams(queryAt === -1 ? "" : request.url.slice(queryAt + 1))
         if (namesAccessToken(query)) {
           return yield* refuse(
             "access_token_not_allowed",
-            ApiError.response(
+            own(
               400,
               "access_token_not_allowed",
               "leave access_token out of the query: the proxy adds the current token itself"
@@ -281,7 +298,7 @@ export const make = (
         }
         if (!METHODS.has(request.method)) {
           return yield* countAnswer(app, prefix, 405).pipe(
-            Effect.as(ApiError.response(405, "method_not_allowed", `the proxy forwards ${[...METHODS].join(", ")}`))
+            Effect.as(own(405, "method_not_allowed", `the proxy forwards ${[...METHODS].join(", ")}`))
           )
         }
         const length = declaredLength(request)
@@ -291,7 +308,13 @@ export const make = (
             NodeHttpServerRequest.toServerResponse(request),
             Duration.toMillis(RequestLimits.LINGER)
           )
-          return refuse("payload_too_large", RequestLimits.tooLarge(maxBodyBytes), prefix)
+          return refuse(
+            "payload_too_large",
+            dialect === undefined
+              ? RequestLimits.tooLarge(maxBodyBytes)
+              : own(413, "payload_too_large", `the request body is over ${maxBodyBytes} bytes`),
+            prefix
+          )
         }
         const timedOut = () => {
           RequestBody.closeAfter(
@@ -299,7 +322,11 @@ export const make = (
             NodeHttpServerRequest.toServerResponse(request),
             Duration.toMillis(RequestLimits.LINGER)
           )
-          return countAnswer(app, prefix, 408).pipe(Effect.as(RequestLimits.timedOut(requestTimeout)))
+          return countAnswer(app, prefix, 408).pipe(Effect.as(
+            dialect === undefined
+              ? RequestLimits.timedOut(requestTimeout)
+              : own(408, "request_timeout", `the request did not arrive within ${Duration.format(requestTimeout)}`)
+          ))
         }
         if (length !== undefined && length > maxBodyBytes) return yield* tooLarge()
 
@@ -434,10 +461,12 @@ export const make = (
                 Effect.annotateLogs({ app: owner, prefix, code: error.code, reason: error.message })
               )
               return yield* countAnswer(app, prefix, error.status).pipe(
-                Effect.as(ApiError.response(error.status, error.code, error.message))
+                Effect.as(own(error.status, error.code, error.message))
               )
             default: {
-              const response = tokenError(error)
+              const response = dialect === undefined
+                ? tokenError(error)
+                : own(error._tag === "UnknownApp" ? 404 : 503, failureCause(error), error.message)
               return yield* countAnswer(app, prefix, response.status).pipe(Effect.as(response))
             }
           }
@@ -451,7 +480,7 @@ export const make = (
           yield* Effect.logWarning("proxied call got a compressed answer from WeChat").pipe(
             Effect.annotateLogs({ app: owner, prefix, encoding })
           )
-          return yield* countAnswer(app, prefix, 502).pipe(Effect.as(ApiError.response(
+          return yield* countAnswer(app, prefix, 502).pipe(Effect.as(own(
             502,
             "upstream_encoding",
             `WeChat answered with Content-Encoding ${encoding} though asked for identity; ` +

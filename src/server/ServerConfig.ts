@@ -51,6 +51,12 @@ export interface ServerSettings {
    * @since 0.3.0
    */
   readonly shutdownDrain: Duration.Duration
+  /**
+   * `GATEWAY`, default `true`: WeChat's own paths are answered by the WeChat-compatible gateway (`false` turns it off).
+   *
+   * @since 0.3.0
+   */
+  readonly gateway: boolean
 }
 
 /**
@@ -301,7 +307,8 @@ export const settings: Config.Config<ServerSettings> = Config.all({
   requestTimeout,
   fastPath: Config.boolean("FAST_PATH").pipe(Config.withDefault(true)),
   compactHeap: Config.boolean("COMPACT_HEAP").pipe(Config.withDefault(true)),
-  shutdownDrain
+  shutdownDrain,
+  gateway: Config.boolean("GATEWAY").pipe(Config.withDefault(true))
 })
 
 /**

@@ -368,3 +368,18 @@ export const initialize = (
       }
     }
   })
+
+/**
+ * Calls the WeChat-compatible gateway answered, tagged `call` (`token`,
+ * `stable_token`, `wecom_token`, `ticket`, `secret`, `forward`,
+ * `unsupported`) and `outcome` (`ok`; `refused`: a key or token it did not
+ * accept, or a call it does not take, nothing sent to WeChat; `failed`: no
+ * credential or no answer from WeChat).
+ *
+ * @since 0.3.0
+ * @category metrics
+ */
+export const gatewayRequests = Metric.counter("wechat_gateway_requests_total", {
+  description: "Calls the WeChat-compatible gateway answered, by kind of call and outcome",
+  incremental: true
+})

@@ -9,6 +9,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net"
 import * as WeComConfig from "../../src/families/wecom/WeComConfig.js"
 import * as OwnerId from "../../src/OwnerId.js"
+import * as Gateway from "../../src/server/gateway/Gateway.js"
 import * as NodeServer from "../../src/server/NodeServer.js"
 import * as Proxy from "../../src/server/Proxy.js"
 import type { ClientKey } from "../../src/server/ServerConfig.js"
@@ -42,6 +43,10 @@ export interface StackOptions {
   readonly upstreamUrl?: string
   /** Receives every log line of the server; default: none. */
   readonly logger?: Logger.Logger<unknown, void>
+  /** Serve WeChat's own paths too (the WeChat-compatible gateway); default: no. */
+  readonly gateway?: boolean
+  /** The server's client keys; default: `KEY` for every app and `SCOPED_KEY` for `OTHER`. */
+  readonly clientKeys?: ReadonlyArray<ClientKey>
 }
 
 export const startProxyStack = (options: StackOptions = {}) =>
@@ -51,7 +56,7 @@ export const startProxyStack = (options: StackOptions = {}) =>
       corps: [{ corpId: CORP, apps: [{ agent: AGENT, secret: WECOM_SECRET }] }]
     })
     const store = TokenStore.layerMemory
-    const clientKeys: ReadonlyArray<ClientKey> = [
+    const clientKeys: ReadonlyArray<ClientKey> = options.clientKeys ?? [
       { key: Redacted.make(KEY) },
       { key: Redacted.make(SCOPED_KEY), apps: [Schema.decodeSync(OwnerId.OwnerId)(OTHER)] }
     ]
@@ -65,6 +70,14 @@ export const startProxyStack = (options: StackOptions = {}) =>
         ...(options.requestTimeout === undefined ? {} : { requestTimeout: options.requestTimeout })
       }).pipe(
         Layer.provide(
+          options.gateway === true
+            ? Gateway.layer({
+              secrets: [APP, OTHER].map((appId) => ({ appId, secret: Redacted.make(SECRET) })),
+              wechatBaseUrl: upstream
+            })
+            : Layer.empty
+        ),
+        Layer.provideMerge(
           Proxy.layer({
             wechatBaseUrl: upstream,
             wecomBaseUrl: upstream,

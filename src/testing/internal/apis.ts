@@ -31,9 +31,11 @@ export interface Host {
   readonly weChatOwner: (token: string, now: number) => string | EmulatorResponse | undefined
   /** The owner of a live WeCom token (`corpid/agent`), or WeCom's refusal; `undefined` for a token it never issued. */
   readonly weComOwner: (token: string, now: number) => string | EmulatorResponse | undefined
+  /** The secret of a registered app, for the calls that take it instead of a token. */
+  readonly secretOf: (appId: string) => string | undefined
 }
 
-type Api = "custom_send" | "wecom_message_send" | "media_upload" | "media_get"
+type Api = "custom_send" | "wecom_message_send" | "media_upload" | "media_get" | "jscode2session" | "oauth2"
 
 const apiOf = (path: string): Api | undefined => {
   switch (path) {
@@ -45,6 +47,10 @@ const apiOf = (path: string): Api | undefined => {
       return "media_upload"
     case "/cgi-bin/media/get":
       return "media_get"
+    case "/sns/jscode2session":
+      return "jscode2session"
+    case "/sns/oauth2/access_token":
+      return "oauth2"
     default:
       return undefined
   }
@@ -273,13 +279,46 @@ export const make = (host: Host) => {
       case "media_get":
         if (request.method !== "GET") return host.error(43001, "require GET method")
         return download(request.query.get("media_id") ?? "")
+      case "jscode2session":
+      case "oauth2":
+        return login(api, request)
     }
+  }
+
+  // Mini-program login and web OAuth take the app secret, not a token. The
+  // user's openid and session are derived from the app and the code, so a
+  // test can tell what WeChat answered for which code.
+  const login = (api: "jscode2session" | "oauth2", request: EmulatorRequest): EmulatorResponse => {
+    const appId = request.query.get("appid") ?? ""
+    const secret = host.secretOf(appId)
+    const code = request.query.get(api === "jscode2session" ? "js_code" : "code") ?? ""
+    if (secret === undefined) return host.error(40013, "invalid appid")
+    if (request.query.get("secret") !== secret) return host.error(40125, "invalid appsecret")
+    if (request.query.get("grant_type") !== "authorization_code") return host.error(40002, "invalid grant_type")
+    if (code === "") return host.error(41008, "missing code")
+    const user = createHash("sha256").update(`${appId}\n${code}`).digest("base64url")
+    return api === "jscode2session"
+      ? json({ openid: `o${user.slice(0, 27)}`, session_key: user.slice(27, 51) })
+      : json({
+        access_token: `oauth-${user}`,
+        expires_in: 7200,
+        refresh_token: `refresh-${user}`,
+        openid: `o${user.slice(0, 27)}`,
+        scope: "snsapi_base"
+      })
   }
 
   const handle = (request: EmulatorRequest, now: number): Effect.Effect<EmulatorResponse> => {
     const api = apiOf(request.path)
     if (api === undefined) {
       return Effect.succeed({ _tag: "Respond", status: 404, contentType: "text/plain", body: "404 page not found" })
+    }
+    if (api === "jscode2session" || api === "oauth2") {
+      return Effect.sync(() => {
+        const response = login(api, request)
+        record(request, undefined, textBody(request), errcodeOf(response))
+        return response
+      })
     }
     const body = api === "media_upload" ? streamedBody(request) : Effect.sync(() => textBody(request))
     return Effect.map(body, (seen) => {

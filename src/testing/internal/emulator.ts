@@ -487,6 +487,7 @@ export const make = (options: EmulatorOptions = {}): Effect.Effect<WeChatEmulato
     // The business APIs behind the token (for proxies): a token either host issued is theirs to judge.
     const apis = Apis.make({
       error,
+      secretOf: (appId) => apps.get(appId)?.secret,
       weChatOwner: (token, now) => {
         if (!tokens.has(token)) return undefined
         const owner = checkToken(token, now)
