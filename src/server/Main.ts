@@ -10,14 +10,17 @@ import type * as HttpServerError from "@effect/platform/HttpServerError"
 import { ConfigError, Console, Context, Data, Effect, Layer, Option, Redacted } from "effect"
 import { AccessToken } from "../AccessToken.js"
 import * as AppId from "../AppId.js"
+import * as CredentialRegistry from "../CredentialRegistry.js"
 import * as Component from "../families/component/Component.js"
 import * as ComponentConfig from "../families/component/ComponentConfig.js"
 import * as WeComConfig from "../families/wecom/WeComConfig.js"
 import * as WeComSuite from "../families/wecomSuite/WeComSuite.js"
+import type * as StoreDocuments from "../StoreDocuments.js"
 import * as StoreSpec from "../StoreSpec.js"
 import * as TokenConfig from "../TokenConfig.js"
 import * as TokenLayer from "../TokenLayer.js"
 import type * as TokenStore from "../TokenStore.js"
+import * as Admin from "./admin/Admin.js"
 import * as Demo from "./Demo.js"
 import * as Gateway from "./gateway/Gateway.js"
 import * as CompactHeap from "./internal/compactHeap.js"
@@ -109,6 +112,15 @@ const readConfig = (names: ReadonlyArray<string>) =>
         ConfigError.InvalidData(["OPS_KEYS"], `OPS_KEYS: key ${shared + 1} is also a client key (CLIENT_KEYS)`)
       )
     }
+    // The registry holds secrets: sealed at rest or not served at all.
+    if (server.adminKeys.length > 0 && Option.isNone(encryptionKey)) {
+      return yield* Effect.fail(
+        ConfigError.MissingData(
+          ["STORE_ENCRYPTION_KEY"],
+          "ADMIN_KEYS needs STORE_ENCRYPTION_KEY (64 hex characters): the apps and keys it adds are sealed with it"
+        )
+      )
+    }
     return {
       log,
       apps,
@@ -124,52 +136,85 @@ const readConfig = (names: ReadonlyArray<string>) =>
     }
   })
 
+// With `ADMIN_KEYS` (and the `STORE_ENCRYPTION_KEY` `readConfig` demands
+// then): the registry on the store's documents, the admin state filled
+// before the engine starts, and every replica following the registry.
+const adminLayer = (
+  config: TokenConfig.TokenConfigShape,
+  server: ServerConfig.ServerSettings,
+  encryptionKey: Redacted.Redacted<string>,
+  store: Layer.Layer<TokenStore.TokenStore | StoreDocuments.StoreDocuments, TokenStore.StoreError>
+) =>
+  Admin.layer({
+    adminKeys: server.adminKeys,
+    envApps: config.apps.map((app) => app.appId),
+    mode: config.mode,
+    apiBaseUrl: config.apiBaseUrl,
+    upstreamTimeout: config.upstreamTimeout
+  }).pipe(
+    Layer.provideMerge(CredentialRegistry.layer(encryptionKey)),
+    Layer.provide(store),
+    Layer.provide(FetchHttpClient.layer)
+  )
+
 const serverLayer = (
   config: TokenConfig.TokenConfigShape,
   wecom: WeComConfig.WeComConfigShape,
   components: ReadonlyArray<ComponentConfig.ComponentCredentials>,
-  store: Layer.Layer<TokenStore.TokenStore, TokenStore.StoreError>,
+  store: Layer.Layer<TokenStore.TokenStore | StoreDocuments.StoreDocuments, TokenStore.StoreError>,
   server: ServerConfig.ServerSettings,
-  proxy: ServerConfig.ProxySettings
-) =>
-  NodeServer.layer({
-    host: server.host,
-    port: server.port,
-    clientKeys: server.clientKeys,
-    opsKeys: server.opsKeys,
-    requestTimeout: server.requestTimeout,
-    fastPath: server.fastPath,
-    shutdownDrain: server.shutdownDrain
-  }).pipe(
-    Layer.provide(
-      server.gateway
-        ? Gateway.layer({
-          secrets: config.apps,
+  proxy: ServerConfig.ProxySettings,
+  encryptionKey: Option.Option<Redacted.Redacted<string>>
+) => {
+  const consoleKeys = [...server.opsKeys, ...server.adminKeys]
+  // `admin` reaches the engine (apps added at run time) and the edge (the
+  // admin routes, the registry's client keys); the edge and the engine find
+  // it as an optional service, so the server runs the same without it.
+  const compose = <A, E>(admin: Layer.Layer<A, E>) =>
+    NodeServer.layer({
+      host: server.host,
+      port: server.port,
+      clientKeys: server.clientKeys,
+      opsKeys: server.opsKeys,
+      requestTimeout: server.requestTimeout,
+      fastPath: server.fastPath,
+      shutdownDrain: server.shutdownDrain,
+      ...(consoleKeys.length === 0 ? {} : { console: { keys: consoleKeys } })
+    }).pipe(
+      Layer.provide(
+        server.gateway
+          ? Gateway.layer({
+            secrets: config.apps,
+            wechatBaseUrl: config.apiBaseUrl,
+            upstreamTimeout: config.upstreamTimeout
+          })
+          : Layer.empty
+      ),
+      Layer.provideMerge(
+        Proxy.layer({
+          allow: proxy.allow,
+          maxBodyBytes: proxy.maxBodyBytes,
+          upstreamTimeout: config.upstreamTimeout,
           wechatBaseUrl: config.apiBaseUrl,
-          upstreamTimeout: config.upstreamTimeout
+          wecomBaseUrl: wecom.apiBaseUrl
         })
-        : Layer.empty
-    ),
-    Layer.provideMerge(
-      Proxy.layer({
-        allow: proxy.allow,
-        maxBodyBytes: proxy.maxBodyBytes,
-        upstreamTimeout: config.upstreamTimeout,
-        wechatBaseUrl: config.apiBaseUrl,
-        wecomBaseUrl: wecom.apiBaseUrl
-      })
-    ),
-    Layer.provide(
-      TokenLayer.layerFamilies({
-        config: TokenConfig.layer(config),
-        wecom: WeComConfig.layer(wecom),
-        components: ComponentConfig.layer({ components, apiBaseUrl: config.apiBaseUrl }),
-        store,
-        httpClient: FetchHttpClient.layer
-      })
-    ),
-    Layer.provide(store)
-  )
+      ),
+      Layer.provideMerge(
+        TokenLayer.layerFamilies({
+          config: TokenConfig.layer(config),
+          wecom: WeComConfig.layer(wecom),
+          components: ComponentConfig.layer({ components, apiBaseUrl: config.apiBaseUrl }),
+          store,
+          httpClient: FetchHttpClient.layer
+        }).pipe(Layer.provide(admin))
+      ),
+      Layer.provideMerge(admin),
+      Layer.provide(store)
+    )
+  return server.adminKeys.length === 0 || Option.isNone(encryptionKey)
+    ? compose(Layer.empty)
+    : Admin.layerFollow.pipe(Layer.provideMerge(compose(adminLayer(config, server, encryptionKey.value, store))))
+}
 
 // Node's listen and lookup errors carry an errno code; an operator needs the
 // variable to change, not the code.
@@ -231,7 +276,8 @@ export const serve: Effect.Effect<never, StartupFailed> = Effect.gen(function*()
       config.components,
       store,
       config.server,
-      config.proxy
+      config.proxy,
+      config.encryptionKey
     ).pipe(
       Layer.tap(() =>
         Effect.logInfo("token server started").pipe(Effect.annotateLogs({ apps: config.owners.join(",") }))
@@ -248,7 +294,8 @@ export const serve: Effect.Effect<never, StartupFailed> = Effect.gen(function*()
         [{ ...demo.component, componentAppId: AppId.make(demo.component.componentAppId) }],
         store,
         { ...config.server, host: "127.0.0.1", clientKeys },
-        config.proxy
+        config.proxy,
+        config.encryptionKey
       ).pipe(
         Layer.tap((context) => {
           const address = Context.get(context, HttpServer.HttpServer).address

@@ -39,6 +39,12 @@ export interface ServerSettings {
    * @since 0.3.0
    */
   readonly opsKeys: ReadonlyArray<Redacted.Redacted<string>>
+  /**
+   * `ADMIN_KEYS`: the bearer keys of the admin API; none by default (the admin API refuses every request).
+   *
+   * @since 0.3.0
+   */
+  readonly adminKeys: ReadonlyArray<Redacted.Redacted<string>>
   /** `REQUEST_TIMEOUT_SECONDS`, default 30: headers must arrive within this long, then the body within as long again. */
   readonly requestTimeout: Duration.Duration
   /** `FAST_PATH`, default `true`: Node answers `GET access-token` directly when it can (same answers; `false` to rule it out). */
@@ -304,6 +310,7 @@ export const settings: Config.Config<ServerSettings> = Config.all({
   ),
   clientKeys,
   opsKeys,
+  adminKeys,
   requestTimeout,
   fastPath: Config.boolean("FAST_PATH").pipe(Config.withDefault(true)),
   compactHeap: Config.boolean("COMPACT_HEAP").pipe(Config.withDefault(true)),
