@@ -135,6 +135,25 @@ export const server: Table = make(TokenServerApi, [...PAGES, ...ProxyApi.ROUTES]
 export const ACCESS_TOKEN: string = patternOf(TokenServerApi.groups.tokens.endpoints.accessToken.path)
 
 /**
+ * Path prefixes the server serves beyond its API table: `/v1` (every API
+ * version's answers, 404s included) and the operator console's pages.
+ *
+ * @since 0.3.0
+ * @category utils
+ */
+export const OWN_PREFIXES: ReadonlyArray<string> = ["/v1", "/console"]
+
+/**
+ * Whether a path is the server's own (a route, or under one of
+ * `OWN_PREFIXES`) rather than one of WeChat's the gateway answers.
+ *
+ * @since 0.3.0
+ * @category utils
+ */
+export const isOwn = (path: string): boolean =>
+  OWN_PREFIXES.some((prefix) => path === prefix || path.startsWith(`${prefix}/`)) || match(path) !== undefined
+
+/**
  * The path of a request URL, without its query.
  *
  * @since 0.1.0

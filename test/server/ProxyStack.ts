@@ -45,6 +45,8 @@ export interface StackOptions {
   readonly logger?: Logger.Logger<unknown, void>
   /** Serve WeChat's own paths too (the WeChat-compatible gateway); default: no. */
   readonly gateway?: boolean
+  /** Serve the operator console to the ops key; default: no. */
+  readonly console?: boolean
   /** The server's client keys; default: `KEY` for every app and `SCOPED_KEY` for `OTHER`. */
   readonly clientKeys?: ReadonlyArray<ClientKey>
 }
@@ -67,7 +69,8 @@ export const startProxyStack = (options: StackOptions = {}) =>
         port: 0,
         clientKeys,
         opsKeys: [Redacted.make(OPS_KEY)],
-        ...(options.requestTimeout === undefined ? {} : { requestTimeout: options.requestTimeout })
+        ...(options.requestTimeout === undefined ? {} : { requestTimeout: options.requestTimeout }),
+        ...(options.console === true ? { console: { keys: [Redacted.make(OPS_KEY)] } } : {})
       }).pipe(
         Layer.provide(
           options.gateway === true

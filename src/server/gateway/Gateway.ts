@@ -347,7 +347,7 @@ export const serve = (options: {
   return <E, R>(app: HttpApp.Default<E, R>): HttpApp.Default<E, R | Scope.Scope> =>
     Effect.flatMap(HttpServerRequest.HttpServerRequest, (request): HttpApp.Default<E, R | Scope.Scope> => {
       const path = Routes.pathOf(request.url)
-      if (path === "/v1" || path.startsWith("/v1/") || Routes.match(path) !== undefined) return app
+      if (Routes.isOwn(path)) return app
       // The platform runs middleware uninterruptibly; a call must stop when its caller goes or its deadline passes.
       return Effect.interruptible(options.gateway.answer(request, keys, options.requestTimeout))
     })

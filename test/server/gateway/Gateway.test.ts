@@ -7,7 +7,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Redacted, Schema } from "effect"
 import * as OwnerId from "../../../src/OwnerId.js"
-import { awaitReady, call } from "../../support/serverStack.js"
+import { awaitReady, call, OPS_KEY } from "../../support/serverStack.js"
 import { AGENT, APP, CORP, KEY, OTHER, SCOPED_KEY, SECRET, startProxyStack } from "../ProxyStack.js"
 
 /** A key for the WeCom app only. */
@@ -287,6 +287,28 @@ describe("Gateway", () => {
       expect(delta("call=\"token\"", "outcome=\"ok\"")).toBe(1)
       expect(delta("call=\"token\"", "outcome=\"refused\"")).toBe(1)
       expect(delta("call=\"forward\"", "outcome=\"ok\"")).toBe(1)
+    }))
+
+  it.scopedLive("with the gateway on, the server's own pages stay the server's: the console serves its page and signs in", () =>
+    Effect.gen(function*() {
+      const { base } = yield* startProxyStack({ gateway: true, console: true })
+      const page = yield* Effect.promise(() => fetch(`${base}/console`))
+      expect(page.status).toBe(200)
+      expect(page.headers.get("content-type")).toContain("text/html")
+      const signIn = yield* Effect.promise(() =>
+        fetch(`${base}/console/session`, {
+          method: "POST",
+          redirect: "manual",
+          headers: { "content-type": "application/x-www-form-urlencoded" },
+          body: new URLSearchParams({ key: OPS_KEY }).toString()
+        })
+      )
+      expect(signIn.status).toBe(303)
+      // And a WeChat path next to it is still the gateway's.
+      const wechat = yield* Effect.promise(() =>
+        fetch(`${base}/consoles`).then((answer) => answer.json() as Promise<{ errcode: number }>)
+      )
+      expect(wechat.errcode).toBe(40001)
     }))
 
   it.scopedLive("without the gateway, WeChat's paths are the server's 404", () =>
