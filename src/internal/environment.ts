@@ -171,6 +171,12 @@ export const groups: ReadonlyArray<Group> = [
     title: "Tuning",
     variables: [
       {
+        name: "GATEWAY",
+        default: "`true`",
+        meaning:
+          "WeChat's own paths (`/cgi-bin/…`, `/sns/…`) answer SDKs unchanged: gateway tokens for client keys, calls forwarded with the real token (see docs/gateway.md)"
+      },
+      {
         name: "FAST_PATH",
         default: "`true`",
         meaning: "Node answers `GET access-token` for a held token in front of the Effect app (same answer, faster)"

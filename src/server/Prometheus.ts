@@ -173,13 +173,20 @@ export const format = (pairs: Iterable<MetricPair.MetricPair.Untyped>): string =
 const OWNER_LABEL = "app"
 
 // Gauges whose sum over the owners is itself a count (valid credentials,
-// credentials held); any other gauge per owner (an age, a remaining life)
-// has no meaningful total.
+// credentials held).
 const COUNT_GAUGES = new Set(["wechat_token_valid", "wechat_token_credentials"])
 
-// The sum of two states of one family: counts and sums add up, a histogram's
+// Gauges per owner whose total is an extreme: the shortest remaining life and
+// the oldest credential say whether anything needs a look, and name no app.
+const EXTREME_GAUGES: ReadonlyMap<string, (a: number, b: number) => number> = new Map([
+  ["wechat_token_expires_in_seconds", Math.min],
+  ["wechat_token_age_seconds", Math.max]
+])
+
+// Two states of one family as one: counts and sums add up, an extreme gauge keeps the extreme, a histogram's
 // buckets (the same boundaries: one key type) add up bucket by bucket.
 const merge = (
+  name: string,
   a: MetricState.MetricState.Untyped,
   b: MetricState.MetricState.Untyped
 ): MetricState.MetricState.Untyped => {
@@ -192,8 +199,11 @@ const merge = (
       sum: a.sum + b.sum
     })
   }
-  const total = runtimeValue(a) + runtimeValue(b)
-  return MetricState.isCounterState(a) ? MetricState.counter(total) : MetricState.gauge(total)
+  if (MetricState.isCounterState(a)) return MetricState.counter(runtimeValue(a) + runtimeValue(b))
+  const extreme = EXTREME_GAUGES.get(name)
+  return MetricState.gauge(
+    extreme === undefined ? runtimeValue(a) + runtimeValue(b) : extreme(runtimeValue(a), runtimeValue(b))
+  )
 }
 
 // `key` with `tags` in place of its own.
@@ -236,13 +246,13 @@ export const withoutOwners = (
       continue
     }
     const summable = MetricState.isCounterState(state) || MetricState.isHistogramState(state) ||
-      (MetricState.isGaugeState(state) && COUNT_GAUGES.has(key.name))
+      (MetricState.isGaugeState(state) && (COUNT_GAUGES.has(key.name) || EXTREME_GAUGES.has(key.name)))
     if (!summable) continue
     const tags = key.tags.filter((tag) => tag.key !== OWNER_LABEL)
     const id = `${key.name}\u0000${tags.map((tag) => `${tag.key}=${tag.value}`).join("\u0000")}`
     const held = totals.get(id)
     if (held === undefined) totals.set(id, { key: retagged(key, tags), state })
-    else held.state = merge(held.state, state)
+    else held.state = merge(key.name, held.state, state)
   }
   for (const { key, state } of totals.values()) out.push(MetricPair.unsafeMake(key, state))
   return out

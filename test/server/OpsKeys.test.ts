@@ -34,6 +34,8 @@ describe("ops endpoints and OPS_KEYS", () => {
       expect(metrics.text).not.toContain("app=")
       expect(metrics.text).toMatch(/^wechat_token_refreshes_total\{kind="access_token"[^}]*\} 1$/m)
       expect(metrics.text).toMatch(/^wechat_token_valid\{kind="access_token"\} 1$/m)
+      // The shortest remaining life per kind, for the alert on credentials about to expire.
+      expect(metrics.text).toMatch(/^wechat_token_expires_in_seconds\{kind="access_token"\} [1-9][\d.]*$/m)
     }).pipe(Effect.scoped))
 
   it.live("process and Node runtime metrics under their standard names, with and without a key", () =>

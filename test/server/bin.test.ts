@@ -122,7 +122,12 @@ describe("bin", () => {
         WECHAT_APP_ID: "wx0123456789abcdef",
         WECHAT_APP_SECRET: "",
         CLIENT_KEYS: "0123456789abcdef0123"
-      }, "WECHAT_APP_SECRET: missing (WECHAT_APP_SECRET is set but empty)"]
+      }, "WECHAT_APP_SECRET: missing (WECHAT_APP_SECRET is set but empty)"],
+      ["ADMIN_KEYS without STORE_ENCRYPTION_KEY", {
+        WECHAT_APPS: "wx0123456789abcdef:secret",
+        CLIENT_KEYS: "0123456789abcdef0123",
+        ADMIN_KEYS: "admin-key-0123456789abcdef-0123456789"
+      }, "ADMIN_KEYS needs STORE_ENCRYPTION_KEY"]
     ] as const
   ) {
     it.live(`bad config (${name}) stops start-up with one line naming ${variable}`, () =>
