@@ -292,6 +292,43 @@ describe("RequestLimits", () => {
       expect(after.fibers).toBeLessThanOrEqual(before.fibers + 2)
     }).pipe(Effect.scoped))
 
+  it.live(
+    "requests sent on a connection after its 413, while the server lingers, leave no fiber waiting on it",
+    () =>
+      Effect.gen(function*() {
+        const base = yield* startServer({ upstream: yield* startUpstream })
+        const port = portOf(base)
+        const before = yield* held(port)
+        // A keep-alive client may send its next request before the refusal's
+        // FIN reaches it: the server half-closed the connection but still
+        // reads it, so that request is parsed and answered into a connection
+        // that can no longer carry the answer, then closed. The refused
+        // body is sent whole, as such a client does: the server reads and drops it.
+        const body = JSON.stringify({ url: `https://example.com/?q=${"x".repeat(20 * 1024)}` })
+        const statuses = yield* Effect.forEach(Array.from({ length: 20 }), () =>
+          Effect.async<string>((resume) => {
+            let text = ""
+            const socket = connect(
+              { port, host: "127.0.0.1", allowHalfOpen: true },
+              () => socket.write(`${post(`/v1/apps/${APP}/jssdk-config`)}Content-Length: ${body.length}\r\n\r\n${body}`)
+            )
+            socket.on("data", (chunk: Buffer) => (text += chunk.toString("latin1")))
+            socket.once("end", () => {
+              socket.end(`GET /v1/apps/${APP}/access-token HTTP/1.1\r\nHost: x\r\n\r\n`)
+            })
+            socket.on("error", () => undefined)
+            socket.once("close", () => resume(Effect.succeed(text.split("\r\n")[0] ?? "")))
+            return Effect.sync(() => socket.destroy())
+          }), { concurrency: 10 })
+        expect(new Set(statuses)).toEqual(new Set(["HTTP/1.1 413 Payload Too Large"]))
+        const after = yield* heldAfter(port, before)
+        expect(after.inFlight).toBe(before.inFlight)
+        expect(after.fibers).toBeLessThanOrEqual(before.fibers + 2)
+      }).pipe(Effect.scoped),
+    // Held fibers make `heldAfter` look again for 20 s and more: the assertion, not the timeout, says what failed.
+    120_000
+  )
+
   it.live("JSON nested up to 100,000 deep gets 400, never a 5xx", () =>
     Effect.gen(function*() {
       // A limit large enough that depth, not size, is what refuses the body.

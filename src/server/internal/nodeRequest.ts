@@ -107,16 +107,41 @@ export const closeAfter = (source: IncomingMessage, response: ServerResponse, li
 }
 
 /**
- * Ends `response` as soon as its connection closes before it was sent. The
- * platform writes an answer and then waits for Node to confirm it was sent;
- * into a closed connection Node never does, and the request's fiber (which
- * the platform runs uninterruptibly at that point) would wait forever. An
- * ended response is one the platform does not write at all.
+ * Ends `response` as soon as its connection closes before it was sent, and
+ * releases the platform's wait for an answer its connection never carried.
+ * The platform ends each answer with `response.end(body, callback)` and
+ * waits, uninterruptibly, for `callback`, which Node calls on 'finish' only:
+ * a connection that closes first never brings it, and the request's fiber,
+ * with the request and the answer it holds, would wait for good. Two ways
+ * there: the client hangs up before the answer is written (the answer is
+ * ended here, so the platform writes nothing and waits for nothing), or
+ * after it was handed to Node but before Node could send it (a keep-alive
+ * client sends its next request as a refusal half-closes the connection:
+ * Node still reads and answers it, into a connection that can no longer
+ * carry the answer, until the linger closes it); then the waiting callback
+ * is called here, as Node would once the answer was out.
  */
 export const endWhenAbandoned = (response: ServerResponse): void => {
-  response.once("close", () => {
+  const waiting = new Set<() => void>()
+  // `end`'s overloads cannot be implemented one by one: the casts see it as
+  // a method taking any arguments, the last one maybe its callback.
+  const end = response.end.bind(response) as (...args: Array<unknown>) => ServerResponse
+  response.end = ((...args: Array<unknown>): ServerResponse => {
+    const callback = args.at(-1)
+    if (typeof callback !== "function") return end(...args)
+    const once = () => {
+      if (waiting.delete(once)) callback()
+    }
+    waiting.add(once)
+    return end(...args.slice(0, -1), once)
+  }) as ServerResponse["end"]
+  const onClose = () => {
     if (!response.writableEnded) response.end()
-  })
+    for (const pending of waiting) pending()
+  }
+  // Closed before this ran (the client left while the request was queued): at once.
+  if (response.closed) onClose()
+  else response.once("close", onClose)
 }
 
 /**
