@@ -34,6 +34,7 @@ import type {
 import { getOrMake } from "./getOrMake.js"
 import { json, parseJsonObject, stringField } from "./json.js"
 import * as Opaque from "./opaque.js"
+import * as PushDelivery from "./pushDelivery.js"
 import { DAY, HOUR, MINUTE, SECOND } from "./units.js"
 
 /** A replaced component or authorizer token lives this much longer, as classic tokens do. */
@@ -47,8 +48,6 @@ const PRE_AUTH_CODE_LIFETIME = 1800 * SECOND
 const AUTHORIZATION_CODE_LIFETIME = 3600 * SECOND
 const LIST_PAGE_MAX = 500
 /** WeChat waits 5 s for `success`, then tries again: three attempts in all. */
-const PUSH_TIMEOUT = Duration.seconds(5)
-const PUSH_ATTEMPTS = 3
 const PUSH_LOG_SIZE = 100
 
 // Daily quotas per component (per authorizer for api_authorizer_token). The
@@ -330,12 +329,6 @@ export const make = (host: Host, registrations: ReadonlyArray<ComponentRegistrat
     if (state.log.length > PUSH_LOG_SIZE) state.log = state.log.slice(-PUSH_LOG_SIZE)
   }
 
-  const describe = (failure: Either.Either<{ readonly status: number; readonly body: string }, unknown>) =>
-    Either.match(failure, {
-      onLeft: (error) => `no answer: ${error instanceof Error ? error.message : String(error)}`,
-      onRight: ({ body, status }) => `answered ${status} ${JSON.stringify(body.slice(0, 200))}`
-    })
-
   /**
    * Encrypts `fields` as one event and POSTs it to the push URL until it is
    * answered `success`, at most three times. `force` pushes while stopped.
@@ -381,24 +374,8 @@ export const make = (host: Host, registrations: ReadonlyArray<ComponentRegistrat
       // The outer envelope of a third-party platform push names the component, not a ToUserName.
       const body = `<xml>${element("AppId", componentAppId)}${element("Encrypt", sealed.encrypted)}</xml>`
       const request = { componentAppId, url: `${url}${url.includes("?") ? "&" : "?"}${query}`, body }
-      const counts = statsOf(componentAppId)
-      let failure = ""
-      for (let attempt = 1; attempt <= PUSH_ATTEMPTS; attempt++) {
-        counts.pushesSent++
-        const answer = yield* host.transport(request).pipe(
-          Effect.timeoutFail({ duration: PUSH_TIMEOUT, onTimeout: () => new Error("no answer within 5 s") }),
-          Effect.either
-        )
-        if (Either.isRight(answer) && answer.right.status === 200 && answer.right.body === "success") {
-          counts.pushesDelivered++
-          yield* Effect.sync(() => record(state, { infoType, xml, attempts: attempt, delivered: true }))
-          return
-        }
-        counts.pushesFailed++
-        failure = describe(answer)
-      }
-      counts.pushesAbandoned++
-      yield* Effect.sync(() => record(state, { infoType, xml, attempts: PUSH_ATTEMPTS, delivered: false, failure }))
+      const delivery = yield* PushDelivery.deliver(host.transport, request, statsOf(componentAppId))
+      yield* Effect.sync(() => record(state, { infoType, xml, ...delivery }))
     })
 
   /** A new verify ticket becomes the only one accepted, then is pushed (the callers decide about stopped pushes). */

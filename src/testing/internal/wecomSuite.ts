@@ -21,6 +21,7 @@ import type { EmulatorRequest, EmulatorResponse, PushRecord, PushTransport } fro
 import { getOrMake } from "./getOrMake.js"
 import { json, parseJsonObject, stringField } from "./json.js"
 import * as Opaque from "./opaque.js"
+import * as PushDelivery from "./pushDelivery.js"
 import { MINUTE, SECOND } from "./units.js"
 
 /** WeCom pushes a suite ticket every 10 minutes… */
@@ -33,8 +34,6 @@ const PRE_AUTH_CODE_LIFETIME = 1200 * SECOND
 /** The temporary code of a `create_auth` or `reset_permanent_code` push is good for 10 minutes. */
 const AUTH_CODE_LIFETIME = 10 * MINUTE
 /** WeCom waits for `success`, then tries again: three attempts in all. */
-const PUSH_TIMEOUT = Duration.seconds(5)
-const PUSH_ATTEMPTS = 3
 const PUSH_LOG_SIZE = 100
 
 /** @internal */
@@ -281,23 +280,8 @@ export const make = (host: Host, registrations: ReadonlyArray<SuiteRegistration>
       // WeCom's envelope names the receiver (the suite id) beside the ciphertext.
       const body = `<xml>${element("ToUserName", suiteId)}${element("Encrypt", sealed.encrypted)}</xml>`
       const request = { componentAppId: suiteId, url: `${url}${url.includes("?") ? "&" : "?"}${query}`, body }
-      const counts = statsOf(suiteId)
-      for (let attempt = 1; attempt <= PUSH_ATTEMPTS; attempt++) {
-        counts.pushesSent++
-        const answer = yield* host.transport(request).pipe(
-          Effect.timeoutFail({ duration: PUSH_TIMEOUT, onTimeout: () => new Error("no answer within 5 s") }),
-          Effect.either
-        )
-        if (Either.isRight(answer) && answer.right.status === 200 && answer.right.body === "success") {
-          counts.pushesDelivered++
-          yield* Effect.sync(() => record(state, { infoType, xml, attempts: attempt, delivered: true }))
-          return
-        }
-      }
-      counts.pushesAbandoned++
-      yield* Effect.sync(() =>
-        record(state, { infoType, xml, attempts: PUSH_ATTEMPTS, delivered: false, failure: "no success" })
-      )
+      const delivery = yield* PushDelivery.deliver(host.transport, request, statsOf(suiteId))
+      yield* Effect.sync(() => record(state, { infoType, xml, ...delivery }))
     })
 
   const pushTicket = (suiteId: string, state: SuiteState): Effect.Effect<string> =>

@@ -1,0 +1,54 @@
+/**
+ * How WeChat and WeCom deliver an event push: POST it until the receiver
+ * answers `success`, three attempts of 5 s at most, then give up. Shared by
+ * the third-party platform's and the suites' emulator parts.
+ *
+ * @internal
+ */
+import { Duration, Effect, Either } from "effect"
+import type { PushRequest, PushTransport } from "../WeChatEmulator.js"
+
+const PUSH_TIMEOUT = Duration.seconds(5)
+
+/** @internal */
+export const PUSH_ATTEMPTS = 3
+
+/** The delivery counters a part keeps per receiver. */
+export interface PushCounts {
+  pushesSent: number
+  pushesDelivered: number
+  pushesFailed?: number
+  pushesAbandoned: number
+}
+
+/** @internal */
+export type Delivery =
+  | { readonly delivered: true; readonly attempts: number }
+  | { readonly delivered: false; readonly attempts: number; readonly failure: string }
+
+const describe = (failure: Either.Either<{ readonly status: number; readonly body: string }, unknown>) =>
+  Either.match(failure, {
+    onLeft: (error) => `no answer: ${error instanceof Error ? error.message : String(error)}`,
+    onRight: ({ body, status }) => `answered ${status} ${JSON.stringify(body.slice(0, 200))}`
+  })
+
+/** Delivers `request` over `transport`, counting each attempt into `counts`. */
+export const deliver = (transport: PushTransport, request: PushRequest, counts: PushCounts): Effect.Effect<Delivery> =>
+  Effect.gen(function*() {
+    let failure = ""
+    for (let attempt = 1; attempt <= PUSH_ATTEMPTS; attempt++) {
+      counts.pushesSent++
+      const answer = yield* transport(request).pipe(
+        Effect.timeoutFail({ duration: PUSH_TIMEOUT, onTimeout: () => new Error("no answer within 5 s") }),
+        Effect.either
+      )
+      if (Either.isRight(answer) && answer.right.status === 200 && answer.right.body === "success") {
+        counts.pushesDelivered++
+        return { delivered: true, attempts: attempt }
+      }
+      if (counts.pushesFailed !== undefined) counts.pushesFailed++
+      failure = describe(answer)
+    }
+    counts.pushesAbandoned++
+    return { delivered: false, attempts: PUSH_ATTEMPTS, failure }
+  })
