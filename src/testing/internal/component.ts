@@ -217,18 +217,9 @@ export const fetchTransport: PushTransport = (request) =>
   )
 
 const cryptoOf = (registration: ComponentRegistration): MessageCrypto.MessageCrypto =>
-  Either.getOrThrowWith(
-    MessageCrypto.make({
-      token: Redacted.make(registration.messageToken),
-      encodingAesKey: Redacted.make(registration.encodingAesKey),
-      receiveId: registration.componentAppId
-    }),
-    (error) => new Error(`component ${registration.componentAppId}: ${error.message}`)
-  )
+  PushDelivery.cryptoFor("component", { ...registration, receiveId: registration.componentAppId })
 
-// Values are CDATA-wrapped as WeChat writes them; app ids, codes and tickets never contain "]]>".
-const element = (name: string, value: string | number) =>
-  typeof value === "number" ? `<${name}>${value}</${name}>` : `<${name}><![CDATA[${value}]]></${name}>`
+const element = PushDelivery.element
 
 const funcInfoOf = (ids: ReadonlyArray<number>) => ids.map((id) => ({ funcscope_category: { id } }))
 

@@ -5,7 +5,8 @@
  *
  * @internal
  */
-import { Duration, Effect, Either } from "effect"
+import { Duration, Effect, Either, Redacted } from "effect"
+import * as MessageCrypto from "../../MessageCrypto.js"
 import type { PushRequest, PushTransport } from "../WeChatEmulator.js"
 
 const PUSH_TIMEOUT = Duration.seconds(5)
@@ -52,3 +53,21 @@ export const deliver = (transport: PushTransport, request: PushRequest, counts: 
     counts.pushesAbandoned++
     return { delivered: false, attempts: PUSH_ATTEMPTS, failure }
   })
+
+/** The crypto of a receiver's pushes, encrypted for `receiveId` (a component's app id, a suite's id). */
+export const cryptoFor = (
+  what: string,
+  registration: { readonly messageToken: string; readonly encodingAesKey: string; readonly receiveId: string }
+): MessageCrypto.MessageCrypto =>
+  Either.getOrThrowWith(
+    MessageCrypto.make({
+      token: Redacted.make(registration.messageToken),
+      encodingAesKey: Redacted.make(registration.encodingAesKey),
+      receiveId: registration.receiveId
+    }),
+    (error) => new Error(`${what} ${registration.receiveId}: ${error.message}`)
+  )
+
+/** One XML element, CDATA-wrapped as WeChat and WeCom write strings; ids, codes and tickets never contain "]]>". */
+export const element = (name: string, value: string | number) =>
+  typeof value === "number" ? `<${name}>${value}</${name}>` : `<${name}><![CDATA[${value}]]></${name}>`

@@ -14,7 +14,7 @@
  *
  * @internal
  */
-import { Clock, Data, Duration, Effect, Either, Redacted, type Scope } from "effect"
+import { Clock, Data, Duration, Effect, type Scope } from "effect"
 import * as MessageCrypto from "../../MessageCrypto.js"
 import type { SuiteEndpoint } from "../Fault.js"
 import type { EmulatorRequest, EmulatorResponse, PushRecord, PushTransport } from "../WeChatEmulator.js"
@@ -172,20 +172,11 @@ export const endpointOf = (path: string): SuiteEndpoint | undefined => BY_PATH.g
 /** Every suite endpoint, for fault rules. */
 export const endpoints: ReadonlySet<string> = new Set(PATHS.map(([, endpoint]) => endpoint))
 
+// WeCom encrypts a suite's pushes for the suite id.
 const cryptoOf = (registration: SuiteRegistration): MessageCrypto.MessageCrypto =>
-  Either.getOrThrowWith(
-    MessageCrypto.make({
-      token: Redacted.make(registration.messageToken),
-      encodingAesKey: Redacted.make(registration.encodingAesKey),
-      // WeCom encrypts a suite's pushes for the suite id.
-      receiveId: registration.suiteId
-    }),
-    (error) => new Error(`suite ${registration.suiteId}: ${error.message}`)
-  )
+  PushDelivery.cryptoFor("suite", { ...registration, receiveId: registration.suiteId })
 
-// Values are CDATA-wrapped as WeCom writes them; ids, codes and tickets never contain "]]>".
-const element = (name: string, value: string | number) =>
-  typeof value === "number" ? `<${name}>${value}</${name}>` : `<${name}><![CDATA[${value}]]></${name}>`
+const element = PushDelivery.element
 
 /** @internal */
 export const make = (host: Host, registrations: ReadonlyArray<SuiteRegistration>) => {
