@@ -62,8 +62,8 @@ const row = (item: Row): string =>
       : ""
   }</td></tr>`
 
-const options = (values: ReadonlyArray<string | number>, selected: string | number | undefined, any?: string) =>
-  (any === undefined ? "" : `<option value="">${any}</option>`) +
+const options = (values: ReadonlyArray<string | number>, selected: string | number | undefined, blank?: string) =>
+  (blank === undefined ? "" : `<option value="">${blank}</option>`) +
   values.map((value) => `<option${value === selected ? " selected" : ""}>${value}</option>`).join("")
 
 const linkTo = (query: Query, page: number) => {
