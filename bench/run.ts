@@ -59,7 +59,7 @@ if (unknown.length > 0) {
 // The soak takes 30 minutes: it runs when named (`npm run bench -- soak`), not with every scenario.
 const onlyWhenNamed: ReadonlySet<string> = new Set(["soak"])
 const chosen = smoke
-  ? Object.keys(smokeScenarios)
+  ? named.length > 0 ? named.filter((name) => name in smokeScenarios) : Object.keys(smokeScenarios)
   : named.length > 0
   ? named
   : Object.keys(scenarios).filter((name) => !onlyWhenNamed.has(name))

@@ -110,7 +110,7 @@ interface Call {
   readonly path: string
   readonly headers?: Readonly<Record<string, string>>
   readonly body?: string
-  /** Bytes of a multipart upload, sent in 64 KiB writes; with `chunked`, without a length. */
+  /** Bytes of the file in a multipart upload, sent in 64 KiB writes; with `chunked`, without a length. */
   readonly upload?: { readonly bytes: number; readonly chunked: boolean }
   /** The client hangs up once the first bytes of the answer arrive. */
   readonly dropHalfway?: boolean
@@ -133,13 +133,22 @@ type Failure =
 const agent = new Agent({ keepAlive: true, maxSockets: WORKERS * 2 })
 const KEEP = 4096
 
+// A multipart body with one file part named `media`, as the SDKs send it: WeChat answers 41005 to a body
+// that holds no file, so the bytes between these two are the file.
+const UPLOAD_HEAD = Buffer.from(
+  "--soak\r\ncontent-disposition: form-data; name=\"media\"; filename=\"soak.jpg\"\r\ncontent-type: image/jpeg\r\n\r\n"
+)
+const UPLOAD_TAIL = Buffer.from("\r\n--soak--\r\n")
+
 // `fresh`: on a socket of its own (no keep-alive), for the one retry after a transport failure.
 const exchange = (base: string, call: Call, fresh = false) =>
   Effect.async<Answer, Failure>((resume) => {
     const headers: Record<string, string> = { ...call.headers }
     if (call.upload !== undefined) {
       headers["content-type"] = "multipart/form-data; boundary=soak"
-      if (!call.upload.chunked) headers["content-length"] = String(call.upload.bytes)
+      if (!call.upload.chunked) {
+        headers["content-length"] = String(UPLOAD_HEAD.length + call.upload.bytes + UPLOAD_TAIL.length)
+      }
     }
     const req = httpRequest(
       `${base}${call.path}`,
@@ -170,11 +179,13 @@ const exchange = (base: string, call: Call, fresh = false) =>
     let sent = 0
     const pump = () => {
       while (sent < bytes) {
-        sent += chunk.length
-        if (!req.write(chunk)) return void req.once("drain", pump)
+        const part = chunk.subarray(0, Math.min(chunk.length, bytes - sent))
+        sent += part.length
+        if (!req.write(part)) return void req.once("drain", pump)
       }
-      req.end()
+      req.end(UPLOAD_TAIL)
     }
+    req.write(UPLOAD_HEAD)
     pump()
     return Effect.sync(() => req.destroy())
   })
