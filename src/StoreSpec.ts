@@ -11,7 +11,7 @@ import * as SealedStore from "./internal/sealedStore.js"
 import * as SecretBox from "./internal/secretBox.js"
 import { readSecretFile, secret } from "./internal/secretConfig.js"
 import * as StoreDocuments from "./StoreDocuments.js"
-import { layerMemory, StoreError, TokenStore } from "./TokenStore.js"
+import { layerMemory as tokenStoreMemory, StoreError, TokenStore } from "./TokenStore.js"
 
 /**
  * `memory`, `file:PATH` or a Redis URL (`redis://`, `rediss://`,
@@ -243,7 +243,7 @@ export const mapStore = <E, E2>(
 const adapterLayer = (spec: StoreSpec): Layer.Layer<TokenStore | StoreDocuments.StoreDocuments, StoreError> => {
   switch (spec._tag) {
     case "Memory":
-      return Layer.merge(layerMemory, StoreDocuments.layerMemory)
+      return layerMemory
     case "File":
       return Layer.unwrapEffect(
         Effect.map(
@@ -272,6 +272,18 @@ const adapterLayer = (spec: StoreSpec): Layer.Layer<TokenStore | StoreDocuments.
       )
   }
 }
+
+/**
+ * The memory store with its documents, in this process only: for tests and
+ * a single process.
+ *
+ * @since 0.3.0
+ * @category layers
+ */
+export const layerMemory: Layer.Layer<TokenStore | StoreDocuments.StoreDocuments> = Layer.merge(
+  tokenStoreMemory,
+  StoreDocuments.layerMemory
+)
 
 /**
  * The store `TOKEN_STORE` names, from the current `ConfigProvider`.

@@ -23,6 +23,7 @@ import * as WeComToken from "./families/wecom/WeComToken.js"
 import * as WeComSuite from "./families/wecomSuite/WeComSuite.js"
 import * as WeComSuiteApi from "./families/wecomSuite/WeComSuiteApi.js"
 import * as WeComSuiteConfig from "./families/wecomSuite/WeComSuiteConfig.js"
+import type * as StoreDocuments from "./StoreDocuments.js"
 import * as StoreSpec from "./StoreSpec.js"
 import * as TokenConfig from "./TokenConfig.js"
 import * as TokenEngine from "./TokenEngine.js"
@@ -65,7 +66,11 @@ export const layer = <E1, E2, E3, R1, R2, R3>(parts: {
  */
 export const layerFamilies = <E1, E2, E3, E4, R1, R2, R3, R4>(parts: {
   readonly config: Layer.Layer<TokenConfig.TokenConfig, E1, R1>
-  readonly store: Layer.Layer<TokenStore.TokenStore, E2, R2>
+  /**
+   * The store and its documents (pending authorization codes live there):
+   * `StoreSpec.layer`, `StoreSpec.layerMemory`. `StoreDocuments` required since 0.3.0.
+   */
+  readonly store: Layer.Layer<TokenStore.TokenStore | StoreDocuments.StoreDocuments, E2, R2>
   readonly httpClient: Layer.Layer<HttpClient.HttpClient, E3, R3>
   readonly wecom: Layer.Layer<WeComConfig.WeComConfig, E4, R4>
   /** Third-party platforms (`WECHAT_COMPONENTS`) on the same engine; none when absent. */

@@ -13,8 +13,8 @@ import * as ComponentApi from "../../src/families/component/ComponentApi.js"
 import * as ComponentConfig from "../../src/families/component/ComponentConfig.js"
 import * as ComponentToken from "../../src/families/component/ComponentToken.js"
 import * as WeChatApi from "../../src/families/officialAccount/WeChatApi.js"
+import * as StoreSpec from "../../src/StoreSpec.js"
 import * as Emulator from "../../src/testing/WeChatEmulator.js"
-import * as TokenStore from "../../src/TokenStore.js"
 import { COMPONENT, credentials, registration } from "../support/componentStack.js"
 
 const BASE_URL = "http://wechat.test"
@@ -24,7 +24,7 @@ const stack = ComponentToken.layer().pipe(
     ComponentConfig.layer({ components: [credentials], apiBaseUrl: BASE_URL }),
     ComponentApi.layer({ baseUrl: BASE_URL }),
     WeChatApi.layer({ baseUrl: BASE_URL }),
-    TokenStore.layerMemory
+    StoreSpec.layerMemory
   )),
   Layer.provide(Emulator.layerClient),
   Layer.provideMerge(Emulator.layer({ components: [registration] }))

@@ -1,8 +1,8 @@
 /**
  * The server SIGKILLed right after it answered `success` to an authorization
  * push still has the authorization on restart: the code was journaled in
- * the file store (fsynced) before the answer, and the next start exchanges
- * it. WeChat's `api_query_auth` is held slow, so the kill always lands
+ * the file store's `authorization-codes` document (written atomically)
+ * before the answer, and the next start exchanges it. WeChat's `api_query_auth` is held slow, so the kill always lands
  * before the first process could exchange the code itself.
  */
 import { describe, expect, it } from "@effect/vitest"
@@ -11,6 +11,9 @@ import * as NodeFs from "node:fs"
 import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
 import * as Component from "../../src/families/component/Component.js"
+import * as AuthorizationCodes from "../../src/families/component/internal/authorizationCodes.js"
+import * as FileDocuments from "../../src/internal/fileDocuments.js"
+import * as OwnerId from "../../src/OwnerId.js"
 import { Fault } from "../../src/testing/Fault.js"
 import * as Emulator from "../../src/testing/WeChatEmulator.js"
 import {
@@ -35,6 +38,14 @@ const storedRefreshToken = (path: string): string | undefined => {
     records: Record<string, { value: string; retired?: boolean }>
   }
   return document.records[`${COMPONENT}:${MERCHANT}/${Component.refreshToken}`]?.value
+}
+
+// The codes the `authorization-codes` document holds, by authorizer.
+const journaledCodes = (path: string): Record<string, { readonly code: string }> => {
+  const file = NodePath.join(FileDocuments.directoryOf(path), `${AuthorizationCodes.NAME}.json`)
+  if (!NodeFs.existsSync(file)) return {}
+  const document = JSON.parse(NodeFs.readFileSync(file, "utf8")) as { body: string }
+  return (JSON.parse(document.body) as { codes: Record<string, { code: string }> }).codes
 }
 
 describe("crash consistency: a third-party platform's authorization", () => {
@@ -63,8 +74,10 @@ describe("crash consistency: a third-party platform's authorization", () => {
 
         yield* wechat.emulator.injectFault({ fault: Fault.Slow(Duration.minutes(5)), endpoints: ["api_query_auth"] })
         // `authorize` returns once the push was answered `success`.
-        yield* controls.authorize(COMPONENT, MERCHANT)
+        const code = yield* controls.authorize(COMPONENT, MERCHANT)
         yield* first.kill("SIGKILL")
+        const owner = OwnerId.authorizer(COMPONENT as never, MERCHANT as never)
+        expect(journaledCodes(path)).toEqual({ [owner]: expect.objectContaining({ code }) })
         const log = yield* controls.pushLog(COMPONENT)
         expect(log.at(-1)).toMatchObject({ infoType: "authorized", delivered: true })
         expect((yield* controls.stats(COMPONENT)).authorizerTokensIssued).toBe(0)
@@ -84,6 +97,12 @@ describe("crash consistency: a third-party platform's authorization", () => {
         const token = yield* get(`${second.url}/v1/components/${COMPONENT}/authorizers/${MERCHANT}/access-token`)
         expect(yield* controls.isValidAuthorizerToken(token.body["access_token"] as string, MERCHANT)).toBe(true)
         expect(storedRefreshToken(path)).toBe(yield* controls.currentRefreshToken(COMPONENT, MERCHANT))
+        // Exchanged: the code left the document.
+        yield* eventually(
+          Effect.sync(() => Object.keys(journaledCodes(path)).length === 0),
+          "the exchanged code is forgotten",
+          Duration.seconds(60)
+        )
       }),
     { timeout: 300_000 }
   )

@@ -5,6 +5,7 @@ import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
 import * as Component from "../../src/families/component/Component.js"
 import * as OwnerId from "../../src/OwnerId.js"
+import type * as StoreDocuments from "../../src/StoreDocuments.js"
 import type * as TokenStore from "../../src/TokenStore.js"
 import * as TokenStoreFile from "../../src/TokenStoreFile.js"
 import * as TokenStoreRedis from "../../src/TokenStoreRedis.js"
@@ -25,7 +26,7 @@ import { auth } from "../support/serverStack.js"
 const owner = OwnerId.authorizer(COMPONENT as never, MERCHANT as never)
 
 // Restart: neither the ticket nor the refresh token is lost, and nothing is fetched again.
-const restartKeepsEverything = (store: () => Layer.Layer<TokenStore.TokenStore>) =>
+const restartKeepsEverything = (store: () => Layer.Layer<TokenStore.TokenStore | StoreDocuments.StoreDocuments>) =>
   Effect.gen(function*() {
     const wechat = yield* serveWeChat()
     const controls = wechat.emulator.component

@@ -2,7 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, Option } from "effect"
 import * as Component from "../../src/families/component/Component.js"
 import * as OwnerId from "../../src/OwnerId.js"
-import * as TokenStore from "../../src/TokenStore.js"
+import * as StoreSpec from "../../src/StoreSpec.js"
 import { type PushQuery, seal } from "../support/componentPush.js"
 import {
   AES_KEY,
@@ -29,7 +29,7 @@ describe("third-party platform over loopback: WeChat pushes to the real server, 
       Effect.gen(function*() {
         const wechat = yield* serveWeChat()
         const controls = wechat.emulator.component
-        const server = yield* serveComponentServer(wechat.url, TokenStore.layerMemory)
+        const server = yield* serveComponentServer(wechat.url, StoreSpec.layerMemory)
 
         // No ticket yet: a clear 503, /readyz says why, and WeChat was asked to push one.
         const early = yield* call(componentRoute(server.base, "/access-token"), { headers: auth() })
@@ -143,7 +143,7 @@ describe("third-party platform over loopback: WeChat pushes to the real server, 
   it.scopedLive("a push that is not WeChat's changes nothing: bad signature or unknown component 401, garbage 400", () =>
     Effect.gen(function*() {
       const wechat = yield* serveWeChat()
-      const server = yield* serveComponentServer(wechat.url, TokenStore.layerMemory)
+      const server = yield* serveComponentServer(wechat.url, StoreSpec.layerMemory)
       const ticketXml = (ticket: string) =>
         `<xml><AppId><![CDATA[${COMPONENT}]]></AppId><CreateTime>1700000000</CreateTime>` +
         `<InfoType><![CDATA[component_verify_ticket]]></InfoType>` +

@@ -7,7 +7,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, Logger, Redacted } from "effect"
 import * as Component from "../../src/families/component/Component.js"
 import * as OwnerId from "../../src/OwnerId.js"
-import * as TokenStore from "../../src/TokenStore.js"
+import * as StoreSpec from "../../src/StoreSpec.js"
 import {
   COMPONENT,
   eventsUrl,
@@ -21,7 +21,7 @@ import { call, KEY } from "../support/serverStack.js"
 const SCOPED = "component-scoped-key-0123456789"
 
 const serve = (upstreamUrl: string) =>
-  serveComponentServer(upstreamUrl, TokenStore.layerMemory, Logger.none, {
+  serveComponentServer(upstreamUrl, StoreSpec.layerMemory, Logger.none, {
     clientKeys: [{ key: Redacted.make(KEY) }, { key: Redacted.make(SCOPED), apps: [COMPONENT as never] }],
     proxy: true
   })

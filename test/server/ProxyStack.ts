@@ -13,11 +13,11 @@ import * as Gateway from "../../src/server/gateway/Gateway.js"
 import * as NodeServer from "../../src/server/NodeServer.js"
 import * as Proxy from "../../src/server/Proxy.js"
 import type { ClientKey } from "../../src/server/ServerConfig.js"
+import * as StoreSpec from "../../src/StoreSpec.js"
 import * as Emulator from "../../src/testing/WeChatEmulator.js"
 import * as TokenConfig from "../../src/TokenConfig.js"
 import { TokenEngine } from "../../src/TokenEngine.js"
 import * as TokenLayer from "../../src/TokenLayer.js"
-import * as TokenStore from "../../src/TokenStore.js"
 import { OPS_KEY } from "../support/serverStack.js"
 
 export const APP = "wx0123456789abcdef"
@@ -57,7 +57,7 @@ export const startProxyStack = (options: StackOptions = {}) =>
       apps: [{ appId: APP, secret: SECRET }, { appId: OTHER, secret: SECRET }],
       corps: [{ corpId: CORP, apps: [{ agent: AGENT, secret: WECOM_SECRET }] }]
     })
-    const store = TokenStore.layerMemory
+    const store = StoreSpec.layerMemory
     const clientKeys: ReadonlyArray<ClientKey> = options.clientKeys ?? [
       { key: Redacted.make(KEY) },
       { key: Redacted.make(SCOPED_KEY), apps: [Schema.decodeSync(OwnerId.OwnerId)(OTHER)] }

@@ -9,6 +9,7 @@ import { Effect, Layer } from "effect"
 import * as AppId from "../../src/AppId.js"
 import * as Component from "../../src/families/component/Component.js"
 import { authorizer } from "../../src/OwnerId.js"
+import * as StoreDocuments from "../../src/StoreDocuments.js"
 import * as Emulator from "../../src/testing/WeChatEmulator.js"
 import { TokenRecord } from "../../src/Token.js"
 import * as TokenStore from "../../src/TokenStore.js"
@@ -47,7 +48,7 @@ const storeHolding = (now: number) =>
       }
       return store
     }).pipe(Effect.orDie, Effect.provide(TokenStore.layerMemory))
-  )
+  ).pipe(Layer.merge(StoreDocuments.layerMemory))
 
 describe("/readyz and /metrics past 1,000 credentials", () => {
   it.live("count each kind, name at most 100 invalid ones, and stay ready while the configured owners are", () =>

@@ -7,10 +7,10 @@ import * as WeComConfig from "../../src/families/wecom/WeComConfig.js"
 import { WeComToken } from "../../src/families/wecom/WeComToken.js"
 import * as OwnerId from "../../src/OwnerId.js"
 import * as NodeServer from "../../src/server/NodeServer.js"
+import * as StoreSpec from "../../src/StoreSpec.js"
 import * as Emulator from "../../src/testing/WeChatEmulator.js"
 import * as TokenConfig from "../../src/TokenConfig.js"
 import * as TokenLayer from "../../src/TokenLayer.js"
-import * as TokenStore from "../../src/TokenStore.js"
 import { auth, call, KEY, OPS_KEY, opsAuth } from "./harness.js"
 
 const CORP = "ww0123456789abcdef"
@@ -41,7 +41,7 @@ const start = (configured: ReadonlyArray<WeComConfig.WeComAppCredentials>) =>
         ]
       }]
     })
-    const store = TokenStore.layerMemory
+    const store = StoreSpec.layerMemory
     const context = yield* Layer.build(
       NodeServer.layer({
         host: "127.0.0.1",

@@ -12,6 +12,7 @@ import * as WeComConfig from "../../src/families/wecom/WeComConfig.js"
 import * as NodeServer from "../../src/server/NodeServer.js"
 import * as Proxy from "../../src/server/Proxy.js"
 import type * as ServerConfig from "../../src/server/ServerConfig.js"
+import type * as StoreDocuments from "../../src/StoreDocuments.js"
 import * as Emulator from "../../src/testing/WeChatEmulator.js"
 import * as TokenConfig from "../../src/TokenConfig.js"
 import { TokenEngine } from "../../src/TokenEngine.js"
@@ -45,7 +46,7 @@ export interface ComponentServer {
 /** The token server serving `COMPONENT` only, on a free loopback port, over `store`. */
 export const serveComponentServer = (
   upstreamUrl: string,
-  store: Layer.Layer<TokenStore.TokenStore, never>,
+  store: Layer.Layer<TokenStore.TokenStore | StoreDocuments.StoreDocuments, never>,
   logger: Logger.Logger<unknown, void> = Logger.none,
   options: {
     /** Instead of `KEY` alone. */

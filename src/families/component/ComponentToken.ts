@@ -8,11 +8,13 @@
  * revocations.
  *
  * - A pushed ticket is stored durably before the push is answered.
- * - An authorization's code is stored durably before the push is answered,
- *   then exchanged in the background (`api_query_auth`, retried while the
- *   code lives): WeChat retries a push that is not answered within 5 s, so
- *   answering must not wait on an upstream call. A code stored but not yet
- *   exchanged when the process stops is exchanged at the next start-up.
+ * - An authorization's code is stored durably before the push is answered
+ *   (the store's `authorization-codes` document), then exchanged in the
+ *   background (`api_query_auth`, retried while the code lives): WeChat
+ *   retries a push that is not answered within 5 s, so answering must not
+ *   wait on an upstream call. A code stored but not yet exchanged when the
+ *   process stops is exchanged at the next start-up. Codes 0.2.0 journaled
+ *   in the credential store move into the document at start-up.
  * - A revocation retires the authorizer in the engine: no more refreshes.
  *
  * @since 0.3.0
@@ -36,6 +38,7 @@ import * as AppId from "../../AppId.js"
 import { type InvalidPageUrl, type JsSdkConfig, nonce, pageUrl, signature } from "../../JsSdk.js"
 import { authorizer, type AuthorizerId, authorizerParts } from "../../OwnerId.js"
 import * as RefreshPolicy from "../../RefreshPolicy.js"
+import { StoreDocuments } from "../../StoreDocuments.js"
 import * as StoreSpec from "../../StoreSpec.js"
 import { TokenRecord } from "../../Token.js"
 import * as TokenConfig from "../../TokenConfig.js"
@@ -53,6 +56,7 @@ import {
   config as componentConfig,
   layer as componentConfigLayer
 } from "./ComponentConfig.js"
+import * as AuthorizationCodes from "./internal/authorizationCodes.js"
 
 /**
  * A fresh pre-auth code and, when a `redirect_uri` was given, the
@@ -194,15 +198,6 @@ export class ComponentToken extends Context.Tag("effect-wechat-token/ComponentTo
 >() {}
 
 /**
- * The store kind of a pushed authorization code not yet known exchanged: the
- * intake's journal, not a credential the engine serves.
- *
- * @since 0.3.0
- * @category kinds
- */
-export const authorizationCodeKind = "authorization_code"
-
-/**
  * Where WeChat's authorization page is.
  *
  * @since 0.3.0
@@ -234,10 +229,11 @@ const retryable = (error: AccessTokenError): boolean => {
 export const make: Effect.Effect<
   ComponentTokenShape,
   never,
-  TokenEngine | TokenStore | ComponentApi | ComponentConfig | Scope.Scope
+  TokenEngine | TokenStore | StoreDocuments | ComponentApi | ComponentConfig | Scope.Scope
 > = Effect.gen(function*() {
   const engine = yield* TokenEngine
   const store = yield* TokenStore
+  const documents = yield* StoreDocuments
   const api: ComponentApiShape = yield* ComponentApi
   const config: ComponentConfigShape = yield* ComponentConfig
   const exchanges = yield* FiberMap.make<string>()
@@ -297,27 +293,39 @@ export const make: Effect.Effect<
       return { authorizerAppId: answer.authorizerAppId, funcInfo: answer.funcInfo }
     })
 
+  // Forgets an exchanged code; a failure only leaves it for the next start,
+  // which finds the refresh token newer and forgets it then.
+  const forget = (owner: AuthorizerId, code: AuthorizationCodes.PendingCode) =>
+    AuthorizationCodes.remove(documents, owner, code.code).pipe(
+      Effect.catchAll((error) =>
+        Effect.logWarning("cannot forget an exchanged authorization code", error.message).pipe(
+          Effect.annotateLogs({ app: owner })
+        )
+      )
+    )
+
   // Exchanges a journaled code unless the authorizer's refresh token is newer
   // than it (exchanged already), retried while the code lives.
-  const resume = (component: ComponentCredentials, code: TokenRecord) =>
+  const resume = (component: ComponentCredentials, owner: AuthorizerId, code: AuthorizationCodes.PendingCode) =>
     Effect.gen(function*() {
-      const refresh = yield* store.get({ appId: code.appId, kind: Component.refreshToken }).pipe(
+      const refresh = yield* store.get({ appId: owner, kind: Component.refreshToken }).pipe(
         Effect.orElseSucceed(() => Option.none<TokenRecord>())
       )
-      if (Option.isSome(refresh) && refresh.value.fetchedAt >= code.fetchedAt) return
+      if (Option.isSome(refresh) && refresh.value.fetchedAt >= code.receivedAt) return yield* forget(owner, code)
       const remaining = code.expiresAt - (yield* Clock.currentTimeMillis)
       if (remaining <= 0) return
       yield* FiberMap.run(
         exchanges,
-        code.value,
-        exchangeWith(component, code.value).pipe(
+        code.code,
+        exchangeWith(component, code.code).pipe(
           Effect.retry({
             schedule: exchangeRetry.pipe(Schedule.upTo(Duration.millis(remaining))),
             while: retryable
           }),
+          Effect.zipRight(forget(owner, code)),
           Effect.catchAll((error) =>
             Effect.logWarning("authorization code could not be exchanged", error.message).pipe(
-              Effect.annotateLogs({ app: code.appId })
+              Effect.annotateLogs({ app: owner })
             )
           )
         ),
@@ -334,23 +342,14 @@ export const make: Effect.Effect<
     Effect.gen(function*() {
       const component = yield* componentOf(componentAppId)
       const owner = yield* ownerOf(componentAppId, authorizerAppId)
-      const key = { appId: owner, kind: authorizationCodeKind }
-      const held = Option.getOrUndefined(yield* store.get(key))
       const now = yield* Clock.currentTimeMillis
       // A duplicate push finds its code journaled already.
-      const journaled = held?.value === code ? held : yield* store.set(
-        new TokenRecord({
-          appId: owner,
-          kind: authorizationCodeKind,
-          value: code,
-          mode: "none",
-          fetchedAt: now,
-          expiresAt: Math.max(codeExpiresAt, now + 1),
-          refreshAt: Math.max(codeExpiresAt, now + 1),
-          generation: (held?.generation ?? 0) + 1
-        })
-      )
-      yield* resume(component, journaled)
+      const journaled = yield* AuthorizationCodes.put(documents, owner, {
+        code,
+        receivedAt: now,
+        expiresAt: Math.max(codeExpiresAt, now + 1)
+      })
+      yield* resume(component, owner, journaled)
     })
 
   // When the authorizer was last known authorized (epoch ms, 0 if never):
@@ -359,21 +358,30 @@ export const make: Effect.Effect<
   const lastAuthorized = (owner: AuthorizerId): Effect.Effect<number, StoreError> =>
     Effect.map(
       Effect.all([
-        store.get({ appId: owner, kind: authorizationCodeKind }),
+        AuthorizationCodes.list(documents),
         store.get({ appId: owner, kind: Component.refreshToken })
       ]),
-      (records) => Math.max(0, ...records.map(Option.match({ onNone: () => 0, onSome: (held) => held.fetchedAt })))
+      ([codes, refresh]) =>
+        Math.max(
+          codes.get(owner)?.receivedAt ?? 0,
+          Option.match(refresh, { onNone: () => 0, onSome: (held) => held.fetchedAt })
+        )
     )
 
-  // Codes journaled by an earlier run and not exchanged: exchanged now.
-  const pending = yield* store.list(authorizationCodeKind).pipe(
+  // Codes journaled by an earlier run (by 0.2.0 in the credential store) and
+  // not exchanged: exchanged now.
+  const pending = yield* AuthorizationCodes.migrate(store, documents).pipe(
+    Effect.zipRight(AuthorizationCodes.list(documents)),
     Effect.catchAll((error) =>
-      Effect.as(Effect.logWarning("cannot list pending authorization codes at start-up", error.message), [])
+      Effect.as(
+        Effect.logWarning("cannot list pending authorization codes at start-up", error.message),
+        new Map() as AuthorizationCodes.Codes
+      )
     )
   )
-  for (const code of pending) {
-    const component = byId.get(authorizerParts(code.appId as AuthorizerId).componentAppId)
-    if (component !== undefined) yield* resume(component, code)
+  for (const [owner, code] of pending) {
+    const component = byId.get(authorizerParts(owner).componentAppId)
+    if (component !== undefined) yield* resume(component, owner, code)
   }
 
   const authorizerToken = (componentAppId: string, authorizerAppId: string) =>
@@ -577,7 +585,7 @@ export const none: ComponentTokenShape = ComponentToken.of({
 export const layerView: Layer.Layer<
   ComponentToken,
   never,
-  TokenEngine | TokenStore | ComponentApi | ComponentConfig
+  TokenEngine | TokenStore | StoreDocuments | ComponentApi | ComponentConfig
 > = Layer.scoped(ComponentToken, make)
 
 /**
@@ -591,7 +599,7 @@ export const layer = (
 ): Layer.Layer<
   ComponentToken | TokenEngine,
   never,
-  ComponentConfig | ComponentApi | WeChatApi.WeChatApi | TokenStore
+  ComponentConfig | ComponentApi | WeChatApi.WeChatApi | TokenStore | StoreDocuments
 > => layerView.pipe(Layer.provideMerge(layerFamilies(Component.families, options)))
 
 /**

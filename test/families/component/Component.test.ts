@@ -7,9 +7,9 @@ import * as ComponentToken from "../../../src/families/component/ComponentToken.
 import * as WeChatApi from "../../../src/families/officialAccount/WeChatApi.js"
 import * as OwnerId from "../../../src/OwnerId.js"
 import * as ComponentEvents from "../../../src/server/ComponentEvents.js"
+import * as StoreSpec from "../../../src/StoreSpec.js"
 import * as Emulator from "../../../src/testing/WeChatEmulator.js"
 import { TokenEngine } from "../../../src/TokenEngine.js"
-import * as TokenStore from "../../../src/TokenStore.js"
 import { COMPONENT, credentials, MERCHANT, registration } from "../../support/componentStack.js"
 
 // The component families on the engine, the emulator as WeChat, TestClock
@@ -49,7 +49,7 @@ const stack = (options: Pick<Emulator.EmulatorOptions, "refreshTokenRotation"> =
       ComponentConfig.layer({ components: [credentials], apiBaseUrl: "http://wechat.test" }),
       ComponentApi.layer({ baseUrl: "http://wechat.test" }),
       WeChatApi.layer({ baseUrl: "http://wechat.test" }),
-      TokenStore.layerMemory
+      StoreSpec.layerMemory
     )),
     Layer.provide(Emulator.layerClient)
   )
