@@ -141,6 +141,7 @@ const readConfig = (names: ReadonlyArray<string>) =>
 // before the engine starts, and every replica following the registry.
 const adminLayer = (
   config: TokenConfig.TokenConfigShape,
+  wecom: WeComConfig.WeComConfigShape,
   server: ServerConfig.ServerSettings,
   encryptionKey: Redacted.Redacted<string>,
   store: Layer.Layer<TokenStore.TokenStore | StoreDocuments.StoreDocuments, TokenStore.StoreError>
@@ -148,8 +149,10 @@ const adminLayer = (
   Admin.layer({
     adminKeys: server.adminKeys,
     envApps: config.apps.map((app) => app.appId),
+    envAgents: wecom.apps.map((app) => app.owner),
     mode: config.mode,
     apiBaseUrl: config.apiBaseUrl,
+    weComApiBaseUrl: wecom.apiBaseUrl,
     upstreamTimeout: config.upstreamTimeout
   }).pipe(
     Layer.provideMerge(CredentialRegistry.layer(encryptionKey)),
@@ -213,7 +216,7 @@ const serverLayer = (
     )
   return server.adminKeys.length === 0 || Option.isNone(encryptionKey)
     ? compose(Layer.empty)
-    : Admin.layerFollow.pipe(Layer.provideMerge(compose(adminLayer(config, server, encryptionKey.value, store))))
+    : Admin.layerFollow.pipe(Layer.provideMerge(compose(adminLayer(config, wecom, server, encryptionKey.value, store))))
 }
 
 // Node's listen and lookup errors carry an errno code; an operator needs the
