@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Redacted } from "effect"
-import { APP, KEY, OTHER, SECRET } from "../../support/serverStack.js"
+import { APP, KEY, OTHER, SECRET, THIRD } from "../../support/serverStack.js"
 import { ADMIN_KEY, serve } from "./adminServer.js"
 
 const WRONG = "a-wrong-secret-never-in-any-answer"
@@ -65,6 +65,15 @@ describe("admin API", () => {
         expect(answer.text).not.toContain(SECRET)
         expect(answer.text).not.toContain(WRONG)
       }
+    }))
+
+  it.scopedLive("an app id WeChat does not know: 422 naming 40013, nothing added", () =>
+    Effect.gen(function*() {
+      const { call, registry } = yield* serve
+      const answer = yield* call("PUT", `/v1/admin/apps/${THIRD}`, ADMIN_KEY, { secret: SECRET })
+      expect(answer.status).toBe(422)
+      expect(answer.text).toMatch(/errcode 40013/)
+      expect((yield* registry.current).apps.size).toBe(0)
     }))
 
   it.scopedLive("keys: created works at once, revoked is refused; admin and client keys are never each other", () =>
