@@ -80,6 +80,10 @@ export class AdminAuth extends HttpApiMiddleware.Tag<AdminAuth>()("effect-wechat
  */
 export const Source = Schema.Literal("env", "admin")
 
+// A field this API does not know is refused, not dropped: a typo such as
+// "secert" must not look accepted.
+const strict = { parseOptions: { onExcessProperty: "error" } } as const
+
 // Secrets arrive in a body and are held `Redacted` from the first decode on.
 const Secret = Schema.Redacted(
   Schema.String.pipe(Schema.minLength(1), Schema.maxLength(256)).annotations({
@@ -92,7 +96,7 @@ const Secret = Schema.Redacted(
  * @since 0.3.0
  * @category schemas
  */
-export const PutAppRequest = Schema.Struct({ secret: Secret, mode: Schema.optional(TokenMode) })
+export const PutAppRequest = Schema.Struct({ secret: Secret, mode: Schema.optional(TokenMode) }).annotations(strict)
 
 /**
  * @since 0.3.0
@@ -109,7 +113,7 @@ export const AppEntry = Schema.Struct({
  * @since 0.3.0
  * @category schemas
  */
-export const PutAgentRequest = Schema.Struct({ secret: Secret })
+export const PutAgentRequest = Schema.Struct({ secret: Secret }).annotations(strict)
 
 /**
  * A WeCom app (a corp's agent, or a special secret such as `contacts`).
@@ -136,7 +140,7 @@ export const CreateKeyRequest = Schema.Struct({
     title: "label",
     description: "1 to 100 characters"
   })
-})
+}).annotations(strict)
 
 /**
  * @since 0.3.0
