@@ -19,7 +19,7 @@ import * as HttpApiSecurity from "@effect/platform/HttpApiSecurity"
 import * as OpenApi from "@effect/platform/OpenApi"
 import { Context, Schema } from "effect"
 import { AppId } from "../AppId.js"
-import { OwnerId } from "../OwnerId.js"
+import { AgentKey, CorpId, OwnerId, WeComAgentId } from "../OwnerId.js"
 import { TokenMode } from "../Token.js"
 import { BadRequest, ErrorDetail, NotFound, TokenUnavailable, Unauthorized } from "./ApiError.js"
 
@@ -80,6 +80,10 @@ export class AdminAuth extends HttpApiMiddleware.Tag<AdminAuth>()("effect-wechat
  */
 export const Source = Schema.Literal("env", "admin")
 
+// A field this API does not know is refused, not dropped: a typo such as
+// "secert" must not look accepted.
+const strict = { parseOptions: { onExcessProperty: "error" } } as const
+
 // Secrets arrive in a body and are held `Redacted` from the first decode on.
 const Secret = Schema.Redacted(
   Schema.String.pipe(Schema.minLength(1), Schema.maxLength(256)).annotations({
@@ -92,7 +96,7 @@ const Secret = Schema.Redacted(
  * @since 0.3.0
  * @category schemas
  */
-export const PutAppRequest = Schema.Struct({ secret: Secret, mode: Schema.optional(TokenMode) })
+export const PutAppRequest = Schema.Struct({ secret: Secret, mode: Schema.optional(TokenMode) }).annotations(strict)
 
 /**
  * @since 0.3.0
@@ -109,6 +113,26 @@ export const AppEntry = Schema.Struct({
  * @since 0.3.0
  * @category schemas
  */
+export const PutAgentRequest = Schema.Struct({ secret: Secret }).annotations(strict)
+
+/**
+ * A WeCom app (a corp's agent, or a special secret such as `contacts`).
+ *
+ * @since 0.3.0
+ * @category schemas
+ */
+export const AgentEntry = Schema.Struct({
+  owner: WeComAgentId,
+  corpId: CorpId,
+  agent: AgentKey,
+  source: Source,
+  updatedAt: Schema.optional(Schema.String)
+}).annotations({ identifier: "AdminAgentEntry" })
+
+/**
+ * @since 0.3.0
+ * @category schemas
+ */
 export const CreateKeyRequest = Schema.Struct({
   /** The owners the key may ask for; empty: every owner. */
   scope: Schema.Array(OwnerId).pipe(Schema.maxItems(1_000)),
@@ -116,7 +140,7 @@ export const CreateKeyRequest = Schema.Struct({
     title: "label",
     description: "1 to 100 characters"
   })
-})
+}).annotations(strict)
 
 /**
  * @since 0.3.0
@@ -156,6 +180,8 @@ export const AuditRecord = Schema.Struct({
 }).annotations({ identifier: "AdminAuditRecord" })
 
 const AppPath = Schema.Struct({ appId: AppId })
+const AgentPath = Schema.Struct({ corpId: CorpId, agent: AgentKey })
+const CorpPath = Schema.Struct({ corpId: CorpId })
 const KeyPath = Schema.Struct({ id: Schema.String.pipe(Schema.pattern(/^[A-Za-z0-9_-]{1,64}$/)) })
 
 /**
@@ -183,6 +209,33 @@ export class AdminGroup extends HttpApiGroup.make("admin")
     HttpApiEndpoint.get("listApps", "/v1/admin/apps")
       .addSuccess(Schema.Struct({ apps: Schema.Array(AppEntry) }))
       .annotate(OpenApi.Summary, "Every app, from the environment and from this API; no secret")
+  )
+  .add(
+    HttpApiEndpoint.put("putAgent", "/v1/admin/wecom/:corpId/agents/:agent")
+      .setPath(AgentPath)
+      .setPayload(PutAgentRequest)
+      .addSuccess(AgentEntry)
+      .addError(SecretRejected)
+      .addError(ReadOnly)
+      .annotate(OpenApi.Summary, "Adds or replaces a WeCom app; the secret is tried against WeCom first")
+  )
+  .add(
+    HttpApiEndpoint.del("deleteAgent", "/v1/admin/wecom/:corpId/agents/:agent")
+      .setPath(AgentPath)
+      .addSuccess(HttpApiSchema.NoContent)
+      .addError(ReadOnly)
+      .annotate(OpenApi.Summary, "Removes a WeCom app everywhere (its routes answer 404)")
+  )
+  .add(
+    HttpApiEndpoint.get("listCorpAgents", "/v1/admin/wecom/:corpId/agents")
+      .setPath(CorpPath)
+      .addSuccess(Schema.Struct({ agents: Schema.Array(AgentEntry) }))
+      .annotate(OpenApi.Summary, "The WeCom apps of one corp, from the environment and from this API; no secret")
+  )
+  .add(
+    HttpApiEndpoint.get("listAgents", "/v1/admin/wecom")
+      .addSuccess(Schema.Struct({ agents: Schema.Array(AgentEntry) }))
+      .annotate(OpenApi.Summary, "Every WeCom app, from the environment and from this API; no secret")
   )
   .add(
     HttpApiEndpoint.post("createKey", "/v1/admin/keys")

@@ -82,11 +82,13 @@ const readConfig = (names: ReadonlyArray<string>) =>
     // production server (a typo in WECHAT_APPS, a secret file not mounted) it
     // would fool every business server that asks it.
     const production = ServerConfig.productionVariables(names)
-    if (owners.length === 0 && production.length > 0) {
+    // With ADMIN_KEYS the owners may all come at run time: an empty server is
+    // a production one waiting for them, never the demo.
+    if (owners.length === 0 && server.adminKeys.length === 0 && production.length > 0) {
       return yield* Effect.fail(refusal(
         `no app is configured, yet ${production.join(", ")} ${
           production.length === 1 ? "is" : "are"
-        } set: set WECHAT_APPS (or WECHAT_APP_ID and WECHAT_APP_SECRET), WECOM_APPS or WECHAT_COMPONENTS, or unset them all for the demo`
+        } set: set WECHAT_APPS (or WECHAT_APP_ID and WECHAT_APP_SECRET), WECOM_APPS or WECHAT_COMPONENTS (or ADMIN_KEYS to add them at run time), or unset them all for the demo`
       ))
     }
     if (owners.length > 0 && server.clientKeys.length === 0) return yield* Effect.fail(clientKeysRequired)
@@ -141,6 +143,7 @@ const readConfig = (names: ReadonlyArray<string>) =>
 // before the engine starts, and every replica following the registry.
 const adminLayer = (
   config: TokenConfig.TokenConfigShape,
+  wecom: WeComConfig.WeComConfigShape,
   server: ServerConfig.ServerSettings,
   encryptionKey: Redacted.Redacted<string>,
   store: Layer.Layer<TokenStore.TokenStore | StoreDocuments.StoreDocuments, TokenStore.StoreError>
@@ -148,8 +151,10 @@ const adminLayer = (
   Admin.layer({
     adminKeys: server.adminKeys,
     envApps: config.apps.map((app) => app.appId),
+    envAgents: wecom.apps.map((app) => app.owner),
     mode: config.mode,
     apiBaseUrl: config.apiBaseUrl,
+    weComApiBaseUrl: wecom.apiBaseUrl,
     upstreamTimeout: config.upstreamTimeout
   }).pipe(
     Layer.provideMerge(CredentialRegistry.layer(encryptionKey)),
@@ -213,7 +218,7 @@ const serverLayer = (
     )
   return server.adminKeys.length === 0 || Option.isNone(encryptionKey)
     ? compose(Layer.empty)
-    : Admin.layerFollow.pipe(Layer.provideMerge(compose(adminLayer(config, server, encryptionKey.value, store))))
+    : Admin.layerFollow.pipe(Layer.provideMerge(compose(adminLayer(config, wecom, server, encryptionKey.value, store))))
 }
 
 // Node's listen and lookup errors carry an errno code; an operator needs the
@@ -269,7 +274,7 @@ export const serve: Effect.Effect<never, StartupFailed> = Effect.gen(function*()
       "STORE_ENCRYPTION_KEY is not set: authorizer refresh tokens are stored in clear; set it (64 hex characters)"
     ).pipe(Effect.provide(Logging.layer(config.log)))
   }
-  const main = config.owners.length > 0
+  const main = config.owners.length > 0 || config.server.adminKeys.length > 0
     ? serverLayer(
       { apps: config.apps, ...config.engine },
       config.wecom,

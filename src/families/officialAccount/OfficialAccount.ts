@@ -17,7 +17,7 @@
 import { Effect, Option } from "effect"
 import type { AppId } from "../../AppId.js"
 import * as CredentialFamily from "../../CredentialFamily.js"
-import { RuntimeApps } from "../../internal/runtimeApps.js"
+import { RuntimeOwners } from "../../internal/runtimeOwners.js"
 import type { OwnerId } from "../../OwnerId.js"
 import { STABLE_FORCE_REFRESH } from "../../RefreshPolicy.js"
 import type { CredentialKind } from "../../Token.js"
@@ -129,6 +129,6 @@ export const make = (
  * @category constructors
  */
 export const family: Effect.Effect<CredentialFamily.CredentialFamily, never, TokenConfig | WeChatApi> = Effect.map(
-  Effect.all([TokenConfig, WeChatApi, Effect.serviceOption(RuntimeApps)]),
-  ([config, api, runtime]) => make(config, api, Option.getOrUndefined(runtime))
+  Effect.all([TokenConfig, WeChatApi, Effect.serviceOption(RuntimeOwners)]),
+  ([config, api, runtime]) => make(config, api, Option.getOrUndefined(runtime)?.apps)
 )

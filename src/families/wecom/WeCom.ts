@@ -22,10 +22,11 @@
  *
  * @since 0.2.0
  */
-import { Effect } from "effect"
+import { Effect, Option } from "effect"
 import * as CredentialFamily from "../../CredentialFamily.js"
+import { RuntimeOwners } from "../../internal/runtimeOwners.js"
 import { isAgentId, type OwnerId, type WeComAgentId } from "../../OwnerId.js"
-import type { WeChatError } from "../../WeChatError.js"
+import { UnknownApp, type WeChatError } from "../../WeChatError.js"
 import { WeComApi, type WeComApiShape } from "./WeComApi.js"
 import { type WeComAppCredentials, WeComConfig, type WeComConfigShape } from "./WeComConfig.js"
 
@@ -71,64 +72,82 @@ type Fetch = (owner: WeComAgentId, token: string) => Effect.Effect<CredentialFam
 
 // A ticket issued on the owner's token; a ticket call refused for a dead
 // token replaces that token (compare-and-refresh) and asks once more.
-const ticketOf = (
-  owners: ReadonlyMap<string, WeComAppCredentials>,
-  fetch: Fetch
-): CredentialFamily.CredentialKindSpec["issue"] =>
-({ inputs: [token], owner }) =>
-  fetch(owners.get(owner)!.owner, token!.value).pipe(
+const ticketOf = (fetch: Fetch): CredentialFamily.CredentialKindSpec["issue"] => ({ inputs: [token], owner }) =>
+  fetch(owner as WeComAgentId, token!.value).pipe(
     Effect.catchTag("InvalidCredential", (error) => new CredentialFamily.InputRejected({ input: 0, error }))
   )
 
 const family = (
   name: string,
   owners: ReadonlyArray<OwnerId>,
-  kind: CredentialFamily.CredentialKindSpec
-): CredentialFamily.CredentialFamily => CredentialFamily.make({ name, owners, kinds: [kind] })
+  kind: CredentialFamily.CredentialKindSpec,
+  dynamic: CredentialFamily.DynamicOwners | undefined
+): CredentialFamily.CredentialFamily => CredentialFamily.make({ name, owners, dynamic, kinds: [kind] })
 
 /**
- * The WeCom families for the configured apps over `api`: the tokens (every
- * app), the corp tickets (one holder per corp), the agent tickets (apps with
- * an AgentId). Three families because each kind has its own owners.
+ * The WeCom families for the configured apps over `api`, and for the apps
+ * of `runtime` when given: the tokens (every app), the corp tickets (one
+ * holder per corp), the agent tickets (apps with an AgentId). Three
+ * families because each kind has its own owners.
+ *
+ * A run-time app is a dynamic owner of all three, admitted by a put of its
+ * access token (the one that checked its secret) and ended by
+ * `TokenEngine.retire`; it holds its corp's ticket only when no configured
+ * app of the corp (nor an earlier run-time one) does.
  *
  * @since 0.2.0
  * @category constructors
  */
 export const make = (
   config: WeComConfigShape,
-  api: WeComApiShape
+  api: WeComApiShape,
+  runtime?: ReadonlyMap<string, WeComAppCredentials>
 ): readonly [
   CredentialFamily.CredentialFamily,
   CredentialFamily.CredentialFamily,
   CredentialFamily.CredentialFamily
 ] => {
-  const apps = new Map(config.apps.map((app) => [app.owner as string, app]))
+  const configured = new Map(config.apps.map((app) => [app.owner as string, app]))
   const corps = Array.from(new Set(config.apps.map((app) => app.corpId)))
+  // The engine asks only for configured owners and those `runtime` accepts;
+  // a run-time app removed since is no longer in `runtime`.
+  const appOf = (owner: string): WeComAppCredentials | undefined => configured.get(owner) ?? runtime?.get(owner)
+  const dynamic = (admits: (app: WeComAppCredentials) => boolean): CredentialFamily.DynamicOwners | undefined =>
+    runtime === undefined ? undefined : {
+      accepts: (owner) => {
+        const app = configured.has(owner) ? undefined : runtime.get(owner)
+        return app !== undefined && admits(app)
+      },
+      // Every replica (and every restart) admits the app the registry added by its stored token.
+      presence: accessToken
+    }
   return [
     family("wecom", config.apps.map((app) => app.owner), {
       kind: accessToken,
       overlap: "stable",
       storage: "cache",
       start: "eager",
-      // The engine asks only for its owners, which are exactly these apps.
-      issue: ({ owner }) => api.fetchToken(apps.get(owner)!)
-    }),
+      issue: ({ owner }) => {
+        const app = appOf(owner)
+        return app === undefined ? Effect.fail(new UnknownApp({ appId: owner })) : api.fetchToken(app)
+      }
+    }, dynamic(() => true)),
     family("wecom-corp-ticket", corps.flatMap((corpId) => corpTicketHolder(config.apps, corpId) ?? []), {
       kind: jsapiTicket,
       overlap: "stable",
       storage: "cache",
       start: "on-demand",
       inputs: [{ kind: accessToken }],
-      issue: ticketOf(apps, api.fetchCorpTicket)
-    }),
+      issue: ticketOf(api.fetchCorpTicket)
+    }, dynamic((app) => corpTicketHolder([...config.apps, ...runtime!.values()], app.corpId) === app.owner)),
     family("wecom-agent-ticket", config.apps.filter((app) => isAgentId(app.agent)).map((app) => app.owner), {
       kind: agentTicket,
       overlap: "stable",
       storage: "cache",
       start: "on-demand",
       inputs: [{ kind: accessToken }],
-      issue: ticketOf(apps, api.fetchAgentTicket)
-    })
+      issue: ticketOf(api.fetchAgentTicket)
+    }, dynamic((app) => isAgentId(app.agent)))
   ]
 }
 
@@ -142,4 +161,7 @@ export const families: Effect.Effect<
   readonly [CredentialFamily.CredentialFamily, CredentialFamily.CredentialFamily, CredentialFamily.CredentialFamily],
   never,
   WeComConfig | WeComApi
-> = Effect.map(Effect.all([WeComConfig, WeComApi]), ([config, api]) => make(config, api))
+> = Effect.map(
+  Effect.all([WeComConfig, WeComApi, Effect.serviceOption(RuntimeOwners)]),
+  ([config, api, runtime]) => make(config, api, Option.getOrUndefined(runtime)?.agents)
+)

@@ -7,9 +7,10 @@
  * @since 0.2.0
  */
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
-import { Clock, type ConfigError, Duration, Effect, Layer, Schema } from "effect"
+import { Clock, type ConfigError, Duration, Effect, Layer, Option, Schema } from "effect"
 import type { AccessTokenError, Credential } from "../../AccessToken.js"
 import type { InvalidPageUrl, WeComJsSdkConfig } from "../../api/JsSdkConfig.js"
+import { RuntimeOwners } from "../../internal/runtimeOwners.js"
 import { WeComToken, type WeComTokenShape } from "../../internal/weComToken.js"
 import { nonce, pageUrl, signature } from "../../JsSdk.js"
 import { isAgentId, WeComAgentId } from "../../OwnerId.js"
@@ -109,17 +110,21 @@ export const signPage = (
  * @since 0.2.0
  * @category constructors
  */
-export const make: Effect.Effect<WeComTokenShape, never, TokenEngine> = Effect.map(TokenEngine, (engine) => {
-  // Ids reach here unvalidated (HTTP paths): only a configured WeCom app is looked up.
+export const make: Effect.Effect<WeComTokenShape, never, TokenEngine> = Effect.gen(function*() {
+  const engine = yield* TokenEngine
+  // Apps added at run time (the admin API's), when the registry is followed here.
+  const runtime = Option.getOrUndefined(yield* Effect.serviceOption(RuntimeOwners))?.agents
+  const known = (): ReadonlyArray<string> => runtime === undefined ? engine.apps : [...engine.apps, ...runtime.keys()]
+  // Ids reach here unvalidated (HTTP paths): only a configured or added WeCom app is looked up.
   const ownerOf = (corpId: string, agent: string): Effect.Effect<WeComAgentId, UnknownApp> => {
     const owner = `${corpId}/${agent}`
-    return isWeComOwner(owner) && engine.apps.includes(owner)
+    return isWeComOwner(owner) && (engine.apps.includes(owner) || runtime?.has(owner) === true)
       ? Effect.succeed(owner)
       : Effect.fail(new UnknownApp({ appId: owner }))
   }
   // One corp ticket per corp, held by the app `WeCom.corpTicketHolder` picks.
   const holderOf = (corpId: string): WeComAgentId | undefined => {
-    const owners = engine.apps.filter((owner): owner is WeComAgentId =>
+    const owners = known().filter((owner): owner is WeComAgentId =>
       isWeComOwner(owner) && owner.startsWith(`${corpId}/`)
     )
     return owners.find((owner) => isAgentId(owner.slice(corpId.length + 1))) ?? owners[0]

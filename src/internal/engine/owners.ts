@@ -158,13 +158,15 @@ export const make = (
       )
     }
 
-    // Stops every credential of a retired owner, here only: the tombstone is already stored.
+    // Stops every credential of a retired owner, here only: the tombstone is
+    // already stored. Every kind, not only its family's: a WeCom app's
+    // tickets are families of their own, on the same owner.
     const stop = (owner: string, family: CredentialFamily, tombstone: TokenRecord): Effect.Effect<void> =>
       Effect.gen(function*() {
         admitted.delete(owner)
         retired.set(owner, { family, record: tombstone })
-        for (const spec of family.kinds) {
-          const key = `${owner}/${spec.kind}`
+        for (const kind of kinds.keys()) {
+          const key = `${owner}/${kind}`
           const cell = cells.get(key)
           if (cell !== undefined) {
             scheduler.remove(cell)

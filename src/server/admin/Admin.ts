@@ -1,9 +1,9 @@
 /**
  * The admin API's state on one replica: the credential registry, the admin
  * keys, and what the registry drives here, kept in step with every change
- * whichever replica made it: the run-time apps the official-account family
- * refreshes with (`RuntimeApps`), the client keys the key check consults
- * (`ClientAuth.RegistryKeys`), and the apps removed, retired in the engine.
+ * whichever replica made it: the run-time apps and WeCom apps the families
+ * refresh with (`RuntimeOwners`), the client keys the key check consults
+ * (`ClientAuth.RegistryKeys`), and the owners removed, retired in the engine.
  *
  * @since 0.3.0
  */
@@ -12,7 +12,10 @@ import { Context, type Duration, Effect, Layer, Redacted, Stream } from "effect"
 import type { AppId } from "../../AppId.js"
 import * as CredentialRegistry from "../../CredentialRegistry.js"
 import * as WeChatApi from "../../families/officialAccount/WeChatApi.js"
-import { RuntimeApps } from "../../internal/runtimeApps.js"
+import * as WeComApi from "../../families/wecom/WeComApi.js"
+import * as WeComConfig from "../../families/wecom/WeComConfig.js"
+import { RuntimeOwners, type RuntimeOwnersShape } from "../../internal/runtimeOwners.js"
+import { type WeComAgentId, weComParts } from "../../OwnerId.js"
 import type { TokenMode } from "../../Token.js"
 import type { AppCredentials } from "../../TokenConfig.js"
 import { TokenEngine } from "../../TokenEngine.js"
@@ -28,9 +31,13 @@ export interface Options {
   readonly adminKeys: ReadonlyArray<Redacted.Redacted<string>>
   /** The apps configured by the environment: read-only here. */
   readonly envApps: ReadonlyArray<AppId>
+  /** The WeCom apps configured by the environment (`WECOM_APPS`): read-only here. */
+  readonly envAgents?: ReadonlyArray<WeComAgentId> | undefined
   /** The token mode of every app on this server (`WECHAT_TOKEN_MODE`). */
   readonly mode: TokenMode
   readonly apiBaseUrl: string
+  /** Where WeCom is reached (`WECOM_API_BASE_URL`); default WeCom's own. */
+  readonly weComApiBaseUrl?: string | undefined
   readonly upstreamTimeout: Duration.Duration
 }
 
@@ -43,6 +50,8 @@ export interface AdminShape {
   readonly registry: CredentialRegistry.CredentialRegistryShape
   /** Tries a secret against WeChat: the token it fetched, or WeChat's refusal. */
   readonly checkSecret: WeChatApi.WeChatApiShape["fetchAccessToken"]
+  /** Tries a WeCom app's secret against WeCom: the token it fetched, or WeCom's refusal. */
+  readonly checkAgentSecret: WeComApi.WeComApiShape["fetchToken"]
   /** Brings this replica in step with `registry` (idempotent; changes take turns). */
   readonly apply: (registry: CredentialRegistry.Registry) => Effect.Effect<void, never, TokenEngine>
   /** When each registry key was last presented here (epoch millis), by id. */
@@ -56,8 +65,8 @@ export interface AdminShape {
 export class Admin extends Context.Tag("effect-wechat-token/Admin")<Admin, AdminShape>() {}
 
 /**
- * The admin state over the registry, `RuntimeApps` filled before the engine
- * starts (so a restart admits the registry's apps at once) and the registry
+ * The admin state over the registry, `RuntimeOwners` filled before the engine
+ * starts (so a restart admits the registry's owners at once) and the registry
  * keys the key check reads.
  *
  * @since 0.3.0
@@ -66,23 +75,35 @@ export class Admin extends Context.Tag("effect-wechat-token/Admin")<Admin, Admin
 export const layer = (
   options: Options
 ): Layer.Layer<
-  Admin | RuntimeApps | RegistryKeys,
+  Admin | RuntimeOwners | RegistryKeys,
   never,
   CredentialRegistry.CredentialRegistry | HttpClient.HttpClient
 > =>
   Layer.effectContext(Effect.gen(function*() {
     const registry = yield* CredentialRegistry.CredentialRegistry
     const api = yield* WeChatApi.make({ baseUrl: options.apiBaseUrl, timeout: options.upstreamTimeout })
+    const weComApi = yield* WeComApi.make({
+      baseUrl: options.weComApiBaseUrl ?? WeComConfig.defaults.apiBaseUrl,
+      timeout: options.upstreamTimeout
+    })
     const clock = yield* Effect.clock
-    const apps = new Map<string, AppCredentials>()
+    const owners: RuntimeOwnersShape = { apps: new Map(), agents: new Map() }
     const keys = new Map<string, { readonly id: string; readonly key: ClientKey }>()
     const lastUsed = new Map<string, number>()
     let epoch = 0
 
-    // Apps and keys as the registry holds them; what was removed is returned.
-    const follow = (held: CredentialRegistry.Registry): ReadonlyArray<string> => {
-      for (const app of held.apps.values()) apps.set(app.appId, { appId: app.appId, secret: app.secret })
-      const removed = Array.from(apps.keys()).filter((appId) => !held.apps.has(appId))
+    // Owners and keys as the registry holds them; the owners removed are
+    // returned, still held (a family admits only what it holds, so an owner
+    // is retired before it is forgotten).
+    const follow = (held: CredentialRegistry.Registry): ReadonlyArray<readonly [Map<string, unknown>, string]> => {
+      const removed = [
+        ...sync(owners.apps, held.apps, (app): AppCredentials => ({ appId: app.appId, secret: app.secret })),
+        ...sync(
+          owners.agents,
+          held.agents,
+          (agent) => ({ owner: agent.id, ...weComParts(agent.id), secret: agent.secret })
+        )
+      ]
       const hashes = new Set(Array.from(held.keys.values(), (key) => key.hash))
       if (Array.from(keys.keys()).some((hash) => !hashes.has(hash))) epoch += 1
       keys.clear()
@@ -103,13 +124,13 @@ export const layer = (
     const apply = (held: CredentialRegistry.Registry) =>
       turns.withPermits(1)(Effect.gen(function*() {
         const engine = yield* TokenEngine
-        for (const appId of follow(held)) {
+        for (const [map, owner] of follow(held)) {
           // Retired while the family still accepts it, then forgotten.
-          yield* engine.retire(appId).pipe(
-            Effect.catchAll((error) => Effect.logWarning("cannot retire a removed app", error.message)),
-            Effect.annotateLogs({ app: appId })
+          yield* engine.retire(owner).pipe(
+            Effect.catchAll((error) => Effect.logWarning("cannot retire a removed owner", error.message)),
+            Effect.annotateLogs({ app: owner })
           )
-          apps.delete(appId)
+          map.delete(owner)
         }
       }))
 
@@ -126,14 +147,25 @@ export const layer = (
       options,
       registry,
       checkSecret: api.fetchAccessToken,
+      checkAgentSecret: weComApi.fetchToken,
       apply,
       lastUsed
     }
     return Context.make(Admin, admin).pipe(
-      Context.add(RuntimeApps, apps),
+      Context.add(RuntimeOwners, owners),
       Context.add(RegistryKeys, registryKeys)
     )
   }))
+
+// Sets every entry of `registry` in `held`; answers `held`'s owners the registry no longer has.
+const sync = <R, V>(
+  held: Map<string, V>,
+  registry: ReadonlyMap<string, R>,
+  credentials: (entry: R) => V
+): Array<readonly [Map<string, unknown>, string]> => {
+  for (const [owner, entry] of registry) held.set(owner, credentials(entry))
+  return Array.from(held.keys()).filter((owner) => !registry.has(owner)).map((owner) => [held, owner] as const)
+}
 
 /**
  * Follows the registry's changes, whichever replica made them, for as long

@@ -16,8 +16,11 @@ import { BadRequest, detail, NotFound, TokenUnavailable, tokenUnavailable, Unaut
 import { TokenServerApi } from "../../api/TokenServerApi.js"
 import * as CredentialRegistry from "../../CredentialRegistry.js"
 import * as OfficialAccount from "../../families/officialAccount/OfficialAccount.js"
+import * as WeCom from "../../families/wecom/WeCom.js"
+import { weCom, weComParts } from "../../OwnerId.js"
 import { TokenEngine } from "../../TokenEngine.js"
 import { StoreError } from "../../TokenStore.js"
+import type { WeChatError } from "../../WeChatError.js"
 import * as ClientAuth from "../ClientAuth.js"
 import { Admin, isoOf } from "./Admin.js"
 
@@ -72,12 +75,17 @@ export const layer = HttpApiBuilder.group(TokenServerApi, "admin", (handlers) =>
       // Unreachable: without `Admin` the admin key check refuses every request.
       const off = Effect.fail(new NotFound(detail("not_found", "the admin API is off")))
       return handlers.handle("putApp", () => off).handle("deleteApp", () => off).handle("listApps", () => off)
-        .handle("createKey", () => off).handle("listKeys", () => off).handle("revokeKey", () => off)
+        .handle("putAgent", () => off).handle("deleteAgent", () => off).handle("listCorpAgents", () => off)
+        .handle("listAgents", () => off).handle("createKey", () => off).handle("listKeys", () => off).handle(
+          "revokeKey",
+          () => off
+        )
         .handle("audit", () => off)
     }
     const admin = found.value
     const { registry } = admin
     const envApps = new Set<string>(admin.options.envApps)
+    const envAgents = admin.options.envAgents ?? []
 
     // Changes the registry and audits it in the same write; a refusal is
     // audited on its own and changes nothing else.
@@ -122,6 +130,30 @@ export const layer = HttpApiBuilder.group(TokenServerApi, "admin", (handlers) =>
         return yield* Effect.fail(error)
       })
 
+    // Tried before it takes effect: a refused secret changes nothing and is
+    // audited with WeChat's errcode; WeChat unreachable changes nothing either.
+    const tried = <A>(action: string, owner: string, check: Effect.Effect<A, WeChatError>) =>
+      Effect.catchAll(check, (error) =>
+        Effect.gen(function*() {
+          const { id } = yield* AdminApi.AdminCaller
+          const at = yield* Clock.currentTimeMillis
+          const errcode = rejectedCode(error)
+          yield* audit({
+            at,
+            actor: id,
+            action,
+            owner,
+            outcome: errcode === undefined ? "unverified" : `rejected ${errcode}`
+          })
+          return yield* Effect.fail(
+            errcode === undefined
+              ? tokenUnavailable(error)
+              : new AdminApi.SecretRejected(
+                detail("secret_rejected", `WeChat refused the secret (errcode ${errcode}); nothing changed`)
+              )
+          )
+        }))
+
     const appEntry = (app: CredentialRegistry.RegistryApp) => ({
       appId: app.appId,
       mode: app.mode,
@@ -129,10 +161,14 @@ export const layer = HttpApiBuilder.group(TokenServerApi, "admin", (handlers) =>
       updatedAt: isoOf(app.updatedAt)
     })
 
+    const listAgents = Effect.map(registry.current, (held) => [
+      ...envAgents.map((owner) => ({ owner, ...weComParts(owner), source: "env" as const })),
+      ...Array.from(held.agents.values(), agentEntry)
+    ])
+
     return handlers
       .handle("putApp", ({ path, payload }) =>
         Effect.gen(function*() {
-          const { id } = yield* AdminApi.AdminCaller
           if (envApps.has(path.appId)) return yield* refuse("put-app", path.appId, readOnly(`app ${path.appId}`))
           const mode = payload.mode ?? admin.options.mode
           if (mode !== admin.options.mode) {
@@ -142,31 +178,10 @@ export const layer = HttpApiBuilder.group(TokenServerApi, "admin", (handlers) =>
               )
             )
           }
-          // Tried before it takes effect: a refused secret changes nothing.
-          const issued = yield* admin.checkSecret({ appId: path.appId, secret: payload.secret }, mode, {
-            forceRefresh: false
-          }).pipe(
-            Effect.catchAll((error) =>
-              Effect.gen(function*() {
-                const at = yield* Clock.currentTimeMillis
-                if ("errcode" in error) {
-                  yield* audit({
-                    at,
-                    actor: id,
-                    action: "put-app",
-                    owner: path.appId,
-                    outcome: `rejected ${error.errcode}`
-                  })
-                  return yield* Effect.fail(
-                    new AdminApi.SecretRejected(
-                      detail("secret_rejected", `WeChat refused the secret (errcode ${error.errcode}); nothing changed`)
-                    )
-                  )
-                }
-                yield* audit({ at, actor: id, action: "put-app", owner: path.appId, outcome: "unverified" })
-                return yield* Effect.fail(tokenUnavailable(error))
-              })
-            )
+          const issued = yield* tried(
+            "put-app",
+            path.appId,
+            admin.checkSecret({ appId: path.appId, secret: payload.secret }, mode, { forceRefresh: false })
           )
           const app = yield* change("put-app", path.appId, (held, at) => {
             const app = { appId: path.appId, secret: payload.secret, mode, updatedAt: at }
@@ -190,6 +205,37 @@ export const layer = HttpApiBuilder.group(TokenServerApi, "admin", (handlers) =>
             ...Array.from(held.apps.values(), appEntry)
           ]
         })))
+      .handle("putAgent", ({ path, payload }) =>
+        Effect.gen(function*() {
+          const owner = weCom(path.corpId, path.agent)
+          if (envAgents.includes(owner)) return yield* refuse("put-agent", owner, readOnly(`WeCom app ${owner}`))
+          const issued = yield* tried(
+            "put-agent",
+            owner,
+            admin.checkAgentSecret({ owner, ...path, secret: payload.secret })
+          )
+          const agent = yield* change("put-agent", owner, (held, at) => {
+            const agent = { id: owner, secret: payload.secret, updatedAt: at }
+            return Either.right([agent, { ...held, agents: new Map(held.agents).set(owner, agent) }] as const)
+          })
+          // The token the check fetched is served: WeCom would answer the same one anyway.
+          yield* engine.put(owner, WeCom.accessToken, issued).pipe(Effect.mapError(tokenUnavailable))
+          return agentEntry(agent)
+        }))
+      .handle("deleteAgent", ({ path }) => {
+        const owner = weCom(path.corpId, path.agent)
+        return envAgents.includes(owner) ?
+          refuse("delete-agent", owner, readOnly(`WeCom app ${owner}`)) :
+          change("delete-agent", owner, (held) =>
+            held.agents.has(owner)
+              ? Either.right([undefined, { ...held, agents: withoutKey(held.agents, owner) }] as const)
+              : Either.left(notFound(`WeCom app ${owner}`)))
+      })
+      .handle("listCorpAgents", ({ path }) =>
+        Effect.map(listAgents, (agents) => ({
+          agents: agents.filter((agent) => agent.corpId === path.corpId)
+        })))
+      .handle("listAgents", () => Effect.map(listAgents, (agents) => ({ agents })))
       .handle("createKey", ({ payload }) =>
         Effect.gen(function*() {
           const { id, key } = yield* CredentialRegistry.generateKey
@@ -217,6 +263,10 @@ export const layer = HttpApiBuilder.group(TokenServerApi, "admin", (handlers) =>
           entries: [...held.audit].reverse().map((entry) => ({ ...entry, at: isoOf(entry.at) }))
         })))
 
+    function agentEntry(agent: CredentialRegistry.RegistryAgent) {
+      return { owner: agent.id, ...weComParts(agent.id), source: "admin" as const, updatedAt: isoOf(agent.updatedAt) }
+    }
+
     function keyEntry(key: CredentialRegistry.RegistryKey) {
       const used = admin.lastUsed.get(key.id)
       return {
@@ -229,6 +279,21 @@ export const layer = HttpApiBuilder.group(TokenServerApi, "admin", (handlers) =>
       }
     }
   }))
+
+// The errcode of a refused secret or id (40125, 40001, 40013), as the answer names it.
+const rejectedCode = (error: WeChatError): number | undefined => {
+  switch (error._tag) {
+    case "InvalidAppId":
+      return 40013
+    case "InvalidAppSecret":
+    case "InvalidCredential":
+      return error.errcode
+    case "WeChatApiError":
+      return error.errcode === 40013 ? 40013 : undefined
+    default:
+      return undefined
+  }
+}
 
 const withoutKey = <V>(map: ReadonlyMap<string, V>, key: string): Map<string, V> => {
   const next = new Map(map)

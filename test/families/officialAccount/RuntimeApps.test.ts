@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Context, Effect, Layer, Redacted } from "effect"
-import { RuntimeApps } from "../../../src/internal/runtimeApps.js"
+import { RuntimeOwners } from "../../../src/internal/runtimeOwners.js"
 import { TokenEngine } from "../../../src/TokenEngine.js"
 import * as TokenStore from "../../../src/TokenStore.js"
 import { APP, emulatorLayer, engineLayer, OTHER, SECRET, statsOf } from "../../support/engine.js"
@@ -22,7 +22,12 @@ describe("official accounts at run time", () => {
       )
       const runtime = new Map([[OTHER as string, app(SECRET)]])
       const engineOn = Effect.map(
-        Layer.build(Layer.provide(engineLayer({ apps: [APP], store }), Layer.succeed(RuntimeApps, runtime))),
+        Layer.build(
+          Layer.provide(
+            engineLayer({ apps: [APP], store }),
+            Layer.succeed(RuntimeOwners, { apps: runtime, agents: new Map() })
+          )
+        ),
         Context.get(TokenEngine)
       )
       const engine = yield* engineOn

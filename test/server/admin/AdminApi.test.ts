@@ -5,67 +5,12 @@
  * from creation to revocation, admin and client keys are never each other,
  * and no answer or audit entry carries a secret.
  */
-import { FetchHttpClient, HttpServer } from "@effect/platform"
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Duration, Effect, Layer, Redacted } from "effect"
-import * as CredentialRegistry from "../../../src/CredentialRegistry.js"
-import * as Admin from "../../../src/server/admin/Admin.js"
-import * as NodeServer from "../../../src/server/NodeServer.js"
-import * as StoreDocuments from "../../../src/StoreDocuments.js"
-import * as TokenConfig from "../../../src/TokenConfig.js"
-import * as TokenLayer from "../../../src/TokenLayer.js"
-import * as TokenStore from "../../../src/TokenStore.js"
-import { APP, KEY, OTHER, SECRET, serveUpstream } from "../../support/serverStack.js"
+import { Effect, Redacted } from "effect"
+import { APP, KEY, OTHER, SECRET, THIRD } from "../../support/serverStack.js"
+import { ADMIN_KEY, serve } from "./adminServer.js"
 
-const ADMIN_KEY = "admin-key-0123456789abcdef-0123456789"
-const ENCRYPTION_KEY = Redacted.make("0123456789abcdef".repeat(4))
 const WRONG = "a-wrong-secret-never-in-any-answer"
-
-const serve = Effect.gen(function*() {
-  const upstream = yield* serveUpstream()
-  const store = TokenStore.layerMemory
-  const admin = Admin.layer({
-    adminKeys: [Redacted.make(ADMIN_KEY)],
-    envApps: [APP as never],
-    mode: "classic",
-    apiBaseUrl: upstream.url,
-    upstreamTimeout: Duration.seconds(5)
-  }).pipe(
-    Layer.provideMerge(CredentialRegistry.layer(ENCRYPTION_KEY)),
-    Layer.provide(StoreDocuments.layerMemory),
-    Layer.provide(FetchHttpClient.layer)
-  )
-  const engine = TokenLayer.layer({
-    config: TokenConfig.layer({ apps: [TokenConfig.app(APP, SECRET)], mode: "classic", apiBaseUrl: upstream.url }),
-    store,
-    httpClient: FetchHttpClient.layer
-  }).pipe(Layer.provide(admin))
-  const context = yield* Layer.build(
-    NodeServer.layer({ host: "127.0.0.1", port: 0, clientKeys: [{ key: Redacted.make(KEY) }] }).pipe(
-      Layer.provideMerge(Admin.layerFollow),
-      Layer.provideMerge(engine),
-      Layer.provideMerge(admin),
-      Layer.provide(store)
-    )
-  )
-  const address = Context.get(context, HttpServer.HttpServer).address
-  if (address._tag !== "TcpAddress") return yield* Effect.dieMessage("expected a TCP address")
-  const base = `http://127.0.0.1:${address.port}`
-  const call = (method: string, path: string, key: string, body?: unknown) =>
-    Effect.promise(async () => {
-      const response = await fetch(`${base}${path}`, {
-        method,
-        headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
-        ...(body === undefined ? {} : { body: typeof body === "string" ? body : JSON.stringify(body) })
-      })
-      return { status: response.status, text: await response.text() }
-    })
-  return {
-    call,
-    registry: Context.get(context, CredentialRegistry.CredentialRegistry),
-    fetches: Effect.map(upstream.emulator.appStats(OTHER), (stats) => stats.classicCalls + stats.stableCalls)
-  }
-})
 
 describe("admin API", () => {
   it.scopedLive("apps: added and served at once, a wrong secret refused, removed to 404", () =>
@@ -86,7 +31,7 @@ describe("admin API", () => {
       expect(wrong.text).toMatch(/errcode 40\d{3}/)
       // The old secret stays, and the token with it.
       expect(Redacted.value((yield* registry.current).apps.get(OTHER)!.secret)).toBe(SECRET)
-      expect((yield* call("GET", token, KEY)).text).toBe(served.text)
+      expect(JSON.parse((yield* call("GET", token, KEY)).text).access_token).toBe(JSON.parse(served.text).access_token)
 
       // Environment apps are read-only here.
       expect((yield* call("DELETE", `/v1/admin/apps/${APP}`, ADMIN_KEY)).status).toBe(409)
@@ -120,6 +65,15 @@ describe("admin API", () => {
         expect(answer.text).not.toContain(SECRET)
         expect(answer.text).not.toContain(WRONG)
       }
+    }))
+
+  it.scopedLive("an app id WeChat does not know: 422 naming 40013, nothing added", () =>
+    Effect.gen(function*() {
+      const { call, registry } = yield* serve
+      const answer = yield* call("PUT", `/v1/admin/apps/${THIRD}`, ADMIN_KEY, { secret: SECRET })
+      expect(answer.status).toBe(422)
+      expect(answer.text).toMatch(/errcode 40013/)
+      expect((yield* registry.current).apps.size).toBe(0)
     }))
 
   it.scopedLive("keys: created works at once, revoked is refused; admin and client keys are never each other", () =>
