@@ -183,6 +183,8 @@ export const send = (
     readonly path: string
     readonly headers?: Readonly<Record<string, string>>
     readonly body?: string | Uint8Array
+    /** The loopback address the request comes from (any of 127.0.0.0/8); default: the system's choice. */
+    readonly localAddress?: string
   }
 ): Effect.Effect<Answer> =>
   Effect.async<Answer>((resume) => {
@@ -196,7 +198,8 @@ export const send = (
         headers: init.body === undefined
           ? init.headers ?? {}
           : { ...init.headers, "content-length": String(Buffer.byteLength(init.body)) },
-        agent: false
+        agent: false,
+        ...(init.localAddress === undefined ? {} : { localAddress: init.localAddress })
       },
       (res) => {
         const chunks: Array<Buffer> = []

@@ -41,6 +41,7 @@ import * as Page from "./internal/page.js"
 import * as Rows from "./internal/rows.js"
 import { SCRIPT } from "./internal/script.js"
 import * as Sessions from "./internal/session.js"
+import * as SignInLimit from "./internal/signInLimit.js"
 
 /**
  * @since 0.3.0
@@ -178,6 +179,7 @@ const routes = (options: Options) => (router: HttpApiBuilder.Router["Type"]) =>
     const lifetime = Duration.decode(options.sessionLifetime ?? DEFAULT_SESSION_LIFETIME)
     const maxAge = Math.max(1, Math.floor(Duration.toSeconds(lifetime)))
     const sessions = Sessions.make(options.keys, Duration.toMillis(lifetime))
+    const limit = SignInLimit.make()
     const replica = `${hostname()}:${process.pid}`
     const uPlotScript = yield* Effect.cached(
       Effect.map(uPlotFile("uPlot.iife.min.js"), (body) => asset(body, "text/javascript; charset=utf-8"))
@@ -265,7 +267,7 @@ const routes = (options: Options) => (router: HttpApiBuilder.Router["Type"]) =>
     const consolePage = Effect.gen(function*() {
       const request = yield* HttpServerRequest.HttpServerRequest
       const live = yield* sessions.current(request.headers.cookie)
-      if (live === undefined) return html(Page.signIn(false))
+      if (live === undefined) return html(Page.signIn())
       const params = new URLSearchParams(request.url.slice(request.url.indexOf("?") + 1 || request.url.length))
       const decoded = decodeQuery(Object.fromEntries(params))
       const query = Either.getOrElse(decoded, () => ({}))
@@ -290,12 +292,21 @@ const routes = (options: Options) => (router: HttpApiBuilder.Router["Type"]) =>
         "/console/session",
         Effect.gen(function*() {
           const request = yield* HttpServerRequest.HttpServerRequest
+          const address = Option.getOrElse(request.remoteAddress, () => "unknown")
+          const retryAfter = yield* limit.retryAfter(address)
+          if (retryAfter !== undefined) {
+            yield* Effect.logWarning("console sign-in limited").pipe(Effect.annotateLogs({ address }))
+            return html(Page.signIn("limited"), 429).pipe(
+              HttpServerResponse.setHeader("retry-after", String(retryAfter))
+            )
+          }
           const form = yield* Effect.orElseSucceed(request.urlParamsBody, () => [])
           const key = form.find(([name]) => name === "key")?.[1] ?? ""
           const live = yield* sessions.signIn(key)
           if (live === undefined) {
-            yield* Effect.logWarning("console sign-in refused")
-            return html(Page.signIn(true), 401)
+            yield* limit.refused(address)
+            yield* Effect.logWarning("console sign-in refused").pipe(Effect.annotateLogs({ address }))
+            return html(Page.signIn("refused"), 401)
           }
           yield* Effect.logInfo("console sign-in").pipe(Effect.annotateLogs({ by: live.who }))
           return seeOther("/console", cookie(live.id, maxAge, isHttps(request)))

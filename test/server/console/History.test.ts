@@ -8,6 +8,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect, Metric, Redacted, TestClock } from "effect"
 import * as History from "../../../src/server/console/internal/history.js"
 import * as Sessions from "../../../src/server/console/internal/session.js"
+import * as SignInLimit from "../../../src/server/console/internal/signInLimit.js"
 import * as TokenMetrics from "../../../src/TokenMetrics.js"
 import { KEY } from "../../support/serverStack.js"
 import { OPS_KEY } from "./support.js"
@@ -79,5 +80,27 @@ describe("Sessions", () => {
       expect(sessions.csrfMatches(one, two.csrf)).toBe(false)
       expect(sessions.csrfMatches(one, undefined)).toBe(false)
       expect(sessions.csrfMatches(one, "")).toBe(false)
+    }))
+})
+
+describe("SignInLimit", () => {
+  it.effect("only wrong keys spend an address's attempts; one comes back per refill, other addresses untouched", () =>
+    Effect.gen(function*() {
+      const limit = SignInLimit.make({ burst: 3, refillMillis: 10_000 })
+      for (let attempt = 0; attempt < 3; attempt++) {
+        expect(yield* limit.retryAfter("10.0.0.1")).toBeUndefined()
+        yield* limit.refused("10.0.0.1")
+      }
+      expect(yield* limit.retryAfter("10.0.0.1")).toBe(10)
+      expect(yield* limit.retryAfter("10.0.0.2")).toBeUndefined()
+      yield* TestClock.adjust("4 seconds")
+      expect(yield* limit.retryAfter("10.0.0.1")).toBe(6)
+      yield* TestClock.adjust("6 seconds")
+      expect(yield* limit.retryAfter("10.0.0.1")).toBeUndefined()
+      yield* limit.refused("10.0.0.1")
+      expect(yield* limit.retryAfter("10.0.0.1")).toBe(10)
+      yield* TestClock.adjust("1 minute")
+      for (let attempt = 0; attempt < 3; attempt++) yield* limit.refused("10.0.0.1")
+      expect(yield* limit.retryAfter("10.0.0.1")).toBe(10)
     }))
 })
