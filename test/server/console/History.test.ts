@@ -23,7 +23,7 @@ const issue = (count: number) =>
 describe("History", () => {
   it.effect("adds each sample's growth to the bucket of its time and forgets what is a day old", () =>
     Effect.gen(function*() {
-      const history = yield* History.make
+      const history = yield* History.make()
       yield* issue(3)
       yield* history.sample
       yield* TestClock.adjust("2 minutes")
