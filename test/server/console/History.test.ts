@@ -51,6 +51,23 @@ describe("History", () => {
     }))
 })
 
+describe("History traffic", () => {
+  it.effect("a gateway or other proxy counter is a traffic total only, never an issue or a failure", () =>
+    Effect.gen(function*() {
+      const history = yield* History.make()
+      yield* history.sample
+      const before = history.group(0)
+      yield* Metric.incrementBy(Metric.counter("wechat_gateway_calls_total").pipe(Metric.tagged("app", LABEL)), 4)
+      yield* Metric.incrementBy(Metric.counter("wechat_proxy_upstream_bytes_total"), 900)
+      yield* history.sample
+      const group = history.group(0)
+      // Whatever other tests in this process left in the registry was counted by the first sample.
+      expect(group.series["failures"]).toEqual(before.series["failures"])
+      expect(group.series["issued"]).toEqual(before.series["issued"])
+      expect(history.traffic()).toMatchObject({ wechat_gateway_calls_total: 4, wechat_proxy_upstream_bytes_total: 900 })
+    }))
+})
+
 describe("Sessions", () => {
   it.effect("only the given keys sign in; a session lives its lifetime after its last use", () =>
     Effect.gen(function*() {
