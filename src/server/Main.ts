@@ -21,6 +21,7 @@ import * as TokenConfig from "../TokenConfig.js"
 import * as TokenLayer from "../TokenLayer.js"
 import type * as TokenStore from "../TokenStore.js"
 import * as Admin from "./admin/Admin.js"
+import * as OperatorConsole from "./console/Console.js"
 import * as Demo from "./Demo.js"
 import * as Gateway from "./gateway/Gateway.js"
 import * as CompactHeap from "./internal/compactHeap.js"
@@ -186,6 +187,8 @@ const serverLayer = (
       shutdownDrain: server.shutdownDrain,
       ...(consoleKeys.length === 0 ? {} : { console: { keys: consoleKeys } })
     }).pipe(
+      // The console's replicas panel: the leases this replica's store grants (`OperatorConsole.layerWatchLeases`).
+      Layer.provide(OperatorConsole.layerLeaseBook),
       Layer.provide(
         server.gateway
           ? Gateway.layer({
@@ -267,7 +270,7 @@ export const serve: Effect.Effect<never, StartupFailed> = Effect.gen(function*()
       encryptionKey: config.encryptionKey,
       sealedKinds: [Component.refreshToken, WeComSuite.permanentCode]
     }),
-    Tracing.layerStoreSpans
+    Layer.provide(Tracing.layerStoreSpans, OperatorConsole.layerWatchLeases)
   )
   if (config.store._tag !== "Memory" && config.components.length > 0 && Option.isNone(config.encryptionKey)) {
     yield* Effect.logWarning(

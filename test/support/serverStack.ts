@@ -9,8 +9,11 @@
 import { FetchHttpClient, HttpServer } from "@effect/platform"
 import { Context, type Duration, Effect, Layer, Logger, Redacted, Schedule } from "effect"
 import { request as httpRequest } from "node:http"
+import * as Console from "../../src/server/console/Console.js"
 import * as NodeServer from "../../src/server/NodeServer.js"
 import type { ClientKey } from "../../src/server/ServerConfig.js"
+import type * as StoreDocuments from "../../src/StoreDocuments.js"
+import * as StoreSpec from "../../src/StoreSpec.js"
 import * as Emulator from "../../src/testing/WeChatEmulator.js"
 import type { TokenMode } from "../../src/Token.js"
 import * as TokenConfig from "../../src/TokenConfig.js"
@@ -75,6 +78,8 @@ export interface ServerOptions {
   readonly refreshMargin?: Duration.Duration
   readonly maxBodyBytes?: number
   readonly requestTimeout?: Duration.DurationInput
+  /** The store and its documents; default: a memory store of its own, without documents. */
+  readonly store?: Layer.Layer<TokenStore.TokenStore | StoreDocuments.StoreDocuments, TokenStore.StoreError>
   /** The operator console, when the test serves it. */
   readonly console?: NodeServer.Options["console"]
   /** What the server sees of the engine, e.g. with synthetic credentials added; default: the engine itself. */
@@ -103,7 +108,10 @@ export interface Server {
 /** The token server on a free loopback port, its engine fetching from `upstream`, a memory store. */
 export const serveTokenServer = (options: ServerOptions) =>
   Effect.gen(function*() {
-    const store = TokenStore.layerMemory
+    // With its own store, the server is one replica of a group: its console's lease book watches it as `serve` does.
+    const store = options.store === undefined
+      ? TokenStore.layerMemory
+      : StoreSpec.mapStore(options.store, Console.layerWatchLeases)
     const context = yield* Layer.build(
       NodeServer.layer({
         host: "127.0.0.1",
@@ -114,6 +122,7 @@ export const serveTokenServer = (options: ServerOptions) =>
         ...(options.requestTimeout === undefined ? {} : { requestTimeout: options.requestTimeout }),
         ...(options.console === undefined ? {} : { console: options.console })
       }).pipe(
+        Layer.provide(Console.layerLeaseBook),
         Layer.provide(
           options.engineView === undefined
             ? Layer.empty
@@ -183,6 +192,8 @@ export const send = (
     readonly path: string
     readonly headers?: Readonly<Record<string, string>>
     readonly body?: string | Uint8Array
+    /** The loopback address the request comes from (any of 127.0.0.0/8); default: the system's choice. */
+    readonly localAddress?: string
   }
 ): Effect.Effect<Answer> =>
   Effect.async<Answer>((resume) => {
@@ -196,7 +207,8 @@ export const send = (
         headers: init.body === undefined
           ? init.headers ?? {}
           : { ...init.headers, "content-length": String(Buffer.byteLength(init.body)) },
-        agent: false
+        agent: false,
+        ...(init.localAddress === undefined ? {} : { localAddress: init.localAddress })
       },
       (res) => {
         const chunks: Array<Buffer> = []

@@ -23,6 +23,7 @@ import {
   Layer,
   Option,
   ParseResult,
+  Random,
   type Redacted,
   Schedule,
   Schema
@@ -34,13 +35,18 @@ import { failureCause } from "../../AccessToken.js"
 import * as ApiError from "../../api/ApiError.js"
 import * as OwnerId from "../../OwnerId.js"
 import * as RefreshPolicy from "../../RefreshPolicy.js"
+import { StoreDocuments } from "../../StoreDocuments.js"
 import { TokenEngine, type TokenEngineShape } from "../../TokenEngine.js"
+import type { StoreError, TokenStore } from "../../TokenStore.js"
 import * as CompressedPage from "../internal/compressedPage.js"
+import * as Group from "./internal/group.js"
 import * as History from "./internal/history.js"
+import * as Leases from "./internal/leases.js"
 import * as Page from "./internal/page.js"
 import * as Rows from "./internal/rows.js"
 import { SCRIPT } from "./internal/script.js"
 import * as Sessions from "./internal/session.js"
+import * as SignInLimit from "./internal/signInLimit.js"
 
 /**
  * @since 0.3.0
@@ -135,7 +141,7 @@ interface Budget {
 // The busiest configured apps' meters: classic token-endpoint calls today
 // (counted per app while apps are labelled one by one in metrics) and
 // stable force refreshes spent today.
-const budgets = (engine: TokenEngineShape, history: History.History) =>
+const budgets = (engine: TokenEngineShape, history: History.View) =>
   Effect.gen(function*() {
     const now = yield* Clock.currentTimeMillis
     const candidates: Array<{ owner: string; label: string; stable: boolean }> = []
@@ -173,12 +179,60 @@ const budgets = (engine: TokenEngineShape, history: History.History) =>
 const routes = (options: Options) => (router: HttpApiBuilder.Router["Type"]) =>
   Effect.gen(function*() {
     const engine = yield* TokenEngine
-    const history = yield* History.make
-    yield* Effect.forkScoped(Effect.repeat(history.sample, Schedule.spaced(Duration.minutes(1))))
+    // Host and process, and a tag telling apart two servers in one process (tests).
+    const replica = `${hostname()}:${process.pid}:${(yield* Random.nextIntBetween(0, 0x10000)).toString(16)}`
+    // Replicas sharing a store show each other: the group's history and
+    // heartbeats live in the store's documents (one replica alone, or a
+    // server without documents, shows its own).
+    const started = yield* Clock.currentTimeMillis
+    const group = Option.map(
+      yield* Effect.serviceOption(StoreDocuments),
+      (documents) => Group.make(documents, replica, started)
+    )
+    const book = yield* Effect.serviceOption(Leases.LeaseBook)
+    const held = () => Option.match(book, { onNone: () => [], onSome: (leases) => leases.held() })
+    const history = yield* History.make({ share: Option.isSome(group) })
+    const storeTrouble = (what: string) => (error: StoreError) =>
+      Effect.logWarning(`console: cannot ${what} through the store; showing this replica's own`, error.detail)
+    // The counters' growth into this replica's rings, then into the group's history.
+    const sample = Effect.zipRight(
+      history.sample,
+      Option.match(group, {
+        onNone: () => Effect.void,
+        onSome: (shared) =>
+          Effect.flatMap(Clock.currentTimeMillis, (now) => shared.share(history, now)).pipe(
+            Effect.catchAll(storeTrouble("share the history"))
+          )
+      })
+    )
+    const beat = Option.match(group, {
+      onNone: () => Effect.void,
+      onSome: (shared) =>
+        Effect.flatMap(Clock.currentTimeMillis, (now) => shared.beat(now, held())).pipe(
+          Effect.catchAll(storeTrouble("send the heartbeat"))
+        )
+    })
+    yield* Effect.forkScoped(Effect.repeat(sample, Schedule.spaced(Duration.minutes(1))))
+    yield* Effect.forkScoped(Effect.repeat(beat, Schedule.spaced(Group.BEAT)))
+    // What the plots and meters read: the group's history when shared, else this replica's rings.
+    const current: Effect.Effect<{ readonly view: History.View; readonly scope: "group" | "replica" }> = Effect
+      .zipRight(
+        sample,
+        Option.match(group, {
+          onNone: () => Effect.succeed({ view: history, scope: "replica" as const }),
+          onSome: (shared) =>
+            shared.history.pipe(
+              Effect.map((snapshot) => ({ view: History.view(snapshot), scope: "group" as const })),
+              Effect.catchAll((error) =>
+                Effect.as(storeTrouble("read the group's history")(error), { view: history, scope: "replica" as const })
+              )
+            )
+        })
+      )
     const lifetime = Duration.decode(options.sessionLifetime ?? DEFAULT_SESSION_LIFETIME)
     const maxAge = Math.max(1, Math.floor(Duration.toSeconds(lifetime)))
     const sessions = Sessions.make(options.keys, Duration.toMillis(lifetime))
-    const replica = `${hostname()}:${process.pid}`
+    const limit = SignInLimit.make()
     const uPlotScript = yield* Effect.cached(
       Effect.map(uPlotFile("uPlot.iife.min.js"), (body) => asset(body, "text/javascript; charset=utf-8"))
     )
@@ -265,7 +319,7 @@ const routes = (options: Options) => (router: HttpApiBuilder.Router["Type"]) =>
     const consolePage = Effect.gen(function*() {
       const request = yield* HttpServerRequest.HttpServerRequest
       const live = yield* sessions.current(request.headers.cookie)
-      if (live === undefined) return html(Page.signIn(false))
+      if (live === undefined) return html(Page.signIn())
       const params = new URLSearchParams(request.url.slice(request.url.indexOf("?") + 1 || request.url.length))
       const decoded = decodeQuery(Object.fromEntries(params))
       const query = Either.getOrElse(decoded, () => ({}))
@@ -290,12 +344,21 @@ const routes = (options: Options) => (router: HttpApiBuilder.Router["Type"]) =>
         "/console/session",
         Effect.gen(function*() {
           const request = yield* HttpServerRequest.HttpServerRequest
+          const address = Option.getOrElse(request.remoteAddress, () => "unknown")
+          const retryAfter = yield* limit.retryAfter(address)
+          if (retryAfter !== undefined) {
+            yield* Effect.logWarning("console sign-in limited").pipe(Effect.annotateLogs({ address }))
+            return html(Page.signIn("limited"), 429).pipe(
+              HttpServerResponse.setHeader("retry-after", String(retryAfter))
+            )
+          }
           const form = yield* Effect.orElseSucceed(request.urlParamsBody, () => [])
           const key = form.find(([name]) => name === "key")?.[1] ?? ""
           const live = yield* sessions.signIn(key)
           if (live === undefined) {
-            yield* Effect.logWarning("console sign-in refused")
-            return html(Page.signIn(true), 401)
+            yield* limit.refused(address)
+            yield* Effect.logWarning("console sign-in refused").pipe(Effect.annotateLogs({ address }))
+            return html(Page.signIn("refused"), 401)
           }
           yield* Effect.logInfo("console sign-in").pipe(Effect.annotateLogs({ by: live.who }))
           return seeOther("/console", cookie(live.id, maxAge, isHttps(request)))
@@ -330,30 +393,35 @@ const routes = (options: Options) => (router: HttpApiBuilder.Router["Type"]) =>
         "/console/api/timeline",
         api((url) =>
           Effect.gen(function*() {
-            yield* history.sample
+            const { scope, view } = yield* current
             const now = yield* Clock.currentTimeMillis
             const owner = url.searchParams.get("owner")
-            const timeline = owner === null ? history.group(now) : history.owner(owner, now)
+            const timeline = owner === null ? view.group(now) : view.owner(owner, now)
             if (timeline === undefined) {
               return ApiError.response(404, "unknown_owner", "no history for that owner; see owners")
             }
-            return HttpServerResponse.unsafeJson({ timeline, owners: history.owners(), bytes: history.bytes() })
+            return HttpServerResponse.unsafeJson({ timeline, owners: view.owners(), scope, bytes: history.bytes() })
           })
         )
       ),
       router.get(
         "/console/api/budgets",
-        api(() => Effect.map(budgets(engine, history), (body) => HttpServerResponse.unsafeJson(body)))
+        api(() =>
+          Effect.flatMap(current, ({ scope, view }) =>
+            Effect.map(budgets(engine, view), (body) =>
+              HttpServerResponse.unsafeJson({ ...body, scope })))
+        )
       ),
       router.get(
         "/console/api/traffic",
         api(() =>
           Effect.gen(function*() {
-            yield* history.sample
+            const { scope, view } = yield* current
             const now = yield* Clock.currentTimeMillis
-            const { series, times } = history.group(now)
+            const { series, times } = view.group(now)
             return HttpServerResponse.unsafeJson({
-              totals: history.traffic(),
+              scope,
+              totals: view.traffic(),
               timeline: {
                 times,
                 series: {
@@ -369,10 +437,24 @@ const routes = (options: Options) => (router: HttpApiBuilder.Router["Type"]) =>
       router.get(
         "/console/api/replicas",
         api(() =>
-          Effect.succeed(HttpServerResponse.unsafeJson({
-            replicas: [{ id: replica, alive: true, self: true }],
-            leases: "Single-replica view: which replica holds which lease is not yet shared through the store."
-          }))
+          Effect.gen(function*() {
+            const now = yield* Clock.currentTimeMillis
+            const alone = (): ReadonlyArray<Group.Replica> => [
+              { id: replica, alive: true, self: true, seen: now, started: now, leases: held() }
+            ]
+            const replicas = yield* Option.match(group, {
+              onNone: () =>
+                Effect.succeed({ replicas: alone(), scope: "replica" }),
+              onSome: (shared) =>
+                Effect.zipRight(beat, shared.replicas(now)).pipe(
+                  Effect.map((replicas) => ({ replicas, scope: "group" })),
+                  Effect.catchAll((error) =>
+                    Effect.as(storeTrouble("read the heartbeats")(error), { replicas: alone(), scope: "replica" })
+                  )
+                )
+            })
+            return HttpServerResponse.unsafeJson(replicas)
+          })
         )
       ),
       router.post("/console/api/refresh", action("refresh", refresh)),
@@ -390,3 +472,25 @@ const routes = (options: Options) => (router: HttpApiBuilder.Router["Type"]) =>
  */
 export const layer = (options: Options): Layer.Layer<never, never, TokenEngine> =>
   HttpApiBuilder.Router.use(routes(options))
+
+/**
+ * Where the replicas panel learns which refresh leases this replica holds:
+ * provide it to the server, and `layerWatchLeases` to its store. Both use
+ * this one layer, so they share one book when built together.
+ *
+ * @since 0.3.0
+ * @category layers
+ */
+export const layerLeaseBook: Layer.Layer<Leases.LeaseBook> = Leases.layer
+
+/**
+ * The store it is provided with, the leases it grants noted in the console's
+ * lease book (`layerLeaseBook`). Without it the replicas panel lists no leases.
+ *
+ * @since 0.3.0
+ * @category layers
+ */
+export const layerWatchLeases: Layer.Layer<TokenStore, never, TokenStore> = Layer.provide(
+  Leases.layerWatch,
+  layerLeaseBook
+)

@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Logger, Redacted } from "effect"
-import { APP, call, KEY, serveUpstream } from "../../support/serverStack.js"
+import { APP, call, KEY, send, serveUpstream } from "../../support/serverStack.js"
 import { authorizerOf, form, OPS_KEY, serveConsole, signIn } from "./support.js"
 
 const API_ROUTES: ReadonlyArray<readonly [string, string]> = [
@@ -65,6 +65,33 @@ describe("Console", () => {
       const rows = yield* call(`${base}/console/api/credentials`, { headers: { cookie } })
       expect(rows.status).toBe(200)
       expect(rows.json.rows.map((row: { owner: string }) => row.owner)).toContain(APP)
+    }).pipe(Effect.scoped))
+
+  it.live("a flood of wrong keys from one address gets 429; a right key from another address signs in at once", () =>
+    Effect.gen(function*() {
+      const upstream = yield* serveUpstream()
+      const { base, port } = yield* serveConsole({ upstream })
+      const post = (key: string, localAddress: string) =>
+        send(port, {
+          method: "POST",
+          path: "/console/session",
+          headers: { "content-type": "application/x-www-form-urlencoded" },
+          body: new URLSearchParams({ key }).toString(),
+          localAddress
+        })
+      const flood: Array<number> = []
+      for (let attempt = 0; attempt < 30; attempt++) flood.push((yield* post(`${KEY}-${attempt}`, "127.0.0.1")).status)
+      expect(flood.slice(0, 10)).toEqual(Array(10).fill(401))
+      expect(flood.slice(10)).toEqual(Array(20).fill(429))
+      const limited = yield* post(KEY, "127.0.0.1")
+      expect(limited.status).toBe(429)
+      expect(Number(limited.headers["retry-after"])).toBeGreaterThan(0)
+      expect(limited.text).toContain("Too many wrong keys from this address")
+      // The flooded address is refused before its key is compared, even the right one: guessing stops there.
+      expect((yield* post(OPS_KEY, "127.0.0.1")).status).toBe(429)
+      const elsewhere = yield* post(OPS_KEY, "127.0.0.2")
+      expect([elsewhere.status, elsewhere.headers.location]).toEqual([303, "/console"])
+      expect((yield* call(`${base}/console`)).status).toBe(200)
     }).pipe(Effect.scoped))
 
   it.live("a session ends after its lifetime without use, and on sign-out", () =>

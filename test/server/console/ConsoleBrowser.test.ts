@@ -77,7 +77,9 @@ describe("Console in Chromium", () => {
           /^Showing 1–50 of 100,001 matching · 100,001 credentials · [\d,]+ overdue$/
         )
         expect(yield* step(() => page.locator("#timeline-summary").innerText())).toMatch(/^Last 24 h: \d+ fetches/)
-        expect(yield* step(() => page.locator("#replicas").innerText())).toContain("(this one)")
+        const replicas = yield* step(() => page.locator("#replicas").innerText())
+        expect(replicas).toContain("(this one)")
+        expect(replicas).toMatch(/alive\s+none/)
         yield* step(() => page.screenshot({ path: join(ARTIFACTS, "console-desktop.png") }))
 
         yield* step(() => page.getByRole("searchbox").fill(authorizerOf(4_321)))

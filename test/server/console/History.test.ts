@@ -8,6 +8,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect, Metric, Redacted, TestClock } from "effect"
 import * as History from "../../../src/server/console/internal/history.js"
 import * as Sessions from "../../../src/server/console/internal/session.js"
+import * as SignInLimit from "../../../src/server/console/internal/signInLimit.js"
 import * as TokenMetrics from "../../../src/TokenMetrics.js"
 import { KEY } from "../../support/serverStack.js"
 import { OPS_KEY } from "./support.js"
@@ -22,7 +23,7 @@ const issue = (count: number) =>
 describe("History", () => {
   it.effect("adds each sample's growth to the bucket of its time and forgets what is a day old", () =>
     Effect.gen(function*() {
-      const history = yield* History.make
+      const history = yield* History.make()
       yield* issue(3)
       yield* history.sample
       yield* TestClock.adjust("2 minutes")
@@ -47,6 +48,23 @@ describe("History", () => {
       expect(history.group(later).series["issued"]?.reduce((a, b) => a + b, 0)).toBe(0)
       expect(history.owner(LABEL, later)?.series["issued"]?.reduce((a, b) => a + b, 0)).toBe(0)
       expect(history.callsToday(LABEL, later)).toBe(0)
+    }))
+})
+
+describe("History traffic", () => {
+  it.effect("a gateway or other proxy counter is a traffic total only, never an issue or a failure", () =>
+    Effect.gen(function*() {
+      const history = yield* History.make()
+      yield* history.sample
+      const before = history.group(0)
+      yield* Metric.incrementBy(Metric.counter("wechat_gateway_calls_total").pipe(Metric.tagged("app", LABEL)), 4)
+      yield* Metric.incrementBy(Metric.counter("wechat_proxy_upstream_bytes_total"), 900)
+      yield* history.sample
+      const group = history.group(0)
+      // Whatever other tests in this process left in the registry was counted by the first sample.
+      expect(group.series["failures"]).toEqual(before.series["failures"])
+      expect(group.series["issued"]).toEqual(before.series["issued"])
+      expect(history.traffic()).toMatchObject({ wechat_gateway_calls_total: 4, wechat_proxy_upstream_bytes_total: 900 })
     }))
 })
 
@@ -79,5 +97,27 @@ describe("Sessions", () => {
       expect(sessions.csrfMatches(one, two.csrf)).toBe(false)
       expect(sessions.csrfMatches(one, undefined)).toBe(false)
       expect(sessions.csrfMatches(one, "")).toBe(false)
+    }))
+})
+
+describe("SignInLimit", () => {
+  it.effect("only wrong keys spend an address's attempts; one comes back per refill, other addresses untouched", () =>
+    Effect.gen(function*() {
+      const limit = SignInLimit.make({ burst: 3, refillMillis: 10_000 })
+      for (let attempt = 0; attempt < 3; attempt++) {
+        expect(yield* limit.retryAfter("10.0.0.1")).toBeUndefined()
+        yield* limit.refused("10.0.0.1")
+      }
+      expect(yield* limit.retryAfter("10.0.0.1")).toBe(10)
+      expect(yield* limit.retryAfter("10.0.0.2")).toBeUndefined()
+      yield* TestClock.adjust("4 seconds")
+      expect(yield* limit.retryAfter("10.0.0.1")).toBe(6)
+      yield* TestClock.adjust("6 seconds")
+      expect(yield* limit.retryAfter("10.0.0.1")).toBeUndefined()
+      yield* limit.refused("10.0.0.1")
+      expect(yield* limit.retryAfter("10.0.0.1")).toBe(10)
+      yield* TestClock.adjust("1 minute")
+      for (let attempt = 0; attempt < 3; attempt++) yield* limit.refused("10.0.0.1")
+      expect(yield* limit.retryAfter("10.0.0.1")).toBe(10)
     }))
 })

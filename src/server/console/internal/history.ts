@@ -76,19 +76,120 @@ interface DayCount {
   calls: number
 }
 
-export interface History {
-  /** Adds the counters' growth since the last sample to the buckets of now. */
-  readonly sample: Effect.Effect<void>
+/** What the console reads: this replica's rings, or the group's shared history. */
+export interface View {
   readonly group: (now: number) => Timeline
   /** `undefined` for a label no credential has been counted under. */
   readonly owner: (label: string, now: number) => Timeline | undefined
   readonly owners: () => ReadonlyArray<string>
   /** Classic token-endpoint calls of `label` today (UTC, the day the engine's force-refresh budget counts in). */
   readonly callsToday: (label: string, now: number) => number
-  /** Proxy and gateway counters since start, by name. */
+  /** Proxy and gateway counters since counting began, by name. */
   readonly traffic: () => Readonly<Record<string, number>>
+}
+
+export interface History extends View {
+  /** Adds the counters' growth since the last sample to the buckets of now. */
+  readonly sample: Effect.Effect<void>
   /** What the rings hold in typed arrays, bytes. */
   readonly bytes: () => number
+  /** The growth sampled since the last drain (kept only when `share` was asked for), then forgets it. */
+  readonly drain: () => Snapshot
+  /** Gives back a drained snapshot that could not be shared, to go with the next one. */
+  readonly undrain: (snapshot: Snapshot, now: number) => void
+}
+
+/** Counts per bucket number (time / bucket width), one per series. */
+export type Buckets = Record<string, Array<number>>
+
+/**
+ * The same history, sparse: only buckets with counts. It is what replicas
+ * sharing a store add their growth to (the group's history) and what each
+ * replica gathers between two shares. Bounded like the rings: buckets older
+ * than a day are dropped, owners beyond `MAX_OWNER_RINGS` are not kept.
+ */
+export interface Snapshot {
+  /** One-minute buckets of `GROUP_SERIES`. */
+  readonly group: Buckets
+  /** Ten-minute buckets of `OWNER_SERIES`, by metrics label. */
+  readonly owners: Record<string, Buckets>
+  /** Classic calls by label: `[UTC day, calls]`. */
+  readonly days: Record<string, [number, number]>
+  readonly traffic: Record<string, number>
+}
+
+export const emptySnapshot = (): Snapshot => ({ group: {}, owners: {}, days: {}, traffic: {} })
+
+const GROUP = { width: MINUTE, buckets: 1_440, series: 6 } as const
+const OWNER = { width: 10 * MINUTE, buckets: 144, series: 2 } as const
+
+const bump = (buckets: Buckets, bucket: number, series: number, seriesCount: number, amount: number) => {
+  const counts = buckets[bucket] ??= new Array<number>(seriesCount).fill(0)
+  counts[series] += amount
+}
+
+// `from`'s buckets still within a day of `now` added into `into`.
+const addBuckets = (into: Buckets, from: Buckets, shape: typeof GROUP | typeof OWNER, now: number) => {
+  const oldest = Math.floor(now / shape.width) - shape.buckets + 1
+  for (const [bucket, counts] of Object.entries(from)) {
+    if (Number(bucket) < oldest) continue
+    counts.forEach((count, series) => bump(into, Number(bucket), series, shape.series, count))
+  }
+}
+
+/** `a` and `b` added, without what is older than a day at `now`. */
+export const merge = (a: Snapshot, b: Snapshot, now: number): Snapshot => {
+  const merged = emptySnapshot()
+  const today = Math.floor(now / DAY)
+  for (const part of [a, b]) {
+    addBuckets(merged.group, part.group, GROUP, now)
+    for (const [label, buckets] of Object.entries(part.owners)) {
+      const into = merged.owners[label] ?? (Object.keys(merged.owners).length < MAX_OWNER_RINGS ? {} : undefined)
+      if (into === undefined) continue
+      addBuckets(into, buckets, OWNER, now)
+      if (Object.keys(into).length > 0) merged.owners[label] = into
+    }
+    for (const [label, [day, calls]] of Object.entries(part.days)) {
+      if (day === today) merged.days[label] = [day, (merged.days[label]?.[1] ?? 0) + calls]
+    }
+    for (const [name, count] of Object.entries(part.traffic)) merged.traffic[name] = (merged.traffic[name] ?? 0) + count
+  }
+  return merged
+}
+
+const ringOf = (buckets: Buckets, shape: typeof GROUP | typeof OWNER): Ring => {
+  const ring = new Ring(shape.width, shape.buckets, shape.series)
+  for (const [bucket, counts] of Object.entries(buckets)) {
+    counts.forEach((count, series) => ring.add(Number(bucket) * shape.width, series, count))
+  }
+  return ring
+}
+
+const timeline = (ring: Ring, names: ReadonlyArray<string>, now: number): Timeline => {
+  const { times, values } = ring.read(now)
+  return { times, series: Object.fromEntries(names.map((name, index) => [name, values[index]])) }
+}
+
+const callsOn = (days: ReadonlyMap<string, DayCount>, label: string, now: number) => {
+  const today = days.get(label)
+  return today !== undefined && today.day === Math.floor(now / DAY) ? today.calls : 0
+}
+
+/** The group's history as the console reads it. */
+export const view = (snapshot: Snapshot): View => {
+  const group = ringOf(snapshot.group, GROUP)
+  const owners = new Map(Object.entries(snapshot.owners).map(([label, buckets]) => [label, ringOf(buckets, OWNER)]))
+  const days = new Map(Object.entries(snapshot.days).map(([label, [day, calls]]) => [label, { day, calls }]))
+  return {
+    group: (now) => timeline(group, GROUP_SERIES, now),
+    owner: (label, now) => {
+      const ring = owners.get(label)
+      return ring === undefined ? undefined : timeline(ring, OWNER_SERIES, now)
+    },
+    owners: () => Array.from(owners.keys()).sort(),
+    callsToday: (label, now) => callsOn(days, label, now),
+    traffic: () => ({ ...snapshot.traffic })
+  }
 }
 
 const countOf = (pair: MetricPair.MetricPair.Untyped): number | undefined => {
@@ -113,78 +214,113 @@ const PROXY: Readonly<Record<string, typeof GROUP_SERIES[number]>> = {
 // Traffic counters shown as totals: the proxy's, and the gateway's when the server has one.
 const isTraffic = (name: string) => name.startsWith("wechat_proxy_") || name.startsWith("wechat_gateway_")
 
-export const make: Effect.Effect<History> = Effect.sync(() => {
-  const group = new Ring(MINUTE, 1_440, GROUP_SERIES.length)
-  const owners = new Map<string, Ring>()
-  const days = new Map<string, DayCount>()
-  // The last count seen of each series (name and tags), to add only its growth.
-  const seen = new Map<string, number>()
-  const traffic = new Map<string, number>()
+/** The rings of this replica; with `share`, also the growth gathered for the group between two drains. */
+export const make = (options: { readonly share?: boolean } = {}): Effect.Effect<History> =>
+  Effect.sync(() => {
+    const group = new Ring(GROUP.width, GROUP.buckets, GROUP.series)
+    const owners = new Map<string, Ring>()
+    const days = new Map<string, DayCount>()
+    // The last count seen of each series (name and tags), to add only its growth.
+    const seen = new Map<string, number>()
+    const traffic = new Map<string, number>()
+    let pending = emptySnapshot()
 
-  const ownerRing = (label: string): Ring | undefined => {
-    const known = owners.get(label)
-    if (known !== undefined || owners.size >= MAX_OWNER_RINGS) return known
-    const ring = new Ring(10 * MINUTE, 144, OWNER_SERIES.length)
-    owners.set(label, ring)
-    return ring
-  }
-
-  const record = (pair: MetricPair.MetricPair.Untyped, now: number) => {
-    const { name } = pair.metricKey
-    const issued = name === ISSUED
-    const relevant = issued || name === FAILED || name === FETCHES || PROXY[name] !== undefined || isTraffic(name)
-    if (!relevant) return
-    const count = countOf(pair)
-    if (count === undefined) return
-    const id = `${name}${pair.metricKey.tags.map((tag) => `\u0000${tag.key}=${tag.value}`).join("")}`
-    // A counter only grows; a histogram of the same name with other
-    // boundaries would be another key. Anything smaller is a restart of the
-    // registry (tests): counted from zero.
-    const before = seen.get(id) ?? 0
-    const growth = count >= before ? count - before : count
-    seen.set(id, count)
-    if (isTraffic(name)) traffic.set(name, (traffic.get(name) ?? 0) + growth)
-    if (growth === 0) return
-    if (name === FETCHES) return group.add(now, GROUP_SERIES.indexOf("fetches"), growth)
-    const proxied = PROXY[name]
-    if (proxied !== undefined) return group.add(now, GROUP_SERIES.indexOf(proxied), growth)
-    group.add(now, GROUP_SERIES.indexOf(issued ? "issued" : "failures"), growth)
-    const label = tagOf(pair, "app")
-    if (label === undefined) return
-    ownerRing(label)?.add(now, OWNER_SERIES.indexOf(issued ? "issued" : "failures"), growth)
-    if (tagOf(pair, "kind") !== "access_token") return
-    const day = Math.floor(now / DAY)
-    const today = days.get(label)
-    if (today === undefined || today.day !== day) days.set(label, { day, calls: growth })
-    else today.calls += growth
-  }
-
-  const timeline = (ring: Ring, names: ReadonlyArray<string>, now: number): Timeline => {
-    const { times, values } = ring.read(now)
-    return { times, series: Object.fromEntries(names.map((name, index) => [name, values[index]])) }
-  }
-
-  const history: History = {
-    sample: Effect.flatMap(Effect.all([Metric.snapshot, Clock.currentTimeMillis]), ([pairs, now]) =>
-      Effect.sync(() => {
-        for (const pair of pairs) record(pair, now)
-      })),
-    group: (now) => timeline(group, GROUP_SERIES, now),
-    owner: (label, now) => {
-      const ring = owners.get(label)
-      return ring === undefined ? undefined : timeline(ring, OWNER_SERIES, now)
-    },
-    owners: () => Array.from(owners.keys()).sort(),
-    callsToday: (label, now) => {
-      const today = days.get(label)
-      return today !== undefined && today.day === Math.floor(now / DAY) ? today.calls : 0
-    },
-    traffic: () => Object.fromEntries(traffic),
-    bytes: () => {
-      let bytes = group.bytes
-      for (const ring of owners.values()) bytes += ring.bytes
-      return bytes
+    const ownerRing = (label: string): Ring | undefined => {
+      const known = owners.get(label)
+      if (known !== undefined || owners.size >= MAX_OWNER_RINGS) return known
+      const ring = new Ring(OWNER.width, OWNER.buckets, OWNER.series)
+      owners.set(label, ring)
+      return ring
     }
-  }
-  return history
-})
+
+    const addGroup = (now: number, series: typeof GROUP_SERIES[number], amount: number) => {
+      group.add(now, GROUP_SERIES.indexOf(series), amount)
+      if (options.share) {
+        bump(pending.group, Math.floor(now / GROUP.width), GROUP_SERIES.indexOf(series), GROUP.series, amount)
+      }
+    }
+
+    const addOwner = (label: string, now: number, series: typeof OWNER_SERIES[number], amount: number) => {
+      ownerRing(label)?.add(now, OWNER_SERIES.indexOf(series), amount)
+      if (!options.share) {
+        return
+      }
+      const buckets = pending.owners[label] ??= {}
+      bump(buckets, Math.floor(now / OWNER.width), OWNER_SERIES.indexOf(series), OWNER.series, amount)
+    }
+
+    const addCalls = (label: string, now: number, amount: number) => {
+      const day = Math.floor(now / DAY)
+      const today = days.get(label)
+      if (today === undefined || today.day !== day) {
+        days.set(label, { day, calls: amount })
+      } else today.calls += amount
+      if (!options.share) {
+        return
+      }
+      const held = pending.days[label]
+      pending.days[label] = held !== undefined && held[0] === day ? [day, held[1] + amount] : [day, amount]
+    }
+
+    const record = (pair: MetricPair.MetricPair.Untyped, now: number) => {
+      const { name } = pair.metricKey
+      const issued = name === ISSUED
+      const relevant = issued || name === FAILED || name === FETCHES || PROXY[name] !== undefined || isTraffic(name)
+      if (!relevant) return
+      const count = countOf(pair)
+      if (count === undefined) return
+      const id = `${name}${pair.metricKey.tags.map((tag) => `\u0000${tag.key}=${tag.value}`).join("")}`
+      // A counter only grows; a histogram of the same name with other
+      // boundaries would be another key. Anything smaller is a restart of the
+      // registry (tests): counted from zero.
+      const before = seen.get(id) ?? 0
+      const growth = count >= before ? count - before : count
+      seen.set(id, count)
+      if (isTraffic(name)) {
+        traffic.set(name, (traffic.get(name) ?? 0) + growth)
+        if (options.share && growth > 0) pending.traffic[name] = (pending.traffic[name] ?? 0) + growth
+      }
+      if (growth === 0) return
+      if (name === FETCHES) return addGroup(now, "fetches", growth)
+      const proxied = PROXY[name]
+      if (proxied !== undefined) return addGroup(now, proxied, growth)
+      // The other proxy and gateway counters are totals only, not issues or failures.
+      if (isTraffic(name)) return
+      addGroup(now, issued ? "issued" : "failures", growth)
+      const label = tagOf(pair, "app")
+      if (label === undefined) return
+      addOwner(label, now, issued ? "issued" : "failures", growth)
+      if (tagOf(pair, "kind") === "access_token") addCalls(label, now, growth)
+    }
+
+    const history: History = {
+      sample: Effect.flatMap(Effect.all([Metric.snapshot, Clock.currentTimeMillis]), ([pairs, now]) =>
+        Effect.sync(() => {
+          for (const pair of pairs) {
+            record(pair, now)
+          }
+        })),
+      group: (now) => timeline(group, GROUP_SERIES, now),
+      owner: (label, now) => {
+        const ring = owners.get(label)
+        return ring === undefined ? undefined : timeline(ring, OWNER_SERIES, now)
+      },
+      owners: () => Array.from(owners.keys()).sort(),
+      callsToday: (label, now) => callsOn(days, label, now),
+      traffic: () => Object.fromEntries(traffic),
+      bytes: () => {
+        let bytes = group.bytes
+        for (const ring of owners.values()) bytes += ring.bytes
+        return bytes
+      },
+      drain: () => {
+        const drained = pending
+        pending = emptySnapshot()
+        return drained
+      },
+      undrain: (snapshot, now) => {
+        pending = merge(snapshot, pending, now)
+      }
+    }
+    return history
+  })

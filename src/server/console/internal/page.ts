@@ -16,14 +16,19 @@ const head = (title: string, extra = "") =>
   `<meta name="viewport" content="width=device-width,initial-scale=1">` +
   `<title>${escape(title)}</title><link rel="stylesheet" href="/console/assets/console.css">${extra}</head>`
 
-/** The sign-in form; `refused` says the last key presented may not sign in. */
-export const signIn = (refused: boolean): string =>
+const SIGN_IN_PROBLEMS = {
+  refused: "This key may not sign in to the console.",
+  limited: "Too many wrong keys from this address: try again in a few seconds."
+} as const
+
+/** The sign-in form; `problem` says why the last attempt did not sign in. */
+export const signIn = (problem?: keyof typeof SIGN_IN_PROBLEMS): string =>
   `${head("Sign in · WeChat token console")}<body><main class="sign-in"><h1>WeChat token console</h1>` +
   `<form method="post" action="/console/session">` +
   `<label for="key">Ops or admin key</label>` +
   `<input id="key" name="key" type="password" autocomplete="current-password" required maxlength="512"` +
-  `${refused ? " aria-describedby=\"refused\" aria-invalid=\"true\"" : ""} autofocus>` +
-  (refused ? `<p id="refused" class="error" role="alert">This key may not sign in to the console.</p>` : "") +
+  `${problem === undefined ? "" : " aria-describedby=\"refused\" aria-invalid=\"true\""} autofocus>` +
+  (problem === undefined ? "" : `<p id="refused" class="error" role="alert">${SIGN_IN_PROBLEMS[problem]}</p>`) +
   `<button type="submit">Sign in</button></form></main></body></html>`
 
 const number = (value: number) => value.toLocaleString("en-US")

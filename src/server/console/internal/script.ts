@@ -82,11 +82,16 @@ function traffic() {
 }
 function replicas() {
   return getJson("/console/api/replicas").then(function (r) {
-    var html = "<dl>";
+    var html = "<table><caption class='visually-hidden'>Replicas</caption><thead><tr><th scope='col'>Replica</th>" +
+      "<th scope='col'>State</th><th scope='col'>Leases held</th></tr></thead><tbody>";
     r.replicas.forEach(function (replica) {
-      html += "<dt>" + esc(replica.id) + (replica.self ? " (this one)" : "") + "</dt><dd>" + (replica.alive ? "alive" : "gone") + "</dd>";
+      var leases = replica.leases.map(function (lease) { return esc(lease.owner) + " " + esc(lease.kind); });
+      html += "<tr><th scope='row'><code>" + esc(replica.id) + "</code>" + (replica.self ? " (this one)" : "") +
+        "</th><td>" + (replica.alive ? "alive" : "gone, last seen " + new Date(replica.seen).toLocaleTimeString()) +
+        "</td><td>" + (leases.length ? leases.join(", ") : "none") + "</td></tr>";
     });
-    document.getElementById("replicas").innerHTML = html + "</dl><p>" + esc(r.leases) + "</p>";
+    document.getElementById("replicas").innerHTML = html + "</tbody></table>" + (r.scope === "group" ? "" :
+      "<p>This replica only: the store shares no heartbeats.</p>");
   });
 }
 function panels() {
