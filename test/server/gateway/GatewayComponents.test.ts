@@ -175,6 +175,43 @@ describe("Gateway: third-party platforms", () => {
     }).pipe(Effect.scoped), 120_000)
 
   it.live(
+    "the SDK exchanges a code the authorization push already exchanged: the authorizer, not WeChat's 61009",
+    () =>
+      Effect.gen(function*() {
+        const { component, componentToken, controls, server } = yield* start
+        const token = (yield* componentToken()).json.component_access_token as string
+        // WeChat pushes `authorized` with the code its redirect hands the SDK; the push is exchanged first.
+        yield* controls.resumePushes(COMPONENT)
+        const code = yield* controls.authorize(COMPONENT, MERCHANT_2)
+        const owner = OwnerId.authorizer(COMPONENT as never, MERCHANT_2 as never)
+        yield* eventually(Effect.map(
+          Effect.either(server.engine.get(owner, Component.refreshToken)),
+          (held) => held._tag === "Right"
+        ))
+        const exchanged = yield* component("api_query_auth", token, {
+          component_appid: COMPONENT,
+          authorization_code: code
+        })
+        expect(exchanged.json).toEqual({
+          authorization_info: {
+            authorizer_appid: MERCHANT_2,
+            authorizer_access_token: expect.stringMatching(/^gw1\./),
+            expires_in: 7200,
+            authorizer_refresh_token: PLACEHOLDER,
+            func_info: []
+          }
+        })
+        // A code nobody pushed or exchanged is still WeChat's refusal.
+        const unknown = yield* component("api_query_auth", token, {
+          component_appid: COMPONENT,
+          authorization_code: "queryauthcode@@@never-issued"
+        })
+        expect(unknown.json.errcode).toBe(61009)
+      }).pipe(Effect.scoped),
+    120_000
+  )
+
+  it.live(
     "hostile: wrong or out-of-scope keys, real or foreign tokens, other components: WeChat's errors, nothing upstream",
     () =>
       Effect.gen(function*() {

@@ -26,7 +26,7 @@
  * @internal
  */
 import type * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import { type Duration, Effect, Redacted } from "effect"
+import { type Duration, Effect, Redacted, Schedule } from "effect"
 import type { AccessTokenError } from "../../../AccessToken.js"
 import type { ComponentTokenShape } from "../../../families/component/ComponentToken.js"
 import * as TokenScrubber from "../../internal/tokenScrubber.js"
@@ -156,6 +156,12 @@ export interface Components {
  */
 export const make = (options: {
   readonly tokens: ComponentTokenShape
+  /**
+   * The authorizer (`component:authorizer`) whose pushed authorization
+   * carried `code`, when the push intake journaled it; undefined when the
+   * server keeps no journal it can read.
+   */
+  readonly pushedWith: (code: string) => Effect.Effect<string | undefined>
   readonly upstream: UpstreamCall.Upstream
   readonly baseUrl: string
   readonly timeout: Duration.Duration
@@ -232,6 +238,22 @@ export const make = (options: {
       const code = text(fields["authorization_code"])
       if (code === undefined) return Effect.succeed(refused(41009, "authorization_code missing"))
       return tokens.exchange(claims.owner, code).pipe(
+        // WeChat pushes `authorized` with the very code the merchant's redirect brings the SDK: when the
+        // push intake exchanged it first, WeChat answers 61009 (used) here, yet the authorizer is the
+        // server's. Its token is waited for while that exchange stores it; the permission sets it granted
+        // are not kept, so `func_info` is empty.
+        Effect.catchIf(
+          (error) => error._tag === "WeChatApiError" && error.errcode === 61009,
+          (error) =>
+            Effect.flatMap(options.pushedWith(code), (owner) => {
+              const authorizerAppId = owner?.slice(owner.indexOf(":") + 1)
+              if (owner === undefined || owner.slice(0, owner.indexOf(":")) !== claims.owner) return Effect.fail(error)
+              return tokens.authorizerToken(claims.owner, authorizerAppId!).pipe(
+                Effect.retry({ schedule: Schedule.spaced("250 millis"), times: 40 }),
+                Effect.as({ authorizerAppId: authorizerAppId!, funcInfo: [] as ReadonlyArray<number> })
+              )
+            })
+        ),
         Effect.match({
           onFailure: failed,
           onSuccess: (granted) => ({
