@@ -18,6 +18,7 @@ import { fileURLToPath } from "node:url"
 import * as credentials from "./credentials.js"
 import * as day from "./day.js"
 import type { Figure } from "./Figure.js"
+import * as gateway from "./gatewayStress.js"
 import * as herd from "./herd.js"
 import * as inProcess from "./inProcess.js"
 import * as proxy from "./proxy.js"
@@ -34,6 +35,7 @@ const scenarios: Readonly<Record<string, Effect.Effect<ReadonlyArray<Figure>, un
   scale: scale.run,
   credentials: credentials.run,
   proxy: proxy.run,
+  gateway: gateway.run,
   spread: spread.run,
   soak: soak.run
 }
@@ -47,6 +49,7 @@ const smokeScenarios: Readonly<Record<string, Effect.Effect<ReadonlyArray<Figure
   scale: scale.smoke,
   credentials: credentials.smoke,
   spread: spread.smoke,
+  gateway: gateway.smoke,
   soak: soak.smoke
 }
 const child = args.includes("--child")

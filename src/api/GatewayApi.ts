@@ -173,6 +173,43 @@ export const document = (spec: Record<string, unknown>): Record<string, unknown>
         { parameters: [query("access_token", "A gateway token"), query("type", "`jsapi` or `wx_card`")] }
       )
     },
+    "/cgi-bin/component/api_component_token": {
+      post: operation(
+        "componentToken",
+        "A gateway component token for a client key (a third-party platform's token endpoint)",
+        "Nothing is fetched. `component_verify_ticket` is not used: WeChat pushes the ticket to the server. With " +
+          "the token (`component_access_token=`), `api_query_auth` exchanges a code through the server and " +
+          "`api_authorizer_token` answers a gateway authorizer token, both with the placeholder refresh token " +
+          "`refreshtoken@@@held-by-the-token-server` (the real one stays on the server); other component " +
+          "endpoints are forwarded with the real component token, refresh tokens in their answers replaced.",
+        {
+          type: "object",
+          required: ["component_access_token", "expires_in"],
+          properties: {
+            component_access_token: { type: "string", maxLength: 512, description: "A gateway component token" },
+            expires_in: { type: "integer" }
+          }
+        },
+        {
+          requestBody: {
+            required: true,
+            content: {
+              "application/json": {
+                schema: {
+                  type: "object",
+                  required: ["component_appid", "component_appsecret"],
+                  properties: {
+                    component_appid: { type: "string" },
+                    component_appsecret: { type: "string", description: "A client key in place of the AppSecret" },
+                    component_verify_ticket: { type: "string", description: "Not used" }
+                  }
+                }
+              }
+            }
+          }
+        }
+      )
+    },
     "/sns/jscode2session": {
       get: operation(
         "code2Session",

@@ -9,6 +9,7 @@ import { FetchHttpClient, HttpServer } from "@effect/platform"
 import { Context, Effect, Layer, Logger, Redacted, Schedule, type Scope } from "effect"
 import * as ComponentConfig from "../../src/families/component/ComponentConfig.js"
 import * as WeComConfig from "../../src/families/wecom/WeComConfig.js"
+import * as Gateway from "../../src/server/gateway/Gateway.js"
 import * as NodeServer from "../../src/server/NodeServer.js"
 import * as Proxy from "../../src/server/Proxy.js"
 import type * as ServerConfig from "../../src/server/ServerConfig.js"
@@ -53,9 +54,18 @@ export const serveComponentServer = (
     readonly clientKeys?: ReadonlyArray<ServerConfig.ClientKey>
     /** Serve the proxy routes too, forwarding to `upstreamUrl`. */
     readonly proxy?: boolean
+    /** Serve WeChat's own paths too (the WeChat-compatible gateway), and so the proxy. */
+    readonly gateway?: boolean
   } = {}
 ): Effect.Effect<ComponentServer, unknown, Scope.Scope> =>
   Effect.gen(function*() {
+    const proxy = Proxy.layer({ wechatBaseUrl: upstreamUrl, wecomBaseUrl: upstreamUrl })
+    // The server finds the proxy and the gateway as optional services: none, either, or both.
+    const front: Layer.Layer<never, never, TokenEngine> = options.gateway === true
+      ? Layer.provideMerge(Gateway.layer({ secrets: [], wechatBaseUrl: upstreamUrl }), proxy)
+      : options.proxy === true
+      ? proxy
+      : Layer.empty
     const context = yield* Layer.build(
       NodeServer.layer({
         host: "127.0.0.1",
@@ -63,9 +73,7 @@ export const serveComponentServer = (
         clientKeys: options.clientKeys ?? [{ key: Redacted.make(KEY) }],
         opsKeys: [Redacted.make(OPS_KEY)]
       }).pipe(
-        options.proxy === true
-          ? Layer.provide(Proxy.layer({ wechatBaseUrl: upstreamUrl, wecomBaseUrl: upstreamUrl }))
-          : (layer) => layer,
+        Layer.provide(front),
         Layer.provideMerge(TokenLayer.layerFamilies({
           config: TokenConfig.layer({ apps: [], mode: "classic", apiBaseUrl: upstreamUrl }),
           wecom: WeComConfig.layer({ apps: [], apiBaseUrl: upstreamUrl }),

@@ -31,12 +31,15 @@ import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequ
 import type * as HttpApp from "@effect/platform/HttpApp"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import type * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import { Clock, Context, Duration, Effect, Layer, Metric, MetricLabel, type Redacted, type Scope } from "effect"
+import { Clock, Context, Duration, Effect, Layer, Metric, MetricLabel, Option, type Redacted, type Scope } from "effect"
 import { type AccessTokenError, type Credential } from "../../AccessToken.js"
 import * as ProxyApi from "../../api/ProxyApi.js"
+import * as Component from "../../families/component/Component.js"
+import { authorizationCodeKind, ComponentToken, none as noComponents } from "../../families/component/ComponentToken.js"
 import * as WeComToken from "../../families/wecom/WeComToken.js"
 import * as OwnerId from "../../OwnerId.js"
 import { TokenEngine } from "../../TokenEngine.js"
+import { TokenStore } from "../../TokenStore.js"
 import type * as ClientAuth from "../ClientAuth.js"
 import * as FastPath from "../FastPath.js"
 import * as RequestBody from "../internal/nodeRequest.js"
@@ -48,6 +51,7 @@ import * as Routes from "../Routes.js"
 import type * as ServerConfig from "../ServerConfig.js"
 import * as ServerMetrics from "../ServerMetrics.js"
 import * as Answers from "./internal/answers.js"
+import * as Components from "./internal/components.js"
 import * as GatewayToken from "./internal/gatewayToken.js"
 import * as Keys from "./internal/keys.js"
 import * as SecretCalls from "./internal/secretCalls.js"
@@ -72,7 +76,17 @@ export interface Options {
  * @since 0.3.0
  * @category models
  */
-export type Call = "token" | "stable_token" | "wecom_token" | "ticket" | "secret" | "forward" | "unsupported"
+export type Call =
+  | "token"
+  | "stable_token"
+  | "wecom_token"
+  | "ticket"
+  | "secret"
+  | "forward"
+  | "component_token"
+  | "authorizer_token"
+  | "query_auth"
+  | "component"
 
 /**
  * @since 0.3.0
@@ -121,8 +135,16 @@ const queryOf = (url: string): URLSearchParams => {
   return new URLSearchParams(at === -1 ? "" : url.slice(at + 1))
 }
 
-// What the ticket endpoints name, and the engine's kind for it.
+// What the ticket endpoints name, and the engine's kind for it, for an app and for an authorizer.
 const TICKET_KINDS: Record<string, string> = { jsapi: "jsapi_ticket", wx_card: "wx_card_ticket" }
+const AUTHORIZER_TICKET_KINDS: Record<string, string> = {
+  jsapi: Component.authorizerJsapiTicket,
+  wx_card: Component.authorizerWxCardTicket
+}
+
+// Request bodies of the component endpoints the gateway forwards (code templates'
+// ext_json included): the proxy's replayable size.
+const MAX_COMPONENT_BODY_BYTES = Proxy.DEFAULT_REPLAY_BODY_BYTES
 
 const findTarget = (targets: ReadonlyArray<ProxyTarget.ProxyTarget>, pattern: string) => {
   const found = targets.find((target) => target.pattern === pattern)
@@ -150,29 +172,62 @@ export const make = (options: Options): Effect.Effect<GatewayShape, never, Token
       secretOf: (appId) => secrets.get(appId),
       timeout: upstreamTimeout
     })
-    const targets: Record<GatewayToken.Kind, ProxyTarget.ProxyTarget> = {
+    const components = Option.getOrElse(yield* Effect.serviceOption(ComponentToken), () => noComponents)
+    const store = yield* Effect.serviceOption(TokenStore)
+    const componentCalls = Components.make({
+      tokens: components,
+      pushedWith: (code) =>
+        Option.match(store, {
+          onNone: () => Effect.succeed(undefined),
+          onSome: (store) =>
+            store.list(authorizationCodeKind).pipe(
+              Effect.map((codes) => codes.find((held) => held.value === code)?.appId),
+              Effect.orElseSucceed(() => undefined)
+            )
+        }),
+      upstream,
+      baseUrl: options.wechatBaseUrl,
+      timeout: upstreamTimeout
+    })
+    // The proxy's targets the gateway's tokens forward through; a component
+    // token's calls are the gateway's own (`componentCalls`). Authorizers are
+    // a target when the server runs third-party platforms.
+    const targets: Record<"app" | "wecom", ProxyTarget.ProxyTarget> & {
+      readonly authorizer: ProxyTarget.ProxyTarget | undefined
+    } = {
       app: findTarget(proxy.targets, ProxyApi.APP_PATTERN),
-      wecom: findTarget(proxy.targets, ProxyApi.WECOM_PATTERN)
+      wecom: findTarget(proxy.targets, ProxyApi.WECOM_PATTERN),
+      authorizer: proxy.targets.find((target) => target.pattern === ProxyApi.AUTHORIZER_PATTERN)
     }
+    // Whether the server serves `owner` of `kind`, and what a key's scope names for it.
+    const served = (kind: GatewayToken.Kind, owner: string): boolean =>
+      kind === "component" ? componentCalls.known(owner) : targets[kind]?.known(owner) === true
+    const scopeOf = (kind: GatewayToken.Kind, owner: string): string =>
+      kind === "authorizer" ? owner.slice(0, owner.indexOf(":")) : owner
     const weComOwners = engine.apps.filter(OwnerId.isWeCom)
     const nowSeconds = Effect.map(Clock.currentTimeMillis, (now) => Math.floor(now / 1000))
 
     // The owner a presented gateway token stands for, when the token is one
-    // of ours and its key may still use that owner; else WeChat's 40001.
+    // of ours and its key may still use that owner; else WeChat's 40001. A
+    // component token travels as `component_access_token` on the component's
+    // own endpoints, any token as `access_token` elsewhere.
     const claimsOf = (
       request: HttpServerRequest.HttpServerRequest,
       query: URLSearchParams,
       keys: Keys.Keys,
       now: number
     ) => {
-      const presented = query.getAll("access_token")
+      const presented = [...query.getAll("access_token"), ...query.getAll("component_access_token")]
       // Two tokens in one call: which one counts would be a guess.
       if (presented.length !== 1) return undefined
       const claims = keys.tokenOn(NodeHttpServerRequest.toIncomingMessage(request).socket, presented[0]!)
-      if (claims === undefined || !GatewayToken.isCurrent(claims, now) || !keys.allows(claims.key, claims.owner)) {
+      if (
+        claims === undefined || !GatewayToken.isCurrent(claims, now) ||
+        !keys.allows(claims.key, scopeOf(claims.kind, claims.owner))
+      ) {
         return undefined
       }
-      return targets[claims.kind].known(claims.owner) ? claims : undefined
+      return served(claims.kind, claims.owner) ? claims : undefined
     }
 
     const ticket = (
@@ -194,38 +249,99 @@ export const make = (options: Options): Effect.Effect<GatewayShape, never, Token
             ))
       })
 
-    const stableToken = (request: HttpServerRequest.HttpServerRequest, keys: Keys.Keys, timeout: Duration.Duration) =>
+    // The request's body, whole; a body too large or too slow is refused in WeChat's shape.
+    const bodyOf = (
+      request: HttpServerRequest.HttpServerRequest,
+      call: Call,
+      maxBytes: number,
+      timeout: Duration.Duration
+    ) =>
       Effect.gen(function*() {
-        if (request.method !== "POST") {
-          return yield* answered("stable_token", "refused", Answers.error(43002, "require POST method"))
-        }
         const source = NodeHttpServerRequest.toIncomingMessage(request)
         const read = yield* Effect.either(Effect.interruptible(
-          RequestBody.read(source, RequestLimits.DEFAULT_MAX_BODY_BYTES, Duration.toMillis(timeout))
+          RequestBody.read(source, maxBytes, Duration.toMillis(timeout))
         ))
-        if (read._tag === "Left") {
-          if (read.left === "client-closed") return yield* Effect.interrupt
-          RequestBody.closeAfter(
-            source,
-            NodeHttpServerRequest.toServerResponse(request),
-            Duration.toMillis(RequestLimits.LINGER)
-          )
-          return yield* answered(
-            "stable_token",
+        if (read._tag === "Right") return read.right
+        if (read.left === "client-closed") return yield* Effect.interrupt
+        RequestBody.closeAfter(
+          source,
+          NodeHttpServerRequest.toServerResponse(request),
+          Duration.toMillis(RequestLimits.LINGER)
+        )
+        return yield* Effect.fail(
+          yield* answered(
+            call,
             "refused",
             Answers.error(47001, "data format error: the body is too large or did not arrive")
           )
+        )
+      })
+
+    // A POSTed JSON object's fields, as the token endpoints take them.
+    const fieldsOf = (request: HttpServerRequest.HttpServerRequest, call: Call, timeout: Duration.Duration) =>
+      Effect.gen(function*() {
+        if (request.method !== "POST") {
+          return yield* Effect.fail(yield* answered(call, "refused", Answers.error(43002, "require POST method")))
         }
-        const fields = parseObject(new TextDecoder().decode(read.right))
+        const body = yield* bodyOf(request, call, RequestLimits.DEFAULT_MAX_BODY_BYTES, timeout)
+        const fields = parseObject(new TextDecoder().decode(body))
         if (fields === undefined) {
-          return yield* answered("stable_token", "refused", Answers.error(47001, "data format error"))
+          return yield* Effect.fail(yield* answered(call, "refused", Answers.error(47001, "data format error")))
         }
+        return fields
+      })
+
+    const stableToken = (request: HttpServerRequest.HttpServerRequest, keys: Keys.Keys, timeout: Duration.Duration) =>
+      Effect.gen(function*() {
+        const fields = yield* fieldsOf(request, "stable_token", timeout)
         const issued = Tokens.app(
           { grantType: fields["grant_type"], appId: fields["appid"], secret: fields["secret"] },
           { keys, known: targets.app.known, nowSeconds: yield* nowSeconds }
         )
         return yield* answered("stable_token", issued.ok ? "ok" : "refused", issued.response)
-      })
+      }).pipe(Effect.merge)
+
+    // A call carrying a gateway component token: the component's token
+    // endpoints answered here, any other call forwarded with the real token.
+    const componentCall = (
+      request: HttpServerRequest.HttpServerRequest,
+      path: string,
+      query: URLSearchParams,
+      keys: Keys.Keys,
+      claims: GatewayToken.Claims,
+      timeout: Duration.Duration
+    ) =>
+      Effect.gen(function*() {
+        const endpoint = path.toLowerCase()
+        if (
+          endpoint === "/cgi-bin/component/api_authorizer_token" || endpoint === "/cgi-bin/component/api_query_auth"
+        ) {
+          const call: Call = endpoint.endsWith("api_query_auth") ? "query_auth" : "authorizer_token"
+          const fields = yield* fieldsOf(request, call, timeout)
+          const now = yield* nowSeconds
+          const done = call === "query_auth"
+            ? yield* componentCalls.queryAuth(claims, fields, keys, now)
+            : yield* componentCalls.authorizerToken(claims, fields, keys, now)
+          return yield* answered(call, done.ok ? "ok" : "refused", done.response)
+        }
+        const tokenName = query.has("component_access_token") ? "component_access_token" : "access_token"
+        const forwarded = new URLSearchParams(query)
+        forwarded.delete(tokenName)
+        const contentType = request.headers["content-type"]
+        const hasBody = request.headers["transfer-encoding"] !== undefined ||
+          (request.headers["content-length"] ?? "0") !== "0"
+        const body = hasBody ? yield* bodyOf(request, "component", MAX_COMPONENT_BODY_BYTES, timeout) : undefined
+        const done = yield* componentCalls.forward({
+          componentAppId: claims.owner,
+          method: request.method,
+          path,
+          query: forwarded,
+          tokenName,
+          contentType,
+          body
+        })
+        return yield* answered("component", done.ok ? "ok" : "refused", done.response)
+      }).pipe(Effect.merge)
 
     const forward = (
       request: HttpServerRequest.HttpServerRequest,
@@ -237,9 +353,16 @@ export const make = (options: Options): Effect.Effect<GatewayShape, never, Token
       Effect.gen(function*() {
         const claims = claimsOf(request, query, keys, yield* nowSeconds)
         if (claims === undefined) return yield* answered("forward", "refused", Answers.invalidToken())
+        if (claims.kind === "component") return yield* componentCall(request, path, query, keys, claims, timeout)
+        // A component token's name on another owner's call: not a token WeChat would read there.
+        if (query.has("component_access_token")) {
+          return yield* answered("forward", "refused", Answers.invalidToken())
+        }
         const forwarded = new URLSearchParams(query)
         forwarded.delete("access_token")
-        const response = yield* proxy.forward(request, targets[claims.kind], claims.owner, path.slice(1), timeout, {
+        const target = claims.kind === "authorizer" ? targets.authorizer : targets[claims.kind]
+        // `claimsOf` admits an authorizer's token only when the proxy has the authorizers' target.
+        const response = yield* proxy.forward(request, target!, claims.owner, path.slice(1), timeout, {
           query: forwarded,
           refusal: Answers.refusal
         })
@@ -264,6 +387,18 @@ export const make = (options: Options): Effect.Effect<GatewayShape, never, Token
             const issued = Tokens.weCom(query, { keys, owners: weComOwners, nowSeconds: yield* nowSeconds })
             return yield* answered("wecom_token", issued.ok ? "ok" : "refused", issued.response)
           }
+          case "/cgi-bin/component/api_component_token":
+            return yield* Effect.merge(Effect.gen(function*() {
+              const fields = yield* fieldsOf(request, "component_token", requestTimeout)
+              const issued = componentCalls.componentToken(fields, keys, yield* nowSeconds)
+              return yield* answered("component_token", issued.ok ? "ok" : "refused", issued.response)
+            }))
+          case "/cgi-bin/component/api_start_push_ticket":
+            return yield* Effect.merge(Effect.gen(function*() {
+              const fields = yield* fieldsOf(request, "secret", requestTimeout)
+              const called = yield* componentCalls.startPushTicket(fields, keys)
+              return yield* answered("secret", called.ok ? "ok" : "refused", called.response)
+            }))
           case "/cgi-bin/ticket/getticket":
           case "/cgi-bin/get_jsapi_ticket":
           case "/cgi-bin/ticket/get": {
@@ -272,6 +407,11 @@ export const make = (options: Options): Effect.Effect<GatewayShape, never, Token
             const type = query.get("type") ?? ""
             if (claims.kind === "app" && path === "/cgi-bin/ticket/getticket" && type in TICKET_KINDS) {
               return yield* ticket(engine.get(claims.owner, TICKET_KINDS[type]!))
+            }
+            if (
+              claims.kind === "authorizer" && path === "/cgi-bin/ticket/getticket" && type in AUTHORIZER_TICKET_KINDS
+            ) {
+              return yield* ticket(engine.get(claims.owner, AUTHORIZER_TICKET_KINDS[type]!))
             }
             const [corpId, agent] = claims.owner.split("/") as [string, string]
             if (claims.kind === "wecom" && path === "/cgi-bin/get_jsapi_ticket") {
@@ -290,16 +430,6 @@ export const make = (options: Options): Effect.Effect<GatewayShape, never, Token
         if (SecretCalls.PATHS.has(path)) {
           const called = yield* secretCalls.answer(path, query, keys)
           return yield* answered("secret", called.ok ? "ok" : "refused", called.response)
-        }
-        if (path.toLowerCase().startsWith("/cgi-bin/component/")) {
-          return yield* answered(
-            "unsupported",
-            "refused",
-            Answers.error(
-              48001,
-              "api unauthorized: the gateway does not serve third-party platform endpoints; use /v1/components"
-            )
-          )
         }
         return yield* forward(request, path, query, keys, requestTimeout)
       })

@@ -261,7 +261,7 @@ describe("Gateway", () => {
       const { base, emulator } = yield* startProxyStack({ gateway: true })
       yield* awaitReady(base)
       const token = yield* gatewayToken(base)
-      for (const path of ["cgi-bin/clear_quota", "CGI-BIN/Token", "cgi-bin/component/api_component_token"]) {
+      for (const path of ["cgi-bin/clear_quota", "CGI-BIN/Token", "cgi-bin/component/api_create_preauthcode"]) {
         const answer = yield* call(`${base}/${path}?access_token=${token}`, { method: "POST", body: "{}" })
         expect({ path, status: answer.status, errcode: answer.json.errcode }).toEqual({
           path,

@@ -39,9 +39,14 @@ const ERRCODES: Record<string, number> = {
 export const refusal = (_status: number, code: string, message: string): HttpServerResponse.HttpServerResponse =>
   error(ERRCODES[code] ?? -1, `${message} (${code})`)
 
-/** WeChat's own answer, passed on as it came (masked already). */
-export const raw = (body: Uint8Array, contentType: string | undefined): HttpServerResponse.HttpServerResponse =>
+/** WeChat's own answer, passed on as it came (masked already), with its status (200 unless given). */
+export const raw = (
+  body: Uint8Array,
+  contentType: string | undefined,
+  status = 200
+): HttpServerResponse.HttpServerResponse =>
   HttpServerResponse.uint8Array(body, {
+    status,
     headers: NO_STORE,
     contentType: contentType ?? "application/json; charset=utf-8"
   })

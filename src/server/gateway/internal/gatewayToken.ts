@@ -21,11 +21,15 @@ import { Redacted } from "effect"
 import { createHmac, timingSafeEqual } from "node:crypto"
 import type { ClientKey } from "../../ServerConfig.js"
 
-/** What the token stands for: an official account or mini program, or a WeCom app (`corpid/agent`). */
-export type Kind = "app" | "wecom"
+/**
+ * What the token stands for: an official account or mini program, a WeCom
+ * app (`corpid/agent`), a third-party platform's component token (its
+ * component app id), or one of its authorizers (`component:authorizer`).
+ */
+export type Kind = "app" | "wecom" | "component" | "authorizer"
 
-const KIND_CODES: Record<Kind, string> = { app: "a", wecom: "w" }
-const KINDS: Record<string, Kind> = { a: "app", w: "wecom" }
+const KIND_CODES: Record<Kind, string> = { app: "a", wecom: "w", component: "c", authorizer: "z" }
+const KINDS: Record<string, Kind> = { a: "app", w: "wecom", c: "component", z: "authorizer" }
 
 const VERSION = "gw1"
 

@@ -14,6 +14,7 @@ import * as TokenScrubber from "../../internal/tokenScrubber.js"
 import * as UpstreamCall from "../../internal/upstreamCall.js"
 import * as Answers from "./answers.js"
 import type { Keys } from "./keys.js"
+import * as WholeCall from "./wholeCall.js"
 
 /** The paths, as WeChat spells them. */
 export const PATHS: ReadonlySet<string> = new Set(["/sns/jscode2session", "/sns/oauth2/access_token"])
@@ -57,34 +58,24 @@ export const make = (options: {
       const real = Redacted.value(secret)
       const forwarded = new URLSearchParams(query)
       forwarded.set("secret", real)
-      return Effect.scoped(Effect.gen(function*() {
-        const deadlineAt = performance.now() + Duration.toMillis(options.timeout)
-        const answer = yield* Effect.acquireRelease(
-          origin.send({
-            method: "GET",
-            path: `${path}?${forwarded.toString()}`,
-            headers: { accept: "application/json", "accept-encoding": "identity" },
-            body: { _tag: "None" }
-          }, deadlineAt),
-          (answer) => Effect.sync(() => answer.destroy())
-        )
-        const body = yield* UpstreamCall.peek(answer, MAX_ANSWER_BYTES, deadlineAt)
-        if (body._tag !== "Whole") {
-          return { response: Answers.error(-1, "system error: WeChat's answer was too large"), ok: false }
-        }
-        return {
-          response: Answers.raw(TokenScrubber.whole(body.body, [real]), answer.headers["content-type"]),
-          ok: true
-        }
-      })).pipe(
-        Effect.catchAll((error) =>
-          refused(Answers.error(
-            -1,
-            error._tag === "CallTimedOut"
-              ? "system error: WeChat did not answer in time"
-              : "system error: WeChat could not be reached"
-          ))
-        )
+      return WholeCall.send(
+        origin,
+        {
+          method: "GET",
+          path: `${path}?${forwarded.toString()}`,
+          headers: { accept: "application/json", "accept-encoding": "identity" },
+          body: { _tag: "None" }
+        },
+        options.timeout,
+        MAX_ANSWER_BYTES
+      ).pipe(
+        Effect.match({
+          onFailure: (failure) => ({ response: Answers.error(-1, `system error: ${failure}`), ok: false }),
+          onSuccess: (answer) => ({
+            response: Answers.raw(TokenScrubber.whole(answer.body, [real]), answer.contentType),
+            ok: true
+          })
+        })
       )
     }
   }

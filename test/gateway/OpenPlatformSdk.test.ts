@@ -1,0 +1,108 @@
+/**
+ * node-easywechat's OpenPlatform (a third-party platform's SDK) from npm,
+ * unmodified but for its host, against the gateway on the emulator: the
+ * component token, a pre-auth code, the exchange of a merchant's code, an
+ * official account of the merchant from the refresh token, a message sent
+ * for it. Installed in test/gateway/sdk/ by .ci/gateway-sdks.sh (`npm
+ * test`'s pretest); the SDK runs in a process of its own.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Logger } from "effect"
+import { execFile } from "node:child_process"
+import { existsSync, mkdtempSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import * as Component from "../../src/families/component/Component.js"
+import * as OwnerId from "../../src/OwnerId.js"
+import * as TokenStore from "../../src/TokenStore.js"
+import {
+  AES_KEY,
+  COMPONENT,
+  COMPONENT_SECRET,
+  eventsUrl,
+  eventually,
+  MERCHANT,
+  MESSAGE_TOKEN,
+  serveComponentServer,
+  serveWeChat
+} from "../support/componentStack.js"
+import { KEY } from "../support/serverStack.js"
+
+const sdkDir = new URL("./sdk/", import.meta.url).pathname
+
+const drive = (env: Record<string, string>) =>
+  Effect.async<Record<string, unknown>, Error>((resume) => {
+    const child = execFile(process.execPath, [join(sdkDir, "open.mjs")], {
+      cwd: sdkDir,
+      env: { PATH: process.env["PATH"] ?? "", ...env },
+      timeout: 120_000
+    }, (error, stdout, stderr) =>
+      resume(
+        error === null
+          ? Effect.succeed(JSON.parse(stdout) as Record<string, unknown>)
+          : Effect.fail(new Error(`open.mjs failed: ${error.message}\n${stderr}`))
+      ))
+    return Effect.sync(() => child.kill("SIGKILL"))
+  })
+
+describe("SDK node-easywechat OpenPlatform through the gateway", () => {
+  it.live(
+    "component token, pre-auth code, code exchange, an authorizer's message: unchanged, no real credential seen",
+    () =>
+      Effect.gen(function*() {
+        if (!existsSync(join(sdkDir, "node_modules", "node-easywechat"))) {
+          return yield* Effect.dieMessage(
+            "node-easywechat is not installed: run bash .ci/gateway-sdks.sh (npm test does)"
+          )
+        }
+        const wechat = yield* serveWeChat()
+        const controls = wechat.emulator.component
+        const server = yield* serveComponentServer(wechat.url, TokenStore.layerMemory, Logger.none, { gateway: true })
+        yield* controls.setPushUrl(COMPONENT, eventsUrl(server.base))
+        yield* controls.pushTicket(COMPONENT)
+        yield* eventually(Effect.map(
+          Effect.either(server.engine.get(COMPONENT, Component.componentToken)),
+          (held) => held._tag === "Right"
+        ))
+        // The redirect flow: the SDK exchanges the code the merchant's browser brought.
+        yield* controls.stopPushes(COMPONENT)
+        const code = yield* controls.authorize(COMPONENT, MERCHANT)
+        const results = yield* drive({
+          GATEWAY: server.base,
+          COMPONENT_ID: COMPONENT,
+          CLIENT_KEY: KEY,
+          PUSH_TOKEN: MESSAGE_TOKEN,
+          AES_KEY,
+          WORK: mkdtempSync(join(tmpdir(), "gateway-open-")),
+          CODE: code
+        })
+        expect(results).toEqual({
+          componentToken: expect.stringMatching(/^gw1\./),
+          preAuthCode: { pre_auth_code: expect.stringMatching(/^preauthcode@@@/), expires_in: 1800 },
+          authorization: {
+            authorization_info: expect.objectContaining({
+              authorizer_appid: MERCHANT,
+              authorizer_access_token: expect.stringMatching(/^gw1\./),
+              authorizer_refresh_token: "refreshtoken@@@held-by-the-token-server"
+            })
+          },
+          message: { errcode: 0, errmsg: "ok" },
+          authorizerToken: expect.stringMatching(/^gw1\./)
+        })
+        // WeChat got the merchant's real token; the SDK never saw a real credential nor the secret.
+        const [seen] = yield* wechat.emulator.apis.calls
+        expect(seen?.owner).toBe(MERCHANT)
+        expect(yield* controls.isValidAuthorizerToken(seen!.token!, MERCHANT)).toBe(true)
+        const owner = OwnerId.authorizer(COMPONENT as never, MERCHANT as never)
+        const real = [
+          seen!.token!,
+          (yield* server.engine.get(COMPONENT, Component.componentToken)).value,
+          (yield* server.engine.get(owner, Component.refreshToken)).value,
+          COMPONENT_SECRET
+        ]
+        const answered = JSON.stringify(results)
+        for (const value of real) expect(answered.includes(value)).toBe(false)
+      }).pipe(Effect.scoped),
+    180_000
+  )
+})
