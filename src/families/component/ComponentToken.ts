@@ -33,13 +33,15 @@ import {
 } from "effect"
 import type { AccessTokenError, Credential } from "../../AccessToken.js"
 import * as AppId from "../../AppId.js"
+import { ownerPage } from "../../internal/ownerPage.js"
+import * as PushMessage from "../../internal/pushMessage.js"
 import { type InvalidPageUrl, type JsSdkConfig, nonce, pageUrl, signature } from "../../JsSdk.js"
 import { authorizer, type AuthorizerId, authorizerParts } from "../../OwnerId.js"
 import * as RefreshPolicy from "../../RefreshPolicy.js"
 import * as StoreSpec from "../../StoreSpec.js"
 import { TokenRecord } from "../../Token.js"
 import * as TokenConfig from "../../TokenConfig.js"
-import { type CredentialStatus, type EngineOptions, layerFamilies, TokenEngine } from "../../TokenEngine.js"
+import { type EngineOptions, layerFamilies, TokenEngine } from "../../TokenEngine.js"
 import { type StoreError, TokenStore } from "../../TokenStore.js"
 import { UnknownApp, UpstreamUnavailable } from "../../WeChatError.js"
 import * as WeChatApi from "../officialAccount/WeChatApi.js"
@@ -417,34 +419,14 @@ export const make: Effect.Effect<
     authorizers: (componentAppId, { cursor, limit }) =>
       Effect.gen(function*() {
         const component = yield* componentOf(componentAppId)
-        const prefix = `${component.componentAppId}:`
-        const size = Math.max(1, Math.min(limit, MAX_PAGE))
-        // The first `size + 1` after the cursor in app id order, kept sorted
-        // as the statuses pass: a page of 100,000 authorizers costs one pass
-        // and a few hundred insertions, not a list and a sort of them all.
-        const page: Array<CredentialStatus> = []
-        // Owner ids share the prefix, so they sort as the app ids after it do.
-        const after = cursor === undefined ? undefined : `${prefix}${cursor}`
-        yield* engine.eachStatus((status) => {
-          if (status.kind !== Component.authorizerToken || !status.appId.startsWith(prefix)) return
-          if (after !== undefined && status.appId <= after) return
-          if (page.length > size && status.appId >= page[size]!.appId) return
-          let at = page.length
-          while (at > 0 && page[at - 1]!.appId > status.appId) at -= 1
-          page.splice(at, 0, { ...status })
-          if (page.length > size + 1) page.pop()
+        const page = yield* ownerPage(engine, {
+          prefix: `${component.componentAppId}:`,
+          kind: Component.authorizerToken,
+          cursor,
+          size: Math.max(1, Math.min(limit, MAX_PAGE))
         })
-        const more = page.length > size
-        if (more) page.pop()
-        const authorizers = page.map((status): AuthorizerEntry => {
-          const appId = status.appId.slice(prefix.length)
-          return status.valid && Option.isSome(status.record)
-            ? { appId, valid: true, expiresAt: RefreshPolicy.usableUntil(status.record.value) }
-            : { appId, valid: false }
-        })
-        return more
-          ? { authorizers, nextCursor: authorizers[authorizers.length - 1]!.appId }
-          : { authorizers }
+        const authorizers = page.entries.map(({ id, ...entry }): AuthorizerEntry => ({ appId: id, ...entry }))
+        return page.nextCursor === undefined ? { authorizers } : { authorizers, nextCursor: page.nextCursor }
       }),
     authorizerToken,
     refreshAuthorizerToken: (componentAppId, authorizerAppId, staleToken) =>
@@ -519,18 +501,10 @@ export const make: Effect.Effect<
         yield* engine.retire(owner)
       }),
     acceptOnce: (componentAppId, pushId, windowMillis, accept) =>
-      Effect.gen(function*() {
-        const component = yield* componentOf(componentAppId)
-        const key = `push:${component.componentAppId}:${pushId}`
-        if (yield* store.isClaimed(key)) return false
-        yield* accept
-        // Claimed only once accepted: WeChat's retry of a push whose write
-        // failed (or is still under way, past WeChat's 5 s) carries the same
-        // signature and must get in; a copy racing this one repeats an
-        // idempotent write.
-        yield* store.claim(key, windowMillis)
-        return true
-      })
+      Effect.flatMap(
+        componentOf(componentAppId),
+        (component) => PushMessage.acceptOnce(store, `push:${component.componentAppId}:${pushId}`, windowMillis, accept)
+      )
   })
 })
 
