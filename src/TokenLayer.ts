@@ -23,6 +23,7 @@ import * as WeComToken from "./families/wecom/WeComToken.js"
 import * as WeComSuite from "./families/wecomSuite/WeComSuite.js"
 import * as WeComSuiteApi from "./families/wecomSuite/WeComSuiteApi.js"
 import * as WeComSuiteConfig from "./families/wecomSuite/WeComSuiteConfig.js"
+import * as WeComSuiteToken from "./families/wecomSuite/WeComSuiteToken.js"
 import type * as StoreDocuments from "./StoreDocuments.js"
 import * as StoreSpec from "./StoreSpec.js"
 import * as TokenConfig from "./TokenConfig.js"
@@ -79,7 +80,11 @@ export const layerFamilies = <E1, E2, E3, E4, R1, R2, R3, R4>(parts: {
   readonly suites?: Layer.Layer<WeComSuiteConfig.WeComSuiteConfig>
   readonly engine?: TokenEngine.EngineOptions
 }): Layer.Layer<
-  AccessToken | TokenEngine.TokenEngine | WeComToken.WeComToken | ComponentToken.ComponentToken,
+  | AccessToken
+  | TokenEngine.TokenEngine
+  | WeComToken.WeComToken
+  | ComponentToken.ComponentToken
+  | WeComSuiteToken.WeComSuiteToken,
   E1 | E2 | E3 | E4,
   R1 | R2 | R3 | R4
 > => {
@@ -109,7 +114,7 @@ export const layerFamilies = <E1, E2, E3, E4, R1, R2, R3, R4>(parts: {
         WeComSuiteApi.layer({ baseUrl: wecom.apiBaseUrl, timeout: config.upstreamTimeout })
       ))
   )
-  return Layer.merge(WeComToken.layerView, ComponentToken.layerView).pipe(
+  return Layer.mergeAll(WeComToken.layerView, ComponentToken.layerView, WeComSuiteToken.layerView).pipe(
     Layer.provideMerge(engine),
     Layer.provide(apis),
     Layer.provide(

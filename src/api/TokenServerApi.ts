@@ -509,6 +509,44 @@ export class ComponentEventsGroup extends HttpApiGroup.make("componentEvents")
   )
 {}
 
+const SuitePath = Schema.Struct({
+  suiteId: Schema.String.annotations({ description: "A suite id configured in `WECOM_SUITES`" })
+})
+
+/**
+ * WeCom's command URL (指令回调URL) of a suite: the pushes (suite tickets,
+ * installs, uninstalls) and the URL verification, checked by `msg_signature`.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export class SuiteEventsGroup extends HttpApiGroup.make("suiteEvents")
+  .add(
+    HttpApiEndpoint.post("suiteEvents", "/wecom/suites/:suiteId/events")
+      .setPath(SuitePath)
+      .setUrlParams(PushQuery)
+      .addSuccess(HttpApiSchema.Text())
+      .annotate(
+        OpenApi.Summary,
+        "WeCom's command URL (XML, encrypted): answers the text `success` once the event is stored (an install's permanent code included)"
+      )
+  )
+  .add(
+    HttpApiEndpoint.get("suiteUrlVerification", "/wecom/suites/:suiteId/events")
+      .setPath(SuitePath)
+      .setUrlParams(Schema.Struct({ ...PushQuery.fields, echostr: Schema.String }))
+      .addSuccess(HttpApiSchema.Text())
+      .annotate(OpenApi.Summary, "WeCom's URL verification: answers the decrypted `echostr`")
+  )
+  .addError(BadRequest)
+  .addError(Unauthorized)
+  .addError(TokenUnavailable)
+  .annotate(
+    OpenApi.Description,
+    "Called by WeCom, not by business servers: no client key; a push whose msg_signature does not verify changes nothing and gets 401"
+  )
+{}
+
 /**
  * Probes and metrics: totals for anyone, detail with an ops key.
  *
@@ -599,6 +637,7 @@ export class TokenServerApi extends HttpApi.make("token-server")
   .add(ComponentsGroup)
   .add(AuthorizersGroup)
   .add(ComponentEventsGroup)
+  .add(SuiteEventsGroup)
   .add(OpsGroup)
   .add(AdminGroup)
   // Any route: the wrong method, a request that does not arrive in time, a body over the limit.

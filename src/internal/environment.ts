@@ -47,13 +47,13 @@ export const groups: ReadonlyArray<Group> = [
         name: "WECOM_SUITES",
         default: "unset",
         meaning:
-          "WeCom third-party apps for the library's `WeComSuiteConfig` (not served by `serve`): `suite_id:suite_secret:token:encoding_aes_key,...`",
+          "WeCom third-party apps (suites): `suite_id:suite_secret:token:encoding_aes_key,...`; WeCom pushes to `/wecom/suites/{suite_id}/events`",
         file: true
       },
       {
         name: "WECOM_PROVIDER",
         default: "unset",
-        meaning: "the WeCom service provider of those suites (library only): `corpid:provider_secret`",
+        meaning: "the WeCom service provider of those suites: `corpid:provider_secret`",
         file: true
       }
     ]

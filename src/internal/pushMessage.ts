@@ -10,6 +10,7 @@
 import { Clock, Data, Effect, Either } from "effect"
 import { XMLParser, XMLValidator } from "fast-xml-parser"
 import type * as MessageCrypto from "../MessageCrypto.js"
+import type { StoreError, TokenStoreShape } from "../TokenStore.js"
 
 /** Pushes are a few hundred bytes; anything much larger is not WeChat's. */
 export const MAX_PUSH_BYTES = 16 * 1024
@@ -168,4 +169,25 @@ export const open = (
     const fields = parseXml(xml)
     if (Either.isLeft(fields)) return yield* refuse("invalid_push", fields.left)
     return { fields: fields.right, signedAt }
+  })
+
+/**
+ * Runs `accept` for the push `key` names unless a push with that key was
+ * accepted already on any replica sharing `store`: `true` when it ran. The
+ * key is claimed for `ttlMillis` only once `accept` succeeds: the sender's
+ * retry of a push whose write failed (or is still under way past the
+ * sender's timeout) carries the same signature and must get in; a copy
+ * racing this one repeats an idempotent write.
+ */
+export const acceptOnce = <E>(
+  store: Pick<TokenStoreShape, "claim" | "isClaimed">,
+  key: string,
+  ttlMillis: number,
+  accept: Effect.Effect<void, E>
+): Effect.Effect<boolean, E | StoreError> =>
+  Effect.gen(function*() {
+    if (yield* store.isClaimed(key)) return false
+    yield* accept
+    yield* store.claim(key, ttlMillis)
+    return true
   })

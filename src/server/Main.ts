@@ -15,6 +15,7 @@ import * as Component from "../families/component/Component.js"
 import * as ComponentConfig from "../families/component/ComponentConfig.js"
 import * as WeComConfig from "../families/wecom/WeComConfig.js"
 import * as WeComSuite from "../families/wecomSuite/WeComSuite.js"
+import * as WeComSuiteConfig from "../families/wecomSuite/WeComSuiteConfig.js"
 import type * as StoreDocuments from "../StoreDocuments.js"
 import * as StoreSpec from "../StoreSpec.js"
 import * as TokenConfig from "../TokenConfig.js"
@@ -68,6 +69,7 @@ const readConfig = (names: ReadonlyArray<string>) =>
     const apps = yield* TokenConfig.apps
     const wecom = yield* WeComConfig.config
     const components = yield* ComponentConfig.components
+    const suites = yield* WeComSuiteConfig.config
     const engine = yield* TokenConfig.settings
     const server = yield* ServerConfig.settings
     const proxy = yield* ServerConfig.proxySettings
@@ -77,7 +79,9 @@ const readConfig = (names: ReadonlyArray<string>) =>
     const owners: ReadonlyArray<string> = [
       ...apps.map((app) => app.appId),
       ...wecom.apps.map((app) => app.owner),
-      ...components.map((component) => component.componentAppId)
+      ...components.map((component) => component.componentAppId),
+      ...suites.suites.map((suite) => suite.suiteId),
+      ...Option.toArray(suites.provider).map((provider) => provider.corpId)
     ]
     // The demo answers made-up tokens with 200: started in place of a
     // production server (a typo in WECHAT_APPS, a secret file not mounted) it
@@ -89,7 +93,7 @@ const readConfig = (names: ReadonlyArray<string>) =>
       return yield* Effect.fail(refusal(
         `no app is configured, yet ${production.join(", ")} ${
           production.length === 1 ? "is" : "are"
-        } set: set WECHAT_APPS (or WECHAT_APP_ID and WECHAT_APP_SECRET), WECOM_APPS or WECHAT_COMPONENTS (or ADMIN_KEYS to add them at run time), or unset them all for the demo`
+        } set: set WECHAT_APPS (or WECHAT_APP_ID and WECHAT_APP_SECRET), WECOM_APPS, WECHAT_COMPONENTS or WECOM_SUITES (or ADMIN_KEYS to add them at run time), or unset them all for the demo`
       ))
     }
     if (owners.length > 0 && server.clientKeys.length === 0) return yield* Effect.fail(clientKeysRequired)
@@ -129,6 +133,7 @@ const readConfig = (names: ReadonlyArray<string>) =>
       apps,
       wecom,
       components,
+      suites,
       owners,
       engine,
       server,
@@ -167,6 +172,7 @@ const serverLayer = (
   config: TokenConfig.TokenConfigShape,
   wecom: WeComConfig.WeComConfigShape,
   components: ReadonlyArray<ComponentConfig.ComponentCredentials>,
+  suites: WeComSuiteConfig.WeComSuiteConfigShape,
   store: Layer.Layer<TokenStore.TokenStore | StoreDocuments.StoreDocuments, TokenStore.StoreError>,
   server: ServerConfig.ServerSettings,
   proxy: ServerConfig.ProxySettings,
@@ -212,6 +218,7 @@ const serverLayer = (
           config: TokenConfig.layer(config),
           wecom: WeComConfig.layer(wecom),
           components: ComponentConfig.layer({ components, apiBaseUrl: config.apiBaseUrl }),
+          suites: Layer.succeed(WeComSuiteConfig.WeComSuiteConfig, suites),
           store,
           httpClient: FetchHttpClient.layer
         }).pipe(Layer.provide(admin))
@@ -272,9 +279,12 @@ export const serve: Effect.Effect<never, StartupFailed> = Effect.gen(function*()
     }),
     Layer.provide(Tracing.layerStoreSpans, OperatorConsole.layerWatchLeases)
   )
-  if (config.store._tag !== "Memory" && config.components.length > 0 && Option.isNone(config.encryptionKey)) {
+  if (
+    config.store._tag !== "Memory" && (config.components.length > 0 || config.suites.suites.length > 0) &&
+    Option.isNone(config.encryptionKey)
+  ) {
     yield* Effect.logWarning(
-      "STORE_ENCRYPTION_KEY is not set: authorizer refresh tokens are stored in clear; set it (64 hex characters)"
+      "STORE_ENCRYPTION_KEY is not set: authorizer refresh tokens and suite permanent codes are stored in clear; set it (64 hex characters)"
     ).pipe(Effect.provide(Logging.layer(config.log)))
   }
   const main = config.owners.length > 0 || config.server.adminKeys.length > 0
@@ -282,6 +292,7 @@ export const serve: Effect.Effect<never, StartupFailed> = Effect.gen(function*()
       { apps: config.apps, ...config.engine },
       config.wecom,
       config.components,
+      config.suites,
       store,
       config.server,
       config.proxy,
@@ -300,6 +311,7 @@ export const serve: Effect.Effect<never, StartupFailed> = Effect.gen(function*()
         { apps: [demo.app], ...config.engine, apiBaseUrl: demo.apiBaseUrl },
         { apps: [demo.weComApp], apiBaseUrl: demo.apiBaseUrl },
         [{ ...demo.component, componentAppId: AppId.make(demo.component.componentAppId) }],
+        { suites: [], provider: Option.none(), apiBaseUrl: demo.apiBaseUrl },
         store,
         { ...config.server, host: "127.0.0.1", clientKeys },
         config.proxy,

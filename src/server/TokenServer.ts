@@ -38,6 +38,7 @@ import * as RequestLimits from "./RequestLimits.js"
 import * as Routes from "./Routes.js"
 import * as ServerConfig from "./ServerConfig.js"
 import * as ServerMetrics from "./ServerMetrics.js"
+import * as SuiteRoutes from "./SuiteRoutes.js"
 
 /**
  * @since 0.1.0
@@ -374,7 +375,14 @@ const countRequests = <R>(app: HttpApp.Default<never, R>): HttpApp.Default<never
  */
 export const layerApi = (options: Options) =>
   HttpApiBuilder.api(TokenServerApi).pipe(
-    Layer.provide([TokensLive, WeComLive, ComponentRoutes.layer, opsLive(options.opsKeys ?? []), AdminRoutes.layer]),
+    Layer.provide([
+      TokensLive,
+      WeComLive,
+      ComponentRoutes.layer,
+      SuiteRoutes.layer,
+      opsLive(options.opsKeys ?? []),
+      AdminRoutes.layer
+    ]),
     Layer.provide([ClientAuth.layer(options.clientKeys), AdminRoutes.layerAuth])
   )
 

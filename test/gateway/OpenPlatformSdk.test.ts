@@ -14,7 +14,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as Component from "../../src/families/component/Component.js"
 import * as OwnerId from "../../src/OwnerId.js"
-import * as TokenStore from "../../src/TokenStore.js"
+import * as StoreSpec from "../../src/StoreSpec.js"
 import {
   AES_KEY,
   COMPONENT,
@@ -57,7 +57,7 @@ describe("SDK node-easywechat OpenPlatform through the gateway", () => {
         }
         const wechat = yield* serveWeChat()
         const controls = wechat.emulator.component
-        const server = yield* serveComponentServer(wechat.url, TokenStore.layerMemory, Logger.none, { gateway: true })
+        const server = yield* serveComponentServer(wechat.url, StoreSpec.layerMemory, Logger.none, { gateway: true })
         yield* controls.setPushUrl(COMPONENT, eventsUrl(server.base))
         yield* controls.pushTicket(COMPONENT)
         yield* eventually(Effect.map(

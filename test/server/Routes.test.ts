@@ -144,7 +144,8 @@ describe("Routes", () => {
       "/v1/wecom/{corpId}/agents/{agent}/jsapi-ticket",
       "/v1/wecom/{corpId}/agents/{agent}/jssdk-config",
       "/v1/wecom/{corpId}/agents/{agent}/wechat/{path}",
-      "/wechat/components/{componentAppId}/events"
+      "/wechat/components/{componentAppId}/events",
+      "/wecom/suites/{suiteId}/events"
     ])
   })
 

@@ -35,6 +35,8 @@ import {
 } from "effect"
 import type { AccessTokenError, Credential } from "../../AccessToken.js"
 import * as AppId from "../../AppId.js"
+import { ownerPage } from "../../internal/ownerPage.js"
+import * as PushMessage from "../../internal/pushMessage.js"
 import { type InvalidPageUrl, type JsSdkConfig, nonce, pageUrl, signature } from "../../JsSdk.js"
 import { authorizer, type AuthorizerId, authorizerParts } from "../../OwnerId.js"
 import * as RefreshPolicy from "../../RefreshPolicy.js"
@@ -42,7 +44,7 @@ import { StoreDocuments } from "../../StoreDocuments.js"
 import * as StoreSpec from "../../StoreSpec.js"
 import { TokenRecord } from "../../Token.js"
 import * as TokenConfig from "../../TokenConfig.js"
-import { type CredentialStatus, type EngineOptions, layerFamilies, TokenEngine } from "../../TokenEngine.js"
+import { type EngineOptions, layerFamilies, TokenEngine } from "../../TokenEngine.js"
 import { type StoreError, TokenStore } from "../../TokenStore.js"
 import { UnknownApp, UpstreamUnavailable } from "../../WeChatError.js"
 import * as WeChatApi from "../officialAccount/WeChatApi.js"
@@ -180,6 +182,12 @@ export interface ComponentTokenShape {
    * `true` when it ran. The id is remembered for `windowMillis` once
    * `accept` succeeds, so WeChat's retry of a push that failed is let in.
    */
+  /**
+   * The authorizer whose authorization push brought `code` for
+   * `componentAppId`, while the code lives (exchanged or not): what an SDK's
+   * own exchange of a code the push has exchanged already stands for.
+   */
+  readonly authorizerOfCode: (componentAppId: string, code: string) => Effect.Effect<Option.Option<string>>
   readonly acceptOnce: <E>(
     componentAppId: string,
     pushId: string,
@@ -293,12 +301,12 @@ export const make: Effect.Effect<
       return { authorizerAppId: answer.authorizerAppId, funcInfo: answer.funcInfo }
     })
 
-  // Forgets an exchanged code; a failure only leaves it for the next start,
-  // which finds the refresh token newer and forgets it then.
+  // Marks a code exchanged; a failure only leaves it for the next start,
+  // which finds the refresh token newer and marks it then.
   const forget = (owner: AuthorizerId, code: AuthorizationCodes.PendingCode) =>
-    AuthorizationCodes.remove(documents, owner, code.code).pipe(
+    Effect.flatMap(Clock.currentTimeMillis, (now) => AuthorizationCodes.markExchanged(documents, owner, code.code, now)).pipe(
       Effect.catchAll((error) =>
-        Effect.logWarning("cannot forget an exchanged authorization code", error.message).pipe(
+        Effect.logWarning("cannot mark an authorization code exchanged", error.message).pipe(
           Effect.annotateLogs({ app: owner })
         )
       )
@@ -308,6 +316,7 @@ export const make: Effect.Effect<
   // than it (exchanged already), retried while the code lives.
   const resume = (component: ComponentCredentials, owner: AuthorizerId, code: AuthorizationCodes.PendingCode) =>
     Effect.gen(function*() {
+      if (code.exchangedAt !== undefined) return
       const refresh = yield* store.get({ appId: owner, kind: Component.refreshToken }).pipe(
         Effect.orElseSucceed(() => Option.none<TokenRecord>())
       )
@@ -394,6 +403,16 @@ export const make: Effect.Effect<
 
   return ComponentToken.of({
     components: config.components.map((component) => component.componentAppId),
+    authorizerOfCode: (componentAppId, code) =>
+      AuthorizationCodes.list(documents).pipe(
+        Effect.map((codes) => {
+          const found = Array.from(codes).find(([owner, held]) =>
+            held.code === code && authorizerParts(owner).componentAppId === componentAppId
+          )
+          return Option.map(Option.fromNullable(found), ([owner]) => authorizerParts(owner).authorizerAppId)
+        }),
+        Effect.orElseSucceed(() => Option.none())
+      ),
     credentials: (componentAppId) => Option.fromNullable(byId.get(componentAppId)),
     get,
     refresh: (componentAppId, staleToken) =>
@@ -425,34 +444,14 @@ export const make: Effect.Effect<
     authorizers: (componentAppId, { cursor, limit }) =>
       Effect.gen(function*() {
         const component = yield* componentOf(componentAppId)
-        const prefix = `${component.componentAppId}:`
-        const size = Math.max(1, Math.min(limit, MAX_PAGE))
-        // The first `size + 1` after the cursor in app id order, kept sorted
-        // as the statuses pass: a page of 100,000 authorizers costs one pass
-        // and a few hundred insertions, not a list and a sort of them all.
-        const page: Array<CredentialStatus> = []
-        // Owner ids share the prefix, so they sort as the app ids after it do.
-        const after = cursor === undefined ? undefined : `${prefix}${cursor}`
-        yield* engine.eachStatus((status) => {
-          if (status.kind !== Component.authorizerToken || !status.appId.startsWith(prefix)) return
-          if (after !== undefined && status.appId <= after) return
-          if (page.length > size && status.appId >= page[size]!.appId) return
-          let at = page.length
-          while (at > 0 && page[at - 1]!.appId > status.appId) at -= 1
-          page.splice(at, 0, { ...status })
-          if (page.length > size + 1) page.pop()
+        const page = yield* ownerPage(engine, {
+          prefix: `${component.componentAppId}:`,
+          kind: Component.authorizerToken,
+          cursor,
+          size: Math.max(1, Math.min(limit, MAX_PAGE))
         })
-        const more = page.length > size
-        if (more) page.pop()
-        const authorizers = page.map((status): AuthorizerEntry => {
-          const appId = status.appId.slice(prefix.length)
-          return status.valid && Option.isSome(status.record)
-            ? { appId, valid: true, expiresAt: RefreshPolicy.usableUntil(status.record.value) }
-            : { appId, valid: false }
-        })
-        return more
-          ? { authorizers, nextCursor: authorizers[authorizers.length - 1]!.appId }
-          : { authorizers }
+        const authorizers = page.entries.map(({ id, ...entry }): AuthorizerEntry => ({ appId: id, ...entry }))
+        return page.nextCursor === undefined ? { authorizers } : { authorizers, nextCursor: page.nextCursor }
       }),
     authorizerToken,
     refreshAuthorizerToken: (componentAppId, authorizerAppId, staleToken) =>
@@ -527,18 +526,10 @@ export const make: Effect.Effect<
         yield* engine.retire(owner)
       }),
     acceptOnce: (componentAppId, pushId, windowMillis, accept) =>
-      Effect.gen(function*() {
-        const component = yield* componentOf(componentAppId)
-        const key = `push:${component.componentAppId}:${pushId}`
-        if (yield* store.isClaimed(key)) return false
-        yield* accept
-        // Claimed only once accepted: WeChat's retry of a push whose write
-        // failed (or is still under way, past WeChat's 5 s) carries the same
-        // signature and must get in; a copy racing this one repeats an
-        // idempotent write.
-        yield* store.claim(key, windowMillis)
-        return true
-      })
+      Effect.flatMap(
+        componentOf(componentAppId),
+        (component) => PushMessage.acceptOnce(store, `push:${component.componentAppId}:${pushId}`, windowMillis, accept)
+      )
   })
 })
 
@@ -572,6 +563,7 @@ export const none: ComponentTokenShape = ComponentToken.of({
   acceptTicket: unknown,
   acceptAuthorization: unknown,
   acceptRevocation: unknown,
+  authorizerOfCode: () => Effect.succeed(Option.none()),
   acceptOnce: unknown
 })
 

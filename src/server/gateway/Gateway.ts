@@ -35,11 +35,10 @@ import { Clock, Context, Duration, Effect, Layer, Metric, MetricLabel, Option, t
 import { type AccessTokenError, type Credential } from "../../AccessToken.js"
 import * as ProxyApi from "../../api/ProxyApi.js"
 import * as Component from "../../families/component/Component.js"
-import { authorizationCodeKind, ComponentToken, none as noComponents } from "../../families/component/ComponentToken.js"
+import { ComponentToken, none as noComponents } from "../../families/component/ComponentToken.js"
 import * as WeComToken from "../../families/wecom/WeComToken.js"
 import * as OwnerId from "../../OwnerId.js"
 import { TokenEngine } from "../../TokenEngine.js"
-import { TokenStore } from "../../TokenStore.js"
 import type * as ClientAuth from "../ClientAuth.js"
 import * as FastPath from "../FastPath.js"
 import * as RequestBody from "../internal/nodeRequest.js"
@@ -173,18 +172,8 @@ export const make = (options: Options): Effect.Effect<GatewayShape, never, Token
       timeout: upstreamTimeout
     })
     const components = Option.getOrElse(yield* Effect.serviceOption(ComponentToken), () => noComponents)
-    const store = yield* Effect.serviceOption(TokenStore)
     const componentCalls = Components.make({
       tokens: components,
-      pushedWith: (code) =>
-        Option.match(store, {
-          onNone: () => Effect.succeed(undefined),
-          onSome: (store) =>
-            store.list(authorizationCodeKind).pipe(
-              Effect.map((codes) => codes.find((held) => held.value === code)?.appId),
-              Effect.orElseSucceed(() => undefined)
-            )
-        }),
       upstream,
       baseUrl: options.wechatBaseUrl,
       timeout: upstreamTimeout

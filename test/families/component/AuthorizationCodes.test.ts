@@ -61,13 +61,18 @@ interface Variant {
   /** The stored record of `owner`'s `authorization_code` kind, if any. */
   readonly legacyCode: Effect.Effect<Record020 | undefined>
   /** The `authorization-codes` document's codes, as stored. */
-  readonly pending: Effect.Effect<Readonly<Record<string, { readonly code: string }>>>
+  readonly pending: Effect.Effect<Readonly<Record<string, StoredCode>>>
+}
+
+interface StoredCode {
+  readonly code: string
+  readonly exchangedAt?: number
 }
 
 const codesOf = (stored: string | null | undefined) =>
   stored === null || stored === undefined
     ? {}
-    : (JSON.parse((JSON.parse(stored) as { body: string }).body) as { codes: Record<string, { code: string }> }).codes
+    : (JSON.parse((JSON.parse(stored) as { body: string }).body) as { codes: Record<string, StoredCode> }).codes
 
 const fileVariant: Effect.Effect<Variant> = Effect.sync(() => {
   const path = NodePath.join(NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), "authorization-codes-")), "store.json")
@@ -165,7 +170,7 @@ describe.each(Object.entries(variants))("authorization codes in the store's docu
           yield* eventually(served(authorizerRoute(server.base, MERCHANT, "/access-token")))
           const token = yield* call(authorizerRoute(server.base, MERCHANT, "/access-token"), { headers: auth() })
           expect(yield* controls.isValidAuthorizerToken(token.json.access_token, MERCHANT)).toBe(true)
-          yield* eventually(Effect.map(variant.pending, (codes) => Object.keys(codes).length === 0))
+          yield* eventually(Effect.map(variant.pending, (codes) => codes[owner]?.exchangedAt !== undefined))
         }))
         // The old record is tombstoned, so no later start takes it up again.
         expect(yield* variant.legacyCode).toMatchObject({ value: code, retired: true })
@@ -174,7 +179,7 @@ describe.each(Object.entries(variants))("authorization codes in the store's docu
 
         const again = yield* serveComponentServer(wechat.url, variant.layer())
         yield* eventually(served(authorizerRoute(again.base, MERCHANT, "/access-token")))
-        expect(yield* variant.pending).toEqual({})
+        expect(yield* variant.pending).toEqual({ [owner]: expect.objectContaining({ code, exchangedAt: expect.any(Number) }) })
         expect((yield* controls.stats(COMPONENT)).queryAuthCalls).toBe(1)
       }),
     { timeout: 120_000 }
@@ -211,15 +216,15 @@ describe("authorization codes in the store's document across a restart: Redis st
         yield* eventually(served(authorizerRoute(server.base, MERCHANT, "/access-token")))
         const token = yield* call(authorizerRoute(server.base, MERCHANT, "/access-token"), { headers: auth() })
         expect(yield* controls.isValidAuthorizerToken(token.json.access_token, MERCHANT)).toBe(true)
-        // Exchanged: the code leaves the document.
-        yield* eventually(Effect.map(variant.pending, (codes) => Object.keys(codes).length === 0))
+        // Exchanged: the code is marked so, kept until it expires for the gateway's api_query_auth.
+        yield* eventually(Effect.map(variant.pending, (codes) => codes[owner]?.exchangedAt !== undefined))
       }),
     { timeout: 120_000 }
   )
 })
 
 describe("authorization codes: the document", () => {
-  it.effect("a duplicate push keeps the code journaled; a newer code replaces it; removal only of the same code", () =>
+  it.effect("a duplicate push keeps the code journaled; a newer code replaces it; only the same code is marked exchanged", () =>
     Effect.gen(function*() {
       const documents = yield* StoreDocuments.makeMemory
       const first = { code: "code-1", receivedAt: 1_000, expiresAt: HOUR }
@@ -227,10 +232,15 @@ describe("authorization codes: the document", () => {
       expect(yield* AuthorizationCodes.put(documents, owner, { ...first, receivedAt: 2_000 })).toEqual(first)
       const second = { code: "code-2", receivedAt: 3_000, expiresAt: HOUR }
       expect(yield* AuthorizationCodes.put(documents, owner, second)).toEqual(second)
-      yield* AuthorizationCodes.remove(documents, owner, "code-1")
+      yield* AuthorizationCodes.markExchanged(documents, owner, "code-1", 4_000)
       expect((yield* AuthorizationCodes.list(documents)).get(owner)).toEqual(second)
-      yield* AuthorizationCodes.remove(documents, owner, "code-2")
-      expect((yield* AuthorizationCodes.list(documents)).size).toBe(0)
+      yield* AuthorizationCodes.markExchanged(documents, owner, "code-2", 5_000)
+      expect((yield* AuthorizationCodes.list(documents)).get(owner)).toEqual({ ...second, exchangedAt: 5_000 })
+      // A duplicate push of an exchanged code answers it exchanged: not exchanged again.
+      expect(yield* AuthorizationCodes.put(documents, owner, { ...second, receivedAt: 6_000 })).toEqual({
+        ...second,
+        exchangedAt: 5_000
+      })
     }))
 
   it.effect("an expired code is dropped at the next write", () =>

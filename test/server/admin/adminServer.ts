@@ -10,11 +10,10 @@ import * as CredentialRegistry from "../../../src/CredentialRegistry.js"
 import * as WeComConfig from "../../../src/families/wecom/WeComConfig.js"
 import * as Admin from "../../../src/server/admin/Admin.js"
 import * as NodeServer from "../../../src/server/NodeServer.js"
-import * as StoreDocuments from "../../../src/StoreDocuments.js"
+import * as StoreSpec from "../../../src/StoreSpec.js"
 import * as Emulator from "../../../src/testing/WeChatEmulator.js"
 import * as TokenConfig from "../../../src/TokenConfig.js"
 import * as TokenLayer from "../../../src/TokenLayer.js"
-import * as TokenStore from "../../../src/TokenStore.js"
 import { APP, KEY, OTHER, SECRET } from "../../support/serverStack.js"
 
 export const ADMIN_KEY = "admin-key-0123456789abcdef-0123456789"
@@ -38,7 +37,7 @@ export const serve = Effect.gen(function*() {
       apps: [{ agent: "1000001", secret: CORP_SECRET }, { agent: "1000002", secret: AGENT_SECRET }]
     }, { corpId: CORP2, apps: [{ agent: "1000003", secret: AGENT_SECRET }] }]
   })
-  const store = TokenStore.layerMemory
+  const store = StoreSpec.layerMemory
   const admin = Admin.layer({
     adminKeys: [Redacted.make(ADMIN_KEY)],
     envApps: [APP as never],
@@ -49,7 +48,7 @@ export const serve = Effect.gen(function*() {
     upstreamTimeout: Duration.seconds(5)
   }).pipe(
     Layer.provideMerge(CredentialRegistry.layer(ENCRYPTION_KEY)),
-    Layer.provide(StoreDocuments.layerMemory),
+    Layer.provide(store),
     Layer.provide(FetchHttpClient.layer)
   )
   const engine = TokenLayer.layerFamilies({

@@ -10,7 +10,7 @@ import { Effect, Logger, Redacted } from "effect"
 import * as Component from "../../../src/families/component/Component.js"
 import * as OwnerId from "../../../src/OwnerId.js"
 import { Fault } from "../../../src/testing/Fault.js"
-import * as TokenStore from "../../../src/TokenStore.js"
+import * as StoreSpec from "../../../src/StoreSpec.js"
 import {
   COMPONENT,
   COMPONENT_SECRET,
@@ -38,7 +38,7 @@ const post = (url: string, body: unknown) =>
 const start = Effect.gen(function*() {
   const wechat = yield* serveWeChat()
   const controls = wechat.emulator.component
-  const server = yield* serveComponentServer(wechat.url, TokenStore.layerMemory, Logger.none, {
+  const server = yield* serveComponentServer(wechat.url, StoreSpec.layerMemory, Logger.none, {
     clientKeys: [
       { key: Redacted.make(KEY) },
       { key: Redacted.make(SCOPED), apps: [COMPONENT as never] },
@@ -304,7 +304,7 @@ describe("Gateway: third-party platforms", () => {
         const { componentToken } = yield* start
         const token = (yield* componentToken()).json.component_access_token as string
         const wechat = yield* serveWeChat()
-        const keyRemoved = yield* serveComponentServer(wechat.url, TokenStore.layerMemory, Logger.none, {
+        const keyRemoved = yield* serveComponentServer(wechat.url, StoreSpec.layerMemory, Logger.none, {
           clientKeys: [{ key: Redacted.make(SCOPED), apps: [COMPONENT as never] }],
           gateway: true
         })

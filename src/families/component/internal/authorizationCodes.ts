@@ -1,9 +1,11 @@
 /**
- * Pushed authorization codes not yet exchanged, one per authorizer, as one
- * `StoreDocuments` document (`authorization-codes`): what the intake
- * journals before it answers WeChat's push, so a code outlives a crash
- * between the push and its exchange. A code leaves the document once it is
- * exchanged; one past its expiry is dropped at the next write.
+ * Pushed authorization codes, one per authorizer, as one `StoreDocuments`
+ * document (`authorization-codes`): what the intake journals before it
+ * answers WeChat's push, so a code outlives a crash between the push and its
+ * exchange. An exchanged code is marked so (`exchangedAt`) and kept until it
+ * expires: the gateway's `api_query_auth`, called by an SDK with the code the
+ * push has already exchanged, finds its authorizer there. A code past its
+ * expiry is dropped at the next write.
  *
  * 0.2.0 journaled them in the credential store, as records of the kind
  * `authorization_code`: `migrate` moves those into the document once and
@@ -27,7 +29,9 @@ const PendingCode = Schema.Struct({
   code: Schema.String.pipe(Schema.minLength(1)),
   /** When the push was taken (epoch ms): an authorization known at that moment. */
   receivedAt: Millis,
-  expiresAt: Millis
+  expiresAt: Millis,
+  /** When the code was exchanged (epoch ms); absent while it waits. */
+  exchangedAt: Schema.optional(Millis)
 })
 
 export type PendingCode = typeof PendingCode.Type
@@ -107,17 +111,17 @@ export const put = (
     return held?.code === pending.code ? [held, codes] : [pending, new Map(codes).set(owner, pending)]
   })
 
-/** Forgets `owner`'s code once exchanged, unless a newer one replaced it meanwhile. */
-export const remove = (
+/** Marks `owner`'s code exchanged at `at`, unless a newer one replaced it meanwhile. */
+export const markExchanged = (
   documents: StoreDocumentsShape,
   owner: AuthorizerId,
-  code: string
+  code: string,
+  at: number
 ): Effect.Effect<void, StoreError> =>
   update(documents, (codes) => {
-    if (codes.get(owner)?.code !== code) return [undefined, codes]
-    const rest = new Map(codes)
-    rest.delete(owner)
-    return [undefined, rest]
+    const held = codes.get(owner)
+    if (held?.code !== code || held.exchangedAt !== undefined) return [undefined, codes]
+    return [undefined, new Map(codes).set(owner, { ...held, exchangedAt: at })]
   })
 
 /**

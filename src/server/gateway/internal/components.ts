@@ -26,7 +26,7 @@
  * @internal
  */
 import type * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import { type Duration, Effect, Redacted, Schedule } from "effect"
+import { type Duration, Effect, Option, Redacted, Schedule } from "effect"
 import type { AccessTokenError } from "../../../AccessToken.js"
 import type { ComponentTokenShape } from "../../../families/component/ComponentToken.js"
 import * as TokenScrubber from "../../internal/tokenScrubber.js"
@@ -156,12 +156,6 @@ export interface Components {
  */
 export const make = (options: {
   readonly tokens: ComponentTokenShape
-  /**
-   * The authorizer (`component:authorizer`) whose pushed authorization
-   * carried `code`, when the push intake journaled it; undefined when the
-   * server keeps no journal it can read.
-   */
-  readonly pushedWith: (code: string) => Effect.Effect<string | undefined>
   readonly upstream: UpstreamCall.Upstream
   readonly baseUrl: string
   readonly timeout: Duration.Duration
@@ -245,14 +239,17 @@ export const make = (options: {
         Effect.catchIf(
           (error) => error._tag === "WeChatApiError" && error.errcode === 61009,
           (error) =>
-            Effect.flatMap(options.pushedWith(code), (owner) => {
-              const authorizerAppId = owner?.slice(owner.indexOf(":") + 1)
-              if (owner === undefined || owner.slice(0, owner.indexOf(":")) !== claims.owner) return Effect.fail(error)
-              return tokens.authorizerToken(claims.owner, authorizerAppId!).pipe(
-                Effect.retry({ schedule: Schedule.spaced("250 millis"), times: 40 }),
-                Effect.as({ authorizerAppId: authorizerAppId!, funcInfo: [] as ReadonlyArray<number> })
-              )
-            })
+            Effect.flatMap(
+              tokens.authorizerOfCode(claims.owner, code),
+              Option.match({
+                onNone: () => Effect.fail(error),
+                onSome: (authorizerAppId) =>
+                  tokens.authorizerToken(claims.owner, authorizerAppId).pipe(
+                    Effect.retry({ schedule: Schedule.spaced("250 millis"), times: 40 }),
+                    Effect.as({ authorizerAppId, funcInfo: [] as ReadonlyArray<number> })
+                  )
+              })
+            )
         ),
         Effect.match({
           onFailure: failed,

@@ -1,0 +1,147 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Context, Duration, Effect, Layer, TestClock } from "effect"
+import type * as CredentialFamily from "../../../src/CredentialFamily.js"
+import * as WeComApi from "../../../src/families/wecom/WeComApi.js"
+import * as SuiteEvents from "../../../src/families/wecomSuite/SuiteEvents.js"
+import * as WeComSuite from "../../../src/families/wecomSuite/WeComSuite.js"
+import * as WeComSuiteApi from "../../../src/families/wecomSuite/WeComSuiteApi.js"
+import * as WeComSuiteConfig from "../../../src/families/wecomSuite/WeComSuiteConfig.js"
+import { WeComSuiteToken, type WeComSuiteTokenShape } from "../../../src/families/wecomSuite/WeComSuiteToken.js"
+import * as WeComSuiteTokenModule from "../../../src/families/wecomSuite/WeComSuiteToken.js"
+import { CorpId } from "../../../src/OwnerId.js"
+import * as Emulator from "../../../src/testing/WeChatEmulator.js"
+import * as TokenEngineModule from "../../../src/TokenEngine.js"
+import * as TokenStore from "../../../src/TokenStore.js"
+
+// The service as a server's intake uses it: each push the emulator (WeCom)
+// sends is opened with `SuiteEvents` and handed to `acceptOnce`/`accept`;
+// answered `success` only once that returned.
+
+const SUITE = "ww7a7a7a7a7a7a7a7a"
+const SECRET = "suiteSecret0123456789abcdefSECRET"
+const TOKEN = "suiteToken"
+const KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
+const CORP = CorpId.make("ww0d0d0d0d0d0d0d0d")
+const suite = WeComSuiteConfig.suite(SUITE, SECRET, TOKEN, KEY)
+
+// What the intake answered per push, in order: "success", "replayed" or "503".
+const answers: Array<string> = []
+
+const stack = () => {
+  let service: WeComSuiteTokenShape | undefined
+  const transport: Emulator.PushTransport = (request) =>
+    Effect.gen(function*() {
+      if (service === undefined) return { status: 503, body: "" }
+      const query = new URL(request.url).searchParams
+      const opened = yield* SuiteEvents.open(suite, {
+        msg_signature: query.get("msg_signature") ?? "",
+        timestamp: query.get("timestamp") ?? "",
+        nonce: query.get("nonce") ?? ""
+      }, request.body)
+      const event = opened.event
+      const ran = event.InfoType === "ignored"
+        ? true
+        : yield* service.acceptOnce(SUITE, opened.replayKey, opened.replayTtlMillis, service.accept(SUITE, event))
+      answers.push(ran ? "success" : "replayed")
+      return { status: 200, body: "success" }
+    }).pipe(Effect.orElseSucceed(() => {
+      answers.push("503")
+      return { status: 503, body: "" }
+    }))
+  const emulator = Emulator.layer({
+    suites: [{
+      suiteId: SUITE,
+      secret: SECRET,
+      messageToken: TOKEN,
+      encodingAesKey: KEY,
+      commandUrl: `http://server.test/wecom/suites/${SUITE}/events`
+    }],
+    pushTransport: transport
+  })
+  const families = Effect.map(
+    WeComSuite.families,
+    (list) => list as readonly [CredentialFamily.CredentialFamily, ...Array<CredentialFamily.CredentialFamily>]
+  )
+  const apis = Layer.mergeAll(
+    WeComSuiteApi.layer({ baseUrl: "http://wecom.test" }),
+    WeComApi.layer({ baseUrl: "http://wecom.test" })
+  )
+  const serviceLayer = WeComSuiteTokenModule.layerView.pipe(
+    Layer.provideMerge(TokenEngineModule.layerFamilies(families)),
+    Layer.provideMerge(apis),
+    Layer.provideMerge(Layer.merge(WeComSuiteConfig.layerWith({ suites: [suite] }), TokenStore.layerMemory)),
+    Layer.tap((context) => Effect.sync(() => service = Context.get(context, WeComSuiteToken))),
+    Layer.provide(Emulator.layerClient)
+  )
+  return Layer.provideMerge(serviceLayer, emulator)
+}
+
+const settle = <E, R>(done: Effect.Effect<boolean, E, R>) =>
+  Effect.gen(function*() {
+    for (let step = 0; step < 300 && !(yield* done); step++) yield* TestClock.adjust(Duration.millis(100))
+    expect(yield* done).toBe(true)
+  })
+
+const succeeds = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  Effect.map(Effect.either(effect), (result) => result._tag === "Right")
+
+describe("WeComSuiteToken", () => {
+  it.scoped("install: the permanent code is stored before the push is answered; corp served, listed, signed; uninstall retires it", () =>
+    Effect.gen(function*() {
+      answers.length = 0
+      const suites = yield* WeComSuiteToken
+      const wecom = yield* Emulator.WeChatEmulator
+      yield* settle(succeeds(suites.suiteToken(SUITE)))
+      const token = yield* suites.suiteToken(SUITE)
+      expect(yield* wecom.wecomSuite.isValidSuiteToken(token.value, SUITE)).toBe(true)
+
+      yield* wecom.wecomSuite.install(SUITE, CORP, 1000007)
+      yield* settle(Effect.sync(() => answers.length >= 2))
+      // The push was answered: its permanent code is held at once, WeCom's very one.
+      const engine = yield* TokenEngineModule.TokenEngine
+      const code = yield* engine.get(WeComSuite.corpOwner(suite.suiteId, CORP), WeComSuite.permanentCode)
+      expect(code.value).toBe(yield* wecom.wecomSuite.permanentCode(SUITE, CORP))
+
+      const corpToken = yield* suites.corpToken(SUITE, CORP)
+      expect(corpToken.value.length).toBeGreaterThan(0)
+      const page = yield* suites.corps(SUITE, { limit: 10 })
+      expect(page.corps.map((corp) => corp.corpId)).toEqual([CORP])
+      const signed = yield* suites.jsSdkConfig(SUITE, CORP, "https://shop.example.com/page?x=1#top")
+      expect(signed.config.appId).toBe(CORP)
+      expect(signed.agentConfig?.agentid).toBe("1000007")
+      expect(signed.agentConfig?.corpid).toBe(CORP)
+
+      yield* wecom.wecomSuite.revoke(SUITE, CORP)
+      yield* settle(Effect.map(succeeds(suites.corpToken(SUITE, CORP)), (held) => !held))
+      const retired = yield* Effect.flip(suites.corpToken(SUITE, CORP))
+      expect(retired._tag).toBe("UnknownApp")
+      expect((yield* suites.corps(SUITE, { limit: 10 })).corps).toEqual([])
+      expect(answers.every((answer) => answer === "success")).toBe(true)
+    }).pipe(Effect.provide(stack())))
+
+  it.scoped("an older suite_ticket never replaces a newer one; a replayed push changes nothing", () =>
+    Effect.gen(function*() {
+      const suites = yield* WeComSuiteToken
+      const engine = yield* TokenEngineModule.TokenEngine
+      yield* settle(succeeds(suites.suiteToken(SUITE)))
+      const held = yield* engine.get(SUITE, WeComSuite.suiteTicket)
+      const now = Math.floor((yield* TestClock.currentTimeMillis) / 1000)
+      const older = {
+        InfoType: "suite_ticket" as const,
+        SuiteId: SUITE,
+        TimeStamp: now - 120,
+        SuiteTicket: "olderTicket"
+      }
+      yield* suites.accept(SUITE, older)
+      expect((yield* engine.get(SUITE, WeComSuite.suiteTicket)).value).toBe(held.value)
+      const newer = { ...older, TimeStamp: now + 1, SuiteTicket: "newerTicket" }
+      expect(yield* suites.acceptOnce(SUITE, "sig-1", 60_000, suites.accept(SUITE, newer))).toBe(true)
+      expect((yield* engine.get(SUITE, WeComSuite.suiteTicket)).value).toBe("newerTicket")
+      // The same push again (same signature): dropped, even though its write would differ now.
+      const replay = suites.accept(SUITE, { ...newer, SuiteTicket: "replayed" })
+      expect(yield* suites.acceptOnce(SUITE, "sig-1", 60_000, replay)).toBe(false)
+      expect((yield* engine.get(SUITE, WeComSuite.suiteTicket)).value).toBe("newerTicket")
+      expect((yield* Effect.flip(suites.corpToken(SUITE, "not-a-corp")))._tag).toBe("UnknownApp")
+      expect((yield* Effect.flip(suites.suiteToken("ww0000")))._tag).toBe("UnknownApp")
+    }).pipe(Effect.provide(stack())))
+})
