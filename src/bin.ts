@@ -1,18 +1,18 @@
 #!/usr/bin/env node
 /**
  * The `effect-wechat-token` command: `serve` runs the central token server
- * (the demo when no app is configured), `token <appId>` prints an app's
- * current access token.
+ * (the demo when no app is configured), `token <appId>` prints the access
+ * token a running server holds, `emulator` runs the WeChat emulator.
  *
  * @since 0.1.0
  */
-import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Effect } from "effect"
 import { environmentFooter, plainWhenPiped } from "./internal/cliHelp.js"
 import { version } from "./internal/version.js"
+import * as Token from "./server/internal/tokenCommand.js"
 import * as Main from "./server/Main.js"
 import * as Emulator from "./testing/internal/command.js"
 
@@ -22,12 +22,8 @@ const serve = Command.make("serve", {}, () => Main.serve).pipe(
   )
 )
 
-const token = Command.make("token", { appId: Args.text({ name: "appId" }) }, ({ appId }) => Main.token(appId)).pipe(
-  Command.withDescription("Print the current access token of an app, using the configuration in the environment")
-)
-
 const cli = Command.run(
-  Command.make("effect-wechat-token").pipe(Command.withSubcommands([serve, token, Emulator.command])),
+  Command.make("effect-wechat-token").pipe(Command.withSubcommands([serve, Token.command, Emulator.command])),
   {
     name: "effect-wechat-token",
     version,

@@ -189,7 +189,7 @@ export const groups: ReadonlyArray<Group> = [
     ]
   },
   {
-    title: "Business servers (`RemoteTokenLayer.layerConfig`)",
+    title: "Business servers (`RemoteTokenLayer.layerConfig`) and the `token` command",
     variables: [
       { name: "TOKEN_SERVER_URL", default: "required", meaning: "the central server's base URL" },
       { name: "TOKEN_SERVER_KEY", default: "required", meaning: "the client key to present" }

@@ -147,6 +147,7 @@ export const make = (
     let down = false
     let closing = false
     let lastError = "not connected"
+    const address = target.nodes.map((node) => `${node.host}:${node.port}`).join(",")
     let refused: string | undefined
     client.on("error", (error: Error) => {
       lastError = scrub(error.message)
@@ -158,7 +159,8 @@ export const make = (
     client.on("close", () => {
       if (down || closing || refused !== undefined) return
       down = true
-      log(Effect.logWarning("token store unreachable; reconnecting in the background"))
+      // Once per outage, naming the variable to check and where it points: not once per reconnect attempt.
+      log(Effect.logWarning(`TOKEN_STORE unreachable at ${address} (${lastError}); reconnecting in the background`))
     })
     client.on("ready", () => {
       if (!down) return

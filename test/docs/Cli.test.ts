@@ -1,10 +1,14 @@
 /**
  * The command line as a user meets it: `--help` through a pipe lists every
  * environment variable (the list behind docs/configuration.md) without
- * colour codes, and `emulator` serves the WeChat emulator on its own.
+ * colour codes, `emulator` serves the WeChat emulator on its own, and
+ * `npx effect-wechat-token` runs in a clone that was never built.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { spawn } from "node:child_process"
+import { cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { variables } from "../../src/internal/environment.js"
 
 const root = new URL("../../", import.meta.url).pathname
@@ -15,12 +19,14 @@ const cleanEnv = Object.fromEntries(
   )
 )
 
-const start = (args: ReadonlyArray<string>) => {
+const start = (args: ReadonlyArray<string>) =>
   // stdout is a pipe here, as in `--help | less` or a CI log.
-  const child = spawn(process.execPath, ["--import", "tsx", "src/bin.ts", ...args], { cwd: root, env: cleanEnv })
+  spawned(spawn(process.execPath, ["--import", "tsx", "src/bin.ts", ...args], { cwd: root, env: cleanEnv }))
+
+const spawned = (child: ReturnType<typeof spawn>) => {
   let stdout = ""
-  child.stdout.on("data", (chunk) => (stdout += chunk))
-  child.stderr.on("data", (chunk) => (stdout += chunk))
+  child.stdout?.on("data", (chunk) => (stdout += chunk))
+  child.stderr?.on("data", (chunk) => (stdout += chunk))
   const exited = new Promise<number | null>((resolve) => child.on("close", resolve))
   return { child, exited, stdout: () => stdout }
 }
@@ -63,4 +69,22 @@ describe("the command line", () => {
       emulator.child.kill("SIGKILL")
     }
   }, 60_000)
+
+  it("npx effect-wechat-token runs in a clone after `npm ci`, with nothing built", async () => {
+    // What a clone holds after `npm ci`: the tracked files and node_modules, no dist/.
+    const clone = mkdtempSync(join(tmpdir(), "ewt-clone-"))
+    try {
+      for (const entry of ["package.json", "package-lock.json", "tsconfig.json", "bin", "src"]) {
+        cpSync(join(root, entry), join(clone, entry), { recursive: true })
+      }
+      symlinkSync(join(root, "node_modules"), join(clone, "node_modules"))
+      // A cache of its own: npx links the package's bin afresh, as on a new machine.
+      const env = { ...cleanEnv, npm_config_cache: join(clone, ".npm") }
+      const npx = spawned(spawn("npx", ["--offline", "effect-wechat-token", "--version"], { cwd: clone, env }))
+      expect(await npx.exited, npx.stdout()).toBe(0)
+      expect(npx.stdout().trim()).toBe(JSON.parse(readFileSync(join(root, "package.json"), "utf8")).version)
+    } finally {
+      rmSync(clone, { recursive: true, force: true })
+    }
+  }, 240_000)
 })
