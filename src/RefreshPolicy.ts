@@ -42,6 +42,10 @@
  * - Re-validation: a replica compares each `classic` credential it holds with
  *   the store's record every `revalidationMillis` (30 s, at most 4 minutes),
  *   so it never serves a token another replica replaced past its overlap.
+ * - Shared work: replicas on one store each refresh their own share of the
+ *   credentials (`sharedTurn`); a replica counts as alive for `REPLICA_TTL`
+ *   after its last heartbeat (every `HEARTBEAT`), and another's credential
+ *   still unrefreshed halfway to its usable end is refreshed anyway.
  *
  * @since 0.2.0
  */
@@ -513,3 +517,51 @@ export const revalidationMillis = (credentials: number): number =>
     Duration.toMillis(REVALIDATION_MAX),
     Math.max(Duration.toMillis(REVALIDATION_MIN), Math.ceil(credentials * 1_000 / REVALIDATION_READS))
   )
+
+/**
+ * How often a replica sharing the refresh work tells the store it is alive.
+ *
+ * @since 0.3.0
+ * @category shared work
+ */
+export const HEARTBEAT = Duration.seconds(5)
+
+/**
+ * How long a replica counts as alive after its last heartbeat: two
+ * heartbeats and the `CLOCK_SKEW` between replicas (each stamps its own
+ * clock), so a live replica never drops out, and a dead one's share passes
+ * to the others within `REPLICA_TTL` + `HEARTBEAT`.
+ *
+ * @since 0.3.0
+ * @category shared work
+ */
+export const REPLICA_TTL = Duration.seconds(20)
+
+/**
+ * What a replica does with a credential when its turn comes: `undefined` to
+ * refresh it now, else when to look at it again.
+ *
+ * - `owned` (this replica's share, or no share known): refresh now.
+ * - Another replica's: look again every `REPLICA_TTL` (by then its refresh
+ *   has reached this replica, or the owner died and the share moved), and
+ *   refresh it anyway from halfway between `refreshAt` and its usable end:
+ *   an owner that cannot refresh (its upstream or its store fails) must not
+ *   let the credential die. The store's lease keeps that refresh single.
+ * - Another replica's with nothing held: look again; a caller asking for it
+ *   meanwhile fetches it through the lease.
+ *
+ * @since 0.3.0
+ * @category shared work
+ */
+export const sharedTurn = (input: {
+  readonly owned: boolean
+  readonly now: number
+  readonly held: Pick<TokenRecord, "mode" | "expiresAt" | "refreshAt"> | undefined
+}): number | undefined => {
+  if (input.owned) return undefined
+  const recheck = input.now + Duration.toMillis(REPLICA_TTL)
+  if (input.held === undefined) return recheck
+  const { refreshAt } = input.held
+  const takeoverAt = refreshAt + Math.floor((usableUntil(input.held) - refreshAt) / 2)
+  return input.now >= takeoverAt ? undefined : Math.min(recheck, takeoverAt)
+}

@@ -64,6 +64,28 @@ export interface TokenStoreShape {
    */
   readonly lease: (key: RecordKey, leaseMillis: number) => Effect.Effect<boolean, StoreError, Scope.Scope>
   /**
+   * Replicas sharing the refresh work: marks `replica` alive until `until`,
+   * forgets every replica whose time ran out before `now` (epoch millis of
+   * the caller's clock), and answers the replicas alive. The engine then
+   * refreshes each credential on one of them only, taking the lease once
+   * per refresh instead of once per replica. Absent on single-process
+   * stores: their one process refreshes everything.
+   *
+   * @since 0.3.0
+   */
+  readonly heartbeat?: (
+    replica: string,
+    now: number,
+    until: number
+  ) => Effect.Effect<ReadonlyArray<string>, StoreError>
+  /**
+   * Forgets `replica` at once (it is shutting down): its share passes to
+   * the others at their next heartbeat instead of when its time runs out.
+   *
+   * @since 0.3.0
+   */
+  readonly leave?: (replica: string) => Effect.Effect<void, StoreError>
+  /**
    * Records written by other processes, as soon as the store learns of them,
    * so a replica never hands out a token another replica's refresh has
    * doomed. Single-process stores emit nothing.

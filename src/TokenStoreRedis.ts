@@ -18,6 +18,9 @@
  *   Messages published while this instance was disconnected are not replayed.
  * - `lease` is `SET NX PX` with a random owner, released on scope close only
  *   while still owned.
+ * - `heartbeat` keeps the replicas alive in the sorted set
+ *   `wechat-token:replicas` (scored by when each stops counting as alive),
+ *   so replicas split the scheduled refreshes instead of racing for leases.
  * - Redis down: reads fail at once with `StoreError` (no offline queue, 2 s
  *   command timeout), the connection is retried in the background, `healthy`
  *   is false until it is back. One Redis: writes fail at once too. Sentinel or

@@ -6,7 +6,7 @@ import * as Backoff from "../src/Backoff.js"
 import * as Pacing from "../src/Pacing.js"
 import * as RefreshPolicy from "../src/RefreshPolicy.js"
 import { TokenRecord } from "../src/Token.js"
-import { StoreError } from "../src/TokenStore.js"
+import { CLOCK_SKEW, StoreError } from "../src/TokenStore.js"
 import { ForceRefreshBudgetExhausted, MissingInput, UnknownApp, WeChatApiError } from "../src/WeChatError.js"
 
 const SECOND = 1_000
@@ -318,6 +318,58 @@ describe("defersOnStoreDown: a refresh the store cannot lease", () => {
     ] as const
   )("$overlap: $why", ({ defers, now, overlap, record }) => {
     expect(RefreshPolicy.defersOnStoreDown(overlap, record, now, pause)).toBe(defers)
+  })
+})
+
+describe("sharedTurn: a replica refreshes its own share, and another's only when its owner is late", () => {
+  // classic, refreshed 300 s before expiry: usable to expiry, taken over 150 s after refreshAt
+  const held = { mode: "classic", expiresAt: T0 + 7_200 * SECOND, refreshAt: T0 + 6_900 * SECOND } as const
+  const ttl = Duration.toMillis(RefreshPolicy.REPLICA_TTL)
+  const takeoverAt = held.refreshAt + 150 * SECOND
+  it.each(
+    [
+      { owned: true, record: held, now: held.refreshAt, next: undefined, why: "its own: refresh now" },
+      { owned: true, record: undefined, now: T0, next: undefined, why: "its own, nothing held: fetch now" },
+      { owned: false, record: undefined, now: T0, next: T0 + ttl, why: "another's, nothing held: look again" },
+      {
+        owned: false,
+        record: held,
+        now: held.refreshAt,
+        next: held.refreshAt + ttl,
+        why: "another's, due: look again after a replica's lifetime"
+      },
+      {
+        owned: false,
+        record: held,
+        now: takeoverAt - ttl / 2,
+        next: takeoverAt,
+        why: "another's, close to the takeover: look again at it"
+      },
+      { owned: false, record: held, now: takeoverAt - 1, next: takeoverAt, why: "another's, a millisecond early" },
+      { owned: false, record: held, now: takeoverAt, next: undefined, why: "another's, halfway to its end: refresh" },
+      {
+        owned: false,
+        record: { ...held, mode: "none" },
+        now: held.refreshAt + 1,
+        next: undefined,
+        why: "none: unusable from refreshAt, so taken over at once"
+      },
+      {
+        owned: false,
+        record: { mode: "classic", expiresAt: T0 + 7_200 * SECOND, refreshAt: T0 + 6_000 * SECOND },
+        now: T0 + 6_000 * SECOND + 150 * SECOND,
+        next: undefined,
+        why: "classic with a long margin: halfway to refreshAt + the 5 min overlap"
+      }
+    ] as const
+  )("$why", ({ next, now, owned, record }) => {
+    expect(RefreshPolicy.sharedTurn({ owned, now, held: record })).toBe(next)
+  })
+
+  it("a replica counts as alive across two missed heartbeats and the clock skew", () => {
+    expect(Duration.toMillis(RefreshPolicy.REPLICA_TTL)).toBeGreaterThanOrEqual(
+      2 * Duration.toMillis(RefreshPolicy.HEARTBEAT) + Duration.toMillis(CLOCK_SKEW)
+    )
   })
 })
 

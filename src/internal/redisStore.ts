@@ -1,6 +1,7 @@
 /**
  * The Redis store: records shared by every replica, a lease per record for
- * cross-replica single-flight, and a channel announcing each write.
+ * cross-replica single-flight, the live replicas (how they share the
+ * refresh work), and a channel announcing each write.
  */
 import { Duration, Effect, Either, Option, Random, Runtime, Schedule, Schema, type Scope, Stream } from "effect"
 import type { OwnerId } from "../OwnerId.js"
@@ -93,6 +94,20 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('DEL', KEYS[1])
 end
 return 0
+`
+
+/**
+ * The replicas sharing the refresh work: a sorted set of replica ids scored
+ * by the time each stays alive until. One key, so one slot in a cluster.
+ */
+export const REPLICAS_KEY = "wechat-token:replicas"
+
+// One step: forget the lapsed replicas (score before ARGV[1], now), mark
+// this one alive until ARGV[2], answer the live ones.
+const HEARTBEAT = `
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[1])
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
+return redis.call('ZRANGE', KEYS[1], 0, -1)
 `
 
 const errorMessage = (error: unknown): string => (error instanceof Error ? error.message : String(error))
@@ -339,6 +354,14 @@ export const make = (
         )
       })
 
+    const heartbeat = (replica: string, now: number, until: number) =>
+      Effect.map(
+        write("heartbeat", () => client.eval(HEARTBEAT, 1, REPLICAS_KEY, Math.floor(now), Math.ceil(until), replica)),
+        (replicas) => (Array.isArray(replicas) ? replicas.filter((id): id is string => typeof id === "string") : [])
+      )
+
+    const leave = (replica: string) => Effect.asVoid(command("leave", () => client.zrem(REPLICAS_KEY, replica)))
+
     const changes = Stream.asyncPush<TokenRecord>((emit) =>
       Effect.acquireRelease(
         Effect.sync(() => {
@@ -372,6 +395,8 @@ export const make = (
       list,
       set,
       lease,
+      heartbeat,
+      leave,
       changes,
       healthy: Effect.sync(() => client.status === "ready"),
       claim,

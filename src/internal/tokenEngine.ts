@@ -1,7 +1,8 @@
 /**
  * The credential engine, composed of its parts under `./engine/`: the
- * owners and their cells, one scheduler for the whole engine, the fetch
- * (single-flight behind the store's lease), durable puts, re-validation
+ * owners and their cells, one scheduler for the whole engine, the share of
+ * the refreshes this replica makes, the fetch (single-flight behind the
+ * store's lease), durable puts, re-validation
  * against the store, and the status views. `TokenEngine` is its public face.
  *
  * @internal
@@ -17,9 +18,11 @@ import * as Cell from "./engine/cell.js"
 import * as Durable from "./engine/durable.js"
 import * as Fetch from "./engine/fetch.js"
 import * as Issue from "./engine/issue.js"
+import * as Job from "./engine/job.js"
 import * as Owners from "./engine/owners.js"
 import * as Revalidate from "./engine/revalidate.js"
 import * as Scheduler from "./engine/scheduler.js"
+import * as Shares from "./engine/shares.js"
 import * as StartUp from "./engine/startUp.js"
 import * as Status from "./engine/status.js"
 import * as FifoPermits from "./fifoPermits.js"
@@ -34,7 +37,8 @@ export const make = (
     const scope = yield* Effect.scope
     const marginMillis = Duration.toMillis(options.refreshMargin ?? Duration.seconds(300))
     const upstreamPermits = yield* FifoPermits.make(options.maxConcurrentFetches ?? 16)
-    const scheduler = Scheduler.make({ maxJobs: 4 * (options.maxConcurrentFetches ?? 16), marginMillis })
+    const shares = yield* Shares.make(store)
+    const scheduler = Scheduler.make({ maxJobs: 4 * (options.maxConcurrentFetches ?? 16), marginMillis, ...shares })
     const owners = yield* Owners.make(families, store, scheduler)
     const fetch = yield* Fetch.make(store, owners, scheduler, {
       leaseMillis: options.leaseMillis ?? 15_000,
@@ -76,7 +80,8 @@ export const make = (
 
     const revalidation = Revalidate.make(store, owners, fetch)
     yield* Effect.forkIn(revalidation.followChanges, scope)
-    yield* Effect.forkIn(scheduler.run(fetch.job, owners.live, scope), scope)
+    yield* Effect.forkIn(shares.run, scope)
+    yield* Effect.forkIn(scheduler.run(Job.make(fetch, shares), owners.live, scope), scope)
     yield* Effect.forkIn(revalidation.revalidate, scope)
     yield* StartUp.run(families, store, owners)
 

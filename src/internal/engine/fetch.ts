@@ -8,7 +8,6 @@
  */
 import { Clock, Duration, Effect, Metric, Option, Random, type Scope } from "effect"
 import { type AccessTokenError, type Credential, failureCause } from "../../AccessToken.js"
-import * as Backoff from "../../Backoff.js"
 import type { Issued } from "../../CredentialFamily.js"
 import * as Pacing from "../../Pacing.js"
 import * as RefreshPolicy from "../../RefreshPolicy.js"
@@ -223,34 +222,7 @@ export const make = (
           : Effect.map(fetchFor(cell, demand), (fresh) => fresh.credential)
       })
 
-    // The scheduler's job: refreshes a due cell (or fetches past a contest)
-    // and answers when the cell is due next.
-    const job = (cell: Cell.Cell): Effect.Effect<number> =>
-      Effect.gen(function*() {
-        const now = yield* Clock.currentTimeMillis
-        const held = cell.held
-        const contested = cell.contested
-        if (held !== undefined && now < held.record.refreshAt && contested === undefined) return held.record.refreshAt
-        const demand = contested === undefined ? RefreshPolicy.scheduled : RefreshPolicy.settling(contested)
-        return yield* singleFlight(cell, demand).pipe(
-          Effect.tap(() => Effect.sync(() => Cell.settle(cell, contested))),
-          Effect.zipRight(Clock.currentTimeMillis),
-          // A contest seen during this job is settled at once.
-          Effect.map((now) => cell.contested === undefined ? cell.held?.record.refreshAt ?? now : now),
-          // The next attempt comes when the backoff of the failure allows it.
-          Effect.catchAll((error) =>
-            Effect.map(Clock.currentTimeMillis, (now) =>
-              Backoff.nextAttemptAt({
-                now,
-                retryAt: cell.lastFailure?.retryAt,
-                coolsDown: Cell.coolsDown(cell, error),
-                failure: Cell.failureClass(cell, error)
-              }))
-          )
-        )
-      })
-
-    return { adopt, newest, serve, job }
+    return { adopt, newest, serve, singleFlight }
   })
 
 /** @internal */

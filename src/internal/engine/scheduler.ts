@@ -12,6 +12,7 @@
  */
 import { Clock, Duration, Effect, type Scope } from "effect"
 import * as Pacing from "../../Pacing.js"
+import * as RefreshPolicy from "../../RefreshPolicy.js"
 import * as DueQueue from "../dueQueue.js"
 import { annotate, type Cell, type Held } from "./cell.js"
 
@@ -34,7 +35,12 @@ export interface Scheduler {
 }
 
 /** @internal */
-export const make = (options: { readonly maxJobs: number; readonly marginMillis: number }): Scheduler => {
+export const make = (options: {
+  readonly maxJobs: number
+  readonly marginMillis: number
+  /** Whether this replica refreshes `cell` (`Shares.owns`): only its own refreshes count in the pacing. */
+  readonly owns: (cell: Cell, now: number) => boolean
+}): Scheduler => {
   const due = DueQueue.make<Cell>()
   let jobs = 0
   let wake: (() => void) | undefined
@@ -65,10 +71,12 @@ export const make = (options: { readonly maxJobs: number; readonly marginMillis:
   }
 
   // Counts the job in this second's starts; false when it must wait for the
-  // next second. A job that only re-queues a cell is not counted.
+  // next second. A job that only re-queues a cell, or leaves its refresh to
+  // another replica, is not counted.
   const startsNow = (cell: Cell, now: number): boolean => {
     const held = cell.held?.record
     if (!Pacing.refreshes(held, now)) return true
+    if (RefreshPolicy.sharedTurn({ owned: options.owns(cell, now), now, held }) !== undefined) return true
     const admitted = Pacing.admit(
       window,
       now,

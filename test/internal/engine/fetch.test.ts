@@ -56,12 +56,12 @@ describe("engine fetch", () => {
   it.scoped("a job refreshes a due cell and answers its next refresh time; a cell not due yet is left alone", () =>
     Effect.gen(function*() {
       const issuer = makeIssuer()
-      const { fetch, owners } = yield* parts(issuer)
+      const { job, owners } = yield* parts(issuer)
       const cell = yield* owners.cellOf(APP, TOKEN)
-      const next = yield* fetch.job(cell)
+      const next = yield* job(cell)
       expect(issuer.state.calls).toBe(1)
       expect(next).toBe(cell.held!.record.refreshAt)
-      expect(yield* fetch.job(cell)).toBe(next)
+      expect(yield* job(cell)).toBe(next)
       expect(issuer.state.calls).toBe(1)
     }).pipe(Effect.provide(layerMemory)))
 })

@@ -8,6 +8,7 @@ import type { AccessTokenError } from "../../../src/AccessToken.js"
 import * as CredentialFamily from "../../../src/CredentialFamily.js"
 import * as Cell from "../../../src/internal/engine/cell.js"
 import * as Fetch from "../../../src/internal/engine/fetch.js"
+import * as Job from "../../../src/internal/engine/job.js"
 import * as Owners from "../../../src/internal/engine/owners.js"
 import * as Scheduler from "../../../src/internal/engine/scheduler.js"
 import type { OwnerId } from "../../../src/OwnerId.js"
@@ -99,7 +100,7 @@ export const ownersOver = Effect.gen(function*() {
   return { store, owners, recording }
 })
 
-/** Owners and fetch over the store in context, as the engine wires them (the scheduler recording). */
+/** Owners, fetch and the job over the store in context, as the engine wires them (the scheduler recording). */
 export const parts = (issuer: Issuer) =>
   Effect.gen(function*() {
     const store = yield* TokenStore
@@ -111,7 +112,9 @@ export const parts = (issuer: Issuer) =>
       marginMillis: 300_000,
       issue: () => issuer.issue
     })
-    return { store, owners, fetch, recording }
+    // A single replica: it owns every credential.
+    const job = Job.make(fetch, { owns: () => true })
+    return { store, owners, fetch, job, recording }
   })
 
 export const now = Clock.currentTimeMillis

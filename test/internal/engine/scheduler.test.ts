@@ -27,7 +27,7 @@ const running = (
 describe("engine scheduler", () => {
   it.scoped("starts each cell when it is due, in due order, and queues it again when its job says", () =>
     Effect.gen(function*() {
-      const scheduler = Scheduler.make({ maxJobs: 4, marginMillis: 300_000 })
+      const scheduler = Scheduler.make({ maxJobs: 4, marginMillis: 300_000, owns: () => true })
       const [a, b] = [cellOf("a"), cellOf("b")]
       const started = yield* running(scheduler, (cell) => cell === a ? 10_000 : Number.POSITIVE_INFINITY)
       scheduler.schedule(b, 2_000)
@@ -42,7 +42,7 @@ describe("engine scheduler", () => {
 
   it.scoped("a cell queued ahead of the one it sleeps for wakes it; a removed or dead cell is not started again", () =>
     Effect.gen(function*() {
-      const scheduler = Scheduler.make({ maxJobs: 4, marginMillis: 300_000 })
+      const scheduler = Scheduler.make({ maxJobs: 4, marginMillis: 300_000, owns: () => true })
       const [a, b] = [cellOf("a"), cellOf("b")]
       const dead = new Set<Cell.Cell>()
       const started = yield* running(scheduler, () => 60_000, (cell) => !dead.has(cell))
@@ -59,7 +59,7 @@ describe("engine scheduler", () => {
 
   it.scoped("paces due refreshes to the budget of the rate it expects, deferring the rest to the next second", () =>
     Effect.gen(function*() {
-      const scheduler = Scheduler.make({ maxJobs: 64, marginMillis: 300_000 })
+      const scheduler = Scheduler.make({ maxJobs: 64, marginMillis: 300_000, owns: () => true })
       // Ten credentials, all due at 1 s, each usable for long after: a rate of ~10 / 7,000 s makes a budget of 1.
       const cells = Array.from({ length: 10 }, (_, index) => {
         const cell = cellOf(
@@ -81,7 +81,7 @@ describe("engine scheduler", () => {
 
   it.scoped("a first fetch is never deferred by pacing", () =>
     Effect.gen(function*() {
-      const scheduler = Scheduler.make({ maxJobs: 64, marginMillis: 300_000 })
+      const scheduler = Scheduler.make({ maxJobs: 64, marginMillis: 300_000, owns: () => true })
       const started = yield* running(scheduler, () => Number.POSITIVE_INFINITY)
       for (let index = 0; index < 10; index++) scheduler.schedule(cellOf(`owner-${index}`), 0)
       yield* TestClock.adjust(1)

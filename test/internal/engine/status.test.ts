@@ -11,7 +11,7 @@ describe("engine status views", () => {
   it.scoped("each cell through one reused view, valid while usable, with its last error; then each retired owner", () =>
     Effect.gen(function*() {
       const issuer = makeIssuer()
-      const { fetch, owners } = yield* parts(issuer)
+      const { fetch, job, owners } = yield* parts(issuer)
       const cell = yield* owners.cellOf(APP, TOKEN)
       yield* fetch.adopt(cell, record({ value: "mine", fetchedAt: 0 }))
       const grant = record({ value: "grant", fetchedAt: 0 }, AUTHORIZER, PRESENCE)
@@ -29,7 +29,7 @@ describe("engine status views", () => {
       // Expired and failing: the view says so, and a copy taken before keeps what it saw.
       issuer.state.failing = new WeChatApiError({ errcode: -1, errmsg: "system busy" })
       yield* TestClock.adjust(7_200_000)
-      yield* Effect.exit(fetch.job(cell))
+      yield* Effect.exit(job(cell))
       const later = yield* status.status
       expect([later[0]!.valid, Option.isSome(later[0]!.lastError)]).toEqual([false, true])
       expect([listed[0]!.valid, Option.isNone(listed[0]!.lastError)]).toEqual([true, true])
