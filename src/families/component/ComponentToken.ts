@@ -304,13 +304,14 @@ export const make: Effect.Effect<
   // Marks a code exchanged; a failure only leaves it for the next start,
   // which finds the refresh token newer and marks it then.
   const forget = (owner: AuthorizerId, code: AuthorizationCodes.PendingCode) =>
-    Effect.flatMap(Clock.currentTimeMillis, (now) => AuthorizationCodes.markExchanged(documents, owner, code.code, now)).pipe(
-      Effect.catchAll((error) =>
-        Effect.logWarning("cannot mark an authorization code exchanged", error.message).pipe(
-          Effect.annotateLogs({ app: owner })
+    Effect.flatMap(Clock.currentTimeMillis, (now) => AuthorizationCodes.markExchanged(documents, owner, code.code, now))
+      .pipe(
+        Effect.catchAll((error) =>
+          Effect.logWarning("cannot mark an authorization code exchanged", error.message).pipe(
+            Effect.annotateLogs({ app: owner })
+          )
         )
       )
-    )
 
   // Exchanges a journaled code unless the authorizer's refresh token is newer
   // than it (exchanged already), retried while the code lives.

@@ -179,7 +179,9 @@ describe.each(Object.entries(variants))("authorization codes in the store's docu
 
         const again = yield* serveComponentServer(wechat.url, variant.layer())
         yield* eventually(served(authorizerRoute(again.base, MERCHANT, "/access-token")))
-        expect(yield* variant.pending).toEqual({ [owner]: expect.objectContaining({ code, exchangedAt: expect.any(Number) }) })
+        expect(yield* variant.pending).toEqual({
+          [owner]: expect.objectContaining({ code, exchangedAt: expect.any(Number) })
+        })
         expect((yield* controls.stats(COMPONENT)).queryAuthCalls).toBe(1)
       }),
     { timeout: 120_000 }

@@ -9,8 +9,8 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, Logger, Redacted } from "effect"
 import * as Component from "../../../src/families/component/Component.js"
 import * as OwnerId from "../../../src/OwnerId.js"
-import { Fault } from "../../../src/testing/Fault.js"
 import * as StoreSpec from "../../../src/StoreSpec.js"
+import { Fault } from "../../../src/testing/Fault.js"
 import {
   COMPONENT,
   COMPONENT_SECRET,
