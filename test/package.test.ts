@@ -143,7 +143,7 @@ describe("the packed tarball", () => {
         yield* ok(process.execPath, [tsc, "-p", "tsconfig.nodenext.json", "--noEmit"], project)
         yield* ok(process.execPath, [tsc, "-p", "tsconfig.bundler.json"], project)
       }),
-    120_000
+    300_000
   )
 
   it.live(
@@ -157,7 +157,7 @@ describe("the packed tarball", () => {
         // 6 hours of 7,200 s stable tokens refreshed 150-300 s before expiry: fetches at 0, ~2 h, ~4 h, ~6 h.
         expect(result).toEqual({ served: 36, invalid: 0, fetches: 4 })
       }),
-    120_000
+    300_000
   )
 
   it.live("importing the root loads neither the server, nor @effect/platform-node, nor ioredis", () =>
@@ -198,7 +198,7 @@ describe("the packed tarball", () => {
         // The detector sees the engine where it is.
         expect((yield* graphOf([join(dist, "TokenEngine.js")])).some((url) => engine.test(url))).toBe(true)
       }),
-    120_000
+    300_000
   )
 
   it.live(
@@ -211,7 +211,7 @@ describe("the packed tarball", () => {
         expect(help.stdout).toContain("token")
         yield* serveAnswersHealthz(bin)
       }),
-    120_000
+    300_000
   )
 
   it.live("the bin works after a global install", () =>
