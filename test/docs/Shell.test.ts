@@ -4,13 +4,14 @@
  * emulator over HTTP, or says why it cannot (`<!-- not run: REASON -->` on
  * the line above its fence). A snippet added without either fails here.
  *
- * A snippet runs as written but for the server's address: its
- * `127.0.0.1:8787` or `localhost:8787` becomes the free port the server got.
+ * A snippet runs as written but for the addresses: its `127.0.0.1:8787` or
+ * `localhost:8787` becomes the server's free port, `127.0.0.1:9000` the
+ * emulator's.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { spawn } from "node:child_process"
-import { mkdtempSync, rmSync } from "node:fs"
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as Emulator from "../../src/testing/index.js"
@@ -30,8 +31,11 @@ const ADMIN_SECRET = "…"
 
 interface Run {
   readonly keys: ReadonlyArray<string>
-  /** Runs in the clone (where `npx effect-wechat-token` finds the bin, as after `npm ci`) instead of a scratch folder. */
-  readonly inClone?: boolean
+  /**
+   * Where it runs: a scratch folder, the clone (where `npx effect-wechat-token` finds the bin, as after `npm ci`),
+   * or a reader's project holding the README's Library snippet as `program.ts`, the package resolved to `src/`.
+   */
+  readonly cwd?: "clone" | "program"
   /** What the run's standard output shows when the snippets did what their page says. */
   readonly check: (stdout: string) => void
 }
@@ -42,12 +46,20 @@ const RUNS: ReadonlyArray<Run> = [
     keys: [
       "docs/server.md curl -s -H \"Authorization: Bearer $KEY\" http://127.0.0.1:8787/v1/apps/wx0123456789abcdef/access-token"
     ],
-    inClone: true,
+    cwd: "clone",
     check: (stdout) => {
       // curl's JSON (no newline after it), then the `token` command's line: the token the route answered.
       const end = stdout.indexOf("}") + 1
       expect(stdout.slice(end).trim()).toBe(JSON.parse(stdout.slice(0, end)).access_token)
     }
+  },
+  {
+    keys: [
+      "docs/emulator.md WECHAT_API_BASE_URL=http://127.0.0.1:9000 WECHAT_APPS=wx0123456789abcdef:test-secret npx tsx program.ts"
+    ],
+    cwd: "program",
+    // The README's program got a token from the emulator: it logs when that token expires.
+    check: (stdout) => expect(stdout).toMatch(/message="expires at \d{4}-\d\d-\d\dT/)
   },
   {
     keys: ["docs/proxy.md BASE=http://127.0.0.1:8787"],
@@ -137,12 +149,28 @@ describe("the shell snippets of the README and docs/*.md", () => {
           LOG_FORMAT: "json"
         })
         yield* waitReady(server)
+        // The reader's project: the README's Library program, `effect-wechat-token` resolved to the sources (tsx
+        // follows tsconfig paths), under the root so that effect and tsx are found in node_modules.
+        const program = yield* Effect.acquireRelease(
+          Effect.sync(() => mkdtempSync(join(root, ".docs-program-"))),
+          (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
+        )
+        const library = blocks(pages.find((page) => page.path === "README.md")!).find((block) =>
+          block.language === "ts"
+        )!
+        writeFileSync(join(program, "program.ts"), library.code)
+        writeFileSync(
+          join(program, "tsconfig.json"),
+          JSON.stringify({ compilerOptions: { paths: { "effect-wechat-token": ["../src/index.ts"] } } })
+        )
+        const cwds = { clone: root, program, scratch: work }
         const address = server.base.replace("http://", "")
         const byKey = new Map(shell.map((block) => [keyOf(block), block]))
         for (const group of RUNS) {
           const code = group.keys.map((key) => byKey.get(key)!.code).join("\n")
             .replaceAll("127.0.0.1:8787", address).replaceAll("localhost:8787", address)
-          const ran = yield* bash(code, group.inClone === true ? root : work, {
+            .replaceAll("127.0.0.1:9000", wechat.url.replace("http://", ""))
+          const ran = yield* bash(code, cwds[group.cwd ?? "scratch"], {
             PATH: process.env.PATH ?? "",
             HOME: process.env.HOME ?? work,
             KEY,
