@@ -1,7 +1,7 @@
 /**
  * What the engine needs to know, read with Effect `Config` so any
  * `ConfigProvider` works (env by default). Variable names are the public
- * contract documented in the README's Configuration table.
+ * contract documented in docs/configuration.md.
  *
  * @since 0.1.0
  */

@@ -22,6 +22,7 @@ import { type AddressInfo, createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { pathToFileURL } from "node:url"
+import { blocks, isFragment, pages } from "./docs/markdown.js"
 
 const root = new URL("../", import.meta.url).pathname
 const consumerFiles = new URL("./package/consumer/", import.meta.url).pathname
@@ -98,13 +99,13 @@ beforeAll(async () => {
     for (const file of ["main.ts", "tsconfig.nodenext.json", "tsconfig.bundler.json", "graph.mjs", "graph-hooks.mjs"]) {
       copyFileSync(join(consumerFiles, file), join(project, file))
     }
-    // Every TypeScript snippet of the README, exactly as written, is type-checked with the program
-    // (all but the one written for a test runner the scratch project does not install).
-    const readme = readFileSync(join(root, "README.md"), "utf8")
-    const snippets = [...readme.matchAll(/^```ts\n([\s\S]*?)^```$/gm)].map((match) => match[1]!)
-      .filter((snippet) => !snippet.includes("@effect/vitest"))
+    // Every TypeScript snippet of the README and the guides, exactly as written, is type-checked with the
+    // program (all but the fragments and the one written for a test runner the scratch project does not install).
+    const snippets = pages.flatMap(blocks).filter((block) =>
+      block.language === "ts" && !isFragment(block) && !block.code.includes("@effect/vitest")
+    )
     expect(snippets.length).toBeGreaterThan(5)
-    snippets.forEach((snippet, index) => writeFileSync(join(project, `readme-${index + 1}.ts`), snippet))
+    snippets.forEach((snippet, index) => writeFileSync(join(project, `readme-${index + 1}.ts`), snippet.code))
     yield* ok("npm", ["install", "--prefer-offline", "--no-audit", "--no-fund", tarball, ...peers], project)
   }))
 }, 300_000)
@@ -136,7 +137,7 @@ describe("the packed tarball", () => {
     }))
 
   it.live(
-    "type-checks a strict user program and the README's snippets under NodeNext and Bundler without skipLibCheck",
+    "type-checks a strict user program and the snippets of the README and docs/ under NodeNext and Bundler without skipLibCheck",
     () =>
       Effect.gen(function*() {
         const tsc = join(project, "node_modules", "typescript", "bin", "tsc")

@@ -1,5 +1,5 @@
 /**
- * The README's worst case of upstream fetches per owner (723 an hour: the
+ * docs/guarantees.md's worst case of upstream fetches per owner (723 an hour: the
  * fetch bucket), driven for ten simulated minutes (TestClock; the bound is
  * linear in the window) against the worst answers a token endpoint
  * can give while still answering: the shortest lifetime accepted, failures
@@ -26,7 +26,7 @@ const CLIENTS = 2
 const CLIENT_PAUSE = Duration.seconds(1)
 
 // A client: takes the token, uses it, and when WeChat answers 40001 reports
-// it with a compare-and-refresh, as the README tells clients to.
+// it with a compare-and-refresh, as docs/server.md tells clients to.
 const client = (killOnUse: boolean) =>
   Effect.gen(function*() {
     const tokens = yield* AccessToken
@@ -51,10 +51,10 @@ const aWindow = (killOnUse: boolean) =>
   })
 
 describe("a fetch storm is impossible, whatever the token endpoint answers", () => {
-  it("the README states the bound the policy enforces", () => {
-    const readme = NodeFs.readFileSync(new URL("../../README.md", import.meta.url), "utf8")
-    expect(readme).toContain(`at most ${Backoff.maxFetches(HOUR)} fetches an hour`)
-    expect(readme).toContain(`at most ${Backoff.maxFailingFetches(HOUR)} (backoff`)
+  it("docs/guarantees.md states the bound the policy enforces", () => {
+    const guide = NodeFs.readFileSync(new URL("../../docs/guarantees.md", import.meta.url), "utf8")
+    expect(guide).toContain(`at most ${Backoff.maxFetches(HOUR)} fetches an hour`)
+    expect(guide).toContain(`at most ${Backoff.maxFailingFetches(HOUR)} (backoff`)
   })
 
   it.scoped(

@@ -170,7 +170,7 @@ describe("three engines on one Redis (TestClock)", () => {
    * again every 5 s. Only when its token would stop being usable before the
    * next attempt does it fetch on its own: then every replica fetches once,
    * and WeChat keeps only the newest of those tokens (the others die 5
-   * minutes later; callers recover with POST …/refresh, see the README).
+   * minutes later; callers recover with POST …/refresh, see docs/redis.md).
    */
   it.scoped(
     "Redis down, classic: no fetch while the token is usable, then one local fetch each, never a failed call",

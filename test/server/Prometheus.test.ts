@@ -16,7 +16,7 @@ const run = (command: string, args: ReadonlyArray<string>, input: string) =>
     child.stdin.end(input)
   })
 
-// The families the README documents. The counters have a series from start-up.
+// The families docs/server.md documents. The counters have a series from start-up.
 const COUNTERS = [
   "wechat_token_refreshes_total",
   "wechat_token_failures_total",
