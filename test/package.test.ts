@@ -113,7 +113,7 @@ beforeAll(async () => {
 afterAll(() => rmSync(work, { recursive: true, force: true }))
 
 describe("the packed tarball", () => {
-  it.live("holds compiled ESM with types and source maps, the README and the LICENSE, and no TypeScript sources", () =>
+  it.live("holds compiled ESM with types and source maps, the README, the guides it links and the LICENSE, and no TypeScript sources", () =>
     Effect.gen(function*() {
       const listing = yield* ok("tar", ["tzf", tarball], work)
       const files = listing.stdout.trim().split("\n").map((line) => line.replace(/^package\//, ""))
@@ -131,6 +131,13 @@ describe("the packed tarball", () => {
       ) {
         expect(files).toContain(file)
       }
+      // The README's links work on npm's page and in node_modules: every file it links is packed.
+      const linked = Array.from(
+        readFileSync("README.md", "utf8").matchAll(/\]\(((?:docs\/)?[\w./-]+\.(?:md|png))(?:#[^)]*)?\)/g)
+      )
+        .map((match) => match[1]!)
+      expect(linked.length).toBeGreaterThan(5)
+      expect(linked.filter((file) => !files.includes(file))).toEqual([])
       expect(files.filter((file) => file.endsWith(".ts") && !file.endsWith(".d.ts"))).toEqual([])
       expect(files.filter((file) => file.startsWith("src/") || file.startsWith("test/"))).toEqual([])
       yield* Effect.log(`tarball: ${statSync(tarball).size} bytes, ${files.length} files`)
