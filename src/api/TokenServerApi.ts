@@ -568,7 +568,13 @@ export const SuiteInstallRequest = Schema.Struct({
     ).annotations({ description: "Sent back with the auth_code: a-z A-Z 0-9 _ - (WeCom's rule), 128 at most" })
   ),
   app_ids: Schema.optional(
-    Schema.Array(Schema.Int.pipe(Schema.positive({ message: () => "must be a positive whole number" }))).pipe(
+    Schema.Array(
+      Schema.Int.pipe(Schema.positive({ message: () => "must be a positive whole number" })).annotations({
+        identifier: "SuiteAppId",
+        title: "SuiteAppId",
+        description: "An app of the suite, by its id in WeCom's console"
+      })
+    ).pipe(
       Schema.maxItems(100, { message: () => "at most 100 app ids" })
     ).annotations({ description: "The suite's apps the install may add (set_session_info appid); all when absent" })
   ),

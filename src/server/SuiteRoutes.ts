@@ -96,8 +96,11 @@ const CorpsLive = HttpApiBuilder.group(
     Effect.map(suites, (suites) =>
       handlers
         .handle("accessToken", ({ path }) => answer(suites.corpToken(path.suiteId, path.corpId), accessToken))
-        .handle("refreshAccessToken", ({ path, payload }) =>
-          answer(suites.refreshCorpToken(path.suiteId, path.corpId, payload.stale_token), accessToken))
+        .handle(
+          "refreshAccessToken",
+          ({ path, payload }) =>
+            answer(suites.refreshCorpToken(path.suiteId, path.corpId, payload.stale_token), accessToken)
+        )
         .handle("jsapiTicket", ({ path }) => answer(suites.jsapiTicket(path.suiteId, path.corpId), ticket))
         .handle("agentTicket", ({ path }) => answer(suites.agentTicket(path.suiteId, path.corpId), ticket))
         .handle("jsSdkConfig", ({ path, payload }) =>
