@@ -2,6 +2,8 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, Redacted } from "effect"
 import * as WeComSuite from "../../src/families/wecomSuite/WeComSuite.js"
 import * as WeComSuiteConfig from "../../src/families/wecomSuite/WeComSuiteConfig.js"
+import { WeComSuiteToken } from "../../src/families/wecomSuite/WeComSuiteToken.js"
+import * as Library from "../../src/index.js"
 import { CorpId } from "../../src/OwnerId.js"
 import * as StoreSpec from "../../src/StoreSpec.js"
 import * as Emulator from "../../src/testing/WeChatEmulator.js"
@@ -55,6 +57,14 @@ const installed = (base: string) =>
   eventually(Effect.map(call(corpRoute(base, "/access-token"), { headers: auth() }), (answer) => answer.status === 200))
 
 describe("WeCom suites over loopback: the /v1/wecom-suites routes", () => {
+  it("the library exports the service and what building it takes", () => {
+    expect(Library.WeComSuiteToken.WeComSuiteToken).toBe(WeComSuiteToken)
+    expect(Library.WeComSuiteConfig.suite).toBe(WeComSuiteConfig.suite)
+    expect(Library.WeComSuite.families).toBe(WeComSuite.families)
+    expect(typeof Library.WeComSuiteApi.layer).toBe("function")
+    expect(typeof Library.SuiteEvents.open).toBe("function")
+  })
+
   it.scopedLive(
     "ticket push → one suite token for 500 callers → install link → install → corp token, tickets, config, page, proxy",
     () =>
