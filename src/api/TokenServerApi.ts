@@ -564,8 +564,8 @@ export const SuiteInstallRequest = Schema.Struct({
   redirect_uri: PreAuthCodeRequest.fields.redirect_uri,
   state: Schema.optional(
     StringField.pipe(
-      Schema.pattern(/^[A-Za-z0-9_-]{0,128}$/, { message: () => "at most 128 of a-z A-Z 0-9 _ -" })
-    ).annotations({ description: "Sent back with the auth_code: a-z A-Z 0-9 _ - (WeCom's rule), 128 at most" })
+      Schema.pattern(/^[A-Za-z0-9]{0,128}$/, { message: () => "at most 128 of a-z A-Z 0-9" })
+    ).annotations({ description: "Sent back with the auth_code: a-z A-Z 0-9, 128 at most (WeCom's rule)" })
   ),
   app_ids: Schema.optional(
     Schema.Array(
