@@ -259,3 +259,46 @@ export * as ComponentConfig from "./families/component/ComponentConfig.js"
  * @category modules
  */
 export * as ComponentToken from "./families/component/ComponentToken.js"
+
+/**
+ * The WeCom third-party app families (企业微信第三方应用): suite ticket, suite token, provider token,
+ * and per corp that installed a suite its permanent code, corp token and tickets.
+ *
+ * @since 0.3.0
+ * @category modules
+ */
+export * as WeComSuite from "./families/wecomSuite/WeComSuite.js"
+
+/**
+ * The WeCom service-provider endpoints (`get_suite_token`, `get_pre_auth_code`, `set_session_info`,
+ * `get_permanent_code`, `get_corp_token`, `get_provider_token`, …).
+ *
+ * @since 0.3.0
+ * @category modules
+ */
+export * as WeComSuiteApi from "./families/wecomSuite/WeComSuiteApi.js"
+
+/**
+ * `WECOM_SUITES` (suite id, secret, Token, EncodingAESKey) and `WECOM_PROVIDER` (corp id, provider secret).
+ *
+ * @since 0.3.0
+ * @category modules
+ */
+export * as WeComSuiteConfig from "./families/wecomSuite/WeComSuiteConfig.js"
+
+/**
+ * The `WeComSuiteToken` service: suite token, install links, the corps that installed a suite and
+ * their tokens, tickets and signed `wx.config` / `wx.agentConfig`; the provider token.
+ *
+ * @since 0.3.0
+ * @category modules
+ */
+export * as WeComSuiteToken from "./families/wecomSuite/WeComSuiteToken.js"
+
+/**
+ * What WeCom pushes to a suite's command URL, verified, decrypted and decoded, for a program's own intake.
+ *
+ * @since 0.3.0
+ * @category modules
+ */
+export * as SuiteEvents from "./families/wecomSuite/SuiteEvents.js"

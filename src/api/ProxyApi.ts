@@ -32,6 +32,14 @@ export const WECOM_PATTERN = "/v1/wecom/{corpId}/agents/{agent}/wechat/{path}"
 export const AUTHORIZER_PATTERN = "/v1/components/{componentAppId}/authorizers/{authorizerAppId}/wechat/{path}"
 
 /**
+ * The route of the corps that installed a WeCom suite.
+ *
+ * @since 0.3.0
+ * @category constants
+ */
+export const SUITE_CORP_PATTERN = "/v1/wecom-suites/{suiteId}/corps/{corpId}/wechat/{path}"
+
+/**
  * Every proxy route, and the methods it forwards (HEAD too, wherever GET).
  *
  * @since 0.3.0
@@ -40,7 +48,8 @@ export const AUTHORIZER_PATTERN = "/v1/components/{componentAppId}/authorizers/{
 export const ROUTES: ReadonlyArray<{ readonly pattern: string; readonly methods: ReadonlyArray<string> }> = [
   APP_PATTERN,
   WECOM_PATTERN,
-  AUTHORIZER_PATTERN
+  AUTHORIZER_PATTERN,
+  SUITE_CORP_PATTERN
 ].map((pattern) => ({ pattern, methods: ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] }))
 
 type Operation = Record<string, unknown>
@@ -76,6 +85,22 @@ const ownerParameters: Record<string, ReadonlyArray<Record<string, unknown>>> = 
       in: "path",
       required: true,
       description: "The app id of an account authorized to it",
+      schema: { type: "string" }
+    }
+  ],
+  [SUITE_CORP_PATTERN]: [
+    {
+      name: "suiteId",
+      in: "path",
+      required: true,
+      description: "A suite id configured in `WECOM_SUITES`",
+      schema: { type: "string" }
+    },
+    {
+      name: "corpId",
+      in: "path",
+      required: true,
+      description: "The corp id of a corp that installed the suite's app",
       schema: { type: "string" }
     }
   ],
@@ -175,6 +200,10 @@ export const document = (spec: Record<string, unknown>): Record<string, unknown>
     [AUTHORIZER_PATTERN]: {
       get: operation(AUTHORIZER_PATTERN, "get", "authorizerGet", "Call a WeChat API of an authorizer (GET)"),
       post: operation(AUTHORIZER_PATTERN, "post", "authorizerPost", "Call a WeChat API of an authorizer (POST)")
+    },
+    [SUITE_CORP_PATTERN]: {
+      get: operation(SUITE_CORP_PATTERN, "get", "suiteCorpGet", "Call a WeCom API of a suite's corp (GET)"),
+      post: operation(SUITE_CORP_PATTERN, "post", "suiteCorpPost", "Call a WeCom API of a suite's corp (POST)")
     }
   }
 })

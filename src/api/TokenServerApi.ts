@@ -358,7 +358,7 @@ export const PreAuthCodeRequest = Schema.Struct({
     ).annotations({
       identifier: "RedirectUri",
       title: "RedirectUri",
-      description: "Where WeChat sends the merchant back after authorizing, with the auth_code appended"
+      description: "Where WeChat (or WeCom) sends the admin back after authorizing, with the auth_code appended"
     })
   )
 }).annotations(requestBody("PreAuthCodeRequest"))
@@ -547,6 +547,146 @@ export class SuiteEventsGroup extends HttpApiGroup.make("suiteEvents")
   )
 {}
 
+const SuiteCorpPath = Schema.Struct({
+  suiteId: SuitePath.fields.suiteId,
+  corpId: Schema.String.annotations({ description: "A corp that installed the suite's app (its corp id)" })
+})
+
+/**
+ * The body of `POST /v1/wecom-suites/{suiteId}/pre-auth-code`: with a
+ * `redirect_uri`, the answer also holds WeCom's install page; `app_ids` and
+ * `auth_type` are set on the code (`set_session_info`) before it is answered.
+ *
+ * @since 0.3.0
+ * @category schemas
+ */
+export const SuiteInstallRequest = Schema.Struct({
+  redirect_uri: PreAuthCodeRequest.fields.redirect_uri,
+  state: Schema.optional(
+    StringField.pipe(
+      Schema.pattern(/^[A-Za-z0-9]{0,128}$/, { message: () => "at most 128 of a-z A-Z 0-9" })
+    ).annotations({ description: "Sent back with the auth_code: a-z A-Z 0-9, 128 at most (WeCom's rule)" })
+  ),
+  app_ids: Schema.optional(
+    Schema.Array(
+      Schema.Int.pipe(Schema.positive({ message: () => "must be a positive whole number" })).annotations({
+        identifier: "SuiteAppId",
+        title: "SuiteAppId",
+        description: "An app of the suite, by its id in WeCom's console"
+      })
+    ).pipe(
+      Schema.maxItems(100, { message: () => "at most 100 app ids" })
+    ).annotations({ description: "The suite's apps the install may add (set_session_info appid); all when absent" })
+  ),
+  auth_type: Schema.optional(
+    Schema.Literal(0, 1).annotations({ description: "0 a real install (default), 1 a test install" })
+  )
+}).annotations(requestBody("SuiteInstallRequest"))
+
+/**
+ * A fresh, single-use pre-auth code (never cached), and WeCom's install page
+ * for it when a `redirect_uri` was given.
+ *
+ * @since 0.3.0
+ * @category schemas
+ */
+export const SuitePreAuthCodeResponse = Schema.Struct({
+  pre_auth_code: Schema.String,
+  expires_in: ExpiresIn,
+  install_url: Schema.optional(Schema.String)
+}).annotations({ identifier: "SuitePreAuthCodeResponse" })
+
+/**
+ * `?cursor&limit` of the corp list.
+ *
+ * @since 0.3.0
+ * @category schemas
+ */
+export const CorpsQuery = Schema.Struct({
+  cursor: Schema.optional(corpId),
+  limit: AuthorizersQuery.fields.limit
+})
+
+/**
+ * One page of the corps that installed a suite, ordered by corp id.
+ *
+ * @since 0.3.0
+ * @category schemas
+ */
+export const CorpsResponse = Schema.Struct({
+  corps: Schema.Array(
+    Schema.Struct({ corp_id: Schema.String, valid: Schema.Boolean, expires_in: Schema.optional(ExpiresIn) })
+  ),
+  next_cursor: Schema.optional(Schema.String)
+}).annotations({ identifier: "CorpsResponse" })
+
+/**
+ * A WeCom suite's own routes (suite token, install links, its corps) and
+ * the service provider's token, all behind `ClientAuth`.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export class SuitesGroup extends HttpApiGroup.make("suites")
+  .add(
+    HttpApiEndpoint.get("suiteAccessToken", "/v1/wecom-suites/:suiteId/access-token")
+      .setPath(SuitePath)
+      .addSuccess(AccessTokenResponse)
+      .annotate(OpenApi.Summary, "The current suite_access_token")
+  )
+  .add(
+    HttpApiEndpoint.post("suitePreAuthCode", "/v1/wecom-suites/:suiteId/pre-auth-code")
+      .setPath(SuitePath)
+      .setPayload(SuiteInstallRequest)
+      .addSuccess(SuitePreAuthCodeResponse)
+      .annotate(OpenApi.Summary, "A fresh single-use pre-auth code, its session set (and the install page URL)")
+  )
+  .add(
+    HttpApiEndpoint.get("providerAccessToken", "/v1/wecom-suites/:suiteId/provider-token")
+      .setPath(SuitePath)
+      .addSuccess(AccessTokenResponse)
+      .annotate(OpenApi.Summary, "The service provider's provider_access_token (WECOM_PROVIDER)")
+  )
+  .add(
+    HttpApiEndpoint.get("corps", "/v1/wecom-suites/:suiteId/corps")
+      .setPath(SuitePath)
+      .setUrlParams(CorpsQuery)
+      .addSuccess(CorpsResponse)
+      .annotate(OpenApi.Summary, "A page of the corps that installed the suite (limit 1-500, default 100)")
+  )
+  .addError(BadRequest)
+  .addError(NotFound)
+  .addError(TokenUnavailable)
+  .middleware(ClientAuth)
+  .annotate(
+    OpenApi.Description,
+    "WeCom suites configured in `WECOM_SUITES`; every route needs `Authorization: Bearer <client key>`"
+  )
+{}
+
+/**
+ * Per corp that installed a configured WeCom suite: its corp token,
+ * compare-and-refresh, the corp's jsapi ticket, the app's agent ticket and
+ * a signed `wx.config` + `wx.agentConfig`, all behind `ClientAuth`.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export class SuiteCorpsGroup extends credentialGroup({
+  name: "suiteCorps",
+  prefix: "/v1/wecom-suites/:suiteId/corps/:corpId",
+  path: SuiteCorpPath,
+  owner: "a corp that installed the suite (get_corp_token)",
+  jsSdkConfig: WeComJsSdkConfig,
+  jsSdkConfigSummary: "A signed wx.config (appId = the corp) and wx.agentConfig (the suite's app) for a page URL",
+  description: "Corps that installed a WeCom suite configured in `WECOM_SUITES`"
+}).add(
+  HttpApiEndpoint.get("agentTicket", "/v1/wecom-suites/:suiteId/corps/:corpId/agent-ticket")
+    .setPath(SuiteCorpPath)
+    .addSuccess(JsapiTicketResponse)
+    .annotate(OpenApi.Summary, "The suite app's agent ticket in the corp, for wx.agentConfig")
+) {}
+
 /**
  * Probes and metrics: totals for anyone, detail with an ops key.
  *
@@ -638,6 +778,8 @@ export class TokenServerApi extends HttpApi.make("token-server")
   .add(AuthorizersGroup)
   .add(ComponentEventsGroup)
   .add(SuiteEventsGroup)
+  .add(SuitesGroup)
+  .add(SuiteCorpsGroup)
   .add(OpsGroup)
   .add(AdminGroup)
   // Any route: the wrong method, a request that does not arrive in time, a body over the limit.

@@ -203,8 +203,9 @@ const layerOver = (auth: Check): Layer.Layer<ClientAuth> => {
           // before the path is decoded, on the raw segment.
           return Effect.flatMap(HttpRouter.RouteContext, ({ params }) => {
             // WeCom routes name the app as corpId and agent: scoped as `corpid/agent`.
-            // A component's routes, its authorizers' included, are scoped by the component.
-            const appId = params["componentAppId"] ?? params["appId"] ??
+            // A component's routes, its authorizers' included, are scoped by the component,
+            // and a suite's routes, its corps' included, by the suite.
+            const appId = params["componentAppId"] ?? params["suiteId"] ?? params["appId"] ??
               `${params["corpId"] ?? ""}/${params["agent"] ?? ""}`
             return allows(key, appId) ? Effect.void : Effect.fail(unknownApp(appId))
           })

@@ -9,45 +9,20 @@
 import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import { Clock, Effect, Layer, Option } from "effect"
-import type { AccessTokenError, Credential } from "../AccessToken.js"
-import { BadRequest, detail, type NotFound, type TokenUnavailable, tokenUnavailable } from "../api/ApiError.js"
+import type { AccessTokenError } from "../AccessToken.js"
+import { BadRequest, detail } from "../api/ApiError.js"
 import { TokenServerApi } from "../api/TokenServerApi.js"
 import * as Component from "../families/component/Component.js"
 import * as ComponentTokenModule from "../families/component/ComponentToken.js"
 import { ComponentToken } from "../families/component/ComponentToken.js"
-import type { InvalidPageUrl } from "../JsSdk.js"
-import { unknownApp } from "./ClientAuth.js"
 import * as ComponentEvents from "./ComponentEvents.js"
-
-const lifetime = (credential: Credential, now: number) => ({
-  expires_in: Math.max(0, Math.floor((credential.expiresAt - now) / 1000)),
-  expires_at: new Date(credential.expiresAt).toISOString()
-})
-
-const toApiError = (error: AccessTokenError): NotFound | TokenUnavailable =>
-  error._tag === "UnknownApp"
-    ? unknownApp(error.appId)
-    : tokenUnavailable(error)
-
-const answer = <A>(credential: Effect.Effect<Credential, AccessTokenError>, body: (value: string) => A) =>
-  Effect.flatMap(
-    Effect.mapError(credential, toApiError),
-    (held) => Effect.map(Clock.currentTimeMillis, (now) => ({ ...body(held.value), ...lifetime(held, now) }))
-  )
-
-const pageUrlError = (error: InvalidPageUrl) =>
-  new BadRequest(detail(
-    "invalid_page_url",
-    `url: ${error.reason}; send the full address of the page that calls wx.config, e.g. location.href.split("#")[0]`
-  ))
+import { answer, DEFAULT_PAGE, expiresIn, pageUrlError, toApiError } from "./internal/credentialAnswer.js"
 
 // An authorization code WeChat refuses is the caller's to fix, not an outage.
 const exchangeError = (error: AccessTokenError) =>
   Component.isErrcode(error, 61009, 61010)
     ? new BadRequest(detail("invalid_authorization_code", error.message))
     : toApiError(error)
-
-const DEFAULT_PAGE = 100
 
 // A server without `ComponentToken` in context serves no component: every one is unknown.
 const components = Effect.map(Effect.serviceOption(ComponentToken), Option.getOrElse(() => ComponentTokenModule.none))
@@ -87,9 +62,7 @@ const ComponentsLive = HttpApiBuilder.group(
               authorizers: page.authorizers.map((entry) => ({
                 app_id: entry.appId,
                 valid: entry.valid,
-                ...(entry.expiresAt === undefined
-                  ? {}
-                  : { expires_in: Math.max(0, Math.floor((entry.expiresAt - now) / 1000)) })
+                ...expiresIn(entry.expiresAt, now)
               })),
               ...(page.nextCursor === undefined ? {} : { next_cursor: page.nextCursor })
             }

@@ -32,6 +32,7 @@ import { type AccessTokenError, type Credential, failureCause } from "../AccessT
 import * as ApiError from "../api/ApiError.js"
 import { ComponentToken } from "../families/component/ComponentToken.js"
 import * as WeComToken from "../families/wecom/WeComToken.js"
+import { WeComSuiteToken } from "../families/wecomSuite/WeComSuiteToken.js"
 import { TokenEngine } from "../TokenEngine.js"
 import * as ClientAuth from "./ClientAuth.js"
 import * as CallLine from "./internal/callLine.js"
@@ -593,6 +594,8 @@ export const layer = (
       const wecom = yield* Effect.provideService(WeComToken.make, TokenEngine, engine)
       // Authorizers are served when the server runs third-party platforms.
       const components = yield* Effect.serviceOption(ComponentToken)
+      // And the corps of WeCom suites when it runs suites.
+      const suites = yield* Effect.serviceOption(WeComSuiteToken)
       // Apps and WeCom apps; owners that come and go (authorizers) are counted under their component, once called.
       yield* ProxyMetrics.initialize(
         engine.servable.filter((key) => key.kind === "access_token" || key.kind === "wecom_access_token")
@@ -604,6 +607,10 @@ export const layer = (
         ...Option.match(components, {
           onNone: () => [],
           onSome: (tokens) => [ProxyTarget.authorizer(tokens, options.wechatBaseUrl)]
+        }),
+        ...Option.match(suites, {
+          onNone: () => [],
+          onSome: (tokens) => [ProxyTarget.suiteCorp(tokens, options.wecomBaseUrl)]
         })
       ], options)
     })

@@ -47,6 +47,8 @@ export const REFUSED: ReadonlyArray<string> = [
   "cgi-bin/get_jsapi_ticket",
   "cgi-bin/ticket/",
   "cgi-bin/component/",
+  // WeCom's service-provider calls: suite and corp tokens, permanent codes, pre-auth codes.
+  "cgi-bin/service/",
   "cgi-bin/clear_quota*"
 ]
 

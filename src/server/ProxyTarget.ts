@@ -9,9 +9,10 @@
  */
 import { Effect } from "effect"
 import type { AccessTokenError, Credential } from "../AccessToken.js"
-import { APP_PATTERN, AUTHORIZER_PATTERN, WECOM_PATTERN } from "../api/ProxyApi.js"
+import { APP_PATTERN, AUTHORIZER_PATTERN, SUITE_CORP_PATTERN, WECOM_PATTERN } from "../api/ProxyApi.js"
 import type { ComponentTokenShape } from "../families/component/ComponentToken.js"
 import type { WeComTokenShape } from "../families/wecom/WeComToken.js"
+import type { WeComSuiteTokenShape } from "../families/wecomSuite/WeComSuiteToken.js"
 import * as OwnerId from "../OwnerId.js"
 import type { TokenEngineShape } from "../TokenEngine.js"
 import * as Routes from "./Routes.js"
@@ -93,6 +94,36 @@ export const weCom = (tokens: WeComTokenShape, owners: ReadonlyArray<string>, ba
   }
 }
 
+// Owners that come and go under a configured parent (`parent:child`): a
+// client key is scoped by the parent, and the metrics count the children
+// under it, keeping the label set bounded whatever ids callers send.
+const underParent = (options: {
+  readonly pattern: string
+  readonly parent: string
+  readonly child: string
+  readonly label: string
+  readonly parents: ReadonlyArray<string>
+  readonly baseUrl: string
+  readonly token: (parent: string, child: string) => Effect.Effect<Credential, AccessTokenError>
+  readonly replace: (parent: string, child: string, stale: string) => Effect.Effect<Credential, AccessTokenError>
+}): ProxyTarget => {
+  const parts = (owner: string) => {
+    const colon = owner.indexOf(":")
+    return [owner.slice(0, colon), owner.slice(colon + 1)] as const
+  }
+  return {
+    pattern: options.pattern,
+    ownerOf: (params) => `${params[options.parent] ?? ""}:${params[options.child] ?? ""}`,
+    scopeOf: (owner) => parts(owner)[0],
+    metricLabel: (owner) => `${parts(owner)[0]}:${options.label}`,
+    known: (owner) => options.parents.some((parent) => parent === parts(owner)[0]),
+    baseUrl: options.baseUrl.replace(/\/+$/, ""),
+    token: (owner) => Effect.suspend(() => options.token(...parts(owner))),
+    replace: (owner, stale) => Effect.suspend(() => options.replace(...parts(owner), stale)),
+    deadToken: DEAD_TOKEN
+  }
+}
+
 /**
  * Authorizers of a third-party platform (开放平台第三方平台):
  * `/v1/components/{componentAppId}/authorizers/{authorizerAppId}/wechat/{path}`.
@@ -104,23 +135,38 @@ export const weCom = (tokens: WeComTokenShape, owners: ReadonlyArray<string>, ba
  * @since 0.3.0
  * @category constructors
  */
-export const authorizer = (tokens: ComponentTokenShape, baseUrl: string): ProxyTarget => {
-  const parts = (owner: string) => {
-    const colon = owner.indexOf(":")
-    return [owner.slice(0, colon), owner.slice(colon + 1)] as const
-  }
-  return {
+export const authorizer = (tokens: ComponentTokenShape, baseUrl: string): ProxyTarget =>
+  underParent({
     pattern: AUTHORIZER_PATTERN,
-    ownerOf: (params) => `${params["componentAppId"] ?? ""}:${params["authorizerAppId"] ?? ""}`,
-    scopeOf: (owner) => parts(owner)[0],
-    metricLabel: (owner) => `${parts(owner)[0]}:authorizers`,
-    known: (owner) => tokens.components.some((component) => component === parts(owner)[0]),
-    baseUrl: baseUrl.replace(/\/+$/, ""),
-    token: (owner) => Effect.suspend(() => tokens.authorizerToken(...parts(owner))),
-    replace: (owner, stale) => Effect.suspend(() => tokens.refreshAuthorizerToken(...parts(owner), stale)),
-    deadToken: DEAD_TOKEN
-  }
-}
+    parent: "componentAppId",
+    child: "authorizerAppId",
+    label: "authorizers",
+    parents: tokens.components,
+    baseUrl,
+    token: tokens.authorizerToken,
+    replace: tokens.refreshAuthorizerToken
+  })
+
+/**
+ * Corps that installed a WeCom suite (企业微信第三方应用):
+ * `/v1/wecom-suites/{suiteId}/corps/{corpId}/wechat/{path}`. Calls go to
+ * WeCom's API host with the corp token `get_corp_token` answered; a client
+ * key is scoped by the suite, and the metrics count a suite's corps under it.
+ *
+ * @since 0.3.0
+ * @category constructors
+ */
+export const suiteCorp = (tokens: WeComSuiteTokenShape, baseUrl: string): ProxyTarget =>
+  underParent({
+    pattern: SUITE_CORP_PATTERN,
+    parent: "suiteId",
+    child: "corpId",
+    label: "corps",
+    parents: tokens.suites,
+    baseUrl,
+    token: tokens.corpToken,
+    replace: tokens.refreshCorpToken
+  })
 
 /**
  * The owner and the raw `{path}` of a request path, when it is `target`'s

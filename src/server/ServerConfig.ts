@@ -8,7 +8,7 @@ import { Config, ConfigError, Duration, Either, LogLevel, Redacted, Schema } fro
 import { AppId } from "../AppId.js"
 import * as Environment from "../internal/environment.js"
 import { secretList } from "../internal/secretConfig.js"
-import { AuthorizerId, type OwnerId, WeComAgentId } from "../OwnerId.js"
+import { AuthorizerId, type OwnerId, SuiteOwnerId, WeComAgentId } from "../OwnerId.js"
 
 /**
  * A bearer key business servers present, and the apps it may ask for.
@@ -88,14 +88,14 @@ export const MIN_CLIENT_KEY_LENGTH = 16
 const invalid = (name: string, message: string) => ConfigError.InvalidData([name], `${name}: ${message}`)
 
 const decodeAppId = Schema.decodeUnknownEither(AppId)
-// The owners a key may be scoped to; suites are not served by this server yet, and a
-// bare corp id (which reads as a suite id) stays a refused scope.
-const decodeOwner = Schema.decodeUnknownEither(Schema.Union(AppId, WeComAgentId, AuthorizerId))
+// The owners a key may be scoped to. A bare `ww…` id is a suite: WeCom apps are
+// always scoped as `corpid/agent`, so it cannot widen a key to a corp's apps.
+const decodeOwner = Schema.decodeUnknownEither(Schema.Union(AppId, WeComAgentId, AuthorizerId, SuiteOwnerId))
 
 /**
  * Parses `key1,key2@wxAPPID1+wxAPPID2+wwCORPID/1000002`: a bare key may ask
  * for every app; a key followed by `@` and app ids (or WeCom apps as
- * `corpid/agent`) joined by `+` only for those. `@` is
+ * `corpid/agent`, or WeCom suite ids) joined by `+` only for those. `@` is
  * reserved: whatever follows the last `@` must be app ids, so a mistyped
  * scope stops start-up instead of silently becoming a key for every app.
  * Messages never echo a key.
@@ -134,7 +134,7 @@ export const parseClientKeys = (raw: string): Either.Either<ReadonlyArray<Client
           "CLIENT_KEYS",
           `key ${
             index + 1
-          }: after "@" come the apps it may use, joined by "+" (app ids "wx" followed by 16 lowercase hex characters, or WeCom apps "corpid/agent")`
+          }: after "@" come the apps it may use, joined by "+" (app ids "wx" followed by 16 lowercase hex characters, WeCom apps "corpid/agent", or WeCom suite ids)`
         ))
       }
       apps.push(appId.right)

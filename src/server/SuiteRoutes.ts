@@ -1,6 +1,9 @@
 /**
- * The handlers of the WeCom suite routes: WeCom's pushes to a suite's
- * command URL and its URL verification, over the `WeComSuiteToken` service.
+ * The handlers of the WeCom suite routes: the suite's own (suite token,
+ * install links, its corps, the provider token), its corps' (corp token,
+ * refresh, jsapi and agent tickets, JS-SDK config), and WeCom's pushes to a
+ * suite's command URL and its URL verification, over the `WeComSuiteToken`
+ * service. An unknown suite or corp, or a corp that uninstalled, is a `404`.
  * Pushes are opened by `SuiteEvents` (signature before anything is parsed,
  * the signing window, decryption for the suite, bounded XML) and acted on
  * once per signature across replicas; `success` only once stored, `503`
@@ -10,13 +13,15 @@
  */
 import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
-import { Effect, Layer, Option } from "effect"
+import { Clock, Effect, Layer, Option } from "effect"
 import { BadRequest, detail, tokenUnavailable, Unauthorized } from "../api/ApiError.js"
 import { TokenServerApi } from "../api/TokenServerApi.js"
 import * as SuiteEvents from "../families/wecomSuite/SuiteEvents.js"
 import type { SuiteCredentials } from "../families/wecomSuite/WeComSuiteConfig.js"
 import { WeComSuiteToken } from "../families/wecomSuite/WeComSuiteToken.js"
 import * as WeComSuiteTokenModule from "../families/wecomSuite/WeComSuiteToken.js"
+import { unknownApp } from "./ClientAuth.js"
+import { answer, DEFAULT_PAGE, expiresIn, pageUrlError, toApiError } from "./internal/credentialAnswer.js"
 
 // A server without `WeComSuiteToken` in context serves no suite: every one is unknown.
 const suites = Effect.map(
@@ -35,6 +40,74 @@ const suiteOf = (credentials: Option.Option<SuiteCredentials>) =>
       Effect.fail(new Unauthorized(detail("invalid_signature", "no such suite on this server: check WECOM_SUITES"))),
     onSome: Effect.succeed
   })
+
+const accessToken = (value: string) => ({ access_token: value })
+const ticket = (value: string) => ({ ticket: value })
+
+const SuitesLive = HttpApiBuilder.group(
+  TokenServerApi,
+  "suites",
+  (handlers) =>
+    Effect.map(suites, (suites) =>
+      handlers
+        .handle("suiteAccessToken", ({ path }) => answer(suites.suiteToken(path.suiteId), accessToken))
+        .handle("suitePreAuthCode", ({ path, payload }) =>
+          suites.preAuthCode(path.suiteId, {
+            ...(payload.redirect_uri === undefined ? {} : { redirectUri: payload.redirect_uri }),
+            ...(payload.state === undefined ? {} : { state: payload.state }),
+            ...(payload.app_ids === undefined ? {} : { appIds: payload.app_ids }),
+            ...(payload.auth_type === undefined ? {} : { authType: payload.auth_type })
+          }).pipe(
+            Effect.mapError(toApiError),
+            Effect.map((code) => ({
+              pre_auth_code: code.preAuthCode,
+              expires_in: code.expiresInSeconds,
+              ...(code.installUrl === undefined ? {} : { install_url: code.installUrl })
+            }))
+          ))
+        // The provider token is the service provider's, not the suite's: the
+        // suite in the path only scopes who may ask for it.
+        .handle("providerAccessToken", ({ path }) =>
+          Option.isNone(suites.credentials(path.suiteId))
+            ? Effect.fail(unknownApp(path.suiteId))
+            : answer(suites.providerToken, accessToken))
+        .handle("corps", ({ path, urlParams }) =>
+          Effect.gen(function*() {
+            const page = yield* suites.corps(path.suiteId, {
+              cursor: urlParams.cursor,
+              limit: urlParams.limit ?? DEFAULT_PAGE
+            }).pipe(Effect.mapError(toApiError))
+            const now = yield* Clock.currentTimeMillis
+            return {
+              corps: page.corps.map((entry) => ({
+                corp_id: entry.corpId,
+                valid: entry.valid,
+                ...expiresIn(entry.expiresAt, now)
+              })),
+              ...(page.nextCursor === undefined ? {} : { next_cursor: page.nextCursor })
+            }
+          })))
+)
+
+const CorpsLive = HttpApiBuilder.group(
+  TokenServerApi,
+  "suiteCorps",
+  (handlers) =>
+    Effect.map(suites, (suites) =>
+      handlers
+        .handle("accessToken", ({ path }) => answer(suites.corpToken(path.suiteId, path.corpId), accessToken))
+        .handle(
+          "refreshAccessToken",
+          ({ path, payload }) =>
+            answer(suites.refreshCorpToken(path.suiteId, path.corpId, payload.stale_token), accessToken)
+        )
+        .handle("jsapiTicket", ({ path }) => answer(suites.jsapiTicket(path.suiteId, path.corpId), ticket))
+        .handle("agentTicket", ({ path }) => answer(suites.agentTicket(path.suiteId, path.corpId), ticket))
+        .handle("jsSdkConfig", ({ path, payload }) =>
+          suites.jsSdkConfig(path.suiteId, path.corpId, payload.url).pipe(
+            Effect.mapError((error) => error._tag === "InvalidPageUrl" ? pageUrlError(error) : toApiError(error))
+          )))
+)
 
 const EventsLive = HttpApiBuilder.group(
   TokenServerApi,
@@ -82,4 +155,4 @@ const EventsLive = HttpApiBuilder.group(
  * @since 0.3.0
  * @category layers
  */
-export const layer = Layer.mergeAll(EventsLive)
+export const layer = Layer.mergeAll(SuitesLive, CorpsLive, EventsLive)

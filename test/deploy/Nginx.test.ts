@@ -64,8 +64,11 @@ describe("deploy/nginx", () => {
     expect(serverBlocks).toHaveLength(2)
     expect(publicServer).toMatch(/listen 443 ssl;/)
     const locations = [...publicServer!.matchAll(/location (?:\S+ )?(\S+) \{/g)].map((match) => match[1])
-    expect(locations).toEqual(["/wechat/components/", "/"])
-    expect(publicServer!.match(/proxy_pass/g)).toHaveLength(1)
+    expect(locations).toEqual(["/wechat/components/", "/wecom/suites/", "/"])
+    expect(publicServer!.match(/proxy_pass/g)).toHaveLength(2)
+    // WeCom verifies a suite's command URL with a GET; the component intake takes only POSTs.
+    expect(publicServer).toMatch(/location \^~ \/wechat\/components\/ \{\s*limit_except POST \{ deny all; \}/)
+    expect(publicServer).toMatch(/location \^~ \/wecom\/suites\/ \{\s*limit_except GET POST \{ deny all; \}/)
     expect(publicServer).toMatch(/location \/ \{\s*return 404;/)
     expect(privateServer).toMatch(/deny all;/)
     expect(privateServer).toMatch(/proxy_buffering off;/)

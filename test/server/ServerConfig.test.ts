@@ -32,7 +32,10 @@ describe("ServerConfig", () => {
       "ww0123456789abcdef/1000002",
       "ww0123456789abcdef/contacts"
     ])
-    for (const scope of ["ww0123456789abcdef", "ww0123456789abcdef/", "ww0123456789abcdef/Bad", "wwXYZ/1000002"]) {
+    // A bare `ww…` id is a WeCom suite: it opens that suite's routes, never a corp's WeCom apps.
+    const suite = ServerConfig.parseClientKeys("client-key-0123456789@ww0123456789abcdef")
+    expect(Either.isRight(suite) && suite.right[0]!.apps).toEqual(["ww0123456789abcdef"])
+    for (const scope of ["ww0123456789abcdef/", "ww0123456789abcdef/Bad", "wwXYZ/1000002", "ww-bad"]) {
       const refused = ServerConfig.parseClientKeys(`client-key-0123456789@${scope}`)
       expect(Either.isLeft(refused)).toBe(true)
     }

@@ -9,6 +9,7 @@ import { FetchHttpClient, HttpServer } from "@effect/platform"
 import { Context, Effect, Layer, Logger, Redacted, Schedule, type Scope } from "effect"
 import * as ComponentConfig from "../../src/families/component/ComponentConfig.js"
 import * as WeComConfig from "../../src/families/wecom/WeComConfig.js"
+import type * as WeComSuiteConfig from "../../src/families/wecomSuite/WeComSuiteConfig.js"
 import * as Gateway from "../../src/server/gateway/Gateway.js"
 import * as NodeServer from "../../src/server/NodeServer.js"
 import * as Proxy from "../../src/server/Proxy.js"
@@ -56,6 +57,8 @@ export const serveComponentServer = (
     readonly proxy?: boolean
     /** Serve WeChat's own paths too (the WeChat-compatible gateway), and so the proxy. */
     readonly gateway?: boolean
+    /** WeCom suites on the same engine, served by the same server. */
+    readonly suites?: Layer.Layer<WeComSuiteConfig.WeComSuiteConfig>
   } = {}
 ): Effect.Effect<ComponentServer, unknown, Scope.Scope> =>
   Effect.gen(function*() {
@@ -78,6 +81,7 @@ export const serveComponentServer = (
           config: TokenConfig.layer({ apps: [], mode: "classic", apiBaseUrl: upstreamUrl }),
           wecom: WeComConfig.layer({ apps: [], apiBaseUrl: upstreamUrl }),
           components: ComponentConfig.layer({ components: [credentials], apiBaseUrl: upstreamUrl }),
+          ...(options.suites === undefined ? {} : { suites: options.suites }),
           store,
           httpClient: FetchHttpClient.layer
         })),
