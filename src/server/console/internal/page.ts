@@ -177,5 +177,10 @@ tbody th{font-weight:normal}code{font-size:.85rem}.advice{color:var(--muted)}td.
 .visually-hidden{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
 .js-only{display:none}html.js .js-only{display:initial}dl{display:grid;grid-template-columns:auto 1fr;gap:.2rem .8rem;margin:0}
 dd{margin:0;font-variant-numeric:tabular-nums}#status:empty{display:none}#status{padding:.5rem;background:#e7f0ff;border-radius:4px}
+.registry section{margin-bottom:1.5rem}h3{font-size:1rem;margin:.5rem 0}h4{font-size:.95rem;margin:.75rem 0 .25rem}
+.registry-form{display:flex;flex-wrap:wrap;gap:.5rem 1rem;align-items:end;margin:.25rem 0}
+.registry-form label{display:flex;flex-direction:column;font-size:.85rem;color:var(--muted)}
+.registry-form label.confirm{flex-direction:row;gap:.3rem;align-items:center}td .registry-form{margin:0}
+.done{padding:.5rem;background:#e7f6ec;border-radius:4px}.new-key input{font-family:monospace;width:100%;max-width:40rem}
 @media (max-width:640px){main{padding:.75rem}header form{margin-left:0}}
 `
