@@ -5,6 +5,9 @@
  * the proxy carries, which replicas are there) with a credential table that
  * works without JavaScript, plots of the last 24 hours, and two confirmed,
  * audited actions (compare-and-refresh a credential, retire an authorizer).
+ * With the admin API, an admin key's session also has the registry's page
+ * (`/console/registry`): the admin API's changes to apps, WeCom apps and
+ * client keys as plain forms, made by the same code and in the same audit.
  *
  * Everything is served by the server itself (no CDN): the page, its script
  * and style, and uPlot for the plots (about 20 KB compressed).

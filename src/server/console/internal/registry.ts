@@ -225,7 +225,7 @@ export const routes = (
       403
     )
 
-  // Every form: a session, its CSRF token, an admin key, the box ticked;
+  // Every form: a session, an admin key, its CSRF token, the box ticked;
   // then the change, whose outcome (or refusal) the page shows.
   const change = (
     what: string,
@@ -241,11 +241,12 @@ export const routes = (
       for (const [name, value] of yield* Effect.orElseSucceed(request.urlParamsBody, () => [])) {
         if (!(name in fields)) fields[name] = value
       }
+      // An ops key's session is refused before anything of the registry is rendered.
+      const actor = session.actor
+      if (actor === undefined) return adminOnly(session)
       if (!sessions.csrfMatches(session, fields["csrf"])) {
         return yield* render(session, refusal(403, "This form is stale or not from this session: nothing changed."))
       }
-      const actor = session.actor
-      if (actor === undefined) return adminOnly(session)
       if (fields["confirm"] !== "yes") {
         return yield* render(session, refusal(400, `Tick "Confirm" to ${what}: nothing changed.`))
       }
