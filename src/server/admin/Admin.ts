@@ -9,6 +9,7 @@
  */
 import type * as HttpClient from "@effect/platform/HttpClient"
 import { Context, type Duration, Effect, Layer, Redacted, Stream } from "effect"
+import { createHash } from "node:crypto"
 import type { AppId } from "../../AppId.js"
 import * as CredentialRegistry from "../../CredentialRegistry.js"
 import * as WeChatApi from "../../families/officialAccount/WeChatApi.js"
@@ -188,3 +189,14 @@ export const layerFollow: Layer.Layer<never, never, Admin | TokenEngine> = Layer
  * @category utils
  */
 export const isoOf = (millis: number): string => new Date(millis).toISOString()
+
+/**
+ * The id an admin key is audited under, whichever way it came in (the admin
+ * API or the console): a short digest of the key, enough to tell keys apart,
+ * nothing to replay.
+ *
+ * @since 0.3.0
+ * @category utils
+ */
+export const callerId = (adminKey: string): string =>
+  `admin-${createHash("sha256").update(adminKey, "utf8").digest("hex").slice(0, 12)}`

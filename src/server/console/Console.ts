@@ -5,6 +5,9 @@
  * the proxy carries, which replicas are there) with a credential table that
  * works without JavaScript, plots of the last 24 hours, and two confirmed,
  * audited actions (compare-and-refresh a credential, retire an authorizer).
+ * With the admin API, an admin key's session also has the registry's page
+ * (`/console/registry`): the admin API's changes to apps, WeCom apps and
+ * client keys as plain forms, made by the same code and in the same audit.
  *
  * Everything is served by the server itself (no CDN): the page, its script
  * and style, and uPlot for the plots (about 20 KB compressed).
@@ -38,11 +41,14 @@ import * as RefreshPolicy from "../../RefreshPolicy.js"
 import { StoreDocuments } from "../../StoreDocuments.js"
 import { TokenEngine, type TokenEngineShape } from "../../TokenEngine.js"
 import type { StoreError, TokenStore } from "../../TokenStore.js"
+import { Admin, callerId } from "../admin/Admin.js"
+import * as RegistryActions from "../admin/internal/registryActions.js"
 import * as CompressedPage from "../internal/compressedPage.js"
 import * as Group from "./internal/group.js"
 import * as History from "./internal/history.js"
 import * as Leases from "./internal/leases.js"
 import * as Page from "./internal/page.js"
+import * as Registry from "./internal/registry.js"
 import * as Rows from "./internal/rows.js"
 import { SCRIPT } from "./internal/script.js"
 import * as Sessions from "./internal/session.js"
@@ -231,7 +237,12 @@ const routes = (options: Options) => (router: HttpApiBuilder.Router["Type"]) =>
       )
     const lifetime = Duration.decode(options.sessionLifetime ?? DEFAULT_SESSION_LIFETIME)
     const maxAge = Math.max(1, Math.floor(Duration.toSeconds(lifetime)))
-    const sessions = Sessions.make(options.keys, Duration.toMillis(lifetime))
+    // With the admin API, an admin key's session also changes the registry, through the API's own actions.
+    const admin = yield* Effect.serviceOption(Admin)
+    const sessions = Sessions.make(options.keys, Duration.toMillis(lifetime), {
+      keys: Option.match(admin, { onNone: () => [], onSome: (admin) => admin.options.adminKeys }),
+      actor: callerId
+    })
     const limit = SignInLimit.make()
     const uPlotScript = yield* Effect.cached(
       Effect.map(uPlotFile("uPlot.iife.min.js"), (body) => asset(body, "text/javascript; charset=utf-8"))
@@ -458,7 +469,18 @@ const routes = (options: Options) => (router: HttpApiBuilder.Router["Type"]) =>
         )
       ),
       router.post("/console/api/refresh", action("refresh", refresh)),
-      router.post("/console/api/retire", action("retire", retire))
+      router.post("/console/api/retire", action("retire", retire)),
+      Option.match(admin, {
+        onNone: () =>
+          Effect.void,
+        onSome: (admin) =>
+          Registry.routes(router, {
+            actions: RegistryActions.make(admin, engine),
+            sessions,
+            html,
+            signIn: Effect.succeed(html(Page.signIn(), 401))
+          })
+      })
     ])
   })
 

@@ -3,6 +3,7 @@
  * configured app (`APP`), one configured WeCom app (`ENV_AGENT`), the
  * registry on an in-memory store, and `call` to send any method, path, key
  * and body (a string is sent as is, so malformed bodies reach the server).
+ * Provided `ServedConsole`, the server also serves the console.
  */
 import { FetchHttpClient, HttpServer } from "@effect/platform"
 import { Context, Duration, Effect, Layer, Redacted } from "effect"
@@ -29,7 +30,13 @@ export const AGENT_SECRET = "agent-secret-never-in-any-answer"
 /** A configured WeCom app: read-only through the admin API. */
 export const ENV_AGENT = `${CORP}/1000001`
 
+/** The console the server serves: none unless provided. */
+export class ServedConsole extends Context.Reference<ServedConsole>()("test/ServedConsole", {
+  defaultValue: (): NodeServer.Options["console"] => undefined
+}) {}
+
 export const serve = Effect.gen(function*() {
+  const served = yield* ServedConsole
   const { emulator, url } = yield* Emulator.serve({
     apps: [{ appId: APP, secret: SECRET }, { appId: OTHER, secret: SECRET }],
     corps: [{
@@ -58,7 +65,12 @@ export const serve = Effect.gen(function*() {
     httpClient: FetchHttpClient.layer
   }).pipe(Layer.provide(admin))
   const context = yield* Layer.build(
-    NodeServer.layer({ host: "127.0.0.1", port: 0, clientKeys: [{ key: Redacted.make(KEY) }] }).pipe(
+    NodeServer.layer({
+      host: "127.0.0.1",
+      port: 0,
+      clientKeys: [{ key: Redacted.make(KEY) }],
+      ...(served === undefined ? {} : { console: served })
+    }).pipe(
       Layer.provideMerge(Admin.layerFollow),
       Layer.provideMerge(engine),
       Layer.provideMerge(admin),
@@ -78,6 +90,7 @@ export const serve = Effect.gen(function*() {
       return { status: response.status, text: await response.text() }
     })
   return {
+    base,
     call,
     emulator,
     registry: Context.get(context, CredentialRegistry.CredentialRegistry),

@@ -7,13 +7,14 @@
  * to `.artifacts/console/` (not committed).
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Redacted } from "effect"
 import { mkdirSync, writeFileSync } from "node:fs"
 import { createRequire } from "node:module"
 import { join } from "node:path"
 import type { Page } from "playwright-core"
 import { launch, open, step } from "../../support/browser.js"
-import { APP, serveUpstream } from "../../support/serverStack.js"
+import { APP, KEY, OTHER, SECRET, serveUpstream } from "../../support/serverStack.js"
+import { ADMIN_KEY, serve as serveAdmin, ServedConsole } from "../admin/adminServer.js"
 import { authorizerOf, OPS_KEY, serveConsole } from "./support.js"
 
 const ARTIFACTS = join(process.cwd(), ".artifacts", "console")
@@ -21,10 +22,10 @@ const DESKTOP = { width: 1280, height: 900 }
 const PHONE = { width: 390, height: 844 }
 const TIMEOUT = 60_000
 
-const signIn = (page: Page, base: string) =>
+const signIn = (page: Page, base: string, key: string = OPS_KEY) =>
   step(async () => {
     await page.goto(`${base}/console`)
-    await page.getByLabel("Ops or admin key").fill(OPS_KEY)
+    await page.getByLabel("Ops or admin key").fill(key)
     await Promise.all([page.waitForURL(`${base}/console`), page.getByRole("button", { name: "Sign in" }).click()])
   })
 
@@ -54,6 +55,13 @@ const FIGURES = `(() => {
 const AXE = `axe.run().then((result) => result.violations
   .filter((violation) => violation.impact === "serious" || violation.impact === "critical")
   .map((violation) => violation.id + " (" + violation.nodes.length + ")"))`
+
+// axe is injected into the page, which the console's CSP would refuse: open the page with `bypassCSP`.
+const axeAudit = (page: Page) =>
+  step(async () => {
+    await page.addScriptTag({ path: createRequire(import.meta.url).resolve("axe-core/axe.min.js") })
+    return page.evaluate<Array<string>>(AXE)
+  })
 
 const figures = (page: Page) => step(() => page.evaluate<Figures>(FIGURES))
 
@@ -154,6 +162,55 @@ describe("Console in Chromium", () => {
     }).pipe(Effect.scoped), TIMEOUT)
 
   it.live(
+    "an admin key adds an app from the registry's page, without JavaScript, and sees its row",
+    () =>
+      Effect.gen(function*() {
+        const server = yield* serveAdmin.pipe(
+          Effect.provideService(ServedConsole, { keys: [Redacted.make(OPS_KEY), Redacted.make(ADMIN_KEY)] })
+        )
+        const { base } = server
+        mkdirSync(ARTIFACTS, { recursive: true })
+        const browser = yield* launch
+        const { page, requests } = yield* open(browser, { viewport: DESKTOP, javaScriptEnabled: false })
+        yield* signIn(page, base, ADMIN_KEY)
+        yield* step(() =>
+          Promise.all([
+            page.waitForURL(`${base}/console/registry`),
+            page.getByRole("link", { name: "Apps, WeCom apps and client keys" }).click()
+          ])
+        )
+        const apps = page.getByRole("region", { name: "Apps" })
+        expect(yield* step(() => apps.getByRole("row", { name: OTHER }).count())).toBe(0)
+        yield* step(() => page.getByLabel("App ID").fill(OTHER))
+        yield* step(() => page.getByLabel("AppSecret").fill(SECRET))
+        yield* step(() => page.getByLabel("Confirm adding or replacing this app").check())
+        yield* step(() =>
+          Promise.all([
+            page.waitForURL(`${base}/console/registry/apps`),
+            page.getByRole("button", { name: "Add app" }).click()
+          ])
+        )
+        expect(yield* step(() => page.getByRole("status").innerText())).toBe(`Added ${OTHER}; its secret works.`)
+        const row = apps.getByRole("row", { name: OTHER })
+        expect(yield* step(() => row.getByRole("cell").first().innerText())).toBe("classic")
+        expect(yield* step(() => row.getByRole("button", { name: "Remove" }).isVisible())).toBe(true)
+        // The secret is never put back into the page, not even into its field.
+        expect(yield* step(() => page.content())).not.toContain(SECRET)
+        expect(yield* step(() => page.getByLabel("AppSecret").inputValue())).toBe("")
+        yield* step(() => page.screenshot({ path: join(ARTIFACTS, "console-registry.png"), fullPage: true }))
+        // Served at once to a client key.
+        expect((yield* server.call("GET", `/v1/apps/${OTHER}/access-token`, KEY)).status).toBe(200)
+        expect(requests.filter((url) => new URL(url).origin !== base)).toEqual([])
+
+        const checked = yield* open(browser, { viewport: DESKTOP, bypassCSP: true })
+        yield* signIn(checked.page, base, ADMIN_KEY)
+        yield* step(() => checked.page.goto(`${base}/console/registry`))
+        expect(yield* axeAudit(checked.page)).toEqual([])
+      }).pipe(Effect.scoped),
+    TIMEOUT
+  )
+
+  it.live(
     "axe-core finds no serious or critical violation on the sign-in form or the console",
     () =>
       Effect.gen(function*() {
@@ -162,11 +219,7 @@ describe("Console in Chromium", () => {
         const browser = yield* launch
         // axe is injected into the page, which the console's CSP would refuse.
         const { page } = yield* open(browser, { viewport: DESKTOP, bypassCSP: true })
-        const axePath = createRequire(import.meta.url).resolve("axe-core/axe.min.js")
-        const audit = step(async () => {
-          await page.addScriptTag({ path: axePath })
-          return page.evaluate<Array<string>>(AXE)
-        })
+        const audit = axeAudit(page)
         yield* step(() => page.goto(`${base}/console`))
         expect(yield* audit).toEqual([])
         yield* signIn(page, base)

@@ -11,7 +11,7 @@ const ESCAPES: Record<string, string> = { "&": "&amp;", "<": "&lt;", ">": "&gt;"
 
 export const escape = (text: string): string => text.replace(/[&<>"']/g, (char) => ESCAPES[char] ?? char)
 
-const head = (title: string, extra = "") =>
+export const head = (title: string, extra = "") =>
   `<!doctype html><html lang="en"><head><meta charset="utf-8">` +
   `<meta name="viewport" content="width=device-width,initial-scale=1">` +
   `<title>${escape(title)}</title><link rel="stylesheet" href="/console/assets/console.css">${extra}</head>`
@@ -102,6 +102,22 @@ const table = (query: Query, page: Page, problem: string | undefined): string =>
     `</nav></div>`
 }
 
+/**
+ * The top bar: who is signed in, a link to the other page (the registry's
+ * only for an admin key's session) and "Sign out".
+ */
+export const header = (session: Session, other: "console" | "registry"): string =>
+  `<body><header><h1>WeChat token console</h1><p>Signed in with ${escape(session.who)}${
+    session.actor === undefined ? "" : " (admin)"
+  }</p>` +
+  (other === "console"
+    ? `<nav aria-label="Console pages"><a href="/console">Credentials and plots</a></nav>`
+    : session.actor === undefined
+    ? ""
+    : `<nav aria-label="Console pages"><a href="/console/registry">Apps, WeCom apps and client keys</a></nav>`) +
+  `<form method="post" action="/console/session/end"><input type="hidden" name="csrf" value="${session.csrf}">` +
+  `<button type="submit">Sign out</button></form></header>`
+
 /** The console page for a signed-in session. */
 export const consolePage = (session: Session, query: Query, page: Page, problem?: string): string =>
   head(
@@ -109,9 +125,8 @@ export const consolePage = (session: Session, query: Query, page: Page, problem?
     `<link rel="stylesheet" href="/console/assets/uplot.css"><meta name="csrf-token" content="${session.csrf}">` +
       `<script src="/console/assets/uplot.js" defer></script><script src="/console/assets/console.js" defer></script>`
   ) +
-  `<body><header><h1>WeChat token console</h1><p>Signed in with ${escape(session.who)}</p>` +
-  `<form method="post" action="/console/session/end"><input type="hidden" name="csrf" value="${session.csrf}">` +
-  `<button type="submit">Sign out</button></form></header><main>` +
+  header(session, "registry") +
+  `<main>` +
   `<p id="status" role="status" aria-live="polite"></p>` +
   `<div class="panels">` +
   `<section aria-labelledby="timeline-title" class="wide"><h2 id="timeline-title">Last 24 hours</h2>` +
@@ -162,5 +177,10 @@ tbody th{font-weight:normal}code{font-size:.85rem}.advice{color:var(--muted)}td.
 .visually-hidden{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
 .js-only{display:none}html.js .js-only{display:initial}dl{display:grid;grid-template-columns:auto 1fr;gap:.2rem .8rem;margin:0}
 dd{margin:0;font-variant-numeric:tabular-nums}#status:empty{display:none}#status{padding:.5rem;background:#e7f0ff;border-radius:4px}
+.registry section{margin-bottom:1.5rem}h3{font-size:1rem;margin:.5rem 0}h4{font-size:.95rem;margin:.75rem 0 .25rem}
+.registry-form{display:flex;flex-wrap:wrap;gap:.5rem 1rem;align-items:end;margin:.25rem 0}
+.registry-form label{display:flex;flex-direction:column;font-size:.85rem;color:var(--muted)}
+.registry-form label.confirm{flex-direction:row;gap:.3rem;align-items:center}td .registry-form{margin:0}
+.done{padding:.5rem;background:#e7f6ec;border-radius:4px}.new-key input{font-family:monospace;width:100%;max-width:40rem}
 @media (max-width:640px){main{padding:.75rem}header form{margin-left:0}}
 `

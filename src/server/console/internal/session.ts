@@ -18,6 +18,8 @@ export interface Session {
   readonly csrf: string
   /** Who signed in, for the audit line: a fingerprint of the key, never the key. */
   readonly who: string
+  /** Signed in with an admin key: the id the registry's audit names it by. Ops keys have none. */
+  readonly actor: string | undefined
   expiresAt: number
 }
 
@@ -45,8 +47,16 @@ export const cookieValue = (header: string | undefined, name: string): string | 
   return undefined
 }
 
-export const make = (keys: ReadonlyArray<Redacted.Redacted<string>>, lifetimeMillis: number): Sessions => {
+export const make = (
+  keys: ReadonlyArray<Redacted.Redacted<string>>,
+  lifetimeMillis: number,
+  admin: { readonly keys: ReadonlyArray<Redacted.Redacted<string>>; readonly actor: (key: string) => string } = {
+    keys: [],
+    actor: () => ""
+  }
+): Sessions => {
   const match = ClientAuth.matcher(keys.map((key) => ({ key })))
+  const isAdmin = ClientAuth.matcher(admin.keys.map((key) => ({ key })))
   const sessions = new Map<string, Session>()
   const live = (id: string | undefined, now: number) => {
     const session = id === undefined ? undefined : sessions.get(id)
@@ -67,6 +77,7 @@ export const make = (keys: ReadonlyArray<Redacted.Redacted<string>>, lifetimeMil
           id: secret(),
           csrf: secret(),
           who: fingerprint(Redacted.value(entry.key)),
+          actor: isAdmin(key) === undefined ? undefined : admin.actor(key),
           expiresAt: now + lifetimeMillis
         }
         sessions.set(session.id, session)
