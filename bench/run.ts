@@ -24,6 +24,7 @@ import * as inProcess from "./inProcess.js"
 import * as proxy from "./proxy.js"
 import * as scale from "./scale.js"
 import * as serving from "./serving.js"
+import * as shared from "./shared.js"
 import * as soak from "./soak.js"
 import * as spread from "./spread.js"
 
@@ -37,6 +38,7 @@ const scenarios: Readonly<Record<string, Effect.Effect<ReadonlyArray<Figure>, un
   proxy: proxy.run,
   gateway: gateway.run,
   spread: spread.run,
+  shared: shared.run,
   soak: soak.run
 }
 
@@ -49,6 +51,7 @@ const smokeScenarios: Readonly<Record<string, Effect.Effect<ReadonlyArray<Figure
   scale: scale.smoke,
   credentials: credentials.smoke,
   spread: spread.smoke,
+  shared: shared.smoke,
   gateway: gateway.smoke,
   soak: soak.smoke
 }

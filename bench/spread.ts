@@ -9,26 +9,16 @@
  * what is measured, and an emulated HTTP round trip per refresh would only
  * slow the day down.
  *
- * Why not `TestClock`: its `adjust` waits for every fiber to suspend by
- * polling with `setTimeout(0)` around each sleep it ends, 5–20 ms per
- * wake-up of the scheduler on this machine, and a day of 100,000 credentials
- * wakes it about a million times. Here the engine runs on a clock and a
- * scheduler of the simulation's own (`Effect.withClock`, `runFork`'s
- * `scheduler`): a sleep is an entry in a queue by wake time, the driver ends
- * each in order, and in between runs the fibers' queued steps until none is
- * left, synchronously. Nothing else moves time, so a run is deterministic
- * (with a seeded `Random`), like `TestClock`, and costs only the engine's
- * own work.
+ * It runs on the simulation's own clock and scheduler (`simulation.ts`),
+ * not `TestClock`, which would cost 5–20 ms per wake-up of the scheduler.
  */
-import { Duration, Effect, Logger, LogLevel, Random } from "effect"
-import type { Clock, Scheduler } from "effect"
-import { ClockTypeId } from "effect/Clock"
+import { Effect, Logger, LogLevel, Random } from "effect"
 import * as CredentialFamily from "../src/CredentialFamily.js"
-import * as DueQueue from "../src/internal/dueQueue.js"
 import type { OwnerId } from "../src/OwnerId.js"
 import * as TokenEngine from "../src/TokenEngine.js"
 import * as TokenStore from "../src/TokenStore.js"
 import { appIdOf, type Figure } from "./Figure.js"
+import { makeClock, makeScheduler } from "./simulation.js"
 
 interface Plan {
   readonly count: number
@@ -51,60 +41,6 @@ const SMOKE: Plan = { count: 10_000, hours: 6, reproduce: "npm run bench:smoke" 
 
 const LIFETIME_SECONDS = 7_200
 const GOAL = 2
-
-// Fibers' steps, run when the driver says: FIFO, never yielding to the event loop.
-const makeScheduler = () => {
-  const tasks: Array<Scheduler.Task> = []
-  let next = 0
-  const scheduler: Scheduler.Scheduler = {
-    // A fiber runs until it waits: the simulation has no other work to let in.
-    shouldYield: () => false,
-    scheduleTask: (task) => {
-      tasks.push(task)
-    }
-  }
-  const drain = () => {
-    while (next < tasks.length) tasks[next++]!()
-    tasks.length = 0
-    next = 0
-  }
-  return { scheduler, drain }
-}
-
-interface Sleeper extends DueQueue.Entry {
-  readonly wake: () => void
-}
-
-// Time moves only when the driver ends a sleep.
-const makeClock = () => {
-  let now = 0
-  const sleepers = DueQueue.make<Sleeper>()
-  const clock: Clock.Clock = {
-    [ClockTypeId]: ClockTypeId,
-    unsafeCurrentTimeMillis: () => now,
-    currentTimeMillis: Effect.sync(() => now),
-    unsafeCurrentTimeNanos: () => BigInt(now) * 1_000_000n,
-    currentTimeNanos: Effect.sync(() => BigInt(now) * 1_000_000n),
-    sleep: (duration) =>
-      Effect.async<void>((resume) => {
-        const sleeper: Sleeper = { due: 0, slot: -1, wake: () => resume(Effect.void) }
-        sleepers.set(sleeper, now + Duration.toMillis(duration))
-        return Effect.sync(() => sleepers.remove(sleeper))
-      })
-  }
-  // Ends every sleep due by `until`, in order, running what each wakes before the next.
-  const advance = (until: number, drain: () => void) => {
-    drain()
-    for (let first = sleepers.first(); first !== undefined && first.due <= until; first = sleepers.first()) {
-      sleepers.pop()
-      now = Math.max(now, first.due)
-      first.wake()
-      drain()
-    }
-    now = until
-  }
-  return { clock, advance }
-}
 
 interface Day {
   readonly total: number

@@ -521,10 +521,18 @@ export const revalidationMillis = (credentials: number): number =>
 /**
  * How often a replica sharing the refresh work tells the store it is alive.
  *
+ * Each heartbeat is a store round trip and a wake-up of the engine; all it
+ * buys is how soon a dead replica's share moves, which only has to happen
+ * well within a refresh margin (5 minutes by default): the credentials stay
+ * usable for the whole margin. Every 30 s that is 2,880 round trips a day
+ * per replica (17,280 at 5 s), and a crashed replica's credentials are
+ * refreshed by the others at most `2 × REPLICA_TTL + HEARTBEAT` (170 s)
+ * after they fell due.
+ *
  * @since 0.3.0
  * @category shared work
  */
-export const HEARTBEAT = Duration.seconds(5)
+export const HEARTBEAT = Duration.seconds(30)
 
 /**
  * How long a replica counts as alive after its last heartbeat: two
@@ -535,7 +543,7 @@ export const HEARTBEAT = Duration.seconds(5)
  * @since 0.3.0
  * @category shared work
  */
-export const REPLICA_TTL = Duration.seconds(20)
+export const REPLICA_TTL = Duration.seconds(70)
 
 /**
  * What a replica does with a credential when its turn comes: `undefined` to

@@ -183,7 +183,6 @@ describe("three engines sharing the refresh work on one Redis (TestClock)", () =
         )
         expect(latest).toBeLessThanOrEqual(MARGIN_MILLIS)
         expect((yield* emulator.stats).deadTokenUses).toBe(0)
-      }),
-    600_000
+      })
   )
 })
