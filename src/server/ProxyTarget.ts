@@ -7,7 +7,7 @@
  *
  * @since 0.3.0
  */
-import { Effect } from "effect"
+import { Effect, Option } from "effect"
 import type { AccessTokenError, Credential } from "../AccessToken.js"
 import { APP_PATTERN, AUTHORIZER_PATTERN, WECOM_PATTERN } from "../api/ProxyApi.js"
 import type { ComponentTokenShape } from "../families/component/ComponentToken.js"
@@ -114,7 +114,7 @@ export const authorizer = (tokens: ComponentTokenShape, baseUrl: string): ProxyT
     ownerOf: (params) => `${params["componentAppId"] ?? ""}:${params["authorizerAppId"] ?? ""}`,
     scopeOf: (owner) => parts(owner)[0],
     metricLabel: (owner) => `${parts(owner)[0]}:authorizers`,
-    known: (owner) => tokens.components.some((component) => component === parts(owner)[0]),
+    known: (owner) => Option.isSome(tokens.credentials(parts(owner)[0])),
     baseUrl: baseUrl.replace(/\/+$/, ""),
     token: (owner) => Effect.suspend(() => tokens.authorizerToken(...parts(owner))),
     replace: (owner, stale) => Effect.suspend(() => tokens.refreshAuthorizerToken(...parts(owner), stale)),

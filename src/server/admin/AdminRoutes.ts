@@ -14,7 +14,9 @@ import { createHash } from "node:crypto"
 import * as AdminApi from "../../api/AdminApi.js"
 import { BadRequest, detail, NotFound, TokenUnavailable, tokenUnavailable, Unauthorized } from "../../api/ApiError.js"
 import { TokenServerApi } from "../../api/TokenServerApi.js"
+import type { AppId } from "../../AppId.js"
 import * as CredentialRegistry from "../../CredentialRegistry.js"
+import * as Component from "../../families/component/Component.js"
 import * as OfficialAccount from "../../families/officialAccount/OfficialAccount.js"
 import * as WeCom from "../../families/wecom/WeCom.js"
 import { weCom, weComParts } from "../../OwnerId.js"
@@ -76,7 +78,8 @@ export const layer = HttpApiBuilder.group(TokenServerApi, "admin", (handlers) =>
       const off = Effect.fail(new NotFound(detail("not_found", "the admin API is off")))
       return handlers.handle("putApp", () => off).handle("deleteApp", () => off).handle("listApps", () => off)
         .handle("putAgent", () => off).handle("deleteAgent", () => off).handle("listCorpAgents", () => off)
-        .handle("listAgents", () => off).handle("createKey", () => off).handle("listKeys", () => off).handle(
+        .handle("listAgents", () => off).handle("putComponent", () => off).handle("deleteComponent", () => off)
+        .handle("listComponents", () => off).handle("createKey", () => off).handle("listKeys", () => off).handle(
           "revokeKey",
           () => off
         )
@@ -86,6 +89,7 @@ export const layer = HttpApiBuilder.group(TokenServerApi, "admin", (handlers) =>
     const { registry } = admin
     const envApps = new Set<string>(admin.options.envApps)
     const envAgents = admin.options.envAgents ?? []
+    const envComponents = new Set<string>(admin.options.envComponents)
 
     // Changes the registry and audits it in the same write; a refusal is
     // audited on its own and changes nothing else.
@@ -95,12 +99,20 @@ export const layer = HttpApiBuilder.group(TokenServerApi, "admin", (handlers) =>
       apply: (
         registry: CredentialRegistry.Registry,
         at: number
-      ) => Either.Either<readonly [A, CredentialRegistry.Registry], E>
+      ) => Either.Either<readonly [A, CredentialRegistry.Registry], E>,
+      note?: string
     ) =>
       Effect.gen(function*() {
         const { id } = yield* AdminApi.AdminCaller
         const at = yield* Clock.currentTimeMillis
-        const entry = (outcome: string) => ({ at, actor: id, action, owner, outcome })
+        const entry = (outcome: string) => ({
+          at,
+          actor: id,
+          action,
+          owner,
+          outcome,
+          ...(note === undefined ? {} : { detail: note })
+        })
         const result = yield* registry.update((held) =>
           Either.map(apply(held, at), ([a, next]) => [a, CredentialRegistry.audited(next, entry("ok"))] as const)
         ).pipe(
@@ -236,6 +248,68 @@ export const layer = HttpApiBuilder.group(TokenServerApi, "admin", (handlers) =>
           agents: agents.filter((agent) => agent.corpId === path.corpId)
         })))
       .handle("listAgents", () => Effect.map(listAgents, (agents) => ({ agents })))
+      .handle("putComponent", ({ path, payload }) =>
+        Effect.gen(function*() {
+          const owner = path.componentAppId
+          if (envComponents.has(owner)) {
+            return yield* refuse("put-component", owner, readOnly(`component ${owner}`))
+          }
+          const credentials = {
+            componentAppId: owner,
+            secret: payload.secret,
+            messageToken: payload.token,
+            encodingAesKey: payload.encodingAesKey
+          }
+          // WeChat takes a component secret only with a verify ticket, which
+          // it pushes every 10 minutes: a component this replica holds one for
+          // is tried with it; a new one is admitted untried, and its first
+          // fetch (after the first push) is the check. A ticket WeChat no
+          // longer takes (61005/61006) cannot try anything either.
+          const ticket = engine.peek(owner, yield* Clock.currentTimeMillis, Component.verifyTicket)
+          const issued = ticket === undefined ? undefined : yield* tried(
+            "put-component",
+            owner,
+            admin.checkComponentSecret(credentials, ticket.value).pipe(
+              Effect.catchIf((error) => Component.isErrcode(error, 61005, 61006), () => Effect.succeed(undefined))
+            )
+          )
+          const component = yield* change("put-component", owner, (held, at) => {
+            const component = {
+              componentAppId: owner,
+              secret: payload.secret,
+              token: payload.token,
+              aesKey: payload.encodingAesKey,
+              updatedAt: at
+            }
+            return Either.right(
+              [component, { ...held, components: new Map(held.components).set(owner, component) }] as const
+            )
+          }, issued === undefined ? "untried: no verify ticket held" : undefined)
+          // The token the check fetched is served: a classic fetch ends the one held before.
+          if (issued !== undefined) {
+            yield* engine.put(owner, Component.componentToken, issued).pipe(Effect.mapError(tokenUnavailable))
+          }
+          return componentEntry(component)
+        }))
+      .handle("deleteComponent", ({ path }) => {
+        const owner = path.componentAppId
+        return envComponents.has(owner) ?
+          refuse("delete-component", owner, readOnly(`component ${owner}`)) :
+          change("delete-component", owner, (held) =>
+            held.components.has(owner)
+              ? Either.right([undefined, { ...held, components: withoutKey(held.components, owner) }] as const)
+              : Either.left(notFound(`component ${owner}`)))
+      })
+      .handle("listComponents", () =>
+        Effect.map(registry.current, (held) => ({
+          components: [
+            ...Array.from(envComponents, (componentAppId) => ({
+              componentAppId: componentAppId as AppId,
+              source: "env" as const
+            })),
+            ...Array.from(held.components.values(), componentEntry)
+          ]
+        })))
       .handle("createKey", ({ payload }) =>
         Effect.gen(function*() {
           const { id, key } = yield* CredentialRegistry.generateKey
@@ -265,6 +339,14 @@ export const layer = HttpApiBuilder.group(TokenServerApi, "admin", (handlers) =>
 
     function agentEntry(agent: CredentialRegistry.RegistryAgent) {
       return { owner: agent.id, ...weComParts(agent.id), source: "admin" as const, updatedAt: isoOf(agent.updatedAt) }
+    }
+
+    function componentEntry(component: CredentialRegistry.RegistryComponent) {
+      return {
+        componentAppId: component.componentAppId,
+        source: "admin" as const,
+        updatedAt: isoOf(component.updatedAt)
+      }
     }
 
     function keyEntry(key: CredentialRegistry.RegistryKey) {
