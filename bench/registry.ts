@@ -22,11 +22,13 @@ const GOAL_MS = 2_000
 
 interface Plan {
   readonly changes: number
+  /** Whether the 2 s goal is judged: the smoke run in CI judges counts only, never speed. */
+  readonly judged: boolean
   readonly reproduce: string
 }
 
-const FULL: Plan = { changes: 100, reproduce: "npm run bench -- registry" }
-const SMOKE: Plan = { changes: 10, reproduce: "npm run bench:smoke -- registry" }
+const FULL: Plan = { changes: 100, judged: true, reproduce: "npm run bench -- registry" }
+const SMOKE: Plan = { changes: 10, judged: false, reproduce: "npm run bench:smoke -- registry" }
 
 // Polls `replica` until its token route answers `status`.
 const reflects = (replica: Replica, status: number): Effect.Effect<void> =>
@@ -79,8 +81,7 @@ const runWith = (plan: Plan): Effect.Effect<ReadonlyArray<Figure>, unknown> =>
         name: `${who}: propagation to the other two, worst`,
         value: worst,
         unit: "ms",
-        goal: `≤ ${GOAL_MS}`,
-        met: worst <= GOAL_MS,
+        ...(plan.judged ? { goal: `≤ ${GOAL_MS}`, met: worst <= GOAL_MS } : {}),
         reproduce: plan.reproduce
       }
     ]
