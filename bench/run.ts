@@ -22,6 +22,7 @@ import * as gateway from "./gatewayStress.js"
 import * as herd from "./herd.js"
 import * as inProcess from "./inProcess.js"
 import * as proxy from "./proxy.js"
+import * as registry from "./registry.js"
 import * as scale from "./scale.js"
 import * as serving from "./serving.js"
 import * as shared from "./shared.js"
@@ -37,6 +38,7 @@ const scenarios: Readonly<Record<string, Effect.Effect<ReadonlyArray<Figure>, un
   credentials: credentials.run,
   proxy: proxy.run,
   gateway: gateway.run,
+  registry: registry.run,
   spread: spread.run,
   shared: shared.run,
   soak: soak.run
@@ -53,6 +55,7 @@ const smokeScenarios: Readonly<Record<string, Effect.Effect<ReadonlyArray<Figure
   spread: spread.smoke,
   shared: shared.smoke,
   gateway: gateway.smoke,
+  registry: registry.smoke,
   soak: soak.smoke
 }
 const child = args.includes("--child")

@@ -19,6 +19,7 @@ import * as HttpApiSecurity from "@effect/platform/HttpApiSecurity"
 import * as OpenApi from "@effect/platform/OpenApi"
 import { Context, Schema } from "effect"
 import { AppId } from "../AppId.js"
+import { ENCODING_AES_KEY, MESSAGE_TOKEN } from "../internal/credentialList.js"
 import { AgentKey, CorpId, OwnerId, WeComAgentId } from "../OwnerId.js"
 import { TokenMode } from "../Token.js"
 import { BadRequest, ErrorDetail, NotFound, TokenUnavailable, Unauthorized } from "./ApiError.js"
@@ -179,7 +180,43 @@ export const AuditRecord = Schema.Struct({
   detail: Schema.optional(Schema.String)
 }).annotations({ identifier: "AdminAuditRecord" })
 
+/**
+ * A third-party platform's credentials: its AppSecret, and the message token
+ * and EncodingAESKey its authorization-event URL is configured with.
+ *
+ * @since 0.3.0
+ * @category schemas
+ */
+export const PutComponentRequest = Schema.Struct({
+  secret: Secret,
+  token: Schema.Redacted(
+    Schema.String.pipe(Schema.pattern(MESSAGE_TOKEN)).annotations({
+      title: "token",
+      description: "the message token (消息校验Token): 3 to 32 letters and digits; never answered back"
+    })
+  ),
+  encodingAesKey: Schema.Redacted(
+    Schema.String.pipe(Schema.pattern(ENCODING_AES_KEY)).annotations({
+      title: "encodingAesKey",
+      description: "the EncodingAESKey (消息加解密Key): 43 letters and digits; never answered back"
+    })
+  )
+}).annotations(strict)
+
+/**
+ * A third-party platform.
+ *
+ * @since 0.3.0
+ * @category schemas
+ */
+export const ComponentEntry = Schema.Struct({
+  componentAppId: AppId,
+  source: Source,
+  updatedAt: Schema.optional(Schema.String)
+}).annotations({ identifier: "AdminComponentEntry" })
+
 const AppPath = Schema.Struct({ appId: AppId })
+const ComponentPath = Schema.Struct({ componentAppId: AppId })
 const AgentPath = Schema.Struct({ corpId: CorpId, agent: AgentKey })
 const CorpPath = Schema.Struct({ corpId: CorpId })
 const KeyPath = Schema.Struct({ id: Schema.String.pipe(Schema.pattern(/^[A-Za-z0-9_-]{1,64}$/)) })
@@ -236,6 +273,30 @@ export class AdminGroup extends HttpApiGroup.make("admin")
     HttpApiEndpoint.get("listAgents", "/v1/admin/wecom")
       .addSuccess(Schema.Struct({ agents: Schema.Array(AgentEntry) }))
       .annotate(OpenApi.Summary, "Every WeCom app, from the environment and from this API; no secret")
+  )
+  .add(
+    HttpApiEndpoint.put("putComponent", "/v1/admin/components/:componentAppId")
+      .setPath(ComponentPath)
+      .setPayload(PutComponentRequest)
+      .addSuccess(ComponentEntry)
+      .addError(SecretRejected)
+      .addError(ReadOnly)
+      .annotate(
+        OpenApi.Summary,
+        "Adds or replaces a third-party platform; the secret is tried with the verify ticket held, if any"
+      )
+  )
+  .add(
+    HttpApiEndpoint.del("deleteComponent", "/v1/admin/components/:componentAppId")
+      .setPath(ComponentPath)
+      .addSuccess(HttpApiSchema.NoContent)
+      .addError(ReadOnly)
+      .annotate(OpenApi.Summary, "Removes a third-party platform everywhere (its routes answer 404)")
+  )
+  .add(
+    HttpApiEndpoint.get("listComponents", "/v1/admin/components")
+      .addSuccess(Schema.Struct({ components: Schema.Array(ComponentEntry) }))
+      .annotate(OpenApi.Summary, "Every third-party platform, from the environment and from this API; no secret")
   )
   .add(
     HttpApiEndpoint.post("createKey", "/v1/admin/keys")

@@ -150,6 +150,7 @@ const readConfig = (names: ReadonlyArray<string>) =>
 const adminLayer = (
   config: TokenConfig.TokenConfigShape,
   wecom: WeComConfig.WeComConfigShape,
+  components: ReadonlyArray<ComponentConfig.ComponentCredentials>,
   server: ServerConfig.ServerSettings,
   encryptionKey: Redacted.Redacted<string>,
   store: Layer.Layer<TokenStore.TokenStore | StoreDocuments.StoreDocuments, TokenStore.StoreError>
@@ -158,6 +159,7 @@ const adminLayer = (
     adminKeys: server.adminKeys,
     envApps: config.apps.map((app) => app.appId),
     envAgents: wecom.apps.map((app) => app.owner),
+    envComponents: components.map((component) => component.componentAppId),
     mode: config.mode,
     apiBaseUrl: config.apiBaseUrl,
     weComApiBaseUrl: wecom.apiBaseUrl,
@@ -228,7 +230,9 @@ const serverLayer = (
     )
   return server.adminKeys.length === 0 || Option.isNone(encryptionKey)
     ? compose(Layer.empty)
-    : Admin.layerFollow.pipe(Layer.provideMerge(compose(adminLayer(config, wecom, server, encryptionKey.value, store))))
+    : Admin.layerFollow.pipe(
+      Layer.provideMerge(compose(adminLayer(config, wecom, components, server, encryptionKey.value, store)))
+    )
 }
 
 // Node's listen and lookup errors carry an errno code; an operator needs the

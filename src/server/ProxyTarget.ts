@@ -7,7 +7,7 @@
  *
  * @since 0.3.0
  */
-import { Effect } from "effect"
+import { Effect, Option } from "effect"
 import type { AccessTokenError, Credential } from "../AccessToken.js"
 import { APP_PATTERN, AUTHORIZER_PATTERN, SUITE_CORP_PATTERN, WECOM_PATTERN } from "../api/ProxyApi.js"
 import type { ComponentTokenShape } from "../families/component/ComponentToken.js"
@@ -102,7 +102,7 @@ const underParent = (options: {
   readonly parent: string
   readonly child: string
   readonly label: string
-  readonly parents: ReadonlyArray<string>
+  readonly knows: (parent: string) => boolean
   readonly baseUrl: string
   readonly token: (parent: string, child: string) => Effect.Effect<Credential, AccessTokenError>
   readonly replace: (parent: string, child: string, stale: string) => Effect.Effect<Credential, AccessTokenError>
@@ -116,7 +116,7 @@ const underParent = (options: {
     ownerOf: (params) => `${params[options.parent] ?? ""}:${params[options.child] ?? ""}`,
     scopeOf: (owner) => parts(owner)[0],
     metricLabel: (owner) => `${parts(owner)[0]}:${options.label}`,
-    known: (owner) => options.parents.some((parent) => parent === parts(owner)[0]),
+    known: (owner) => options.knows(parts(owner)[0]),
     baseUrl: options.baseUrl.replace(/\/+$/, ""),
     token: (owner) => Effect.suspend(() => options.token(...parts(owner))),
     replace: (owner, stale) => Effect.suspend(() => options.replace(...parts(owner), stale)),
@@ -141,7 +141,8 @@ export const authorizer = (tokens: ComponentTokenShape, baseUrl: string): ProxyT
     parent: "componentAppId",
     child: "authorizerAppId",
     label: "authorizers",
-    parents: tokens.components,
+    // Configured components and those the admin API added at run time.
+    knows: (componentAppId) => Option.isSome(tokens.credentials(componentAppId)),
     baseUrl,
     token: tokens.authorizerToken,
     replace: tokens.refreshAuthorizerToken
@@ -162,7 +163,7 @@ export const suiteCorp = (tokens: WeComSuiteTokenShape, baseUrl: string): ProxyT
     parent: "suiteId",
     child: "corpId",
     label: "corps",
-    parents: tokens.suites,
+    knows: (suiteId) => tokens.suites.includes(suiteId),
     baseUrl,
     token: tokens.corpToken,
     replace: tokens.refreshCorpToken

@@ -25,10 +25,11 @@
  *
  * @since 0.3.0
  */
-import { Effect } from "effect"
+import { Effect, Option } from "effect"
 import type { AccessTokenError } from "../../AccessToken.js"
 import type * as AppId from "../../AppId.js"
 import * as CredentialFamily from "../../CredentialFamily.js"
+import { RuntimeOwners } from "../../internal/runtimeOwners.js"
 import { type AuthorizerId, authorizerParts, isAuthorizer, type OwnerId } from "../../OwnerId.js"
 import { MissingInput, type WeChatError } from "../../WeChatError.js"
 import { ticketKind } from "../officialAccount/OfficialAccount.js"
@@ -134,11 +135,14 @@ const recoverRefreshToken = (
 export const make = (
   config: ComponentConfigShape,
   api: ComponentApiShape,
-  wechat: WeChatApiShape
+  wechat: WeChatApiShape,
+  runtime?: ReadonlyMap<string, ComponentCredentials>
 ): readonly [CredentialFamily.CredentialFamily, CredentialFamily.CredentialFamily] => {
   const components = new Map(config.components.map((component) => [component.componentAppId as string, component]))
-  // The engine asks only for its owners, which are exactly these components.
-  const componentOf = (owner: string): ComponentCredentials => components.get(owner)!
+  // The engine asks only for its owners: these components and those added at
+  // run time, looked up at each fetch so a replaced secret is used from the next one on.
+  const componentOf = (owner: string): ComponentCredentials => components.get(owner) ?? runtime!.get(owner)!
+  const known = (componentAppId: string) => components.has(componentAppId) || runtime?.has(componentAppId) === true
   // The ticket WeChat last refused per component: not sent again, so a dead
   // ticket costs one upstream call, not one per caller, until a new one is pushed.
   const refusedTickets = new Map<string, string>()
@@ -159,6 +163,12 @@ export const make = (
   const componentFamily = CredentialFamily.make({
     name: "component",
     owners: config.components.map((component) => component.componentAppId),
+    // A component added at run time exists once its first verify ticket is
+    // stored: WeChat pushes it every 10 minutes, and nothing works without it.
+    dynamic: runtime === undefined ? undefined : {
+      accepts: (owner) => !components.has(owner) && runtime.has(owner),
+      presence: verifyTicket
+    },
     kinds: [
       {
         kind: componentToken,
@@ -205,7 +215,7 @@ export const make = (
     name: "component-authorizer",
     owners: [],
     dynamic: {
-      accepts: (owner) => isAuthorizer(owner) && components.has(authorizerParts(owner).componentAppId),
+      accepts: (owner) => isAuthorizer(owner) && known(authorizerParts(owner).componentAppId),
       presence: refreshToken
     },
     kinds: [
@@ -281,6 +291,6 @@ export const families: Effect.Effect<
   never,
   ComponentConfig | ComponentApi | WeChatApi
 > = Effect.map(
-  Effect.all([ComponentConfig, ComponentApi, WeChatApi]),
-  ([config, api, wechat]) => make(config, api, wechat)
+  Effect.all([ComponentConfig, ComponentApi, WeChatApi, Effect.serviceOption(RuntimeOwners)]),
+  ([config, api, wechat, runtime]) => make(config, api, wechat, Option.getOrUndefined(runtime)?.components)
 )

@@ -37,6 +37,7 @@ import type { AccessTokenError, Credential } from "../../AccessToken.js"
 import * as AppId from "../../AppId.js"
 import { ownerPage } from "../../internal/ownerPage.js"
 import * as PushMessage from "../../internal/pushMessage.js"
+import { RuntimeOwners } from "../../internal/runtimeOwners.js"
 import { type InvalidPageUrl, type JsSdkConfig, nonce, pageUrl, signature } from "../../JsSdk.js"
 import { authorizer, type AuthorizerId, authorizerParts } from "../../OwnerId.js"
 import * as RefreshPolicy from "../../RefreshPolicy.js"
@@ -115,7 +116,7 @@ export interface AuthorizerPage {
 export interface ComponentTokenShape {
   /** The configured components. */
   readonly components: ReadonlyArray<AppId.AppId>
-  /** A configured component's credentials (what its pushes are checked with). */
+  /** A configured or added component's credentials (what its pushes are checked with). */
   readonly credentials: (componentAppId: string) => Option.Option<ComponentCredentials>
   /** The component token; waits on one shared fetch only when none is valid. */
   readonly get: (componentAppId: string) => Effect.Effect<Credential, AccessTokenError>
@@ -245,11 +246,14 @@ export const make: Effect.Effect<
   const api: ComponentApiShape = yield* ComponentApi
   const config: ComponentConfigShape = yield* ComponentConfig
   const exchanges = yield* FiberMap.make<string>()
-  const byId = new Map(config.components.map((component) => [component.componentAppId as string, component]))
+  const configured = new Map(config.components.map((component) => [component.componentAppId as string, component]))
+  // Components added at run time (the admin API's), when the registry is followed here.
+  const runtime = Option.getOrUndefined(yield* Effect.serviceOption(RuntimeOwners))?.components
+  const lookUp = (componentAppId: string) => configured.get(componentAppId) ?? runtime?.get(componentAppId)
 
-  // Ids reach here unvalidated (HTTP paths, pushes): only configured ones are looked up.
+  // Ids reach here unvalidated (HTTP paths, pushes): only configured or added ones are looked up.
   const componentOf = (componentAppId: string): Effect.Effect<ComponentCredentials, UnknownApp> => {
-    const component = byId.get(componentAppId)
+    const component = lookUp(componentAppId)
     return component === undefined ? Effect.fail(new UnknownApp({ appId: componentAppId })) : Effect.succeed(component)
   }
   const ownerOf = (componentAppId: string, authorizerAppId: string): Effect.Effect<AuthorizerId, UnknownApp> =>
@@ -390,7 +394,7 @@ export const make: Effect.Effect<
     )
   )
   for (const [owner, code] of pending) {
-    const component = byId.get(authorizerParts(owner).componentAppId)
+    const component = lookUp(authorizerParts(owner).componentAppId)
     if (component !== undefined) yield* resume(component, owner, code)
   }
 
@@ -414,7 +418,7 @@ export const make: Effect.Effect<
         }),
         Effect.orElseSucceed(() => Option.none())
       ),
-    credentials: (componentAppId) => Option.fromNullable(byId.get(componentAppId)),
+    credentials: (componentAppId) => Option.fromNullable(lookUp(componentAppId)),
     get,
     refresh: (componentAppId, staleToken) =>
       Effect.flatMap(

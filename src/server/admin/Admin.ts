@@ -1,7 +1,7 @@
 /**
  * The admin API's state on one replica: the credential registry, the admin
  * keys, and what the registry drives here, kept in step with every change
- * whichever replica made it: the run-time apps and WeCom apps the families
+ * whichever replica made it: the run-time apps, WeCom apps and components the families
  * refresh with (`RuntimeOwners`), the client keys the key check consults
  * (`ClientAuth.RegistryKeys`), and the owners removed, retired in the engine.
  *
@@ -12,6 +12,8 @@ import { Context, type Duration, Effect, Layer, Redacted, Stream } from "effect"
 import { createHash } from "node:crypto"
 import type { AppId } from "../../AppId.js"
 import * as CredentialRegistry from "../../CredentialRegistry.js"
+import * as ComponentApi from "../../families/component/ComponentApi.js"
+import type { ComponentCredentials } from "../../families/component/ComponentConfig.js"
 import * as WeChatApi from "../../families/officialAccount/WeChatApi.js"
 import * as WeComApi from "../../families/wecom/WeComApi.js"
 import * as WeComConfig from "../../families/wecom/WeComConfig.js"
@@ -34,6 +36,12 @@ export interface Options {
   readonly envApps: ReadonlyArray<AppId>
   /** The WeCom apps configured by the environment (`WECOM_APPS`): read-only here. */
   readonly envAgents?: ReadonlyArray<WeComAgentId> | undefined
+  /**
+   * The components configured by the environment (`WECHAT_COMPONENTS`): read-only here.
+   *
+   * @since 0.3.0
+   */
+  readonly envComponents?: ReadonlyArray<AppId> | undefined
   /** The token mode of every app on this server (`WECHAT_TOKEN_MODE`). */
   readonly mode: TokenMode
   readonly apiBaseUrl: string
@@ -53,6 +61,8 @@ export interface AdminShape {
   readonly checkSecret: WeChatApi.WeChatApiShape["fetchAccessToken"]
   /** Tries a WeCom app's secret against WeCom: the token it fetched, or WeCom's refusal. */
   readonly checkAgentSecret: WeComApi.WeComApiShape["fetchToken"]
+  /** Tries a component's secret against WeChat with a verify ticket: its component token, or WeChat's refusal. */
+  readonly checkComponentSecret: ComponentApi.ComponentApiShape["fetchComponentToken"]
   /** Brings this replica in step with `registry` (idempotent; changes take turns). */
   readonly apply: (registry: CredentialRegistry.Registry) => Effect.Effect<void, never, TokenEngine>
   /** When each registry key was last presented here (epoch millis), by id. */
@@ -88,7 +98,8 @@ export const layer = (
       timeout: options.upstreamTimeout
     })
     const clock = yield* Effect.clock
-    const owners: RuntimeOwnersShape = { apps: new Map(), agents: new Map() }
+    const componentApi = yield* ComponentApi.make({ baseUrl: options.apiBaseUrl, timeout: options.upstreamTimeout })
+    const owners: RuntimeOwnersShape = { apps: new Map(), agents: new Map(), components: new Map() }
     const keys = new Map<string, { readonly id: string; readonly key: ClientKey }>()
     const lastUsed = new Map<string, number>()
     let epoch = 0
@@ -103,7 +114,13 @@ export const layer = (
           owners.agents,
           held.agents,
           (agent) => ({ owner: agent.id, ...weComParts(agent.id), secret: agent.secret })
-        )
+        ),
+        ...sync(owners.components, held.components, (component): ComponentCredentials => ({
+          componentAppId: component.componentAppId,
+          secret: component.secret,
+          messageToken: component.token,
+          encodingAesKey: component.aesKey
+        }))
       ]
       const hashes = new Set(Array.from(held.keys.values(), (key) => key.hash))
       if (Array.from(keys.keys()).some((hash) => !hashes.has(hash))) epoch += 1
@@ -149,6 +166,7 @@ export const layer = (
       registry,
       checkSecret: api.fetchAccessToken,
       checkAgentSecret: weComApi.fetchToken,
+      checkComponentSecret: componentApi.fetchComponentToken,
       apply,
       lastUsed
     }

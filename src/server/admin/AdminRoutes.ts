@@ -62,7 +62,8 @@ export const layer = HttpApiBuilder.group(TokenServerApi, "admin", (handlers) =>
       const off = Effect.fail(new NotFound(detail("not_found", "the admin API is off")))
       return handlers.handle("putApp", () => off).handle("deleteApp", () => off).handle("listApps", () => off)
         .handle("putAgent", () => off).handle("deleteAgent", () => off).handle("listCorpAgents", () => off)
-        .handle("listAgents", () => off).handle("createKey", () => off).handle("listKeys", () => off).handle(
+        .handle("listAgents", () => off).handle("putComponent", () => off).handle("deleteComponent", () => off)
+        .handle("listComponents", () => off).handle("createKey", () => off).handle("listKeys", () => off).handle(
           "revokeKey",
           () => off
         )
@@ -80,6 +81,9 @@ export const layer = HttpApiBuilder.group(TokenServerApi, "admin", (handlers) =>
           agents: agents.filter((agent) => agent.corpId === path.corpId)
         })))
       .handle("listAgents", () => Effect.map(actions.listAgents, (agents) => ({ agents })))
+      .handle("putComponent", ({ path, payload }) => actions.putComponent(path.componentAppId, payload))
+      .handle("deleteComponent", ({ path }) => actions.deleteComponent(path.componentAppId))
+      .handle("listComponents", () => Effect.map(actions.listComponents, (components) => ({ components })))
       .handle("createKey", ({ payload }) => actions.createKey(payload))
       .handle("listKeys", () => Effect.map(actions.listKeys, (keys) => ({ keys })))
       .handle("revokeKey", ({ path }) => actions.revokeKey(path.id))

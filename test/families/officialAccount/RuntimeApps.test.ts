@@ -25,7 +25,7 @@ describe("official accounts at run time", () => {
         Layer.build(
           Layer.provide(
             engineLayer({ apps: [APP], store }),
-            Layer.succeed(RuntimeOwners, { apps: runtime, agents: new Map() })
+            Layer.succeed(RuntimeOwners, { apps: runtime, agents: new Map(), components: new Map() })
           )
         ),
         Context.get(TokenEngine)

@@ -1,6 +1,7 @@
 /**
  * A real token server with the admin API over the WeChat emulator: one
- * configured app (`APP`), one configured WeCom app (`ENV_AGENT`), the
+ * configured app (`APP`), one configured WeCom app (`ENV_AGENT`), a
+ * component WeChat knows and the server does not (`COMPONENT`), the
  * registry on an in-memory store, and `call` to send any method, path, key
  * and body (a string is sent as is, so malformed bodies reach the server).
  * Provided `ServedConsole`, the server also serves the console.
@@ -15,6 +16,7 @@ import * as StoreSpec from "../../../src/StoreSpec.js"
 import * as Emulator from "../../../src/testing/WeChatEmulator.js"
 import * as TokenConfig from "../../../src/TokenConfig.js"
 import * as TokenLayer from "../../../src/TokenLayer.js"
+import { registration } from "../../support/componentStack.js"
 import { APP, KEY, OTHER, SECRET } from "../../support/serverStack.js"
 
 export const ADMIN_KEY = "admin-key-0123456789abcdef-0123456789"
@@ -42,7 +44,9 @@ export const serve = Effect.gen(function*() {
     corps: [{
       corpId: CORP,
       apps: [{ agent: "1000001", secret: CORP_SECRET }, { agent: "1000002", secret: AGENT_SECRET }]
-    }, { corpId: CORP2, apps: [{ agent: "1000003", secret: AGENT_SECRET }] }]
+    }, { corpId: CORP2, apps: [{ agent: "1000003", secret: AGENT_SECRET }] }],
+    // Known to WeChat, configured nowhere: added through the admin API.
+    components: [registration]
   })
   const store = StoreSpec.layerMemory
   const admin = Admin.layer({

@@ -11,6 +11,7 @@ import * as AdminApi from "../../../api/AdminApi.js"
 import { BadRequest, detail, NotFound, TokenUnavailable, tokenUnavailable } from "../../../api/ApiError.js"
 import type { AppId } from "../../../AppId.js"
 import * as CredentialRegistry from "../../../CredentialRegistry.js"
+import * as Component from "../../../families/component/Component.js"
 import * as OfficialAccount from "../../../families/officialAccount/OfficialAccount.js"
 import * as WeCom from "../../../families/wecom/WeCom.js"
 import { type AgentKey, type CorpId, weCom, weComParts } from "../../../OwnerId.js"
@@ -48,12 +49,20 @@ export const make = (admin: AdminShape, engine: TokenEngineShape) => {
     apply: (
       registry: CredentialRegistry.Registry,
       at: number
-    ) => Either.Either<readonly [A, CredentialRegistry.Registry], E>
+    ) => Either.Either<readonly [A, CredentialRegistry.Registry], E>,
+    note?: string
   ) =>
     Effect.gen(function*() {
       const { id } = yield* AdminApi.AdminCaller
       const at = yield* Clock.currentTimeMillis
-      const entry = (outcome: string) => ({ at, actor: id, action, owner, outcome })
+      const entry = (outcome: string) => ({
+        at,
+        actor: id,
+        action,
+        owner,
+        outcome,
+        ...(note === undefined ? {} : { detail: note })
+      })
       const result = yield* registry.update((held) =>
         Either.map(apply(held, at), ([a, next]) => [a, CredentialRegistry.audited(next, entry("ok"))] as const)
       ).pipe(
@@ -197,6 +206,71 @@ export const make = (admin: AdminShape, engine: TokenEngineShape) => {
     ...Array.from(held.agents.values(), agentEntry)
   ])
 
+  const envComponents = new Set<string>(admin.options.envComponents)
+
+  const componentEntry = (component: CredentialRegistry.RegistryComponent) => ({
+    componentAppId: component.componentAppId,
+    source: "admin" as const,
+    updatedAt: isoOf(component.updatedAt)
+  })
+
+  const putComponent = (owner: AppId, payload: typeof AdminApi.PutComponentRequest.Type) =>
+    Effect.gen(function*() {
+      if (envComponents.has(owner)) return yield* refuse("put-component", owner, readOnly(`component ${owner}`))
+      const credentials = {
+        componentAppId: owner,
+        secret: payload.secret,
+        messageToken: payload.token,
+        encodingAesKey: payload.encodingAesKey
+      }
+      // WeChat takes a component secret only with a verify ticket, which it
+      // pushes every 10 minutes: a component this replica holds one for is
+      // tried with it; a new one is admitted untried, and its first fetch
+      // (after the first push) is the check. A ticket WeChat no longer takes
+      // (61005/61006) cannot try anything either.
+      const ticket = engine.peek(owner, yield* Clock.currentTimeMillis, Component.verifyTicket)
+      const issued = ticket === undefined ? undefined : yield* tried(
+        "put-component",
+        owner,
+        admin.checkComponentSecret(credentials, ticket.value).pipe(
+          Effect.catchIf((error) => Component.isErrcode(error, 61005, 61006), () => Effect.succeed(undefined))
+        )
+      )
+      const component = yield* change("put-component", owner, (held, at) => {
+        const component = {
+          componentAppId: owner,
+          secret: payload.secret,
+          token: payload.token,
+          aesKey: payload.encodingAesKey,
+          updatedAt: at
+        }
+        return Either.right(
+          [component, { ...held, components: new Map(held.components).set(owner, component) }] as const
+        )
+      }, issued === undefined ? "untried: no verify ticket held" : undefined)
+      // The token the check fetched is served: a classic fetch ends the one held before.
+      if (issued !== undefined) {
+        yield* engine.put(owner, Component.componentToken, issued).pipe(Effect.mapError(tokenUnavailable))
+      }
+      return componentEntry(component)
+    })
+
+  const deleteComponent = (owner: AppId) =>
+    envComponents.has(owner) ?
+      refuse("delete-component", owner, readOnly(`component ${owner}`)) :
+      change("delete-component", owner, (held) =>
+        held.components.has(owner)
+          ? Either.right([undefined, { ...held, components: withoutKey(held.components, owner) }] as const)
+          : Either.left(notFound(`component ${owner}`)))
+
+  const listComponents = Effect.map(registry.current, (held) => [
+    ...Array.from(
+      envComponents,
+      (componentAppId) => ({ componentAppId: componentAppId as AppId, source: "env" as const })
+    ),
+    ...Array.from(held.components.values(), componentEntry)
+  ])
+
   const createKey = (payload: typeof AdminApi.CreateKeyRequest.Type) =>
     Effect.gen(function*() {
       const { id, key } = yield* CredentialRegistry.generateKey
@@ -237,6 +311,9 @@ export const make = (admin: AdminShape, engine: TokenEngineShape) => {
     putAgent,
     deleteAgent,
     listAgents,
+    putComponent,
+    deleteComponent,
+    listComponents,
     createKey,
     listKeys,
     revokeKey,
