@@ -122,6 +122,15 @@ const variants = { "file store": fileVariant, "Redis store": redisVariant }
 const served = (url: string) =>
   Effect.map(ComponentStack.call(url, { headers: auth() }), (answer) => answer.status === 200)
 
+// Waits until the server at `base` serves MERCHANT's token, and checks WeChat takes it.
+const servesValidToken = (base: string, controls: Emulator.ComponentControls) =>
+  Effect.gen(function*() {
+    const route = ComponentStack.authorizerRoute(base, MERCHANT, "/access-token")
+    yield* ComponentStack.eventually(served(route))
+    const token = yield* ComponentStack.call(route, { headers: auth() })
+    expect(yield* controls.isValidAuthorizerToken(token.json.access_token, MERCHANT)).toBe(true)
+  })
+
 describe.each(Object.entries(variants))("authorization codes in the store's document: %s", (_, makeVariant) => {
   it.scopedLive(
     "a store 0.2.0 wrote (its code a token record) is migrated once, and the code still redeems",
@@ -159,14 +168,7 @@ describe.each(Object.entries(variants))("authorization codes in the store's docu
 
         yield* Effect.scoped(Effect.gen(function*() {
           const server = yield* ComponentStack.serveComponentServer(wechat.url, variant.layer())
-          yield* ComponentStack.eventually(
-            served(ComponentStack.authorizerRoute(server.base, MERCHANT, "/access-token"))
-          )
-          const token = yield* ComponentStack.call(
-            ComponentStack.authorizerRoute(server.base, MERCHANT, "/access-token"),
-            { headers: auth() }
-          )
-          expect(yield* controls.isValidAuthorizerToken(token.json.access_token, MERCHANT)).toBe(true)
+          yield* servesValidToken(server.base, controls)
           yield* ComponentStack.eventually(
             Effect.map(variant.pending, (codes) => codes[owner]?.exchangedAt !== undefined)
           )
@@ -214,12 +216,7 @@ describe("authorization codes in the store's document across a restart: Redis st
         yield* wechat.emulator.clearFaults
         yield* controls.setPushUrl(COMPONENT, undefined)
         const server = yield* ComponentStack.serveComponentServer(wechat.url, variant.layer())
-        yield* ComponentStack.eventually(served(ComponentStack.authorizerRoute(server.base, MERCHANT, "/access-token")))
-        const token = yield* ComponentStack.call(
-          ComponentStack.authorizerRoute(server.base, MERCHANT, "/access-token"),
-          { headers: auth() }
-        )
-        expect(yield* controls.isValidAuthorizerToken(token.json.access_token, MERCHANT)).toBe(true)
+        yield* servesValidToken(server.base, controls)
         // Exchanged: the code is marked so, kept until it expires for the gateway's api_query_auth.
         yield* ComponentStack.eventually(
           Effect.map(variant.pending, (codes) => codes[owner]?.exchangedAt !== undefined)
