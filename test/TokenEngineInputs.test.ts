@@ -139,6 +139,17 @@ const authorize = (vendor: Vendor, engine: Engine.TokenEngineShape, member: stri
 
 const tempFile = () => NodePath.join(NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), "inputs-")), "store.json")
 
+// An engine on a fresh file store: the platform's grant put, MEMBER authorized; `reopen` starts another on that file.
+const memberOnFileStore = Effect.gen(function*() {
+  const path = tempFile()
+  const vendor = makeVendor()
+  const onFile = engineOn(vendor, TokenStoreFile.layerNode(path).pipe(Layer.orDie))
+  const first = yield* onFile
+  yield* first.engine.put(PLATFORM, "platform_grant", { value: "grant-1", expiresInSeconds: 43_200 })
+  yield* authorize(vendor, first.engine, MEMBER, "refresh-a")
+  return { first, reopen: onFile, vendor }
+})
+
 describe("TokenEngine: durable inputs and dynamic owners", () => {
   it.scoped("no grant yet: the dependent token fails with MissingInput and the issuer asked for a push; a put serves it", () =>
     Effect.gen(function*() {
@@ -231,18 +242,14 @@ describe("TokenEngine: durable inputs and dynamic owners", () => {
 
   it.scoped("a restart on the file store admits members from their stored records and fetches nothing", () =>
     Effect.gen(function*() {
-      const path = tempFile()
-      const vendor = makeVendor()
-      const first = yield* engineOn(vendor, TokenStoreFile.layerNode(path).pipe(Layer.orDie))
-      yield* first.engine.put(PLATFORM, "platform_grant", { value: "grant-1", expiresInSeconds: 43_200 })
-      yield* authorize(vendor, first.engine, MEMBER, "refresh-a")
+      const { first, reopen, vendor } = yield* memberOnFileStore
       yield* authorize(vendor, first.engine, OTHER_MEMBER, "refresh-b")
       const tokenA = yield* first.engine.get(MEMBER, "member_token")
       const tokenB = yield* first.engine.get(OTHER_MEMBER, "member_token")
       yield* Scope.close(first.scope, Exit.void)
       const calls = { ...vendor.calls }
 
-      const second = yield* engineOn(vendor, TokenStoreFile.layerNode(path).pipe(Layer.orDie))
+      const second = yield* reopen
       yield* TestClock.adjust(Duration.millis(10))
       expect((yield* second.engine.get(MEMBER, "member_token")).value).toBe(tokenA.value)
       expect((yield* second.engine.get(OTHER_MEMBER, "member_token")).value).toBe(tokenB.value)
@@ -255,11 +262,7 @@ describe("TokenEngine: durable inputs and dynamic owners", () => {
 
   it.scoped("a retired member stops: no refresh, not served, retired in the status, across a restart; a new authorization brings it back", () =>
     Effect.gen(function*() {
-      const path = tempFile()
-      const vendor = makeVendor()
-      const first = yield* engineOn(vendor, TokenStoreFile.layerNode(path).pipe(Layer.orDie))
-      yield* first.engine.put(PLATFORM, "platform_grant", { value: "grant-1", expiresInSeconds: 43_200 })
-      yield* authorize(vendor, first.engine, MEMBER, "refresh-a")
+      const { first, reopen, vendor } = yield* memberOnFileStore
       yield* first.engine.get(MEMBER, "member_token")
       yield* first.engine.retire(MEMBER)
       const calls = vendor.calls.memberToken
@@ -273,7 +276,7 @@ describe("TokenEngine: durable inputs and dynamic owners", () => {
       yield* first.engine.retire(OTHER_MEMBER)
       yield* Scope.close(first.scope, Exit.void)
 
-      const second = yield* engineOn(vendor, TokenStoreFile.layerNode(path).pipe(Layer.orDie))
+      const second = yield* reopen
       yield* TestClock.adjust(Duration.millis(10))
       expect((yield* Effect.flip(second.engine.get(MEMBER, "member_token")))._tag).toBe("UnknownApp")
       expect((yield* second.engine.status).filter((status) => status.appId === MEMBER)).toMatchObject([{

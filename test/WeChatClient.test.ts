@@ -11,6 +11,7 @@ import * as TokenLayer from "../src/TokenLayer.js"
 import * as TokenStore from "../src/TokenStore.js"
 import * as WeChatClient from "../src/WeChatClient.js"
 import { APP, awaitReady, KEY, SECRET } from "./server/harness.js"
+import { waitFor } from "./support/fixtures.js"
 
 // "101.226.103.0/25" decoded into its parts: the caller's own schema, with a
 // transformation, so the test sees that the client decodes with it.
@@ -40,6 +41,17 @@ const delta = (before: Emulator.AppStats, after: Emulator.AppStats) => ({
   callbackIpCalls: after.callbackIpCalls - before.callbackIpCalls,
   deadTokenUses: after.deadTokenUses - before.deadTokenUses
 })
+
+// What one dead token costs: one token fetch, one replay of the call.
+const ONE_REPLAY = { tokenFetches: 1, tokensIssued: 1, callbackIpCalls: 2, deadTokenUses: 1 }
+
+// One call so a token is held, then WeChat answers `fault` to the next `times` calls; the counts before them.
+const rejectAfterOneCall = (emulator: Emulator.WeChatEmulatorShape, fault: Emulator.Fault, times: number) =>
+  Effect.gen(function*() {
+    yield* callbackIps
+    yield* emulator.injectFault({ fault, endpoints: ["getcallbackip"], times })
+    return yield* statsOf(emulator)
+  })
 
 // The access tokens the client presented on its API calls, in order.
 const recordingClient = (presented: Array<string>) =>
@@ -71,7 +83,7 @@ const emulatorLayer = Emulator.layer({ apps: [{ appId: APP, secret: SECRET }] })
 // Runs `body` with a fresh emulator, engine and client; the client's presented
 // tokens are in `presented`. Built inside the test so TestClock drives it.
 const withClient = <A, E>(
-  body: (presented: ReadonlyArray<string>) => Effect.Effect<
+  body: (presented: ReadonlyArray<string>, emulator: Emulator.WeChatEmulatorShape) => Effect.Effect<
     A,
     E,
     WeChatClient.WeChatClient | AccessToken | Emulator.WeChatEmulator
@@ -80,24 +92,16 @@ const withClient = <A, E>(
 ) =>
   Effect.suspend(() => {
     const presented: Array<string> = []
-    return body(presented).pipe(Effect.provide(inProcess(presented, mode)), Effect.provide(emulatorLayer))
-  })
-
-// Lets other fibers run until `done` holds; fails the test if it never does.
-const waitFor = (done: Effect.Effect<boolean>) =>
-  Effect.gen(function*() {
-    for (let turn = 0; turn < 1_000; turn++) {
-      if (yield* done) return
-      yield* Effect.yieldNow()
-    }
-    return yield* Effect.dieMessage("the condition never held")
+    return Effect.flatMap(Emulator.WeChatEmulator, (emulator) => body(presented, emulator)).pipe(
+      Effect.provide(inProcess(presented, mode)),
+      Effect.provide(emulatorLayer)
+    )
   })
 
 describe("WeChatClient.call", () => {
   it.scoped("injects the current token and decodes the body with the caller's schema", () =>
-    withClient((presented) =>
+    withClient((presented, emulator) =>
       Effect.gen(function*() {
-        const emulator = yield* Emulator.WeChatEmulator
         const client = yield* WeChatClient.WeChatClient
         const body = yield* client.call(APP, { ...getCallbackIp, query: { lang: "zh_CN" } }, CallbackIps)
         expect(body.ip_list[0]).toEqual({ address: "101.226.103.0", prefixLength: 25 })
@@ -108,9 +112,8 @@ describe("WeChatClient.call", () => {
     ))
 
   it.scoped("a body the caller's schema rejects is a typed malformed-body error, not replayed", () =>
-    withClient(() =>
+    withClient((_, emulator) =>
       Effect.gen(function*() {
-        const emulator = yield* Emulator.WeChatEmulator
         const client = yield* WeChatClient.WeChatClient
         const result = yield* Effect.flip(
           client.call(APP, getCallbackIp, Schema.Struct({ domain_list: Schema.Array(Schema.String) }))
@@ -121,9 +124,8 @@ describe("WeChatClient.call", () => {
     ))
 
   it.scoped("a token killed mid-run: one token refresh, one replay with the new token", () =>
-    withClient((presented) =>
+    withClient((presented, emulator) =>
       Effect.gen(function*() {
-        const emulator = yield* Emulator.WeChatEmulator
         const tokens = yield* AccessToken
         yield* callbackIps
         const dead = presented[0]!
@@ -134,12 +136,7 @@ describe("WeChatClient.call", () => {
         const body = yield* callbackIps
         const after = yield* statsOf(emulator)
         expect(body.ip_list.length).toBeGreaterThan(0)
-        expect(delta(before, after)).toMatchObject({
-          tokenFetches: 1,
-          tokensIssued: 1,
-          callbackIpCalls: 2,
-          deadTokenUses: 1
-        })
+        expect(delta(before, after)).toMatchObject(ONE_REPLAY)
         const fresh = (yield* tokens.get(APP)).value
         expect(fresh).not.toBe(dead)
         expect(presented).toEqual([dead, dead, fresh])
@@ -148,9 +145,8 @@ describe("WeChatClient.call", () => {
     ))
 
   it.scoped("100 concurrent calls that all hit the dead token: exactly one upstream token fetch", () =>
-    withClient((presented) =>
+    withClient((presented, emulator) =>
       Effect.gen(function*() {
-        const emulator = yield* Emulator.WeChatEmulator
         const tokens = yield* AccessToken
         yield* callbackIps
         const dead = presented[0]!
@@ -184,16 +180,9 @@ describe("WeChatClient.call", () => {
     ))
 
   it.scoped("a second dead-token answer after the replay is the typed error: no loop", () =>
-    withClient((presented) =>
+    withClient((presented, emulator) =>
       Effect.gen(function*() {
-        const emulator = yield* Emulator.WeChatEmulator
-        yield* callbackIps
-        yield* emulator.injectFault({
-          fault: Emulator.Fault.Errcode(40014, "invalid access_token"),
-          endpoints: ["getcallbackip"],
-          times: 2
-        })
-        const before = yield* statsOf(emulator)
+        const before = yield* rejectAfterOneCall(emulator, Emulator.Fault.Errcode(40014, "invalid access_token"), 2)
         const result = yield* Effect.flip(callbackIps)
         const after = yield* statsOf(emulator)
         expect(result).toMatchObject({ _tag: "InvalidCredential", errcode: 40014 })
@@ -206,9 +195,8 @@ describe("WeChatClient.call", () => {
     ))
 
   it.scoped("other errcodes and transport failures are typed errors, neither replayed nor refreshing the token", () =>
-    withClient(() =>
+    withClient((_, emulator) =>
       Effect.gen(function*() {
-        const emulator = yield* Emulator.WeChatEmulator
         yield* callbackIps
         const cases: ReadonlyArray<readonly [Emulator.Fault, Record<string, unknown>]> = [
           [Emulator.Fault.Errcode(45009, "reach max api daily quota limit"), { _tag: "QuotaExceeded", scope: "day" }],
@@ -249,9 +237,8 @@ describe("WeChatClient.call", () => {
 
   describe("stable mode", () => {
     it.scoped("a killed stable token is replaced by a normal stable fetch: no force_refresh spent", () =>
-      withClient((presented) =>
+      withClient((presented, emulator) =>
         Effect.gen(function*() {
-          const emulator = yield* Emulator.WeChatEmulator
           yield* callbackIps
           yield* emulator.killTokens(APP)
           const before = yield* statsOf(emulator)
@@ -266,16 +253,13 @@ describe("WeChatClient.call", () => {
         }), "stable"))
 
     it.scoped("a live stable token WeChat still rejects is replaced with one force_refresh", () =>
-      withClient((presented) =>
+      withClient((presented, emulator) =>
         Effect.gen(function*() {
-          const emulator = yield* Emulator.WeChatEmulator
-          yield* callbackIps
-          yield* emulator.injectFault({
-            fault: Emulator.Fault.Errcode(40001, "invalid credential, access_token is invalid or not latest"),
-            endpoints: ["getcallbackip"],
-            times: 1
-          })
-          const before = yield* statsOf(emulator)
+          const before = yield* rejectAfterOneCall(
+            emulator,
+            Emulator.Fault.Errcode(40001, "invalid credential, access_token is invalid or not latest"),
+            1
+          )
           yield* callbackIps
           // A normal stable fetch hands back the same token; only a forced one replaces it.
           expect(delta(before, yield* statsOf(emulator))).toMatchObject({
@@ -340,12 +324,7 @@ describe("WeChatClient.call through a central server (RemoteTokenLayer)", () => 
       const before = yield* statsOf(emulator)
       yield* client.call(APP, getCallbackIp, CallbackIps)
       const after = yield* statsOf(emulator)
-      expect(delta(before, after)).toMatchObject({
-        tokenFetches: 1,
-        tokensIssued: 1,
-        callbackIpCalls: 2,
-        deadTokenUses: 1
-      })
+      expect(delta(before, after)).toMatchObject(ONE_REPLAY)
       const fresh = (yield* tokens.get(APP)).value
       expect(fresh).not.toBe(dead)
       expect(yield* emulator.isValidToken(fresh)).toBe(true)

@@ -1,4 +1,10 @@
-import { FetchHttpClient, HttpClient, HttpClientError, HttpClientResponse } from "@effect/platform"
+import {
+  FetchHttpClient,
+  HttpClient,
+  HttpClientError,
+  type HttpClientRequest,
+  HttpClientResponse
+} from "@effect/platform"
 import { describe, expect, it } from "@effect/vitest"
 import { Deferred, Duration, Effect, Fiber, Layer, Redacted, TestClock } from "effect"
 import { AccessToken } from "../../src/AccessToken.js"
@@ -15,6 +21,26 @@ const countingClient = () => {
   return { seen, layer }
 }
 
+// A token server in-process: each request answered 200 with the token `answer` gives for it.
+const tokenServer = (answer: (request: HttpClientRequest.HttpClientRequest) => Effect.Effect<object>) =>
+  Layer.succeed(
+    HttpClient.HttpClient,
+    HttpClient.make((request) =>
+      Effect.map(
+        answer(request),
+        (token) => HttpClientResponse.fromWeb(request, new Response(JSON.stringify(token), { status: 200 }))
+      )
+    )
+  )
+
+// A running token server over the emulator, and a counting client to reach it.
+const servedAndCounted = Effect.gen(function*() {
+  const upstream = yield* startUpstream
+  const base = yield* startServer({ upstream })
+  yield* awaitReady(base)
+  return { base, client: countingClient(), upstream }
+})
+
 const remote = (base: string, client: Layer.Layer<HttpClient.HttpClient>, key: string = KEY) =>
   RemoteTokenLayer.layer({ baseUrl: base, clientKey: Redacted.make(key) }).pipe(Layer.provide(client))
 
@@ -22,19 +48,11 @@ describe("RemoteTokenLayer", () => {
   it.scoped("a cached token is used only until the expiry margin (30 s) before the expires_in served", () =>
     Effect.gen(function*() {
       let calls = 0
-      const server = Layer.succeed(
-        HttpClient.HttpClient,
-        HttpClient.make((request) =>
-          Effect.sync(() => {
-            calls++
-            const body = JSON.stringify({
-              access_token: `token-${calls}`,
-              expires_in: 60,
-              expires_at: "2030-01-01T00:01:00.000Z"
-            })
-            return HttpClientResponse.fromWeb(request, new Response(body, { status: 200 }))
-          })
-        )
+      const server = tokenServer(() =>
+        Effect.sync(() => {
+          calls++
+          return { access_token: `token-${calls}`, expires_in: 60, expires_at: "2030-01-01T00:01:00.000Z" }
+        })
       )
       yield* Effect.gen(function*() {
         const tokens = yield* AccessToken
@@ -51,22 +69,14 @@ describe("RemoteTokenLayer", () => {
     Effect.gen(function*() {
       const gate = yield* Deferred.make<void>()
       // A token server whose refresh answers, once the gate opens, with the token replacing the reported one.
-      const server = Layer.succeed(
-        HttpClient.HttpClient,
-        HttpClient.make((request) =>
-          Effect.gen(function*() {
-            yield* Deferred.await(gate)
-            const reported = request.body._tag === "Uint8Array"
-              ? JSON.parse(new TextDecoder().decode(request.body.body)).stale_token
-              : "none"
-            const body = JSON.stringify({
-              access_token: `replaces-${reported}`,
-              expires_in: 7200,
-              expires_at: "2030-01-01T02:00:00.000Z"
-            })
-            return HttpClientResponse.fromWeb(request, new Response(body, { status: 200 }))
-          })
-        )
+      const server = tokenServer((request) =>
+        Effect.gen(function*() {
+          yield* Deferred.await(gate)
+          const reported = request.body._tag === "Uint8Array"
+            ? JSON.parse(new TextDecoder().decode(request.body.body)).stale_token
+            : "none"
+          return { access_token: `replaces-${reported}`, expires_in: 7200, expires_at: "2030-01-01T02:00:00.000Z" }
+        })
       )
       yield* Effect.gen(function*() {
         const tokens = yield* AccessToken
@@ -82,10 +92,7 @@ describe("RemoteTokenLayer", () => {
 
   it.live("gets through a running server, caches, and shares one call among concurrent callers", () =>
     Effect.gen(function*() {
-      const upstream = yield* startUpstream
-      const base = yield* startServer({ upstream })
-      yield* awaitReady(base)
-      const client = countingClient()
+      const { base, client } = yield* servedAndCounted
       yield* Effect.gen(function*() {
         const tokens = yield* AccessToken
         const all = yield* Effect.forEach(Array.from({ length: 20 }), () => tokens.get(APP), {
@@ -102,10 +109,7 @@ describe("RemoteTokenLayer", () => {
 
   it.live("refreshes a stale token once, through the server's compare-and-refresh", () =>
     Effect.gen(function*() {
-      const upstream = yield* startUpstream
-      const base = yield* startServer({ upstream })
-      yield* awaitReady(base)
-      const client = countingClient()
+      const { base, client, upstream } = yield* servedAndCounted
       yield* Effect.gen(function*() {
         const tokens = yield* AccessToken
         const stale = yield* tokens.get(APP)

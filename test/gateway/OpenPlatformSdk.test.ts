@@ -15,17 +15,8 @@ import { join } from "node:path"
 import * as Component from "../../src/families/component/Component.js"
 import * as OwnerId from "../../src/OwnerId.js"
 import * as StoreSpec from "../../src/StoreSpec.js"
-import {
-  AES_KEY,
-  COMPONENT,
-  COMPONENT_SECRET,
-  eventsUrl,
-  eventually,
-  MERCHANT,
-  MESSAGE_TOKEN,
-  serveComponentServer,
-  serveWeChat
-} from "../support/componentStack.js"
+import * as ComponentStack from "../support/componentStack.js"
+import { AES_KEY, COMPONENT, COMPONENT_SECRET, MERCHANT, MESSAGE_TOKEN } from "../support/fixtures.js"
 import { KEY } from "../support/serverStack.js"
 
 const sdkDir = new URL("./sdk/", import.meta.url).pathname
@@ -55,15 +46,12 @@ describe("SDK node-easywechat OpenPlatform through the gateway", () => {
             "node-easywechat is not installed: run bash .ci/gateway-sdks.sh (npm test does)"
           )
         }
-        const wechat = yield* serveWeChat()
+        const wechat = yield* ComponentStack.serveWeChat()
         const controls = wechat.emulator.component
-        const server = yield* serveComponentServer(wechat.url, StoreSpec.layerMemory, Logger.none, { gateway: true })
-        yield* controls.setPushUrl(COMPONENT, eventsUrl(server.base))
-        yield* controls.pushTicket(COMPONENT)
-        yield* eventually(Effect.map(
-          Effect.either(server.engine.get(COMPONENT, Component.componentToken)),
-          (held) => held._tag === "Right"
-        ))
+        const server = yield* ComponentStack.serveComponentServer(wechat.url, StoreSpec.layerMemory, Logger.none, {
+          gateway: true
+        })
+        yield* ComponentStack.componentTokenHeld(controls, server)
         // The redirect flow: the SDK exchanges the code the merchant's browser brought.
         yield* controls.stopPushes(COMPONENT)
         const code = yield* controls.authorize(COMPONENT, MERCHANT)

@@ -9,17 +9,8 @@ import type * as StoreDocuments from "../../src/StoreDocuments.js"
 import type * as TokenStore from "../../src/TokenStore.js"
 import * as TokenStoreFile from "../../src/TokenStoreFile.js"
 import * as TokenStoreRedis from "../../src/TokenStoreRedis.js"
-import {
-  authorizerRoute,
-  call,
-  COMPONENT,
-  componentRoute,
-  eventsUrl,
-  eventually,
-  MERCHANT,
-  serveComponentServer,
-  serveWeChat
-} from "../support/componentStack.js"
+import * as ComponentStack from "../support/componentStack.js"
+import { COMPONENT, MERCHANT } from "../support/fixtures.js"
 import * as RedisServer from "../support/redisServer.js"
 import { auth } from "../support/serverStack.js"
 
@@ -28,24 +19,31 @@ const owner = OwnerId.authorizer(COMPONENT as never, MERCHANT as never)
 // Restart: neither the ticket nor the refresh token is lost, and nothing is fetched again.
 const restartKeepsEverything = (store: () => Layer.Layer<TokenStore.TokenStore | StoreDocuments.StoreDocuments>) =>
   Effect.gen(function*() {
-    const wechat = yield* serveWeChat()
+    const wechat = yield* ComponentStack.serveWeChat()
     const controls = wechat.emulator.component
     const before = yield* Effect.scoped(Effect.gen(function*() {
-      const server = yield* serveComponentServer(wechat.url, store())
-      yield* controls.setPushUrl(COMPONENT, eventsUrl(server.base))
+      const server = yield* ComponentStack.serveComponentServer(wechat.url, store())
+      yield* controls.setPushUrl(COMPONENT, ComponentStack.eventsUrl(server.base))
       yield* controls.pushTicket(COMPONENT)
       // The server's own start-up request for a push may race this one: served once both settled.
-      yield* eventually(Effect.map(
-        call(componentRoute(server.base, "/access-token"), { headers: auth() }),
+      yield* ComponentStack.eventually(Effect.map(
+        ComponentStack.call(ComponentStack.componentRoute(server.base, "/access-token"), { headers: auth() }),
         (answer) => answer.status === 200
       ))
-      const componentToken = yield* call(componentRoute(server.base, "/access-token"), { headers: auth() })
+      const componentToken = yield* ComponentStack.call(ComponentStack.componentRoute(server.base, "/access-token"), {
+        headers: auth()
+      })
       yield* controls.authorize(COMPONENT, MERCHANT)
-      yield* eventually(Effect.map(
-        call(authorizerRoute(server.base, MERCHANT, "/access-token"), { headers: auth() }),
+      yield* ComponentStack.eventually(Effect.map(
+        ComponentStack.call(ComponentStack.authorizerRoute(server.base, MERCHANT, "/access-token"), {
+          headers: auth()
+        }),
         (answer) => answer.status === 200
       ))
-      const authorizerToken = yield* call(authorizerRoute(server.base, MERCHANT, "/access-token"), { headers: auth() })
+      const authorizerToken = yield* ComponentStack.call(
+        ComponentStack.authorizerRoute(server.base, MERCHANT, "/access-token"),
+        { headers: auth() }
+      )
       return {
         // The latest held: the server's own start-up request for a push may have brought a later one.
         ticket: (yield* server.engine.get(COMPONENT, Component.verifyTicket)).value,
@@ -57,16 +55,23 @@ const restartKeepsEverything = (store: () => Layer.Layer<TokenStore.TokenStore |
     yield* controls.setPushUrl(COMPONENT, undefined)
     const stats = yield* controls.stats(COMPONENT)
 
-    const server = yield* serveComponentServer(wechat.url, store())
+    const server = yield* ComponentStack.serveComponentServer(wechat.url, store())
     expect((yield* server.engine.get(COMPONENT, Component.verifyTicket)).value).toBe(before.ticket)
     expect((yield* server.engine.get(owner, Component.refreshToken)).value).toBe(before.refreshToken)
-    const componentToken = yield* call(componentRoute(server.base, "/access-token"), { headers: auth() })
+    const componentToken = yield* ComponentStack.call(ComponentStack.componentRoute(server.base, "/access-token"), {
+      headers: auth()
+    })
     expect(componentToken.json.access_token).toBe(before.componentToken)
-    const authorizerToken = yield* call(authorizerRoute(server.base, MERCHANT, "/access-token"), { headers: auth() })
+    const authorizerToken = yield* ComponentStack.call(
+      ComponentStack.authorizerRoute(server.base, MERCHANT, "/access-token"),
+      { headers: auth() }
+    )
     expect(authorizerToken.json.access_token).toBe(before.authorizerToken)
     expect(yield* controls.isValidAuthorizerToken(before.authorizerToken, MERCHANT)).toBe(true)
     // The authorizer is back in the list without anyone asking for it.
-    const listed = yield* call(componentRoute(server.base, "/authorizers"), { headers: auth() })
+    const listed = yield* ComponentStack.call(ComponentStack.componentRoute(server.base, "/authorizers"), {
+      headers: auth()
+    })
     expect(listed.json.authorizers).toEqual([expect.objectContaining({ app_id: MERCHANT, valid: true })])
     expect(yield* controls.stats(COMPONENT)).toEqual(stats)
   })

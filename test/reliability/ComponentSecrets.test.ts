@@ -6,20 +6,8 @@ import * as NodePath from "node:path"
 import * as Component from "../../src/families/component/Component.js"
 import * as OwnerId from "../../src/OwnerId.js"
 import * as TokenStoreFile from "../../src/TokenStoreFile.js"
-import {
-  AES_KEY,
-  authorizerRoute,
-  call,
-  COMPONENT,
-  COMPONENT_SECRET,
-  componentRoute,
-  eventsUrl,
-  eventually,
-  MERCHANT,
-  MESSAGE_TOKEN,
-  serveComponentServer,
-  serveWeChat
-} from "../support/componentStack.js"
+import * as ComponentStack from "../support/componentStack.js"
+import { AES_KEY, COMPONENT, COMPONENT_SECRET, MERCHANT, MESSAGE_TOKEN } from "../support/fixtures.js"
 import { auth, KEY } from "../support/serverStack.js"
 
 describe("Secrets: third-party platform", () => {
@@ -32,51 +20,66 @@ describe("Secrets: third-party platform", () => {
           NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), "component-secrets-")),
           "store.json"
         )
-        const wechat = yield* serveWeChat({ refreshTokenRotation: "every-refresh" })
+        const wechat = yield* ComponentStack.serveWeChat({ refreshTokenRotation: "every-refresh" })
         const controls = wechat.emulator.component
-        const server = yield* serveComponentServer(
+        const server = yield* ComponentStack.serveComponentServer(
           wechat.url,
           TokenStoreFile.layerNode(path).pipe(Layer.orDie),
           Logger.map(Logger.jsonLogger, (line) => void logs.push(line))
         ).pipe(Logger.withMinimumLogLevel(LogLevel.All))
         const answers: Array<string> = []
         const values = new Set<string>()
-        yield* controls.setPushUrl(COMPONENT, eventsUrl(server.base))
+        yield* controls.setPushUrl(COMPONENT, ComponentStack.eventsUrl(server.base))
         values.add(yield* controls.pushTicket(COMPONENT))
-        yield* eventually(Effect.map(
-          call(componentRoute(server.base, "/access-token"), { headers: auth() }),
+        yield* ComponentStack.eventually(Effect.map(
+          ComponentStack.call(ComponentStack.componentRoute(server.base, "/access-token"), { headers: auth() }),
           (answer) => answer.status === 200
         ))
-        values.add((yield* call(componentRoute(server.base, "/access-token"), { headers: auth() })).json.access_token)
+        values.add(
+          (yield* ComponentStack.call(ComponentStack.componentRoute(server.base, "/access-token"), { headers: auth() }))
+            .json.access_token
+        )
         yield* controls.authorize(COMPONENT, MERCHANT)
-        yield* eventually(Effect.map(
-          call(authorizerRoute(server.base, MERCHANT, "/access-token"), { headers: auth() }),
+        yield* ComponentStack.eventually(Effect.map(
+          ComponentStack.call(ComponentStack.authorizerRoute(server.base, MERCHANT, "/access-token"), {
+            headers: auth()
+          }),
           (answer) => answer.status === 200
         ))
-        const token = yield* call(authorizerRoute(server.base, MERCHANT, "/access-token"), { headers: auth() })
+        const token = yield* ComponentStack.call(
+          ComponentStack.authorizerRoute(server.base, MERCHANT, "/access-token"),
+          { headers: auth() }
+        )
         values.add(token.json.access_token)
         yield* controls.invalidateRefreshToken(COMPONENT, MERCHANT)
-        const refreshed = yield* call(authorizerRoute(server.base, MERCHANT, "/access-token/refresh"), {
-          method: "POST",
-          headers: { ...auth(), "content-type": "application/json" },
-          body: JSON.stringify({ stale_token: token.json.access_token })
-        })
+        const refreshed = yield* ComponentStack.call(
+          ComponentStack.authorizerRoute(server.base, MERCHANT, "/access-token/refresh"),
+          {
+            method: "POST",
+            headers: { ...auth(), "content-type": "application/json" },
+            body: JSON.stringify({ stale_token: token.json.access_token })
+          }
+        )
         expect(refreshed.status).toBe(200)
         values.add(refreshed.json.access_token)
         const owner = OwnerId.authorizer(COMPONENT as never, MERCHANT as never)
         values.add((yield* server.engine.get(owner, Component.refreshToken)).value)
         // A forged push, a wrong key, then the revocation.
         answers.push(
-          (yield* call(`${eventsUrl(server.base)}?timestamp=1&nonce=2&msg_signature=3`, {
+          (yield* ComponentStack.call(`${ComponentStack.eventsUrl(server.base)}?timestamp=1&nonce=2&msg_signature=3`, {
             method: "POST",
             headers: { "content-type": "text/xml" },
             body: "<xml><Encrypt>AAAA</Encrypt></xml>"
           })).text
         )
-        answers.push((yield* call(componentRoute(server.base, "/access-token"), { headers: auth(`${KEY}x`) })).text)
+        answers.push(
+          (yield* ComponentStack.call(ComponentStack.componentRoute(server.base, "/access-token"), {
+            headers: auth(`${KEY}x`)
+          })).text
+        )
         yield* controls.unauthorize(COMPONENT, MERCHANT)
         for (const route of ["/readyz", "/metrics", "/openapi.json"]) {
-          answers.push((yield* call(`${server.base}${route}`)).text)
+          answers.push((yield* ComponentStack.call(`${server.base}${route}`)).text)
         }
         for (const status of yield* server.engine.status) answers.push(JSON.stringify(status))
 

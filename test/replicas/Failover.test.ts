@@ -14,17 +14,9 @@ import * as AppId from "../../src/AppId.js"
 import { TokenRecord } from "../../src/Token.js"
 import * as TokenStore from "../../src/TokenStore.js"
 import * as TokenStoreRedis from "../../src/TokenStoreRedis.js"
+import { APP } from "../support/fixtures.js"
 import * as RedisServer from "../support/redisServer.js"
-import {
-  APP,
-  eventually,
-  getToken,
-  readiness,
-  replicaEnv,
-  startReplicas,
-  type TokenAnswer,
-  upstreams
-} from "../support/replicas.js"
+import * as ReplicaStack from "../support/replicas.js"
 
 const REPLICAS = 3
 
@@ -61,29 +53,29 @@ const failoverUnderLoad = (
   coldCallers = REPLICAS
 ) =>
   Effect.gen(function*() {
-    const upstream = yield* upstreams(REPLICAS)
-    const replicas = yield* startReplicas(
+    const upstream = yield* ReplicaStack.upstreams(REPLICAS)
+    const replicas = yield* ReplicaStack.startReplicas(
       REPLICAS,
-      (index) => replicaEnv({ upstream: upstream.urlOf(index), redisUrl, mode: "stable" })
+      (index) => ReplicaStack.replicaEnv({ upstream: upstream.urlOf(index), redisUrl, mode: "stable" })
     )
     // Cold callers spread over every replica: one fetch for all of them (single-flight across replicas).
     const cold = yield* Effect.forEach(
       Array.from({ length: coldCallers }, (_, index) => replicas[index % REPLICAS]!),
-      getToken,
+      ReplicaStack.getToken,
       { concurrency: "unbounded" }
     )
     expect(cold.filter((answer) => answer.status !== 200)).toEqual([])
     expect(new Set(cold.map((answer) => answer.token)).size).toBe(1)
     const fetchesBefore = (yield* upstream.tokenCalls).length
     expect(fetchesBefore).toBe(1)
-    const warm = yield* Effect.forEach(replicas, getToken)
+    const warm = yield* Effect.forEach(replicas, ReplicaStack.getToken)
     const store = yield* storeAt(redisUrl)
     yield* store.set(probeRecord(probe, 1))
 
-    const answers: Array<TokenAnswer> = []
+    const answers: Array<ReplicaStack.TokenAnswer> = []
     const load = yield* Effect.fork(
       Effect.forEach(replicas, (replica) =>
-        getToken(replica).pipe(
+        ReplicaStack.getToken(replica).pipe(
           Effect.tap((answer) => Effect.sync(() => answers.push(answer))),
           Effect.zipRight(Effect.sleep(Duration.millis(10))),
           Effect.forever
@@ -96,15 +88,18 @@ const failoverUnderLoad = (
     yield* store.set(probeRecord(probe, 2))
     const resumedAt = Date.now()
     // Every replica finds the new master by itself.
-    yield* eventually(
-      Effect.map(Effect.forEach(replicas, readiness), (all) => all.every((ready) => ready.storeHealthy === true)),
+    yield* ReplicaStack.eventually(
+      Effect.map(Effect.forEach(replicas, ReplicaStack.readiness), (all) =>
+        all.every((ready) => ready.storeHealthy === true)),
       "every replica's store is healthy again",
       Duration.seconds(30)
     )
     yield* Effect.sleep(Duration.millis(500))
     yield* Fiber.interrupt(load)
 
-    const during = answers.filter((answer) => answer.at >= killedAt && answer.at <= resumedAt)
+    const during = answers.filter((answer) =>
+      answer.at >= killedAt && answer.at <= resumedAt
+    )
     const figures: Figures = {
       served: during.filter((answer) => answer.status === 200).length,
       failed: answers.filter((answer) => answer.status !== 200).length,
@@ -112,7 +107,7 @@ const failoverUnderLoad = (
       writesResumedSeconds: (resumedAt - killedAt) / 1_000
     }
     // Still one token everywhere, the one held before the failover.
-    const after = yield* Effect.forEach(replicas, getToken)
+    const after = yield* Effect.forEach(replicas, ReplicaStack.getToken)
     expect(after.map((answer) => answer.token)).toEqual(warm.map((answer) => answer.token))
     return figures
   })

@@ -11,20 +11,9 @@ import { Deferred, Duration, Effect, Fiber } from "effect"
 import { Redis } from "ioredis"
 import * as Http from "node:http"
 import { Fault } from "../../src/testing/WeChatEmulator.js"
+import { APP } from "../support/fixtures.js"
 import * as RedisServer from "../support/redisServer.js"
-import {
-  APP,
-  CLIENT_KEY,
-  eventually,
-  getToken,
-  launchReplica,
-  readiness,
-  type Replica,
-  replicaEnv,
-  startReplicas,
-  type TokenAnswer,
-  upstreams
-} from "../support/replicas.js"
+import * as ReplicaStack from "../support/replicas.js"
 
 const REPLICAS = 3
 
@@ -46,13 +35,13 @@ const LEASE_KEY = `wechat-token:{${APP}}:access_token:lease`
  * A GET whose request has left this process by the time `sent` completes, so
  * a test can hold the upstream until every caller is waiting on a replica.
  */
-const sendGet = (replica: Replica, agent: Http.Agent) =>
+const sendGet = (replica: ReplicaStack.Replica, agent: Http.Agent) =>
   Effect.gen(function*() {
     const sent = yield* Deferred.make<void>()
-    const answered = yield* Deferred.make<TokenAnswer>()
+    const answered = yield* Deferred.make<ReplicaStack.TokenAnswer>()
     const request = Http.get(`${replica.url}/v1/apps/${APP}/access-token`, {
       agent,
-      headers: { authorization: `Bearer ${CLIENT_KEY}` }
+      headers: { authorization: `Bearer ${ReplicaStack.CLIENT_KEY}` }
     }, (response) => {
       let body = ""
       response.setEncoding("utf8")
@@ -77,12 +66,12 @@ const sendGet = (replica: Replica, agent: Http.Agent) =>
     return { sent: Deferred.await(sent), answer: Deferred.await(answered) }
   })
 
-type Answer = TokenAnswer & { readonly replica: number }
+type Answer = ReplicaStack.TokenAnswer & { readonly replica: number }
 
 /** Calls `GET access-token` on each of `targets` in a loop until interrupted, keeping every answer. */
-const hammer = (targets: ReadonlyArray<Replica>, answers: Array<Answer>) =>
+const hammer = (targets: ReadonlyArray<ReplicaStack.Replica>, answers: Array<Answer>) =>
   Effect.forEach(targets, (replica) =>
-    getToken(replica).pipe(
+    ReplicaStack.getToken(replica).pipe(
       Effect.tap((answer) => Effect.sync(() => answers.push({ ...answer, replica: replica.index }))),
       Effect.forever
     ), { concurrency: "unbounded", discard: true })
@@ -93,19 +82,22 @@ describe("replicas on one Redis", () => {
     () =>
       Effect.gen(function*() {
         const redis = yield* RedisServer.make
-        const upstream = yield* upstreams(REPLICAS)
+        const upstream = yield* ReplicaStack.upstreams(REPLICAS)
         // Token calls wait at the gate until every caller is waiting on a replica.
         // The upstream timeout is long so the held call is not given up meanwhile.
         yield* upstream.closeGate
-        const replicas = yield* startReplicas(REPLICAS, (index) =>
-          replicaEnv({
+        const replicas = yield* ReplicaStack.startReplicas(REPLICAS, (index) =>
+          ReplicaStack.replicaEnv({
             upstream: upstream.urlOf(index),
             redisUrl: redis.url,
             mode: "classic",
             upstreamTimeoutSeconds: 120
           }))
         // The engines start fetching at start-up: by now one holds the lease and waits upstream.
-        yield* eventually(Effect.map(upstream.tokenCalls, (calls) => calls.length > 0), "the lease holder calls WeChat")
+        yield* ReplicaStack.eventually(
+          Effect.map(upstream.tokenCalls, (calls) => calls.length > 0),
+          "the lease holder calls WeChat"
+        )
 
         const agent = new Http.Agent({ keepAlive: true, maxSockets: Infinity })
         yield* Effect.addFinalizer(() => Effect.sync(() => agent.destroy()))
@@ -145,7 +137,7 @@ describe("replicas on one Redis", () => {
       Effect.gen(function*() {
         const redis = yield* RedisServer.make
         const inspect = yield* inspector(redis.url)
-        const upstream = yield* upstreams(REPLICAS)
+        const upstream = yield* ReplicaStack.upstreams(REPLICAS)
         // The first token call hangs (far longer than the test); later ones answer at once.
         yield* upstream.emulator.injectFault({
           fault: Fault.Slow(Duration.minutes(10)),
@@ -157,9 +149,9 @@ describe("replicas on one Redis", () => {
         const leaseMillis = upstreamTimeoutSeconds * 1000 + 5000
         const firstCall = yield* upstream.nextTokenCall
         const launched = yield* Effect.forEach(Array.from({ length: REPLICAS }, (_, index) => index), (index) =>
-          launchReplica(
+          ReplicaStack.launchReplica(
             index,
-            replicaEnv({
+            ReplicaStack.replicaEnv({
               upstream: upstream.urlOf(index),
               redisUrl: redis.url,
               mode: "classic",
@@ -188,14 +180,14 @@ describe("replicas on one Redis", () => {
         )
         const answers: Array<Answer> = []
         const load = yield* Effect.fork(hammer(survivors, answers))
-        yield* eventually(
+        yield* ReplicaStack.eventually(
           Effect.sync(() => answers.some((answer) => answer.status === 200)),
           "a surviving replica serves a token",
           Duration.millis(leaseMillis + 30_000)
         )
         const firstServed = answers.find((answer) => answer.status === 200)!
         // Keep the load on a little longer, so the survivors are seen serving together.
-        yield* eventually(
+        yield* ReplicaStack.eventually(
           Effect.sync(() =>
             survivors.every((replica) =>
               answers.some((answer) => answer.replica === replica.index && answer.at > firstServed.at + 1000)
@@ -240,14 +232,14 @@ describe("replicas on one Redis", () => {
       Effect.gen(function*() {
         const redis = yield* RedisServer.make
         const inspect = yield* inspector(redis.url)
-        const upstream = yield* upstreams(REPLICAS)
-        const replicas = yield* startReplicas(
+        const upstream = yield* ReplicaStack.upstreams(REPLICAS)
+        const replicas = yield* ReplicaStack.startReplicas(
           REPLICAS,
-          (index) => replicaEnv({ upstream: upstream.urlOf(index), redisUrl: redis.url, mode: "classic" })
+          (index) => ReplicaStack.replicaEnv({ upstream: upstream.urlOf(index), redisUrl: redis.url, mode: "classic" })
         )
         yield* Effect.forEach(replicas, (replica) =>
-          eventually(
-            Effect.map(getToken(replica), (answer) => answer.status === 200),
+          ReplicaStack.eventually(
+            Effect.map(ReplicaStack.getToken(replica), (answer) => answer.status === 200),
             `replica ${replica.index} serves`
           ))
 
@@ -255,22 +247,22 @@ describe("replicas on one Redis", () => {
         const load = yield* Effect.fork(hammer(replicas, answers))
         const storeHealthyEverywhere = (healthy: boolean) =>
           Effect.map(
-            Effect.forEach(replicas, readiness),
+            Effect.forEach(replicas, ReplicaStack.readiness),
             (all) => all.every((ready) => ready.status === 200 && ready.storeHealthy === healthy)
           )
 
         yield* redis.stop
         const downAt = Date.now()
         // The token is valid, so every replica stays ready and says the store is down.
-        yield* eventually(storeHealthyEverywhere(false), "/readyz reports the store down on every replica")
+        yield* ReplicaStack.eventually(storeHealthyEverywhere(false), "/readyz reports the store down on every replica")
         // Keep the outage going under load for a while, measured in requests served.
-        yield* eventually(
+        yield* ReplicaStack.eventually(
           Effect.sync(() => answers.filter((answer) => answer.at > downAt).length >= 300),
           "300 requests served while Redis is down"
         )
         yield* redis.start
         const upAt = Date.now()
-        yield* eventually(storeHealthyEverywhere(true), "/readyz reports the store back on every replica")
+        yield* ReplicaStack.eventually(storeHealthyEverywhere(true), "/readyz reports the store back on every replica")
         yield* Fiber.interrupt(load)
 
         const all = [...answers]
@@ -281,7 +273,7 @@ describe("replicas on one Redis", () => {
 
         // Reconnected for real: every replica is subscribed again, and a
         // refresh on one reaches the others through Redis.
-        yield* eventually(
+        yield* ReplicaStack.eventually(
           Effect.map(
             Effect.promise(() => inspect.pubsub("NUMSUB", "wechat-token:changes") as Promise<Array<string | number>>),
             (reply) => Number(reply[1]) === REPLICAS
@@ -292,14 +284,14 @@ describe("replicas on one Redis", () => {
         const refreshed = yield* Effect.promise(() =>
           fetch(`${replicas[0]!.url}/v1/apps/${APP}/access-token/refresh`, {
             method: "POST",
-            headers: { authorization: `Bearer ${CLIENT_KEY}`, "content-type": "application/json" },
+            headers: { authorization: `Bearer ${ReplicaStack.CLIENT_KEY}`, "content-type": "application/json" },
             body: JSON.stringify({ stale_token: stale })
           }).then((response) => response.json() as Promise<{ access_token: string }>)
         )
         expect(refreshed.access_token).not.toBe(stale)
         yield* Effect.forEach(replicas, (replica) =>
-          eventually(
-            Effect.map(getToken(replica), (answer) => answer.token === refreshed.access_token),
+          ReplicaStack.eventually(
+            Effect.map(ReplicaStack.getToken(replica), (answer) => answer.token === refreshed.access_token),
             `replica ${replica.index} adopts the refreshed token`,
             Duration.seconds(5)
           ))

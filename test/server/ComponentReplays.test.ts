@@ -16,20 +16,8 @@ import type * as Emulator from "../../src/testing/WeChatEmulator.js"
 import * as TokenStore from "../../src/TokenStore.js"
 import * as TokenStoreRedis from "../../src/TokenStoreRedis.js"
 import { seal } from "../support/componentPush.js"
-import {
-  AES_KEY,
-  authorizerRoute,
-  call,
-  COMPONENT,
-  componentRoute,
-  type ComponentServer,
-  eventsUrl,
-  eventually,
-  MERCHANT,
-  MESSAGE_TOKEN,
-  serveComponentServer,
-  serveWeChat
-} from "../support/componentStack.js"
+import * as ComponentStack from "../support/componentStack.js"
+import { AES_KEY, COMPONENT, MERCHANT, MESSAGE_TOKEN } from "../support/fixtures.js"
 import * as RedisServer from "../support/redisServer.js"
 import { auth } from "../support/serverStack.js"
 
@@ -41,26 +29,31 @@ const sign = (xml: string) =>
   seal({ componentAppId: COMPONENT, messageToken: MESSAGE_TOKEN, encodingAesKey: AES_KEY }, xml)
 
 // POSTs a push as WeChat does: the signed query, the XML envelope.
-const deliver = (server: ComponentServer, push: Sealed) =>
-  call(`${eventsUrl(server.base)}?${new URLSearchParams({ ...push.query, encrypt_type: "aes" })}`, {
-    method: "POST",
-    headers: { "content-type": "text/xml" },
-    body: push.body
-  })
+const deliver = (server: ComponentStack.ComponentServer, push: Sealed) =>
+  ComponentStack.call(
+    `${ComponentStack.eventsUrl(server.base)}?${new URLSearchParams({ ...push.query, encrypt_type: "aes" })}`,
+    {
+      method: "POST",
+      headers: { "content-type": "text/xml" },
+      body: push.body
+    }
+  )
 
-const authorizerToken = (server: ComponentServer) =>
-  call(authorizerRoute(server.base, MERCHANT, "/access-token"), { headers: auth() })
+const authorizerToken = (server: ComponentStack.ComponentServer) =>
+  ComponentStack.call(ComponentStack.authorizerRoute(server.base, MERCHANT, "/access-token"), { headers: auth() })
 
-const live = (server: ComponentServer) =>
+const live = (server: ComponentStack.ComponentServer) =>
   Effect.gen(function*() {
     expect((yield* authorizerToken(server)).status).toBe(200)
-    const listed = yield* call(componentRoute(server.base, "/authorizers"), { headers: auth() })
+    const listed = yield* ComponentStack.call(ComponentStack.componentRoute(server.base, "/authorizers"), {
+      headers: auth()
+    })
     expect(listed.json.authorizers).toEqual([expect.objectContaining({ app_id: MERCHANT, valid: true })])
   })
 
 interface Stack {
-  readonly first: ComponentServer
-  readonly second: ComponentServer
+  readonly first: ComponentStack.ComponentServer
+  readonly second: ComponentStack.ComponentServer
   readonly store: TokenStore.TokenStoreShape
   readonly documents: StoreDocuments.StoreDocumentsShape
   readonly controls: Emulator.ComponentControls
@@ -91,14 +84,14 @@ const stack = (
   replicas: 1 | 2
 ) =>
   Effect.gen(function*() {
-    const wechat = yield* serveWeChat()
+    const wechat = yield* ComponentStack.serveWeChat()
     const controls = wechat.emulator.component
-    const first = yield* serveComponentServer(wechat.url, storeLayer)
-    const second = replicas === 1 ? first : yield* serveComponentServer(wechat.url, storeLayer)
-    yield* controls.setPushUrl(COMPONENT, eventsUrl(first.base))
+    const first = yield* ComponentStack.serveComponentServer(wechat.url, storeLayer)
+    const second = replicas === 1 ? first : yield* ComponentStack.serveComponentServer(wechat.url, storeLayer)
+    yield* controls.setPushUrl(COMPONENT, ComponentStack.eventsUrl(first.base))
     yield* controls.pushTicket(COMPONENT)
-    yield* eventually(Effect.map(
-      call(componentRoute(first.base, "/access-token"), { headers: auth() }),
+    yield* ComponentStack.eventually(Effect.map(
+      ComponentStack.call(ComponentStack.componentRoute(first.base, "/access-token"), { headers: auth() }),
       (answer) => answer.status === 200
     ))
     return {
@@ -129,20 +122,19 @@ const revokedThenBack = ({ controls, first, second }: Stack) =>
     yield* controls.authorize(COMPONENT, MERCHANT)
     const authorized = yield* captured(controls)
     success(yield* deliver(first, authorized.push))
-    yield* eventually(Effect.map(authorizerToken(first), (answer) => answer.status === 200))
+    yield* ComponentStack.eventually(Effect.map(authorizerToken(first), (answer) => answer.status === 200))
     yield* controls.unauthorize(COMPONENT, MERCHANT)
     const unauthorized = yield* captured(controls)
     success(yield* deliver(first, unauthorized.push))
     expect((yield* authorizerToken(first)).status).toBe(404)
     yield* Effect.sleep(Duration.millis(1_100))
-    yield* controls.setPushUrl(COMPONENT, eventsUrl(first.base))
+    yield* controls.setPushUrl(COMPONENT, ComponentStack.eventsUrl(first.base))
     const code = yield* controls.authorize(COMPONENT, MERCHANT)
-    yield* eventually(Effect.map(authorizerToken(first), (answer) => answer.status === 200))
-    yield* eventually(Effect.map(authorizerToken(second), (answer) => answer.status === 200))
+    yield* ComponentStack.eventually(Effect.map(authorizerToken(first), (answer) => answer.status === 200))
+    yield* ComponentStack.eventually(Effect.map(authorizerToken(second), (answer) => answer.status === 200))
     return { authorized, unauthorized, code }
   })
 
-// The authorizer's code journaled and not yet exchanged, if any.
 // The authorizer's code still waiting for its exchange (an exchanged one is kept, marked, until it expires).
 const pendingCode = (documents: StoreDocuments.StoreDocumentsShape) =>
   Effect.map(AuthorizationCodes.list(documents), (codes) => {
@@ -150,7 +142,7 @@ const pendingCode = (documents: StoreDocuments.StoreDocumentsShape) =>
     return held?.exchangedAt === undefined ? held?.code : undefined
   })
 
-const heldTicket = (server: ComponentServer) =>
+const heldTicket = (server: ComponentStack.ComponentServer) =>
   Effect.map(server.engine.get(COMPONENT, Component.verifyTicket), (ticket) => ticket.value)
 
 describe.each(Object.entries(stacks))("component pushes replayed or out of order change nothing: %s", (_, make) => {
@@ -161,7 +153,7 @@ describe.each(Object.entries(stacks))("component pushes replayed or out of order
         const stack = yield* make
         const { authorized, unauthorized } = yield* revokedThenBack(stack)
         // The new code was exchanged: nothing is pending.
-        yield* eventually(Effect.map(pendingCode(stack.documents), (code) => code === undefined))
+        yield* ComponentStack.eventually(Effect.map(pendingCode(stack.documents), (code) => code === undefined))
         const journal = yield* stack.documents.get(AuthorizationCodes.NAME)
         success(yield* deliver(stack.second, unauthorized.push))
         success(yield* deliver(stack.second, authorized.push))
@@ -194,9 +186,9 @@ describe.each(Object.entries(stacks))("component pushes replayed or out of order
       yield* controls.pushTicket(COMPONENT)
       const older = yield* captured(controls)
       yield* Effect.sleep(Duration.millis(1_100))
-      yield* controls.setPushUrl(COMPONENT, eventsUrl(first.base))
+      yield* controls.setPushUrl(COMPONENT, ComponentStack.eventsUrl(first.base))
       const newer = yield* controls.pushTicket(COMPONENT)
-      yield* eventually(Effect.map(heldTicket(second), (ticket) => ticket === newer))
+      yield* ComponentStack.eventually(Effect.map(heldTicket(second), (ticket) => ticket === newer))
       success(yield* deliver(second, older.push))
       expect(yield* heldTicket(first)).toBe(newer)
       expect(yield* heldTicket(second)).toBe(newer)

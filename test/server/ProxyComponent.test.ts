@@ -8,20 +8,14 @@ import { Effect, Logger, Redacted } from "effect"
 import * as Component from "../../src/families/component/Component.js"
 import * as OwnerId from "../../src/OwnerId.js"
 import * as StoreSpec from "../../src/StoreSpec.js"
-import {
-  COMPONENT,
-  eventsUrl,
-  eventually,
-  MERCHANT,
-  serveComponentServer,
-  serveWeChat
-} from "../support/componentStack.js"
+import * as ComponentStack from "../support/componentStack.js"
+import { COMPONENT, MERCHANT } from "../support/fixtures.js"
 import { call, KEY } from "../support/serverStack.js"
 
 const SCOPED = "component-scoped-key-0123456789"
 
 const serve = (upstreamUrl: string) =>
-  serveComponentServer(upstreamUrl, StoreSpec.layerMemory, Logger.none, {
+  ComponentStack.serveComponentServer(upstreamUrl, StoreSpec.layerMemory, Logger.none, {
     clientKeys: [{ key: Redacted.make(KEY) }, { key: Redacted.make(SCOPED), apps: [COMPONENT as never] }],
     proxy: true
   })
@@ -34,14 +28,14 @@ describe("Proxy: authorizers of a third-party platform", () => {
     "an authorizer's API through the proxy, with its own token; scoped by the component; a dead token replayed",
     () =>
       Effect.gen(function*() {
-        const wechat = yield* serveWeChat()
+        const wechat = yield* ComponentStack.serveWeChat()
         const controls = wechat.emulator.component
         const server = yield* serve(wechat.url)
-        yield* controls.setPushUrl(COMPONENT, eventsUrl(server.base))
+        yield* controls.setPushUrl(COMPONENT, ComponentStack.eventsUrl(server.base))
         yield* controls.pushTicket(COMPONENT)
         yield* controls.authorize(COMPONENT, MERCHANT)
         const owner = OwnerId.authorizer(COMPONENT as never, MERCHANT as never)
-        yield* eventually(Effect.map(
+        yield* ComponentStack.eventually(Effect.map(
           Effect.either(server.engine.get(owner, Component.refreshToken)),
           (held) => held._tag === "Right"
         ))

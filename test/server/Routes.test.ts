@@ -10,8 +10,7 @@ import { Effect } from "effect"
 import { TokenServerApi } from "../../src/api/TokenServerApi.js"
 import * as ProxyTarget from "../../src/server/ProxyTarget.js"
 import * as Routes from "../../src/server/Routes.js"
-
-const APP = "wx0123456789abcdef"
+import { APP, wrongMethods } from "../support/fixtures.js"
 
 describe("Routes", () => {
   it("match: every canonical path is found under its pattern, with the methods it answers (HEAD wherever GET)", () => {
@@ -37,14 +36,7 @@ describe("Routes", () => {
 
   it("match: a wrong method still finds the route, whose methods are what Allow lists", () => {
     for (
-      const [method, path, allow] of [
-        ["DELETE", `/v1/apps/${APP}/access-token`, "GET, HEAD"],
-        ["POST", `/v1/apps/${APP}/jsapi-ticket`, "GET, HEAD"],
-        ["GET", `/v1/apps/${APP}/jssdk-config`, "POST"],
-        ["PUT", `/v1/apps/${APP}/access-token/refresh`, "POST"],
-        ["POST", "/healthz", "GET, HEAD"],
-        ["DELETE", "/metrics", "GET, HEAD"]
-      ] as const
+      const [method, path, allow] of wrongMethods
     ) {
       const methods = Routes.match(path)?.methods ?? []
       expect({ method, path, allowed: methods.includes(method), allow: methods.join(", ") }).toEqual({

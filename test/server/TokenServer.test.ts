@@ -3,6 +3,7 @@ import { Effect } from "effect"
 import { type IncomingHttpHeaders, request as httpRequest } from "node:http"
 import { brotliDecompressSync, gunzipSync } from "node:zlib"
 import * as JsSdk from "../../src/JsSdk.js"
+import { wrongMethods } from "../support/fixtures.js"
 import { send } from "../support/serverStack.js"
 import { APP, auth, awaitReady, call, KEY, opsAuth, OTHER, startServer, startUpstream } from "./harness.js"
 
@@ -242,15 +243,7 @@ describe("TokenServer: HTTP conventions", () => {
     Effect.gen(function*() {
       const base = yield* startServer({ upstream: yield* startUpstream })
       for (
-        const [method, path, allow] of [
-          ["DELETE", `/v1/apps/${APP}/access-token`, "GET, HEAD"],
-          ["POST", `/v1/apps/${APP}/jsapi-ticket`, "GET, HEAD"],
-          ["GET", `/v1/apps/${APP}/jssdk-config`, "POST"],
-          ["PUT", `/v1/apps/${APP}/access-token/refresh`, "POST"],
-          ["POST", "/healthz", "GET, HEAD"],
-          ["DELETE", "/metrics", "GET, HEAD"],
-          ["POST", "/docs", "GET, HEAD"]
-        ] as const
+        const [method, path, allow] of [...wrongMethods, ["POST", "/docs", "GET, HEAD"] as const]
       ) {
         const answer = yield* call(`${base}${path}`, { method, headers: auth() })
         expect({ method, path, status: answer.status, allow: answer.headers.get("allow") }).toEqual({

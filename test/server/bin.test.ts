@@ -190,6 +190,33 @@ const wechat = Effect.map(
   })
 )
 
+// The client key of the servers these tests start.
+const KEY = "0123456789abcdef0123456789abcdef"
+
+// `serve` with `APP` over `upstream` and `KEY` alone; its base URL once it listens.
+const serve = (upstream: { readonly url: string }, env: Record<string, string> = {}) =>
+  Effect.map(
+    start(
+      ["serve"],
+      bareEnv({
+        WECHAT_APPS: `${APP}:TopSecretValue`,
+        WECHAT_API_BASE_URL: upstream.url,
+        CLIENT_KEYS: KEY,
+        PORT: "0",
+        ...env
+      }),
+      /Listening on (http:\/\/127\.0\.0\.1:\d+)/
+    ),
+    (server) => ({ ...server, base: server.match[1]! })
+  )
+
+// The access token the server at `base` serves for `APP`.
+const servedToken = (base: string) =>
+  Effect.promise(() =>
+    fetch(`${base}/v1/apps/${APP}/access-token`, { headers: { authorization: `Bearer ${KEY}` } })
+      .then((response) => response.json() as Promise<{ access_token: string }>)
+  )
+
 // Starts the CLI and waits until a stdout line matches `ready`.
 const start = (args: ReadonlyArray<string>, env: Record<string, string>, ready: RegExp) =>
   Effect.acquireRelease(
@@ -224,24 +251,8 @@ describe("bin serve", () => {
   it.live("serves configured apps, logs JSON without secrets or whole tokens, and exits 0 on SIGTERM", () =>
     Effect.gen(function*() {
       const upstream = yield* wechat
-      const key = "0123456789abcdef0123456789abcdef"
-      const server = yield* start(
-        ["serve"],
-        bareEnv({
-          WECHAT_APPS: "wx0123456789abcdef:TopSecretValue",
-          WECHAT_API_BASE_URL: upstream.url,
-          CLIENT_KEYS: key,
-          PORT: "0",
-          WECHAT_UNRELATED_SETTING: "x"
-        }),
-        /Listening on (http:\/\/127\.0\.0\.1:\d+)/
-      )
-      const base = server.match[1]!
-      const answer = yield* Effect.promise(() =>
-        fetch(`${base}/v1/apps/wx0123456789abcdef/access-token`, { headers: { authorization: `Bearer ${key}` } }).then((
-          r
-        ) => r.json() as Promise<{ access_token: string }>)
-      )
+      const server = yield* serve(upstream, { WECHAT_UNRELATED_SETTING: "x" })
+      const answer = yield* servedToken(server.base)
       expect(yield* upstream.isValid(answer.access_token)).toBe(true)
       expect(yield* upstream.fetches).toBe(1)
       server.child.kill("SIGTERM")
@@ -263,31 +274,17 @@ describe("bin token", () => {
     () =>
       Effect.gen(function*() {
         const upstream = yield* wechat
-        const key = "0123456789abcdef0123456789abcdef"
-        const server = yield* start(
-          ["serve"],
-          bareEnv({
-            WECHAT_APPS: "wx0123456789abcdef:TopSecretValue",
-            WECHAT_API_BASE_URL: upstream.url,
-            CLIENT_KEYS: key,
-            PORT: "0"
-          }),
-          /Listening on (http:\/\/127\.0\.0\.1:\d+)/
-        )
-        const base = server.match[1]!
-        const served = yield* Effect.promise(() =>
-          fetch(`${base}/v1/apps/wx0123456789abcdef/access-token`, { headers: { authorization: `Bearer ${key}` } })
-            .then((response) => response.json() as Promise<{ access_token: string }>)
-        )
+        const { base } = yield* serve(upstream)
+        const served = yield* servedToken(base)
         expect(yield* upstream.fetches).toBe(1)
         // The server and key from the environment, as a business server has them; no WeChat setting at all.
-        const fromEnv = yield* run(["token", APP], bareEnv({ TOKEN_SERVER_URL: base, TOKEN_SERVER_KEY: key }))
+        const fromEnv = yield* run(["token", APP], bareEnv({ TOKEN_SERVER_URL: base, TOKEN_SERVER_KEY: KEY }))
         expect(fromEnv.stderr).toBe("")
         expect(fromEnv.code).toBe(0)
         expect(fromEnv.stdout).toBe(`${served.access_token}\n`)
         // The flags win over the variables.
         const fromFlags = yield* run(
-          ["token", "--server", base, "--key", key, APP],
+          ["token", "--server", base, "--key", KEY, APP],
           bareEnv({ TOKEN_SERVER_URL: "http://127.0.0.1:9", TOKEN_SERVER_KEY: "a-key-the-server-refuses" })
         )
         expect(fromFlags.code, fromFlags.stderr).toBe(0)

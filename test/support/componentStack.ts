@@ -7,6 +7,7 @@
  */
 import { FetchHttpClient, HttpServer } from "@effect/platform"
 import { Context, Effect, Layer, Logger, Redacted, Schedule, type Scope } from "effect"
+import * as Component from "../../src/families/component/Component.js"
 import * as ComponentConfig from "../../src/families/component/ComponentConfig.js"
 import * as WeComConfig from "../../src/families/wecom/WeComConfig.js"
 import type * as WeComSuiteConfig from "../../src/families/wecomSuite/WeComSuiteConfig.js"
@@ -20,15 +21,10 @@ import * as TokenConfig from "../../src/TokenConfig.js"
 import { TokenEngine } from "../../src/TokenEngine.js"
 import * as TokenLayer from "../../src/TokenLayer.js"
 import type * as TokenStore from "../../src/TokenStore.js"
+import { AES_KEY, COMPONENT, COMPONENT_SECRET, MERCHANT, MERCHANT_2, MESSAGE_TOKEN } from "./fixtures.js"
 import { call, KEY, OPS_KEY } from "./serverStack.js"
 
-export const COMPONENT = "wx00c0c0c0c0c0c0c0"
-export const COMPONENT_SECRET = "component-secret-never-logged"
-export const MESSAGE_TOKEN = "pushToken2026"
-// The official sample EncodingAESKey: 43 base64 characters.
-export const AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
-export const MERCHANT = "wx00aa00aa00aa00aa"
-export const MERCHANT_2 = "wx00bb00bb00bb00bb"
+export { AES_KEY, COMPONENT, COMPONENT_SECRET, MERCHANT, MERCHANT_2, MESSAGE_TOKEN }
 
 export const registration: Emulator.ComponentRegistration = {
   componentAppId: COMPONENT,
@@ -115,6 +111,20 @@ export const eventually = <E, R>(check: Effect.Effect<boolean, E, R>): Effect.Ef
     Effect.retry({ schedule: Schedule.spaced("20 millis"), times: 3_000 }),
     Effect.asVoid
   )
+
+/**
+ * Points `COMPONENT`'s pushes at `server`, pushes a verify ticket, and waits
+ * until the server holds the component token it fetched with it.
+ */
+export const componentTokenHeld = (controls: Emulator.ComponentControls, server: ComponentServer) =>
+  Effect.gen(function*() {
+    yield* controls.setPushUrl(COMPONENT, eventsUrl(server.base))
+    yield* controls.pushTicket(COMPONENT)
+    yield* eventually(Effect.map(
+      Effect.either(server.engine.get(COMPONENT, Component.componentToken)),
+      (held) => held._tag === "Right"
+    ))
+  })
 
 export const componentRoute = (base: string, path = "") => `${base}/v1/components/${COMPONENT}${path}`
 

@@ -8,12 +8,12 @@ import type { AccessToken } from "../../src/AccessToken.js"
 import * as Emulator from "../../src/testing/WeChatEmulator.js"
 import type { TokenMode } from "../../src/Token.js"
 import * as TokenConfig from "../../src/TokenConfig.js"
-import type { TokenEngine } from "../../src/TokenEngine.js"
+import { TokenEngine } from "../../src/TokenEngine.js"
 import * as TokenLayer from "../../src/TokenLayer.js"
 import * as TokenStore from "../../src/TokenStore.js"
+import { APP, OTHER } from "./fixtures.js"
 
-export const APP = "wx0123456789abcdef"
-export const OTHER = "wxfedcba9876543210"
+export { APP, OTHER }
 export const SECRET = "emulated-secret"
 
 /** Both apps, as the emulator knows them. */
@@ -54,6 +54,25 @@ export const withEngine = <A, E, R>(
   layer: Layer.Layer<AccessToken | TokenEngine, never, Emulator.WeChatEmulator>,
   body: Effect.Effect<A, E, R>
 ) => Effect.provide(body, layer)
+
+/**
+ * Runs `body` with a fresh engine over a fresh emulator: the test's one setup,
+ * the engine built inside the test so `TestClock` already drives it.
+ */
+export const inEngine = <A, E>(
+  body: (
+    engine: TokenEngine["Type"],
+    emulator: Emulator.WeChatEmulatorShape
+  ) => Effect.Effect<A, E, Emulator.WeChatEmulator>,
+  options: {
+    readonly engine?: EngineOptions
+    readonly emulator?: Layer.Layer<Emulator.WeChatEmulator>
+  } = {}
+) =>
+  withEngine(
+    engineLayer(options.engine),
+    Effect.flatMap(Effect.all([TokenEngine, Emulator.WeChatEmulator]), ([engine, emulator]) => body(engine, emulator))
+  ).pipe(Effect.provide(options.emulator ?? emulatorLayer()))
 
 /** One app's counters at the emulator. */
 export const statsOf = (appId: string = APP) =>

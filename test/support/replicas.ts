@@ -11,10 +11,11 @@
 import { Clock, Data, Deferred, Duration, Effect, Layer, Ref, Schedule, type Scope } from "effect"
 import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process"
 import * as Emulator from "../../src/testing/WeChatEmulator.js"
+import { APP } from "./fixtures.js"
 
 const root = new URL("../../", import.meta.url).pathname
 
-export const APP = "wx0123456789abcdef"
+export { APP }
 export const SECRET = "replica-test-secret-never-logged"
 export const CLIENT_KEY = "replica-client-key-0123456789abcdef"
 

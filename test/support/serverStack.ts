@@ -20,15 +20,10 @@ import * as TokenConfig from "../../src/TokenConfig.js"
 import { TokenEngine } from "../../src/TokenEngine.js"
 import * as TokenLayer from "../../src/TokenLayer.js"
 import * as TokenStore from "../../src/TokenStore.js"
+import { APP, KEY, OPS_KEY, OTHER, THIRD } from "./fixtures.js"
 
-export const APP = "wx0123456789abcdef"
-export const OTHER = "wxfedcba9876543210"
-/** An app id neither WeChat nor the server knows. */
-export const THIRD = "wx00112233445566ff"
+export { APP, KEY, OPS_KEY, OTHER, THIRD }
 export const SECRET = "s3cr3t-app-secret-never-logged"
-export const KEY = "client-key-0123456789abcdef"
-/** The server's one ops key: `/readyz` and `/metrics` in detail. */
-export const OPS_KEY = "ops-key-0123456789abcdef0123456789"
 
 /** The emulator serving WeChat on loopback, and the counts the tests read. */
 export interface Upstream {

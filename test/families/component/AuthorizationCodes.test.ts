@@ -23,17 +23,8 @@ import * as Emulator from "../../../src/testing/WeChatEmulator.js"
 import type * as TokenStore from "../../../src/TokenStore.js"
 import * as TokenStoreFile from "../../../src/TokenStoreFile.js"
 import * as TokenStoreRedis from "../../../src/TokenStoreRedis.js"
-import {
-  authorizerRoute,
-  call,
-  COMPONENT,
-  componentRoute,
-  eventsUrl,
-  eventually,
-  MERCHANT,
-  serveComponentServer,
-  serveWeChat
-} from "../../support/componentStack.js"
+import * as ComponentStack from "../../support/componentStack.js"
+import { COMPONENT, MERCHANT } from "../../support/fixtures.js"
 import * as RedisServer from "../../support/redisServer.js"
 import { auth } from "../../support/serverStack.js"
 
@@ -128,7 +119,17 @@ const redisVariant: Effect.Effect<Variant, RedisServer.RedisServerError, Scope.S
 
 const variants = { "file store": fileVariant, "Redis store": redisVariant }
 
-const served = (url: string) => Effect.map(call(url, { headers: auth() }), (answer) => answer.status === 200)
+const served = (url: string) =>
+  Effect.map(ComponentStack.call(url, { headers: auth() }), (answer) => answer.status === 200)
+
+// Waits until the server at `base` serves MERCHANT's token, and checks WeChat takes it.
+const servesValidToken = (base: string, controls: Emulator.ComponentControls) =>
+  Effect.gen(function*() {
+    const route = ComponentStack.authorizerRoute(base, MERCHANT, "/access-token")
+    yield* ComponentStack.eventually(served(route))
+    const token = yield* ComponentStack.call(route, { headers: auth() })
+    expect(yield* controls.isValidAuthorizerToken(token.json.access_token, MERCHANT)).toBe(true)
+  })
 
 describe.each(Object.entries(variants))("authorization codes in the store's document: %s", (_, makeVariant) => {
   it.scopedLive(
@@ -136,7 +137,7 @@ describe.each(Object.entries(variants))("authorization codes in the store's docu
     () =>
       Effect.gen(function*() {
         const variant = yield* makeVariant
-        const wechat = yield* serveWeChat()
+        const wechat = yield* ComponentStack.serveWeChat()
         const controls = wechat.emulator.component
         // No push URL: WeChat only logs its pushes; the 0.2.0 server took them.
         const ticket = yield* controls.pushTicket(COMPONENT)
@@ -166,19 +167,19 @@ describe.each(Object.entries(variants))("authorization codes in the store's docu
         ])
 
         yield* Effect.scoped(Effect.gen(function*() {
-          const server = yield* serveComponentServer(wechat.url, variant.layer())
-          yield* eventually(served(authorizerRoute(server.base, MERCHANT, "/access-token")))
-          const token = yield* call(authorizerRoute(server.base, MERCHANT, "/access-token"), { headers: auth() })
-          expect(yield* controls.isValidAuthorizerToken(token.json.access_token, MERCHANT)).toBe(true)
-          yield* eventually(Effect.map(variant.pending, (codes) => codes[owner]?.exchangedAt !== undefined))
+          const server = yield* ComponentStack.serveComponentServer(wechat.url, variant.layer())
+          yield* servesValidToken(server.base, controls)
+          yield* ComponentStack.eventually(
+            Effect.map(variant.pending, (codes) => codes[owner]?.exchangedAt !== undefined)
+          )
         }))
         // The old record is tombstoned, so no later start takes it up again.
         expect(yield* variant.legacyCode).toMatchObject({ value: code, retired: true })
         const exchanged = yield* controls.stats(COMPONENT)
         expect(exchanged.queryAuthCalls).toBe(1)
 
-        const again = yield* serveComponentServer(wechat.url, variant.layer())
-        yield* eventually(served(authorizerRoute(again.base, MERCHANT, "/access-token")))
+        const again = yield* ComponentStack.serveComponentServer(wechat.url, variant.layer())
+        yield* ComponentStack.eventually(served(ComponentStack.authorizerRoute(again.base, MERCHANT, "/access-token")))
         expect(yield* variant.pending).toEqual({
           [owner]: expect.objectContaining({ code, exchangedAt: expect.any(Number) })
         })
@@ -194,13 +195,13 @@ describe("authorization codes in the store's document across a restart: Redis st
     () =>
       Effect.gen(function*() {
         const variant = yield* redisVariant
-        const wechat = yield* serveWeChat()
+        const wechat = yield* ComponentStack.serveWeChat()
         const controls = wechat.emulator.component
         const code = yield* Effect.scoped(Effect.gen(function*() {
-          const server = yield* serveComponentServer(wechat.url, variant.layer())
-          yield* controls.setPushUrl(COMPONENT, eventsUrl(server.base))
+          const server = yield* ComponentStack.serveComponentServer(wechat.url, variant.layer())
+          yield* controls.setPushUrl(COMPONENT, ComponentStack.eventsUrl(server.base))
           yield* controls.pushTicket(COMPONENT)
-          yield* eventually(served(componentRoute(server.base, "/access-token")))
+          yield* ComponentStack.eventually(served(ComponentStack.componentRoute(server.base, "/access-token")))
           // WeChat busy: the exchange keeps retrying until the server stops.
           yield* wechat.emulator.injectFault({ fault: Emulator.Fault.Busy(), endpoints: ["api_query_auth"] })
           // Returns once the push was answered `success`: the code is stored by then.
@@ -214,12 +215,12 @@ describe("authorization codes in the store's document across a restart: Redis st
 
         yield* wechat.emulator.clearFaults
         yield* controls.setPushUrl(COMPONENT, undefined)
-        const server = yield* serveComponentServer(wechat.url, variant.layer())
-        yield* eventually(served(authorizerRoute(server.base, MERCHANT, "/access-token")))
-        const token = yield* call(authorizerRoute(server.base, MERCHANT, "/access-token"), { headers: auth() })
-        expect(yield* controls.isValidAuthorizerToken(token.json.access_token, MERCHANT)).toBe(true)
+        const server = yield* ComponentStack.serveComponentServer(wechat.url, variant.layer())
+        yield* servesValidToken(server.base, controls)
         // Exchanged: the code is marked so, kept until it expires for the gateway's api_query_auth.
-        yield* eventually(Effect.map(variant.pending, (codes) => codes[owner]?.exchangedAt !== undefined))
+        yield* ComponentStack.eventually(
+          Effect.map(variant.pending, (codes) => codes[owner]?.exchangedAt !== undefined)
+        )
       }),
     { timeout: 120_000 }
   )

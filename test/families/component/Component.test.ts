@@ -74,6 +74,15 @@ const validNow = (appId: string, kind: string) =>
 
 const authorized = validNow(owner, Component.authorizerToken)
 
+// The ticket pushed and MERCHANT authorized, its token held; the emulator's controls.
+const merchantAuthorized = Effect.gen(function*() {
+  const controls = (yield* Emulator.WeChatEmulator).component
+  yield* controls.pushTicket(COMPONENT)
+  yield* controls.authorize(COMPONENT, MERCHANT)
+  yield* settle(authorized)
+  return controls
+})
+
 describe("Component family under TestClock", () => {
   it.scoped(
     "a simulated day of pushes and refreshes: fetches at the limit, every token valid when handed out",
@@ -117,10 +126,7 @@ describe("Component family under TestClock", () => {
     Effect.gen(function*() {
       const components = yield* ComponentToken.ComponentToken
       const engine = yield* TokenEngine
-      const controls = (yield* Emulator.WeChatEmulator).component
-      yield* controls.pushTicket(COMPONENT)
-      yield* controls.authorize(COMPONENT, MERCHANT)
-      yield* settle(authorized)
+      const controls = yield* merchantAuthorized
       const held = yield* components.authorizerToken(COMPONENT, MERCHANT)
 
       const fresh = yield* controls.invalidateRefreshToken(COMPONENT, MERCHANT)
@@ -140,10 +146,7 @@ describe("Component family under TestClock", () => {
     Effect.gen(function*() {
       const components = yield* ComponentToken.ComponentToken
       const engine = yield* TokenEngine
-      const controls = (yield* Emulator.WeChatEmulator).component
-      yield* controls.pushTicket(COMPONENT)
-      yield* controls.authorize(COMPONENT, MERCHANT)
-      yield* settle(authorized)
+      const controls = yield* merchantAuthorized
       yield* controls.stopPushes(COMPONENT)
       yield* controls.unauthorize(COMPONENT, MERCHANT)
       const refused = yield* Effect.flip(components.refreshAuthorizerToken(COMPONENT, MERCHANT))

@@ -11,16 +11,8 @@ import * as Component from "../../../src/families/component/Component.js"
 import * as OwnerId from "../../../src/OwnerId.js"
 import * as StoreSpec from "../../../src/StoreSpec.js"
 import { Fault } from "../../../src/testing/Fault.js"
-import {
-  COMPONENT,
-  COMPONENT_SECRET,
-  eventsUrl,
-  eventually,
-  MERCHANT,
-  MERCHANT_2,
-  serveComponentServer,
-  serveWeChat
-} from "../../support/componentStack.js"
+import * as ComponentStack from "../../support/componentStack.js"
+import { COMPONENT, COMPONENT_SECRET, MERCHANT, MERCHANT_2 } from "../../support/fixtures.js"
 import { call, KEY } from "../../support/serverStack.js"
 
 /** A key for the component only, and one for an app the server does not run. */
@@ -36,9 +28,9 @@ const post = (url: string, body: unknown) =>
   })
 
 const start = Effect.gen(function*() {
-  const wechat = yield* serveWeChat()
+  const wechat = yield* ComponentStack.serveWeChat()
   const controls = wechat.emulator.component
-  const server = yield* serveComponentServer(wechat.url, StoreSpec.layerMemory, Logger.none, {
+  const server = yield* ComponentStack.serveComponentServer(wechat.url, StoreSpec.layerMemory, Logger.none, {
     clientKeys: [
       { key: Redacted.make(KEY) },
       { key: Redacted.make(SCOPED), apps: [COMPONENT as never] },
@@ -46,12 +38,7 @@ const start = Effect.gen(function*() {
     ],
     gateway: true
   })
-  yield* controls.setPushUrl(COMPONENT, eventsUrl(server.base))
-  yield* controls.pushTicket(COMPONENT)
-  yield* eventually(Effect.map(
-    Effect.either(server.engine.get(COMPONENT, Component.componentToken)),
-    (held) => held._tag === "Right"
-  ))
+  yield* ComponentStack.componentTokenHeld(controls, server)
   // Authorizations reach the server through the SDK from here on, as in the redirect flow.
   yield* controls.stopPushes(COMPONENT)
   const component = (path: string, token: string, body: unknown) =>
@@ -184,7 +171,7 @@ describe("Gateway: third-party platforms", () => {
         yield* controls.resumePushes(COMPONENT)
         const code = yield* controls.authorize(COMPONENT, MERCHANT_2)
         const owner = OwnerId.authorizer(COMPONENT as never, MERCHANT_2 as never)
-        yield* eventually(Effect.map(
+        yield* ComponentStack.eventually(Effect.map(
           Effect.either(server.engine.get(owner, Component.refreshToken)),
           (held) => held._tag === "Right"
         ))
@@ -303,8 +290,8 @@ describe("Gateway: third-party platforms", () => {
       Effect.gen(function*() {
         const { componentToken } = yield* start
         const token = (yield* componentToken()).json.component_access_token as string
-        const wechat = yield* serveWeChat()
-        const keyRemoved = yield* serveComponentServer(wechat.url, StoreSpec.layerMemory, Logger.none, {
+        const wechat = yield* ComponentStack.serveWeChat()
+        const keyRemoved = yield* ComponentStack.serveComponentServer(wechat.url, StoreSpec.layerMemory, Logger.none, {
           clientKeys: [{ key: Redacted.make(SCOPED), apps: [COMPONENT as never] }],
           gateway: true
         })

@@ -1,0 +1,52 @@
+/**
+ * The suite's one fixtures module: the ids and keys every harness and test
+ * share, and the waiting helper the TestClock suites share. The harnesses
+ * (`engine.ts` for the engine under TestClock, `serverStack.ts` and
+ * `componentStack.ts` for live servers over loopback, `replicas.ts` for
+ * server processes) build on it and re-export what their tests use.
+ */
+import { Effect } from "effect"
+
+/** The app every suite configures. */
+export const APP = "wx0123456789abcdef"
+/** A second configured app, for the tests where apps must stay independent. */
+export const OTHER = "wxfedcba9876543210"
+/** An app id neither WeChat nor the server knows. */
+export const THIRD = "wx00112233445566ff"
+
+/** The server's client key. */
+export const KEY = "client-key-0123456789abcdef"
+/** The server's one ops key: `/readyz` and `/metrics` in detail. */
+export const OPS_KEY = "ops-key-0123456789abcdef0123456789"
+
+/** The third-party platform (component) and two merchants authorizing it. */
+export const COMPONENT = "wx00c0c0c0c0c0c0c0"
+export const COMPONENT_SECRET = "component-secret-never-logged"
+export const MESSAGE_TOKEN = "pushToken2026"
+// The official sample EncodingAESKey: 43 base64 characters.
+export const AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
+export const MERCHANT = "wx00aa00aa00aa00aa"
+export const MERCHANT_2 = "wx00bb00bb00bb00bb"
+
+/** Known server paths asked with a method they do not serve, and the methods their `Allow` lists. */
+export const wrongMethods = [
+  ["DELETE", `/v1/apps/${APP}/access-token`, "GET, HEAD"],
+  ["POST", `/v1/apps/${APP}/jsapi-ticket`, "GET, HEAD"],
+  ["GET", `/v1/apps/${APP}/jssdk-config`, "POST"],
+  ["PUT", `/v1/apps/${APP}/access-token/refresh`, "POST"],
+  ["POST", "/healthz", "GET, HEAD"],
+  ["DELETE", "/metrics", "GET, HEAD"]
+] as const
+
+/**
+ * Lets other fibers run until `done` holds; fails the test if it never does.
+ * Under TestClock nothing else moves time, so yielding is all it takes.
+ */
+export const waitFor = <E, R>(done: Effect.Effect<boolean, E, R>): Effect.Effect<void, E, R> =>
+  Effect.gen(function*() {
+    for (let turn = 0; turn < 1_000; turn++) {
+      if (yield* done) return
+      yield* Effect.yieldNow()
+    }
+    return yield* Effect.dieMessage("the condition never held")
+  })
