@@ -37,6 +37,7 @@ import { TokenEngine } from "../TokenEngine.js"
 import * as ClientAuth from "./ClientAuth.js"
 import * as CallLine from "./internal/callLine.js"
 import * as RequestBody from "./internal/nodeRequest.js"
+import * as QueryName from "./internal/queryName.js"
 import * as TokenScrubber from "./internal/tokenScrubber.js"
 import * as UpstreamCall from "./internal/upstreamCall.js"
 import * as ProxyMetrics from "./ProxyMetrics.js"
@@ -204,22 +205,10 @@ const errcodeOf = (text: string): number | undefined => {
 
 const decoder = new TextDecoder()
 
-// A query name WeChat, or a server in front of it, might read as
-// `access_token`: any case (`ACCESS_TOKEN`), any escape layer
-// (`access%255Ftoken`), padding a lenient parser drops (`access_token[]`,
-// `access_token%00`). The caller's token next to the proxy's is two tokens
-// in one call, and which one WeChat uses is its choice, not the proxy's.
+// `access_token` in the caller's query, however spelled (`QueryName.readAs`).
 const namesAccessToken = (query: URLSearchParams): boolean => {
   for (const name of query.keys()) {
-    let decoded = name
-    for (let layer = 0; layer < 4 && decoded.includes("%"); layer++) {
-      try {
-        decoded = decodeURIComponent(decoded)
-      } catch {
-        break
-      }
-    }
-    if (decoded.toLowerCase().replace(/[^a-z0-9_]/g, "") === "access_token") return true
+    if (QueryName.readAs(name) === "access_token") return true
   }
   return false
 }

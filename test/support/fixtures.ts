@@ -6,6 +6,9 @@
  * server processes) build on it and re-export what their tests use.
  */
 import { Effect } from "effect"
+import * as SuiteEvents from "../../src/families/wecomSuite/SuiteEvents.js"
+import type { SuiteCredentials } from "../../src/families/wecomSuite/WeComSuiteConfig.js"
+import type { PushRequest } from "../../src/testing/WeChatEmulator.js"
 
 /** The app every suite configures. */
 export const APP = "wx0123456789abcdef"
@@ -50,3 +53,13 @@ export const waitFor = <E, R>(done: Effect.Effect<boolean, E, R>): Effect.Effect
     }
     return yield* Effect.dieMessage("the condition never held")
   })
+
+/** A suite's push as the emulator sends it (signature in the URL's query), opened as the intake opens it. */
+export const openSuitePush = (suite: SuiteCredentials, request: PushRequest) => {
+  const query = new URL(request.url).searchParams
+  return SuiteEvents.open(suite, {
+    msg_signature: query.get("msg_signature") ?? "",
+    timestamp: query.get("timestamp") ?? "",
+    nonce: query.get("nonce") ?? ""
+  }, request.body)
+}

@@ -15,6 +15,7 @@ import * as Emulator from "../../../src/testing/WeChatEmulator.js"
 import { TokenEngine, type TokenEngineShape } from "../../../src/TokenEngine.js"
 import * as TokenEngineModule from "../../../src/TokenEngine.js"
 import * as TokenStore from "../../../src/TokenStore.js"
+import { openSuitePush } from "../../support/fixtures.js"
 
 // The suite families on the engine, the emulator as WeCom, TestClock driving
 // both. The emulator's pushes are opened with `SuiteEvents` and handed to the
@@ -61,12 +62,7 @@ const stack = (
   const transport: Emulator.PushTransport = (request) =>
     Effect.gen(function*() {
       if (engine === undefined) return { status: 503, body: "" }
-      const query = new URL(request.url).searchParams
-      const opened = yield* SuiteEvents.open(suite, {
-        msg_signature: query.get("msg_signature") ?? "",
-        timestamp: query.get("timestamp") ?? "",
-        nonce: query.get("nonce") ?? ""
-      }, request.body)
+      const opened = yield* openSuitePush(suite, request)
       yield* intake(opened.event)
       return { status: 200, body: "success" }
     }).pipe(Effect.orElseSucceed(() => ({ status: 503, body: "" })))

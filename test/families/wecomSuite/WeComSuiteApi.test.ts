@@ -7,6 +7,7 @@ import * as WeComSuiteConfig from "../../../src/families/wecomSuite/WeComSuiteCo
 import { CorpId } from "../../../src/OwnerId.js"
 import * as OwnerId from "../../../src/OwnerId.js"
 import * as Emulator from "../../../src/testing/WeChatEmulator.js"
+import { openSuitePush } from "../../support/fixtures.js"
 
 // The suite API against the emulator's service-provider side, in process,
 // TestClock driving both. Pushes go to a transport that opens them with
@@ -31,12 +32,7 @@ const setup = () => {
   const events = Ref.unsafeMake<ReadonlyArray<SuiteEvents.SuiteEvent | SuiteEvents.Ignored>>([])
   const transport: Emulator.PushTransport = (request) =>
     Effect.gen(function*() {
-      const query = new URL(request.url).searchParams
-      const opened = yield* SuiteEvents.open(suite, {
-        msg_signature: query.get("msg_signature") ?? "",
-        timestamp: query.get("timestamp") ?? "",
-        nonce: query.get("nonce") ?? ""
-      }, request.body)
+      const opened = yield* openSuitePush(suite, request)
       yield* Ref.update(events, (held) => [...held, opened.event])
       return { status: 200, body: "success" }
     })

@@ -2,7 +2,6 @@ import { describe, expect, it } from "@effect/vitest"
 import { Context, Duration, Effect, Layer, TestClock } from "effect"
 import type * as CredentialFamily from "../../../src/CredentialFamily.js"
 import * as WeComApi from "../../../src/families/wecom/WeComApi.js"
-import * as SuiteEvents from "../../../src/families/wecomSuite/SuiteEvents.js"
 import * as WeComSuite from "../../../src/families/wecomSuite/WeComSuite.js"
 import * as WeComSuiteApi from "../../../src/families/wecomSuite/WeComSuiteApi.js"
 import * as WeComSuiteConfig from "../../../src/families/wecomSuite/WeComSuiteConfig.js"
@@ -12,6 +11,7 @@ import { CorpId } from "../../../src/OwnerId.js"
 import * as Emulator from "../../../src/testing/WeChatEmulator.js"
 import * as TokenEngineModule from "../../../src/TokenEngine.js"
 import * as TokenStore from "../../../src/TokenStore.js"
+import { openSuitePush } from "../../support/fixtures.js"
 
 // The service as a server's intake uses it: each push the emulator (WeCom)
 // sends is opened with `SuiteEvents` and handed to `acceptOnce`/`accept`;
@@ -32,12 +32,7 @@ const stack = () => {
   const transport: Emulator.PushTransport = (request) =>
     Effect.gen(function*() {
       if (service === undefined) return { status: 503, body: "" }
-      const query = new URL(request.url).searchParams
-      const opened = yield* SuiteEvents.open(suite, {
-        msg_signature: query.get("msg_signature") ?? "",
-        timestamp: query.get("timestamp") ?? "",
-        nonce: query.get("nonce") ?? ""
-      }, request.body)
+      const opened = yield* openSuitePush(suite, request)
       const event = opened.event
       const ran = event.InfoType === "ignored"
         ? true

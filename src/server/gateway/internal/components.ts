@@ -29,6 +29,7 @@ import type * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { type Duration, Effect, Option, Redacted, Schedule } from "effect"
 import type { AccessTokenError } from "../../../AccessToken.js"
 import type { ComponentTokenShape } from "../../../families/component/ComponentToken.js"
+import * as QueryName from "../../internal/queryName.js"
 import * as TokenScrubber from "../../internal/tokenScrubber.js"
 import type * as UpstreamCall from "../../internal/upstreamCall.js"
 import * as ProxyPath from "../../ProxyPath.js"
@@ -82,20 +83,12 @@ const withoutRefreshTokens = (value: unknown): unknown => {
   )
 }
 
-// A query name WeChat, or a server in front of it, might read as a token
-// (any case, any escape layer, padding a lenient parser drops): next to the
-// real token it is two tokens in one call.
+// A query name WeChat might read as a token (`QueryName.readAs`; the component
+// endpoints take `component_access_token` too): next to the real token it is
+// two tokens in one call.
 const namesToken = (query: URLSearchParams): boolean => {
   for (const name of query.keys()) {
-    let decoded = name
-    for (let layer = 0; layer < 4 && decoded.includes("%"); layer++) {
-      try {
-        decoded = decodeURIComponent(decoded)
-      } catch {
-        break
-      }
-    }
-    if (decoded.toLowerCase().replace(/[^a-z0-9_]/g, "").endsWith("access_token")) return true
+    if (QueryName.readAs(name).endsWith("access_token")) return true
   }
   return false
 }
