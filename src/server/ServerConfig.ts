@@ -90,7 +90,10 @@ const invalid = (name: string, message: string) => ConfigError.InvalidData([name
 const decodeAppId = Schema.decodeUnknownEither(AppId)
 // The owners a key may be scoped to. A bare `ww…` id is a suite: WeCom apps are
 // always scoped as `corpid/agent`, so it cannot widen a key to a corp's apps.
-const decodeOwner = Schema.decodeUnknownEither(Schema.Union(AppId, WeComAgentId, AuthorizerId, SuiteOwnerId))
+// An id starting with `wx` must be an app id: a mistyped app id (`wx123`)
+// stops start-up instead of passing as a suite id no suite has.
+const ScopedSuite = SuiteOwnerId.pipe(Schema.filter((id) => !id.startsWith("wx")))
+const decodeOwner = Schema.decodeUnknownEither(Schema.Union(AppId, WeComAgentId, AuthorizerId, ScopedSuite))
 
 /**
  * Parses `key1,key2@wxAPPID1+wxAPPID2+wwCORPID/1000002`: a bare key may ask

@@ -114,6 +114,8 @@ describe("Routes", () => {
       "/v1/admin/apps",
       "/v1/admin/apps/{appId}",
       "/v1/admin/audit",
+      "/v1/admin/components",
+      "/v1/admin/components/{componentAppId}",
       "/v1/admin/keys",
       "/v1/admin/keys/{id}",
       "/v1/admin/wecom",
