@@ -13,20 +13,8 @@ import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
 import * as WeComSuite from "../../src/families/wecomSuite/WeComSuite.js"
 import * as Emulator from "../../src/testing/WeChatEmulator.js"
-import { AES_KEY, MESSAGE_TOKEN } from "../support/fixtures.js"
-import { CLIENT_KEY, eventually, spawnReplica } from "../support/replicas.js"
-
-const SUITE = "ww5c5c5c5c5c5c5c5c"
-const SUITE_SECRET = "suite-secret-never-in-clear-crash"
-const CORP = "ww0c0c0c0c0c0c0c0c"
-const STORE_KEY = "0123456789abcdef".repeat(4)
-
-const get = (url: string) =>
-  Effect.promise(() =>
-    fetch(url, { headers: { authorization: `Bearer ${CLIENT_KEY}` } })
-      .then(async (response) => ({ status: response.status, body: (await response.json()) as Record<string, unknown> }))
-      .catch(() => ({ status: 0, body: {} as Record<string, unknown> }))
-  )
+import { STORE_KEY, SUITE, SUITE_CORP as CORP, suiteRegistration, WECOM_SUITES } from "../support/fixtures.js"
+import { CLIENT_KEY, eventually, getJson as get, spawnReplica } from "../support/replicas.js"
 
 // The store's record keys: `{owner}/{kind}`.
 const storedKinds = (path: string): ReadonlyArray<string> =>
@@ -40,12 +28,10 @@ describe("crash consistency: a WeCom suite's install", () => {
     () =>
       Effect.gen(function*() {
         const path = NodePath.join(NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), "suite-crash-")), "store.json")
-        const wecom = yield* Emulator.serve({
-          suites: [{ suiteId: SUITE, secret: SUITE_SECRET, messageToken: MESSAGE_TOKEN, encodingAesKey: AES_KEY }]
-        })
+        const wecom = yield* Emulator.serve({ suites: [suiteRegistration] })
         const controls = wecom.emulator.wecomSuite
         const env = {
-          WECOM_SUITES: `${SUITE}:${SUITE_SECRET}:${MESSAGE_TOKEN}:${AES_KEY}`,
+          WECOM_SUITES,
           WECOM_API_BASE_URL: wecom.url,
           TOKEN_STORE: `file:${path}`,
           STORE_ENCRYPTION_KEY: STORE_KEY,
