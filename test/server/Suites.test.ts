@@ -232,4 +232,25 @@ describe("WeCom suites over loopback: the /v1/wecom-suites routes", () => {
         (yield* Effect.either(server.engine.get(`${SUITE}:${CORP}`, WeComSuite.permanentCode)))._tag
       ).toBe("Left")
     }))
+
+  it.scopedLive("500 concurrent callers the moment an install is answered: one corp token fetched, one value served", () =>
+    Effect.gen(function*() {
+      const { controls, server } = yield* stack
+      yield* Effect.orDie(controls.pushTicket(SUITE))
+      yield* eventually(Effect.map(
+        call(suiteRoute(server.base, "/access-token"), { headers: auth() }),
+        (answer) => answer.status === 200
+      ))
+      yield* controls.resetStats
+      // `install` returns once the push was answered: nothing has asked for the corp's token yet.
+      yield* Effect.orDie(controls.install(SUITE, CORP, 1000002))
+      const tokens = yield* Effect.all(
+        Array.from({ length: 500 }, () => call(corpRoute(server.base, "/access-token"), { headers: auth() })),
+        { concurrency: "unbounded" }
+      )
+      expect(tokens.map((answer) => answer.status)).toEqual(tokens.map(() => 200))
+      expect(new Set(tokens.map((answer) => answer.json.access_token)).size).toBe(1)
+      const stats = yield* controls.stats(SUITE)
+      expect([stats.corpTokenCalls, stats.suiteTokenCalls, stats.permanentCodeCalls]).toEqual([1, 0, 1])
+    }))
 })

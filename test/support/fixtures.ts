@@ -31,6 +31,21 @@ export const AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
 export const MERCHANT = "wx00aa00aa00aa00aa"
 export const MERCHANT_2 = "wx00bb00bb00bb00bb"
 
+/** A WeCom suite (its message token and AES key are the component's) and a corp installing it. */
+export const SUITE = "ww5c5c5c5c5c5c5c5c"
+export const SUITE_SECRET = "suite-secret-never-in-clear-0123"
+export const SUITE_CORP = "ww0c0c0c0c0c0c0c0c"
+/** The suite as the emulator registers it and as `WECOM_SUITES` names it. */
+export const suiteRegistration = {
+  suiteId: SUITE,
+  secret: SUITE_SECRET,
+  messageToken: MESSAGE_TOKEN,
+  encodingAesKey: AES_KEY
+}
+export const WECOM_SUITES = `${SUITE}:${SUITE_SECRET}:${MESSAGE_TOKEN}:${AES_KEY}`
+/** A `STORE_ENCRYPTION_KEY`: 32 bytes in hex. */
+export const STORE_KEY = "0123456789abcdef".repeat(4)
+
 /** Known server paths asked with a method they do not serve, and the methods their `Allow` lists. */
 export const wrongMethods = [
   ["DELETE", `/v1/apps/${APP}/access-token`, "GET, HEAD"],

@@ -209,6 +209,20 @@ export const getToken = (replica: Replica): Effect.Effect<TokenAnswer> =>
     )
   )
 
+/** `GET url` with the client key: its status and JSON body (`{}` when none). A refused connection is status 0. */
+export const getJson = (
+  url: string
+): Effect.Effect<{ readonly status: number; readonly body: Record<string, unknown> }> =>
+  Effect.promise(() =>
+    fetch(url, { headers: { authorization: `Bearer ${CLIENT_KEY}` } }).then(
+      async (response) => ({
+        status: response.status,
+        body: ((await response.json().catch(() => undefined)) ?? {}) as Record<string, unknown>
+      }),
+      () => ({ status: 0, body: {} })
+    )
+  )
+
 export interface Readiness {
   readonly status: number
   readonly storeHealthy: boolean | undefined

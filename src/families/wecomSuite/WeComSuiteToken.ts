@@ -13,7 +13,8 @@
  *   and the permanent code stored durably before the push is answered, so
  *   a process killed right after answering still has it. WeCom hands the
  *   permanent code out once: a push answered before it is stored could
- *   lose the corp for good.
+ *   lose the corp for good. A push answered 503 (the store refused the
+ *   code) and pushed again reuses the grant: its temporary code is spent.
  * - `cancel_auth` retires the corp on every replica (the store's tombstone),
  *   unless the corp installed the app again after it.
  *
@@ -32,7 +33,7 @@ import { UnknownApp } from "../../WeChatError.js"
 import { signPage, type WeComJsSdkConfig } from "../wecom/WeComToken.js"
 import type { SuiteEvent } from "./SuiteEvents.js"
 import * as WeComSuite from "./WeComSuite.js"
-import { type SessionInfo, WeComSuiteApi } from "./WeComSuiteApi.js"
+import { type PermanentCode, type SessionInfo, WeComSuiteApi } from "./WeComSuiteApi.js"
 import { type SuiteCredentials, WeComSuiteConfig } from "./WeComSuiteConfig.js"
 
 /**
@@ -171,6 +172,10 @@ export const make: Effect.Effect<
   // The agent the suite's app runs as in a corp (for `wx.agentConfig`):
   // asked of WeCom once per corp and process, forgotten when the install changes.
   const agents = new Map<string, number>()
+  // WeCom's temporary code is single use and the permanent code is handed out once: a push answered 503
+  // because the store refused the code comes again with the spent code, so the grant waits here (by
+  // temporary code, for the code's 10 minutes) until it is stored.
+  const unstored = new Map<string, { readonly grant: PermanentCode; readonly until: number }>()
 
   // Ids reach here unvalidated (HTTP paths, pushes): only configured ones are looked up.
   const suiteOf = (suiteId: string): Effect.Effect<SuiteCredentials, UnknownApp> => {
@@ -232,16 +237,21 @@ export const make: Effect.Effect<
 
   const acceptCode = (suite: SuiteCredentials, authCode: string) =>
     Effect.gen(function*() {
-      const granted = yield* withSuiteToken(
+      const now = yield* Clock.currentTimeMillis
+      for (const [code, { until }] of unstored) if (now >= until) unstored.delete(code)
+      const held = unstored.get(authCode)?.grant
+      const granted = held ?? (yield* withSuiteToken(
         suite,
         (token) => api.fetchPermanentCode(suite.suiteId, token, authCode)
-      )
+      ))
+      unstored.set(authCode, { grant: granted, until: now + AUTH_CODE_MILLIS })
       const owner = WeComSuite.corpOwner(suite.suiteId, granted.corpId)
       agents.delete(owner)
       yield* engine.put(owner, WeComSuite.permanentCode, {
         value: granted.permanentCode,
         expiresInSeconds: WeComSuite.PERMANENT_CODE_SECONDS
       })
+      unstored.delete(authCode)
       yield* Effect.logInfo("suite installed; permanent code stored").pipe(Effect.annotateLogs({ app: owner }))
     })
 
@@ -338,6 +348,9 @@ export const make: Effect.Effect<
       )
   })
 })
+
+// How long WeCom's temporary code (AuthCode) is valid.
+const AUTH_CODE_MILLIS = 10 * 60 * 1000
 
 const unknown = (appId: string) => Effect.fail(new UnknownApp({ appId }))
 

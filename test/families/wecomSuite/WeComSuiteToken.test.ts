@@ -114,6 +114,44 @@ describe("WeComSuiteToken", () => {
       expect(answers.every((answer) => answer === "success")).toBe(true)
     }).pipe(Effect.provide(stack())))
 
+  it.scoped(
+    "a simulated day of ticket pushes every 10 minutes: fetches at the limit, every token valid when handed out",
+    () =>
+      Effect.gen(function*() {
+        answers.length = 0
+        const suites = yield* WeComSuiteToken
+        const wecom = yield* Emulator.WeChatEmulator
+        const controls = wecom.wecomSuite
+        yield* settle(succeeds(suites.suiteToken(SUITE)))
+        yield* controls.install(SUITE, CORP, 1000007)
+        yield* settle(succeeds(suites.corpToken(SUITE, CORP)))
+        yield* controls.resetStats
+        const dead: Array<string> = []
+        for (let minute = 1; minute <= 24 * 60; minute++) {
+          yield* TestClock.adjust(Duration.minutes(1))
+          const suiteToken = yield* suites.suiteToken(SUITE)
+          if (!(yield* controls.isValidSuiteToken(suiteToken.value, SUITE))) dead.push(`suite token, minute ${minute}`)
+          const corpToken = yield* suites.corpToken(SUITE, CORP)
+          if (!(yield* wecom.wecom.isValidToken(corpToken.value))) dead.push(`corp token, minute ${minute}`)
+        }
+        expect(dead).toEqual([])
+        const stats = yield* controls.stats(SUITE)
+        // 7,200 s tokens, refreshed 300 s early (jitter only later): at most ⌈86400 / 6900⌉ = 13 a day each.
+        expect(stats.suiteTokensIssued).toBeGreaterThanOrEqual(12)
+        expect(stats.suiteTokensIssued).toBeLessThanOrEqual(13)
+        expect(stats.suiteTokenCalls).toBe(stats.suiteTokensIssued)
+        expect(stats.corpTokenCalls).toBeGreaterThanOrEqual(12)
+        expect(stats.corpTokenCalls).toBeLessThanOrEqual(13)
+        // The permanent code is used, never asked for again.
+        expect(stats.permanentCodeCalls).toBe(0)
+        // A ticket every 10 minutes, every one delivered and taken at the first attempt.
+        expect(stats.pushesDelivered).toBeGreaterThanOrEqual(144)
+        expect(stats.pushesAbandoned).toBe(0)
+        expect(answers.every((answer) => answer === "success")).toBe(true)
+      }).pipe(Effect.provide(stack())),
+    { timeout: 120_000 }
+  )
+
   it.scoped("an older suite_ticket never replaces a newer one; a replayed push changes nothing", () =>
     Effect.gen(function*() {
       const suites = yield* WeComSuiteToken
