@@ -141,9 +141,9 @@ export const consolePage = (session: Session, query: Query, page: Page, problem?
   `<section aria-labelledby="credentials-title"><h2 id="credentials-title">Credentials</h2>` +
   `<form id="filter" method="get" action="/console" role="search">` +
   `<label>Owner <input name="q" type="search" value="${escape(query.q ?? "")}" maxlength="100"></label>` +
-  `<label>Family <select name="family">${options(FAMILIES, query.family, "any")}</select></label>` +
+  `<label>Family <select name="family">${options(FAMILIES, query.family, "all families")}</select></label>` +
   `<label>Kind <input name="kind" value="${escape(query.kind ?? "")}" maxlength="64" size="14"></label>` +
-  `<label>State <select name="state">${options(STATES, query.state, "any")}</select></label>` +
+  `<label>State <select name="state">${options(STATES, query.state, "all states")}</select></label>` +
   `<label>Rows <select name="size">${options(PAGE_SIZES, page.size)}</select></label>` +
   `<button type="submit">Apply</button></form>` +
   table(query, page, problem) +
