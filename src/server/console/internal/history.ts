@@ -175,21 +175,29 @@ const callsOn = (days: ReadonlyMap<string, DayCount>, label: string, now: number
   return today !== undefined && today.day === Math.floor(now / DAY) ? today.calls : 0
 }
 
+// What the console reads of rings and day counts, one replica's or the group's.
+const viewOf = (
+  group: Ring,
+  owners: ReadonlyMap<string, Ring>,
+  days: ReadonlyMap<string, DayCount>,
+  traffic: () => Readonly<Record<string, number>>
+): View => ({
+  group: (now) => timeline(group, GROUP_SERIES, now),
+  owner: (label, now) => {
+    const ring = owners.get(label)
+    return ring === undefined ? undefined : timeline(ring, OWNER_SERIES, now)
+  },
+  owners: () => Array.from(owners.keys()).sort(),
+  callsToday: (label, now) => callsOn(days, label, now),
+  traffic
+})
+
 /** The group's history as the console reads it. */
 export const view = (snapshot: Snapshot): View => {
   const group = ringOf(snapshot.group, GROUP)
   const owners = new Map(Object.entries(snapshot.owners).map(([label, buckets]) => [label, ringOf(buckets, OWNER)]))
   const days = new Map(Object.entries(snapshot.days).map(([label, [day, calls]]) => [label, { day, calls }]))
-  return {
-    group: (now) => timeline(group, GROUP_SERIES, now),
-    owner: (label, now) => {
-      const ring = owners.get(label)
-      return ring === undefined ? undefined : timeline(ring, OWNER_SERIES, now)
-    },
-    owners: () => Array.from(owners.keys()).sort(),
-    callsToday: (label, now) => callsOn(days, label, now),
-    traffic: () => ({ ...snapshot.traffic })
-  }
+  return viewOf(group, owners, days, () => ({ ...snapshot.traffic }))
 }
 
 const countOf = (pair: MetricPair.MetricPair.Untyped): number | undefined => {
@@ -300,14 +308,7 @@ export const make = (options: { readonly share?: boolean } = {}): Effect.Effect<
             record(pair, now)
           }
         })),
-      group: (now) => timeline(group, GROUP_SERIES, now),
-      owner: (label, now) => {
-        const ring = owners.get(label)
-        return ring === undefined ? undefined : timeline(ring, OWNER_SERIES, now)
-      },
-      owners: () => Array.from(owners.keys()).sort(),
-      callsToday: (label, now) => callsOn(days, label, now),
-      traffic: () => Object.fromEntries(traffic),
+      ...viewOf(group, owners, days, () => Object.fromEntries(traffic)),
       bytes: () => {
         let bytes = group.bytes
         for (const ring of owners.values()) bytes += ring.bytes
