@@ -33,6 +33,9 @@ import type * as TokenStore from "./TokenStore.js"
 /**
  * Assembles the engine from its parts. Each part can be swapped: a store
  * layer, an `HttpClient` layer (the emulator's in tests), a config layer.
+ * The engine runs official accounts; the other families' services are
+ * provided unconfigured (`layerUnconfiguredFamilies`), so the server runs on
+ * it as on `layerFamilies`.
  *
  * @since 0.1.0
  * @category constructors
@@ -42,8 +45,17 @@ export const layer = <E1, E2, E3, R1, R2, R3>(parts: {
   readonly store: Layer.Layer<TokenStore.TokenStore, E2, R2>
   readonly httpClient: Layer.Layer<HttpClient.HttpClient, E3, R3>
   readonly engine?: TokenEngine.EngineOptions
-}): Layer.Layer<AccessToken | TokenEngine.TokenEngine, E1 | E2 | E3, R1 | R2 | R3> =>
-  TokenEngine.layer(parts.engine).pipe(
+}): Layer.Layer<
+  | AccessToken
+  | TokenEngine.TokenEngine
+  | WeComToken.WeComToken
+  | ComponentToken.ComponentToken
+  | WeComSuiteToken.WeComSuiteToken,
+  E1 | E2 | E3,
+  R1 | R2 | R3
+> =>
+  layerUnconfiguredFamilies.pipe(
+    Layer.provideMerge(TokenEngine.layer(parts.engine)),
     Layer.provide(
       Layer.unwrapEffect(
         Effect.map(
@@ -55,6 +67,21 @@ export const layer = <E1, E2, E3, R1, R2, R3>(parts: {
     Layer.provide(Layer.merge(parts.config, parts.store)),
     Layer.provide(parts.httpClient)
   )
+
+/**
+ * The family services of an engine that runs official accounts alone:
+ * `WeComToken` over it (every WeCom app unknown), and `ComponentToken` and
+ * `WeComSuiteToken` that know no component or suite. `layer` provides them;
+ * `layerFamilies` provides the real ones.
+ *
+ * @since 0.3.0
+ * @category layers
+ */
+export const layerUnconfiguredFamilies: Layer.Layer<
+  WeComToken.WeComToken | ComponentToken.ComponentToken | WeComSuiteToken.WeComSuiteToken,
+  never,
+  TokenEngine.TokenEngine
+> = Layer.mergeAll(WeComToken.layerView, ComponentToken.layerNone, WeComSuiteToken.layerNone)
 
 /**
  * As `layer`, with the WeCom (企业微信) apps of `wecom` on the same engine:
@@ -139,7 +166,11 @@ export const layerFamilies = <E1, E2, E3, E4, R1, R2, R3, R4>(parts: {
  * @category layers
  */
 export const layerConfig: Layer.Layer<
-  AccessToken | TokenEngine.TokenEngine,
+  | AccessToken
+  | TokenEngine.TokenEngine
+  | WeComToken.WeComToken
+  | ComponentToken.ComponentToken
+  | WeComSuiteToken.WeComSuiteToken,
   ConfigError.ConfigError | TokenStore.StoreError
 > = layer({
   config: TokenConfig.layerConfig,

@@ -8,8 +8,9 @@ import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import { Context, Effect, Layer, Option, Redacted } from "effect"
 import { createHash, timingSafeEqual } from "node:crypto"
-import { detail, NotFound, Unauthorized } from "../api/ApiError.js"
+import { detail, type NotFound, Unauthorized } from "../api/ApiError.js"
 import { ClientAuth } from "../api/ClientAuth.js"
+import * as CredentialAnswer from "../internal/credentialAnswer.js"
 import type { ClientKey } from "./ServerConfig.js"
 
 /**
@@ -18,8 +19,7 @@ import type { ClientKey } from "./ServerConfig.js"
  * @since 0.1.0
  * @category utils
  */
-export const unknownApp = (appId: string): NotFound =>
-  new NotFound(detail("unknown_app", `app ${appId} is not configured on this server`))
+export const unknownApp: (appId: string) => NotFound = CredentialAnswer.unknownApp
 
 const digest = (value: string): Buffer => createHash("sha256").update(value, "utf8").digest()
 

@@ -45,45 +45,33 @@ import type { IncomingMessage, Server, ServerResponse } from "node:http"
 import type { Credential } from "../AccessToken.js"
 import { Unauthorized } from "../api/ApiError.js"
 import { PATTERN } from "../AppId.js"
+import { accessTokenBody, secondsLeft } from "../internal/credentialAnswer.js"
 import type { TokenEngineShape } from "../TokenEngine.js"
 import type * as ClientAuth from "./ClientAuth.js"
 import * as Routes from "./Routes.js"
 import * as ServerMetrics from "./ServerMetrics.js"
 
 /**
- * `expires_in` (whole seconds left, never negative) and `expires_at` (ISO
- * 8601) of a credential at `now`: the lifetime part of every answer that
- * carries a token or ticket.
- *
  * @since 0.3.0
  * @category utils
  */
-export const lifetime = (credential: Credential, now: number) => ({
-  expires_in: expiresIn(credential, now),
-  expires_at: new Date(dateMillis(credential.expiresAt, now)).toISOString()
-})
-
-// Total over any number a record may hold (a store written before lifetimes
-// were bounded can hold 1e16 or null): `Date` covers ±8.64e15 ms and throws
-// past it, and a non-number is treated as already ended.
-const MAX_DATE_MILLIS = 8.64e15
-const dateMillis = (expiresAt: number, now: number): number =>
-  Number.isFinite(expiresAt) ? Math.min(MAX_DATE_MILLIS, Math.max(-MAX_DATE_MILLIS, expiresAt)) : now
-
-const expiresIn = (credential: Credential, now: number): number =>
-  Math.max(0, Math.floor((dateMillis(credential.expiresAt, now) - now) / 1000))
-
-/**
- * The body of `GET /v1/apps/{appId}/access-token`, written by both the
- * Effect handler and the fast path.
- *
- * @since 0.3.0
- * @category utils
- */
-export const accessTokenBody = (credential: Credential, now: number) => ({
-  access_token: credential.value,
-  ...lifetime(credential, now)
-})
+export {
+  /**
+   * The body of `GET /v1/apps/{appId}/access-token`, written by both the
+   * Effect handler and the fast path.
+   *
+   * @since 0.3.0
+   */
+  accessTokenBody,
+  /**
+   * `expires_in` (whole seconds left, never negative) and `expires_at` (ISO
+   * 8601) of a credential at `now`: the lifetime part of every answer that
+   * carries a token or ticket.
+   *
+   * @since 0.3.0
+   */
+  lifetime
+} from "../internal/credentialAnswer.js"
 
 /**
  * @since 0.3.0
@@ -209,7 +197,7 @@ const unguarded = (options: Options): Answer => {
   const rendered = new WeakMap<Credential, Rendered>()
   const render = (credential: Credential, now: number): Rendered => {
     const known = rendered.get(credential)
-    const seconds = expiresIn(credential, now)
+    const seconds = secondsLeft(credential, now)
     if (known !== undefined && known.expiresIn === seconds) return known
     const body = JSON.stringify(accessTokenBody(credential, now))
     const fresh: Rendered = {

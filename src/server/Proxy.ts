@@ -30,11 +30,10 @@ import type { IncomingHttpHeaders, IncomingMessage } from "node:http"
 import { pipeline, type Readable } from "node:stream"
 import { type AccessTokenError, type Credential, failureCause } from "../AccessToken.js"
 import * as ApiError from "../api/ApiError.js"
-import { ComponentToken } from "../families/component/ComponentToken.js"
-import * as WeComToken from "../families/wecom/WeComToken.js"
-import { WeComSuiteToken } from "../families/wecomSuite/WeComSuiteToken.js"
+import * as ProxyTarget from "../ProxyTarget.js"
 import { TokenEngine } from "../TokenEngine.js"
 import * as ClientAuth from "./ClientAuth.js"
+import * as Families from "./Families.js"
 import * as CallLine from "./internal/callLine.js"
 import * as RequestBody from "./internal/nodeRequest.js"
 import * as QueryName from "./internal/queryName.js"
@@ -42,7 +41,6 @@ import * as TokenScrubber from "./internal/tokenScrubber.js"
 import * as UpstreamCall from "./internal/upstreamCall.js"
 import * as ProxyMetrics from "./ProxyMetrics.js"
 import * as ProxyPath from "./ProxyPath.js"
-import * as ProxyTarget from "./ProxyTarget.js"
 import * as RequestLimits from "./RequestLimits.js"
 import * as Routes from "./Routes.js"
 
@@ -99,6 +97,8 @@ export interface Options {
   readonly upstreamTimeout?: Duration.DurationInput
   /** Upstream calls in flight at once per owner. Default 32. */
   readonly maxConcurrentPerOwner?: number
+  /** The route table holding the targets' routes. Default: the server's (`Routes.server`). */
+  readonly routes?: Routes.Table
 }
 
 /**
@@ -232,7 +232,7 @@ export const make = (
     const maxConcurrent = options.maxConcurrentPerOwner ?? DEFAULT_MAX_CONCURRENT_PER_OWNER
     const routes = targets.map((target) => ({
       target,
-      match: ProxyTarget.matcher(target),
+      match: matcher(target, options.routes),
       origin: upstream.origin(target.baseUrl)
     }))
     const originOf = new Map(routes.map((route) => [route.target, route.origin]))
@@ -567,41 +567,27 @@ const metricsOf = (app: string, prefix: string): Tagged => {
 }
 
 /**
- * The proxy for official accounts (at `wechatBaseUrl`) and WeCom apps (at
- * `wecomBaseUrl`) over the engine in context.
+ * The proxy over the targets of the families in context (`Families`):
+ * official accounts and authorizers call WeChat at `wechatBaseUrl`, WeCom
+ * apps and suites' corps WeCom at `wecomBaseUrl`.
  *
  * @since 0.3.0
  * @category layers
  */
 export const layer = (
   options: Options & { readonly wechatBaseUrl: string; readonly wecomBaseUrl: string }
-): Layer.Layer<Proxy, never, TokenEngine> =>
+): Layer.Layer<Proxy, never, TokenEngine | Families.Services> =>
   Layer.scoped(
     Proxy,
     Effect.gen(function*() {
       const engine = yield* TokenEngine
-      const wecom = yield* Effect.provideService(WeComToken.make, TokenEngine, engine)
-      // Authorizers are served when the server runs third-party platforms.
-      const components = yield* Effect.serviceOption(ComponentToken)
-      // And the corps of WeCom suites when it runs suites.
-      const suites = yield* Effect.serviceOption(WeComSuiteToken)
       // Apps and WeCom apps; owners that come and go (authorizers) are counted under their component, once called.
       yield* ProxyMetrics.initialize(
         engine.servable.filter((key) => key.kind === "access_token" || key.kind === "wecom_access_token")
           .map((key) => key.appId)
       )
-      return yield* make([
-        ProxyTarget.officialAccount(engine, options.wechatBaseUrl),
-        ProxyTarget.weCom(wecom, engine.apps, options.wecomBaseUrl),
-        ...Option.match(components, {
-          onNone: () => [],
-          onSome: (tokens) => [ProxyTarget.authorizer(tokens, options.wechatBaseUrl)]
-        }),
-        ...Option.match(suites, {
-          onNone: () => [],
-          onSome: (tokens) => [ProxyTarget.suiteCorp(tokens, options.wecomBaseUrl)]
-        })
-      ], options)
+      const targets = yield* Families.proxyTargets({ wechat: options.wechatBaseUrl, wecom: options.wecomBaseUrl })
+      return yield* make(targets, options)
     })
   )
 
@@ -647,3 +633,37 @@ export const serve = (options: {
       options.proxy.forward(request, routed.target, routed.owner, routed.rest, options.requestTimeout)
     )
   })
+
+/**
+ * The owner and the raw `{path}` of a request path, when it is `target`'s
+ * route. The route is the one the route table holds for `target.pattern`
+ * (`Routes.server`, or `table` where the API has more routes): a target
+ * whose pattern is not a declared route is a programming error.
+ *
+ * @since 0.3.0
+ * @category utils
+ */
+export const matcher = (
+  target: ProxyTarget.ProxyTarget,
+  table: Routes.Table = Routes.server
+): (path: string) => { readonly owner: string; readonly rest: string } | undefined => {
+  const { params: names, regex } = table.get(target.pattern)
+  const rest = names.indexOf("path") + 1
+  return (path) => {
+    const found = regex.exec(path)
+    if (found === null) return undefined
+    const params: Record<string, string> = {}
+    names.forEach((name, index) => {
+      params[name] = decodeSegment(found[index + 1]!)
+    })
+    return { owner: target.ownerOf(params), rest: found[rest]! }
+  }
+}
+
+const decodeSegment = (segment: string): string => {
+  try {
+    return decodeURIComponent(segment)
+  } catch {
+    return segment
+  }
+}

@@ -17,20 +17,18 @@ import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { Cause, Clock, Duration, Effect, Exit, Layer, Option, type Redacted } from "effect"
-import { type AccessTokenError, type Credential, failureCause } from "../AccessToken.js"
+import { failureCause } from "../AccessToken.js"
 import * as AdminApi from "../api/AdminApi.js"
 import * as ApiError from "../api/ApiError.js"
 import { NotReady, TokenServerApi } from "../api/TokenServerApi.js"
-import * as WeComToken from "../families/wecom/WeComToken.js"
-import * as JsSdk from "../JsSdk.js"
+import { NO_STORE } from "../internal/credentialAnswer.js"
 import { usableUntil } from "../Token.js"
 import { type CredentialStatus, TokenEngine } from "../TokenEngine.js"
 import { TokenStore } from "../TokenStore.js"
 import * as AdminRoutes from "./admin/AdminRoutes.js"
 import * as ClientAuth from "./ClientAuth.js"
-import * as ComponentRoutes from "./ComponentRoutes.js"
 import * as Console from "./console/Console.js"
-import * as FastPath from "./FastPath.js"
+import * as Families from "./Families.js"
 import * as CompressedPage from "./internal/compressedPage.js"
 import { Edge } from "./internal/edge.js"
 import * as Prometheus from "./Prometheus.js"
@@ -38,7 +36,6 @@ import * as RequestLimits from "./RequestLimits.js"
 import * as Routes from "./Routes.js"
 import * as ServerConfig from "./ServerConfig.js"
 import * as ServerMetrics from "./ServerMetrics.js"
-import * as SuiteRoutes from "./SuiteRoutes.js"
 
 /**
  * @since 0.1.0
@@ -77,72 +74,6 @@ export interface Options {
  * @category constants
  */
 export const DEFAULT_MAX_BODY_BYTES = RequestLimits.DEFAULT_MAX_BODY_BYTES
-
-// Every answer of a /v1 route carries a token, a ticket, a signature or an
-// error about one; none may sit in a cache.
-const NO_STORE = { "cache-control": "no-store" } as const
-
-const toApiError = (error: AccessTokenError): ApiError.NotFound | ApiError.TokenUnavailable =>
-  error._tag === "UnknownApp"
-    ? ClientAuth.unknownApp(error.appId)
-    : ApiError.tokenUnavailable(error)
-
-// Names the rule, not the URL: a 400 echoes no input.
-const pageUrlError = (error: JsSdk.InvalidPageUrl, call: string) =>
-  new ApiError.BadRequest(ApiError.detail(
-    "invalid_page_url",
-    `url: ${error.reason}; send the full address of the page that calls ${call}, e.g. location.href.split("#")[0]`
-  ))
-
-const TokensLive = HttpApiBuilder.group(TokenServerApi, "tokens", (handlers) =>
-  Effect.gen(function*() {
-    const engine = yield* TokenEngine
-    const accessToken = (credential: Effect.Effect<Credential, AccessTokenError>) =>
-      Effect.flatMap(Effect.mapError(credential, toApiError), (token) =>
-        Effect.map(Clock.currentTimeMillis, (now) => FastPath.accessTokenBody(token, now)))
-    return handlers
-      // The hot path: the engine answers from memory; nothing here reads the
-      // store, logs, or runs the success schema (the body is already its
-      // encoded form: two strings and a number), which `handleRaw` skips.
-      .handleRaw("accessToken", ({ path }) =>
-        Effect.map(accessToken(engine.get(path.appId)), (body) =>
-          HttpServerResponse.unsafeJson(body, { headers: NO_STORE })))
-      .handle("refreshAccessToken", ({ path, payload }) =>
-        accessToken(engine.refresh(path.appId, payload.stale_token)))
-      .handle("jsapiTicket", ({ path }) =>
-        Effect.flatMap(Effect.mapError(engine.get(path.appId, "jsapi_ticket"), toApiError), (ticket) =>
-          Effect.map(Clock.currentTimeMillis, (now) => ({ ticket: ticket.value, ...FastPath.lifetime(ticket, now) }))))
-      .handle("jsSdkConfig", ({ path, payload }) =>
-        JsSdk.config(path.appId, payload.url).pipe(
-          Effect.provideService(TokenEngine, engine),
-          Effect.mapError((error) =>
-            error._tag === "InvalidPageUrl" ? pageUrlError(error, "wx.config") : toApiError(error)
-          )
-        ))
-  }))
-
-const WeComLive = HttpApiBuilder.group(TokenServerApi, "wecom", (handlers) =>
-  Effect.gen(function*() {
-    const wecom = yield* Effect.provideService(WeComToken.make, TokenEngine, yield* TokenEngine)
-    const answer = <A>(credential: Effect.Effect<Credential, AccessTokenError>, body: (value: string) => A) =>
-      Effect.flatMap(Effect.mapError(credential, toApiError), (held) =>
-        Effect.map(Clock.currentTimeMillis, (now) => ({ ...body(held.value), ...FastPath.lifetime(held, now) })))
-    return handlers
-      .handle("accessToken", ({ path }) =>
-        answer(wecom.get(path.corpId, path.agent), (value) => ({ access_token: value })))
-      .handle("refreshAccessToken", ({ path, payload }) =>
-        answer(wecom.refresh(path.corpId, path.agent, payload.stale_token), (value) => ({ access_token: value })))
-      .handle("jsapiTicket", ({ path }) =>
-        answer(wecom.jsapiTicket(path.corpId, path.agent), (value) => ({ ticket: value })))
-      .handle("agentTicket", ({ path }) =>
-        answer(wecom.agentTicket(path.corpId, path.agent), (value) => ({ ticket: value })))
-      .handle("jsSdkConfig", ({ path, payload }) =>
-        wecom.jsSdkConfig(path.corpId, path.agent, payload.url).pipe(
-          Effect.mapError((error) =>
-            error._tag === "InvalidPageUrl" ? pageUrlError(error, "wx.config / wx.agentConfig") : toApiError(error)
-          )
-        ))
-  }))
 
 // Up to this many credentials `/readyz` lists each; beyond, it counts them
 // per kind and lists some of the invalid ones.
@@ -369,20 +300,15 @@ const countRequests = <R>(app: HttpApp.Default<never, R>): HttpApp.Default<never
 
 /**
  * The API with its handlers and auth: what `HttpApiBuilder.serve` needs.
+ * The families' handlers are those of `Families` (the registered families),
+ * over their library services in context (`TokenLayer.layerFamilies`).
  *
  * @since 0.1.0
  * @category layers
  */
 export const layerApi = (options: Options) =>
   HttpApiBuilder.api(TokenServerApi).pipe(
-    Layer.provide([
-      TokensLive,
-      WeComLive,
-      ComponentRoutes.layer,
-      SuiteRoutes.layer,
-      opsLive(options.opsKeys ?? []),
-      AdminRoutes.layer
-    ]),
+    Layer.provide([Families.handlers, opsLive(options.opsKeys ?? []), AdminRoutes.layer]),
     Layer.provide([ClientAuth.layer(options.clientKeys), AdminRoutes.layerAuth])
   )
 

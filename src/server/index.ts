@@ -37,7 +37,7 @@ export * as ProxyPath from "./ProxyPath.js"
  * @since 0.3.0
  * @category modules
  */
-export * as ProxyTarget from "./ProxyTarget.js"
+export * as ProxyTarget from "../ProxyTarget.js"
 
 /**
  * The server on Node: the listener, with the fast path and the proxy in front of the app.
@@ -69,4 +69,4 @@ export * as TokenServerApi from "../api/TokenServerApi.js"
  * @since 0.3.0
  * @category modules
  */
-export * as ComponentEvents from "./ComponentEvents.js"
+export * as ComponentEvents from "../families/component/ComponentEvents.js"

@@ -8,7 +8,8 @@ import * as HttpApiGroup from "@effect/platform/HttpApiGroup"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { TokenServerApi } from "../../src/api/TokenServerApi.js"
-import * as ProxyTarget from "../../src/server/ProxyTarget.js"
+import * as ProxyTarget from "../../src/ProxyTarget.js"
+import * as Proxy from "../../src/server/Proxy.js"
 import * as Routes from "../../src/server/Routes.js"
 import { APP, wrongMethods } from "../support/fixtures.js"
 
@@ -207,7 +208,7 @@ describe("Routes.make: the one table, derived from the API", () => {
     expect(table.match(`/v1/apps/${APP}/access-token`)?.pattern).toBe("/v1/apps/{appId}/access-token")
   })
 
-  it("a proxy target on a route of the table is matched by ProxyTarget.matcher, with no matcher of its own", () => {
+  it("a proxy target on a route of the table is matched by Proxy.matcher, with no matcher of its own", () => {
     const unused = Effect.dieMessage("not called: matching only")
     const target: ProxyTarget.ProxyTarget = {
       pattern: EXTRA_PROXY,
@@ -220,14 +221,14 @@ describe("Routes.make: the one table, derived from the API", () => {
       replace: () => unused,
       deadToken: ProxyTarget.DEAD_TOKEN
     }
-    const match = ProxyTarget.matcher(target, table)
+    const match = Proxy.matcher(target, table)
     expect(match("/v1/extras/a%20b/wechat/cgi-bin/message/send")).toEqual({
       owner: "a b",
       rest: "cgi-bin/message/send"
     })
     expect(match("/v1/extras/a/wechat")).toBeUndefined()
     // Not a route of the server's own table: declared nowhere, matched nowhere.
-    expect(() => ProxyTarget.matcher(target)).toThrow(/no route/)
+    expect(() => Proxy.matcher(target)).toThrow(/no route/)
   })
 
   it("the fast path's route is the API's access-token endpoint, as the table compiles it", () => {

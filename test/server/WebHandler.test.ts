@@ -16,6 +16,7 @@ import * as HttpServer from "@effect/platform/HttpServer"
 import { describe, expect, it } from "@effect/vitest"
 import { Deferred, Effect, Layer, Redacted } from "effect"
 import * as TokenServer from "../../src/server/TokenServer.js"
+import * as TokenLayer from "../../src/TokenLayer.js"
 import * as TokenStore from "../../src/TokenStore.js"
 import { APP, emulatorLayer, engineLayer } from "../support/engine.js"
 
@@ -44,7 +45,9 @@ const webHandler = Effect.gen(function*() {
       requestTimeout: "300 millis"
     }).pipe(
       Layer.provide(Layer.merge(Layer.succeed(HttpServer.HttpServer, server), HttpServer.layerContext)),
-      Layer.provide(engineLayer({ store: TokenStore.layerMemory })),
+      Layer.provide(TokenLayer.layerUnconfiguredFamilies.pipe(
+        Layer.provideMerge(engineLayer({ store: TokenStore.layerMemory }))
+      )),
       Layer.provide(TokenStore.layerMemory),
       Layer.provide(emulatorLayer())
     )

@@ -11,6 +11,7 @@ import * as Component from "../../src/families/component/Component.js"
 import * as ComponentConfig from "../../src/families/component/ComponentConfig.js"
 import * as WeComConfig from "../../src/families/wecom/WeComConfig.js"
 import type * as WeComSuiteConfig from "../../src/families/wecomSuite/WeComSuiteConfig.js"
+import type * as Families from "../../src/server/Families.js"
 import * as Gateway from "../../src/server/gateway/Gateway.js"
 import * as NodeServer from "../../src/server/NodeServer.js"
 import * as Proxy from "../../src/server/Proxy.js"
@@ -60,7 +61,7 @@ export const serveComponentServer = (
   Effect.gen(function*() {
     const proxy = Proxy.layer({ wechatBaseUrl: upstreamUrl, wecomBaseUrl: upstreamUrl })
     // The server finds the proxy and the gateway as optional services: none, either, or both.
-    const front: Layer.Layer<never, never, TokenEngine> = options.gateway === true
+    const front: Layer.Layer<never, never, TokenEngine | Families.Services> = options.gateway === true
       ? Layer.provideMerge(Gateway.layer({ secrets: [], wechatBaseUrl: upstreamUrl }), proxy)
       : options.proxy === true
       ? proxy

@@ -573,6 +573,15 @@ export const none: ComponentTokenShape = ComponentToken.of({
 })
 
 /**
+ * `none` as a layer: for an engine that runs no component family, so that what
+ * serves every family (the server) finds every family's service.
+ *
+ * @since 0.3.0
+ * @category layers
+ */
+export const layerNone: Layer.Layer<ComponentToken> = Layer.succeed(ComponentToken, none)
+
+/**
  * `ComponentToken` over the `TokenEngine` in context (e.g. the server's
  * engine, which runs every family together).
  *

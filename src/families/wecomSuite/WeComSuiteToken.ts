@@ -378,6 +378,15 @@ export const none: WeComSuiteTokenShape = WeComSuiteToken.of({
 })
 
 /**
+ * `none` as a layer: for an engine that runs no suite family, so that what
+ * serves every family (the server) finds every family's service.
+ *
+ * @since 0.3.0
+ * @category layers
+ */
+export const layerNone: Layer.Layer<WeComSuiteToken> = Layer.succeed(WeComSuiteToken, none)
+
+/**
  * `WeComSuiteToken` over the `TokenEngine` in context (e.g. the server's
  * engine, which runs every family together).
  *

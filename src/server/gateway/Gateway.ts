@@ -31,20 +31,20 @@ import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequ
 import type * as HttpApp from "@effect/platform/HttpApp"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import type * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import { Clock, Context, Duration, Effect, Layer, Metric, MetricLabel, Option, type Redacted, type Scope } from "effect"
+import { Clock, Context, Duration, Effect, Layer, Metric, MetricLabel, type Redacted, type Scope } from "effect"
 import { type AccessTokenError, type Credential } from "../../AccessToken.js"
 import * as ProxyApi from "../../api/ProxyApi.js"
 import * as Component from "../../families/component/Component.js"
-import { ComponentToken, none as noComponents } from "../../families/component/ComponentToken.js"
-import * as WeComToken from "../../families/wecom/WeComToken.js"
+import { ComponentToken } from "../../families/component/ComponentToken.js"
+import { WeComToken } from "../../families/wecom/WeComToken.js"
 import * as OwnerId from "../../OwnerId.js"
+import type * as ProxyTarget from "../../ProxyTarget.js"
 import { TokenEngine } from "../../TokenEngine.js"
 import type * as ClientAuth from "../ClientAuth.js"
 import * as FastPath from "../FastPath.js"
 import * as RequestBody from "../internal/nodeRequest.js"
 import * as UpstreamCall from "../internal/upstreamCall.js"
 import * as Proxy from "../Proxy.js"
-import type * as ProxyTarget from "../ProxyTarget.js"
 import * as RequestLimits from "../RequestLimits.js"
 import * as Routes from "../Routes.js"
 import type * as ServerConfig from "../ServerConfig.js"
@@ -157,11 +157,13 @@ const findTarget = (targets: ReadonlyArray<ProxyTarget.ProxyTarget>, pattern: st
  * @since 0.3.0
  * @category constructors
  */
-export const make = (options: Options): Effect.Effect<GatewayShape, never, TokenEngine | Proxy.Proxy | Scope.Scope> =>
+export const make = (
+  options: Options
+): Effect.Effect<GatewayShape, never, TokenEngine | WeComToken | ComponentToken | Proxy.Proxy | Scope.Scope> =>
   Effect.gen(function*() {
     const engine = yield* TokenEngine
     const proxy = yield* Proxy.Proxy
-    const wecom = yield* Effect.provideService(WeComToken.make, TokenEngine, engine)
+    const wecom = yield* WeComToken
     const upstream = yield* UpstreamCall.make
     const upstreamTimeout = Duration.decode(options.upstreamTimeout ?? Duration.seconds(10))
     const secrets = new Map(options.secrets.map(({ appId, secret }) => [appId, secret]))
@@ -171,7 +173,7 @@ export const make = (options: Options): Effect.Effect<GatewayShape, never, Token
       secretOf: (appId) => secrets.get(appId),
       timeout: upstreamTimeout
     })
-    const components = Option.getOrElse(yield* Effect.serviceOption(ComponentToken), () => noComponents)
+    const components = yield* ComponentToken
     const componentCalls = Components.make({
       tokens: components,
       upstream,
@@ -443,7 +445,9 @@ const parseObject = (text: string): Record<string, unknown> | undefined => {
  * @since 0.3.0
  * @category layers
  */
-export const layer = (options: Options): Layer.Layer<Gateway, never, TokenEngine | Proxy.Proxy> =>
+export const layer = (
+  options: Options
+): Layer.Layer<Gateway, never, TokenEngine | WeComToken | ComponentToken | Proxy.Proxy> =>
   Layer.scoped(Gateway, make(options))
 
 /**

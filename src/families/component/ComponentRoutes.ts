@@ -9,14 +9,15 @@
 import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import { Clock, Effect, Layer, Option } from "effect"
-import type { AccessTokenError } from "../AccessToken.js"
-import { BadRequest, detail } from "../api/ApiError.js"
-import { TokenServerApi } from "../api/TokenServerApi.js"
-import * as Component from "../families/component/Component.js"
-import * as ComponentTokenModule from "../families/component/ComponentToken.js"
-import { ComponentToken } from "../families/component/ComponentToken.js"
+import type { AccessTokenError } from "../../AccessToken.js"
+import { BadRequest, detail } from "../../api/ApiError.js"
+import { TokenServerApi } from "../../api/TokenServerApi.js"
+import * as FamilyRoutes from "../../FamilyRoutes.js"
+import { answer, DEFAULT_PAGE, expiresIn, pageUrlError, toApiError } from "../../internal/credentialAnswer.js"
+import * as ProxyTarget from "../../ProxyTarget.js"
+import * as Component from "./Component.js"
 import * as ComponentEvents from "./ComponentEvents.js"
-import { answer, DEFAULT_PAGE, expiresIn, pageUrlError, toApiError } from "./internal/credentialAnswer.js"
+import { ComponentToken } from "./ComponentToken.js"
 
 // An authorization code WeChat refuses is the caller's to fix, not an outage.
 const exchangeError = (error: AccessTokenError) =>
@@ -24,14 +25,11 @@ const exchangeError = (error: AccessTokenError) =>
     ? new BadRequest(detail("invalid_authorization_code", error.message))
     : toApiError(error)
 
-// A server without `ComponentToken` in context serves no component: every one is unknown.
-const components = Effect.map(Effect.serviceOption(ComponentToken), Option.getOrElse(() => ComponentTokenModule.none))
-
 const ComponentsLive = HttpApiBuilder.group(
   TokenServerApi,
   "components",
   (handlers) =>
-    Effect.map(components, (components) =>
+    Effect.map(ComponentToken, (components) =>
       handlers
         .handle(
           "componentAccessToken",
@@ -73,7 +71,7 @@ const AuthorizersLive = HttpApiBuilder.group(
   TokenServerApi,
   "authorizers",
   (handlers) =>
-    Effect.map(components, (components) =>
+    Effect.map(ComponentToken, (components) =>
       handlers
         .handle("accessToken", ({ path }) =>
           answer(
@@ -101,7 +99,7 @@ const EventsLive = HttpApiBuilder.group(
   "componentEvents",
   (handlers) =>
     Effect.map(
-      components,
+      ComponentToken,
       (components) =>
         handlers.handle("componentEvents", ({ path, urlParams }) =>
           Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
@@ -115,9 +113,31 @@ const EventsLive = HttpApiBuilder.group(
 )
 
 /**
- * Every third-party platform handler group.
+ * Third-party platforms (开放平台第三方平台): the component's routes, its
+ * authorizers' (`/v1/components/{componentAppId}/authorizers/{authorizerAppId}/…`,
+ * proxied to WeChat with the authorizer's token, a client key scoped by the
+ * component) and WeChat's pushes. A server with no component configured
+ * serves them all the same: every component is unknown (`404`).
  *
  * @since 0.3.0
- * @category layers
+ * @category families
  */
-export const layer = Layer.mergeAll(ComponentsLive, AuthorizersLive, EventsLive)
+export const routes = FamilyRoutes.make({
+  name: "component",
+  handlers: Layer.merge(ComponentsLive, AuthorizersLive),
+  intake: EventsLive,
+  proxy: (upstreams) =>
+    Effect.map(ComponentToken, (tokens) =>
+      // The authorizers of a component change at run time: counted under their component.
+      ProxyTarget.underParent({
+        group: TokenServerApi.groups.authorizers,
+        parent: "componentAppId",
+        child: "authorizerAppId",
+        label: "authorizers",
+        // Configured components and those the admin API added at run time.
+        knows: (componentAppId) => Option.isSome(tokens.credentials(componentAppId)),
+        baseUrl: upstreams.wechat,
+        token: tokens.authorizerToken,
+        replace: tokens.refreshAuthorizerToken
+      }))
+})

@@ -14,20 +14,21 @@
 import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import { Clock, Effect, Layer, Option } from "effect"
-import { BadRequest, detail, tokenUnavailable, Unauthorized } from "../api/ApiError.js"
-import { TokenServerApi } from "../api/TokenServerApi.js"
-import * as SuiteEvents from "../families/wecomSuite/SuiteEvents.js"
-import type { SuiteCredentials } from "../families/wecomSuite/WeComSuiteConfig.js"
-import { WeComSuiteToken } from "../families/wecomSuite/WeComSuiteToken.js"
-import * as WeComSuiteTokenModule from "../families/wecomSuite/WeComSuiteToken.js"
-import { unknownApp } from "./ClientAuth.js"
-import { answer, DEFAULT_PAGE, expiresIn, pageUrlError, toApiError } from "./internal/credentialAnswer.js"
-
-// A server without `WeComSuiteToken` in context serves no suite: every one is unknown.
-const suites = Effect.map(
-  Effect.serviceOption(WeComSuiteToken),
-  Option.getOrElse(() => WeComSuiteTokenModule.none)
-)
+import { BadRequest, detail, tokenUnavailable, Unauthorized } from "../../api/ApiError.js"
+import { TokenServerApi } from "../../api/TokenServerApi.js"
+import * as FamilyRoutes from "../../FamilyRoutes.js"
+import {
+  answer,
+  DEFAULT_PAGE,
+  expiresIn,
+  pageUrlError,
+  toApiError,
+  unknownApp
+} from "../../internal/credentialAnswer.js"
+import * as ProxyTarget from "../../ProxyTarget.js"
+import * as SuiteEvents from "./SuiteEvents.js"
+import type { SuiteCredentials } from "./WeComSuiteConfig.js"
+import { WeComSuiteToken } from "./WeComSuiteToken.js"
 
 const refusal = (error: SuiteEvents.SuiteEventRefused) =>
   error.code === "invalid_signature"
@@ -48,7 +49,7 @@ const SuitesLive = HttpApiBuilder.group(
   TokenServerApi,
   "suites",
   (handlers) =>
-    Effect.map(suites, (suites) =>
+    Effect.map(WeComSuiteToken, (suites) =>
       handlers
         .handle("suiteAccessToken", ({ path }) => answer(suites.suiteToken(path.suiteId), accessToken))
         .handle("suitePreAuthCode", ({ path, payload }) =>
@@ -93,7 +94,7 @@ const CorpsLive = HttpApiBuilder.group(
   TokenServerApi,
   "suiteCorps",
   (handlers) =>
-    Effect.map(suites, (suites) =>
+    Effect.map(WeComSuiteToken, (suites) =>
       handlers
         .handle("accessToken", ({ path }) => answer(suites.corpToken(path.suiteId, path.corpId), accessToken))
         .handle(
@@ -113,7 +114,7 @@ const EventsLive = HttpApiBuilder.group(
   TokenServerApi,
   "suiteEvents",
   (handlers) =>
-    Effect.map(suites, (suites) =>
+    Effect.map(WeComSuiteToken, (suites) =>
       handlers
         .handle("suiteEvents", ({ path, urlParams }) =>
           Effect.gen(function*() {
@@ -150,9 +151,30 @@ const EventsLive = HttpApiBuilder.group(
 )
 
 /**
- * Every WeCom suite handler group.
+ * WeCom suites (企业微信第三方应用): the suite's routes, its corps'
+ * (`/v1/wecom-suites/{suiteId}/corps/{corpId}/…`, proxied to WeCom with the
+ * corp token, a client key scoped by the suite) and WeCom's pushes. A server
+ * with no suite configured serves them all the same: every suite is unknown
+ * (`404`).
  *
  * @since 0.3.0
- * @category layers
+ * @category families
  */
-export const layer = Layer.mergeAll(SuitesLive, CorpsLive, EventsLive)
+export const routes = FamilyRoutes.make({
+  name: "wecomSuite",
+  handlers: Layer.merge(SuitesLive, CorpsLive),
+  intake: EventsLive,
+  proxy: (upstreams) =>
+    Effect.map(WeComSuiteToken, (tokens) =>
+      // A suite's corps come and go: counted under their suite.
+      ProxyTarget.underParent({
+        group: TokenServerApi.groups.suiteCorps,
+        parent: "suiteId",
+        child: "corpId",
+        label: "corps",
+        knows: (suiteId) => tokens.suites.includes(suiteId),
+        baseUrl: upstreams.wecom,
+        token: tokens.corpToken,
+        replace: tokens.refreshCorpToken
+      }))
+})

@@ -32,10 +32,10 @@
  * @since 0.3.0
  */
 import { Clock, Effect, Either, Option, Schema } from "effect"
-import { BadRequest, detail, type TokenUnavailable, tokenUnavailable, Unauthorized } from "../api/ApiError.js"
-import type { ComponentTokenShape } from "../families/component/ComponentToken.js"
-import * as PushMessage from "../internal/pushMessage.js"
-import * as MessageCrypto from "../MessageCrypto.js"
+import { BadRequest, detail, type TokenUnavailable, tokenUnavailable, Unauthorized } from "../../api/ApiError.js"
+import * as PushMessage from "../../internal/pushMessage.js"
+import * as MessageCrypto from "../../MessageCrypto.js"
+import type { ComponentTokenShape } from "./ComponentToken.js"
 
 /**
  * Pushes are a few hundred bytes; anything much larger is not WeChat's.
