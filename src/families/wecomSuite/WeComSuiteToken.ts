@@ -110,6 +110,8 @@ export interface WeComSuiteTokenShape {
   /** A configured suite's credentials (what its pushes are checked with). */
   readonly credentials: (suiteId: string) => Option.Option<SuiteCredentials>
   readonly suiteToken: (suiteId: string) => Effect.Effect<Credential, AccessTokenError>
+  /** The service provider's corp id (`WECOM_PROVIDER`), when one is configured. */
+  readonly provider: string | undefined
   /** The provider token (`WECOM_PROVIDER`); `UnknownApp` when none is configured. */
   readonly providerToken: Effect.Effect<Credential, AccessTokenError>
   /** A fresh, single-use pre-auth code (never cached), its session set when `options` name one. */
@@ -135,12 +137,17 @@ export interface WeComSuiteTokenShape {
     url: string
   ) => Effect.Effect<WeComJsSdkConfig, AccessTokenError | InvalidPageUrl>
   /**
-   * The corp an install's temporary code (`AuthCode`) installed, once its
-   * permanent code is stored (on any replica sharing the store), for the
-   * code's 10 minutes: what an SDK's own exchange of a code the push has
-   * exchanged already stands for.
+   * Exchanges an install's temporary code (`AuthCode`) as the `create_auth`
+   * push does, and answers the corp it installed; a code whose permanent
+   * code is stored already (the push exchanged it, on any replica sharing
+   * the store) is not exchanged again. Fails with a `StoreError` while
+   * another process holds the exchange and its permanent code is not stored.
    */
-  readonly installOf: (suiteId: string, authCode: string) => Effect.Effect<Option.Option<string>, AccessTokenError>
+  readonly exchange: (suiteId: string, authCode: string) => Effect.Effect<string, AccessTokenError>
+  /** An installed corp's permanent code, as stored. */
+  readonly permanentCode: (suiteId: string, corpId: string) => Effect.Effect<Credential, AccessTokenError>
+  /** Compare-and-refresh of a suite's token. */
+  readonly refreshSuiteToken: (suiteId: string, staleToken?: string) => Effect.Effect<Credential, AccessTokenError>
   /** Acts on a pushed event: stored durably (or the corp retired) before this returns. */
   readonly accept: (suiteId: string, event: SuiteEvent) => Effect.Effect<void, AccessTokenError>
   /**
@@ -281,6 +288,7 @@ export const make: Effect.Effect<
       )
       unstored.delete(authCode)
       yield* Effect.logInfo("suite installed; permanent code stored").pipe(Effect.annotateLogs({ app: owner }))
+      return granted.corpId as string
     })
 
   // Retries the write of a grant the store refused, 0.25 s doubling to 10 s, until its temporary code's
@@ -312,7 +320,8 @@ export const make: Effect.Effect<
       const held = unstored.get(authCode)?.grant
       if (held !== undefined) return yield* storeGrant(suite, authCode, held)
       // Stored already (by this replica, another one or before a restart): WeCom's retry of an answered push.
-      if (Option.isSome(yield* installedCorp(suite, authCode))) return
+      const installed = yield* installedCorp(suite, authCode)
+      if (Option.isSome(installed)) return installed.value
       // One exchange in the group: a process exchanging the code holds a short claim (a failed exchange
       // may leave the code unspent, and WeCom's retry should try it again), one that exchanged it a
       // claim for the code's 10 minutes.
@@ -326,7 +335,7 @@ export const make: Effect.Effect<
       }
       const granted = yield* withSuiteToken(suite, (token) => api.fetchPermanentCode(suite.suiteId, token, authCode))
       yield* Effect.ignore(store.claim(`${claim}:exchanged`, AUTH_CODE_MILLIS))
-      yield* storeGrant(suite, authCode, granted).pipe(
+      return yield* storeGrant(suite, authCode, granted).pipe(
         Effect.tapError(() =>
           Effect.gen(function*() {
             const until = now + AUTH_CODE_MILLIS
@@ -355,6 +364,7 @@ export const make: Effect.Effect<
   return WeComSuiteToken.of({
     suites: config.suites.map((suite) => suite.suiteId as string),
     credentials: (suiteId) => Option.fromNullable(byId.get(suiteId)),
+    provider: provider?.corpId,
     suiteToken: (suiteId) =>
       Effect.flatMap(suiteOf(suiteId), (suite) => engine.get(suite.suiteId, WeComSuite.suiteToken)),
     providerToken: provider === undefined
@@ -407,7 +417,10 @@ export const make: Effect.Effect<
           agent: engine.get(owner, WeComSuite.corpAgentTicket)
         })
       }),
-    installOf: (suiteId, authCode) => Effect.flatMap(suiteOf(suiteId), (suite) => installedCorp(suite, authCode)),
+    exchange: (suiteId, authCode) => Effect.flatMap(suiteOf(suiteId), (suite) => acceptCode(suite, authCode)),
+    permanentCode: corpKind(WeComSuite.permanentCode),
+    refreshSuiteToken: (suiteId, staleToken) =>
+      Effect.flatMap(suiteOf(suiteId), (suite) => engine.refresh(suite.suiteId, staleToken, WeComSuite.suiteToken)),
     accept: (suiteId, event) =>
       Effect.flatMap(suiteOf(suiteId), (suite) => {
         const createdAt = event.TimeStamp * 1000
@@ -416,7 +429,7 @@ export const make: Effect.Effect<
             return acceptTicket(suite, event.SuiteTicket, createdAt)
           case "create_auth":
           case "reset_permanent_code":
-            return acceptCode(suite, event.AuthCode)
+            return Effect.asVoid(acceptCode(suite, event.AuthCode))
           case "change_auth":
             // The corp changed what the app may see or which agents run it: nothing stored changes.
             return Effect.sync(() => agents.delete(WeComSuite.corpOwner(suite.suiteId, event.AuthCorpId)))
@@ -454,6 +467,7 @@ const unknown = (appId: string) => Effect.fail(new UnknownApp({ appId }))
 export const none: WeComSuiteTokenShape = WeComSuiteToken.of({
   suites: [],
   credentials: () => Option.none(),
+  provider: undefined,
   suiteToken: unknown,
   providerToken: unknown("provider: set WECOM_PROVIDER"),
   preAuthCode: unknown,
@@ -463,7 +477,9 @@ export const none: WeComSuiteTokenShape = WeComSuiteToken.of({
   jsapiTicket: unknown,
   agentTicket: unknown,
   jsSdkConfig: unknown,
-  installOf: unknown,
+  exchange: unknown,
+  permanentCode: unknown,
+  refreshSuiteToken: unknown,
   accept: unknown,
   acceptOnce: unknown
 })
