@@ -249,23 +249,35 @@ export const make = (options: Options): Effect.Effect<GatewayShape, never, Token
       keys: Keys.Keys,
       now: number
     ) => {
-      const presented = TOKEN_NAMES.flatMap((name) => query.getAll(name).map((token) => ({ name, token })))
-      // Two tokens in one call: which one counts would be a guess.
-      if (presented.length !== 1) return undefined
-      const { name, token } = presented[0]!
-      const claims = keys.tokenOn(NodeHttpServerRequest.toIncomingMessage(request).socket, token)
-      if (
-        claims === undefined || !GatewayToken.isCurrent(claims, now) ||
-        !keys.allows(claims.key, scopeOf(claims.kind, claims.owner))
-      ) {
-        return undefined
+      const socket = NodeHttpServerRequest.toIncomingMessage(request).socket
+      const claimsNamed = (name: string, token: string) => {
+        const claims = keys.tokenOn(socket, token)
+        if (
+          claims === undefined || !GatewayToken.isCurrent(claims, now) ||
+          !keys.allows(claims.key, scopeOf(claims.kind, claims.owner))
+        ) {
+          return undefined
+        }
+        // A suite's or the provider's token under another name, or another token under theirs: not one WeCom reads.
+        const named = claims.kind === "suite" || claims.kind === "provider"
+          ? name === `${claims.kind}_access_token`
+          : name === "access_token" || name === "component_access_token"
+        return named && served(claims.kind, claims.owner) ? { ...claims, tokenName: name } : undefined
       }
-      // A suite's or the provider's token under another name, or another token under theirs: not one WeCom would read.
-      const named = claims.kind === "suite" || claims.kind === "provider"
-        ? name === `${claims.kind}_access_token`
-        : name === "access_token" || name === "component_access_token"
-      if (!named) return undefined
-      return served(claims.kind, claims.owner) ? { ...claims, tokenName: name } : undefined
+      const presented = TOKEN_NAMES.flatMap((name) => query.getAll(name).map((token) => ({ name, token })))
+      const [first, second] = presented
+      if (presented.length === 1) return claimsNamed(first!.name, first!.token)
+      // A WeCom SDK's default client adds its provider token to every call, its suite calls included: the
+      // suite token is the one those read, and the provider token, when it is ours too, is dropped.
+      const suite = presented.find((entry) => entry.name === "suite_access_token")
+      const provider = presented.find((entry) => entry.name === "provider_access_token")
+      if (presented.length === 2 && first !== second && suite !== undefined && provider !== undefined) {
+        return claimsNamed(provider.name, provider.token) === undefined
+          ? undefined
+          : claimsNamed(suite.name, suite.token)
+      }
+      // Two tokens in one call otherwise: which one counts would be a guess.
+      return undefined
     }
 
     const ticket = (
@@ -402,6 +414,8 @@ export const make = (options: Options): Effect.Effect<GatewayShape, never, Token
         }
         const forwarded = new URLSearchParams(query)
         forwarded.delete(claims.tokenName)
+        // Its provider token beside its suite token (`claimsOf`): the SDK's, checked, and not WeCom's to see.
+        if (claims.kind === "suite") forwarded.delete("provider_access_token")
         const hasBody = request.headers["transfer-encoding"] !== undefined ||
           (request.headers["content-length"] ?? "0") !== "0"
         const body = hasBody ? yield* bodyOf(request, "service", MAX_COMPONENT_BODY_BYTES, timeout) : undefined
