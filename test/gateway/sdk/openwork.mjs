@@ -25,7 +25,11 @@ const code = block
   .replaceAll("\"the 43-character EncodingAESKey\"", JSON.stringify(AES_KEY))
   .replaceAll("\"/var/cache/easywechat\"", JSON.stringify(join(WORK, "cache")))
 const AsyncFunction = (async () => {}).constructor
-const { permanentCode, work } = await new AsyncFunction("require", "process", `${code}\nreturn { work, permanentCode }`)(
+const { permanentCode, work } = await new AsyncFunction(
+  "require",
+  "process",
+  `${code}\nreturn { work, permanentCode }`
+)(
   require,
   process
 )
