@@ -56,6 +56,8 @@ const timed = (url: string, key: string) =>
   })
 
 const program = Effect.gen(function*() {
+  // From here on the process runs the server, not the module loader.
+  const cpuBefore = process.cpuUsage()
   const before = liveHeap()
   const supervisor = yield* Supervisor.track
   const started = performance.now()
@@ -79,6 +81,8 @@ const program = Effect.gen(function*() {
   ).pipe(Effect.supervised(supervisor))
   const engine = Context.get(context, TokenEngine)
   report("built", (performance.now() - started) / 1000)
+  const cpuBuilt = process.cpuUsage(cpuBefore)
+  report("cpuBuiltSeconds", (cpuBuilt.user + cpuBuilt.system) / 1e6)
   // Ready: the component token and every authorizer's access token held and valid.
   yield* Effect.gen(function*() {
     let authorizers = 0
@@ -91,6 +95,8 @@ const program = Effect.gen(function*() {
     if (!component || authorizers < count) return yield* Effect.fail(authorizers)
   }).pipe(Effect.retry(Schedule.spaced("250 millis")))
   report("readySeconds", (performance.now() - started) / 1000)
+  const cpu = process.cpuUsage(cpuBefore)
+  report("cpuSeconds", (cpu.user + cpu.system) / 1e6)
   const after = liveHeap()
   report("heap", { before, after, rss: process.memoryUsage().rss })
   const snapshot = process.env["HEAP_SNAPSHOT"]

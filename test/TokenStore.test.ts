@@ -229,8 +229,8 @@ const conformance = <R, E>(
         const store = yield* instance
         const appId = freshApp()
         const before = yield* store.changesMark!
-        yield* store.set(makeRecord(appId, 1))
-        yield* store.set(makeRecord(appId, 2))
+        yield* store.set(makeRecord(appId, { generation: 1 }))
+        yield* store.set(makeRecord(appId, { generation: 2 }))
         expect(yield* store.changesMark!).toBe(before)
       }))
 
