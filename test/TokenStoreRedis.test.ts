@@ -146,6 +146,26 @@ describe("TokenStoreRedis.layer", () => {
       expect(calls("evalsha")).toBe(3)
     }))
 
+  it.scopedLive("a miss reads the 0.2.0 key too, until a listing of the kind found none: then one GET", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.make
+      const store = yield* storeAt(server.url)
+      const redis = yield* inspector(server.url)
+      const gets = Effect.map(
+        Effect.promise(() => redis.info("commandstats")),
+        (stats) => Number(/cmdstat_get:calls=(\d+)/.exec(stats)?.[1] ?? 0)
+      )
+      const start = yield* gets
+      yield* store.get({ appId: freshApp(), kind: "access_token" })
+      expect((yield* gets) - start).toBe(2)
+      yield* store.list("access_token")
+      const listed = yield* gets
+      yield* store.get({ appId: freshApp(), kind: "access_token" })
+      expect((yield* gets) - listed).toBe(1)
+      yield* store.get({ appId: freshApp(), kind: "jsapi_ticket" })
+      expect((yield* gets) - listed).toBe(3)
+    }))
+
   it.scopedLive("records 0.2.0 wrote without the hash tag are read by get and list, and moved to the tagged key", () =>
     Effect.gen(function*() {
       const server = yield* RedisServer.make
