@@ -81,13 +81,14 @@ const program = Effect.gen(function*() {
   report("built", (performance.now() - started) / 1000)
   // Ready: the component token and every authorizer's access token held and valid.
   yield* Effect.gen(function*() {
-    let authorizers = 0
-    let component = false
-    for (const status of yield* engine.status) {
-      if (!status.valid) continue
-      if (status.kind === Component.authorizerToken) authorizers += 1
-      else if (status.kind === Component.componentToken && status.appId === COMPONENT) component = true
-    }
+    const { counts, labelled } = yield* engine.countStatuses(0)
+    const authorizers = counts.reduce(
+      (sum, count) => count.kind === Component.authorizerToken ? sum + count.valid : sum,
+      0
+    )
+    const component = labelled.some((status) =>
+      status.valid && status.kind === Component.componentToken && status.appId === COMPONENT
+    )
     if (!component || authorizers < count) return yield* Effect.fail(authorizers)
   }).pipe(Effect.retry(Schedule.spaced("250 millis")))
   report("readySeconds", (performance.now() - started) / 1000)

@@ -15,6 +15,7 @@ import * as TokenMetrics from "../../TokenMetrics.js"
 import { keyString, type RecordKey, type TokenStoreShape } from "../../TokenStore.js"
 import { UnknownApp } from "../../WeChatError.js"
 import * as Cell from "./cell.js"
+import * as CellTable from "./cellTable.js"
 import type { Scheduler } from "./scheduler.js"
 import { type Preloaded, seedOf } from "./startUp.js"
 
@@ -38,6 +39,7 @@ export const make = (
 ) =>
   Effect.gen(function*() {
     const cells = new Map<string, Cell.Cell>()
+    const table = CellTable.make()
     const kinds = new Map<CredentialKind, Declared>()
     for (const family of families) {
       for (const spec of family.kinds) {
@@ -70,6 +72,7 @@ export const make = (
       const isLive = live(cell)
       if (isLive) scheduler.expect(cell.held, -1)
       Cell.hold(cell, held)
+      table.setUsableUntil(cell, cell.usableUntil)
       if (isLive) scheduler.expect(held, 1)
       return held
     }
@@ -104,6 +107,7 @@ export const make = (
           Option.getOrUndefined(Option.map(stored, Cell.toHeld))
         )
         cells.set(keyString(key), cell)
+        table.add(cell, cell.label, spec.kind)
         scheduler.expect(cell.held, 1)
         scheduler.schedule(cell, cell.held?.record.refreshAt ?? (yield* Clock.currentTimeMillis))
         return cell
@@ -169,6 +173,7 @@ export const make = (
           const key = `${owner}/${kind}`
           const cell = cells.get(key)
           if (cell !== undefined) {
+            table.remove(cell)
             scheduler.remove(cell)
             scheduler.expect(cell.held, -1)
           }
@@ -198,6 +203,7 @@ export const make = (
       declared: (kind: CredentialKind): Declared | undefined => kinds.get(kind),
       started: (owner: string, kind: CredentialKind): Cell.Cell | undefined => cells.get(`${owner}/${kind}`),
       cells: (): Iterable<Cell.Cell> => cells.values(),
+      table,
       size: (): number => cells.size,
       retired: (): Iterable<Retired> => retired.values(),
       isAdmitted: (owner: string): boolean => admitted.has(owner),
