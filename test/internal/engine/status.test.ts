@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Option, TestClock } from "effect"
 import * as Status from "../../../src/internal/engine/status.js"
+import type { OwnerId } from "../../../src/OwnerId.js"
 import { TokenRecord } from "../../../src/Token.js"
 import type { CredentialStatus } from "../../../src/TokenEngine.js"
 import { layerMemory } from "../../../src/TokenStore.js"
@@ -41,7 +42,7 @@ describe("engine status views", () => {
       const cell = yield* owners.cellOf(APP, TOKEN)
       yield* fetch.adopt(cell, record({ value: "mine", fetchedAt: 0 }))
       const grant = record({ value: "grant", fetchedAt: 0 }, AUTHORIZER, PRESENCE)
-      yield* owners.admit(AUTHORIZER, owners.dynamicFamilyOf(AUTHORIZER)!, grant)
+      yield* owners.admit(AUTHORIZER as OwnerId, owners.dynamicFamilyOf(AUTHORIZER)!, grant)
       const status = Status.make(owners)
       const counted = yield* status.countStatuses(10)
       // In the fixture every owner is labelled by itself (one configured owner).
