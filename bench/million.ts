@@ -14,6 +14,7 @@
  * make would be counted all the same.
  */
 import { Effect } from "effect"
+import { loadavg } from "node:os"
 import * as Emulator from "../src/testing/WeChatEmulator.js"
 import * as RedisServer from "../test/support/redisServer.js"
 import {
@@ -83,16 +84,34 @@ export const run: Effect.Effect<ReadonlyArray<Figure>, unknown> = Effect.scoped(
       switch (name) {
         case "readySeconds": {
           const seconds = value as number
+          return Effect.zipRight(
+            add({
+              scenario,
+              name: "warm start: start-up to ready",
+              value: seconds,
+              unit: "s",
+              goal: `≤ ${GOAL_READY_SECONDS}`,
+              met: seconds <= GOAL_READY_SECONDS,
+              reproduce
+            }),
+            // Other work on the machine slows every wall-clock figure.
+            add({
+              scenario,
+              name: "machine load (1 min average) when ready",
+              value: loadavg()[0]!,
+              unit: "",
+              reproduce
+            })
+          )
+        }
+        case "readyCpuSeconds":
           return add({
             scenario,
-            name: "warm start: start-up to ready",
-            value: seconds,
+            name: "warm start: CPU of the server process until ready (user + system)",
+            value: value as number,
             unit: "s",
-            goal: `≤ ${GOAL_READY_SECONDS}`,
-            met: seconds <= GOAL_READY_SECONDS,
             reproduce
           })
-        }
         case "heap": {
           const heap = value as { before: number; after: number; rss: number }
           const perCredential = (heap.after - heap.before) / credentials
