@@ -45,16 +45,8 @@ const tokenOf = (index: number) => `bench${index.toString(36).padStart(8, "0")}`
 const record = (fields: Omit<ConstructorParameters<typeof TokenRecord>[0], "generation">) =>
   new TokenRecord({ ...fields, generation: 1 })
 
-/**
- * What a store holds after a cold start of `authorizers`: the verify ticket
- * WeChat pushed and each authorizer's refresh token (durable inputs), no
- * token yet.
- */
-export const inputRecords = (
-  ticket: string,
-  authorizers: ReadonlyArray<BenchAuthorizer>,
-  now: number
-): Array<TokenRecord> => [
+/** The verify ticket WeChat pushed. */
+export const ticketRecord = (ticket: string, now: number): TokenRecord =>
   record({
     appId: COMPONENT,
     kind: Component.verifyTicket,
@@ -63,8 +55,11 @@ export const inputRecords = (
     fetchedAt: now,
     expiresAt: now + Component.VERIFY_TICKET_SECONDS * 1000,
     refreshAt: now + Component.VERIFY_TICKET_SECONDS * 1000 - MARGIN_MILLIS
-  }),
-  ...authorizers.map((entry) =>
+  })
+
+/** Each authorizer's refresh token, a durable input that admits it. */
+export const refreshTokenRecords = (authorizers: ReadonlyArray<BenchAuthorizer>, now: number): Array<TokenRecord> =>
+  authorizers.map((entry) =>
     record({
       appId: authorizer(COMPONENT, entry.appId as AppId.AppId),
       kind: Component.refreshToken,
@@ -75,38 +70,63 @@ export const inputRecords = (
       refreshAt: now - 86_400_000 + REFRESH_TOKEN_MILLIS - MARGIN_MILLIS
     })
   )
-]
+
+/**
+ * What a store holds after a cold start of `authorizers`: the verify ticket
+ * and each authorizer's refresh token (durable inputs), no token yet.
+ */
+export const inputRecords = (
+  ticket: string,
+  authorizers: ReadonlyArray<BenchAuthorizer>,
+  now: number
+): Array<TokenRecord> => [ticketRecord(ticket, now), ...refreshTokenRecords(authorizers, now)]
+
+/** The valid component token of a warm store. */
+export const componentTokenRecord = (now: number): TokenRecord =>
+  warmToken(COMPONENT, Component.componentToken, `component${tokenOf(0)}`, now - 600_000)
+
+const warmToken = (appId: TokenRecord["appId"], kind: string, value: string, fetchedAt: number) =>
+  record({
+    appId,
+    kind,
+    value,
+    mode: "classic",
+    fetchedAt,
+    expiresAt: fetchedAt + LIFETIME_MILLIS,
+    refreshAt: fetchedAt + LIFETIME_MILLIS - MARGIN_MILLIS
+  })
+
+/**
+ * The valid access tokens of `authorizers`, the ones from `offset` on of
+ * `total`, fetched over the last hour so each refreshes at its own time, as
+ * a server that ran for a while would have stored them. In slices, a store
+ * of 1,000,000 is written without holding every record at once.
+ */
+export const accessTokenRecords = (
+  authorizers: ReadonlyArray<BenchAuthorizer>,
+  now: number,
+  offset = 0,
+  total = authorizers.length
+): Array<TokenRecord> =>
+  authorizers.map((entry, index) =>
+    warmToken(
+      authorizer(COMPONENT, entry.appId as AppId.AppId),
+      Component.authorizerToken,
+      tokenOf(offset + index),
+      now - Math.floor(((offset + index) / total) * 3_600_000)
+    )
+  )
 
 /**
  * A warm store: the inputs, a valid component token, and a valid access
- * token per authorizer, fetched over the last hour so each refreshes at its
- * own time, as a server that ran for a while would have stored them.
+ * token per authorizer.
  */
 export const warmRecords = (
   ticket: string,
   authorizers: ReadonlyArray<BenchAuthorizer>,
   now: number
-): Array<TokenRecord> => {
-  const token = (appId: TokenRecord["appId"], kind: string, value: string, fetchedAt: number) =>
-    record({
-      appId,
-      kind,
-      value,
-      mode: "classic",
-      fetchedAt,
-      expiresAt: fetchedAt + LIFETIME_MILLIS,
-      refreshAt: fetchedAt + LIFETIME_MILLIS - MARGIN_MILLIS
-    })
-  return [
-    ...inputRecords(ticket, authorizers, now),
-    token(COMPONENT, Component.componentToken, `component${tokenOf(0)}`, now - 600_000),
-    ...authorizers.map((entry, index) =>
-      token(
-        authorizer(COMPONENT, entry.appId as AppId.AppId),
-        Component.authorizerToken,
-        tokenOf(index),
-        now - Math.floor((index / authorizers.length) * 3_600_000)
-      )
-    )
-  ]
-}
+): Array<TokenRecord> => [
+  ...inputRecords(ticket, authorizers, now),
+  componentTokenRecord(now),
+  ...accessTokenRecords(authorizers, now)
+]

@@ -91,12 +91,20 @@ const profileArgs = profile === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=
 export const runServer = (
   env: Readonly<Record<string, string>>,
   seconds: number,
-  onFigure: (figure: ServerFigure) => Effect.Effect<void>
+  onFigure: (figure: ServerFigure) => Effect.Effect<void>,
+  heapMiB = 4096
 ) =>
   Effect.async<void, Error>((resume) => {
     const child = spawn(
       process.execPath,
-      [...profileArgs, "--expose-gc", "--max-old-space-size=4096", "--import", "tsx", "bench/credentialsServer.ts"],
+      [
+        ...profileArgs,
+        "--expose-gc",
+        `--max-old-space-size=${heapMiB}`,
+        "--import",
+        "tsx",
+        "bench/credentialsServer.ts"
+      ],
       {
         cwd: new URL("../", import.meta.url).pathname,
         env: { PATH: process.env["PATH"] ?? "", ...env },

@@ -22,6 +22,8 @@ import type { Figure } from "./Figure.js"
 import * as gateway from "./gatewayStress.js"
 import * as herd from "./herd.js"
 import * as inProcess from "./inProcess.js"
+import * as million from "./million.js"
+import * as millionDay from "./millionDay.js"
 import * as proxy from "./proxy.js"
 import * as registry from "./registry.js"
 import * as scale from "./scale.js"
@@ -43,7 +45,9 @@ const scenarios: Readonly<Record<string, Effect.Effect<ReadonlyArray<Figure>, un
   registry: registry.run,
   spread: spread.run,
   shared: shared.run,
-  soak: soak.run
+  soak: soak.run,
+  million: million.run,
+  millionDay: millionDay.run
 }
 
 const args = process.argv.slice(2)
@@ -68,8 +72,9 @@ if (unknown.length > 0) {
   console.error(`unknown scenario ${unknown.join(", ")}; known: ${Object.keys(scenarios).join(", ")}`)
   process.exit(2)
 }
-// The soak takes 30 minutes: it runs when named (`npm run bench -- soak`), not with every scenario.
-const onlyWhenNamed: ReadonlySet<string> = new Set(["soak"])
+// The soak takes 30 minutes, and a million credentials minutes and GBs: they run when named
+// (`npm run bench -- soak`, `npm run bench -- million`), not with every scenario.
+const onlyWhenNamed: ReadonlySet<string> = new Set(["soak", "million", "millionDay"])
 const chosen = smoke
   ? named.length > 0 ? named.filter((name) => name in smokeScenarios) : Object.keys(smokeScenarios)
   : named.length > 0

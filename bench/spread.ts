@@ -15,6 +15,7 @@
 import { Effect, Logger, LogLevel, Random } from "effect"
 import * as CredentialFamily from "../src/CredentialFamily.js"
 import type { OwnerId } from "../src/OwnerId.js"
+import { usableUntil } from "../src/Token.js"
 import * as TokenEngine from "../src/TokenEngine.js"
 import * as TokenStore from "../src/TokenStore.js"
 import { appIdOf, type Figure } from "./Figure.js"
@@ -39,11 +40,22 @@ const FULL: ReadonlyArray<Plan> = [
 // takes 1.5 CPU minutes here, mostly the engine's own work per refresh.
 const SMOKE: Plan = { count: 10_000, hours: 6, reproduce: "npm run bench:smoke" }
 
-const LIFETIME_SECONDS = 7_200
+export const LIFETIME_SECONDS = 7_200
 const GOAL = 2
 
-interface Day {
+export interface Day {
   readonly total: number
+  /** The most refreshes of one credential (its cold fetch not counted). */
+  readonly mostPerCredential: number
+  /**
+   * Credentials found holding nothing usable, summed over a look at every
+   * credential each simulated minute once the cold start is done: each is
+   * a caller that would have had to wait for a fetch, or been answered a
+   * dead token.
+   */
+  readonly deadSeen: number
+  /** Refreshes made after the token they replaced had stopped being usable. */
+  readonly refreshedDead: number
   readonly mean: number
   readonly busiest: number
   readonly busiestSettled: number
@@ -51,9 +63,9 @@ interface Day {
   readonly longestWaitSeconds: number
 }
 
-const simulate = (count: number, seconds: number): Day => {
+export const simulate = (count: number, seconds: number): Day => {
   const perSecond = new Uint32Array(seconds)
-  const fetched = new Uint8Array(count + 1)
+  const fetched = new Uint16Array(count + 1)
   const owners = Array.from({ length: count }, (_, index) => appIdOf(index + 1) as OwnerId)
   const indexOf = new Map(owners.map((owner, index) => [owner as string, index + 1]))
   let tokens = 0
@@ -72,8 +84,8 @@ const simulate = (count: number, seconds: number): Day => {
         Effect.sync(() => {
           const index = indexOf.get(owner)!
           // The first fetch of each is the cold start; every later one is a refresh.
-          if (fetched[index] === 0) fetched[index] = 1
-          else perSecond[Math.floor(clock.unsafeCurrentTimeMillis() / 1_000)] += 1
+          if (fetched[index]! > 0) perSecond[Math.floor(clock.unsafeCurrentTimeMillis() / 1_000)] += 1
+          fetched[index] += 1
           return { value: `token-${++tokens}`, expiresInSeconds: LIFETIME_SECONDS }
         })
     }]
@@ -81,17 +93,25 @@ const simulate = (count: number, seconds: number): Day => {
 
   // How late each refresh started after its plan: pacing's cost.
   let longestWait = 0
+  let refreshedDead = 0
   const store = Effect.map(TokenStore.TokenStore, (inner): TokenStore.TokenStoreShape => ({
     ...inner,
     set: (record) =>
       Effect.flatMap(inner.get(record), (previous) => {
-        if (previous._tag === "Some") longestWait = Math.max(longestWait, record.fetchedAt - previous.value.refreshAt)
+        if (previous._tag === "Some") {
+          longestWait = Math.max(longestWait, record.fetchedAt - previous.value.refreshAt)
+          if (record.fetchedAt >= usableUntil(previous.value)) refreshedDead += 1
+        }
         return inner.set(record)
       })
   }))
 
+  let counting: Effect.Effect<TokenEngine.StatusCounts> | undefined
   const engine = Effect.gen(function*() {
-    yield* TokenEngine.makeFamilies([family]).pipe(Effect.provideServiceEffect(TokenStore.TokenStore, store))
+    const started = yield* TokenEngine.makeFamilies([family]).pipe(
+      Effect.provideServiceEffect(TokenStore.TokenStore, store)
+    )
+    counting = Effect.withClock(started.countStatuses(0), clock)
     return yield* Effect.never
   }).pipe(
     Effect.scoped,
@@ -103,7 +123,13 @@ const simulate = (count: number, seconds: number): Day => {
   const fiber = Effect.runFork(engine, { scheduler, immediate: true })
   // The cold start, all at 0; then the day, a second at a time.
   drain()
-  for (let second = 1; second <= seconds; second++) advance(second * 1_000, drain)
+  let deadSeen = 0
+  for (let second = 1; second <= seconds; second++) {
+    advance(second * 1_000, drain)
+    if (second % 60 === 0 && counting !== undefined) {
+      for (const { invalid } of Effect.runSync(counting).counts) deadSeen += invalid
+    }
+  }
   fiber.unsafeInterruptAsFork(fiber.id())
   drain()
 
@@ -121,8 +147,13 @@ const simulate = (count: number, seconds: number): Day => {
       busiestSettled = Math.max(busiestSettled, n)
     }
   }
+  let mostPerCredential = 0
+  for (let index = 1; index <= count; index++) mostPerCredential = Math.max(mostPerCredential, fetched[index]! - 1)
   return {
     total,
+    mostPerCredential,
+    deadSeen,
+    refreshedDead,
     mean: total / seconds,
     busiest,
     busiestSettled,

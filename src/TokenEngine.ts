@@ -52,6 +52,39 @@ export interface CredentialStatus {
 }
 
 /**
+ * How many credentials of one metrics label and kind are valid: what
+ * `/readyz` summarises and `/metrics` counts.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface CredentialCount {
+  readonly metricsLabel: string
+  readonly kind: CredentialKind
+  /** The group is one owner labelled by itself (its label is its id): its status is in `StatusCounts.labelled`. */
+  readonly labelled: boolean
+  readonly valid: number
+  readonly invalid: number
+}
+
+/**
+ * The engine's credentials counted, and the few statuses a summary lists.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface StatusCounts {
+  /** Per metrics label and kind, the credentials of live owners. */
+  readonly counts: ReadonlyArray<CredentialCount>
+  /** Retired owners (one status each in `eachStatus`), not in `counts`. */
+  readonly retired: number
+  /** The statuses of owners labelled by themselves, retired ones included. */
+  readonly labelled: ReadonlyArray<CredentialStatus>
+  /** The statuses of the first invalid credentials of live owners, as many as asked for. */
+  readonly invalid: ReadonlyArray<CredentialStatus>
+}
+
+/**
  * @since 0.1.0
  * @category models
  */
@@ -119,6 +152,16 @@ export interface TokenEngineShape {
    * @since 0.3.0
    */
   readonly eachStatus: (visit: (status: CredentialStatus) => void) => Effect.Effect<void>
+  /**
+   * Counts every credential `eachStatus` would hand over, per metrics label
+   * and kind, listing only the statuses of owners labelled by themselves
+   * and of the first `listInvalid` invalid credentials: how `/readyz` and
+   * `/metrics` answer for a million credentials in milliseconds (one pass
+   * over flat columns, no status per credential).
+   *
+   * @since 0.3.0
+   */
+  readonly countStatuses: (listInvalid: number) => Effect.Effect<StatusCounts>
   readonly forceRefreshBudget: (appId: string, kind?: CredentialKind) => Effect.Effect<ForceRefreshBudget, UnknownApp>
 }
 

@@ -90,7 +90,7 @@ export const make = (
       Effect.flatMap(owners.cellOf(appId, kind), (cell) =>
         Effect.map(Clock.currentTimeMillis, (now) => Cell.forceRefreshBudget(cell, now)))
 
-    const { eachStatus, status } = Status.make(owners)
+    const { countStatuses, eachStatus, status } = Status.make(owners)
     return {
       apps: owners.apps,
       servable: owners.servable,
@@ -101,6 +101,7 @@ export const make = (
       retire: durable.retire,
       status,
       eachStatus,
+      countStatuses,
       forceRefreshBudget
     }
   })

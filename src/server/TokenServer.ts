@@ -111,28 +111,28 @@ const opsLive = (opsKeys: ReadonlyArray<Redacted.Redacted<string>>) =>
               ? { last_error: { code: failureCause(status.lastError.value), message: status.lastError.value.message } }
               : {})
           })
-          // One pass that keeps no more than it answers: 100,000 credentials are
-          // counted, not listed, with enough of the invalid ones listed to act
-          // on. Ready: `ServerMetrics.isReady`.
-          let total = 0
-          const listed: Array<CredentialStatus> = []
-          const invalid: Array<CredentialStatus> = []
+          // Counted, not listed, beyond `MAX_LISTED`: a million credentials are
+          // one pass over the engine's columns, with enough of the invalid ones
+          // listed to act on. Ready: `ServerMetrics.isReady`.
+          const counted = yield* engine.countStatuses(detailed ? MAX_LISTED_INVALID : 0)
+          let total = counted.retired
           const summary = new Map<string, { kind: string; total: number; valid: number }>()
-          yield* engine.eachStatus((status) => {
-            total += 1
-            if (detailed && total <= MAX_LISTED) listed.push({ ...status })
-            if (status.retired) return
-            if (detailed && !status.valid && invalid.length < MAX_LISTED_INVALID) invalid.push({ ...status })
-            const counts = summary.get(status.kind) ?? { kind: status.kind, total: 0, valid: 0 }
-            counts.total += 1
-            if (status.valid) counts.valid += 1
-            summary.set(status.kind, counts)
-          })
+          for (const { invalid, kind, valid } of counted.counts) {
+            total += valid + invalid
+            const counts = summary.get(kind) ?? { kind, total: 0, valid: 0 }
+            counts.total += valid + invalid
+            counts.valid += valid
+            summary.set(kind, counts)
+          }
           const ready = ServerMetrics.isReady(engine, now, writeFailure)
-          const counted = Array.from(summary.values())
-          if (!detailed) return { ready, store: storeHealth, summary: counted }
-          if (total <= MAX_LISTED) return { ready, store: storeHealth, credentials: listed.map(entry) }
-          return { ready, store: storeHealth, credentials: invalid.map(entry), summary: counted }
+          const summaries = Array.from(summary.values())
+          if (!detailed) return { ready, store: storeHealth, summary: summaries }
+          if (total <= MAX_LISTED) {
+            const listed: Array<CredentialStatus> = []
+            yield* engine.eachStatus((status) => listed.push({ ...status }))
+            return { ready, store: storeHealth, credentials: listed.map(entry) }
+          }
+          return { ready, store: storeHealth, credentials: counted.invalid.map(entry), summary: summaries }
         })
       return handlers
         .handle("healthz", () => Effect.succeed({ status: "ok" as const }))

@@ -72,6 +72,8 @@ export interface Cell extends DueQueue.Entry {
   /** Records this cell saw contested (`TokenStore.isContested`): its next job fetches past them. */
   contested: ReadonlyArray<TokenRecord> | undefined
   fetches: Backoff.FetchBucket
+  /** Its row in the engine's cell table (`cellTable.ts`) while live, -1 otherwise. Owned by the table. */
+  row: number
 }
 
 /** @internal */
@@ -93,7 +95,8 @@ export const make = (
   contested: undefined,
   fetches: Backoff.fullBucket,
   due: 0,
-  slot: -1
+  slot: -1,
+  row: -1
 })
 
 /** @internal */

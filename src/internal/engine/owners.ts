@@ -15,6 +15,7 @@ import * as TokenMetrics from "../../TokenMetrics.js"
 import { keyString, type RecordKey, type TokenStoreShape } from "../../TokenStore.js"
 import { UnknownApp } from "../../WeChatError.js"
 import * as Cell from "./cell.js"
+import * as CellTable from "./cellTable.js"
 import type { Scheduler } from "./scheduler.js"
 import { type Preloaded, seedOf } from "./startUp.js"
 
@@ -38,6 +39,7 @@ export const make = (
 ) =>
   Effect.gen(function*() {
     const cells = new Map<string, Cell.Cell>()
+    const table = CellTable.make()
     const kinds = new Map<CredentialKind, Declared>()
     for (const family of families) {
       for (const spec of family.kinds) {
@@ -70,8 +72,31 @@ export const make = (
       const isLive = live(cell)
       if (isLive) scheduler.expect(cell.held, -1)
       Cell.hold(cell, held)
+      table.setUsableUntil(cell, cell.usableUntil)
       if (isLive) scheduler.expect(held, 1)
       return held
+    }
+
+    // A cell holding `stored` (`null`: the store holds none), due at its
+    // refresh time, or at `now` when it holds nothing. Synchronous: start-up
+    // starts a million listed credentials in batches, not an Effect each.
+    const startWith = (
+      appId: Owner,
+      family: CredentialFamily,
+      spec: CredentialKindSpec,
+      stored: TokenRecord | null,
+      now: number
+    ): Cell.Cell => {
+      const key = { appId, kind: spec.kind }
+      // Two first requests for an on-demand kind may race here: the first cell wins.
+      const existing = cells.get(keyString(key))
+      if (existing !== undefined) return existing
+      const cell = Cell.make(key, spec, family, labelOf(appId), stored === null ? undefined : Cell.toHeld(stored))
+      cells.set(keyString(key), cell)
+      table.add(cell, cell.label, spec.kind)
+      scheduler.expect(cell.held, 1)
+      scheduler.schedule(cell, cell.held?.record.refreshAt ?? now)
+      return cell
     }
 
     // The stored record is loaded first, so a restart neither burns quota
@@ -84,30 +109,43 @@ export const make = (
       seed?: TokenRecord | null
     ): Effect.Effect<Cell.Cell> =>
       Effect.gen(function*() {
-        const key = { appId, kind: spec.kind }
         // `null`: a listing just said the store holds none.
-        const stored = seed !== undefined ? Option.fromNullable(seed) : yield* store.get(key).pipe(
-          Effect.catchTag(
-            "StoreError",
-            (error) =>
-              Effect.logWarning("token store unreadable at start-up", error.message).pipe(Effect.as(Option.none()))
+        const stored = seed !== undefined ? seed : Option.getOrNull(
+          yield* store.get({ appId, kind: spec.kind }).pipe(
+            Effect.catchTag(
+              "StoreError",
+              (error) =>
+                Effect.logWarning("token store unreadable at start-up", error.message).pipe(Effect.as(Option.none()))
+            )
           )
         )
-        // Two first requests for an on-demand kind may race here: the first cell wins.
-        const existing = cells.get(keyString(key))
-        if (existing !== undefined) return existing
-        const cell = Cell.make(
-          key,
-          spec,
-          family,
-          labelOf(appId),
-          Option.getOrUndefined(Option.map(stored, Cell.toHeld))
-        )
-        cells.set(keyString(key), cell)
-        scheduler.expect(cell.held, 1)
-        scheduler.schedule(cell, cell.held?.record.refreshAt ?? (yield* Clock.currentTimeMillis))
-        return cell
+        return startWith(appId, family, spec, stored, yield* Clock.currentTimeMillis)
       })
+
+    // Admits a dynamic owner at `now` when start-up listed each of its
+    // eager kinds (false, nothing done, otherwise: `admit` reads them).
+    const admitListed = (
+      owner: Owner,
+      family: CredentialFamily,
+      presence: TokenRecord,
+      preloaded: Preloaded | undefined,
+      now: number
+    ): boolean => {
+      for (const spec of family.kinds) {
+        if (
+          spec.kind !== presence.kind && spec.start === "eager" && seedOf(preloaded, spec.kind, owner) === undefined
+        ) {
+          return false
+        }
+      }
+      admitted.add(owner)
+      retired.delete(owner)
+      for (const spec of family.kinds) {
+        if (spec.kind === presence.kind) startWith(owner, family, spec, presence, now)
+        else if (spec.start === "eager") startWith(owner, family, spec, seedOf(preloaded, spec.kind, owner)!, now)
+      }
+      return true
+    }
 
     // Starts a dynamic owner: its presence cell holding `presence`, and its eager kinds.
     const admit = (
@@ -169,6 +207,7 @@ export const make = (
           const key = `${owner}/${kind}`
           const cell = cells.get(key)
           if (cell !== undefined) {
+            table.remove(cell)
             scheduler.remove(cell)
             scheduler.expect(cell.held, -1)
           }
@@ -198,6 +237,7 @@ export const make = (
       declared: (kind: CredentialKind): Declared | undefined => kinds.get(kind),
       started: (owner: string, kind: CredentialKind): Cell.Cell | undefined => cells.get(`${owner}/${kind}`),
       cells: (): Iterable<Cell.Cell> => cells.values(),
+      table,
       size: (): number => cells.size,
       retired: (): Iterable<Retired> => retired.values(),
       isAdmitted: (owner: string): boolean => admitted.has(owner),
@@ -207,7 +247,9 @@ export const make = (
       live,
       hold,
       start,
+      startWith,
       admit,
+      admitListed,
       cellOf,
       stop,
       // A retired owner found at start-up: listed in the status, never started.

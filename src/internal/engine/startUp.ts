@@ -5,7 +5,7 @@
  *
  * @internal
  */
-import { Effect } from "effect"
+import { Clock, Effect } from "effect"
 import type { CredentialFamily } from "../../CredentialFamily.js"
 import type { CredentialKind, TokenRecord } from "../../Token.js"
 import type { TokenStoreShape } from "../../TokenStore.js"
@@ -27,6 +27,11 @@ export const seedOf = (
   return listed === undefined ? undefined : listed.get(owner) ?? null
 }
 
+// Listed credentials are started synchronously, this many per step: a
+// million owners are then a few seconds of plain work, not an Effect (and
+// its garbage) per credential.
+const BATCH = 5_000
+
 const eagerKinds = (family: CredentialFamily, except?: CredentialKind) =>
   family.kinds.filter((spec) => spec.start === "eager" && spec.kind !== except)
 
@@ -34,7 +39,7 @@ const eagerKinds = (family: CredentialFamily, except?: CredentialKind) =>
 export const run = (
   families: ReadonlyArray<CredentialFamily>,
   store: Pick<TokenStoreShape, "list">,
-  owners: Pick<Owners, "start" | "admit" | "remember">
+  owners: Pick<Owners, "start" | "startWith" | "admit" | "admitListed" | "remember">
 ): Effect.Effect<void> => {
   // Start-up reads each eagerly started kind with one listing (one file
   // read, a Redis SCAN with MGETs) instead of a read per credential: with
@@ -49,17 +54,32 @@ export const run = (
             .pipe(Effect.as(undefined)))
       )).pipe(Effect.map((listed) => new Map(listed.filter((entry) => entry !== undefined))))
 
+  // `handle` takes an item at once, or answers false and leaves it to `later`.
+  const inBatches = <A>(
+    items: ReadonlyArray<A>,
+    handle: (item: A, now: number) => boolean,
+    later: (item: A) => Effect.Effect<unknown>
+  ): Effect.Effect<void> =>
+    Effect.gen(function*() {
+      for (let from = 0; from < items.length; from += BATCH) {
+        const at = yield* Clock.currentTimeMillis
+        const left = items.slice(from, from + BATCH).filter((item) => !handle(item, at))
+        for (const item of left) yield* later(item)
+      }
+    })
+
   return Effect.gen(function*() {
     for (const family of families) {
       const eager = eagerKinds(family)
       if (family.owners.length === 0 || eager.length === 0) continue
       const preloaded = yield* preload(eager.map((spec) => spec.kind))
       for (const spec of eager) {
-        yield* Effect.forEach(
-          family.owners,
-          (owner) => owners.start(owner, family, spec, seedOf(preloaded, spec.kind, owner)),
-          { discard: true }
-        )
+        const listed = preloaded.has(spec.kind)
+        yield* inBatches(family.owners, (owner, now) => {
+          if (!listed) return false
+          owners.startWith(owner, family, spec, seedOf(preloaded, spec.kind, owner)!, now)
+          return true
+        }, (owner) => owners.start(owner, family, spec))
       }
     }
     // A store that cannot list owners now still admits each on first use (`Owners.cellOf`).
@@ -77,11 +97,14 @@ export const run = (
       const preloaded = records.length === 0
         ? undefined
         : yield* preload(eagerKinds(family, dynamic.presence).map((spec) => spec.kind))
-      for (const record of records) {
-        if (!dynamic.accepts(record.appId)) continue
-        if (record.retired === true) owners.remember(record, family)
-        else yield* owners.admit(record.appId, family, record, preloaded)
-      }
+      yield* inBatches(records, (record, now) => {
+        if (!dynamic.accepts(record.appId)) return true
+        if (record.retired === true) {
+          owners.remember(record, family)
+          return true
+        }
+        return owners.admitListed(record.appId, family, record, preloaded, now)
+      }, (record) => owners.admit(record.appId, family, record, preloaded))
     }
   })
 }
