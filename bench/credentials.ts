@@ -69,14 +69,14 @@ const GOAL_ANSWER_MILLIS = 100
 const MAX_IN_FLIGHT = 16
 
 // Shown as it comes, in the table's words.
-const show = (figure: Figure) =>
+export const show = (figure: Figure) =>
   Effect.sync(() => {
     const value = Number.isInteger(figure.value) ? figure.value.toLocaleString("en") : figure.value.toFixed(2)
     const goal = figure.goal === undefined ? "" : ` (goal ${figure.goal}: ${figure.met === true ? "met" : "NOT met"})`
     console.error(`  ${figure.scenario} | ${figure.name}: ${value} ${figure.unit}${goal}`)
   })
 
-interface ServerFigure {
+export interface ServerFigure {
   readonly name: string
   readonly value: unknown
 }
@@ -88,7 +88,7 @@ const profile = process.env["BENCH_PROFILE"]
 const profileArgs = profile === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${profile}`]
 
 // The server process to completion; `onFigure` sees each of its figures as it prints it.
-const runServer = (
+export const runServer = (
   env: Readonly<Record<string, string>>,
   seconds: number,
   onFigure: (figure: ServerFigure) => Effect.Effect<void>
@@ -129,10 +129,10 @@ const runServer = (
     })
   )
 
-const writeFileStore = (path: string, records: ReadonlyArray<TokenRecord>) =>
+export const writeFileStore = (path: string, records: ReadonlyArray<TokenRecord>) =>
   Effect.promise(() => writeFile(path, FileStore.render(records), { mode: 0o600 }))
 
-const fillRedis = (url: string, records: ReadonlyArray<TokenRecord>) =>
+export const fillRedis = (url: string, records: ReadonlyArray<TokenRecord>) =>
   Effect.acquireUseRelease(
     Effect.sync(() => new Redis(url)),
     (client) =>
@@ -147,7 +147,7 @@ const fillRedis = (url: string, records: ReadonlyArray<TokenRecord>) =>
   )
 
 // Every request the emulator received for the component and its authorizers.
-const upstreamCalls = (emulator: Emulator.WeChatEmulatorShape) =>
+export const upstreamCalls = (emulator: Emulator.WeChatEmulatorShape) =>
   Effect.gen(function*() {
     const component = yield* emulator.component.stats(COMPONENT)
     const apps = (yield* emulator.stats).apps

@@ -15,6 +15,7 @@ import { spawn } from "node:child_process"
 import { writeFile } from "node:fs/promises"
 import { cpus, platform, release, totalmem } from "node:os"
 import { fileURLToPath } from "node:url"
+import * as cold from "./cold.js"
 import * as credentials from "./credentials.js"
 import * as day from "./day.js"
 import type { Figure } from "./Figure.js"
@@ -36,6 +37,7 @@ const scenarios: Readonly<Record<string, Effect.Effect<ReadonlyArray<Figure>, un
   inProcess: inProcess.run,
   scale: scale.run,
   credentials: credentials.run,
+  cold: cold.run,
   proxy: proxy.run,
   gateway: gateway.run,
   registry: registry.run,
@@ -52,6 +54,7 @@ const smokeScenarios: Readonly<Record<string, Effect.Effect<ReadonlyArray<Figure
   serving: serving.smoke,
   scale: scale.smoke,
   credentials: credentials.smoke,
+  cold: cold.smoke,
   spread: spread.smoke,
   shared: shared.smoke,
   gateway: gateway.smoke,

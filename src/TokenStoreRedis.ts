@@ -10,10 +10,12 @@
  * - Keys: `wechat-token:{<owner>}:<kind>` holds the record as JSON,
  *   `wechat-token:{<owner>}:<kind>:lease` the refresh lease. The `{owner}`
  *   hash tag keeps one owner's keys in one cluster slot. Neither ever holds
- *   a secret. A record 0.2.0 wrote under `wechat-token:<owner>:<kind>` is
+ *   a secret. `wechat-token:mark` counts the record writes (not on a
+ *   cluster), for `changesMark`. A record 0.2.0 wrote under `wechat-token:<owner>:<kind>` is
  *   read and moved to its new key.
  * - `set` is one Lua compare-and-set by generation that also publishes the
- *   written record on `wechat-token:changes`; `changes` streams the records
+ *   written record (and the write's count) on `wechat-token:changes`; scripts
+ *   go by SHA-1 (`EVALSHA`); `changes` streams the records
  *   other store instances wrote (this instance's own writes are skipped).
  *   Messages published while this instance was disconnected are not replayed.
  * - `lease` is `SET NX PX` with a random owner, released on scope close only

@@ -224,6 +224,16 @@ const conformance = <R, E>(
         expect(yield* store.claim(key, 10_000)).toBe(true)
       }))
 
+    it.scoped("changesMark stays put over the instance's own writes", () =>
+      Effect.gen(function*() {
+        const store = yield* instance
+        const appId = freshApp()
+        const before = yield* store.changesMark!
+        yield* store.set(makeRecord(appId, { generation: 1 }))
+        yield* store.set(makeRecord(appId, { generation: 2 }))
+        expect(yield* store.changesMark!).toBe(before)
+      }))
+
     if (behaviour.exclusiveLease) {
       it.scoped("a claim taken through one instance holds for every other instance", () =>
         Effect.gen(function*() {

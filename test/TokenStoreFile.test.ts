@@ -281,6 +281,25 @@ describe("TokenStoreFile.layer", () => {
       expect(Option.map(yield* one.get(newer), encoded)).toEqual(Option.some(encoded(newer)))
     }).pipe(Effect.provide(NodeFileSystem.layer)))
 
+  it.scoped("changesMark stays put over the store's own writes; moves when the file is written by another or removed", () =>
+    Effect.gen(function*() {
+      const fs = yield* FileSystem.FileSystem
+      const path = `${yield* tempDir}/tokens.json`
+      const [one, two] = [yield* storeAt(path), yield* storeAt(path)]
+      const mark = one.changesMark!
+      const appId = freshApp()
+      yield* one.set(makeRecord(appId, 1))
+      const before = yield* mark
+      yield* one.set(makeRecord(appId, 2))
+      expect(yield* mark).toBe(before)
+      yield* two.set(makeRecord(appId, 3))
+      const written = yield* mark
+      expect(written).toBeGreaterThan(before)
+      expect(yield* mark).toBe(written)
+      yield* fs.remove(path)
+      expect(yield* mark).toBeGreaterThan(written)
+    }).pipe(Effect.provide(NodeFileSystem.layer)))
+
   it.scoped("concurrent writers in one process lose no update", () =>
     Effect.gen(function*() {
       const store = yield* storeAt(`${yield* tempDir}/tokens.json`)

@@ -90,7 +90,8 @@ describe("TokenStoreRedis.layer", () => {
         [
           `wechat-token:{${appId}}:access_token`,
           `wechat-token:{${appId}}:access_token:lease`,
-          `wechat-token:{${appId}}:jsapi_ticket`
+          `wechat-token:{${appId}}:jsapi_ticket`,
+          "wechat-token:mark"
         ]
           .sort()
       )
@@ -101,6 +102,68 @@ describe("TokenStoreRedis.layer", () => {
       const ttl = yield* Effect.promise(() => redis.pttl(`wechat-token:{${appId}}:access_token:lease`))
       expect(ttl).toBeGreaterThan(0)
       expect(ttl).toBeLessThanOrEqual(5_000)
+    }))
+
+  it.scopedLive("changesMark stays put while every write is the store's own or delivered; moves for a missed one and an emptied store", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.make
+      const [reader, writer] = [yield* storeAt(server.url), yield* storeAt(server.url)]
+      const mark = reader.changesMark!
+      const appId = freshApp()
+      const first = yield* mark
+      yield* reader.set(makeRecord(appId, 1))
+      // Delivered on `changes`: seen.
+      yield* changeArrives(reader, writer, appId)
+      expect(yield* mark).toBe(first)
+      // Written while nobody here followed `changes`: missed, once.
+      yield* writer.set(makeRecord(appId, 100))
+      const missed = yield* mark
+      expect(missed).toBeGreaterThan(first)
+      expect(yield* mark).toBe(missed)
+      // Emptied (FLUSHALL, or restarted without its data): the mark moves again.
+      const redis = yield* inspector(server.url)
+      yield* Effect.promise(() => redis.flushall())
+      expect(yield* mark).toBeGreaterThan(missed)
+    }))
+
+  it.scopedLive("scripts go by their SHA-1, and a Redis that forgot them (SCRIPT FLUSH, a restart) still takes writes", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.make
+      const store = yield* storeAt(server.url)
+      const redis = yield* inspector(server.url)
+      const appId = freshApp()
+      yield* store.set(makeRecord(appId, 1))
+      yield* Effect.promise(() => redis.script("FLUSH"))
+      yield* store.set(makeRecord(appId, 2))
+      yield* store.set(makeRecord(appId, 3))
+      expect(Option.map(yield* store.get({ appId, kind: "access_token" }), (record) => record.generation)).toEqual(
+        Option.some(3)
+      )
+      const stats = yield* Effect.promise(() => redis.info("commandstats"))
+      const calls = (command: string) => Number(new RegExp(`cmdstat_${command}:calls=(\\d+)`).exec(stats)?.[1] ?? 0)
+      // One EVAL after each flush (the first write and the one after SCRIPT FLUSH), EVALSHA for every write.
+      expect(calls("eval")).toBe(2)
+      expect(calls("evalsha")).toBe(3)
+    }))
+
+  it.scopedLive("a miss reads the 0.2.0 key too, until a listing of the kind found none: then one GET", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.make
+      const store = yield* storeAt(server.url)
+      const redis = yield* inspector(server.url)
+      const gets = Effect.map(
+        Effect.promise(() => redis.info("commandstats")),
+        (stats) => Number(/cmdstat_get:calls=(\d+)/.exec(stats)?.[1] ?? 0)
+      )
+      const start = yield* gets
+      yield* store.get({ appId: freshApp(), kind: "access_token" })
+      expect((yield* gets) - start).toBe(2)
+      yield* store.list("access_token")
+      const listed = yield* gets
+      yield* store.get({ appId: freshApp(), kind: "access_token" })
+      expect((yield* gets) - listed).toBe(1)
+      yield* store.get({ appId: freshApp(), kind: "jsapi_ticket" })
+      expect((yield* gets) - listed).toBe(3)
     }))
 
   it.scopedLive("records 0.2.0 wrote without the hash tag are read by get and list, and moved to the tagged key", () =>

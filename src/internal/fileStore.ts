@@ -112,6 +112,9 @@ export const make = (path: string): Effect.Effect<TokenStoreShape, StoreError, F
     // other writer (another layer on the same path, an operator's edit, an
     // atomic replacement) changes at least one of them and is read again.
     let cached: Cached | undefined
+    // Documents read that this instance did not write (the first one, a file
+    // replaced or removed under it): the changes mark.
+    let foreign = 0
     // The document a write is renaming into place, known by its temporary
     // file's signature (a rename keeps inode, size and mtime): a read that
     // sees the new file before the write has noted it finds it here instead
@@ -136,6 +139,7 @@ export const make = (path: string): Effect.Effect<TokenStoreShape, StoreError, F
       Effect.gen(function*() {
         const signature = yield* currentSignature(operation)
         if (signature === undefined) {
+          if (cached !== undefined) foreign += 1
           cached = undefined
           return empty
         }
@@ -155,6 +159,7 @@ export const make = (path: string): Effect.Effect<TokenStoreShape, StoreError, F
               // in between, the next load sees a new signature and reads it again.
               const parsed: Cached = { signature, ...parse(text.value) }
               cached = parsed
+              foreign += 1
               return Effect.as(parsed.warn, parsed.loaded)
             })
           )
@@ -280,6 +285,7 @@ export const make = (path: string): Effect.Effect<TokenStoreShape, StoreError, F
       list: (kind) => Effect.annotateLogs(list(kind), { path }),
       set: (record) => Effect.annotateLogs(set(record), { path }),
       lease: () => Effect.succeed(true),
+      changesMark: Effect.annotateLogs(Effect.map(load("changesMark"), () => foreign), { path }),
       changes: Stream.empty,
       healthy: Effect.sync(() => Option.isNone(writeFailure)),
       writeFailure: Effect.sync(() => writeFailure),

@@ -4,6 +4,7 @@
  * refresh work), and a channel announcing each write.
  */
 import { Duration, Effect, Either, Option, Random, Runtime, Schedule, Schema, type Scope, Stream } from "effect"
+import { createHash } from "node:crypto"
 import type { OwnerId } from "../OwnerId.js"
 import type { StoreDocumentsShape } from "../StoreDocuments.js"
 import { type CredentialKind, TokenRecord } from "../Token.js"
@@ -47,6 +48,14 @@ export const claimKey = (key: string): string => `wechat-token:claim:${key}`
 /** Every write is published here, so replicas adopt a new token without polling. */
 export const CHANGES_CHANNEL = "wechat-token:changes"
 
+/**
+ * Counts the record writes (`INCR` in the write's own script), and each
+ * change message carries the count its write reached: a replica that
+ * received every count up to the one it reads missed no write. One key, so
+ * not kept on a cluster, where it would sit in another slot than the record.
+ */
+export const MARK_KEY = "wechat-token:mark"
+
 const RecordJson = Schema.parseJson(TokenRecord)
 const decodeRecord = StoredRecord.decodeJson
 const encodeRecord = Schema.encode(RecordJson)
@@ -55,17 +64,20 @@ const encodeRecord = Schema.encode(RecordJson)
 export const recordJson = Schema.encodeSync(RecordJson)
 
 // `origin` names the writing store instance, so a store skips its own writes.
-const ChangeJson = Schema.parseJson(Schema.Struct({ origin: Schema.String, record: TokenRecord }))
+// `mark` is added by the script (absent on a cluster and from earlier versions).
+const ChangeJson = Schema.parseJson(
+  Schema.Struct({ origin: Schema.String, record: TokenRecord, mark: Schema.optional(Schema.Number) })
+)
 const decodeChange = Schema.decodeEither(ChangeJson)
 const encodeChange = Schema.encode(ChangeJson)
 
 // Compare-and-set in one step, so two replicas racing cannot both win; the
 // rule is `TokenStore.replaces` (ARGV[2]: `CLOCK_SKEW` in milliseconds). A
 // held value that is not a record with a numeric generation counts as
-// absent. Answers nil when written, else the held value.
+// absent. Answers the held value when not written, else nil.
 const SKEW_MILLIS = Duration.toMillis(CLOCK_SKEW)
 
-const SET_IF_NEWER = `
+const COMPARE_HELD = `
 local held = redis.call('GET', KEYS[1])
 if held then
   local ok, record = pcall(cjson.decode, held)
@@ -83,8 +95,21 @@ if held then
   end
 end
 redis.call('SET', KEYS[1], ARGV[1])
+`
+
+const SET_IF_NEWER = `${COMPARE_HELD}
 redis.call('PUBLISH', ARGV[3], ARGV[4])
 return false
+`
+
+// The same with the write counted in KEYS[2] (`MARK_KEY`): the count
+// reached goes into the change message (ARGV[4], a JSON object, gains a
+// leading "mark" field, which earlier versions ignore) and is answered in
+// place of nil.
+const SET_IF_NEWER_MARKED = `${COMPARE_HELD}
+local mark = redis.call('INCR', KEYS[2])
+redis.call('PUBLISH', ARGV[3], '{"mark":' .. mark .. ',' .. string.sub(ARGV[4], 2))
+return mark
 `
 
 // Deletes the lease only while we still own it: after it lapsed, another
@@ -111,6 +136,26 @@ return redis.call('ZRANGE', KEYS[1], 0, -1)
 `
 
 const errorMessage = (error: unknown): string => (error instanceof Error ? error.message : String(error))
+
+// A script sent by its SHA-1 (`EVALSHA`): each write then carries its
+// arguments, not the script's kilobyte, for Redis to hash again. A server
+// that does not know it yet (restarted, failed over, another cluster
+// master) answers NOSCRIPT, and the script itself goes once (`EVAL` loads it).
+const script = (lua: string) => {
+  const sha = createHash("sha1").update(lua).digest("hex")
+  return (client: RedisConnection.RedisConnection["client"], keys: number, ...args: Array<string | number>) =>
+    client.evalsha(sha, keys, ...args).catch((error: unknown) =>
+      errorMessage(error).startsWith("NOSCRIPT") ? client.eval(lua, keys, ...args) : Promise.reject(error)
+    )
+}
+const setIfNewer = script(SET_IF_NEWER)
+const setIfNewerMarked = script(SET_IF_NEWER_MARKED)
+const releaseLease = script(RELEASE_LEASE)
+const heartbeatScript = script(HEARTBEAT)
+
+// Marks seen past the last one read, kept at most this many: a store whose
+// mark nobody reads (no engine re-validating) stops keeping them.
+const SEEN_MAX = 100_000
 
 const randomId = Effect.map(
   Effect.all([Random.nextInt, Random.nextInt]),
@@ -263,13 +308,19 @@ export const make = (
         Effect.catchAll(() => Effect.succeed(record))
       )
 
+    // Kinds a full listing found no 0.2.0 key of (those it found, it moved):
+    // 0.2.0 replicas are stopped before this version starts, so none comes
+    // later, and a miss of such a kind needs no second read. In a cold start
+    // every fetch misses once.
+    const legacyFree = new Set<CredentialKind>()
+
     const get = (key: RecordKey): Effect.Effect<Option.Option<TokenRecord>, StoreError> =>
       Effect.gen(function*() {
         const held = yield* Effect.flatMap(
           command("get", () => client.get(recordKey(key))),
           (held) => decodeHeld(recordKey(key), held)
         )
-        if (Option.isSome(held)) return held
+        if (Option.isSome(held) || legacyFree.has(key.kind)) return held
         const legacy = yield* Effect.flatMap(
           command("get", () => client.get(legacyRecordKey(key))),
           (held) => decodeHeld(legacyRecordKey(key), held)
@@ -311,6 +362,7 @@ export const make = (
         for (const record of legacy) {
           if (!current.has(record.appId)) current.set(record.appId, yield* migrate(record))
         }
+        if (legacy.length === 0) legacyFree.add(kind)
         return Array.from(current.values())
       })
 
@@ -318,11 +370,15 @@ export const make = (
       Effect.gen(function*() {
         const json = yield* encodeRecord(record)
         const change = yield* encodeChange({ origin, record })
-        const held = yield* write(
-          "set",
-          () => client.eval(SET_IF_NEWER, 1, recordKey(record), json, SKEW_MILLIS, CHANGES_CHANNEL, change)
-        )
+        const held = yield* write("set", () =>
+          marked
+            ? setIfNewerMarked(client, 2, recordKey(record), MARK_KEY, json, SKEW_MILLIS, CHANGES_CHANNEL, change)
+            : setIfNewer(client, 1, recordKey(record), json, SKEW_MILLIS, CHANGES_CHANNEL, change))
         if (held === null) return record
+        if (typeof held === "number") {
+          saw(held)
+          return record
+        }
         const winner = typeof held === "string" ? decodeRecord(held) : Either.left(held)
         if (Either.isRight(winner)) return winner.right
         // A value the script read as a newer record that is not a valid one:
@@ -349,18 +405,57 @@ export const make = (
           (taken) =>
             taken
               // If Redis is down now, the lease lapses by itself after `leaseMillis`.
-              ? Effect.ignore(command("release", () => client.eval(RELEASE_LEASE, 1, leaseAt, owner)))
+              ? Effect.ignore(command("release", () => releaseLease(client, 1, leaseAt, owner)))
               : Effect.void
         )
       })
 
     const heartbeat = (replica: string, now: number, until: number) =>
       Effect.map(
-        write("heartbeat", () => client.eval(HEARTBEAT, 1, REPLICAS_KEY, Math.floor(now), Math.ceil(until), replica)),
+        write("heartbeat", () => heartbeatScript(client, 1, REPLICAS_KEY, Math.floor(now), Math.ceil(until), replica)),
         (replicas) => (Array.isArray(replicas) ? replicas.filter((id): id is string => typeof id === "string") : [])
       )
 
     const leave = (replica: string) => Effect.asVoid(command("leave", () => client.zrem(REPLICAS_KEY, replica)))
+
+    // The changes mark: how many writes this instance missed. Writes are
+    // counted by Redis (`MARK_KEY`); each one this instance made (the
+    // script answers its count) or delivered on `changes` (the message
+    // carries it) is seen; reading the mark counts every write up to it
+    // that was not seen as missed. A mark lower than the last one read means
+    // the store lost its data (emptied, or restored from a snapshot): one
+    // miss more, and counting starts over from it. On a cluster the mark
+    // would sit in another slot than the records, so there is none.
+    const marked = target.mode !== "cluster"
+    let seenUpTo: number | undefined
+    const seen = new Set<number>()
+    let missed = 0
+    const saw = (mark: number) => {
+      if (seenUpTo === undefined || mark <= seenUpTo) return
+      seen.add(mark)
+      if (seen.size > SEEN_MAX) {
+        seenUpTo = undefined
+        seen.clear()
+        missed += 1
+      }
+    }
+    const changesMark = Effect.map(command("changesMark", () => client.get(MARK_KEY)), (value) => {
+      const mark = Number(value ?? 0)
+      if (seenUpTo === undefined || mark < seenUpTo) {
+        if (seenUpTo !== undefined) missed += 1
+        seen.clear()
+      } else {
+        let counted = 0
+        for (const at of seen) {
+          if (at > mark) continue
+          seen.delete(at)
+          counted += 1
+        }
+        missed += mark - seenUpTo - counted
+      }
+      seenUpTo = mark
+      return missed
+    })
 
     const changes = Stream.asyncPush<TokenRecord>((emit) =>
       Effect.acquireRelease(
@@ -370,7 +465,10 @@ export const make = (
             const change = decodeChange(message)
             if (Either.isLeft(change)) {
               log(Effect.logWarning("skipping a malformed token store change message"))
-            } else if (change.right.origin !== origin) {
+              return
+            }
+            if (change.right.mark !== undefined) saw(change.right.mark)
+            if (change.right.origin !== origin) {
               emit.single(change.right.record)
             }
           }
@@ -397,6 +495,7 @@ export const make = (
       lease,
       heartbeat,
       leave,
+      ...(marked ? { changesMark } : {}),
       changes,
       healthy: Effect.sync(() => client.status === "ready"),
       claim,

@@ -33,7 +33,8 @@ export const make = (
   options: EngineOptions = {}
 ): Effect.Effect<TokenEngineShape, never, TokenStore | Scope.Scope> =>
   Effect.gen(function*() {
-    const store = yield* TokenStore
+    // Writes counted as they are refused: re-validation compares every credential after one.
+    const store = Revalidate.watchWrites(yield* TokenStore)
     const scope = yield* Effect.scope
     const marginMillis = Duration.toMillis(options.refreshMargin ?? Duration.seconds(300))
     const upstreamPermits = yield* FifoPermits.make(options.maxConcurrentFetches ?? 16)

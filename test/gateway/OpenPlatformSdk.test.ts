@@ -8,8 +8,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Logger } from "effect"
-import { execFile } from "node:child_process"
-import { existsSync, mkdtempSync } from "node:fs"
+import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as Component from "../../src/families/component/Component.js"
@@ -17,35 +16,15 @@ import * as OwnerId from "../../src/OwnerId.js"
 import * as StoreSpec from "../../src/StoreSpec.js"
 import * as ComponentStack from "../support/componentStack.js"
 import { AES_KEY, COMPONENT, COMPONENT_SECRET, MERCHANT, MESSAGE_TOKEN } from "../support/fixtures.js"
+import { requireSdk, runSdkScript } from "../support/sdkScript.js"
 import { KEY } from "../support/serverStack.js"
-
-const sdkDir = new URL("./sdk/", import.meta.url).pathname
-
-const drive = (env: Record<string, string>) =>
-  Effect.async<Record<string, unknown>, Error>((resume) => {
-    const child = execFile(process.execPath, [join(sdkDir, "open.mjs")], {
-      cwd: sdkDir,
-      env: { PATH: process.env["PATH"] ?? "", ...env },
-      timeout: 120_000
-    }, (error, stdout, stderr) =>
-      resume(
-        error === null
-          ? Effect.succeed(JSON.parse(stdout) as Record<string, unknown>)
-          : Effect.fail(new Error(`open.mjs failed: ${error.message}\n${stderr}`))
-      ))
-    return Effect.sync(() => child.kill("SIGKILL"))
-  })
 
 describe("SDK node-easywechat OpenPlatform through the gateway", () => {
   it.live(
     "component token, pre-auth code, code exchange, an authorizer's message: unchanged, no real credential seen",
     () =>
       Effect.gen(function*() {
-        if (!existsSync(join(sdkDir, "node_modules", "node-easywechat"))) {
-          return yield* Effect.dieMessage(
-            "node-easywechat is not installed: run bash .ci/gateway-sdks.sh (npm test does)"
-          )
-        }
+        yield* requireSdk("node-easywechat")
         const wechat = yield* ComponentStack.serveWeChat()
         const controls = wechat.emulator.component
         const server = yield* ComponentStack.serveComponentServer(wechat.url, StoreSpec.layerMemory, Logger.none, {
@@ -55,7 +34,7 @@ describe("SDK node-easywechat OpenPlatform through the gateway", () => {
         // The redirect flow: the SDK exchanges the code the merchant's browser brought.
         yield* controls.stopPushes(COMPONENT)
         const code = yield* controls.authorize(COMPONENT, MERCHANT)
-        const results = yield* drive({
+        const results = yield* runSdkScript("open.mjs", {
           GATEWAY: server.base,
           COMPONENT_ID: COMPONENT,
           CLIENT_KEY: KEY,

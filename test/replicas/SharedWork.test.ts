@@ -30,6 +30,8 @@ const STEP_MILLIS = Duration.toMillis(RefreshPolicy.HEARTBEAT)
 interface Member {
   readonly engine: TokenEngineShape
   readonly leases: { taken: number; refused: number }
+  /** Store calls under way: a step is settled only once none is (a heartbeat's reply lands after its jump). */
+  readonly pending: { calls: number }
   readonly scope: Scope.CloseableScope
 }
 
@@ -42,10 +44,21 @@ const member = (redisUrl: string, emulator: Emulator.WeChatEmulatorShape, crashe
       TokenStore.TokenStore
     )
     const leases = { taken: 0, refused: 0 }
+    const pending = { calls: 0 }
+    const counted = <A, E, R>(call: Effect.Effect<A, E, R>) =>
+      Effect.acquireUseRelease(
+        Effect.sync(() => pending.calls++),
+        () => call,
+        () => Effect.sync(() => pending.calls--)
+      )
+    const heartbeat = redis.heartbeat!
     const store: TokenStore.TokenStoreShape = {
       ...redis,
+      get: (key) => counted(redis.get(key)),
+      set: (record) => counted(redis.set(record)),
+      heartbeat: (replica, now, until) => counted(heartbeat(replica, now, until)),
       lease: (key, millis) =>
-        Effect.tap(redis.lease(key, millis), (taken) =>
+        Effect.tap(counted(redis.lease(key, millis)), (taken) =>
           Effect.sync(() => {
             if (taken) leases.taken += 1
             else leases.refused += 1
@@ -66,7 +79,7 @@ const member = (redisUrl: string, emulator: Emulator.WeChatEmulatorShape, crashe
       scope
     )
     yield* Effect.addFinalizer(() => Scope.close(scope, Exit.void))
-    return { engine: Context.get(built, TokenEngine), leases, scope } satisfies Member
+    return { engine: Context.get(built, TokenEngine), leases, pending, scope } satisfies Member
   })
 
 /** Waits on the wall clock, leaving `TestClock` where it is. */
@@ -89,12 +102,18 @@ const agreed = (members: ReadonlyArray<Member>) =>
       return generations[0] !== undefined && generations.every((generation) => generation === generations[0])
     }))
 
-/** Waits (wall clock) for the engines' Redis round trips: until they agree, at most ~2 s. */
+/**
+ * Waits (wall clock) for the engines' Redis round trips: until no store call
+ * is under way and they agree, at most ~4 s. Agreement alone came before a
+ * heartbeat's reply on a loaded machine: the next step then found that
+ * replica's view of the group lapsed, it refreshed as if alone, and a lease
+ * was refused.
+ */
 const settle = (members: ReadonlyArray<Member>) =>
   Effect.gen(function*() {
-    for (let attempt = 0; attempt < 100; attempt++) {
+    for (let attempt = 0; attempt < 200; attempt++) {
       yield* wallSleep(20)
-      if (yield* agreed(members)) return
+      if (members.every((one) => one.pending.calls === 0) && (yield* agreed(members))) return
     }
   })
 

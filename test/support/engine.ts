@@ -3,11 +3,16 @@
  * in-process emulator, built inside each test so `TestClock` drives its
  * fibers, and the emulator's counters the tests assert on.
  */
-import { Duration, Effect, type Layer } from "effect"
+import { Duration, Effect, Layer } from "effect"
 import type { AccessToken } from "../../src/AccessToken.js"
+import type * as CredentialFamily from "../../src/CredentialFamily.js"
+import * as WeComApi from "../../src/families/wecom/WeComApi.js"
+import * as WeComSuite from "../../src/families/wecomSuite/WeComSuite.js"
+import * as WeComSuiteApi from "../../src/families/wecomSuite/WeComSuiteApi.js"
 import * as Emulator from "../../src/testing/WeChatEmulator.js"
 import type { TokenMode } from "../../src/Token.js"
 import * as TokenConfig from "../../src/TokenConfig.js"
+import * as TokenEngineModule from "../../src/TokenEngine.js"
 import { TokenEngine } from "../../src/TokenEngine.js"
 import * as TokenLayer from "../../src/TokenLayer.js"
 import * as TokenStore from "../../src/TokenStore.js"
@@ -85,3 +90,29 @@ export const tokenFetches = (appId: string = APP) =>
 /** Whether WeChat would accept the access token now. */
 export const isValid = (token: string) =>
   Effect.flatMap(Emulator.WeChatEmulator, (emulator) => emulator.isValidToken(token))
+
+/** Whether the engine holds a valid credential now; read from the status, which never waits on a fetch. */
+export const validNow = (appId: string, kind: string) =>
+  Effect.flatMap(
+    TokenEngine,
+    (engine) =>
+      Effect.map(engine.status, (statuses) =>
+        statuses.some((status) => status.appId === appId && status.kind === kind && status.valid))
+  )
+
+/**
+ * The WeCom suite families alone on an engine, with their API clients aimed
+ * at the emulator's WeCom host; the suites' configuration and a store are
+ * left for the test to provide.
+ */
+export const suiteEngineLayer = TokenEngineModule.layerFamilies(
+  Effect.map(
+    WeComSuite.families,
+    (list) => list as readonly [CredentialFamily.CredentialFamily, ...Array<CredentialFamily.CredentialFamily>]
+  )
+).pipe(
+  Layer.provideMerge(Layer.mergeAll(
+    WeComSuiteApi.layer({ baseUrl: "http://wecom.test" }),
+    WeComApi.layer({ baseUrl: "http://wecom.test" })
+  ))
+)

@@ -5,8 +5,9 @@
  * `componentStack.ts` for live servers over loopback, `replicas.ts` for
  * server processes) build on it and re-export what their tests use.
  */
-import { Effect } from "effect"
+import { Duration, Effect, TestClock } from "effect"
 import * as SuiteEvents from "../../src/families/wecomSuite/SuiteEvents.js"
+import * as WeComSuiteConfig from "../../src/families/wecomSuite/WeComSuiteConfig.js"
 import type { SuiteCredentials } from "../../src/families/wecomSuite/WeComSuiteConfig.js"
 import type { PushRequest } from "../../src/testing/WeChatEmulator.js"
 
@@ -43,6 +44,8 @@ export const suiteRegistration = {
   encodingAesKey: AES_KEY
 }
 export const WECOM_SUITES = `${SUITE}:${SUITE_SECRET}:${MESSAGE_TOKEN}:${AES_KEY}`
+/** The same suite as the library configures it. */
+export const suiteCredentials = WeComSuiteConfig.suite(SUITE, SUITE_SECRET, MESSAGE_TOKEN, AES_KEY)
 /** A `STORE_ENCRYPTION_KEY`: 32 bytes in hex. */
 export const STORE_KEY = "0123456789abcdef".repeat(4)
 
@@ -67,6 +70,19 @@ export const waitFor = <E, R>(done: Effect.Effect<boolean, E, R>): Effect.Effect
       yield* Effect.yieldNow()
     }
     return yield* Effect.dieMessage("the condition never held")
+  })
+
+/**
+ * Lets forked work that sleeps on TestClock (a push's exchange, its retries,
+ * an eager fetch) run until `done` holds: up to 30 simulated seconds.
+ */
+export const settle = <E, R>(done: Effect.Effect<boolean, E, R>): Effect.Effect<void, E, R> =>
+  Effect.gen(function*() {
+    for (let step = 0; step < 300; step++) {
+      if (yield* done) return
+      yield* TestClock.adjust(Duration.millis(100))
+    }
+    if (!(yield* done)) return yield* Effect.dieMessage("the condition never held within 30 simulated seconds")
   })
 
 /** A suite's push as the emulator sends it (signature in the URL's query), opened as the intake opens it. */

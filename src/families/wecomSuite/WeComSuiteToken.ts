@@ -13,22 +13,29 @@
  *   and the permanent code stored durably before the push is answered, so
  *   a process killed right after answering still has it. WeCom hands the
  *   permanent code out once: a push answered before it is stored could
- *   lose the corp for good. A push answered 503 (the store refused the
- *   code) and pushed again reuses the grant: its temporary code is spent.
+ *   lose the corp for good. The exchange is claimed in the store first, so
+ *   it happens once across the replicas sharing it. When the store refuses
+ *   the permanent code, the push is answered 503 and the exchanging process
+ *   keeps the grant and retries the write in the background (0.25 s,
+ *   doubling to 10 s) for the temporary code's 10 minutes; WeCom's retry of
+ *   the push (its temporary code now spent) is answered `success` by any
+ *   replica, or a restarted one, once the code is stored, and 503 until then.
  * - `cancel_auth` retires the corp on every replica (the store's tombstone),
  *   unless the corp installed the app again after it.
  *
  * @since 0.3.0
  */
-import { Clock, Context, Effect, Layer, Option, Schema } from "effect"
+import { Clock, Context, Duration, Effect, Layer, Option, Schedule, Schema } from "effect"
+import { createHash } from "node:crypto"
 import type { AccessTokenError, Credential } from "../../AccessToken.js"
 import type { Issued } from "../../CredentialFamily.js"
 import { ownerPage } from "../../internal/ownerPage.js"
 import * as PushMessage from "../../internal/pushMessage.js"
 import { type InvalidPageUrl, pageUrl } from "../../JsSdk.js"
 import { CorpId, type SuiteOwnerId } from "../../OwnerId.js"
+import { TokenRecord } from "../../Token.js"
 import { TokenEngine } from "../../TokenEngine.js"
-import { TokenStore } from "../../TokenStore.js"
+import { StoreError, TokenStore } from "../../TokenStore.js"
 import { UnknownApp } from "../../WeChatError.js"
 import { signPage, type WeComJsSdkConfig } from "../wecom/WeComToken.js"
 import type { SuiteEvent } from "./SuiteEvents.js"
@@ -103,6 +110,8 @@ export interface WeComSuiteTokenShape {
   /** A configured suite's credentials (what its pushes are checked with). */
   readonly credentials: (suiteId: string) => Option.Option<SuiteCredentials>
   readonly suiteToken: (suiteId: string) => Effect.Effect<Credential, AccessTokenError>
+  /** The service provider's corp id (`WECOM_PROVIDER`), when one is configured. */
+  readonly provider: string | undefined
   /** The provider token (`WECOM_PROVIDER`); `UnknownApp` when none is configured. */
   readonly providerToken: Effect.Effect<Credential, AccessTokenError>
   /** A fresh, single-use pre-auth code (never cached), its session set when `options` name one. */
@@ -127,6 +136,18 @@ export interface WeComSuiteTokenShape {
     corpId: string,
     url: string
   ) => Effect.Effect<WeComJsSdkConfig, AccessTokenError | InvalidPageUrl>
+  /**
+   * Exchanges an install's temporary code (`AuthCode`) as the `create_auth`
+   * push does, and answers the corp it installed; a code whose permanent
+   * code is stored already (the push exchanged it, on any replica sharing
+   * the store) is not exchanged again. Fails with a `StoreError` while
+   * another process holds the exchange and its permanent code is not stored.
+   */
+  readonly exchange: (suiteId: string, authCode: string) => Effect.Effect<string, AccessTokenError>
+  /** An installed corp's permanent code, as stored. */
+  readonly permanentCode: (suiteId: string, corpId: string) => Effect.Effect<Credential, AccessTokenError>
+  /** Compare-and-refresh of a suite's token. */
+  readonly refreshSuiteToken: (suiteId: string, staleToken?: string) => Effect.Effect<Credential, AccessTokenError>
   /** Acts on a pushed event: stored durably (or the corp retired) before this returns. */
   readonly accept: (suiteId: string, event: SuiteEvent) => Effect.Effect<void, AccessTokenError>
   /**
@@ -172,9 +193,9 @@ export const make: Effect.Effect<
   // The agent the suite's app runs as in a corp (for `wx.agentConfig`):
   // asked of WeCom once per corp and process, forgotten when the install changes.
   const agents = new Map<string, number>()
-  // WeCom's temporary code is single use and the permanent code is handed out once: a push answered 503
-  // because the store refused the code comes again with the spent code, so the grant waits here (by
-  // temporary code, for the code's 10 minutes) until it is stored.
+  // WeCom's temporary code is single use and the permanent code is handed out once: a grant whose
+  // permanent code the store refused waits here (by temporary code, for the code's 10 minutes) while a
+  // background fiber retries the write, and the push's retry finds it.
   const unstored = new Map<string, { readonly grant: PermanentCode; readonly until: number }>()
 
   // Ids reach here unvalidated (HTTP paths, pushes): only configured ones are looked up.
@@ -235,24 +256,94 @@ export const make: Effect.Effect<
       yield* engine.put(suite.suiteId, WeComSuite.suiteTicket, issued)
     })
 
-  const acceptCode = (suite: SuiteCredentials, authCode: string) =>
+  // The corp a stored install's temporary code installed: a record of its own kind under the suite,
+  // which the engine does not serve, written once the permanent code is stored.
+  const installedCorp = (suite: SuiteCredentials, authCode: string) =>
+    Effect.map(
+      store.get({ appId: suite.suiteId as string as SuiteOwnerId, kind: installKind(authCode) }),
+      Option.flatMap((record) => record.retired === true ? Option.none() : Option.some(record.value))
+    )
+
+  // The permanent code, then the record saying which corp the temporary code installed.
+  const storeGrant = (suite: SuiteCredentials, authCode: string, granted: PermanentCode) =>
     Effect.gen(function*() {
-      const now = yield* Clock.currentTimeMillis
-      for (const [code, { until }] of unstored) if (now >= until) unstored.delete(code)
-      const held = unstored.get(authCode)?.grant
-      const granted = held ?? (yield* withSuiteToken(
-        suite,
-        (token) => api.fetchPermanentCode(suite.suiteId, token, authCode)
-      ))
-      unstored.set(authCode, { grant: granted, until: now + AUTH_CODE_MILLIS })
       const owner = WeComSuite.corpOwner(suite.suiteId, granted.corpId)
       agents.delete(owner)
       yield* engine.put(owner, WeComSuite.permanentCode, {
         value: granted.permanentCode,
         expiresInSeconds: WeComSuite.PERMANENT_CODE_SECONDS
       })
+      const now = yield* Clock.currentTimeMillis
+      yield* store.set(
+        new TokenRecord({
+          appId: suite.suiteId as string as SuiteOwnerId,
+          kind: installKind(authCode),
+          value: granted.corpId,
+          mode: "stable",
+          fetchedAt: now,
+          expiresAt: now + AUTH_CODE_MILLIS,
+          refreshAt: now + AUTH_CODE_MILLIS,
+          generation: 1
+        })
+      )
       unstored.delete(authCode)
       yield* Effect.logInfo("suite installed; permanent code stored").pipe(Effect.annotateLogs({ app: owner }))
+      return granted.corpId as string
+    })
+
+  // Retries the write of a grant the store refused, 0.25 s doubling to 10 s, until its temporary code's
+  // 10 minutes end (WeCom has given up on the push by then).
+  const keepStoring = (suite: SuiteCredentials, authCode: string, granted: PermanentCode, until: number) =>
+    Effect.gen(function*() {
+      const left = until - (yield* Clock.currentTimeMillis)
+      // The push's retry may store it first (and take it off the list): then there is nothing left to do.
+      yield* Effect.suspend(() => unstored.has(authCode) ? storeGrant(suite, authCode, granted) : Effect.void).pipe(
+        Effect.retry(
+          Schedule.exponential(Duration.millis(250)).pipe(
+            Schedule.union(Schedule.spaced(Duration.seconds(10))),
+            Schedule.upTo(Duration.millis(Math.max(0, left)))
+          )
+        ),
+        Effect.catchAll((error) =>
+          Effect.logError("permanent code lost: the store refused it for 10 minutes; the corp must install again")
+            .pipe(Effect.annotateLogs({ app: WeComSuite.corpOwner(suite.suiteId, granted.corpId), error: error._tag }))
+        ),
+        Effect.ensuring(Effect.sync(() => unstored.delete(authCode)))
+      )
+    })
+
+  const acceptCode = (suite: SuiteCredentials, authCode: string) =>
+    Effect.gen(function*() {
+      const now = yield* Clock.currentTimeMillis
+      for (const [code, { until }] of unstored) if (now >= until) unstored.delete(code)
+      // Exchanged here, its write refused: the background retry has it; this push waits for the store.
+      const held = unstored.get(authCode)?.grant
+      if (held !== undefined) return yield* storeGrant(suite, authCode, held)
+      // Stored already (by this replica, another one or before a restart): WeCom's retry of an answered push.
+      const installed = yield* installedCorp(suite, authCode)
+      if (Option.isSome(installed)) return installed.value
+      // One exchange in the group: a process exchanging the code holds a short claim (a failed exchange
+      // may leave the code unspent, and WeCom's retry should try it again), one that exchanged it a
+      // claim for the code's 10 minutes.
+      const claim = `suite-install:${suite.suiteId}:${codeHash(authCode)}`
+      const exchanged = yield* store.isClaimed(`${claim}:exchanged`)
+      if (exchanged || !(yield* store.claim(`${claim}:exchanging`, EXCHANGE_CLAIM_MILLIS))) {
+        return yield* new StoreError({
+          operation: "set",
+          detail: "another process exchanged this install's temporary code and has not stored its permanent code yet"
+        })
+      }
+      const granted = yield* withSuiteToken(suite, (token) => api.fetchPermanentCode(suite.suiteId, token, authCode))
+      yield* Effect.ignore(store.claim(`${claim}:exchanged`, AUTH_CODE_MILLIS))
+      return yield* storeGrant(suite, authCode, granted).pipe(
+        Effect.tapError(() =>
+          Effect.gen(function*() {
+            const until = now + AUTH_CODE_MILLIS
+            unstored.set(authCode, { grant: granted, until })
+            yield* Effect.forkDaemon(keepStoring(suite, authCode, granted, until))
+          })
+        )
+      )
     })
 
   const acceptCancel = (suite: SuiteCredentials, corpId: CorpId, createdAt: number) =>
@@ -273,6 +364,7 @@ export const make: Effect.Effect<
   return WeComSuiteToken.of({
     suites: config.suites.map((suite) => suite.suiteId as string),
     credentials: (suiteId) => Option.fromNullable(byId.get(suiteId)),
+    provider: provider?.corpId,
     suiteToken: (suiteId) =>
       Effect.flatMap(suiteOf(suiteId), (suite) => engine.get(suite.suiteId, WeComSuite.suiteToken)),
     providerToken: provider === undefined
@@ -325,6 +417,10 @@ export const make: Effect.Effect<
           agent: engine.get(owner, WeComSuite.corpAgentTicket)
         })
       }),
+    exchange: (suiteId, authCode) => Effect.flatMap(suiteOf(suiteId), (suite) => acceptCode(suite, authCode)),
+    permanentCode: corpKind(WeComSuite.permanentCode),
+    refreshSuiteToken: (suiteId, staleToken) =>
+      Effect.flatMap(suiteOf(suiteId), (suite) => engine.refresh(suite.suiteId, staleToken, WeComSuite.suiteToken)),
     accept: (suiteId, event) =>
       Effect.flatMap(suiteOf(suiteId), (suite) => {
         const createdAt = event.TimeStamp * 1000
@@ -333,7 +429,7 @@ export const make: Effect.Effect<
             return acceptTicket(suite, event.SuiteTicket, createdAt)
           case "create_auth":
           case "reset_permanent_code":
-            return acceptCode(suite, event.AuthCode)
+            return Effect.asVoid(acceptCode(suite, event.AuthCode))
           case "change_auth":
             // The corp changed what the app may see or which agents run it: nothing stored changes.
             return Effect.sync(() => agents.delete(WeComSuite.corpOwner(suite.suiteId, event.AuthCorpId)))
@@ -352,6 +448,13 @@ export const make: Effect.Effect<
 // How long WeCom's temporary code (AuthCode) is valid.
 const AUTH_CODE_MILLIS = 10 * 60 * 1000
 
+// Longer than an exchange can take (the suite token and the exchange, each within the upstream timeout).
+const EXCHANGE_CLAIM_MILLIS = 60_000
+
+// A temporary code as store keys name it: a digest, so the code itself is in no key.
+const codeHash = (authCode: string) => createHash("sha256").update(authCode).digest("hex").slice(0, 32)
+const installKind = (authCode: string) => `suite_install_${codeHash(authCode)}`
+
 const unknown = (appId: string) => Effect.fail(new UnknownApp({ appId }))
 
 /**
@@ -364,6 +467,7 @@ const unknown = (appId: string) => Effect.fail(new UnknownApp({ appId }))
 export const none: WeComSuiteTokenShape = WeComSuiteToken.of({
   suites: [],
   credentials: () => Option.none(),
+  provider: undefined,
   suiteToken: unknown,
   providerToken: unknown("provider: set WECOM_PROVIDER"),
   preAuthCode: unknown,
@@ -373,6 +477,9 @@ export const none: WeComSuiteTokenShape = WeComSuiteToken.of({
   jsapiTicket: unknown,
   agentTicket: unknown,
   jsSdkConfig: unknown,
+  exchange: unknown,
+  permanentCode: unknown,
+  refreshSuiteToken: unknown,
   accept: unknown,
   acceptOnce: unknown
 })

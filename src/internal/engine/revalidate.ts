@@ -4,7 +4,7 @@
  *
  * @internal
  */
-import { Duration, Effect, Option, Schedule, Stream } from "effect"
+import { Clock, Duration, Effect, Option, Schedule, Stream } from "effect"
 import * as RefreshPolicy from "../../RefreshPolicy.js"
 import { mask } from "../../Token.js"
 import { isSameRecord, replaces, type StoreError, type TokenStoreShape } from "../../TokenStore.js"
@@ -12,9 +12,38 @@ import * as Cell from "./cell.js"
 import type { Fetch } from "./fetch.js"
 import type { Owners } from "./owners.js"
 
+// The longest a replica goes without comparing every credential it holds,
+// whatever the mark says.
+const FULL_PASS_MAX = Duration.toMillis(Duration.minutes(30))
+
+/** @internal */
+export interface WatchedStore {
+  /** How many writes the store refused so far: each may have left it behind this replica. */
+  readonly refusedWrites: () => number
+}
+
+/**
+ * `store` with its refused writes counted, for re-validation to tell that
+ * the store may lack what this replica holds.
+ *
+ * @internal
+ */
+export const watchWrites = <S extends Pick<TokenStoreShape, "set">>(store: S): S & WatchedStore => {
+  let refused = 0
+  return {
+    ...store,
+    set: (record) =>
+      Effect.tapError(store.set(record), () =>
+        Effect.sync(() => {
+          refused += 1
+        })),
+    refusedWrites: () => refused
+  }
+}
+
 /** @internal */
 export const make = (
-  store: Pick<TokenStoreShape, "get" | "set" | "changes">,
+  store: Pick<TokenStoreShape, "get" | "set" | "changes" | "changesMark"> & Partial<WatchedStore>,
   owners: Owners,
   fetch: Pick<Fetch, "adopt">
 ) => {
@@ -61,16 +90,40 @@ export const make = (
       }
     }).pipe(Cell.annotate(cell))
 
+  // A pass compares every held credential only when the store may hold
+  // what this replica missed: its changes mark moved or could not be read,
+  // a write of this replica's was refused, the previous pass failed, or
+  // `FULL_PASS_MAX` went by without one (writes that move no mark: a
+  // replica of an earlier version, a key deleted or evicted by hand).
+  // Otherwise the store holds nothing this replica was not told of, and a
+  // pass compares only the credentials due before the next two: what a
+  // refresh is about to read the lease over.
   const revalidate: Effect.Effect<never> = Effect.gen(function*() {
     // The period follows the count of the previous pass (none before the first).
-    let watched: Array<Cell.Cell> = []
+    let held = 0
+    let markBefore: number | undefined
+    let refusedBefore = store.refusedWrites?.() ?? 0
+    let fullAt = Number.NEGATIVE_INFINITY
     for (;;) {
-      yield* Effect.sleep(Duration.millis(RefreshPolicy.revalidationMillis(watched.length)))
-      watched = Array.from(owners.cells()).filter((cell) => cell.spec.overlap !== "stable" && cell.held !== undefined)
+      const period = RefreshPolicy.revalidationMillis(held)
+      yield* Effect.sleep(Duration.millis(period))
+      const now = yield* Clock.currentTimeMillis
+      const mark = store.changesMark === undefined
+        ? undefined
+        : Option.getOrUndefined(yield* Effect.option(store.changesMark))
+      const refused = store.refusedWrites?.() ?? 0
+      const quiet = mark !== undefined && mark === markBefore && refused === refusedBefore &&
+        now - fullAt < FULL_PASS_MAX
+      const watched = Array.from(owners.cells()).filter((cell) =>
+        cell.spec.overlap !== "stable" && cell.held !== undefined
+      )
+      held = watched.length
+      const dueBy = now + 2 * period
+      const compared = quiet ? watched.filter((cell) => cell.held!.record.refreshAt <= dueBy) : watched
       let failures = 0
       let detail = ""
       yield* Effect.forEach(
-        watched,
+        compared,
         (cell) =>
           Effect.catchTag(reconcile(cell), "StoreError", (error) =>
             Effect.sync(() => {
@@ -79,6 +132,9 @@ export const make = (
             })),
         { concurrency: 16, discard: true }
       )
+      markBefore = failures === 0 ? mark : undefined
+      refusedBefore = refused
+      if (!quiet && failures === 0) fullAt = now
       if (failures > 0) {
         yield* Effect.logWarning("token store unavailable; re-validation will try again").pipe(
           Effect.annotateLogs({ credentials: failures, detail })

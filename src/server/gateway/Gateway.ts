@@ -19,6 +19,9 @@
  *   `ticket/get?type=agent_config`) are the engine's.
  * - `sns/jscode2session` and `sns/oauth2/access_token` are forwarded with the
  *   real secret in place of the client key.
+ * - A third-party platform's `cgi-bin/component/` calls and a WeCom service
+ *   provider's `cgi-bin/service/` calls (suite, provider and corp tokens,
+ *   permanent codes) are answered with gateway values.
  *
  * Every answer has WeChat's shape (HTTP 200, `errcode`/`errmsg`), so SDKs
  * raise their usual errors. The gateway answers every path that is not one of
@@ -37,6 +40,7 @@ import * as ProxyApi from "../../api/ProxyApi.js"
 import * as Component from "../../families/component/Component.js"
 import { ComponentToken } from "../../families/component/ComponentToken.js"
 import { WeComToken } from "../../families/wecom/WeComToken.js"
+import { WeComSuiteToken } from "../../families/wecomSuite/WeComSuiteToken.js"
 import * as OwnerId from "../../OwnerId.js"
 import type * as ProxyTarget from "../../ProxyTarget.js"
 import { TokenEngine } from "../../TokenEngine.js"
@@ -53,7 +57,9 @@ import * as Answers from "./internal/answers.js"
 import * as Components from "./internal/components.js"
 import * as GatewayToken from "./internal/gatewayToken.js"
 import * as Keys from "./internal/keys.js"
+import * as OwnCalls from "./internal/ownCalls.js"
 import * as SecretCalls from "./internal/secretCalls.js"
+import * as Suites from "./internal/suites.js"
 import * as Tokens from "./internal/tokens.js"
 
 /**
@@ -86,6 +92,11 @@ export type Call =
   | "authorizer_token"
   | "query_auth"
   | "component"
+  | "suite_token"
+  | "provider_token"
+  | "corp_token"
+  | "permanent_code"
+  | "service"
 
 /**
  * @since 0.3.0
@@ -145,6 +156,16 @@ const AUTHORIZER_TICKET_KINDS: Record<string, string> = {
 // ext_json included): the proxy's replayable size.
 const MAX_COMPONENT_BODY_BYTES = Proxy.DEFAULT_REPLAY_BODY_BYTES
 
+// The names a gateway token may travel under: WeChat's and WeCom's own for each kind.
+const TOKEN_NAMES = ["access_token", "component_access_token", "suite_access_token", "provider_access_token"]
+
+// The service endpoints a suite token calls that the gateway answers itself, by their lower-case path.
+const SUITE_ENDPOINTS: Record<string, "corp_token" | "permanent_code"> = {
+  "/cgi-bin/service/get_corp_token": "corp_token",
+  "/cgi-bin/service/get_permanent_code": "permanent_code",
+  "/cgi-bin/service/v2/get_permanent_code": "permanent_code"
+}
+
 const findTarget = (targets: ReadonlyArray<ProxyTarget.ProxyTarget>, pattern: string) => {
   const found = targets.find((target) => target.pattern === pattern)
   if (found === undefined) throw new Error(`the proxy has no target ${pattern}`)
@@ -159,7 +180,11 @@ const findTarget = (targets: ReadonlyArray<ProxyTarget.ProxyTarget>, pattern: st
  */
 export const make = (
   options: Options
-): Effect.Effect<GatewayShape, never, TokenEngine | WeComToken | ComponentToken | Proxy.Proxy | Scope.Scope> =>
+): Effect.Effect<
+  GatewayShape,
+  never,
+  TokenEngine | WeComToken | ComponentToken | WeComSuiteToken | Proxy.Proxy | Scope.Scope
+> =>
   Effect.gen(function*() {
     const engine = yield* TokenEngine
     const proxy = yield* Proxy.Proxy
@@ -181,44 +206,84 @@ export const make = (
       timeout: upstreamTimeout
     })
     // The proxy's targets the gateway's tokens forward through; a component
-    // token's calls are the gateway's own (`componentCalls`). Authorizers are
-    // a target when the server runs third-party platforms.
+    // token's calls are the gateway's own (`componentCalls`), as are a
+    // suite's and the provider's (`suiteCalls`). Authorizers and suites'
+    // corps are a target when the server runs those families.
     const targets: Record<"app" | "wecom", ProxyTarget.ProxyTarget> & {
       readonly authorizer: ProxyTarget.ProxyTarget | undefined
+      readonly suite_corp: ProxyTarget.ProxyTarget | undefined
     } = {
       app: findTarget(proxy.targets, ProxyApi.APP_PATTERN),
       wecom: findTarget(proxy.targets, ProxyApi.WECOM_PATTERN),
-      authorizer: proxy.targets.find((target) => target.pattern === ProxyApi.AUTHORIZER_PATTERN)
+      authorizer: proxy.targets.find((target) => target.pattern === ProxyApi.AUTHORIZER_PATTERN),
+      suite_corp: proxy.targets.find((target) => target.pattern === ProxyApi.SUITE_CORP_PATTERN)
     }
+    const suites = yield* WeComSuiteToken
+    const suiteCalls = Suites.make({
+      tokens: suites,
+      provider: suites.provider,
+      // Suites are WeCom's: their calls go where their corps' calls go.
+      send: OwnCalls.sender({
+        upstream,
+        baseUrl: targets.suite_corp?.baseUrl ?? options.wechatBaseUrl,
+        timeout: upstreamTimeout
+      })
+    })
     // Whether the server serves `owner` of `kind`, and what a key's scope names for it.
     const served = (kind: GatewayToken.Kind, owner: string): boolean =>
-      kind === "component" ? componentCalls.known(owner) : targets[kind]?.known(owner) === true
+      kind === "component"
+        ? componentCalls.known(owner)
+        : kind === "suite"
+        ? suiteCalls.known(owner)
+        : kind === "provider"
+        ? suiteCalls.knownProvider(owner)
+        : targets[kind]?.known(owner) === true
     const scopeOf = (kind: GatewayToken.Kind, owner: string): string =>
-      kind === "authorizer" ? owner.slice(0, owner.indexOf(":")) : owner
+      kind === "authorizer" || kind === "suite_corp" ? owner.slice(0, owner.indexOf(":")) : owner
     const weComOwners = engine.apps.filter(OwnerId.isWeCom)
     const nowSeconds = Effect.map(Clock.currentTimeMillis, (now) => Math.floor(now / 1000))
 
     // The owner a presented gateway token stands for, when the token is one
     // of ours and its key may still use that owner; else WeChat's 40001. A
     // component token travels as `component_access_token` on the component's
-    // own endpoints, any token as `access_token` elsewhere.
+    // own endpoints, a suite's as `suite_access_token` and the provider's as
+    // `provider_access_token` (as WeCom names them), any token as
+    // `access_token` elsewhere.
     const claimsOf = (
       request: HttpServerRequest.HttpServerRequest,
       query: URLSearchParams,
       keys: Keys.Keys,
       now: number
     ) => {
-      const presented = [...query.getAll("access_token"), ...query.getAll("component_access_token")]
-      // Two tokens in one call: which one counts would be a guess.
-      if (presented.length !== 1) return undefined
-      const claims = keys.tokenOn(NodeHttpServerRequest.toIncomingMessage(request).socket, presented[0]!)
-      if (
-        claims === undefined || !GatewayToken.isCurrent(claims, now) ||
-        !keys.allows(claims.key, scopeOf(claims.kind, claims.owner))
-      ) {
-        return undefined
+      const socket = NodeHttpServerRequest.toIncomingMessage(request).socket
+      const claimsNamed = (name: string, token: string) => {
+        const claims = keys.tokenOn(socket, token)
+        if (
+          claims === undefined || !GatewayToken.isCurrent(claims, now) ||
+          !keys.allows(claims.key, scopeOf(claims.kind, claims.owner))
+        ) {
+          return undefined
+        }
+        // A suite's or the provider's token under another name, or another token under theirs: not one WeCom reads.
+        const named = claims.kind === "suite" || claims.kind === "provider"
+          ? name === `${claims.kind}_access_token`
+          : name === "access_token" || name === "component_access_token"
+        return named && served(claims.kind, claims.owner) ? { ...claims, tokenName: name } : undefined
       }
-      return served(claims.kind, claims.owner) ? claims : undefined
+      const presented = TOKEN_NAMES.flatMap((name) => query.getAll(name).map((token) => ({ name, token })))
+      const [first, second] = presented
+      if (presented.length === 1) return claimsNamed(first!.name, first!.token)
+      // A WeCom SDK's default client adds its provider token to every call, its suite calls included: the
+      // suite token is the one those read, and the provider token, when it is ours too, is dropped.
+      const suite = presented.find((entry) => entry.name === "suite_access_token")
+      const provider = presented.find((entry) => entry.name === "provider_access_token")
+      if (presented.length === 2 && first !== second && suite !== undefined && provider !== undefined) {
+        return claimsNamed(provider.name, provider.token) === undefined
+          ? undefined
+          : claimsNamed(suite.name, suite.token)
+      }
+      // Two tokens in one call otherwise: which one counts would be a guess.
+      return undefined
     }
 
     const ticket = (
@@ -334,6 +399,43 @@ export const make = (
         return yield* answered("component", done.ok ? "ok" : "refused", done.response)
       }).pipe(Effect.merge)
 
+    // A call carrying a gateway suite or provider token: the suite's token
+    // endpoints answered here, any other call forwarded with the real token.
+    const suiteCall = (
+      request: HttpServerRequest.HttpServerRequest,
+      path: string,
+      query: URLSearchParams,
+      keys: Keys.Keys,
+      claims: GatewayToken.Claims & { readonly tokenName: string },
+      timeout: Duration.Duration
+    ) =>
+      Effect.gen(function*() {
+        const endpoint = SUITE_ENDPOINTS[path.toLowerCase()]
+        if (endpoint !== undefined && claims.kind === "suite") {
+          const fields = yield* fieldsOf(request, endpoint, timeout)
+          const done = endpoint === "corp_token"
+            ? yield* suiteCalls.corpToken(claims, fields, keys, yield* nowSeconds)
+            : yield* suiteCalls.permanentCode(claims, fields)
+          return yield* answered(endpoint, done.ok ? "ok" : "refused", done.response)
+        }
+        const forwarded = new URLSearchParams(query)
+        forwarded.delete(claims.tokenName)
+        // Its provider token beside its suite token (`claimsOf`): the SDK's, checked, and not WeCom's to see.
+        if (claims.kind === "suite") forwarded.delete("provider_access_token")
+        const hasBody = request.headers["transfer-encoding"] !== undefined ||
+          (request.headers["content-length"] ?? "0") !== "0"
+        const body = hasBody ? yield* bodyOf(request, "service", MAX_COMPONENT_BODY_BYTES, timeout) : undefined
+        const done = yield* suiteCalls.forward(claims, {
+          method: request.method,
+          path,
+          query: forwarded,
+          tokenName: claims.tokenName,
+          contentType: request.headers["content-type"],
+          body
+        })
+        return yield* answered("service", done.ok ? "ok" : "refused", done.response)
+      }).pipe(Effect.merge)
+
     const forward = (
       request: HttpServerRequest.HttpServerRequest,
       path: string,
@@ -345,14 +447,17 @@ export const make = (
         const claims = claimsOf(request, query, keys, yield* nowSeconds)
         if (claims === undefined) return yield* answered("forward", "refused", Answers.invalidToken())
         if (claims.kind === "component") return yield* componentCall(request, path, query, keys, claims, timeout)
+        if (claims.kind === "suite" || claims.kind === "provider") {
+          return yield* suiteCall(request, path, query, keys, claims, timeout)
+        }
         // A component token's name on another owner's call: not a token WeChat would read there.
-        if (query.has("component_access_token")) {
+        if (claims.tokenName !== "access_token") {
           return yield* answered("forward", "refused", Answers.invalidToken())
         }
         const forwarded = new URLSearchParams(query)
         forwarded.delete("access_token")
-        const target = claims.kind === "authorizer" ? targets.authorizer : targets[claims.kind]
-        // `claimsOf` admits an authorizer's token only when the proxy has the authorizers' target.
+        const target = targets[claims.kind]
+        // `claimsOf` admits an authorizer's or a suite corp's token only when the proxy has their target.
         const response = yield* proxy.forward(request, target!, claims.owner, path.slice(1), timeout, {
           query: forwarded,
           refusal: Answers.refusal
@@ -384,6 +489,17 @@ export const make = (
               const issued = componentCalls.componentToken(fields, keys, yield* nowSeconds)
               return yield* answered("component_token", issued.ok ? "ok" : "refused", issued.response)
             }))
+          case "/cgi-bin/service/get_suite_token":
+          case "/cgi-bin/service/get_provider_token":
+            return yield* Effect.merge(Effect.gen(function*() {
+              const call: Call = path.endsWith("get_suite_token") ? "suite_token" : "provider_token"
+              const fields = yield* fieldsOf(request, call, requestTimeout)
+              const now = yield* nowSeconds
+              const issued = call === "suite_token"
+                ? suiteCalls.suiteToken(fields, keys, now)
+                : suiteCalls.providerToken(fields, keys, now)
+              return yield* answered(call, issued.ok ? "ok" : "refused", issued.response)
+            }))
           case "/cgi-bin/component/api_start_push_ticket":
             return yield* Effect.merge(Effect.gen(function*() {
               const fields = yield* fieldsOf(request, "secret", requestTimeout)
@@ -403,6 +519,13 @@ export const make = (
               claims.kind === "authorizer" && path === "/cgi-bin/ticket/getticket" && type in AUTHORIZER_TICKET_KINDS
             ) {
               return yield* ticket(engine.get(claims.owner, AUTHORIZER_TICKET_KINDS[type]!))
+            }
+            if (claims.kind === "suite_corp") {
+              const [suiteId, corpId] = claims.owner.split(":") as [string, string]
+              if (path === "/cgi-bin/get_jsapi_ticket") return yield* ticket(suites.jsapiTicket(suiteId, corpId))
+              if (path === "/cgi-bin/ticket/get" && type === "agent_config") {
+                return yield* ticket(suites.agentTicket(suiteId, corpId))
+              }
             }
             const [corpId, agent] = claims.owner.split("/") as [string, string]
             if (claims.kind === "wecom" && path === "/cgi-bin/get_jsapi_ticket") {
@@ -447,7 +570,7 @@ const parseObject = (text: string): Record<string, unknown> | undefined => {
  */
 export const layer = (
   options: Options
-): Layer.Layer<Gateway, never, TokenEngine | WeComToken | ComponentToken | Proxy.Proxy> =>
+): Layer.Layer<Gateway, never, TokenEngine | WeComToken | ComponentToken | WeComSuiteToken | Proxy.Proxy> =>
   Layer.scoped(Gateway, make(options))
 
 /**

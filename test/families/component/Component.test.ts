@@ -11,6 +11,8 @@ import * as StoreSpec from "../../../src/StoreSpec.js"
 import * as Emulator from "../../../src/testing/WeChatEmulator.js"
 import { TokenEngine } from "../../../src/TokenEngine.js"
 import { COMPONENT, credentials, MERCHANT, registration } from "../../support/componentStack.js"
+import { validNow } from "../../support/engine.js"
+import { settle } from "../../support/fixtures.js"
 
 // The component families on the engine, the emulator as WeChat, TestClock
 // driving both; pushes go straight to the intake (`ComponentEvents.receive`)
@@ -55,22 +57,6 @@ const stack = (options: Pick<Emulator.EmulatorOptions, "refreshTokenRotation"> =
   )
   return Layer.provideMerge(engine, emulator)
 }
-
-// Lets forked work (a push's exchange, its retries) run: up to 30 simulated seconds.
-const settle = <E, R>(done: Effect.Effect<boolean, E, R>) =>
-  Effect.gen(function*() {
-    for (let step = 0; step < 300 && !(yield* done); step++) yield* TestClock.adjust(Duration.millis(100))
-    expect(yield* done).toBe(true)
-  })
-
-// Read from the status, which never waits on a fetch (a fetch may be sleeping on TestClock).
-const validNow = (appId: string, kind: string) =>
-  Effect.flatMap(
-    TokenEngine,
-    (engine) =>
-      Effect.map(engine.status, (statuses) =>
-        statuses.some((status) => status.appId === appId && status.kind === kind && status.valid))
-  )
 
 const authorized = validNow(owner, Component.authorizerToken)
 

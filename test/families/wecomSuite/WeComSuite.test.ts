@@ -3,8 +3,6 @@ import { Context, Duration, Effect, Layer, Option, Redacted, TestClock } from "e
 import { mkdtempSync, readFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import * as NodePath from "node:path"
-import type * as CredentialFamily from "../../../src/CredentialFamily.js"
-import * as WeComApi from "../../../src/families/wecom/WeComApi.js"
 import * as SuiteEvents from "../../../src/families/wecomSuite/SuiteEvents.js"
 import * as WeComSuite from "../../../src/families/wecomSuite/WeComSuite.js"
 import * as WeComSuiteApi from "../../../src/families/wecomSuite/WeComSuiteApi.js"
@@ -13,21 +11,23 @@ import { CorpId } from "../../../src/OwnerId.js"
 import * as StoreSpec from "../../../src/StoreSpec.js"
 import * as Emulator from "../../../src/testing/WeChatEmulator.js"
 import { TokenEngine, type TokenEngineShape } from "../../../src/TokenEngine.js"
-import * as TokenEngineModule from "../../../src/TokenEngine.js"
 import * as TokenStore from "../../../src/TokenStore.js"
-import { openSuitePush } from "../../support/fixtures.js"
+import { suiteEngineLayer, validNow } from "../../support/engine.js"
+import {
+  openSuitePush,
+  settle,
+  SUITE,
+  SUITE_SECRET as SECRET,
+  suiteCredentials as suite,
+  suiteRegistration
+} from "../../support/fixtures.js"
 
 // The suite families on the engine, the emulator as WeCom, TestClock driving
 // both. The emulator's pushes are opened with `SuiteEvents` and handed to the
 // engine as an intake does: the ticket put, an install's code exchanged and
 // its permanent code put, an uninstall retiring the corp.
 
-const SUITE = "ww5e5e5e5e5e5e5e5e"
-const SECRET = "suiteSecret0123456789abcdefSECRET"
-const TOKEN = "suiteToken"
-const KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
 const CORP = CorpId.make("ww0c0c0c0c0c0c0c0c")
-const suite = WeComSuiteConfig.suite(SUITE, SECRET, TOKEN, KEY)
 const owner = WeComSuite.corpOwner(suite.suiteId, CORP)
 
 const stack = (
@@ -68,24 +68,12 @@ const stack = (
     }).pipe(Effect.orElseSucceed(() => ({ status: 503, body: "" })))
   const emulator = Emulator.layer({
     suites: [{
-      suiteId: SUITE,
-      secret: SECRET,
-      messageToken: TOKEN,
-      encodingAesKey: KEY,
+      ...suiteRegistration,
       ...(pushes ? { commandUrl: `http://server.test/wecom/suites/${SUITE}/events` } : {})
     }],
     pushTransport: transport
   })
-  const families = Effect.map(
-    WeComSuite.families,
-    (list) => list as readonly [CredentialFamily.CredentialFamily, ...Array<CredentialFamily.CredentialFamily>]
-  )
-  const apis = Layer.mergeAll(
-    WeComSuiteApi.layer({ baseUrl: "http://wecom.test" }),
-    WeComApi.layer({ baseUrl: "http://wecom.test" })
-  )
-  const engineLayer = TokenEngineModule.layerFamilies(families).pipe(
-    Layer.provideMerge(apis),
+  const engineLayer = suiteEngineLayer.pipe(
     Layer.tap((context) =>
       Effect.sync(() => {
         engine = Context.get(context, TokenEngine)
@@ -97,21 +85,6 @@ const stack = (
   )
   return Layer.provideMerge(engineLayer, emulator)
 }
-
-// Lets forked work (pushes, eager fetches) run: up to 30 simulated seconds.
-const settle = <E, R>(done: Effect.Effect<boolean, E, R>) =>
-  Effect.gen(function*() {
-    for (let step = 0; step < 300 && !(yield* done); step++) yield* TestClock.adjust(Duration.millis(100))
-    expect(yield* done).toBe(true)
-  })
-
-const validNow = (appId: string, kind: string) =>
-  Effect.flatMap(
-    TokenEngine,
-    (engine) =>
-      Effect.map(engine.status, (statuses) =>
-        statuses.some((status) => status.appId === appId && status.kind === kind && status.valid))
-  )
 
 describe("WeComSuite families under TestClock", () => {
   it.scoped("ticket push → suite token → install → corp token and tickets → uninstall retires the corp", () =>

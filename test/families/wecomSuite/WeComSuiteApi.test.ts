@@ -7,19 +7,14 @@ import * as WeComSuiteConfig from "../../../src/families/wecomSuite/WeComSuiteCo
 import { CorpId } from "../../../src/OwnerId.js"
 import * as OwnerId from "../../../src/OwnerId.js"
 import * as Emulator from "../../../src/testing/WeChatEmulator.js"
-import { openSuitePush } from "../../support/fixtures.js"
+import { openSuitePush, SUITE, suiteCredentials as suite, suiteRegistration } from "../../support/fixtures.js"
 
 // The suite API against the emulator's service-provider side, in process,
 // TestClock driving both. Pushes go to a transport that opens them with
 // `SuiteEvents`, as the intake will: the loopback from ticket to corp ticket.
 
-const SUITE = "ww5e5e5e5e5e5e5e5e"
-const SECRET = "suiteSecret0123456789abcdefSECRET"
-const TOKEN = "suiteToken"
-const KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
 const CORP = "ww0c0c0c0c0c0c0c0c"
 const AGENT = 1000002
-const suite = WeComSuiteConfig.suite(SUITE, SECRET, TOKEN, KEY)
 
 // The event (of a union member whose InfoType may be several) carrying `T`.
 type EventOf<T> = SuiteEvents.SuiteEvent extends infer E ? E extends { readonly InfoType: infer I } ? T extends I ? E
@@ -45,10 +40,7 @@ const setup = () => {
     })
   const emulator = Emulator.layer({
     suites: [{
-      suiteId: SUITE,
-      secret: SECRET,
-      messageToken: TOKEN,
-      encodingAesKey: KEY,
+      ...suiteRegistration,
       commandUrl: "http://suite.test/events"
     }],
     pushTransport: transport

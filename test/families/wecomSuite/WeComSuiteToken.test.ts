@@ -1,9 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Context, Duration, Effect, Layer, TestClock } from "effect"
-import type * as CredentialFamily from "../../../src/CredentialFamily.js"
-import * as WeComApi from "../../../src/families/wecom/WeComApi.js"
 import * as WeComSuite from "../../../src/families/wecomSuite/WeComSuite.js"
-import * as WeComSuiteApi from "../../../src/families/wecomSuite/WeComSuiteApi.js"
 import * as WeComSuiteConfig from "../../../src/families/wecomSuite/WeComSuiteConfig.js"
 import { WeComSuiteToken, type WeComSuiteTokenShape } from "../../../src/families/wecomSuite/WeComSuiteToken.js"
 import * as WeComSuiteTokenModule from "../../../src/families/wecomSuite/WeComSuiteToken.js"
@@ -11,18 +8,14 @@ import { CorpId } from "../../../src/OwnerId.js"
 import * as Emulator from "../../../src/testing/WeChatEmulator.js"
 import * as TokenEngineModule from "../../../src/TokenEngine.js"
 import * as TokenStore from "../../../src/TokenStore.js"
-import { openSuitePush } from "../../support/fixtures.js"
+import { suiteEngineLayer } from "../../support/engine.js"
+import { openSuitePush, settle, SUITE, suiteCredentials as suite, suiteRegistration } from "../../support/fixtures.js"
 
 // The service as a server's intake uses it: each push the emulator (WeCom)
 // sends is opened with `SuiteEvents` and handed to `acceptOnce`/`accept`;
 // answered `success` only once that returned.
 
-const SUITE = "ww7a7a7a7a7a7a7a7a"
-const SECRET = "suiteSecret0123456789abcdefSECRET"
-const TOKEN = "suiteToken"
-const KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
 const CORP = CorpId.make("ww0d0d0d0d0d0d0d0d")
-const suite = WeComSuiteConfig.suite(SUITE, SECRET, TOKEN, KEY)
 
 // What the intake answered per push, in order: "success", "replayed" or "503".
 const answers: Array<string> = []
@@ -45,37 +38,19 @@ const stack = () => {
     }))
   const emulator = Emulator.layer({
     suites: [{
-      suiteId: SUITE,
-      secret: SECRET,
-      messageToken: TOKEN,
-      encodingAesKey: KEY,
+      ...suiteRegistration,
       commandUrl: `http://server.test/wecom/suites/${SUITE}/events`
     }],
     pushTransport: transport
   })
-  const families = Effect.map(
-    WeComSuite.families,
-    (list) => list as readonly [CredentialFamily.CredentialFamily, ...Array<CredentialFamily.CredentialFamily>]
-  )
-  const apis = Layer.mergeAll(
-    WeComSuiteApi.layer({ baseUrl: "http://wecom.test" }),
-    WeComApi.layer({ baseUrl: "http://wecom.test" })
-  )
   const serviceLayer = WeComSuiteTokenModule.layerView.pipe(
-    Layer.provideMerge(TokenEngineModule.layerFamilies(families)),
-    Layer.provideMerge(apis),
+    Layer.provideMerge(suiteEngineLayer),
     Layer.provideMerge(Layer.merge(WeComSuiteConfig.layerWith({ suites: [suite] }), TokenStore.layerMemory)),
     Layer.tap((context) => Effect.sync(() => service = Context.get(context, WeComSuiteToken))),
     Layer.provide(Emulator.layerClient)
   )
   return Layer.provideMerge(serviceLayer, emulator)
 }
-
-const settle = <E, R>(done: Effect.Effect<boolean, E, R>) =>
-  Effect.gen(function*() {
-    for (let step = 0; step < 300 && !(yield* done); step++) yield* TestClock.adjust(Duration.millis(100))
-    expect(yield* done).toBe(true)
-  })
 
 const succeeds = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
   Effect.map(Effect.either(effect), (result) => result._tag === "Right")

@@ -25,19 +25,15 @@
  *
  * @internal
  */
-import type * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { type Duration, Effect, Option, Redacted, Schedule } from "effect"
 import type { AccessTokenError } from "../../../AccessToken.js"
 import type { ComponentTokenShape } from "../../../families/component/ComponentToken.js"
-import * as ProxyTarget from "../../../ProxyTarget.js"
-import * as QueryName from "../../internal/queryName.js"
-import * as TokenScrubber from "../../internal/tokenScrubber.js"
 import type * as UpstreamCall from "../../internal/upstreamCall.js"
-import * as ProxyPath from "../../ProxyPath.js"
 import * as Answers from "./answers.js"
 import * as GatewayToken from "./gatewayToken.js"
 import type { Keys } from "./keys.js"
-import * as WholeCall from "./wholeCall.js"
+import * as OwnCalls from "./ownCalls.js"
+import { type Answered, refused, text } from "./ownCalls.js"
 
 /**
  * What the gateway answers as `authorizer_refresh_token`: the server holds
@@ -45,64 +41,19 @@ import * as WholeCall from "./wholeCall.js"
  */
 export const PLACEHOLDER_REFRESH_TOKEN = "refreshtoken@@@held-by-the-token-server"
 
-// A page of 500 authorizers is about 100 KiB; WeChat's component answers are no larger.
-const MAX_ANSWER_BYTES = 1024 * 1024
-
-// Refresh tokens, as WeChat names them in the component endpoints' answers.
-const REFRESH_FIELDS: ReadonlySet<string> = new Set(["authorizer_refresh_token", "refresh_token"])
-
-// Calls that reset a quota every caller shares, in any spelling the path check lets through.
-const REFUSED = /^cgi-bin\/component\/(api_)?clear_quota/i
-
-/** The answer and whether it is the one asked for. */
-export interface Answered {
-  readonly response: HttpServerResponse.HttpServerResponse
-  readonly ok: boolean
+// The component's own endpoints: refresh tokens, as WeChat names them in
+// their answers, read as the placeholder; a quota every caller shares is
+// not reset, in any spelling the path check lets through.
+const OWN: OwnCalls.Own = {
+  under: "cgi-bin/component/",
+  refused: /^cgi-bin\/component\/(api_)?clear_quota/i,
+  because: "it resets a quota every caller shares",
+  hidden: new Set(["authorizer_refresh_token", "refresh_token"]),
+  placeholder: PLACEHOLDER_REFRESH_TOKEN
 }
 
-const refused = (errcode: number, errmsg: string): Answered => ({ response: Answers.error(errcode, errmsg), ok: false })
-
-/** WeChat's own refusal as WeChat gave it; anything else as its busy answer, which SDKs retry. */
 const failed = (error: AccessTokenError): Answered =>
-  error._tag === "WeChatApiError"
-    ? refused(error.errcode, error.errmsg)
-    : error._tag === "UnknownApp"
-    ? refused(61003, "component is not authorized by this account")
-    : refused(-1, `system error: ${error.message}`)
-
-const text = (value: unknown): string | undefined => typeof value === "string" && value !== "" ? value : undefined
-
-const withoutRefreshTokens = (value: unknown): unknown => {
-  if (Array.isArray(value)) return value.map(withoutRefreshTokens)
-  if (typeof value !== "object" || value === null) return value
-  return Object.fromEntries(
-    Object.entries(value).map(([name, field]) => [
-      name,
-      REFRESH_FIELDS.has(name) && typeof field === "string" ? PLACEHOLDER_REFRESH_TOKEN : withoutRefreshTokens(field)
-    ])
-  )
-}
-
-// A query name WeChat might read as a token (`QueryName.readAs`; the component
-// endpoints take `component_access_token` too): next to the real token it is
-// two tokens in one call.
-const namesToken = (query: URLSearchParams): boolean => {
-  for (const name of query.keys()) {
-    if (QueryName.readAs(name).endsWith("access_token")) return true
-  }
-  return false
-}
-
-const errcodeOf = (body: Uint8Array): number | undefined => {
-  try {
-    const value: unknown = JSON.parse(Buffer.from(body).toString("utf8"))
-    return typeof value === "object" && value !== null && "errcode" in value && typeof value.errcode === "number"
-      ? value.errcode
-      : undefined
-  } catch {
-    return undefined
-  }
-}
+  OwnCalls.failed(error, refused(61003, "component is not authorized by this account"))
 
 /** @internal */
 export interface Components {
@@ -131,15 +82,7 @@ export interface Components {
    * leading `/`) and `query` (without the gateway token) as the caller sent
    * them, the real token added as `tokenName`.
    */
-  readonly forward: (call: {
-    readonly componentAppId: string
-    readonly method: string
-    readonly path: string
-    readonly query: URLSearchParams
-    readonly tokenName: string
-    readonly contentType: string | undefined
-    readonly body: Uint8Array | undefined
-  }) => Effect.Effect<Answered>
+  readonly forward: (call: OwnCalls.Call & { readonly componentAppId: string }) => Effect.Effect<Answered>
 }
 
 /**
@@ -154,7 +97,7 @@ export const make = (options: {
   readonly timeout: Duration.Duration
 }): Components => {
   const { tokens } = options
-  const origin = options.upstream.origin(options.baseUrl.replace(/\/+$/, ""))
+  const send = OwnCalls.sender(options)
   const known = (componentAppId: string) => tokens.components.some((component) => component === componentAppId)
 
   // The body names the component its token is for: another one is not this token's.
@@ -176,19 +119,6 @@ export const make = (options: {
     expires_in: GatewayToken.LIFETIME_SECONDS,
     authorizer_refresh_token: PLACEHOLDER_REFRESH_TOKEN
   })
-
-  const send = (method: string, path: string, headers: Record<string, string>, body: Uint8Array | undefined) =>
-    WholeCall.send(
-      origin,
-      {
-        method,
-        path,
-        headers: { accept: "application/json", "accept-encoding": "identity", ...headers },
-        body: body === undefined ? { _tag: "None" } : { _tag: "Held", bytes: body }
-      },
-      options.timeout,
-      MAX_ANSWER_BYTES
-    )
 
   return {
     known,
@@ -274,62 +204,19 @@ export const make = (options: {
       const body = new TextEncoder().encode(
         JSON.stringify({ component_appid: componentAppId, component_secret: secret })
       )
-      return send("POST", "/cgi-bin/component/api_start_push_ticket", { "content-type": "application/json" }, body)
-        .pipe(Effect.match({
-          onFailure: (failure) => refused(-1, `system error: ${failure}`),
-          onSuccess: (answer) => ({
-            response: Answers.raw(TokenScrubber.whole(answer.body, [secret]), answer.contentType, answer.status),
-            ok: true
-          })
-        }))
+      return OwnCalls.passed(
+        send("POST", "/cgi-bin/component/api_start_push_ticket", { "content-type": "application/json" }, body),
+        [secret]
+      )
     },
     forward: (call) =>
-      Effect.gen(function*() {
-        const checked = ProxyPath.normalize(call.path.slice(1))
-        if (!("path" in checked)) return refused(48001, `api unauthorized: ${checked.reason}`)
-        const path = checked.path
-        const underComponent = path.toLowerCase().startsWith("cgi-bin/component/")
-        // The component's own endpoints are its token's to call, but for a quota reset; elsewhere the proxy's rules hold.
-        const refusal = underComponent
-          ? REFUSED.test(path) ? "it resets a quota every caller shares" : undefined
-          : (() => {
-            const resolved = ProxyPath.resolve(path, undefined)
-            return "path" in resolved ? undefined : resolved.reason
-          })()
-        if (refusal !== undefined) return refused(48001, `api unauthorized: ${refusal}`)
-        if (namesToken(call.query)) return refused(40001, "invalid credential: one access token per call")
-        const prefix = `/${path}?${call.query.size === 0 ? "" : `${call.query.toString()}&`}${call.tokenName}=`
-        const headers: Record<string, string> = call.contentType === undefined
-          ? {}
-          : { "content-type": call.contentType }
-        const once = (token: string) => send(call.method, prefix + encodeURIComponent(token), headers, call.body)
-
-        const first = yield* tokens.get(call.componentAppId)
-        let answer = yield* once(first.value)
-        const used = [first.value]
-        const errcode = errcodeOf(answer.body)
-        if (errcode !== undefined && ProxyTarget.DEAD_TOKEN.has(errcode)) {
-          const fresh = yield* tokens.refresh(call.componentAppId, first.value)
-          if (fresh.value !== first.value) {
-            used.push(fresh.value)
-            answer = yield* once(fresh.value)
-          }
-        }
-        let body: Uint8Array = TokenScrubber.whole(answer.body, used)
-        if (underComponent) {
-          try {
-            body = new TextEncoder().encode(
-              JSON.stringify(withoutRefreshTokens(JSON.parse(Buffer.from(body).toString("utf8"))))
-            )
-          } catch {
-            // Not JSON: no refresh token field to replace.
-          }
-        }
-        return { response: Answers.raw(body, answer.contentType, answer.status), ok: true }
-      }).pipe(
-        Effect.catchAll((error) =>
-          Effect.succeed(typeof error === "string" ? refused(-1, `system error: ${error}`) : failed(error))
-        )
-      )
+      OwnCalls.forward({
+        send,
+        call,
+        own: OWN,
+        token: tokens.get(call.componentAppId),
+        refresh: (stale) => tokens.refresh(call.componentAppId, stale),
+        failed
+      })
   }
 }

@@ -24,12 +24,24 @@ import type { ClientKey } from "../../ServerConfig.js"
 /**
  * What the token stands for: an official account or mini program, a WeCom
  * app (`corpid/agent`), a third-party platform's component token (its
- * component app id), or one of its authorizers (`component:authorizer`).
+ * component app id), or one of its authorizers (`component:authorizer`); a
+ * WeCom suite's token (its suite id), a corp that installed it
+ * (`suite:corp`), the service provider's token (its corp id).
  */
-export type Kind = "app" | "wecom" | "component" | "authorizer"
+export type Kind = "app" | "wecom" | "component" | "authorizer" | "suite" | "suite_corp" | "provider"
 
-const KIND_CODES: Record<Kind, string> = { app: "a", wecom: "w", component: "c", authorizer: "z" }
-const KINDS: Record<string, Kind> = { a: "app", w: "wecom", c: "component", z: "authorizer" }
+const KIND_CODES: Record<Kind, string> = {
+  app: "a",
+  wecom: "w",
+  component: "c",
+  authorizer: "z",
+  suite: "s",
+  suite_corp: "k",
+  provider: "p"
+}
+const KINDS: ReadonlyMap<string, Kind> = new Map(
+  Object.entries(KIND_CODES).map(([kind, code]) => [code, kind as Kind])
+)
 
 const VERSION = "gw1"
 
@@ -114,7 +126,7 @@ export const keyring = (keys: ReadonlyArray<ClientKey>): Keyring => {
     if (parts.length !== 6 || parts[0] !== VERSION) return undefined
     const [, id, kindCode, issued, owner, presented] = parts as [string, string, string, string, string, string]
     const signer = byId.get(id)
-    const kind = KINDS[kindCode]
+    const kind = KINDS.get(kindCode)
     if (signer === undefined || kind === undefined || !/^[0-9a-z]{1,10}$/.test(issued)) return undefined
     // Compared as text, in constant time: one spelling per MAC (a lenient
     // base64 decoder would take several). Its length is public (43 characters).
