@@ -56,6 +56,12 @@ export interface FamilyRoutes<R> {
   readonly intake?: Layer.Layer<Handlers, never, R | ClientAuth>
   /** Its proxy target (`ProxyTarget.make`, `ProxyTarget.underParent`), if its owners' calls are proxied. */
   readonly proxy?: (upstreams: Upstreams) => Effect.Effect<ProxyTarget, never, R>
+  /**
+   * What a `CLIENT_KEYS` scope names for a request to one of its routes, read
+   * from the route's raw parameters (`corpid/agent`; a component for its
+   * authorizers' routes); `undefined` when the parameters are not its routes'.
+   */
+  readonly scopeOf: (params: Readonly<Record<string, string | undefined>>) => string | undefined
 }
 
 /**
@@ -67,4 +73,5 @@ export const make = <RH, RP = never>(routes: {
   readonly handlers: Layer.Layer<Handlers, never, RH | ClientAuth>
   readonly intake?: Layer.Layer<Handlers, never, RH | ClientAuth>
   readonly proxy?: (upstreams: Upstreams) => Effect.Effect<ProxyTarget, never, RP>
+  readonly scopeOf: (params: Readonly<Record<string, string | undefined>>) => string | undefined
 }): FamilyRoutes<RH | RP> => routes

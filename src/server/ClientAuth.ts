@@ -10,7 +10,9 @@ import { Context, Effect, Layer, Option, Redacted } from "effect"
 import { createHash, timingSafeEqual } from "node:crypto"
 import { detail, type NotFound, Unauthorized } from "../api/ApiError.js"
 import { ClientAuth } from "../api/ClientAuth.js"
+import type { FamilyRoutes } from "../FamilyRoutes.js"
 import * as CredentialAnswer from "../internal/credentialAnswer.js"
+import * as Families from "./Families.js"
 import type { ClientKey } from "./ServerConfig.js"
 
 /**
@@ -182,12 +184,23 @@ export const opsCheck = (
 export const layer = (keys: ReadonlyArray<ClientKey | Redacted.Redacted<string>>): Layer.Layer<ClientAuth> =>
   Layer.unwrapEffect(
     Effect.map(
-      Effect.serviceOption(RegistryKeys),
-      (registry) => layerOver(check(keys, Option.getOrUndefined(registry)))
+      Effect.all([Effect.serviceOption(RegistryKeys), Families.Families]),
+      ([registry, families]) => layerOver(check(keys, Option.getOrUndefined(registry)), families)
     )
   )
 
-const layerOver = (auth: Check): Layer.Layer<ClientAuth> => {
+const layerOver = (
+  auth: Check,
+  families: ReadonlyArray<Pick<FamilyRoutes<unknown>, "scopeOf">>
+): Layer.Layer<ClientAuth> => {
+  // What a key's scope names for a route: the family whose route it is says.
+  const scopeOf = (params: Readonly<Record<string, string | undefined>>): string => {
+    for (const family of families) {
+      const scope = family.scopeOf(params)
+      if (scope !== undefined) return scope
+    }
+    return ""
+  }
   const { allows, key: keyOf } = auth
   return Layer.succeed(
     ClientAuth,
@@ -199,14 +212,10 @@ const layerOver = (auth: Check): Layer.Layer<ClientAuth> => {
           const key = keyOf(request.headers.authorization)
           if (key instanceof Unauthorized) return Effect.fail(key)
           if (key.apps === undefined) return Effect.void
-          // Every /v1 route names its app in the path; the scope is checked
-          // before the path is decoded, on the raw segment.
+          // Every /v1 route names its owner in the path; the scope is checked
+          // before the path is decoded, on the raw segments.
           return Effect.flatMap(HttpRouter.RouteContext, ({ params }) => {
-            // WeCom routes name the app as corpId and agent: scoped as `corpid/agent`.
-            // A component's routes, its authorizers' included, are scoped by the component,
-            // and a suite's routes, its corps' included, by the suite.
-            const appId = params["componentAppId"] ?? params["suiteId"] ?? params["appId"] ??
-              `${params["corpId"] ?? ""}/${params["agent"] ?? ""}`
+            const appId = scopeOf(params)
             return allows(key, appId) ? Effect.void : Effect.fail(unknownApp(appId))
           })
         })

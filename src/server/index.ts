@@ -32,6 +32,22 @@ export * as Proxy from "./Proxy.js"
 export * as ProxyPath from "./ProxyPath.js"
 
 /**
+ * One family's HTTP side as one value: its route groups' handlers, push intake, proxy target and key scope.
+ *
+ * @since 0.3.0
+ * @category modules
+ */
+export * as FamilyRoutes from "../FamilyRoutes.js"
+
+/**
+ * The families the server serves, one line each; the server derives its handlers and proxy targets from them.
+ *
+ * @since 0.3.0
+ * @category modules
+ */
+export * as Families from "./Families.js"
+
+/**
  * An owner kind of the proxy: route, upstream base URL, token, replacement, dead-token errcodes.
  *
  * @since 0.3.0

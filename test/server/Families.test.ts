@@ -85,6 +85,7 @@ const vendorRoutes = (tokens: VendorToken) =>
   // `never`: everything it needs is in hand (the client-key check aside, which the server provides).
   FamilyRoutes.make<never>({
     name: "vendor",
+    scopeOf: (params) => params["vendorId"],
     handlers: HttpApiBuilder.group(VendorApi, "vendor", (handlers) =>
       handlers.handle("accessToken", ({ path }) =>
         answer(tokens.get(path.vendorId), (value) => ({ access_token: value })))),

@@ -126,6 +126,8 @@ export const routes = FamilyRoutes.make({
   name: "component",
   handlers: Layer.merge(ComponentsLive, AuthorizersLive),
   intake: EventsLive,
+  // The component's routes, its authorizers' included, are scoped by the component.
+  scopeOf: (params) => params["componentAppId"],
   proxy: (upstreams) =>
     Effect.map(ComponentToken, (tokens) =>
       // The authorizers of a component change at run time: counted under their component.

@@ -51,6 +51,7 @@ const TokensLive = HttpApiBuilder.group(TokenServerApi, "tokens", (handlers) =>
 export const routes = FamilyRoutes.make({
   name: "officialAccount",
   handlers: TokensLive,
+  scopeOf: (params) => params["appId"],
   proxy: (upstreams) =>
     Effect.map(TokenEngine, (engine) =>
       ProxyTarget.make({

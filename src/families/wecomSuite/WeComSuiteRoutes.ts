@@ -164,6 +164,8 @@ export const routes = FamilyRoutes.make({
   name: "wecomSuite",
   handlers: Layer.merge(SuitesLive, CorpsLive),
   intake: EventsLive,
+  // The suite's routes, its corps' included, are scoped by the suite.
+  scopeOf: (params) => params["suiteId"],
   proxy: (upstreams) =>
     Effect.map(WeComSuiteToken, (tokens) =>
       // A suite's corps come and go: counted under their suite.
