@@ -19,7 +19,6 @@ import * as QueryName from "../../internal/queryName.js"
 import * as TokenScrubber from "../../internal/tokenScrubber.js"
 import type * as UpstreamCall from "../../internal/upstreamCall.js"
 import * as ProxyPath from "../../ProxyPath.js"
-import * as ProxyTarget from "../../ProxyTarget.js"
 import * as Answers from "./answers.js"
 import * as WholeCall from "./wholeCall.js"
 
@@ -155,6 +154,8 @@ export interface Own {
   /** Answer fields that hold a credential the server keeps, read as `placeholder`. */
   readonly hidden: ReadonlySet<string>
   readonly placeholder: string
+  /** The errcodes that say the family's token is dead: replaced once and the call replayed. */
+  readonly deadToken: ReadonlySet<number>
 }
 
 /**
@@ -194,7 +195,7 @@ export const forward = (options: {
     let answer = yield* once(first.value)
     const used = [first.value]
     const errcode = parseObject(answer.body)?.["errcode"]
-    if (typeof errcode === "number" && ProxyTarget.DEAD_TOKEN.has(errcode)) {
+    if (typeof errcode === "number" && own.deadToken.has(errcode)) {
       const fresh = yield* options.refresh(first.value)
       if (fresh.value !== first.value) {
         used.push(fresh.value)
