@@ -11,9 +11,9 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect } from "effect"
 import * as Emulator from "../../src/testing/WeChatEmulator.js"
-import { STORE_KEY, SUITE, SUITE_CORP as CORP, suiteRegistration, WECOM_SUITES } from "../support/fixtures.js"
+import { SUITE, SUITE_CORP as CORP, suiteRegistration } from "../support/fixtures.js"
 import * as RedisServer from "../support/redisServer.js"
-import { CLIENT_KEY, eventually, getJson, type Replica, spawnReplica, startReplicas } from "../support/replicas.js"
+import { eventually, getJson, type Replica, spawnReplica, startReplicas, suiteReplicaEnv } from "../support/replicas.js"
 
 const USER = "replica0"
 const PASSWORD = "replica0-password-0123456789"
@@ -74,14 +74,7 @@ describe("replicas on one Redis: a suite install whose permanent code the store 
         }
         const wecom = yield* Emulator.serve({ suites: [suiteRegistration], pushTransport: transport })
         const controls = wecom.emulator.wecomSuite
-        const env = {
-          WECOM_SUITES,
-          WECOM_API_BASE_URL: wecom.url,
-          TOKEN_STORE: redis.url,
-          STORE_ENCRYPTION_KEY: STORE_KEY,
-          CLIENT_KEYS: CLIENT_KEY,
-          LOG_LEVEL: "info"
-        }
+        const env = suiteReplicaEnv(wecom.url, redis.url)
         const restricted = { ...env, TOKEN_STORE: redis.url.replace("redis://", `redis://${USER}:${PASSWORD}@`) }
         const replicas = yield* startReplicas(3, (index) => index === 0 ? restricted : env)
         const [first, second, third] = replicas as [Replica, Replica, Replica]
