@@ -339,9 +339,11 @@ export const initialize = (
   })
 
 /**
- * Calls the WeChat-compatible gateway answered, tagged `call` (`token`,
- * `stable_token`, `wecom_token`, `ticket`, `secret`, `forward`,
- * `unsupported`) and `outcome` (`ok`; `refused`: a key or token it did not
+ * Calls the WeChat-compatible gateway answered, tagged `call` (`Gateway.Call`:
+ * `token`, `stable_token`, `wecom_token`, `ticket`, `secret`, `forward`, a
+ * third-party platform's `component_token`, `authorizer_token`,
+ * `query_auth`, `component`, a WeCom suite's `suite_token`,
+ * `provider_token`, `corp_token`, `permanent_code`, `service`) and `outcome` (`ok`; `refused`: a key or token it did not
  * accept, or a call it does not take, nothing sent to WeChat; `failed`: no
  * credential or no answer from WeChat).
  *

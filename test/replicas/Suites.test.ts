@@ -8,9 +8,9 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect } from "effect"
 import * as Emulator from "../../src/testing/WeChatEmulator.js"
-import { STORE_KEY, SUITE, SUITE_CORP as CORP, suiteRegistration, WECOM_SUITES } from "../support/fixtures.js"
+import { SUITE, SUITE_CORP as CORP, suiteRegistration } from "../support/fixtures.js"
 import * as RedisServer from "../support/redisServer.js"
-import { CLIENT_KEY, eventually, getJson, type Replica, spawnReplica, startReplicas } from "../support/replicas.js"
+import { eventually, getJson, type Replica, spawnReplica, startReplicas, suiteReplicaEnv } from "../support/replicas.js"
 
 const corpToken = (replica: Replica) => getJson(`${replica.url}/v1/wecom-suites/${SUITE}/corps/${CORP}/access-token`)
 
@@ -28,14 +28,7 @@ describe("replicas on one Redis: a WeCom suite", () => {
         const redis = yield* RedisServer.make
         const wecom = yield* Emulator.serve({ suites: [suiteRegistration] })
         const controls = wecom.emulator.wecomSuite
-        const env = {
-          WECOM_SUITES,
-          WECOM_API_BASE_URL: wecom.url,
-          TOKEN_STORE: redis.url,
-          STORE_ENCRYPTION_KEY: STORE_KEY,
-          CLIENT_KEYS: CLIENT_KEY,
-          LOG_LEVEL: "info"
-        }
+        const env = suiteReplicaEnv(wecom.url, redis.url)
         const replicas = yield* startReplicas(3, () => env)
         yield* controls.setCommandUrl(SUITE, `${replicas[0]!.url}/wecom/suites/${SUITE}/events`)
         yield* controls.pushTicket(SUITE)

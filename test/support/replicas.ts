@@ -11,7 +11,7 @@
 import { Clock, Data, Deferred, Duration, Effect, Layer, Ref, Schedule, type Scope } from "effect"
 import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process"
 import * as Emulator from "../../src/testing/WeChatEmulator.js"
-import { APP } from "./fixtures.js"
+import { APP, STORE_KEY, WECOM_SUITES } from "./fixtures.js"
 
 const root = new URL("../../", import.meta.url).pathname
 
@@ -186,6 +186,16 @@ export const replicaEnv = (options: {
   CLIENT_KEYS: CLIENT_KEY,
   REFRESH_MARGIN_SECONDS: String(options.refreshMarginSeconds ?? 300),
   UPSTREAM_TIMEOUT_SECONDS: String(options.upstreamTimeoutSeconds ?? 10),
+  LOG_LEVEL: "info"
+})
+
+/** The environment of a replica serving the fixtures' WeCom suite on `redisUrl`, WeCom at `wecomUrl`. */
+export const suiteReplicaEnv = (wecomUrl: string, redisUrl: string): Record<string, string> => ({
+  WECOM_SUITES,
+  WECOM_API_BASE_URL: wecomUrl,
+  TOKEN_STORE: redisUrl,
+  STORE_ENCRYPTION_KEY: STORE_KEY,
+  CLIENT_KEYS: CLIENT_KEY,
   LOG_LEVEL: "info"
 })
 

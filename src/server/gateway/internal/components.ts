@@ -29,6 +29,7 @@ import { type Duration, Effect, Option, Redacted, Schedule } from "effect"
 import type { AccessTokenError } from "../../../AccessToken.js"
 import type { ComponentTokenShape } from "../../../families/component/ComponentToken.js"
 import type * as UpstreamCall from "../../internal/upstreamCall.js"
+import * as ProxyTarget from "../../ProxyTarget.js"
 import * as Answers from "./answers.js"
 import * as GatewayToken from "./gatewayToken.js"
 import type { Keys } from "./keys.js"
@@ -49,7 +50,8 @@ const OWN: OwnCalls.Own = {
   refused: /^cgi-bin\/component\/(api_)?clear_quota/i,
   because: "it resets a quota every caller shares",
   hidden: new Set(["authorizer_refresh_token", "refresh_token"]),
-  placeholder: PLACEHOLDER_REFRESH_TOKEN
+  placeholder: PLACEHOLDER_REFRESH_TOKEN,
+  deadToken: ProxyTarget.DEAD_TOKEN
 }
 
 const failed = (error: AccessTokenError): Answered =>

@@ -155,6 +155,8 @@ export interface Own {
   /** Answer fields that hold a credential the server keeps, read as `placeholder`. */
   readonly hidden: ReadonlySet<string>
   readonly placeholder: string
+  /** The errcodes that say the family's token is dead: replaced once and the call replayed. */
+  readonly deadToken: ReadonlySet<number>
 }
 
 /**
@@ -194,7 +196,7 @@ export const forward = (options: {
     let answer = yield* once(first.value)
     const used = [first.value]
     const errcode = parseObject(answer.body)?.["errcode"]
-    if (typeof errcode === "number" && ProxyTarget.DEAD_TOKEN.has(errcode)) {
+    if (typeof errcode === "number" && own.deadToken.has(errcode)) {
       const fresh = yield* options.refresh(first.value)
       if (fresh.value !== first.value) {
         used.push(fresh.value)

@@ -34,6 +34,7 @@ import { Duration, Effect, Option, Schedule } from "effect"
 import { timingSafeEqual } from "node:crypto"
 import type { AccessTokenError } from "../../../AccessToken.js"
 import type { WeComSuiteTokenShape } from "../../../families/wecomSuite/WeComSuiteToken.js"
+import * as ProxyTarget from "../../ProxyTarget.js"
 import * as Answers from "./answers.js"
 import * as GatewayToken from "./gatewayToken.js"
 import type { Keys } from "./keys.js"
@@ -54,7 +55,9 @@ const OWN: OwnCalls.Own = {
   refused: /^cgi-bin\/service\/(v2\/)?(get_suite_token|get_provider_token|get_corp_token|get_permanent_code)$/i,
   because: "the gateway answers it with its own values",
   hidden: PERMANENT_CODE_FIELDS,
-  placeholder: PLACEHOLDER_PERMANENT_CODE
+  placeholder: PLACEHOLDER_PERMANENT_CODE,
+  // WeCom answers 40082 for a suite or provider token it no longer takes, besides the corp tokens' errcodes.
+  deadToken: new Set([...ProxyTarget.DEAD_TOKEN, 40082])
 }
 
 // WeCom's 40083 names a suite id it does not know; a suite this server does not serve reads the same.
