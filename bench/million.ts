@@ -149,16 +149,25 @@ export const run: Effect.Effect<ReadonlyArray<Figure>, unknown> = Effect.scoped(
         }
         case "readyz":
         case "metrics": {
-          const answer = value as { millis: number; status: number; bytes: number }
-          return add({
-            scenario,
-            name: `/${name} answer (${Math.round(answer.bytes / 1024)} KB, status ${answer.status})`,
-            value: answer.millis,
-            unit: "ms",
-            goal: `≤ ${GOAL_ANSWER_MILLIS}`,
-            met: answer.millis <= GOAL_ANSWER_MILLIS,
-            reproduce
-          })
+          const answer = value as { millis: number; cpuMillis: number; status: number; bytes: number }
+          return Effect.zipRight(
+            add({
+              scenario,
+              name: `/${name} answer (${Math.round(answer.bytes / 1024)} KB, status ${answer.status})`,
+              value: answer.millis,
+              unit: "ms",
+              goal: `≤ ${GOAL_ANSWER_MILLIS}`,
+              met: answer.millis <= GOAL_ANSWER_MILLIS,
+              reproduce
+            }),
+            add({
+              scenario,
+              name: `/${name}: the server process's CPU during the answer`,
+              value: answer.cpuMillis,
+              unit: "ms",
+              reproduce
+            })
+          )
         }
         default:
           return Effect.void

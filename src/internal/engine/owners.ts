@@ -88,11 +88,12 @@ export const make = (
       now: number
     ): Cell.Cell => {
       const key = { appId, kind: spec.kind }
+      const name = keyString(key)
       // Two first requests for an on-demand kind may race here: the first cell wins.
-      const existing = cells.get(keyString(key))
+      const existing = cells.get(name)
       if (existing !== undefined) return existing
       const cell = Cell.make(key, spec, family, labelOf(appId), stored === null ? undefined : Cell.toHeld(stored))
-      cells.set(keyString(key), cell)
+      cells.set(name, cell)
       table.add(cell, cell.label, spec.kind)
       scheduler.expect(cell.held, 1)
       scheduler.schedule(cell, cell.held?.record.refreshAt ?? now)

@@ -93,7 +93,10 @@ export const make = (owners: Pick<Owners, "cells" | "retired" | "labelOf" | "tab
           })),
           retired: retiredCount,
           labelled: [...labelled.map((cell) => ({ ...show(cell, now) })), ...retired],
-          invalid: owners.table.invalid(now, listInvalid).map((cell) => ({ ...show(cell, now) }))
+          // The rows are scanned again only when the count found an invalid one.
+          invalid: listInvalid > 0 && groups.some((group) => group.invalid > 0)
+            ? owners.table.invalid(now, listInvalid).map((cell) => ({ ...show(cell, now) }))
+            : []
         }
       })
     )
