@@ -15,7 +15,6 @@
 import type * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { type Duration, Effect } from "effect"
 import type { AccessTokenError, Credential } from "../../../AccessToken.js"
-import * as ProxyTarget from "../../../ProxyTarget.js"
 import * as QueryName from "../../internal/queryName.js"
 import * as TokenScrubber from "../../internal/tokenScrubber.js"
 import type * as UpstreamCall from "../../internal/upstreamCall.js"
