@@ -60,6 +60,10 @@ export interface FamilyRoutes<R> {
    * What a `CLIENT_KEYS` scope names for a request to one of its routes, read
    * from the route's raw parameters (`corpid/agent`; a component for its
    * authorizers' routes); `undefined` when the parameters are not its routes'.
+   * Exactly one registered family answers for any route: the server asks them
+   * in turn and takes the first answer, so a family must not claim another's
+   * routes (WeCom apps name `corpId` and `agent`; a suite's corps `suiteId`
+   * and `corpId`).
    */
   readonly scopeOf: (params: Readonly<Record<string, string | undefined>>) => string | undefined
 }

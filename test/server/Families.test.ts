@@ -164,6 +164,24 @@ describe("Families: a family is one folder plus one registration line", () => {
     expect(() => ProxyTarget.patternOf(TokenServerApi.groups.ops)).toThrow(/no access-token route/)
   })
 
+  it("every route with an owner in its path is scoped by exactly one registered family", () => {
+    // The admin API is behind admin keys, which have no scope.
+    const owned = Routes.all.filter((route) =>
+      route.pattern.startsWith("/v1/") && !route.pattern.startsWith("/v1/admin/") && route.pattern.includes("{")
+    )
+    expect(owned.length).toBeGreaterThan(20)
+    for (const route of owned) {
+      const params = Object.fromEntries(
+        Array.from(route.pattern.matchAll(/\{(\w+)\}/g), ([, name]) => [name!, `${name}-value`])
+      )
+      const scopes = Families.registered.flatMap((family) => {
+        const scope = family.scopeOf(params)
+        return scope === undefined ? [] : [`${family.name}: ${scope}`]
+      })
+      expect([route.pattern, scopes.length], scopes.join(", ")).toEqual([route.pattern, 1])
+    }
+  })
+
   it.live("its routes are served over loopback, behind the client key, with the server's error bodies", () =>
     Effect.gen(function*() {
       const { base } = yield* serveWithVendor

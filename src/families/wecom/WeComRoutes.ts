@@ -51,8 +51,12 @@ const parts = (owner: string) => {
 export const routes = FamilyRoutes.make({
   name: "wecom",
   handlers: WeComLive,
-  // Scoped as the app `corpid/agent`.
-  scopeOf: (params) => params["corpId"] === undefined ? undefined : `${params["corpId"]}/${params["agent"] ?? ""}`,
+  // Scoped as the app `corpid/agent`. Both parameters, not the corp alone:
+  // a suite's corp routes name a corpId too, and are the suite's to scope.
+  scopeOf: (params) =>
+    params["corpId"] === undefined || params["agent"] === undefined
+      ? undefined
+      : `${params["corpId"]}/${params["agent"]}`,
   proxy: (upstreams) =>
     Effect.gen(function*() {
       const tokens = yield* WeComToken
