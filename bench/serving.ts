@@ -42,7 +42,8 @@ const SMOKE: Plan = {
 }
 
 const CONNECTIONS = 50
-const GOAL_RATIO = 0.5
+// Issue 30, goal 4 (issue 17 asked 0.5).
+const GOAL_RATIO = 0.9
 const GOAL_P99 = 2
 
 const load = (url: string, duration: number) =>

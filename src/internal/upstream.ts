@@ -154,30 +154,39 @@ export const makeSend = (timeout: Duration.Duration) =>
   )
 
 // Reads at most `maxBodyBytes` (by the declared length first, then as read).
+// A body of a declared length within the limit (every token answer) is
+// read whole, the HTTP parser stopping at that length: a stream folded
+// chunk by chunk cost each fetch of a cold start's herd more than the
+// answer. The errors are made only when they happen: each is a schema
+// class checked and stamped with a stack when made.
 const readJson = (
   endpoint: string,
   response: HttpClientResponse.HttpClientResponse,
   maxBodyBytes: number
 ): Effect.Effect<unknown, UpstreamUnavailable> => {
-  const tooLarge = new UpstreamUnavailable({
-    reason: "malformed-body",
-    detail: `${endpoint}: the body is larger than ${maxBodyBytes} bytes`
-  })
+  const tooLarge = () =>
+    new UpstreamUnavailable({
+      reason: "malformed-body",
+      detail: `${endpoint}: the body is larger than ${maxBodyBytes} bytes`
+    })
+  const brokeOff = () => new UpstreamUnavailable({ reason: "network", detail: `${endpoint}: the body broke off` })
   const declared = Number(response.headers["content-length"] ?? 0)
-  if (declared > maxBodyBytes) return Effect.fail(tooLarge)
-  return response.stream.pipe(
-    Stream.mapError(() => new UpstreamUnavailable({ reason: "network", detail: `${endpoint}: the body broke off` })),
-    Stream.runFoldEffect({ chunks: [] as Array<Uint8Array>, size: 0 }, (read, chunk) => {
-      const size = read.size + chunk.length
-      if (size > maxBodyBytes) return Effect.fail(tooLarge)
-      read.chunks.push(chunk)
-      return Effect.succeed({ chunks: read.chunks, size })
-    }),
-    Effect.flatMap((read) =>
-      Effect.try({
-        try: (): unknown => JSON.parse(Buffer.concat(read.chunks).toString("utf8")),
-        catch: () => new UpstreamUnavailable({ reason: "malformed-body", detail: `${endpoint}: the body is not JSON` })
-      })
+  if (declared > maxBodyBytes) return Effect.fail(tooLarge())
+  const body: Effect.Effect<Uint8Array, UpstreamUnavailable> = declared > 0
+    ? Effect.map(Effect.mapError(response.arrayBuffer, brokeOff), (buffer) => new Uint8Array(buffer))
+    : response.stream.pipe(
+      Stream.mapError(brokeOff),
+      Stream.runFoldEffect({ chunks: [] as Array<Uint8Array>, size: 0 }, (read, chunk) => {
+        const size = read.size + chunk.length
+        if (size > maxBodyBytes) return Effect.fail(tooLarge())
+        read.chunks.push(chunk)
+        return Effect.succeed({ chunks: read.chunks, size })
+      }),
+      Effect.map((read) => Buffer.concat(read.chunks))
     )
-  )
+  return Effect.flatMap(body, (bytes) =>
+    Effect.try({
+      try: (): unknown => JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8")),
+      catch: () => new UpstreamUnavailable({ reason: "malformed-body", detail: `${endpoint}: the body is not JSON` })
+    }))
 }
