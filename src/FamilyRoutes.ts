@@ -59,7 +59,8 @@ export interface FamilyRoutes<R> {
   /**
    * What a `CLIENT_KEYS` scope names for a request to one of its routes, read
    * from the route's raw parameters (`corpid/agent`; a component for its
-   * authorizers' routes); `undefined` when the parameters are not its routes'.
+   * authorizers' routes); `undefined` when the parameters are not its routes'
+   * (the families' answers must not overlap: the first family with one decides).
    */
   readonly scopeOf: (params: Readonly<Record<string, string | undefined>>) => string | undefined
 }

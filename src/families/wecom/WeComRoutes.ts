@@ -51,8 +51,8 @@ const parts = (owner: string) => {
 export const routes = FamilyRoutes.make({
   name: "wecom",
   handlers: WeComLive,
-  // Scoped as the app `corpid/agent`.
-  scopeOf: (params) => params["corpId"] === undefined ? undefined : `${params["corpId"]}/${params["agent"] ?? ""}`,
+  // Scoped as the app `corpid/agent`; a suite's corp routes name a corp too, but no agent (they are the suite's).
+  scopeOf: (params) => params["agent"] === undefined ? undefined : `${params["corpId"] ?? ""}/${params["agent"]}`,
   proxy: (upstreams) =>
     Effect.gen(function*() {
       const tokens = yield* WeComToken
