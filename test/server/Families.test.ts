@@ -182,6 +182,19 @@ describe("Families: a family is one folder plus one registration line", () => {
     }
   })
 
+  it("what a key's scope names on each family's routes", () => {
+    const scopes = (params: Record<string, string>) =>
+      Families.registered.flatMap((family) => {
+        const scope = family.scopeOf(params)
+        return scope === undefined ? [] : [[family.name, scope]]
+      })
+    expect(scopes({ appId: APP })).toEqual([["officialAccount", APP]])
+    expect(scopes({ corpId: "ww1", agent: "1000002" })).toEqual([["wecom", "ww1/1000002"]])
+    expect(scopes({ componentAppId: COMPONENT, authorizerAppId: MERCHANT })).toEqual([["component", COMPONENT]])
+    // A suite's corp routes name a corp but no agent: the suite's.
+    expect(scopes({ suiteId: "ws1", corpId: "ww1" })).toEqual([["wecomSuite", "ws1"]])
+  })
+
   it.live("its routes are served over loopback, behind the client key, with the server's error bodies", () =>
     Effect.gen(function*() {
       const { base } = yield* serveWithVendor
