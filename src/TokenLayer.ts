@@ -31,6 +31,20 @@ import * as TokenEngine from "./TokenEngine.js"
 import type * as TokenStore from "./TokenStore.js"
 
 /**
+ * What every layer of this module provides: `AccessToken`, the engine behind
+ * it, and each family's library service (unconfigured families' empty).
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export type Services =
+  | AccessToken
+  | TokenEngine.TokenEngine
+  | WeComToken.WeComToken
+  | ComponentToken.ComponentToken
+  | WeComSuiteToken.WeComSuiteToken
+
+/**
  * Assembles the engine from its parts. Each part can be swapped: a store
  * layer, an `HttpClient` layer (the emulator's in tests), a config layer.
  * The engine runs official accounts; the other families' services are
@@ -46,11 +60,7 @@ export const layer = <E1, E2, E3, R1, R2, R3>(parts: {
   readonly httpClient: Layer.Layer<HttpClient.HttpClient, E3, R3>
   readonly engine?: TokenEngine.EngineOptions
 }): Layer.Layer<
-  | AccessToken
-  | TokenEngine.TokenEngine
-  | WeComToken.WeComToken
-  | ComponentToken.ComponentToken
-  | WeComSuiteToken.WeComSuiteToken,
+  Services,
   E1 | E2 | E3,
   R1 | R2 | R3
 > =>
@@ -107,11 +117,7 @@ export const layerFamilies = <E1, E2, E3, E4, R1, R2, R3, R4>(parts: {
   readonly suites?: Layer.Layer<WeComSuiteConfig.WeComSuiteConfig>
   readonly engine?: TokenEngine.EngineOptions
 }): Layer.Layer<
-  | AccessToken
-  | TokenEngine.TokenEngine
-  | WeComToken.WeComToken
-  | ComponentToken.ComponentToken
-  | WeComSuiteToken.WeComSuiteToken,
+  Services,
   E1 | E2 | E3 | E4,
   R1 | R2 | R3 | R4
 > => {
@@ -166,11 +172,7 @@ export const layerFamilies = <E1, E2, E3, E4, R1, R2, R3, R4>(parts: {
  * @category layers
  */
 export const layerConfig: Layer.Layer<
-  | AccessToken
-  | TokenEngine.TokenEngine
-  | WeComToken.WeComToken
-  | ComponentToken.ComponentToken
-  | WeComSuiteToken.WeComSuiteToken,
+  Services,
   ConfigError.ConfigError | TokenStore.StoreError
 > = layer({
   config: TokenConfig.layerConfig,

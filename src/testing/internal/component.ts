@@ -48,7 +48,6 @@ const PRE_AUTH_CODE_LIFETIME = 1800 * SECOND
 const AUTHORIZATION_CODE_LIFETIME = 3600 * SECOND
 const LIST_PAGE_MAX = 500
 /** WeChat waits 5 s for `success`, then tries again: three attempts in all. */
-const PUSH_LOG_SIZE = 100
 
 // Daily quotas per component (per authorizer for api_authorizer_token). The
 // token endpoints get the classic token's 2,000 a day, so a client that
@@ -233,14 +232,9 @@ export const make = (host: Host, registrations: ReadonlyArray<ComponentRegistrat
   let stats = new Map<string, Counters>()
   let quotaDay = 0
   let scheduleRunning = false
-  // Open while some component has a push URL: the schedule sleeps only then,
-  // so with nowhere to push, a `TestClock` jump of years costs nothing
-  // instead of one wake-up per 10 minutes.
-  const pushing = Effect.unsafeMakeLatch(false)
-  const updatePushing = () => {
-    if (Array.from(components.values()).some((state) => state.pushUrl !== undefined)) pushing.unsafeOpen()
-    else pushing.unsafeClose()
-  }
+  const pushing = PushDelivery.pushGate(() =>
+    Array.from(components.values()).some((state) => state.pushUrl !== undefined)
+  )
 
   const register = (registration: ComponentRegistration) => {
     const crypto = cryptoOf(registration)
@@ -274,7 +268,7 @@ export const make = (host: Host, registrations: ReadonlyArray<ComponentRegistrat
     })
   }
   for (const registration of registrations) register(registration)
-  updatePushing()
+  pushing.update()
 
   const statsOf = (componentAppId: string): Counters => getOrMake(stats, componentAppId, emptyStats)
 
@@ -315,11 +309,6 @@ export const make = (host: Host, registrations: ReadonlyArray<ComponentRegistrat
         : Either.right(authorizer)
     })
 
-  const record = (state: ComponentState, entry: PushRecord) => {
-    state.log.push(entry)
-    if (state.log.length > PUSH_LOG_SIZE) state.log = state.log.slice(-PUSH_LOG_SIZE)
-  }
-
   /**
    * Encrypts `fields` as one event and POSTs it to the push URL until it is
    * answered `success`, at most three times. `force` pushes while stopped.
@@ -340,7 +329,7 @@ export const make = (host: Host, registrations: ReadonlyArray<ComponentRegistrat
       const url = state.pushUrl
       if (url === undefined || (state.stopped && !force)) {
         yield* Effect.sync(() =>
-          record(state, {
+          PushDelivery.remember(state, {
             infoType,
             xml,
             attempts: 0,
@@ -364,9 +353,9 @@ export const make = (host: Host, registrations: ReadonlyArray<ComponentRegistrat
       })
       // The outer envelope of a third-party platform push names the component, not a ToUserName.
       const body = `<xml>${element("AppId", componentAppId)}${element("Encrypt", sealed.encrypted)}</xml>`
-      const request = { componentAppId, url: `${url}${url.includes("?") ? "&" : "?"}${query}`, body }
+      const request = { componentAppId, url: PushDelivery.withQuery(url, query), body }
       const delivery = yield* PushDelivery.deliver(host.transport, request, statsOf(componentAppId))
-      yield* Effect.sync(() => record(state, { infoType, xml, ...delivery }))
+      yield* Effect.sync(() => PushDelivery.remember(state, { infoType, xml, ...delivery }))
     })
 
   /** A new verify ticket becomes the only one accepted, then is pushed (the callers decide about stopped pushes). */
@@ -800,12 +789,12 @@ export const make = (host: Host, registrations: ReadonlyArray<ComponentRegistrat
     registerComponent: (registration) =>
       Effect.sync(() => {
         register(registration)
-        updatePushing()
+        pushing.update()
       }),
     setPushUrl: (componentAppId, url) =>
       Effect.map(known(componentAppId), (state) => {
         state.pushUrl = url
-        updatePushing()
+        pushing.update()
       }),
     authorize,
     updateAuthorization,

@@ -7,9 +7,11 @@
  */
 import { Duration, Effect, Either, Redacted } from "effect"
 import * as MessageCrypto from "../../MessageCrypto.js"
-import type { PushRequest, PushTransport } from "../WeChatEmulator.js"
+import type { PushRecord, PushRequest, PushTransport } from "../WeChatEmulator.js"
 
 const PUSH_TIMEOUT = Duration.seconds(5)
+// The newest pushes a receiver's log keeps, for tests to read.
+const PUSH_LOG_SIZE = 100
 
 /** @internal */
 export const PUSH_ATTEMPTS = 3
@@ -71,3 +73,27 @@ export const cryptoFor = (
 /** One XML element, CDATA-wrapped as WeChat and WeCom write strings; ids, codes and tickets never contain "]]>". */
 export const element = (name: string, value: string | number) =>
   typeof value === "number" ? `<${name}>${value}</${name}>` : `<${name}><![CDATA[${value}]]></${name}>`
+
+/** Keeps `entry` in a receiver's push log, the newest `PUSH_LOG_SIZE` only. */
+export const remember = (receiver: { log: Array<PushRecord> }, entry: PushRecord): void => {
+  receiver.log.push(entry)
+  if (receiver.log.length > PUSH_LOG_SIZE) receiver.log = receiver.log.slice(-PUSH_LOG_SIZE)
+}
+
+/** `url` with the signed query appended (a push URL may carry a query of its own). */
+export const withQuery = (url: string, query: URLSearchParams): string =>
+  `${url}${url.includes("?") ? "&" : "?"}${query}`
+
+/**
+ * The gate of a part's ticket schedule: open while some receiver has
+ * somewhere to push (`update` after any change), so the schedule sleeps only
+ * then, and a `TestClock` jump of years with nowhere to push costs nothing
+ * instead of one wake-up per 10 minutes.
+ */
+export const pushGate = (anyReceiver: () => boolean) => {
+  const latch = Effect.unsafeMakeLatch(false)
+  return {
+    whenOpen: latch.whenOpen,
+    update: () => anyReceiver() ? latch.unsafeOpen() : latch.unsafeClose()
+  }
+}

@@ -23,6 +23,7 @@ import { json, parseJsonObject, stringField } from "./json.js"
 import * as Opaque from "./opaque.js"
 import * as PushDelivery from "./pushDelivery.js"
 import { MINUTE, SECOND } from "./units.js"
+import type * as WeCom from "./wecom.js"
 
 /** WeCom pushes a suite ticket every 10 minutes… */
 const TICKET_PUSH_INTERVAL = Duration.minutes(10)
@@ -34,7 +35,6 @@ const PRE_AUTH_CODE_LIFETIME = 1200 * SECOND
 /** The temporary code of a `create_auth` or `reset_permanent_code` push is good for 10 minutes. */
 const AUTH_CODE_LIFETIME = 10 * MINUTE
 /** WeCom waits for `success`, then tries again: three attempts in all. */
-const PUSH_LOG_SIZE = 100
 
 /** @internal */
 export class SuiteControlError extends Data.TaggedError("SuiteControlError")<{ readonly reason: string }> {
@@ -112,12 +112,8 @@ export interface Host {
   readonly error: (errcode: number, errmsg: string) => EmulatorResponse
   readonly tokenLifetime: number
   readonly transport: PushTransport
-  readonly issueCorpToken: (
-    corpId: string,
-    agent: string,
-    value: string,
-    now: number
-  ) => { readonly token: string; readonly expiresIn: number }
+  /** WeCom's own `gettoken` rules, for the corp tokens `get_corp_token` issues. */
+  readonly issueCorpToken: WeCom.Controls["issueCorpToken"]
 }
 
 /** The controls, each an Effect reading the clock itself. */
@@ -190,12 +186,9 @@ export const make = (host: Host, registrations: ReadonlyArray<SuiteRegistration>
   }
   let scheduleRunning = false
   let generated = 0
-  // Open while some suite has a command URL, so a long `TestClock` jump with nowhere to push costs nothing.
-  const pushing = Effect.unsafeMakeLatch(false)
-  const updatePushing = () => {
-    if (Array.from(suites.values()).some((state) => state.commandUrl !== undefined)) pushing.unsafeOpen()
-    else pushing.unsafeClose()
-  }
+  const pushing = PushDelivery.pushGate(() =>
+    Array.from(suites.values()).some((state) => state.commandUrl !== undefined)
+  )
 
   const register = (registration: SuiteRegistration) => {
     const crypto = cryptoOf(registration)
@@ -218,7 +211,7 @@ export const make = (host: Host, registrations: ReadonlyArray<SuiteRegistration>
         log: []
       })
     }
-    updatePushing()
+    pushing.update()
   }
   for (const registration of registrations) register(registration)
 
@@ -239,11 +232,6 @@ export const make = (host: Host, registrations: ReadonlyArray<SuiteRegistration>
       : Effect.succeed(install)
   }
 
-  const record = (state: SuiteState, entry: PushRecord) => {
-    state.log.push(entry)
-    if (state.log.length > PUSH_LOG_SIZE) state.log = state.log.slice(-PUSH_LOG_SIZE)
-  }
-
   /** Encrypts one event and POSTs it to the command URL until it is answered `success`, three times at most. */
   const push = (
     suiteId: string,
@@ -259,7 +247,9 @@ export const make = (host: Host, registrations: ReadonlyArray<SuiteRegistration>
       }${fields.map(([name, value]) => element(name, value)).join("")}</xml>`
       const url = state.commandUrl
       if (url === undefined) {
-        yield* Effect.sync(() => record(state, { infoType, xml, attempts: 0, delivered: false, failure: "no URL" }))
+        yield* Effect.sync(() =>
+          PushDelivery.remember(state, { infoType, xml, attempts: 0, delivered: false, failure: "no URL" })
+        )
         return
       }
       const sealed = yield* state.crypto.seal(xml)
@@ -270,9 +260,9 @@ export const make = (host: Host, registrations: ReadonlyArray<SuiteRegistration>
       })
       // WeCom's envelope names the receiver (the suite id) beside the ciphertext.
       const body = `<xml>${element("ToUserName", suiteId)}${element("Encrypt", sealed.encrypted)}</xml>`
-      const request = { componentAppId: suiteId, url: `${url}${url.includes("?") ? "&" : "?"}${query}`, body }
+      const request = { componentAppId: suiteId, url: PushDelivery.withQuery(url, query), body }
       const delivery = yield* PushDelivery.deliver(host.transport, request, statsOf(suiteId))
-      yield* Effect.sync(() => record(state, { infoType, xml, ...delivery }))
+      yield* Effect.sync(() => PushDelivery.remember(state, { infoType, xml, ...delivery }))
     })
 
   const pushTicket = (suiteId: string, state: SuiteState): Effect.Effect<string> =>
@@ -457,7 +447,7 @@ export const make = (host: Host, registrations: ReadonlyArray<SuiteRegistration>
       Effect.flatMap(known(suiteId), (state) =>
         Effect.sync(() => {
           state.commandUrl = url
-          updatePushing()
+          pushing.update()
         })),
     pushTicket: (suiteId) => Effect.flatMap(known(suiteId), (state) => pushTicket(suiteId, state)),
     loseTickets: (suiteId) =>
