@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, Either, Option, TestClock } from "effect"
+import { Context, Duration, Effect, Either, Layer, Option, TestClock } from "effect"
 import { AccessToken, failureCause } from "../../src/AccessToken.js"
 import * as Emulator from "../../src/testing/WeChatEmulator.js"
 import type { TokenMode } from "../../src/Token.js"
@@ -32,14 +32,23 @@ const fetches = Effect.map(Emulator.WeChatEmulator, (emulator) => emulator.stats
 
 const isValid = (token: string) => Effect.flatMap(Emulator.WeChatEmulator, (emulator) => emulator.isValidToken(token))
 
+// `faults` are in place before the engine starts, so its first fetch meets them
+// (injected from the test's body, they raced the engine's eager first fetch).
 const withEngine = <A, E>(
   mode: TokenMode,
   registrations: ReadonlyArray<Emulator.AppRegistration>,
-  body: Effect.Effect<A, E, AccessToken | TokenEngine | Emulator.WeChatEmulator>
+  body: Effect.Effect<A, E, AccessToken | TokenEngine | Emulator.WeChatEmulator>,
+  faults: ReadonlyArray<Emulator.FaultRule> = []
 ) =>
   body.pipe(
     Effect.provide(engineLayer(mode)),
-    Effect.provide(Emulator.layer({ apps: registrations }))
+    Effect.provide(
+      Layer.tap(
+        Emulator.layer({ apps: registrations }),
+        (context) =>
+          Effect.forEach(faults, Context.get(context, Emulator.WeChatEmulator).injectFault, { discard: true })
+      )
+    )
   )
 
 const CALLERS = 20
@@ -157,8 +166,6 @@ describe("FaultMatrix", () => {
         "stable",
         registrations,
         Effect.gen(function*() {
-          const emulator = yield* Emulator.WeChatEmulator
-          yield* Effect.forEach(faults, emulator.injectFault, { discard: true })
           const tokens = yield* AccessToken
           const engine = yield* TokenEngine
           const first = yield* Effect.flip(tokens.get(APP))
@@ -177,7 +184,8 @@ describe("FaultMatrix", () => {
           const [status] = yield* engine.status
           expect(status!.valid).toBe(false)
           expect(Option.map(status!.lastError, failureCause)).toEqual(Option.some(cause))
-        })
+        }),
+        faults
       ))
 
     it.live(`${name}: the server answers 503 and /readyz 503, both naming ${cause}, from one upstream fetch`, () =>
