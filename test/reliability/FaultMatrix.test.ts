@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Duration, Effect, Either, Layer, Option, TestClock } from "effect"
+import { Duration, Effect, Either, Option, TestClock } from "effect"
 import { AccessToken, failureCause } from "../../src/AccessToken.js"
 import * as Emulator from "../../src/testing/WeChatEmulator.js"
 import type { TokenMode } from "../../src/Token.js"
@@ -7,6 +7,7 @@ import * as TokenConfig from "../../src/TokenConfig.js"
 import { TokenEngine } from "../../src/TokenEngine.js"
 import * as TokenLayer from "../../src/TokenLayer.js"
 import * as TokenStore from "../../src/TokenStore.js"
+import { withFaults } from "../support/engine.js"
 import { APP, auth, errorCode, opsAuth, SECRET, send, startStack } from "../support/serverStack.js"
 
 const { Fault } = Emulator
@@ -32,8 +33,7 @@ const fetches = Effect.map(Emulator.WeChatEmulator, (emulator) => emulator.stats
 
 const isValid = (token: string) => Effect.flatMap(Emulator.WeChatEmulator, (emulator) => emulator.isValidToken(token))
 
-// `faults` are in place before the engine starts, so its first fetch meets them
-// (injected from the test's body, they raced the engine's eager first fetch).
+// `faults` are in place before the engine starts, so its first fetch meets them.
 const withEngine = <A, E>(
   mode: TokenMode,
   registrations: ReadonlyArray<Emulator.AppRegistration>,
@@ -42,13 +42,7 @@ const withEngine = <A, E>(
 ) =>
   body.pipe(
     Effect.provide(engineLayer(mode)),
-    Effect.provide(
-      Layer.tap(
-        Emulator.layer({ apps: registrations }),
-        (context) =>
-          Effect.forEach(faults, Context.get(context, Emulator.WeChatEmulator).injectFault, { discard: true })
-      )
-    )
+    Effect.provide(withFaults(Emulator.layer({ apps: registrations }), faults))
   )
 
 const CALLERS = 20

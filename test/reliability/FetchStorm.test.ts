@@ -76,21 +76,24 @@ describe("a fetch storm is impossible, whatever the token endpoint answers", () 
     withEngine(
       engineLayer(),
       Effect.gen(function*() {
-        const emulator = yield* Emulator.WeChatEmulator
-        // More answers than the bound: the hour never runs out of them.
-        for (let answer = 0; answer < BOUND; answer++) {
-          yield* emulator.injectFault({ fault: Emulator.Fault.HttpStatus(500), endpoints: ["token"], times: 1 })
-          yield* emulator.injectFault({
-            fault: Emulator.Fault.Malformed(`{"access_token":"TINY_${answer}","expires_in":10}`),
-            endpoints: ["token"],
-            times: 1
-          })
-        }
         const fetches = yield* aWindow(false)
         expect(fetches).toBeGreaterThan(Backoff.maxFailingFetches(WINDOW))
         expect(fetches).toBeLessThanOrEqual(BOUND)
       })
-    ).pipe(Effect.provide(Harness.emulatorLayer())), 300_000)
+    ).pipe(
+      // More answers than the bound, from the engine's first fetch on: the window never runs out of them.
+      Effect.provide(Harness.withFaults(
+        Harness.emulatorLayer(),
+        Array.from({ length: BOUND }, (_, answer): ReadonlyArray<Emulator.FaultRule> => [
+          { fault: Emulator.Fault.HttpStatus(500), endpoints: ["token"], times: 1 },
+          {
+            fault: Emulator.Fault.Malformed(`{"access_token":"TINY_${answer}","expires_in":10}`),
+            endpoints: ["token"],
+            times: 1
+          }
+        ]).flat()
+      ))
+    ), 300_000)
 
   it.scoped(
     `tokens that die when used, and clients hammering compare-and-refresh with each: at most ${BOUND} fetches in ten minutes`,

@@ -3,7 +3,7 @@
  * in-process emulator, built inside each test so `TestClock` drives its
  * fibers, and the emulator's counters the tests assert on.
  */
-import { Duration, Effect, Layer } from "effect"
+import { Context, Duration, Effect, Layer } from "effect"
 import type { AccessToken } from "../../src/AccessToken.js"
 import type * as CredentialFamily from "../../src/CredentialFamily.js"
 import * as WeComApi from "../../src/families/wecom/WeComApi.js"
@@ -30,6 +30,20 @@ export const registered: ReadonlyArray<Emulator.AppRegistration> = [
 /** An emulator that knows both apps. */
 export const emulatorLayer = (options: Emulator.EmulatorOptions = {}) =>
   Emulator.layer({ apps: registered, ...options })
+
+/**
+ * `emulator` with `faults` in place before anything built on it starts: an
+ * engine's eager first fetch meets them (injected from a test's body, they
+ * race that fetch).
+ */
+export const withFaults = <E, R>(
+  emulator: Layer.Layer<Emulator.WeChatEmulator, E, R>,
+  faults: ReadonlyArray<Emulator.FaultRule>
+): Layer.Layer<Emulator.WeChatEmulator, E, R> =>
+  Layer.tap(
+    emulator,
+    (context) => Effect.forEach(faults, Context.get(context, Emulator.WeChatEmulator).injectFault, { discard: true })
+  )
 
 /** The engine's configuration; classic mode unless a test says otherwise. */
 export interface EngineOptions {
