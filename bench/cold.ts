@@ -17,8 +17,8 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as Emulator from "../src/testing/WeChatEmulator.js"
 import * as RedisServer from "../test/support/redisServer.js"
-import { type BenchAuthorizer, COMPONENT, inputRecords, registration } from "./credentialApps.js"
-import { fillRedis, runServer, show, upstreamCalls, writeFileStore } from "./credentials.js"
+import { COMPONENT, inputRecords } from "./credentialApps.js"
+import { fillRedis, runServer, show, upstreamCalls, withAuthorizers, writeFileStore } from "./credentials.js"
 import { type Figure, UPSTREAM_LATENCY } from "./Figure.js"
 
 interface Plan {
@@ -43,14 +43,7 @@ const runWith = (plan: Plan): Effect.Effect<ReadonlyArray<Figure>, unknown> =>
     const figures: Array<Figure> = []
     const add = (figure: Figure) => Effect.zipRight(show(figure), Effect.sync(() => figures.push(figure)))
 
-    const wechat = yield* Emulator.serve({ components: [registration] })
-    const emulator = wechat.emulator
-    const ids = yield* emulator.component.generateAuthorizers(COMPONENT, plan.count)
-    const authorizers: Array<BenchAuthorizer> = []
-    for (const appId of ids) {
-      const refreshToken = yield* emulator.component.currentRefreshToken(COMPONENT, appId)
-      authorizers.push({ appId, refreshToken: refreshToken! })
-    }
+    const { authorizers, emulator, wechat } = yield* withAuthorizers(plan.count)
     const ticket = yield* emulator.component.pushTicket(COMPONENT)
     yield* emulator.injectFault({
       fault: Emulator.Fault.Slow(UPSTREAM_LATENCY),

@@ -165,6 +165,34 @@ export const upstreamCalls = (emulator: Emulator.WeChatEmulatorShape) =>
   })
 
 // A FileSystem that counts completed renames: one per file store write.
+/**
+ * The emulator serving the bench's component with `count` authorizers
+ * generated in it, and each one's refresh token as WeChat holds it.
+ */
+export const withAuthorizers = (count: number) =>
+  Effect.gen(function*() {
+    const wechat = yield* Emulator.serve({ components: [registration] })
+    const emulator = wechat.emulator
+    const ids = yield* emulator.component.generateAuthorizers(COMPONENT, count)
+    const authorizers: Array<BenchAuthorizer> = []
+    for (const appId of ids) {
+      const refreshToken = yield* emulator.component.currentRefreshToken(COMPONENT, appId)
+      authorizers.push({ appId, refreshToken: refreshToken! })
+    }
+    return { wechat, emulator, authorizers }
+  })
+
+/** The fibers a server keeps once ready: a handful whatever the count, never one per credential. */
+export const fibersFigure = (scenario: string, fibers: number, reproduce: string): Figure => ({
+  scenario,
+  name: "fibers alive once ready",
+  value: fibers,
+  unit: "",
+  goal: "< 10",
+  met: fibers < 10,
+  reproduce
+})
+
 const countingRenames = Effect.gen(function*() {
   const fs = yield* FileSystem.FileSystem
   let renames = 0
@@ -182,14 +210,7 @@ const runWith = (plan: Plan): Effect.Effect<ReadonlyArray<Figure>, unknown> =>
     const figures: Array<Figure> = []
     const add = (figure: Figure) => Effect.zipRight(show(figure), Effect.sync(() => figures.push(figure)))
 
-    const wechat = yield* Emulator.serve({ components: [registration] })
-    const emulator = wechat.emulator
-    const ids = yield* emulator.component.generateAuthorizers(COMPONENT, plan.count)
-    const authorizers: Array<BenchAuthorizer> = []
-    for (const appId of ids) {
-      const refreshToken = yield* emulator.component.currentRefreshToken(COMPONENT, appId)
-      authorizers.push({ appId, refreshToken: refreshToken! })
-    }
+    const { authorizers, emulator, wechat } = yield* withAuthorizers(plan.count)
     // No push URL: WeChat "pushes" into the void, and the bench puts the ticket in the stores.
     const ticket = yield* emulator.component.pushTicket(COMPONENT)
     const records = warmRecords(ticket, authorizers, Date.now())
@@ -246,19 +267,8 @@ const runWith = (plan: Plan): Effect.Effect<ReadonlyArray<Figure>, unknown> =>
                 add({ scenario, name: `RSS (warm from ${label})`, value: heap.rss / 2 ** 20, unit: "MB", reproduce })
               ], { discard: true })
             }
-            case "fibers": {
-              if (!answers) return Effect.void
-              const fibers = value as number
-              return add({
-                scenario,
-                name: "fibers alive once ready",
-                value: fibers,
-                unit: "",
-                goal: "< 10",
-                met: fibers < 10,
-                reproduce
-              })
-            }
+            case "fibers":
+              return answers ? add(fibersFigure(scenario, value as number, reproduce)) : Effect.void
             case "readyz":
             case "metrics":
             case "authorizers": {

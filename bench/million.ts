@@ -25,7 +25,7 @@ import {
   registration,
   ticketRecord
 } from "./credentialApps.js"
-import { fillRedis, runServer, show, upstreamCalls } from "./credentials.js"
+import { fibersFigure, fillRedis, runServer, show, upstreamCalls } from "./credentials.js"
 import { appIdOf, type Figure } from "./Figure.js"
 
 const DEFAULT_AUTHORIZERS = 1_000_000
@@ -135,18 +135,8 @@ export const run: Effect.Effect<ReadonlyArray<Figure>, unknown> = Effect.scoped(
             add({ scenario, name: "RSS once ready", value: heap.rss / 2 ** 20, unit: "MB", reproduce })
           ], { discard: true })
         }
-        case "fibers": {
-          const fibers = value as number
-          return add({
-            scenario,
-            name: "fibers alive once ready",
-            value: fibers,
-            unit: "",
-            goal: "< 10",
-            met: fibers < 10,
-            reproduce
-          })
-        }
+        case "fibers":
+          return add(fibersFigure(scenario, value as number, reproduce))
         case "readyz":
         case "metrics": {
           const answer = value as { millis: number; cpuMillis: number; status: number; bytes: number }

@@ -8,22 +8,15 @@
  * pretest); the SDK runs in a process of its own.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Redacted } from "effect"
+import { Effect } from "effect"
 import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as WeComSuite from "../../src/families/wecomSuite/WeComSuite.js"
-import * as WeComSuiteConfig from "../../src/families/wecomSuite/WeComSuiteConfig.js"
-import { CorpId } from "../../src/OwnerId.js"
-import * as StoreSpec from "../../src/StoreSpec.js"
-import * as Emulator from "../../src/testing/WeChatEmulator.js"
-import { eventually, registration, serveComponentServer } from "../support/componentStack.js"
-import { AES_KEY, MESSAGE_TOKEN, SUITE, SUITE_CORP, SUITE_SECRET, suiteRegistration } from "../support/fixtures.js"
+import { eventually, PROVIDER, PROVIDER_SECRET, serveSuiteGateway } from "../support/componentStack.js"
+import { AES_KEY, MESSAGE_TOKEN, SUITE, SUITE_CORP, SUITE_SECRET } from "../support/fixtures.js"
 import { requireSdk, runSdkScript } from "../support/sdkScript.js"
 import { KEY } from "../support/serverStack.js"
-
-const PROVIDER = "ww0909090909090909"
-const PROVIDER_SECRET = "provider-secret-never-answered-01"
 
 describe("SDK node-easywechat OpenWork through the gateway", () => {
   it.scopedLive(
@@ -31,18 +24,7 @@ describe("SDK node-easywechat OpenWork through the gateway", () => {
     () =>
       Effect.gen(function*() {
         yield* requireSdk("node-easywechat")
-        const wecom = yield* Emulator.serve({ components: [registration], suites: [suiteRegistration] })
-        const controls = wecom.emulator.wecomSuite
-        yield* controls.registerProvider(PROVIDER, PROVIDER_SECRET)
-        const server = yield* serveComponentServer(wecom.url, StoreSpec.layerMemory, undefined, {
-          suites: WeComSuiteConfig.layerWith({
-            suites: [WeComSuiteConfig.suite(SUITE, SUITE_SECRET, MESSAGE_TOKEN, AES_KEY)],
-            provider: { corpId: CorpId.make(PROVIDER), secret: Redacted.make(PROVIDER_SECRET) }
-          }),
-          gateway: true
-        })
-        yield* controls.setCommandUrl(SUITE, `${server.base}/wecom/suites/${SUITE}/events`)
-        yield* Effect.orDie(controls.pushTicket(SUITE))
+        const { controls, server, wecom } = yield* serveSuiteGateway()
         yield* Effect.orDie(controls.install(SUITE, SUITE_CORP, 1000002))
         const owner = WeComSuite.corpOwner(SUITE as never, SUITE_CORP as never)
         yield* eventually(Effect.map(

@@ -10,19 +10,31 @@ import { Context, Effect, Layer, Logger, Redacted, Schedule, type Scope } from "
 import * as Component from "../../src/families/component/Component.js"
 import * as ComponentConfig from "../../src/families/component/ComponentConfig.js"
 import * as WeComConfig from "../../src/families/wecom/WeComConfig.js"
-import type * as WeComSuiteConfig from "../../src/families/wecomSuite/WeComSuiteConfig.js"
+import * as WeComSuiteConfig from "../../src/families/wecomSuite/WeComSuiteConfig.js"
+import { CorpId } from "../../src/OwnerId.js"
 import type * as Families from "../../src/server/Families.js"
 import * as Gateway from "../../src/server/gateway/Gateway.js"
 import * as NodeServer from "../../src/server/NodeServer.js"
 import * as Proxy from "../../src/server/Proxy.js"
 import type * as ServerConfig from "../../src/server/ServerConfig.js"
 import type * as StoreDocuments from "../../src/StoreDocuments.js"
+import * as StoreSpec from "../../src/StoreSpec.js"
 import * as Emulator from "../../src/testing/WeChatEmulator.js"
 import * as TokenConfig from "../../src/TokenConfig.js"
 import { TokenEngine } from "../../src/TokenEngine.js"
 import * as TokenLayer from "../../src/TokenLayer.js"
 import type * as TokenStore from "../../src/TokenStore.js"
-import { AES_KEY, COMPONENT, COMPONENT_SECRET, MERCHANT, MERCHANT_2, MESSAGE_TOKEN } from "./fixtures.js"
+import {
+  AES_KEY,
+  COMPONENT,
+  COMPONENT_SECRET,
+  MERCHANT,
+  MERCHANT_2,
+  MESSAGE_TOKEN,
+  SUITE,
+  suiteCredentials,
+  suiteRegistration
+} from "./fixtures.js"
 import { call, KEY, OPS_KEY } from "./serverStack.js"
 
 export { AES_KEY, COMPONENT, COMPONENT_SECRET, MERCHANT, MERCHANT_2, MESSAGE_TOKEN }
@@ -133,3 +145,30 @@ export const authorizerRoute = (base: string, authorizer: string, path: string) 
   `${base}/v1/components/${COMPONENT}/authorizers/${authorizer}${path}`
 
 export { call }
+
+/** The service provider (`WECOM_PROVIDER`) the suite gateway tests configure. */
+export const PROVIDER = "ww0909090909090909"
+export const PROVIDER_SECRET = "provider-secret-never-answered-01"
+
+/**
+ * WeCom as the emulator with the fixtures' suite and `PROVIDER`, and a
+ * gateway server over a memory store serving the suite, its command URL
+ * set on the emulator and a first suite ticket pushed.
+ */
+export const serveSuiteGateway = (clientKeys?: ReadonlyArray<ServerConfig.ClientKey>) =>
+  Effect.gen(function*() {
+    const wecom = yield* Emulator.serve({ components: [registration], suites: [suiteRegistration] })
+    const controls = wecom.emulator.wecomSuite
+    yield* controls.registerProvider(PROVIDER, PROVIDER_SECRET)
+    const server = yield* serveComponentServer(wecom.url, StoreSpec.layerMemory, undefined, {
+      suites: WeComSuiteConfig.layerWith({
+        suites: [suiteCredentials],
+        provider: { corpId: CorpId.make(PROVIDER), secret: Redacted.make(PROVIDER_SECRET) }
+      }),
+      gateway: true,
+      ...(clientKeys === undefined ? {} : { clientKeys })
+    })
+    yield* controls.setCommandUrl(SUITE, `${server.base}/wecom/suites/${SUITE}/events`)
+    yield* Effect.orDie(controls.pushTicket(SUITE))
+    return { wecom, controls, server }
+  })

@@ -8,17 +8,11 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Redacted } from "effect"
 import * as WeComSuite from "../../../src/families/wecomSuite/WeComSuite.js"
-import * as WeComSuiteConfig from "../../../src/families/wecomSuite/WeComSuiteConfig.js"
-import { CorpId } from "../../../src/OwnerId.js"
-import * as StoreSpec from "../../../src/StoreSpec.js"
-import * as Emulator from "../../../src/testing/WeChatEmulator.js"
-import { eventually, registration, serveComponentServer } from "../../support/componentStack.js"
-import { AES_KEY, MESSAGE_TOKEN, SUITE, SUITE_CORP, SUITE_SECRET, suiteRegistration } from "../../support/fixtures.js"
+import { eventually, PROVIDER, PROVIDER_SECRET, serveSuiteGateway } from "../../support/componentStack.js"
+import { SUITE, SUITE_CORP, SUITE_SECRET } from "../../support/fixtures.js"
 import { call, KEY } from "../../support/serverStack.js"
 
 const PLACEHOLDER = "permanentcode@@@held-by-the-token-server"
-const PROVIDER = "ww0909090909090909"
-const PROVIDER_SECRET = "provider-secret-never-answered-01"
 /** A key for the suite only, and one for another suite. */
 const SCOPED = "suite-scoped-key-0123456789abcdef"
 const ELSEWHERE = "other-suite-key-0123456789abcdef"
@@ -27,23 +21,11 @@ const post = (url: string, body: unknown) =>
   call(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) })
 
 const start = Effect.gen(function*() {
-  const wecom = yield* Emulator.serve({ components: [registration], suites: [suiteRegistration] })
-  const controls = wecom.emulator.wecomSuite
-  yield* controls.registerProvider(PROVIDER, PROVIDER_SECRET)
-  const server = yield* serveComponentServer(wecom.url, StoreSpec.layerMemory, undefined, {
-    suites: WeComSuiteConfig.layerWith({
-      suites: [WeComSuiteConfig.suite(SUITE, SUITE_SECRET, MESSAGE_TOKEN, AES_KEY)],
-      provider: { corpId: CorpId.make(PROVIDER), secret: Redacted.make(PROVIDER_SECRET) }
-    }),
-    gateway: true,
-    clientKeys: [
-      { key: Redacted.make(KEY) },
-      { key: Redacted.make(SCOPED), apps: [SUITE as never] },
-      { key: Redacted.make(ELSEWHERE), apps: ["ww6c6c6c6c6c6c6c6c" as never] }
-    ]
-  })
-  yield* controls.setCommandUrl(SUITE, `${server.base}/wecom/suites/${SUITE}/events`)
-  yield* Effect.orDie(controls.pushTicket(SUITE))
+  const { controls, server, wecom } = yield* serveSuiteGateway([
+    { key: Redacted.make(KEY) },
+    { key: Redacted.make(SCOPED), apps: [SUITE as never] },
+    { key: Redacted.make(ELSEWHERE), apps: ["ww6c6c6c6c6c6c6c6c" as never] }
+  ])
   yield* eventually(Effect.map(
     Effect.either(server.engine.get(SUITE, WeComSuite.suiteToken)),
     (held) => held._tag === "Right"
