@@ -20,10 +20,9 @@ import type { ProxyTarget } from "./ProxyTarget.js"
  * @since 0.3.0
  * @category models
  */
-// `any` for the group's name: a layer is contravariant in what it provides,
-// so a family's precise `ApiGroup<"token-server", "wecom">` fits only a name
-// of `any` (not `string`), and the server's API then counts it as provided.
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+// A family's precise `ApiGroup<"token-server", "wecom">` fits only a group
+// name of `any` (not `string`): a layer is contravariant in what it provides.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- any: the group's name, so every family's group fits
 export type Handlers = HttpApiGroup.ApiGroup<"token-server", any>
 
 /**

@@ -128,6 +128,12 @@ export const make = (options: {
       return { call: { ...call, body }, secrets: [code.value] }
     })
 
+  // A gateway token in WeCom's answer shape, under the field WeCom names it.
+  const issued = (field: string, token: string) => ({
+    response: Answers.json({ errcode: 0, errmsg: "ok", [field]: token, expires_in: GatewayToken.LIFETIME_SECONDS }),
+    ok: true
+  })
+
   return {
     known,
     knownProvider,
@@ -137,15 +143,7 @@ export const make = (options: {
       const key = keyFor(keys, text(fields["suite_secret"]), suiteId, known(suiteId))
       if (key === undefined) return unknownSuite
       if ("response" in key) return key
-      return {
-        response: Answers.json({
-          errcode: 0,
-          errmsg: "ok",
-          suite_access_token: keys.tokens.issue(key, "suite", suiteId, nowSeconds),
-          expires_in: GatewayToken.LIFETIME_SECONDS
-        }),
-        ok: true
-      }
+      return issued("suite_access_token", keys.tokens.issue(key, "suite", suiteId, nowSeconds))
     },
     providerToken: (fields, keys, nowSeconds) => {
       const corpId = text(fields["corpid"])
@@ -153,15 +151,7 @@ export const make = (options: {
       const key = keyFor(keys, text(fields["provider_secret"]), corpId, knownProvider(corpId))
       if (key === undefined) return refused(40013, "invalid corpid")
       if ("response" in key) return key
-      return {
-        response: Answers.json({
-          errcode: 0,
-          errmsg: "ok",
-          provider_access_token: keys.tokens.issue(key, "provider", corpId, nowSeconds),
-          expires_in: GatewayToken.LIFETIME_SECONDS
-        }),
-        ok: true
-      }
+      return issued("provider_access_token", keys.tokens.issue(key, "provider", corpId, nowSeconds))
     },
     corpToken: (claims, fields, keys, nowSeconds) =>
       Effect.gen(function*() {
