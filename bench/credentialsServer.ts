@@ -15,13 +15,13 @@
  *
  * Run with `--expose-gc`.
  */
-import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as HttpServer from "@effect/platform/HttpServer"
 import { Context, Effect, Layer, Logger, LogLevel, Redacted, Schedule, Supervisor } from "effect"
 import { writeHeapSnapshot } from "node:v8"
 import * as Component from "../src/families/component/Component.js"
 import * as ComponentConfig from "../src/families/component/ComponentConfig.js"
 import * as WeComConfig from "../src/families/wecom/WeComConfig.js"
+import * as UpstreamHttpClient from "../src/server/internal/upstreamHttpClient.js"
 import * as NodeServer from "../src/server/NodeServer.js"
 import * as StoreSpec from "../src/StoreSpec.js"
 import * as TokenConfig from "../src/TokenConfig.js"
@@ -82,7 +82,7 @@ const program = Effect.gen(function*() {
         wecom: WeComConfig.layer({ apps: [], apiBaseUrl: baseUrl }),
         components: ComponentConfig.layer({ components: [credentials], apiBaseUrl: baseUrl }),
         store,
-        httpClient: FetchHttpClient.layer
+        httpClient: UpstreamHttpClient.layer
       })),
       Layer.provideMerge(store)
     )

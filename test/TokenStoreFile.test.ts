@@ -4,6 +4,7 @@ import * as PlatformError from "@effect/platform/Error"
 import { describe, expect, it } from "@effect/vitest"
 import { Context, Deferred, Effect, Fiber, Layer, Logger, Option, Schema } from "effect"
 import * as AppId from "../src/AppId.js"
+import * as FileStore from "../src/internal/fileStore.js"
 import type * as OwnerId from "../src/OwnerId.js"
 import { TokenRecord } from "../src/Token.js"
 import * as TokenStore from "../src/TokenStore.js"
@@ -137,6 +138,34 @@ describe("TokenStoreFile.layer", () => {
           Object.keys(TokenRecord.fields).filter((field) => field !== "retired").sort()
         )
       }
+    }).pipe(Effect.provide(NodeFileSystem.layer)))
+
+  it.scoped("writes the document JSON.stringify would with a two-space indent, records in the order written", () =>
+    Effect.gen(function*() {
+      const fs = yield* FileSystem.FileSystem
+      const dir = yield* tempDir
+      const path = `${dir}/tokens.json`
+      const store = yield* storeAt(path)
+      const [a, b] = [makeRecord(freshApp()), makeRecord(freshApp(), 3)]
+      const retired = new TokenRecord({ ...makeRecord(freshApp(), 2), retired: true, lineage: undefined })
+      const document = (records: ReadonlyArray<TokenRecord>) =>
+        JSON.stringify(
+          {
+            format: "effect-wechat-token/v1",
+            records: Object.fromEntries(records.map((record) => [TokenStore.keyString(record), encoded(record)]))
+          },
+          null,
+          2
+        )
+      yield* store.set(a)
+      expect(yield* fs.readFileString(path)).toBe(document([a]))
+      const a2 = makeRecord(a.appId, 2)
+      yield* store.set(b)
+      yield* store.set(retired)
+      // A record replaced keeps its place; its text is the new record's.
+      yield* store.set(a2)
+      expect(yield* fs.readFileString(path)).toBe(document([a2, b, retired]))
+      expect(FileStore.render([]).toString("utf8")).toBe(document([]))
     }).pipe(Effect.provide(NodeFileSystem.layer)))
 
   it.scoped("a document as 0.2.0 wrote it (records without lineage) loads, and a successor replaces its record", () =>

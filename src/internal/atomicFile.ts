@@ -13,13 +13,13 @@ export const FILE_MODE = 0o600
 export const DIRECTORY_MODE = 0o700
 
 /**
- * Writes `text` to `path` atomically. `beforeRename` runs with the
+ * Writes `content` (text, or bytes already encoded) to `path` atomically. `beforeRename` runs with the
  * temporary file's path once it is complete, before it takes `path`'s place.
  */
 export const write = <E = never>(
   fs: FileSystem.FileSystem,
   path: string,
-  text: string,
+  content: string | Uint8Array,
   beforeRename: (temp: string) => Effect.Effect<void, E> = () => Effect.void
 ) =>
   Effect.gen(function*() {
@@ -29,7 +29,7 @@ export const write = <E = never>(
     yield* Effect.gen(function*() {
       yield* Effect.scoped(Effect.gen(function*() {
         const file = yield* fs.open(temp, { flag: "wx", mode: FILE_MODE })
-        yield* file.writeAll(new TextEncoder().encode(text))
+        yield* file.writeAll(typeof content === "string" ? new TextEncoder().encode(content) : content)
         yield* file.sync
       }))
       // The umask may have taken bits away; the mode must be exactly owner read/write.

@@ -97,6 +97,17 @@ const networkFailure = (error: HttpClientError.HttpClientError, request: HttpCli
   return `${syscall}${String(system["code"])} ${address}`
 }
 
+// The latency metric of each endpoint, tagged once: tagging builds and
+// hashes a new metric key on every call.
+const latencies = new Map<string, Metric.Metric.Histogram<Duration.Duration>>()
+const latencyOf = (endpoint: string) => {
+  const known = latencies.get(endpoint)
+  if (known !== undefined) return known
+  const tagged = TokenMetrics.upstreamLatency.pipe(Metric.tagged("endpoint", endpoint))
+  latencies.set(endpoint, tagged)
+  return tagged
+}
+
 /**
  * A sender over the `HttpClient` in context. Token requests carry the secret
  * in the query string: the platform's client span (whose `url.full` would
@@ -143,10 +154,13 @@ export const makeSend = (timeout: Duration.Duration) =>
                 detail: `${endpoint}: no answer within ${Duration.format(timeout)}`
               })
           }),
-          Metric.trackDuration(TokenMetrics.upstreamLatency.pipe(Metric.tagged("endpoint", endpoint))),
+          Metric.trackDuration(latencyOf(endpoint)),
           // Our own span in place of the platform's: the path, never the query.
+          // No stack trace: capturing one cost each fetch of a cold start's
+          // herd more than the span itself, and it would name only this module.
           Effect.withSpan(`wechat.${endpoint}`, {
             kind: "client",
+            captureStackTrace: false,
             attributes: { "wechat.endpoint": endpoint, "url.path": new URL(request.url).pathname }
           })
         )

@@ -4,7 +4,6 @@
  *
  * @since 0.1.0
  */
-import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as HttpServer from "@effect/platform/HttpServer"
 import type * as HttpServerError from "@effect/platform/HttpServerError"
 import { ConfigError, Console, Context, Data, Effect, Layer, Option, Redacted } from "effect"
@@ -26,6 +25,7 @@ import * as OperatorConsole from "./console/Console.js"
 import * as Demo from "./Demo.js"
 import * as Gateway from "./gateway/Gateway.js"
 import * as CompactHeap from "./internal/compactHeap.js"
+import * as UpstreamHttpClient from "./internal/upstreamHttpClient.js"
 import * as Logging from "./Logging.js"
 import * as NodeServer from "./NodeServer.js"
 import * as Proxy from "./Proxy.js"
@@ -167,7 +167,7 @@ const adminLayer = (
   }).pipe(
     Layer.provideMerge(CredentialRegistry.layer(encryptionKey)),
     Layer.provide(store),
-    Layer.provide(FetchHttpClient.layer)
+    Layer.provide(UpstreamHttpClient.layer)
   )
 
 const serverLayer = (
@@ -222,7 +222,7 @@ const serverLayer = (
           components: ComponentConfig.layer({ components, apiBaseUrl: config.apiBaseUrl }),
           suites: Layer.succeed(WeComSuiteConfig.WeComSuiteConfig, suites),
           store,
-          httpClient: FetchHttpClient.layer
+          httpClient: UpstreamHttpClient.layer
         }).pipe(Layer.provide(admin))
       ),
       Layer.provideMerge(admin),

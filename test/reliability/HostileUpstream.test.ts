@@ -9,6 +9,7 @@ import * as Backoff from "../../src/Backoff.js"
 import * as WeChatApi from "../../src/families/officialAccount/WeChatApi.js"
 import * as Upstream from "../../src/internal/upstream.js"
 import * as FastPath from "../../src/server/FastPath.js"
+import * as UpstreamHttpClient from "../../src/server/internal/upstreamHttpClient.js"
 import * as Emulator from "../../src/testing/WeChatEmulator.js"
 import * as TokenConfig from "../../src/TokenConfig.js"
 import * as TokenLayer from "../../src/TokenLayer.js"
@@ -107,7 +108,13 @@ describe("a redirect from the token endpoint", () => {
         })
     ).pipe(Effect.map((server) => ({ server, url: `http://127.0.0.1:${(server.address() as Net.AddressInfo).port}` })))
 
-  for (const [name, httpClient] of [["fetch", FetchHttpClient.layer], ["node:http", NodeHttpClient.layer]] as const) {
+  for (
+    const [name, httpClient] of [
+      ["fetch", FetchHttpClient.layer],
+      ["node:http", NodeHttpClient.layer],
+      ["the server's client", UpstreamHttpClient.layer]
+    ] as const
+  ) {
     it.scopedLive(`${name}: a 301 is a typed error naming the status, and the other host receives nothing`, () =>
       Effect.gen(function*() {
         const elsewhere: Array<string> = []

@@ -1,0 +1,22 @@
+/**
+ * The `HttpClient` the server gives the engine for its calls to WeChat:
+ * `@effect/platform-node`'s client over Node's own `http`/`https`, on
+ * keep-alive agents. The platform's `fetch` client (undici, web streams, an
+ * `AbortController` per call) cost a cold start's herd about a millisecond
+ * of CPU per fetch more, a fifth of it. Like every `node:http` client it
+ * never follows a redirect (a 3xx is answered as the error it is, the secret
+ * in the query string never sent to the host it names); timeouts and error
+ * details come from `internal/upstream.ts`, whatever the client. Library
+ * users provide their own `HttpClient` as before.
+ *
+ * @internal
+ */
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import type * as HttpClient from "@effect/platform/HttpClient"
+import { Layer } from "effect"
+
+/** The client, its agents closed with the layer's scope. */
+export const layer: Layer.Layer<HttpClient.HttpClient> = NodeHttpClient.layerWithoutAgent.pipe(
+  // A new `Agent`'s default is a connection per call; WeChat's calls reuse theirs.
+  Layer.provide(NodeHttpClient.makeAgentLayer({ keepAlive: true }))
+)
