@@ -41,6 +41,17 @@ export const watchWrites = <S extends Pick<TokenStoreShape, "set">>(store: S): S
   }
 }
 
+/**
+ * What start-up read of the store: when it began, and the store's changes
+ * mark then (`undefined`: unread, or a store without one).
+ *
+ * @internal
+ */
+export interface StartUpRead {
+  readonly at: number
+  readonly mark: number | undefined
+}
+
 /** @internal */
 export const make = (
   store: Pick<TokenStoreShape, "get" | "set" | "changes" | "changesMark"> & Partial<WatchedStore>,
@@ -90,6 +101,9 @@ export const make = (
       }
     }).pipe(Cell.annotate(cell))
 
+  const watchedCells = () =>
+    Array.from(owners.cells()).filter((cell) => cell.spec.overlap !== "stable" && cell.held !== undefined)
+
   // A pass compares every held credential only when the store may hold
   // what this replica missed: its changes mark moved or could not be read,
   // a write of this replica's was refused, the previous pass failed, or
@@ -98,12 +112,16 @@ export const make = (
   // Otherwise the store holds nothing this replica was not told of, and a
   // pass compares only the credentials due before the next two: what a
   // refresh is about to read the lease over.
-  const revalidate: Effect.Effect<never> = Effect.gen(function*() {
-    // The period follows the count of the previous pass (none before the first).
-    let held = 0
-    let markBefore: number | undefined
+  //
+  // Start-up's reads (`read`) count as a full pass made when they began: a
+  // replica that just read a million records from the store does not read
+  // them all again before anything could have changed.
+  const revalidate = (read?: StartUpRead): Effect.Effect<never> => Effect.gen(function*() {
+    // The period follows the count of the previous pass, or of what start-up started.
+    let held = read === undefined ? 0 : watchedCells().length
+    let markBefore = read?.mark
     let refusedBefore = store.refusedWrites?.() ?? 0
-    let fullAt = Number.NEGATIVE_INFINITY
+    let fullAt = read?.at ?? Number.NEGATIVE_INFINITY
     for (;;) {
       const period = RefreshPolicy.revalidationMillis(held)
       yield* Effect.sleep(Duration.millis(period))
@@ -114,9 +132,7 @@ export const make = (
       const refused = store.refusedWrites?.() ?? 0
       const quiet = mark !== undefined && mark === markBefore && refused === refusedBefore &&
         now - fullAt < FULL_PASS_MAX
-      const watched = Array.from(owners.cells()).filter((cell) =>
-        cell.spec.overlap !== "stable" && cell.held !== undefined
-      )
+      const watched = watchedCells()
       held = watched.length
       const dueBy = now + 2 * period
       const compared = quiet ? watched.filter((cell) => cell.held!.record.refreshAt <= dueBy) : watched
