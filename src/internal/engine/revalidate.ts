@@ -116,48 +116,49 @@ export const make = (
   // Start-up's reads (`read`) count as a full pass made when they began: a
   // replica that just read a million records from the store does not read
   // them all again before anything could have changed.
-  const revalidate = (read?: StartUpRead): Effect.Effect<never> => Effect.gen(function*() {
-    // The period follows the count of the previous pass, or of what start-up started.
-    let held = read === undefined ? 0 : watchedCells().length
-    let markBefore = read?.mark
-    let refusedBefore = store.refusedWrites?.() ?? 0
-    let fullAt = read?.at ?? Number.NEGATIVE_INFINITY
-    for (;;) {
-      const period = RefreshPolicy.revalidationMillis(held)
-      yield* Effect.sleep(Duration.millis(period))
-      const now = yield* Clock.currentTimeMillis
-      const mark = store.changesMark === undefined
-        ? undefined
-        : Option.getOrUndefined(yield* Effect.option(store.changesMark))
-      const refused = store.refusedWrites?.() ?? 0
-      const quiet = mark !== undefined && mark === markBefore && refused === refusedBefore &&
-        now - fullAt < FULL_PASS_MAX
-      const watched = watchedCells()
-      held = watched.length
-      const dueBy = now + 2 * period
-      const compared = quiet ? watched.filter((cell) => cell.held!.record.refreshAt <= dueBy) : watched
-      let failures = 0
-      let detail = ""
-      yield* Effect.forEach(
-        compared,
-        (cell) =>
-          Effect.catchTag(reconcile(cell), "StoreError", (error) =>
-            Effect.sync(() => {
-              failures += 1
-              detail = error.message
-            })),
-        { concurrency: 16, discard: true }
-      )
-      markBefore = failures === 0 ? mark : undefined
-      refusedBefore = refused
-      if (!quiet && failures === 0) fullAt = now
-      if (failures > 0) {
-        yield* Effect.logWarning("token store unavailable; re-validation will try again").pipe(
-          Effect.annotateLogs({ credentials: failures, detail })
+  const revalidate = (read?: StartUpRead): Effect.Effect<never> =>
+    Effect.gen(function*() {
+      // The period follows the count of the previous pass, or of what start-up started.
+      let held = read === undefined ? 0 : watchedCells().length
+      let markBefore = read?.mark
+      let refusedBefore = store.refusedWrites?.() ?? 0
+      let fullAt = read?.at ?? Number.NEGATIVE_INFINITY
+      for (;;) {
+        const period = RefreshPolicy.revalidationMillis(held)
+        yield* Effect.sleep(Duration.millis(period))
+        const now = yield* Clock.currentTimeMillis
+        const mark = store.changesMark === undefined
+          ? undefined
+          : Option.getOrUndefined(yield* Effect.option(store.changesMark))
+        const refused = store.refusedWrites?.() ?? 0
+        const quiet = mark !== undefined && mark === markBefore && refused === refusedBefore &&
+          now - fullAt < FULL_PASS_MAX
+        const watched = watchedCells()
+        held = watched.length
+        const dueBy = now + 2 * period
+        const compared = quiet ? watched.filter((cell) => cell.held!.record.refreshAt <= dueBy) : watched
+        let failures = 0
+        let detail = ""
+        yield* Effect.forEach(
+          compared,
+          (cell) =>
+            Effect.catchTag(reconcile(cell), "StoreError", (error) =>
+              Effect.sync(() => {
+                failures += 1
+                detail = error.message
+              })),
+          { concurrency: 16, discard: true }
         )
+        markBefore = failures === 0 ? mark : undefined
+        refusedBefore = refused
+        if (!quiet && failures === 0) fullAt = now
+        if (failures > 0) {
+          yield* Effect.logWarning("token store unavailable; re-validation will try again").pipe(
+            Effect.annotateLogs({ credentials: failures, detail })
+          )
+        }
       }
-    }
-  })
+    })
 
   return { followChanges, revalidate }
 }
