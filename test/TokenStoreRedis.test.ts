@@ -249,6 +249,41 @@ describe("TokenStoreRedis.layer", () => {
       expect(after.scan - before.scan).toBeLessThan(10)
     }))
 
+  it.scopedLive("getMany answers what get answers for each key, with one MGET for the batch", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.make
+      const store = yield* storeAt(server.url)
+      const redis = yield* inspector(server.url)
+      const [held, legacy, malformed] = [makeRecord(freshApp(), 3), makeRecord(freshApp(), 4), makeRecord(freshApp())]
+      const absent = makeRecord(freshApp())
+      yield* store.set(held)
+      yield* Effect.promise(() =>
+        redis.pipeline()
+          .set(`wechat-token:${legacy.appId}:access_token`, JSON.stringify(encoded(legacy)))
+          .set(`wechat-token:{${malformed.appId}}:access_token`, "not json")
+          .exec()
+      )
+      const commands = Effect.map(Effect.promise(() => redis.info("commandstats")), (stats) => ({
+        mget: Number(/cmdstat_mget:calls=(\d+)/.exec(stats)?.[1] ?? 0)
+      }))
+      const before = yield* commands
+      const keys = [held, legacy, malformed, absent].map(({ appId, kind }) => ({ appId, kind }))
+      const many = yield* store.getMany!(keys)
+      expect((yield* commands).mget - before.mget).toBe(1)
+      expect(many.map(Option.map(encoded))).toEqual([
+        Option.some(encoded(held)),
+        Option.some(encoded(legacy)),
+        Option.none(),
+        Option.none()
+      ])
+      // The 0.2.0 record was moved, as get moves it; get agrees on every key.
+      expect(yield* Effect.promise(() => redis.exists(`wechat-token:${legacy.appId}:access_token`))).toBe(0)
+      for (const [index, key] of keys.entries()) {
+        expect(Option.map(yield* store.get(key), encoded)).toEqual(Option.map(many[index]!, encoded))
+      }
+      expect(yield* store.getMany!([])).toEqual([])
+    }))
+
   it.scopedLive("a malformed stored value is absent to get (logged) and overwritten by set", () =>
     Effect.gen(function*() {
       const server = yield* RedisServer.make

@@ -346,6 +346,27 @@ export const make = (
       )
     }
 
+    // One MGET on a single Redis. A cluster refuses MGET across slots, and
+    // each owner is a slot of its own: there every GET is sent at once, one
+    // round trip's wait for the batch all the same.
+    const getMany = (
+      keys: ReadonlyArray<RecordKey>
+    ): Effect.Effect<ReadonlyArray<Option.Option<TokenRecord>>, StoreError> =>
+      Effect.gen(function*() {
+        if (keys.length === 0) return []
+        const names = keys.map(recordKey)
+        const held = yield* command(
+          "get",
+          () => target.mode === "cluster" ? Promise.all(names.map((name) => client.get(name))) : client.mget(...names)
+        )
+        // A miss may still be a record 0.2.0 wrote: `get` reads (and moves) it.
+        return yield* Effect.forEach(keys, (key, index) =>
+          Effect.flatMap(
+            decodeHeld(names[index]!, held[index] ?? null),
+            (record) => Option.isNone(record) && !legacyFree.has(key.kind) ? get(key) : Effect.succeed(record)
+          ))
+      })
+
     // SCAN walks the key space in batches without blocking Redis (KEYS
     // would, on a store holding hundreds of thousands of authorizers); in a
     // cluster, each master holds its own slots and is scanned in turn. The
@@ -505,6 +526,7 @@ export const make = (
 
     return {
       get,
+      getMany,
       list,
       set,
       lease,

@@ -4,13 +4,16 @@
  *
  * @internal
  */
-import { Clock, Duration, Effect, Option, Schedule, Stream } from "effect"
+import { Clock, Duration, Effect, Either, Option, Schedule, Stream } from "effect"
 import * as RefreshPolicy from "../../RefreshPolicy.js"
-import { mask } from "../../Token.js"
+import { mask, type TokenRecord } from "../../Token.js"
 import { isSameRecord, replaces, type StoreError, type TokenStoreShape } from "../../TokenStore.js"
 import * as Cell from "./cell.js"
 import type { Fetch } from "./fetch.js"
 import type { Owners } from "./owners.js"
+
+// Credentials a pass reads from the store at once: one round trip each.
+const BATCH = 1_000
 
 // The longest a replica goes without comparing every credential it holds,
 // whatever the mark says.
@@ -54,7 +57,7 @@ export interface StartUpRead {
 
 /** @internal */
 export const make = (
-  store: Pick<TokenStoreShape, "get" | "set" | "changes" | "changesMark"> & Partial<WatchedStore>,
+  store: Pick<TokenStoreShape, "get" | "getMany" | "set" | "changes" | "changesMark"> & Partial<WatchedStore>,
   owners: Owners,
   fetch: Pick<Fetch, "adopt">
 ) => {
@@ -80,11 +83,13 @@ export const make = (
   // taken (`adopt`) unless the held one replaces it, and then the held one
   // is written back, so a replica starting on an emptied store finds it
   // instead of fetching a token that kills it.
-  const reconcile = (cell: Cell.Cell): Effect.Effect<void, StoreError> =>
+  //
+  // `stored` is the store's record of `cell`, read just before; a pass
+  // reads a batch of them at once (`getMany`), in this one fiber.
+  const reconcile = (cell: Cell.Cell, stored: TokenRecord | undefined): Effect.Effect<void, StoreError> =>
     Effect.gen(function*() {
       const held = cell.held
       if (held === undefined || !owners.live(cell)) return
-      const stored = Option.getOrUndefined(yield* store.get(cell.key))
       if (stored !== undefined && isSameRecord(stored, held.record)) return
       const writeBack = stored === undefined || replaces(held.record, stored)
       const winner = writeBack ? yield* store.set(held.record) : stored
@@ -100,6 +105,13 @@ export const make = (
         )
       }
     }).pipe(Cell.annotate(cell))
+
+  // The store's records of `cells`, in one read when the store can; else
+  // `get` each, a few at a time.
+  const storedOf = (cells: ReadonlyArray<Cell.Cell>) =>
+    store.getMany !== undefined
+      ? store.getMany(cells.map((cell) => cell.key))
+      : Effect.forEach(cells, (cell) => store.get(cell.key), { concurrency: 16 })
 
   const watchedCells = () =>
     Array.from(owners.cells()).filter((cell) => cell.spec.overlap !== "stable" && cell.held !== undefined)
@@ -139,16 +151,25 @@ export const make = (
         const compared = quiet ? watched.filter((cell) => cell.held!.record.refreshAt <= dueBy) : watched
         let failures = 0
         let detail = ""
-        yield* Effect.forEach(
-          compared,
-          (cell) =>
-            Effect.catchTag(reconcile(cell), "StoreError", (error) =>
-              Effect.sync(() => {
-                failures += 1
-                detail = error.message
-              })),
-          { concurrency: 16, discard: true }
-        )
+        for (let from = 0; from < compared.length; from += BATCH) {
+          const batch = compared.slice(from, from + BATCH)
+          const stored = yield* Effect.either(storedOf(batch))
+          if (Either.isLeft(stored)) {
+            failures += batch.length
+            detail = stored.left.message
+            continue
+          }
+          for (const [index, cell] of batch.entries()) {
+            const record = Option.getOrUndefined(stored.right[index]!)
+            // Most are the same record: only the others cost an Effect.
+            if (record !== undefined && cell.held !== undefined && isSameRecord(record, cell.held.record)) continue
+            const reconciled = yield* Effect.either(reconcile(cell, record))
+            if (Either.isLeft(reconciled)) {
+              failures += 1
+              detail = reconciled.left.message
+            }
+          }
+        }
         markBefore = failures === 0 ? mark : undefined
         refusedBefore = refused
         if (!quiet && failures === 0) fullAt = now

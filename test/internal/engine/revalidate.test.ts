@@ -126,6 +126,28 @@ describe("engine re-validation", () => {
       expect(cell.held?.record.value).toBe("replica")
     }).pipe(Effect.provide(withMark(Option.some(0)))))
 
+  it.scoped("a pass reads a store that can read many records at once in batches, never one by one", () =>
+    Effect.gen(function*() {
+      const { fetch, owners, store } = yield* parts(makeIssuer())
+      const cell = yield* owners.cellOf(APP, TOKEN)
+      yield* fetch.adopt(cell, record({ value: "mine", fetchedAt: 0 }))
+      let batches = 0
+      let gets = 0
+      const batched: TokenStoreShape = {
+        ...store,
+        get: (key) => Effect.zipRight(Effect.sync(() => gets++), store.get(key)),
+        getMany: (keys) => Effect.zipRight(Effect.sync(() => batches++), Effect.forEach(keys, store.get))
+      }
+      yield* Effect.forkScoped(Revalidate.make(batched, owners, fetch).revalidate())
+      yield* TestClock.adjust(RefreshPolicy.REVALIDATION_MIN)
+      // Lost by the store: written back.
+      expect(Option.map(yield* store.get(cell.key), (stored) => stored.value)).toEqual(Option.some("mine"))
+      yield* store.set(record({ value: "replica", fetchedAt: 0, generation: 2 }))
+      yield* TestClock.adjust(RefreshPolicy.REVALIDATION_MIN)
+      expect({ batches, gets }).toEqual({ batches: 2, gets: 0 })
+      expect(cell.held?.record.value).toBe("replica")
+    }).pipe(Effect.provide(withMark(Option.none()))))
+
   it.scoped("an unreadable mark, or a write the store refused, makes the next pass compare every credential", () =>
     Effect.gen(function*() {
       const { fetch, owners, store } = yield* parts(makeIssuer())
