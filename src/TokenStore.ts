@@ -45,6 +45,17 @@ export interface TokenStoreShape {
   /** The stored record, if any. */
   readonly get: (key: RecordKey) => Effect.Effect<Option.Option<TokenRecord>, StoreError>
   /**
+   * The stored records of `keys`, in their order, as `get` would answer
+   * each, read in as few round trips as the store can: re-validation
+   * compares a million credentials with the store in batches. Optional: a
+   * store without it is read with `get`.
+   *
+   * @since 0.3.0
+   */
+  readonly getMany?: (
+    keys: ReadonlyArray<RecordKey>
+  ) => Effect.Effect<ReadonlyArray<Option.Option<TokenRecord>>, StoreError>
+  /**
    * Every record of `kind`: how the engine finds, at start-up, the owners
    * that came at runtime (a component's authorizers, named by their durable
    * refresh-token records).

@@ -12,7 +12,7 @@
  */
 import { Effect, Either, Option, Redacted, Stream } from "effect"
 import { TokenRecord } from "../Token.js"
-import { isSameRecord, keyString, StoreError, type TokenStoreShape } from "../TokenStore.js"
+import { isSameRecord, keyString, type RecordKey, StoreError, type TokenStoreShape } from "../TokenStore.js"
 import type { SecretBox } from "./secretBox.js"
 
 const SEALED = "enc1:"
@@ -33,16 +33,19 @@ export const make = (
       onRight: (value) => Effect.succeed(new TokenRecord({ ...record, value: Redacted.value(value) }))
     })
   }
+  const openHeld = Option.match({
+    onNone: () => Effect.succeedNone,
+    onSome: (record: TokenRecord) => Effect.map(open("get")(record), Option.some)
+  })
+  const getMany = store.getMany
   return {
     ...store,
-    get: (key) =>
-      Effect.flatMap(
-        store.get(key),
-        Option.match({
-          onNone: () => Effect.succeedNone,
-          onSome: (record) => Effect.map(open("get")(record), Option.some)
-        })
-      ),
+    get: (key) => Effect.flatMap(store.get(key), openHeld),
+    // Spread from `store` above it would answer sealed values: here each is opened.
+    ...(getMany === undefined ? {} : {
+      getMany: (keys: ReadonlyArray<RecordKey>) =>
+        Effect.flatMap(getMany(keys), (records) => Effect.forEach(records, openHeld))
+    }),
     list: (kind) => Effect.flatMap(store.list(kind), (records) => Effect.forEach(records, open("list"))),
     set: (record) => {
       const sealed = seal(record)

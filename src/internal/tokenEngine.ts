@@ -7,7 +7,7 @@
  *
  * @internal
  */
-import { Clock, Duration, Effect, type Scope } from "effect"
+import { Clock, Duration, Effect, Option, type Scope } from "effect"
 import type { AccessTokenError, Credential } from "../AccessToken.js"
 import type { CredentialFamily } from "../CredentialFamily.js"
 import * as RefreshPolicy from "../RefreshPolicy.js"
@@ -83,8 +83,15 @@ export const make = (
     yield* Effect.forkIn(revalidation.followChanges, scope)
     yield* Effect.forkIn(shares.run, scope)
     yield* Effect.forkIn(scheduler.run(Job.make(fetch, shares), owners.live, scope), scope)
-    yield* Effect.forkIn(revalidation.revalidate, scope)
+    // Re-validation starts once start-up has read the store, and counts those
+    // reads as its first pass: at a million credentials a pass beside
+    // start-up's listing would read the store twice over.
+    const read: Revalidate.StartUpRead = {
+      at: yield* Clock.currentTimeMillis,
+      mark: store.changesMark === undefined ? undefined : Option.getOrUndefined(yield* Effect.option(store.changesMark))
+    }
     yield* StartUp.run(families, store, owners)
+    yield* Effect.forkIn(revalidation.revalidate(read), scope)
 
     const forceRefreshBudget = (appId: string, kind: CredentialKind = defaultKind) =>
       Effect.flatMap(owners.cellOf(appId, kind), (cell) =>

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Either, Schema } from "effect"
+import { Arbitrary, Either, FastCheck, Schema } from "effect"
 import * as StoredRecord from "../../src/internal/storedRecord.js"
 import { TokenRecord } from "../../src/Token.js"
 
@@ -50,5 +50,71 @@ describe("StoredRecord", () => {
     const decoded = StoredRecord.decodeValue(JSON.parse(JSON.stringify(valid)))
     expect(Either.map(decoded, encoded)).toEqual(Either.right(valid))
     expect(Either.isLeft(StoredRecord.decodeValue({ ...valid, value: "" }))).toBe(true)
+  })
+
+  // The direct path must never decide otherwise than the schema: on records
+  // the schema built, on each of them with one field spoiled, dropped or
+  // added, it takes only what the schema takes and builds the same record.
+  // As a store holds them: JSON (so no field is present but undefined, and every time is finite).
+  const records = Arbitrary.make(TokenRecord)
+    .filter((record) => [record.fetchedAt, record.expiresAt, record.refreshAt].every(Number.isFinite))
+    .map((record) => JSON.parse(JSON.stringify(encoded(record))) as Record<string, unknown>)
+  const FIELDS = Object.keys(TokenRecord.fields)
+  const odd = FastCheck.oneof(
+    FastCheck.constant(undefined),
+    FastCheck.constant(null),
+    FastCheck.constant(""),
+    FastCheck.constant("classic"),
+    FastCheck.constant("access_token"),
+    FastCheck.constant("wx0123456789abcdef"),
+    FastCheck.constant(Number.NaN),
+    FastCheck.constant(Number.POSITIVE_INFINITY),
+    FastCheck.constant(-0),
+    FastCheck.constant(2 ** 53),
+    FastCheck.boolean(),
+    FastCheck.double(),
+    FastCheck.integer({ min: -3, max: 3 }),
+    FastCheck.string({ maxLength: 70 }),
+    FastCheck.constant({}),
+    FastCheck.constant([])
+  )
+  const spoiled = FastCheck.tuple(records, FastCheck.constantFrom(...FIELDS, "extra"), odd, FastCheck.boolean()).map(
+    ([fields, name, value, drop]) => {
+      const copy = { ...fields }
+      if (drop) delete copy[name]
+      else copy[name] = value
+      return copy
+    }
+  )
+
+  it("takes every record the schema builds the direct way, built alike", () => {
+    FastCheck.assert(
+      FastCheck.property(records, (fields) => {
+        const direct = StoredRecord.decodeDirect({ ...fields })
+        const schema = Schema.decodeUnknownSync(TokenRecord)(fields)
+        expect(direct).toBeInstanceOf(TokenRecord)
+        expect(direct).toStrictEqual(schema)
+        expect(Object.keys(direct!)).toEqual(Object.keys(schema))
+      }),
+      { numRuns: 2_000 }
+    )
+  })
+
+  it("takes nothing the schema refuses, and builds what it builds", () => {
+    FastCheck.assert(
+      FastCheck.property(spoiled, (fields) => {
+        const direct = StoredRecord.decodeDirect({ ...fields })
+        const schema = Schema.decodeUnknownEither(TokenRecord)(fields)
+        if (direct !== undefined) {
+          expect(Either.isRight(schema)).toBe(true)
+          expect(direct).toStrictEqual(Either.getOrThrow(schema))
+          expect(Object.keys(direct)).toEqual(Object.keys(Either.getOrThrow(schema)))
+        }
+        const decoded = StoredRecord.decodeValue({ ...fields })
+        expect(Either.isRight(decoded)).toBe(Either.isRight(schema))
+        if (Either.isRight(decoded)) expect(decoded.right).toStrictEqual(Either.getOrThrow(schema))
+      }),
+      { numRuns: 5_000 }
+    )
   })
 })

@@ -61,7 +61,7 @@ describe("engine re-validation", () => {
       const cell = yield* owners.cellOf(APP, TOKEN)
       const mine = record({ value: "mine", fetchedAt: 0 })
       yield* fetch.adopt(cell, mine)
-      yield* Effect.forkScoped(Revalidate.make(store, owners, fetch).revalidate)
+      yield* Effect.forkScoped(Revalidate.make(store, owners, fetch).revalidate())
       yield* TestClock.adjust(RefreshPolicy.REVALIDATION_MIN)
       expect(Option.map(yield* store.get(cell.key), (stored) => stored.value)).toEqual(Option.some("mine"))
       yield* store.set(record({ value: "replica", fetchedAt: 0, generation: 2 }))
@@ -76,7 +76,7 @@ describe("engine re-validation", () => {
       const cell = yield* owners.cellOf(APP, TOKEN)
       // Due in two hours: far past the next two passes.
       yield* fetch.adopt(cell, record({ value: "mine", fetchedAt: 0, refreshAt: 7_200_000 }))
-      yield* Effect.forkScoped(Revalidate.make(store, owners, fetch).revalidate)
+      yield* Effect.forkScoped(Revalidate.make(store, owners, fetch).revalidate())
       yield* TestClock.adjust(RefreshPolicy.REVALIDATION_MIN)
       // The first pass compares every credential; then another replica's write is missed.
       expect(marks.reads).toBe(1)
@@ -96,6 +96,58 @@ describe("engine re-validation", () => {
       expect(cell.held?.record.value).toBe("soon")
     }).pipe(Effect.provide(withMark(Option.some(0)))))
 
+  it.scoped("start-up's read of the store counts as the first pass while the mark stays put", () =>
+    Effect.gen(function*() {
+      const { fetch, owners, store } = yield* parts(makeIssuer())
+      const marks = yield* Marks
+      const cell = yield* owners.cellOf(APP, TOKEN)
+      yield* fetch.adopt(cell, record({ value: "mine", fetchedAt: 0, refreshAt: 7_200_000 }))
+      yield* store.set(record({ value: "replica", fetchedAt: 0, refreshAt: 7_200_000, generation: 2 }))
+      const gets = marks.gets
+      yield* Effect.forkScoped(Revalidate.make(store, owners, fetch).revalidate({ at: 0, mark: 0 }))
+      yield* TestClock.adjust(RefreshPolicy.REVALIDATION_MIN)
+      // Quiet: start-up read every record at mark 0, and nothing moved it since.
+      expect(marks.gets).toBe(gets)
+      expect(cell.held?.record.value).toBe("mine")
+      // Once the mark moves, a pass compares every credential again.
+      marks.mark = Option.some(1)
+      yield* TestClock.adjust(RefreshPolicy.REVALIDATION_MIN)
+      expect(cell.held?.record.value).toBe("replica")
+    }).pipe(Effect.provide(withMark(Option.some(0)))))
+
+  it.scoped("start-up's read without a mark leaves the first pass comparing every credential", () =>
+    Effect.gen(function*() {
+      const { fetch, owners, store } = yield* parts(makeIssuer())
+      const cell = yield* owners.cellOf(APP, TOKEN)
+      yield* fetch.adopt(cell, record({ value: "mine", fetchedAt: 0, refreshAt: 7_200_000 }))
+      yield* store.set(record({ value: "replica", fetchedAt: 0, refreshAt: 7_200_000, generation: 2 }))
+      yield* Effect.forkScoped(Revalidate.make(store, owners, fetch).revalidate({ at: 0, mark: undefined }))
+      yield* TestClock.adjust(RefreshPolicy.REVALIDATION_MIN)
+      expect(cell.held?.record.value).toBe("replica")
+    }).pipe(Effect.provide(withMark(Option.some(0)))))
+
+  it.scoped("a pass reads a store that can read many records at once in batches, never one by one", () =>
+    Effect.gen(function*() {
+      const { fetch, owners, store } = yield* parts(makeIssuer())
+      const cell = yield* owners.cellOf(APP, TOKEN)
+      yield* fetch.adopt(cell, record({ value: "mine", fetchedAt: 0 }))
+      let batches = 0
+      let gets = 0
+      const batched: TokenStoreShape = {
+        ...store,
+        get: (key) => Effect.zipRight(Effect.sync(() => gets++), store.get(key)),
+        getMany: (keys) => Effect.zipRight(Effect.sync(() => batches++), Effect.forEach(keys, store.get))
+      }
+      yield* Effect.forkScoped(Revalidate.make(batched, owners, fetch).revalidate())
+      yield* TestClock.adjust(RefreshPolicy.REVALIDATION_MIN)
+      // Lost by the store: written back.
+      expect(Option.map(yield* store.get(cell.key), (stored) => stored.value)).toEqual(Option.some("mine"))
+      yield* store.set(record({ value: "replica", fetchedAt: 0, generation: 2 }))
+      yield* TestClock.adjust(RefreshPolicy.REVALIDATION_MIN)
+      expect({ batches, gets }).toEqual({ batches: 2, gets: 0 })
+      expect(cell.held?.record.value).toBe("replica")
+    }).pipe(Effect.provide(withMark(Option.none()))))
+
   it.scoped("an unreadable mark, or a write the store refused, makes the next pass compare every credential", () =>
     Effect.gen(function*() {
       const { fetch, owners, store } = yield* parts(makeIssuer())
@@ -103,7 +155,7 @@ describe("engine re-validation", () => {
       const cell = yield* owners.cellOf(APP, TOKEN)
       yield* fetch.adopt(cell, record({ value: "mine", fetchedAt: 0, refreshAt: 7_200_000 }))
       const watched = Revalidate.watchWrites(store)
-      yield* Effect.forkScoped(Revalidate.make(watched, owners, fetch).revalidate)
+      yield* Effect.forkScoped(Revalidate.make(watched, owners, fetch).revalidate())
       yield* TestClock.adjust(RefreshPolicy.REVALIDATION_MIN)
       marks.mark = Option.none()
       yield* store.set(record({ value: "unread", fetchedAt: 0, refreshAt: 7_200_000, generation: 2 }))
