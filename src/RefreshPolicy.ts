@@ -86,6 +86,11 @@ export const OVERLAP = Duration.minutes(5)
  */
 export const MIN_REMAINING = Duration.seconds(5)
 
+// In milliseconds once: the hot route asks `isUsable` on every request, and
+// decoding a `Duration` each time was a visible share of its cost.
+const OVERLAP_MILLIS = Duration.toMillis(OVERLAP)
+const MIN_REMAINING_MILLIS = Duration.toMillis(MIN_REMAINING)
+
 /**
  * The last moment a caller may use the record: never past the moment the
  * issuer would kill it. In `classic` the next fetch (planned at `refreshAt`)
@@ -98,7 +103,7 @@ export const MIN_REMAINING = Duration.seconds(5)
 export const usableUntil = (record: Pick<TokenRecord, "mode" | "expiresAt" | "refreshAt">): number => {
   switch (record.mode) {
     case "classic":
-      return Math.min(record.expiresAt, record.refreshAt + Duration.toMillis(OVERLAP))
+      return Math.min(record.expiresAt, record.refreshAt + OVERLAP_MILLIS)
     case "stable":
       return record.expiresAt
     case "none":
@@ -113,7 +118,7 @@ export const usableUntil = (record: Pick<TokenRecord, "mode" | "expiresAt" | "re
  * @category validity
  */
 export const isUsable = (record: Pick<TokenRecord, "mode" | "expiresAt" | "refreshAt">, now: number): boolean =>
-  now + Duration.toMillis(MIN_REMAINING) < usableUntil(record)
+  now + MIN_REMAINING_MILLIS < usableUntil(record)
 
 /**
  * What a caller asks of the engine: the one place that decides "fetch now".

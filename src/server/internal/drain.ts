@@ -20,8 +20,13 @@ const STALL = Duration.seconds(2)
 
 interface Connection {
   readonly socket: Socket
-  /** Answers begun and not yet done: HTTP/1.1 pipelining may queue several. */
-  readonly open: Set<ServerResponse>
+  /** The latest answer begun on the connection, done or not. */
+  latest: ServerResponse | undefined
+  /**
+   * Earlier answers not yet done when a later request arrived: HTTP/1.1
+   * pipelining may queue several. Empty on a connection that is not pipelined.
+   */
+  readonly queued: Set<ServerResponse>
   /** The latest request on the connection. */
   request: IncomingMessage | undefined
   /** `socket.bytesRead` at the latest stall check. */
@@ -47,7 +52,7 @@ const close = (socket: Socket) => socket.end(() => socket.destroy())
 export const track = (server: Server): Connections => {
   const connections: Connections = { server, all: new Map(), draining: false }
   server.on("connection", (socket: Socket) => {
-    connections.all.set(socket, { socket, open: new Set(), request: undefined, bytesRead: 0 })
+    connections.all.set(socket, { socket, latest: undefined, queued: new Set(), request: undefined, bytesRead: 0 })
     socket.once("close", () => connections.all.delete(socket))
   })
   // Node hands each parsed request to `emit`; the casts see its overloads as
@@ -60,17 +65,35 @@ export const track = (server: Server): Connections => {
   return connections
 }
 
+// Every answer passes here, the fast path's included, so keeping it in view
+// adds no listener while the server is not draining (a listener per answer
+// was a measurable share of the hot route's CPU). An answer is done once its
+// `close` has come (`response.closed`), whichever way it ended; the drain
+// watches the answers not done when it begins, and every answer begun after.
 const accepted = (connections: Connections, request: IncomingMessage, response: ServerResponse) => {
   const connection = connections.all.get(request.socket as Socket)
   if (connection === undefined) return
-  connection.open.add(response)
+  const previous = connection.latest
+  if (previous !== undefined && !previous.closed) {
+    for (const earlier of connection.queued) if (earlier.closed) connection.queued.delete(earlier)
+    connection.queued.add(previous)
+  }
+  connection.latest = response
   connection.request = request
-  // 'close' comes once the answer is written, or its connection is gone.
-  response.once("close", () => {
-    connection.open.delete(response)
-    if (connections.draining && connection.open.size === 0) close(connection.socket)
-  })
+  if (connections.draining) watch(connection, response)
 }
+
+// The answers of `connection` not yet done.
+const open = (connection: Connection): Array<ServerResponse> => {
+  const answers = [...connection.queued, ...(connection.latest === undefined ? [] : [connection.latest])]
+  return answers.filter((response) => !response.closed)
+}
+
+// Once the last open answer of a draining connection is done, the connection closes.
+const watch = (connection: Connection, response: ServerResponse) =>
+  response.once("close", () => {
+    if (open(connection).length === 0) close(connection.socket)
+  })
 
 // A connection whose request body has not moved since the last check, while
 // Node reads (a paused socket is the server's back-pressure, not the client).
@@ -97,14 +120,18 @@ export const drain = (connections: Connections, within: Duration.Duration): Effe
     connections.server.close(() => Deferred.unsafeDone(closed, Exit.void))
     let idle = 0
     for (const connection of connections.all.values()) {
-      if (connection.open.size === 0) {
+      const answers = open(connection)
+      if (answers.length === 0) {
         idle += 1
         connection.socket.destroy()
         continue
       }
       connection.bytesRead = connection.socket.bytesRead
-      // Not begun yet: the answer says `Connection: close`, so the client does not reuse it.
-      for (const response of connection.open) if (!response.headersSent) response.shouldKeepAlive = false
+      for (const response of answers) {
+        // Not begun yet: the answer says `Connection: close`, so the client does not reuse it.
+        if (!response.headersSent) response.shouldKeepAlive = false
+        watch(connection, response)
+      }
     }
     const inFlight = connections.all.size - idle
     yield* Effect.logInfo("shutting down: no longer accepting connections").pipe(
