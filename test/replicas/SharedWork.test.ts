@@ -57,12 +57,18 @@ const member = (redisUrl: string, emulator: Emulator.WeChatEmulatorShape, crashe
       get: (key) => counted(redis.get(key)),
       set: (record) => counted(redis.set(record)),
       heartbeat: (replica, now, until) => counted(heartbeat(replica, now, until)),
+      // Counted until the lease's scope has closed, its release answered (the
+      // finalizer added first runs last): a release still on its way when the
+      // next step begins would refuse another replica the lease.
       lease: (key, millis) =>
-        Effect.tap(counted(redis.lease(key, millis)), (taken) =>
-          Effect.sync(() => {
-            if (taken) leases.taken += 1
-            else leases.refused += 1
-          })),
+        Effect.gen(function*() {
+          pending.calls++
+          yield* Effect.addFinalizer(() => Effect.sync(() => pending.calls--))
+          const taken = yield* redis.lease(key, millis)
+          if (taken) leases.taken += 1
+          else leases.refused += 1
+          return taken
+        }),
       ...(crashes ? { leave: () => Effect.void } : {})
     }
     const built = yield* Layer.buildWithScope(

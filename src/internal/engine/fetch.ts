@@ -6,7 +6,7 @@
  *
  * @internal
  */
-import { Clock, Duration, Effect, Metric, Option, Random, type Scope } from "effect"
+import { Clock, Duration, Effect, Metric, MetricLabel, Option, Random, type Scope } from "effect"
 import { type AccessTokenError, type Credential, failureCause } from "../../AccessToken.js"
 import type { Issued } from "../../CredentialFamily.js"
 import * as Pacing from "../../Pacing.js"
@@ -39,6 +39,21 @@ export const make = (
     const flights = yield* SingleFlight.make<string, Cell.Held, AccessTokenError>()
     const leasePoll = Duration.millis(options.leasePollMillis)
     const heldOf = (cell: Cell.Cell): Effect.Effect<Cell.Held | undefined> => Effect.sync(() => cell.held)
+
+    // The metric labels of a fetch, one array per app label and kind: a
+    // metric updated under labels (the runtime's fiber metrics too, for
+    // every fiber the call forks) finds its labelled key by the array's
+    // identity, and a new array for each fetch made every update build and
+    // hash a new key.
+    const labels = new Map<string, ReadonlyArray<MetricLabel.MetricLabel>>()
+    const labelsOf = (cell: Cell.Cell): ReadonlyArray<MetricLabel.MetricLabel> => {
+      const name = `${cell.label}/${cell.key.kind}`
+      const known = labels.get(name)
+      if (known !== undefined) return known
+      const made = [MetricLabel.make("app", cell.label), MetricLabel.make("kind", cell.key.kind)]
+      labels.set(name, made)
+      return made
+    }
 
     // `record` comes from the store (read, a change message, a compare-and-set
     // winner): the cell takes it unless what it holds replaces it. A record
@@ -111,7 +126,7 @@ export const make = (
           onSuccess: () => Metric.increment(TokenMetrics.refreshes),
           onFailure: (error) => Metric.update(Metric.tagged(TokenMetrics.failures, "cause", failureCause(error)), 1)
         }),
-        Effect.tagMetrics({ app: cell.label, kind: cell.key.kind })
+        Effect.labelMetrics(labelsOf(cell))
       )
 
     // Takes the cross-replica lease. While another replica holds it, waits for

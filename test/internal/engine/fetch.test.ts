@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, TestClock } from "effect"
+import { Effect, Exit, FiberRef, Metric, type MetricLabel, TestClock } from "effect"
 import * as RefreshPolicy from "../../../src/RefreshPolicy.js"
+import * as TokenMetrics from "../../../src/TokenMetrics.js"
 import { layerMemory } from "../../../src/TokenStore.js"
 import { WeChatApiError } from "../../../src/WeChatError.js"
 import { APP, makeIssuer, parts, record, TOKEN } from "./fixtures.js"
@@ -23,6 +24,29 @@ describe("engine fetch", () => {
       )
       yield* fetch.serve(cell, RefreshPolicy.usable)
       expect(issuer.state.calls).toBe(1)
+    }).pipe(Effect.provide(layerMemory)))
+
+  it.scoped("a fetch's metrics carry its app and kind, under one labels array for every fetch of the cell", () =>
+    Effect.gen(function*() {
+      const base = makeIssuer()
+      const seen: Array<ReadonlyArray<MetricLabel.MetricLabel>> = []
+      const issuer = {
+        ...base,
+        issue: Effect.tap(
+          base.issue,
+          () => Effect.map(FiberRef.get(FiberRef.currentMetricLabels), (labels) => seen.push(labels))
+        )
+      }
+      const { fetch, owners } = yield* parts(issuer)
+      const cell = yield* owners.cellOf(APP, TOKEN)
+      const refreshes = TokenMetrics.refreshes.pipe(Metric.tagged("app", cell.label), Metric.tagged("kind", TOKEN))
+      const before = (yield* Metric.value(refreshes)).count
+      yield* fetch.singleFlight(cell, RefreshPolicy.replacing(undefined))
+      yield* fetch.singleFlight(cell, RefreshPolicy.replacing(undefined))
+      expect(issuer.state.calls).toBe(2)
+      expect((yield* Metric.value(refreshes)).count - before).toBe(2)
+      expect(seen[0]!.map((label) => [label.key, label.value])).toEqual([["app", cell.label], ["kind", TOKEN]])
+      expect(seen[1]).toBe(seen[0])
     }).pipe(Effect.provide(layerMemory)))
 
   it.scoped("after a failure callers fail fast with it until the backoff allows the next fetch", () =>
