@@ -4,6 +4,7 @@
  * refresh work), and a channel announcing each write.
  */
 import { Duration, Effect, Either, Option, Random, Runtime, Schedule, Schema, type Scope, Stream } from "effect"
+import type { Redis } from "ioredis"
 import { createHash } from "node:crypto"
 import type { OwnerId } from "../OwnerId.js"
 import type { StoreDocumentsShape } from "../StoreDocuments.js"
@@ -334,16 +335,19 @@ export const make = (
     // The values of `keys` on `node`, in one round trip: one MGET on a
     // single Redis; in a cluster keys of different owners hash to different
     // slots, which MGET refuses, so there a GET per key, pipelined.
-    const values = (
-      node: RedisConnection.RedisConnection["client"],
-      keys: ReadonlyArray<string>
-    ): Effect.Effect<ReadonlyArray<unknown>, StoreError> => {
-      if (keys.length === 0) return Effect.succeed([])
-      if (target.mode !== "cluster") return command("list", () => node.mget(...keys))
-      return Effect.map(
-        command("list", () => node.pipeline(keys.map((key) => ["get", key])).exec()),
-        (replies) => (replies ?? []).map(([, value]) => value)
+    const values = (node: Redis, keys: ReadonlyArray<string>): Promise<ReadonlyArray<unknown>> => {
+      if (keys.length === 0) return Promise.resolve([])
+      if (target.mode !== "cluster") return node.mget(...keys)
+      return node.pipeline(keys.map((key) => ["get", key])).exec().then((replies) =>
+        (replies ?? []).map(([, value]) => value)
       )
+    }
+
+    // A command sent now and awaited later (`command`), while other work
+    // goes on; if that work fails first, its failure is not left unhandled.
+    const sent = <A>(promise: Promise<A>): Promise<A> => {
+      promise.catch(() => undefined)
+      return promise
     }
 
     // One MGET on a single Redis. A cluster refuses MGET across slots, and
@@ -379,21 +383,23 @@ export const make = (
         const current = new Map<string, TokenRecord>()
         const legacy: Array<TokenRecord> = []
         for (const node of masters()) {
-          let cursor = "0"
-          do {
-            const [next, keys] = yield* command(
-              "list",
-              () => node.scan(cursor, "MATCH", `wechat-token:*:${kind}`, "COUNT", SCAN_COUNT)
-            )
-            cursor = next
-            for (const [index, value] of (yield* values(node, keys)).entries()) {
+          const scan = (cursor: string) =>
+            sent(node.scan(cursor, "MATCH", `wechat-token:*:${kind}`, "COUNT", SCAN_COUNT))
+          let step = scan("0")
+          for (;;) {
+            const [next, keys] = yield* command("list", () => step)
+            // The values first, then the next step: Redis walks on while the values are decoded here.
+            const read = sent(values(node, keys))
+            if (next !== "0") step = scan(next)
+            for (const [index, value] of (yield* command("list", () => read)).entries()) {
               const record = typeof value === "string" ? decodeRecord(value) : undefined
               // A malformed value is no record of this kind.
               if (record === undefined || Either.isLeft(record) || record.right.kind !== kind) continue
               if (keys[index]?.startsWith("wechat-token:{") === true) current.set(record.right.appId, record.right)
               else legacy.push(record.right)
             }
-          } while (cursor !== "0")
+            if (next === "0") break
+          }
         }
         for (const record of legacy) {
           if (!current.has(record.appId)) current.set(record.appId, yield* migrate(record))

@@ -50,6 +50,19 @@ const roundTrip = (store: TokenStore.TokenStoreShape, raw: () => Effect.Effect<s
     yield* store.set(recordOf(ownerOf(1), "authorizer_access_token", "plain-access-token"))
     expect(Option.getOrThrow(yield* store.get({ appId: ownerOf(1), kind: SECRET_KIND })).value).toBe(REFRESH)
     expect((yield* store.list(SECRET_KIND)).map((record) => record.value)).toContain(REFRESH)
+    // A store that reads many at once answers them opened too.
+    if (store.getMany !== undefined) {
+      const many = yield* store.getMany([
+        { appId: ownerOf(1), kind: SECRET_KIND },
+        { appId: ownerOf(1), kind: "authorizer_access_token" },
+        { appId: ownerOf(9), kind: SECRET_KIND }
+      ])
+      expect(many.map(Option.map((record) => record.value))).toEqual([
+        Option.some(REFRESH),
+        Option.some("plain-access-token"),
+        Option.none()
+      ])
+    }
     // A losing write answers the held record, opened.
     const held = yield* store.set(recordOf(ownerOf(1), SECRET_KIND, "older", 0))
     expect(held.value).toBe(REFRESH)
@@ -88,6 +101,7 @@ describe("sealed store", () => {
           const keys = await client.keys("wechat-token:*")
           return (await Promise.all(keys.map((key) => client.get(key).catch(() => "")))).join("\n")
         })
+      expect(store.getMany).toBeDefined()
       yield* roundTrip(store, dump)
       // Someone with write access to Redis copies one authorizer's sealed token to another.
       const sealed = yield* Effect.promise(() => client.get(recordKey({ appId: ownerOf(1), kind: SECRET_KIND })))

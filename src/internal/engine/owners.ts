@@ -11,11 +11,11 @@ import { Clock, Effect, Option } from "effect"
 import type { CredentialFamily, CredentialKindSpec } from "../../CredentialFamily.js"
 import type { OwnerId as Owner } from "../../OwnerId.js"
 import type { CredentialKind, TokenRecord } from "../../Token.js"
-import * as TokenMetrics from "../../TokenMetrics.js"
-import { keyString, type RecordKey, type TokenStoreShape } from "../../TokenStore.js"
+import { keyString, type TokenStoreShape } from "../../TokenStore.js"
 import { UnknownApp } from "../../WeChatError.js"
 import * as Cell from "./cell.js"
 import * as CellTable from "./cellTable.js"
+import * as Configured from "./configured.js"
 import type { Scheduler } from "./scheduler.js"
 import { type Preloaded, seedOf } from "./startUp.js"
 
@@ -49,18 +49,7 @@ export const make = (
         kinds.set(spec.kind, { family, spec })
       }
     }
-    const configuredOwners = new Set(families.flatMap((family) => family.owners)).size
-    // One string per distinct label: an owner labelled by itself keeps its
-    // own id; the authorizers of a component share the component's.
-    const labels = new Map<string, string>()
-    const labelOf = (owner: string): string => {
-      const label = TokenMetrics.ownerLabel(owner, configuredOwners)
-      if (label === owner) return owner
-      const interned = labels.get(label)
-      if (interned !== undefined) return interned
-      labels.set(label, label)
-      return label
-    }
+    const labelOf = Configured.labeller(families)
     const dynamicFamilies = families.filter((family) => family.dynamic !== undefined)
     // Dynamic owners admitted now, and those retired (with their tombstone) for `status`.
     const admitted = new Set<string>()
@@ -125,6 +114,8 @@ export const make = (
 
     // Admits a dynamic owner at `now` when start-up listed each of its
     // eager kinds (false, nothing done, otherwise: `admit` reads them).
+    // Each listed record is looked up once: among a million owners, a
+    // lookup is a cache miss or two.
     const admitListed = (
       owner: Owner,
       family: CredentialFamily,
@@ -132,18 +123,19 @@ export const make = (
       preloaded: Preloaded | undefined,
       now: number
     ): boolean => {
+      const seeds: Array<TokenRecord | null> = []
       for (const spec of family.kinds) {
-        if (
-          spec.kind !== presence.kind && spec.start === "eager" && seedOf(preloaded, spec.kind, owner) === undefined
-        ) {
-          return false
-        }
+        if (spec.kind === presence.kind || spec.start !== "eager") continue
+        const seed = seedOf(preloaded, spec.kind, owner)
+        if (seed === undefined) return false
+        seeds.push(seed)
       }
       admitted.add(owner)
       retired.delete(owner)
+      let next = 0
       for (const spec of family.kinds) {
         if (spec.kind === presence.kind) startWith(owner, family, spec, presence, now)
-        else if (spec.start === "eager") startWith(owner, family, spec, seedOf(preloaded, spec.kind, owner)!, now)
+        else if (spec.start === "eager") startWith(owner, family, spec, seeds[next++]!, now)
       }
       return true
     }
@@ -219,20 +211,10 @@ export const make = (
         )
       })
 
-    // Each configured owner and its family's first kind. A set, not a
-    // search of the list: 100,000 owners would make that 10^10 steps.
-    const servable: Array<RecordKey> = []
-    const seen = new Set<Owner>()
-    for (const family of families) {
-      for (const owner of family.owners) {
-        if (seen.has(owner)) continue
-        seen.add(owner)
-        servable.push({ appId: owner, kind: family.kinds[0].kind })
-      }
-    }
+    const { apps, servable } = Configured.servableOf(families)
 
     return {
-      apps: Array.from(seen),
+      apps,
       servable,
       defaultKind: families[0].kinds[0].kind,
       declared: (kind: CredentialKind): Declared | undefined => kinds.get(kind),

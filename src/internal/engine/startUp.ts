@@ -35,6 +35,14 @@ const BATCH = 5_000
 const eagerKinds = (family: CredentialFamily, except?: CredentialKind) =>
   family.kinds.filter((spec) => spec.start === "eager" && spec.kind !== except)
 
+// A loop, not `new Map(records.map(…))`: a million listed records would
+// first be a million pairs of garbage.
+const byOwner = (records: ReadonlyArray<TokenRecord>): Map<string, TokenRecord> => {
+  const map = new Map<string, TokenRecord>()
+  for (const record of records) map.set(record.appId, record)
+  return map
+}
+
 /** @internal */
 export const run = (
   families: ReadonlyArray<CredentialFamily>,
@@ -48,7 +56,7 @@ export const run = (
   const preload = (kindsToRead: ReadonlyArray<CredentialKind>): Effect.Effect<Preloaded> =>
     Effect.forEach(kindsToRead, (kind) =>
       store.list(kind).pipe(
-        Effect.map((records) => [kind, new Map(records.map((record) => [record.appId, record]))] as const),
+        Effect.map((records) => [kind, byOwner(records)] as const),
         Effect.catchTag("StoreError", (error) =>
           Effect.logWarning("token store cannot list at start-up; reading credentials one by one", error.message)
             .pipe(Effect.as(undefined)))
@@ -86,7 +94,7 @@ export const run = (
     for (const family of families) {
       const dynamic = family.dynamic
       if (dynamic === undefined) continue
-      const records = yield* store.list(dynamic.presence).pipe(
+      const owned = store.list(dynamic.presence).pipe(
         Effect.catchTag(
           "StoreError",
           (error) =>
@@ -94,9 +102,12 @@ export const run = (
               .pipe(Effect.as([]))
         )
       )
-      const preloaded = records.length === 0
-        ? undefined
-        : yield* preload(eagerKinds(family, dynamic.presence).map((spec) => spec.kind))
+      // The owners and their eager kinds are listed side by side: the store
+      // walks one listing's keys while this process decodes the other's.
+      const [records, preloaded] = yield* Effect.all(
+        [owned, preload(eagerKinds(family, dynamic.presence).map((spec) => spec.kind))],
+        { concurrency: 2 }
+      )
       yield* inBatches(records, (record, now) => {
         if (!dynamic.accepts(record.appId)) return true
         if (record.retired === true) {
