@@ -94,7 +94,7 @@ export const run = (
     for (const family of families) {
       const dynamic = family.dynamic
       if (dynamic === undefined) continue
-      const owned = store.list(dynamic.presence).pipe(
+      const records = yield* store.list(dynamic.presence).pipe(
         Effect.catchTag(
           "StoreError",
           (error) =>
@@ -102,12 +102,9 @@ export const run = (
               .pipe(Effect.as([]))
         )
       )
-      // The owners and their eager kinds are listed side by side: the store
-      // walks one listing's keys while this process decodes the other's.
-      const [records, preloaded] = yield* Effect.all(
-        [owned, preload(eagerKinds(family, dynamic.presence).map((spec) => spec.kind))],
-        { concurrency: 2 }
-      )
+      const preloaded = records.length === 0
+        ? undefined
+        : yield* preload(eagerKinds(family, dynamic.presence).map((spec) => spec.kind))
       yield* inBatches(records, (record, now) => {
         if (!dynamic.accepts(record.appId)) return true
         if (record.retired === true) {
