@@ -1,13 +1,34 @@
 /**
- * What the configured owners give the engine's owners: the servable
- * credentials, and the metrics label of each owner.
+ * What the configured families give the engine's owners: the declared
+ * kinds, the servable credentials, and the metrics label of each owner.
  *
  * @internal
  */
-import type { CredentialFamily } from "../../CredentialFamily.js"
+import type { CredentialFamily, CredentialKindSpec } from "../../CredentialFamily.js"
 import type { OwnerId as Owner } from "../../OwnerId.js"
+import type { CredentialKind } from "../../Token.js"
 import * as TokenMetrics from "../../TokenMetrics.js"
 import type { RecordKey } from "../../TokenStore.js"
+
+/** The family and spec a kind is declared by. */
+export interface Declared {
+  readonly family: CredentialFamily
+  readonly spec: CredentialKindSpec
+}
+
+/** Each kind's declaration, or the first kind two families declare. */
+export const declaredKinds = (
+  families: ReadonlyArray<CredentialFamily>
+): Map<CredentialKind, Declared> | { readonly twice: CredentialKind } => {
+  const kinds = new Map<CredentialKind, Declared>()
+  for (const family of families) {
+    for (const spec of family.kinds) {
+      if (kinds.has(spec.kind)) return { twice: spec.kind }
+      kinds.set(spec.kind, { family, spec })
+    }
+  }
+  return kinds
+}
 
 /**
  * Each configured owner once, and its family's first kind. A set, not a

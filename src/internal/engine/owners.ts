@@ -11,19 +11,13 @@ import { Clock, Effect, Option } from "effect"
 import type { CredentialFamily, CredentialKindSpec } from "../../CredentialFamily.js"
 import type { OwnerId as Owner } from "../../OwnerId.js"
 import type { CredentialKind, TokenRecord } from "../../Token.js"
-import { keyString, type TokenStoreShape } from "../../TokenStore.js"
+import type { TokenStoreShape } from "../../TokenStore.js"
 import { UnknownApp } from "../../WeChatError.js"
 import * as Cell from "./cell.js"
 import * as CellTable from "./cellTable.js"
 import * as Configured from "./configured.js"
 import type { Scheduler } from "./scheduler.js"
 import { type Preloaded, seedOf } from "./startUp.js"
-
-/** @internal */
-export interface Declared {
-  readonly family: CredentialFamily
-  readonly spec: CredentialKindSpec
-}
 
 /** @internal */
 export interface Retired {
@@ -38,24 +32,24 @@ export const make = (
   scheduler: Pick<Scheduler, "schedule" | "remove" | "expect">
 ) =>
   Effect.gen(function*() {
-    const cells = new Map<string, Cell.Cell>()
     const table = CellTable.make()
-    const kinds = new Map<CredentialKind, Declared>()
-    for (const family of families) {
-      for (const spec of family.kinds) {
-        if (kinds.has(spec.kind)) {
-          return yield* Effect.dieMessage(`two credential families declare the kind ${spec.kind}`)
-        }
-        kinds.set(spec.kind, { family, spec })
-      }
+    const kinds = Configured.declaredKinds(families)
+    if (!(kinds instanceof Map)) {
+      return yield* Effect.dieMessage(`two credential families declare the kind ${kinds.twice}`)
     }
+    // The cells of each kind by owner: a lookup (every request the fast path
+    // answers, every admitted credential at start-up) hashes the owner id it
+    // is given, and no `owner/kind` string is built per lookup or kept per cell.
+    const cellsOfKind = new Map(Array.from(kinds.keys(), (kind) => [kind, new Map<string, Cell.Cell>()]))
+    let size = 0
+    const started = (owner: string, kind: CredentialKind): Cell.Cell | undefined => cellsOfKind.get(kind)?.get(owner)
     const labelOf = Configured.labeller(families)
     const dynamicFamilies = families.filter((family) => family.dynamic !== undefined)
     // Dynamic owners admitted now, and those retired (with their tombstone) for `status`.
     const admitted = new Set<string>()
     const retired = new Map<string, Retired>()
 
-    const live = (cell: Cell.Cell): boolean => cells.get(keyString(cell.key)) === cell
+    const live = (cell: Cell.Cell): boolean => started(cell.key.appId, cell.key.kind) === cell
 
     const hold = (cell: Cell.Cell, held: Cell.Held): Cell.Held => {
       const isLive = live(cell)
@@ -76,13 +70,14 @@ export const make = (
       stored: TokenRecord | null,
       now: number
     ): Cell.Cell => {
-      const key = { appId, kind: spec.kind }
-      const name = keyString(key)
+      const ofKind = cellsOfKind.get(spec.kind)!
       // Two first requests for an on-demand kind may race here: the first cell wins.
-      const existing = cells.get(name)
+      const existing = ofKind.get(appId)
       if (existing !== undefined) return existing
-      const cell = Cell.make(key, spec, family, labelOf(appId), stored === null ? undefined : Cell.toHeld(stored))
-      cells.set(name, cell)
+      const held = stored === null ? undefined : Cell.toHeld(stored)
+      const cell = Cell.make({ appId, kind: spec.kind }, spec, family, labelOf(appId), held)
+      ofKind.set(appId, cell)
+      size += 1
       table.add(cell, cell.label, spec.kind)
       scheduler.expect(cell.held, 1)
       scheduler.schedule(cell, cell.held?.record.refreshAt ?? now)
@@ -162,7 +157,7 @@ export const make = (
     // Owners and kinds reach here unvalidated (HTTP paths); an id that is not
     // configured is never looked up anywhere else.
     const cellOf = (appId: string, kind: CredentialKind): Effect.Effect<Cell.Cell, UnknownApp> => {
-      const existing = cells.get(`${appId}/${kind}`)
+      const existing = started(appId, kind)
       if (existing !== undefined) return Effect.succeed(existing)
       const declared = kinds.get(kind)
       if (declared === undefined) return Effect.fail(new UnknownApp({ appId }))
@@ -196,15 +191,14 @@ export const make = (
       Effect.gen(function*() {
         admitted.delete(owner)
         retired.set(owner, { family, record: tombstone })
-        for (const kind of kinds.keys()) {
-          const key = `${owner}/${kind}`
-          const cell = cells.get(key)
-          if (cell !== undefined) {
-            table.remove(cell)
-            scheduler.remove(cell)
-            scheduler.expect(cell.held, -1)
-          }
-          cells.delete(key)
+        for (const ofKind of cellsOfKind.values()) {
+          const cell = ofKind.get(owner)
+          if (cell === undefined) continue
+          table.remove(cell)
+          scheduler.remove(cell)
+          scheduler.expect(cell.held, -1)
+          ofKind.delete(owner)
+          size -= 1
         }
         yield* Effect.logInfo("owner retired: its credentials are no longer refreshed").pipe(
           Effect.annotateLogs({ app: owner })
@@ -217,11 +211,14 @@ export const make = (
       apps,
       servable,
       defaultKind: families[0].kinds[0].kind,
-      declared: (kind: CredentialKind): Declared | undefined => kinds.get(kind),
-      started: (owner: string, kind: CredentialKind): Cell.Cell | undefined => cells.get(`${owner}/${kind}`),
-      cells: (): Iterable<Cell.Cell> => cells.values(),
+      declared: (kind: CredentialKind): Configured.Declared | undefined => kinds.get(kind),
+      started,
+      // Kind by kind, each in the order its cells started.
+      cells: function*(): Iterable<Cell.Cell> {
+        for (const ofKind of cellsOfKind.values()) yield* ofKind.values()
+      },
       table,
-      size: (): number => cells.size,
+      size: (): number => size,
       retired: (): Iterable<Retired> => retired.values(),
       isAdmitted: (owner: string): boolean => admitted.has(owner),
       dynamicFamilyOf: (owner: string): CredentialFamily | undefined =>
