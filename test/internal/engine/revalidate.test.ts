@@ -40,14 +40,21 @@ const withChanges = (changes: ReadonlyArray<TokenRecord>) =>
   Layer.effect(TokenStore, Effect.map(TokenStore, (store) => ({ ...store, changes: Stream.fromIterable(changes) })))
     .pipe(Layer.provide(layerMemory))
 
+// The engine's parts with the app's token cell holding a record of `fields`.
+const holding = (fields: Parameters<typeof record>[0]) =>
+  Effect.gen(function*() {
+    const engine = yield* parts(makeIssuer())
+    const cell = yield* engine.owners.cellOf(APP, TOKEN)
+    yield* engine.fetch.adopt(cell, record(fields))
+    return { ...engine, cell }
+  })
+
 describe("engine re-validation", () => {
   it.scoped("a change message replaces the held record, admits a dynamic owner, and retires one", () => {
     const grant = record({ value: "grant", fetchedAt: 0 }, AUTHORIZER, PRESENCE)
     const newer = record({ value: "replica", fetchedAt: 0, generation: 2 })
     return Effect.gen(function*() {
-      const { fetch, owners, store } = yield* parts(makeIssuer())
-      const cell = yield* owners.cellOf(APP, TOKEN)
-      yield* fetch.adopt(cell, record({ value: "mine", fetchedAt: 0 }))
+      const { cell, fetch, owners, store } = yield* holding({ value: "mine", fetchedAt: 0 })
       yield* Revalidate.make(store, owners, fetch).followChanges
       expect(cell.held?.record.value).toBe("replica")
       expect(owners.isAdmitted(AUTHORIZER)).toBe(false)
@@ -57,10 +64,7 @@ describe("engine re-validation", () => {
 
   it.scoped("a store that lost the held record gets it written back within one period; a newer stored one is served", () =>
     Effect.gen(function*() {
-      const { fetch, owners, store } = yield* parts(makeIssuer())
-      const cell = yield* owners.cellOf(APP, TOKEN)
-      const mine = record({ value: "mine", fetchedAt: 0 })
-      yield* fetch.adopt(cell, mine)
+      const { cell, fetch, owners, store } = yield* holding({ value: "mine", fetchedAt: 0 })
       yield* Effect.forkScoped(Revalidate.make(store, owners, fetch).revalidate())
       yield* TestClock.adjust(RefreshPolicy.REVALIDATION_MIN)
       expect(Option.map(yield* store.get(cell.key), (stored) => stored.value)).toEqual(Option.some("mine"))
@@ -71,11 +75,9 @@ describe("engine re-validation", () => {
 
   it.scoped("while the changes mark stays put, a pass compares only the credentials due before the next two", () =>
     Effect.gen(function*() {
-      const { fetch, owners, store } = yield* parts(makeIssuer())
-      const marks = yield* Marks
-      const cell = yield* owners.cellOf(APP, TOKEN)
       // Due in two hours: far past the next two passes.
-      yield* fetch.adopt(cell, record({ value: "mine", fetchedAt: 0, refreshAt: 7_200_000 }))
+      const { cell, fetch, owners, store } = yield* holding({ value: "mine", fetchedAt: 0, refreshAt: 7_200_000 })
+      const marks = yield* Marks
       yield* Effect.forkScoped(Revalidate.make(store, owners, fetch).revalidate())
       yield* TestClock.adjust(RefreshPolicy.REVALIDATION_MIN)
       // The first pass compares every credential; then another replica's write is missed.
@@ -98,10 +100,8 @@ describe("engine re-validation", () => {
 
   it.scoped("start-up's read of the store counts as the first pass while the mark stays put", () =>
     Effect.gen(function*() {
-      const { fetch, owners, store } = yield* parts(makeIssuer())
+      const { cell, fetch, owners, store } = yield* holding({ value: "mine", fetchedAt: 0, refreshAt: 7_200_000 })
       const marks = yield* Marks
-      const cell = yield* owners.cellOf(APP, TOKEN)
-      yield* fetch.adopt(cell, record({ value: "mine", fetchedAt: 0, refreshAt: 7_200_000 }))
       yield* store.set(record({ value: "replica", fetchedAt: 0, refreshAt: 7_200_000, generation: 2 }))
       const gets = marks.gets
       yield* Effect.forkScoped(Revalidate.make(store, owners, fetch).revalidate({ at: 0, mark: 0 }))
@@ -117,9 +117,7 @@ describe("engine re-validation", () => {
 
   it.scoped("start-up's read without a mark leaves the first pass comparing every credential", () =>
     Effect.gen(function*() {
-      const { fetch, owners, store } = yield* parts(makeIssuer())
-      const cell = yield* owners.cellOf(APP, TOKEN)
-      yield* fetch.adopt(cell, record({ value: "mine", fetchedAt: 0, refreshAt: 7_200_000 }))
+      const { cell, fetch, owners, store } = yield* holding({ value: "mine", fetchedAt: 0, refreshAt: 7_200_000 })
       yield* store.set(record({ value: "replica", fetchedAt: 0, refreshAt: 7_200_000, generation: 2 }))
       yield* Effect.forkScoped(Revalidate.make(store, owners, fetch).revalidate({ at: 0, mark: undefined }))
       yield* TestClock.adjust(RefreshPolicy.REVALIDATION_MIN)
@@ -128,9 +126,7 @@ describe("engine re-validation", () => {
 
   it.scoped("a pass reads a store that can read many records at once in batches, never one by one", () =>
     Effect.gen(function*() {
-      const { fetch, owners, store } = yield* parts(makeIssuer())
-      const cell = yield* owners.cellOf(APP, TOKEN)
-      yield* fetch.adopt(cell, record({ value: "mine", fetchedAt: 0 }))
+      const { cell, fetch, owners, store } = yield* holding({ value: "mine", fetchedAt: 0 })
       let batches = 0
       let gets = 0
       const batched: TokenStoreShape = {
@@ -150,10 +146,8 @@ describe("engine re-validation", () => {
 
   it.scoped("an unreadable mark, or a write the store refused, makes the next pass compare every credential", () =>
     Effect.gen(function*() {
-      const { fetch, owners, store } = yield* parts(makeIssuer())
+      const { cell, fetch, owners, store } = yield* holding({ value: "mine", fetchedAt: 0, refreshAt: 7_200_000 })
       const marks = yield* Marks
-      const cell = yield* owners.cellOf(APP, TOKEN)
-      yield* fetch.adopt(cell, record({ value: "mine", fetchedAt: 0, refreshAt: 7_200_000 }))
       const watched = Revalidate.watchWrites(store)
       yield* Effect.forkScoped(Revalidate.make(watched, owners, fetch).revalidate())
       yield* TestClock.adjust(RefreshPolicy.REVALIDATION_MIN)
