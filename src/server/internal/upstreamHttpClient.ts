@@ -1,9 +1,9 @@
 /**
  * The `HttpClient` the server gives the engine for its calls to WeChat:
  * `@effect/platform-node`'s client over Node's own `http`/`https`, on
- * keep-alive agents. The platform's `fetch` client (undici, web streams, an
- * `AbortController` per call) cost a cold start's herd about a millisecond
- * of CPU per fetch more, a fifth of it. Like every `node:http` client it
+ * keep-alive agents. The platform's `fetch` client adds undici, web streams
+ * and an `AbortController` to every call: CPU that a cold start's herd pays
+ * once per fetch, thousands of times. Like every `node:http` client it
  * never follows a redirect (a 3xx is answered as the error it is, the secret
  * in the query string never sent to the host it names); timeouts and error
  * details come from `internal/upstream.ts`, whatever the client. Library
