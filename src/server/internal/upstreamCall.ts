@@ -209,14 +209,8 @@ const exchange = (
     })
   })
 
-// How much of a piped body may wait in the upstream request before the
-// caller's body is paused. Node's client request reports backpressure past a
-// fixed 16 KB, which the 64 KB chunks a caller's upload arrives in always
-// exceed: pausing at that mark stops and restarts the upload for every chunk.
-const PIPE_HIGH_WATER_BYTES = 1024 * 1024
-
-// Pipes the caller's body into `request` as it arrives, with backpressure at
-// `PIPE_HIGH_WATER_BYTES`, and goes on after WeChat's answer has begun (the upstream
+// Pipes the caller's body into `request` as it arrives, with Node's
+// backpressure, and goes on after WeChat's answer has begun (the upstream
 // socket is reused only once the request is complete). Returns what stops it
 // early: from then on the rest of the body is read into the void, since left
 // unread it would stay in the socket and the refusal sent on it would meet a
@@ -247,9 +241,7 @@ const pipeBody = (
   const onData = (chunk: Buffer) => {
     bytes += chunk.length
     if (bytes > maxBytes) return refuse("too-large")
-    request.write(chunk)
-    // Past the mark the request has reported backpressure too: it says `drain` once it has sent what it holds.
-    if (request.writableLength >= PIPE_HIGH_WATER_BYTES && !draining) {
+    if (!request.write(chunk) && !draining) {
       draining = true
       source.pause()
       request.once("drain", onDrain)
