@@ -25,9 +25,9 @@ import { APP, CLIENT_KEY, type Figure, SECRET } from "./Figure.js"
 
 const CALLS_PER_ROUND = 200
 const ROUNDS = 5
-// The median of three transfers moved the upload ratio between 0.76 and 1.23 × on
-// one build within minutes: a 10 MB transfer on loopback is tens of milliseconds, and
-// one pause of the machine decides it. Fifteen take a few seconds more.
+// A 10 MB transfer on loopback takes tens of milliseconds, so one pause of the
+// machine decides a median of three, and the upload ratio swung past its goal
+// both ways between runs of one build. Fifteen cost a few seconds more.
 const TRANSFERS = 15
 const MB = 1024 * 1024
 const BODY = JSON.stringify({ touser: "oOPENID", msgtype: "text", text: { content: "bench" } })
