@@ -30,6 +30,27 @@ export const declaredKinds = (
   return kinds
 }
 
+/** A kind that declares another its input, and whether it takes it from its own owner. */
+export interface Dependent {
+  readonly kind: CredentialKind
+  readonly sameOwner: boolean
+}
+
+/** For each kind, the kinds declaring it an input. */
+export const dependents = (
+  kinds: ReadonlyMap<CredentialKind, Declared>
+): ReadonlyMap<CredentialKind, ReadonlyArray<Dependent>> => {
+  const found = new Map<CredentialKind, Array<Dependent>>()
+  for (const { spec } of kinds.values()) {
+    for (const input of spec.inputs ?? []) {
+      const list = found.get(input.kind) ?? []
+      list.push({ kind: spec.kind, sameOwner: input.ownerOf === undefined })
+      found.set(input.kind, list)
+    }
+  }
+  return found
+}
+
 /**
  * Each configured owner once, and its family's first kind. A set, not a
  * search of the list: 100,000 owners would make that 10^10 steps.

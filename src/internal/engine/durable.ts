@@ -38,7 +38,7 @@ export const make = (
   const awaken = (owner: string, kind: CredentialKind): Effect.Effect<void> =>
     Effect.flatMap(Clock.currentTimeMillis, (now) =>
       Effect.forEach(
-        Array.from(owners.cells()).filter((cell) => Cell.lacks(cell, owner, kind) && owners.live(cell)),
+        Array.from(owners.dependentsOf(owner, kind)).filter((cell) => Cell.lacks(cell, owner, kind)),
         (cell) => Effect.zipRight(Cell.succeeded(cell), Effect.sync(() => scheduler.schedule(cell, now))),
         { discard: true }
       ))

@@ -41,6 +41,7 @@ export const make = (
     // answers, every admitted credential at start-up) hashes the owner id it
     // is given, and no `owner/kind` string is built per lookup or kept per cell.
     const cellsOfKind = new Map(Array.from(kinds.keys(), (kind) => [kind, new Map<string, Cell.Cell>()]))
+    const dependents = Configured.dependents(kinds)
     let size = 0
     const started = (owner: string, kind: CredentialKind): Cell.Cell | undefined => cellsOfKind.get(kind)?.get(owner)
     const labelOf = Configured.labeller(families)
@@ -216,6 +217,13 @@ export const make = (
       // Kind by kind, each in the order its cells started.
       cells: function*(): Iterable<Cell.Cell> {
         for (const ofKind of cellsOfKind.values()) yield* ofKind.values()
+      },
+      // Cells that may wait for `owner`'s `kind`: of kinds taking it from their own owner, that owner's only.
+      dependentsOf: function*(owner: string, kind: CredentialKind): Iterable<Cell.Cell> {
+        for (const { kind: dependent, sameOwner } of dependents.get(kind) ?? []) {
+          const ofKind = cellsOfKind.get(dependent)!
+          yield* sameOwner ? [ofKind.get(owner)].filter((cell) => cell !== undefined) : ofKind.values()
+        }
       },
       table,
       size: (): number => size,
