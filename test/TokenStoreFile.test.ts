@@ -108,14 +108,18 @@ const allSuspended = (fibers: ReadonlyArray<Fiber.RuntimeFiber<unknown, unknown>
     }
   })
 
+// A file store in a fresh directory, and two records of two new apps.
+const freshStore = Effect.gen(function*() {
+  const fs = yield* FileSystem.FileSystem
+  const dir = yield* tempDir
+  const path = `${dir}/tokens.json`
+  return { a: makeRecord(freshApp()), b: makeRecord(freshApp(), 3), dir, fs, path, store: yield* storeAt(path) }
+})
+
 describe("TokenStoreFile.layer", () => {
   it.scoped("writes one document of records only, mode 0600, and leaves no temporary file behind", () =>
     Effect.gen(function*() {
-      const fs = yield* FileSystem.FileSystem
-      const dir = yield* tempDir
-      const path = `${dir}/tokens.json`
-      const store = yield* storeAt(path)
-      const [a, b] = [makeRecord(freshApp()), makeRecord(freshApp(), 3)]
+      const { a, b, dir, fs, path, store } = yield* freshStore
       yield* store.set(a)
       yield* store.set(b)
       yield* store.set(makeRecord(a.appId, 2))
@@ -142,11 +146,7 @@ describe("TokenStoreFile.layer", () => {
 
   it.scoped("writes the document JSON.stringify would with a two-space indent, records in the order written", () =>
     Effect.gen(function*() {
-      const fs = yield* FileSystem.FileSystem
-      const dir = yield* tempDir
-      const path = `${dir}/tokens.json`
-      const store = yield* storeAt(path)
-      const [a, b] = [makeRecord(freshApp()), makeRecord(freshApp(), 3)]
+      const { a, b, fs, path, store } = yield* freshStore
       const retired = new TokenRecord({ ...makeRecord(freshApp(), 2), retired: true, lineage: undefined })
       const document = (records: ReadonlyArray<TokenRecord>) =>
         JSON.stringify(
