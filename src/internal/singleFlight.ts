@@ -13,6 +13,13 @@ import { Deferred, Effect, type Scope } from "effect"
 export interface SingleFlight<K, A, E> {
   /** `compute`'s result, shared with every caller of the same key while it runs. */
   readonly run: (key: K, compute: Effect.Effect<A, E>) => Effect.Effect<A, E>
+  /**
+   * `compute` run by the calling fiber itself, its result shared with every
+   * caller of the same key meanwhile (or, while one runs, that one's result).
+   * For a caller that never gives up on it and lives in the single-flight's
+   * scope (the engine's scheduled jobs): the fork `run` makes is spared.
+   */
+  readonly lead: (key: K, compute: Effect.Effect<A, E>) => Effect.Effect<A, E>
   /** Whether a computation for `key` is running now. */
   readonly running: (key: K) => boolean
 }
@@ -36,5 +43,16 @@ export const make = <K, A, E>(): Effect.Effect<SingleFlight<K, A, E>, never, Sco
           Effect.zipRight(Deferred.await(mine))
         )
       })
-    return { run, running: (key) => inflight.has(key) }
+    const lead = (key: K, compute: Effect.Effect<A, E>): Effect.Effect<A, E> =>
+      Effect.flatMap(Deferred.make<A, E>(), (mine) => {
+        const running = inflight.get(key)
+        if (running !== undefined) return Deferred.await(running)
+        inflight.set(key, mine)
+        return Effect.onExit(compute, (exit) =>
+          Effect.zipRight(
+            Deferred.done(mine, exit),
+            Effect.sync(() => inflight.delete(key))
+          ))
+      })
+    return { run, lead, running: (key) => inflight.has(key) }
   })

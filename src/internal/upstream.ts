@@ -112,22 +112,21 @@ const latencyOf = (endpoint: string) => {
  * A sender over the `HttpClient` in context. Token requests carry the secret
  * in the query string: the platform's client span (whose `url.full` would
  * record it) is off, a span of our own names the endpoint and path only,
- * and no error detail holds the URL.
+ * and no error detail holds the URL. A `FetchHttpClient.RequestInit` is
+ * taken from the context the sender is made in, with redirects off.
  */
 export const makeSend = (timeout: Duration.Duration) =>
   Effect.map(
-    HttpClient.HttpClient,
-    (base) => {
+    Effect.all([HttpClient.HttpClient, Effect.serviceOption(FetchHttpClient.RequestInit)]),
+    ([base, init]) => {
       const client = base.pipe(HttpClient.withTracerDisabledWhen(() => true))
+      const requestInit = noRedirects(init)
       return (
         endpoint: string,
         request: HttpClientRequest.HttpClientRequest,
         maxBodyBytes: number = MAX_CREDENTIAL_BODY
       ): Effect.Effect<unknown, UpstreamUnavailable> =>
-        Effect.serviceOption(FetchHttpClient.RequestInit).pipe(
-          Effect.flatMap((init) =>
-            Effect.provideService(client.execute(request), FetchHttpClient.RequestInit, noRedirects(init))
-          ),
+        Effect.provideService(client.execute(request), FetchHttpClient.RequestInit, requestInit).pipe(
           Effect.mapError((error) =>
             new UpstreamUnavailable({ reason: "network", detail: `${endpoint}: ${networkFailure(error, request)}` })
           ),
@@ -145,7 +144,6 @@ export const makeSend = (timeout: Duration.Duration) =>
                 new UpstreamUnavailable({ reason: "http-status", detail: `${endpoint}: HTTP ${response.status}` })
               )
           ),
-          Effect.scoped,
           Effect.timeoutFail({
             duration: timeout,
             onTimeout: () =>

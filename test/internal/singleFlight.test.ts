@@ -43,4 +43,35 @@ describe("singleFlight", () => {
       yield* Deferred.succeed(gate, undefined)
       expect(yield* Fiber.join(patient)).toBe("done")
     }))
+
+  it.scoped("a lead runs in its caller's fiber; callers of its key share it, and it joins a run under way", () =>
+    Effect.gen(function*() {
+      const flights = yield* SingleFlight.make<string, number, string>()
+      const gate = yield* Deferred.make<void>()
+      let runs = 0
+      const computedBy: Array<string> = []
+      const compute = (answer: number) =>
+        Effect.gen(function*() {
+          runs++
+          computedBy.push(String(yield* Effect.fiberId))
+          yield* Deferred.await(gate)
+          return answer
+        })
+      const leader = yield* Effect.fork(Effect.zip(Effect.fiberId, flights.lead("a", compute(1))))
+      yield* Effect.yieldNow()
+      const joiners = yield* Effect.forEach(Array.from({ length: 5 }), () => Effect.fork(flights.run("a", compute(2))))
+      const secondLead = yield* Effect.fork(flights.lead("a", compute(3)))
+      yield* Effect.yieldNow()
+      expect(flights.running("a")).toBe(true)
+      yield* Deferred.succeed(gate, undefined)
+      const [leaderId, led] = yield* Fiber.join(leader)
+      expect(led).toBe(1)
+      expect(computedBy).toEqual([String(leaderId)])
+      expect(yield* Effect.forEach(joiners, Fiber.join)).toEqual(Array(5).fill(1))
+      expect(yield* Fiber.join(secondLead)).toBe(1)
+      expect(runs).toBe(1)
+      expect(flights.running("a")).toBe(false)
+      expect(yield* Effect.either(flights.lead("a", Effect.fail("boom")))).toMatchObject({ _tag: "Left", left: "boom" })
+      expect(flights.running("a")).toBe(false)
+    }))
 })

@@ -84,6 +84,7 @@ export const make = (
         }),
         Effect.catchTag("StoreError", (error) =>
           Effect.logWarning("token store unreadable; using the token held in memory", error.message).pipe(
+            Cell.annotate(cell),
             Effect.zipRight(heldOf(cell)),
             Effect.map((held) =>
               held?.record
@@ -182,13 +183,16 @@ export const make = (
             ))
         )
         const held = yield* adopt(cell, winner)
-        yield* Effect.logInfo("token refreshed").pipe(
-          Effect.annotateLogs({
-            token: mask(held.record.value),
-            generation: held.record.generation,
-            expiresAt: new Date(held.record.expiresAt).toISOString()
-          })
-        )
+        // Its annotations are made only when info lines are logged.
+        yield* Effect.suspend(() =>
+          Effect.logInfo("token refreshed").pipe(
+            Effect.annotateLogs({
+              token: mask(held.record.value),
+              generation: held.record.generation,
+              expiresAt: new Date(held.record.expiresAt).toISOString()
+            })
+          )
+        ).pipe(Effect.whenLogLevel("Info"))
         return held
       }).pipe(
         Effect.scoped,
@@ -209,22 +213,30 @@ export const make = (
     // After a failure, callers fail fast with it until the backoff allows
     // the next fetch: a cold start against a dead issuer asks no faster
     // than the schedule does.
-    const singleFlight = (cell: Cell.Cell, demand: RefreshPolicy.Demand): Effect.Effect<Cell.Held, AccessTokenError> =>
+    const flight = (
+      cell: Cell.Cell,
+      demand: RefreshPolicy.Demand,
+      share: typeof flights.run
+    ): Effect.Effect<Cell.Held, AccessTokenError> =>
       Effect.flatMap(Clock.currentTimeMillis, (now) => {
         const cooling = Cell.coolingDown(cell, now)
         return cooling !== undefined
           ? Effect.fail(cooling)
-          : flights.run(keyString(cell.key), fetchAndAdopt(cell, demand))
+          : share(keyString(cell.key), fetchAndAdopt(cell, demand))
       })
+    const singleFlight = (cell: Cell.Cell, demand: RefreshPolicy.Demand) =>
+      flight(cell, demand, flights.run)
+    // A scheduled job (a fiber of the engine's scope, which never gives up on
+    // its fetch) runs the fetch itself; callers join it as they would a forked one.
+    const scheduledFlight = (cell: Cell.Cell, demand: RefreshPolicy.Demand) =>
+      flight(cell, demand, flights.lead)
 
     // A fetch that found an input missing may have been under way when the
     // input was put: a caller that joined it asks once more (which fails
     // fast from memory while the input is still missing).
     const fetchFor = (cell: Cell.Cell, demand: RefreshPolicy.Demand): Effect.Effect<Cell.Held, AccessTokenError> =>
       singleFlight(cell, demand).pipe(
-        Effect.catchIf((error) =>
-          !Cell.coolsDown(cell, error), () =>
-          singleFlight(cell, demand))
+        Effect.catchIf((error) => !Cell.coolsDown(cell, error), () => singleFlight(cell, demand))
       )
 
     // The hot path: a valid credential is answered from memory with no I/O,
@@ -237,7 +249,7 @@ export const make = (
           : Effect.map(fetchFor(cell, demand), (fresh) => fresh.credential)
       })
 
-    return { adopt, newest, serve, singleFlight }
+    return { adopt, newest, scheduledFlight, serve, singleFlight }
   })
 
 /** @internal */

@@ -16,7 +16,7 @@ import type { Shares } from "./shares.js"
 const TTL_MILLIS = Duration.toMillis(RefreshPolicy.REPLICA_TTL)
 
 /** @internal */
-export const make = (fetch: Pick<Fetch, "adopt" | "newest" | "singleFlight">, shares: Pick<Shares, "owns">) => {
+export const make = (fetch: Pick<Fetch, "adopt" | "newest" | "scheduledFlight">, shares: Pick<Shares, "owns">) => {
   // Another replica's turn. Its refresh normally arrives as a change
   // message; the store is read only once the owner had a replica's lifetime
   // to write it (a message can be lost), or while nothing is held yet.
@@ -41,7 +41,7 @@ export const make = (fetch: Pick<Fetch, "adopt" | "newest" | "singleFlight">, sh
         if (at !== undefined) return yield* lookAgain(cell, now, at)
       }
       const demand = contested === undefined ? RefreshPolicy.scheduled : RefreshPolicy.settling(contested)
-      return yield* fetch.singleFlight(cell, demand).pipe(
+      return yield* fetch.scheduledFlight(cell, demand).pipe(
         Effect.tap(() => Effect.sync(() => Cell.settle(cell, contested))),
         Effect.zipRight(Clock.currentTimeMillis),
         // A contest seen during this job is settled at once.

@@ -14,7 +14,7 @@ import { Clock, Duration, Effect, type Scope } from "effect"
 import * as Pacing from "../../Pacing.js"
 import * as RefreshPolicy from "../../RefreshPolicy.js"
 import * as DueQueue from "../dueQueue.js"
-import { annotate, type Cell, type Held } from "./cell.js"
+import type { Cell, Held } from "./cell.js"
 
 /** @internal */
 export interface Scheduler {
@@ -119,8 +119,7 @@ export const make = (options: {
           const wasFull = jobs >= options.maxJobs
           jobs -= 1
           if (wasFull) wake?.()
-        })),
-        annotate(cell)
+        }))
       )
     return Effect.gen(function*() {
       for (;;) {
