@@ -22,15 +22,18 @@ export const make = (
   box: SecretBox,
   kinds: ReadonlySet<string>
 ): TokenStoreShape => {
+  // Sealing and opening swap the value of a record validated when it was
+  // built (a sealed value is non-empty base64, an opened one what was
+  // sealed): the rest is not checked again.
   const seal = (record: TokenRecord): TokenRecord =>
     kinds.has(record.kind) && !record.value.startsWith(SEALED)
-      ? new TokenRecord({ ...record, value: box.seal(Redacted.make(record.value), keyString(record)) })
+      ? new TokenRecord({ ...record, value: box.seal(Redacted.make(record.value), keyString(record)) }, true)
       : record
   const open = (operation: string) => (record: TokenRecord): Effect.Effect<TokenRecord, StoreError> => {
     if (!kinds.has(record.kind) || !record.value.startsWith(SEALED)) return Effect.succeed(record)
     return Either.match(box.open(record.value, keyString(record)), {
       onLeft: (reason) => Effect.fail(new StoreError({ operation, detail: `${keyString(record)}: ${reason}` })),
-      onRight: (value) => Effect.succeed(new TokenRecord({ ...record, value: Redacted.value(value) }))
+      onRight: (value) => Effect.succeed(new TokenRecord({ ...record, value: Redacted.value(value) }, true))
     })
   }
   const openHeld = Option.match({

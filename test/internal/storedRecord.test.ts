@@ -117,4 +117,16 @@ describe("StoredRecord", () => {
       { numRuns: 5_000 }
     )
   })
+
+  it("encodes every record as the schema encodes it", () => {
+    const schemaEncode = Schema.encodeSync(Schema.parseJson(TokenRecord))
+    FastCheck.assert(
+      FastCheck.property(records, (fields) => {
+        const record = Schema.decodeUnknownSync(TokenRecord)(fields)
+        expect(StoredRecord.encodeJson(record)).toBe(schemaEncode(record))
+        expect(Either.getOrThrow(StoredRecord.decodeJson(StoredRecord.encodeJson(record)))).toStrictEqual(record)
+      }),
+      { numRuns: 2_000 }
+    )
+  })
 })

@@ -7,7 +7,17 @@
  */
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
-import { type Config, type ConfigError, Context, Duration, Effect, Layer, Redacted, Schema } from "effect"
+import {
+  type Config,
+  type ConfigError,
+  Context,
+  Duration,
+  Effect,
+  Layer,
+  type ParseResult,
+  Redacted,
+  Schema
+} from "effect"
 import type { AppId } from "../../AppId.js"
 import type { Issued } from "../../CredentialFamily.js"
 import * as Upstream from "../../internal/upstream.js"
@@ -107,6 +117,20 @@ const ErrorBody = Schema.Struct({
   )
 })
 
+// One decoder per success schema: a union made per call is a new schema,
+// which `Schema.decodeUnknown` compiles anew each time (a compiled parser is
+// cached by the schema's identity), and the API modules decode per call.
+const decoders = new WeakMap<Schema.Schema.Any, (body: unknown) => Effect.Effect<unknown, ParseResult.ParseError>>()
+const decoderOf = (success: Schema.Schema.Any) => {
+  const known = decoders.get(success)
+  if (known !== undefined) return known
+  const made: (body: unknown) => Effect.Effect<unknown, ParseResult.ParseError> = Schema.decodeUnknown(
+    Schema.Union(ErrorBody, success as Schema.Schema<unknown>)
+  )
+  decoders.set(success, made)
+  return made
+}
+
 /**
  * Decodes a WeChat body: the error shape wins whenever `errcode` is non-zero,
  * whatever else the body holds.
@@ -115,7 +139,7 @@ const ErrorBody = Schema.Struct({
  * @category schemas
  */
 export const decodeBody = <A, I>(success: Schema.Schema<A, I>) => {
-  const decode = Schema.decodeUnknown(Schema.Union(ErrorBody, success))
+  const decode = decoderOf(success)
   return (body: unknown, context: { readonly appId: string; readonly site: CallSite }): Effect.Effect<A, WeChatError> =>
     decode(body).pipe(
       Effect.mapError((error) =>

@@ -102,7 +102,9 @@ export const make = (
       })
       return spread === undefined
         ? Effect.succeed(record)
-        : Effect.map(Random.next, (draw) => new TokenRecord({ ...record, refreshAt: Pacing.pointIn(spread, draw) }))
+        : Effect.map(Random.next, (draw) =>
+          // Only the refresh time of a record just validated changes.
+          new TokenRecord({ ...record, refreshAt: Pacing.pointIn(spread, draw) }, true))
     }
 
     const fetchUpstream = (cell: Cell.Cell, demand: RefreshPolicy.Demand, current: TokenRecord | undefined) =>

@@ -45,10 +45,19 @@ export const make = (options: {
   let jobs = 0
   let wake: (() => void) | undefined
   let sleepingUntil = Number.POSITIVE_INFINITY
+  // A wake-up asked for while the loop is not asleep is kept until it next
+  // sleeps, which then ends at once: a job can end (one failing fast from
+  // memory does at once) before the loop's sleep has begun, and with every
+  // job slot taken that sleep has no deadline.
+  let wakePending = false
+  const wakeUp = (): void => {
+    if (wake !== undefined) wake()
+    else wakePending = true
+  }
 
   const schedule = (cell: Cell, at: number): void => {
     due.set(cell, at)
-    if (at < sleepingUntil) wake?.()
+    if (at < sleepingUntil) wakeUp()
   }
 
   // Pacing. Each credential refreshes at its own phase plus a fresh jitter
@@ -93,6 +102,10 @@ export const make = (options: {
     Effect.raceFirst(
       until === Number.POSITIVE_INFINITY ? Effect.never : Effect.sleep(Duration.millis(until - now)),
       Effect.async<void>((resume) => {
+        if (wakePending) {
+          wakePending = false
+          return resume(Effect.void)
+        }
         sleepingUntil = until
         wake = () => {
           wake = undefined
@@ -118,11 +131,13 @@ export const make = (options: {
         Effect.ensuring(Effect.sync(() => {
           const wasFull = jobs >= options.maxJobs
           jobs -= 1
-          if (wasFull) wake?.()
+          if (wasFull) wakeUp()
         }))
       )
     return Effect.gen(function*() {
       for (;;) {
+        // This pass reads the queue and the job count afresh.
+        wakePending = false
         const now = yield* Clock.currentTimeMillis
         let first = due.first()
         while (first !== undefined && first.due <= now && jobs < options.maxJobs) {

@@ -29,7 +29,9 @@ describe("engine scheduler", () => {
     Effect.gen(function*() {
       const scheduler = Scheduler.make({ maxJobs: 4, marginMillis: 300_000, owns: () => true })
       const [a, b] = [cellOf("a"), cellOf("b")]
-      const started = yield* running(scheduler, (cell) => cell === a ? 10_000 : Number.POSITIVE_INFINITY)
+      // `a`'s jobs answer 10 s, then 20 s: each a time still ahead when it ends.
+      let runsOfA = 0
+      const started = yield* running(scheduler, (cell) => cell === a ? ++runsOfA * 10_000 : Number.POSITIVE_INFINITY)
       scheduler.schedule(b, 2_000)
       scheduler.schedule(a, 1_000)
       yield* TestClock.adjust(1_500)
@@ -82,6 +84,18 @@ describe("engine scheduler", () => {
   it.scoped("a first fetch is never deferred by pacing", () =>
     Effect.gen(function*() {
       const scheduler = Scheduler.make({ maxJobs: 64, marginMillis: 300_000, owns: () => true })
+      const started = yield* running(scheduler, () => Number.POSITIVE_INFINITY)
+      for (let index = 0; index < 10; index++) scheduler.schedule(cellOf(`owner-${index}`), 0)
+      yield* TestClock.adjust(1)
+      expect(started.length).toBe(10)
+    }))
+
+  it.scoped("jobs that end before the loop sleeps do not leave it asleep with every slot free", () =>
+    Effect.gen(function*() {
+      // One slot, ten cells due at once, each job ending at once (as one
+      // failing fast from memory does): every slot freed wakes the loop,
+      // even when the job ended before the loop's sleep began.
+      const scheduler = Scheduler.make({ maxJobs: 1, marginMillis: 300_000, owns: () => true })
       const started = yield* running(scheduler, () => Number.POSITIVE_INFINITY)
       for (let index = 0; index < 10; index++) scheduler.schedule(cellOf(`owner-${index}`), 0)
       yield* TestClock.adjust(1)
