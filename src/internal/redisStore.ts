@@ -68,6 +68,37 @@ const ChangeJson = Schema.parseJson(
   Schema.Struct({ origin: Schema.String, record: TokenRecord, mark: Schema.optional(Schema.Number) })
 )
 const decodeChange = Schema.decodeEither(ChangeJson)
+
+/**
+ * A change message as a subscriber uses it: its mark, and the record unless
+ * the message is `self`'s own write. Every replica reads every write's
+ * message, so a plainly well-formed one is read by hand (the record by
+ * `StoredRecord`'s direct path, not at all when it is ours); anything else
+ * goes through `ChangeJson`, the judge of what a change message is.
+ */
+export const readChange = (
+  message: string,
+  self: string
+): Either.Either<{ readonly mark: number | undefined; readonly record: TokenRecord | undefined }, unknown> => {
+  let value: unknown
+  try {
+    value = JSON.parse(message)
+  } catch (error) {
+    return Either.left(error)
+  }
+  if (typeof value === "object" && value !== null) {
+    const { mark, origin, record } = value as Record<string, unknown>
+    if (typeof origin === "string" && (mark === undefined || typeof mark === "number")) {
+      if (origin === self) return Either.right({ mark, record: undefined })
+      const decoded = StoredRecord.decodeValue(record)
+      if (Either.isRight(decoded)) return Either.right({ mark, record: decoded.right })
+    }
+  }
+  return Either.map(decodeChange(message), ({ mark, origin, record }) => ({
+    mark,
+    record: origin === self ? undefined : record
+  }))
+}
 // What `ChangeJson` encodes, the record written as `StoredRecord.encodeJson` writes it.
 const changeJson = (origin: string, record: TokenRecord): string =>
   `{"origin":${JSON.stringify(origin)},"record":${StoredRecord.encodeJson(record)}}`
@@ -499,15 +530,13 @@ export const make = (
         Effect.sync(() => {
           const listener = (channel: string, message: string) => {
             if (channel !== CHANGES_CHANNEL) return
-            const change = decodeChange(message)
+            const change = readChange(message, origin)
             if (Either.isLeft(change)) {
               log(Effect.logWarning("skipping a malformed token store change message"))
               return
             }
             if (change.right.mark !== undefined) saw(change.right.mark)
-            if (change.right.origin !== origin) {
-              emit.single(change.right.record)
-            }
+            if (change.right.record !== undefined) emit.single(change.right.record)
           }
           subscriber.on("message", listener)
           return listener

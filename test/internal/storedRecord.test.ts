@@ -1,7 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Arbitrary, Either, FastCheck, Schema } from "effect"
+import { Either, FastCheck, Schema } from "effect"
 import * as StoredRecord from "../../src/internal/storedRecord.js"
 import { TokenRecord } from "../../src/Token.js"
+import { storedRecords } from "../support/fixtures.js"
 
 const schemaDecode = Schema.decodeUnknownEither(Schema.parseJson(TokenRecord))
 const encoded = Schema.encodeSync(TokenRecord)
@@ -55,10 +56,7 @@ describe("StoredRecord", () => {
   // The direct path must never decide otherwise than the schema: on records
   // the schema built, on each of them with one field spoiled, dropped or
   // added, it takes only what the schema takes and builds the same record.
-  // As a store holds them: JSON (so no field is present but undefined, and every time is finite).
-  const records = Arbitrary.make(TokenRecord)
-    .filter((record) => [record.fetchedAt, record.expiresAt, record.refreshAt].every(Number.isFinite))
-    .map((record) => JSON.parse(JSON.stringify(encoded(record))) as Record<string, unknown>)
+  const records = storedRecords
   const FIELDS = Object.keys(TokenRecord.fields)
   const odd = FastCheck.oneof(
     FastCheck.constant(undefined),

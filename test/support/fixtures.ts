@@ -5,11 +5,12 @@
  * `componentStack.ts` for live servers over loopback, `replicas.ts` for
  * server processes) build on it and re-export what their tests use.
  */
-import { Duration, Effect, TestClock } from "effect"
+import { Arbitrary, Duration, Effect, Schema, TestClock } from "effect"
 import * as SuiteEvents from "../../src/families/wecomSuite/SuiteEvents.js"
 import * as WeComSuiteConfig from "../../src/families/wecomSuite/WeComSuiteConfig.js"
 import type { SuiteCredentials } from "../../src/families/wecomSuite/WeComSuiteConfig.js"
 import type { PushRequest } from "../../src/testing/WeChatEmulator.js"
+import { TokenRecord } from "../../src/Token.js"
 
 /** The app every suite configures. */
 export const APP = "wx0123456789abcdef"
@@ -94,3 +95,13 @@ export const openSuitePush = (suite: SuiteCredentials, request: PushRequest) => 
     nonce: query.get("nonce") ?? ""
   }, request.body)
 }
+
+/**
+ * Records as a store holds them, for property tests of the stores' own
+ * encoders and decoders against the `TokenRecord` schema: its encoded
+ * fields through JSON (so no field is present but undefined, every time is
+ * finite).
+ */
+export const storedRecords = Arbitrary.make(TokenRecord)
+  .filter((record) => [record.fetchedAt, record.expiresAt, record.refreshAt].every(Number.isFinite))
+  .map((record) => JSON.parse(JSON.stringify(Schema.encodeSync(TokenRecord)(record))) as Record<string, unknown>)
