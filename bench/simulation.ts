@@ -28,8 +28,16 @@ export const makeScheduler = () => {
       tasks.push(task)
     }
   }
+  // Steps run are dropped as it goes: a cold start of a million runs in one
+  // drain, and an array kept whole until its end held every step's fiber.
   const drain = () => {
-    while (next < tasks.length) tasks[next++]!()
+    while (next < tasks.length) {
+      tasks[next++]!()
+      if (next >= 65_536 && next * 2 >= tasks.length) {
+        tasks.splice(0, next)
+        next = 0
+      }
+    }
     tasks.length = 0
     next = 0
   }
