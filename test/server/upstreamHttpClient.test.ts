@@ -105,7 +105,7 @@ describe("the server's upstream HttpClient", () => {
       expect(connections).toHaveLength(1)
     }).pipe(Effect.provide(UpstreamHttpClient.layer)))
 
-  it.scopedLive("a refused connection and a malformed URL are typed request errors", () =>
+  it.scopedLive("a refused connection, a malformed URL and a request Node cannot send are typed request errors", () =>
     Effect.gen(function*() {
       const client = yield* HttpClient.HttpClient
       const refused = yield* Effect.flip(client.get("http://127.0.0.1:9/cgi-bin/token"))
@@ -114,6 +114,12 @@ describe("the server's upstream HttpClient", () => {
       const malformed = yield* Effect.flip(client.get("http://[::1/cgi-bin/token"))
       expect(malformed._tag).toBe("RequestError")
       expect(malformed.reason).toBe("InvalidUrl")
+      const unsendable = yield* Effect.flip(client.get("ftp://127.0.0.1/cgi-bin/token"))
+      expect(unsendable).toMatchObject({ _tag: "RequestError", reason: "Encode" })
+      const badHeader = yield* Effect.flip(
+        client.execute(HttpClientRequest.get("http://127.0.0.1:9/").pipe(HttpClientRequest.setHeader("x-a", "1\r\n2")))
+      )
+      expect(badHeader).toMatchObject({ _tag: "RequestError", reason: "Encode" })
     }).pipe(Effect.provide(UpstreamHttpClient.layer)))
 
   it.scopedLive("a body larger than the reader's limit is a decode error, and its connection is closed", () =>

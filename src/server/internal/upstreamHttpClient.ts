@@ -184,9 +184,15 @@ const send = (
   const { body } = request
   return Effect.async((resume) => {
     const options = { method: request.method, headers: request.headers }
-    const nodeRequest = url.right.protocol === "https:"
-      ? Https.request(url.right, { ...options, agent: agents.https })
-      : Http.request(url.right, { ...options, agent: agents.http })
+    let nodeRequest: Http.ClientRequest
+    try {
+      nodeRequest = url.right.protocol === "https:"
+        ? Https.request(url.right, { ...options, agent: agents.https })
+        : Http.request(url.right, { ...options, agent: agents.http })
+    } catch (cause) {
+      // Node refuses what it cannot send (another protocol, a header with a line break) by throwing.
+      return resume(Effect.fail(new HttpClientError.RequestError({ request, reason: "Encode", cause })))
+    }
     let answered = false
     // Kept after the answer, so an error the request emits later has a listener.
     nodeRequest.on("error", (cause) => {
