@@ -43,16 +43,20 @@ export const make = <K, A, E>(): Effect.Effect<SingleFlight<K, A, E>, never, Sco
           Effect.zipRight(Deferred.await(mine))
         )
       })
+    // Registered and watched in one uninterruptible step: an interruption in
+    // between would leave the key's callers waiting on a run nobody makes.
     const lead = (key: K, compute: Effect.Effect<A, E>): Effect.Effect<A, E> =>
-      Effect.flatMap(Deferred.make<A, E>(), (mine) => {
-        const running = inflight.get(key)
-        if (running !== undefined) return Deferred.await(running)
-        inflight.set(key, mine)
-        return Effect.onExit(compute, (exit) =>
-          Effect.zipRight(
-            Deferred.done(mine, exit),
-            Effect.sync(() => inflight.delete(key))
-          ))
-      })
+      Effect.uninterruptibleMask((restore) =>
+        Effect.flatMap(Deferred.make<A, E>(), (mine) => {
+          const running = inflight.get(key)
+          if (running !== undefined) return restore(Deferred.await(running))
+          inflight.set(key, mine)
+          return Effect.onExit(restore(compute), (exit) =>
+            Effect.zipRight(
+              Deferred.done(mine, exit),
+              Effect.sync(() => inflight.delete(key))
+            ))
+        })
+      )
     return { run, lead, running: (key) => inflight.has(key) }
   })

@@ -74,4 +74,15 @@ describe("singleFlight", () => {
       expect(yield* Effect.either(flights.lead("a", Effect.fail("boom")))).toMatchObject({ _tag: "Left", left: "boom" })
       expect(flights.running("a")).toBe(false)
     }))
+
+  it.scoped("an interrupted lead frees its key: the next call runs afresh", () =>
+    Effect.gen(function*() {
+      const flights = yield* SingleFlight.make<string, number, never>()
+      const leader = yield* Effect.fork(flights.lead("a", Effect.never))
+      yield* Effect.yieldNow()
+      expect(flights.running("a")).toBe(true)
+      yield* Fiber.interrupt(leader)
+      expect(flights.running("a")).toBe(false)
+      expect(yield* flights.lead("a", Effect.succeed(5))).toBe(5)
+    }))
 })
