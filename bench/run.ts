@@ -120,9 +120,23 @@ const runHere = (name: string) =>
     console.log(FIGURES + JSON.stringify(figures))
   })
 
+// The day at a million holds a million cells, records and tokens in one
+// process: about 3.5 GB of heap at its peak, at Node's default limit on a
+// 24 GB machine. A limit, not an allocation.
+const nodeOptions: Readonly<Record<string, ReadonlyArray<string>>> = {
+  millionDay: ["--max-old-space-size=12288"]
+}
+
 const runInChild = (name: string) =>
   Effect.async<ReadonlyArray<Figure>, Error>((resume) => {
-    const argv = [...process.execArgv, fileURLToPath(import.meta.url), "--child", name, ...(smoke ? ["--smoke"] : [])]
+    const argv = [
+      ...process.execArgv,
+      ...(nodeOptions[name] ?? []),
+      fileURLToPath(import.meta.url),
+      "--child",
+      name,
+      ...(smoke ? ["--smoke"] : [])
+    ]
     const scenario = spawn(process.execPath, argv, { stdio: ["ignore", "pipe", "inherit"] })
     let output = ""
     scenario.stdout.on("data", (chunk: Buffer) => {
