@@ -28,7 +28,8 @@ import { copyFile, mkdtemp, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as FileStore from "../src/internal/fileStore.js"
-import { recordJson, recordKey } from "../src/internal/redisStore.js"
+import { recordKey } from "../src/internal/redisStore.js"
+import { encodeJson } from "../src/internal/storedRecord.js"
 import * as Emulator from "../src/testing/WeChatEmulator.js"
 import { TokenRecord } from "../src/Token.js"
 import * as RedisServer from "../test/support/redisServer.js"
@@ -147,7 +148,7 @@ export const fillRedis = (url: string, records: ReadonlyArray<TokenRecord>) =>
       Effect.promise(async () => {
         for (let start = 0; start < records.length; start += 5_000) {
           const pipeline = client.pipeline()
-          for (const record of records.slice(start, start + 5_000)) pipeline.set(recordKey(record), recordJson(record))
+          for (const record of records.slice(start, start + 5_000)) pipeline.set(recordKey(record), encodeJson(record))
           await pipeline.exec()
         }
       }),

@@ -59,9 +59,6 @@ export const MARK_KEY = "wechat-token:mark"
 
 const decodeRecord = StoredRecord.decodeJson
 
-/** A record's value as the store writes it under `recordKey` (the bench fills warm stores with it). */
-export const recordJson = StoredRecord.encodeJson
-
 // `origin` names the writing store instance, so a store skips its own writes.
 // `mark` is added by the script (absent on a cluster and from earlier versions).
 const ChangeJson = Schema.parseJson(
