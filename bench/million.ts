@@ -75,8 +75,19 @@ export const run: Effect.Effect<ReadonlyArray<Figure>, unknown> = Effect.scoped(
 
   const credentials = count * CREDENTIALS_PER_AUTHORIZER
   const before = yield* upstreamCalls(emulator)
-  // About 1.5 KB of heap per authorizer and the start-up's garbage on top.
-  const heapMiB = Math.max(4096, Math.ceil(count / 1_000_000) * 8192)
+  // About 1.5 KB of heap per authorizer and the start-up's garbage on top;
+  // `BENCH_HEAP_MIB` sets another limit, to find the least a size starts in.
+  const heapMiB = Number(process.env["BENCH_HEAP_MIB"] ?? Math.max(4096, Math.ceil(count / 1_000_000) * 8192))
+  if (!Number.isInteger(heapMiB) || heapMiB <= 0) {
+    return yield* Effect.dieMessage("BENCH_HEAP_MIB: a whole number of MiB")
+  }
+  yield* add({
+    scenario,
+    name: "the server's heap limit (--max-old-space-size)",
+    value: heapMiB,
+    unit: "MiB",
+    reproduce
+  })
   yield* runServer(
     { COUNT: String(count), WECHAT_API_BASE_URL: wechat.url, TOKEN_STORE: redis.url },
     Math.max(240, Math.ceil(count / 1_000)),
