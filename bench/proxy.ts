@@ -3,24 +3,25 @@
  * answering at once) made directly to the emulator with the token, and
  * through the central server's proxy with only a client key, one at a time
  * over keep-alive connections; rounds alternate so machine noise hits both
- * alike. Beside wall-clock latency, the CPU time per call of this process
- * (the client and the emulator) and of the server's, which other load on
- * the machine moves far less. The same call as an SDK makes it through the
+ * alike. Beside wall-clock latency, the CPU time per call of the client,
+ * the emulator and the server, which other load on the machine moves far
+ * less. The same call as an SDK makes it through the
  * WeChat-compatible gateway (WeChat's path, a gateway token) is timed in
  * the same rounds. Then 10 MB each way, streamed, directly and through the
  * proxy, alternating, the median of `TRANSFERS` each.
  *
- * The server is the compiled one (`node dist/bin.js serve`) in a process of
- * its own, as it runs beside its callers and WeChat in production: with the
- * client, the proxy and the emulator on one event loop, an upload through
- * the proxy made that one loop move every byte twice more than a direct
- * upload, and the ratio measured the loop, not the proxy.
+ * The client (this process), the server (compiled: `node dist/bin.js
+ * serve`) and the emulator each run in a process of their own, as callers,
+ * the server and WeChat do in production. On one event loop, an upload
+ * through the proxy made that loop move every byte twice more than a direct
+ * upload; with the emulator beside the client, the direct upload's two ends
+ * shared a loop the proxied one did not: either way the ratio measured the
+ * loops, not the proxy.
  */
 import { Duration, Effect } from "effect"
 import { Agent, request as httpRequest } from "node:http"
-import * as Emulator from "../src/testing/WeChatEmulator.js"
 import { APP, CLIENT_KEY, type Figure, SECRET } from "./Figure.js"
-import { cpuSeconds, fetchWhenReady, start, tokenServer } from "./ServerProcess.js"
+import { cpuSeconds, fetchWhenReady, start, tokenServer, tsxScript } from "./ServerProcess.js"
 
 const CALLS_PER_ROUND = 200
 const ROUNDS = 5
@@ -108,7 +109,14 @@ const quantile = (values: ReadonlyArray<number>, q: number): number => {
 }
 
 export const run: Effect.Effect<ReadonlyArray<Figure>, unknown> = Effect.scoped(Effect.gen(function*() {
-  const { emulator, url } = yield* Emulator.serve({ apps: [{ appId: APP, secret: SECRET }] })
+  const wechat = yield* start(tsxScript("bench/emulatorProcess.ts"), {
+    APP_ID: APP,
+    SECRET,
+    MEDIA_BYTES: String(10 * MB)
+  })
+  const url = wechat.url
+  const mediaId = /media (\S+)/.exec(wechat.output())?.[1]
+  if (mediaId === undefined) return yield* Effect.dieMessage(`the emulator named no media: ${wechat.output()}`)
   const serverProcess = yield* start(tokenServer, {
     WECHAT_APPS: `${APP}:${SECRET}`,
     WECHAT_API_BASE_URL: url,
@@ -147,16 +155,16 @@ export const run: Effect.Effect<ReadonlyArray<Figure>, unknown> = Effect.scoped(
   const tokenRead = exchange(`${server}/v1/apps/${APP}/access-token`, { method: "GET", headers: auth })
   const round = (call: ReturnType<typeof exchange>) =>
     Effect.forEach(Array.from({ length: CALLS_PER_ROUND }), () => timedOk(call))
-  // CPU time over `self`, in µs, of this process (every thread: the client
-  // and the emulator) and of the server's (idle during a direct call).
-  const serverMicros = () => (cpuSeconds(serverProcess.pid) ?? 0) * 1e6
+  // CPU time over `self`, in µs, of the three processes: this one (the
+  // client, every thread), the emulator's and the server's (idle during a direct call).
+  const othersMicros = () => ((cpuSeconds(serverProcess.pid) ?? 0) + (cpuSeconds(wechat.pid) ?? 0)) * 1e6
   const cpu = <A>(self: Effect.Effect<A>) =>
     Effect.suspend(() => {
       const before = process.cpuUsage()
-      const serverBefore = serverMicros()
+      const othersBefore = othersMicros()
       return Effect.map(self, (result) => {
         const used = process.cpuUsage(before)
-        return [result, used.user + used.system + serverMicros() - serverBefore] as const
+        return [result, used.user + used.system + othersMicros() - othersBefore] as const
       })
     })
   // Warm up both paths (JIT, connections), unmeasured.
@@ -182,7 +190,6 @@ export const run: Effect.Effect<ReadonlyArray<Figure>, unknown> = Effect.scoped(
   }
 
   const multipart = { "content-type": "multipart/form-data; boundary=B", "content-length": String(10 * MB) }
-  const mediaId = yield* emulator.apis.seedMedia(10 * MB)
   const transfers = {
     uploadDirect: exchange(`${url}/cgi-bin/media/upload?type=image&access_token=${token}`, {
       method: "POST",
@@ -276,14 +283,14 @@ export const run: Effect.Effect<ReadonlyArray<Figure>, unknown> = Effect.scoped(
     },
     {
       scenario: "proxy",
-      name: "CPU per call, direct (client and emulator, all threads; the idle server's included)",
+      name: "CPU per call, direct (client and emulator; the idle server's included)",
       value: directCpu / (ROUNDS * CALLS_PER_ROUND),
       unit: "µs",
       reproduce
     },
     {
       scenario: "proxy",
-      name: "CPU the proxy adds per call (the server process's, and the hop's in the client and emulator)",
+      name: "CPU the proxy adds per call (the server's, and the extra hop's in the client and emulator)",
       value: (proxyCpu - directCpu) / (ROUNDS * CALLS_PER_ROUND),
       unit: "µs",
       reproduce
