@@ -24,7 +24,7 @@ import {
   MESSAGE_TOKEN,
   registration
 } from "../support/componentStack.js"
-import { CLIENT_KEY, eventually, spawnReplica } from "../support/replicas.js"
+import { CLIENT_KEY, eventually, explainedBy, spawnReplica } from "../support/replicas.js"
 
 const get = (url: string) =>
   Effect.promise(() =>
@@ -70,7 +70,7 @@ describe("crash consistency: a third-party platform's authorization", () => {
           Effect.map(get(`${first.url}/v1/components/${COMPONENT}/access-token`), (answer) => answer.status === 200),
           "the component token is served",
           Duration.seconds(150)
-        )
+        ).pipe(explainedBy(first))
 
         yield* wechat.emulator.injectFault({ fault: Fault.Slow(Duration.minutes(5)), endpoints: ["api_query_auth"] })
         // `authorize` returns once the push was answered `success`.
@@ -93,7 +93,7 @@ describe("crash consistency: a third-party platform's authorization", () => {
           ),
           "the authorizer is served after the restart",
           Duration.seconds(150)
-        )
+        ).pipe(explainedBy(second))
         const token = yield* get(`${second.url}/v1/components/${COMPONENT}/authorizers/${MERCHANT}/access-token`)
         expect(yield* controls.isValidAuthorizerToken(token.body["access_token"] as string, MERCHANT)).toBe(true)
         expect(storedRefreshToken(path)).toBe(yield* controls.currentRefreshToken(COMPONENT, MERCHANT))

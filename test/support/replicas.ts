@@ -251,6 +251,21 @@ export const readiness = (replica: Replica): Effect.Effect<Readiness> =>
     )
   )
 
+/**
+ * `self` with the last lines `replica` logged added to a `ReplicaError` it
+ * fails with: a wait that times out in a full run is then explained by the
+ * replica's own account instead of by its silence.
+ */
+export const explainedBy =
+  (replica: { readonly index: number; readonly output: () => string }) =>
+  <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+    Effect.mapError(self, (error) =>
+      error instanceof ReplicaError
+        ? new ReplicaError({
+          message: `${error.message}\nreplica ${replica.index}'s log, its end:\n${replica.output().slice(-12_000)}`
+        }) as E
+        : error)
+
 /** Retries `check` on the live clock until it holds, for at most `within`. */
 export const eventually = <E, R>(
   check: Effect.Effect<boolean, E, R>,
