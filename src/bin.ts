@@ -2,9 +2,9 @@
 /**
  * The `effect-wechat-token` command: `serve` runs the central token server
  * (the demo when no app is configured), `token <appId>` prints the access
- * token a running server holds, `emulator` runs the WeChat emulator.
- *
- * @since 0.1.0
+ * token a running server holds, `emulator` runs the WeChat emulator. Its
+ * `--version` is `package.json`'s, read in `internal/version.ts` (the one
+ * place); the command has no API page, so it carries no `@since`.
  */
 import * as Command from "@effect/cli/Command"
 import * as NodeContext from "@effect/platform-node/NodeContext"
