@@ -20,10 +20,14 @@ import type { ProxyTarget } from "./ProxyTarget.js"
  * @since 0.3.0
  * @category models
  */
-// A family's precise `ApiGroup<"token-server", "wecom">` fits only a group
-// name of `any` (not `string`): a layer is contravariant in what it provides.
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- any: the group's name, so every family's group fits
-export type Handlers = HttpApiGroup.ApiGroup<"token-server", any>
+// Why `any`: a layer is contravariant in what it provides, so a family's
+// `Layer<ApiGroup<"token-server", "wecom">>` is a `Layer<ApiGroup<"token-server", N>>`
+// only when `N` is assignable to "wecom" and to every other family's group
+// name at once: `never` is, but then the merged layer provides none of the
+// groups `HttpApiBuilder.api` asks for; `string` and the union of the names
+// are not. Only `any` is both.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- any: every family's group name, see above
+export type Handlers = HttpApiGroup.ApiGroup<"token-server", any> // any: the group name (reason above)
 
 /**
  * The upstream base URLs the server is configured with: WeChat's
