@@ -57,8 +57,6 @@ export const CHANGES_CHANNEL = "wechat-token:changes"
  */
 export const MARK_KEY = "wechat-token:mark"
 
-const decodeRecord = StoredRecord.decodeJson
-
 // `origin` names the writing store instance, so a store skips its own writes.
 // `mark` is added by the script (absent on a cluster and from earlier versions).
 const ChangeJson = Schema.parseJson(
@@ -321,7 +319,7 @@ export const make = (
     // A held value that does not decode is logged and treated as absent.
     const decodeHeld = (key: string, held: string | null): Effect.Effect<Option.Option<TokenRecord>> => {
       if (held === null) return Effect.succeedNone
-      const record = decodeRecord(held)
+      const record = StoredRecord.decodeJson(held)
       return Either.isRight(record)
         ? Effect.succeedSome(record.right)
         : Effect.logWarning("token store holds a malformed record; treating it as absent").pipe(
@@ -420,7 +418,7 @@ export const make = (
             const read = sent(values(node, keys))
             if (next !== "0") step = scan(next)
             for (const [index, value] of (yield* command("list", () => read)).entries()) {
-              const record = typeof value === "string" ? decodeRecord(value) : undefined
+              const record = typeof value === "string" ? StoredRecord.decodeJson(value) : undefined
               // A malformed value is no record of this kind.
               if (record === undefined || Either.isLeft(record) || record.right.kind !== kind) continue
               if (keys[index]?.startsWith("wechat-token:{") === true) current.set(record.right.appId, record.right)
@@ -449,7 +447,7 @@ export const make = (
           saw(held)
           return record
         }
-        const winner = typeof held === "string" ? decodeRecord(held) : Either.left(held)
+        const winner = typeof held === "string" ? StoredRecord.decodeJson(held) : Either.left(held)
         if (Either.isRight(winner)) return winner.right
         // A value the script read as a newer record that is not a valid one:
         // neither ours to overwrite nor usable. Someone wrote it by hand; say so.

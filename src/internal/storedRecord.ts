@@ -109,5 +109,5 @@ export const decodeJson = (text: string): Either.Either<TokenRecord, unknown> =>
   return decodeValue(value)
 }
 
-/** The JSON text a store keeps for `record`, as `Schema.parseJson(TokenRecord)` encodes it (the bench fills warm Redis stores with it). */
+/** The JSON text a store keeps for `record`, as `Schema.parseJson(TokenRecord)` encodes it. */
 export const encodeJson = (record: TokenRecord): string => JSON.stringify(record)
