@@ -41,5 +41,9 @@ export const layer = (
   const logger = format === "json"
     ? (stderr ? Logger.withConsoleError(jsonLogger) : Logger.withConsoleLog(jsonLogger))
     : Logger.prettyLogger({ stderr })
-  return Layer.merge(Logger.replace(Logger.defaultLogger, logger), Logger.minimumLogLevel(settings.level))
+  // One after the other, not `Layer.merge`: merged, the two are built in
+  // fibers of their own whose FiberRef changes the providing fiber keeps
+  // after the provide ends, so a second provide added a second logger and
+  // every line was written twice.
+  return Layer.provideMerge(Logger.replace(Logger.defaultLogger, logger), Logger.minimumLogLevel(settings.level))
 }

@@ -283,14 +283,6 @@ export const serve: Effect.Effect<never, StartupFailed> = Effect.gen(function*()
     }),
     Layer.provide(Tracing.layerStoreSpans, OperatorConsole.layerWatchLeases)
   )
-  if (
-    config.store._tag !== "Memory" && (config.components.length > 0 || config.suites.suites.length > 0) &&
-    Option.isNone(config.encryptionKey)
-  ) {
-    yield* Effect.logWarning(
-      "STORE_ENCRYPTION_KEY is not set: authorizer refresh tokens and suite permanent codes are stored in clear; set it (64 hex characters)"
-    ).pipe(Effect.provide(Logging.layer(config.log)))
-  }
   const main = config.owners.length > 0 || config.server.adminKeys.length > 0
     ? serverLayer(
       { apps: config.apps, ...config.engine },
@@ -336,10 +328,17 @@ export const serve: Effect.Effect<never, StartupFailed> = Effect.gen(function*()
         })
       )
     }))
-  const warnings = Effect.forEach(
-    config.ignored,
-    (name) => Effect.logWarning(`${name} is not a setting of effect-wechat-token; ignored`),
-    { discard: true }
+  const unsealed = config.store._tag !== "Memory" &&
+    (config.components.length > 0 || config.suites.suites.length > 0) && Option.isNone(config.encryptionKey)
+  const warnings = Effect.zipRight(
+    Effect.logWarning(
+      "STORE_ENCRYPTION_KEY is not set: authorizer refresh tokens and suite permanent codes are stored in clear; set it (64 hex characters)"
+    ).pipe(Effect.when(() => unsealed)),
+    Effect.forEach(
+      config.ignored,
+      (name) => Effect.logWarning(`${name} is not a setting of effect-wechat-token; ignored`),
+      { discard: true }
+    )
   )
   return yield* Effect.zipRight(warnings, Layer.launch(Layer.provide(main, Tracing.layerConfig))).pipe(
     Effect.catchAll((error) => refuse(`cannot start: ${startupCause(error, config.server)}`)),

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Logger, LogLevel } from "effect"
+import { Effect, FiberRef, HashSet, Logger, LogLevel } from "effect"
 import * as Logging from "../../src/server/Logging.js"
 import { APP, auth, awaitReady, call, SECRET, startServer, startUpstream } from "./harness.js"
 
@@ -59,5 +59,20 @@ describe("JSON log lines", () => {
         "token fetch failed: WeChat is unavailable: 42",
         "token refreshed"
       ])
+    }))
+})
+
+describe("the logging layer", () => {
+  it.effect("provided twice in one fiber installs one logger each time and leaves the fiber's own after", () =>
+    Effect.gen(function*() {
+      const settings = { level: LogLevel.Warning, format: "json" as const }
+      const loggers = FiberRef.get(FiberRef.currentLoggers)
+      const level = FiberRef.get(FiberRef.currentMinimumLogLevel)
+      const [ownLoggers, ownLevel] = [yield* loggers, yield* level]
+      const first = yield* Effect.provide(Effect.all([loggers, level]), Logging.layer(settings))
+      const second = yield* Effect.provide(Effect.all([loggers, level]), Logging.layer(settings))
+      expect(first[1]).toBe(LogLevel.Warning)
+      expect(HashSet.size(second[0])).toBe(HashSet.size(first[0]))
+      expect([yield* loggers, yield* level]).toEqual([ownLoggers, ownLevel])
     }))
 })

@@ -2,7 +2,8 @@
  * Calling a kind's issuer: its declared inputs resolved first, the upstream
  * permit held around the issuer only (an issuer waiting on an input holds
  * none, so two kinds never deadlock on the limit), a rejected input
- * compare-and-refreshed once before the issuer is asked again, a revoked
+ * compare-and-refreshed once before the issuer is asked again (a pushed
+ * input rejected again counts as missing, so the next push wakes it), a revoked
  * owner retired, and the values issued alongside stored before the
  * credential is answered.
  *
@@ -12,6 +13,7 @@ import { Duration, Effect, Schedule } from "effect"
 import type { AccessTokenError, Credential } from "../../AccessToken.js"
 import type { Issued, IssuedWith } from "../../CredentialFamily.js"
 import type { CredentialKind } from "../../Token.js"
+import { MissingInput } from "../../WeChatError.js"
 import type { Cell } from "./cell.js"
 
 // After a pushed input was rejected and a push asked for: 20 looks, 250 ms apart.
@@ -48,6 +50,20 @@ export const make = (deps: IssueDeps) => (cell: Cell, force: boolean): Effect.Ef
     )
   }
 
+  // A pushed input rejected again after its replacement came (a newer push
+  // was on its way meanwhile: WeChat takes only the latest ticket) is still
+  // missing, not a configuration error: so the failure backs off as a
+  // missing input does and the next push wakes the credential at once
+  // (`Cell.lacks`), instead of the credential waiting out a rejection's pause.
+  const rejectedAgain = (index: number, error: AccessTokenError): AccessTokenError =>
+    inputs[index]!.awaitsPush === true
+      ? new MissingInput({
+        appId: ownerOf(index),
+        kind: inputs[index]!.kind,
+        detail: `the pushed replacement was rejected too (${error.message}); the next push is waited for`
+      })
+      : error
+
   const attempt = (
     values: ReadonlyArray<Credential>,
     replaced: ReadonlySet<number>
@@ -55,8 +71,10 @@ export const make = (deps: IssueDeps) => (cell: Cell, force: boolean): Effect.Ef
     deps.withPermit(cell.spec.issue({ owner, force, inputs: values })).pipe(
       Effect.catchTags({
         InputRejected: ({ error, input }) =>
-          input < 0 || input >= values.length || replaced.has(input)
+          input < 0 || input >= values.length
             ? Effect.fail(error)
+            : replaced.has(input)
+            ? Effect.fail(rejectedAgain(input, error))
             : Effect.flatMap(replace(input, values[input]!.value), (fresh) =>
               attempt(
                 values.map((value, index) => index === input ? fresh : value),

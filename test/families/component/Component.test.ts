@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Duration, Effect, Layer, TestClock } from "effect"
+import { Context, Deferred, Duration, Effect, Fiber, identity, Layer, Option, Queue, TestClock } from "effect"
 import * as Component from "../../../src/families/component/Component.js"
 import * as ComponentApi from "../../../src/families/component/ComponentApi.js"
 import * as ComponentConfig from "../../../src/families/component/ComponentConfig.js"
@@ -20,10 +20,13 @@ import { settle } from "../../support/fixtures.js"
 
 const owner = OwnerId.authorizer(COMPONENT as never, MERCHANT as never)
 
-const stack = (options: Pick<Emulator.EmulatorOptions, "refreshTokenRotation"> = {}) => {
+// How a push reaches the intake: at once, or held until the test lets it through.
+type Delivery = <A>(deliver: Effect.Effect<A>) => Effect.Effect<A>
+
+const stack = (options: Pick<Emulator.EmulatorOptions, "refreshTokenRotation"> = {}, delivery: Delivery = identity) => {
   let intake: ComponentToken.ComponentTokenShape = ComponentToken.none
   const transport: Emulator.PushTransport = (request) =>
-    Effect.suspend(() => {
+    delivery(Effect.suspend(() => {
       const query = new URL(request.url).searchParams
       return ComponentEvents.receive(intake, COMPONENT, {
         timestamp: query.get("timestamp") ?? "",
@@ -35,7 +38,7 @@ const stack = (options: Pick<Emulator.EmulatorOptions, "refreshTokenRotation"> =
           onSuccess: (body) => ({ status: 200, body })
         })
       )
-    })
+    }))
   const emulator = Emulator.layer({
     components: [{ ...registration, pushUrl: `http://server.test/wechat/components/${COMPONENT}/events` }],
     pushTransport: transport,
@@ -107,6 +110,43 @@ describe("Component family under TestClock", () => {
       }).pipe(Effect.provide(stack({ refreshTokenRotation: "every-refresh" }))),
     { timeout: 120_000 }
   )
+
+  it.scoped("tickets delivered after a newer one was issued: the component token follows the last push at once", () =>
+    Effect.gen(function*() {
+      // Pushes wait in line until the test delivers the next one, so WeChat
+      // holds a newer ticket than the one the server has just been pushed.
+      const line = yield* Queue.unbounded<Effect.Effect<void>>()
+      const held: Delivery = (deliver) =>
+        Effect.flatMap(
+          Deferred.make<Effect.Effect.Success<typeof deliver>>(),
+          (answered) =>
+            Queue.offer(line, Effect.flatMap(deliver, (answer) => Deferred.succeed(answered, answer))).pipe(
+              Effect.zipRight(Deferred.await(answered))
+            )
+        )
+      // The intake's answer may wait on the simulated clock (the store's write).
+      const deliverNext = Effect.flatMap(
+        Effect.fork(Effect.flatten(Queue.take(line))),
+        (delivering) => settle(Effect.map(Fiber.poll(delivering), Option.isSome))
+      )
+      yield* Effect.gen(function*() {
+        const controls = (yield* Emulator.WeChatEmulator).component
+        yield* TestClock.adjust(Duration.millis(10))
+        // The first ticket (WeChat's schedule) and the one the server asked
+        // for wait in line; a third is issued meanwhile.
+        yield* Effect.fork(controls.pushTicket(COMPONENT))
+        yield* TestClock.adjust(Duration.millis(10))
+        // Oldest first: each reaches the server already refused (61006), and
+        // the fetch it starts asks for one more, until the last one is current.
+        while ((yield* Queue.size(line)) > 0) yield* deliverNext
+        // Within a second of the last push, not after a rejection's five-minute pause.
+        yield* TestClock.adjust(Duration.seconds(1))
+        expect(yield* validNow(COMPONENT, Component.componentToken)).toBe(true)
+        const stats = yield* controls.stats(COMPONENT)
+        // Refused twice in one fetch (the ticket, then its replacement), then issued.
+        expect(stats).toMatchObject({ componentTokenCalls: 3, componentTokensIssued: 1, pushesDelivered: 4 })
+      }).pipe(Effect.provide(stack({}, held)))
+    }))
 
   it.scoped("61023: the refresh token is recovered from the authorizer list; not listed: MissingInput", () =>
     Effect.gen(function*() {

@@ -135,4 +135,26 @@ describe("engine issue", () => {
       yield* TestClock.adjust(10_000)
       expect(yield* Fiber.join(waiting)).toEqual(Exit.fail(missing))
     }))
+
+  it.effect("a pushed input rejected again after its replacement came is missing, not the rejection's error", () =>
+    Effect.gen(function*() {
+      const values = new Map([[`${APP}/ticket`, "v1"]])
+      const fake = engine(values)
+      const missing = new MissingInput({ appId: APP, kind: "ticket", detail: "asked WeChat to push one" })
+      const deps = { ...fake.deps, refresh: () => Effect.fail(missing) }
+      const refused = new WeChatApiError({ errcode: 61006, errmsg: "component ticket is invalid" })
+      const cell = cellWith({
+        kind: "token" as CredentialKind,
+        inputs: [{ kind: "ticket" as CredentialKind, awaitsPush: true }],
+        issue: () => new CredentialFamily.InputRejected({ input: 0, error: refused })
+      }, APP)
+      const fiber = yield* Effect.fork(Effect.exit(Issue.make(deps)(cell, false)))
+      yield* TestClock.adjust(500)
+      // A push lands, and WeChat refuses it too: a newer one is on its way.
+      values.set(`${APP}/ticket`, "v2")
+      yield* TestClock.adjust(250)
+      const exit = yield* Fiber.join(fiber)
+      expect(exit).toEqual(Exit.fail(expect.objectContaining({ _tag: "MissingInput", appId: APP, kind: "ticket" })))
+      expect(Exit.isFailure(exit) && String(exit.cause)).toContain("errcode 61006")
+    }))
 })
