@@ -150,8 +150,22 @@ export const OWN_PREFIXES: ReadonlyArray<string> = ["/v1", "/console"]
  * @since 0.3.0
  * @category utils
  */
-export const isOwn = (path: string): boolean =>
-  OWN_PREFIXES.some((prefix) => path === prefix || path.startsWith(`${prefix}/`)) || match(path) !== undefined
+export const isOwn = (path: string): boolean => {
+  const known = ownByPath.get(path)
+  if (known !== undefined) return known
+  const own = OWN_PREFIXES.some((prefix) => path === prefix || path.startsWith(`${prefix}/`)) ||
+    match(path) !== undefined
+  // A scanner's endless paths must not grow the memo: start over when full.
+  if (ownByPath.size >= MAX_REMEMBERED_PATHS) ownByPath.clear()
+  ownByPath.set(path, own)
+  return own
+}
+
+// A path of WeChat's misses every route, so the whole table is tried; the
+// gateway asks for each of its calls (twice: the gateway, then the server's
+// tracing), and an SDK's calls repeat a few dozen paths.
+const MAX_REMEMBERED_PATHS = 1024
+const ownByPath = new Map<string, boolean>()
 
 /**
  * The path of a request URL, without its query.

@@ -389,9 +389,12 @@ export const layer = (options: Options) =>
       Layer.provide(MetricsLive),
       // The server span of every request parses its URL and copies each header
       // into attributes: on the token route, answered thousands of times a
-      // second, that costs more than the answer, and on the proxy routes it is
-      // a tenth of the proxy's own cost per call. Every other route keeps it.
-      HttpMiddleware.withTracerDisabledWhen((request) => isTokenRead(request) || isProxied(request))
+      // second, that costs more than the answer, and on the proxy routes and
+      // WeChat's paths (the gateway's) a sixth of a forwarded call's own cost.
+      // The server's other routes keep it.
+      HttpMiddleware.withTracerDisabledWhen((request) =>
+        isTokenRead(request) || isProxied(request) || isWeChatPath(request)
+      )
     )
 
 const isTokenRead = (request: HttpServerRequest.HttpServerRequest): boolean =>
@@ -399,3 +402,7 @@ const isTokenRead = (request: HttpServerRequest.HttpServerRequest): boolean =>
 
 const isProxied = (request: HttpServerRequest.HttpServerRequest): boolean =>
   request.url.includes("/wechat/") && ServerMetrics.routeOf(request.url).endsWith("/wechat/{path}")
+
+// A path of WeChat's (answered by the gateway when it is on, else 404), not one of the server's own.
+const isWeChatPath = (request: HttpServerRequest.HttpServerRequest): boolean =>
+  !Routes.isOwn(Routes.pathOf(request.url))
