@@ -156,8 +156,9 @@ export const groups: ReadonlyArray<Group> = [
       {
         name: "OTEL_EXPORTER_OTLP_ENDPOINT",
         default: "unset (no tracing)",
-        meaning:
-          "OTLP/HTTP collector base URL; spans go to `<URL>/v1/traces` (needs `npm i @effect/opentelemetry@^0.64`)"
+        meaning: "OTLP/HTTP collector base URL; spans go to `<URL>/v1/traces` (needs `npm i " +
+          "@effect/opentelemetry@^0.64`); token reads and the calls the proxy and the gateway forward get no server " +
+          "span (it would cost more than they do)"
       },
       {
         name: "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",

@@ -9,7 +9,8 @@ import type { AddressInfo } from "node:net"
 import * as Tracing from "../../src/server/Tracing.js"
 import * as TokenStore from "../../src/TokenStore.js"
 import { spawnServer } from "../support/serverProcess.js"
-import { APP, auth, call, SECRET, serveTokenServer, serveUpstream } from "../support/serverStack.js"
+import { APP, auth, awaitReady, call, SECRET, serveTokenServer, serveUpstream } from "../support/serverStack.js"
+import * as ProxyStack from "./ProxyStack.js"
 
 interface Recorded {
   readonly id: string
@@ -102,6 +103,38 @@ describe("Tracing", () => {
       expect(everything).not.toContain("secret=")
       expect(everything).not.toContain("access_token=")
       expect(everything.toLowerCase()).not.toContain("bearer")
+    }).pipe(Effect.scoped))
+
+  it.live("a server span for the server's own routes, none for the proxy's and the gateway's forwarded calls", () =>
+    Effect.gen(function*() {
+      const { recorded, tracer } = yield* recording
+      const { base } = yield* ProxyStack.startProxyStack({ gateway: true }).pipe(Effect.withTracer(tracer))
+      yield* awaitReady(base)
+      const message = {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ touser: "oOPENID", msgtype: "text", text: { content: "hello" } })
+      }
+      const bearer = { authorization: `Bearer ${ProxyStack.KEY}` }
+      const proxied = yield* call(`${base}/v1/apps/${ProxyStack.APP}/wechat/cgi-bin/message/custom/send`, {
+        ...message,
+        headers: { ...message.headers, ...bearer }
+      })
+      const issued = yield* call(
+        `${base}/cgi-bin/token?grant_type=client_credential&appid=${ProxyStack.APP}&secret=${ProxyStack.KEY}`
+      )
+      const gatewayed = yield* call(
+        `${base}/cgi-bin/message/custom/send?access_token=${issued.json.access_token as string}`,
+        message
+      )
+      const ticket = yield* call(`${base}/v1/apps/${ProxyStack.APP}/jsapi-ticket`, { headers: bearer })
+      expect([proxied.status, issued.status, gatewayed.status, ticket.status]).toEqual([200, 200, 200, 200])
+      // The emulator (WeChat) answers under the same tracer: only the token server's spans count.
+      const paths = recorded()
+        .filter((span) => span.kind === "server" && String(span.attributes.get("url.full")).startsWith(base))
+        .map((span) => span.attributes.get("url.path"))
+      expect(paths).toContain(`/v1/apps/${ProxyStack.APP}/jsapi-ticket`)
+      expect(paths.filter((path) => String(path).includes("/cgi-bin/"))).toEqual([])
     }).pipe(Effect.scoped))
 
   it.effect("store calls: a span each, naming owner and kind, never the value", () =>
