@@ -41,9 +41,9 @@ export const layer = (
   const logger = format === "json"
     ? (stderr ? Logger.withConsoleError(jsonLogger) : Logger.withConsoleLog(jsonLogger))
     : Logger.prettyLogger({ stderr })
-  // One after the other, not `Layer.merge`: merged, the two are built in
-  // fibers of their own whose FiberRef changes the providing fiber keeps
-  // after the provide ends, so a second provide added a second logger and
-  // every line was written twice.
+  // One after the other, not `Layer.merge`: with the two merged, the fiber
+  // they were provided to kept the new logger after the provide ended, so a
+  // second provide added a second one and every line was written twice
+  // (test/server/Logging.test.ts).
   return Layer.provideMerge(Logger.replace(Logger.defaultLogger, logger), Logger.minimumLogLevel(settings.level))
 }
