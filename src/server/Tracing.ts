@@ -9,10 +9,11 @@
  * app answers, `http.client` for each call to WeChat) and from this server
  * (token store calls). The hot routes have no server span, for its cost:
  * token reads, and the calls the proxy and the gateway forward to WeChat.
- * Every span passes through `scrub` first: the platform records `url.full`, `url.query` and headers, and WeChat puts the
- * app secret and the access token in the query (`/cgi-bin/token?secret=`,
- * `?access_token=`), so a query never reaches an attribute, and headers only
- * from a short list that cannot carry a credential.
+ * Every span passes through `scrub` first: the platform records `url.full`,
+ * `url.query` and headers, and WeChat puts the app secret and the access
+ * token in the query (`/cgi-bin/token?secret=`, `?access_token=`), so a
+ * query never reaches an attribute, and headers only from a short list that
+ * cannot carry a credential.
  *
  * @since 0.3.0
  */
