@@ -27,7 +27,7 @@ import type { ProxyTarget } from "./ProxyTarget.js"
 // groups `HttpApiBuilder.api` asks for; `string` and the union of the names
 // are not. Only `any` is both.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- any: every family's group name, see above
-export type Handlers = HttpApiGroup.ApiGroup<"token-server", any> // any: the group name (reason above)
+export type Handlers = HttpApiGroup.ApiGroup<"token-server", any> // any: only type both to and from every group name
 
 /**
  * The upstream base URLs the server is configured with: WeChat's
