@@ -210,8 +210,36 @@ export const middleware =
   <E, R>(app: HttpApp.Default<E, R>): HttpApp.Default<E, R> =>
     Effect.flatMap(
       HttpServerRequest.HttpServerRequest,
-      (request) => reader.hasBody(request) ? withBodyRead(limits, reader, request, app) : app
+      (request) =>
+        reader.hasBody(request)
+          ? withBodyRead(limits, reader, request, app)
+          : request.headers["content-type"] === undefined
+          ? app
+          : withEmptyBody(request, app)
     )
+
+const EMPTY = new Uint8Array(0)
+
+// A request that names a content type but sends no body still has its body
+// served from memory: the platform's own multipart reader, handed an empty
+// body, waits for a first part that never comes (the answer never goes out),
+// and without a boundary it dies. A request with neither a body nor a
+// content type (every GET a client sends) keeps the platform's request: the
+// decoders read nothing from it.
+const withEmptyBody = <E, R>(request: HttpServerRequest.HttpServerRequest, app: HttpApp.Default<E, R>) =>
+  withMemoryBody(request, EMPTY, app)
+
+// `app` over `request` with `body` in memory, the only body its routes read.
+const withMemoryBody = <E, R>(
+  request: HttpServerRequest.HttpServerRequest,
+  body: Uint8Array,
+  app: HttpApp.Default<E, R>
+): HttpApp.Default<E, R> =>
+  Effect.provideService(
+    app,
+    HttpServerRequest.HttpServerRequest,
+    internal.withBody(request, body, parseOrDie, refuseMultipart)
+  )
 
 // The body read into memory under the limits, then `app` over it; or the refusal.
 const withBodyRead = <E, R>(
@@ -236,12 +264,7 @@ const withBodyRead = <E, R>(
           : reason === "client-closed"
           ? Effect.interrupt
           : refuse(timedOut(limits.requestTimeout)),
-      onSuccess: (body) =>
-        Effect.provideService(
-          app,
-          HttpServerRequest.HttpServerRequest,
-          internal.withBody(request, body, parseOrDie, refuseMultipart)
-        )
+      onSuccess: (body) => withMemoryBody(request, body, app)
     })
   )
 }

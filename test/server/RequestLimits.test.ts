@@ -360,6 +360,35 @@ describe("RequestLimits", () => {
       expect((yield* countsSince(port, metricsBefore))(5)).toBe(0)
     }).pipe(Effect.scoped))
 
+  it.live("a content type with no body (multipart with or without a boundary, JSON, form): a JSON 400 at once, never a wait or a 5xx", () =>
+    Effect.gen(function*() {
+      const base = yield* startServer({ upstream: yield* startUpstream })
+      const port = portOf(base)
+      const metricsBefore = yield* scrape(port)
+      const contentTypes = {
+        "multipart/form-data; boundary=xyz": "unsupported_content_type",
+        "multipart/form-data": "unsupported_content_type",
+        "application/json": "invalid_request",
+        "application/x-www-form-urlencoded": "invalid_request"
+      }
+      for (const path of [`/v1/apps/${APP}/jssdk-config`, `/v1/apps/${APP}/access-token/refresh`]) {
+        for (const [contentType, code] of Object.entries(contentTypes)) {
+          // No body at all, and an empty one with its length declared 0: both are "no body" to HTTP/1.1.
+          for (const body of [undefined, ""]) {
+            const answer = yield* send(port, {
+              method: "POST",
+              path,
+              headers: { authorization: `Bearer ${KEY}`, "content-type": contentType },
+              ...(body === undefined ? {} : { body })
+            }).pipe(Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => `no answer: ${path} ${contentType}` }))
+            expect({ path, contentType, status: answer.status, code: JSON.parse(answer.text).error.code })
+              .toEqual({ path, contentType, status: 400, code })
+          }
+        }
+      }
+      expect((yield* countsSince(port, metricsBefore))(5)).toBe(0)
+    }).pipe(Effect.scoped))
+
   it("parseJson refuses depth past the bound without parsing, and ignores brackets inside strings", () => {
     expect(Effect.runSync(parseJson(`{"url":"${"[".repeat(100)}"}`))).toEqual({ url: "[".repeat(100) })
     expect(Effect.runSync(parseJson(`["\\"[[[", [1]]`, 2))).toEqual(["\"[[[", [1]])

@@ -94,6 +94,22 @@ describe("TokenServer through HttpApp.toWebHandler", () => {
       expect(typeof JSON.parse(answer.body).access_token).toBe("string")
     }))
 
+  it.scopedLive("multipart with no body gets a JSON 400 at once, never the platform's wait for a first part", () =>
+    Effect.gen(function*() {
+      const handler = yield* webHandler
+      for (const contentType of ["multipart/form-data; boundary=xyz", "multipart/form-data"]) {
+        const answer = yield* send(handler, `${TOKEN}/refresh`, {
+          method: "POST",
+          headers: { ...authorized, "content-type": contentType }
+        }).pipe(Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => `no answer with ${contentType}` }))
+        expect({ contentType, status: answer.status, body: JSON.parse(answer.body) }).toEqual({
+          contentType,
+          status: 400,
+          body: { error: { code: "unsupported_content_type", message: "send the body as application/json" } }
+        })
+      }
+    }))
+
   it.scopedLive("the wrong method gets 405 with Allow", () =>
     Effect.gen(function*() {
       const handler = yield* webHandler
