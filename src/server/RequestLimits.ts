@@ -213,21 +213,17 @@ export const middleware =
       (request) =>
         reader.hasBody(request)
           ? withBodyRead(limits, reader, request, app)
+          // A content type with no body still gets its (empty) body from
+          // memory: the platform's multipart reader, handed an empty body,
+          // waits for a first part that never comes, and without a boundary
+          // dies. With neither (every GET a client sends) the decoders read
+          // nothing, and the platform's request serves as it is.
           : request.headers["content-type"] === undefined
           ? app
-          : withEmptyBody(request, app)
+          : withMemoryBody(request, EMPTY, app)
     )
 
 const EMPTY = new Uint8Array(0)
-
-// A request that names a content type but sends no body still has its body
-// served from memory: the platform's own multipart reader, handed an empty
-// body, waits for a first part that never comes (the answer never goes out),
-// and without a boundary it dies. A request with neither a body nor a
-// content type (every GET a client sends) keeps the platform's request: the
-// decoders read nothing from it.
-const withEmptyBody = <E, R>(request: HttpServerRequest.HttpServerRequest, app: HttpApp.Default<E, R>) =>
-  withMemoryBody(request, EMPTY, app)
 
 // `app` over `request` with `body` in memory, the only body its routes read.
 const withMemoryBody = <E, R>(
